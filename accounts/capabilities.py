@@ -1,0 +1,33 @@
+"""What each role may do. The one table every access_<entity>() consults.
+
+A capability is granted in a workspace by a membership role; superusers hold every capability.
+"""
+
+from accounts.models import Role
+
+R = Role
+ANNOTATORS = {R.EXPERT_ANNOTATOR, R.STAFF_ANNOTATOR, R.CROWD_ANNOTATOR}
+
+CAPABILITIES: dict[str, set[str]] = {
+    # data: sources, datasets, records, versions
+    "data.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
+    "data.edit": {R.ADMIN, R.ML_ENGINEER},
+    # annotation projects: set up and export / work in the queue
+    "annotation.manage": {R.ADMIN, R.ML_ENGINEER},
+    "annotation.work": {R.ADMIN, R.REVIEWER} | ANNOTATORS,
+    # training: base models, runs, artifacts
+    "training.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
+    "training.launch": {R.ADMIN, R.ML_ENGINEER},
+    # evaluation: product managers run studies; raters vote blind and never see arms or results
+    "study.manage": {R.ADMIN, R.PRODUCT_MANAGER},
+    "study.view_results": {R.ADMIN, R.PRODUCT_MANAGER, R.ML_ENGINEER},
+    "study.vote": {R.REVIEWER} | ANNOTATORS,
+}
+
+
+def roles_with(capability: str) -> set[str]:
+    return {str(role) for role in CAPABILITIES[capability]}
+
+
+def capability_holds(role: str, capability: str) -> bool:
+    return role in roles_with(capability)

@@ -1,0 +1,127 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace
+from common.models import TimeStampedModel
+from datahub.models import DatasetVersion, VersionRecord
+
+
+class LabelSchema(TimeStampedModel):
+    """A versioned tree of labels. Once published it never changes; edits make a new version."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="label_schemas")
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    multiple = models.BooleanField(default=False, help_text="several labels may be picked")
+    leaf_only = models.BooleanField(default=True, help_text="only leaves may be picked")
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name", "version"], name="label_schema_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Label(models.Model):
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="labels")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=100)
+    path = models.CharField(max_length=500, help_text="slash-joined names from the root, e.g. billing/refund")
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["schema", "path"], name="label_path_unique_in_schema")]
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class AnnotationProject(TimeStampedModel):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="annotation_projects")
+    name = models.CharField(max_length=200)
+    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="annotation_projects")
+    schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="projects")
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="independent annotations wanted per item")
+    instructions = models.TextField(blank=True)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(overlap__gte=1), name="annotation_project_overlap_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AnnotationTask(models.Model):
+    """One record to label in a project (a work item; background jobs live in tasks.py)."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="tasks")
+    entry = models.ForeignKey(VersionRecord, on_delete=models.PROTECT, related_name="annotation_tasks")
+    submitted_count = models.PositiveSmallIntegerField(default=0)
+    is_complete = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "entry"], name="annotation_task_unique_entry")]
+        indexes = [models.Index(fields=["project", "is_complete", "id"])]
+
+
+class Assignment(models.Model):
+    """A lease of one task slot to one annotator. A slot can hold one live (active or submitted)
+    assignment, so over-assignment is impossible at the database level."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUBMITTED = "submitted", _("Submitted")
+        EXPIRED = "expired", _("Expired")
+        SKIPPED = "skipped", _("Skipped")
+
+    task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    slot = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "slot"],
+                condition=models.Q(status__in=["active", "submitted"]),
+                name="assignment_one_live_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["task", "annotator"],
+                condition=models.Q(status__in=["active", "submitted"]),
+                name="assignment_one_live_per_annotator",
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "status"])]
+
+
+class Annotation(TimeStampedModel):
+    class AnnotatorKind(models.TextChoices):
+        CROWD = "crowd", _("Crowd")
+        STAFF = "staff", _("Staff")
+        EXPERT = "expert", _("Expert")
+        AI = "ai", _("AI")
+
+    task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="annotations")
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="annotation")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    annotator_kind = models.CharField(max_length=16, choices=AnnotatorKind.choices)
+    labels = models.ManyToManyField(Label, related_name="annotations", blank=True)
+    corrected_response = models.TextField(blank=True)
+    comment = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)

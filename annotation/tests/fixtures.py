@@ -1,0 +1,1 @@
+"""Fixtures for annotation tests, shared through the root conftest."""

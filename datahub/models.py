@@ -1,0 +1,184 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace
+from common.models import TimeStampedModel
+
+
+class Source(TimeStampedModel):
+    """Where records come from; its tier decides which copy dedupe keeps."""
+
+    class Kind(models.TextChoices):
+        OWN = "own", _("Own")
+        PUBLIC = "public", _("Public")
+        USER_GENERATED = "user_generated", _("User-generated")
+        EXPERT_WRITTEN = "expert_written", _("Expert-written")
+        SYNTHETIC = "synthetic", _("Model-generated")
+        CROWDSOURCED = "crowdsourced", _("Crowdsourced")
+        ONLINE = "online", _("Live system")
+
+    class Tier(models.TextChoices):
+        A = "A", _("A (best)")
+        B = "B", "B"
+        C = "C", "C"
+        D = "D", _("D (worst)")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.OWN)
+    quality_tier = models.CharField(max_length=1, choices=Tier.choices, default=Tier.B)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="source_name_unique_in_workspace")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dataset(TimeStampedModel):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="dataset_name_unique_in_workspace")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Record(models.Model):
+    """One training example in canonical form. Its content never changes after creation:
+    a correction is a new Record whose `parent` is the original, so frozen versions stay exact.
+
+    sft:        messages = [{"role": "system"|"user"|"assistant"|"tool", "content": str}, ...], tools optional
+    preference: messages = the prompt turns; chosen / rejected = one assistant message each
+    kto:        messages = prompt turns + the assistant completion; label = desirable or not
+    """
+
+    class Kind(models.TextChoices):
+        SFT = "sft", _("Conversation (SFT)")
+        PREFERENCE = "preference", _("Preference (DPO)")
+        KTO = "kto", _("Like / dislike (KTO)")
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="records")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SFT)
+    messages = models.JSONField()
+    tools = models.JSONField(null=True, blank=True)
+    chosen = models.JSONField(null=True, blank=True)
+    rejected = models.JSONField(null=True, blank=True)
+    label = models.BooleanField(null=True, blank=True)
+    raw = models.JSONField(null=True, blank=True, help_text="the original row as imported")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical content")
+    prompt_hash = models.CharField(max_length=64, help_text="SHA-256 of the normalised prompt; groups splits")
+    tags = models.JSONField(default=list, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    origin = models.CharField(max_length=32, default="import", help_text="import, annotation, augmentation, feedback ...")
+    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="records")
+    line_number = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "content_hash"], name="record_content_unique_in_dataset"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="preference") | (models.Q(chosen__isnull=False) & models.Q(rejected__isnull=False)),
+                name="record_preference_has_pair",
+            ),
+            models.CheckConstraint(condition=~models.Q(kind="kto") | models.Q(label__isnull=False), name="record_kto_has_label"),
+        ]
+        indexes = [models.Index(fields=["dataset", "id"]), models.Index(fields=["prompt_hash"])]
+
+    def __str__(self) -> str:
+        return f"record {self.pk}"
+
+    @property
+    def prompt_messages(self) -> list[dict]:
+        """The turns before the final assistant answer."""
+        if self.kind == self.Kind.PREFERENCE:
+            return self.messages
+        if self.messages and self.messages[-1].get("role") == "assistant":
+            return self.messages[:-1]
+        return self.messages
+
+    @property
+    def response_text(self) -> str:
+        if self.kind == self.Kind.PREFERENCE:
+            return (self.chosen or {}).get("content", "")
+        if self.messages and self.messages[-1].get("role") == "assistant":
+            return self.messages[-1].get("content") or ""
+        return ""
+
+
+class ImportJob(TimeStampedModel):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs")
+    file_name = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=500, help_text="relative to the storage root")
+    format = models.CharField(max_length=32, default="auto")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_where = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.file_name} into {self.dataset}"
+
+
+class DatasetVersion(TimeStampedModel):
+    """An immutable snapshot: the exact records, each one's split, the seed and ratios, and lineage."""
+
+    class Operation(models.TextChoices):
+        FREEZE = "freeze", _("Freeze")
+        ANNOTATION_EXPORT = "annotation_export", _("Annotation export")
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    operation = models.CharField(max_length=32, choices=Operation.choices, default=Operation.FREEZE)
+    operation_detail = models.JSONField(default=dict, blank=True)
+    seed = models.IntegerField(default=0)
+    ratios = models.JSONField(default=dict, help_text='{"train": 0.8, "validation": 0.1, "test": 0.1}')
+    manifest_hash = models.CharField(max_length=64)
+    counts = models.JSONField(default=dict, help_text="records per split")
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "number"], name="version_number_unique_in_dataset")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name} v{self.number}"
+
+
+class VersionRecord(models.Model):
+    """A record's place in a frozen version: its split and the labels it carries there."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train", _("Train")
+        VALIDATION = "validation", _("Validation")
+        TEST = "test", _("Test")
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="entries")
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="version_entries")
+    split = models.CharField(max_length=16, choices=Split.choices)
+    labels = models.JSONField(default=list, blank=True, help_text="label paths, e.g. ['billing/refund']")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "record"], name="version_record_unique")]
+        indexes = [models.Index(fields=["version", "split", "id"])]

@@ -1,0 +1,1 @@
+"""Fixtures for datahub tests, shared through the root conftest."""

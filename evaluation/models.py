@@ -1,0 +1,112 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace
+from common.models import TimeStampedModel
+from datahub.models import DatasetVersion
+from training.models import BaseModel, ModelArtifact
+
+
+def new_public_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Study(TimeStampedModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        GENERATING = "generating", _("Generating answers")
+        OPEN = "open", _("Open for votes")
+        CLOSED = "closed", _("Closed")
+        FAILED = "failed", _("Failed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="studies")
+    name = models.CharField(max_length=200)
+    question = models.TextField(blank=True, help_text="what raters are asked, e.g. which answer helps the customer more")
+    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="studies")
+    split = models.CharField(max_length=16, default="test")
+    max_prompts = models.PositiveIntegerField(default=50)
+    max_new_tokens = models.PositiveIntegerField(default=64)
+    votes_per_comparison = models.PositiveSmallIntegerField(default=1)
+    seed = models.IntegerField(default=0, help_text="blinding and sampling seed")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Arm(models.Model):
+    """One model in a study. The baseline arm is what the candidate is compared against."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    name = models.CharField(max_length=200)
+    is_baseline = models.BooleanField(default=False)
+    base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(base_model__isnull=False, artifact__isnull=True) | models.Q(base_model__isnull=True, artifact__isnull=False),
+                name="arm_has_exactly_one_model",
+            ),
+            models.UniqueConstraint(fields=["study", "name"], name="arm_name_unique_in_study"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StudyPrompt(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="prompts")
+    messages = models.JSONField(help_text="the conversation up to the answer")
+    record_id = models.BigIntegerField(null=True, blank=True)
+    order = models.PositiveIntegerField()
+
+
+class Answer(models.Model):
+    prompt = models.ForeignKey(StudyPrompt, on_delete=models.CASCADE, related_name="answers")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="answers")
+    text = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prompt", "arm"], name="answer_unique_per_arm")]
+
+
+class Comparison(models.Model):
+    """One prompt, two answers. Which arm sits on the left is decided and kept here, server-side;
+    raters address a comparison by its random token, never by anything that encodes the arms."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(StudyPrompt, on_delete=models.CASCADE, related_name="comparisons")
+    token = models.CharField(max_length=32, unique=True, default=new_public_token)
+    left_answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="+")
+    right_answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="+")
+    is_identical = models.BooleanField(default=False, help_text="identical answers are not shown to raters")
+    vote_count = models.PositiveSmallIntegerField(default=0)
+    order = models.PositiveIntegerField(default=0, help_text="a seeded shuffle, so serving order hides creation order")
+
+    class Meta:
+        indexes = [models.Index(fields=["study", "is_identical", "vote_count", "order"])]
+
+
+class Vote(TimeStampedModel):
+    class Choice(models.TextChoices):
+        LEFT = "left", _("Left is better")
+        RIGHT = "right", _("Right is better")
+        TIE = "tie", _("Tie")
+        BOTH_BAD = "both_bad", _("Both bad")
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
+    choice = models.CharField(max_length=16, choices=Choice.choices)
+    reason = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater")]

@@ -1,0 +1,1 @@
+"""Fixtures for evaluation tests, shared through the root conftest."""

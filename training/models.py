@@ -1,0 +1,97 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace
+from common.models import TimeStampedModel
+from datahub.models import DatasetVersion
+
+
+class BaseModel(TimeStampedModel):
+    """A model to fine-tune: a local directory with weights, tokenizer and chat template."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="base_models")
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=500, help_text="absolute, or relative to the storage root")
+    architecture = models.CharField(max_length=100, blank=True)
+    parameter_count = models.BigIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    has_chat_template = models.BooleanField(default=False)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="base_model_name_unique_in_workspace")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingRun(TimeStampedModel):
+    class Method(models.TextChoices):
+        SFT = "sft", "SFT"
+        DPO = "dpo", "DPO"
+
+    class Adapter(models.TextChoices):
+        FULL = "full", _("Full")
+        LORA = "lora", "LoRA"
+        QLORA = "qlora", "QLoRA"
+        PROMPT_TUNING = "prompt_tuning", _("Prompt tuning")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="training_runs")
+    name = models.CharField(max_length=200)
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
+    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="training_runs")
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.SFT)
+    adapter = models.CharField(max_length=16, choices=Adapter.choices, default=Adapter.LORA)
+    hyperparameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    output_dir = models.CharField(max_length=500, blank=True, help_text="relative to the storage root")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricPoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metric_points")
+    step = models.PositiveIntegerField()
+    epoch = models.FloatField(null=True, blank=True)
+    values = models.JSONField(help_text='{"loss": ..., "learning_rate": ..., "eval_loss": ...}')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "step"])]
+        ordering = ["step", "id"]
+
+
+class ModelArtifact(TimeStampedModel):
+    """A trained model, tied to the run and the data that made it."""
+
+    class Kind(models.TextChoices):
+        ADAPTER = "adapter", _("Adapter")
+        MERGED = "merged", _("Merged weights")
+        FULL = "full", _("Full weights")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="model_artifacts")
+    name = models.CharField(max_length=200)
+    run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="artifact")
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="artifacts")
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_artifacts")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ADAPTER)
+    path = models.CharField(max_length=500, help_text="relative to the storage root")
+
+    def __str__(self) -> str:
+        return self.name

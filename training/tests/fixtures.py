@@ -1,0 +1,1 @@
+"""Fixtures for training tests, shared through the root conftest."""
