@@ -1,0 +1,112 @@
+"""The canonical record: validation and content keys.
+
+A canonical row is a dict with "kind" and the fields of datahub.models.Record:
+    {"kind": "sft", "messages": [{"role": ..., "content": ...}, ...], "tools": [...]?}
+    {"kind": "preference", "messages": prompt turns, "chosen": {"role": "assistant", ...}, "rejected": {...}}
+    {"kind": "kto", "messages": prompt turns + assistant completion, "label": bool}
+Format readers (datahub.formats) turn what people have into this; everything downstream reads only this.
+"""
+
+import hashlib
+import json
+import re
+import unicodedata
+
+from common.errors import ApplicationError
+
+ROLES = {"system", "user", "assistant", "tool"}
+MAX_RECORD_CHARS = 200_000
+
+
+def normalise_text(text: str) -> str:
+    """NFC and \\n line endings: the form records are stored in."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _message(message, where: str) -> dict:
+    if not isinstance(message, dict):
+        raise ApplicationError("a message must be an object with role and content", where=where)
+    role = message.get("role")
+    if role not in ROLES:
+        raise ApplicationError(f"unknown role {role!r}; expected one of system, user, assistant, tool", where=f"{where}.role")
+    content = message.get("content")
+    if content is None and not message.get("tool_calls"):
+        raise ApplicationError("message has no content", where=f"{where}.content")
+    if content is not None and not isinstance(content, str):
+        raise ApplicationError("content must be text", where=f"{where}.content")
+    clean = {"role": role, "content": normalise_text(content or "")}
+    for key in ("name", "tool_calls", "tool_call_id"):
+        if message.get(key) is not None:
+            clean[key] = message[key]
+    return clean
+
+
+def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise ApplicationError("the conversation is empty", where=where)
+    clean = [_message(m, f"{where}[{i}]") for i, m in enumerate(messages)]
+    turns = [m for m in clean if m["role"] != "system"]
+    if any(m["role"] == "system" for m in clean[1:]):
+        raise ApplicationError("a system message may only come first", where=where)
+    if not turns or turns[0]["role"] != "user":
+        raise ApplicationError("the first turn after the system prompt must be the user's", where=where)
+    for previous, current in zip(turns, turns[1:]):
+        if previous["role"] == current["role"] == "user" or (previous["role"] == current["role"] == "assistant" and not previous.get("tool_calls")):
+            raise ApplicationError(f"two {current['role']} turns in a row", where=where)
+    if ends_with_assistant and clean[-1]["role"] != "assistant":
+        raise ApplicationError("the conversation must end with an assistant answer", where=where)
+    if not ends_with_assistant and clean[-1]["role"] == "assistant":
+        raise ApplicationError("the prompt must not end with an assistant answer", where=where)
+    return clean
+
+
+def canonical_validate(row: dict, *, where: str = "") -> dict:
+    """Check a canonical row and return it cleaned (normalised text, known keys only)."""
+    kind = row.get("kind", "sft")
+    if kind == "sft":
+        clean = {"kind": "sft", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True)}
+        if row.get("tools"):
+            clean["tools"] = row["tools"]
+    elif kind == "preference":
+        prompt = _conversation(row.get("messages"), f"{where}prompt", ends_with_assistant=False)
+        chosen = _message(row.get("chosen"), f"{where}chosen")
+        rejected = _message(row.get("rejected"), f"{where}rejected")
+        if chosen["content"].strip() == rejected["content"].strip():
+            raise ApplicationError("chosen and rejected are the same answer", where=f"{where}chosen")
+        clean = {"kind": "preference", "messages": prompt, "chosen": chosen, "rejected": rejected}
+    elif kind == "kto":
+        if not isinstance(row.get("label"), bool):
+            raise ApplicationError("label must be true or false", where=f"{where}label")
+        clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
+    else:
+        raise ApplicationError(f"unknown record kind {kind!r}", where=f"{where}kind")
+    size = len(json.dumps(clean, ensure_ascii=False))
+    if size > MAX_RECORD_CHARS:
+        raise ApplicationError(f"record is {size} characters; the limit is {MAX_RECORD_CHARS}", where=where or "record")
+    return clean
+
+
+def _sha256(value) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def content_hash(clean: dict) -> str:
+    return _sha256({k: clean.get(k) for k in ("kind", "messages", "tools", "chosen", "rejected", "label")})
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalised_key(text: str) -> str:
+    """NFKC, casefold, punctuation stripped, whitespace collapsed; digits kept ("2+2" differs from "3+3")."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
+
+
+def prompt_hash(clean: dict) -> str:
+    """Groups records that share a prompt, so they land in the same split."""
+    messages = clean["messages"]
+    if clean["kind"] != "preference" and messages and messages[-1]["role"] == "assistant":
+        messages = messages[:-1]
+    return _sha256([normalised_key(m["content"]) for m in messages if m["role"] != "system"])

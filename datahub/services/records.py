@@ -1,0 +1,51 @@
+from collections.abc import Iterable
+
+from datahub.canonical import canonical_validate, content_hash, prompt_hash
+from datahub.models import Dataset, ImportJob, Record, Source
+
+
+def record_build(*, dataset: Dataset, clean: dict, source: Source | None = None, raw=None, origin: str = "import",
+                 parent: Record | None = None, import_job: ImportJob | None = None, line_number: int | None = None,
+                 tags: list | None = None) -> Record:
+    """An unsaved Record from a row already passed through canonical_validate."""
+    return Record(
+        dataset=dataset,
+        source=source,
+        kind=clean["kind"],
+        messages=clean["messages"],
+        tools=clean.get("tools"),
+        chosen=clean.get("chosen"),
+        rejected=clean.get("rejected"),
+        label=clean.get("label"),
+        raw=raw,
+        content_hash=content_hash(clean),
+        prompt_hash=prompt_hash(clean),
+        tags=tags or [],
+        parent=parent,
+        origin=origin,
+        import_job=import_job,
+        line_number=line_number,
+    )
+
+
+def records_bulk_create(*, dataset: Dataset, rows: Iterable[dict], source: Source | None = None, origin: str = "import") -> tuple[int, int]:
+    """Validate canonical rows and add the ones whose content the dataset does not hold yet.
+
+    Returns (created, duplicates). Call inside a transaction: a bad row raises and nothing is kept.
+    """
+    records = [record_build(dataset=dataset, clean=canonical_validate(row, where=f"row {i + 1}: "), source=source, origin=origin)
+               for i, row in enumerate(rows)]
+    return records_insert(dataset=dataset, records=records)
+
+
+def records_insert(*, dataset: Dataset, records: list[Record]) -> tuple[int, int]:
+    """Insert records, skipping content the dataset already has (exact dedupe on content_hash)."""
+    hashes = {r.content_hash for r in records}
+    existing = set(Record.objects.filter(dataset=dataset, content_hash__in=hashes).values_list("content_hash", flat=True))
+    fresh, seen = [], set(existing)
+    for record in records:
+        if record.content_hash not in seen:
+            seen.add(record.content_hash)
+            fresh.append(record)
+    Record.objects.bulk_create(fresh, batch_size=1000)
+    return len(fresh), len(records) - len(fresh)

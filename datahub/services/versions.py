@@ -1,0 +1,60 @@
+import hashlib
+
+from django.db import transaction
+from django.db.models import Max
+
+from common.errors import ApplicationError
+from common.history import history_record
+from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
+from datahub.splits import DEFAULT_RATIOS, ratios_check, split_for
+
+
+def manifest_hash(entries: list[tuple[str, str, list]]) -> str:
+    """Content address of a version: its (content hash, split, labels) triples, in a fixed order."""
+    digest = hashlib.sha256()
+    for content, split, labels in sorted(entries):
+        digest.update(f"{content}\t{split}\t{'|'.join(sorted(labels))}\n".encode())
+    return digest.hexdigest()
+
+
+@transaction.atomic
+def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, list]], operation: str, created_by=None,
+                           parent: DatasetVersion | None = None, seed: int = 0, ratios: dict | None = None,
+                           operation_detail: dict | None = None, note: str = "") -> DatasetVersion:
+    """Freeze `entries` — (record id, split, labels) — as the dataset's next version. Never changes afterwards.
+
+    The dataset row is locked so two concurrent freezes get consecutive numbers.
+    """
+    if not entries:
+        raise ApplicationError("a version needs at least one record", where="records")
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    hashes = dict(Record.objects.filter(pk__in=[e[0] for e in entries], dataset=dataset).values_list("pk", "content_hash"))
+    missing = [e[0] for e in entries if e[0] not in hashes]
+    if missing:
+        raise ApplicationError(f"record {missing[0]} is not in dataset {dataset.name!r}", where="records")
+    counts = {"train": 0, "validation": 0, "test": 0}
+    for _, split, _ in entries:
+        counts[split] += 1
+    version = DatasetVersion.objects.create(
+        dataset=dataset, number=number, parent=parent, operation=operation, operation_detail=operation_detail or {},
+        seed=seed, ratios=ratios or {}, counts=counts, note=note, created_by=created_by,
+        manifest_hash=manifest_hash([(hashes[rid], split, labels) for rid, split, labels in entries]),
+    )
+    VersionRecord.objects.bulk_create(
+        [VersionRecord(version=version, record_id=rid, split=split, labels=labels) for rid, split, labels in entries], batch_size=2000
+    )
+    history_record(actor=created_by, target=version, verb="frozen", after={"number": number, "counts": counts, "operation": operation})
+    return version
+
+
+def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, ratios: dict | None = None, note: str = "") -> DatasetVersion:
+    """Freeze every record of the dataset with a seeded split grouped by prompt (no prompt in two splits)."""
+    ratios = ratios_check(ratios or DEFAULT_RATIOS)
+    rows = Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash").iterator(chunk_size=5000)
+    entries = [(pk, split_for(group, seed=seed, ratios=ratios), []) for pk, group in rows]
+    if not entries:
+        raise ApplicationError(f"dataset {dataset.name!r} has no records to freeze", where="dataset")
+    parent = dataset.versions.order_by("-number").first()
+    return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE, created_by=created_by,
+                                  parent=parent, seed=seed, ratios=ratios, note=note)
