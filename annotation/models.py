@@ -93,6 +93,7 @@ class Assignment(models.Model):
     claimed_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [

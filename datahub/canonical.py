@@ -71,6 +71,9 @@ def canonical_validate(row: dict, *, where: str = "") -> dict:
         prompt = _conversation(row.get("messages"), f"{where}prompt", ends_with_assistant=False)
         chosen = _message(row.get("chosen"), f"{where}chosen")
         rejected = _message(row.get("rejected"), f"{where}rejected")
+        for name, answer in (("chosen", chosen), ("rejected", rejected)):
+            if answer["role"] != "assistant":
+                raise ApplicationError(f"the {name} answer must be an assistant message, not {answer['role']!r}", where=f"{where}{name}.role")
         if chosen["content"].strip() == rejected["content"].strip():
             raise ApplicationError("chosen and rejected are the same answer", where=f"{where}chosen")
         clean = {"kind": "preference", "messages": prompt, "chosen": chosen, "rejected": rejected}

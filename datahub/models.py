@@ -115,17 +115,27 @@ class Record(models.Model):
 
 
 class ImportJob(TimeStampedModel):
+    """One file being read into a dataset. All or nothing: records appear only when the job succeeds."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
+    class Format(models.TextChoices):
+        AUTO = "auto", _("Detect from the first row")
+        ALPACA = "alpaca", _("Alpaca (instruction / input / output)")
+        MESSAGES = "messages", _("Messages (OpenAI chat)")
+        PREFERENCE = "preference", _("Preference (prompt / chosen / rejected)")
+        KTO = "kto", _("KTO (messages / label)")
+
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs")
     file_name = models.CharField(max_length=255)
     file_path = models.CharField(max_length=500, help_text="relative to the storage root")
-    format = models.CharField(max_length=32, default="auto")
+    format = models.CharField(max_length=32, choices=Format.choices, default=Format.AUTO, help_text="as requested")
+    detected_format = models.CharField(max_length=32, blank=True, help_text="the format the rows were read as")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
@@ -136,8 +146,28 @@ class ImportJob(TimeStampedModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=["queued", "running", "succeeded", "failed"]),
+                                   name="import_job_status_valid"),
+            models.CheckConstraint(condition=models.Q(format__in=["auto", "alpaca", "messages", "preference", "kto"]),
+                                   name="import_job_format_valid"),
+        ]
+        indexes = [models.Index(fields=["dataset", "-created_at"])]
+
     def __str__(self) -> str:
         return f"import {self.file_name} into {self.dataset}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        """Progress for the bar: rows read over rows in the file."""
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return min(100, int(100 * self.processed / self.total)) if self.total else 0
 
 
 class DatasetVersion(TimeStampedModel):

@@ -36,6 +36,13 @@ class Study(TimeStampedModel):
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="study_progress_in_unit_range"),
+            models.CheckConstraint(condition=models.Q(votes_per_comparison__gte=1), name="study_votes_per_comparison_positive"),
+            models.CheckConstraint(condition=models.Q(max_prompts__gte=1), name="study_max_prompts_positive"),
+        ]
+
     def __str__(self) -> str:
         return self.name
 
@@ -56,6 +63,7 @@ class Arm(models.Model):
                 name="arm_has_exactly_one_model",
             ),
             models.UniqueConstraint(fields=["study", "name"], name="arm_name_unique_in_study"),
+            models.UniqueConstraint(fields=["study"], condition=models.Q(is_baseline=True), name="arm_one_baseline_per_study"),
         ]
 
     def __str__(self) -> str:
@@ -67,6 +75,9 @@ class StudyPrompt(models.Model):
     messages = models.JSONField(help_text="the conversation up to the answer")
     record_id = models.BigIntegerField(null=True, blank=True)
     order = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "order"], name="study_prompt_order_unique")]
 
 
 class Answer(models.Model):
@@ -93,6 +104,10 @@ class Comparison(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["study", "is_identical", "vote_count", "order"])]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(left_answer=models.F("right_answer")), name="comparison_two_different_answers"),
+            models.UniqueConstraint(fields=["study", "order"], name="comparison_order_unique_in_study"),
+        ]
 
 
 class Vote(TimeStampedModel):
@@ -109,4 +124,7 @@ class Vote(TimeStampedModel):
     time_spent_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater")]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater"),
+            models.CheckConstraint(condition=models.Q(choice__in=["left", "right", "tie", "both_bad"]), name="vote_choice_valid"),
+        ]

@@ -1,1 +1,71 @@
-"""Fixtures for annotation tests, shared through the root conftest."""
+"""Fixtures for annotation tests, shared through the root conftest. Names start with the app's words to stay unique."""
+
+import pytest
+from django.db import transaction
+
+from annotation.models import Label, LabelSchema
+from annotation.services import annotation_project_create, annotation_submit, label_schema_create
+from datahub.models import Dataset
+from datahub.services.records import records_bulk_create
+from datahub.services.versions import dataset_version_freeze
+
+TOPIC_TREE = [
+    {"name": "billing", "description": "Money questions", "children": [{"name": "refund"}, {"name": "invoice"}]},
+    {"name": "account", "children": [{"name": "login"}, {"name": "delete"}]},
+]
+
+
+def support_row(i: int) -> dict:
+    return {"kind": "sft", "messages": [
+        {"role": "system", "content": "You are Acme's support assistant."},
+        {"role": "user", "content": f"Question {i}: how do I get my money back?"},
+        {"role": "assistant", "content": f"Answer {i}: open Billing."},
+    ]}
+
+
+def label_id(schema: LabelSchema, path: str) -> int:
+    return Label.objects.get(schema=schema, path=path).pk
+
+
+@pytest.fixture
+def annotation_version_factory(workspace, users):
+    """A frozen version of a fresh dataset with `n` support conversations (or the given canonical rows)."""
+    counter = {"n": 0}
+
+    def make(*, n: int = 3, rows: list[dict] | None = None, workspace=workspace):
+        counter["n"] += 1
+        dataset = Dataset.objects.create(workspace=workspace, name=f"Support chats {counter['n']}")
+        with transaction.atomic():
+            records_bulk_create(dataset=dataset, rows=rows or [support_row(i) for i in range(n)])
+        return dataset_version_freeze(dataset=dataset, created_by=users["ml_engineer"], seed=7)
+
+    return make
+
+
+@pytest.fixture
+def topic_schema(workspace, users):
+    return label_schema_create(workspace=workspace, name="Topic", tree=TOPIC_TREE, created_by=users["ml_engineer"])
+
+
+@pytest.fixture
+def annotation_project_factory(workspace, users, annotation_version_factory, topic_schema):
+    def make(*, n: int = 3, overlap: int = 1, lease_seconds: int = 600, schema=None, version=None, name: str = "Support topics"):
+        return annotation_project_create(
+            workspace=workspace, name=name, dataset_version=version or annotation_version_factory(n=n), schema=schema or topic_schema,
+            overlap=overlap, instructions="Pick the topic; fix the answer if it is wrong.", lease_seconds=lease_seconds,
+            created_by=users["ml_engineer"],
+        )
+
+    return make
+
+
+@pytest.fixture
+def annotation_project(annotation_project_factory):
+    return annotation_project_factory()
+
+
+def submit_as(user, assignment, *paths: str, **fields):
+    """Submit the labels at `paths` for `assignment` through the real service (time 1 ms unless given)."""
+    schema = assignment.task.project.schema
+    fields.setdefault("time_spent_ms", 1)
+    return annotation_submit(assignment=assignment, label_ids=[label_id(schema, p) for p in paths], submitted_by=user, **fields)

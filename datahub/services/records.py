@@ -3,6 +3,8 @@ from collections.abc import Iterable
 from datahub.canonical import canonical_validate, content_hash, prompt_hash
 from datahub.models import Dataset, ImportJob, Record, Source
 
+LOOKUP_CHUNK = 5000
+
 
 def record_build(*, dataset: Dataset, clean: dict, source: Source | None = None, raw=None, origin: str = "import",
                  parent: Record | None = None, import_job: ImportJob | None = None, line_number: int | None = None,
@@ -39,10 +41,17 @@ def records_bulk_create(*, dataset: Dataset, rows: Iterable[dict], source: Sourc
 
 
 def records_insert(*, dataset: Dataset, records: list[Record]) -> tuple[int, int]:
-    """Insert records, skipping content the dataset already has (exact dedupe on content_hash)."""
-    hashes = {r.content_hash for r in records}
-    existing = set(Record.objects.filter(dataset=dataset, content_hash__in=hashes).values_list("content_hash", flat=True))
-    fresh, seen = [], set(existing)
+    """Insert records, skipping content the dataset already has (exact dedupe on content_hash).
+
+    Returns (created, duplicates). Hashes are looked up in chunks: one IN list of a million hashes would
+    exceed SQLite's parameter limit and make PostgreSQL plan a huge query.
+    """
+    hashes = list({r.content_hash for r in records})
+    existing: set[str] = set()
+    for start in range(0, len(hashes), LOOKUP_CHUNK):
+        chunk = hashes[start:start + LOOKUP_CHUNK]
+        existing.update(Record.objects.filter(dataset=dataset, content_hash__in=chunk).values_list("content_hash", flat=True))
+    fresh, seen = [], existing
     for record in records:
         if record.content_hash not in seen:
             seen.add(record.content_hash)

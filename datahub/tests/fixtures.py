@@ -1,1 +1,67 @@
 """Fixtures for datahub tests, shared through the root conftest."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from datahub.models import ImportJob
+from datahub.services.datasets import dataset_create, source_create
+from datahub.services.imports import import_job_create, import_job_run
+
+SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data():
+    """The path of a real public data file under ../shared/data; skips the test when the folder is absent."""
+
+    def locate(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.is_file():
+            pytest.skip(f"real test data {path} is absent (CI keeps ../shared beside the checkout)")
+        return path
+
+    return locate
+
+
+@pytest.fixture
+def write_file(tmp_path):
+    """Write a test file: text, bytes, or a list of rows (JSONL, one row per line)."""
+
+    def write(name: str, content, *, encoding: str = "utf-8") -> Path:
+        path = tmp_path / name
+        if isinstance(content, list):
+            content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in content)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def dataset(workspace):
+    return dataset_create(workspace=workspace, name="Support chats")
+
+
+@pytest.fixture
+def source(workspace):
+    return source_create(workspace=workspace, name="Help desk", kind="own", quality_tier="A")
+
+
+@pytest.fixture
+def import_path():
+    """Import a file synchronously through the real services; returns the finished ImportJob."""
+
+    def run(dataset, path: Path, *, format: str = "auto", source=None, created_by=None, on_progress=None) -> ImportJob:
+        job = import_job_create(dataset=dataset, path=path, file_name=path.name, format=format, source=source,
+                                created_by=created_by, run_in_background=False)
+        return import_job_run(job=job, on_progress=on_progress)
+
+    return run
+
+
+def alpaca_rows(count: int, *, start: int = 0) -> list[dict]:
+    """Distinct small Alpaca rows; row i asks about the number start + i."""
+    return [{"instruction": f"What is {n} + {n}?", "input": "", "output": f"{2 * n}"} for n in range(start, start + count)]

@@ -1,1 +1,278 @@
-urlpatterns = []
+"""Annotation pages: project list and setup, project detail, and the annotator's workbench.
+
+The pages call the same services, selectors and access checks as the API; the forms only parse input.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import user_can
+from annotation.access import MANAGE, WORK, access_assignment, access_project
+from annotation.label_tree import label_nodes_flat, label_tree_from_text
+from annotation.selectors import (
+    annotation_projects_for_user,
+    assignment_active_for,
+    assignment_item,
+    dataset_versions_for_annotation,
+    label_schema_tree,
+    label_schemas_for_user,
+    project_exports,
+    project_progress,
+    workspaces_for_annotation_manage,
+)
+from annotation.services import (
+    annotation_project_create,
+    annotation_project_export,
+    annotation_submit,
+    assignment_claim_next,
+    assignment_skip,
+    label_schema_create,
+)
+from annotation.services.projects import MAX_OVERLAP
+from common.errors import ApplicationError
+
+app_name = "annotation"
+
+TREE_EXAMPLE = "billing: Money questions\n  refund\n  invoice\naccount\n  login"
+
+
+class LabelSchemaForm(forms.Form):
+    workspace = forms.ModelChoiceField(queryset=None, label=_("Workspace"))
+    name = forms.CharField(max_length=200, label=_("Name"))
+    tree_text = forms.CharField(
+        label=_("Labels"), widget=forms.Textarea(attrs={"rows": 8, "placeholder": TREE_EXAMPLE, "spellcheck": "false"}),
+        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description."),
+    )
+    multiple = forms.BooleanField(required=False, label=_("Several labels may be picked"))
+    leaf_only = forms.BooleanField(required=False, initial=True, label=_("Only the most specific labels may be picked"))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = workspaces_for_annotation_manage(user=user)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "tree_text" in cleaned:
+            try:
+                cleaned["tree"] = label_tree_from_text(cleaned["tree_text"])
+            except ApplicationError as error:
+                self.add_error("tree_text", f"{error.where}: {error.message}")
+        return cleaned
+
+
+class SchemaChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, schema):
+        return f"{schema} · {schema.workspace.name}"
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, version):
+        return f"{version} · {version.dataset.workspace.name}"
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200, label=_("Name"))
+    dataset_version = VersionChoiceField(queryset=None, label=_("Dataset version"))
+    schema = SchemaChoiceField(queryset=None, label=_("Label schema"))
+    overlap = forms.IntegerField(min_value=1, max_value=MAX_OVERLAP, initial=1, label=_("Annotations per item"))
+    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Instructions for annotators"))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset_version"].queryset = dataset_versions_for_annotation(user=user)
+        self.fields["schema"].queryset = label_schemas_for_user(user=user).prefetch_related(None)
+
+
+class SubmitForm(forms.Form):
+    """The labels arrive as repeated `label_ids` values; which ones the schema allows is the service's rule."""
+
+    corrected_response = forms.CharField(required=False, strip=False)
+    comment = forms.CharField(required=False, max_length=5000)
+    time_spent_ms = forms.IntegerField(required=False, min_value=0)
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500)
+
+
+@login_required
+@require_GET
+def project_list(request):
+    return _project_list_page(request)
+
+
+def _project_list_page(request, *, schema_form=None, project_form=None, status=200):
+    can_manage = user_can(request.user, MANAGE)
+    context = {"projects": annotation_projects_for_user(user=request.user), "can_manage": can_manage}
+    if can_manage:
+        context["schemas"] = label_schemas_for_user(user=request.user)
+        context["schema_form"] = schema_form or LabelSchemaForm(user=request.user)
+        context["project_form"] = project_form or ProjectForm(user=request.user)
+    return render(request, "frontend/annotation/project_list.html", context, status=status)
+
+
+@login_required
+@require_POST
+def schema_create(request):
+    if not user_can(request.user, MANAGE):
+        raise Http404
+    form = LabelSchemaForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            schema = label_schema_create(workspace=data["workspace"], name=data["name"], tree=data["tree"], multiple=data["multiple"],
+                                         leaf_only=data["leaf_only"], created_by=request.user)
+        except ApplicationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, gettext("Published the label schema %(schema)s.") % {"schema": schema})
+            return redirect("annotation:project-list")
+    return _project_list_page(request, schema_form=form, status=400)
+
+
+@login_required
+@require_POST
+def project_create(request):
+    if not user_can(request.user, MANAGE):
+        raise Http404
+    form = ProjectForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = annotation_project_create(
+                workspace=data["dataset_version"].dataset.workspace, name=data["name"], dataset_version=data["dataset_version"],
+                schema=data["schema"], overlap=data["overlap"], instructions=data["instructions"], created_by=request.user,
+            )
+        except ApplicationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, gettext("Created the project with one item per record."))
+            return redirect("annotation:project-detail", pk=project.pk)
+    return _project_list_page(request, project_form=form, status=400)
+
+
+@login_required
+@require_GET
+def project_detail(request, pk: int):
+    project = access_project(request.user, pk)
+    can_manage = user_can(request.user, MANAGE, project.workspace)
+    context = {
+        "project": project,
+        "progress": project_progress(project=project, annotator=request.user),
+        "labels": label_nodes_flat(label_schema_tree(schema=project.schema)),
+        "can_manage": can_manage,
+        "can_work": user_can(request.user, WORK, project.workspace),
+        "exports": project_exports(project=project) if can_manage else [],
+    }
+    return render(request, "frontend/annotation/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_export(request, pk: int):
+    project = access_project(request.user, pk, capabilities=(MANAGE,))
+    try:
+        version = annotation_project_export(project=project, created_by=request.user)
+    except ApplicationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, gettext("Exported as %(version)s.") % {"version": version})
+    return redirect("annotation:project-detail", pk=project.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workbench(request, pk: int):
+    """GET shows the annotator's current item (claiming nothing); POST claims the next one and shows it."""
+    project = access_project(request.user, pk, capabilities=(WORK,))
+    if request.method == "POST":
+        try:
+            assignment_claim_next(project=project, annotator=request.user)
+        except ApplicationError as error:
+            messages.error(request, str(error))
+            return redirect("annotation:project-detail", pk=project.pk)
+        return redirect("annotation:workbench", pk=project.pk)
+    return _workbench_page(request, project=project, assignment=assignment_active_for(project=project, annotator=request.user))
+
+
+def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
+                    comment: str = "", status: int = 200) -> HttpResponse:
+    context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error}
+    if assignment is not None:
+        item = assignment_item(assignment=assignment, project=project)
+        context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment,
+                       corrected=item.response if corrected is None else corrected)
+    # htmx swaps only 2xx answers; an error must still reach the page.
+    return render(request, "frontend/annotation/workbench.html", context, status=200 if request.htmx else status)
+
+
+@login_required
+@require_POST
+def assignment_submit(request, pk: int):
+    assignment = access_assignment(request.user, pk)
+    project = access_project(request.user, assignment.task.project_id, capabilities=(WORK,))
+    label_ids = request.POST.getlist("label_ids")
+    form = SubmitForm(request.POST)
+    if not form.is_valid():
+        current = assignment_active_for(project=project, annotator=request.user)
+        return _workbench_page(request, project=project, assignment=current, error=_form_error(form), status=400)
+    data = form.cleaned_data
+    try:
+        annotation_submit(assignment=assignment, label_ids=label_ids, corrected_response=data["corrected_response"],
+                          comment=data["comment"], time_spent_ms=data["time_spent_ms"] or 0, submitted_by=request.user)
+    except ApplicationError as error:
+        # Show what a reload would show (the current item, if any), keeping the annotator's input when it is this item.
+        current = assignment_active_for(project=project, annotator=request.user)
+        if current is None or current.pk != assignment.pk:
+            return _workbench_page(request, project=project, assignment=current, error=str(error), status=400)
+        selected = frozenset(int(i) for i in label_ids if i.isdigit())
+        return _workbench_page(request, project=project, assignment=current, error=str(error), selected=selected,
+                               corrected=data["corrected_response"], comment=data["comment"], status=400)
+    return _claim_next_and_show(request, project=project)
+
+
+@login_required
+@require_POST
+def assignment_skip_view(request, pk: int):
+    assignment = access_assignment(request.user, pk)
+    project = access_project(request.user, assignment.task.project_id, capabilities=(WORK,))
+    form = SkipForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        assignment_skip(assignment=assignment, reason=reason, skipped_by=request.user)
+    except ApplicationError as error:
+        current = assignment_active_for(project=project, annotator=request.user)
+        return _workbench_page(request, project=project, assignment=current, error=str(error), status=400)
+    return _claim_next_and_show(request, project=project)
+
+
+def _claim_next_and_show(request, *, project) -> HttpResponse:
+    try:
+        assignment_claim_next(project=project, annotator=request.user)
+    except ApplicationError as error:
+        messages.error(request, str(error))
+    return redirect("annotation:workbench", pk=project.pk)
+
+
+def _form_error(form: forms.Form) -> str:
+    field, errors = next(iter(form.errors.items()))
+    return f"{field}: {errors[0]}"
+
+
+urlpatterns = [
+    path("", project_list, name="project-list"),
+    path("schemas/new/", schema_create, name="schema-create"),
+    path("projects/new/", project_create, name="project-create"),
+    path("projects/<int:pk>/", project_detail, name="project-detail"),
+    path("projects/<int:pk>/export/", project_export, name="project-export"),
+    path("projects/<int:pk>/work/", workbench, name="workbench"),
+    path("assignments/<int:pk>/submit/", assignment_submit, name="assignment-submit"),
+    path("assignments/<int:pk>/skip/", assignment_skip_view, name="assignment-skip"),
+]

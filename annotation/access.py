@@ -1,0 +1,62 @@
+"""Permission-checked fetches for the annotation app. Missing and forbidden both raise Http404, so ids leak nothing.
+
+Capabilities (accounts/capabilities.py): "annotation.manage" sets projects up and exports them,
+"annotation.work" claims, submits and skips items.
+"""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.capabilities import roles_with
+from accounts.models import Membership
+from annotation.models import AnnotationProject, Assignment, LabelSchema
+from datahub.models import DatasetVersion
+
+MANAGE = "annotation.manage"
+WORK = "annotation.work"
+
+
+def scope_to_any_capability(queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace") -> QuerySet:
+    """Narrow `queryset` to rows in workspaces where `user` holds at least one of `capabilities`."""
+    if not user.is_authenticated:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    roles = set().union(*(roles_with(capability) for capability in capabilities))
+    workspace_ids = Membership.objects.filter(user=user, role__in=roles).values("workspace_id")
+    return queryset.filter(**{f"{workspace_path}__in": workspace_ids})
+
+
+def _one(queryset: QuerySet, pk):
+    try:
+        found = queryset.filter(pk=int(pk)).first()
+    except (TypeError, ValueError):
+        found = None
+    if found is None:
+        raise Http404
+    return found
+
+
+def access_project(user, project_id, *, capabilities: tuple[str, ...] = (MANAGE, WORK)) -> AnnotationProject:
+    """The project if the user holds one of `capabilities` in its workspace (default: may manage or work on it)."""
+    projects = AnnotationProject.objects.select_related("workspace", "schema", "dataset_version__dataset")
+    return _one(scope_to_any_capability(projects, user=user, capabilities=capabilities), project_id)
+
+
+def access_assignment(user, assignment_id) -> Assignment:
+    """An assignment in a project the user may work on. Whose it is, the services check (and say so)."""
+    assignments = Assignment.objects.select_related("task__project")
+    return _one(scope_to_any_capability(assignments, user=user, capabilities=(WORK,), workspace_path="task__project__workspace"),
+                assignment_id)
+
+
+def access_label_schema(user, schema_id) -> LabelSchema:
+    """A schema the user may build projects with."""
+    schemas = LabelSchema.objects.select_related("workspace")
+    return _one(scope_to_any_capability(schemas, user=user, capabilities=(MANAGE,)), schema_id)
+
+
+def access_dataset_version(user, version_id) -> DatasetVersion:
+    """A dataset version the user may open an annotation project over."""
+    versions = DatasetVersion.objects.select_related("dataset__workspace")
+    return _one(scope_to_any_capability(versions, user=user, capabilities=(MANAGE,), workspace_path="dataset__workspace"), version_id)

@@ -1,0 +1,223 @@
+"""Annotation API: one view per operation; the services hold the rules, access.py the permission checks."""
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import access_workspace
+from annotation.access import MANAGE, WORK, access_assignment, access_dataset_version, access_label_schema, access_project
+from annotation.selectors import (
+    annotation_projects_for_user,
+    assignment_item,
+    label_schema_tree,
+    label_schemas_for_user,
+    project_progress,
+)
+from annotation.services import (
+    annotation_project_create,
+    annotation_project_export,
+    annotation_submit,
+    assignment_claim_next,
+    assignment_skip,
+    label_schema_create,
+)
+from common.api import paginated
+
+
+class LabelSchemaOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspace_id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    multiple = serializers.BooleanField()
+    leaf_only = serializers.BooleanField()
+    published_at = serializers.DateTimeField()
+    labels = serializers.SerializerMethodField()
+
+    def get_labels(self, schema) -> list[dict]:
+        return [asdict(node) for node in label_schema_tree(schema=schema)]
+
+
+class ProjectOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspace_id = serializers.IntegerField()
+    name = serializers.CharField()
+    dataset_version_id = serializers.IntegerField()
+    schema_id = serializers.IntegerField()
+    overlap = serializers.IntegerField()
+    instructions = serializers.CharField()
+    lease_seconds = serializers.IntegerField()
+    status = serializers.CharField()
+    tasks_total = serializers.IntegerField()
+    tasks_done = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class LabelSchemaListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        workspace = serializers.IntegerField()
+        name = serializers.CharField(max_length=200)
+        tree = serializers.JSONField()
+        multiple = serializers.BooleanField(default=False)
+        leaf_only = serializers.BooleanField(default=True)
+
+    OutputSerializer = LabelSchemaOutputSerializer
+
+    def get(self, request):
+        return paginated(self, label_schemas_for_user(user=request.user), self.OutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: LabelSchemaOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = access_workspace(request.user, data.validated_data.pop("workspace"), capability=MANAGE)
+        schema = label_schema_create(workspace=workspace, created_by=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(schema).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        dataset_version = serializers.IntegerField()
+        schema = serializers.IntegerField()
+        overlap = serializers.IntegerField(default=1, min_value=1)
+        instructions = serializers.CharField(default="", allow_blank=True)
+        lease_seconds = serializers.IntegerField(default=600)
+
+    OutputSerializer = ProjectOutputSerializer
+
+    def get(self, request):
+        return paginated(self, annotation_projects_for_user(user=request.user), self.OutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        version = access_dataset_version(request.user, fields.pop("dataset_version"))
+        schema = access_label_schema(request.user, fields.pop("schema"))
+        project = annotation_project_create(workspace=version.dataset.workspace, dataset_version=version, schema=schema,
+                                            created_by=request.user, **fields)
+        project = annotation_projects_for_user(user=request.user).get(pk=project.pk)
+        return Response(self.OutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    OutputSerializer = ProjectOutputSerializer
+
+    def get(self, request, project_id: int):
+        project = access_project(request.user, project_id)
+        progress = project_progress(project=project)
+        project.tasks_total, project.tasks_done = progress.tasks_total, progress.tasks_done
+        return Response(self.OutputSerializer(project).data)
+
+
+class ItemOutputSerializer(serializers.Serializer):
+    """One item of the queue: the conversation to label and the labels to pick from."""
+
+    assignment_id = serializers.IntegerField(source="assignment.pk")
+    expires_at = serializers.DateTimeField()
+    task_id = serializers.IntegerField(source="assignment.task_id")
+    project_id = serializers.IntegerField(source="project.pk")
+    record_id = serializers.IntegerField(source="record.pk")
+    kind = serializers.CharField(source="record.kind")
+    conversation = serializers.JSONField(source="record.messages")
+    chosen = serializers.JSONField(source="record.chosen")
+    rejected = serializers.JSONField(source="record.rejected")
+    response = serializers.CharField()
+    correctable = serializers.BooleanField()
+    instructions = serializers.CharField(source="project.instructions")
+    multiple = serializers.BooleanField(source="project.schema.multiple")
+    leaf_only = serializers.BooleanField(source="project.schema.leaf_only")
+    labels = serializers.SerializerMethodField()
+
+    def get_labels(self, item) -> list[dict]:
+        return [asdict(node) for node in item.labels]
+
+
+class ProjectClaimApi(APIView):
+    """Lease the next item to the caller: 200 with the item, or 204 when nothing is left for them."""
+
+    OutputSerializer = ItemOutputSerializer
+
+    @extend_schema(request=None, responses={200: ItemOutputSerializer, 204: None})
+    def post(self, request, project_id: int):
+        project = access_project(request.user, project_id, capabilities=(WORK,))
+        assignment = assignment_claim_next(project=project, annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(self.OutputSerializer(assignment_item(assignment=assignment, project=project)).data)
+
+
+class AnnotationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment_id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    annotator_kind = serializers.CharField()
+    labels = serializers.SerializerMethodField()
+    corrected_response = serializers.CharField()
+    comment = serializers.CharField()
+    time_spent_ms = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+    def get_labels(self, annotation) -> list[str]:
+        return sorted(label.path for label in annotation.labels.all())
+
+
+class AssignmentSubmitApi(APIView):
+    """Submit labels (and optionally a corrected answer) for an assignment. Repeating a submit returns the same annotation."""
+
+    class InputSerializer(serializers.Serializer):
+        label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        corrected_response = serializers.CharField(default="", allow_blank=True, trim_whitespace=False)
+        comment = serializers.CharField(default="", allow_blank=True)
+        time_spent_ms = serializers.IntegerField(default=0, min_value=0)
+
+    OutputSerializer = AnnotationOutputSerializer
+
+    @extend_schema(request=InputSerializer, responses={200: AnnotationOutputSerializer})
+    def post(self, request, assignment_id: int):
+        assignment = access_assignment(request.user, assignment_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation = annotation_submit(assignment=assignment, submitted_by=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(annotation).data)
+
+
+class AssignmentSkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(default="", allow_blank=True, max_length=500)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        status = serializers.CharField()
+        skip_reason = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, assignment_id: int):
+        assignment = access_assignment(request.user, assignment_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        skipped = assignment_skip(assignment=assignment, reason=data.validated_data["reason"], skipped_by=request.user)
+        return Response(self.OutputSerializer(skipped).data)
+
+
+class ProjectExportApi(APIView):
+    """Freeze the project's annotations into a new version of its dataset."""
+
+    class OutputSerializer(serializers.Serializer):
+        version_id = serializers.IntegerField(source="pk")
+        dataset_id = serializers.IntegerField()
+        number = serializers.IntegerField()
+        parent_id = serializers.IntegerField()
+        counts = serializers.JSONField()
+        operation_detail = serializers.JSONField()
+
+    @extend_schema(request=None, responses={201: OutputSerializer})
+    def post(self, request, project_id: int):
+        project = access_project(request.user, project_id, capabilities=(MANAGE,))
+        version = annotation_project_export(project=project, created_by=request.user)
+        return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,40 @@
+"""Every select_for_update of the annotation app, in one place, with the order locks are taken in.
+
+Lock order (always this way round, so two transactions never wait on each other in a cycle):
+    annotator (user row) -> annotation task -> assignment
+A claim takes the annotator, then task rows (skipping locked ones), then may expire that task's assignments.
+A submit or skip takes the task, then its assignment. Nothing takes a task while holding an assignment.
+All helpers must run inside transaction.atomic(); on SQLite they lock nothing (the write lock serialises instead).
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from accounts.models import Workspace
+from annotation.models import AnnotationTask, Assignment
+
+
+def annotator_lock(*, annotator) -> None:
+    """Serialise the claims of one annotator, so two browser tabs get the same item instead of two."""
+    get_user_model().objects.select_for_update().filter(pk=annotator.pk).values_list("pk", flat=True).first()
+
+
+def workspace_lock(*, workspace: Workspace) -> None:
+    """Serialise label schema publishing in a workspace, so version numbers of one name never collide."""
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk", flat=True).first()
+
+
+def task_lock(*, task_id: int) -> AnnotationTask:
+    """Wait for and hold one task row (submit, skip)."""
+    return AnnotationTask.objects.select_for_update().get(pk=task_id)
+
+
+def tasks_lock_free(queryset: QuerySet, *, limit: int) -> list[AnnotationTask]:
+    """Lock up to `limit` rows of `queryset`, passing over rows another transaction holds (the queue's claim)."""
+    return list(queryset.select_for_update(skip_locked=True)[:limit])
+
+
+def assignment_lock(*, assignment_id: int) -> Assignment:
+    """Hold one assignment row; take its task's lock first (task_lock)."""
+    return Assignment.objects.select_for_update().get(pk=assignment_id)
+

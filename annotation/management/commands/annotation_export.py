@@ -1,0 +1,29 @@
+"""Export a project's annotations as the next version of its dataset."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.management.commands._lookup import project_numbered, user_named
+from annotation.services import annotation_project_export
+from annotation.services.export import AGGREGATION_RULE
+from common.errors import ApplicationError
+from datahub.splits import SPLITS
+
+
+class Command(BaseCommand):
+    help = f"Freeze a project's labels and corrections as a new dataset version (several annotators: {AGGREGATION_RULE})."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", type=int, required=True, help="annotation project id")
+        parser.add_argument("--user", help="user name recorded as the exporter")
+
+    def handle(self, *args, **options):
+        project = project_numbered(options["project"])
+        self.stderr.write(f"exporting project {project.name!r} over {project.dataset_version} ...")
+        try:
+            version = annotation_project_export(project=project, created_by=user_named(options["user"]))
+        except ApplicationError as exc:
+            raise CommandError(f"--project: {exc.message}" if exc.where == "project" else str(exc)) from exc
+        detail = version.operation_detail
+        counts = ", ".join(f"{split} {version.counts.get(split, 0)}" for split in SPLITS)
+        self.stdout.write(f"exported {version} (id {version.pk}, parent v{version.parent.number}): {detail['annotated']} annotated, "
+                          f"{detail['corrected']} corrected; {counts}")

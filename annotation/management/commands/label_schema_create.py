@@ -1,0 +1,45 @@
+"""Publish a label schema from a file: indented text (one label per line) or a JSON tree."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.label_tree import label_tree_from_text
+from annotation.management.commands._lookup import user_named, workspace_named
+from annotation.services import label_schema_create
+from common.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Publish a label schema (a tree of labels) from an indented text file or a .json tree."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspace", required=True, help="workspace name")
+        parser.add_argument("--name", required=True, help="schema name; an existing name gets its next version")
+        parser.add_argument("--tree", required=True, help='file: indented lines ("billing" then "  refund") or JSON [{"name", "children"}]')
+        parser.add_argument("--multiple", action="store_true", help="annotators may pick several labels")
+        parser.add_argument("--any-level", action="store_true", help="inner labels may be picked too, not only leaves")
+        parser.add_argument("--user", help="user name recorded as the author")
+
+    def handle(self, *args, **options):
+        workspace = workspace_named(options["workspace"])
+        path = Path(options["tree"])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"--tree: cannot read {path}: {exc.strerror}") from exc
+        try:
+            if path.suffix == ".json":
+                try:
+                    tree = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise CommandError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+            else:
+                tree = label_tree_from_text(text)
+            schema = label_schema_create(workspace=workspace, name=options["name"], tree=tree, multiple=options["multiple"],
+                                         leaf_only=not options["any_level"], created_by=user_named(options["user"]))
+        except ApplicationError as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+        count = schema.labels.count()
+        self.stdout.write(f"published label schema {schema} (id {schema.pk}) with {count} labels in {workspace.name!r}")

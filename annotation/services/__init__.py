@@ -1,0 +1,17 @@
+"""State changes of the annotation app, one function each (see the modules for the concurrency rules)."""
+
+from annotation.services.annotations import annotation_submit, annotator_kind_for
+from annotation.services.export import annotation_project_export
+from annotation.services.label_schemas import label_schema_create
+from annotation.services.projects import annotation_project_create
+from annotation.services.queue import assignment_claim_next, assignment_skip
+
+__all__ = [
+    "annotation_project_create",
+    "annotation_project_export",
+    "annotation_submit",
+    "annotator_kind_for",
+    "assignment_claim_next",
+    "assignment_skip",
+    "label_schema_create",
+]

@@ -1,0 +1,133 @@
+"""Turn a project's annotations into a new dataset version.
+
+Aggregation when several annotators labelled one entry (overlap > 1):
+- labels: a label path is kept when more than half of the entry's submitted annotations chose it (majority). When no
+  path reaches a majority, the paths chosen most often are kept, all of them on a tie (plurality), so an annotated
+  entry never loses its labels and a disagreement stays visible.
+- corrected answer: the correction given by the most annotators (identical text); on a tie, the earliest submitted.
+  An annotation without a correction does not vote against one.
+With one annotation per entry both rules reduce to "what the annotator gave".
+"""
+
+from collections import Counter, defaultdict
+
+from django.db import transaction
+
+from annotation.models import Annotation, AnnotationProject
+from common.errors import ApplicationError
+from common.history import history_record
+from datahub.canonical import canonical_validate
+from datahub.models import DatasetVersion, Record, VersionRecord
+from datahub.services.records import record_build, records_insert
+from datahub.services.versions import dataset_version_create
+
+AGGREGATION_RULE = "majority, else plurality with ties kept; correction by most annotators, ties to the earliest"
+
+
+def labels_aggregate(choices: list[list[str]]) -> list[str]:
+    """The label paths kept for one entry from each annotation's chosen paths (see the module docstring)."""
+    counts = Counter(path for paths in choices for path in set(paths))
+    if not counts:
+        return []
+    majority = [path for path, n in counts.items() if n * 2 > len(choices)]
+    if majority:
+        return sorted(majority)
+    top = max(counts.values())
+    return sorted(path for path, n in counts.items() if n == top)
+
+
+def correction_aggregate(corrections: list[str]) -> str:
+    """The correction kept for one entry from the non-empty corrections, in submission order."""
+    if not corrections:
+        return ""
+    counts = Counter(corrections)
+    top = max(counts.values())
+    return next(text for text in corrections if counts[text] == top)
+
+
+@transaction.atomic
+def annotation_project_export(*, project: AnnotationProject, created_by=None) -> DatasetVersion:
+    """Freeze the project's version with its annotations applied, as the next version of the same dataset.
+
+    Every entry keeps its split. An annotated entry carries the aggregated label paths; a corrected entry is replaced
+    by a new Record (parent = the original, origin "annotation") whose last assistant message is the correction.
+    Unannotated entries are kept unchanged. The parent of the new version is the project's version. Annotations
+    submitted while the export runs are left for the next export.
+    """
+    source = project.dataset_version
+    dataset = source.dataset
+    entries = list(VersionRecord.objects.filter(version=source).order_by("pk").values_list("pk", "record_id", "split", "labels"))
+
+    # Annotations first, then their labels: an annotation's labels commit with it, so every annotation read has all its
+    # labels in the second read; labels of annotations submitted in between are ignored.
+    annotations = list(Annotation.objects.filter(task__project=project).order_by("created_at", "pk")
+                       .values_list("pk", "task__entry_id", "corrected_response"))
+    labels_by_annotation: dict[int, list[str]] = defaultdict(list)
+    chosen = Annotation.labels.through.objects.filter(annotation__task__project=project).values_list("annotation_id", "label__path")
+    for annotation_id, path in chosen:
+        labels_by_annotation[annotation_id].append(path)
+    choices: dict[int, list[list[str]]] = defaultdict(list)
+    corrections: dict[int, list[str]] = defaultdict(list)
+    for annotation_id, entry_id, corrected in annotations:
+        choices[entry_id].append(labels_by_annotation.get(annotation_id, []))
+        if corrected:
+            corrections[entry_id].append(corrected)
+    if not choices:
+        raise ApplicationError("the project has no submitted annotations to export", where="project", code="empty")
+
+    replacements = _corrected_records(dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()})
+
+    # A correction can turn one entry into another entry's exact content; the version keeps one copy, with both label sets.
+    out: dict[int, list] = {}
+    merged = 0
+    for entry_id, record_id, split, labels in entries:
+        if entry_id in choices:
+            labels = labels_aggregate(choices[entry_id])
+        record_id = replacements.get(entry_id, record_id)
+        if record_id in out:
+            out[record_id][2] = sorted(set(out[record_id][2]) | set(labels))
+            merged += 1
+            continue
+        out[record_id] = [record_id, split, list(labels)]
+
+    detail = {
+        "project_id": project.pk,
+        "project": project.name,
+        "schema": str(project.schema),
+        "annotated": len(choices),
+        "corrected": len(replacements),
+        "merged": merged,
+        "overlap": project.overlap,
+        "rule": AGGREGATION_RULE,
+    }
+    version = dataset_version_create(
+        dataset=dataset, entries=[tuple(e) for e in out.values()], operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
+        created_by=created_by, parent=source, seed=source.seed, ratios=source.ratios, operation_detail=detail,
+        note=f"annotations of project {project.name!r}",
+    )
+    history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **detail})
+    return version
+
+
+def _corrected_records(*, dataset, corrections: dict[int, str]) -> dict[int, int]:
+    """Create a child record per corrected entry; returns entry id -> the record id that replaces the original."""
+    corrections = {entry_id: text for entry_id, text in corrections.items() if text}
+    if not corrections:
+        return {}
+    originals = {entry.pk: entry.record for entry in VersionRecord.objects.filter(pk__in=corrections).select_related("record")}
+    built: dict[int, Record] = {}
+    for entry_id, text in corrections.items():
+        original = originals[entry_id]
+        row = {"kind": original.kind, "messages": original.messages[:-1] + [{"role": "assistant", "content": text}]}
+        if original.tools:
+            row["tools"] = original.tools
+        if original.kind == Record.Kind.KTO:
+            row["label"] = original.label
+        clean = canonical_validate(row, where=f"record {original.pk}: ")
+        built[entry_id] = record_build(dataset=dataset, clean=clean, source=original.source, origin="annotation", parent=original,
+                                       tags=list(original.tags or []))
+    records_insert(dataset=dataset, records=list(built.values()))
+    # Content the dataset already held was not inserted again; either way the row with that content is the one to use.
+    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r in built.values()})
+                   .values_list("content_hash", "pk"))
+    return {entry_id: by_hash[record.content_hash] for entry_id, record in built.items()}

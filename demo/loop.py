@@ -1,0 +1,140 @@
+"""The demo workspace and one pass of the whole loop, through the same services every user goes through.
+
+import → (exact dedupe on import) → label → freeze → SFT on the tiny model → blind study with votes.
+"""
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.management import call_command
+from django.db import transaction
+
+from accounts.models import Role
+from accounts.services import membership_set, user_create, workspace_create
+from annotation.models import Label
+from annotation.services.annotations import annotation_submit
+from annotation.services.export import annotation_project_export
+from annotation.services.label_schemas import label_schema_create
+from annotation.services.projects import annotation_project_create
+from annotation.services.queue import assignment_claim_next
+from datahub.services.datasets import dataset_create, source_create
+from datahub.services.imports import import_job_create, import_job_run
+from datahub.services.versions import dataset_version_freeze
+from evaluation.selectors import comparison_next_for_rater, study_report
+from evaluation.services.studies import study_create
+from evaluation.services.votes import vote_submit
+from training.models import BaseModel, TrainingRun
+from training.services.runs import training_run_create
+
+DEMO_WORKSPACE = "Lumen Home support"
+DEMO_DATA = Path(__file__).resolve().parent / "data" / "customer_service.jsonl"
+DEMO_PEOPLE = [
+    ("admin", Role.ADMIN),
+    ("ml", Role.ML_ENGINEER),
+    ("pm", Role.PRODUCT_MANAGER),
+    ("reviewer", Role.REVIEWER),
+    ("expert", Role.EXPERT_ANNOTATOR),
+    ("staff", Role.STAFF_ANNOTATOR),
+    ("crowd", Role.CROWD_ANNOTATOR),
+]
+DEMO_LABELS = [
+    {"name": "billing", "description": "Money: refunds, invoices, charges", "children": [
+        {"name": "refund"}, {"name": "invoice"}, {"name": "charge"}]},
+    {"name": "account", "description": "Signing in and managing the account", "children": [
+        {"name": "login"}, {"name": "password"}, {"name": "delete"}]},
+    {"name": "shipping", "description": "Getting the parcel there", "children": [{"name": "delay"}, {"name": "address"}]},
+    {"name": "product", "description": "Using the lamps and thermostats", "children": [
+        {"name": "setup"}, {"name": "warranty"}, {"name": "usage"}]},
+]
+
+
+def run_queued_jobs() -> None:
+    """Run every queued background job with the real database worker, then return."""
+    call_command("db_worker", queue_name="*", batch=True, reload=False, startup_delay=False, verbosity=0)
+
+
+def demo_people_create(workspace) -> dict:
+    people = {}
+    for username, role in DEMO_PEOPLE:
+        user = user_create(username=username, password=f"demo-{username}", is_superuser=(role == Role.ADMIN))
+        membership_set(workspace=workspace, user=user, role=role)
+        people[username] = user
+    return people
+
+
+def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) -> dict:
+    """Create the demo workspace and run the loop once. Returns the objects it made, by name."""
+    with transaction.atomic():
+        workspace = workspace_create(name=DEMO_WORKSPACE, description="A smart-home maker's customer service, in English and Chinese.")
+        people = demo_people_create(workspace)
+        ml, pm = people["ml"], people["pm"]
+        source = source_create(workspace=workspace, name="Support FAQ (written by the team)", kind="expert_written", quality_tier="A")
+        dataset = dataset_create(workspace=workspace, name="support-faq", description="Customer-service answers", created_by=ml)
+        job = import_job_create(dataset=dataset, file_name=DEMO_DATA.name, path=DEMO_DATA, source=source, created_by=ml, run_in_background=False)
+    job = import_job_run(job=job)
+    say(f"imported {job.created_count} records ({job.duplicate_count} exact duplicates skipped)")
+
+    version = dataset_version_freeze(dataset=dataset, created_by=ml, seed=7, ratios={"train": 0.75, "validation": 0.1, "test": 0.15})
+    say(f"froze {dataset.name} v{version.number}: {version.counts}")
+
+    schema = label_schema_create(workspace=workspace, name="Support topics", tree=DEMO_LABELS, created_by=ml)
+    project = annotation_project_create(workspace=workspace, name="Topic labels", dataset_version=version, schema=schema,
+                                        instructions="Pick the topic of the customer's message. Fix the answer if it is wrong.", created_by=ml)
+    labels_by_path = {label.path: label for label in Label.objects.filter(schema=schema)}
+    topics = _demo_topics()
+    labelled = 0
+    for annotator in (people["expert"], people["staff"]):
+        for _ in range(6):
+            assignment = assignment_claim_next(project=project, annotator=annotator)
+            if assignment is None:
+                break
+            record = assignment.task.entry.record
+            topic = topics.get(record.messages[1]["content"], "product/usage")
+            annotation_submit(assignment=assignment, label_ids=[labels_by_path[topic].pk], time_spent_ms=4200, submitted_by=annotator)
+            labelled += 1
+    labelled_version = annotation_project_export(project=project, created_by=ml)
+    say(f"labelled {labelled} records; exported as {dataset.name} v{labelled_version.number}")
+
+    call_command("build_tiny_model", workspace=workspace.name, name="tiny-chat", verbosity=0)
+    base_model = BaseModel.objects.get(workspace=workspace, name="tiny-chat")
+    say(f"built and registered the tiny base model {base_model.name} ({base_model.parameter_count:,} parameters)")
+
+    with transaction.atomic():
+        run = training_run_create(workspace=workspace, name="support-faq-lora", base_model=base_model, dataset_version=labelled_version,
+                                  hyperparameters={"max_steps": train_steps, "learning_rate": 1e-3, "logging_steps": 2}, created_by=ml)
+    run_queued_jobs()
+    run.refresh_from_db()
+    if run.status != TrainingRun.Status.SUCCEEDED:
+        raise RuntimeError(f"the demo training run ended {run.status}: {run.error}")
+    say(f"trained {run.name}: {run.metric_points.count()} metric points, adapter registered")
+
+    with transaction.atomic():
+        study = study_create(workspace=workspace, name="Does the fine-tune answer better?", dataset_version=labelled_version,
+                             arms=[{"name": "tiny-chat (base)", "base_model": base_model, "is_baseline": True},
+                                   {"name": "support-faq-lora", "artifact": run.artifact, "is_baseline": False}],
+                             max_new_tokens=48, question="Which answer helps the customer more?", created_by=pm)
+    run_queued_jobs()
+    study.refresh_from_db()
+    rng = random.Random(7)
+    votes = 0
+    for rater in (people["reviewer"], people["crowd"]):
+        while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None and votes < 8:
+            vote_submit(comparison=comparison, rater=rater, choice=rng.choice(["left", "right", "tie"]), time_spent_ms=3000)
+            votes += 1
+    report = study_report(study=study)
+    say(f"study {study.name!r}: {votes} votes so far; open it as pm to read the support rate")
+    return {"workspace": workspace, "dataset": dataset, "version": version, "labelled_version": labelled_version,
+            "project": project, "run": run, "study": study, "report": report, "people": people}
+
+
+def _demo_topics() -> dict[str, str]:
+    """The topic each demo question was written under, by the question text."""
+    import json
+
+    topics = {}
+    with open(DEMO_DATA, encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            topics[row["messages"][1]["content"]] = row["topic"]
+    return topics

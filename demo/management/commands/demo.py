@@ -1,0 +1,54 @@
+"""`manage.py demo`: load the demo workspace, run the whole loop once, then serve the UI with a worker.
+
+import → (exact dedupe) → label → freeze → SFT on the tiny model → blind study with votes.
+The demo data (demo/data/customer_service.jsonl) is a small bilingual customer-service set written for this project.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Role, Workspace
+from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, demo_loop_run
+
+
+class Command(BaseCommand):
+    help = "Load the demo workspace, run the loop once end to end, then serve the UI at http://127.0.0.1:8000 with a worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="run the loop and exit without serving")
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="address to serve on")
+
+    def handle(self, *args, no_serve: bool, addr: str, **options):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        call_command("migrate", interactive=False, verbosity=0)
+        if Workspace.objects.filter(name=DEMO_WORKSPACE).exists():
+            self.stdout.write(f"The demo workspace {DEMO_WORKSPACE!r} is already loaded; skipping the loop.")
+        else:
+            demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"))
+        self._print_logins(addr)
+        if not no_serve:
+            self._serve(addr)
+
+    def _print_logins(self, addr: str):
+        self.stdout.write(self.style.SUCCESS(f"\nWhetstone is ready at http://{addr}/  — log in as:"))
+        for username, role in DEMO_PEOPLE:
+            self.stdout.write(f"  {Role(role).label:<18} user {username:<10} password demo-{username}")
+
+    def _serve(self, addr: str):
+        manage = str(Path(__file__).resolve().parents[3] / "manage.py")
+        worker = subprocess.Popen([sys.executable, manage, "db_worker", "--queue-name", "default,gpu", "--no-reload"])
+        try:
+            call_command("runserver", addr, use_reloader=False)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()

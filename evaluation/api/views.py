@@ -1,0 +1,231 @@
+"""Studies, blinded comparisons and votes over the REST API.
+
+Raters (study.vote) reach comparisons only through /studies/{id}/next/ and /comparisons/{token}/vote/, whose answers
+name no arm, model or answer id. Arms and results are for study.manage / study.view_results holders.
+"""
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import access_workspace
+from common.api import paginated
+from common.errors import ApplicationError
+from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
+from evaluation.selectors import (
+    artifact_for_study,
+    base_model_for_study,
+    comparison_next_for_rater,
+    dataset_version_for_study,
+    study_arm_rows,
+    study_counts,
+    study_list_for_user,
+    study_report,
+)
+from evaluation.services import study_create, vote_submit
+
+
+class StudySummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    question = serializers.CharField()
+    workspace = serializers.IntegerField(source="workspace_id")
+    workspace_name = serializers.CharField(source="workspace.name")
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class StudyCountsSerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    identical = serializers.IntegerField()
+    votes = serializers.IntegerField()
+
+
+class ArmSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    model_kind = serializers.CharField()
+    model_id = serializers.IntegerField()
+    model_name = serializers.CharField()
+
+
+class StudyListCreateApi(APIView):
+    """GET: studies the user manages or reads results of, plus open studies the user may vote in (no arms here).
+    POST: create a study (study.manage in the workspace); answer generation starts in the background."""
+
+    @extend_schema_serializer(component_name="StudyCreateInput")
+    class CreateInputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="ArmInput")
+        class ArmInputSerializer(serializers.Serializer):
+            name = serializers.CharField(max_length=200)
+            base_model = serializers.IntegerField(required=False, allow_null=True, default=None)
+            artifact = serializers.IntegerField(required=False, allow_null=True, default=None)
+            is_baseline = serializers.BooleanField(default=False)
+
+        workspace = serializers.IntegerField()
+        name = serializers.CharField(max_length=200)
+        dataset_version = serializers.IntegerField()
+        arms = ArmInputSerializer(many=True)
+        split = serializers.CharField(default="test")
+        max_prompts = serializers.IntegerField(default=50)
+        max_new_tokens = serializers.IntegerField(default=64)
+        votes_per_comparison = serializers.IntegerField(default=1)
+        seed = serializers.IntegerField(default=0)
+        question = serializers.CharField(default="", allow_blank=True)
+
+    @extend_schema(responses=StudySummarySerializer(many=True))
+    def get(self, request):
+        return paginated(self, study_list_for_user(user=request.user), StudySummarySerializer)
+
+    @extend_schema(request=CreateInputSerializer, responses={201: StudySummarySerializer})
+    def post(self, request):
+        data = self.CreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        workspace = access_workspace(request.user, values.pop("workspace"), capability="study.manage")
+        version_id = values.pop("dataset_version")
+        dataset_version = dataset_version_for_study(workspace=workspace, version_id=version_id)
+        if dataset_version is None:
+            raise ApplicationError(f"no dataset version {version_id} in this workspace", where="dataset_version")
+        values["arms"] = [self._arm_resolve(workspace, i, arm) for i, arm in enumerate(values["arms"])]
+        study = study_create(workspace=workspace, dataset_version=dataset_version, created_by=request.user, **values)
+        return Response(StudySummarySerializer(study).data, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _arm_resolve(workspace, index: int, arm: dict) -> dict:
+        resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None}
+        if arm["base_model"] is not None:
+            resolved["base_model"] = base_model_for_study(workspace=workspace, base_model_id=arm["base_model"])
+            if resolved["base_model"] is None:
+                raise ApplicationError(f"no base model {arm['base_model']} in this workspace", where=f"arms[{index}].base_model")
+        if arm["artifact"] is not None:
+            resolved["artifact"] = artifact_for_study(workspace=workspace, artifact_id=arm["artifact"])
+            if resolved["artifact"] is None:
+                raise ApplicationError(f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact")
+        return resolved
+
+
+class StudyDetailApi(APIView):
+    """A study's status, generation progress, counts and arms (study.manage or study.view_results)."""
+
+    @extend_schema_serializer(component_name="StudyDetail")
+    class OutputSerializer(StudySummarySerializer):
+        error = serializers.CharField()
+        dataset_version = serializers.IntegerField(source="dataset_version_id")
+        split = serializers.CharField()
+        max_prompts = serializers.IntegerField()
+        max_new_tokens = serializers.IntegerField()
+        votes_per_comparison = serializers.IntegerField()
+        seed = serializers.IntegerField()
+        arms = ArmSerializer(source="arm_rows", many=True)
+        counts = StudyCountsSerializer(source="study_counts")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, study_id: int):
+        study = access_study(request.user, study_id)
+        study.arm_rows = study_arm_rows(study=study)
+        study.study_counts = study_counts(study=study)
+        return Response(self.OutputSerializer(study).data)
+
+
+class StudyResultsApi(APIView):
+    """Support rate with its Wilson interval, the raw rates, the sign test and the verdict, per candidate arm
+    (study.view_results)."""
+
+    @extend_schema_serializer(component_name="StudyResults")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="StudyResultsStudy")
+        class StudySerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            name = serializers.CharField()
+            status = serializers.CharField()
+            question = serializers.CharField()
+
+        @extend_schema_serializer(component_name="StudyResult")
+        class ResultSerializer(serializers.Serializer):
+            @extend_schema_serializer(component_name="StudyVerdict")
+            class VerdictSerializer(serializers.Serializer):
+                band = serializers.CharField()
+                leaning = serializers.CharField(allow_null=True)
+                is_conclusive = serializers.BooleanField()
+                votes_needed = serializers.IntegerField(allow_null=True)
+                text = serializers.CharField()
+
+            baseline = serializers.CharField()
+            candidate = serializers.CharField()
+            wins = serializers.IntegerField()
+            losses = serializers.IntegerField()
+            ties = serializers.IntegerField()
+            both_bad = serializers.IntegerField()
+            votes = serializers.IntegerField()
+            decisive = serializers.IntegerField()
+            support_rate = serializers.FloatField(allow_null=True)
+            win_rate = serializers.FloatField(allow_null=True)
+            decisive_win_rate = serializers.FloatField(allow_null=True)
+            interval_low = serializers.FloatField(allow_null=True)
+            interval_high = serializers.FloatField(allow_null=True)
+            sign_test_p = serializers.FloatField(allow_null=True)
+            verdict = VerdictSerializer()
+
+        study = StudySerializer()
+        arms = ArmSerializer(many=True)
+        counts = StudyCountsSerializer()
+        results = ResultSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, study_id: int):
+        study = access_study(request.user, study_id, capabilities=("study.view_results",))
+        return Response(self.OutputSerializer(study_report(study=study)).data)
+
+
+class StudyNextComparisonApi(APIView):
+    """The next blinded comparison for this rater (study.vote): token, prompt, left and right texts; 204 when none is left."""
+
+    @extend_schema_serializer(component_name="BlindComparison")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="PromptMessage")
+        class MessageSerializer(serializers.Serializer):
+            role = serializers.CharField()
+            content = serializers.CharField(allow_blank=True)
+
+        token = serializers.CharField()
+        question = serializers.CharField(source="study.question")
+        prompt = MessageSerializer(source="prompt.messages", many=True)
+        left = serializers.CharField(source="left_answer.text")
+        right = serializers.CharField(source="right_answer.text")
+
+    @extend_schema(responses={200: OutputSerializer, 204: None})
+    def get(self, request, study_id: int):
+        study = access_study_for_vote(request.user, study_id)
+        comparison = comparison_next_for_rater(study=study, rater=request.user)
+        if comparison is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        comparison.study = study
+        return Response(self.OutputSerializer(comparison).data)
+
+
+class VoteSubmitApi(APIView):
+    """Vote on a comparison by its token (study.vote): left, right, tie or both_bad. One vote per rater per comparison."""
+
+    @extend_schema_serializer(component_name="VoteInput")
+    class InputSerializer(serializers.Serializer):
+        choice = serializers.CharField()
+        reason = serializers.CharField(default="", allow_blank=True)
+        time_spent_ms = serializers.IntegerField(default=0)
+
+    @extend_schema_serializer(component_name="VoteOutput")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(source="comparison.token")
+        choice = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, token: str):
+        comparison = access_comparison_for_vote(request.user, token)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        vote = vote_submit(comparison=comparison, rater=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(vote).data, status=status.HTTP_201_CREATED)

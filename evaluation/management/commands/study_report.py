@@ -1,0 +1,25 @@
+"""Print a study's results as JSON: arms, counts, and per candidate the support rate, interval, rates, sign test, verdict."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from evaluation.models import Study
+from evaluation.selectors import study_report
+
+
+class Command(BaseCommand):
+    help = "Print the results of a blind pairwise study as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", type=int, required=True, help="the study id")
+
+    def handle(self, *args, **options):
+        study = Study.objects.filter(pk=options["study"]).first()
+        if study is None:
+            raise CommandError(f"--study {options['study']}: no study with this id")
+        if study.status in (Study.Status.GENERATING, Study.Status.DRAFT):
+            self.stderr.write(f"study {study.pk} is still {study.status} ({study.progress:.0%} of answers generated); no votes yet")
+        elif study.status == Study.Status.FAILED:
+            raise CommandError(f"--study {study.pk}: the study failed: {study.error}")
+        self.stdout.write(json.dumps(study_report(study=study), ensure_ascii=False, indent=2))

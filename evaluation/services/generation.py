@@ -1,0 +1,88 @@
+"""The work of the `study_generate` job: every arm answers every prompt, then blinded comparisons are built."""
+
+import random
+
+from django.db import transaction
+
+from evaluation.models import Answer, Arm, Comparison, Study, StudyPrompt
+from evaluation.services.studies import study_fail, study_open
+
+
+def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt], done: int, total: int) -> int:
+    """Answer the prompts this arm has not answered yet, store the answers and the study's progress; return answers done.
+
+    One generate_replies call per arm: it loads the model per call, so the whole prompt set goes in one batch.
+    Answers already stored (a resumed job) are kept, not redone.
+    """
+    # Imported here: torch and transformers are heavy, and only a worker ever generates.
+    from training.services.generation import generate_replies
+
+    answered = set(Answer.objects.filter(arm=arm).values_list("prompt_id", flat=True))
+    pending = [p for p in prompts if p.pk not in answered]
+    if pending:
+        base_model = arm.artifact.base_model if arm.artifact_id else arm.base_model
+        replies = generate_replies(base_model=base_model, artifact=arm.artifact, conversations=[p.messages for p in pending],
+                                   max_new_tokens=study.max_new_tokens, seed=study.seed)
+        if len(replies) != len(pending):
+            raise RuntimeError(f"the model returned {len(replies)} replies for {len(pending)} prompts")
+        with transaction.atomic():
+            # A model may emit a NUL byte, which PostgreSQL text cannot hold; it carries no meaning for a rater.
+            Answer.objects.bulk_create([Answer(prompt=p, arm=arm, text=text.replace("\x00", "")) for p, text in zip(pending, replies)])
+            Study.objects.filter(pk=study.pk).update(progress=min((done + len(prompts)) / total, 1.0))
+    return done + len(prompts)
+
+
+def _same_text(left: str, right: str) -> bool:
+    return left.strip() == right.strip()
+
+
+@transaction.atomic
+def study_comparisons_build(*, study: Study) -> int:
+    """One comparison per prompt and (baseline, candidate) pair, then open the study. Returns how many were built.
+
+    Which answer sits on the left is a seeded coin flip kept here, server-side; identical answers are flagged and never
+    shown; the serving `order` is a seeded shuffle so it hides creation order. Precondition: every arm answered every prompt.
+    """
+    if study.comparisons.exists():
+        return 0
+    arms = list(study.arms.order_by("pk"))
+    baseline = next(arm for arm in arms if arm.is_baseline)
+    candidates = [arm for arm in arms if not arm.is_baseline]
+    answers = {(a.prompt_id, a.arm_id): a for a in Answer.objects.filter(prompt__study=study)}
+    rng = random.Random(f"study:{study.pk}:seed:{study.seed}")
+    comparisons = []
+    for prompt in study.prompts.order_by("order"):
+        for candidate in candidates:
+            pair = [answers[prompt.pk, baseline.pk], answers[prompt.pk, candidate.pk]]
+            if rng.random() < 0.5:
+                pair.reverse()
+            comparisons.append(Comparison(study=study, prompt=prompt, left_answer=pair[0], right_answer=pair[1],
+                                          is_identical=_same_text(pair[0].text, pair[1].text)))
+    positions = list(range(len(comparisons)))
+    rng.shuffle(positions)
+    for comparison, position in zip(comparisons, positions):
+        comparison.order = position
+    Comparison.objects.bulk_create(comparisons)
+    study_open(study=study)
+    return len(comparisons)
+
+
+def study_generate(*, study: Study) -> Study:
+    """Generate every arm's answers and build the comparisons; on any failure, mark the study failed with the reason.
+
+    Idempotent: a study that is not generating is left alone, and a resumed run keeps the answers already stored.
+    """
+    if study.status != Study.Status.GENERATING:
+        return study
+    prompts = list(study.prompts.order_by("order"))
+    arms = list(study.arms.select_related("base_model", "artifact__base_model").order_by("-is_baseline", "pk"))
+    total = len(prompts) * len(arms)
+    done = 0
+    for arm in arms:
+        try:
+            done = _arm_answers_generate(study=study, arm=arm, prompts=prompts, done=done, total=total)
+        except Exception as error:  # any failure is terminal for the study: a PM reads the reason and starts again
+            return study_fail(study=study, reason=f"generating the answers of arm {arm.name!r} failed: {error}")
+    study_comparisons_build(study=study)
+    study.refresh_from_db()
+    return study

@@ -1,0 +1,49 @@
+"""A rater's vote on one blinded comparison."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from common.errors import ApplicationError
+from common.history import history_record
+from evaluation.models import Comparison, Study, Vote
+
+REASON_MAX = 5000
+TIME_SPENT_MAX_MS = 24 * 3600 * 1000
+
+
+def _already_voted() -> ApplicationError:
+    return ApplicationError("you have already voted on this comparison", where="comparison", code="already_voted")
+
+
+def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", time_spent_ms: int = 0) -> Vote:
+    """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it.
+
+    Preconditions: the rater may vote in the study's workspace (checked by access_comparison_for_vote). One vote per
+    rater per comparison, enforced by the vote_one_per_rater constraint: a second vote raises and changes nothing.
+    A comparison may collect more than votes_per_comparison votes when raters race for it; the extra vote is kept.
+    """
+    if choice not in Vote.Choice.values:
+        raise ApplicationError(f"unknown choice {choice!r}; choose one of {', '.join(Vote.Choice.values)}", where="choice")
+    if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= TIME_SPENT_MAX_MS:
+        raise ApplicationError(f"time spent must be between 0 and {TIME_SPENT_MAX_MS} milliseconds; got {time_spent_ms!r}",
+                               where="time_spent_ms")
+    reason = (reason or "").strip()
+    if len(reason) > REASON_MAX:
+        raise ApplicationError(f"the reason is {len(reason)} characters; the limit is {REASON_MAX}", where="reason")
+    if comparison.study.status != Study.Status.OPEN:
+        raise ApplicationError("this study is not open for votes", where="comparison", code="not_open")
+    if comparison.is_identical:
+        raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
+    if Vote.objects.filter(comparison=comparison, rater=rater).exists():
+        raise _already_voted()
+    try:
+        with transaction.atomic():
+            vote = Vote.objects.create(comparison=comparison, rater=rater, choice=choice, reason=reason, time_spent_ms=time_spent_ms)
+            Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
+            history_record(actor=rater, target=vote, verb="voted", after={"comparison": comparison.pk, "choice": choice})
+    except IntegrityError as error:
+        # A concurrent second submit by the same rater lost the race to the unique constraint.
+        if Vote.objects.filter(comparison=comparison, rater=rater).exists():
+            raise _already_voted() from error
+        raise
+    return vote

@@ -1,0 +1,42 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from evaluation.services import vote_submit
+
+
+def test_study_report_of_a_missing_study_names_the_problem(db):
+    with pytest.raises(CommandError) as error:
+        call_command("study_report", "--study", "999999")
+    assert str(error.value) == "--study 999999: no study with this id"
+
+
+def test_study_report_of_a_generating_study_says_so_and_prints_empty_results(make_study):
+    study = make_study()
+    out, err = StringIO(), StringIO()
+    call_command("study_report", "--study", str(study.pk), stdout=out, stderr=err)
+    assert err.getvalue().strip() == f"study {study.pk} is still generating (0% of answers generated); no votes yet"
+    report = json.loads(out.getvalue())
+    assert report["counts"] == {"comparisons": 0, "identical": 0, "votes": 0, "prompts": 4}
+    assert report["results"][0]["verdict"]["text"] == "not yet conclusive — no votes yet"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_study_report_prints_the_results_as_json(open_study, users):
+    for comparison in open_study.comparisons.select_related("left_answer__arm").order_by("order")[:3]:
+        side = "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
+        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
+    out = StringIO()
+    call_command("study_report", "--study", str(open_study.pk), stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["study"] == {"id": open_study.pk, "name": "Support answers", "status": "open", "question": ""}
+    assert [(arm["name"], arm["is_baseline"], arm["model_name"]) for arm in report["arms"]] == [
+        ("baseline-arm", True, "tiny-chat"), ("candidate-arm", False, "tiny-chat-other")]
+    [result] = report["results"]
+    assert (result["baseline"], result["candidate"], result["wins"], result["losses"], result["votes"]) == (
+        "baseline-arm", "candidate-arm", 3, 0, 3)
+    assert (result["support_rate"], result["sign_test_p"]) == (1.0, 0.25)
+    assert result["verdict"]["band"] == "inconclusive"

@@ -1,0 +1,198 @@
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from datahub.models import DatasetVersion
+from datahub.services.versions import dataset_version_create
+from evaluation.models import Study, Vote
+from evaluation.selectors import comparison_next_for_rater
+from evaluation.services import vote_submit
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_study_list_shows_the_create_form_to_a_product_manager(users, make_study):
+    make_study()
+    response = _client(users["product_manager"]).get(reverse("evaluation:study-list"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="study-create-form"' in html
+    assert "Support answers" in html
+    assert "tiny-chat-other" in html  # offered as a model to compare
+
+
+def test_study_list_for_a_result_reader_has_no_create_form(users, make_study):
+    make_study()
+    html = _client(users["ml_engineer"]).get(reverse("evaluation:study-list")).content.decode()
+    assert "Support answers" in html
+    assert 'id="study-create-form"' not in html
+
+
+def test_study_list_costs_the_same_queries_for_one_and_ten_studies(users, make_study):
+    client = _client(users["product_manager"])
+    make_study()
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("evaluation:study-list"))
+    for i in range(9):
+        make_study(name=f"study {i}")
+    with CaptureQueriesContext(connection) as ten:
+        assert client.get(reverse("evaluation:study-list")).content.decode().count("/studies/") >= 10
+    # session, user, can-create, versions, base models, artifacts, count, page, nav capabilities
+    assert len(one) == len(ten) == 9
+
+
+def test_creating_a_study_from_the_form(users, workspace, eval_version, tiny_base_model, candidate_base_model,
+                                        django_capture_on_commit_callbacks):
+    form = {"name": "Tone study", "question": "Which is kinder?", "dataset_version": str(eval_version.pk),
+            "baseline": f"base_model:{tiny_base_model.pk}", "candidate": f"base_model:{candidate_base_model.pk}",
+            "votes_per_comparison": "3", "max_prompts": "2"}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _client(users["product_manager"]).post(reverse("evaluation:study-list"), form)
+    study = Study.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("evaluation:study-detail", args=[study.pk])
+    assert (study.name, study.question, study.votes_per_comparison, study.max_prompts, study.status) == (
+        "Tone study", "Which is kinder?", 3, 2, "generating")
+    assert list(study.arms.order_by("-is_baseline").values_list("name", "base_model_id")) == [
+        ("tiny-chat", tiny_base_model.pk), ("tiny-chat-other", candidate_base_model.pk)]
+    assert len(callbacks) == 1
+
+
+def test_the_form_shows_the_service_error_on_its_field(users, workspace, eval_version, tiny_base_model, candidate_base_model):
+    train_only = dataset_version_create(dataset=eval_version.dataset, entries=[(eval_version.entries.first().record_id, "train", [])],
+                                        operation=DatasetVersion.Operation.FREEZE)
+    form = {"name": "Tone study", "dataset_version": str(train_only.pk), "baseline": f"base_model:{tiny_base_model.pk}",
+            "candidate": f"base_model:{candidate_base_model.pk}", "votes_per_comparison": "1", "max_prompts": "50"}
+    response = _client(users["product_manager"]).post(reverse("evaluation:study-list"), form)
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"dataset_version": ["the test split of eval prompts v2 has no records to use as prompts"]}
+    assert Study.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", ["ml_engineer", "crowd_annotator"])
+def test_only_managers_may_post_a_study(role, users, eval_version, tiny_base_model, candidate_base_model):
+    form = {"name": "x", "dataset_version": str(eval_version.pk), "baseline": f"base_model:{tiny_base_model.pk}",
+            "candidate": f"base_model:{candidate_base_model.pk}", "votes_per_comparison": "1", "max_prompts": "5"}
+    assert _client(users[role]).post(reverse("evaluation:study-list"), form).status_code == 404
+    assert Study.objects.count() == 0
+
+
+def test_detail_of_a_generating_study_polls_its_status(users, make_study):
+    study = make_study()
+    html = _client(users["product_manager"]).get(reverse("evaluation:study-detail", args=[study.pk])).content.decode()
+    assert f'hx-get="{reverse("evaluation:study-status", args=[study.pk])}"' in html
+    assert 'hx-trigger="every 2s"' in html
+    partial = _client(users["product_manager"]).get(reverse("evaluation:study-status", args=[study.pk]), HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200
+    assert 'id="study-progress"' in partial.content.decode()
+
+
+@pytest.mark.parametrize("role", ["crowd_annotator", "reviewer", "outsider"])
+def test_raters_and_outsiders_get_404_on_a_study(role, users, make_study):
+    study = make_study()
+    client = _client(users[role])
+    assert client.get(reverse("evaluation:study-detail", args=[study.pk])).status_code == 404
+    assert client.get(reverse("evaluation:study-status", args=[study.pk])).status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(users, open_study):
+    client = _client(users["ml_engineer"])
+    url = reverse("evaluation:study-detail", args=[open_study.pk])
+    with CaptureQueriesContext(connection) as before:
+        client.get(url)
+    for comparison in open_study.comparisons.select_related("left_answer__arm").order_by("order"):
+        side = "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
+        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
+    with CaptureQueriesContext(connection) as after:
+        response = client.get(url)
+    assert len(before) == len(after) == 9
+    html = response.content.decode()
+    assert "baseline-arm" in html and "candidate-arm" in html and "tiny-chat-other" in html
+    assert '<p class="figure" id="support-rate">100.0%</p>' in html
+    assert '<strong id="support-interval">51.0% – 100.0%</strong>' in html
+    assert "not yet conclusive — about" in html
+    assert "hx-get" not in html  # open: no more polling
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_status_poll_reloads_the_page_once_generation_ends(users, open_study):
+    response = _client(users["product_manager"]).get(reverse("evaluation:study-status", args=[open_study.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Refresh"] == "true"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_vote_home_lists_open_studies_with_what_is_waiting_at_a_fixed_query_cost(users, make_study, run_jobs):
+    client = _client(users["crowd_annotator"])
+    make_study()
+    run_jobs()
+    with CaptureQueriesContext(connection) as one:
+        response = client.get(reverse("evaluation:vote-home"))
+    assert [(s.name, s.remaining) for s in response.context["studies"]] == [("Support answers", 4)]
+    for i in range(9):
+        make_study(name=f"study {i}")
+    run_jobs()
+    with CaptureQueriesContext(connection) as ten:
+        response = client.get(reverse("evaluation:vote-home"))
+    assert len(response.context["studies"]) == 10
+    assert len(one) == len(ten) == 4  # session, user, studies, nav capabilities
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_voting_with_the_plain_form_until_no_comparison_is_left(users, open_study):
+    rater = users["crowd_annotator"]
+    client = _client(rater)
+    url = reverse("evaluation:vote", args=[open_study.pk])
+    counts = []
+    for choice in ["left", "right", "tie", "both_bad"]:
+        comparison = comparison_next_for_rater(study=open_study, rater=rater)
+        with CaptureQueriesContext(connection) as page:
+            html = client.get(url).content.decode()
+        counts.append(len(page))
+        for button in ("vote-left", "vote-right", "vote-tie", "vote-both-bad"):
+            assert f'id="{button}"' in html
+        assert "frontend/vote.js" in html
+        response = client.post(url, {"token": comparison.token, "choice": choice, "reason": "because", "time_spent_ms": "1500"})
+        assert (response.status_code, response.url) == (302, url)
+    assert len(set(counts)) == 1
+    assert list(Vote.objects.order_by("pk").values_list("choice", "reason", "time_spent_ms")) == [
+        ("left", "because", 1500), ("right", "because", 1500), ("tie", "because", 1500), ("both_bad", "because", 1500)]
+    done = client.get(url)
+    assert 'id="vote-done"' in done.content.decode()
+    assert "No more comparisons" in done.content.decode()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_second_vote_from_the_form_shows_the_error_and_changes_nothing(users, open_study):
+    rater = users["crowd_annotator"]
+    client = _client(rater)
+    url = reverse("evaluation:vote", args=[open_study.pk])
+    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    client.post(url, {"token": comparison.token, "choice": "left"})
+    response = client.post(url, {"token": comparison.token, "choice": "right"}, follow=True)
+    assert "you have already voted on this comparison" in response.content.decode()
+    assert list(Vote.objects.values_list("choice", flat=True)) == ["left"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ["product_manager", "ml_engineer", "admin", "outsider"])
+def test_only_raters_reach_the_vote_page(role, users, open_study):
+    comparison = open_study.comparisons.order_by("order").first()
+    client = _client(users[role])
+    url = reverse("evaluation:vote", args=[open_study.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"token": comparison.token, "choice": "left"}).status_code == 404
+    assert Vote.objects.count() == 0

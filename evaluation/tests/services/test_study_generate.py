@@ -1,0 +1,79 @@
+import pytest
+
+from common.models import HistoryEvent
+from evaluation.models import Answer, Comparison, Study
+from evaluation.services import study_generate
+from training.services.base_models import base_model_register
+
+# The real worker closes the connection between jobs, which only a transactional test survives on PostgreSQL.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_generation_job_answers_every_prompt_and_builds_blinded_comparisons(open_study):
+    arms = {arm.name: arm for arm in open_study.arms.all()}
+    assert open_study.progress == 1.0
+    assert open_study.error == ""
+    assert Answer.objects.filter(prompt__study=open_study, arm=arms["baseline-arm"]).count() == 4
+    assert Answer.objects.filter(prompt__study=open_study, arm=arms["candidate-arm"]).count() == 4
+    comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer", "right_answer"))
+    assert len(comparisons) == 4
+    for comparison in comparisons:
+        assert {comparison.left_answer.arm_id, comparison.right_answer.arm_id} == {arms["baseline-arm"].pk, arms["candidate-arm"].pk}
+        assert comparison.left_answer.prompt_id == comparison.right_answer.prompt_id == comparison.prompt_id
+        assert comparison.is_identical == (comparison.left_answer.text.strip() == comparison.right_answer.text.strip())
+    assert sorted(c.order for c in comparisons) == [0, 1, 2, 3]
+    assert len({c.token for c in comparisons}) == 4
+    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=open_study.pk).values_list("verb", flat=True)
+                .order_by("pk")) == ["created", "opened"]
+
+
+def test_the_two_tiny_models_answer_differently(open_study):
+    assert Comparison.objects.filter(study=open_study, is_identical=False).count() == 4
+
+
+def test_identical_answers_are_flagged_and_never_shown(make_study, tiny_base_model, run_jobs, users):
+    from evaluation.selectors import comparison_next_for_rater
+
+    # Both arms are the same model: greedy decoding gives the same answer to every prompt.
+    study = make_study(candidate=tiny_base_model)
+    run_jobs()
+    study.refresh_from_db()
+    assert study.status == "open"
+    assert Comparison.objects.filter(study=study).count() == 4
+    assert Comparison.objects.filter(study=study, is_identical=True).count() == 4
+    assert comparison_next_for_rater(study=study, rater=users["crowd_annotator"]) is None
+
+
+def test_a_failing_arm_fails_the_study_with_the_reason_and_leaves_no_answers(make_study, workspace, tiny_model_dir, tmp_path, run_jobs):
+    import shutil
+
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "vanishing-model")
+    vanishing = base_model_register(workspace=workspace, name="vanishing", path=str(copy))
+    shutil.rmtree(copy)
+    study = make_study(candidate=vanishing)
+    run_jobs()
+    study.refresh_from_db()
+    assert study.status == "failed"
+    assert study.error.startswith("generating the answers of arm 'candidate-arm' failed: ")
+    assert Answer.objects.filter(prompt__study=study).count() == 0
+    assert Comparison.objects.filter(study=study).count() == 0
+    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=study.pk).values_list("verb", flat=True)
+                .order_by("pk")) == ["created", "failed"]
+
+
+def test_generating_again_changes_nothing_once_open(open_study):
+    tokens = set(Comparison.objects.filter(study=open_study).values_list("token", flat=True))
+    assert study_generate(study=open_study).status == Study.Status.OPEN
+    assert set(Comparison.objects.filter(study=open_study).values_list("token", flat=True)) == tokens
+    assert Answer.objects.filter(prompt__study=open_study).count() == 8
+
+
+def test_left_and_right_follow_the_seeded_coin(open_study):
+    """Rebuilding the comparisons of the same study and seed gives the same sides and order."""
+    from evaluation.services import study_comparisons_build
+
+    before = list(Comparison.objects.filter(study=open_study).order_by("prompt__order").values_list("left_answer__arm__name", "order"))
+    Comparison.objects.filter(study=open_study).delete()
+    assert study_comparisons_build(study=open_study) == 4
+    after = list(Comparison.objects.filter(study=open_study).order_by("prompt__order").values_list("left_answer__arm__name", "order"))
+    assert after == before

@@ -1,0 +1,113 @@
+import pytest
+
+from common.errors import ApplicationError
+from common.models import HistoryEvent
+from evaluation.models import Comparison, Vote
+from evaluation.selectors import comparison_next_for_rater, comparisons_open_for_rater, study_results
+from evaluation.services import vote_submit
+
+# The real worker closes the connection between jobs, which only a transactional test survives on PostgreSQL.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _candidate_side(comparison: Comparison) -> str:
+    return "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
+
+
+def test_a_vote_is_counted_and_recorded(open_study, users):
+    rater = users["crowd_annotator"]
+    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    assert comparison.order == 0
+    vote = vote_submit(comparison=comparison, rater=rater, choice="left", reason=" clearer ", time_spent_ms=4200)
+    assert (vote.choice, vote.reason, vote.time_spent_ms, vote.rater) == ("left", "clearer", 4200, rater)
+    comparison.refresh_from_db()
+    assert comparison.vote_count == 1
+    event = HistoryEvent.objects.get(target_type="evaluation.vote", target_id=vote.pk)
+    assert (event.verb, event.actor, event.after) == ("voted", rater, {"comparison": comparison.pk, "choice": "left"})
+    assert comparison_next_for_rater(study=open_study, rater=rater).order == 1
+
+
+def test_a_second_vote_by_the_same_rater_is_refused_and_changes_nothing(open_study, users):
+    rater = users["crowd_annotator"]
+    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    vote_submit(comparison=comparison, rater=rater, choice="left", time_spent_ms=100)
+    with pytest.raises(ApplicationError) as error:
+        vote_submit(comparison=comparison, rater=rater, choice="right", time_spent_ms=100)
+    assert (error.value.message, error.value.where, error.value.code) == (
+        "you have already voted on this comparison", "comparison", "already_voted")
+    comparison.refresh_from_db()
+    assert comparison.vote_count == 1
+    assert list(Vote.objects.values_list("choice", flat=True)) == ["left"]
+
+
+@pytest.mark.parametrize(("kwargs", "message", "where"), [
+    ({"choice": "middle"}, "unknown choice 'middle'; choose one of left, right, tie, both_bad", "choice"),
+    ({"choice": "tie", "time_spent_ms": -1}, "time spent must be between 0 and 86400000 milliseconds; got -1", "time_spent_ms"),
+])
+def test_bad_votes_are_refused(open_study, users, kwargs, message, where):
+    comparison = comparison_next_for_rater(study=open_study, rater=users["crowd_annotator"])
+    with pytest.raises(ApplicationError) as error:
+        vote_submit(comparison=comparison, rater=users["crowd_annotator"], **kwargs)
+    assert (error.value.message, error.value.where) == (message, where)
+    assert Vote.objects.count() == 0
+    assert Comparison.objects.filter(vote_count__gt=0).count() == 0
+
+
+def test_a_comparison_with_enough_votes_goes_to_nobody_else(open_study, users):
+    first, second = users["crowd_annotator"], users["staff_annotator"]
+    comparison = comparison_next_for_rater(study=open_study, rater=first)
+    vote_submit(comparison=comparison, rater=first, choice="tie")
+    assert comparisons_open_for_rater(study=open_study, rater=second).count() == 3
+    assert comparison_next_for_rater(study=open_study, rater=second).order == 1
+
+
+def test_with_two_votes_per_comparison_every_rater_sees_it_until_full(make_study, run_jobs, users):
+    study = make_study(votes_per_comparison=2)
+    run_jobs()
+    study.refresh_from_db()
+    raters = [users["crowd_annotator"], users["staff_annotator"], users["expert_annotator"]]
+    comparison = comparison_next_for_rater(study=study, rater=raters[0])
+    vote_submit(comparison=comparison, rater=raters[0], choice="tie")
+    assert comparison_next_for_rater(study=study, rater=raters[0]).order == 1
+    assert comparison_next_for_rater(study=study, rater=raters[1]) == comparison
+    vote_submit(comparison=comparison, rater=raters[1], choice="left")
+    assert comparison_next_for_rater(study=study, rater=raters[2]).order == 1
+
+
+def test_results_map_left_and_right_back_to_the_arms(make_study, run_jobs, users):
+    study = make_study(votes_per_comparison=2)
+    run_jobs()
+    study.refresh_from_db()
+    comparisons = list(Comparison.objects.filter(study=study).select_related("left_answer__arm").order_by("order"))
+    first, second = users["crowd_annotator"], users["reviewer"]
+    other = {"left": "right", "right": "left"}
+    # first: the candidate wins three times and loses once; second: a tie, both bad, and a candidate win.
+    for comparison, pick_candidate in zip(comparisons, [True, True, True, False]):
+        side = _candidate_side(comparison)
+        vote_submit(comparison=comparison, rater=first, choice=side if pick_candidate else other[side])
+    vote_submit(comparison=comparisons[0], rater=second, choice="tie")
+    vote_submit(comparison=comparisons[1], rater=second, choice="both_bad")
+    vote_submit(comparison=comparisons[2], rater=second, choice=_candidate_side(comparisons[2]))
+
+    [result] = study_results(study=study)
+    assert (result.baseline.name, result.candidate.name) == ("baseline-arm", "candidate-arm")
+    s = result.summary
+    assert (s.wins, s.losses, s.ties, s.both_bad, s.votes, s.decisive) == (4, 1, 1, 1, 7, 5)
+    assert s.support_rate == 5 / 7
+    assert (s.win_rate, s.decisive_win_rate) == (4 / 7, 4 / 5)
+    assert s.sign_test_p == 0.375
+
+
+def test_no_votes_on_a_study_that_is_not_open(make_study, users):
+    study = make_study()  # the job is queued but not run: still generating
+    assert comparison_next_for_rater(study=study, rater=users["crowd_annotator"]) is None
+
+
+def test_identical_comparisons_take_no_votes(make_study, tiny_base_model, run_jobs, users):
+    study = make_study(candidate=tiny_base_model)
+    run_jobs()
+    comparison = Comparison.objects.filter(study=study).first()
+    with pytest.raises(ApplicationError) as error:
+        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="left")
+    assert (error.value.message, error.value.code) == ("this comparison is not open for votes", "not_open")
+    assert Vote.objects.count() == 0

@@ -1,0 +1,108 @@
+"""Nothing a rater can see — page HTML, API JSON, element ids and attributes, URLs — reveals which arm wrote an answer."""
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evaluation.models import Answer, Arm
+from evaluation.selectors import comparison_next_for_rater
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+class _Attributes(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.attributes: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "meta" or ("name", "csrfmiddlewaretoken") in attrs:
+            return  # the viewport, and the CSRF token (masked afresh on every response)
+        self.attributes.extend((name, value or "") for name, value in attrs if name != "hx-headers")
+
+
+def _secrets(study, tiny_base_model, candidate_base_model) -> tuple[list[str], set[str]]:
+    """Names that identify an arm, and the ids of arms and answers, as text."""
+    arms = list(Arm.objects.filter(study=study))
+    names = [arm.name for arm in arms] + [tiny_base_model.name, candidate_base_model.name, tiny_base_model.path,
+                                          candidate_base_model.path, "baseline", "candidate"]
+    ids = {str(arm.pk) for arm in arms} | {str(pk) for pk in Answer.objects.filter(prompt__study=study).values_list("pk", flat=True)}
+    return names, ids
+
+
+# Attributes of the page layout that hold numbers of their own.
+LAYOUT_CONSTANTS = {("maxlength", "5000"), ("rows", "2"), ("action", "/i18n/setlang/")}
+
+
+def _attributes_without(html: str, removed: list[str]) -> list[tuple[str, str]]:
+    parser = _Attributes()
+    parser.feed(html)
+    attributes = []
+    for name, value in parser.attributes:
+        for safe in removed:
+            value = value.replace(safe, "")
+        attributes.append((name, value))
+    return attributes
+
+
+def test_the_vote_page_reveals_no_arm(open_study, users, tiny_base_model, candidate_base_model):
+    rater = users["crowd_annotator"]
+    client = Client()
+    client.force_login(rater)
+    url = reverse("evaluation:vote", args=[open_study.pk])
+    names, ids = _secrets(open_study, tiny_base_model, candidate_base_model)
+    pages = []
+    while (comparison := comparison_next_for_rater(study=open_study, rater=rater)) is not None:
+        response = client.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        for name in names:
+            assert name.lower() not in html.lower(), name
+        # The study's own URL and the comparison's random token are all a rater's page may carry that varies.
+        attributes = _attributes_without(html, [comparison.token, url])
+        for name, value in attributes:
+            assert "arm" not in name.lower() and "answer" not in name.lower(), name
+            if (name in {"href", "src"} and value.startswith("/static/")) or (name, value) in LAYOUT_CONSTANTS:
+                continue
+            assert set(re.findall(r"\d+", value)).isdisjoint(ids), (name, value)
+        form = html[html.index('id="vote-form"'):html.index("</form>", html.index('id="vote-form"'))]
+        pages.append(_attributes_without("<form " + form, [comparison.token, url]))
+        # The page shows the two texts, left and right, as the server decided.
+        assert html.index('id="answer-left"') < html.index('id="answer-right"')
+        assert response.context["comparison"].left_answer.text == comparison.left_answer.text
+        assert response.context["comparison"].right_answer.text == comparison.right_answer.text
+        assert client.post(url, {"token": comparison.token, "choice": "tie", "time_spent_ms": "10"}).status_code == 302
+    # Every comparison's vote form has the same attributes once its token is taken out: nothing encodes arm or answer.
+    assert len(pages) == 4
+    assert all(page == pages[0] for page in pages)
+
+
+def test_the_next_comparison_api_reveals_no_arm(open_study, users, api_for, tiny_base_model, candidate_base_model):
+    rater = users["crowd_annotator"]
+    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    response = api_for(rater).get(f"/api/v1/studies/{open_study.pk}/next/")
+    body = response.json()
+    assert set(body) == {"token", "question", "prompt", "left", "right"}
+    assert body == {"token": comparison.token, "question": "", "prompt": comparison.prompt.messages,
+                    "left": comparison.left_answer.text, "right": comparison.right_answer.text}
+    assert all(set(message) == {"role", "content"} for message in body["prompt"])
+    names, ids = _secrets(open_study, tiny_base_model, candidate_base_model)
+    raw = response.content.decode()
+    for name in names:
+        assert name.lower() not in raw.lower(), name
+    assert not any(isinstance(value, int) for value in body.values())
+    vote = api_for(rater).post(f"/api/v1/comparisons/{comparison.token}/vote/", {"choice": "left"}, format="json")
+    assert vote.json() == {"token": comparison.token, "choice": "left"}
+
+
+def test_the_vote_home_page_reveals_no_arm(open_study, users, tiny_base_model, candidate_base_model):
+    client = Client()
+    client.force_login(users["crowd_annotator"])
+    html = client.get(reverse("evaluation:vote-home")).content.decode()
+    assert "Support answers" in html
+    names, _ = _secrets(open_study, tiny_base_model, candidate_base_model)
+    for name in names:
+        assert name.lower() not in html.lower(), name

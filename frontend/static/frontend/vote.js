@@ -1,0 +1,28 @@
+// Blind voting, keyboard first: ← left, → right, T tie, B both bad. Each key presses the matching button, so the
+// vote travels as the same plain form POST a mouse click sends. The time spent is measured from page load.
+(function () {
+  "use strict";
+  var form = document.getElementById("vote-form");
+  if (!form) return;
+  var shownAt = Date.now();
+  var sent = false;
+  var keys = { ArrowLeft: "vote-left", ArrowRight: "vote-right", t: "vote-tie", T: "vote-tie", b: "vote-both-bad", B: "vote-both-bad" };
+
+  form.addEventListener("submit", function (event) {
+    if (sent) { event.preventDefault(); return; }  // one vote per page, however fast the keys repeat
+    sent = true;
+    form.elements.time_spent_ms.value = String(Date.now() - shownAt);
+    form.classList.add("sending");
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
+    var target = event.target;
+    if (target && target.closest && target.closest("textarea, input, select, [contenteditable]")) return;
+    var id = keys[event.key];
+    if (!id) return;
+    event.preventDefault();
+    var button = document.getElementById(id);
+    if (button) button.click();
+  });
+})();

@@ -1,0 +1,205 @@
+// The annotation workbench: keyboard shortcuts and idle-aware time tracking.
+// The page works without this file (plain form posts); this only makes it fast to use with the keyboard.
+//
+// Keys: digits pick labels by their number, Enter submits, E edits the answer, Ctrl/Cmd+Enter submits while
+// editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help.
+// Time spent counts only while the page is visible and the annotator did something in the last 60 seconds.
+(function () {
+  "use strict";
+
+  var IDLE_AFTER_MS = 60000;
+  var TICK_MS = 1000;
+  var DIGIT_WAIT_MS = 700;
+
+  var state = {
+    assignmentId: null,
+    activeMs: 0,
+    lastTick: Date.now(),
+    lastActivity: Date.now(),
+    digits: "",
+    digitTimer: null,
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function storageKey() {
+    return "whetstone-workbench-ms-" + state.assignmentId;
+  }
+
+  function readStoredTime() {
+    try {
+      return parseInt(window.sessionStorage.getItem(storageKey()) || "0", 10) || 0;
+    } catch (error) {
+      return 0; // storage may be disabled; the time then restarts on reload
+    }
+  }
+
+  function writeTime() {
+    var input = $("time-spent-ms");
+    if (input) input.value = String(Math.round(state.activeMs));
+    if (!state.assignmentId) return;
+    try {
+      window.sessionStorage.setItem(storageKey(), String(Math.round(state.activeMs)));
+    } catch (error) {
+      // storage full or disabled: the hidden input still carries the time
+    }
+  }
+
+  // Called on load and after every htmx swap: a new assignment starts its clock at zero (or where a reload left it).
+  function itemStart() {
+    var workbench = $("workbench");
+    var id = workbench ? workbench.getAttribute("data-assignment-id") : null;
+    if (id !== state.assignmentId) {
+      state.assignmentId = id;
+      state.activeMs = id ? readStoredTime() : 0;
+    }
+    state.lastTick = Date.now();
+    state.lastActivity = Date.now();
+    state.digits = "";
+    selectedSync();
+    writeTime();
+  }
+
+  // Adds the time since the last call if the annotator counts as working: page visible, active in the last minute.
+  function accumulate() {
+    var now = Date.now();
+    // Capped, so a timer the browser paused does not count the pause.
+    var elapsed = Math.min(now - state.lastTick, 2 * TICK_MS);
+    state.lastTick = now;
+    if (!state.assignmentId || document.visibilityState !== "visible") return;
+    if (now - state.lastActivity > IDLE_AFTER_MS) return;
+    state.activeMs += elapsed;
+  }
+
+  function tick() {
+    accumulate();
+    writeTime();
+  }
+
+  function activity() {
+    state.lastActivity = Date.now();
+  }
+
+  function labelOptions() {
+    return Array.prototype.slice.call(document.querySelectorAll("#label-tree .label-option[data-shortcut]"));
+  }
+
+  function selectedSync() {
+    labelOptions().forEach(function (option) {
+      var input = option.querySelector("input");
+      option.classList.toggle("selected", !!(input && input.checked));
+    });
+  }
+
+  function labelPick(option) {
+    var input = option.querySelector("input");
+    if (!input) return;
+    input.checked = input.type === "checkbox" ? !input.checked : true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    selectedSync();
+  }
+
+  // Digits build a number; it is picked as soon as no longer number could still follow, else after a short pause.
+  function digitPush(digit) {
+    window.clearTimeout(state.digitTimer);
+    state.digits += digit;
+    var typed = state.digits;
+    var options = labelOptions();
+    var exact = null;
+    var longer = false;
+    options.forEach(function (option) {
+      var shortcut = option.getAttribute("data-shortcut");
+      if (shortcut === typed) exact = option;
+      else if (shortcut.indexOf(typed) === 0) longer = true;
+    });
+    if (!longer) {
+      state.digits = "";
+      if (exact) labelPick(exact);
+      return;
+    }
+    state.digitTimer = window.setTimeout(function () {
+      state.digits = "";
+      if (exact) labelPick(exact);
+    }, DIGIT_WAIT_MS);
+  }
+
+  function formSubmit(form, button) {
+    if (!form) return;
+    if (form.requestSubmit) form.requestSubmit(button || undefined);
+    else form.submit();
+  }
+
+  function helpToggle(show) {
+    var help = $("keys-help");
+    if (!help) return;
+    help.hidden = show === undefined ? !help.hidden : !show;
+  }
+
+  function isTyping(element) {
+    if (!element) return false;
+    var tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || element.isContentEditable) return true;
+    return tag === "INPUT" && ["text", "search", "number", "email", "url"].indexOf(element.type) !== -1;
+  }
+
+  function onKeydown(event) {
+    var form = $("annotation-form");
+    var target = event.target;
+    if (event.key === "Escape") {
+      var help = $("keys-help");
+      if (help && !help.hidden) helpToggle(false);
+      else if (isTyping(target)) target.blur();
+      return;
+    }
+    if (isTyping(target)) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form && form.contains(target)) {
+        event.preventDefault();
+        formSubmit(form, $("submit-annotation"));
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      helpToggle();
+      return;
+    }
+    if (!form) return;
+    if (/^[0-9]$/.test(event.key)) {
+      event.preventDefault();
+      digitPush(event.key);
+    } else if (event.key === "Enter") {
+      // A focused button or link does its own thing on Enter; submitting as well would send twice.
+      if (target && (target.tagName === "BUTTON" || target.tagName === "A")) return;
+      event.preventDefault();
+      formSubmit(form, $("submit-annotation"));
+    } else if (event.key === "e" || event.key === "E") {
+      var answer = $("corrected-response");
+      if (!answer) return;
+      event.preventDefault();
+      answer.focus();
+      answer.setSelectionRange(answer.value.length, answer.value.length);
+    } else if (event.key === "s" || event.key === "S") {
+      event.preventDefault();
+      formSubmit($("skip-form"), $("skip-annotation"));
+    }
+  }
+
+  ["keydown", "mousedown", "mousemove", "wheel", "touchstart", "input"].forEach(function (name) {
+    document.addEventListener(name, activity, { passive: true, capture: true });
+  });
+  document.addEventListener("keydown", onKeydown);
+  document.addEventListener("change", selectedSync);
+  // Capture phase: runs before htmx reads the form, so the request carries the time up to this moment.
+  document.addEventListener("submit", tick, true);
+  document.addEventListener("visibilitychange", function () {
+    state.lastTick = Date.now();
+    if (document.visibilityState === "visible") activity();
+  });
+  document.addEventListener("htmx:afterSettle", itemStart);
+  window.setInterval(tick, TICK_MS);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", itemStart);
+  else itemStart();
+})();

@@ -1,0 +1,43 @@
+"""python -m training.runner --config config.json --data DIR --out DIR
+
+Exit 0 when the run finished or was cancelled cleanly (out_dir/result.json says which); 1 on failure, with the
+traceback on stderr and a one-line reason in out_dir/error.json for the platform to show.
+"""
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+ERROR_FILE = "error.json"
+
+
+def arguments_parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.runner", description="Fine-tune a model on exported conversations.")
+    parser.add_argument("--config", required=True, type=Path, help="run config JSON (training.runner.config.RunConfig)")
+    parser.add_argument("--data", required=True, type=Path, help="directory with train.jsonl and optionally validation.jsonl")
+    parser.add_argument("--out", required=True, type=Path, help="output directory: adapter/, metrics.jsonl, result.json")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = arguments_parse(argv)
+    options.out.mkdir(parents=True, exist_ok=True)
+    try:
+        from training.runner.config import RunConfig
+        from training.runner.sft import main
+
+        config = RunConfig.from_json(options.config)
+        result = main(config, options.data, options.out)
+    except Exception as error:
+        traceback.print_exc()
+        reason = f"{type(error).__name__}: {error}"
+        (options.out / ERROR_FILE).write_text(json.dumps({"error": reason}) + "\n", encoding="utf-8")
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,83 @@
+"""What one training run needs to know, as a plain dataclass written to and read from JSON.
+
+The platform writes it (training.services) and the runner reads it; nothing else passes between them,
+so a run can be repeated by hand on any machine with `python -m training.runner --config config.json ...`.
+"""
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class RunConfig:
+    base_model_path: str
+    """Directory of the model to fine-tune: config.json, weights, tokenizer and chat template (loaded offline)."""
+
+    method: str = "sft"
+    """Training method. Only "sft" (supervised fine-tuning on conversations) for now."""
+
+    adapter: str = "lora"
+    """What is trained. Only "lora" (low-rank adapters on every linear layer, base weights frozen) for now."""
+
+    learning_rate: float = 1e-4
+    """Peak learning rate of the linear schedule. LoRA usually wants 5e-5 to 1e-4."""
+
+    num_train_epochs: float = 3.0
+    """Passes over the training split; ignored when max_steps is positive."""
+
+    max_steps: int = -1
+    """Stop after this many optimizer steps; -1 means run num_train_epochs in full."""
+
+    per_device_train_batch_size: int = 4
+    """Conversations per forward pass on each device."""
+
+    gradient_accumulation_steps: int = 4
+    """Forward passes summed into one optimizer step (effective batch = batch size x this x devices)."""
+
+    lora_r: int = 16
+    """Rank of the LoRA matrices: capacity of the adapter."""
+
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r); 1 to 2 times the rank is usual."""
+
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA input during training."""
+
+    max_length: int = 1024
+    """Tokens per conversation; longer ones are cut at the end (TRL keeps the start)."""
+
+    logging_steps: int = 5
+    """Write a metrics line (loss, learning rate, grad norm, ...) every this many optimizer steps."""
+
+    eval_steps: int = 50
+    """Evaluate on the validation split every this many optimizer steps (and once at the end), when there is one."""
+
+    seed: int = 42
+    """Seeds the weights of the adapter, the data order and dropout: the same config and data give the same run."""
+
+    assistant_only_loss: bool = False
+    """Learn from the assistant's tokens only; needs `{% generation %}` markers in the chat template."""
+
+    resume_from_checkpoint: str | None = None
+    """A checkpoint directory (from a cancelled or crashed run) to continue from; None starts afresh."""
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Build from a dict; an unknown key is an error, so a typo never silently falls back to a default."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown run config field {unknown[0]!r}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: Path) -> "RunConfig":
+        with open(path, encoding="utf-8") as source:
+            return cls.from_dict(json.load(source))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")

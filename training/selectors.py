@@ -1,0 +1,77 @@
+"""Reads for the training app. Each selector owns its query shape, so list pages cost a fixed number of queries."""
+
+from django.db.models import QuerySet
+
+from accounts.access import scope_to_capability
+from accounts.models import Workspace
+from datahub.models import DatasetVersion
+from training.access import LAUNCH, VIEW
+from training.models import BaseModel, MetricPoint, ModelArtifact, TrainingRun
+from training.services.execution import LOG_FILE, log_tail, run_directory
+
+METRICS_LIMIT = 5000
+
+
+def training_workspaces_for(*, user, capability: str = LAUNCH) -> QuerySet[Workspace]:
+    """Workspaces where the user holds `capability` (the workspace choice of a launch or register form)."""
+    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by("name")
+
+
+def base_model_list(*, user, workspace: Workspace | None = None) -> QuerySet[BaseModel]:
+    base_models = scope_to_capability(BaseModel.objects.select_related("workspace"), user=user, capability=VIEW)
+    if workspace is not None:
+        base_models = base_models.filter(workspace=workspace)
+    return base_models.order_by("workspace__name", "name")
+
+
+def training_run_list(*, user, workspace: Workspace | None = None, status: str | None = None) -> QuerySet[TrainingRun]:
+    runs = scope_to_capability(
+        TrainingRun.objects.select_related("workspace", "base_model", "dataset_version__dataset", "created_by", "artifact"),
+        user=user, capability=VIEW,
+    )
+    if workspace is not None:
+        runs = runs.filter(workspace=workspace)
+    if status:
+        runs = runs.filter(status=status)
+    return runs.order_by("-created_at", "-pk")
+
+
+def model_artifact_list(*, user, workspace: Workspace | None = None) -> QuerySet[ModelArtifact]:
+    artifacts = scope_to_capability(
+        ModelArtifact.objects.select_related("workspace", "base_model", "run", "dataset_version__dataset"), user=user, capability=VIEW,
+    )
+    if workspace is not None:
+        artifacts = artifacts.filter(workspace=workspace)
+    return artifacts.order_by("-created_at", "-pk")
+
+
+def training_run_metric_points(*, run: TrainingRun, after_id: int = 0, limit: int = METRICS_LIMIT) -> list[MetricPoint]:
+    """The run's metric points after `after_id`, oldest first, at most `limit` (poll again with the last id)."""
+    return list(MetricPoint.objects.filter(run=run, pk__gt=after_id).order_by("pk")[:limit])
+
+
+def metric_series(points: list[MetricPoint], names: tuple[str, ...] = ("loss", "eval_loss")) -> dict[str, dict[str, list]]:
+    """{"loss": {"step": [...], "value": [...]}, ...}: the chart's traces, one per metric present."""
+    series: dict[str, dict[str, list]] = {}
+    for point in points:
+        for name in names:
+            value = point.values.get(name)
+            if isinstance(value, (int, float)):
+                trace = series.setdefault(name, {"step": [], "value": []})
+                trace["step"].append(point.step)
+                trace["value"].append(value)
+    return series
+
+
+def training_run_log_tail(*, run: TrainingRun, lines: int = 40) -> str:
+    return log_tail(run_directory(run) / LOG_FILE, lines=lines)
+
+
+def dataset_version_choices(*, workspace_ids) -> QuerySet[DatasetVersion]:
+    """Frozen versions with a train split in the given workspaces, newest first (what a run may train on)."""
+    return (DatasetVersion.objects.filter(dataset__workspace_id__in=workspace_ids).select_related("dataset__workspace")
+            .order_by("dataset__workspace__name", "dataset__name", "-number"))
+
+
+def base_model_choices(*, workspace_ids) -> QuerySet[BaseModel]:
+    return BaseModel.objects.filter(workspace_id__in=workspace_ids).select_related("workspace").order_by("workspace__name", "name")

@@ -1,0 +1,132 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from accounts.models import Workspace
+from common.errors import ApplicationError
+from common.history import history_record
+from training.models import BaseModel
+
+NAME_MAX = 200
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+
+
+def model_directory(path: str) -> Path:
+    """A stored model path made absolute: absolute paths stay, others are under the storage root."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else Path(settings.STORAGE_ROOT) / candidate
+
+
+def base_model_directory(base_model: BaseModel) -> Path:
+    return model_directory(base_model.path)
+
+
+def parameter_count(directory: Path, config) -> int:
+    """Parameters of the model in `directory`, read from safetensors headers when there are any (no weights are
+    loaded), else by building the architecture on the meta device (no memory either)."""
+    shards = sorted(directory.glob("*.safetensors"))
+    if shards:
+        from safetensors import safe_open
+
+        total = 0
+        for shard in shards:
+            with safe_open(str(shard), framework="pt") as weights:
+                for key in weights.keys():
+                    count = 1
+                    for size in weights.get_slice(key).get_shape():
+                        count *= size
+                    total += count
+        return total
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_inspect(directory: Path) -> dict:
+    """What registration records about a model directory: architecture, parameters, chat template and warnings.
+
+    Raises ApplicationError naming the directory and the problem when it is not a loadable causal language model.
+    """
+    if not directory.is_dir():
+        raise ApplicationError(f"no model directory at {directory}", where="path")
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise ApplicationError(f"no config.json in {directory}", where="path")
+    try:
+        config_data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ApplicationError(f"config.json in {directory} is not valid JSON: {error}", where="path") from error
+    if not any(any(directory.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise ApplicationError(f"no weights (*.safetensors or *.bin) in {directory}", where="path")
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(directory)
+    except Exception as error:  # transformers raises ValueError, KeyError, OSError ... for unknown architectures
+        raise ApplicationError(f"config.json in {directory} is not a model transformers knows: {error}", where="path") from error
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    except Exception as error:
+        raise ApplicationError(f"cannot load the tokenizer in {directory}: {error}", where="path") from error
+
+    warnings = []
+    has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+    if not has_chat_template:
+        warnings.append("the tokenizer has no chat template; conversations cannot be formatted for training or chat")
+    end_of_turn = tokenizer.eos_token
+    if not end_of_turn:
+        warnings.append("the tokenizer has no end-of-turn (eos) token; generation will not know where to stop")
+    elif has_chat_template and not _template_ends_turn_with(tokenizer, end_of_turn):
+        warnings.append(f"the chat template does not end an assistant turn with the eos token {end_of_turn!r}; replies may not stop")
+    architectures = config_data.get("architectures") or [config_data.get("model_type", "")]
+    return {
+        "architecture": architectures[0] or "",
+        "parameter_count": parameter_count(directory, config),
+        "config": config_data,
+        "has_chat_template": has_chat_template,
+        "warnings": warnings,
+    }
+
+
+def _template_ends_turn_with(tokenizer, token: str) -> bool:
+    probe = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]
+    try:
+        text = tokenizer.apply_chat_template(probe, tokenize=False)
+    except Exception:
+        return False
+    return token in text[text.rfind("pong"):]
+
+
+@transaction.atomic
+def base_model_register(*, workspace: Workspace, name: str, path: str | Path, registered_by=None) -> BaseModel:
+    """Register a model directory (absolute, or relative to the storage root) as a base model of `workspace`.
+
+    The directory is inspected now, so a broken model is refused at the door with the reason.
+    """
+    name = name.strip()
+    if not name:
+        raise ApplicationError("a base model needs a name", where="name")
+    if len(name) > NAME_MAX:
+        raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
+    if BaseModel.objects.filter(workspace=workspace, name=name).exists():
+        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name", code="duplicate")
+    path = str(path).strip()
+    if not path:
+        raise ApplicationError("a base model needs a path", where="path")
+    facts = model_inspect(model_directory(path))
+    try:
+        # The unique constraint decides between two concurrent registrations of the same name.
+        with transaction.atomic():
+            base_model = BaseModel.objects.create(workspace=workspace, name=name, path=path, **facts)
+    except IntegrityError as error:
+        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name",
+                               code="duplicate") from error
+    history_record(actor=registered_by, target=base_model, verb="registered",
+                   after={"name": name, "path": path, "parameter_count": facts["parameter_count"], "warnings": facts["warnings"]})
+    return base_model

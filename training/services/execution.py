@@ -1,0 +1,175 @@
+"""Running a queued run: export its data, start the Django-free runner in a subprocess, and watch it.
+
+The run directory (under the storage root, `run.output_dir`) holds everything of one run:
+    data/train.jsonl, data/validation.jsonl   the dataset version's splits, in TRL's format
+    config.json                               training.runner.config.RunConfig
+    log.txt                                   the runner's stdout and stderr
+    metrics.jsonl, progress.json, CANCEL      the runner's links to the platform (training.runner.callbacks)
+    adapter/, checkpoints/, result.json       what the runner leaves
+While the runner works, the job ingests metrics, beats the heartbeat and passes a cancel on, about every second.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from datahub.export import version_export_jsonl
+from training.models import MetricPoint, TrainingRun
+from training.runner.callbacks import CANCEL_FILE, METRICS_FILE, PROGRESS_FILE
+from training.runner.config import RunConfig
+from training.runner.sft import ADAPTER_DIR, RESULT_FILE
+from training.services.artifacts import model_artifact_register
+from training.services.base_models import base_model_directory
+from training.services.runs import training_run_finish, training_run_heartbeat, training_run_start
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+LOG_FILE = "log.txt"
+ERROR_FILE = "error.json"
+LOG_TAIL_LINES = 20
+
+
+def run_directory(run: TrainingRun) -> Path:
+    return Path(settings.STORAGE_ROOT) / (run.output_dir or f"runs/{run.pk}")
+
+
+def log_tail(path: Path, *, lines: int = LOG_TAIL_LINES, max_bytes: int = 64 * 1024) -> str:
+    """The last `lines` lines of a text file (reading at most `max_bytes` from its end); "" when there is none."""
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as log:
+        log.seek(0, os.SEEK_END)
+        size = log.tell()
+        log.seek(max(0, size - max_bytes))
+        text = log.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class MetricsTail:
+    """Reads the lines appended to metrics.jsonl since the last call; a half-written last line waits for the next."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def new_lines(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, "rb") as metrics:
+            metrics.seek(self.offset)
+            chunk = metrics.read()
+        complete = chunk.rfind(b"\n") + 1
+        self.offset += complete
+        rows = []
+        for line in chunk[:complete].splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                logger.warning("skipping a malformed metrics line in %s", self.path)
+        return rows
+
+
+def metric_points_ingest(*, run: TrainingRun, rows: list[dict]) -> int:
+    points = [MetricPoint(run=run, step=max(0, int(row.get("step") or 0)), epoch=row.get("epoch"), values=row.get("values") or {})
+              for row in rows]
+    MetricPoint.objects.bulk_create(points)
+    return len(points)
+
+
+def _progress(run_dir: Path) -> float | None:
+    try:
+        progress = json.loads((run_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if progress.get("max_steps"):
+        return progress["step"] / progress["max_steps"]
+    return None
+
+
+def _runner_environment() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _failure_reason(run_dir: Path, code: int) -> str:
+    try:
+        reason = json.loads((run_dir / ERROR_FILE).read_text(encoding="utf-8"))["error"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        reason = f"the runner exited with code {code}"
+    tail = log_tail(run_dir / LOG_FILE)
+    return f"{reason}\n\n{tail}" if tail else reason
+
+
+def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
+    """Write the run's data and config; return the runner's command line."""
+    data_dir = run_dir / "data"
+    version_export_jsonl(run.dataset_version, split="train", path=data_dir / "train.jsonl")
+    version_export_jsonl(run.dataset_version, split="validation", path=data_dir / "validation.jsonl")
+    config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
+                       **run.hyperparameters)
+    config.to_json(run_dir / "config.json")
+    return [sys.executable, "-m", "training.runner", "--config", str(run_dir / "config.json"), "--data", str(data_dir), "--out", str(run_dir)]
+
+
+def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float) -> int:
+    """Run the runner to its end, streaming its metrics into the database; return its exit code."""
+    metrics = MetricsTail(run_dir / METRICS_FILE)
+    with open(run_dir / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=_runner_environment(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    code = process.wait(timeout=poll_seconds)
+                except subprocess.TimeoutExpired:
+                    code = None
+                metric_points_ingest(run=run, rows=metrics.new_lines())
+                cancel_requested = training_run_heartbeat(run=run, progress=_progress(run_dir))
+                if cancel_requested:
+                    (run_dir / CANCEL_FILE).touch()
+                if code is not None:
+                    return code
+        finally:
+            # Whatever went wrong here, no runner outlives its job.
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECONDS) -> TrainingRun:
+    """Train a queued run to its end and record the outcome; a run that is not queued is left alone.
+
+    Never leaves the run "running": any failure, in the runner or here, finishes it as failed with the reason.
+    """
+    started = training_run_start(run=run)
+    if started is None:
+        run.refresh_from_db()
+        return run
+    run = started
+    run_dir = run_directory(run)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        command = runner_prepare(run=run, run_dir=run_dir)
+        code = runner_watch(run=run, run_dir=run_dir, command=command, poll_seconds=poll_seconds)
+        run.refresh_from_db()
+        if code != 0:
+            return training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=_failure_reason(run_dir, code))
+        result = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
+        model_artifact_register(run=run, path=f"{run.output_dir}/{ADAPTER_DIR}")
+        cancelled = run.cancel_requested or result.get("cancelled", False)
+        return training_run_finish(run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED)
+    except Exception as error:
+        logger.exception("training run %s failed in its job", run.pk)
+        run.refresh_from_db()
+        if run.status != TrainingRun.Status.RUNNING:
+            raise
+        return training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=f"{type(error).__name__}: {error}")

@@ -1,0 +1,29 @@
+import pytest
+
+from training.services.generation import generate_replies
+
+CONVERSATIONS = [
+    [{"role": "system", "content": "You are a helpful support assistant."}, {"role": "user", "content": "Where is my package?"}],
+    [{"role": "user", "content": "我想退货。"}],
+    [{"role": "user", "content": "How much does shipping cost?"}],
+]
+
+
+@pytest.mark.slow
+def test_generate_replies_from_the_base_model_is_deterministic(tiny_base_model):
+    first = generate_replies(base_model=tiny_base_model, artifact=None, conversations=CONVERSATIONS, max_new_tokens=8, seed=3)
+    again = generate_replies(base_model=tiny_base_model, artifact=None, conversations=CONVERSATIONS, max_new_tokens=8, seed=3)
+    assert len(first) == 3
+    assert all(isinstance(reply, str) for reply in first)
+    assert first == again
+
+
+@pytest.mark.slow
+def test_generate_replies_sampling_is_seeded(tiny_base_model):
+    replies = [generate_replies(base_model=tiny_base_model, artifact=None, conversations=CONVERSATIONS, max_new_tokens=8, seed=7,
+                                temperature=1.0) for _ in range(2)]
+    assert replies[0] == replies[1]
+
+
+def test_generate_replies_of_no_conversations_is_empty(tiny_base_model):
+    assert generate_replies(base_model=tiny_base_model, artifact=None, conversations=[]) == []

@@ -1,0 +1,123 @@
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from common.errors import ApplicationError
+from common.models import HistoryEvent
+from datahub.models import DatasetVersion, Record
+from datahub.services.datasets import dataset_create
+from datahub.services.records import records_bulk_create
+from datahub.services.versions import dataset_version_create
+from training.models import TrainingRun
+from training.services.hyperparameters import hyperparameter_defaults
+from training.services.runs import training_run_cancel, training_run_create, training_run_finish, training_run_start
+
+
+def history(run) -> list[str]:
+    return list(HistoryEvent.objects.filter(target_type="training.trainingrun", target_id=run.pk).order_by("pk").values_list("verb", flat=True))
+
+
+def create(workspace, base_model, version, **overrides):
+    values = {"workspace": workspace, "name": "first run", "base_model": base_model, "dataset_version": version}
+    return training_run_create(**{**values, **overrides})
+
+
+def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = create(workspace, tiny_base_model, sft_version, hyperparameters={"learning_rate": 5e-5, "max_steps": 3},
+                     created_by=users["ml_engineer"])
+
+    assert run.status == TrainingRun.Status.QUEUED
+    assert run.output_dir == f"runs/{run.pk}"
+    # The tiny model was built for 512 positions, so the default max_length is capped there.
+    assert run.hyperparameters == {**hyperparameter_defaults(), "learning_rate": 5e-5, "max_steps": 3, "max_length": 512}
+    job = DBTaskResult.objects.get()
+    assert (job.task_path, job.queue_name, job.args_kwargs) == ("training.tasks.training_run_execute", "gpu", {"args": [], "kwargs": {"run_id": run.pk}})
+    assert history(run) == ["created"]
+
+
+def test_create_enqueues_nothing_before_commit(workspace, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        create(workspace, tiny_base_model, sft_version)
+    assert len(callbacks) == 1
+    assert DBTaskResult.objects.count() == 0
+
+
+def test_create_refuses_a_base_model_of_another_workspace(workspace, other_workspace, sft_version, tiny_model_dir):
+    from training.services.base_models import base_model_register
+
+    foreign = base_model_register(workspace=other_workspace, name="theirs", path=str(tiny_model_dir))
+    with pytest.raises(ApplicationError) as error:
+        create(workspace, foreign, sft_version)
+    assert (error.value.message, error.value.where) == ("unknown base model", "base_model")
+    assert TrainingRun.objects.count() == 0
+
+
+def test_create_refuses_a_version_without_train_rows(workspace, tiny_base_model):
+    dataset = dataset_create(workspace=workspace, name="held out")
+    records_bulk_create(dataset=dataset, rows=[{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}])
+    record = Record.objects.get(dataset=dataset)
+    version = dataset_version_create(dataset=dataset, entries=[(record.pk, "test", [])], operation=DatasetVersion.Operation.FREEZE)
+
+    with pytest.raises(ApplicationError) as error:
+        create(workspace, tiny_base_model, version)
+    assert (error.value.message, error.value.where) == ("dataset version held out v1 has no train rows", "dataset_version")
+
+
+def test_create_refuses_preference_records_for_sft(workspace, tiny_base_model):
+    dataset = dataset_create(workspace=workspace, name="prefs")
+    records_bulk_create(dataset=dataset, rows=[{"kind": "preference", "messages": [{"role": "user", "content": "hi"}],
+                                                "chosen": {"role": "assistant", "content": "hello"},
+                                                "rejected": {"role": "assistant", "content": "go away"}}])
+    version = dataset_version_create(dataset=dataset, entries=[(Record.objects.get(dataset=dataset).pk, "train", [])],
+                                     operation=DatasetVersion.Operation.FREEZE)
+    with pytest.raises(ApplicationError, match="holds 1 preference or like/dislike records"):
+        create(workspace, tiny_base_model, version)
+
+
+@pytest.mark.parametrize(("overrides", "message", "where"), [
+    ({"method": "dpo"}, "method 'dpo' is not supported yet; use sft", "method"),
+    ({"method": "ppo"}, "unknown method 'ppo'", "method"),
+    ({"adapter": "qlora"}, "adapter 'qlora' is not supported yet; use lora", "adapter"),
+    ({"name": "  "}, "a run needs a name", "name"),
+    ({"hyperparameters": {"learning_rte": 1e-4}}, "unknown hyperparameter 'learning_rte'; known: learning_rate, num_train_epochs, "
+     "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, eval_steps, seed",
+     "hyperparameters.learning_rte"),
+    ({"hyperparameters": {"learning_rate": 0.5}}, "learning_rate must be between 1e-07 and 0.01, not 0.5", "hyperparameters.learning_rate"),
+    ({"hyperparameters": {"lora_r": 8.5}}, "lora_r must be a whole number, not 8.5", "hyperparameters.lora_r"),
+    ({"hyperparameters": {"lora_r": True}}, "lora_r must be a number, not True", "hyperparameters.lora_r"),
+    ({"hyperparameters": {"max_steps": 0}}, "max_steps must be positive, or -1 to run all epochs", "hyperparameters.max_steps"),
+    ({"hyperparameters": {"max_length": 2048}}, "max_length 2048 is longer than the 512 tokens base model 'tiny-chat' was built for",
+     "hyperparameters.max_length"),
+])
+def test_create_refuses_bad_input_naming_the_field(workspace, tiny_base_model, sft_version, overrides, message, where):
+    with pytest.raises(ApplicationError) as error:
+        create(workspace, tiny_base_model, sft_version, **overrides)
+    assert (error.value.message, error.value.where) == (message, where)
+    assert TrainingRun.objects.count() == 0
+
+
+def test_cancel_a_queued_run_finishes_it_at_once(workspace, users, tiny_base_model, sft_version):
+    run = create(workspace, tiny_base_model, sft_version)
+    run = training_run_cancel(run=run, cancelled_by=users["ml_engineer"])
+    assert (run.status, run.cancel_requested) == (TrainingRun.Status.CANCELLED, True)
+    assert run.finished_at is not None
+    assert history(run) == ["created", "cancelled"]
+    # The job, when it comes, leaves it alone.
+    assert training_run_start(run=run) is None
+
+
+def test_cancel_a_running_run_asks_the_job_once(workspace, tiny_base_model, sft_version):
+    run = training_run_start(run=create(workspace, tiny_base_model, sft_version))
+    run = training_run_cancel(run=run)
+    again = training_run_cancel(run=run)
+    assert (again.status, again.cancel_requested) == (TrainingRun.Status.RUNNING, True)
+    assert history(run) == ["created", "started", "cancel_requested"]
+
+
+def test_cancel_a_finished_run_is_refused(workspace, tiny_base_model, sft_version):
+    run = training_run_start(run=create(workspace, tiny_base_model, sft_version))
+    training_run_finish(run=run, status=TrainingRun.Status.FAILED, error="boom")
+    with pytest.raises(ApplicationError) as error:
+        training_run_cancel(run=run)
+    assert (error.value.message, error.value.code) == ("run 'first run' has already finished (failed)", "conflict")
+    assert history(run) == ["created", "started", "failed"]

@@ -1,0 +1,135 @@
+"""A tiny, randomly initialised chat model built from local text, for the demo and the tests.
+
+Nothing is downloaded: the byte-level BPE tokenizer is trained here on the texts given (Chinese and English
+alike: byte-level means no character is ever unknown), and the Llama-style weights are drawn from a seeded
+generator. The result is an ordinary Hugging Face model directory that AutoTokenizer and AutoModelForCausalLM
+load offline, with a ChatML chat template whose `{% generation %}` markers let TRL train on assistant tokens only.
+
+Django-free on purpose: the runner, the test fixtures and the management command all use it.
+"""
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+PAD_TOKEN = "<|pad|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS = [PAD_TOKEN, IM_START, IM_END]
+
+# ChatML, as Qwen and others use it. The assistant's content AND its <|im_end|> sit inside {% generation %} so that
+# assistant_only_loss also trains the model to stop. Tools, when given, are listed in the system turn; an assistant's
+# tool calls are written as <tool_call>{json}</tool_call>.
+CHAT_TEMPLATE = (
+    "{%- if messages and messages[0]['role'] == 'system' %}"
+    "{%- set system_message = messages[0]['content'] %}{%- set loop_messages = messages[1:] %}"
+    "{%- else %}{%- set system_message = none %}{%- set loop_messages = messages %}{%- endif %}"
+    "{%- if system_message is not none or tools %}"
+    "{{- '<|im_start|>system\\n' }}"
+    "{%- if system_message is not none %}{{- system_message }}{%- endif %}"
+    "{%- if tools %}"
+    "{%- if system_message %}{{- '\\n\\n' }}{%- endif %}"
+    "{{- '# Tools\\n' }}{%- for tool in tools %}{{- tool | tojson }}{{- '\\n' }}{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in loop_messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- generation %}"
+    "{{- message['content'] or '' }}"
+    "{%- if message['tool_calls'] %}{%- for call in message['tool_calls'] %}"
+    "{{- '<tool_call>' }}{{- (call['function'] if call['function'] is defined else call) | tojson }}{{- '</tool_call>' }}"
+    "{%- endfor %}{%- endif %}"
+    "{{- '<|im_end|>' }}"
+    "{%- endgeneration %}"
+    "{{- '\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + (message['content'] or '') + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+# Llama-style shape: small enough to train a few steps on a CPU in seconds.
+TINY_SHAPE = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+    "max_position_embeddings": 512,
+}
+
+
+def conversation_texts(path: Path) -> Iterator[str]:
+    """The message contents of a {"messages": [...]} JSON-lines file, one text per message."""
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            for message in row.get("messages", []):
+                if message.get("content"):
+                    yield message["content"]
+
+
+def tokenizer_train(*, texts: Iterable[str], vocab_size: int = 2000):
+    """A byte-level BPE tokenizer trained on `texts`, wrapped for transformers, with the ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    # trim_offsets=False keeps character offsets exact, which the assistant-token mask relies on.
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # A list, not a generator: the trainer's result must not depend on how the iterable is consumed.
+    backend.train_from_iterator(list(texts), trainer=trainer)
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD_TOKEN,
+        eos_token=IM_END,
+        extra_special_tokens=[IM_START],
+        model_max_length=TINY_SHAPE["max_position_embeddings"],
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2000, seed: int = 0) -> Path:
+    """Write a tiny random Llama chat model with a tokenizer trained on `texts` into `out_dir`; return `out_dir`.
+
+    The same texts, vocab_size and seed give the same files. `texts` should hold a few hundred sentences at least,
+    or the tokenizer stops far short of `vocab_size` (it still works, byte by byte).
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = tokenizer_train(texts=texts, vocab_size=vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        **TINY_SHAPE,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
