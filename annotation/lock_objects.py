@@ -2,7 +2,9 @@
 
 Lock order (always this way round, so two transactions never wait on each other in a cycle):
     annotator (user row) -> annotation task -> assignment
-A claim takes the annotator, then task rows (skipping locked ones), then may expire that task's assignments.
+A claim takes the annotator, then task rows (skipping locked ones; waiting for one only when every candidate is
+locked), then may expire that task's assignments. The claim that waits holds no lock the holder needs: a claim
+holding a task row never asks for another annotator's row, and a submit never asks for an annotator row.
 A submit or skip takes the task, then its assignment. Nothing takes a task while holding an assignment.
 All helpers must run inside transaction.atomic(); on SQLite they lock nothing (the write lock serialises instead).
 """
@@ -32,6 +34,11 @@ def task_lock(*, task_id: int) -> AnnotationTask:
 def tasks_lock_free(queryset: QuerySet, *, limit: int) -> list[AnnotationTask]:
     """Lock up to `limit` rows of `queryset`, passing over rows another transaction holds (the queue's claim)."""
     return list(queryset.select_for_update(skip_locked=True)[:limit])
+
+
+def tasks_lock_wait(queryset: QuerySet, *, limit: int) -> list[AnnotationTask]:
+    """Lock up to `limit` rows of `queryset`, waiting for rows another transaction holds (the queue's last resort)."""
+    return list(queryset.select_for_update()[:limit])
 
 
 def assignment_lock(*, assignment_id: int) -> Assignment:

@@ -108,7 +108,13 @@ class Assignment(models.Model):
                 name="assignment_one_live_per_annotator",
             ),
         ]
-        indexes = [models.Index(fields=["annotator", "status"])]
+        indexes = [
+            models.Index(fields=["annotator", "status"]),
+            # The queue asks, per candidate task, "is it leased?" and "did this annotator finish it?": both are
+            # index probes, whatever the number of tasks already done.
+            models.Index(fields=["task", "expires_at"], condition=models.Q(status="active"), name="assignment_active_lease"),
+            models.Index(fields=["task", "annotator"], name="assignment_task_annotator"),
+        ]
 
 
 class Annotation(TimeStampedModel):

@@ -113,7 +113,7 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) 
         study = study_create(workspace=workspace, name="Does the fine-tune answer better?", dataset_version=labelled_version,
                              arms=[{"name": "tiny-chat (base)", "base_model": base_model, "is_baseline": True},
                                    {"name": "support-faq-lora", "artifact": run.artifact, "is_baseline": False}],
-                             max_new_tokens=48, question="Which answer helps the customer more?", created_by=pm)
+                             max_new_tokens=48, votes_per_comparison=2, question="Which answer helps the customer more?", created_by=pm)
     run_queued_jobs()
     study.refresh_from_db()
     rng = random.Random(7)

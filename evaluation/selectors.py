@@ -122,10 +122,10 @@ def study_results(*, study: Study, arms: list[Arm] | None = None) -> list[Candid
 
 
 def study_model_choices(*, user) -> tuple[list[BaseModel], list[ModelArtifact]]:
-    """Base models and model artifacts of the workspaces where the user may create studies."""
+    """Base models (by name) and model artifacts (newest first) of the workspaces where the user may create studies."""
     base_models = scope_to_capability(BaseModel.objects.all(), user=user, capability="study.manage").select_related("workspace")
     artifacts = scope_to_capability(ModelArtifact.objects.all(), user=user, capability="study.manage").select_related("workspace")
-    return list(base_models.order_by("workspace__name", "name")), list(artifacts.order_by("workspace__name", "name"))
+    return list(base_models.order_by("workspace__name", "name")), list(artifacts.order_by("workspace__name", "-created_at", "-pk"))
 
 
 def study_dataset_version_choices(*, user) -> list[DatasetVersion]:

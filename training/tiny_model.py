@@ -51,6 +51,36 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 
+# Bilingual support sentences: the tokenizer's fallback corpus when no conversations are at hand, and the tests' data.
+BUILTIN_TEXTS = [
+    "Hello! How can I help you today?",
+    "I would like to return my order.",
+    "Sure. Please send me your order number and I will start the return.",
+    "Where is my package? It has not arrived yet.",
+    "Your package left the warehouse yesterday and should arrive within three days.",
+    "How much does shipping cost?",
+    "Shipping is free for orders over 50 dollars; otherwise it costs 5 dollars.",
+    "Can I change the delivery address?",
+    "Yes, as long as the order has not shipped. What is the new address?",
+    "Thank you, that was helpful.",
+    "You are welcome. Have a nice day!",
+    "The lamp does not turn on after the update.",
+    "Please hold the power button for ten seconds to reset it, then try again.",
+    "你好！今天有什么可以帮您？",
+    "我想退货。",
+    "好的，请提供您的订单号，我来帮您办理退货。",
+    "我的包裹还没到，在哪里？",
+    "您的包裹昨天已从仓库发出，预计三天内送达。",
+    "运费怎么算？",
+    "订单满五十元免运费，否则运费为五元。",
+    "可以修改收货地址吗？",
+    "可以，只要订单还没有发货。新的地址是什么？",
+    "谢谢，很有帮助。",
+    "不客气，祝您愉快！",
+    "台灯更新后打不开了。",
+    "请按住电源键十秒钟重置，然后再试一次。",
+]
+
 # Llama-style shape: small enough to train a few steps on a CPU in seconds.
 TINY_SHAPE = {
     "hidden_size": 64,
@@ -63,14 +93,22 @@ TINY_SHAPE = {
 
 
 def conversation_texts(path: Path) -> Iterator[str]:
-    """The message contents of a {"messages": [...]} JSON-lines file, one text per message."""
+    """The message contents of a {"messages": [...]} JSON-lines file, one text per message.
+
+    Raises ValueError naming the line of a row that is not a JSON object.
+    """
     with open(path, encoding="utf-8") as lines:
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            for message in row.get("messages", []):
-                if message.get("content"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"line {number}: not valid JSON ({error.msg})") from error
+            if not isinstance(row, dict):
+                raise ValueError(f"line {number}: expected a JSON object")
+            for message in row.get("messages") or []:
+                if isinstance(message, dict) and isinstance(message.get("content"), str) and message["content"]:
                     yield message["content"]
 
 

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +25,16 @@ from annotation.services import (
     label_schema_create,
 )
 from common.api import paginated
+
+
+def page_of(serializer_class, name: str):
+    """The OpenAPI shape of a paginated list answer (common.api.paginated)."""
+    return inline_serializer(name=name, fields={
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    })
 
 
 class LabelSchemaOutputSerializer(serializers.Serializer):
@@ -64,8 +74,12 @@ class LabelSchemaListApi(APIView):
         multiple = serializers.BooleanField(default=False)
         leaf_only = serializers.BooleanField(default=True)
 
+        class Meta:
+            ref_name = "LabelSchemaCreateInput"
+
     OutputSerializer = LabelSchemaOutputSerializer
 
+    @extend_schema(responses={200: page_of(LabelSchemaOutputSerializer, "LabelSchemaPage")})
     def get(self, request):
         return paginated(self, label_schemas_for_user(user=request.user), self.OutputSerializer)
 
@@ -87,8 +101,12 @@ class ProjectListApi(APIView):
         instructions = serializers.CharField(default="", allow_blank=True)
         lease_seconds = serializers.IntegerField(default=600)
 
+        class Meta:
+            ref_name = "AnnotationProjectCreateInput"
+
     OutputSerializer = ProjectOutputSerializer
 
+    @extend_schema(responses={200: page_of(ProjectOutputSerializer, "AnnotationProjectPage")})
     def get(self, request):
         return paginated(self, annotation_projects_for_user(user=request.user), self.OutputSerializer)
 
@@ -108,6 +126,7 @@ class ProjectListApi(APIView):
 class ProjectDetailApi(APIView):
     OutputSerializer = ProjectOutputSerializer
 
+    @extend_schema(responses={200: ProjectOutputSerializer})
     def get(self, request, project_id: int):
         project = access_project(request.user, project_id)
         progress = project_progress(project=project)
@@ -176,6 +195,9 @@ class AssignmentSubmitApi(APIView):
         comment = serializers.CharField(default="", allow_blank=True)
         time_spent_ms = serializers.IntegerField(default=0, min_value=0)
 
+        class Meta:
+            ref_name = "AnnotationSubmitInput"
+
     OutputSerializer = AnnotationOutputSerializer
 
     @extend_schema(request=InputSerializer, responses={200: AnnotationOutputSerializer})
@@ -191,10 +213,16 @@ class AssignmentSkipApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(default="", allow_blank=True, max_length=500)
 
+        class Meta:
+            ref_name = "AssignmentSkipInput"
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
         skip_reason = serializers.CharField()
+
+        class Meta:
+            ref_name = "AssignmentSkipOutput"
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request, assignment_id: int):
@@ -215,6 +243,9 @@ class ProjectExportApi(APIView):
         parent_id = serializers.IntegerField()
         counts = serializers.JSONField()
         operation_detail = serializers.JSONField()
+
+        class Meta:
+            ref_name = "AnnotationExportOutput"
 
     @extend_schema(request=None, responses={201: OutputSerializer})
     def post(self, request, project_id: int):

@@ -1,5 +1,5 @@
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from accounts.access import user_role
@@ -53,8 +53,10 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
                                where="assignment", code="expired")
     project = AnnotationProject.objects.select_related("schema", "workspace").get(pk=task.project_id)
     labels = labels_check(schema=project.schema, label_ids=label_ids)
-    record = Record.objects.only("kind", "messages", "chosen").get(version_entries__pk=task.entry_id)
-    correction = correction_check(record=record, text=corrected_response)
+    correction = ""
+    if (corrected_response or "").strip():
+        record = Record.objects.only("kind", "messages", "chosen").get(version_entries__pk=task.entry_id)
+        correction = correction_check(record=record, text=corrected_response)
     if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS:
         raise ApplicationError(f"must be a whole number of milliseconds between 0 and {MAX_TIME_SPENT_MS}", where="time_spent_ms")
     comment = (comment or "").strip()
@@ -66,7 +68,7 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
         annotator_kind=annotator_kind_for(user=submitted_by, workspace=project.workspace),
         corrected_response=correction, comment=comment, time_spent_ms=time_spent_ms,
     )
-    annotation.labels.set(labels)
+    Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
     locked.status = Assignment.Status.SUBMITTED
     locked.finished_at = now
     locked.save(update_fields=["status", "finished_at"])
@@ -96,15 +98,13 @@ def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
         raise ApplicationError("pick at least one label", where="label_ids")
     if len(ids) > 1 and not schema.multiple:
         raise ApplicationError(f"this schema takes one label; {len(ids)} were picked", where="label_ids")
-    found = {label.pk: label for label in Label.objects.filter(schema=schema, pk__in=ids)}
+    labels = Label.objects.filter(schema=schema, pk__in=ids).annotate(has_children=Exists(Label.objects.filter(parent=OuterRef("pk"))))
+    found = {label.pk: label for label in labels}
     for i, label_id in enumerate(ids):
         if label_id not in found:
             raise ApplicationError(f"label {label_id} is not in the schema {schema}", where=f"label_ids[{i}]")
-    if schema.leaf_only:
-        parents = set(Label.objects.filter(parent_id__in=ids).values_list("parent_id", flat=True))
-        for i, label_id in enumerate(ids):
-            if label_id in parents:
-                raise ApplicationError(f"{found[label_id].path!r} has sub-labels; pick one of them", where=f"label_ids[{i}]")
+        if schema.leaf_only and found[label_id].has_children:
+            raise ApplicationError(f"{found[label_id].path!r} has sub-labels; pick one of them", where=f"label_ids[{i}]")
     return [found[label_id] for label_id in ids]
 
 

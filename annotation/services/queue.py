@@ -2,7 +2,8 @@
 
 Concurrency rules:
 - Task rows are claimed with select_for_update(skip_locked=True): concurrent annotators pass over each other's
-  rows instead of queueing behind them.
+  rows instead of queueing behind them. Only when every candidate is locked does a claim wait for one, so "None"
+  means nothing is left for this annotator, not that everything was busy for a moment.
 - A task has `overlap` slots; an assignment takes one. The partial unique constraints on Assignment allow one live
   (active or submitted) assignment per slot and per annotator, so over-assignment is impossible even if a check
   here were wrong: the database refuses the row.
@@ -13,11 +14,11 @@ Concurrency rules:
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.lock_objects import annotator_lock, assignment_lock, task_lock, tasks_lock_free
+from annotation.lock_objects import annotator_lock, assignment_lock, task_lock, tasks_lock_free, tasks_lock_wait
 from annotation.models import AnnotationProject, AnnotationTask, Assignment
 from common.errors import ApplicationError
 from common.history import history_record
@@ -42,7 +43,12 @@ def assignment_claim_next(*, project: AnnotationProject, annotator) -> Assignmen
         return own
     passed_over: list[int] = []
     while True:
-        locked = tasks_lock_free(_claimable_tasks(project=project, annotator=annotator, now=now).exclude(pk__in=passed_over), limit=1)
+        candidates = _claimable_tasks(project=project, annotator=annotator, now=now).exclude(pk__in=passed_over)
+        locked = tasks_lock_free(candidates, limit=1)
+        if not locked:
+            # Every candidate is held by a claim or submit in flight (or none is left): wait for the first rather than
+            # answer "nothing left" while a slot is about to be free.
+            locked = tasks_lock_wait(candidates, limit=1)
         if not locked:
             return None
         assignment = _slot_take(task=locked[0], project=project, annotator=annotator, now=now)
@@ -53,17 +59,22 @@ def assignment_claim_next(*, project: AnnotationProject, annotator) -> Assignmen
 
 
 def _claimable_tasks(*, project: AnnotationProject, annotator, now):
+    """Incomplete tasks, in id order, that the annotator has not submitted or skipped and that seem to have a free slot.
+
+    A slot is taken by a submitted annotation (counted in `submitted_count`) or an unexpired active lease. This reads
+    a snapshot; _slot_take re-checks under the row lock.
+    """
     done_by_annotator = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator,
                                                   status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
-    live = Assignment.objects.filter(Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now),
-                                     task=OuterRef("pk"))
+    leased = Assignment.objects.filter(task=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now)
     tasks = AnnotationTask.objects.filter(project=project, is_complete=False).exclude(Exists(done_by_annotator))
     if project.overlap == 1:
-        tasks = tasks.exclude(Exists(live))
+        # An incomplete task of a single-overlap project has no submission, so only a lease can hold its slot.
+        tasks = tasks.exclude(Exists(leased))
     else:
-        live_count = live.order_by().values("task").annotate(n=Count("pk")).values("n")
-        tasks = (tasks.alias(live_count=Coalesce(Subquery(live_count, output_field=IntegerField()), 0))
-                 .filter(live_count__lt=project.overlap))
+        leases = leased.order_by().values("task").annotate(n=Count("pk")).values("n")
+        tasks = (tasks.alias(taken=F("submitted_count") + Coalesce(Subquery(leases, output_field=IntegerField()), 0))
+                 .filter(taken__lt=project.overlap))
     return tasks.order_by("pk")
 
 

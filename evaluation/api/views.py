@@ -53,12 +53,20 @@ class ArmSerializer(serializers.Serializer):
     model_name = serializers.CharField()
 
 
-class StudyListCreateApi(APIView):
-    """GET: studies the user manages or reads results of, plus open studies the user may vote in (no arms here).
-    POST: create a study (study.manage in the workspace); answer generation starts in the background."""
+class StudyListApi(APIView):
+    """Studies the user manages or reads results of, plus open studies the user may vote in (no arms here)."""
+
+    @extend_schema(responses=StudySummarySerializer(many=True))
+    def get(self, request):
+        """Studies the user manages or reads results of, plus open studies the user may vote in (no arms here)."""
+        return paginated(self, study_list_for_user(user=request.user), StudySummarySerializer)
+
+
+class StudyCreateApi(APIView):
+    """Create a study (study.manage in the workspace); answer generation starts in the background."""
 
     @extend_schema_serializer(component_name="StudyCreateInput")
-    class CreateInputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer):
         @extend_schema_serializer(component_name="ArmInput")
         class ArmInputSerializer(serializers.Serializer):
             name = serializers.CharField(max_length=200)
@@ -77,13 +85,10 @@ class StudyListCreateApi(APIView):
         seed = serializers.IntegerField(default=0)
         question = serializers.CharField(default="", allow_blank=True)
 
-    @extend_schema(responses=StudySummarySerializer(many=True))
-    def get(self, request):
-        return paginated(self, study_list_for_user(user=request.user), StudySummarySerializer)
-
-    @extend_schema(request=CreateInputSerializer, responses={201: StudySummarySerializer})
+    @extend_schema(request=InputSerializer, responses={201: StudySummarySerializer})
     def post(self, request):
-        data = self.CreateInputSerializer(data=request.data)
+        """Create a study (study.manage in the workspace); answer generation starts in the background."""
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         workspace = access_workspace(request.user, values.pop("workspace"), capability="study.manage")
@@ -91,22 +96,27 @@ class StudyListCreateApi(APIView):
         dataset_version = dataset_version_for_study(workspace=workspace, version_id=version_id)
         if dataset_version is None:
             raise ApplicationError(f"no dataset version {version_id} in this workspace", where="dataset_version")
-        values["arms"] = [self._arm_resolve(workspace, i, arm) for i, arm in enumerate(values["arms"])]
+        values["arms"] = [_arm_resolve(workspace, i, arm) for i, arm in enumerate(values["arms"])]
         study = study_create(workspace=workspace, dataset_version=dataset_version, created_by=request.user, **values)
         return Response(StudySummarySerializer(study).data, status=status.HTTP_201_CREATED)
 
-    @staticmethod
-    def _arm_resolve(workspace, index: int, arm: dict) -> dict:
-        resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None}
-        if arm["base_model"] is not None:
-            resolved["base_model"] = base_model_for_study(workspace=workspace, base_model_id=arm["base_model"])
-            if resolved["base_model"] is None:
-                raise ApplicationError(f"no base model {arm['base_model']} in this workspace", where=f"arms[{index}].base_model")
-        if arm["artifact"] is not None:
-            resolved["artifact"] = artifact_for_study(workspace=workspace, artifact_id=arm["artifact"])
-            if resolved["artifact"] is None:
-                raise ApplicationError(f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact")
-        return resolved
+
+def _arm_resolve(workspace, index: int, arm: dict) -> dict:
+    """An arm's model ids made objects of `workspace`; a model elsewhere reads as missing, so ids leak nothing."""
+    resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None}
+    if arm["base_model"] is not None:
+        resolved["base_model"] = base_model_for_study(workspace=workspace, base_model_id=arm["base_model"])
+        if resolved["base_model"] is None:
+            raise ApplicationError(f"no base model {arm['base_model']} in this workspace", where=f"arms[{index}].base_model")
+    if arm["artifact"] is not None:
+        resolved["artifact"] = artifact_for_study(workspace=workspace, artifact_id=arm["artifact"])
+        if resolved["artifact"] is None:
+            raise ApplicationError(f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact")
+    return resolved
+
+
+class StudyListCreateApi(StudyListApi, StudyCreateApi):
+    """/studies/ answers both operations: GET lists (StudyListApi), POST creates (StudyCreateApi)."""
 
 
 class StudyDetailApi(APIView):

@@ -67,14 +67,16 @@ def candidate_base_model(workspace, other_tiny_model_dir):
 
 @pytest.fixture
 def make_study(workspace, eval_version, tiny_base_model, candidate_base_model, users, django_capture_on_commit_callbacks):
-    """Create a two-arm study (baseline: tiny-chat, candidate: tiny-chat-other) through the service; the job is queued."""
+    """Create a two-arm study (baseline: tiny-chat, candidate: tiny-chat-other, or `candidate_artifact`) through the service;
+    the job is queued."""
     from evaluation.services import study_create
 
-    def make(*, name: str = "Support answers", baseline=None, candidate=None, **options):
+    def make(*, name: str = "Support answers", baseline=None, candidate=None, candidate_artifact=None, **options):
         options.setdefault("max_new_tokens", 8)
+        candidate_model = {"artifact": candidate_artifact} if candidate_artifact else {"base_model": candidate or candidate_base_model}
         arms = [
             {"name": "baseline-arm", "base_model": baseline or tiny_base_model, "is_baseline": True},
-            {"name": "candidate-arm", "base_model": candidate or candidate_base_model, "is_baseline": False},
+            {"name": "candidate-arm", "is_baseline": False, **candidate_model},
         ]
         with django_capture_on_commit_callbacks(execute=True):
             return study_create(workspace=workspace, name=name, dataset_version=eval_version, arms=arms,

@@ -71,6 +71,12 @@ class StudyCreateForm(forms.Form):
         ]
         self.fields["baseline"].choices = model_choices
         self.fields["candidate"].choices = model_choices
+        # The usual study: a trained model against its base; otherwise two different base models.
+        if artifacts:
+            self.fields["baseline"].initial = f"base_model:{artifacts[0].base_model_id}"
+            self.fields["candidate"].initial = f"artifact:{artifacts[0].pk}"
+        elif len(base_models) > 1:
+            self.fields["candidate"].initial = f"base_model:{base_models[1].pk}"
 
     def arms(self) -> list[dict]:
         arms = []

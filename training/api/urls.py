@@ -1,1 +1,12 @@
-urlpatterns = []
+from django.urls import path
+
+from training.api import views
+
+urlpatterns = [
+    path("base-models/", views.BaseModelsApi.as_view(), name="api-base-models"),
+    path("training/runs/", views.TrainingRunsApi.as_view(), name="api-training-runs"),
+    path("training/runs/<int:run_id>/", views.TrainingRunDetailApi.as_view(), name="api-training-run"),
+    path("training/runs/<int:run_id>/metrics/", views.TrainingRunMetricsApi.as_view(), name="api-training-run-metrics"),
+    path("training/runs/<int:run_id>/cancel/", views.TrainingRunCancelApi.as_view(), name="api-training-run-cancel"),
+    path("model-artifacts/", views.ModelArtifactsApi.as_view(), name="api-model-artifacts"),
+]

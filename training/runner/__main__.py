@@ -6,11 +6,13 @@ traceback on stderr and a one-line reason in out_dir/error.json for the platform
 
 import argparse
 import json
+import logging
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
-ERROR_FILE = "error.json"
+from training.runner.files import ERROR_FILE
 
 
 def arguments_parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,8 +23,15 @@ def arguments_parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _quiet() -> None:
+    """Keep the run's log about the run: library deprecation notices and optional-kernel notices are noise there."""
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def run(argv: list[str] | None = None) -> int:
     options = arguments_parse(argv)
+    _quiet()
     options.out.mkdir(parents=True, exist_ok=True)
     try:
         from training.runner.config import RunConfig

@@ -1,9 +1,5 @@
-"""The runner's two links to the platform, both plain files in the run's output directory.
-
-metrics.jsonl  one JSON line per Trainer log call: {"step", "epoch", "max_steps", "values": {...}}
-progress.json  {"step", "max_steps", "epoch"} after every optimizer step (rewritten in place)
-CANCEL         created by the platform; the run stops at the next step end, saving a checkpoint first
-"""
+"""The runner's live links to the platform, plain files in the run's output directory (see training.runner.files):
+metrics.jsonl and progress.json out, CANCEL in."""
 
 import json
 import math
@@ -12,9 +8,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-METRICS_FILE = "metrics.jsonl"
-PROGRESS_FILE = "progress.json"
-CANCEL_FILE = "CANCEL"
+from training.runner.files import CANCEL_FILE, METRICS_FILE, PROGRESS_FILE
 
 
 def _finite(value):

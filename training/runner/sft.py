@@ -11,12 +11,8 @@ Outputs: out_dir/adapter/        the trained LoRA adapter and the tokenizer (loa
 import json
 from pathlib import Path
 
-from training.runner.callbacks import PlatformCallback
 from training.runner.config import RunConfig
-
-ADAPTER_DIR = "adapter"
-CHECKPOINTS_DIR = "checkpoints"
-RESULT_FILE = "result.json"
+from training.runner.files import ADAPTER_DIR, CHECKPOINTS_DIR, RESULT_FILE
 
 
 def rows_read(path: Path) -> list[dict]:
@@ -54,9 +50,12 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
     """
     import datasets
     import torch
+    import transformers
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
+
+    from training.runner.callbacks import PlatformCallback
 
     if config.method != "sft":
         raise ValueError(f"method {config.method!r} is not supported by this runner; use 'sft'")
@@ -64,6 +63,7 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
         raise ValueError(f"adapter {config.adapter!r} is not supported by this runner; use 'lora'")
     # Progress bars fill the log with carriage returns; metrics.jsonl carries the progress.
     datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 

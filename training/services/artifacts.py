@@ -8,7 +8,7 @@ from training.services.base_models import model_directory
 
 @transaction.atomic
 def model_artifact_register(*, run: TrainingRun, path: str, kind: str = ModelArtifact.Kind.ADAPTER) -> ModelArtifact:
-    """Record what `run` produced at `path` (relative to the storage root), with its lineage: base model and data.
+    """Record what `run` produced at `path` (relative to the storage root, or absolute), with its lineage: base model and data.
 
     A run has at most one artifact; registering again returns the one already there.
     """
@@ -20,5 +20,6 @@ def model_artifact_register(*, run: TrainingRun, path: str, kind: str = ModelArt
     artifact = ModelArtifact.objects.create(workspace=run.workspace, name=run.name, run=run, base_model=run.base_model,
                                             dataset_version=run.dataset_version, kind=kind, path=path)
     history_record(actor=None, target=artifact, verb="registered",
-                   after={"run": run.pk, "kind": kind, "path": path, "base_model": run.base_model_id, "dataset_version": run.dataset_version_id})
+                   after={"run": run.pk, "kind": kind, "path": path, "base_model": run.base_model_id,
+                          "dataset_version": run.dataset_version_id})
     return artifact

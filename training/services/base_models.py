@@ -115,7 +115,8 @@ def base_model_register(*, workspace: Workspace, name: str, path: str | Path, re
     if len(name) > NAME_MAX:
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     if BaseModel.objects.filter(workspace=workspace, name=name).exists():
-        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name", code="duplicate")
+        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name",
+                               code="duplicate")
     path = str(path).strip()
     if not path:
         raise ApplicationError("a base model needs a path", where="path")

@@ -14,15 +14,17 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from datahub.export import version_export_jsonl
 from training.models import MetricPoint, TrainingRun
-from training.runner.callbacks import CANCEL_FILE, METRICS_FILE, PROGRESS_FILE
 from training.runner.config import RunConfig
-from training.runner.sft import ADAPTER_DIR, RESULT_FILE
+from training.runner.files import ADAPTER_DIR, CANCEL_FILE, CONFIG_FILE, ERROR_FILE, METRICS_FILE, PROGRESS_FILE, RESULT_FILE
 from training.services.artifacts import model_artifact_register
 from training.services.base_models import base_model_directory
 from training.services.runs import training_run_finish, training_run_heartbeat, training_run_start
@@ -30,8 +32,9 @@ from training.services.runs import training_run_finish, training_run_heartbeat, 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# A job beats every POLL_SECONDS; one silent for this long has lost its worker.
+STALE_AFTER = timedelta(minutes=5)
 LOG_FILE = "log.txt"
-ERROR_FILE = "error.json"
 LOG_TAIL_LINES = 20
 
 
@@ -117,8 +120,8 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     version_export_jsonl(run.dataset_version, split="validation", path=data_dir / "validation.jsonl")
     config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
                        **run.hyperparameters)
-    config.to_json(run_dir / "config.json")
-    return [sys.executable, "-m", "training.runner", "--config", str(run_dir / "config.json"), "--data", str(data_dir), "--out", str(run_dir)]
+    config.to_json(run_dir / CONFIG_FILE)
+    return [sys.executable, "-m", "training.runner", "--config", str(run_dir / CONFIG_FILE), "--data", str(data_dir), "--out", str(run_dir)]
 
 
 def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float) -> int:
@@ -148,7 +151,8 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
 def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECONDS) -> TrainingRun:
     """Train a queued run to its end and record the outcome; a run that is not queued is left alone.
 
-    Never leaves the run "running": any failure, in the runner or here, finishes it as failed with the reason.
+    Never leaves the run "running": any failure, in the runner or here, finishes it as failed with the reason; a
+    worker being stopped (SystemExit, KeyboardInterrupt) does too, and then stops.
     """
     started = training_run_start(run=run)
     if started is None:
@@ -167,9 +171,34 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
         model_artifact_register(run=run, path=f"{run.output_dir}/{ADAPTER_DIR}")
         cancelled = run.cancel_requested or result.get("cancelled", False)
         return training_run_finish(run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED)
-    except Exception as error:
+    except BaseException as error:
         logger.exception("training run %s failed in its job", run.pk)
         run.refresh_from_db()
-        if run.status != TrainingRun.Status.RUNNING:
+        if run.status == TrainingRun.Status.RUNNING:
+            reason = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else "the worker was stopped during the run"
+            run = training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=reason)
+        if not isinstance(error, Exception):
             raise
-        return training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=f"{type(error).__name__}: {error}")
+        return run
+
+
+def training_runs_fail_stale(*, silent_for: timedelta = STALE_AFTER) -> list[TrainingRun]:
+    """Finish as failed every running run whose job has not beaten its heartbeat for `silent_for`: its worker died
+    (killed, machine lost) without the chance to say so. Returns the runs it failed.
+
+    Safe to run anywhere at any time: a live job beats every POLL_SECONDS, far inside `silent_for`.
+    """
+    cutoff = timezone.now() - silent_for
+    failed = []
+    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff):
+        with transaction.atomic():
+            # Checked again under the lock: the job may have beaten or finished since the query.
+            run = (TrainingRun.objects.select_for_update()
+                   .filter(pk=run.pk, status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).first())
+            if run is None:
+                continue
+            beat = run.heartbeat_at.isoformat(timespec="seconds")
+            reason = (f"the training worker stopped answering (last heartbeat {beat}); "
+                      f"a checkpoint, if any, is in {run.output_dir}/checkpoints")
+            failed.append(training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=reason))
+    return failed

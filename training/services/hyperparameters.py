@@ -88,8 +88,9 @@ def hyperparameters_clean(*, values: dict, base_model: BaseModel | None = None) 
             clean[name] = _number(BY_NAME[name], value)
     context = (base_model.config or {}).get("max_position_embeddings") if base_model is not None else None
     if isinstance(context, int) and clean["max_length"] > context:
-        raise ApplicationError(f"max_length {clean['max_length']} is longer than the {context} tokens base model {base_model.name!r} was built for",
-                               where="hyperparameters.max_length")
+        raise ApplicationError(
+            f"max_length {clean['max_length']} is longer than the {context} tokens base model {base_model.name!r} was built for",
+            where="hyperparameters.max_length")
     if clean["max_steps"] == 0:
         raise ApplicationError("max_steps must be positive, or -1 to run all epochs", where="hyperparameters.max_steps")
     return clean

@@ -111,10 +111,12 @@ def training_run_heartbeat(*, run: TrainingRun, progress: float | None = None) -
 
 @transaction.atomic
 def training_run_finish(*, run: TrainingRun, status: str, error: str = "") -> TrainingRun:
-    """End a running run as succeeded, failed or cancelled."""
+    """End a running run as succeeded, failed or cancelled. A run that is not running (finished meanwhile) is refused."""
     if status not in FINISHED:
         raise ApplicationError(f"a run cannot finish as {status!r}", where="status")
     run = _locked(run)
+    if run.status != TrainingRun.Status.RUNNING:
+        raise ApplicationError(f"run {run.name!r} is not running ({run.status})", where="status", code="conflict")
     before = run.status
     run.status = status
     run.error = error
@@ -146,5 +148,6 @@ def training_run_cancel(*, run: TrainingRun, cancelled_by=None) -> TrainingRun:
     else:
         verb = "cancel_requested"
     run.save(update_fields=["cancel_requested", "status", "finished_at", "updated_at"])
-    history_record(actor=cancelled_by, target=run, verb=verb, before={"status": before}, after={"status": run.status, "cancel_requested": True})
+    history_record(actor=cancelled_by, target=run, verb=verb, before={"status": before},
+                   after={"status": run.status, "cancel_requested": True})
     return run

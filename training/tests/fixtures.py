@@ -2,6 +2,8 @@
 
 tiny_model_dir    (session) a tiny random chat model on disk, built once per test session
 tiny_base_model   (function) that model registered as a BaseModel of the `workspace` fixture
+tiny_adapter_dir  (session) an untrained but non-zero LoRA adapter for the tiny model (replies differ from the base)
+tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_version` with that adapter as its ModelArtifact
 sft_version       (function) a frozen dataset version of bilingual support conversations, train and validation
 """
 
@@ -10,35 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-# Bilingual support sentences: enough for the tokenizer to learn common merges in both scripts.
-TINY_TEXTS = [
-    "Hello! How can I help you today?",
-    "I would like to return my order.",
-    "Sure. Please send me your order number and I will start the return.",
-    "Where is my package? It has not arrived yet.",
-    "Your package left the warehouse yesterday and should arrive within three days.",
-    "How much does shipping cost?",
-    "Shipping is free for orders over 50 dollars; otherwise it costs 5 dollars.",
-    "Can I change the delivery address?",
-    "Yes, as long as the order has not shipped. What is the new address?",
-    "Thank you, that was helpful.",
-    "You are welcome. Have a nice day!",
-    "The lamp does not turn on after the update.",
-    "Please hold the power button for ten seconds to reset it, then try again.",
-    "你好！今天有什么可以帮您？",
-    "我想退货。",
-    "好的，请提供您的订单号，我来帮您办理退货。",
-    "我的包裹还没到，在哪里？",
-    "您的包裹昨天已从仓库发出，预计三天内送达。",
-    "运费怎么算？",
-    "订单满五十元免运费，否则运费为五元。",
-    "可以修改收货地址吗？",
-    "可以，只要订单还没有发货。新的地址是什么？",
-    "谢谢，很有帮助。",
-    "不客气，祝您愉快！",
-    "台灯更新后打不开了。",
-    "请按住电源键十秒钟重置，然后再试一次。",
-]
+from training.tiny_model import BUILTIN_TEXTS as TINY_TEXTS
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
 
@@ -80,6 +54,34 @@ def tiny_base_model(workspace, tiny_model_dir):
     from training.services.base_models import base_model_register
 
     return base_model_register(workspace=workspace, name="tiny-chat", path=str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter made without training: B starts random instead of zero, so it changes the model's replies."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False))
+    out_dir = tmp_path_factory.mktemp("tiny-adapter")
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture
+def tiny_artifact(workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+    from training.models import TrainingRun
+    from training.services.artifacts import model_artifact_register
+    from training.services.runs import training_run_create, training_run_finish, training_run_start
+
+    run = training_run_create(workspace=workspace, name="tiny-tuned", base_model=tiny_base_model, dataset_version=sft_version)
+    run = training_run_start(run=run)
+    artifact = model_artifact_register(run=run, path=str(tiny_adapter_dir))
+    training_run_finish(run=run, status=TrainingRun.Status.SUCCEEDED)
+    return artifact
 
 
 @pytest.fixture

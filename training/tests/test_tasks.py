@@ -21,7 +21,8 @@ QUICK = {"max_steps": 4, "logging_steps": 1, "eval_steps": 2, "per_device_train_
 
 
 def history(run) -> list[str]:
-    return list(HistoryEvent.objects.filter(target_type="training.trainingrun", target_id=run.pk).order_by("pk").values_list("verb", flat=True))
+    events = HistoryEvent.objects.filter(target_type="training.trainingrun", target_id=run.pk).order_by("pk")
+    return list(events.values_list("verb", flat=True))
 
 
 def launch(workspace, base_model, version, **hyperparameters):

@@ -1,55 +1,116 @@
-"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time spent."""
+"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time spent.
+
+Each scenario runs in its own thread with its own Playwright, so it never meets the event loop of the session-wide
+browser fixture in tests/browser (two sync Playwrights cannot share a thread).
+"""
+
+import os
+import shutil
+import threading
 
 import pytest
+from django.db import connections
 
 from annotation.models import Annotation, Assignment
-from tests.browser.conftest import browser, login, page  # noqa: F401 - the shared browser fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-def test_annotator_labels_with_keys_and_clicks_then_skips(page, live_server, login, users, annotation_project):  # noqa: F811
-    login(page, "crowd_annotator", "pw-crowd_annotator")
-    page.goto(f"{live_server.url}/annotate/projects/{annotation_project.pk}/")
-    page.click("#start-labelling")
-    first = page.locator("#workbench").get_attribute("data-assignment-id")
-    assert page.locator("#conversation .turn.user").inner_text().endswith("Question 0: how do I get my money back?")
 
-    # Keys: 2 picks the second selectable label, E edits the answer, Esc leaves it, Enter submits.
-    page.wait_for_timeout(1500)
-    page.keyboard.press("2")
-    assert page.locator('[data-label-path="billing/invoice"] input').is_checked()
-    page.keyboard.press("e")
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.type("Open Billing, then Invoices.")
-    page.keyboard.press("Escape")
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{first}'")
-    annotation = Annotation.objects.get(assignment_id=int(first))
+@pytest.fixture
+def in_browser(live_server, monkeypatch):
+    """Run `scenario(page, url)` in a fresh Chromium logged in as `username`; returns what the scenario returns."""
+    if CHROMIUM is None:
+        if os.environ.get("WHETSTONE_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here (WHETSTONE_REQUIRE_BROWSER) but not installed: apt-get install chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    # Django refuses database calls in a thread where an event loop runs, as Playwright's does while a scenario runs.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    def run(username: str, scenario):
+        outcome: dict = {}
+
+        def target():
+            from playwright.sync_api import sync_playwright
+
+            try:
+                with sync_playwright() as playwright:
+                    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+                    try:
+                        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                        page.set_default_timeout(15_000)
+                        page.goto(f"{live_server.url}/login/")
+                        page.fill("input[name=username]", username)
+                        page.fill("input[name=password]", f"pw-{username}")
+                        page.click("button[type=submit]")
+                        page.wait_for_url(f"{live_server.url}/")
+                        outcome["value"] = scenario(page, live_server.url)
+                    finally:
+                        browser.close()
+            except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+                outcome["error"] = error
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    return run
+
+
+def test_annotator_labels_with_keys_and_clicks_then_skips(in_browser, users, annotation_project):
+    def scenario(page, url):
+        page.goto(f"{url}/annotate/projects/{annotation_project.pk}/")
+        page.click("#start-labelling")
+        page.wait_for_selector("#label-tree")
+        first = page.locator("#workbench").get_attribute("data-assignment-id")
+        assert page.locator("#conversation .turn.user").inner_text().endswith("Question 0: how do I get my money back?")
+
+        # Keys: 2 picks the second selectable label, E edits the answer, Esc leaves it, Enter submits.
+        page.wait_for_timeout(1500)
+        page.keyboard.press("2")
+        assert page.locator('[data-label-path="billing/invoice"] input').is_checked()
+        page.keyboard.press("e")
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type("Open Billing, then Invoices.")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{first}'")
+
+        # The plain path: click a label, press the submit button.
+        second = page.locator("#workbench").get_attribute("data-assignment-id")
+        page.click('[data-label-path="account/login"]')
+        page.click("#submit-annotation")
+        page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{second}'")
+
+        # S skips the last item; the queue is then empty. ? shows the keys.
+        third = page.locator("#workbench").get_attribute("data-assignment-id")
+        page.keyboard.press("s")
+        page.wait_for_selector("#queue-empty")
+        page.keyboard.press("?")
+        assert page.locator("#keys-help").is_visible()
+        return int(first), int(second), int(third)
+
+    first, second, third = in_browser("crowd_annotator", scenario)
+    annotation = Annotation.objects.get(assignment_id=first)
     assert [label.path for label in annotation.labels.all()] == ["billing/invoice"]
     assert annotation.corrected_response == "Open Billing, then Invoices."
     assert 1000 <= annotation.time_spent_ms < 10_000
-
-    # The plain path: click a label, press the submit button.
-    second = page.locator("#workbench").get_attribute("data-assignment-id")
-    page.click('[data-label-path="account/login"]')
-    page.click("#submit-annotation")
-    page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{second}'")
-    assert [label.path for label in Annotation.objects.get(assignment_id=int(second)).labels.all()] == ["account/login"]
-
-    # S skips the last item; the queue is then empty. ? shows the keys.
-    third = page.locator("#workbench").get_attribute("data-assignment-id")
-    page.keyboard.press("s")
-    page.wait_for_selector("#queue-empty")
-    assert Assignment.objects.get(pk=int(third)).status == "skipped"
-    page.keyboard.press("?")
-    assert page.locator("#keys-help").is_visible()
+    assert [label.path for label in Annotation.objects.get(assignment_id=second).labels.all()] == ["account/login"]
+    assert Assignment.objects.get(pk=third).status == "skipped"
 
 
-def test_submit_without_a_label_shows_the_error_in_place(page, live_server, login, users, annotation_project):  # noqa: F811
-    login(page, "staff_annotator", "pw-staff_annotator")
-    page.goto(f"{live_server.url}/annotate/projects/{annotation_project.pk}/")
-    page.click("#start-labelling")
-    page.click("#submit-annotation")
-    assert page.locator(".wb-error").inner_text() == "label_ids: pick at least one label"
+def test_submit_without_a_label_shows_the_error_in_place(in_browser, users, annotation_project):
+    def scenario(page, url):
+        page.goto(f"{url}/annotate/projects/{annotation_project.pk}/")
+        page.click("#start-labelling")
+        page.click("#submit-annotation")
+        return page.locator(".wb-error").inner_text()
+
+    assert in_browser("staff_annotator", scenario) == "label_ids: pick at least one label"
     assert Annotation.objects.count() == 0

@@ -196,3 +196,9 @@ def test_only_raters_reach_the_vote_page(role, users, open_study):
     assert client.get(url).status_code == 404
     assert client.post(url, {"token": comparison.token, "choice": "left"}).status_code == 404
     assert Vote.objects.count() == 0
+
+
+def test_the_form_proposes_the_newest_trained_model_against_its_base(users, tiny_artifact, candidate_base_model):
+    form = _client(users["product_manager"]).get(reverse("evaluation:study-list")).context["form"]
+    assert form["baseline"].value() == f"base_model:{tiny_artifact.base_model_id}"
+    assert form["candidate"].value() == f"artifact:{tiny_artifact.pk}"

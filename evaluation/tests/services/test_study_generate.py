@@ -77,3 +77,15 @@ def test_left_and_right_follow_the_seeded_coin(open_study):
     assert study_comparisons_build(study=open_study) == 4
     after = list(Comparison.objects.filter(study=open_study).order_by("prompt__order").values_list("left_answer__arm__name", "order"))
     assert after == before
+
+
+def test_a_trained_artifact_arm_answers_through_its_adapter(make_study, tiny_artifact, run_jobs):
+    study = make_study(candidate_artifact=tiny_artifact)
+    run_jobs()
+    study.refresh_from_db()
+    assert study.status == "open", study.error
+    candidate = study.arms.get(name="candidate-arm")
+    assert (candidate.artifact, candidate.base_model) == (tiny_artifact, None)
+    assert Answer.objects.filter(arm=candidate).count() == 4
+    # The adapter changes the base model's replies, so the comparisons are shown.
+    assert Comparison.objects.filter(study=study, is_identical=False).count() == 4

@@ -98,7 +98,8 @@ def test_cli_failure_exits_1_and_names_the_reason(tmp_path, data_dir):
     code = runner_cli(["--config", str(config), "--data", str(data_dir), "--out", str(tmp_path / "out")])
 
     assert code == 1
-    assert json.loads((tmp_path / "out" / "error.json").read_text()) == {"error": f"FileNotFoundError: no config.json in {tmp_path / 'no-such-model'}"}
+    reason = json.loads((tmp_path / "out" / "error.json").read_text())
+    assert reason == {"error": f"FileNotFoundError: no config.json in {tmp_path / 'no-such-model'}"}
 
 
 def test_cli_refuses_an_empty_training_split(tmp_path, tiny_model_dir):

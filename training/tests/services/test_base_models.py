@@ -20,7 +20,8 @@ def test_register_reads_config_counts_parameters_and_checks_the_template(workspa
     assert base_model.config["hidden_size"] == 64
     assert base_model.has_chat_template is True
     assert base_model.warnings == []
-    assert list(HistoryEvent.objects.filter(target_type="training.basemodel", target_id=base_model.pk).values_list("verb", flat=True)) == ["registered"]
+    events = HistoryEvent.objects.filter(target_type="training.basemodel", target_id=base_model.pk)
+    assert list(events.values_list("verb", flat=True)) == ["registered"]
 
 
 def test_register_a_path_relative_to_the_storage_root(workspace, tiny_model_dir, settings):

@@ -27,3 +27,12 @@ def test_generate_replies_sampling_is_seeded(tiny_base_model):
 
 def test_generate_replies_of_no_conversations_is_empty(tiny_base_model):
     assert generate_replies(base_model=tiny_base_model, artifact=None, conversations=[]) == []
+
+
+@pytest.mark.slow
+def test_generate_replies_with_an_adapter_differs_from_the_base(tiny_base_model, tiny_artifact):
+    base = generate_replies(base_model=tiny_base_model, artifact=None, conversations=CONVERSATIONS, max_new_tokens=8)
+    tuned = generate_replies(base_model=tiny_base_model, artifact=tiny_artifact, conversations=CONVERSATIONS, max_new_tokens=8)
+    assert len(tuned) == 3
+    assert all(isinstance(reply, str) for reply in tuned)
+    assert tuned != base

@@ -13,7 +13,8 @@ from training.services.runs import training_run_cancel, training_run_create, tra
 
 
 def history(run) -> list[str]:
-    return list(HistoryEvent.objects.filter(target_type="training.trainingrun", target_id=run.pk).order_by("pk").values_list("verb", flat=True))
+    events = HistoryEvent.objects.filter(target_type="training.trainingrun", target_id=run.pk).order_by("pk")
+    return list(events.values_list("verb", flat=True))
 
 
 def create(workspace, base_model, version, **overrides):
@@ -21,7 +22,8 @@ def create(workspace, base_model, version, **overrides):
     return training_run_create(**{**values, **overrides})
 
 
-def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, tiny_base_model, sft_version,
+                                                            django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         run = create(workspace, tiny_base_model, sft_version, hyperparameters={"learning_rate": 5e-5, "max_steps": 3},
                      created_by=users["ml_engineer"])
@@ -31,7 +33,8 @@ def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, ti
     # The tiny model was built for 512 positions, so the default max_length is capped there.
     assert run.hyperparameters == {**hyperparameter_defaults(), "learning_rate": 5e-5, "max_steps": 3, "max_length": 512}
     job = DBTaskResult.objects.get()
-    assert (job.task_path, job.queue_name, job.args_kwargs) == ("training.tasks.training_run_execute", "gpu", {"args": [], "kwargs": {"run_id": run.pk}})
+    assert (job.task_path, job.queue_name, job.args_kwargs) == (
+        "training.tasks.training_run_execute", "gpu", {"args": [], "kwargs": {"run_id": run.pk}})
     assert history(run) == ["created"]
 
 
@@ -54,7 +57,8 @@ def test_create_refuses_a_base_model_of_another_workspace(workspace, other_works
 
 def test_create_refuses_a_version_without_train_rows(workspace, tiny_base_model):
     dataset = dataset_create(workspace=workspace, name="held out")
-    records_bulk_create(dataset=dataset, rows=[{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}])
+    records_bulk_create(dataset=dataset, rows=[{"messages": [{"role": "user", "content": "hi"},
+                                                             {"role": "assistant", "content": "hello"}]}])
     record = Record.objects.get(dataset=dataset)
     version = dataset_version_create(dataset=dataset, entries=[(record.pk, "test", [])], operation=DatasetVersion.Operation.FREEZE)
 

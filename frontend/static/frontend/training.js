@@ -1,0 +1,69 @@
+// The live loss chart of a training run: polls the run's metrics endpoint and extends the Plotly traces,
+// until the run has finished. Labels come from data-* attributes so they are translated server-side.
+(function () {
+  "use strict";
+  // The log panel is re-rendered by htmx every few seconds: keep its newest lines in view.
+  function logToEnd() {
+    const log = document.getElementById("run-log");
+    if (log) log.scrollTop = log.scrollHeight;
+  }
+  document.body.addEventListener("htmx:afterSettle", logToEnd);
+  logToEnd();
+
+  const chart = document.getElementById("loss-chart");
+  if (!chart) return;
+  const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+  const POLL_MS = 2000;
+  const url = chart.dataset.metricsUrl;
+  const names = { loss: chart.dataset.labelLoss, eval_loss: chart.dataset.labelEvalLoss };
+  const traces = {};  // metric name -> index in the plot
+  let lastId = 0;
+  let drawn = false;
+
+  function traceFor(name) {
+    if (!(name in traces)) {
+      traces[name] = Object.keys(traces).length;
+      Plotly.addTraces(chart, { x: [], y: [], mode: "lines+markers", name: names[name] || name });
+    }
+    return traces[name];
+  }
+
+  function draw(series) {
+    if (!drawn) {
+      chart.textContent = "";
+      Plotly.newPlot(chart, [], {
+        margin: { t: 10, r: 10, b: 40, l: 50 }, height: 300,
+        xaxis: { title: { text: chart.dataset.labelStep } }, yaxis: { rangemode: "normal" },
+        legend: { orientation: "h" },
+      }, { displayModeBar: false, responsive: true });
+      drawn = true;
+    }
+    for (const [name, points] of Object.entries(series)) {
+      Plotly.extendTraces(chart, { x: [points.step], y: [points.value] }, [traceFor(name)]);
+    }
+  }
+
+  async function poll() {
+    let body;
+    try {
+      const response = await fetch(`${url}?after=${lastId}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) throw new Error(response.status);
+      body = await response.json();
+    } catch (error) {
+      setTimeout(poll, POLL_MS * 2);
+      return;
+    }
+    lastId = body.last_id;
+    if (Object.keys(body.series).length) draw(body.series);
+    else if (!drawn) chart.textContent = chart.dataset.empty;
+    // A full page of points means more are waiting; otherwise wait, unless the run is over.
+    if (body.points.length >= 5000) poll();
+    else if (!FINISHED.has(body.status)) setTimeout(poll, POLL_MS);
+  }
+
+  function start() {
+    if (typeof Plotly === "undefined") { setTimeout(start, 100); return; }
+    poll();
+  }
+  start();
+})();

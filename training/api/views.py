@@ -1,0 +1,209 @@
+"""The training REST API. Reads need training.view, writes training.launch, in the row's workspace.
+
+One APIView per resource path; each method is one operation with its nested InputSerializer /
+OutputSerializer, and calls a selector or a service: the views hold no rules.
+"""
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api import paginated
+from common.errors import ApplicationError
+from datahub.models import DatasetVersion
+from training.access import LAUNCH, access_training_run, access_training_workspace
+from training.models import BaseModel, TrainingRun
+from training.selectors import (
+    base_model_list,
+    metric_series,
+    model_artifact_list,
+    training_run_list,
+    training_run_log_tail,
+    training_run_metric_points,
+)
+from training.services.base_models import base_model_register
+from training.services.runs import training_run_cancel, training_run_create
+
+
+def _number_param(request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise ApplicationError(f"{name} must be a number", where=name)
+    return int(value)
+
+
+class BaseModelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspace = serializers.IntegerField(source="workspace_id")
+    name = serializers.CharField()
+    path = serializers.CharField()
+    architecture = serializers.CharField()
+    parameter_count = serializers.IntegerField()
+    has_chat_template = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+
+
+class BaseModelsApi(APIView):
+    """GET lists the base models the user may see; POST registers a model directory on the server by its path."""
+
+    class InputSerializer(serializers.Serializer):
+        workspace = serializers.IntegerField()
+        name = serializers.CharField(max_length=200)
+        path = serializers.CharField(max_length=500, help_text="absolute, or relative to the storage root")
+
+    OutputSerializer = BaseModelOutputSerializer
+
+    def get(self, request):
+        base_models = base_model_list(user=request.user)
+        workspace_id = _number_param(request, "workspace")
+        if workspace_id is not None:
+            base_models = base_models.filter(workspace_id=workspace_id)
+        return paginated(self, base_models, self.OutputSerializer)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = access_training_workspace(request.user, data.validated_data["workspace"], capability=LAUNCH)
+        base_model = base_model_register(workspace=workspace, name=data.validated_data["name"], path=data.validated_data["path"],
+                                         registered_by=request.user)
+        return Response(self.OutputSerializer(base_model).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspace = serializers.IntegerField(source="workspace_id")
+    name = serializers.CharField()
+    base_model = serializers.IntegerField(source="base_model_id")
+    base_model_name = serializers.CharField(source="base_model.name")
+    dataset_version = serializers.IntegerField(source="dataset_version_id")
+    dataset_version_name = serializers.CharField(source="dataset_version.__str__")
+    method = serializers.CharField()
+    adapter = serializers.CharField()
+    hyperparameters = serializers.DictField()
+    status = serializers.CharField()
+    cancel_requested = serializers.BooleanField()
+    progress = serializers.FloatField()
+    error = serializers.CharField()
+    artifact = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    heartbeat_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+    def get_artifact(self, run) -> int | None:
+        artifact = getattr(run, "artifact", None)
+        return artifact.pk if artifact is not None else None
+
+
+class TrainingRunsApi(APIView):
+    """GET lists runs (?workspace=, ?status=); POST launches one: it is queued and trained by a "gpu" worker."""
+
+    class InputSerializer(serializers.Serializer):
+        workspace = serializers.IntegerField()
+        name = serializers.CharField(max_length=200)
+        base_model = serializers.IntegerField()
+        dataset_version = serializers.IntegerField()
+        method = serializers.CharField(default=TrainingRun.Method.SFT)
+        adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
+        hyperparameters = serializers.DictField(required=False, default=dict)
+
+    OutputSerializer = TrainingRunOutputSerializer
+
+    def get(self, request):
+        runs = training_run_list(user=request.user, status=request.query_params.get("status") or None)
+        workspace_id = _number_param(request, "workspace")
+        if workspace_id is not None:
+            runs = runs.filter(workspace_id=workspace_id)
+        return paginated(self, runs, self.OutputSerializer)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workspace = access_training_workspace(request.user, values["workspace"], capability=LAUNCH)
+        # Ids from another workspace resolve to nothing, and the service names the field.
+        base_model = BaseModel.objects.filter(workspace=workspace, pk=values["base_model"]).first()
+        version = (DatasetVersion.objects.select_related("dataset")
+                   .filter(dataset__workspace=workspace, pk=values["dataset_version"]).first())
+        run = training_run_create(workspace=workspace, name=values["name"], base_model=base_model, dataset_version=version,
+                                  method=values["method"], adapter=values["adapter"], hyperparameters=values["hyperparameters"],
+                                  created_by=request.user)
+        return Response(self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetailApi(APIView):
+    """One run, with the tail of its log."""
+
+    class OutputSerializer(TrainingRunOutputSerializer):
+        log_tail = serializers.CharField()
+
+    def get(self, request, run_id: int):
+        run = access_training_run(request.user, run_id)
+        run.log_tail = training_run_log_tail(run=run)
+        return Response(self.OutputSerializer(run).data)
+
+
+class TrainingRunMetricsApi(APIView):
+    """The run's metric points after ?after=<id> (oldest first, at most 5000), its status and the chart's series.
+
+    Poll with the last id seen to get only what is new.
+    """
+
+    class OutputSerializer(serializers.Serializer):
+        class PointSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            step = serializers.IntegerField()
+            epoch = serializers.FloatField(allow_null=True)
+            values = serializers.DictField()
+
+        status = serializers.CharField()
+        progress = serializers.FloatField()
+        last_id = serializers.IntegerField()
+        points = PointSerializer(many=True)
+        series = serializers.DictField()
+
+    def get(self, request, run_id: int):
+        run = access_training_run(request.user, run_id)
+        after = _number_param(request, "after") or 0
+        points = training_run_metric_points(run=run, after_id=after)
+        body = {"status": run.status, "progress": run.progress, "last_id": points[-1].pk if points else after,
+                "points": points, "series": metric_series(points)}
+        return Response(self.OutputSerializer(body).data)
+
+
+class TrainingRunCancelApi(APIView):
+    """Cancel a run: a queued one at once, a running one at its next training step (its adapter so far is kept)."""
+
+    OutputSerializer = TrainingRunOutputSerializer
+
+    def post(self, request, run_id: int):
+        run = access_training_run(request.user, run_id, capability=LAUNCH)
+        training_run_cancel(run=run, cancelled_by=request.user)
+        return Response(self.OutputSerializer(access_training_run(request.user, run_id)).data)
+
+
+class ModelArtifactsApi(APIView):
+    """GET lists trained models (adapters) with their lineage: run, base model, dataset version."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        workspace = serializers.IntegerField(source="workspace_id")
+        name = serializers.CharField()
+        kind = serializers.CharField()
+        path = serializers.CharField()
+        run = serializers.IntegerField(source="run_id", allow_null=True)
+        base_model = serializers.IntegerField(source="base_model_id")
+        base_model_name = serializers.CharField(source="base_model.name")
+        dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
+        created_at = serializers.DateTimeField()
+
+    def get(self, request):
+        artifacts = model_artifact_list(user=request.user)
+        workspace_id = _number_param(request, "workspace")
+        if workspace_id is not None:
+            artifacts = artifacts.filter(workspace_id=workspace_id)
+        return paginated(self, artifacts, self.OutputSerializer)

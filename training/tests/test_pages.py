@@ -1,0 +1,185 @@
+"""The training pages: they call the same services, show errors where they belong, escape data, and cost fixed queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from training.models import BaseModel, TrainingRun
+from training.services.artifacts import model_artifact_register
+from training.services.execution import metric_points_ingest
+from training.services.runs import training_run_create, training_run_finish, training_run_start
+
+
+@pytest.fixture
+def browser(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def launch(workspace, base_model, version, name="first run", **hyperparameters):
+    return training_run_create(workspace=workspace, name=name, base_model=base_model, dataset_version=version,
+                               hyperparameters=hyperparameters)
+
+
+def run_new_form(base_model, version, **overrides) -> dict:
+    return {"name": "from the form", "base_model": base_model.pk, "dataset_version": version.pk, "adapter": "lora",
+            "learning_rate": "5e-5", "num_train_epochs": "3", "lora_r": "8", "lora_alpha": "16", **overrides}
+
+
+def test_nav_url_name_exists():
+    assert reverse("training:run-list") == "/training/"
+
+
+def test_run_list_shows_runs_artifacts_and_base_models(browser, users, tiny_artifact):
+    page = browser(users["product_manager"]).get(reverse("training:run-list"))
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert '<span class="badge succeeded">Succeeded</span>' in content
+    assert reverse("training:run-detail", args=[tiny_artifact.run_id]) in content
+    assert 'id="artifacts"' in content and 'id="base-models"' in content
+    # A product manager watches; launching and registering are for ML engineers.
+    assert reverse("training:run-new") not in content
+    assert 'id="base-model-create"' not in content
+
+
+def test_run_list_is_empty_for_annotators(browser, users, tiny_artifact):
+    content = browser(users["crowd_annotator"]).get(reverse("training:run-list")).content.decode()
+    assert "No training runs yet." in content
+    assert "tiny-chat" not in content
+
+
+def test_run_list_costs_the_same_for_1_and_10_rows(browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+    client = browser(users["ml_engineer"])
+
+    def add(i):
+        run = launch(workspace, tiny_base_model, sft_version, name=f"run {i}")
+        model_artifact_register(run=run, path=str(tiny_adapter_dir))
+
+    add(0)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("training:run-list")).status_code == 200
+    for i in range(1, 10):
+        add(i)
+    with CaptureQueriesContext(connection) as ten:
+        content = client.get(reverse("training:run-list")).content.decode()
+    assert content.count('<span class="badge queued">') == 10
+    assert len(ten.captured_queries) == len(one.captured_queries)
+
+
+def test_run_new_launches_through_the_service(browser, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+    client = browser(users["ml_engineer"])
+    page = client.get(reverse("training:run-new") + f"?dataset_version={sft_version.pk}")
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert "5e-5 – 1e-4 for LoRA" in content and "8 – 64" in content and "1 – 2 × rank" in content and "2 – 8" in content
+    assert f'<option value="{sft_version.pk}" selected>' in content
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version))
+
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("training:run-detail", args=[run.pk])
+    assert (run.name, run.created_by, run.hyperparameters["learning_rate"], run.hyperparameters["lora_r"]) == (
+        "from the form", users["ml_engineer"], 5e-5, 8)
+
+
+def test_run_new_shows_the_service_error_beside_its_field(browser, users, tiny_base_model, sft_version):
+    response = browser(users["ml_engineer"]).post(reverse("training:run-new"),
+                                                  run_new_form(tiny_base_model, sft_version, max_length="4096"))
+    assert response.status_code == 400
+    assert "max_length 4096 is longer than the 512 tokens base model &#x27;tiny-chat&#x27; was built for" in response.content.decode()
+    assert TrainingRun.objects.count() == 0
+
+
+def test_run_new_is_refused_to_a_product_manager(browser, users, tiny_base_model, sft_version):
+    client = browser(users["product_manager"])
+    assert client.get(reverse("training:run-new")).status_code == 302
+    client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version))
+    assert TrainingRun.objects.count() == 0
+
+
+def test_run_detail_of_a_running_run_polls_and_offers_cancel(browser, users, workspace, tiny_base_model, sft_version):
+    run = training_run_start(run=launch(workspace, tiny_base_model, sft_version, max_steps=10))
+    client = browser(users["ml_engineer"])
+    content = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert f'hx-get="{reverse("training:run-status", args=[run.pk])}"' in content
+    assert f'data-metrics-url="{reverse("api-training-run-metrics", args=[run.pk])}"' in content
+    assert 'id="run-cancel"' in content
+    assert "vendor/plotly/plotly.min.js" in content
+    assert reverse("datahub:version-detail", args=[sft_version.pk]) in content
+
+    response = client.post(reverse("training:run-cancel", args=[run.pk]))
+    run.refresh_from_db()
+    assert response.status_code == 302 and run.cancel_requested is True
+    panel = client.get(reverse("training:run-status", args=[run.pk])).content.decode()
+    assert "cancelling after the current step" in panel
+
+
+def test_run_detail_of_a_failed_run_shows_why_escaped_and_stops_polling(browser, users, workspace, tiny_base_model, sft_version):
+    run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
+    training_run_finish(run=run, status=TrainingRun.Status.FAILED, error="ValueError: <script>alert(1)</script> is not a model")
+    content = browser(users["product_manager"]).get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert "ValueError: &lt;script&gt;alert(1)&lt;/script&gt; is not a model" in content
+    assert "hx-trigger" not in content
+    assert 'id="run-cancel"' not in content
+
+
+def test_run_detail_of_a_succeeded_run_shows_its_artifact(browser, users, tiny_artifact):
+    content = browser(users["ml_engineer"]).get(reverse("training:run-detail", args=[tiny_artifact.run_id])).content.decode()
+    assert 'id="run-artifact"' in content
+    assert "Adapter “tiny-tuned”" in content
+
+
+def test_run_detail_costs_the_same_however_many_metric_points(browser, users, workspace, tiny_base_model, sft_version):
+    run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
+    client = browser(users["ml_engineer"])
+    metric_points_ingest(run=run, rows=[{"step": 1, "epoch": 0.1, "values": {"loss": 3.0}}])
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("training:run-detail", args=[run.pk]))
+    metric_points_ingest(run=run, rows=[{"step": s, "epoch": s / 10, "values": {"loss": 3.0 - s / 100}} for s in range(2, 50)])
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("training:run-detail", args=[run.pk]))
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_run_detail_is_hidden_from_outsiders_and_annotators(browser, users, workspace, tiny_base_model, sft_version):
+    run = launch(workspace, tiny_base_model, sft_version)
+    for who in ("outsider", "reviewer", "staff_annotator"):
+        assert browser(users[who]).get(reverse("training:run-detail", args=[run.pk])).status_code == 404
+
+
+def test_cancel_is_refused_to_a_product_manager(browser, users, workspace, tiny_base_model, sft_version):
+    run = launch(workspace, tiny_base_model, sft_version)
+    assert browser(users["product_manager"]).post(reverse("training:run-cancel", args=[run.pk])).status_code == 403
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.QUEUED
+
+
+def test_register_a_base_model_from_the_page(browser, users, workspace, tiny_model_dir, tmp_path):
+    client = browser(users["ml_engineer"])
+    response = client.post(reverse("training:base-model-create"),
+                           {"base_model-workspace": workspace.pk, "base_model-name": "tiny", "base_model-path": str(tiny_model_dir)})
+    assert response.status_code == 302
+    assert BaseModel.objects.get().name == "tiny"
+    refused = client.post(reverse("training:base-model-create"),
+                          {"base_model-workspace": workspace.pk, "base_model-name": "empty", "base_model-path": str(tmp_path)})
+    assert refused.status_code == 400
+    assert f"no config.json in {tmp_path}" in refused.content.decode()
+    assert BaseModel.objects.count() == 1
+
+
+def test_register_a_base_model_with_warnings_shows_them(browser, users, workspace, tiny_model_dir, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_model_dir, bare)
+    (bare / "chat_template.jinja").unlink()
+    client = browser(users["ml_engineer"])
+    response = client.post(reverse("training:base-model-create"),
+                           {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)}, follow=True)
+    assert "the tokenizer has no chat template" in response.content.decode()
+    assert BaseModel.objects.get().has_chat_template is False
