@@ -49,3 +49,4 @@ def paginated(view, queryset, output_serializer):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(output_serializer(page, many=True).data)
+

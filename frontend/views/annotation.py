@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -193,18 +193,15 @@ def workbench(request, pk: int):
     """GET shows the annotator's current item (claiming nothing); POST claims the next one and shows it."""
     project = access_project(request.user, pk, capabilities=(WORK,))
     if request.method == "POST":
-        try:
-            assignment_claim_next(project=project, annotator=request.user)
-        except ApplicationError as error:
-            messages.error(request, str(error))
-            return redirect("annotation:project-detail", pk=project.pk)
-        return redirect("annotation:workbench", pk=project.pk)
-    return _workbench_page(request, project=project, assignment=assignment_active_for(project=project, annotator=request.user))
+        return _claim_next_and_show(request, project=project)
+    return _workbench_page(request, project=project, assignment=assignment_active_for(project=project, annotator=request.user),
+                           queue_empty=request.GET.get("empty") == "1")
 
 
 def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
-                    comment: str = "", status: int = 200) -> HttpResponse:
-    context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error}
+                    comment: str = "", queue_empty: bool = False, status: int = 200) -> HttpResponse:
+    context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error,
+               "queue_empty": queue_empty}
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
         context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment,
@@ -254,11 +251,14 @@ def assignment_skip_view(request, pk: int):
 
 
 def _claim_next_and_show(request, *, project) -> HttpResponse:
+    """Claim the next item and redirect to the workbench, which shows it (or says the queue is empty for this annotator)."""
     try:
-        assignment_claim_next(project=project, annotator=request.user)
+        assignment = assignment_claim_next(project=project, annotator=request.user)
     except ApplicationError as error:
         messages.error(request, str(error))
-    return redirect("annotation:workbench", pk=project.pk)
+        return redirect("annotation:project-detail", pk=project.pk)
+    url = reverse("annotation:workbench", args=[project.pk])
+    return redirect(url if assignment is not None else f"{url}?empty=1")
 
 
 def _form_error(form: forms.Form) -> str:

@@ -70,9 +70,12 @@ class RunForm(forms.Form):
         defaults = hyperparameter_defaults()
         for spec in HYPERPARAMETERS:
             field_class = forms.IntegerField if spec.kind is int else forms.FloatField
+            # max_length depends on the model chosen: left empty, the service caps its default at the model's context.
+            initial = None if spec.name == "max_length" else defaults[spec.name]
+            placeholder = _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]} if initial is None else ""
             self.fields[spec.name] = field_class(
-                label=spec.label, initial=defaults[spec.name], min_value=spec.minimum, max_value=spec.maximum, required=False,
-                help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any"}),
+                label=spec.label, initial=initial, min_value=spec.minimum, max_value=spec.maximum, required=False,
+                help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any", "placeholder": placeholder}),
             )
 
     def hyperparameters(self) -> dict:

@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,8 +125,12 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "training.runner", "--config", str(run_dir / CONFIG_FILE), "--data", str(data_dir), "--out", str(run_dir)]
 
 
-def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float) -> int:
-    """Run the runner to its end, streaming its metrics into the database; return its exit code."""
+def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float,
+                 on_poll: Callable[[float | None, list[dict]], None] | None = None) -> int:
+    """Run the runner to its end, streaming its metrics into the database; return its exit code.
+
+    `on_poll(progress, new_metric_lines)`, when given, hears each poll (a command prints progress with it).
+    """
     metrics = MetricsTail(run_dir / METRICS_FILE)
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=_runner_environment(), stdout=log, stderr=subprocess.STDOUT)
@@ -135,8 +140,12 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
                     code = process.wait(timeout=poll_seconds)
                 except subprocess.TimeoutExpired:
                     code = None
-                metric_points_ingest(run=run, rows=metrics.new_lines())
-                cancel_requested = training_run_heartbeat(run=run, progress=_progress(run_dir))
+                rows = metrics.new_lines()
+                metric_points_ingest(run=run, rows=rows)
+                progress = _progress(run_dir)
+                cancel_requested = training_run_heartbeat(run=run, progress=progress)
+                if on_poll is not None:
+                    on_poll(progress, rows)
                 if cancel_requested:
                     (run_dir / CANCEL_FILE).touch()
                 if code is not None:
@@ -148,7 +157,8 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
                 process.wait()
 
 
-def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECONDS) -> TrainingRun:
+def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECONDS,
+                           on_poll: Callable[[float | None, list[dict]], None] | None = None) -> TrainingRun:
     """Train a queued run to its end and record the outcome; a run that is not queued is left alone.
 
     Never leaves the run "running": any failure, in the runner or here, finishes it as failed with the reason; a
@@ -163,7 +173,7 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         command = runner_prepare(run=run, run_dir=run_dir)
-        code = runner_watch(run=run, run_dir=run_dir, command=command, poll_seconds=poll_seconds)
+        code = runner_watch(run=run, run_dir=run_dir, command=command, poll_seconds=poll_seconds, on_poll=on_poll)
         run.refresh_from_db()
         if code != 0:
             return training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=_failure_reason(run_dir, code))

@@ -1,5 +1,7 @@
 """The training pages: they call the same services, show errors where they belong, escape data, and cost fixed queries."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -78,13 +80,18 @@ def test_run_new_launches_through_the_service(browser, users, tiny_base_model, s
     assert "5e-5 – 1e-4 for LoRA" in content and "8 – 64" in content and "1 – 2 × rank" in content and "2 – 8" in content
     assert f'<option value="{sft_version.pk}" selected>' in content
 
+    # Post back what the page shows, as a browser would, with a name and two values changed.
+    shown = dict(re.findall(r'<input type="number" name="(\w+)" value="([^"]*)"', content))
+    assert shown["learning_rate"] == "0.0001" and "max_length" not in shown
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version))
+        response = client.post(reverse("training:run-new"), {**shown, **run_new_form(tiny_base_model, sft_version)})
 
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("training:run-detail", args=[run.pk])
     assert (run.name, run.created_by, run.hyperparameters["learning_rate"], run.hyperparameters["lora_r"]) == (
         "from the form", users["ml_engineer"], 5e-5, 8)
+    # Left empty, max_length took the tiny model's context.
+    assert (run.hyperparameters["max_length"], run.hyperparameters["gradient_accumulation_steps"]) == (512, 4)
 
 
 def test_run_new_shows_the_service_error_beside_its_field(browser, users, tiny_base_model, sft_version):

@@ -200,3 +200,9 @@ def test_export_button_makes_a_version(client_for, users, annotation_project, to
     assert f"Exported as {version}." in page
     assert 'id="export-table"' in page
     assert client_for(users["crowd_annotator"]).post(reverse("annotation:project-export", args=[annotation_project.pk])).status_code == 404
+
+
+def test_workbench_without_a_lease_offers_the_next_item_and_claims_nothing(client_for, users, annotation_project):
+    page = client_for(users["crowd_annotator"]).get(reverse("annotation:workbench", args=[annotation_project.pk])).content.decode()
+    assert 'id="no-item"' in page and 'id="queue-empty"' not in page
+    assert Assignment.objects.count() == 0

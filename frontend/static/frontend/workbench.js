@@ -65,8 +65,8 @@
   // Adds the time since the last call if the annotator counts as working: page visible, active in the last minute.
   function accumulate() {
     var now = Date.now();
-    // Capped, so a timer the browser paused does not count the pause.
-    var elapsed = Math.min(now - state.lastTick, 2 * TICK_MS);
+    // Capped, so a timer the browser paused (a sleeping laptop) does not count the pause; a busy machine may run late.
+    var elapsed = Math.min(now - state.lastTick, 5 * TICK_MS);
     state.lastTick = now;
     if (!state.assignmentId || document.visibilityState !== "visible") return;
     if (now - state.lastActivity > IDLE_AFTER_MS) return;

@@ -3,12 +3,11 @@
 import pytest
 
 from evaluation.models import Vote
-from tests.browser.conftest import browser, login, page  # noqa: F401  (the project's browser fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page, live_server, login, users, open_study):  # noqa: F811
+def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page, live_server, login, users, open_study):
     login(page, "crowd_annotator", "pw-crowd_annotator")
     page.goto(f"{live_server.url}/studies/vote/")
     with page.expect_navigation():  # to the vote page's load event: its script has run and started the clock

@@ -1,64 +1,19 @@
-"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time spent.
-
-Each scenario runs in its own thread with its own Playwright, so it never meets the event loop of the session-wide
-browser fixture in tests/browser (two sync Playwrights cannot share a thread).
-"""
-
-import os
-import shutil
-import threading
+"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time spent."""
 
 import pytest
-from django.db import connections
 
 from annotation.models import Annotation, Assignment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 
 @pytest.fixture
-def in_browser(live_server, monkeypatch):
-    """Run `scenario(page, url)` in a fresh Chromium logged in as `username`; returns what the scenario returns."""
-    if CHROMIUM is None:
-        if os.environ.get("WHETSTONE_REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required here (WHETSTONE_REQUIRE_BROWSER) but not installed: apt-get install chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    # Django refuses database calls in a thread where an event loop runs, as Playwright's does while a scenario runs.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def in_browser(page, live_server, login):
+    """Run `scenario(page, url)` in Chromium logged in as `username`; returns what the scenario returns."""
 
     def run(username: str, scenario):
-        outcome: dict = {}
-
-        def target():
-            from playwright.sync_api import sync_playwright
-
-            try:
-                with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-                    try:
-                        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-                        page.set_default_timeout(15_000)
-                        page.goto(f"{live_server.url}/login/")
-                        page.fill("input[name=username]", username)
-                        page.fill("input[name=password]", f"pw-{username}")
-                        page.click("button[type=submit]")
-                        page.wait_for_url(f"{live_server.url}/")
-                        outcome["value"] = scenario(page, live_server.url)
-                    finally:
-                        browser.close()
-            except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
-                outcome["error"] = error
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome.get("value")
+        login(page, username, f"pw-{username}")
+        return scenario(page, live_server.url)
 
     return run
 

@@ -1,0 +1,92 @@
+"""Launch an SFT run from the command line, and optionally train it here and now with live progress."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.models import Workspace
+from common.errors import ApplicationError
+from datahub.models import DatasetVersion
+from training.models import BaseModel, TrainingRun
+from training.services.execution import training_run_supervise
+from training.services.hyperparameters import BY_NAME
+from training.services.runs import training_run_create
+
+
+def setting_parse(text: str) -> tuple[str, float | int]:
+    """"learning_rate=5e-5" → ("learning_rate", 5e-05); the service checks names and ranges."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip():
+        raise CommandError(f"--set: expected name=value, not {text!r}")
+    try:
+        number = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--set {name.strip()}: {value!r} is not a number") from exc
+    return name.strip(), number
+
+
+def _flag_for(where: str) -> str:
+    """The command-line option that a service error's field comes from."""
+    if where.startswith("hyperparameters."):
+        return "--set " + where.removeprefix("hyperparameters.")
+    return {"dataset_version": "--dataset/--version", "base_model": "--base-model"}.get(where, f"--{where}")
+
+
+class Command(BaseCommand):
+    help = ("Launch a LoRA SFT run of a base model on a frozen dataset version. It is queued for a \"gpu\" worker, "
+            "or, with --now, trained in this process with its progress printed.")
+
+    def add_arguments(self, parser):
+        for action in list(parser._actions):
+            # --version names the dataset version here, so Django's own --version gives way.
+            if "--version" in action.option_strings:
+                parser._handle_conflict_resolve(None, [("--version", action)])
+        parser.add_argument("--workspace", required=True, help="workspace name")
+        parser.add_argument("--base-model", required=True, help="base model name (see build_tiny_model or the base models page)")
+        parser.add_argument("--dataset", required=True, help="dataset name")
+        parser.add_argument("--version", required=True, type=int, help="dataset version number")
+        parser.add_argument("--name", required=True, help="run name")
+        parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                            help=f"a hyperparameter, repeatable; one of: {', '.join(BY_NAME)}")
+        parser.add_argument("--now", action="store_true", help="train in this process and wait for the end (no worker needed)")
+
+    def handle(self, *args, **options):
+        workspace = Workspace.objects.filter(name=options["workspace"]).first()
+        if workspace is None:
+            raise CommandError(f"--workspace: no workspace named {options['workspace']!r}")
+        base_model = BaseModel.objects.filter(workspace=workspace, name=options["base_model"]).first()
+        if base_model is None:
+            raise CommandError(f"--base-model: no base model named {options['base_model']!r} in workspace {workspace.name!r}")
+        version = (DatasetVersion.objects.select_related("dataset")
+                   .filter(dataset__workspace=workspace, dataset__name=options["dataset"], number=options["version"]).first())
+        if version is None:
+            raise CommandError(f"--dataset/--version: no version {options['version']} of a dataset named {options['dataset']!r} "
+                               f"in workspace {workspace.name!r}")
+        hyperparameters = dict(setting_parse(text) for text in options["set"])
+        try:
+            with transaction.atomic():
+                run = training_run_create(workspace=workspace, name=options["name"], base_model=base_model, dataset_version=version,
+                                          hyperparameters=hyperparameters)
+        except ApplicationError as exc:
+            raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
+        self.stdout.write(f"run {run.pk} {run.name!r} queued: {base_model.name} on {version}, "
+                          + ", ".join(f"{k}={v}" for k, v in run.hyperparameters.items()))
+        if not options["now"]:
+            self.stdout.write("a worker of the \"gpu\" queue will train it: manage.py db_worker --queue-name gpu")
+            return
+        run = training_run_supervise(run=run, on_poll=self._progress)
+        self.stderr.write("")
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"run {run.pk} failed: {run.error}")
+        artifact = getattr(run, "artifact", None)
+        self.stdout.write(self.style.SUCCESS(f"run {run.pk} {run.status}; {run.metric_points.count()} metric points"
+                                             + (f"; adapter at {artifact.path}" if artifact else "")))
+
+    def _progress(self, progress: float | None, rows: list[dict]) -> None:
+        losses = [row["values"]["loss"] for row in rows if isinstance(row.get("values", {}).get("loss"), (int, float))]
+        if progress is None and not losses:
+            return
+        loss = f"  loss {losses[-1]:.4f}" if losses else ""
+        self.stderr.write(f"\r{(progress or 0) * 100:5.1f}%{loss}", ending="")
+        self.stderr.flush()
