@@ -178,6 +178,9 @@ class TrainingRunMetricsApi(APIView):
 class TrainingRunCancelApi(APIView):
     """Cancel a run: a queued one at once, a running one at its next training step (its adapter so far is kept)."""
 
+    class InputSerializer(serializers.Serializer):
+        """No body: the run in the path is the whole request."""
+
     OutputSerializer = TrainingRunOutputSerializer
 
     def post(self, request, run_id: int):
