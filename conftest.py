@@ -17,6 +17,7 @@ pytest_plugins = [
     "annotation.tests.fixtures",
     "training.tests.fixtures",
     "evaluation.tests.fixtures",
+    "llm.tests.fixtures",
 ]
 
 

@@ -15,6 +15,8 @@ CAPABILITIES: dict[str, set[str]] = {
     # annotation projects: set up and export / work in the queue
     "annotation.manage": {R.ADMIN, R.ML_ENGINEER},
     "annotation.work": {R.ADMIN, R.REVIEWER} | ANNOTATORS,
+    "annotation.review": {R.ADMIN, R.REVIEWER, R.EXPERT_ANNOTATOR},
+    "annotation.spot_check": {R.ADMIN, R.EXPERT_ANNOTATOR},
     # training: base models, runs, artifacts
     "training.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
     "training.launch": {R.ADMIN, R.ML_ENGINEER},
@@ -22,6 +24,9 @@ CAPABILITIES: dict[str, set[str]] = {
     "study.manage": {R.ADMIN, R.PRODUCT_MANAGER},
     "study.view_results": {R.ADMIN, R.PRODUCT_MANAGER, R.ML_ENGINEER},
     "study.vote": {R.REVIEWER} | ANNOTATORS,
+    # model endpoints (OpenAI-compatible): configure / call from jobs the user starts
+    "model_endpoints.manage": {R.ADMIN, R.ML_ENGINEER},
+    "model_endpoints.use": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
 }
 
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "annotation",
     "training",
     "evaluation",
+    "llm",
     "frontend",
     "demo",
 ]

@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("annotation.api.urls")),
     path("", include("training.api.urls")),
     path("", include("evaluation.api.urls")),
+    path("", include("llm.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -17,6 +18,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The OpenAI-compatible model server: /v1/models, /v1/chat/completions.
+    path("v1/", include("training.server.urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -11,11 +11,15 @@ EXPECTED = {
     "data.edit": {"admin", "ml_engineer"},
     "annotation.manage": {"admin", "ml_engineer"},
     "annotation.work": {"admin", "reviewer", "expert_annotator", "staff_annotator", "crowd_annotator"},
+    "annotation.review": {"admin", "reviewer", "expert_annotator"},
+    "annotation.spot_check": {"admin", "expert_annotator"},
     "training.view": {"admin", "ml_engineer", "product_manager"},
     "training.launch": {"admin", "ml_engineer"},
     "study.manage": {"admin", "product_manager"},
     "study.view_results": {"admin", "product_manager", "ml_engineer"},
     "study.vote": {"reviewer", "expert_annotator", "staff_annotator", "crowd_annotator"},
+    "model_endpoints.manage": {"admin", "ml_engineer"},
+    "model_endpoints.use": {"admin", "ml_engineer", "product_manager"},
 }
 
 

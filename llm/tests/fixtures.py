@@ -1,0 +1,1 @@
+"""Fixtures for llm tests, shared through the root conftest."""
