@@ -6,4 +6,5 @@ urlpatterns = [
     path("annotate/", include("frontend.views.annotation")),
     path("training/", include("frontend.views.training")),
     path("studies/", include("frontend.views.evaluation")),
+    path("endpoints/", include("frontend.views.llm")),
 ]
