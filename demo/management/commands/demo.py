@@ -24,14 +24,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="run the loop and exit without serving")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address to serve on")
+        parser.add_argument("--train-steps", type=int, default=30, help="optimizer steps of the demo SFT run")
 
-    def handle(self, *args, no_serve: bool, addr: str, **options):
+    def handle(self, *args, no_serve: bool, addr: str, train_steps: int, **options):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         call_command("migrate", interactive=False, verbosity=0)
         if Workspace.objects.filter(name=DEMO_WORKSPACE).exists():
             self.stdout.write(f"The demo workspace {DEMO_WORKSPACE!r} is already loaded; skipping the loop.")
         else:
-            demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"))
+            demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"), train_steps=train_steps)
         self._print_logins(addr)
         if not no_serve:
             self._serve(addr)

@@ -1,0 +1,38 @@
+"""`manage.py demo --no-serve` is a contract: it runs the whole loop on the project's own demo data and exits."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Membership
+from annotation.models import Annotation
+from datahub.models import DatasetVersion, Record
+from evaluation.models import Study, Vote
+from training.models import ModelArtifact, TrainingRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_demo_runs_the_loop_and_prints_a_login_per_role():
+    out = StringIO()
+    call_command("demo", no_serve=True, train_steps=3, stdout=out)
+    printed = out.getvalue()
+
+    assert Record.objects.filter(origin="import").count() == 64
+    assert list(DatasetVersion.objects.order_by("number").values_list("number", "operation")) == [(1, "freeze"), (2, "annotation_export")]
+    assert Annotation.objects.count() == 12
+    run = TrainingRun.objects.get()
+    assert run.status == "succeeded" and run.metric_points.exists()
+    assert ModelArtifact.objects.get().run == run
+    assert Study.objects.get().status == "open"
+    assert Vote.objects.exists()
+    assert Membership.objects.count() == 7
+    for username in ("admin", "ml", "pm", "reviewer", "expert", "staff", "crowd"):
+        assert f"user {username:<10} password demo-{username}" in printed
+    assert "http://127.0.0.1:8000/" in printed
+
+    again = StringIO()
+    call_command("demo", no_serve=True, stdout=again)
+    assert "already loaded" in again.getvalue()
+    assert TrainingRun.objects.count() == 1
