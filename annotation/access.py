@@ -9,11 +9,13 @@ from django.http import Http404
 
 from accounts.capabilities import roles_with
 from accounts.models import Membership
-from annotation.models import AnnotationProject, Assignment, LabelSchema
+from annotation.models import AnnotationProject, Assignment, LabelSchema, Review
 from datahub.models import DatasetVersion
 
 MANAGE = "annotation.manage"
 WORK = "annotation.work"
+REVIEW = "annotation.review"
+SPOT_CHECK = "annotation.spot_check"
 
 
 def scope_to_any_capability(queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace") -> QuerySet:
@@ -60,3 +62,16 @@ def access_dataset_version(user, version_id) -> DatasetVersion:
     """A dataset version the user may open an annotation project over."""
     versions = DatasetVersion.objects.select_related("dataset__workspace")
     return _one(scope_to_any_capability(versions, user=user, capabilities=(MANAGE,), workspace_path="dataset__workspace"), version_id)
+
+
+def access_review(user, review_id) -> Review:
+    """A check the user may decide: a re-check needs annotation.review, a spot check or disagreement annotation.spot_check."""
+    from annotation.services.reviews import CAPABILITY_BY_LAYER
+
+    reviews = Review.objects.select_related("task__project__workspace", "task__project__schema", "annotation__annotator")
+    found = _one(scope_to_any_capability(reviews, user=user, capabilities=(REVIEW, SPOT_CHECK), workspace_path="task__project__workspace"),
+                 review_id)
+    if not scope_to_any_capability(Review.objects.filter(pk=found.pk), user=user, capabilities=(CAPABILITY_BY_LAYER[found.layer],),
+                                   workspace_path="task__project__workspace").exists():
+        raise Http404
+    return found

@@ -55,9 +55,24 @@ class AnnotationProject(TimeStampedModel):
     lease_seconds = models.PositiveIntegerField(default=600)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Layers: the share of submitted annotations a reviewer re-checks, the base share an expert spot-checks (doubled for
+    # annotators whose gold accuracy is low), the share of items with known answers used as gold, and the disagreement
+    # (1 - share of the most common answer) above which a completed item goes to an expert.
+    review_rate = models.FloatField(default=0.0)
+    spot_check_rate = models.FloatField(default=0.0)
+    gold_rate = models.FloatField(default=0.0)
+    disagreement_threshold = models.FloatField(default=0.5)
+    blind = models.BooleanField(default=True, help_text="annotators do not see each other's answers")
+    label_pools = models.JSONField(default=list, blank=True, help_text="annotator kinds that label (crowd, staff, expert); empty: all")
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(overlap__gte=1), name="annotation_project_overlap_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(overlap__gte=1), name="annotation_project_overlap_positive"),
+            models.CheckConstraint(
+                condition=models.Q(review_rate__gte=0, review_rate__lte=1, spot_check_rate__gte=0, spot_check_rate__lte=1,
+                                   gold_rate__gte=0, gold_rate__lte=1, disagreement_threshold__gte=0, disagreement_threshold__lte=1),
+                name="annotation_project_rates_are_shares"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -70,10 +85,17 @@ class AnnotationTask(models.Model):
     entry = models.ForeignKey(VersionRecord, on_delete=models.PROTECT, related_name="annotation_tasks")
     submitted_count = models.PositiveSmallIntegerField(default=0)
     is_complete = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False)
+    gold_labels = models.JSONField(default=list, blank=True, help_text="the known answer of a gold item: label paths")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "entry"], name="annotation_task_unique_entry")]
-        indexes = [models.Index(fields=["project", "is_complete", "id"])]
+        indexes = [
+            models.Index(fields=["project", "is_complete", "id"]),
+            # The queue walks a project's open tasks in id order; finished ones are not in this index, so a claim never
+            # steps over the done part of a large project.
+            models.Index(fields=["project", "id"], condition=models.Q(is_complete=False), name="annotation_task_open"),
+        ]
 
 
 class Assignment(models.Model):
@@ -132,3 +154,39 @@ class Annotation(TimeStampedModel):
     corrected_response = models.TextField(blank=True)
     comment = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
+    gold_correct = models.BooleanField(null=True, blank=True, help_text="on a gold item: whether the labels match the known answer")
+
+
+class Review(TimeStampedModel):
+    """One check in a layer above labelling: a reviewer's re-check or an expert's spot check of one annotation, or an
+    expert's decision on an item whose annotators disagree (no single annotation)."""
+
+    class Layer(models.TextChoices):
+        REVIEW = "review", _("Re-check")
+        SPOT_CHECK = "spot_check", _("Spot check")
+        DISAGREEMENT = "disagreement", _("Disagreement")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        FIXED = "fixed", _("Fixed")
+
+    task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="reviews")
+    annotation = models.ForeignKey(Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews")
+    layer = models.CharField(max_length=16, choices=Layer.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    sampled_because = models.CharField(max_length=200, blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    fixed_labels = models.ManyToManyField(Label, related_name="+", blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "layer"], condition=models.Q(annotation__isnull=False),
+                                    name="review_one_per_annotation_and_layer"),
+            models.UniqueConstraint(fields=["task"], condition=models.Q(layer="disagreement"), name="review_one_disagreement_per_task"),
+        ]
+        indexes = [models.Index(fields=["layer", "status", "id"], name="review_queue")]

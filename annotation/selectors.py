@@ -1,5 +1,6 @@
 """Reads of the annotation app; each owns its query shape, so lists cost a fixed number of queries."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from annotation.access import MANAGE, WORK, scope_to_any_capability
 from annotation.label_tree import LabelNode, label_tree_nested
-from annotation.models import AnnotationProject, Assignment, Label, LabelSchema
+from annotation.models import Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema, Review
 from datahub.models import DatasetVersion, Record
 
 
@@ -100,6 +101,16 @@ def assignment_item(*, assignment: Assignment, project: AnnotationProject) -> It
     return Item(assignment=assignment, record=record, project=project, labels=label_schema_tree(schema=project.schema))
 
 
+def assignment_items(*, assignments: list[Assignment], project: AnnotationProject) -> list[Item]:
+    """Items for several assignments of `project`, in the given order (two queries, whatever their number)."""
+    if not assignments:
+        return []
+    tasks = AnnotationTask.objects.select_related("entry__record").filter(pk__in=[a.task_id for a in assignments])
+    record_by_task = {task.pk: task.entry.record for task in tasks}
+    labels = label_schema_tree(schema=project.schema)
+    return [Item(assignment=a, record=record_by_task[a.task_id], project=project, labels=labels) for a in assignments]
+
+
 def _loaded(instance, field: str) -> bool:
     return instance._meta.get_field(field).is_cached(instance)
 
@@ -132,3 +143,148 @@ def label_schema_by_name(*, workspace: Workspace, name: str, version: int | None
 
 def annotation_project_by_id(*, project_id: int) -> AnnotationProject | None:
     return AnnotationProject.objects.select_related("workspace", "schema", "dataset_version__dataset").filter(pk=project_id).first()
+
+
+@dataclass
+class Answer:
+    """One submitted annotation as a reviewer (or a non-blind annotator) sees it."""
+
+    annotation_id: int
+    annotator: str
+    annotator_kind: str
+    labels: list[str]
+    corrected_response: str
+    comment: str
+
+
+def task_answers(*, task_id: int, exclude_annotator=None) -> list[Answer]:
+    """The submitted answers of one item, oldest first (two queries)."""
+    annotations = Annotation.objects.filter(task_id=task_id).select_related("annotator").order_by("created_at", "pk")
+    if exclude_annotator is not None:
+        annotations = annotations.exclude(annotator=exclude_annotator)
+    annotations = annotations.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("path")))
+    return [Answer(annotation_id=a.pk, annotator=a.annotator.get_username(), annotator_kind=a.annotator_kind,
+                   labels=[label.path for label in a.labels.all()], corrected_response=a.corrected_response, comment=a.comment)
+            for a in annotations]
+
+
+@dataclass
+class ReviewItem:
+    """What a reviewer sees for one check: the record, the answer(s) under check, and the labels to fix with."""
+
+    review: Review
+    record: Record
+    project: AnnotationProject
+    answers: list[Answer]
+    labels: list[LabelNode]
+
+    @property
+    def prompt(self) -> list[dict]:
+        return self.record.prompt_messages
+
+    @property
+    def response(self) -> str:
+        return self.record.response_text
+
+
+def review_item(*, review: Review, project: AnnotationProject) -> ReviewItem:
+    """The check with its record and answers: the checked annotation, or every answer of a disagreement."""
+    record = Record.objects.get(version_entries__annotation_tasks__pk=review.task_id)
+    answers = task_answers(task_id=review.task_id)
+    if review.annotation_id is not None:
+        answers = [answer for answer in answers if answer.annotation_id == review.annotation_id]
+    return ReviewItem(review=review, record=record, project=project, answers=answers, labels=label_schema_tree(schema=project.schema))
+
+
+def review_counts(*, project: AnnotationProject) -> dict[str, dict[str, int]]:
+    """Checks per layer and status, e.g. {"review": {"pending": 3, "rejected": 1}} (one query)."""
+    counts: dict[str, dict[str, int]] = {layer: {} for layer in Review.Layer.values}
+    for layer, status, n in Review.objects.filter(task__project=project).values_list("layer", "status").annotate(n=Count("pk")).order_by():
+        counts[layer][status] = n
+    return counts
+
+
+@dataclass
+class AnnotatorRow:
+    username: str
+    kind: str
+    submitted: int
+    gold_n: int
+    gold_accuracy: float | None
+    agreement_n: int
+    agreement: float | None
+    median_ms: int
+
+
+@dataclass
+class ProjectDashboard:
+    progress: ProjectProgress
+    throughput: list[tuple[str, int]]
+    times_ms: list[int]
+    median_ms: int
+    alpha_nominal: float | None
+    alpha_path: float | None
+    fleiss: float | None
+    units: int
+    gold_n: int
+    gold_accuracy: float | None
+    annotators: list[AnnotatorRow]
+    reviews: dict[str, dict[str, int]]
+
+
+DASHBOARD_TIMES = 5000
+
+
+def project_dashboard(*, project: AnnotationProject) -> ProjectDashboard:
+    """Progress, submissions per hour, time per item, agreement (Krippendorff's alpha on the chosen label sets, and
+    path-aware on single-choice trees; Fleiss' kappa when every multi-annotated item has the same number of
+    annotations), gold accuracy and a row per annotator. A fixed number of queries; reads every annotation of the project."""
+    from statistics import median
+
+    from django.db.models.functions import TruncHour
+
+    from annotation.agreement import fleiss_kappa, krippendorff_alpha, path_distance
+
+    annotations = Annotation.objects.filter(task__project=project)
+    throughput = [(hour.isoformat(), n) for hour, n in annotations.annotate(hour=TruncHour("created_at")).values_list("hour")
+                  .annotate(n=Count("pk")).order_by("hour")]
+    rows = list(annotations.order_by("pk").values_list("pk", "task_id", "annotator_id", "annotator__username", "annotator_kind",
+                                                       "time_spent_ms", "gold_correct"))
+    paths: dict[int, list[str]] = {}
+    for annotation_id, path in Annotation.labels.through.objects.filter(annotation__task__project=project).values_list(
+            "annotation_id", "label__path"):
+        paths.setdefault(annotation_id, []).append(path)
+    answer = {pk: "|".join(sorted(paths.get(pk, []))) for pk, *_ in rows}
+    by_task: dict[int, list[tuple[int, str]]] = {}
+    for pk, task_id, annotator_id, *_ in rows:
+        by_task.setdefault(task_id, []).append((annotator_id, answer[pk]))
+    units = [[value for _, value in answers] for answers in by_task.values() if len(answers) > 1]
+    alpha_nominal = krippendorff_alpha(units) if units else None
+    alpha_path = krippendorff_alpha(units, distance=path_distance) if units and not project.schema.multiple else None
+    fleiss = None
+    if units and len({len(unit) for unit in units}) == 1:
+        categories = sorted({value for unit in units for value in unit})
+        fleiss = fleiss_kappa([[unit.count(c) for c in categories] for unit in units])
+    majority = {task_id: Counter(value for _, value in answers).most_common(1)[0] for task_id, answers in by_task.items() if len(answers) > 1}
+
+    per_annotator: dict[str, dict] = {}
+    for pk, task_id, _, username, kind, time_ms, gold in rows:
+        row = per_annotator.setdefault(username, {"kind": kind, "n": 0, "gold": [], "agree": [], "times": []})
+        row["n"] += 1
+        row["times"].append(time_ms)
+        if gold is not None:
+            row["gold"].append(gold)
+        if task_id in majority:
+            value, count = majority[task_id]
+            row["agree"].append(count > 1 and answer[pk] == value)
+    annotators = [AnnotatorRow(username=name, kind=row["kind"], submitted=row["n"], gold_n=len(row["gold"]),
+                               gold_accuracy=sum(row["gold"]) / len(row["gold"]) if row["gold"] else None,
+                               agreement_n=len(row["agree"]), agreement=sum(row["agree"]) / len(row["agree"]) if row["agree"] else None,
+                               median_ms=int(median(row["times"])))
+                  for name, row in sorted(per_annotator.items())]
+    gold = [g for *_, g in rows if g is not None]
+    times = [time_ms for *_, time_ms, _ in rows]
+    return ProjectDashboard(progress=project_progress(project=project), throughput=throughput, times_ms=times[-DASHBOARD_TIMES:],
+                            median_ms=int(median(times)) if times else 0, alpha_nominal=alpha_nominal, alpha_path=alpha_path,
+                            fleiss=fleiss, units=len(units), gold_n=len(gold), gold_accuracy=sum(gold) / len(gold) if gold else None,
+                            annotators=annotators, reviews=review_counts(project=project))

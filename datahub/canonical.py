@@ -60,8 +60,16 @@ def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[di
     return clean
 
 
-def canonical_validate(row: dict, *, where: str = "") -> dict:
-    """Check a canonical row and return it cleaned (normalised text, known keys only)."""
+def canonical_validate(row: dict, *, where: str = "", max_chars: int = MAX_RECORD_CHARS) -> dict:
+    """Check a canonical row and return it cleaned (normalised text, known keys only); `max_chars` bounds its JSON size."""
+    return canonical_checked(row, where=where, max_chars=max_chars)[0]
+
+
+def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD_CHARS) -> tuple[dict, dict[str, str]]:
+    """canonical_validate, also returning the clean row's fields as compact JSON text (see canonical_parts).
+
+    The import serialises each record once and reuses the text for the size check, the content hash and COPY.
+    """
     kind = row.get("kind", "sft")
     if kind == "sft":
         clean = {"kind": "sft", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True)}
@@ -83,18 +91,38 @@ def canonical_validate(row: dict, *, where: str = "") -> dict:
         clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
     else:
         raise ApplicationError(f"unknown record kind {kind!r}", where=f"{where}kind")
-    size = len(json.dumps(clean, ensure_ascii=False))
-    if size > MAX_RECORD_CHARS:
-        raise ApplicationError(f"record is {size} characters; the limit is {MAX_RECORD_CHARS}", where=where or "record")
-    return clean
+    parts = canonical_parts(clean)
+    size = len(canonical_json(parts))
+    if size > max_chars:
+        raise ApplicationError(f"record is {size} characters; the limit is {max_chars}", where=where or "record", code="oversize")
+    return clean, parts
+
+
+# The fields a record's content hash covers, in sorted order (the hashed text is a key-sorted JSON object).
+HASHED_FIELDS = ("chosen", "kind", "label", "messages", "rejected", "tools")
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_parts(clean: dict) -> dict[str, str]:
+    """Each hashed field of a clean row as compact, key-sorted JSON text ("null" when absent)."""
+    return {name: _compact(clean.get(name)) for name in HASHED_FIELDS}
+
+
+def canonical_json(parts: dict[str, str]) -> str:
+    """The clean row as one compact, key-sorted JSON object: what its size is measured on and its hash taken of."""
+    return "{" + ",".join(f'"{name}":{parts[name]}' for name in HASHED_FIELDS) + "}"
 
 
 def _sha256(value) -> str:
-    return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_compact(value).encode()).hexdigest()
 
 
-def content_hash(clean: dict) -> str:
-    return _sha256({k: clean.get(k) for k in ("kind", "messages", "tools", "chosen", "rejected", "label")})
+def content_hash(clean: dict, *, parts: dict[str, str] | None = None) -> str:
+    """SHA-256 of the canonical content; pass `parts` (from canonical_checked) to skip serialising again."""
+    return hashlib.sha256(canonical_json(parts or canonical_parts(clean)).encode()).hexdigest()
 
 
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)

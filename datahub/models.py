@@ -126,9 +126,20 @@ class ImportJob(TimeStampedModel):
     class Format(models.TextChoices):
         AUTO = "auto", _("Detect from the first row")
         ALPACA = "alpaca", _("Alpaca (instruction / input / output)")
+        SHAREGPT = "sharegpt", _("ShareGPT (conversations from / value)")
+        FIREFLY = "firefly", _("Firefly (conversation human / assistant)")
         MESSAGES = "messages", _("Messages (OpenAI chat)")
-        PREFERENCE = "preference", _("Preference (prompt / chosen / rejected)")
+        PROMPT_COMPLETION = "prompt_completion", _("Prompt / completion")
+        PREFERENCE = "preference", _("Preference (prompt / chosen / rejected, HH-RLHF, UltraFeedback)")
         KTO = "kto", _("KTO (messages / label)")
+
+    class Container(models.TextChoices):
+        AUTO = "", _("Detect from the file")
+        JSON = "json", _("JSON array")
+        JSONL = "jsonl", _("JSON Lines")
+        CSV = "csv", _("CSV")
+        TSV = "tsv", _("TSV")
+        PARQUET = "parquet", _("Parquet")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs")
@@ -136,6 +147,15 @@ class ImportJob(TimeStampedModel):
     file_path = models.CharField(max_length=500, help_text="relative to the storage root")
     format = models.CharField(max_length=32, choices=Format.choices, default=Format.AUTO, help_text="as requested")
     detected_format = models.CharField(max_length=32, blank=True, help_text="the format the rows were read as")
+    container = models.CharField(max_length=16, choices=Container.choices, blank=True, default="",
+                                 help_text="as requested; empty detects it")
+    detected_container = models.CharField(max_length=16, blank=True)
+    encoding = models.CharField(max_length=32, blank=True, help_text="the text encoding detected")
+    column_map = models.JSONField(default=dict, blank=True, help_text='{"field the format reads": "column in the file"}')
+    skip_invalid = models.BooleanField(default=False, help_text="keep good rows and report bad ones instead of failing")
+    max_record_chars = models.PositiveIntegerField(default=200_000, help_text="a record larger than this is rejected")
+    resume_row = models.PositiveIntegerField(default=0, help_text="rows read and staged in committed chunks; a restart skips them")
+    invalid_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
@@ -150,7 +170,8 @@ class ImportJob(TimeStampedModel):
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=["queued", "running", "succeeded", "failed"]),
                                    name="import_job_status_valid"),
-            models.CheckConstraint(condition=models.Q(format__in=["auto", "alpaca", "messages", "preference", "kto"]),
+            models.CheckConstraint(condition=models.Q(format__in=["auto", "alpaca", "sharegpt", "firefly", "messages",
+                                                                  "prompt_completion", "preference", "kto"]),
                                    name="import_job_format_valid"),
         ]
         indexes = [models.Index(fields=["dataset", "-created_at"])]
@@ -163,11 +184,50 @@ class ImportJob(TimeStampedModel):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
     @property
+    def is_stale(self) -> bool:
+        """Running, but no progress written for DATAHUB_IMPORT_STALE_SECONDS: its worker died; it may be resumed."""
+        from datahub.services.imports import import_job_is_stale
+
+        return import_job_is_stale(self)
+
+    @property
     def percent(self) -> int:
         """Progress for the bar: rows read over rows in the file."""
         if self.status == self.Status.SUCCEEDED:
             return 100
         return min(100, int(100 * self.processed / self.total)) if self.total else 0
+
+
+class StagedRecord(models.Model):
+    """A validated row of an import in progress. Staged in committed chunks, so a restarted import resumes;
+    moved into Record in one transaction when the whole file has been read (all or nothing)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="staged")
+    kind = models.CharField(max_length=16)
+    messages = models.JSONField()
+    tools = models.JSONField(null=True)
+    chosen = models.JSONField(null=True)
+    rejected = models.JSONField(null=True)
+    label = models.BooleanField(null=True)
+    raw = models.JSONField(null=True)
+    content_hash = models.CharField(max_length=64)
+    prompt_hash = models.CharField(max_length=64)
+    line_number = models.PositiveIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "content_hash"])]
+
+
+class ImportRowError(models.Model):
+    """A row an import with skip_invalid left out, and why: the downloadable error report."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    field = models.CharField(max_length=255, blank=True)
+    reason = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "line"])]
 
 
 class DatasetVersion(TimeStampedModel):

@@ -1,12 +1,17 @@
 """Reads for the datahub. Each selector owns its query shape, so list pages cost a fixed number of queries."""
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+import json
+import re
+
+from django.db import connection
+from django.db.models import BooleanField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Coalesce, Length
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
 from datahub.access import VIEW
-from datahub.models import Dataset, DatasetVersion, ImportJob, Record, Source, VersionRecord
+from datahub.models import Dataset, DatasetVersion, ImportJob, ImportRowError, Record, Source, VersionRecord
 
 
 def _count_of(queryset: QuerySet, field: str) -> Coalesce:
@@ -86,3 +91,209 @@ def version_by_number(*, dataset: Dataset, number: int) -> DatasetVersion | None
 def version_entry_list(*, version: DatasetVersion, split: str | None = None) -> QuerySet[VersionRecord]:
     entries = VersionRecord.objects.filter(version=version).select_related("record__source").order_by("pk")
     return entries.filter(split=split) if split else entries
+
+
+def import_job_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:
+    """The rows an import with skip_invalid left out, in file order."""
+    return ImportRowError.objects.filter(job=job).order_by("line", "pk")
+
+
+def version_in_workspace(*, workspace: Workspace, version_id) -> DatasetVersion | None:
+    """The version with this id if its dataset is in `workspace`, else None (for other apps' choice fields)."""
+    if not str(version_id).isdigit():
+        return None
+    return DatasetVersion.objects.select_related("dataset").filter(dataset__workspace=workspace, pk=version_id).first()
+
+
+def version_kind_counts(*, version: DatasetVersion, split: str | None = None) -> dict[str, int]:
+    """Records per kind (sft, preference, kto) in the version, or in one of its splits; one query."""
+    entries = VersionRecord.objects.filter(version=version)
+    if split:
+        entries = entries.filter(split=split)
+    counts = dict(entries.values_list("record__kind").annotate(n=Count("pk")).order_by().values_list("record__kind", "n"))
+    return {kind: counts.get(kind, 0) for kind in Record.Kind.values}
+
+
+def version_leakage(*, version: DatasetVersion, split: str = "test", limit: int = 100) -> dict:
+    """Prompts of `split` (test by default) that also appear in train, exactly or nearly (datahub.leakage).
+
+    Returns {"split", "checked", "exact", "near", "leaks": the first `limit` leaks as dicts}. Reads the two
+    splits' prompts once; its cost grows with the version, so pages run it on request, not on every view.
+    """
+    from datahub.leakage import leaks_find, prompt_text
+
+    def side(name: str) -> list[tuple[int, str, str]]:
+        rows = VersionRecord.objects.filter(version=version, split=name).order_by("pk").values_list(
+            "record_id", "record__prompt_hash", "record__messages", "record__kind")
+        return [(record_id, prompt_hash, prompt_text(messages, kind)) for record_id, prompt_hash, messages, kind in rows.iterator(2000)]
+
+    test = side(split)
+    leaks = leaks_find(train=side("train"), test=test)
+    return {
+        "split": split,
+        "checked": len(test),
+        "exact": sum(1 for leak in leaks if leak.kind == "exact"),
+        "near": sum(1 for leak in leaks if leak.kind == "near"),
+        "leaks": [{"test_record": leak.test_record, "train_record": leak.train_record, "kind": leak.kind,
+                   "similarity": leak.similarity, "prompt": leak.prompt[:300]} for leak in leaks[:limit]],
+    }
+
+
+def version_diff(*, old: DatasetVersion, new: DatasetVersion, limit: int = 100) -> dict:
+    """What changed from `old` to `new`, by content: added and removed records, changed records (a record in
+    `new` that corrects one in `old` — its parent — which `new` no longer holds), and records that moved split.
+
+    Returns counts and the first `limit` record ids of each list.
+    """
+    def entries(version: DatasetVersion) -> dict[str, tuple[int, str, int | None]]:
+        rows = VersionRecord.objects.filter(version=version).values_list("record__content_hash", "record_id", "split", "record__parent_id")
+        return {content: (record_id, split, parent) for content, record_id, split, parent in rows.iterator(5000)}
+
+    before, after = entries(old), entries(new)
+    old_ids = {record_id: content for content, (record_id, _, _) in before.items()}
+    added = [after[c] for c in after.keys() - before.keys()]
+    removed = {c: before[c] for c in before.keys() - after.keys()}
+    changed, removed_by_change = [], set()
+    for record_id, _, parent in added:
+        if parent in old_ids and old_ids[parent] in removed:
+            changed.append({"old": parent, "new": record_id})
+            removed_by_change.add(old_ids[parent])
+    changed_new = {pair["new"] for pair in changed}
+    added_ids = sorted(r for r, _, _ in added if r not in changed_new)
+    removed_ids = sorted(r for c, (r, _, _) in removed.items() if c not in removed_by_change)
+    moved = sorted(({"record": after[c][0], "from": before[c][1], "to": after[c][1]} for c in after.keys() & before.keys()
+                    if after[c][1] != before[c][1]), key=lambda m: m["record"])
+    return {
+        "old": old.number, "new": new.number,
+        "added": len(added_ids), "removed": len(removed_ids), "changed": len(changed), "moved": len(moved),
+        "unchanged": len(after.keys() & before.keys()) - len(moved),
+        "added_records": added_ids[:limit], "removed_records": removed_ids[:limit],
+        "changed_records": sorted(changed, key=lambda pair: pair["new"])[:limit], "moved_records": moved[:limit],
+    }
+
+
+# Upper edges of the length histogram buckets, in characters of the record's conversation text.
+LENGTH_BUCKETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def _length_bucket(length: int) -> str:
+    lower = 0
+    for edge in LENGTH_BUCKETS:
+        if length < edge:
+            return f"{lower}–{edge - 1}"
+        lower = edge
+    return f"≥{LENGTH_BUCKETS[-1]}"
+
+
+def version_card(*, version: DatasetVersion) -> dict:
+    """The version's dataset card: counts per split, kind mix per split, records per source (with kind and tier),
+    and a histogram of record lengths (characters of the stored conversation JSON, a tokenizer-free proxy for tokens).
+
+    Four queries whatever the version's size; the lengths are measured by the database.
+    """
+    entries = VersionRecord.objects.filter(version=version)
+    mix: dict[str, dict[str, int]] = {split: {kind: 0 for kind in Record.Kind.values} for split in ("train", "validation", "test")}
+    for split, kind, n in entries.values_list("split", "record__kind").annotate(n=Count("pk")).order_by():
+        mix[split][kind] = n
+    sources = list(entries.values_list("record__source__name", "record__source__kind", "record__source__quality_tier")
+                   .annotate(n=Count("pk")).order_by("-n", "record__source__name"))
+    histogram = {label: 0 for label in [_length_bucket(0)] + [_length_bucket(edge) for edge in LENGTH_BUCKETS]}
+    lengths = entries.annotate(size=Length(Cast("record__messages", TextField()))).values_list("size", flat=True)
+    for size in lengths.iterator(chunk_size=5000):
+        histogram[_length_bucket(size or 0)] += 1
+    return {
+        "total": sum(version.counts.values()),
+        "splits": dict(version.counts),
+        "mix": mix,
+        "sources": [{"name": name or "", "kind": kind or "", "tier": tier or "", "records": n} for name, kind, tier, n in sources],
+        "lengths": histogram,
+    }
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None, tag: str = "", kind: str = "",
+                  label: bool | None = None, version: DatasetVersion | None = None, split: str = "",
+                  min_length: int | None = None, max_length: int | None = None) -> QuerySet[Record]:
+    """The dataset's records, filtered; one query however many filters.
+
+    Search: on PostgreSQL, words go through full-text search (to_tsvector('simple', messages), GIN-indexed, every
+    word must match); text holding Chinese, Japanese or Korean characters — which the parser cannot split into
+    words — is matched as a substring (ILIKE) instead. On SQLite every search is a substring match on the stored
+    JSON (non-ASCII is stored \\u-escaped there, so the needle is escaped the same way). Length is the length of
+    the stored conversation JSON in characters. `split` needs `version` (a split belongs to a frozen version).
+    """
+    records = Record.objects.filter(dataset=dataset).select_related("source")
+    q = (q or "").strip()
+    if q:
+        if connection.vendor == "postgresql" and not _CJK.search(q):
+            records = records.filter(RawSQL("to_tsvector('simple'::regconfig, datahub_record.messages::text) @@ "
+                                            "plainto_tsquery('simple'::regconfig, %s)", [q], output_field=BooleanField()))
+        elif connection.vendor == "postgresql":
+            needle = f"%{_like_escape(q)}%"
+            records = records.filter(RawSQL("datahub_record.messages::text ILIKE %s", [needle], output_field=BooleanField()))
+        else:
+            records = records.annotate(_text=Cast("messages", TextField())).filter(_text__icontains=json.dumps(q)[1:-1])
+    if source_id is not None:
+        records = records.filter(source_id=source_id)
+    if tag:
+        if connection.vendor == "postgresql":
+            records = records.filter(tags__contains=[tag])
+        else:
+            # SQLite stores the list as JSON text with non-ASCII escaped, as json.dumps writes it.
+            records = records.annotate(_tags=Cast("tags", TextField())).filter(_tags__contains=json.dumps(tag))
+    if kind:
+        records = records.filter(kind=kind)
+    if label is not None:
+        records = records.filter(label=label)
+    if version is not None:
+        records = records.filter(version_entries__version=version)
+        if split:
+            records = records.filter(version_entries__split=split)
+    if min_length is not None or max_length is not None:
+        records = records.annotate(_length=Length(Cast("messages", TextField())))
+        if min_length is not None:
+            records = records.filter(_length__gte=min_length)
+        if max_length is not None:
+            records = records.filter(_length__lte=max_length)
+    return records.order_by("pk")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _sum_of(queryset: QuerySet, field: str, value) -> Coalesce:
+    """A correlated SUM subquery per source row (no JOIN fan-out between several aggregates)."""
+    from django.db.models import Sum
+
+    summed = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(total=Sum(value)).values("total")
+    return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
+
+
+def _cjk_records() -> QuerySet[Record]:
+    """Records whose conversation holds Chinese, Japanese or Korean characters. PostgreSQL keeps them as text in
+    the JSON; SQLite stores them \\u-escaped, so the pattern there matches the escapes of the same ranges."""
+    text = Record.objects.annotate(_text=Cast("messages", TextField()))
+    if connection.vendor == "postgresql":
+        return text.filter(_text__regex="[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+    return text.filter(_text__iregex=r"\\u(30[4-9a-f]|3[4-9a-f]|[4-9][0-9a-f]|a[c-f]|[bc][0-9a-f]|d[0-7])")
+
+
+def source_stats(*, user, workspace: Workspace | None = None) -> QuerySet[Source]:
+    """Sources the user may see, each with: record_count, chars (characters of stored conversations, a tokenizer-free
+    proxy for tokens), cjk_count (records with Chinese/Japanese/Korean text; the rest are counted as other languages),
+    sft_count, preference_count, kto_count, kto_desirable, duplicates (exact duplicates its imports skipped),
+    invalid (rows its imports left out). One query however many sources."""
+    records = Record.objects.all()
+    return source_list(user=user, workspace=workspace).annotate(
+        chars=_sum_of(records, "source", Length(Cast("messages", TextField()))),
+        cjk_count=_count_of(_cjk_records(), "source"),
+        sft_count=_count_of(records.filter(kind=Record.Kind.SFT), "source"),
+        preference_count=_count_of(records.filter(kind=Record.Kind.PREFERENCE), "source"),
+        kto_count=_count_of(records.filter(kind=Record.Kind.KTO), "source"),
+        kto_desirable=_count_of(records.filter(kind=Record.Kind.KTO, label=True), "source"),
+        duplicates=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "duplicate_count"),
+        invalid=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "invalid_count"),
+    ).annotate(other_count=F("record_count") - F("cjk_count"), kto_undesirable=F("kto_count") - F("kto_desirable"))

@@ -32,3 +32,36 @@ def split_for(group_key: str, *, seed: int, ratios: dict) -> str:
         if point < edge:
             return split
     return SPLITS[-1] if ratios[SPLITS[-1]] > 0 else max(SPLITS, key=lambda s: ratios[s])
+
+
+def _rank(group_key: str, seed: int) -> bytes:
+    return hashlib.sha256(f"{seed}:{group_key}".encode()).digest()
+
+
+def stratified_assign(groups: dict[str, tuple[str, int]], *, seed: int, ratios: dict) -> dict[str, str]:
+    """Split groups so each stratum (a label) is divided in the ratios, while a group never straddles splits.
+
+    `groups` maps a group key to (its stratum, its record count). Within a stratum, groups are taken in seeded
+    hash order and each goes to the split its records' midpoint falls in, on the cumulative record count; so the
+    split sizes of every stratum match the ratios to within one group, and the result depends only on the seed,
+    the ratios and the groups, never on row order.
+    """
+    strata: dict[str, list[str]] = {}
+    for key, (stratum, _) in groups.items():
+        strata.setdefault(stratum, []).append(key)
+    assigned: dict[str, str] = {}
+    for keys in strata.values():
+        keys.sort(key=lambda k: _rank(k, seed))
+        total = sum(groups[k][1] for k in keys)
+        edges, edge = [], 0.0
+        for split in SPLITS:
+            edge += ratios[split] * total
+            edges.append((edge, split))
+        done = 0
+        for key in keys:
+            count = groups[key][1]
+            middle = done + count / 2
+            assigned[key] = next((split for edge, split in edges if middle < edge and ratios[split] > 0),
+                                 max(SPLITS, key=lambda s: ratios[s]))
+            done += count
+    return assigned

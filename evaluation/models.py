@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Workspace
 from common.models import TimeStampedModel
 from datahub.models import DatasetVersion
+from llm.models import ModelEndpoint
 from training.models import BaseModel, ModelArtifact
 
 
@@ -25,12 +26,16 @@ class Study(TimeStampedModel):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="studies")
     name = models.CharField(max_length=200)
     question = models.TextField(blank=True, help_text="what raters are asked, e.g. which answer helps the customer more")
-    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="studies")
+    # The prompts come from one split of a frozen version, or from an uploaded file (then no version, and upload_name).
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="studies")
+    upload_name = models.CharField(max_length=255, blank=True, help_text="the uploaded prompt file's name")
     split = models.CharField(max_length=16, default="test")
     max_prompts = models.PositiveIntegerField(default=50)
     max_new_tokens = models.PositiveIntegerField(default=64)
     votes_per_comparison = models.PositiveSmallIntegerField(default=1)
     seed = models.IntegerField(default=0, help_text="blinding and sampling seed")
+    labels = models.JSONField(default=list, blank=True,
+                              help_text="categories a rater may tag a vote with, for the per-label breakdown")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -41,6 +46,8 @@ class Study(TimeStampedModel):
             models.CheckConstraint(condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="study_progress_in_unit_range"),
             models.CheckConstraint(condition=models.Q(votes_per_comparison__gte=1), name="study_votes_per_comparison_positive"),
             models.CheckConstraint(condition=models.Q(max_prompts__gte=1), name="study_max_prompts_positive"),
+            models.CheckConstraint(condition=models.Q(dataset_version__isnull=False) | ~models.Q(upload_name=""),
+                                   name="study_has_a_prompt_source"),
         ]
 
     def __str__(self) -> str:
@@ -48,18 +55,22 @@ class Study(TimeStampedModel):
 
 
 class Arm(models.Model):
-    """One model in a study. The baseline arm is what the candidate is compared against."""
+    """One model in a study: a base model or a trained artifact (generated locally) or a model endpoint (asked over
+    the chat-completions protocol). The baseline arm is what every candidate is compared against."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
     name = models.CharField(max_length=200)
     is_baseline = models.BooleanField(default=False)
     base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    endpoint = models.ForeignKey(ModelEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(base_model__isnull=False, artifact__isnull=True) | models.Q(base_model__isnull=True, artifact__isnull=False),
+                condition=models.Q(base_model__isnull=False, artifact__isnull=True, endpoint__isnull=True)
+                | models.Q(base_model__isnull=True, artifact__isnull=False, endpoint__isnull=True)
+                | models.Q(base_model__isnull=True, artifact__isnull=True, endpoint__isnull=False),
                 name="arm_has_exactly_one_model",
             ),
             models.UniqueConstraint(fields=["study", "name"], name="arm_name_unique_in_study"),
@@ -121,6 +132,7 @@ class Vote(TimeStampedModel):
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
     choice = models.CharField(max_length=16, choices=Choice.choices)
     reason = models.TextField(blank=True)
+    label = models.CharField(max_length=64, blank=True, help_text="one of the study's labels, or empty")
     time_spent_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -128,3 +140,41 @@ class Vote(TimeStampedModel):
             models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater"),
             models.CheckConstraint(condition=models.Q(choice__in=["left", "right", "tie", "both_bad"]), name="vote_choice_valid"),
         ]
+
+
+class Judge(TimeStampedModel):
+    """An LLM judge of a study: an endpoint and a judge prompt. It judges every shown comparison in both orders."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="judges")
+    endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="+")
+    prompt = models.TextField(help_text="with {question}, {conversation}, {answer_a} and {answer_b}")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} on {self.study}"
+
+
+class JudgeVerdict(models.Model):
+    """One comparison judged twice: as shown to raters (left = A) and swapped (right = A)."""
+
+    class Outcome(models.TextChoices):
+        LEFT = "left", _("Left is better")
+        RIGHT = "right", _("Right is better")
+        TIE = "tie", _("Tie")
+        INVALID = "invalid", _("Unreadable verdict")
+
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="verdicts")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judge_verdicts")
+    shown_order = models.CharField(max_length=16, choices=Outcome.choices, help_text="the verdict with the left answer as A")
+    swapped_order = models.CharField(max_length=16, choices=Outcome.choices, help_text="the verdict with the right answer as A")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, help_text="both orders combined; a flip is a tie")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["judge", "comparison"], name="judge_verdict_once_per_comparison")]

@@ -2,14 +2,34 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Length
 
 from accounts.access import scope_to_capability
 from datahub.models import DatasetVersion
 from evaluation.access import STUDY_VIEW_CAPABILITIES, scope_to_any_capability
-from evaluation.models import Arm, Comparison, Study, Vote
-from evaluation.statistics import Summary, Tally, summarize
+from datahub.models import Record
+from evaluation.metrics import Metrics, automatic_metrics
+from evaluation.models import Answer, Arm, Comparison, Judge, JudgeVerdict, Study, Vote
+from evaluation.statistics import (
+    BOTH_BAD,
+    LOSS,
+    OUTCOME_SCORE,
+    TIE,
+    WIN,
+    Agreement,
+    LengthControl,
+    Rating,
+    Summary,
+    bootstrap_support_interval,
+    bradley_terry_ratings,
+    label_breakdown,
+    length_controlled_rate,
+    rater_agreement,
+    summarize,
+    tally_of,
+)
+from llm.models import ModelEndpoint
 from training.models import BaseModel, ModelArtifact
 
 
@@ -68,7 +88,7 @@ def studies_open_for_rater(*, rater) -> QuerySet:
 
 def study_arms(*, study: Study) -> list[Arm]:
     """The study's arms with their models, baseline first. For managers and result readers only."""
-    return list(study.arms.select_related("base_model", "artifact").order_by("-is_baseline", "name"))
+    return list(study.arms.select_related("base_model", "artifact", "endpoint").order_by("-is_baseline", "name"))
 
 
 def study_counts(*, study: Study) -> dict:
@@ -84,41 +104,170 @@ def study_counts(*, study: Study) -> dict:
 class CandidateResult:
     baseline: Arm
     candidate: Arm
-    summary: Summary
+    summary: Summary  # tally, Wilson interval, sign test, verdict
+    bootstrap_low: float | None  # prompt-level bootstrap 95% interval of the support rate
+    bootstrap_high: float | None
+    agreement: Agreement  # between raters who judged the same comparison
+    length: LengthControl  # length-controlled support rate, and how often the longer answer won
+    labels: dict[str, Summary]  # per vote label, sorted; unlabelled votes are left out
 
 
-def study_results(*, study: Study, arms: list[Arm] | None = None) -> list[CandidateResult]:
-    """For each candidate arm, its tally against the baseline and every figure derived from it.
+def study_vote_rows(*, study: Study) -> list[dict]:
+    """Every vote of the study with its arms, prompt, label and both answers' lengths (in characters), in one query."""
+    return list(
+        Vote.objects.filter(comparison__study=study)
+        .values("choice", "label", "comparison_id", "comparison__prompt_id",
+                left_arm=F("comparison__left_answer__arm_id"), right_arm=F("comparison__right_answer__arm_id"),
+                left_length=Length("comparison__left_answer__text"), right_length=Length("comparison__right_answer__text"))
+        .order_by("pk")
+    )
+
+
+def _candidate_outcome(row: dict, candidate_id: int) -> tuple[str, int]:
+    """(outcome for the candidate, candidate's answer length minus the other's) of one vote row."""
+    candidate_left = row["left_arm"] == candidate_id
+    difference = row["left_length"] - row["right_length"]
+    choice = row["choice"]
+    if choice in (Vote.Choice.LEFT, Vote.Choice.RIGHT):
+        outcome = WIN if (choice == Vote.Choice.LEFT) == candidate_left else LOSS
+    else:
+        outcome = TIE if choice == Vote.Choice.TIE else BOTH_BAD
+    return outcome, difference if candidate_left else -difference
+
+
+def study_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None) -> list[CandidateResult]:
+    """For each candidate arm, every figure of its votes against the baseline.
 
     Votes are mapped back to arms through the left/right answers kept server-side: "left" is a win for the candidate
     when the candidate's answer was on the left. "both bad" is counted apart and treated as a tie by the statistics.
+    The bootstrap is seeded by the study's seed, so a page shows the same interval on every load. `rows` are the
+    study's study_vote_rows when the caller already has them.
     """
     arms = study_arms(study=study) if arms is None else arms
     baseline = next((arm for arm in arms if arm.is_baseline), None)
     if baseline is None:
         return []
-    counts: dict[int, dict[str, int]] = {arm.pk: {"wins": 0, "losses": 0, "ties": 0, "both_bad": 0} for arm in arms if not arm.is_baseline}
-    rows = (
-        Vote.objects.filter(comparison__study=study)
-        .values("choice", "comparison__left_answer__arm_id", "comparison__right_answer__arm_id")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in rows:
-        left, right = row["comparison__left_answer__arm_id"], row["comparison__right_answer__arm_id"]
-        candidate = right if left == baseline.pk else left
-        if candidate not in counts:
+    per_candidate: dict[int, list[tuple]] = {arm.pk: [] for arm in arms if not arm.is_baseline}
+    for row in study_vote_rows(study=study) if rows is None else rows:
+        if baseline.pk not in (row["left_arm"], row["right_arm"]):
             continue
-        choice = row["choice"]
-        if choice in (Vote.Choice.LEFT, Vote.Choice.RIGHT):
-            preferred = left if choice == Vote.Choice.LEFT else right
-            counts[candidate]["wins" if preferred == candidate else "losses"] += row["n"]
-        elif choice == Vote.Choice.TIE:
-            counts[candidate]["ties"] += row["n"]
-        else:
-            counts[candidate]["both_bad"] += row["n"]
-    return [CandidateResult(baseline=baseline, candidate=arm, summary=summarize(Tally(**counts[arm.pk])))
-            for arm in arms if not arm.is_baseline]
+        candidate = row["right_arm"] if row["left_arm"] == baseline.pk else row["left_arm"]
+        if candidate in per_candidate:
+            outcome, difference = _candidate_outcome(row, candidate)
+            per_candidate[candidate].append((outcome, difference, row["comparison__prompt_id"], row["comparison_id"], row["label"]))
+    results = []
+    for arm in arms:
+        if arm.is_baseline:
+            continue
+        votes = per_candidate[arm.pk]
+        outcomes = [v[0] for v in votes]
+        scores = [OUTCOME_SCORE[o] for o in outcomes]
+        interval = bootstrap_support_interval([v[2] for v in votes], scores, seed=study.seed) or (None, None)
+        results.append(CandidateResult(
+            baseline=baseline, candidate=arm, summary=summarize(tally_of(outcomes)),
+            bootstrap_low=interval[0], bootstrap_high=interval[1],
+            agreement=rater_agreement([v[3] for v in votes], outcomes),
+            length=length_controlled_rate(scores, [v[1] for v in votes]),
+            labels=label_breakdown([v[4] for v in votes], outcomes),
+        ))
+    return results
+
+
+def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[tuple[Arm, Metrics]]:
+    """Per arm, exact match, BLEU and ROUGE-L of its answers against the reference answers of the prompts' records
+    (the final assistant turn, or a preference record's chosen answer). Prompts without a reference (uploads, records
+    without an answer) are left out; three queries whatever the size.
+    """
+    arms = study_arms(study=study) if arms is None else arms
+    record_ids = dict(study.prompts.exclude(record_id=None).values_list("pk", "record_id"))
+    records = Record.objects.in_bulk(set(record_ids.values()))
+    references = {prompt: records[record].response_text for prompt, record in record_ids.items() if record in records}
+    references = {prompt: text for prompt, text in references.items() if text.strip()}
+    answers: dict[int, list[tuple[str, str]]] = {arm.pk: [] for arm in arms}
+    for arm_id, prompt_id, text in Answer.objects.filter(prompt__study=study).order_by("prompt__order").values_list(
+            "arm_id", "prompt_id", "text"):
+        if prompt_id in references and arm_id in answers:
+            answers[arm_id].append((text, references[prompt_id]))
+    return [(arm, automatic_metrics([a for a, _ in answers[arm.pk]], [r for _, r in answers[arm.pk]])) for arm in arms]
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    judge: Judge
+    verdicts: int
+    invalid: int  # replies with no readable verdict in either order (counted as ties below)
+    flipped: int  # verdicts that changed side with the order (counted as ties)
+    candidates: list[tuple[Arm, Summary]]  # each candidate's figures against the baseline by this judge
+    human_pairs: int  # human votes on comparisons the judge also judged
+    human_agreement: float | None  # share of those votes with the judge's outcome (tie and both bad as tie)
+    human_decisive_pairs: int  # of those, votes where both the human and the judge picked a side
+    human_decisive_agreement: float | None
+
+
+def study_judge_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None) -> list[JudgeResult]:
+    """Every LLM judge of the study with its verdicts turned into figures, and its agreement with human votes on the
+    same comparisons. Three queries whatever the number of judges and verdicts (plus the vote rows, unless given)."""
+    arms = study_arms(study=study) if arms is None else arms
+    baseline = next((arm for arm in arms if arm.is_baseline), None)
+    judges = list(study.judges.select_related("endpoint").order_by("pk"))
+    if not judges or baseline is None:
+        return []
+    rows = study_vote_rows(study=study) if rows is None else rows
+    human: dict[int, list[str]] = {}
+    for row in rows:
+        human.setdefault(row["comparison_id"], []).append(
+            row["choice"] if row["choice"] in (Vote.Choice.LEFT, Vote.Choice.RIGHT) else Vote.Choice.TIE)
+    verdicts: dict[int, list[dict]] = {judge.pk: [] for judge in judges}
+    for verdict in JudgeVerdict.objects.filter(judge__study=study).values(
+            "judge_id", "comparison_id", "shown_order", "swapped_order", "outcome",
+            left_arm=F("comparison__left_answer__arm_id"), right_arm=F("comparison__right_answer__arm_id")):
+        verdicts[verdict["judge_id"]].append(verdict)
+    by_id = {arm.pk: arm for arm in arms}
+    results = []
+    for judge in judges:
+        outcomes: dict[int, list[str]] = {arm.pk: [] for arm in arms if not arm.is_baseline}
+        pairs = agree = decisive_pairs = decisive_agree = flipped = 0
+        for v in verdicts[judge.pk]:
+            judged = JudgeVerdict.Outcome.TIE if v["outcome"] == JudgeVerdict.Outcome.INVALID else v["outcome"]
+            flipped += {v["shown_order"], v["swapped_order"]} == {JudgeVerdict.Outcome.LEFT, JudgeVerdict.Outcome.RIGHT}
+            candidate = v["right_arm"] if v["left_arm"] == baseline.pk else v["left_arm"]
+            if candidate in outcomes:
+                candidate_left = v["left_arm"] == candidate
+                outcomes[candidate].append(TIE if judged == "tie" else WIN if (judged == "left") == candidate_left else LOSS)
+            for choice in human.get(v["comparison_id"], []):
+                pairs += 1
+                agree += choice == judged
+                if choice != "tie" and judged != "tie":
+                    decisive_pairs += 1
+                    decisive_agree += choice == judged
+        results.append(JudgeResult(
+            judge=judge, verdicts=len(verdicts[judge.pk]),
+            invalid=sum(v["outcome"] == JudgeVerdict.Outcome.INVALID for v in verdicts[judge.pk]), flipped=flipped,
+            candidates=[(by_id[pk], summarize(tally_of(o))) for pk, o in outcomes.items()],
+            human_pairs=pairs, human_agreement=agree / pairs if pairs else None, human_decisive_pairs=decisive_pairs,
+            human_decisive_agreement=decisive_agree / decisive_pairs if decisive_pairs else None,
+        ))
+    return results
+
+
+CHOICE_SCORE = {Vote.Choice.LEFT: 1.0, Vote.Choice.RIGHT: 0.0, Vote.Choice.TIE: 0.5, Vote.Choice.BOTH_BAD: 0.5}
+
+
+def study_ranking(*, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None) -> list[Rating]:
+    """Every arm's Bradley–Terry rating on the Elo scale from all votes, with bootstrap intervals (resampling prompts,
+    seeded by the study's seed) and ranks, best first; each Rating's `model` is the Arm. Empty without votes.
+
+    Comparisons pair each candidate with the baseline, so candidates are ranked through the shared baseline; the L2
+    prior keeps an arm that never wins finite.
+    """
+    arms = study_arms(study=study) if arms is None else arms
+    rows = study_vote_rows(study=study) if rows is None else rows
+    if not rows:
+        return []
+    by_id = {arm.pk: arm for arm in arms}
+    return bradley_terry_ratings([by_id[r["left_arm"]] for r in rows], [by_id[r["right_arm"]] for r in rows],
+                                 [CHOICE_SCORE[r["choice"]] for r in rows], prompts=[r["comparison__prompt_id"] for r in rows],
+                                 seed=study.seed, models=arms)
 
 
 def study_model_choices(*, user) -> tuple[list[BaseModel], list[ModelArtifact]]:
@@ -128,16 +277,34 @@ def study_model_choices(*, user) -> tuple[list[BaseModel], list[ModelArtifact]]:
     return list(base_models.order_by("workspace__name", "name")), list(artifacts.order_by("workspace__name", "-created_at", "-pk"))
 
 
+def study_judge_endpoint_choices(*, study: Study) -> list[ModelEndpoint]:
+    """Model endpoints of the study's workspace, by name: what may judge it."""
+    return list(ModelEndpoint.objects.filter(workspace=study.workspace).order_by("name"))
+
+
+def study_endpoint_choices(*, user) -> list[ModelEndpoint]:
+    """Model endpoints (by name) of the workspaces where the user may both create studies and use endpoints."""
+    endpoints = scope_to_capability(ModelEndpoint.objects.all(), user=user, capability="study.manage")
+    endpoints = scope_to_capability(endpoints, user=user, capability="model_endpoints.use")
+    return list(endpoints.select_related("workspace").order_by("workspace__name", "name"))
+
+
 def study_dataset_version_choices(*, user) -> list[DatasetVersion]:
     """Frozen dataset versions of the workspaces where the user may create studies."""
     versions = scope_to_capability(DatasetVersion.objects.all(), user=user, capability="study.manage", workspace_path="dataset__workspace")
     return list(versions.select_related("dataset__workspace").order_by("dataset__workspace__name", "dataset__name", "-number"))
 
 
+def arm_model_kind(arm: Arm) -> str:
+    """"base_model", "artifact" or "endpoint": which one model the arm holds."""
+    return "artifact" if arm.artifact_id else "endpoint" if arm.endpoint_id else "base_model"
+
+
 def _arm_row(arm: Arm) -> dict:
-    model = arm.artifact if arm.artifact_id else arm.base_model
-    return {"id": arm.pk, "name": arm.name, "is_baseline": arm.is_baseline,
-            "model_kind": "artifact" if arm.artifact_id else "base_model", "model_id": model.pk, "model_name": model.name}
+    kind = arm_model_kind(arm)
+    model = getattr(arm, kind)
+    return {"id": arm.pk, "name": arm.name, "is_baseline": arm.is_baseline, "model_kind": kind, "model_id": model.pk,
+            "model_name": model.name}
 
 
 def study_arm_rows(*, study: Study) -> list[dict]:
@@ -145,18 +312,46 @@ def study_arm_rows(*, study: Study) -> list[dict]:
     return [_arm_row(arm) for arm in study_arms(study=study)]
 
 
+def _result_row(result: CandidateResult) -> dict:
+    return {
+        "baseline": result.baseline.name, "candidate": result.candidate.name, **result.summary.as_dict(),
+        "bootstrap_low": result.bootstrap_low, "bootstrap_high": result.bootstrap_high,
+        "agreement": result.agreement.as_dict(), "length": result.length.as_dict(),
+        "labels": [{"label": label, **summary.as_dict()} for label, summary in result.labels.items()],
+    }
+
+
+def _judge_row(result: JudgeResult) -> dict:
+    return {
+        "id": result.judge.pk, "endpoint": result.judge.endpoint.name, "status": result.judge.status, "error": result.judge.error,
+        "verdicts": result.verdicts, "invalid": result.invalid, "flipped": result.flipped,
+        "candidates": [{"candidate": arm.name, "support_rate": s.support_rate, "interval_low": s.interval_low,
+                        "interval_high": s.interval_high, "votes": s.votes} for arm, s in result.candidates],
+        "human_pairs": result.human_pairs, "human_agreement": result.human_agreement,
+        "human_decisive_pairs": result.human_decisive_pairs, "human_decisive_agreement": result.human_decisive_agreement,
+    }
+
+
 def study_report(*, study: Study) -> dict:
-    """The results of a study as plain data (JSON-ready): arms revealed, counts, and per candidate every figure.
+    """The results of a study as plain data (JSON-ready): arms revealed, counts, per candidate every figure, and with
+    more than two arms the Bradley–Terry ranking (an empty list otherwise: with two arms it is the support rate), and
+    each arm's automatic metrics against the reference answers.
 
     For result readers only: it names the arms.
     """
     arms = study_arms(study=study)
-    results = study_results(study=study, arms=arms)
+    rows = study_vote_rows(study=study)
+    results = study_results(study=study, arms=arms, rows=rows)
+    ranking = study_ranking(study=study, arms=arms, rows=rows) if len(arms) > 2 else []
     return {
-        "study": {"id": study.pk, "name": study.name, "status": study.status, "question": study.question},
+        "study": {"id": study.pk, "name": study.name, "status": study.status, "question": study.question, "labels": study.labels},
         "arms": [_arm_row(arm) for arm in arms],
         "counts": study_counts(study=study),
-        "results": [{"baseline": r.baseline.name, "candidate": r.candidate.name, **r.summary.as_dict()} for r in results],
+        "results": [_result_row(r) for r in results],
+        "metrics": [{"arm": arm.name, **metrics.as_dict()} for arm, metrics in study_metrics(study=study, arms=arms)],
+        "judges": [_judge_row(j) for j in study_judge_results(study=study, arms=arms, rows=rows)],
+        "ranking": [{"arm": r.model.name, "rating": r.rating, "low": r.low, "high": r.high, "rank": r.rank, "votes": r.votes}
+                    for r in ranking],
     }
 
 
@@ -167,6 +362,10 @@ def dataset_version_for_study(*, workspace, version_id: int) -> DatasetVersion |
 
 def base_model_for_study(*, workspace, base_model_id: int) -> BaseModel | None:
     return BaseModel.objects.filter(pk=base_model_id, workspace=workspace).first()
+
+
+def endpoint_for_study(*, workspace, endpoint_id: int) -> ModelEndpoint | None:
+    return ModelEndpoint.objects.filter(pk=endpoint_id, workspace=workspace).first()
 
 
 def artifact_for_study(*, workspace, artifact_id: int) -> ModelArtifact | None:

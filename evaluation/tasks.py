@@ -13,3 +13,14 @@ def study_generate(*, study_id: int) -> None:
     if study is None:  # deleted while queued: nothing to do
         return
     study_generate_service(study=study)
+
+
+@task(queue_name="default")
+def judge_run(*, judge_id: int) -> None:
+    """Run an LLM judge over its study's comparisons (the service records any failure on the judge)."""
+    from evaluation.models import Judge
+    from evaluation.services import judge_run as judge_run_service
+
+    judge = Judge.objects.select_related("study", "endpoint").filter(pk=judge_id).first()
+    if judge is not None:
+        judge_run_service(judge=judge)

@@ -13,6 +13,7 @@ NAV = [
     ("study.view_results", "evaluation:study-list", _("Studies")),
     ("study.manage", "evaluation:study-list", _("Studies")),
     ("study.vote", "evaluation:vote-home", _("Vote")),
+    ("model_endpoints.use", "llm:endpoint-list", _("Endpoints")),
 ]
 
 

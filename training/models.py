@@ -30,6 +30,7 @@ class TrainingRun(TimeStampedModel):
     class Method(models.TextChoices):
         SFT = "sft", "SFT"
         DPO = "dpo", "DPO"
+        KTO = "kto", "KTO"
 
     class Adapter(models.TextChoices):
         FULL = "full", _("Full")
@@ -59,10 +60,33 @@ class TrainingRun(TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     progress = models.FloatField(default=0.0, help_text="0..1")
+    memory_estimate = models.JSONField(default=dict, blank=True,
+                                       help_text='training.services.memory.MemoryCheck.as_dict(): {"parts": {...GiB}, "device_gib", "fits"}')
+    memory_override = models.BooleanField(default=False, help_text="launched although the estimate did not fit the device")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="the run this one retries or resumes")
+    resume_from = models.ForeignKey("Checkpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    help_text="the parent's checkpoint this run continues from")
 
     def __str__(self) -> str:
         return self.name
+
+
+class Checkpoint(models.Model):
+    """A resumable Trainer checkpoint a run left on disk (its optimizer and scheduler state included)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.PositiveIntegerField()
+    path = models.CharField(max_length=500, help_text="relative to the storage root")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="checkpoint_step_unique_in_run")]
+        ordering = ["run", "step"]
+
+    def __str__(self) -> str:
+        return f"{self.run} @ {self.step}"
 
 
 class MetricPoint(models.Model):
@@ -92,6 +116,9 @@ class ModelArtifact(TimeStampedModel):
     dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_artifacts")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ADAPTER)
     path = models.CharField(max_length=500, help_text="relative to the storage root")
+    is_partial = models.BooleanField(default=False, help_text="saved by a cancelled run before its planned end")
+    source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived",
+                               help_text="the adapter this merged model was made from")
 
     def __str__(self) -> str:
         return self.name

@@ -6,7 +6,7 @@ from accounts.access import scope_to_capability
 from accounts.models import Workspace
 from datahub.models import DatasetVersion
 from training.access import LAUNCH, VIEW
-from training.models import BaseModel, MetricPoint, ModelArtifact, TrainingRun
+from training.models import BaseModel, Checkpoint, MetricPoint, ModelArtifact, TrainingRun
 from training.services.execution import LOG_FILE, log_tail, run_directory
 
 METRICS_LIMIT = 5000
@@ -26,7 +26,8 @@ def base_model_list(*, user, workspace: Workspace | None = None) -> QuerySet[Bas
 
 def training_run_list(*, user, workspace: Workspace | None = None, status: str | None = None) -> QuerySet[TrainingRun]:
     runs = scope_to_capability(
-        TrainingRun.objects.select_related("workspace", "base_model", "dataset_version__dataset", "created_by", "artifact"),
+        TrainingRun.objects.select_related("workspace", "base_model", "dataset_version__dataset", "created_by", "artifact",
+                                           "resume_from"),
         user=user, capability=VIEW,
     )
     if workspace is not None:
@@ -50,7 +51,10 @@ def training_run_metric_points(*, run: TrainingRun, after_id: int = 0, limit: in
     return list(MetricPoint.objects.filter(run=run, pk__gt=after_id).order_by("pk")[:limit])
 
 
-def metric_series(points: list[MetricPoint], names: tuple[str, ...] = ("loss", "eval_loss")) -> dict[str, dict[str, list]]:
+CHART_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins")
+
+
+def metric_series(points: list[MetricPoint], names: tuple[str, ...] = CHART_METRICS) -> dict[str, dict[str, list]]:
     """{"loss": {"step": [...], "value": [...]}, ...}: the chart's traces, one per metric present."""
     series: dict[str, dict[str, list]] = {}
     for point in points:
@@ -61,6 +65,11 @@ def metric_series(points: list[MetricPoint], names: tuple[str, ...] = ("loss", "
                 trace["step"].append(point.step)
                 trace["value"].append(value)
     return series
+
+
+def training_run_checkpoints(*, run: TrainingRun) -> list[Checkpoint]:
+    """The run's recorded checkpoints, oldest first (the last one is what a resume continues from)."""
+    return list(Checkpoint.objects.filter(run=run).order_by("step"))
 
 
 def training_run_log_tail(*, run: TrainingRun, lines: int = 40) -> str:
@@ -75,3 +84,29 @@ def dataset_version_choices(*, workspace_ids) -> QuerySet[DatasetVersion]:
 
 def base_model_choices(*, workspace_ids) -> QuerySet[BaseModel]:
     return BaseModel.objects.filter(workspace_id__in=workspace_ids).select_related("workspace").order_by("workspace__name", "name")
+
+
+COMPARE_LIMIT = 8
+FINAL_METRICS = ("loss", "eval_loss", "train_loss", "train_runtime", "rewards/accuracies", "rewards/margins")
+
+
+def training_runs_compare(*, user, run_ids: list[int]) -> list[dict]:
+    """The runs the user may see among `run_ids` (at most COMPARE_LIMIT, in the order asked), each as
+    {"run", "series" (metric_series), "final" (the last value of each FINAL_METRICS name)}. Two queries, whatever the count.
+    """
+    wanted = [pk for pk in dict.fromkeys(run_ids)][:COMPARE_LIMIT]
+    runs = {run.pk: run for run in training_run_list(user=user).filter(pk__in=wanted)}
+    points: dict[int, list[MetricPoint]] = {pk: [] for pk in runs}
+    for point in MetricPoint.objects.filter(run_id__in=list(runs)).order_by("run_id", "pk"):
+        points[point.run_id].append(point)
+    compared = []
+    for pk in wanted:
+        if pk not in runs:
+            continue
+        final = {}
+        for point in points[pk]:
+            for name in FINAL_METRICS:
+                if isinstance(point.values.get(name), (int, float)):
+                    final[name] = point.values[name]
+        compared.append({"run": runs[pk], "series": metric_series(points[pk]), "final": final})
+    return compared

@@ -17,3 +17,23 @@ def training_run_execute(run_id: int) -> None:
     if run is None:
         return
     training_run_supervise(run=run)
+
+
+@task(queue_name="gpu")
+def model_artifact_merge_execute(artifact_id: int, user_id: int | None = None) -> None:
+    """Merge one adapter into its base (training.services.merging); an artifact gone or already merged is left alone."""
+    from django.contrib.auth import get_user_model
+
+    from common.errors import ApplicationError
+    from training.models import ModelArtifact
+    from training.services.merging import model_artifact_merge
+
+    artifact = ModelArtifact.objects.select_related("base_model", "run", "workspace").filter(pk=artifact_id).first()
+    if artifact is None:
+        return
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        model_artifact_merge(artifact=artifact, merged_by=user)
+    except ApplicationError:
+        # Terminal, not retryable: merged meanwhile, or not mergeable. The request already said why when it was refused.
+        return

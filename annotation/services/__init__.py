@@ -4,14 +4,20 @@ from annotation.services.annotations import annotation_submit, annotator_kind_fo
 from annotation.services.export import annotation_project_export
 from annotation.services.label_schemas import label_schema_create
 from annotation.services.projects import annotation_project_create
-from annotation.services.queue import assignment_claim_next, assignment_skip
+from annotation.services.queue import assignment_claim_next, assignment_heartbeat, assignment_prefetch, assignment_skip
+from annotation.services.reviews import annotation_project_layers_set, review_claim_next, review_decide
 
 __all__ = [
     "annotation_project_create",
     "annotation_project_export",
+    "annotation_project_layers_set",
     "annotation_submit",
     "annotator_kind_for",
     "assignment_claim_next",
+    "assignment_heartbeat",
+    "assignment_prefetch",
     "assignment_skip",
     "label_schema_create",
+    "review_claim_next",
+    "review_decide",
 ]

@@ -24,6 +24,13 @@ ANNOTATOR_KIND_BY_ROLE = {
 }
 
 
+def _layers_after_submit(**kwargs) -> None:
+    # Imported here: the reviews module checks fixed labels with labels_check from this one.
+    from annotation.services.reviews import layers_after_submit
+
+    layers_after_submit(**kwargs)
+
+
 def annotator_kind_for(*, user, workspace: Workspace) -> str:
     """crowd / staff / expert from the user's role in the workspace; staff for superusers and any other role."""
     return ANNOTATOR_KIND_BY_ROLE.get(user_role(user, workspace), Annotation.AnnotatorKind.STAFF)
@@ -34,15 +41,27 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
                       time_spent_ms: int, submitted_by) -> Annotation:
     """Record the annotator's answer for their assignment and count it on the task.
 
-    Idempotent: submitting an already submitted assignment returns its annotation unchanged. Refused when the
-    assignment is someone else's, was skipped, or its lease expired. The task row is locked first (see lock_objects),
+    Idempotent: submitting an already submitted assignment (with a valid answer) returns its annotation unchanged.
+    Refused when the assignment is someone else's, was skipped, or its lease expired. The task row is locked first (see lock_objects),
     so a concurrent claim cannot expire the lease halfway; the task's count moves with F() and the task completes
     when it reaches the project's overlap.
     """
+    if assignment.annotator_id != submitted_by.pk:
+        raise ApplicationError("this item is assigned to another annotator", where="assignment", code="not_yours")
+    # Everything that needs no lock is read and checked first, so the task stays locked for a few writes only.
+    try:
+        project, labels, correction, comment, kind = _answer_check(
+            assignment=assignment, label_ids=label_ids, corrected_response=corrected_response, comment=comment,
+            time_spent_ms=time_spent_ms, submitted_by=submitted_by)
+    except ApplicationError:
+        # A repeated submit returns the first answer, whatever it carries this time.
+        existing = Annotation.objects.filter(assignment_id=assignment.pk).first()
+        if existing is not None:
+            return existing
+        raise
+
     task = task_lock(task_id=assignment.task_id)
     locked = assignment_lock(assignment_id=assignment.pk)
-    if locked.annotator_id != submitted_by.pk:
-        raise ApplicationError("this item is assigned to another annotator", where="assignment", code="not_yours")
     if locked.status == Assignment.Status.SUBMITTED:
         return Annotation.objects.get(assignment=locked)
     if locked.status == Assignment.Status.SKIPPED:
@@ -51,21 +70,10 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     if locked.status == Assignment.Status.EXPIRED or locked.expires_at <= now:
         raise ApplicationError(f"the lease on this item expired at {locked.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
                                where="assignment", code="expired")
-    project = AnnotationProject.objects.select_related("schema", "workspace").get(pk=task.project_id)
-    labels = labels_check(schema=project.schema, label_ids=label_ids)
-    correction = ""
-    if (corrected_response or "").strip():
-        record = Record.objects.only("kind", "messages", "chosen").get(version_entries__pk=task.entry_id)
-        correction = correction_check(record=record, text=corrected_response)
-    if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS:
-        raise ApplicationError(f"must be a whole number of milliseconds between 0 and {MAX_TIME_SPENT_MS}", where="time_spent_ms")
-    comment = (comment or "").strip()
-    if len(comment) > MAX_COMMENT_CHARS:
-        raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="comment")
 
     annotation = Annotation.objects.create(
         task=task, assignment=locked, annotator=submitted_by,
-        annotator_kind=annotator_kind_for(user=submitted_by, workspace=project.workspace),
+        annotator_kind=kind,
         corrected_response=correction, comment=comment, time_spent_ms=time_spent_ms,
     )
     Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
@@ -77,10 +85,29 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
         # Both sides read the row as it was before this update.
         is_complete=Case(When(submitted_count__gte=project.overlap - 1, then=Value(True)), default=F("is_complete")),
     )
+    _layers_after_submit(project=project, task=task, annotation=annotation, labels=labels,
+                        completes=task.submitted_count + 1 >= project.overlap)
     history_record(actor=submitted_by, target=annotation, verb="submitted",
                    after={"assignment": locked.pk, "task": task.pk, "labels": [label.path for label in labels],
                           "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": annotation.annotator_kind})
     return annotation
+
+
+def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str, comment: str, time_spent_ms, submitted_by):
+    """The project, labels, correction, comment and annotator kind of a submit, checked without any lock."""
+    project = AnnotationProject.objects.select_related("schema", "workspace").get(tasks__pk=assignment.task_id)
+    labels = labels_check(schema=project.schema, label_ids=label_ids)
+    correction = ""
+    if (corrected_response or "").strip():
+        record = Record.objects.only("kind", "messages", "chosen").get(version_entries__annotation_tasks__pk=assignment.task_id)
+        correction = correction_check(record=record, text=corrected_response)
+    if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS:
+        raise ApplicationError(f"must be a whole number of milliseconds between 0 and {MAX_TIME_SPENT_MS}", where="time_spent_ms")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="comment")
+    kind = annotator_kind_for(user=submitted_by, workspace=project.workspace)
+    return project, labels, correction, comment, kind
 
 
 def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:

@@ -7,13 +7,15 @@ Aggregation when several annotators labelled one entry (overlap > 1):
 - corrected answer: the correction given by the most annotators (identical text); on a tie, the earliest submitted.
   An annotation without a correction does not vote against one.
 With one annotation per entry both rules reduce to "what the annotator gave".
+Layers: an annotation a reviewer or expert rejected does not vote; where a check fixed the labels, the latest fix is the
+entry's labels whatever the votes say.
 """
 
 from collections import Counter, defaultdict
 
 from django.db import transaction
 
-from annotation.models import Annotation, AnnotationProject
+from annotation.models import Annotation, AnnotationProject, Review
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
@@ -60,8 +62,15 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
 
     # Annotations first, then their labels: an annotation's labels commit with it, so every annotation read has all its
     # labels in the second read; labels of annotations submitted in between are ignored.
-    annotations = list(Annotation.objects.filter(task__project=project).order_by("created_at", "pk")
+    rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
+    annotations = list(Annotation.objects.filter(task__project=project).exclude(pk__in=rejected).order_by("created_at", "pk")
                        .values_list("pk", "task__entry_id", "corrected_response"))
+    fixes: dict[int, list[str]] = defaultdict(list)
+    fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by("decided_at", "pk")
+    latest_fix = {entry_id: review_id for review_id, entry_id in fixed_reviews.values_list("pk", "task__entry_id")}
+    for review_id, path in Review.fixed_labels.through.objects.filter(review_id__in=list(latest_fix.values())).values_list(
+            "review_id", "label__path"):
+        fixes[review_id].append(path)
     labels_by_annotation: dict[int, list[str]] = defaultdict(list)
     chosen = Annotation.labels.through.objects.filter(annotation__task__project=project).values_list("annotation_id", "label__path")
     for annotation_id, path in chosen:
@@ -72,7 +81,7 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
         choices[entry_id].append(labels_by_annotation.get(annotation_id, []))
         if corrected:
             corrections[entry_id].append(corrected)
-    if not choices:
+    if not choices and not latest_fix:
         raise ApplicationError("the project has no submitted annotations to export", where="project", code="empty")
 
     replacements = _corrected_records(dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()})
@@ -81,7 +90,9 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
     out: dict[int, list] = {}
     merged = 0
     for entry_id, record_id, split, labels in entries:
-        if entry_id in choices:
+        if entry_id in latest_fix:
+            labels = sorted(fixes[latest_fix[entry_id]])
+        elif entry_id in choices:
             labels = labels_aggregate(choices[entry_id])
         record_id = replacements.get(entry_id, record_id)
         if record_id in out:
@@ -100,6 +111,8 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
         "overlap": project.overlap,
         "rule": AGGREGATION_RULE,
     }
+    if latest_fix:
+        detail["fixed_by_review"] = len(latest_fix)
     version = dataset_version_create(
         dataset=dataset, entries=[tuple(e) for e in out.values()], operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
         created_by=created_by, parent=source, seed=source.seed, ratios=source.ratios, operation_detail=detail,

@@ -1,4 +1,4 @@
-"""The work queue: claim the next item, skip it.
+"""The work queue: claim the next item, lease one or two more ahead of time, keep leases alive, skip an item.
 
 Concurrency rules:
 - Task rows are claimed with select_for_update(skip_locked=True): concurrent annotators pass over each other's
@@ -8,39 +8,129 @@ Concurrency rules:
   (active or submitted) assignment per slot and per annotator, so over-assignment is impossible even if a check
   here were wrong: the database refuses the row.
 - A lease runs out at `expires_at`. Expired leases are marked expired by the next claim that locks their task,
-  and their slots are reused; a submit holding the task lock cannot race with that.
+  and their slots are reused; a submit holding the task lock cannot race with that. A heartbeat moves the
+  annotator's live leases forward; the expiring update re-checks `expires_at` under the row lock, so a lease renewed
+  a moment ago is never expired by a claim that read it before the renewal.
+- Prefetch: an annotator may hold up to 1 + MAX_AHEAD leases in a project. The workbench asks for them in the
+  background, so the claim after a submit finds a lease already held (an index probe) instead of scanning the queue.
 """
 
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db import transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.lock_objects import annotator_lock, assignment_lock, task_lock, tasks_lock_free, tasks_lock_wait
+from annotation.lock_objects import (
+    annotator_lock,
+    assignment_lock,
+    assignments_lock_live,
+    task_lock,
+    tasks_lock_free,
+    tasks_lock_wait,
+)
 from annotation.models import AnnotationProject, AnnotationTask, Assignment
+from annotation.services.annotations import annotator_kind_for
 from common.errors import ApplicationError
 from common.history import history_record
 
 LIVE = (Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED)
+MAX_AHEAD = 2
 
 
 @transaction.atomic
 def assignment_claim_next(*, project: AnnotationProject, annotator) -> Assignment | None:
-    """The annotator's next item: their own unexpired active assignment in the project if they hold one, otherwise a
-    new lease on the first incomplete task they have neither submitted nor skipped and that has a free slot.
+    """The annotator's next item: their oldest unexpired active assignment in the project if they hold one (the current
+    item, or one leased ahead), otherwise a new lease on the first incomplete task they have neither submitted nor
+    skipped and that has a free slot.
 
     Returns None when nothing is left for this annotator. Permission to work on the project is the caller's check.
     """
-    if project.status != AnnotationProject.Status.OPEN:
-        raise ApplicationError("the project is closed", where="project", code="closed")
+    _open_check(project)
     now = timezone.now()
     annotator_lock(annotator=annotator)
-    own = (Assignment.objects.filter(task__project=project, annotator=annotator, status=Assignment.Status.ACTIVE, expires_at__gt=now)
-           .order_by("claimed_at", "pk").first())
+    own = _own_active(project=project, annotator=annotator, now=now).first()
     if own is not None:
         return own
+    _pool_check(project=project, annotator=annotator)
+    return _claim_one(project=project, annotator=annotator, now=now)
+
+
+@transaction.atomic
+def assignment_prefetch(*, project: AnnotationProject, annotator, ahead: int = MAX_AHEAD) -> list[Assignment]:
+    """Hold the current item plus up to `ahead` (0..MAX_AHEAD) more leases, claiming what is missing.
+
+    Returns the annotator's live leases in the project, the current item first; an empty list when nothing is left.
+    Leases held beyond `ahead` are kept, not given back (a second tab may be showing them).
+    """
+    _open_check(project)
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or not 0 <= ahead <= MAX_AHEAD:
+        raise ApplicationError(f"must be a whole number between 0 and {MAX_AHEAD}", where="ahead")
+    now = timezone.now()
+    annotator_lock(annotator=annotator)
+    held = list(_own_active(project=project, annotator=annotator, now=now))
+    if len(held) < 1 + ahead:
+        _pool_check(project=project, annotator=annotator)
+    while len(held) < 1 + ahead:
+        assignment = _claim_one(project=project, annotator=annotator, now=now)
+        if assignment is None:
+            break
+        held.append(assignment)
+    return held
+
+
+@transaction.atomic
+def assignment_heartbeat(*, assignment: Assignment, annotator) -> list[Assignment]:
+    """Renew the lease on `assignment` and on every other live lease of the annotator in its project (the items
+    leased ahead), each to now + the project's lease length. Returns the renewed leases, the current item first.
+
+    Refused when the assignment is someone else's, was submitted or skipped, or its lease already ran out: an
+    expired slot may be someone else's by now, so the annotator claims again instead.
+    """
+    if assignment.annotator_id != annotator.pk:
+        raise ApplicationError("this item is assigned to another annotator", where="assignment", code="not_yours")
+    project = AnnotationProject.objects.only("pk", "lease_seconds", "status").get(tasks__pk=assignment.task_id)
+    _open_check(project)
+    now = timezone.now()
+    annotator_lock(annotator=annotator)
+    live = assignments_lock_live(project_id=project.pk, annotator_id=annotator.pk, now=now)
+    if assignment.pk not in {a.pk for a in live}:
+        current = Assignment.objects.only("status", "expires_at").get(pk=assignment.pk)
+        if current.status == Assignment.Status.ACTIVE:
+            raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
+                                   where="assignment", code="expired")
+        raise ApplicationError(f"this item is {current.get_status_display().lower()}; nothing to renew", where="assignment",
+                               code=current.status)
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    Assignment.objects.filter(pk__in=[a.pk for a in live]).update(expires_at=expires_at)
+    for renewed in live:
+        renewed.expires_at = expires_at
+    return live
+
+
+def _open_check(project: AnnotationProject) -> None:
+    if project.status != AnnotationProject.Status.OPEN:
+        raise ApplicationError("the project is closed", where="project", code="closed")
+
+
+def _pool_check(*, project: AnnotationProject, annotator) -> None:
+    """Refuse annotators whose kind (crowd, staff, expert) is not among the project's labelling pools, if it names any."""
+    if not project.label_pools:
+        return
+    kind = annotator_kind_for(user=annotator, workspace=project.workspace)
+    if kind not in project.label_pools:
+        raise ApplicationError(f"this project is labelled by {', '.join(project.label_pools)} annotators only", where="project",
+                               code="not_in_pool")
+
+
+def _own_active(*, project: AnnotationProject, annotator, now):
+    return (Assignment.objects.filter(task__project=project, annotator=annotator, status=Assignment.Status.ACTIVE, expires_at__gt=now)
+            .order_by("claimed_at", "pk"))
+
+
+def _claim_one(*, project: AnnotationProject, annotator, now) -> Assignment | None:
+    """A new lease for the annotator (whose row lock the caller holds), or None when nothing is left for them."""
     passed_over: list[int] = []
     while True:
         candidates = _claimable_tasks(project=project, annotator=annotator, now=now).exclude(pk__in=passed_over)
@@ -59,18 +149,23 @@ def assignment_claim_next(*, project: AnnotationProject, annotator) -> Assignmen
 
 
 def _claimable_tasks(*, project: AnnotationProject, annotator, now):
-    """Incomplete tasks, in id order, that the annotator has not submitted or skipped and that seem to have a free slot.
+    """Incomplete tasks, in id order, that the annotator has not submitted, skipped or leased and that seem to have a
+    free slot.
 
     A slot is taken by a submitted annotation (counted in `submitted_count`) or an unexpired active lease. This reads
     a snapshot; _slot_take re-checks under the row lock.
     """
-    done_by_annotator = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator,
-                                                  status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+    # Scalar subqueries with LIMIT 1 (not EXISTS): PostgreSQL runs them as one index probe per candidate row, instead
+    # of turning them into an anti-join that reads every assignment of the annotator or of the project.
+    done_by_annotator = Assignment.objects.filter(
+        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now),
+        task=OuterRef("pk"), annotator=annotator).values("pk")[:1]
     leased = Assignment.objects.filter(task=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now)
-    tasks = AnnotationTask.objects.filter(project=project, is_complete=False).exclude(Exists(done_by_annotator))
+    tasks = (AnnotationTask.objects.filter(project=project, is_complete=False)
+             .alias(mine=Subquery(done_by_annotator)).filter(mine__isnull=True))
     if project.overlap == 1:
         # An incomplete task of a single-overlap project has no submission, so only a lease can hold its slot.
-        tasks = tasks.exclude(Exists(leased))
+        tasks = tasks.alias(lease=Subquery(leased.values("pk")[:1])).filter(lease__isnull=True)
     else:
         leases = leased.order_by().values("task").annotate(n=Count("pk")).values("n")
         tasks = (tasks.alias(taken=F("submitted_count") + Coalesce(Subquery(leases, output_field=IntegerField()), 0))
@@ -79,25 +174,32 @@ def _claimable_tasks(*, project: AnnotationProject, annotator, now):
 
 
 def _slot_take(*, task: AnnotationTask, project: AnnotationProject, annotator, now) -> Assignment | None:
-    """With the task row locked: expire its stale leases, then lease its lowest free slot (None if there is none)."""
+    """With the task row locked: expire its stale leases, then lease its lowest free slot (None if there is none).
+
+    One read of the task's live and stale assignments decides both; the rows cannot change under the task lock except
+    by a submit that took the lock before us (and a submit never turns a stale lease live), so the slot is free when we
+    insert. The partial unique constraints stay the last word: if that reasoning were ever wrong, the insert fails.
+    """
     if task.is_complete:
         return None
-    stale = list(Assignment.objects.filter(task=task, status=Assignment.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True))
+    rows = list(Assignment.objects.filter(task=task, status__in=LIVE).values_list("pk", "slot", "annotator_id", "status", "expires_at"))
+    stale = [pk for pk, _, _, status, expires_at in rows if status == Assignment.Status.ACTIVE and expires_at <= now]
     if stale:
-        Assignment.objects.filter(pk__in=stale, status=Assignment.Status.ACTIVE).update(status=Assignment.Status.EXPIRED, finished_at=now)
-    live = list(Assignment.objects.filter(task=task, status__in=LIVE).values_list("slot", "annotator_id"))
+        # expires_at again: PostgreSQL re-checks the condition on the locked row, so a lease renewed since is left alone.
+        expired = Assignment.objects.filter(pk__in=stale, status=Assignment.Status.ACTIVE, expires_at__lte=now).update(
+            status=Assignment.Status.EXPIRED, finished_at=now)
+        if expired != len(stale):
+            rows = list(Assignment.objects.filter(task=task, status__in=LIVE).values_list("pk", "slot", "annotator_id", "status", "expires_at"))
+            stale = []
+    live = [(slot, annotator_id) for pk, slot, annotator_id, _, _ in rows if pk not in stale]
     if any(annotator_id == annotator.pk for _, annotator_id in live):
         return None
     used = {slot for slot, _ in live}
     free = next((slot for slot in range(project.overlap) if slot not in used), None)
     if free is None:
         return None
-    try:
-        with transaction.atomic():
-            assignment = Assignment.objects.create(task=task, annotator=annotator, slot=free,
-                                                   expires_at=now + timedelta(seconds=project.lease_seconds))
-    except IntegrityError:
-        return None
+    assignment = Assignment.objects.create(task=task, annotator=annotator, slot=free,
+                                           expires_at=now + timedelta(seconds=project.lease_seconds))
     history_record(actor=annotator, target=assignment, verb="claimed",
                    after={"task": task.pk, "slot": free, "expires_at": assignment.expires_at.isoformat(), "expired": stale})
     return assignment

@@ -14,19 +14,29 @@ from rest_framework.views import APIView
 from common.api import paginated
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_data_workspace, access_dataset, access_import_job, access_version
-from datahub.downloads import export_split_check, version_jsonl_response
-from datahub.models import ImportJob, Source
+from datahub.downloads import (
+    export_shape_check,
+    export_split_check,
+    import_errors_response,
+    version_hf_response,
+    version_jsonl_response,
+)
+from datahub.models import ImportJob, Record, Source
 from datahub.selectors import (
     dataset_import_jobs,
     dataset_list,
-    dataset_records,
     dataset_versions,
     dataset_with_counts,
+    record_search,
     source_in_workspace,
     source_list,
+    version_by_number,
+    version_diff,
+    version_leakage,
 )
 from datahub.services.datasets import dataset_create, source_create
-from datahub.services.imports import import_job_create
+from datahub.services.imports import import_job_create, import_job_resume
+from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS
 
@@ -163,10 +173,65 @@ class DatasetRecordsApi(APIView):
         raw = serializers.JSONField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RecordFilterInput"
+
+        q = serializers.CharField(required=False, allow_blank=True, default="")
+        source = serializers.IntegerField(required=False, allow_null=True, default=None)
+        tag = serializers.CharField(required=False, allow_blank=True, default="")
+        kind = serializers.ChoiceField(choices=Record.Kind.choices, required=False, allow_blank=True, default="")
+        label = serializers.BooleanField(required=False, allow_null=True, default=None)
+        version = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="version number")
+        split = serializers.ChoiceField(choices=["train", "validation", "test"], required=False, allow_blank=True, default="")
+        min_length = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+        max_length = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True))
     def get(self, request, dataset_id: int):
         dataset = access_dataset(request.user, dataset_id)
-        return paginated(self, dataset_records(dataset=dataset), self.OutputSerializer)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated(self, record_search(dataset=dataset, **record_filters(dataset, filters.validated_data)), self.OutputSerializer)
+
+
+def record_filters(dataset, values: dict) -> dict:
+    """Validated filter values → record_search keywords; a version number is looked up in the dataset."""
+    values = dict(values)
+    number = values.pop("version", None)
+    values["source_id"] = values.pop("source", None)
+    values["version"] = None
+    if number is not None:
+        values["version"] = version_by_number(dataset=dataset, number=number)
+        if values["version"] is None:
+            raise ApplicationError(f"dataset {dataset.name!r} has no version {number}", where="version")
+    if values["split"] and values["version"] is None:
+        raise ApplicationError("a split belongs to a version: give version too", where="split")
+    return values
+
+
+class DatasetRecordTagsApi(APIView):
+    """POST adds and removes tags on records of the dataset (tags are not content: frozen versions are unaffected)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RecordTagsInput"
+
+        records = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=10_000)
+        add = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+        remove = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+
+    class OutputSerializer(serializers.Serializer):
+        changed = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, dataset_id: int):
+        dataset = access_dataset(request.user, dataset_id, capability=EDIT)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changed = records_tag(dataset=dataset, record_ids=data.validated_data["records"], add=data.validated_data["add"],
+                              remove=data.validated_data["remove"], actor=request.user)
+        return Response(self.OutputSerializer({"changed": changed}).data)
 
 
 class ImportJobOutputSerializer(serializers.Serializer):
@@ -176,12 +241,21 @@ class ImportJobOutputSerializer(serializers.Serializer):
     file_name = serializers.CharField()
     format = serializers.CharField()
     detected_format = serializers.CharField()
+    container = serializers.CharField()
+    detected_container = serializers.CharField()
+    encoding = serializers.CharField()
+    column_map = serializers.JSONField()
+    skip_invalid = serializers.BooleanField()
+    max_record_chars = serializers.IntegerField()
     status = serializers.CharField()
+    stale = serializers.BooleanField(source="is_stale")
     total = serializers.IntegerField()
     processed = serializers.IntegerField()
     percent = serializers.IntegerField()
     created_count = serializers.IntegerField()
     duplicate_count = serializers.IntegerField()
+    invalid_count = serializers.IntegerField()
+    resume_row = serializers.IntegerField()
     error = serializers.CharField()
     where = serializers.CharField(source="error_where")
     created_at = serializers.DateTimeField()
@@ -200,6 +274,11 @@ class DatasetImportsApi(APIView):
         file = serializers.FileField(allow_empty_file=True)
         format = serializers.ChoiceField(choices=ImportJob.Format.choices, default=ImportJob.Format.AUTO)
         source = serializers.IntegerField(required=False, allow_null=True)
+        container = serializers.ChoiceField(choices=ImportJob.Container.choices, required=False, default="", allow_blank=True)
+        # binary=True: in a multipart form the mapping arrives as JSON text, e.g. {"instruction": "question"}.
+        column_map = serializers.JSONField(required=False, default=dict, binary=True)
+        skip_invalid = serializers.BooleanField(required=False, default=False)
+        max_record_chars = serializers.IntegerField(required=False, allow_null=True, default=None)
 
     OutputSerializer = ImportJobOutputSerializer
 
@@ -219,8 +298,11 @@ class DatasetImportsApi(APIView):
             if source is None:
                 raise ApplicationError(f"no source {data.validated_data['source']} in workspace {dataset.workspace.name!r}", where="source")
         upload = data.validated_data["file"]
-        job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=data.validated_data["format"],
-                                source=source, created_by=request.user)
+        values = data.validated_data
+        job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=values["format"],
+                                source=source, created_by=request.user, container=values["container"],
+                                column_map=values["column_map"], skip_invalid=values["skip_invalid"],
+                                max_record_chars=values["max_record_chars"])
         return Response(self.OutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -232,6 +314,25 @@ class ImportJobDetailApi(APIView):
     @extend_schema(responses=ImportJobOutputSerializer)
     def get(self, request, import_job_id: int):
         return Response(self.OutputSerializer(access_import_job(request.user, import_job_id)).data)
+
+
+class ImportJobErrorsApi(APIView):
+    """The rows an import with skip_invalid left out, as CSV: line, field, reason."""
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request, import_job_id: int):
+        return import_errors_response(access_import_job(request.user, import_job_id))
+
+
+class ImportJobResumeApi(APIView):
+    """POST queues a stalled import again (its worker died); it continues from its last committed row."""
+
+    OutputSerializer = ImportJobOutputSerializer
+
+    @extend_schema(request=None, responses={202: ImportJobOutputSerializer})
+    def post(self, request, import_job_id: int):
+        job = import_job_resume(job=access_import_job(request.user, import_job_id, capability=EDIT), actor=request.user)
+        return Response(self.OutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class VersionOutputSerializer(serializers.Serializer):
@@ -261,6 +362,7 @@ class DatasetVersionsApi(APIView):
         seed = serializers.IntegerField(default=0)
         ratios = serializers.DictField(child=serializers.FloatField(min_value=0, max_value=1), required=False)
         note = serializers.CharField(required=False, allow_blank=True, default="")
+        stratify = serializers.BooleanField(required=False, default=False)
 
     OutputSerializer = VersionOutputSerializer
 
@@ -275,7 +377,8 @@ class DatasetVersionsApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = dataset_version_freeze(dataset=dataset, created_by=request.user, seed=data.validated_data["seed"],
-                                         ratios=data.validated_data.get("ratios") or DEFAULT_RATIOS, note=data.validated_data["note"])
+                                         ratios=data.validated_data.get("ratios") or DEFAULT_RATIOS, note=data.validated_data["note"],
+                                         stratify=data.validated_data["stratify"])
         return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -290,8 +393,71 @@ class VersionDetailApi(APIView):
 class VersionExportApi(APIView):
     """The version (or one ?split=train|validation|test) as TRL JSONL, streamed."""
 
-    @extend_schema(parameters=[OpenApiParameter("split", str, enum=["train", "validation", "test"])],
+    @extend_schema(parameters=[OpenApiParameter("split", str, enum=["train", "validation", "test"]),
+                               OpenApiParameter("shape", str, enum=["messages", "prompt_completion"])],
                    responses={(200, "application/x-ndjson"): OpenApiTypes.STR})
     def get(self, request, version_id: int):
         version = access_version(request.user, version_id)
-        return version_jsonl_response(version, export_split_check(request.query_params.get("split")))
+        return version_jsonl_response(version, export_split_check(request.query_params.get("split")),
+                                      export_shape_check(request.query_params.get("shape")))
+
+
+class VersionLeakageApi(APIView):
+    """Test prompts (or ?split=validation) that also appear in train, exactly or nearly (Jaccard of character 5-grams ≥ 0.8)."""
+
+    class OutputSerializer(serializers.Serializer):
+        class LeakSerializer(serializers.Serializer):
+            test_record = serializers.IntegerField()
+            train_record = serializers.IntegerField()
+            kind = serializers.CharField()
+            similarity = serializers.FloatField()
+            prompt = serializers.CharField()
+
+        split = serializers.CharField()
+        checked = serializers.IntegerField()
+        exact = serializers.IntegerField()
+        near = serializers.IntegerField()
+        leaks = LeakSerializer(many=True)
+
+    @extend_schema(parameters=[OpenApiParameter("split", str, enum=["test", "validation"])], responses=OutputSerializer)
+    def get(self, request, version_id: int):
+        version = access_version(request.user, version_id)
+        split = request.query_params.get("split") or "test"
+        if split not in ("test", "validation"):
+            raise ApplicationError(f"unknown split {split!r}; check test or validation against train", where="split")
+        return Response(self.OutputSerializer(version_leakage(version=version, split=split)).data)
+
+
+class VersionDiffApi(APIView):
+    """What changed from version ?against=<id> (another version of the same dataset) to this one."""
+
+    class OutputSerializer(serializers.Serializer):
+        old = serializers.IntegerField()
+        new = serializers.IntegerField()
+        added = serializers.IntegerField()
+        removed = serializers.IntegerField()
+        changed = serializers.IntegerField()
+        moved = serializers.IntegerField()
+        unchanged = serializers.IntegerField()
+        added_records = serializers.ListField(child=serializers.IntegerField())
+        removed_records = serializers.ListField(child=serializers.IntegerField())
+        changed_records = serializers.ListField(child=serializers.DictField(child=serializers.IntegerField()))
+        moved_records = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(parameters=[OpenApiParameter("against", int, required=True)], responses=OutputSerializer)
+    def get(self, request, version_id: int):
+        version = access_version(request.user, version_id)
+        other = access_version(request.user, request.query_params.get("against"))
+        if other.dataset_id != version.dataset_id:
+            raise ApplicationError("both versions must belong to the same dataset", where="against")
+        return Response(self.OutputSerializer(version_diff(old=other, new=version)).data)
+
+
+class VersionExportHfApi(APIView):
+    """The version as a zipped Hugging Face `datasets` folder (save_to_disk; one split per non-empty split)."""
+
+    @extend_schema(parameters=[OpenApiParameter("shape", str, enum=["messages", "prompt_completion"])],
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, version_id: int):
+        version = access_version(request.user, version_id)
+        return version_hf_response(version, export_shape_check(request.query_params.get("shape")))

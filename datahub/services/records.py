@@ -58,3 +58,44 @@ def records_insert(*, dataset: Dataset, records: list[Record]) -> tuple[int, int
             fresh.append(record)
     Record.objects.bulk_create(fresh, batch_size=1000)
     return len(fresh), len(records) - len(fresh)
+
+
+TAG_MAX = 64
+
+
+def records_tag(*, dataset: Dataset, record_ids: list[int], add: list[str] | None = None, remove: list[str] | None = None,
+                actor=None) -> int:
+    """Add and remove tags on the given records of `dataset`; return how many records changed.
+
+    Tags are not content (the content hash ignores them), so frozen versions are unaffected. Ids outside the
+    dataset are refused, so a request cannot touch another dataset's records.
+    """
+    from django.db import transaction
+
+    from common.errors import ApplicationError
+    from common.history import history_record
+
+    add = [t.strip() for t in (add or []) if t and t.strip()]
+    remove = [t.strip() for t in (remove or []) if t and t.strip()]
+    if not add and not remove:
+        raise ApplicationError("give at least one tag to add or remove", where="tags")
+    if any(len(t) > TAG_MAX for t in add):
+        raise ApplicationError(f"a tag is at most {TAG_MAX} characters", where="tags")
+    if not record_ids:
+        raise ApplicationError("select at least one record", where="records")
+    with transaction.atomic():
+        records = list(Record.objects.select_for_update().filter(dataset=dataset, pk__in=record_ids).only("pk", "tags"))
+        if len(records) != len(set(record_ids)):
+            missing = sorted(set(record_ids) - {r.pk for r in records})
+            raise ApplicationError(f"record {missing[0]} is not in dataset {dataset.name!r}", where="records")
+        changed = []
+        for record in records:
+            tags = [t for t in (record.tags or []) if t not in remove]
+            tags += [t for t in add if t not in tags]
+            if tags != record.tags:
+                record.tags = tags
+                changed.append(record)
+        Record.objects.bulk_update(changed, ["tags"], batch_size=1000)
+        history_record(actor=actor, target=dataset, verb="records_tagged",
+                       after={"records": len(changed), "add": add, "remove": remove})
+    return len(changed)

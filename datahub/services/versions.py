@@ -6,7 +6,7 @@ from django.db.models import Max
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
-from datahub.splits import DEFAULT_RATIOS, ratios_check, split_for
+from datahub.splits import DEFAULT_RATIOS, ratios_check, split_for, stratified_assign
 
 
 def manifest_hash(entries: list[tuple[str, str, list]]) -> str:
@@ -48,13 +48,46 @@ def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, li
     return version
 
 
-def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, ratios: dict | None = None, note: str = "") -> DatasetVersion:
-    """Freeze every record of the dataset with a seeded split grouped by prompt (no prompt in two splits)."""
+def _group_keys(rows: list[tuple[int, str, int | None]]) -> dict[int, str]:
+    """Record id → group key: its prompt hash, or its oldest ancestor's, so an augmentation or a correction lands
+    in the split of the record it came from (exact duplicates were dropped at import; shared prompts share a hash)."""
+    by_id = {pk: (prompt, parent) for pk, prompt, parent in rows}
+    keys: dict[int, str] = {}
+    for pk in by_id:
+        seen, current = set(), pk
+        while by_id[current][1] in by_id and current not in seen:
+            seen.add(current)
+            current = by_id[current][1]
+        keys[pk] = by_id[current][0]
+    return keys
+
+
+def _stratum(kind: str, label) -> str:
+    """The label a stratified split balances: the kind, and for KTO rows whether the answer is desirable."""
+    return f"{kind}:{label}" if kind == Record.Kind.KTO else kind
+
+
+def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, ratios: dict | None = None, note: str = "",
+                           stratify: bool = False) -> DatasetVersion:
+    """Freeze every record of the dataset with a seeded split, grouped so that no prompt (nor a record and its
+    augmentations or corrections) lands in two splits. With `stratify`, each label (kind; KTO desirable or not)
+    is divided in the ratios on its own."""
     ratios = ratios_check(ratios or DEFAULT_RATIOS)
-    rows = Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash").iterator(chunk_size=5000)
-    entries = [(pk, split_for(group, seed=seed, ratios=ratios), []) for pk, group in rows]
-    if not entries:
+    rows = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash", "parent_id", "kind", "label")
+                .iterator(chunk_size=5000))
+    if not rows:
         raise ApplicationError(f"dataset {dataset.name!r} has no records to freeze", where="dataset")
+    keys = _group_keys([(pk, prompt, parent) for pk, prompt, parent, _, _ in rows])
+    if stratify:
+        groups: dict[str, tuple[str, int]] = {}
+        for pk, _, _, kind, label in rows:
+            stratum, count = groups.get(keys[pk], (_stratum(kind, label), 0))
+            groups[keys[pk]] = (stratum, count + 1)
+        splits = stratified_assign(groups, seed=seed, ratios=ratios)
+        entries = [(pk, splits[keys[pk]], []) for pk, *_ in rows]
+    else:
+        entries = [(pk, split_for(keys[pk], seed=seed, ratios=ratios), []) for pk, *_ in rows]
     parent = dataset.versions.order_by("-number").first()
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE, created_by=created_by,
-                                  parent=parent, seed=seed, ratios=ratios, note=note)
+                                  parent=parent, seed=seed, ratios=ratios, note=note,
+                                  operation_detail={"stratified": True} if stratify else None)

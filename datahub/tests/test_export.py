@@ -70,3 +70,43 @@ def test_exported_file_imports_back_to_the_same_records(workspace, write_file, i
         assert (job.status, job.created_count) == ("succeeded", len(rows)), job.error
         assert set(Record.objects.filter(dataset=copy).values_list("content_hash", flat=True)) == \
             set(Record.objects.filter(dataset=original).values_list("content_hash", flat=True))
+
+
+def test_prompt_completion_shape(workspace, write_file, import_path, tmp_path, api_for, users):
+    dataset = mixed_dataset(workspace, write_file, import_path)
+    version = dataset_version_freeze(dataset=dataset, seed=5)
+    out = tmp_path / "pc.jsonl"
+    assert version_export_jsonl(version, split=None, path=out, shape="prompt_completion") == 41
+    exported = read_jsonl(out)
+    assert exported == [trl_row(entry.record, shape="prompt_completion") for entry in version_entries(version)]
+    kinds = {tuple(sorted(row)) for row in exported}
+    assert kinds == {("completion", "prompt"), ("completion", "prompt", "tools"), ("chosen", "prompt", "rejected"),
+                     ("completion", "label", "prompt")}
+    first = next(row for row in exported if set(row) == {"prompt", "completion"})
+    assert first["completion"][0]["role"] == "assistant" and first["prompt"][-1]["role"] == "user"
+    response = api_for(users["ml_engineer"]).get(f"/api/v1/versions/{version.pk}/export/?shape=prompt_completion")
+    assert response["Content-Disposition"] == 'attachment; filename="mixed-v1-prompt-completion.jsonl"'
+    assert [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()] == exported
+    bad = api_for(users["ml_engineer"]).get(f"/api/v1/versions/{version.pk}/export/?shape=csv")
+    assert (bad.status_code, bad.json()["where"]) == (400, "shape")
+
+
+def test_hugging_face_datasets_folder_zip(workspace, write_file, import_path, tmp_path, client, users):
+    import zipfile
+
+    from datasets import load_from_disk
+    from django.urls import reverse
+
+    dataset = dataset_create(workspace=workspace, name="Chats")
+    import_path(dataset, write_file("a.jsonl", alpaca_rows(40)))
+    version = dataset_version_freeze(dataset=dataset, seed=4)
+    client.force_login(users["ml_engineer"])
+    response = client.get(reverse("datahub:version-export-hf", args=[version.pk]))
+    assert response["Content-Disposition"] == 'attachment; filename="chats-v1-hf-datasets.zip"'
+    archive = tmp_path / "hf.zip"
+    archive.write_bytes(b"".join(response.streaming_content))
+    zipfile.ZipFile(archive).extractall(tmp_path / "hf")
+    loaded = load_from_disk(str(tmp_path / "hf"))
+    assert {split: len(rows) for split, rows in loaded.items()} == {s: n for s, n in version.counts.items() if n}
+    assert loaded["train"].column_names == ["messages"]
+    assert loaded["train"][0]["messages"] == trl_row(version_entries(version, "train").first().record)["messages"]

@@ -1,12 +1,14 @@
 """The datahub browser pages: they call the same services, show errors where they belong, escape data, and cost fixed queries."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from datahub.export import trl_row, version_entries
 from datahub.models import Dataset, DatasetVersion, ImportJob, Source
@@ -231,3 +233,39 @@ def test_version_detail_page_costs_the_same_for_1_and_10_rows(browser, users, wo
     with django_assert_num_queries(one):
         page = client.get(large_url)
     assert page.content.decode().count('<td class="split">') == 10
+
+
+def test_import_page_options_error_report_and_resume(browser, users, dataset, write_file, import_path):
+    client = browser(users["ml_engineer"])
+    upload = SimpleUploadedFile("qa.tsv", "q\ta\n问题\t答案\nnothing\t\n".encode("gb18030"))
+    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]), {
+        "import-file": upload, "import-format": "auto", "import-column_map": "instruction=q, output=a", "import-skip_invalid": "on",
+        "import-max_record_chars": "1000"})
+    assert response.status_code == 302
+    job = import_job_run(job=ImportJob.objects.get())
+    assert (job.status, job.encoding, job.created_count, job.invalid_count, job.max_record_chars) == ("succeeded", "gb18030", 1, 1, 1000)
+    detail = client.get(reverse("datahub:dataset-detail", args=[dataset.pk])).content.decode()
+    assert "1 invalid row left out." in detail and reverse("datahub:import-job-errors", args=[job.pk]) in detail
+    report = client.get(reverse("datahub:import-job-errors", args=[job.pk]))
+    assert b"".join(report.streaming_content).decode() == "line,field,reason\r\n3,output,field 'output' is empty\r\n"
+    ImportJob.objects.filter(pk=job.pk).update(status="running", updated_at=timezone.now() - timedelta(hours=2))
+    detail = client.get(reverse("datahub:dataset-detail", args=[dataset.pk])).content.decode()
+    assert reverse("datahub:import-job-resume", args=[job.pk]) in detail
+    assert client.post(reverse("datahub:import-job-resume", args=[job.pk])).status_code == 302
+    assert ImportJob.objects.get(pk=job.pk).status == "queued"
+
+
+def test_bad_column_map_stays_on_the_form(browser, users, dataset):
+    client = browser(users["ml_engineer"])
+    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]),
+                           {"import-file": jsonl("a.jsonl", alpaca_rows(1)), "import-format": "auto", "import-column_map": "nonsense"})
+    assert response.status_code == 400
+    assert "Write each mapping as field=column." in response.content.decode()
+    assert ImportJob.objects.count() == 0
+
+
+def test_version_page_links_to_training(browser, users, dataset, write_file, import_path):
+    import_path(dataset, write_file("a.jsonl", alpaca_rows(3)))
+    version = dataset_version_freeze(dataset=dataset)
+    page = browser(users["ml_engineer"]).get(reverse("datahub:version-detail", args=[version.pk])).content.decode()
+    assert f'href="{reverse("training:run-new")}?dataset_version={version.pk}"' in page

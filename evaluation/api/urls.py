@@ -5,6 +5,11 @@ from evaluation.api import views
 urlpatterns = [
     path("studies/", views.StudyListCreateApi.as_view(), name="api-study-list"),
     path("studies/<int:study_id>/", views.StudyDetailApi.as_view(), name="api-study-detail"),
+    path("studies/<int:study_id>/close/", views.StudyCloseApi.as_view(), name="api-study-close"),
+    path("studies/<int:study_id>/retry/", views.StudyRetryApi.as_view(), name="api-study-retry"),
+    path("studies/<int:study_id>/abandon/", views.StudyAbandonApi.as_view(), name="api-study-abandon"),
+    path("studies/<int:study_id>/judges/", views.JudgeCreateApi.as_view(), name="api-study-judge-create"),
+    path("studies/<int:study_id>/export/", views.StudyVotesExportApi.as_view(), name="api-study-export"),
     path("studies/<int:study_id>/results/", views.StudyResultsApi.as_view(), name="api-study-results"),
     path("studies/<int:study_id>/next/", views.StudyNextComparisonApi.as_view(), name="api-study-next"),
     path("comparisons/<str:token>/vote/", views.VoteSubmitApi.as_view(), name="api-comparison-vote"),

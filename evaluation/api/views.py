@@ -4,12 +4,13 @@ Raters (study.vote) reach comparisons only through /studies/{id}/next/ and /comp
 name no arm, model or answer id. Arms and results are for study.manage / study.view_results holders.
 """
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import access_workspace
+from accounts.access import access_workspace, user_can
 from common.api import paginated
 from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
@@ -18,12 +19,21 @@ from evaluation.selectors import (
     base_model_for_study,
     comparison_next_for_rater,
     dataset_version_for_study,
+    endpoint_for_study,
     study_arm_rows,
     study_counts,
     study_list_for_user,
     study_report,
 )
-from evaluation.services import study_create, vote_submit
+from evaluation.services import (
+    judge_create,
+    study_abandon,
+    study_close,
+    study_create,
+    study_retry,
+    study_votes_export,
+    vote_submit,
+)
 
 
 class StudySummarySerializer(serializers.Serializer):
@@ -72,11 +82,14 @@ class StudyCreateApi(APIView):
             name = serializers.CharField(max_length=200)
             base_model = serializers.IntegerField(required=False, allow_null=True, default=None)
             artifact = serializers.IntegerField(required=False, allow_null=True, default=None)
+            endpoint = serializers.IntegerField(required=False, allow_null=True, default=None)
             is_baseline = serializers.BooleanField(default=False)
 
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
-        dataset_version = serializers.IntegerField()
+        dataset_version = serializers.IntegerField(required=False, allow_null=True, default=None)
+        prompts = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True, default=None,
+                                        help_text='instead of a dataset version: conversations, each {"messages": [...]}')
         arms = ArmInputSerializer(many=True)
         split = serializers.CharField(default="test")
         max_prompts = serializers.IntegerField(default=50)
@@ -84,6 +97,7 @@ class StudyCreateApi(APIView):
         votes_per_comparison = serializers.IntegerField(default=1)
         seed = serializers.IntegerField(default=0)
         question = serializers.CharField(default="", allow_blank=True)
+        labels = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
 
     @extend_schema(request=InputSerializer, responses={201: StudySummarySerializer})
     def post(self, request):
@@ -93,9 +107,13 @@ class StudyCreateApi(APIView):
         values = dict(data.validated_data)
         workspace = access_workspace(request.user, values.pop("workspace"), capability="study.manage")
         version_id = values.pop("dataset_version")
-        dataset_version = dataset_version_for_study(workspace=workspace, version_id=version_id)
-        if dataset_version is None:
-            raise ApplicationError(f"no dataset version {version_id} in this workspace", where="dataset_version")
+        dataset_version = None
+        if version_id is not None:
+            dataset_version = dataset_version_for_study(workspace=workspace, version_id=version_id)
+            if dataset_version is None:
+                raise ApplicationError(f"no dataset version {version_id} in this workspace", where="dataset_version")
+        if values["prompts"] is not None:
+            values["upload_name"] = "api"
         values["arms"] = [_arm_resolve(workspace, i, arm) for i, arm in enumerate(values["arms"])]
         study = study_create(workspace=workspace, dataset_version=dataset_version, created_by=request.user, **values)
         return Response(StudySummarySerializer(study).data, status=status.HTTP_201_CREATED)
@@ -103,7 +121,7 @@ class StudyCreateApi(APIView):
 
 def _arm_resolve(workspace, index: int, arm: dict) -> dict:
     """An arm's model ids made objects of `workspace`; a model elsewhere reads as missing, so ids leak nothing."""
-    resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None}
+    resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None, "endpoint": None}
     if arm["base_model"] is not None:
         resolved["base_model"] = base_model_for_study(workspace=workspace, base_model_id=arm["base_model"])
         if resolved["base_model"] is None:
@@ -112,6 +130,10 @@ def _arm_resolve(workspace, index: int, arm: dict) -> dict:
         resolved["artifact"] = artifact_for_study(workspace=workspace, artifact_id=arm["artifact"])
         if resolved["artifact"] is None:
             raise ApplicationError(f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact")
+    if arm["endpoint"] is not None:
+        resolved["endpoint"] = endpoint_for_study(workspace=workspace, endpoint_id=arm["endpoint"])
+        if resolved["endpoint"] is None:
+            raise ApplicationError(f"no model endpoint {arm['endpoint']} in this workspace", where=f"arms[{index}].endpoint")
     return resolved
 
 
@@ -125,12 +147,14 @@ class StudyDetailApi(APIView):
     @extend_schema_serializer(component_name="StudyDetail")
     class OutputSerializer(StudySummarySerializer):
         error = serializers.CharField()
-        dataset_version = serializers.IntegerField(source="dataset_version_id")
+        dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
+        upload_name = serializers.CharField()
         split = serializers.CharField()
         max_prompts = serializers.IntegerField()
         max_new_tokens = serializers.IntegerField()
         votes_per_comparison = serializers.IntegerField()
         seed = serializers.IntegerField()
+        labels = serializers.ListField(child=serializers.CharField())
         arms = ArmSerializer(source="arm_rows", many=True)
         counts = StudyCountsSerializer(source="study_counts")
 
@@ -142,9 +166,42 @@ class StudyDetailApi(APIView):
         return Response(self.OutputSerializer(study).data)
 
 
+@extend_schema_serializer(component_name="RaterAgreement")
+class AgreementSerializer(serializers.Serializer):
+    items = serializers.IntegerField()
+    pairs = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True)
+    decisive_pairs = serializers.IntegerField()
+    decisive_agreement = serializers.FloatField(allow_null=True)
+    alpha = serializers.FloatField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="LengthControl")
+class LengthControlSerializer(serializers.Serializer):
+    votes = serializers.IntegerField()
+    raw_rate = serializers.FloatField(allow_null=True)
+    controlled_rate = serializers.FloatField(allow_null=True)
+    length_coefficient = serializers.FloatField(allow_null=True)
+    unequal_votes = serializers.IntegerField()
+    longer_won_rate = serializers.FloatField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="LabelResult")
+class LabelResultSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    wins = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    both_bad = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    support_rate = serializers.FloatField(allow_null=True)
+    interval_low = serializers.FloatField(allow_null=True)
+    interval_high = serializers.FloatField(allow_null=True)
+
+
 class StudyResultsApi(APIView):
-    """Support rate with its Wilson interval, the raw rates, the sign test and the verdict, per candidate arm
-    (study.view_results)."""
+    """Support rate with its Wilson and prompt-level bootstrap intervals, the raw rates, the sign test, the verdict,
+    rater agreement, the length-controlled rate and the per-label breakdown, per candidate arm (study.view_results)."""
 
     @extend_schema_serializer(component_name="StudyResults")
     class OutputSerializer(serializers.Serializer):
@@ -154,6 +211,7 @@ class StudyResultsApi(APIView):
             name = serializers.CharField()
             status = serializers.CharField()
             question = serializers.CharField()
+            labels = serializers.ListField(child=serializers.CharField())
 
         @extend_schema_serializer(component_name="StudyResult")
         class ResultSerializer(serializers.Serializer):
@@ -180,11 +238,59 @@ class StudyResultsApi(APIView):
             interval_high = serializers.FloatField(allow_null=True)
             sign_test_p = serializers.FloatField(allow_null=True)
             verdict = VerdictSerializer()
+            bootstrap_low = serializers.FloatField(allow_null=True)
+            bootstrap_high = serializers.FloatField(allow_null=True)
+            agreement = AgreementSerializer()
+            length = LengthControlSerializer()
+            labels = LabelResultSerializer(many=True)
+
+        @extend_schema_serializer(component_name="ArmRating")
+        class RatingSerializer(serializers.Serializer):
+            arm = serializers.CharField()
+            rating = serializers.FloatField()
+            low = serializers.FloatField()
+            high = serializers.FloatField()
+            rank = serializers.IntegerField()
+            votes = serializers.IntegerField()
+
+        @extend_schema_serializer(component_name="ArmMetrics")
+        class MetricsSerializer(serializers.Serializer):
+            arm = serializers.CharField()
+            count = serializers.IntegerField()
+            exact_match = serializers.FloatField(allow_null=True)
+            bleu = serializers.FloatField(allow_null=True)
+            rouge_l = serializers.FloatField(allow_null=True)
+
+        @extend_schema_serializer(component_name="JudgeResult")
+        class JudgeSerializer(serializers.Serializer):
+            @extend_schema_serializer(component_name="JudgeCandidateResult")
+            class CandidateSerializer(serializers.Serializer):
+                candidate = serializers.CharField()
+                support_rate = serializers.FloatField(allow_null=True)
+                interval_low = serializers.FloatField(allow_null=True)
+                interval_high = serializers.FloatField(allow_null=True)
+                votes = serializers.IntegerField()
+
+            id = serializers.IntegerField()
+            endpoint = serializers.CharField()
+            status = serializers.CharField()
+            error = serializers.CharField()
+            verdicts = serializers.IntegerField()
+            invalid = serializers.IntegerField()
+            flipped = serializers.IntegerField()
+            candidates = CandidateSerializer(many=True)
+            human_pairs = serializers.IntegerField()
+            human_agreement = serializers.FloatField(allow_null=True)
+            human_decisive_pairs = serializers.IntegerField()
+            human_decisive_agreement = serializers.FloatField(allow_null=True)
 
         study = StudySerializer()
         arms = ArmSerializer(many=True)
         counts = StudyCountsSerializer()
         results = ResultSerializer(many=True)
+        ranking = RatingSerializer(many=True)
+        metrics = MetricsSerializer(many=True)
+        judges = JudgeSerializer(many=True)
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, study_id: int):
@@ -204,6 +310,7 @@ class StudyNextComparisonApi(APIView):
 
         token = serializers.CharField()
         question = serializers.CharField(source="study.question")
+        labels = serializers.ListField(child=serializers.CharField(), source="study.labels")
         prompt = MessageSerializer(source="prompt.messages", many=True)
         left = serializers.CharField(source="left_answer.text")
         right = serializers.CharField(source="right_answer.text")
@@ -225,6 +332,7 @@ class VoteSubmitApi(APIView):
     class InputSerializer(serializers.Serializer):
         choice = serializers.CharField()
         reason = serializers.CharField(default="", allow_blank=True)
+        label = serializers.CharField(default="", allow_blank=True, max_length=64)
         time_spent_ms = serializers.IntegerField(default=0)
 
     @extend_schema_serializer(component_name="VoteOutput")
@@ -239,3 +347,88 @@ class VoteSubmitApi(APIView):
         data.is_valid(raise_exception=True)
         vote = vote_submit(comparison=comparison, rater=request.user, **data.validated_data)
         return Response(self.OutputSerializer(vote).data, status=status.HTTP_201_CREATED)
+
+
+class _StudyTransitionApi(APIView):
+    """POST moves a study (study.manage) through one service; the answer is the study's summary."""
+
+    service = None  # a study service taking study= and actor=
+
+    @extend_schema(request=None, responses=StudySummarySerializer)
+    def post(self, request, study_id: int):
+        study = access_study(request.user, study_id, capabilities=("study.manage",))
+        study = type(self).service(study=study, actor=request.user)
+        return Response(StudySummarySerializer(study).data)
+
+
+class StudyCloseApi(_StudyTransitionApi):
+    """Close an open study (study.manage): no more votes; results stay readable."""
+
+    service = staticmethod(study_close)
+
+
+class StudyRetryApi(_StudyTransitionApi):
+    """Generate again (study.manage): a failed study, or a generating one that stopped making progress."""
+
+    service = staticmethod(study_retry)
+
+
+class StudyAbandonApi(_StudyTransitionApi):
+    """Mark a generating study that stopped making progress as failed (study.manage)."""
+
+    service = staticmethod(study_abandon)
+
+
+class StudyVotesExportApi(APIView):
+    """The study's votes as DPO pairs (prompt / chosen / rejected) in a new dataset, frozen as version 1
+    (study.view_results and data.edit in the study's workspace)."""
+
+    @extend_schema_serializer(component_name="StudyVotesExportInput")
+    class InputSerializer(serializers.Serializer):
+        dataset_name = serializers.CharField(max_length=200)
+
+    @extend_schema_serializer(component_name="StudyVotesExport")
+    class OutputSerializer(serializers.Serializer):
+        dataset = serializers.IntegerField(source="dataset_id")
+        dataset_name = serializers.CharField(source="dataset.name")
+        version = serializers.IntegerField(source="pk")
+        number = serializers.IntegerField()
+        counts = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, study_id: int):
+        study = access_study(request.user, study_id, capabilities=("study.view_results",))
+        if not user_can(request.user, "data.edit", study.workspace):
+            raise Http404
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = study_votes_export(study=study, dataset_name=data.validated_data["dataset_name"], created_by=request.user)
+        return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class JudgeCreateApi(APIView):
+    """Queue an LLM judge of a study (study.manage and model_endpoints.use): every shown comparison, both orders."""
+
+    @extend_schema_serializer(component_name="JudgeCreateInput")
+    class InputSerializer(serializers.Serializer):
+        endpoint = serializers.IntegerField()
+        prompt = serializers.CharField(default="", allow_blank=True)
+
+    @extend_schema_serializer(component_name="JudgeCreated")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        endpoint = serializers.IntegerField(source="endpoint_id")
+        status = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, study_id: int):
+        study = access_study(request.user, study_id, capabilities=("study.manage",))
+        if not user_can(request.user, "model_endpoints.use", study.workspace):
+            raise Http404
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = endpoint_for_study(workspace=study.workspace, endpoint_id=data.validated_data["endpoint"])
+        if endpoint is None:
+            raise ApplicationError(f"no model endpoint {data.validated_data['endpoint']} in this workspace", where="endpoint")
+        judge = judge_create(study=study, endpoint=endpoint, prompt=data.validated_data["prompt"], created_by=request.user)
+        return Response(self.OutputSerializer(judge).data, status=status.HTTP_201_CREATED)

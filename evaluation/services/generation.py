@@ -3,6 +3,7 @@
 import random
 
 from django.db import transaction
+from django.utils import timezone
 
 from evaluation.models import Answer, Arm, Comparison, Study, StudyPrompt
 from evaluation.services.studies import study_fail, study_open
@@ -11,25 +12,40 @@ from evaluation.services.studies import study_fail, study_open
 def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt], done: int, total: int) -> int:
     """Answer the prompts this arm has not answered yet, store the answers and the study's progress; return answers done.
 
-    One generate_replies call per arm: it loads the model per call, so the whole prompt set goes in one batch.
+    One generate_replies call per local arm: it loads the model per call, so the whole prompt set goes in one batch;
+    an endpoint arm sends the prompts through llm.client.chat_complete_many (bounded concurrency, cached).
     Answers already stored (a resumed job) are kept, not redone.
     """
-    # Imported here: torch and transformers are heavy, and only a worker ever generates.
-    from training.services.generation import generate_replies
-
     answered = set(Answer.objects.filter(arm=arm).values_list("prompt_id", flat=True))
     pending = [p for p in prompts if p.pk not in answered]
     if pending:
-        base_model = arm.artifact.base_model if arm.artifact_id else arm.base_model
-        replies = generate_replies(base_model=base_model, artifact=arm.artifact, conversations=[p.messages for p in pending],
-                                   max_new_tokens=study.max_new_tokens, seed=study.seed)
+        if arm.endpoint_id:
+            replies = _endpoint_replies(study=study, arm=arm, prompts=pending)
+        else:
+            # Imported here: torch and transformers are heavy, and only a worker ever generates locally.
+            from training.services.generation import generate_replies
+
+            base_model = arm.artifact.base_model if arm.artifact_id else arm.base_model
+            replies = generate_replies(base_model=base_model, artifact=arm.artifact, conversations=[p.messages for p in pending],
+                                       max_new_tokens=study.max_new_tokens, seed=study.seed)
         if len(replies) != len(pending):
             raise RuntimeError(f"the model returned {len(replies)} replies for {len(pending)} prompts")
         with transaction.atomic():
             # A model may emit a NUL byte, which PostgreSQL text cannot hold; it carries no meaning for a rater.
             Answer.objects.bulk_create([Answer(prompt=p, arm=arm, text=text.replace("\x00", "")) for p, text in zip(pending, replies)])
-            Study.objects.filter(pk=study.pk).update(progress=min((done + len(prompts)) / total, 1.0))
+            # updated_at too: it is the heartbeat by which a study whose worker died is recognised as stale.
+            Study.objects.filter(pk=study.pk).update(progress=min((done + len(prompts)) / total, 1.0), updated_at=timezone.now())
     return done + len(prompts)
+
+
+def _endpoint_replies(*, study: Study, arm: Arm, prompts: list[StudyPrompt]) -> list[str]:
+    """The endpoint's answers, greedy and seeded like local generation, so a resumed job hits the client's cache."""
+    from llm.client import chat_complete_many
+
+    requests = [{"messages": p.messages, "max_tokens": study.max_new_tokens, "temperature": 0.0, "seed": study.seed}
+                for p in prompts]
+    results = chat_complete_many(endpoint=arm.endpoint, requests=requests, purpose=f"study {study.pk} arm {arm.name}")
+    return [result.text for result in results]
 
 
 def _same_text(left: str, right: str) -> bool:
@@ -75,7 +91,7 @@ def study_generate(*, study: Study) -> Study:
     if study.status != Study.Status.GENERATING:
         return study
     prompts = list(study.prompts.order_by("order"))
-    arms = list(study.arms.select_related("base_model", "artifact__base_model").order_by("-is_baseline", "pk"))
+    arms = list(study.arms.select_related("base_model", "artifact__base_model", "endpoint").order_by("-is_baseline", "pk"))
     total = len(prompts) * len(arms)
     done = 0
     for arm in arms:

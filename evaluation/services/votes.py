@@ -15,8 +15,9 @@ def _already_voted() -> ApplicationError:
     return ApplicationError("you have already voted on this comparison", where="comparison", code="already_voted")
 
 
-def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", time_spent_ms: int = 0) -> Vote:
-    """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it.
+def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", label: str = "", time_spent_ms: int = 0) -> Vote:
+    """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it; `label` is empty or one of
+    the study's labels.
 
     Preconditions: the rater may vote in the study's workspace (checked by access_comparison_for_vote). One vote per
     rater per comparison, enforced by the vote_one_per_rater constraint: a second vote raises and changes nothing.
@@ -30,6 +31,9 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX:
         raise ApplicationError(f"the reason is {len(reason)} characters; the limit is {REASON_MAX}", where="reason")
+    label = (label or "").strip()
+    if label and label not in comparison.study.labels:
+        raise ApplicationError(f"unknown label {label!r}; choose one of the study's labels or none", where="label")
     if comparison.study.status != Study.Status.OPEN:
         raise ApplicationError("this study is not open for votes", where="comparison", code="not_open")
     if comparison.is_identical:
@@ -38,9 +42,11 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
         raise _already_voted()
     try:
         with transaction.atomic():
-            vote = Vote.objects.create(comparison=comparison, rater=rater, choice=choice, reason=reason, time_spent_ms=time_spent_ms)
+            vote = Vote.objects.create(comparison=comparison, rater=rater, choice=choice, reason=reason, label=label,
+                                       time_spent_ms=time_spent_ms)
             Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
-            history_record(actor=rater, target=vote, verb="voted", after={"comparison": comparison.pk, "choice": choice})
+            history_record(actor=rater, target=vote, verb="voted", after={"comparison": comparison.pk, "choice": choice,
+                                                                              **({"label": label} if label else {})})
     except IntegrityError as error:
         # A concurrent second submit by the same rater lost the race to the unique constraint.
         if Vote.objects.filter(comparison=comparison, rater=rater).exists():

@@ -85,8 +85,8 @@ def test_the_next_comparison_api_reveals_no_arm(open_study, users, api_for, tiny
     comparison = comparison_next_for_rater(study=open_study, rater=rater)
     response = api_for(rater).get(f"/api/v1/studies/{open_study.pk}/next/")
     body = response.json()
-    assert set(body) == {"token", "question", "prompt", "left", "right"}
-    assert body == {"token": comparison.token, "question": "", "prompt": comparison.prompt.messages,
+    assert set(body) == {"token", "question", "labels", "prompt", "left", "right"}
+    assert body == {"token": comparison.token, "question": "", "labels": [], "prompt": comparison.prompt.messages,
                     "left": comparison.left_answer.text, "right": comparison.right_answer.text}
     assert all(set(message) == {"role", "content"} for message in body["prompt"])
     names, ids = _secrets(open_study, tiny_base_model, candidate_base_model)

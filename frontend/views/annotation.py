@@ -6,15 +6,18 @@ The pages call the same services, selectors and access checks as the API; the fo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.dateformat import time_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import user_can
-from annotation.access import MANAGE, WORK, access_assignment, access_project
+from accounts.access import user_can, user_role
+from accounts.capabilities import roles_with
+from annotation.access import MANAGE, WORK, access_assignment, access_project, access_review
 from annotation.label_tree import label_nodes_flat, label_tree_from_text
 from annotation.selectors import (
     annotation_projects_for_user,
@@ -24,7 +27,11 @@ from annotation.selectors import (
     label_schema_tree,
     label_schemas_for_user,
     project_exports,
+    project_dashboard,
     project_progress,
+    review_counts,
+    review_item,
+    task_answers,
     workspaces_for_annotation_manage,
 )
 from annotation.services import (
@@ -32,10 +39,17 @@ from annotation.services import (
     annotation_project_export,
     annotation_submit,
     assignment_claim_next,
+    assignment_heartbeat,
+    assignment_prefetch,
     assignment_skip,
+    annotation_project_layers_set,
     label_schema_create,
+    review_claim_next,
+    review_decide,
 )
+from annotation.models import Review
 from annotation.services.projects import MAX_OVERLAP
+from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
 from common.errors import ApplicationError
 
 app_name = "annotation"
@@ -96,6 +110,30 @@ class SubmitForm(forms.Form):
     corrected_response = forms.CharField(required=False, strip=False)
     comment = forms.CharField(required=False, max_length=5000)
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
+
+
+class LayersForm(forms.Form):
+    """Shares are entered as percentages; the service takes shares between 0 and 1."""
+
+    review_rate = forms.FloatField(min_value=0, max_value=100, label=_("Re-checked by reviewers (%)"))
+    spot_check_rate = forms.FloatField(min_value=0, max_value=100, label=_("Spot-checked by experts (%)"))
+    gold_rate = forms.FloatField(min_value=0, max_value=100, label=_("Gold items among labelled entries (%)"))
+    disagreement_threshold = forms.FloatField(min_value=0, max_value=100, label=_("Disagreement sent to an expert above (%)"))
+    blind = forms.BooleanField(required=False, label=_("Blind: annotators do not see each other's answers"))
+    label_pools = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label=_("Who labels (none: everyone)"),
+                                            choices=[(kind, kind) for kind in ANNOTATOR_POOLS])
+
+    @classmethod
+    def for_project(cls, project):
+        return cls(initial={"review_rate": round(100 * project.review_rate, 2), "spot_check_rate": round(100 * project.spot_check_rate, 2),
+                            "gold_rate": round(100 * project.gold_rate, 2),
+                            "disagreement_threshold": round(100 * project.disagreement_threshold, 2), "blind": project.blind,
+                            "label_pools": project.label_pools})
+
+
+class DecideForm(forms.Form):
+    verdict = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject"), ("fix", "fix")])
+    reason = forms.CharField(required=False, max_length=2000)
 
 
 class SkipForm(forms.Form):
@@ -162,16 +200,108 @@ def project_create(request):
 @require_GET
 def project_detail(request, pk: int):
     project = access_project(request.user, pk)
-    can_manage = user_can(request.user, MANAGE, project.workspace)
+    return _project_detail_page(request, project=project)
+
+
+def _project_detail_page(request, *, project, layers_form=None, status: int = 200) -> HttpResponse:
+    # One role read decides every button on the page.
+    role = user_role(request.user, project.workspace)
+    can = {capability: role in roles_with(capability) for capability in (MANAGE, WORK, *CAPABILITY_BY_LAYER.values())}
+    layers = [(layer, label) for layer, label in Review.Layer.choices if can[CAPABILITY_BY_LAYER[layer]]]
     context = {
         "project": project,
         "progress": project_progress(project=project, annotator=request.user),
         "labels": label_nodes_flat(label_schema_tree(schema=project.schema)),
-        "can_manage": can_manage,
-        "can_work": user_can(request.user, WORK, project.workspace),
-        "exports": project_exports(project=project) if can_manage else [],
+        "can_manage": can[MANAGE],
+        "can_work": can[WORK],
+        "exports": project_exports(project=project) if can[MANAGE] else [],
+        "review_layers": layers,
+        "review_counts": review_counts(project=project) if layers or can[MANAGE] else {},
+        "layers_form": (layers_form or LayersForm.for_project(project)) if can[MANAGE] else None,
     }
-    return render(request, "frontend/annotation/project_detail.html", context)
+    return render(request, "frontend/annotation/project_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def project_layers(request, pk: int):
+    project = access_project(request.user, pk, capabilities=(MANAGE,))
+    form = LayersForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            annotation_project_layers_set(project=project, review_rate=data["review_rate"] / 100, spot_check_rate=data["spot_check_rate"] / 100,
+                                          gold_rate=data["gold_rate"] / 100, disagreement_threshold=data["disagreement_threshold"] / 100,
+                                          blind=data["blind"], label_pools=data["label_pools"], set_by=request.user)
+        except ApplicationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, gettext("Saved the layers."))
+            return redirect("annotation:project-detail", pk=project.pk)
+    return _project_detail_page(request, project=access_project(request.user, pk, capabilities=(MANAGE,)), layers_form=form, status=400)
+
+
+@login_required
+@require_GET
+def project_dashboard_view(request, pk: int):
+    """Progress, throughput, agreement, gold accuracy and time per item, with charts (managers, reviewers, experts)."""
+    project = access_project(request.user, pk, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
+    dashboard = project_dashboard(project=project)
+    charts = {"throughput": dashboard.throughput, "times_ms": dashboard.times_ms,
+              "annotators": [[row.username, row.gold_accuracy, row.agreement] for row in dashboard.annotators],
+              "titles": {"throughput": gettext("Submissions per hour"), "times": gettext("Time per item (s)"),
+                         "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority")}}
+    return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
+
+
+def _layer_or_404(layer: str) -> str:
+    if layer not in CAPABILITY_BY_LAYER:
+        raise Http404
+    return layer
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_queue(request, pk: int, layer: str):
+    """GET shows the check the user holds in this layer (claiming nothing); POST takes the next one and shows it."""
+    layer = _layer_or_404(layer)
+    project = access_project(request.user, pk, capabilities=(CAPABILITY_BY_LAYER[layer],))
+    if request.method == "POST":
+        return _review_next_and_show(request, project=project, layer=layer)
+    held = (Review.objects.filter(task__project=project, layer=layer, status=Review.Status.PENDING, reviewer=request.user,
+                                  claimed_until__gt=timezone.now()).order_by("pk").first())
+    return _review_page(request, project=project, layer=layer, review=held, queue_empty=request.GET.get("empty") == "1")
+
+
+def _review_page(request, *, project, layer: str, review, error: str = "", queue_empty: bool = False, status: int = 200) -> HttpResponse:
+    context = {"project": project, "layer": layer, "layer_label": Review.Layer(layer).label, "error": error, "queue_empty": queue_empty,
+               "counts": review_counts(project=project)[layer]}
+    if review is not None:
+        item = review_item(review=review, project=project)
+        context.update(item=item, labels=label_nodes_flat(item.labels))
+    return render(request, "frontend/annotation/review.html", context, status=200 if request.htmx else status)
+
+
+def _review_next_and_show(request, *, project, layer: str) -> HttpResponse:
+    review = review_claim_next(project=project, reviewer=request.user, layer=layer)
+    url = reverse("annotation:review", args=[project.pk, layer])
+    return redirect(url if review is not None else f"{url}?empty=1")
+
+
+@login_required
+@require_POST
+def review_decide_view(request, pk: int):
+    review = access_review(request.user, pk)
+    project = review.task.project
+    form = DecideForm(request.POST)
+    if not form.is_valid():
+        return _review_page(request, project=project, layer=review.layer, review=review, error=_form_error(form), status=400)
+    try:
+        review_decide(review=review, reviewer=request.user, verdict=form.cleaned_data["verdict"], reason=form.cleaned_data["reason"],
+                      label_ids=request.POST.getlist("label_ids"))
+    except ApplicationError as error:
+        return _review_page(request, project=project, layer=review.layer, review=review, error=str(error), status=400)
+    return _review_next_and_show(request, project=project, layer=review.layer)
 
 
 @login_required
@@ -205,7 +335,8 @@ def _workbench_page(request, *, project, assignment, error: str = "", selected: 
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
         context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment,
-                       corrected=item.response if corrected is None else corrected)
+                       corrected=item.response if corrected is None else corrected,
+                       others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user))
     # htmx swaps only 2xx answers; an error must still reach the page.
     return render(request, "frontend/annotation/workbench.html", context, status=200 if request.htmx else status)
 
@@ -250,6 +381,36 @@ def assignment_skip_view(request, pk: int):
     return _claim_next_and_show(request, project=project)
 
 
+@login_required
+@require_POST
+def project_prefetch(request, pk: int):
+    """Lease the next items ahead in the background (the workbench calls this after showing an item), so the claim
+    after a submit finds them at once. Answers a short status line for the page."""
+    project = access_project(request.user, pk, capabilities=(WORK,))
+    try:
+        held = assignment_prefetch(project=project, annotator=request.user)
+    except ApplicationError as error:
+        return HttpResponse(str(error), content_type="text/plain; charset=utf-8")
+    ahead = max(0, len(held) - 1)
+    text = ngettext("%(n)d more item reserved for you", "%(n)d more items reserved for you", ahead) % {"n": ahead} if ahead else ""
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+@login_required
+@require_POST
+def assignment_heartbeat_view(request, pk: int):
+    """Keep the annotator's leases alive while they work (workbench.js calls this while the annotator is active).
+    Answers JSON: the new end of the lease as shown on the page, or the reason it could not be renewed."""
+    assignment = access_assignment(request.user, pk)
+    try:
+        renewed = assignment_heartbeat(assignment=assignment, annotator=request.user)
+    except ApplicationError as error:
+        return JsonResponse({"detail": str(error), "code": error.code}, status=409)
+    expires_at = renewed[0].expires_at
+    return JsonResponse({"expires_at": expires_at.isoformat(), "until": time_format(timezone.localtime(expires_at), "H:i"),
+                         "renewed": len(renewed)})
+
+
 def _claim_next_and_show(request, *, project) -> HttpResponse:
     """Claim the next item and redirect to the workbench, which shows it (or says the queue is empty for this annotator)."""
     try:
@@ -275,4 +436,10 @@ urlpatterns = [
     path("projects/<int:pk>/work/", workbench, name="workbench"),
     path("assignments/<int:pk>/submit/", assignment_submit, name="assignment-submit"),
     path("assignments/<int:pk>/skip/", assignment_skip_view, name="assignment-skip"),
+    path("projects/<int:pk>/prefetch/", project_prefetch, name="project-prefetch"),
+    path("projects/<int:pk>/layers/", project_layers, name="project-layers"),
+    path("projects/<int:pk>/dashboard/", project_dashboard_view, name="project-dashboard"),
+    path("projects/<int:pk>/review/<str:layer>/", review_queue, name="review"),
+    path("reviews/<int:pk>/decide/", review_decide_view, name="review-decide"),
+    path("assignments/<int:pk>/heartbeat/", assignment_heartbeat_view, name="assignment-heartbeat"),
 ]

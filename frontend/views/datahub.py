@@ -17,21 +17,34 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_dataset, access_import_job, access_version
-from datahub.downloads import export_split_check, version_jsonl_response
-from datahub.models import ImportJob, Source
+from datahub.downloads import (
+    export_shape_check,
+    export_split_check,
+    import_errors_response,
+    version_hf_response,
+    version_jsonl_response,
+)
+from datahub.models import ImportJob, Record, Source, VersionRecord
 from datahub.selectors import (
     dataset_import_jobs,
     dataset_list,
     dataset_records,
     dataset_versions,
     dataset_with_counts,
+    record_search,
     source_choices,
     source_list,
+    source_stats,
+    version_by_number,
+    version_card,
+    version_diff,
     version_entry_list,
+    version_leakage,
     workspace_list_for,
 )
 from datahub.services.datasets import dataset_create, source_create
-from datahub.services.imports import import_job_create
+from datahub.services.imports import import_job_create, import_job_resume
+from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS, SPLITS
 
@@ -68,13 +81,60 @@ class SourceForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("File (JSON or JSONL)"), allow_empty_file=True)
+    file = forms.FileField(label=gettext_lazy("File (JSON, JSONL, CSV, TSV or Parquet)"), allow_empty_file=True)
     format = forms.ChoiceField(choices=ImportJob.Format.choices, initial=ImportJob.Format.AUTO, label=gettext_lazy("Format"))
     source = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(none)"))
+    container = forms.ChoiceField(choices=ImportJob.Container.choices, required=False, label=gettext_lazy("File type"))
+    column_map = forms.CharField(required=False, label=gettext_lazy("Column mapping"),
+                                 help_text=gettext_lazy("field=column pairs, comma-separated, e.g. instruction=question, output=answer"))
+    skip_invalid = forms.BooleanField(required=False, label=gettext_lazy("Skip invalid rows (and report them)"))
+    max_record_chars = forms.IntegerField(required=False, min_value=100, label=gettext_lazy("Record size limit (characters)"))
 
     def __init__(self, *args, sources, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["source"].queryset = sources
+
+    def clean_column_map(self) -> dict:
+        mapping = {}
+        for pair in filter(None, (p.strip() for p in self.cleaned_data["column_map"].split(","))):
+            field, _, column = pair.partition("=")
+            if not field.strip() or not column.strip():
+                raise forms.ValidationError(gettext_lazy("Write each mapping as field=column."))
+            mapping[field.strip()] = column.strip()
+        return mapping
+
+
+class RecordFilterForm(forms.Form):
+    """The record browser's filters (GET). Plays the API's FilterSerializer part; record_search holds the rules."""
+
+    q = forms.CharField(required=False, label=gettext_lazy("Search"))
+    source = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(any)"))
+    tag = forms.CharField(required=False, max_length=64, label=gettext_lazy("Tag"))
+    kind = forms.ChoiceField(choices=[("", gettext_lazy("(any)")), *Record.Kind.choices], required=False, label=gettext_lazy("Kind"))
+    label = forms.NullBooleanField(required=False, label=gettext_lazy("KTO label"), widget=forms.Select(choices=[
+        ("", gettext_lazy("(any)")), ("true", gettext_lazy("desirable")), ("false", gettext_lazy("undesirable"))]))
+    version = forms.IntegerField(required=False, min_value=1, label=gettext_lazy("Version"))
+    split = forms.ChoiceField(choices=[("", gettext_lazy("(any)")), *VersionRecord.Split.choices], required=False,
+                              label=gettext_lazy("Split"))
+    min_length = forms.IntegerField(required=False, min_value=0, label=gettext_lazy("Min length"))
+    max_length = forms.IntegerField(required=False, min_value=0, label=gettext_lazy("Max length"))
+
+    def __init__(self, *args, sources, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = sources
+
+
+class TagForm(forms.Form):
+    records = forms.CharField(widget=forms.HiddenInput, required=False)
+    add = forms.CharField(required=False, max_length=200, label=gettext_lazy("Add tags (comma-separated)"))
+    remove = forms.CharField(required=False, max_length=200, label=gettext_lazy("Remove tags"))
+
+    @staticmethod
+    def _tags(text: str) -> list[str]:
+        return [t.strip() for t in text.split(",") if t.strip()]
+
+    def values(self, record_ids: list[int]) -> dict:
+        return {"record_ids": record_ids, "add": self._tags(self.cleaned_data["add"]), "remove": self._tags(self.cleaned_data["remove"])}
 
 
 class FreezeForm(forms.Form):
@@ -83,6 +143,7 @@ class FreezeForm(forms.Form):
     validation = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_RATIOS["validation"], label=gettext_lazy("Validation"))
     test = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_RATIOS["test"], label=gettext_lazy("Test"))
     note = forms.CharField(required=False, label=gettext_lazy("Note"))
+    stratify = forms.BooleanField(required=False, label=gettext_lazy("Stratify by label (each kind and KTO label split in the ratios)"))
 
     def ratios(self) -> dict:
         return {split: self.cleaned_data[split] for split in SPLITS}
@@ -120,6 +181,18 @@ def dataset_list_view(request):
 
 
 @login_required
+@require_GET
+def source_stats_view(request):
+    """Every source the user may see, with its statistics and a chart."""
+    sources = list(source_stats(user=request.user))
+    chart = {"names": [s.name for s in sources],
+             "kinds": {"sft": [s.sft_count for s in sources], "preference": [s.preference_count for s in sources],
+                       "kto": [s.kto_count for s in sources]},
+             "words": {"title": _("Records per source, by kind"), "records": _("Records")}}
+    return render(request, "frontend/datahub/source_stats.html", {"sources": sources, "chart": chart})
+
+
+@login_required
 @require_POST
 def source_create_view(request):
     editable = workspace_list_for(user=request.user, capability=EDIT)
@@ -142,10 +215,35 @@ def source_create_view(request):
     return render(request, "frontend/datahub/dataset_list.html", context, status=400)
 
 
+def _filtered_records(dataset, form: RecordFilterForm):
+    values = dict(form.cleaned_data)
+    number = values.pop("version")
+    version = version_by_number(dataset=dataset, number=number) if number else None
+    if number and version is None:
+        form.add_error("version", _("This dataset has no version %(number)s.") % {"number": number})
+        return dataset_records(dataset=dataset).none()
+    if values["split"] and version is None:
+        form.add_error("split", _("A split belongs to a version: choose the version too."))
+        return dataset_records(dataset=dataset).none()
+    source = values.pop("source")
+    return record_search(dataset=dataset, source_id=source.pk if source else None, version=version, **values)
+
+
 def _detail_context(request, dataset, *, import_form=None, freeze_form=None) -> dict:
     can_edit = user_can(request.user, EDIT, dataset.workspace)
-    records = Paginator(dataset_records(dataset=dataset), RECORDS_PER_PAGE).get_page(request.GET.get("page"))
+    sources = source_choices(workspace=dataset.workspace)
+    filter_form = RecordFilterForm(request.GET or None, sources=sources)
+    records_query = dataset_records(dataset=dataset)
+    if filter_form.is_valid():
+        records_query = _filtered_records(dataset, filter_form)
+    records = Paginator(records_query, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return {
+        "filter_form": filter_form,
+        "filter_query": query.urlencode(),
+        "page_prefix": f"{query.urlencode()}&" if query else "",
+        "tag_form": TagForm(prefix="tags"),
         "dataset": dataset_with_counts(dataset=dataset),
         "records": records,
         "import_jobs": dataset_import_jobs(dataset=dataset)[:IMPORT_JOBS_SHOWN],
@@ -172,8 +270,11 @@ def dataset_import_view(request, dataset_id: int):
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=form.cleaned_data["format"],
-                                    source=form.cleaned_data["source"], created_by=request.user)
+            values = form.cleaned_data
+            job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=values["format"],
+                                    source=values["source"], created_by=request.user, container=values["container"] or "",
+                                    column_map=values["column_map"], skip_invalid=values["skip_invalid"],
+                                    max_record_chars=values["max_record_chars"])
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -195,13 +296,53 @@ def import_job_view(request, import_job_id: int):
 
 @login_required
 @require_POST
+def dataset_records_tag_view(request, dataset_id: int):
+    """Bulk tagging from the record browser: the ticked records get the tags added and removed."""
+    dataset = access_dataset(request.user, dataset_id, capability=EDIT)
+    form = TagForm(request.POST, prefix="tags")
+    record_ids = [int(v) for v in request.POST.getlist("record") if v.isdigit()]
+    if form.is_valid():
+        try:
+            changed = records_tag(dataset=dataset, actor=request.user, **form.values(record_ids))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Tags changed on %(count)s records.") % {"count": changed})
+    back = reverse("datahub:dataset-detail", args=[dataset.pk])
+    query = request.POST.get("filter_query", "")
+    return redirect(f"{back}?{query}#records" if query else f"{back}#records")
+
+
+@login_required
+@require_GET
+def import_job_errors_view(request, import_job_id: int):
+    """The rows an import left out, as a CSV download (line, field, reason)."""
+    return import_errors_response(access_import_job(request.user, import_job_id))
+
+
+@login_required
+@require_POST
+def import_job_resume_view(request, import_job_id: int):
+    job = access_import_job(request.user, import_job_id, capability=EDIT)
+    try:
+        import_job_resume(job=job, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Import “%(file)s” resumes from row %(row)s.") % {"file": job.file_name, "row": job.resume_row})
+    return redirect("datahub:dataset-detail", dataset_id=job.dataset_id)
+
+
+@login_required
+@require_POST
 def dataset_freeze_view(request, dataset_id: int):
     dataset = access_dataset(request.user, dataset_id, capability=EDIT)
     form = FreezeForm(request.POST, prefix="freeze")
     if form.is_valid():
         try:
             version = dataset_version_freeze(dataset=dataset, created_by=request.user, seed=form.cleaned_data["seed"],
-                                             ratios=form.ratios(), note=form.cleaned_data["note"])
+                                             ratios=form.ratios(), note=form.cleaned_data["note"],
+                                             stratify=form.cleaned_data["stratify"])
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -241,19 +382,73 @@ def version_export_view(request, version_id: int):
     version = access_version(request.user, version_id)
     try:
         split = export_split_check(request.GET.get("split"))
+        shape = export_shape_check(request.GET.get("shape"))
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("datahub:version-detail", version_id=version.pk)
-    return version_jsonl_response(version, split)
+    return version_jsonl_response(version, split, shape)
+
+
+@login_required
+@require_GET
+def version_export_hf_view(request, version_id: int):
+    version = access_version(request.user, version_id)
+    try:
+        shape = export_shape_check(request.GET.get("shape"))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("datahub:version-detail", version_id=version.pk)
+    return version_hf_response(version, shape)
+
+
+@login_required
+@require_GET
+def version_leakage_view(request, version_id: int):
+    """The leakage check, run on request (it reads every train and test prompt); htmx swaps it into the version page."""
+    version = access_version(request.user, version_id)
+    return render(request, "frontend/datahub/_leakage.html", {"version": version, "report": version_leakage(version=version)})
+
+
+@login_required
+@require_GET
+def version_diff_view(request, version_id: int):
+    version = access_version(request.user, version_id)
+    other = access_version(request.user, request.GET.get("against"))
+    if other.dataset_id != version.dataset_id:
+        messages.error(request, _("Both versions must belong to the same dataset."))
+        return redirect("datahub:version-detail", version_id=version.pk)
+    diff = version_diff(old=other, new=version)
+    return render(request, "frontend/datahub/_diff.html", {"version": version, "other": other, "diff": diff})
+
+
+@login_required
+@require_GET
+def version_card_view(request, version_id: int):
+    """The dataset card of a version: counts, sources, kind mix, length histogram, with charts."""
+    version = access_version(request.user, version_id)
+    card = version_card(version=version)
+    chart = {"lengths": card["lengths"], "mix": card["mix"],
+             "words": {"records": _("Records"), "length": _("Length (characters)"), "mix": _("Kinds per split"),
+                       "histogram": _("Record lengths")}}
+    return render(request, "frontend/datahub/version_card.html",
+                  {"version": version, "dataset": version.dataset, "card": card, "chart": chart})
 
 
 urlpatterns = [
     path("", dataset_list_view, name="dataset-list"),
     path("sources/new/", source_create_view, name="source-create"),
+    path("sources/", source_stats_view, name="source-stats"),
     path("datasets/<int:dataset_id>/", dataset_detail_view, name="dataset-detail"),
     path("datasets/<int:dataset_id>/import/", dataset_import_view, name="dataset-import"),
+    path("datasets/<int:dataset_id>/records/tag/", dataset_records_tag_view, name="dataset-records-tag"),
     path("datasets/<int:dataset_id>/freeze/", dataset_freeze_view, name="dataset-freeze"),
     path("imports/<int:import_job_id>/", import_job_view, name="import-job"),
+    path("imports/<int:import_job_id>/errors/", import_job_errors_view, name="import-job-errors"),
+    path("imports/<int:import_job_id>/resume/", import_job_resume_view, name="import-job-resume"),
     path("versions/<int:version_id>/", version_detail_view, name="version-detail"),
     path("versions/<int:version_id>/export/", version_export_view, name="version-export"),
+    path("versions/<int:version_id>/export/hf/", version_export_hf_view, name="version-export-hf"),
+    path("versions/<int:version_id>/leakage/", version_leakage_view, name="version-leakage"),
+    path("versions/<int:version_id>/card/", version_card_view, name="version-card"),
+    path("versions/<int:version_id>/diff/", version_diff_view, name="version-diff"),
 ]

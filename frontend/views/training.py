@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -16,20 +17,24 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
-from training.access import LAUNCH, access_training_run, access_training_workspace
+from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
 from training.models import TrainingRun
 from training.selectors import (
     base_model_choices,
     base_model_list,
     dataset_version_choices,
     model_artifact_list,
+    training_run_checkpoints,
     training_run_list,
+    training_runs_compare,
     training_run_log_tail,
     training_workspaces_for,
 )
 from training.services.base_models import base_model_register
+from training.services.merging import model_artifact_merge_request
 from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
-from training.services.runs import training_run_cancel, training_run_create
+from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
+from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
 app_name = "training"
 
@@ -52,6 +57,25 @@ class BaseModelChoiceField(forms.ModelChoiceField):
         return f"{base_model.workspace.name} / {base_model.name}"
 
 
+def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> None:
+    """One field per hyperparameter, with its recommended range as help text. `initial` (a run's values) prefills
+    them; without it, the defaults do, and max_length is left empty for the service to cap at the model's context."""
+    defaults = hyperparameter_defaults()
+    for spec in HYPERPARAMETERS:
+        value = (initial or {}).get(spec.name, defaults[spec.name])
+        if spec.kind is bool:
+            form.fields[spec.name] = forms.BooleanField(label=spec.label, initial=value, required=False, help_text=spec.recommended)
+            continue
+        field_class = forms.IntegerField if spec.kind is int else forms.FloatField
+        if initial is None and spec.name == "max_length":
+            value = None
+        placeholder = _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]} if value is None else ""
+        form.fields[spec.name] = field_class(
+            label=spec.label, initial=value, min_value=spec.minimum, max_value=spec.maximum, required=False,
+            help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any", "placeholder": placeholder}),
+        )
+
+
 class RunForm(forms.Form):
     """The run's name, model, data and adapter, then one field per hyperparameter with its recommended range."""
 
@@ -59,24 +83,23 @@ class RunForm(forms.Form):
     # No blank choice: with one model or one version (the usual start) it is already chosen.
     base_model = BaseModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Base model"))
     dataset_version = VersionChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Dataset version"))
-    adapter = forms.ChoiceField(choices=[(TrainingRun.Adapter.LORA, TrainingRun.Adapter.LORA.label)], label=gettext_lazy("Adapter"),
-                                help_text=gettext_lazy("LoRA: small trainable matrices on every linear layer; "
-                                                       "the base weights stay frozen."))
+    method = forms.ChoiceField(choices=TrainingRun.Method.choices, initial=TrainingRun.Method.SFT, label=gettext_lazy("Method"),
+                               help_text=gettext_lazy("SFT learns conversations; DPO learns from chosen/rejected pairs; KTO from "
+                                                      "answers marked liked or disliked. The version's records must be of that kind."))
+    adapter = forms.ChoiceField(choices=TrainingRun.Adapter.choices, initial=TrainingRun.Adapter.LORA, label=gettext_lazy("Adapter"),
+                                help_text=gettext_lazy("LoRA: small trainable matrices on every linear layer, base frozen. QLoRA: "
+                                                       "the same on a 4-bit base, for a quarter of the weight memory. Prompt "
+                                                       "tuning: learned virtual tokens only. Full: every weight (most memory)."))
 
     def __init__(self, *args, workspace_ids, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].queryset = base_model_choices(workspace_ids=workspace_ids)
         self.fields["dataset_version"].queryset = dataset_version_choices(workspace_ids=workspace_ids)
-        defaults = hyperparameter_defaults()
-        for spec in HYPERPARAMETERS:
-            field_class = forms.IntegerField if spec.kind is int else forms.FloatField
-            # max_length depends on the model chosen: left empty, the service caps its default at the model's context.
-            initial = None if spec.name == "max_length" else defaults[spec.name]
-            placeholder = _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]} if initial is None else ""
-            self.fields[spec.name] = field_class(
-                label=spec.label, initial=initial, min_value=spec.minimum, max_value=spec.maximum, required=False,
-                help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any", "placeholder": placeholder}),
-            )
+        _hyperparameter_fields_add(self, initial=None)
+
+    override_memory = forms.BooleanField(
+        required=False, label=gettext_lazy("Launch even if the memory estimate exceeds the training device"),
+        help_text=gettext_lazy("The estimate is conservative; a run that does not fit stops with an out-of-memory error."))
 
     def hyperparameters(self) -> dict:
         return {spec.name: self.cleaned_data[spec.name] for spec in HYPERPARAMETERS if self.cleaned_data.get(spec.name) is not None}
@@ -85,7 +108,26 @@ class RunForm(forms.Form):
         return [self[spec.name] for spec in HYPERPARAMETERS]
 
     def setup_fields(self):
-        return [self[name] for name in ("name", "base_model", "dataset_version", "adapter")]
+        return [self[name] for name in ("name", "base_model", "dataset_version", "method", "adapter")]
+
+
+class RetryForm(forms.Form):
+    """A retry of a finished run: a new name, the run's hyperparameters to edit, and whether to resume."""
+
+    name = forms.CharField(max_length=200, required=False, label=gettext_lazy("Name"),
+                           help_text=gettext_lazy("Left empty: the old name with “(retry)”."))
+    resume = forms.BooleanField(required=False, label=gettext_lazy("Continue from the last checkpoint"))
+    override_memory = RunForm.base_fields["override_memory"]
+
+    def __init__(self, *args, run, **kwargs):
+        super().__init__(*args, **kwargs)
+        _hyperparameter_fields_add(self, initial=run.hyperparameters)
+
+    def hyperparameters(self) -> dict:
+        return {spec.name: self.cleaned_data[spec.name] for spec in HYPERPARAMETERS if self.cleaned_data.get(spec.name) is not None}
+
+    def hyperparameter_fields(self):
+        return [self[spec.name] for spec in HYPERPARAMETERS]
 
 
 class BaseModelForm(forms.Form):
@@ -160,8 +202,9 @@ def run_new_view(request):
         workspace = access_training_workspace(request.user, base_model.workspace_id, capability=LAUNCH)
         try:
             run = training_run_create(workspace=workspace, name=form.cleaned_data["name"], base_model=base_model,
-                                      dataset_version=form.cleaned_data["dataset_version"], adapter=form.cleaned_data["adapter"],
-                                      hyperparameters=form.hyperparameters(), created_by=request.user)
+                                      dataset_version=form.cleaned_data["dataset_version"], method=form.cleaned_data["method"],
+                                      adapter=form.cleaned_data["adapter"], hyperparameters=form.hyperparameters(),
+                                      override_memory=form.cleaned_data["override_memory"], created_by=request.user)
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -170,7 +213,46 @@ def run_new_view(request):
     return render(request, "frontend/training/run_new.html", {"form": form}, status=400 if form.errors else 200)
 
 
+@login_required
+@require_POST
+def run_preflight_view(request):
+    """The run-new page's live panel, re-rendered by htmx as fields change: the memory estimate with its parts and
+    the preview of the training text (training_run_preflight, the service the API calls)."""
+    workspace_ids = list(training_workspaces_for(user=request.user, capability=LAUNCH).values_list("pk", flat=True))
+    form = RunForm(request.POST, workspace_ids=workspace_ids)
+    form.is_valid()
+    # The name does not change what a run needs; every other field does.
+    errors = [error for field, field_errors in form.errors.items() if field not in ("name", "override_memory")
+              for error in field_errors]
+    context = {"errors": errors, "result": None}
+    base_model = form.cleaned_data.get("base_model")
+    if not errors and base_model is not None:
+        workspace = access_training_workspace(request.user, base_model.workspace_id, capability=LAUNCH)
+        try:
+            context["result"] = training_run_preflight(
+                workspace=workspace, base_model=base_model, dataset_version=form.cleaned_data["dataset_version"],
+                method=form.cleaned_data["method"], adapter=form.cleaned_data["adapter"], hyperparameters=form.hyperparameters())
+        except ApplicationError as exc:
+            context["errors"] = [exc.message]
+    if context["result"] is not None:
+        parts = context["result"]["memory"]["parts"]
+        total = parts["total"] or 1
+        context["memory_parts"] = [(label, parts[key], round(100 * parts[key] / total)) for key, label in MEMORY_PART_LABELS]
+    return render(request, "frontend/training/_preflight.html", context)
+
+
+MEMORY_PART_LABELS = [
+    ("weights", gettext_lazy("Weights")),
+    ("trainable", gettext_lazy("Trainable parameters and optimizer")),
+    ("activations", gettext_lazy("Activations")),
+    ("logits", gettext_lazy("Logits")),
+    ("overhead", gettext_lazy("Runtime overhead")),
+]
+
+
 def _status_context(request, run) -> dict:
+    is_finished = run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED)
+    checkpoints = training_run_checkpoints(run=run) if is_finished else []
     return {
         "run": run,
         "artifact": getattr(run, "artifact", None),
@@ -178,6 +260,8 @@ def _status_context(request, run) -> dict:
         "can_launch": user_can(request.user, LAUNCH, run.workspace),
         "is_finished": run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED),
         "percent": round(run.progress * 100),
+        "checkpoints": checkpoints,
+        "checkpoints_last": checkpoints[-1] if checkpoints else None,
     }
 
 
@@ -215,11 +299,92 @@ def run_cancel_view(request, run_id: int):
     return redirect("training:run-detail", run_id=run.pk)
 
 
+@login_required
+def run_retry_view(request, run_id: int):
+    """Retry a finished run with edited hyperparameters (optionally resuming from its last checkpoint)."""
+    run = access_training_run(request.user, run_id, capability=LAUNCH)
+    form = RetryForm(request.POST or None, run=run)
+    if request.method == "POST" and form.is_valid():
+        try:
+            new_run = training_run_retry(run=run, hyperparameters=form.hyperparameters(), resume=form.cleaned_data["resume"],
+                                         name=form.cleaned_data["name"], override_memory=form.cleaned_data["override_memory"],
+                                         created_by=request.user)
+        except ApplicationError as exc:
+            _add_service_error(form, exc)
+        else:
+            messages.success(request, _("Run “%(name)s” queued.") % {"name": new_run.name})
+            return redirect("training:run-detail", run_id=new_run.pk)
+    can_resume = run.status in (TrainingRun.Status.CANCELLED, TrainingRun.Status.FAILED) and bool(training_run_checkpoints(run=run))
+    return render(request, "frontend/training/run_retry.html", {"form": form, "run": run, "can_resume": can_resume},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def run_resume_view(request, run_id: int):
+    """Resume a cancelled or failed run from its last checkpoint, as a new run linked to it."""
+    run = access_training_run(request.user, run_id, capability=LAUNCH)
+    try:
+        new_run = training_run_retry(run=run, resume=True, created_by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:run-detail", run_id=run.pk)
+    messages.success(request, _("Run “%(name)s” queued.") % {"name": new_run.name})
+    return redirect("training:run-detail", run_id=new_run.pk)
+
+
+@login_required
+@require_POST
+def artifact_merge_view(request, artifact_id: int):
+    artifact = access_model_artifact(request.user, artifact_id, capability=LAUNCH)
+    try:
+        model_artifact_merge_request(artifact=artifact, requested_by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Merging “%(name)s” into its base model; the merged model appears in the list when done.")
+                         % {"name": artifact.name})
+    return redirect("training:run-list")
+
+
+@login_required
+@require_GET
+def artifact_download_view(request, artifact_id: int):
+    artifact = access_model_artifact(request.user, artifact_id)
+    try:
+        chunks = model_artifact_zip_stream(artifact=artifact)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:run-list")
+    response = StreamingHttpResponse(chunks, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{model_artifact_zip_name(artifact)}"'
+    return response
+
+
+@login_required
+@require_GET
+def run_compare_view(request):
+    """Runs side by side: overlaid loss curves and final metrics. ?run=<id> repeated (the run list's checkboxes)."""
+    run_ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
+    compared = training_runs_compare(user=request.user, run_ids=run_ids)
+    for entry in compared:
+        # "rewards/accuracies" cannot be looked up in a template.
+        entry["accuracy"] = entry["final"].get("rewards/accuracies")
+    chart = [{"name": entry["run"].name, "series": entry["series"]} for entry in compared]
+    return render(request, "frontend/training/run_compare.html", {"compared": compared, "chart": chart})
+
+
 urlpatterns = [
     path("", run_list_view, name="run-list"),
     path("base-models/new/", base_model_create_view, name="base-model-create"),
     path("runs/new/", run_new_view, name="run-new"),
+    path("runs/compare/", run_compare_view, name="run-compare"),
+    path("runs/preflight/", run_preflight_view, name="run-preflight"),
     path("runs/<int:run_id>/", run_detail_view, name="run-detail"),
     path("runs/<int:run_id>/status/", run_status_view, name="run-status"),
     path("runs/<int:run_id>/cancel/", run_cancel_view, name="run-cancel"),
+    path("runs/<int:run_id>/retry/", run_retry_view, name="run-retry"),
+    path("runs/<int:run_id>/resume/", run_resume_view, name="run-resume"),
+    path("artifacts/<int:artifact_id>/download/", artifact_download_view, name="artifact-download"),
+    path("artifacts/<int:artifact_id>/merge/", artifact_merge_view, name="artifact-merge"),
 ]

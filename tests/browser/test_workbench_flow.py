@@ -65,7 +65,7 @@ def test_submit_without_a_label_shows_the_error_in_place(in_browser, users, anno
         page.goto(f"{url}/annotate/projects/{annotation_project.pk}/")
         page.click("#start-labelling")
         page.click("#submit-annotation")
-        return page.locator(".wb-error").inner_text()
+        return page.locator(".wb-error:not([hidden])").inner_text()
 
     assert in_browser("staff_annotator", scenario) == "label_ids: pick at least one label"
     assert Annotation.objects.count() == 0

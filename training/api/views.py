@@ -4,6 +4,7 @@ One APIView per resource path; each method is one operation with its nested Inpu
 OutputSerializer, and calls a selector or a service: the views hold no rules.
 """
 
+from django.http import StreamingHttpResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,18 +12,22 @@ from rest_framework.views import APIView
 from common.api import paginated
 from common.errors import ApplicationError
 from datahub.models import DatasetVersion
-from training.access import LAUNCH, access_training_run, access_training_workspace
+from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
 from training.models import BaseModel, TrainingRun
 from training.selectors import (
     base_model_list,
     metric_series,
     model_artifact_list,
     training_run_list,
+    training_runs_compare,
+    training_run_checkpoints,
     training_run_log_tail,
     training_run_metric_points,
 )
 from training.services.base_models import base_model_register
-from training.services.runs import training_run_cancel, training_run_create
+from training.services.merging import model_artifact_merge_request
+from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
+from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
 
 def _number_param(request, name: str) -> int | None:
@@ -87,6 +92,11 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     cancel_requested = serializers.BooleanField()
     progress = serializers.FloatField()
     error = serializers.CharField()
+    memory_estimate = serializers.DictField(help_text='{"parts": {weights, trainable, activations, logits, overhead, total} '
+                                                      'in GiB, "device_gib", "device_source", "fits"}')
+    memory_override = serializers.BooleanField()
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    resume_from_step = serializers.IntegerField(source="resume_from.step", allow_null=True, default=None)
     artifact = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", default=None)
     created_at = serializers.DateTimeField()
@@ -97,6 +107,16 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     def get_artifact(self, run) -> int | None:
         artifact = getattr(run, "artifact", None)
         return artifact.pk if artifact is not None else None
+
+
+def _run_inputs(request, values: dict):
+    """(workspace, base model, dataset version) of a launch or preflight request; the user must hold training.launch."""
+    workspace = access_training_workspace(request.user, values["workspace"], capability=LAUNCH)
+    # Ids from another workspace resolve to nothing, and the service names the field.
+    base_model = BaseModel.objects.filter(workspace=workspace, pk=values["base_model"]).first()
+    version = (DatasetVersion.objects.select_related("dataset")
+               .filter(dataset__workspace=workspace, pk=values["dataset_version"]).first())
+    return workspace, base_model, version
 
 
 class TrainingRunsApi(APIView):
@@ -110,6 +130,8 @@ class TrainingRunsApi(APIView):
         method = serializers.CharField(default=TrainingRun.Method.SFT)
         adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
         hyperparameters = serializers.DictField(required=False, default=dict)
+        override_memory = serializers.BooleanField(default=False,
+                                                   help_text="launch even when the memory estimate exceeds the training device")
 
     OutputSerializer = TrainingRunOutputSerializer
 
@@ -124,27 +146,81 @@ class TrainingRunsApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        workspace = access_training_workspace(request.user, values["workspace"], capability=LAUNCH)
-        # Ids from another workspace resolve to nothing, and the service names the field.
-        base_model = BaseModel.objects.filter(workspace=workspace, pk=values["base_model"]).first()
-        version = (DatasetVersion.objects.select_related("dataset")
-                   .filter(dataset__workspace=workspace, pk=values["dataset_version"]).first())
+        workspace, base_model, version = _run_inputs(request, values)
         run = training_run_create(workspace=workspace, name=values["name"], base_model=base_model, dataset_version=version,
                                   method=values["method"], adapter=values["adapter"], hyperparameters=values["hyperparameters"],
-                                  created_by=request.user)
+                                  override_memory=values["override_memory"], created_by=request.user)
         return Response(self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED)
 
 
+class TrainingRunPreflightApi(APIView):
+    """POST the settings of a run to see, without launching it, its memory estimate (with its parts, the training
+    device's size and whether it fits) and the preview of its training text: the first examples as segments marked
+    "trained", "masked" (read, not learned) or "cut" (past max_length), token length statistics, how many examples
+    max_length cuts, and chat-template warnings. Needs training.launch."""
+
+    class InputSerializer(serializers.Serializer):
+        workspace = serializers.IntegerField()
+        base_model = serializers.IntegerField()
+        dataset_version = serializers.IntegerField()
+        method = serializers.CharField(default=TrainingRun.Method.SFT)
+        adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
+        hyperparameters = serializers.DictField(required=False, default=dict)
+
+    class OutputSerializer(serializers.Serializer):
+        hyperparameters = serializers.DictField()
+        memory = serializers.DictField()
+        preview = serializers.DictField()
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workspace, base_model, version = _run_inputs(request, values)
+        result = training_run_preflight(workspace=workspace, base_model=base_model, dataset_version=version,
+                                        method=values["method"], adapter=values["adapter"],
+                                        hyperparameters=values["hyperparameters"])
+        return Response(self.OutputSerializer(result).data)
+
+
 class TrainingRunDetailApi(APIView):
-    """One run, with the tail of its log."""
+    """One run, with the tail of its log and its recorded checkpoints."""
 
     class OutputSerializer(TrainingRunOutputSerializer):
+        class CheckpointSerializer(serializers.Serializer):
+            step = serializers.IntegerField()
+            path = serializers.CharField()
+
         log_tail = serializers.CharField()
+        checkpoints = CheckpointSerializer(many=True, source="checkpoints_list")
 
     def get(self, request, run_id: int):
         run = access_training_run(request.user, run_id)
         run.log_tail = training_run_log_tail(run=run)
+        run.checkpoints_list = training_run_checkpoints(run=run)
         return Response(self.OutputSerializer(run).data)
+
+
+class TrainingRunRetryApi(APIView):
+    """Queue a new run with this run's model, data, method and adapter and edited hyperparameters, linked to it as
+    its parent. With "resume", it continues from this run's last checkpoint (the run must be cancelled or failed)."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, default="")
+        hyperparameters = serializers.DictField(required=False, default=dict, help_text="only the ones to change")
+        resume = serializers.BooleanField(default=False)
+        override_memory = serializers.BooleanField(default=False)
+
+    OutputSerializer = TrainingRunOutputSerializer
+
+    def post(self, request, run_id: int):
+        run = access_training_run(request.user, run_id, capability=LAUNCH)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        new_run = training_run_retry(run=run, hyperparameters=values["hyperparameters"], resume=values["resume"], name=values["name"],
+                                     override_memory=values["override_memory"], created_by=request.user)
+        return Response(self.OutputSerializer(access_training_run(request.user, new_run.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class TrainingRunMetricsApi(APIView):
@@ -202,6 +278,8 @@ class ModelArtifactsApi(APIView):
         base_model = serializers.IntegerField(source="base_model_id")
         base_model_name = serializers.CharField(source="base_model.name")
         dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
+        is_partial = serializers.BooleanField(help_text="saved by a cancelled run before its planned end")
+        source = serializers.IntegerField(source="source_id", allow_null=True, help_text="merged: the adapter it was made from")
         created_at = serializers.DateTimeField()
 
     def get(self, request):
@@ -210,3 +288,52 @@ class ModelArtifactsApi(APIView):
         if workspace_id is not None:
             artifacts = artifacts.filter(workspace_id=workspace_id)
         return paginated(self, artifacts, self.OutputSerializer)
+
+
+class ModelArtifactDownloadApi(APIView):
+    """GET the artifact's files (adapter or weights, with the tokenizer) as a zip archive, streamed."""
+
+    def get(self, request, artifact_id: int):
+        artifact = access_model_artifact(request.user, artifact_id)
+        response = StreamingHttpResponse(model_artifact_zip_stream(artifact=artifact), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{model_artifact_zip_name(artifact)}"'
+        return response
+
+
+class ModelArtifactMergeApi(APIView):
+    """POST queues merging this LoRA adapter into its base model (a "gpu" job); the merged weights appear as a new
+    artifact of kind "merged" whose `source` is this one. Needs training.launch."""
+
+    class InputSerializer(serializers.Serializer):
+        """No body: the artifact in the path is the whole request."""
+
+    class OutputSerializer(serializers.Serializer):
+        artifact = serializers.IntegerField(source="pk")
+        status = serializers.CharField(default="queued")
+
+    def post(self, request, artifact_id: int):
+        artifact = access_model_artifact(request.user, artifact_id, capability=LAUNCH)
+        model_artifact_merge_request(artifact=artifact, requested_by=request.user)
+        return Response(self.OutputSerializer(artifact).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunsCompareApi(APIView):
+    """GET ?ids=1,2,3: the runs' loss curves (and DPO reward curves) and final metrics side by side; runs the user
+    may not see are left out."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="run.pk")
+        name = serializers.CharField(source="run.name")
+        status = serializers.CharField(source="run.status")
+        method = serializers.CharField(source="run.method")
+        adapter = serializers.CharField(source="run.adapter")
+        hyperparameters = serializers.DictField(source="run.hyperparameters")
+        series = serializers.DictField()
+        final = serializers.DictField()
+
+    def get(self, request):
+        raw = [part for part in (request.query_params.get("ids") or "").split(",") if part.strip()]
+        if not raw or not all(part.strip().isdigit() for part in raw):
+            raise ApplicationError("ids must be run ids separated by commas", where="ids")
+        compared = training_runs_compare(user=request.user, run_ids=[int(part) for part in raw])
+        return Response({"runs": self.OutputSerializer(compared, many=True).data})

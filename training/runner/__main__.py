@@ -35,9 +35,14 @@ def run(argv: list[str] | None = None) -> int:
     options.out.mkdir(parents=True, exist_ok=True)
     try:
         from training.runner.config import RunConfig
-        from training.runner.sft import main
 
         config = RunConfig.from_json(options.config)
+        if config.method == "sft":
+            from training.runner.sft import main
+        elif config.method in ("dpo", "kto"):
+            from training.runner.preference import main
+        else:
+            raise ValueError(f"unknown method {config.method!r}; use sft, dpo or kto")
         result = main(config, options.data, options.out)
     except Exception as error:
         traceback.print_exc()

@@ -15,10 +15,11 @@ class RunConfig:
     """Directory of the model to fine-tune: config.json, weights, tokenizer and chat template (loaded offline)."""
 
     method: str = "sft"
-    """Training method. Only "sft" (supervised fine-tuning on conversations) for now."""
+    """Training method: "sft" (conversations), "dpo" (chosen/rejected pairs) or "kto" (completions liked or disliked)."""
 
     adapter: str = "lora"
-    """What is trained. Only "lora" (low-rank adapters on every linear layer, base weights frozen) for now."""
+    """What is trained: "lora" (low-rank adapters on every linear layer, base frozen), "qlora" (the same on a 4-bit NF4
+    base, bitsandbytes), "prompt_tuning" (learned virtual tokens before the input) or "full" (every weight)."""
 
     learning_rate: float = 1e-4
     """Peak learning rate of the linear schedule. LoRA usually wants 5e-5 to 1e-4."""
@@ -53,11 +54,28 @@ class RunConfig:
     eval_steps: int = 50
     """Evaluate on the validation split every this many optimizer steps (and once at the end), when there is one."""
 
+    save_steps: int = 0
+    """Save a resumable checkpoint every this many optimizer steps (the last two are kept); 0 saves one only when cancelled."""
+
     seed: int = 42
     """Seeds the weights of the adapter, the data order and dropout: the same config and data give the same run."""
 
+    packing: bool = False
+    """SFT: pack conversations into max_length rows without padding (TRL's best-fit decreasing; each keeps its own
+    positions, so packed conversations do not attend to each other)."""
+
+    beta: float = 0.1
+    """DPO and KTO: how far the trained model may move from the reference (the base with the adapter switched off)."""
+
+    prompt_tuning_virtual_tokens: int = 20
+    """Prompt tuning: learned virtual tokens put before every input."""
+
     assistant_only_loss: bool = False
     """Learn from the assistant's tokens only; needs `{% generation %}` markers in the chat template."""
+
+    stream_metrics: bool = True
+    """Write metrics.jsonl and progress.json as training goes and stop on CANCEL (the platform's live links). Off only
+    to measure what they cost (benchmarks/train_throughput.py): without them a run can be neither watched nor cancelled."""
 
     resume_from_checkpoint: str | None = None
     """A checkpoint directory (from a cancelled or crashed run) to continue from; None starts afresh."""

@@ -5,7 +5,7 @@ The run directory (under the storage root, `run.output_dir`) holds everything of
     config.json                               training.runner.config.RunConfig
     log.txt                                   the runner's stdout and stderr
     metrics.jsonl, progress.json, CANCEL      the runner's links to the platform (training.runner.callbacks)
-    adapter/, checkpoints/, result.json       what the runner leaves
+    adapter/ (or model/), checkpoints/, result.json   what the runner leaves
 While the runner works, the job ingests metrics, beats the heartbeat and passes a cancel on, about every second.
 """
 
@@ -23,11 +23,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from datahub.export import version_export_jsonl
-from training.models import MetricPoint, TrainingRun
+from training.models import Checkpoint, MetricPoint, ModelArtifact, TrainingRun
 from training.runner.config import RunConfig
-from training.runner.files import ADAPTER_DIR, CANCEL_FILE, CONFIG_FILE, ERROR_FILE, METRICS_FILE, PROGRESS_FILE, RESULT_FILE
+from training.runner.files import (
+    ADAPTER_DIR,
+    CANCEL_FILE,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    ERROR_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    PROGRESS_FILE,
+    RESULT_FILE,
+)
 from training.services.artifacts import model_artifact_register
-from training.services.base_models import base_model_directory
+from training.services.base_models import base_model_directory, model_directory
 from training.services.runs import training_run_finish, training_run_heartbeat, training_run_start
 
 logger = logging.getLogger(__name__)
@@ -114,13 +124,32 @@ def _failure_reason(run_dir: Path, code: int) -> str:
     return f"{reason}\n\n{tail}" if tail else reason
 
 
+def checkpoints_record(*, run: TrainingRun) -> list[Checkpoint]:
+    """Record the resumable checkpoints the run left on disk (the Trainer's checkpoint-<step> directories), oldest first.
+
+    Idempotent: a checkpoint already recorded is not recorded again; one the Trainer rotated away is forgotten.
+    """
+    root = run_directory(run) / CHECKPOINTS_DIR
+    found = {}
+    if root.is_dir():
+        for directory in root.glob("checkpoint-*"):
+            step = directory.name.removeprefix("checkpoint-")
+            if step.isdigit() and (directory / "trainer_state.json").is_file():
+                found[int(step)] = f"{run.output_dir}/{CHECKPOINTS_DIR}/{directory.name}"
+    Checkpoint.objects.filter(run=run).exclude(step__in=found).delete()
+    known = set(Checkpoint.objects.filter(run=run).values_list("step", flat=True))
+    Checkpoint.objects.bulk_create([Checkpoint(run=run, step=step, path=path) for step, path in found.items() if step not in known])
+    return list(Checkpoint.objects.filter(run=run).order_by("step"))
+
+
 def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     """Write the run's data and config; return the runner's command line."""
     data_dir = run_dir / "data"
     version_export_jsonl(run.dataset_version, split="train", path=data_dir / "train.jsonl")
     version_export_jsonl(run.dataset_version, split="validation", path=data_dir / "validation.jsonl")
+    resume = str(model_directory(run.resume_from.path)) if run.resume_from_id else None
     config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
-                       **run.hyperparameters)
+                       resume_from_checkpoint=resume, **run.hyperparameters)
     config.to_json(run_dir / CONFIG_FILE)
     return [sys.executable, "-m", "training.runner", "--config", str(run_dir / CONFIG_FILE), "--data", str(data_dir), "--out", str(run_dir)]
 
@@ -175,11 +204,16 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
         command = runner_prepare(run=run, run_dir=run_dir)
         code = runner_watch(run=run, run_dir=run_dir, command=command, poll_seconds=poll_seconds, on_poll=on_poll)
         run.refresh_from_db()
+        checkpoints_record(run=run)
         if code != 0:
             return training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=_failure_reason(run_dir, code))
         result = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
-        model_artifact_register(run=run, path=f"{run.output_dir}/{ADAPTER_DIR}")
+        kind = ModelArtifact.Kind.FULL if result.get("artifact_kind") == "full" else ModelArtifact.Kind.ADAPTER
         cancelled = run.cancel_requested or result.get("cancelled", False)
+        # A cancelled run keeps what it learned, registered but marked partial: it can be tried, compared or
+        # resumed, and nobody mistakes it for a finished model.
+        model_artifact_register(run=run, path=f"{run.output_dir}/{MODEL_DIR if kind == ModelArtifact.Kind.FULL else ADAPTER_DIR}",
+                                kind=kind, is_partial=cancelled)
         return training_run_finish(run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED)
     except BaseException as error:
         logger.exception("training run %s failed in its job", run.pk)
@@ -208,7 +242,8 @@ def training_runs_fail_stale(*, silent_for: timedelta = STALE_AFTER) -> list[Tra
             if run is None:
                 continue
             beat = run.heartbeat_at.isoformat(timespec="seconds")
+            checkpoints_record(run=run)
             reason = (f"the training worker stopped answering (last heartbeat {beat}); "
-                      f"a checkpoint, if any, is in {run.output_dir}/checkpoints")
+                      f"a checkpoint, if any, is in {run.output_dir}/checkpoints and the run can be resumed from it")
             failed.append(training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=reason))
     return failed

@@ -39,15 +39,18 @@ def generate_replies(*, base_model: BaseModel, artifact: ModelArtifact | None, c
     until the end-of-turn token or max_new_tokens.
 
     temperature 0 decodes greedily; above 0 it samples. Either way the same inputs and seed give the same replies.
-    Preconditions: `artifact`, when given, is an adapter trained on `base_model`; each conversation is a list of
-    {"role", "content"} messages ending before the reply wanted.
+    Preconditions: `artifact`, when given, was trained on `base_model` (an adapter is applied to it; full or merged
+    weights replace it); each conversation is a list of {"role", "content"} messages ending before the reply wanted.
     """
     import torch
 
     if not conversations:
         return []
-    adapter_dir = model_directory(artifact.path) if artifact is not None else None
-    model, tokenizer = model_load(base_dir=base_model_directory(base_model), adapter_dir=adapter_dir)
+    if artifact is not None and artifact.kind != ModelArtifact.Kind.ADAPTER:
+        model, tokenizer = model_load(base_dir=model_directory(artifact.path), adapter_dir=None)
+    else:
+        adapter_dir = model_directory(artifact.path) if artifact is not None else None
+        model, tokenizer = model_load(base_dir=base_model_directory(base_model), adapter_dir=adapter_dir)
     stop_ids = sorted({token_id for token_id in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None))
                        if isinstance(token_id, int)})
     context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length

@@ -14,10 +14,10 @@ from training.models import BaseModel
 @dataclass(frozen=True)
 class Hyperparameter:
     name: str
-    kind: type
-    default: float | int
-    minimum: float | int
-    maximum: float | int
+    kind: type  # int, float or bool
+    default: float | int | bool
+    minimum: float | int | bool
+    maximum: float | int | bool
     label: str
     recommended: str = ""
     help: str = ""
@@ -42,7 +42,17 @@ HYPERPARAMETERS: list[Hyperparameter] = [
                    _("A point on the loss chart every this many steps.")),
     Hyperparameter("eval_steps", int, 50, 1, 100_000, _("Evaluation steps"), _("10 – 500"),
                    _("Validation loss every this many steps, when the version has a validation split.")),
+    Hyperparameter("save_steps", int, 0, 0, 1_000_000, _("Checkpoint every (steps)"), _("0 = only when cancelled"),
+                   _("A resumable checkpoint every this many steps, so a run whose worker dies can continue.")),
     Hyperparameter("seed", int, 42, 0, 2**31 - 1, _("Seed"), "", _("Same seed, same data, same run.")),
+    Hyperparameter("beta", float, 0.1, 0.001, 10.0, _("Beta (DPO, KTO)"), _("0.1 – 0.5"),
+                   _("How far the tuned model may move from the base; higher keeps it closer.")),
+    Hyperparameter("packing", bool, False, False, True, _("Pack conversations (SFT)"), _("on for many short conversations"),
+                   _("Fills each row up to max length with several conversations instead of padding: faster, same loss.")),
+    Hyperparameter("assistant_only_loss", bool, False, False, True, _("Train on the assistant's replies only"),
+                   _("on for chat models"),
+                   _("System and user turns are shown to the model but not learned; needs {% generation %} markers in the "
+                     "chat template.")),
 ]
 BY_NAME = {h.name: h for h in HYPERPARAMETERS}
 
@@ -58,6 +68,10 @@ def hyperparameter_defaults(*, base_model: BaseModel | None = None) -> dict:
 
 def _number(spec: Hyperparameter, value):
     where = f"hyperparameters.{spec.name}"
+    if spec.kind is bool:
+        if not isinstance(value, bool):
+            raise ApplicationError(f"{spec.name} must be true or false, not {value!r}", where=where)
+        return value
     # bool is an int in Python; true is not a batch size.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ApplicationError(f"{spec.name} must be a number, not {value!r}", where=where)

@@ -13,69 +13,160 @@ from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import DatasetVersion, Record, VersionRecord
-from training.models import BaseModel, TrainingRun
+from training.models import BaseModel, Checkpoint, TrainingRun
 from training.services.hyperparameters import hyperparameters_clean
+from training.services.memory import training_memory_check
+from training.services.preview import chat_template_has_generation_markers, tokenizer_load, training_run_preview
 
 NAME_MAX = 200
 FINISHED = {TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED}
 
 
-def _train_split_check(dataset_version: DatasetVersion) -> None:
-    """SFT needs conversations in the train split, and only conversations."""
+# The record kind each method trains on.
+METHOD_RECORD_KIND = {
+    TrainingRun.Method.SFT: Record.Kind.SFT,
+    TrainingRun.Method.DPO: Record.Kind.PREFERENCE,
+    TrainingRun.Method.KTO: Record.Kind.KTO,
+}
+
+
+def _train_split_check(dataset_version: DatasetVersion, method: str) -> None:
+    """The train split holds rows, and only rows of the method's kind: conversations for SFT, preference pairs for
+    DPO, like/dislike completions for KTO."""
     if not dataset_version.counts.get("train"):
         raise ApplicationError(f"dataset version {dataset_version} has no train rows", where="dataset_version")
+    kind = METHOD_RECORD_KIND[method]
     others = (VersionRecord.objects.filter(version=dataset_version, split=VersionRecord.Split.TRAIN)
-              .exclude(record__kind=Record.Kind.SFT).count())
+              .exclude(record__kind=kind).count())
     if others:
         raise ApplicationError(
-            f"SFT trains on conversations, but the train split of dataset version {dataset_version} holds {others} "
-            "preference or like/dislike records", where="dataset_version")
+            f"{TrainingRun.Method(method).label} trains on {Record.Kind(kind).label} records, but the train split of dataset "
+            f"version {dataset_version} holds {others} records of another kind", where="dataset_version")
 
 
-@transaction.atomic
-def training_run_create(*, workspace: Workspace, name: str, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
-                        method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
-                        hyperparameters: dict | None = None, created_by=None) -> TrainingRun:
-    """Check and queue a run on the "gpu" queue; the job starts after the transaction commits.
-
-    Hyperparameters not given take their defaults; the run stores the complete set it will train with.
+def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
+                       method: str, adapter: str, hyperparameters: dict | None) -> dict:
+    """Everything about a run's settings that is checked before launch, except its memory; returns the complete
+    hyperparameters. Raises ApplicationError naming the field at the first problem.
     """
-    name = (name or "").strip()
-    if not name:
-        raise ApplicationError("a run needs a name", where="name")
-    if len(name) > NAME_MAX:
-        raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     if base_model is None or base_model.workspace_id != workspace.pk:
         raise ApplicationError("unknown base model", where="base_model")
     if dataset_version is None or dataset_version.dataset.workspace_id != workspace.pk:
         raise ApplicationError("unknown dataset version", where="dataset_version")
     if method not in TrainingRun.Method.values:
         raise ApplicationError(f"unknown method {method!r}", where="method")
-    if method != TrainingRun.Method.SFT:
-        raise ApplicationError(f"method {method!r} is not supported yet; use sft", where="method")
     if adapter not in TrainingRun.Adapter.values:
         raise ApplicationError(f"unknown adapter {adapter!r}", where="adapter")
-    if adapter != TrainingRun.Adapter.LORA:
-        raise ApplicationError(f"adapter {adapter!r} is not supported yet; use lora", where="adapter")
     if not base_model.has_chat_template:
-        raise ApplicationError(f"base model {base_model.name!r} has no chat template; SFT on conversations needs one", where="base_model")
-    _train_split_check(dataset_version)
+        raise ApplicationError(f"base model {base_model.name!r} has no chat template; training on conversations needs one",
+                               where="base_model")
+    _train_split_check(dataset_version, method)
     clean = hyperparameters_clean(values=hyperparameters or {}, base_model=base_model)
+    if method == TrainingRun.Method.KTO and clean["per_device_train_batch_size"] < 2:
+        raise ApplicationError("KTO compares the completions within a batch; the batch size per device must be 2 or more",
+                               where="hyperparameters.per_device_train_batch_size")
+    if clean["packing"] and method != TrainingRun.Method.SFT:
+        raise ApplicationError("packing is for SFT; DPO and KTO keep each pair whole", where="hyperparameters.packing")
+    if clean["assistant_only_loss"] and not chat_template_has_generation_markers(tokenizer_load(base_model)):
+        raise ApplicationError(f"the chat template of base model {base_model.name!r} has no {{% generation %}} markers, so "
+                               "assistant_only_loss cannot find the assistant's tokens", where="hyperparameters.assistant_only_loss")
+    return clean
+
+
+def training_run_preflight(*, workspace: Workspace, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
+                           method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
+                           hyperparameters: dict | None = None) -> dict:
+    """What launching these settings would do, without launching: {"hyperparameters", "memory", "preview"}.
+
+    The same checks as training_run_create (an ApplicationError names the field); "memory" is MemoryCheck.as_dict(),
+    "preview" is training_run_preview's result. Changes nothing.
+    """
+    clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
+                               adapter=adapter, hyperparameters=hyperparameters)
+    memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
+    preview = training_run_preview(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method)
+    return {"hyperparameters": clean, "memory": memory.as_dict(), "preview": preview}
+
+
+@transaction.atomic
+def training_run_create(*, workspace: Workspace, name: str, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
+                        method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
+                        hyperparameters: dict | None = None, override_memory: bool = False, created_by=None,
+                        parent: TrainingRun | None = None, resume_from: Checkpoint | None = None) -> TrainingRun:
+    """Check and queue a run on the "gpu" queue; the job starts after the transaction commits.
+
+    `parent` and `resume_from` are for training_run_retry: the run this one repeats, and the checkpoint it continues from.
+
+    Hyperparameters not given take their defaults; the run stores the complete set it will train with, and the memory
+    estimate. A run whose estimate exceeds the training device is refused (where="memory") unless `override_memory`.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("a run needs a name", where="name")
+    if len(name) > NAME_MAX:
+        raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
+    clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
+                               adapter=adapter, hyperparameters=hyperparameters)
+    memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
+    if not memory.fits and not override_memory:
+        parts = memory.estimate.as_gib()
+        raise ApplicationError(
+            f"the run needs about {parts['total']:g} GiB (weights {parts['weights']:g}, trainable and optimizer "
+            f"{parts['trainable']:g}, activations {parts['activations']:g}, logits {parts['logits']:g}, overhead "
+            f"{parts['overhead']:g}) but the training device has {memory.device_gib:.2f} GiB; lower the batch size or max "
+            "length, use QLoRA, or override", where="memory", code="memory")
 
     user = created_by if created_by is not None and created_by.is_authenticated else None
     run = TrainingRun.objects.create(workspace=workspace, name=name, base_model=base_model, dataset_version=dataset_version,
-                                     method=method, adapter=adapter, hyperparameters=clean, created_by=user)
+                                     method=method, adapter=adapter, hyperparameters=clean, created_by=user,
+                                     memory_estimate=memory.as_dict(), memory_override=not memory.fits, parent=parent,
+                                     resume_from=resume_from)
     run.output_dir = f"runs/{run.pk}"
     run.save(update_fields=["output_dir", "updated_at"])
     history_record(actor=created_by, target=run, verb="created",
                    after={"status": run.status, "base_model": base_model.pk, "dataset_version": dataset_version.pk,
-                          "method": method, "adapter": adapter, "hyperparameters": clean})
+                          "method": method, "adapter": adapter, "hyperparameters": clean,
+                          "memory_gib": memory.estimate.as_gib()["total"], "memory_override": not memory.fits,
+                          "parent": parent.pk if parent else None, "resume_from_step": resume_from.step if resume_from else None})
 
     from training.tasks import training_run_execute
 
     run_id = run.pk
     transaction.on_commit(lambda: training_run_execute.enqueue(run_id=run_id))
     return run
+
+
+RESUMABLE = {TrainingRun.Status.CANCELLED, TrainingRun.Status.FAILED}
+
+
+def training_run_retry(*, run: TrainingRun, hyperparameters: dict | None = None, resume: bool = False, name: str = "",
+                       override_memory: bool = False, created_by=None) -> TrainingRun:
+    """Queue a new run with `run`'s model, data, method and adapter, its hyperparameters edited by `hyperparameters`,
+    linked to `run` as its parent.
+
+    With `resume`, the new run continues from `run`'s last recorded checkpoint (weights, optimizer, scheduler and data
+    position): `run` must have been cancelled or failed (a lost worker included) and have a checkpoint. `run` must
+    have finished either way.
+    """
+    if run.status not in FINISHED:
+        raise ApplicationError(f"run {run.name!r} has not finished ({run.status}); cancel it first", where="status",
+                               code="conflict")
+    checkpoint = None
+    if resume:
+        if run.status not in RESUMABLE:
+            raise ApplicationError(f"run {run.name!r} {run.status}; only a cancelled or failed run is resumed — retry it instead",
+                                   where="resume")
+        checkpoint = Checkpoint.objects.filter(run=run).order_by("-step").first()
+        if checkpoint is None:
+            raise ApplicationError(f"run {run.name!r} left no checkpoint to resume from", where="resume")
+    if not isinstance(hyperparameters, (dict, type(None))):
+        raise ApplicationError("hyperparameters must be an object", where="hyperparameters")
+    values = {**run.hyperparameters, **(hyperparameters or {})}
+    suffix = f" (resumed at step {checkpoint.step})" if checkpoint else " (retry)"
+    name = (name or "").strip() or (run.name[:NAME_MAX - len(suffix)] + suffix)
+    return training_run_create(workspace=run.workspace, name=name, base_model=run.base_model, dataset_version=run.dataset_version,
+                               method=run.method, adapter=run.adapter, hyperparameters=values, override_memory=override_memory,
+                               created_by=created_by, parent=run, resume_from=checkpoint)
 
 
 def _locked(run: TrainingRun) -> TrainingRun:

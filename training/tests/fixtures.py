@@ -5,6 +5,8 @@ tiny_base_model   (function) that model registered as a BaseModel of the `worksp
 tiny_adapter_dir  (session) an untrained but non-zero LoRA adapter for the tiny model (replies differ from the base)
 tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_version` with that adapter as its ModelArtifact
 sft_version       (function) a frozen dataset version of bilingual support conversations, train and validation
+preference_version (function) the same questions as DPO pairs: the right answer chosen, another question's rejected
+kto_version       (function) the same as like/dislike completions: each right answer liked, each wrong one disliked
 """
 
 from pathlib import Path
@@ -97,3 +99,43 @@ def sft_version(workspace):
     ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
     entries = [(pk, "validation" if i in (4, 10) else "train", []) for i, pk in enumerate(ids)]
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
+
+
+def preference_rows() -> list[dict]:
+    """Canonical preference rows: each support question with its answer chosen and the next question's answer rejected."""
+    conversations = [row["messages"] for row in support_conversations()]
+    return [{"kind": "preference", "messages": messages[:2], "chosen": messages[2],
+             "rejected": conversations[(index + 1) % len(conversations)][2]} for index, messages in enumerate(conversations)]
+
+
+def kto_rows() -> list[dict]:
+    rows = []
+    for row in preference_rows():
+        rows.append({"kind": "kto", "messages": row["messages"] + [row["chosen"]], "label": True})
+        rows.append({"kind": "kto", "messages": row["messages"] + [row["rejected"]], "label": False})
+    return rows
+
+
+def _frozen_version(workspace, name: str, rows: list[dict], validation_every: int):
+    from datahub.models import DatasetVersion, Record
+    from datahub.services.datasets import dataset_create
+    from datahub.services.records import records_bulk_create
+    from datahub.services.versions import dataset_version_create
+
+    dataset = dataset_create(workspace=workspace, name=name)
+    records_bulk_create(dataset=dataset, rows=rows)
+    ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
+    entries = [(pk, "validation" if i % validation_every == validation_every - 1 else "train", []) for i, pk in enumerate(ids)]
+    return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
+
+
+@pytest.fixture
+def preference_version(workspace):
+    """12 pairs: 10 train, 2 validation."""
+    return _frozen_version(workspace, "support preferences", preference_rows(), validation_every=6)
+
+
+@pytest.fixture
+def kto_version(workspace):
+    """24 completions: 20 train, 4 validation."""
+    return _frozen_version(workspace, "support likes", kto_rows(), validation_every=6)

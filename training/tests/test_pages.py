@@ -28,7 +28,7 @@ def launch(workspace, base_model, version, name="first run", **hyperparameters):
 
 
 def run_new_form(base_model, version, **overrides) -> dict:
-    return {"name": "from the form", "base_model": base_model.pk, "dataset_version": version.pk, "adapter": "lora",
+    return {"name": "from the form", "base_model": base_model.pk, "dataset_version": version.pk, "method": "sft", "adapter": "lora",
             "learning_rate": "5e-5", "num_train_epochs": "3", "lora_r": "8", "lora_alpha": "16", **overrides}
 
 
@@ -190,3 +190,165 @@ def test_register_a_base_model_with_warnings_shows_them(browser, users, workspac
                            {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)}, follow=True)
     assert "the tokenizer has no chat template" in response.content.decode()
     assert BaseModel.objects.get().has_chat_template is False
+
+
+def test_run_new_page_loads_the_before_launch_panel_with_htmx(browser, users, tiny_base_model, sft_version):
+    content = browser(users["ml_engineer"]).get(reverse("training:run-new")).content.decode()
+    assert f'hx-post="{reverse("training:run-preflight")}"' in content
+    assert 'hx-trigger="load, change from:#run-new delay:300ms"' in content
+    assert 'name="override_memory"' in content and 'name="assistant_only_loss"' in content
+
+
+def test_preflight_panel_shows_memory_parts_and_the_masked_training_text(browser, users, tiny_base_model, sft_version, settings):
+    settings.TRAINING_DEVICE_MEMORY_GB = 16
+    response = browser(users["ml_engineer"]).post(
+        reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version, name="", assistant_only_loss="on", max_length="40"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "it fits." in content
+    for part in ("Weights", "Trainable parameters and optimizer", "Activations", "Logits", "Runtime overhead"):
+        assert f"<td>{part}</td>" in content
+    assert '<span class="seg masked">&lt;|im_start|&gt;system\nYou are a helpful support assistant.' in content
+    assert '<span class="seg trained">' in content and '<span class="seg cut">' in content
+    assert re.search(r"\d+ examples are longer than max length 40 and will be cut.", content)
+
+
+def test_preflight_panel_warns_when_the_run_will_not_fit(browser, users, tiny_base_model, sft_version, settings):
+    settings.TRAINING_DEVICE_MEMORY_GB = 0.5
+    content = browser(users["ml_engineer"]).post(reverse("training:run-preflight"),
+                                                 run_new_form(tiny_base_model, sft_version)).content.decode()
+    assert "but the device has 0.5 GiB: this run will not fit." in content
+
+
+def test_preflight_panel_names_a_bad_field(browser, users, tiny_base_model, sft_version):
+    content = browser(users["ml_engineer"]).post(reverse("training:run-preflight"),
+                                                 run_new_form(tiny_base_model, sft_version, max_length="4096")).content.decode()
+    assert "max_length 4096 is longer than the 512 tokens" in content
+    assert "memory-estimate" not in content
+
+
+def test_launch_that_does_not_fit_needs_the_override_box(browser, users, tiny_base_model, sft_version, settings,
+                                                         django_capture_on_commit_callbacks):
+    settings.TRAINING_DEVICE_MEMORY_GB = 0.5
+    client = browser(users["ml_engineer"])
+    refused = client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version))
+    assert refused.status_code == 400
+    assert "but the training device has 0.50 GiB" in refused.content.decode()
+    assert TrainingRun.objects.count() == 0
+    with django_capture_on_commit_callbacks(execute=False):
+        launched = client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version, override_memory="on"))
+    assert launched.status_code == 302
+    assert TrainingRun.objects.get().memory_override is True
+
+
+def test_preflight_is_refused_to_a_product_manager(browser, users, tiny_base_model, sft_version):
+    response = browser(users["product_manager"]).post(reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version))
+    assert "memory-estimate" not in response.content.decode()
+    assert TrainingRun.objects.count() == 0
+
+
+def test_run_new_launches_dpo_with_qlora(browser, users, tiny_base_model, preference_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = browser(users["ml_engineer"]).post(reverse("training:run-new"), run_new_form(
+            tiny_base_model, preference_version, method="dpo", adapter="qlora", beta="0.2"))
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    assert (run.method, run.adapter, run.hyperparameters["beta"]) == ("dpo", "qlora", 0.2)
+
+
+def test_run_detail_shows_the_memory_estimate(browser, users, workspace, tiny_base_model, sft_version):
+    run = launch(workspace, tiny_base_model, sft_version)
+    content = browser(users["ml_engineer"]).get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert f'{run.memory_estimate["parts"]["total"]} GiB of {run.memory_estimate["device_gib"]} GiB' in content
+
+
+def finished(workspace, base_model, version, status=TrainingRun.Status.CANCELLED, **hyperparameters):
+    run = training_run_start(run=launch(workspace, base_model, version, **hyperparameters))
+    return training_run_finish(run=run, status=status)
+
+
+def test_retry_page_prefills_the_run_and_launches_a_linked_run(browser, users, workspace, tiny_base_model, sft_version,
+                                                               django_capture_on_commit_callbacks):
+    run = finished(workspace, tiny_base_model, sft_version, lora_r=8)
+    client = browser(users["ml_engineer"])
+    page = client.get(reverse("training:run-retry", args=[run.pk])).content.decode()
+    shown = dict(re.findall(r'<input type="number" name="(\w+)" value="([^"]*)"', page))
+    assert (shown["lora_r"], shown["max_length"]) == ("8", "512")
+    assert 'name="resume"' not in page  # no checkpoint to resume from
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("training:run-retry", args=[run.pk]), {**shown, "lora_r": "4"})
+    retry = TrainingRun.objects.exclude(pk=run.pk).get()
+    assert response.status_code == 302 and response["Location"] == reverse("training:run-detail", args=[retry.pk])
+    assert (retry.parent, retry.hyperparameters["lora_r"], retry.name) == (run, 4, "first run (retry)")
+    detail = client.get(reverse("training:run-detail", args=[retry.pk])).content.decode()
+    assert f'<a href="{reverse("training:run-detail", args=[run.pk])}" id="run-parent">first run</a>' in detail
+
+
+def test_resume_button_continues_from_the_last_checkpoint(browser, users, workspace, tiny_base_model, sft_version, settings,
+                                                          django_capture_on_commit_callbacks):
+    from training.services.execution import checkpoints_record
+
+    run = finished(workspace, tiny_base_model, sft_version, status=TrainingRun.Status.FAILED)
+    directory = settings.STORAGE_ROOT / "runs" / str(run.pk) / "checkpoints" / "checkpoint-3"
+    directory.mkdir(parents=True)
+    (directory / "trainer_state.json").write_text("{}")
+    checkpoints_record(run=run)
+    client = browser(users["ml_engineer"])
+    detail = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert "Resume from step 3" in detail and 'id="run-checkpoints">step 3</p>' in detail
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("training:run-resume", args=[run.pk]))
+    resumed = TrainingRun.objects.exclude(pk=run.pk).get()
+    assert response["Location"] == reverse("training:run-detail", args=[resumed.pk])
+    assert (resumed.parent, resumed.resume_from.step) == (run, 3)
+
+
+def test_resume_and_retry_are_refused_to_a_product_manager(browser, users, workspace, tiny_base_model, sft_version):
+    run = finished(workspace, tiny_base_model, sft_version)
+    client = browser(users["product_manager"])
+    assert client.post(reverse("training:run-resume", args=[run.pk])).status_code == 403
+    assert client.get(reverse("training:run-retry", args=[run.pk])).status_code == 403
+    assert TrainingRun.objects.count() == 1
+
+
+def test_partial_artifact_is_marked_and_downloads(browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+    run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
+    artifact = model_artifact_register(run=run, path=str(tiny_adapter_dir), is_partial=True)
+    training_run_finish(run=run, status=TrainingRun.Status.CANCELLED)
+    client = browser(users["product_manager"])
+    detail = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert "partial: saved when the run was cancelled" in detail
+    download = client.get(reverse("training:artifact-download", args=[artifact.pk]))
+    assert download.status_code == 200 and download["Content-Type"] == "application/zip"
+    assert b"".join(download.streaming_content)[:4] == b"PK\x03\x04"
+    assert browser(users["outsider"]).get(reverse("training:artifact-download", args=[artifact.pk])).status_code == 404
+
+
+def test_compare_overlays_the_runs_loss(browser, users, workspace, tiny_base_model, sft_version):
+    first = launch(workspace, tiny_base_model, sft_version, name="lr high")
+    second = launch(workspace, tiny_base_model, sft_version, name="lr <low>")
+    metric_points_ingest(run=first, rows=[{"step": 1, "values": {"loss": 2.5}}, {"step": 2, "values": {"loss": 2.0, "eval_loss": 2.2}}])
+    metric_points_ingest(run=second, rows=[{"step": 1, "values": {"loss": 2.6}}])
+    client = browser(users["product_manager"])
+    assert f'name="run" value="{first.pk}"' in client.get(reverse("training:run-list")).content.decode()
+
+    response = client.get(reverse("training:run-compare") + f"?run={second.pk}&run={first.pk}")
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "lr &lt;low&gt;" in content and "<low>" not in content.replace("\\u003Clow\\u003E", "")
+    assert content.index("lr \\u003Clow\\u003E") < content.index("lr high") < content.index("lr &lt;low&gt;") < content.rindex("lr high")
+    assert '"series": {"loss": {"step": [1, 2], "value": [2.5, 2.0]}, "eval_loss": {"step": [2], "value": [2.2]}}' in content
+    assert "<td class=\"num\">2.2000</td>" in content
+
+    # Runs of other workspaces and unknown ids are left out.
+    assert "lr high" not in browser(users["outsider"]).get(reverse("training:run-compare") + f"?run={first.pk}").content.decode()
+
+
+def test_compare_api(users, api_for, workspace, tiny_base_model, sft_version):
+    run = launch(workspace, tiny_base_model, sft_version)
+    metric_points_ingest(run=run, rows=[{"step": 3, "values": {"loss": 1.5, "rewards/accuracies": 0.75}}])
+    body = api_for(users["ml_engineer"]).get(f"/api/v1/training/runs/compare/?ids={run.pk},999999").json()
+    assert [(r["id"], r["final"]) for r in body["runs"]] == [(run.pk, {"loss": 1.5, "rewards/accuracies": 0.75})]
+    assert api_for(users["ml_engineer"]).get("/api/v1/training/runs/compare/?ids=a").status_code == 400

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 
 from common.models import HistoryEvent
-from training.models import MetricPoint, ModelArtifact, TrainingRun
+from training.models import Checkpoint, MetricPoint, ModelArtifact, TrainingRun
 from training.services.base_models import base_model_register
 from training.services.generation import generate_replies
-from training.services.runs import training_run_cancel, training_run_create
+from training.services.runs import training_run_cancel, training_run_create, training_run_retry
 
 # The worker commits and closes connections as a real one does, so these tests run outside a wrapping transaction.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -115,5 +115,33 @@ def test_cancel_while_running_stops_the_runner_and_keeps_its_adapter(workspace, 
     run_dir = settings.STORAGE_ROOT / "runs" / str(run.pk)
     assert (run_dir / "CANCEL").exists()
     assert any((run_dir / "checkpoints").glob("checkpoint-*/adapter_config.json"))
-    assert ModelArtifact.objects.get(run=run).path == f"runs/{run.pk}/adapter"
+    artifact = ModelArtifact.objects.get(run=run)
+    assert (artifact.path, artifact.is_partial) == (f"runs/{run.pk}/adapter", True)
     assert history(run) == ["created", "started", "cancel_requested", "cancelled"]
+
+    # Resume: a new run, linked to the cancelled one, continues from its checkpoint for two more steps.
+    checkpoint = Checkpoint.objects.get(run=run)
+    assert checkpoint.path == f"runs/{run.pk}/checkpoints/checkpoint-{checkpoint.step}"
+    resumed = training_run_retry(run=run, resume=True, hyperparameters={"max_steps": checkpoint.step + 2})
+    assert (resumed.parent, resumed.resume_from, resumed.name) == (run, checkpoint, f"quick (resumed at step {checkpoint.step})")
+    run_jobs()
+    resumed.refresh_from_db()
+    assert resumed.status == TrainingRun.Status.SUCCEEDED, resumed.error
+    assert [p.step for p in MetricPoint.objects.filter(run=resumed) if "loss" in p.values] == [checkpoint.step + 1, checkpoint.step + 2]
+    assert ModelArtifact.objects.get(run=resumed).is_partial is False
+
+
+def test_job_trains_dpo_streams_rewards_and_registers_the_adapter(workspace, tiny_base_model, preference_version, run_jobs):
+    run = training_run_create(workspace=workspace, name="dpo", base_model=tiny_base_model, dataset_version=preference_version,
+                              method="dpo", hyperparameters={**QUICK, "max_steps": 2, "eval_steps": 2})
+
+    run_jobs()
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    train = [p.values for p in MetricPoint.objects.filter(run=run) if "loss" in p.values]
+    assert len(train) == 2
+    assert {"rewards/accuracies", "rewards/margins"} <= set(train[0])
+    artifact = ModelArtifact.objects.get(run=run)
+    assert (artifact.kind, artifact.path) == (ModelArtifact.Kind.ADAPTER, f"runs/{run.pk}/adapter")
+

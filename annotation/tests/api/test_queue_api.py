@@ -100,3 +100,37 @@ def test_skip(api_for, users, annotation_project):
     response = client.post(f"/api/v1/annotation/assignments/{assignment_id}/skip/", {"reason": "offensive"}, format="json")
     assert response.json() == {"id": assignment_id, "status": "skipped", "skip_reason": "offensive"}
     assert client.post(claim_url(annotation_project)).json()["assignment_id"] != assignment_id
+
+
+def test_prefetch_returns_the_current_item_and_two_ahead(api_for, users, annotation_project_factory, django_assert_max_num_queries):
+    project = annotation_project_factory(n=4)
+    client = api_for(users["crowd_annotator"])
+    response = client.post(f"/api/v1/annotation/projects/{project.pk}/prefetch/", {}, format="json")
+    assert response.status_code == 200
+    held = list(Assignment.objects.order_by("pk"))
+    assert [item["assignment_id"] for item in response.json()] == [a.pk for a in held]
+    assert [item["response"] for item in response.json()] == ["Answer 0: open Billing.", "Answer 1: open Billing.", "Answer 2: open Billing."]
+    assert client.post(claim_url(project)).json()["assignment_id"] == held[0].pk
+    bad = client.post(f"/api/v1/annotation/projects/{project.pk}/prefetch/", {"ahead": 5}, format="json")
+    assert (bad.status_code, bad.json()["where"]) == (400, "ahead")
+
+
+@pytest.mark.parametrize("role", ["product_manager", "ml_engineer", "outsider"])
+def test_prefetch_is_404_without_the_work_capability(api_for, users, annotation_project, role):
+    response = api_for(users[role]).post(f"/api/v1/annotation/projects/{annotation_project.pk}/prefetch/", {}, format="json")
+    assert response.status_code == 404
+    assert Assignment.objects.count() == 0
+
+
+def test_heartbeat_renews_and_refuses_others(api_for, users, annotation_project):
+    assignment = assignment_claim_next(project=annotation_project, annotator=users["crowd_annotator"])
+    Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() + timedelta(seconds=3))
+    url = f"/api/v1/annotation/assignments/{assignment.pk}/heartbeat/"
+    response = api_for(users["crowd_annotator"]).post(url)
+    assert response.status_code == 200
+    assignment.refresh_from_db()
+    assert response.json() == [{"assignment_id": assignment.pk, "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z")}]
+    assert assignment.expires_at > timezone.now() + timedelta(seconds=590)
+    other = api_for(users["staff_annotator"]).post(url)
+    assert (other.status_code, other.json()["code"]) == (400, "not_yours")
+    assert api_for(users["product_manager"]).post(url).status_code == 404

@@ -97,7 +97,7 @@ def test_project_detail_for_a_manager_and_a_worker(client_for, users, annotation
     assert 'id="export-project"' in page and 'id="start-labelling"' not in page
     assert "0 of 3 items have all their annotations." in page
     client = client_for(users["staff_annotator"])
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         page = client.get(url).content.decode()
     assert 'id="start-labelling"' in page and 'id="export-project"' not in page
 
@@ -206,3 +206,128 @@ def test_workbench_without_a_lease_offers_the_next_item_and_claims_nothing(clien
     page = client_for(users["crowd_annotator"]).get(reverse("annotation:workbench", args=[annotation_project.pk])).content.decode()
     assert 'id="no-item"' in page and 'id="queue-empty"' not in page
     assert Assignment.objects.count() == 0
+
+
+def test_workbench_prefetches_in_the_background_and_the_next_item_is_already_held(client_for, users, annotation_project_factory,
+                                                                                 topic_schema):
+    project = annotation_project_factory(n=4)
+    client = client_for(users["crowd_annotator"])
+    url = reverse("annotation:workbench", args=[project.pk])
+    client.post(url)
+    page = client.get(url).content.decode()
+    prefetch_url = reverse("annotation:project-prefetch", args=[project.pk])
+    assert f'hx-post="{prefetch_url}"' in page
+    response = client.post(prefetch_url, HTTP_HX_REQUEST="true")
+    assert (response.status_code, response.content.decode()) == (200, "2 more items reserved for you")
+    held = list(Assignment.objects.filter(status="active").order_by("claimed_at", "pk"))
+    assert len(held) == 3
+    client.post(reverse("annotation:assignment-submit", args=[held[0].pk]),
+                {"label_ids": [label_id(topic_schema, "billing/refund")], "time_spent_ms": "10"})
+    # The claim after the submit hands over the item leased ahead; nothing new is leased until the next prefetch.
+    assert f'data-assignment-id="{held[1].pk}"' in client.get(url).content.decode()
+    assert Assignment.objects.count() == 3
+
+
+def test_prefetch_page_endpoint_is_404_for_non_workers(client_for, users, annotation_project):
+    response = client_for(users["product_manager"]).post(reverse("annotation:project-prefetch", args=[annotation_project.pk]))
+    assert response.status_code == 404
+    assert Assignment.objects.count() == 0
+
+
+def test_heartbeat_page_endpoint_renews_or_says_why_not(client_for, users, annotation_project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    assignment = assignment_claim_next(project=annotation_project, annotator=users["crowd_annotator"])
+    Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() + timedelta(seconds=5))
+    client = client_for(users["crowd_annotator"])
+    url = reverse("annotation:assignment-heartbeat", args=[assignment.pk])
+    body = client.post(url).json()
+    assignment.refresh_from_db()
+    assert body["expires_at"] == assignment.expires_at.isoformat()
+    assert body["renewed"] == 1 and re.fullmatch(r"\d\d:\d\d", body["until"])
+    Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = client.post(url)
+    assert refused.status_code == 409 and refused.json()["code"] == "expired"
+    page = client.get(reverse("annotation:workbench", args=[annotation_project.pk])).content.decode()
+    assert "data-heartbeat-url" not in page
+
+
+def test_layers_form_sets_the_layers_and_shows_the_checks(client_for, users, annotation_project):
+    client = client_for(users["ml_engineer"])
+    response = client.post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
+        "review_rate": "100", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50", "label_pools": ["crowd"]})
+    assert response.status_code == 302
+    annotation_project.refresh_from_db()
+    assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (1.0, False, ["crowd"])
+    bad = client.post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
+        "review_rate": "150", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50"})
+    assert bad.status_code == 400
+    assert client_for(users["crowd_annotator"]).post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
+        "review_rate": "0", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50"}).status_code == 404
+    annotation_project.refresh_from_db()
+    assert annotation_project.review_rate == 1.0
+
+
+def test_review_page_flow_reject_then_accept(client_for, users, annotation_project_factory):
+    project = annotation_project_factory(n=2)
+    AnnotationProject.objects.filter(pk=project.pk).update(review_rate=1.0, blind=False)
+    project.refresh_from_db()
+    for _ in range(2):
+        submit_as(users["crowd_annotator"], assignment_claim_next(project=project, annotator=users["crowd_annotator"]), "billing/refund")
+    client = client_for(users["reviewer"])
+    detail = client.get(reverse("annotation:project-detail", args=[project.pk])).content.decode()
+    assert 'id="open-review"' in detail and 'id="open-spot_check"' not in detail
+    url = reverse("annotation:review", args=[project.pk, "review"])
+    assert 'id="no-review"' in client.get(url).content.decode()
+    assert client.post(url).url == url
+    from annotation.models import Review
+
+    first = Review.objects.get(reviewer=users["reviewer"])
+    page = client.get(url).content.decode()
+    assert f'data-review-id="{first.pk}"' in page and "billing/refund" in page and "review rate 100%" in page
+    decide = reverse("annotation:review-decide", args=[first.pk])
+    refused = client.post(decide, {"verdict": "reject", "reason": ""})
+    assert refused.status_code == 400 and "say why the answer is rejected" in refused.content.decode()
+    assert client.post(decide, {"verdict": "reject", "reason": "Login, not refund."}).url == url
+    second = Review.objects.get(reviewer=users["reviewer"], status="pending")
+    client.post(reverse("annotation:review-decide", args=[second.pk]), {"verdict": "accept"})
+    assert sorted(Review.objects.values_list("status", flat=True)) == ["accepted", "rejected"]
+    assert client.get(reverse("annotation:review", args=[project.pk, "spot_check"])).status_code == 404
+    assert client.get(reverse("annotation:review", args=[project.pk, "nonsense"])).status_code == 404
+
+
+def test_non_blind_workbench_shows_the_answers_of_others(client_for, users, annotation_project_factory):
+    project = annotation_project_factory(n=1, overlap=2)
+    submit_as(users["staff_annotator"], assignment_claim_next(project=project, annotator=users["staff_annotator"]), "account/login")
+    client = client_for(users["crowd_annotator"])
+    url = reverse("annotation:workbench", args=[project.pk])
+    client.post(url)
+    assert 'id="others-answers"' not in client.get(url).content.decode()
+    AnnotationProject.objects.filter(pk=project.pk).update(blind=False)
+    page = client.get(url).content.decode()
+    assert 'id="others-answers"' in page and "<code>account/login</code>" in page
+
+
+def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_project_factory, django_assert_num_queries):
+    from annotation.models import AnnotationTask
+
+    project = annotation_project_factory(n=2, overlap=2)
+    AnnotationTask.objects.filter(project=project).update(is_gold=True, gold_labels=["billing/refund"])
+    answers = {"crowd_annotator": ["billing/refund", "account/login"], "staff_annotator": ["billing/refund", "billing/invoice"]}
+    for username, paths in answers.items():
+        for path in paths:
+            user = users[username]
+            submit_as(user, assignment_claim_next(project=project, annotator=user), path, time_spent_ms=2000)
+    client = client_for(users["ml_engineer"])
+    url = reverse("annotation:project-dashboard", args=[project.pk])
+    with django_assert_num_queries(10):
+        page = client.get(url).content.decode()
+    # Item 1: both "billing/refund"; item 2: "account/login" vs "billing/invoice". Nominal alpha by hand: 1 - 2 / (10 / 3).
+    assert '<dd id="alpha-nominal">0.400</dd>' in page
+    assert '<dd id="gold-accuracy">0.50 (4)</dd>' in page
+    assert '<dd id="items-done">2 / 2</dd>' in page
+    assert 'id="chart-throughput"' in page and "vendor/plotly/plotly.min.js" in page and 'id="dashboard-data"' in page
+    assert client_for(users["reviewer"]).get(url).status_code == 200
+    assert client_for(users["crowd_annotator"]).get(url).status_code == 404

@@ -86,3 +86,27 @@ def test_concurrent_claims_with_overlap_fill_each_slot_once(annotation_project_f
     assert len(slots) == 12
     assert len(set(slots)) == 12
     assert project.tasks.filter(is_complete=True, submitted_count=3).count() == 4
+
+
+def test_prefetch_heartbeat_and_submit_together_never_over_assign(annotation_project_factory, make_user, workspace):
+    """Annotators lease ahead, renew and submit at once: every slot is filled once and no lock waits in a cycle."""
+    from annotation.services import assignment_heartbeat, assignment_prefetch
+
+    project = annotation_project_factory(n=24, overlap=2)
+    annotators = [make_user(f"prefetch{i}", role="crowd_annotator", workspace=workspace) for i in range(THREADS)]
+    label = label_id(project.schema, "billing/invoice")
+
+    def work(i):
+        got = []
+        while held := assignment_prefetch(project=project, annotator=annotators[i]):
+            assignment_heartbeat(assignment=held[0], annotator=annotators[i])
+            annotation_submit(assignment=held[0], label_ids=[label], time_spent_ms=1, submitted_by=annotators[i])
+            got.append((held[0].task_id, held[0].slot, i))
+        return got
+
+    done = [row for got in _run_in_threads(work, THREADS) for row in got]
+    assert len(done) == 48
+    assert len({(task, slot) for task, slot, _ in done}) == 48
+    assert len({(task, who) for task, _, who in done}) == 48
+    assert project.tasks.filter(is_complete=True, submitted_count=2).count() == 24
+    assert Assignment.objects.filter(status="active").count() == 0

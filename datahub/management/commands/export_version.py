@@ -53,10 +53,13 @@ class Command(BaseCommand):
         count = 0
         try:
             with open(partial, "w", encoding="utf-8") as handle:
-                for line in version_jsonl_lines(version, split):
-                    handle.write(line)
-                    count += 1
-                    if count % PROGRESS_EVERY == 0:
+                reported = 0
+                for text in version_jsonl_lines(version, split):
+                    handle.write(text)
+                    # The export yields whole lines, one or a page at a time; JSON escapes newlines inside strings.
+                    count += text.count("\n")
+                    if count - reported >= PROGRESS_EVERY:
+                        reported = count
                         self.stderr.write(f"\rwrote {count}/{total} rows", ending="")
             partial.replace(out)
         finally:

@@ -26,7 +26,7 @@ def test_import_records_creates_dataset_and_source(workspace, write_file):
     path = write_file("chats.jsonl", alpaca_rows(6) + alpaca_rows(2))
     out, err = run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Chats", "--source", "Desk", "--create")
     job = ImportJob.objects.get()
-    assert out == f"created 6 records, skipped 2 duplicates (alpaca, import job {job.pk}, dataset 'Chats')\n"
+    assert out == f"created 6 records, skipped 2 duplicates (alpaca, jsonl, utf-8, import job {job.pk}, dataset 'Chats')\n"
     assert "creating dataset 'Chats'" in err and "creating source 'Desk'" in err
     assert "read 8/8 rows (100%" in err
     dataset = Dataset.objects.get(name="Chats")
@@ -130,3 +130,32 @@ def test_commands_find_datasets_per_workspace(workspace, other_workspace, write_
     with pytest.raises(CommandError) as caught:
         run("import_records", str(write_file("a.jsonl", alpaca_rows(1))), "--workspace", "Acme support", "--dataset", "Chats")
     assert str(caught.value) == "--dataset: no dataset named 'Chats' in workspace 'Acme support'"
+
+
+def test_import_records_csv_with_map_and_skip_invalid(workspace, dataset, write_file):
+    path = write_file("qa.csv", "question,answer\nWhat?,That.\nEmpty?,\n")
+    out, _ = run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats",
+                 "--map", "instruction=question", "--map", "output=answer", "--skip-invalid")
+    job = ImportJob.objects.get()
+    assert out == (f"created 1 records, skipped 0 duplicates, left out 1 invalid rows (report: import job {job.pk} errors) "
+                   f"(alpaca, csv, utf-8, import job {job.pk}, dataset 'Support chats')\n")
+    with pytest.raises(CommandError) as caught:
+        run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats", "--map", "nonsense")
+    assert str(caught.value) == "--map 'nonsense': expected FIELD=COLUMN"
+
+
+def test_import_records_resume_of_a_stalled_job(workspace, dataset, write_file):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from datahub.services.imports import import_job_create
+
+    job = import_job_create(dataset=dataset, path=write_file("a.jsonl", alpaca_rows(3)), file_name="a.jsonl", run_in_background=False)
+    with pytest.raises(CommandError) as caught:
+        run("import_records", "--resume", str(job.pk))
+    assert str(caught.value) == f"--resume {job.pk}: import job {job.pk} is queued and still moving; only a stalled running import resumes"
+    ImportJob.objects.filter(pk=job.pk).update(status="running", updated_at=timezone.now() - timedelta(hours=2))
+    out, err = run("import_records", "--resume", str(job.pk))
+    assert f"resuming import job {job.pk} after row 0" in err
+    assert out.startswith("created 3 records, skipped 0 duplicates (alpaca, jsonl, utf-8")

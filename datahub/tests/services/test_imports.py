@@ -35,7 +35,7 @@ def test_import_alpaca_en_demo(shared_data, dataset, source, users, import_path)
                               {"role": "assistant", "content": original[0]["output"]}]
     assert history_verbs(job) == ["created", "started", "succeeded"]
     assert HistoryEvent.objects.get(target_type="datahub.importjob", target_id=job.pk, verb="succeeded").after == {
-        "created": distinct, "duplicates": 999 - distinct, "format": "alpaca"}
+        "created": distinct, "duplicates": 999 - distinct, "invalid": 0, "format": "alpaca"}
 
 
 def test_import_kto_en_demo(shared_data, dataset, import_path):
@@ -55,9 +55,9 @@ def test_failed_import_writes_nothing_and_says_where(dataset, write_file, import
 
 
 def test_wrong_file_type_fails_the_job(dataset, write_file, import_path):
-    job = import_path(dataset, write_file("table.csv", "instruction,output\na,b\n"))
+    job = import_path(dataset, write_file("notes.txt", "just some words\n"))
     assert (job.status, job.error_where) == ("failed", "line 1")
-    assert job.error.startswith("the file is not JSON or JSONL: it starts with 'i'")
+    assert job.error.startswith("the file is not JSON, JSONL, CSV or TSV: it starts with 'j'")
     assert Record.objects.count() == 0
 
 
@@ -76,7 +76,7 @@ def test_duplicates_inside_a_file_and_across_imports_are_skipped(dataset, write_
 
 
 def test_progress_is_saved_while_the_job_runs(dataset, write_file, import_path, monkeypatch):
-    monkeypatch.setattr(imports, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
     seen = []
 
     def observe(processed, total):
@@ -84,7 +84,8 @@ def test_progress_is_saved_while_the_job_runs(dataset, write_file, import_path, 
         seen.append((processed, total, job.processed, job.total, job.status))
 
     import_path(dataset, write_file("a.jsonl", alpaca_rows(5)), on_progress=observe)
-    assert seen == [(0, 5, 0, 5, "running"), (2, 5, 2, 5, "running"), (4, 5, 4, 5, "running"), (5, 5, 5, 5, "succeeded")]
+    assert seen == [(0, 5, 0, 5, "running"), (2, 5, 2, 5, "running"), (4, 5, 4, 5, "running"), (5, 5, 5, 5, "running"),
+                    (5, 5, 5, 5, "succeeded")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -121,7 +122,7 @@ def test_uploaded_file_is_stored(dataset):
 
 
 @pytest.mark.parametrize("values,where,message", [
-    ({"format": "csv"}, "format", "unknown format 'csv'; choose one of auto, alpaca, messages, preference, kto"),
+    ({"format": "csv"}, "format", "unknown format 'csv'; choose one of auto, alpaca, sharegpt, firefly, messages, prompt_completion, preference, kto"),
     ({"path": "/nonexistent/file.jsonl"}, "file", "no file at /nonexistent/file.jsonl"),
 ])
 def test_import_job_create_rejects_bad_input(dataset, values, where, message):

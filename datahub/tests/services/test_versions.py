@@ -87,3 +87,50 @@ def test_bad_ratios_are_refused(dataset, write_file, import_path, ratios, messag
         dataset_version_freeze(dataset=dataset, ratios=ratios)
     assert (caught.value.where, caught.value.message) == ("ratios", message)
     assert DatasetVersion.objects.count() == 0
+
+
+def test_version_in_workspace_and_kind_counts(workspace, other_workspace, dataset):
+    from datahub.selectors import version_in_workspace, version_kind_counts
+    from datahub.services.records import records_bulk_create
+
+    records_bulk_create(dataset=dataset, rows=[
+        {"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"}, {"role": "assistant", "content": "a"}]} for n in range(5)
+    ] + [{"kind": "kto", "label": True, "messages": [{"role": "user", "content": "k"}, {"role": "assistant", "content": "a"}]}])
+    version = dataset_version_freeze(dataset=dataset, seed=0)
+    assert version_in_workspace(workspace=workspace, version_id=version.pk) == version
+    assert version_in_workspace(workspace=other_workspace, version_id=version.pk) is None
+    assert version_in_workspace(workspace=workspace, version_id="x") is None
+    assert version_kind_counts(version=version) == {"sft": 5, "preference": 0, "kto": 1}
+    train = version_kind_counts(version=version, split="train")
+    assert sum(train.values()) == version.counts["train"]
+
+
+def test_stratified_freeze_splits_each_label_in_the_ratios(dataset):
+    from datahub.services.records import records_bulk_create
+
+    def kto(n: int, label: bool) -> dict:
+        return {"kind": "kto", "label": label, "messages": [{"role": "user", "content": f"p{n}"}, {"role": "assistant", "content": "a"}]}
+
+    records_bulk_create(dataset=dataset, rows=[kto(n, n < 20) for n in range(200)])
+    version = dataset_version_freeze(dataset=dataset, seed=7, stratify=True)
+    assert version.operation_detail == {"stratified": True}
+    per_label = Counter((entry.record.label, entry.split) for entry in VersionRecord.objects.filter(version=version).select_related("record"))
+    assert (per_label[(True, "train")], per_label[(True, "validation")], per_label[(True, "test")]) == (16, 2, 2)
+    assert (per_label[(False, "train")], per_label[(False, "validation")], per_label[(False, "test")]) == (144, 18, 18)
+    again = dataset_version_freeze(dataset=dataset, seed=7, stratify=True)
+    assert again.manifest_hash == version.manifest_hash
+
+
+def test_a_correction_lands_in_the_split_of_its_parent(dataset):
+    from datahub.services.records import record_build, records_bulk_create, records_insert
+
+    records_bulk_create(dataset=dataset, rows=[{"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"},
+                                                                           {"role": "assistant", "content": "a"}]} for n in range(40)])
+    parents = list(Record.objects.filter(dataset=dataset))
+    children = [record_build(dataset=dataset, parent=p, origin="augmentation",
+                             clean={"kind": "sft", "messages": [{"role": "user", "content": f"rephrased {p.pk} differently"},
+                                                                {"role": "assistant", "content": "a"}]}) for p in parents]
+    records_insert(dataset=dataset, records=children)
+    version = dataset_version_freeze(dataset=dataset, seed=3)
+    split_of = dict(VersionRecord.objects.filter(version=version).values_list("record_id", "split"))
+    assert all(split_of[child.pk] == split_of[child.parent_id] for child in Record.objects.filter(dataset=dataset, parent__isnull=False))

@@ -4,6 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
 from evaluation.models import Arm, Study, Vote
+from evaluation.services.studies import STALE_AFTER
 
 ROLES = [*Role.values, "outsider"]
 MANAGERS = {"admin", "product_manager"}
@@ -13,7 +14,8 @@ RATERS = {"reviewer", "expert_annotator", "staff_annotator", "crowd_annotator"}
 
 def _create_body(workspace, eval_version, baseline, candidate, **overrides):
     body = {
-        "workspace": workspace.pk, "name": "Support answers", "dataset_version": eval_version.pk, "max_new_tokens": 8,
+        "workspace": workspace.pk, "name": "Support answers", "dataset_version": eval_version.pk if eval_version else None,
+        "max_new_tokens": 8,
         "arms": [{"name": "base", "base_model": baseline.pk, "is_baseline": True},
                  {"name": "cand", "base_model": candidate.pk, "is_baseline": False}],
     }
@@ -148,3 +150,37 @@ def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study
     results = api_for(users["product_manager"]).get(f"/api/v1/studies/{open_study.pk}/results/").json()
     assert results["counts"] == {"prompts": 4, "comparisons": 4, "identical": 0, "votes": 4}
     assert results["results"][0]["votes"] == 4
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_retry_and_abandon_permissions(role, users, api_for, make_study):
+    study = make_study()
+    Study.objects.filter(pk=study.pk).update(updated_at=study.updated_at - STALE_AFTER)
+    client = api_for(users[role])
+    response = client.post(f"/api/v1/studies/{study.pk}/abandon/")
+    if role in MANAGERS:
+        assert response.status_code == 200
+        assert response.json()["status"] == "failed"
+        retried = client.post(f"/api/v1/studies/{study.pk}/retry/")
+        assert (retried.status_code, retried.json()["status"]) == (200, "generating")
+        closed = client.post(f"/api/v1/studies/{study.pk}/close/")
+        assert (closed.status_code, closed.json()["code"], closed.json()["where"]) == (400, "not_open", "status")
+    else:
+        assert response.status_code == 404
+        assert client.post(f"/api/v1/studies/{study.pk}/retry/").status_code == 404
+        assert client.post(f"/api/v1/studies/{study.pk}/close/").status_code == 404
+        assert Study.objects.get(pk=study.pk).status == "generating"
+
+
+def test_create_a_study_over_prompts_given_in_the_body(users, api_for, workspace, tiny_base_model, candidate_base_model):
+    body = _create_body(workspace, None, tiny_base_model, candidate_base_model, labels=["tone"],
+                        prompts=[{"messages": [{"role": "user", "content": "Hi?"}]}, [{"role": "user", "content": "Bye?"}]])
+    del body["dataset_version"]
+    client = api_for(users["product_manager"])
+    response = client.post("/api/v1/studies/", body, format="json")
+    assert response.status_code == 201, response.json()
+    detail = client.get(f"/api/v1/studies/{response.json()['id']}/").json()
+    assert (detail["dataset_version"], detail["upload_name"], detail["split"], detail["labels"]) == (None, "api", "", ["tone"])
+    assert detail["counts"]["prompts"] == 2
+    bad = client.post("/api/v1/studies/", {**body, "prompts": [{"messages": []}]}, format="json")
+    assert (bad.status_code, bad.json()["where"]) == (400, "prompts line 1")

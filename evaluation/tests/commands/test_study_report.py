@@ -32,7 +32,8 @@ def test_study_report_prints_the_results_as_json(open_study, users):
     out = StringIO()
     call_command("study_report", "--study", str(open_study.pk), stdout=out)
     report = json.loads(out.getvalue())
-    assert report["study"] == {"id": open_study.pk, "name": "Support answers", "status": "open", "question": ""}
+    assert report["study"] == {"id": open_study.pk, "name": "Support answers", "status": "open", "question": "",
+                               "labels": []}
     assert [(arm["name"], arm["is_baseline"], arm["model_name"]) for arm in report["arms"]] == [
         ("baseline-arm", True, "tiny-chat"), ("candidate-arm", False, "tiny-chat-other")]
     [result] = report["results"]
@@ -40,3 +41,12 @@ def test_study_report_prints_the_results_as_json(open_study, users):
         "baseline-arm", "candidate-arm", 3, 0, 3)
     assert (result["support_rate"], result["sign_test_p"]) == (1.0, 0.25)
     assert result["verdict"]["band"] == "inconclusive"
+    # Three unanimous prompts: every bootstrap resample says 100%; one vote per comparison: no agreement to measure.
+    assert (result["bootstrap_low"], result["bootstrap_high"]) == (1.0, 1.0)
+    assert result["agreement"] == {"items": 0, "pairs": 0, "agreement": None, "decisive_pairs": 0, "decisive_agreement": None,
+                                   "alpha": None}
+    assert (result["length"]["votes"], result["length"]["raw_rate"], result["labels"]) == (3, 1.0, [])
+    # Every test record has a reference answer (its last assistant turn, or the chosen answer): four per arm.
+    assert [(m["arm"], m["count"]) for m in report["metrics"]] == [("baseline-arm", 4), ("candidate-arm", 4)]
+    assert all(0 <= m["exact_match"] <= 1 and 0 <= m["rouge_l"] <= 1 and 0 <= m["bleu"] <= 100 for m in report["metrics"])
+    assert report["ranking"] == []  # two arms: the support rate says it all

@@ -43,15 +43,15 @@ def test_study_list_costs_the_same_queries_for_one_and_ten_studies(users, make_s
         make_study(name=f"study {i}")
     with CaptureQueriesContext(connection) as ten:
         assert client.get(reverse("evaluation:study-list")).content.decode().count("/studies/") >= 10
-    # session, user, can-create, versions, base models, artifacts, count, page, nav capabilities
-    assert len(one) == len(ten) == 9
+    # session, user, can-create, versions, base models, artifacts, endpoints, count, page, nav capabilities
+    assert len(one) == len(ten) == 10
 
 
 def test_creating_a_study_from_the_form(users, workspace, eval_version, tiny_base_model, candidate_base_model,
                                         django_capture_on_commit_callbacks):
     form = {"name": "Tone study", "question": "Which is kinder?", "dataset_version": str(eval_version.pk),
             "baseline": f"base_model:{tiny_base_model.pk}", "candidate": f"base_model:{candidate_base_model.pk}",
-            "votes_per_comparison": "3", "max_prompts": "2"}
+            "votes_per_comparison": "3", "max_prompts": "2", "labels": "tone, facts,"}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = _client(users["product_manager"]).post(reverse("evaluation:study-list"), form)
     study = Study.objects.get()
@@ -59,6 +59,7 @@ def test_creating_a_study_from_the_form(users, workspace, eval_version, tiny_bas
     assert response.url == reverse("evaluation:study-detail", args=[study.pk])
     assert (study.name, study.question, study.votes_per_comparison, study.max_prompts, study.status) == (
         "Tone study", "Which is kinder?", 3, 2, "generating")
+    assert study.labels == ["tone", "facts"]
     assert list(study.arms.order_by("-is_baseline").values_list("name", "base_model_id")) == [
         ("tiny-chat", tiny_base_model.pk), ("tiny-chat-other", candidate_base_model.pk)]
     assert len(callbacks) == 1
@@ -103,6 +104,25 @@ def test_raters_and_outsiders_get_404_on_a_study(role, users, make_study):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_a_rater_may_label_a_vote_from_the_form(users, make_study, run_jobs):
+    study = make_study(labels=["tone", "facts & figures"])
+    run_jobs()
+    study.refresh_from_db()
+    rater = users["crowd_annotator"]
+    client = _client(rater)
+    url = reverse("evaluation:vote", args=[study.pk])
+    html = client.get(url).content.decode()
+    assert '<input type="radio" name="label" value="facts &amp; figures" data-key="2">' in html
+    comparison = comparison_next_for_rater(study=study, rater=rater)
+    client.post(url, {"token": comparison.token, "choice": "tie", "label": "facts & figures", "time_spent_ms": "10"})
+    second = comparison_next_for_rater(study=study, rater=rater)
+    response = client.post(url, {"token": second.token, "choice": "tie", "label": "style", "time_spent_ms": "10"}, follow=True)
+    assert "unknown label" in response.content.decode()
+    assert list(Vote.objects.values_list("label", flat=True)) == ["facts & figures"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(users, open_study):
     client = _client(users["ml_engineer"])
     url = reverse("evaluation:study-detail", args=[open_study.pk])
@@ -113,13 +133,31 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
         vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
-    assert len(before) == len(after) == 9
+    # The same 15 queries with or without votes (the page, results, metrics, judges and the export permission).
+    assert len(before) == len(after) == 15
     html = response.content.decode()
     assert "baseline-arm" in html and "candidate-arm" in html and "tiny-chat-other" in html
     assert '<p class="figure" id="support-rate">100.0%</p>' in html
     assert '<strong id="support-interval">51.0% – 100.0%</strong>' in html
     assert "not yet conclusive — about" in html
     assert "hx-get" not in html  # open: no more polling
+    assert '<div class="chart" id="support-chart">' in html and 'id="results-data"' in html
+    assert '<strong id="bootstrap-interval">100.0% – 100.0%</strong>' in html
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_printable_report_names_the_arms_for_result_readers_only(users, open_study):
+    comparison = comparison_next_for_rater(study=open_study, rater=users["crowd_annotator"])
+    vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="tie")
+    url = reverse("evaluation:study-report", args=[open_study.pk])
+    html = _client(users["ml_engineer"]).get(url).content.decode()
+    assert "Study report: Support answers" in html
+    assert '<dd id="report-arms">baseline-arm (baseline), candidate-arm</dd>' in html
+    assert '<p class="figure" id="support-rate">50.0%</p>' in html
+    assert "window.print()" in html and "vendor/plotly/plotly.min.js" in html
+    for role in ("crowd_annotator", "outsider"):
+        assert _client(users[role]).get(url).status_code == 404
 
 
 @pytest.mark.slow
@@ -202,3 +240,97 @@ def test_the_form_proposes_the_newest_trained_model_against_its_base(users, tiny
     form = _client(users["product_manager"]).get(reverse("evaluation:study-list")).context["form"]
     assert form["baseline"].value() == f"base_model:{tiny_artifact.base_model_id}"
     assert form["candidate"].value() == f"artifact:{tiny_artifact.pk}"
+
+
+def test_a_manager_marks_a_stale_study_failed_and_retries_it_from_its_page(users, make_study, django_capture_on_commit_callbacks):
+    from evaluation.services.studies import STALE_AFTER
+
+    study = make_study()
+    client = _client(users["product_manager"])
+    url = reverse("evaluation:study-detail", args=[study.pk])
+    assert 'id="study-abandon"' not in client.get(url).content.decode()
+    Study.objects.filter(pk=study.pk).update(updated_at=study.updated_at - STALE_AFTER)
+    html = client.get(url).content.decode()
+    assert 'id="study-stale"' in html and 'id="study-abandon"' in html and 'id="study-retry"' in html
+    assert 'id="study-abandon"' not in _client(users["ml_engineer"]).get(url).content.decode()  # reads, does not manage
+    response = client.post(reverse("evaluation:study-transition", args=[study.pk, "abandon"]), follow=True)
+    assert "The study is marked failed; you may retry it." in response.content.decode()
+    assert Study.objects.get(pk=study.pk).status == "failed"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(reverse("evaluation:study-transition", args=[study.pk, "retry"]))
+    assert (Study.objects.get(pk=study.pk).status, len(callbacks)) == ("generating", 1)
+    assert _client(users["ml_engineer"]).post(reverse("evaluation:study-transition", args=[study.pk, "close"])).status_code == 404
+    assert client.post(reverse("evaluation:study-transition", args=[study.pk, "explode"])).status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, workspace, eval_version, tiny_base_model,
+                                                                     candidate_base_model, other_tiny_model_dir, run_jobs, api_for):
+    from training.services.base_models import base_model_register
+
+    third = base_model_register(workspace=workspace, name="tiny-chat-third", path=str(other_tiny_model_dir))
+    client = _client(users["product_manager"])
+    form = {"name": "Three ways", "dataset_version": str(eval_version.pk), "baseline": f"base_model:{tiny_base_model.pk}",
+            "candidate": f"base_model:{candidate_base_model.pk}", "more_candidates": [f"base_model:{third.pk}"],
+            "votes_per_comparison": "1", "max_prompts": "4"}
+    client.post(reverse("evaluation:study-list"), form)
+    study = Study.objects.get()
+    assert list(study.arms.order_by("-is_baseline", "name").values_list("name", flat=True)) == [
+        "tiny-chat", "tiny-chat-other", "tiny-chat-third"]
+    run_jobs()
+    study.refresh_from_db()
+    assert study.status == "open", study.error
+    # The rater always prefers tiny-chat-other and always prefers the baseline over tiny-chat-third.
+    rater = users["crowd_annotator"]
+    while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None:
+        left = comparison.left_answer.arm.name
+        right = comparison.right_answer.arm.name
+        wanted = "tiny-chat-other" if "tiny-chat-other" in (left, right) else "tiny-chat"
+        vote_submit(comparison=comparison, rater=rater, choice="left" if left == wanted else "right")
+    html = client.get(reverse("evaluation:study-detail", args=[study.pk])).content.decode()
+    assert 'id="ranking-table"' in html and 'id="ranking-chart"' in html
+    ranking = api_for(users["ml_engineer"]).get(f"/api/v1/studies/{study.pk}/results/").json()["ranking"]
+    assert [r["arm"] for r in ranking] == ["tiny-chat-other", "tiny-chat", "tiny-chat-third"]
+    assert ranking[0]["rating"] > 1000 > ranking[2]["rating"]
+    assert all(r["low"] <= r["rating"] <= r["high"] for r in ranking)
+    assert [r["votes"] for r in ranking] == [4, 8, 4]
+
+
+def test_the_form_offers_model_endpoints_as_arms(users, workspace, eval_version, tiny_base_model, django_capture_on_commit_callbacks):
+    from llm.services.endpoints import model_endpoint_create
+
+    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://127.0.0.1:9/v1", model="m")
+    client = _client(users["product_manager"])
+    html = client.get(reverse("evaluation:study-list")).content.decode()
+    assert f'<option value="endpoint:{endpoint.pk}">Acme support · hosted model</option>' in html
+    form = {"name": "Hosted", "dataset_version": str(eval_version.pk), "baseline": f"base_model:{tiny_base_model.pk}",
+            "candidate": f"endpoint:{endpoint.pk}", "votes_per_comparison": "1", "max_prompts": "2"}
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("evaluation:study-list"), form)
+    assert list(Study.objects.get().arms.order_by("-is_baseline").values_list("name", "base_model_id", "endpoint_id")) == [
+        ("tiny-chat", tiny_base_model.pk, None), ("hosted model", None, endpoint.pk)]
+
+
+def test_creating_a_study_from_an_uploaded_prompt_file(users, tiny_base_model, candidate_base_model, eval_version,
+                                                        django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = _client(users["product_manager"])
+    upload = SimpleUploadedFile("faq.jsonl", b'{"messages": [{"role": "user", "content": "Hello?"}]}\n', "application/jsonl")
+    form = {"name": "From a file", "dataset_version": str(eval_version.pk), "prompts_file": upload,
+            "baseline": f"base_model:{tiny_base_model.pk}",
+            "candidate": f"base_model:{candidate_base_model.pk}", "votes_per_comparison": "1", "max_prompts": "5"}
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("evaluation:study-list"), form)
+    study = Study.objects.get()
+    assert (response.status_code, study.upload_name, study.dataset_version_id) == (302, "faq.jsonl", None)
+    assert list(study.prompts.values_list("messages", flat=True)) == [[{"role": "user", "content": "Hello?"}]]
+    assert "faq.jsonl" in client.get(reverse("evaluation:study-detail", args=[study.pk])).content.decode()
+    bad = SimpleUploadedFile("bad.jsonl", b"not json\n")
+    html = client.post(reverse("evaluation:study-list"), {**form, "prompts_file": bad}).content.decode()
+    assert "not JSON: Expecting value" in html
+    neither = client.post(reverse("evaluation:study-list"),
+                          {**{k: v for k, v in form.items() if k != "prompts_file"}, "dataset_version": ""}).content.decode()
+    assert "give the prompts either as a dataset version or as an upload, not both or neither" in neither
+    assert Study.objects.count() == 1

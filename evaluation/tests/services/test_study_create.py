@@ -83,7 +83,7 @@ def test_exactly_one_baseline(workspace, eval_version, tiny_base_model, candidat
 
 def test_an_arm_needs_exactly_one_model(workspace, eval_version, tiny_base_model):
     arms = [{"name": "base", "base_model": tiny_base_model, "is_baseline": True}, {"name": "cand", "is_baseline": False}]
-    _refused("an arm needs exactly one model: a base model or a model artifact", "arms[1]", workspace=workspace,
+    _refused("an arm needs exactly one model: a base model, a model artifact or a model endpoint", "arms[1]", workspace=workspace,
              dataset_version=eval_version, arms=arms)
 
 
@@ -140,3 +140,20 @@ def test_sizes_are_checked(workspace, eval_version, tiny_base_model, candidate_b
 def test_a_name_is_required(workspace, eval_version, tiny_base_model, candidate_base_model):
     _refused("a name is required", "name", workspace=workspace, dataset_version=eval_version,
              arms=_arms(tiny_base_model, candidate_base_model), name="  ")
+
+
+@pytest.mark.parametrize(("labels", "message", "where"), [
+    (["tone", " "], "a label must be non-empty text", "labels[1]"),
+    (["tone", "tone "], "the label 'tone' is given twice", "labels[1]"),
+    (["x" * 65], "the label is 65 characters; the limit is 64", "labels[0]"),
+    ([f"l{i}" for i in range(21)], "21 labels; the limit is 20", "labels"),
+])
+def test_labels_are_checked(workspace, eval_version, tiny_base_model, candidate_base_model, labels, message, where):
+    _refused(message, where, workspace=workspace, dataset_version=eval_version, arms=_arms(tiny_base_model, candidate_base_model),
+             labels=labels)
+
+
+def test_labels_are_kept_stripped(workspace, eval_version, tiny_base_model, candidate_base_model):
+    study = _create(workspace=workspace, dataset_version=eval_version, arms=_arms(tiny_base_model, candidate_base_model),
+                    labels=[" tone", "facts "])
+    assert Study.objects.get(pk=study.pk).labels == ["tone", "facts"]

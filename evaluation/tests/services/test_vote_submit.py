@@ -75,7 +75,7 @@ def test_with_two_votes_per_comparison_every_rater_sees_it_until_full(make_study
 
 
 def test_results_map_left_and_right_back_to_the_arms(make_study, run_jobs, users):
-    study = make_study(votes_per_comparison=2)
+    study = make_study(votes_per_comparison=2, labels=["tone", "facts"])
     run_jobs()
     study.refresh_from_db()
     comparisons = list(Comparison.objects.filter(study=study).select_related("left_answer__arm").order_by("order"))
@@ -84,7 +84,8 @@ def test_results_map_left_and_right_back_to_the_arms(make_study, run_jobs, users
     # first: the candidate wins three times and loses once; second: a tie, both bad, and a candidate win.
     for comparison, pick_candidate in zip(comparisons, [True, True, True, False]):
         side = _candidate_side(comparison)
-        vote_submit(comparison=comparison, rater=first, choice=side if pick_candidate else other[side])
+        vote_submit(comparison=comparison, rater=first, choice=side if pick_candidate else other[side],
+                    label="tone" if pick_candidate else "facts")
     vote_submit(comparison=comparisons[0], rater=second, choice="tie")
     vote_submit(comparison=comparisons[1], rater=second, choice="both_bad")
     vote_submit(comparison=comparisons[2], rater=second, choice=_candidate_side(comparisons[2]))
@@ -96,6 +97,21 @@ def test_results_map_left_and_right_back_to_the_arms(make_study, run_jobs, users
     assert s.support_rate == 5 / 7
     assert (s.win_rate, s.decisive_win_rate) == (4 / 7, 4 / 5)
     assert s.sign_test_p == 0.375
+    # Per label: "tone" holds the first rater's three candidate wins, "facts" its one loss; the second rater gave none.
+    assert {label: (x.wins, x.losses, x.votes) for label, x in result.labels.items()} == {"facts": (0, 1, 1), "tone": (3, 0, 3)}
+    # Agreement on the three comparisons both judged: win/tie and win/both-bad disagree, win/win agrees.
+    a = result.agreement
+    assert (a.items, a.pairs, a.agreement, a.decisive_pairs, a.decisive_agreement) == (3, 3, 1 / 3, 1, 1.0)
+    assert result.length.votes == 7 and result.length.raw_rate == 5 / 7
+    assert result.bootstrap_low <= 5 / 7 <= result.bootstrap_high
+
+
+def test_a_vote_label_must_be_one_of_the_study_labels(open_study, users):
+    comparison = comparison_next_for_rater(study=open_study, rater=users["crowd_annotator"])
+    with pytest.raises(ApplicationError) as error:
+        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="tie", label="tone")
+    assert (error.value.where, error.value.message) == ("label", "unknown label 'tone'; choose one of the study's labels or none")
+    assert not Vote.objects.exists()
 
 
 def test_no_votes_on_a_study_that_is_not_open(make_study, users):

@@ -10,12 +10,36 @@
   document.body.addEventListener("htmx:afterSettle", logToEnd);
   logToEnd();
 
+  // The compare page: every run's training loss (solid) and validation loss (dotted) on one chart.
+  const compare = document.getElementById("compare-chart");
+  if (compare) {
+    const runs = JSON.parse(document.getElementById("compare-data").textContent);
+    const drawCompare = () => {
+      if (typeof Plotly === "undefined") { setTimeout(drawCompare, 100); return; }
+      const traces = [];
+      for (const run of runs) {
+        for (const [name, dash, label] of [["loss", "solid", compare.dataset.labelLoss], ["eval_loss", "dot", compare.dataset.labelEvalLoss]]) {
+          const points = run.series[name];
+          if (points) traces.push({ x: points.step, y: points.value, mode: "lines", line: { dash }, name: `${run.name} · ${label}` });
+        }
+      }
+      Plotly.newPlot(compare, traces, {
+        margin: { t: 10, r: 10, b: 40, l: 50 }, height: 340, xaxis: { title: { text: compare.dataset.labelStep } },
+        legend: { orientation: "h" },
+      }, { displayModeBar: false, responsive: true });
+    };
+    drawCompare();
+  }
+
   const chart = document.getElementById("loss-chart");
   if (!chart) return;
   const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
   const POLL_MS = 2000;
   const url = chart.dataset.metricsUrl;
-  const names = { loss: chart.dataset.labelLoss, eval_loss: chart.dataset.labelEvalLoss };
+  const names = {
+    loss: chart.dataset.labelLoss, eval_loss: chart.dataset.labelEvalLoss,
+    "rewards/accuracies": chart.dataset.labelAccuracies, "rewards/margins": chart.dataset.labelMargins,
+  };
   const traces = {};  // metric name -> index in the plot
   let lastId = 0;
   let drawn = false;

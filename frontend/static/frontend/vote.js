@@ -1,4 +1,4 @@
-// Blind voting, keyboard first: ← left, → right, T tie, B both bad. Each key presses the matching button, so the
+// Blind voting, keyboard first: ← left, → right, T tie, B both bad; digits pick the optional label (0 none). Each key presses the matching button, so the
 // vote travels as the same plain form POST a mouse click sends. The time spent is measured from page load.
 (function () {
   "use strict";
@@ -19,6 +19,12 @@
     if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
     var target = event.target;
     if (target && target.closest && target.closest("textarea, input, select, [contenteditable]")) return;
+    if (/^[0-9]$/.test(event.key)) {
+      var radio = event.key === "0" ? form.querySelector("input[name=label][value='']")
+                                    : form.querySelector("input[name=label][data-key='" + event.key + "']");
+      if (radio) { event.preventDefault(); radio.checked = true; }
+      return;
+    }
     var id = keys[event.key];
     if (!id) return;
     event.preventDefault();

@@ -4,6 +4,8 @@
 // Keys: digits pick labels by their number, Enter submits, E edits the answer, Ctrl/Cmd+Enter submits while
 // editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help.
 // Time spent counts only while the page is visible and the annotator did something in the last 60 seconds.
+// While the annotator is active, a heartbeat renews the lease on the item (and the items reserved ahead) a third of the
+// way into the lease, so a slow item is not taken away; an idle or hidden page lets the lease run out.
 (function () {
   "use strict";
 
@@ -18,6 +20,8 @@
     lastActivity: Date.now(),
     digits: "",
     digitTimer: null,
+    lastBeat: Date.now(),
+    beating: false,
   };
 
   function $(id) {
@@ -54,6 +58,7 @@
     if (id !== state.assignmentId) {
       state.assignmentId = id;
       state.activeMs = id ? readStoredTime() : 0;
+      state.lastBeat = Date.now();
     }
     state.lastTick = Date.now();
     state.lastActivity = Date.now();
@@ -76,6 +81,56 @@
   function tick() {
     accumulate();
     writeTime();
+    heartbeatMaybe();
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function errorShow(text) {
+    var box = $("wb-error");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  function heartbeatMaybe() {
+    var workbench = $("workbench");
+    if (!workbench || !state.assignmentId || state.beating) return;
+    var url = workbench.getAttribute("data-heartbeat-url");
+    var leaseMs = (parseInt(workbench.getAttribute("data-lease-seconds") || "0", 10) || 600) * 1000;
+    var now = Date.now();
+    if (now - state.lastBeat < leaseMs / 3) return;
+    if (document.visibilityState !== "visible" || now - state.lastActivity > IDLE_AFTER_MS) return;
+    state.beating = true;
+    state.lastBeat = now;
+    var beatFor = state.assignmentId;
+    window.fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (beatFor !== state.assignmentId) return;
+          if (!response.ok) {
+            errorShow(body.detail || "");
+            return;
+          }
+          var lease = $("lease-until");
+          if (lease) {
+            lease.textContent = lease.textContent.replace(lease.getAttribute("data-until"), body.until);
+            lease.setAttribute("data-until", body.until);
+          }
+        });
+      })
+      .catch(function () {
+        state.lastBeat = Date.now() - leaseMs / 3 + 10000; // offline for a moment: try again in ten seconds
+      })
+      .then(function () {
+        state.beating = false;
+      });
   }
 
   function activity() {

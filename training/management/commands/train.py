@@ -15,7 +15,8 @@ from training.services.runs import training_run_create
 
 
 def setting_parse(text: str) -> tuple[str, float | int]:
-    """"learning_rate=5e-5" → ("learning_rate", 5e-05); the service checks names and ranges."""
+    """"learning_rate=5e-5" → ("learning_rate", 5e-05), "packing=true" → ("packing", True); the service checks names
+    and ranges."""
     name, separator, value = text.partition("=")
     if not separator or not name.strip():
         raise CommandError(f"--set: expected name=value, not {text!r}")
@@ -30,12 +31,15 @@ def _flag_for(where: str) -> str:
     """The command-line option that a service error's field comes from."""
     if where.startswith("hyperparameters."):
         return "--set " + where.removeprefix("hyperparameters.")
-    return {"dataset_version": "--dataset/--version", "base_model": "--base-model"}.get(where, f"--{where}")
+    return {"dataset_version": "--dataset/--version", "base_model": "--base-model", "memory": "--override-memory"}.get(
+        where, f"--{where}")
 
 
 class Command(BaseCommand):
-    help = ("Launch a LoRA SFT run of a base model on a frozen dataset version. It is queued for a \"gpu\" worker, "
-            "or, with --now, trained in this process with its progress printed.")
+    help = ("Launch a training run (SFT, DPO or KTO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model on "
+            "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
+            "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
+            "--override-memory.")
 
     def add_arguments(self, parser):
         for action in list(parser._actions):
@@ -49,6 +53,10 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="run name")
         parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                             help=f"a hyperparameter, repeatable; one of: {', '.join(BY_NAME)}")
+        parser.add_argument("--method", default=TrainingRun.Method.SFT, choices=TrainingRun.Method.values, help="training method")
+        parser.add_argument("--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained")
+        parser.add_argument("--override-memory", action="store_true",
+                            help="launch even when the memory estimate exceeds the training device")
         parser.add_argument("--now", action="store_true", help="train in this process and wait for the end (no worker needed)")
 
     def handle(self, *args, **options):
@@ -67,11 +75,16 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 run = training_run_create(workspace=workspace, name=options["name"], base_model=base_model, dataset_version=version,
-                                          hyperparameters=hyperparameters)
+                                          method=options["method"], adapter=options["adapter"], hyperparameters=hyperparameters,
+                                          override_memory=options["override_memory"])
         except ApplicationError as exc:
             raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
         self.stdout.write(f"run {run.pk} {run.name!r} queued: {base_model.name} on {version}, "
                           + ", ".join(f"{k}={v}" for k, v in run.hyperparameters.items()))
+        parts = run.memory_estimate["parts"]
+        self.stdout.write(f"memory estimate {parts['total']} GiB of {run.memory_estimate['device_gib']} GiB (weights "
+                          f"{parts['weights']}, trainable and optimizer {parts['trainable']}, activations {parts['activations']}, "
+                          f"logits {parts['logits']}, overhead {parts['overhead']})")
         if not options["now"]:
             self.stdout.write("a worker of the \"gpu\" queue will train it: manage.py db_worker --queue-name gpu")
             return
@@ -81,7 +94,7 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} failed: {run.error}")
         artifact = getattr(run, "artifact", None)
         self.stdout.write(self.style.SUCCESS(f"run {run.pk} {run.status}; {run.metric_points.count()} metric points"
-                                             + (f"; adapter at {artifact.path}" if artifact else "")))
+                                             + (f"; {artifact.get_kind_display().lower()} at {artifact.path}" if artifact else "")))
 
     def _progress(self, progress: float | None, rows: list[dict]) -> None:
         losses = [row["values"]["loss"] for row in rows if isinstance(row.get("values", {}).get("loss"), (int, float))]

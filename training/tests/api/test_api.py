@@ -177,3 +177,113 @@ def test_artifact_and_base_model_lists_cost_the_same_for_1_and_10_rows(users, ap
     with django_assert_num_queries(3):
         assert len(client.get("/api/v1/base-models/").json()["results"]) == 10
     assert ModelArtifact.objects.count() == 10
+
+
+@pytest.mark.parametrize("who", ALL)
+def test_preflight_by_role_shows_memory_and_preview_and_creates_nothing(who, users, api_for, workspace, tiny_base_model,
+                                                                        sft_version, settings):
+    settings.TRAINING_DEVICE_MEMORY_GB = 16
+    body = {"workspace": workspace.pk, "base_model": tiny_base_model.pk, "dataset_version": sft_version.pk,
+            "hyperparameters": {"assistant_only_loss": True, "max_length": 128}}
+    response = api_for(users[who]).post("/api/v1/training/runs/preflight/", body, format="json")
+    assert TrainingRun.objects.count() == 0
+    if who not in LAUNCHERS:
+        assert response.status_code == (403 if who == "product_manager" else 404)
+        return
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["memory"]["parts"]) == {"weights", "trainable", "activations", "logits", "overhead", "total"}
+    assert (body["memory"]["device_gib"], body["memory"]["fits"]) == (16.0, True)
+    assert body["hyperparameters"]["max_length"] == 128
+    assert [s["state"] for s in body["preview"]["examples"][0]["segments"]] == ["masked", "trained", "masked"]
+    assert body["preview"]["lengths"]["count"] == 10
+    assert body["preview"]["warnings"] == []
+
+
+def test_launch_that_does_not_fit_is_refused_unless_overridden(users, api_for, workspace, tiny_base_model, sft_version, settings,
+                                                              django_capture_on_commit_callbacks):
+    settings.TRAINING_DEVICE_MEMORY_GB = 0.5
+    client = api_for(users["ml_engineer"])
+    body = {"workspace": workspace.pk, "name": "big", "base_model": tiny_base_model.pk, "dataset_version": sft_version.pk}
+
+    refused = client.post("/api/v1/training/runs/", body, format="json")
+    assert refused.status_code == 400
+    assert (refused.json()["where"], refused.json()["code"]) == ("memory", "memory")
+    assert TrainingRun.objects.count() == 0
+
+    with django_capture_on_commit_callbacks(execute=False):
+        launched = client.post("/api/v1/training/runs/", {**body, "override_memory": True}, format="json")
+    assert launched.status_code == 201
+    assert (launched.json()["memory_override"], launched.json()["memory_estimate"]["fits"]) == (True, False)
+
+
+@pytest.mark.parametrize("who", ALL)
+def test_retry_by_role(who, users, api_for, run):
+    from training.services.runs import training_run_cancel
+
+    training_run_cancel(run=run)
+    response = api_for(users[who]).post(f"/api/v1/training/runs/{run.pk}/retry/", {"hyperparameters": {"lora_r": 4}}, format="json")
+    if who in LAUNCHERS:
+        assert response.status_code == 201
+        body = response.json()
+        assert (body["parent"], body["resume_from_step"], body["hyperparameters"]["lora_r"], body["name"]) == (
+            run.pk, None, 4, "run (retry)")
+        assert TrainingRun.objects.count() == 2
+    else:
+        assert response.status_code == (403 if who == "product_manager" else 404)
+        assert TrainingRun.objects.count() == 1
+
+
+def test_resume_without_a_checkpoint_names_the_reason(users, api_for, run):
+    from training.services.runs import training_run_cancel
+
+    training_run_cancel(run=run)
+    response = api_for(users["ml_engineer"]).post(f"/api/v1/training/runs/{run.pk}/retry/", {"resume": True}, format="json")
+    assert response.status_code == 400
+    assert (response.json()["where"], response.json()["detail"]) == ("resume", "run 'run' left no checkpoint to resume from")
+
+
+def test_run_detail_lists_checkpoints(users, api_for, run, settings):
+    from training.services.execution import checkpoints_record
+
+    for step in (2, 4):
+        directory = settings.STORAGE_ROOT / "runs" / str(run.pk) / "checkpoints" / f"checkpoint-{step}"
+        directory.mkdir(parents=True)
+        (directory / "trainer_state.json").write_text("{}")
+    checkpoints_record(run=run)
+    body = api_for(users["product_manager"]).get(f"/api/v1/training/runs/{run.pk}/").json()
+    assert body["checkpoints"] == [{"step": 2, "path": f"runs/{run.pk}/checkpoints/checkpoint-2"},
+                                   {"step": 4, "path": f"runs/{run.pk}/checkpoints/checkpoint-4"}]
+
+
+@pytest.mark.parametrize("who", ALL)
+def test_artifact_download_streams_a_zip_by_role(who, users, api_for, tiny_artifact, tiny_adapter_dir):
+    import io
+    import zipfile
+
+    response = api_for(users[who]).get(f"/api/v1/model-artifacts/{tiny_artifact.pk}/download/")
+    if who not in VIEWERS:
+        assert response.status_code == 404
+        return
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="tiny-tuned-{tiny_artifact.pk}.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    expected = sorted(f"tiny-tuned/{p.relative_to(tiny_adapter_dir).as_posix()}" for p in tiny_adapter_dir.rglob("*") if p.is_file())
+    assert sorted(archive.namelist()) == expected
+    assert archive.read("tiny-tuned/adapter_config.json") == (tiny_adapter_dir / "adapter_config.json").read_bytes()
+
+
+@pytest.mark.parametrize("who", ALL)
+def test_merge_request_by_role_queues_the_job(who, users, api_for, tiny_artifact, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_for(users[who]).post(f"/api/v1/model-artifacts/{tiny_artifact.pk}/merge/")
+    if who in LAUNCHERS:
+        assert (response.status_code, response.json()) == (202, {"artifact": tiny_artifact.pk, "status": "queued"})
+        job = DBTaskResult.objects.get()
+        assert (job.task_path, job.queue_name) == ("training.tasks.model_artifact_merge_execute", "gpu")
+    else:
+        assert response.status_code == (403 if who == "product_manager" else 404)
+        assert DBTaskResult.objects.count() == 0

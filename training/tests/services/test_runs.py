@@ -9,7 +9,13 @@ from datahub.services.records import records_bulk_create
 from datahub.services.versions import dataset_version_create
 from training.models import TrainingRun
 from training.services.hyperparameters import hyperparameter_defaults
-from training.services.runs import training_run_cancel, training_run_create, training_run_finish, training_run_start
+from training.services.runs import (
+    training_run_cancel,
+    training_run_create,
+    training_run_finish,
+    training_run_retry,
+    training_run_start,
+)
 
 
 def history(run) -> list[str]:
@@ -74,17 +80,20 @@ def test_create_refuses_preference_records_for_sft(workspace, tiny_base_model):
                                                 "rejected": {"role": "assistant", "content": "go away"}}])
     version = dataset_version_create(dataset=dataset, entries=[(Record.objects.get(dataset=dataset).pk, "train", [])],
                                      operation=DatasetVersion.Operation.FREEZE)
-    with pytest.raises(ApplicationError, match="holds 1 preference or like/dislike records"):
+    with pytest.raises(ApplicationError, match=r"SFT trains on Conversation \(SFT\) records, but the train split of dataset version "
+                                               r"prefs v1 holds 1 records of another kind"):
         create(workspace, tiny_base_model, version)
 
 
 @pytest.mark.parametrize(("overrides", "message", "where"), [
-    ({"method": "dpo"}, "method 'dpo' is not supported yet; use sft", "method"),
+    ({"method": "dpo"}, "DPO trains on Preference (DPO) records, but the train split of dataset version support v1 holds 10 records "
+     "of another kind", "dataset_version"),
     ({"method": "ppo"}, "unknown method 'ppo'", "method"),
-    ({"adapter": "qlora"}, "adapter 'qlora' is not supported yet; use lora", "adapter"),
+    ({"adapter": "ia3"}, "unknown adapter 'ia3'", "adapter"),
     ({"name": "  "}, "a run needs a name", "name"),
     ({"hyperparameters": {"learning_rte": 1e-4}}, "unknown hyperparameter 'learning_rte'; known: learning_rate, num_train_epochs, "
-     "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, eval_steps, seed",
+     "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, "
+     "eval_steps, save_steps, seed, beta, packing, assistant_only_loss",
      "hyperparameters.learning_rte"),
     ({"hyperparameters": {"learning_rate": 0.5}}, "learning_rate must be between 1e-07 and 0.01, not 0.5", "hyperparameters.learning_rate"),
     ({"hyperparameters": {"lora_r": 8.5}}, "lora_r must be a whole number, not 8.5", "hyperparameters.lora_r"),
@@ -125,3 +134,52 @@ def test_cancel_a_finished_run_is_refused(workspace, tiny_base_model, sft_versio
         training_run_cancel(run=run)
     assert (error.value.message, error.value.code) == ("run 'first run' has already finished (failed)", "conflict")
     assert history(run) == ["created", "started", "failed"]
+
+
+@pytest.mark.parametrize("adapter", ["full", "lora", "qlora", "prompt_tuning"])
+def test_create_accepts_every_adapter(workspace, tiny_base_model, sft_version, adapter):
+    assert create(workspace, tiny_base_model, sft_version, adapter=adapter).adapter == adapter
+
+
+def test_create_dpo_on_preference_pairs_and_kto_on_likes(workspace, tiny_base_model, preference_version, kto_version):
+    dpo = create(workspace, tiny_base_model, preference_version, name="dpo", method="dpo")
+    kto = create(workspace, tiny_base_model, kto_version, name="kto", method="kto")
+    assert (dpo.method, kto.method) == ("dpo", "kto")
+
+
+def test_create_refuses_kto_with_batches_of_one_and_packing_for_dpo(workspace, tiny_base_model, preference_version, kto_version):
+    with pytest.raises(ApplicationError) as error:
+        create(workspace, tiny_base_model, kto_version, method="kto", hyperparameters={"per_device_train_batch_size": 1})
+    assert error.value.where == "hyperparameters.per_device_train_batch_size"
+    with pytest.raises(ApplicationError) as error:
+        create(workspace, tiny_base_model, preference_version, method="dpo", hyperparameters={"packing": True})
+    assert (error.value.message, error.value.where) == ("packing is for SFT; DPO and KTO keep each pair whole", "hyperparameters.packing")
+    assert TrainingRun.objects.count() == 0
+
+
+def test_retry_copies_the_settings_edits_hyperparameters_and_links_the_parent(workspace, tiny_base_model, sft_version, users):
+    run = create(workspace, tiny_base_model, sft_version, adapter="qlora", hyperparameters={"lora_r": 8, "max_steps": 5})
+    with pytest.raises(ApplicationError) as error:
+        training_run_retry(run=run)
+    assert error.value.code == "conflict"
+    run = training_run_cancel(run=run)
+
+    retry = training_run_retry(run=run, hyperparameters={"learning_rate": 5e-5}, created_by=users["ml_engineer"])
+
+    assert (retry.parent, retry.resume_from, retry.name, retry.adapter) == (run, None, "first run (retry)", "qlora")
+    assert (retry.hyperparameters["lora_r"], retry.hyperparameters["max_steps"], retry.hyperparameters["learning_rate"]) == (8, 5, 5e-5)
+    assert list(run.children.all()) == [retry]
+
+
+def test_resume_needs_a_checkpoint_and_an_unfinished_run(workspace, tiny_base_model, sft_version):
+    run = create(workspace, tiny_base_model, sft_version)
+    run = training_run_cancel(run=run)
+    with pytest.raises(ApplicationError) as error:
+        training_run_retry(run=run, resume=True)
+    assert (error.value.message, error.value.where) == ("run 'first run' left no checkpoint to resume from", "resume")
+
+    done = training_run_finish(run=training_run_start(run=create(workspace, tiny_base_model, sft_version, name="done")),
+                               status=TrainingRun.Status.SUCCEEDED)
+    with pytest.raises(ApplicationError, match="only a cancelled or failed run is resumed"):
+        training_run_retry(run=done, resume=True)
+    assert TrainingRun.objects.count() == 2

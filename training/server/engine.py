@@ -1,0 +1,203 @@
+"""Loading models for the server (lazily, a bounded LRU cache) and generating chat replies with them.
+
+Models load through training.services.generation.model_load, so the server sees exactly what evaluation sees.
+At most WHETSTONE_SERVER_MAX_MODELS (environment, default 2) stay in memory; the least recently used one goes first.
+A model that fails to load is remembered with its reason: later requests get the same reason at once instead of
+paying for another failed load, and the server keeps serving everything else.
+
+Generation holds one process-wide lock: torch's random generator is global, so two seeded requests running at once
+would change each other's samples; on a CPU a second concurrent generate would only share the same cores anyway.
+"""
+
+import logging
+import os
+import random
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_cache: OrderedDict = OrderedDict()
+_failures: dict[tuple, str] = {}
+_load_lock = threading.Lock()
+generation_lock = threading.Lock()
+
+
+class ModelLoadError(Exception):
+    """The model's files could not be loaded; the message says why."""
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    tokenizer: object
+    context_length: int
+    stop_ids: list[int]
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def max_models() -> int:
+    try:
+        return max(1, int(os.environ.get("WHETSTONE_SERVER_MAX_MODELS", "2")))
+    except ValueError:
+        return 2
+
+
+def model_get(*, base_dir: Path, adapter_dir: Path | None) -> LoadedModel:
+    """The loaded model for these directories, loading it on first use. Raises ModelLoadError (also for a model that
+    failed before: the failure is cached)."""
+    key = (str(base_dir), str(adapter_dir) if adapter_dir else None)
+    with _load_lock:
+        if key in _failures:
+            raise ModelLoadError(_failures[key])
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        try:
+            loaded = _load(base_dir, adapter_dir)
+        except Exception as error:  # transformers and peft raise OSError, ValueError, KeyError, RuntimeError ...
+            reason = f"cannot load {base_dir}" + (f" with adapter {adapter_dir}" if adapter_dir else "") + f": {error}"
+            _failures[key] = reason
+            logger.error("model server: %s", reason)
+            raise ModelLoadError(reason) from error
+        _cache[key] = loaded
+        while len(_cache) > max_models():
+            _cache.popitem(last=False)
+        return loaded
+
+
+def cache_clear() -> None:
+    """Forget loaded models and remembered failures (tests, and after replacing a model's files)."""
+    with _load_lock:
+        _cache.clear()
+        _failures.clear()
+
+
+def cached_keys() -> list[tuple]:
+    with _load_lock:
+        return list(_cache)
+
+
+def _load(base_dir: Path, adapter_dir: Path | None) -> LoadedModel:
+    from training.services.generation import model_load
+
+    if not Path(base_dir).is_dir():
+        raise FileNotFoundError(f"no model directory at {base_dir}")
+    model, tokenizer = model_load(base_dir=Path(base_dir), adapter_dir=Path(adapter_dir) if adapter_dir else None)
+    stop_ids = sorted({token_id for token_id in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None))
+                       if isinstance(token_id, int)})
+    context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+    return LoadedModel(model=model, tokenizer=tokenizer, context_length=int(context), stop_ids=stop_ids)
+
+
+def prompt_ids(loaded: LoadedModel, messages: list[dict]) -> list[int]:
+    """The conversation in the model's own chat template, with the generation prompt, as token ids."""
+    text = loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # The template already wrote every special token; adding a BOS again would change what the model sees.
+    return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _sampling(*, temperature: float, top_p: float) -> dict:
+    if temperature <= 0:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+
+
+def _seed(seed: int | None, choice: int) -> None:
+    import torch
+
+    torch.manual_seed(seed + choice if seed is not None else random.randrange(2**31))
+
+
+def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    """`text` cut before the earliest stop string, and whether one was found."""
+    cut = min((index for index in (text.find(word) for word in stop) if index >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+@dataclass
+class Reply:
+    text: str
+    completion_tokens: int
+    finish_reason: str
+
+
+def generate(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperature: float, top_p: float,
+             seed: int | None, stop: list[str], choice: int = 0) -> Reply:
+    """One reply. finish_reason is "stop" (end of turn or a stop string) or "length" (max_tokens reached)."""
+    import torch
+
+    with generation_lock, torch.no_grad():
+        _seed(seed, choice)
+        inputs = torch.tensor([ids], device=loaded.model.device)
+        output = loaded.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_tokens,
+                                       eos_token_id=loaded.stop_ids or None, pad_token_id=loaded.tokenizer.pad_token_id,
+                                       **_sampling(temperature=temperature, top_p=top_p))
+    new_tokens = output[0, len(ids):].tolist()
+    ended = bool(new_tokens) and new_tokens[-1] in loaded.stop_ids
+    text = loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
+    text, stopped = truncate_at_stop(text, stop)
+    if stopped:
+        return Reply(text, len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"]), "stop")
+    return Reply(text, len(new_tokens), "stop" if ended or len(new_tokens) < max_tokens else "length")
+
+
+def generate_stream(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperature: float, top_p: float,
+                    seed: int | None, stop: list[str], choice: int = 0):
+    """Yield text pieces as they are decoded, then finally a Reply (the whole text, tokens and finish reason).
+
+    Generation runs in its own thread; pieces that might be the start of a stop string are held back until it is
+    clear they are not.
+    """
+    import torch
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+    produced: dict = {}
+
+    def run():
+        try:
+            with generation_lock, torch.no_grad():
+                _seed(seed, choice)
+                inputs = torch.tensor([ids], device=loaded.model.device)
+                output = loaded.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs),
+                                               max_new_tokens=max_tokens, eos_token_id=loaded.stop_ids or None,
+                                               pad_token_id=loaded.tokenizer.pad_token_id, streamer=streamer,
+                                               **_sampling(temperature=temperature, top_p=top_p))
+            produced["tokens"] = output[0, len(ids):].tolist()
+        except Exception as error:  # surfaced to the reader below; the streamer must still be closed
+            produced["error"] = error
+            streamer.end()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    text, sent = "", 0
+    hold = max((len(word) for word in stop), default=1) - 1
+    stopped = False
+    for piece in streamer:
+        if stopped:
+            continue  # drain, so the generating thread can finish
+        text += piece
+        cut_text, stopped = truncate_at_stop(text, stop)
+        safe = len(cut_text) if stopped else max(sent, len(text) - hold)
+        if safe > sent:
+            yield cut_text[sent:safe] if stopped else text[sent:safe]
+            sent = safe
+        if stopped:
+            text = cut_text
+    worker.join()
+    if "error" in produced:
+        raise produced["error"]
+    if not stopped and len(text) > sent:
+        yield text[sent:]
+    new_tokens = produced.get("tokens", [])
+    if stopped:
+        yield Reply(text, len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"]), "stop")
+        return
+    ended = bool(new_tokens) and new_tokens[-1] in loaded.stop_ids
+    yield Reply(text, len(new_tokens), "stop" if ended or len(new_tokens) < max_tokens else "length")
