@@ -1,5 +1,6 @@
 """Permission-checked fetches. Missing and forbidden both raise Http404, so ids leak nothing."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -44,3 +45,18 @@ def user_can(user, capability: str, workspace=None) -> bool:
     if workspace is not None:
         memberships = memberships.filter(workspace=workspace)
     return memberships.exists()
+
+
+def fetch_in_workspace(queryset: QuerySet, *, user, pk, view_capability: str, capability: str, workspace_path: str = "workspace",
+                       workspace_of=lambda row: row.workspace):
+    """The one permission-checked fetch: a row outside the workspaces where the user holds `view_capability` is
+    missing (Http404, the same as a wrong id); a stronger `capability` the user lacks on a row they can see is
+    PermissionDenied (403), which tells them nothing new."""
+    if pk is None or not str(pk).isdigit():
+        raise Http404
+    row = scope_to_capability(queryset, user=user, capability=view_capability, workspace_path=workspace_path).filter(pk=pk).first()
+    if row is None:
+        raise Http404
+    if capability != view_capability and not user_can(user, capability, workspace_of(row)):
+        raise PermissionDenied
+    return row

@@ -5,10 +5,9 @@ both raise Http404. Asking for "model_endpoints.manage" on a row the user can se
 PermissionDenied (403), which tells them nothing new.
 """
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.access import scope_to_capability, user_can
+from accounts.access import fetch_in_workspace, scope_to_capability
 from accounts.models import Workspace
 from llm.models import ModelEndpoint
 
@@ -17,15 +16,8 @@ MANAGE = "model_endpoints.manage"
 
 
 def access_model_endpoint(user, endpoint_id, *, capability: str = USE) -> ModelEndpoint:
-    if endpoint_id is None or not str(endpoint_id).isdigit():
-        raise Http404
-    endpoints = scope_to_capability(ModelEndpoint.objects.select_related("workspace"), user=user, capability=USE)
-    endpoint = endpoints.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        raise Http404
-    if capability != USE and not user_can(user, capability, endpoint.workspace):
-        raise PermissionDenied
-    return endpoint
+    return fetch_in_workspace(ModelEndpoint.objects.select_related("workspace"), user=user, pk=endpoint_id, view_capability=USE,
+                              capability=capability)
 
 
 def access_endpoint_workspace(user, workspace_id) -> Workspace:

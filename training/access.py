@@ -5,11 +5,9 @@ and a row the user may not see both raise Http404, so ids leak nothing. Asking f
 cancel, register) on a row the user can see but not change raises PermissionDenied (403): that tells them nothing new.
 """
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404
 
-from accounts.access import scope_to_capability, user_can
+from accounts.access import fetch_in_workspace
 from accounts.models import Workspace
 from training.models import BaseModel, ModelArtifact, TrainingRun
 
@@ -18,14 +16,8 @@ LAUNCH = "training.launch"
 
 
 def _fetch(queryset: QuerySet, *, user, pk, capability: str, workspace_path: str, workspace_of) -> Model:
-    if pk is None or not str(pk).isdigit():
-        raise Http404
-    row = scope_to_capability(queryset, user=user, capability=VIEW, workspace_path=workspace_path).filter(pk=pk).first()
-    if row is None:
-        raise Http404
-    if capability != VIEW and not user_can(user, capability, workspace_of(row)):
-        raise PermissionDenied
-    return row
+    return fetch_in_workspace(queryset, user=user, pk=pk, view_capability=VIEW, capability=capability,
+                              workspace_path=workspace_path, workspace_of=workspace_of)
 
 
 def access_training_workspace(user, workspace_id, *, capability: str = LAUNCH) -> Workspace:
