@@ -59,10 +59,6 @@ def dataset_with_counts(*, dataset: Dataset) -> Dataset:
     return _datasets_counted().get(pk=dataset.pk)
 
 
-def workspace_by_name(*, name: str) -> Workspace | None:
-    return Workspace.objects.filter(name=name).first()
-
-
 def source_by_name(*, workspace: Workspace, name: str) -> Source | None:
     return Source.objects.filter(workspace=workspace, name=name).first()
 

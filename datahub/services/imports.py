@@ -29,7 +29,7 @@ from datahub.canonical import MAX_RECORD_CHARS, content_hash, prompt_hash
 from datahub.formats import AUTO, BadRow, column_map_check, file_rows, row_canonical_checked, row_format, row_remap
 from datahub.models import Dataset, ImportJob, ImportRowError, Record, Source, StagedRecord
 
-# Rows per committed chunk: the unit of progress, of resuming, and of one COPY.
+# Rows per committed chunk: the unit of progress, of resuming, and of one COPY (setting DATAHUB_IMPORT_CHUNK_ROWS).
 CHUNK_ROWS = 5000
 # A running job whose progress has not moved for this long has lost its worker.
 STALE_AFTER = timedelta(seconds=getattr(settings, "DATAHUB_IMPORT_STALE_SECONDS", 600))
@@ -189,6 +189,7 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None) -> None:
     # A resumed job keeps the format its first run detected: a restart must read the file the same way.
     row_kind = job.detected_format or (None if job.format == AUTO else job.format)
     job.detected_format = row_kind or ""
+    chunk_rows = getattr(settings, "DATAHUB_IMPORT_CHUNK_ROWS", CHUNK_ROWS)
     staged: list[tuple] = []
     errors: list[ImportRowError] = []
     ordinal = 0
@@ -213,7 +214,7 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None) -> None:
         else:
             staged.append(((job.pk, clean["kind"], clean["messages"], clean.get("tools"), clean.get("chosen"), clean.get("rejected"),
                             clean.get("label"), row, content_hash(clean, parts=parts), prompt_hash(clean), line), parts))
-        if ordinal % CHUNK_ROWS == 0:
+        if ordinal % chunk_rows == 0:
             _chunk_commit(job, staged, errors, ordinal, on_progress)
             staged, errors = [], []
     _chunk_commit(job, staged, errors, ordinal, on_progress)

@@ -1,26 +1,19 @@
-"""Name lookups shared by the annotation commands; each fails with a message naming the option and the problem."""
+"""Name lookups of the annotation commands; each fails with a message naming the option and the problem.
 
-from django.contrib.auth import get_user_model
+Workspaces and users come from accounts.lookups, datasets from datahub.lookups."""
+
 from django.core.management.base import CommandError
 
 from accounts.models import Workspace
 from annotation.models import AnnotationProject, LabelSchema
 from annotation.selectors import annotation_project_by_id, label_schema_by_name
+from datahub.lookups import dataset_named
 from datahub.models import DatasetVersion
-from datahub.selectors import dataset_by_name, version_by_number, workspace_by_name
-
-
-def workspace_named(name: str) -> Workspace:
-    workspace = workspace_by_name(name=name)
-    if workspace is None:
-        raise CommandError(f"--workspace: no workspace named {name!r}")
-    return workspace
+from datahub.selectors import version_by_number
 
 
 def version_named(workspace: Workspace, dataset_name: str, number: int | None) -> DatasetVersion:
-    dataset = dataset_by_name(workspace_name=workspace.name, dataset_name=dataset_name)
-    if dataset is None:
-        raise CommandError(f"--dataset: no dataset named {dataset_name!r} in workspace {workspace.name!r}")
+    dataset = dataset_named(workspace, dataset_name)
     version = version_by_number(dataset=dataset, number=number) if number is not None else dataset.versions.order_by("-number").first()
     if version is None:
         raise CommandError(f"--dataset-version: dataset {dataset_name!r} has no version {number}" if number is not None
@@ -41,12 +34,3 @@ def project_numbered(project_id: int) -> AnnotationProject:
     if project is None:
         raise CommandError(f"--project: no annotation project {project_id}")
     return project
-
-
-def user_named(username: str | None):
-    if username is None:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise CommandError(f"--user: no user named {username!r}")
-    return user

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.commands._lookup import project_numbered, user_named
+from accounts.lookups import user_named
+from annotation.management.commands._lookup import project_numbered
 from annotation.services import annotation_project_export
 from annotation.services.export import AGGREGATION_RULE
 from common.errors import ApplicationError

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.commands._lookup import schema_named, user_named, version_named, workspace_named
+from accounts.lookups import user_named, workspace_named
+from annotation.management.commands._lookup import schema_named, version_named
 from annotation.services import annotation_project_create
 from common.errors import ApplicationError
 

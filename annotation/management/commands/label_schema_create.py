@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.label_tree import label_tree_from_text
-from annotation.management.commands._lookup import user_named, workspace_named
+from accounts.lookups import user_named, workspace_named
 from annotation.services import label_schema_create
 from common.errors import ApplicationError
 

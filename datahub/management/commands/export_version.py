@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from common.errors import ApplicationError
 from datahub.downloads import export_split_check
 from datahub.export import version_jsonl_lines
-from datahub.management.commands._lookup import dataset_named, workspace_named
+from accounts.lookups import workspace_named
+from datahub.lookups import dataset_named
 from datahub.selectors import version_by_number
 from datahub.splits import SPLITS
 

@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import ApplicationError
-from datahub.management.commands._lookup import dataset_named, workspace_named
+from accounts.lookups import workspace_named
+from datahub.lookups import dataset_named
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import SPLITS
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import ApplicationError
-from datahub.management.commands._lookup import dataset_named, workspace_named
+from accounts.lookups import workspace_named
+from datahub.lookups import dataset_named
 from datahub.models import ImportJob
 from datahub.selectors import dataset_by_name, source_by_name
 from datahub.services.datasets import dataset_create, source_create

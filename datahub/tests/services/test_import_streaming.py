@@ -10,7 +10,6 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from datahub.models import ImportJob, ImportRowError, Record, StagedRecord
 from datahub.selectors import import_job_errors
-from datahub.services import imports
 from datahub.services.imports import import_job_create, import_job_is_stale, import_job_resume, import_job_run
 from datahub.tests.fixtures import alpaca_rows
 
@@ -45,15 +44,15 @@ def job_record_size() -> int:
     return len(canonical_json(parts))
 
 
-def test_all_or_nothing_leaves_no_staged_rows(dataset, write_file, import_path, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+def test_all_or_nothing_leaves_no_staged_rows(dataset, write_file, import_path, settings):
+    settings.DATAHUB_IMPORT_CHUNK_ROWS = 2
     job = import_path(dataset, write_file("bad.jsonl", alpaca_rows(5) + [{"instruction": "x"}]))
     assert (job.status, job.error_where, job.resume_row) == ("failed", "line 6", 4)
     assert (Record.objects.count(), StagedRecord.objects.count(), ImportRowError.objects.count()) == (0, 0, 0)
 
 
-def test_a_dead_worker_leaves_a_stale_job_that_resumes_without_duplicates(dataset, write_file, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+def test_a_dead_worker_leaves_a_stale_job_that_resumes_without_duplicates(dataset, write_file, settings):
+    settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
     path = write_file("big.jsonl", alpaca_rows(10) + alpaca_rows(2))
     job = import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False)
 

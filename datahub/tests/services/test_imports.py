@@ -7,7 +7,6 @@ from django.conf import settings
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from datahub.models import ImportJob, Record
-from datahub.services import imports
 from datahub.services.imports import import_job_create, import_job_run
 from datahub.tests.fixtures import alpaca_rows
 
@@ -75,8 +74,8 @@ def test_duplicates_inside_a_file_and_across_imports_are_skipped(dataset, write_
     assert sorted(Record.objects.filter(import_job=second).values_list("line_number", flat=True)) == [6, 7, 8]
 
 
-def test_progress_is_saved_while_the_job_runs(dataset, write_file, import_path, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+def test_progress_is_saved_while_the_job_runs(dataset, write_file, import_path, settings):
+    settings.DATAHUB_IMPORT_CHUNK_ROWS = 2
     seen = []
 
     def observe(processed, total):

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Workspace
+from accounts.lookups import workspace_named
 from common.errors import ApplicationError
 from training.models import BaseModel
 from training.services.base_models import base_model_register
@@ -28,9 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default: 0)")
 
     def handle(self, *args, workspace: str, name: str, out: Path | None, texts: Path | None, vocab_size: int, seed: int, **options):
-        found = Workspace.objects.filter(name=workspace).first()
-        if found is None:
-            raise CommandError(f"--workspace: no workspace named {workspace!r}")
+        found = workspace_named(workspace)
         if BaseModel.objects.filter(workspace=found, name=name).exists():
             raise CommandError(f"--name: a base model named {name!r} already exists in workspace {workspace!r}")
         if vocab_size < 259:

@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.models import Workspace
+from accounts.lookups import workspace_named
 from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from training.models import BaseModel, TrainingRun
@@ -60,9 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--now", action="store_true", help="train in this process and wait for the end (no worker needed)")
 
     def handle(self, *args, **options):
-        workspace = Workspace.objects.filter(name=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"--workspace: no workspace named {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         base_model = BaseModel.objects.filter(workspace=workspace, name=options["base_model"]).first()
         if base_model is None:
             raise CommandError(f"--base-model: no base model named {options['base_model']!r} in workspace {workspace.name!r}")

@@ -1,17 +1,10 @@
-"""Name lookups shared by the datahub commands: they name workspaces and datasets, and fail with a clear message."""
+"""Name lookups for management commands that name datasets; each fails with a CommandError naming the option."""
 
 from django.core.management.base import CommandError
 
 from accounts.models import Workspace
 from datahub.models import Dataset
-from datahub.selectors import dataset_by_name, workspace_by_name
-
-
-def workspace_named(name: str) -> Workspace:
-    workspace = workspace_by_name(name=name)
-    if workspace is None:
-        raise CommandError(f"--workspace: no workspace named {name!r}")
-    return workspace
+from datahub.selectors import dataset_by_name
 
 
 def dataset_named(workspace: Workspace, name: str) -> Dataset:
