@@ -187,6 +187,12 @@ class ReviewItem:
         return self.record.response_text
 
 
+def review_held_by(*, project: AnnotationProject, layer: str, reviewer) -> Review | None:
+    """The pending check of this layer the reviewer holds an unexpired claim on, if any."""
+    return (Review.objects.filter(task__project=project, layer=layer, status=Review.Status.PENDING, reviewer=reviewer,
+                                  claimed_until__gt=timezone.now()).order_by("pk").first())
+
+
 def review_item(*, review: Review, project: AnnotationProject) -> ReviewItem:
     """The check with its record and answers: the checked annotation, or every answer of a disagreement."""
     record = Record.objects.get(version_entries__annotation_tasks__pk=review.task_id)

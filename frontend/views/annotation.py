@@ -30,6 +30,7 @@ from annotation.selectors import (
     project_dashboard,
     project_progress,
     review_counts,
+    review_held_by,
     review_item,
     task_answers,
     workspaces_for_annotation_manage,
@@ -268,8 +269,7 @@ def review_queue(request, pk: int, layer: str):
     project = access_project(request.user, pk, capabilities=(CAPABILITY_BY_LAYER[layer],))
     if request.method == "POST":
         return _review_next_and_show(request, project=project, layer=layer)
-    held = (Review.objects.filter(task__project=project, layer=layer, status=Review.Status.PENDING, reviewer=request.user,
-                                  claimed_until__gt=timezone.now()).order_by("pk").first())
+    held = review_held_by(project=project, layer=layer, reviewer=request.user)
     return _review_page(request, project=project, layer=layer, review=held, queue_empty=request.GET.get("empty") == "1")
 
 
