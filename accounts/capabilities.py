@@ -27,6 +27,11 @@ CAPABILITIES: dict[str, set[str]] = {
     # model endpoints (OpenAI-compatible): configure / call from jobs the user starts
     "model_endpoints.manage": {R.ADMIN, R.ML_ENGINEER},
     "model_endpoints.use": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
+    # production feedback: read the dashboard / set up sources, tokens and turn events into datasets / pick in the
+    # best-of-N workbench (agents: staff and expert annotators, reviewers; calls the workspace's endpoints for them)
+    "feedback.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
+    "feedback.manage": {R.ADMIN, R.ML_ENGINEER},
+    "feedback.pick": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER, R.REVIEWER, R.EXPERT_ANNOTATOR, R.STAFF_ANNOTATOR},
 }
 
 

@@ -9,7 +9,7 @@ from django.http import Http404
 
 from accounts.capabilities import roles_with
 from accounts.models import Membership
-from annotation.models import AnnotationProject, Assignment, LabelSchema, Review
+from annotation.models import AIAnnotator, AIRun, AnnotationProject, Assignment, LabelSchema, Review
 from datahub.models import DatasetVersion
 
 MANAGE = "annotation.manage"
@@ -75,3 +75,16 @@ def access_review(user, review_id) -> Review:
                                    workspace_path="task__project__workspace").exists():
         raise Http404
     return found
+
+
+def access_ai_annotator(user, ai_annotator_id) -> AIAnnotator:
+    """An AI annotator of a project the user manages."""
+    ais = AIAnnotator.objects.select_related("project__workspace", "project__schema", "endpoint", "user")
+    return _one(scope_to_any_capability(ais, user=user, capabilities=(MANAGE,), workspace_path="project__workspace"), ai_annotator_id)
+
+
+def access_ai_run(user, ai_run_id) -> AIRun:
+    """A run of an AI annotator of a project the user manages."""
+    runs = AIRun.objects.select_related("ai_annotator__project")
+    return _one(scope_to_any_capability(runs, user=user, capabilities=(MANAGE,), workspace_path="ai_annotator__project__workspace"),
+                ai_run_id)

@@ -10,6 +10,8 @@ A heartbeat takes the annotator, then that annotator's live assignments (no task
 A review claim takes the reviewer (user row), then review rows; a decision takes one review row. Reviews never take
 tasks or assignments, and a submit creates review rows without locking any.
 All helpers must run inside transaction.atomic(); on SQLite they lock nothing (the write lock serialises instead).
+On PostgreSQL a claim runs as the function annotation_claim (migration 0005), which takes the same locks in the same
+order: annotator, then task rows (skip locked, else wait), then that task's assignments.
 """
 
 from django.contrib.auth import get_user_model

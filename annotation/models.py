@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -15,11 +17,19 @@ class LabelSchema(TimeStampedModel):
     version = models.PositiveIntegerField(default=1)
     multiple = models.BooleanField(default=False, help_text="several labels may be picked")
     leaf_only = models.BooleanField(default=True, help_text="only leaves may be picked")
+    # Optional fields beside the labels, part of the published version like the labels.
+    rating_scale = models.PositiveSmallIntegerField(default=0, help_text="0: no rating; N: a rating from 1 to N (2..10)")
+    rating_question = models.CharField(max_length=300, blank=True, help_text="what the rating measures, e.g. 'How helpful is the answer?'")
+    free_text_question = models.CharField(max_length=300, blank=True, help_text="blank: no free-text field; else its question")
     published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "name", "version"], name="label_schema_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name", "version"], name="label_schema_version_unique"),
+            models.CheckConstraint(condition=models.Q(rating_scale=0) | models.Q(rating_scale__gte=2, rating_scale__lte=10),
+                                   name="label_schema_rating_scale_range"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -153,6 +163,8 @@ class Annotation(TimeStampedModel):
     labels = models.ManyToManyField(Label, related_name="annotations", blank=True)
     corrected_response = models.TextField(blank=True)
     comment = models.TextField(blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..the schema's rating_scale; empty when not rated")
+    free_text = models.TextField(blank=True, help_text="the answer to the schema's free-text question")
     time_spent_ms = models.PositiveIntegerField(default=0)
     gold_correct = models.BooleanField(null=True, blank=True, help_text="on a gold item: whether the labels match the known answer")
 
@@ -190,3 +202,98 @@ class Review(TimeStampedModel):
             models.UniqueConstraint(fields=["task"], condition=models.Q(layer="disagreement"), name="review_one_disagreement_per_task"),
         ]
         indexes = [models.Index(fields=["layer", "status", "id"], name="review_queue")]
+
+
+class SchemaMove(TimeStampedModel):
+    """A project's move from one published version of its label schema to a newer one, with the label mapping used.
+
+    Annotations keep the labels of the version they were made in (a published version never changes); exports and
+    agreement read them through the project's moves, in order, so old answers count as the new labels."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="schema_moves")
+    from_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="+")
+    to_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="+")
+    mapping = models.JSONField(default=dict, help_text="old label path -> new label path, for every label of the old version "
+                                                       "that has a counterpart")
+    moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class AIAnnotator(TimeStampedModel):
+    """A model that labels a project's items like a person: an endpoint, a prompt template and a temperature.
+
+    It works as its own service user (`user`, no password, inactive, no workspace membership), so the queue, overlap,
+    leases, gold scoring, agreement and review treat it as one more annotator; its annotations carry the kind "ai".
+    A template edit is a new prompt version (the hash of the template), recorded with every answer."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="ai_annotators")
+    name = models.CharField(max_length=100)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_annotator")
+    endpoint = models.ForeignKey("llm.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
+    prompt_template = models.TextField(help_text="with {conversation} and {labels}")
+    temperature = models.FloatField(default=0.0)
+    max_tokens = models.PositiveIntegerField(default=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="ai_annotator_name_unique_in_project"),
+            models.CheckConstraint(condition=models.Q(temperature__gte=0, temperature__lte=2), name="ai_annotator_temperature_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def prompt_version(self) -> str:
+        """A short, stable name of the prompt template: the first 12 hex digits of its SHA-256."""
+        return hashlib.sha256(self.prompt_template.encode("utf-8")).hexdigest()[:12]
+
+
+class AIRun(TimeStampedModel):
+    """One pass of an AI annotator over up to `limit` items of its project (a background job)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    ai_annotator = models.ForeignKey(AIAnnotator, on_delete=models.CASCADE, related_name="runs")
+    limit = models.PositiveIntegerField(help_text="items to label at most")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    processed = models.PositiveIntegerField(default=0, help_text="items answered so far: annotated + failed")
+    annotated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["ai_annotator", "-id"], name="ai_run_latest")]
+
+
+class AIAnswer(models.Model):
+    """What the model answered for one item in a run: the labels it became (with model and prompt version), or why it
+    could not be used (the item was then given back)."""
+
+    class Outcome(models.TextChoices):
+        ANNOTATED = "annotated", _("Annotated")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(AIRun, on_delete=models.CASCADE, related_name="answers")
+    task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="+")
+    annotation = models.OneToOneField(Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="ai_answer")
+    model = models.CharField(max_length=300)
+    prompt_version = models.CharField(max_length=16)
+    response_text = models.TextField(blank=True)
+    label_paths = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "id"], name="ai_answer_run")]

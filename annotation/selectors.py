@@ -1,16 +1,30 @@
 """Reads of the annotation app; each owns its query shape, so lists cost a fixed number of queries."""
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Workspace
 from annotation.access import MANAGE, WORK, scope_to_any_capability
 from annotation.label_tree import LabelNode, label_tree_nested
-from annotation.models import Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema, Review
+from annotation.models import (
+    AIAnnotator,
+    AIAnswer,
+    AIRun,
+    Annotation,
+    AnnotationProject,
+    AnnotationTask,
+    Assignment,
+    Label,
+    LabelSchema,
+    Review,
+    SchemaMove,
+)
+from common.errors import ApplicationError
 from datahub.models import DatasetVersion, Record
 
 
@@ -141,6 +155,16 @@ def label_schema_by_name(*, workspace: Workspace, name: str, version: int | None
     return schemas.order_by("-version").first()
 
 
+def newer_schema_versions(*, project: AnnotationProject) -> QuerySet[LabelSchema]:
+    """Published versions of the project's schema newer than the one it uses, newest first."""
+    return LabelSchema.objects.filter(workspace_id=project.workspace_id, name=project.schema.name, version__gt=project.schema.version,
+                                      published_at__isnull=False).order_by("-version")
+
+
+def schema_moves_of(*, project: AnnotationProject) -> QuerySet[SchemaMove]:
+    return SchemaMove.objects.filter(project=project).select_related("from_schema", "to_schema", "moved_by").order_by("created_at", "pk")
+
+
 def annotation_project_by_id(*, project_id: int) -> AnnotationProject | None:
     return AnnotationProject.objects.select_related("workspace", "schema", "dataset_version__dataset").filter(pk=project_id).first()
 
@@ -220,6 +244,14 @@ class AnnotatorRow:
     agreement_n: int
     agreement: float | None
     median_ms: int
+    # Agreement with the people: the share of this annotator's items where their answer equals the most common answer of
+    # the other, human annotators of the item (items without another human answer do not count).
+    human_agreement_n: int = 0
+    human_agreement: float | None = None
+
+    @property
+    def is_ai(self) -> bool:
+        return self.kind == Annotation.AnnotatorKind.AI
 
 
 @dataclass
@@ -236,12 +268,71 @@ class ProjectDashboard:
     gold_accuracy: float | None
     annotators: list[AnnotatorRow]
     reviews: dict[str, dict[str, int]]
+    period: str = "week"
+    agreement_over_time: list["AgreementPoint"] = field(default_factory=list)
+    # On a schema with a rating: items with several ratings, and Krippendorff's alpha on them as ordinal and interval data.
+    rating_units: int = 0
+    alpha_rating_ordinal: float | None = None
+    alpha_rating_interval: float | None = None
+
+
+AGREEMENT_PERIODS = ("day", "week")
+
+
+@dataclass
+class AgreementPoint:
+    start: date
+    items: int
+    alpha: float | None
+
+
+def agreement_timeline(answers_by_task: dict[int, list[tuple[datetime, str]]], *, period: str) -> list[AgreementPoint]:
+    """Krippendorff's alpha (nominal, on the chosen label sets) per day or week (weeks start on Monday), oldest first.
+
+    Each item with several annotations counts in the period of its last annotation, when it became comparable; periods
+    without such items are left out. `answers_by_task`: task id -> [(submitted at, answer)]."""
+    from annotation.agreement import krippendorff_alpha
+
+    if period not in AGREEMENT_PERIODS:
+        raise ApplicationError(f"must be one of {', '.join(AGREEMENT_PERIODS)}", where="period")
+    units: dict[date, list[list[str]]] = {}
+    for answers in answers_by_task.values():
+        if len(answers) < 2:
+            continue
+        day = timezone.localdate(max(at for at, _ in answers))
+        start = day - timedelta(days=day.weekday()) if period == "week" else day
+        units.setdefault(start, []).append([answer for _, answer in answers])
+    return [AgreementPoint(start=start, items=len(unit_list), alpha=krippendorff_alpha(unit_list)) for start, unit_list in sorted(units.items())]
+
+
+def agreement_over_time(*, project: AnnotationProject, period: str = "week") -> list[AgreementPoint]:
+    """The project's agreement per day or week (see agreement_timeline); two queries."""
+    rows = list(Annotation.objects.filter(task__project=project).values_list("pk", "task_id", "created_at"))
+    answers = _answers_by_annotation(project=project)
+    by_task: dict[int, list[tuple[datetime, str]]] = {}
+    for pk, task_id, created_at in rows:
+        by_task.setdefault(task_id, []).append((created_at, answers.get(pk, "")))
+    return agreement_timeline(by_task, period=period)
+
+
+def _answers_by_annotation(*, project: AnnotationProject) -> dict[int, str]:
+    """annotation id -> its chosen label paths, sorted and joined with "|" (one value per label set)."""
+    from annotation.services.schema_moves import label_path_mapper, path_in_current
+
+    # Labels of versions the project moved away from are compared under their current paths.
+    mapper = label_path_mapper(project=project)
+    paths: dict[int, list[str]] = {}
+    for annotation_id, schema_id, path in Annotation.labels.through.objects.filter(annotation__task__project=project).values_list(
+            "annotation_id", "label__schema_id", "label__path"):
+        current = path_in_current(mapper, schema_id, path, project.schema_id) if mapper else path
+        paths.setdefault(annotation_id, []).append(current if current is not None else path)
+    return {pk: "|".join(sorted(chosen)) for pk, chosen in paths.items()}
 
 
 DASHBOARD_TIMES = 5000
 
 
-def project_dashboard(*, project: AnnotationProject) -> ProjectDashboard:
+def project_dashboard(*, project: AnnotationProject, period: str = "week") -> ProjectDashboard:
     """Progress, submissions per hour, time per item, agreement (Krippendorff's alpha on the chosen label sets, and
     path-aware on single-choice trees; Fleiss' kappa when every multi-annotated item has the same number of
     annotations), gold accuracy and a row per annotator. A fixed number of queries; reads every annotation of the project."""
@@ -255,15 +346,15 @@ def project_dashboard(*, project: AnnotationProject) -> ProjectDashboard:
     throughput = [(hour.isoformat(), n) for hour, n in annotations.annotate(hour=TruncHour("created_at")).values_list("hour")
                   .annotate(n=Count("pk")).order_by("hour")]
     rows = list(annotations.order_by("pk").values_list("pk", "task_id", "annotator_id", "annotator__username", "annotator_kind",
-                                                       "time_spent_ms", "gold_correct"))
-    paths: dict[int, list[str]] = {}
-    for annotation_id, path in Annotation.labels.through.objects.filter(annotation__task__project=project).values_list(
-            "annotation_id", "label__path"):
-        paths.setdefault(annotation_id, []).append(path)
-    answer = {pk: "|".join(sorted(paths.get(pk, []))) for pk, *_ in rows}
+                                                       "time_spent_ms", "gold_correct", "created_at"))
+    chosen = _answers_by_annotation(project=project)
+    answer = {pk: chosen.get(pk, "") for pk, *_ in rows}
     by_task: dict[int, list[tuple[int, str]]] = {}
-    for pk, task_id, annotator_id, *_ in rows:
+    dated: dict[int, list[tuple[datetime, str]]] = {}
+    for pk, task_id, annotator_id, *_, created_at in rows:
         by_task.setdefault(task_id, []).append((annotator_id, answer[pk]))
+        dated.setdefault(task_id, []).append((created_at, answer[pk]))
+    timeline = agreement_timeline(dated, period=period)
     units = [[value for _, value in answers] for answers in by_task.values() if len(answers) > 1]
     alpha_nominal = krippendorff_alpha(units) if units else None
     alpha_path = krippendorff_alpha(units, distance=path_distance) if units and not project.schema.multiple else None
@@ -273,9 +364,16 @@ def project_dashboard(*, project: AnnotationProject) -> ProjectDashboard:
         fleiss = fleiss_kappa([[unit.count(c) for c in categories] for unit in units])
     majority = {task_id: Counter(value for _, value in answers).most_common(1)[0] for task_id, answers in by_task.items() if len(answers) > 1}
 
+    human_answers: dict[int, list[tuple[int, str]]] = {}
+    for pk, task_id, annotator_id, _, kind, *_ in rows:
+        if kind != Annotation.AnnotatorKind.AI:
+            human_answers.setdefault(task_id, []).append((annotator_id, answer[pk]))
     per_annotator: dict[str, dict] = {}
-    for pk, task_id, _, username, kind, time_ms, gold in rows:
-        row = per_annotator.setdefault(username, {"kind": kind, "n": 0, "gold": [], "agree": [], "times": []})
+    for pk, task_id, annotator_id, username, kind, time_ms, gold, _ in rows:
+        row = per_annotator.setdefault(username, {"kind": kind, "n": 0, "gold": [], "agree": [], "times": [], "human": []})
+        others = [value for other, value in human_answers.get(task_id, []) if other != annotator_id]
+        if others:
+            row["human"].append(answer[pk] == Counter(others).most_common(1)[0][0])
         row["n"] += 1
         row["times"].append(time_ms)
         if gold is not None:
@@ -286,11 +384,52 @@ def project_dashboard(*, project: AnnotationProject) -> ProjectDashboard:
     annotators = [AnnotatorRow(username=name, kind=row["kind"], submitted=row["n"], gold_n=len(row["gold"]),
                                gold_accuracy=sum(row["gold"]) / len(row["gold"]) if row["gold"] else None,
                                agreement_n=len(row["agree"]), agreement=sum(row["agree"]) / len(row["agree"]) if row["agree"] else None,
-                               median_ms=int(median(row["times"])))
+                               median_ms=int(median(row["times"])), human_agreement_n=len(row["human"]),
+                               human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None)
                   for name, row in sorted(per_annotator.items())]
-    gold = [g for *_, g in rows if g is not None]
-    times = [time_ms for *_, time_ms, _ in rows]
+    rating_units, alpha_ordinal, alpha_interval = _rating_agreement(project=project)
+    gold = [g for *_, g, _ in rows if g is not None]
+    times = [time_ms for *_, time_ms, _, _ in rows]
     return ProjectDashboard(progress=project_progress(project=project), throughput=throughput, times_ms=times[-DASHBOARD_TIMES:],
                             median_ms=int(median(times)) if times else 0, alpha_nominal=alpha_nominal, alpha_path=alpha_path,
                             fleiss=fleiss, units=len(units), gold_n=len(gold), gold_accuracy=sum(gold) / len(gold) if gold else None,
-                            annotators=annotators, reviews=review_counts(project=project))
+                            annotators=annotators, reviews=review_counts(project=project), period=period,
+                            agreement_over_time=timeline, rating_units=rating_units, alpha_rating_ordinal=alpha_ordinal,
+                            alpha_rating_interval=alpha_interval)
+
+
+def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None]:
+    """(items with several ratings, ordinal alpha, interval alpha) of the project's ratings; one query, and none when
+    the project's schema asks for no rating."""
+    from annotation.agreement import krippendorff_alpha
+
+    if not project.schema.rating_scale:
+        return 0, None, None
+    by_task: dict[int, list[int]] = {}
+    for task_id, rating in Annotation.objects.filter(task__project=project, rating__isnull=False).values_list("task_id", "rating"):
+        by_task.setdefault(task_id, []).append(rating)
+    units = [ratings for ratings in by_task.values() if len(ratings) > 1]
+    if not units:
+        return 0, None, None
+    return len(units), krippendorff_alpha(units, level="ordinal"), krippendorff_alpha(units, level="interval")
+
+
+def ai_annotators_of(*, project: AnnotationProject) -> QuerySet[AIAnnotator]:
+    """The project's AI annotators, oldest first, each with its endpoint, its service user, `annotations_n` and its
+    latest run's fields as `run_*` (None without a run): one query, whatever their number."""
+    latest = AIRun.objects.filter(ai_annotator=OuterRef("pk")).order_by("-pk")
+    fields = {f"run_{name}": Subquery(latest.values(name)[:1]) for name in
+              ("id", "status", "limit", "processed", "annotated", "failed", "error")}
+    annotations_n = (Annotation.objects.filter(annotator_id=OuterRef("user_id"), task__project_id=OuterRef("project_id")).order_by()
+                     .values("annotator_id").annotate(n=Count("pk")).values("n"))
+    return (AIAnnotator.objects.filter(project=project).select_related("endpoint", "user")
+            .annotate(annotations_n=Coalesce(Subquery(annotations_n), 0), **fields).order_by("created_at", "pk"))
+
+
+def ai_annotator_by_name(*, project: AnnotationProject, name: str) -> AIAnnotator | None:
+    return AIAnnotator.objects.select_related("project", "endpoint", "user").filter(project=project, name=name).first()
+
+
+def ai_run_answers(*, run: AIRun, limit: int = 50) -> list[AIAnswer]:
+    """The run's latest answers, newest first (one query)."""
+    return list(AIAnswer.objects.filter(run=run).order_by("-pk")[:limit])

@@ -7,7 +7,10 @@ then times evaluation.statistics.bradley_terry_ratings: the point fit plus R boo
 The same votes are fitted by `evalica.bradley_terry` (an MM solver run to 1e-13) and by our L-BFGS fit without the
 L2 prior, so both estimate the same model: the largest difference of the centred natural-log strengths is
 `max_abs_diff` (also given in Elo points). The statistics are pure numpy/scipy; no database is needed.
-Prints progress on stderr and ONE JSON line last on stdout: seconds, max_abs_diff and the sizes.
+Then times evaluation.reliability.rater_reliability (gold accuracy, repeat consistency, time, agreement with the
+majority per rater) over the same number of votes spread among --raters raters, a tenth on gold comparisons and a tenth
+side-swapped repeats: `reliability_seconds`, what the results page spends on the rater table besides its query.
+Prints progress on stderr and ONE JSON line last on stdout: seconds, max_abs_diff, reliability_seconds and the sizes.
 """
 
 import argparse
@@ -15,15 +18,12 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, say_as
+
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-
-def say(message: str) -> None:
-    print(f"[eval_stats] {message}", file=sys.stderr, flush=True)
+say = say_as("eval_stats")
 
 
 def synthesise(*, votes: int, models: int, prompts: int, seed: int):
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--prompts", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--raters", type=int, default=50)
     args = parser.parse_args()
 
     import django
@@ -79,10 +80,45 @@ def main() -> None:
     diff = float(np.abs(ours - theirs).max())
     say(f"evalica took {reference.iterations} iterations; largest difference {diff:.2e} (log-strength)")
 
+    say(f"rater reliability over {args.votes} votes by {args.raters} raters")
+    from evaluation.reliability import rater_reliability
+
+    rows = reliability_rows(votes=args.votes, raters=args.raters, seed=args.seed)
+    started = time.perf_counter()
+    table = rater_reliability(rows, threshold=0.7, exclusions={}, usernames={r: f"rater{r}" for r in range(args.raters)})
+    reliability_seconds = time.perf_counter() - started
+    say(f"done in {reliability_seconds:.2f} s; {sum(r.flagged for r in table)} of {len(table)} raters flagged")
+
     print(json.dumps({
+        "benchmark": "eval_stats", "n": args.votes,
         "seconds": round(seconds, 3), "max_abs_diff": diff, "max_abs_diff_elo": diff * ELO_SCALE,
-        "votes": args.votes, "models": args.models, "rounds": args.rounds, "prompts": args.prompts,
+        "reliability_seconds": round(reliability_seconds, 3),
+        "votes": args.votes, "models": args.models, "rounds": args.rounds, "prompts": args.prompts, "raters": args.raters,
+        "target": {"seconds": 5.0, "max_abs_diff": 1e-6},
     }))
+
+
+def reliability_rows(*, votes: int, raters: int, seed: int) -> list[dict]:
+    """Plain vote rows as evaluation.reliability reads them: each rater votes on its own run of comparisons (three
+    raters per comparison), a tenth of them gold, and repeats a tenth of its votes with the sides swapped."""
+    import random
+
+    rng = random.Random(seed)
+    rows, originals = [], {}
+    choices = ("left", "right", "tie", "both_bad")
+    for i in range(votes):
+        rater = i % raters
+        if originals.get(rater) and rng.random() < 0.1:
+            original = originals[rater].pop()
+            rows.append({"rater_id": rater, "comparison_id": -1 - original, "choice": rng.choice(choices), "time_spent_ms": rng.randint(500, 60_000),
+                         "left_answer": 2 * original + 1, "right_answer": 2 * original, "gold_answer": None, "repeat_of": original})
+            continue
+        comparison = i // 3
+        gold = 2 * comparison if comparison % 10 == 0 else None
+        rows.append({"rater_id": rater, "comparison_id": comparison, "choice": rng.choice(choices), "time_spent_ms": rng.randint(500, 60_000),
+                     "left_answer": 2 * comparison, "right_answer": 2 * comparison + 1, "gold_answer": gold, "repeat_of": None})
+        originals.setdefault(rater, []).append(comparison)
+    return rows
 
 
 if __name__ == "__main__":

@@ -11,41 +11,14 @@ Prints progress on stderr and ONE JSON line last on stdout: records_per_s, n, mb
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import database_recreate, django_start, say_as
+
 DB_NAME = "whet_bench_export_version"
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres")
-
-
-def say(message: str) -> None:
-    print(f"[export_version] {message}", file=sys.stderr, flush=True)
-
-
-def database_recreate() -> str:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
-
-
-def django_start(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+say = say_as("export_version")
 
 
 def files_write(folder: Path, n: int) -> list[Path]:
@@ -66,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="conversations to export, plus n/10 preference pairs (default 200,000)")
     args = parser.parse_args()
-    django_start(database_recreate())
+    django_start(database_recreate(DB_NAME), migrate=True)
     from accounts.models import Workspace
     from datahub.downloads import version_jsonl_response
     from datahub.services.datasets import dataset_create

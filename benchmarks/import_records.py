@@ -4,54 +4,31 @@
 
 Builds a throwaway database `whet_bench_import_records` on the local PostgreSQL (dropped and made anew on each run)
 and writes an N-row JSONL file of distinct Alpaca rows. Then:
-- the COPY path: the real service, import_job_create + import_job_run (stream, validate, COPY into staging in
-  committed chunks, one INSERT … SELECT into Record);
+- the COPY path: the real service, import_job_create + import_job_run (stream, validate, COPY into unlogged staging in
+  committed chunks, each chunk moved into Record by a second connection whose transaction commits with the job's
+  success, then the deferred full-text indexing);
 - the baseline: the same rows read and validated the same way, inserted with Record.objects.bulk_create in
-  batches of 1000 (what the import did before staging and COPY).
-Both count parsing and validation, so the ratio is of whole imports. Peak RSS is the process's peak after the COPY
-path, before the baseline runs. Prints progress on stderr and ONE JSON line last on stdout:
-records_per_s, baseline_records_per_s, ratio, target (the ratio the issue asks for), peak_rss_mb, n.
+  batches of 1000 in one transaction (a plain ORM import; the search trigger indexes each batch as it goes).
+Both count parsing and validation, so the ratio is of whole imports. records_per_s is until the job succeeded (its
+records committed and visible, searchable by substring); searchable_records_per_s also counts the full-text
+indexing that import_job_run does right after (search_index_s). Peak RSS is the process's peak after the COPY
+path, before the baseline runs; load_average is the machine's 1-minute load when the run ended (the machine is
+shared, so compare ratios within one run). Prints progress on stderr and ONE JSON line last on stdout.
 """
 
 import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import database_recreate, django_start, say_as
+
 DB_NAME = "whet_bench_import_records"
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres")
+say = say_as("import_records")
 TARGET_RATIO = 5
-
-
-def say(message: str) -> None:
-    print(f"[import_records] {message}", file=sys.stderr, flush=True)
-
-
-def database_recreate() -> str:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
-
-
-def django_start(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def rows_write(path: Path, n: int) -> None:
@@ -62,15 +39,19 @@ def rows_write(path: Path, n: int) -> None:
                                   "output": f"Open your orders, choose order {i} and press Return. A label is e-mailed to you."}) + "\n")
 
 
-def copy_path(dataset, path: Path) -> float:
+def copy_path(dataset, path: Path) -> dict:
+    """The real service. Two figures: until the job succeeded (records committed and visible; the search index is
+    built right after, see datahub.services.import_staging), and until import_job_run returned (records searchable)."""
     from datahub.services.imports import import_job_create, import_job_run
 
-    started = time.perf_counter()
+    started_wall, started = time.time(), time.perf_counter()
     job = import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False)
     job = import_job_run(job=job, on_progress=lambda done, total: say(f"copy path: {done}/{total}") if done % 200_000 == 0 else None)
     elapsed = time.perf_counter() - started
     assert job.status == "succeeded", job.error
-    return job.created_count / elapsed
+    visible = job.finished_at.timestamp() - started_wall
+    return {"records_per_s": job.created_count / visible, "searchable_records_per_s": job.created_count / elapsed,
+            "search_index_s": elapsed - visible}
 
 
 def baseline_path(dataset, path: Path, n: int) -> float:
@@ -104,7 +85,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200_000, help="rows in the file (default 200,000)")
     parser.add_argument("--baseline-n", type=int, help="rows for the bulk_create baseline (default: --n)")
     args = parser.parse_args()
-    django_start(database_recreate())
+    django_start(database_recreate(DB_NAME), migrate=True)
     from accounts.models import Workspace
     from datahub.services.datasets import dataset_create
 
@@ -113,13 +94,18 @@ def main() -> None:
         path = Path(folder) / "rows.jsonl"
         rows_write(path, args.n)
         say(f"wrote {args.n} rows ({path.stat().st_size / 1e6:.0f} MB)")
-        rate = copy_path(dataset_create(workspace=workspace, name="copy"), path)
+        figures = copy_path(dataset_create(workspace=workspace, name="copy"), path)
+        rate = figures["records_per_s"]
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        say(f"copy path: {rate:,.0f} records/s, peak RSS {peak_rss_mb:.0f} MB")
+        say(f"copy path: {rate:,.0f} records/s committed, {figures['searchable_records_per_s']:,.0f} records/s searchable "
+            f"(index {figures['search_index_s']:.1f} s), peak RSS {peak_rss_mb:.0f} MB")
         baseline = baseline_path(dataset_create(workspace=workspace, name="baseline"), path, args.baseline_n or args.n)
         say(f"baseline: {baseline:,.0f} records/s")
     print(json.dumps({"records_per_s": round(rate), "baseline_records_per_s": round(baseline), "ratio": round(rate / baseline, 2),
-                      "target": TARGET_RATIO, "peak_rss_mb": round(peak_rss_mb), "n": args.n}))
+                      "target": TARGET_RATIO, "searchable_records_per_s": round(figures["searchable_records_per_s"]),
+                      "searchable_ratio": round(figures["searchable_records_per_s"] / baseline, 2),
+                      "search_index_s": round(figures["search_index_s"], 1), "peak_rss_mb": round(peak_rss_mb), "n": args.n,
+                      "load_average": round(os.getloadavg()[0], 1)}))
 
 
 if __name__ == "__main__":

@@ -15,75 +15,16 @@ time over the repeated batch's).
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import database_recreate, django_start, free_port, manage_serve, percentile, say_as
+
 DB_NAME = "whet_bench_serve_chat"
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres")
-
-
-def say(message: str) -> None:
-    print(f"[serve_chat] {message}", file=sys.stderr, flush=True)
-
-
-def database_recreate() -> str:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
-
-
-def django_start(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def server_start(port: int, database_url: str, log_path: Path, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve_models", "--host", "127.0.0.1", "--port",
-                                    str(port), "--torch-threads", str(threads)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"serve_models exited with code {process.returncode}:\n{tail}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("serve_models did not answer within 60 s")
+say = say_as("serve_chat")
 
 
 def main() -> None:
@@ -95,12 +36,9 @@ def main() -> None:
                         help="serve_models --torch-threads (default 1: the tiny model gains nothing from more)")
     args = parser.parse_args()
 
-    database_url = database_recreate()
-    django_start(database_url)
-    from django.core.management import call_command
-
+    database_url = database_recreate(DB_NAME)
     say("migrating")
-    call_command("migrate", verbosity=0)
+    django_start(database_url, migrate=True, quiet_tokenizers=True)
 
     import httpx
 
@@ -124,7 +62,9 @@ def main() -> None:
 
         port = args.port or free_port()
         say(f"starting serve_models on 127.0.0.1:{port}")
-        server = server_start(port, database_url, Path(scratch) / "server.log", args.torch_threads)
+        server = manage_serve(["serve_models", "--host", "127.0.0.1", "--port", str(port), "--torch-threads", str(args.torch_threads)],
+                              database_url=database_url, log_path=Path(scratch) / "server.log",
+                              ready_url=f"http://127.0.0.1:{port}/v1/models", name="serve_models")
         try:
             base_url = f"http://127.0.0.1:{port}/v1"
             headers = {"Authorization": f"Bearer {token}"}

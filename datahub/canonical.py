@@ -14,13 +14,21 @@ import unicodedata
 
 from common.errors import ApplicationError
 
+try:
+    import orjson
+except ImportError:  # pinned in requirements.txt; without it the json module writes the same text, slower
+    orjson = None
+
 ROLES = {"system", "user", "assistant", "tool"}
 MAX_RECORD_CHARS = 200_000
 
 
 def normalise_text(text: str) -> str:
     """NFC and \\n line endings: the form records are stored in."""
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # ASCII text is already NFC.
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _message(message, where: str) -> dict:
@@ -35,9 +43,10 @@ def _message(message, where: str) -> dict:
     if content is not None and not isinstance(content, str):
         raise ApplicationError("content must be text", where=f"{where}.content")
     clean = {"role": role, "content": normalise_text(content or "")}
-    for key in ("name", "tool_calls", "tool_call_id"):
-        if message.get(key) is not None:
-            clean[key] = message[key]
+    if len(message) > 2:
+        for key in ("name", "tool_calls", "tool_call_id"):
+            if message.get(key) is not None:
+                clean[key] = message[key]
     return clean
 
 
@@ -103,17 +112,36 @@ HASHED_FIELDS = ("chosen", "kind", "label", "messages", "rejected", "tools")
 
 
 def _compact(value) -> str:
+    """Compact, key-sorted JSON with non-ASCII kept: orjson writes the same text as the json module, ten times faster;
+    the json module takes what orjson refuses (text with lone surrogates, integers beyond 64 bits, non-text keys)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            pass
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+_SCALARS = {None: "null", True: "true", False: "false"}
 
 
 def canonical_parts(clean: dict) -> dict[str, str]:
     """Each hashed field of a clean row as compact, key-sorted JSON text ("null" when absent)."""
-    return {name: _compact(clean.get(name)) for name in HASHED_FIELDS}
+    get = clean.get
+    return {
+        "chosen": "null" if get("chosen") is None else _compact(clean["chosen"]),
+        "kind": f'"{clean["kind"]}"' if clean.get("kind") in ("sft", "preference", "kto") else _compact(get("kind")),
+        "label": _SCALARS[get("label")] if get("label") in _SCALARS else _compact(get("label")),
+        "messages": _compact(get("messages")),
+        "rejected": "null" if get("rejected") is None else _compact(clean["rejected"]),
+        "tools": "null" if get("tools") is None else _compact(clean["tools"]),
+    }
 
 
 def canonical_json(parts: dict[str, str]) -> str:
     """The clean row as one compact, key-sorted JSON object: what its size is measured on and its hash taken of."""
-    return "{" + ",".join(f'"{name}":{parts[name]}' for name in HASHED_FIELDS) + "}"
+    return (f'{{"chosen":{parts["chosen"]},"kind":{parts["kind"]},"label":{parts["label"]},"messages":{parts["messages"]},'
+            f'"rejected":{parts["rejected"]},"tools":{parts["tools"]}}}')
 
 
 def _sha256(value) -> str:
@@ -129,8 +157,15 @@ _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
+# For ASCII text: NFKC changes nothing, casefold is lower, and _PUNCTUATION matches exactly these characters.
+_ASCII_PUNCTUATION = str.maketrans({chr(c): " " for c in range(128) if _PUNCTUATION.match(chr(c))})
+
+
 def normalised_key(text: str) -> str:
     """NFKC, casefold, punctuation stripped, whitespace collapsed; digits kept ("2+2" differs from "3+3")."""
+    if text.isascii():
+        # The same result, without the regular expressions: str.split() splits on exactly what \s matches.
+        return " ".join(text.lower().translate(_ASCII_PUNCTUATION).split())
     text = unicodedata.normalize("NFKC", text).casefold()
     return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 

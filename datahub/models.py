@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -64,8 +65,12 @@ class Record(models.Model):
         PREFERENCE = "preference", _("Preference (DPO)")
         KTO = "kto", _("Like / dislike (KTO)")
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="records")
+    # (dataset, id) and (dataset, content_hash) lead with the dataset, so a dataset-only index would be a third copy.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records", db_index=False)
+    # Lineage pointers are kept by Django (SET_NULL on delete) rather than by database constraints: a constraint
+    # costs a trigger and a lookup per inserted row, which made up a third of a bulk import's time.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="records",
+                               db_constraint=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SFT)
     messages = models.JSONField()
     tools = models.JSONField(null=True, blank=True)
@@ -76,9 +81,12 @@ class Record(models.Model):
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical content")
     prompt_hash = models.CharField(max_length=64, help_text="SHA-256 of the normalised prompt; groups splits")
     tags = models.JSONField(default=list, blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    quality_score = models.FloatField(null=True, blank=True, help_text="0-1 from source grading; dedupe keeps the better")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               db_constraint=False, db_index=False)
     origin = models.CharField(max_length=32, default="import", help_text="import, annotation, augmentation, feedback ...")
-    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="records")
+    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="records",
+                                   db_constraint=False)
     line_number = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,7 +99,13 @@ class Record(models.Model):
             ),
             models.CheckConstraint(condition=~models.Q(kind="kto") | models.Q(label__isnull=False), name="record_kto_has_label"),
         ]
-        indexes = [models.Index(fields=["dataset", "id"]), models.Index(fields=["prompt_hash"])]
+        # No index on prompt_hash: records are grouped by prompt within a dataset, read in full (splits, leakage),
+        # and a random-key index would cost every import a page visit per row.
+        indexes = [
+            models.Index(fields=["dataset", "id"]),
+            # Most records have no parent: a partial index costs an import nothing.
+            models.Index(fields=["parent"], condition=models.Q(parent__isnull=False), name="record_parent_set"),
+        ]
 
     def __str__(self) -> str:
         return f"record {self.pk}"
@@ -112,6 +126,19 @@ class Record(models.Model):
         if self.messages and self.messages[-1].get("role") == "assistant":
             return self.messages[-1].get("content") or ""
         return ""
+
+
+class RecordSearch(models.Model):
+    """A record's words for the browser's full-text search (PostgreSQL; GIN-indexed).
+
+    Filled by a database trigger on every insert into Record (migration 0006), except in a transaction that sets
+    datahub.defer_search: the bulk import does, and indexes its records in one statement once they are in.
+    """
+
+    # No database constraint: checking it cost more than tokenising. Django deletes these rows with their records,
+    # and a row left by a raw delete only ever points at an id that no record has.
+    record = models.OneToOneField(Record, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    document = SearchVectorField()
 
 
 class ImportJob(TimeStampedModel):
@@ -165,6 +192,8 @@ class ImportJob(TimeStampedModel):
     error_where = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     finished_at = models.DateTimeField(null=True, blank=True)
+    search_pending = models.BooleanField(default=False, help_text="its records are not in the full-text index yet; "
+                                                                  "search matches them by substring meanwhile")
 
     class Meta:
         constraints = [
@@ -200,9 +229,10 @@ class ImportJob(TimeStampedModel):
 
 class StagedRecord(models.Model):
     """A validated row of an import in progress. Staged in committed chunks, so a restarted import resumes;
-    moved into Record in one transaction when the whole file has been read (all or nothing)."""
+    moved into Record by one transaction that commits only when the whole file has been read (all or nothing)."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="staged")
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="staged", db_index=False, db_constraint=False)
+    ordinal = models.PositiveIntegerField(default=0, help_text="the row's place in the file, counting from 1")
     kind = models.CharField(max_length=16)
     messages = models.JSONField()
     tools = models.JSONField(null=True)
@@ -215,7 +245,7 @@ class StagedRecord(models.Model):
     line_number = models.PositiveIntegerField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["job", "content_hash"])]
+        indexes = [models.Index(fields=["job", "ordinal"])]
 
 
 class ImportRowError(models.Model):
@@ -236,6 +266,11 @@ class DatasetVersion(TimeStampedModel):
     class Operation(models.TextChoices):
         FREEZE = "freeze", _("Freeze")
         ANNOTATION_EXPORT = "annotation_export", _("Annotation export")
+        DEDUPE = "dedupe", _("Dedupe")
+        AUGMENTATION = "augmentation", _("Augmentation")
+        MIX = "mix", _("Mix of sources")
+        FEEDBACK = "feedback", _("Production feedback")
+        EVALUATION_VOTES = "evaluation_votes", _("Evaluation votes")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

@@ -214,8 +214,9 @@ def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None
                   min_length: int | None = None, max_length: int | None = None) -> QuerySet[Record]:
     """The dataset's records, filtered; one query however many filters.
 
-    Search: on PostgreSQL, words go through full-text search (to_tsvector('simple', messages), GIN-indexed, every
-    word must match); text holding Chinese, Japanese or Korean characters — which the parser cannot split into
+    Search: on PostgreSQL, words go through full-text search (datahub_recordsearch: the string values of the messages,
+    'simple' configuration, GIN-indexed, every word must match; records of an import still being indexed match
+    every word as a substring); text holding Chinese, Japanese or Korean characters — which the parser cannot split into
     words — is matched as a substring (ILIKE) instead. On SQLite every search is a substring match on the stored
     JSON (non-ASCII is stored \\u-escaped there, so the needle is escaped the same way). Length is the length of
     the stored conversation JSON in characters. `split` needs `version` (a split belongs to a frozen version).
@@ -224,8 +225,13 @@ def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None
     q = (q or "").strip()
     if q:
         if connection.vendor == "postgresql" and not _CJK.search(q):
-            records = records.filter(RawSQL("to_tsvector('simple'::regconfig, datahub_record.messages::text) @@ "
-                                            "plainto_tsquery('simple'::regconfig, %s)", [q], output_field=BooleanField()))
+            # The words of an import whose indexing is still running (ImportJob.search_pending) are matched as substrings.
+            needles = [f"%{_like_escape(word)}%" for word in q.split()]
+            records = records.filter(RawSQL(
+                "(datahub_record.id IN (SELECT record_id FROM datahub_recordsearch "
+                "WHERE document @@ plainto_tsquery('simple'::regconfig, %s)) "
+                "OR (datahub_record.import_job_id IN (SELECT id FROM datahub_importjob WHERE search_pending AND dataset_id = %s) "
+                "AND datahub_record.messages::text ILIKE ALL (%s)))", [q, dataset.pk, needles], output_field=BooleanField()))
         elif connection.vendor == "postgresql":
             needle = f"%{_like_escape(q)}%"
             records = records.filter(RawSQL("datahub_record.messages::text ILIKE %s", [needle], output_field=BooleanField()))

@@ -1,11 +1,13 @@
 """Seeded, leak-free split assignment.
 
-Records are assigned by group (the prompt hash), so every record that shares a prompt — its preference
-pairs, its corrections, its duplicates — lands in the same split. The assignment depends only on the seed,
-the ratios and the group key, never on row order, so a version can be rebuilt exactly.
+Records are assigned by group, so every record that shares a prompt — its preference pairs, its corrections,
+its duplicates — and every record derived from another (an augmentation or a correction, through `parent`) lands
+in the same split; group_keys finds the groups. The assignment depends only on the seed, the ratios and the group
+key, never on row order, so a version can be rebuilt exactly.
 """
 
 import hashlib
+from collections.abc import Iterable
 
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 SPLITS = ("train", "validation", "test")
@@ -65,3 +67,52 @@ def stratified_assign(groups: dict[str, tuple[str, int]], *, seed: int, ratios: 
                                  max(SPLITS, key=lambda s: ratios[s]))
             done += count
     return assigned
+
+
+def group_keys(rows: Iterable[tuple[int, str, int | None]], links: Iterable[tuple[int, int]] = ()) -> dict[int, str]:
+    """Record id → group key, for rows of (id, prompt hash, parent id or None).
+
+    A group is a connected set: records sharing a prompt hash, a record and its parent (so all the augmentations of
+    one root, and the root itself, whatever their own prompts), and any pair in `links` (e.g. a near-duplicate
+    cluster). Its key is the smallest prompt hash among its roots (members whose parent is not among the rows),
+    which is a lone record's own prompt hash and a tree's root prompt hash, as before groups were joined.
+    """
+    prompt_of: dict[int, str] = {}
+    parent_of: dict[int, int | None] = {}
+    for pk, prompt, parent in rows:
+        prompt_of[pk], parent_of[pk] = prompt, parent
+    leader: dict[int, int] = {pk: pk for pk in prompt_of}
+
+    def find(pk: int) -> int:
+        root = pk
+        while leader[root] != root:
+            root = leader[root]
+        while leader[pk] != root:  # path compression keeps later finds short
+            leader[pk], pk = root, leader[pk]
+        return root
+
+    def join(a: int, b: int) -> None:
+        a, b = find(a), find(b)
+        if a != b:
+            leader[max(a, b)] = min(a, b)
+
+    first_with_prompt: dict[str, int] = {}
+    for pk, prompt in prompt_of.items():
+        join(pk, first_with_prompt.setdefault(prompt, pk))
+        if parent_of[pk] in prompt_of:
+            join(pk, parent_of[pk])
+    for a, b in links:
+        if a in prompt_of and b in prompt_of:
+            join(a, b)
+    rooted: dict[int, str] = {}
+    for pk, prompt in prompt_of.items():
+        if parent_of[pk] not in prompt_of:
+            group = find(pk)
+            rooted[group] = min(rooted.get(group, prompt), prompt)
+    # A group without a root would be a cycle of parents: its smallest prompt hash stands in.
+    unrooted: dict[int, str] = {}
+    for pk, prompt in prompt_of.items():
+        group = find(pk)
+        if group not in rooted:
+            unrooted[group] = min(unrooted.get(group, prompt), prompt)
+    return {pk: rooted[group] if (group := find(pk)) in rooted else unrooted[group] for pk in prompt_of}

@@ -1,6 +1,6 @@
 """The demo workspace and one pass of the whole loop, through the same services every user goes through.
 
-import → (exact dedupe on import) → label → freeze → SFT on the tiny model → blind study with votes.
+import → dedupe (exact, near-duplicate, semantic; applied as v1) → label → export → SFT on the tiny model → blind study with votes.
 """
 
 import random
@@ -18,9 +18,9 @@ from annotation.services.export import annotation_project_export
 from annotation.services.label_schemas import label_schema_create
 from annotation.services.projects import annotation_project_create
 from annotation.services.queue import assignment_claim_next
+from datahub.dedupe.services import dedupe_run_apply, dedupe_run_create, dedupe_run_execute
 from datahub.services.datasets import dataset_create, source_create
 from datahub.services.imports import import_job_create, import_job_run
-from datahub.services.versions import dataset_version_freeze
 from evaluation.selectors import comparison_next_for_rater, study_report
 from evaluation.services.studies import study_create
 from evaluation.services.votes import vote_submit
@@ -75,8 +75,9 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) 
     job = import_job_run(job=job)
     say(f"imported {job.created_count} records ({job.duplicate_count} exact duplicates skipped)")
 
-    version = dataset_version_freeze(dataset=dataset, created_by=ml, seed=7, ratios={"train": 0.75, "validation": 0.1, "test": 0.15})
-    say(f"froze {dataset.name} v{version.number}: {version.counts}")
+    dedupe = dedupe_run_execute(run=dedupe_run_create(dataset=dataset, created_by=ml, seed=7, run_in_background=False))
+    version = dedupe_run_apply(run=dedupe, actor=ml, ratios={"train": 0.75, "validation": 0.1, "test": 0.15})
+    say(f"deduped: dropped {dedupe.drop_count} of {dedupe.record_count} records; {dataset.name} v{version.number}: {version.counts}")
 
     schema = label_schema_create(workspace=workspace, name="Support topics", tree=DEMO_LABELS, created_by=ml)
     project = annotation_project_create(workspace=workspace, name="Topic labels", dataset_version=version, schema=schema,

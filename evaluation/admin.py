@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evaluation.models import Arm, Comparison, Study, Vote
+from evaluation.models import Arm, Comparison, RaterExclusion, Study, Vote
 
 
 class ArmInline(admin.TabularInline):
@@ -25,7 +25,7 @@ class ComparisonAdmin(admin.ModelAdmin):
     list_display = ("token", "study", "order", "is_identical", "vote_count")
     list_filter = ("is_identical",)
     list_select_related = ("study",)
-    raw_id_fields = ("study", "prompt", "left_answer", "right_answer")
+    raw_id_fields = ("study", "prompt", "left_answer", "right_answer", "gold_answer", "repeat_of")
     readonly_fields = ("token", "vote_count")
 
 
@@ -35,3 +35,10 @@ class VoteAdmin(admin.ModelAdmin):
     list_filter = ("choice",)
     list_select_related = ("comparison", "rater")
     raw_id_fields = ("comparison", "rater")
+
+
+@admin.register(RaterExclusion)
+class RaterExclusionAdmin(admin.ModelAdmin):
+    list_display = ("study", "rater", "excluded_by", "created_at")
+    list_select_related = ("study", "rater", "excluded_by")
+    raw_id_fields = ("study", "rater", "excluded_by")

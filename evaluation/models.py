@@ -36,6 +36,12 @@ class Study(TimeStampedModel):
     seed = models.IntegerField(default=0, help_text="blinding and sampling seed")
     labels = models.JSONField(default=list, blank=True,
                               help_text="categories a rater may tag a vote with, for the per-label breakdown")
+    # Rater quality control (see evaluation/services/quality.py): gold comparisons mixed into each rater's queue at
+    # gold_rate, a share repeat_rate of comparisons shown again to the same rater with the sides swapped, and the gold
+    # accuracy below which a rater's votes are flagged for the product manager.
+    gold_rate = models.FloatField(default=0.0, help_text="share of a rater's queue drawn from the gold comparisons")
+    repeat_rate = models.FloatField(default=0.0, help_text="share of comparisons shown again, sides swapped, to the same rater")
+    gold_threshold = models.FloatField(default=0.7, help_text="gold accuracy below which a rater's votes are flagged")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -48,6 +54,10 @@ class Study(TimeStampedModel):
             models.CheckConstraint(condition=models.Q(max_prompts__gte=1), name="study_max_prompts_positive"),
             models.CheckConstraint(condition=models.Q(dataset_version__isnull=False) | ~models.Q(upload_name=""),
                                    name="study_has_a_prompt_source"),
+            models.CheckConstraint(condition=models.Q(gold_rate__gte=0.0, gold_rate__lt=1.0), name="study_gold_rate_in_range"),
+            models.CheckConstraint(condition=models.Q(repeat_rate__gte=0.0, repeat_rate__lte=1.0), name="study_repeat_rate_in_range"),
+            models.CheckConstraint(condition=models.Q(gold_threshold__gte=0.0, gold_threshold__lte=1.0),
+                                   name="study_gold_threshold_in_range"),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +96,7 @@ class StudyPrompt(models.Model):
     messages = models.JSONField(help_text="the conversation up to the answer")
     record_id = models.BigIntegerField(null=True, blank=True)
     order = models.PositiveIntegerField()
+    is_gold = models.BooleanField(default=False, help_text="an uploaded gold prompt: its two answers come with it, no arm answers it")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "order"], name="study_prompt_order_unique")]
@@ -93,7 +104,8 @@ class StudyPrompt(models.Model):
 
 class Answer(models.Model):
     prompt = models.ForeignKey(StudyPrompt, on_delete=models.CASCADE, related_name="answers")
-    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="answers")
+    # No arm: one of the two answers of an uploaded gold prompt.
+    arm = models.ForeignKey(Arm, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
     text = models.TextField()
 
     class Meta:
@@ -112,12 +124,20 @@ class Comparison(models.Model):
     is_identical = models.BooleanField(default=False, help_text="identical answers are not shown to raters")
     vote_count = models.PositiveSmallIntegerField(default=0)
     order = models.PositiveIntegerField(default=0, help_text="a seeded shuffle, so serving order hides creation order")
+    # Gold: the answer a careful rater prefers, set by the product manager (or given with an uploaded gold prompt).
+    # Gold comparisons are served to every rater at the study's gold_rate and left out of the results.
+    gold_answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A side-swapped repeat: the same prompt and answers as `repeat_of`, left and right exchanged, under its own token.
+    # Served only to a rater who voted on `repeat_of`, some votes later; its votes measure consistency, not the arms.
+    repeat_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="repeat")
 
     class Meta:
         indexes = [models.Index(fields=["study", "is_identical", "vote_count", "order"])]
         constraints = [
             models.CheckConstraint(condition=~models.Q(left_answer=models.F("right_answer")), name="comparison_two_different_answers"),
             models.UniqueConstraint(fields=["study", "order"], name="comparison_order_unique_in_study"),
+            models.CheckConstraint(condition=models.Q(gold_answer__isnull=True) | models.Q(gold_answer=models.F("left_answer"))
+                                   | models.Q(gold_answer=models.F("right_answer")), name="comparison_gold_is_one_of_its_answers"),
         ]
 
 
@@ -140,6 +160,19 @@ class Vote(TimeStampedModel):
             models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater"),
             models.CheckConstraint(condition=models.Q(choice__in=["left", "right", "tie", "both_bad"]), name="vote_choice_valid"),
         ]
+
+
+class RaterExclusion(TimeStampedModel):
+    """A rater whose votes the product manager left out of a study's results (typically one flagged by gold accuracy).
+    Deleting the row includes the votes again; both are recorded in the study's history."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rater_exclusions")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.TextField(blank=True)
+    excluded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "rater"], name="rater_excluded_once_per_study")]
 
 
 class Judge(TimeStampedModel):

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.contrib.auth import get_user_model
+from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.http import Http404
 from django.db.models.functions import Coalesce, Length
 
 from accounts.access import scope_to_capability
@@ -11,6 +13,14 @@ from evaluation.access import STUDY_VIEW_CAPABILITIES, scope_to_any_capability
 from datahub.models import Record
 from evaluation.metrics import Metrics, automatic_metrics
 from evaluation.models import Answer, Arm, Comparison, Judge, JudgeVerdict, Study, Vote
+from evaluation.queue import (  # noqa: F401  (re-exported: the serving order lives in queue.py)
+    comparison_next_for_rater,
+    comparisons_open_for_rater,
+    comparisons_waiting_for_rater,
+    votes_counted,
+    waiting_count,
+)
+from evaluation.reliability import study_rater_reliability
 from evaluation.statistics import (
     BOTH_BAD,
     LOSS,
@@ -49,30 +59,12 @@ def study_list_viewable(*, user) -> QuerySet:
     )
 
 
-def comparisons_open_for_rater(*, study: Study, rater) -> QuerySet:
-    """Comparisons of an open study still waiting for this rater, in serving order.
-
-    Shown only: not identical, fewer votes than the study wants, not already voted on by this rater.
-    """
-    if study.status != Study.Status.OPEN:
-        return Comparison.objects.none()
-    return (
-        Comparison.objects.filter(study=study, is_identical=False, vote_count__lt=study.votes_per_comparison)
-        .exclude(votes__rater=rater)
-        .order_by("order")
-    )
-
-
-def comparison_next_for_rater(*, study: Study, rater) -> Comparison | None:
-    """The next comparison this rater should judge, with its prompt and both answers loaded; None when done."""
-    return comparisons_open_for_rater(study=study, rater=rater).select_related("prompt", "left_answer", "right_answer").first()
-
-
 def studies_open_for_rater(*, rater) -> QuerySet:
-    """Open studies the rater may vote in, each annotated with `remaining`: comparisons still waiting for this rater."""
+    """Open studies the rater may vote in, each annotated with `remaining`: comparisons still waiting for this rater
+    (regular, gold and repeats alike: evaluation/queue.py)."""
     waiting = (
-        Comparison.objects.filter(study=OuterRef("pk"), is_identical=False, vote_count__lt=OuterRef("votes_per_comparison"))
-        .exclude(votes__rater=rater)
+        comparisons_waiting_for_rater(rater=rater)
+        .filter(study=OuterRef("pk"))
         .order_by()
         .values("study")
         .annotate(n=Count("pk"))
@@ -92,11 +84,16 @@ def study_arms(*, study: Study) -> list[Arm]:
 
 
 def study_counts(*, study: Study) -> dict:
-    """prompts, comparisons, identical (never shown) and votes of a study, in one query each."""
+    """prompts (not gold uploads), comparisons (regular: the arms against each other), identical (never shown), gold
+    and repeat comparisons, votes (all) and counted_votes (what the results count: votes_counted), in three queries."""
+    regular = Q(gold_answer__isnull=True, repeat_of__isnull=True)
     counts = Comparison.objects.filter(study=study).aggregate(
-        comparisons=Count("pk"), identical=Count("pk", filter=Q(is_identical=True)), votes=Coalesce(Sum("vote_count"), 0),
+        comparisons=Count("pk", filter=regular), identical=Count("pk", filter=Q(is_identical=True)),
+        gold=Count("pk", filter=Q(gold_answer__isnull=False, repeat_of__isnull=True)),
+        repeats=Count("pk", filter=Q(repeat_of__isnull=False)), votes=Coalesce(Sum("vote_count"), 0),
     )
-    counts["prompts"] = study.prompts.count()
+    counts["prompts"] = study.prompts.filter(is_gold=False).count()
+    counts["counted_votes"] = votes_counted(study=study).count()
     return counts
 
 
@@ -113,9 +110,10 @@ class CandidateResult:
 
 
 def study_vote_rows(*, study: Study) -> list[dict]:
-    """Every vote of the study with its arms, prompt, label and both answers' lengths (in characters), in one query."""
+    """Every counted vote of the study (votes_counted: no gold, no repeats, no excluded rater) with its arms, prompt,
+    label and both answers' lengths (in characters), in one query."""
     return list(
-        Vote.objects.filter(comparison__study=study)
+        votes_counted(study=study)
         .values("choice", "label", "comparison_id", "comparison__prompt_id",
                 left_arm=F("comparison__left_answer__arm_id"), right_arm=F("comparison__right_answer__arm_id"),
                 left_length=Length("comparison__left_answer__text"), right_length=Length("comparison__right_answer__text"))
@@ -337,14 +335,15 @@ def study_report(*, study: Study) -> dict:
     more than two arms the Bradley–Terry ranking (an empty list otherwise: with two arms it is the support rate), and
     each arm's automatic metrics against the reference answers.
 
-    For result readers only: it names the arms.
+    For result readers only: it names the arms, and the raters with their reliability (evaluation/reliability.py).
     """
     arms = study_arms(study=study)
     rows = study_vote_rows(study=study)
     results = study_results(study=study, arms=arms, rows=rows)
     ranking = study_ranking(study=study, arms=arms, rows=rows) if len(arms) > 2 else []
     return {
-        "study": {"id": study.pk, "name": study.name, "status": study.status, "question": study.question, "labels": study.labels},
+        "study": {"id": study.pk, "name": study.name, "status": study.status, "question": study.question, "labels": study.labels,
+                  "gold_rate": study.gold_rate, "repeat_rate": study.repeat_rate, "gold_threshold": study.gold_threshold},
         "arms": [_arm_row(arm) for arm in arms],
         "counts": study_counts(study=study),
         "results": [_result_row(r) for r in results],
@@ -352,7 +351,36 @@ def study_report(*, study: Study) -> dict:
         "judges": [_judge_row(j) for j in study_judge_results(study=study, arms=arms, rows=rows)],
         "ranking": [{"arm": r.model.name, "rating": r.rating, "low": r.low, "high": r.high, "rank": r.rank, "votes": r.votes}
                     for r in ranking],
+        "raters": [r.as_dict() for r in study_rater_reliability(study=study)],
     }
+
+
+def study_comparisons_for_manager(*, study: Study, gold_only: bool = False) -> QuerySet:
+    """The study's comparisons other than side-swapped repeats, arms and answers loaded, annotated with `gold_side`
+    ("left", "right" or None) and `has_repeat`; gold first, then in serving order. For managers only: it names arms."""
+    queryset = (
+        Comparison.objects.filter(study=study, repeat_of__isnull=True)
+        .select_related("prompt", "left_answer__arm", "right_answer__arm")
+        .annotate(gold_side=Case(When(gold_answer=F("left_answer"), then=Value("left")),
+                                 When(gold_answer=F("right_answer"), then=Value("right")), default=None, output_field=CharField()),
+                  has_repeat=Exists(Comparison.objects.filter(repeat_of=OuterRef("pk"))))
+    )
+    if gold_only:
+        queryset = queryset.filter(gold_answer__isnull=False)
+    return queryset.order_by(F("gold_answer").asc(nulls_last=True), "order")
+
+
+def comparison_for_manager(*, study: Study, comparison_id: int) -> Comparison:
+    """One comparison of `study` as study_comparisons_for_manager gives it; Http404 when it is not there."""
+    comparison = study_comparisons_for_manager(study=study).filter(pk=comparison_id).first()
+    if comparison is None:
+        raise Http404
+    return comparison
+
+
+def rater_of_study(*, study: Study, rater_id: int):
+    """A user who voted in `study`, or None."""
+    return get_user_model().objects.filter(pk=rater_id, votes__comparison__study=study).distinct().first()
 
 
 def dataset_version_for_study(*, workspace, version_id: int) -> DatasetVersion | None:

@@ -14,6 +14,8 @@ NAV = [
     ("study.manage", "evaluation:study-list", _("Studies")),
     ("study.vote", "evaluation:vote-home", _("Vote")),
     ("model_endpoints.use", "llm:endpoint-list", _("Endpoints")),
+    ("feedback.view", "feedback:dashboard", _("Feedback")),
+    ("feedback.pick", "feedback:workbench", _("Best of N")),
 ]
 
 

@@ -3,7 +3,10 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("frontend.views.home")),
     path("data/", include("frontend.views.datahub")),
+    path("dedupe/", include("frontend.views.dedupe")),
+    path("augment/", include("frontend.views.augmentation")),
     path("annotate/", include("frontend.views.annotation")),
+    path("feedback/", include("frontend.views.feedback")),
     path("training/", include("frontend.views.training")),
     path("studies/", include("frontend.views.evaluation")),
     path("endpoints/", include("frontend.views.llm")),

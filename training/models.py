@@ -68,6 +68,10 @@ class TrainingRun(TimeStampedModel):
                                help_text="the run this one retries or resumes")
     resume_from = models.ForeignKey("Checkpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                     help_text="the parent's checkpoint this run continues from")
+    probes = models.JSONField(default=list, blank=True,
+                              help_text='the probe set: [{"messages": [...], "prompt", "base": answer or null, '
+                                        '"trained": answer or null}]; see training.services.probes')
+    probe_error = models.TextField(blank=True, help_text="why the probe set could not be answered, when it could not")
 
     def __str__(self) -> str:
         return self.name

@@ -20,6 +20,9 @@ EXPECTED = {
     "study.vote": {"reviewer", "expert_annotator", "staff_annotator", "crowd_annotator"},
     "model_endpoints.manage": {"admin", "ml_engineer"},
     "model_endpoints.use": {"admin", "ml_engineer", "product_manager"},
+    "feedback.view": {"admin", "ml_engineer", "product_manager"},
+    "feedback.manage": {"admin", "ml_engineer"},
+    "feedback.pick": {"admin", "ml_engineer", "product_manager", "reviewer", "expert_annotator", "staff_annotator"},
 }
 
 

@@ -18,6 +18,8 @@ from annotation.access import (
     access_review,
 )
 from annotation.selectors import (
+    AGREEMENT_PERIODS,
+    agreement_over_time,
     annotation_projects_for_user,
     assignment_item,
     assignment_items,
@@ -35,6 +37,7 @@ from annotation.services import (
     assignment_prefetch,
     assignment_skip,
     annotation_project_layers_set,
+    annotation_project_schema_move,
     label_schema_create,
     review_claim_next,
     review_decide,
@@ -61,6 +64,9 @@ class LabelSchemaOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     multiple = serializers.BooleanField()
     leaf_only = serializers.BooleanField()
+    rating_scale = serializers.IntegerField()
+    rating_question = serializers.CharField()
+    free_text_question = serializers.CharField()
     published_at = serializers.DateTimeField()
     labels = serializers.SerializerMethodField()
 
@@ -90,6 +96,9 @@ class LabelSchemaListApi(APIView):
         tree = serializers.JSONField()
         multiple = serializers.BooleanField(default=False)
         leaf_only = serializers.BooleanField(default=True)
+        rating_scale = serializers.IntegerField(default=0)
+        rating_question = serializers.CharField(default="", allow_blank=True)
+        free_text_question = serializers.CharField(default="", allow_blank=True)
 
         class Meta:
             ref_name = "LabelSchemaCreateInput"
@@ -168,6 +177,9 @@ class ItemOutputSerializer(serializers.Serializer):
     instructions = serializers.CharField(source="project.instructions")
     multiple = serializers.BooleanField(source="project.schema.multiple")
     leaf_only = serializers.BooleanField(source="project.schema.leaf_only")
+    rating_scale = serializers.IntegerField(source="project.schema.rating_scale")
+    rating_question = serializers.CharField(source="project.schema.rating_question")
+    free_text_question = serializers.CharField(source="project.schema.free_text_question")
     labels = serializers.SerializerMethodField()
 
     def get_labels(self, item) -> list[dict]:
@@ -235,6 +247,8 @@ class AnnotationOutputSerializer(serializers.Serializer):
     labels = serializers.SerializerMethodField()
     corrected_response = serializers.CharField()
     comment = serializers.CharField()
+    rating = serializers.IntegerField(allow_null=True)
+    free_text = serializers.CharField()
     time_spent_ms = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -250,6 +264,8 @@ class AssignmentSubmitApi(APIView):
         corrected_response = serializers.CharField(default="", allow_blank=True, trim_whitespace=False)
         comment = serializers.CharField(default="", allow_blank=True)
         time_spent_ms = serializers.IntegerField(default=0, min_value=0)
+        rating = serializers.IntegerField(default=None, allow_null=True, help_text="1..the schema's rating_scale, when it has one")
+        free_text = serializers.CharField(default="", allow_blank=True, help_text="the answer to the schema's free-text question")
 
         class Meta:
             ref_name = "AnnotationSubmitInput"
@@ -290,7 +306,14 @@ class AssignmentSkipApi(APIView):
 
 
 class ProjectExportApi(APIView):
-    """Freeze the project's annotations into a new version of its dataset."""
+    """Freeze the project's annotations into a new version of its dataset. `aggregation` picks the label rule for items
+    several annotators labelled: majority (default), reliability (ties by gold accuracy) or dawid_skene."""
+
+    class InputSerializer(serializers.Serializer):
+        aggregation = serializers.CharField(required=False, default="majority")
+
+        class Meta:
+            ref_name = "AnnotationExportInput"
 
     class OutputSerializer(serializers.Serializer):
         version_id = serializers.IntegerField(source="pk")
@@ -303,10 +326,12 @@ class ProjectExportApi(APIView):
         class Meta:
             ref_name = "AnnotationExportOutput"
 
-    @extend_schema(request=None, responses={201: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, project_id: int):
         project = access_project(request.user, project_id, capabilities=(MANAGE,))
-        version = annotation_project_export(project=project, created_by=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = annotation_project_export(project=project, created_by=request.user, **data.validated_data)
         return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -429,3 +454,65 @@ class ReviewDecideApi(APIView):
         data.is_valid(raise_exception=True)
         decided = review_decide(review=review, reviewer=request.user, **data.validated_data)
         return Response(self.OutputSerializer(decided).data)
+
+
+class ProjectAgreementApi(APIView):
+    """The project's agreement over time: Krippendorff's alpha (nominal) per day or week over the items with several
+    annotations, each counted in the period of its last annotation (managers, reviewers and experts)."""
+
+    class InputSerializer(serializers.Serializer):
+        period = serializers.ChoiceField(choices=AGREEMENT_PERIODS, required=False, default="week")
+
+        class Meta:
+            ref_name = "AnnotationAgreementInput"
+
+    class PointSerializer(serializers.Serializer):
+        start = serializers.DateField()
+        items = serializers.IntegerField()
+        alpha = serializers.FloatField(allow_null=True)
+
+        class Meta:
+            ref_name = "AnnotationAgreementPoint"
+
+    @extend_schema(parameters=[InputSerializer], responses={200: inline_serializer(
+        name="AnnotationAgreementOutput", fields={"period": serializers.CharField(), "points": PointSerializer(many=True)})})
+    def get(self, request, project_id: int):
+        project = access_project(request.user, project_id, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        period = data.validated_data["period"]
+        points = agreement_over_time(project=project, period=period)
+        return Response({"period": period, "points": self.PointSerializer(points, many=True).data})
+
+
+class ProjectSchemaMoveApi(APIView):
+    """Move the project to a newer published version of its label schema. `mapping` maps old label paths to new ones
+    (only those that change); the complete mapping used is recorded and returned."""
+
+    class InputSerializer(serializers.Serializer):
+        schema_id = serializers.IntegerField()
+        mapping = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+
+        class Meta:
+            ref_name = "AnnotationSchemaMoveInput"
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        project_id = serializers.IntegerField()
+        from_schema_id = serializers.IntegerField()
+        to_schema_id = serializers.IntegerField()
+        mapping = serializers.JSONField()
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "AnnotationSchemaMoveOutput"
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, project_id: int):
+        project = access_project(request.user, project_id, capabilities=(MANAGE,))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schema = access_label_schema(request.user, data.validated_data["schema_id"])
+        move = annotation_project_schema_move(project=project, schema=schema, mapping=data.validated_data["mapping"],
+                                              moved_by=request.user)
+        return Response(self.OutputSerializer(move).data)

@@ -1,11 +1,13 @@
-from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+import json
+
+from django.db import connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from accounts.access import user_role
-from accounts.models import Role, Workspace
-from annotation.lock_objects import assignment_lock, task_lock
-from annotation.models import Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema
+from accounts.models import Membership, Role, Workspace
+from annotation.lock_objects import task_lock
+from annotation.models import AIAnnotator, Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema, Review
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import MAX_RECORD_CHARS, normalise_text
@@ -32,70 +34,135 @@ def _layers_after_submit(**kwargs) -> None:
 
 
 def annotator_kind_for(*, user, workspace: Workspace) -> str:
-    """crowd / staff / expert from the user's role in the workspace; staff for superusers and any other role."""
-    return ANNOTATOR_KIND_BY_ROLE.get(user_role(user, workspace), Annotation.AnnotatorKind.STAFF)
+    """crowd / staff / expert from the user's role in the workspace; ai for an AI annotator's service user (which is no
+    member of any workspace); staff for superusers and any other role."""
+    role = user_role(user, workspace)
+    if role is None and AIAnnotator.objects.filter(user_id=user.pk).exists():
+        return Annotation.AnnotatorKind.AI
+    return ANNOTATOR_KIND_BY_ROLE.get(role, Annotation.AnnotatorKind.STAFF)
 
 
-@transaction.atomic
 def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_response: str = "", comment: str = "",
-                      time_spent_ms: int, submitted_by) -> Annotation:
+                      time_spent_ms: int, submitted_by, rating: int | None = None, free_text: str = "") -> Annotation:
     """Record the annotator's answer for their assignment and count it on the task.
 
     Idempotent: submitting an already submitted assignment (with a valid answer) returns its annotation unchanged.
-    Refused when the assignment is someone else's, was skipped, or its lease expired. The task row is locked first (see lock_objects),
-    so a concurrent claim cannot expire the lease halfway; the task's count moves with F() and the task completes
-    when it reaches the project's overlap.
+    Refused when the assignment is someone else's, was skipped, or its lease expired. `rating` (1..the schema's
+    rating_scale) and `free_text` are optional, and only taken when the schema asks for them. The task row is locked
+    first (see lock_objects), so a concurrent claim cannot expire the lease halfway; the task's count moves under that
+    lock and the task completes when it reaches the project's overlap.
+
+    Everything that needs no lock is read and checked first (one query: the project with the submitter's role; the
+    schema's labels are read once per process, see schema_labels). On PostgreSQL the locked part is one call of the
+    function annotation_submit_record (migration 0006; rating and free text since 0009), in the same transaction as the
+    sampled checks when the project re-checks or spot-checks; elsewhere it is the same steps from Python.
     """
     if assignment.annotator_id != submitted_by.pk:
         raise ApplicationError("this item is assigned to another annotator", where="assignment", code="not_yours")
-    # Everything that needs no lock is read and checked first, so the task stays locked for a few writes only.
     try:
         project, labels, correction, comment, kind = _answer_check(
             assignment=assignment, label_ids=label_ids, corrected_response=corrected_response, comment=comment,
             time_spent_ms=time_spent_ms, submitted_by=submitted_by)
+        rating, free_text = fields_check(schema=project.schema, rating=rating, free_text=free_text)
     except ApplicationError:
         # A repeated submit returns the first answer, whatever it carries this time.
         existing = Annotation.objects.filter(assignment_id=assignment.pk).first()
         if existing is not None:
             return existing
         raise
+    answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
+              "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text}
+    if connection.vendor != "postgresql":
+        annotation = _submit_portable(**answer)
+    elif project.review_rate or project.spot_check_rate:
+        with transaction.atomic():
+            annotation = _submit_recorded(**answer)
+            if annotation is not None:
+                from annotation.services.reviews import checks_sample
 
-    task = task_lock(task_id=assignment.task_id)
-    locked = assignment_lock(assignment_id=assignment.pk)
-    if locked.status == Assignment.Status.SUBMITTED:
-        return Annotation.objects.get(assignment=locked)
-    if locked.status == Assignment.Status.SKIPPED:
+                reviews = checks_sample(project=project, task_id=assignment.task_id, annotation=annotation)
+                if reviews:
+                    Review.objects.bulk_create(reviews)
+    else:
+        annotation = _submit_recorded(**answer)
+    if annotation is None:
+        return _submit_refused(assignment=assignment)
+    return annotation
+
+
+def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
+                   rating: int | None = None, free_text: str = "") -> dict:
+    after = {"assignment": assignment.pk, "task": assignment.task_id, "labels": [label.path for label in labels],
+             "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": kind}
+    # Only when given, so the history of a labels-only schema reads as before.
+    if rating is not None:
+        after["rating"] = rating
+    if free_text:
+        after["free_text"] = True
+    return after
+
+
+def _submit_recorded(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
+                     free_text) -> Annotation | None:
+    """The locked part as one call of annotation_submit_record; None when the assignment was not active and unexpired."""
+    after = _history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms, kind=kind,
+                           rating=rating, free_text=free_text)
+    rows = list(Annotation.objects.raw(
+        "SELECT * FROM annotation_submit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[], %s::integer, %s, %s, "
+        "%s::jsonb)",
+        [assignment.task_id, assignment.pk, submitted_by.pk, project.overlap, timezone.now(), kind, correction, comment,
+         time_spent_ms, [label.pk for label in labels], [label.path for label in labels], rating, free_text,
+         project.disagreement_threshold, json.dumps(after)]))
+    return rows[0] if rows else None
+
+
+def _submit_refused(*, assignment: Assignment) -> Annotation:
+    """Why a submit moved nothing: the first answer when it was already submitted, else the error to show."""
+    current = Assignment.objects.only("status", "expires_at").get(pk=assignment.pk)
+    if current.status == Assignment.Status.SUBMITTED:
+        return Annotation.objects.get(assignment_id=assignment.pk)
+    if current.status == Assignment.Status.SKIPPED:
         raise ApplicationError("this item was skipped; claim the next one", where="assignment", code="skipped")
-    now = timezone.now()
-    if locked.status == Assignment.Status.EXPIRED or locked.expires_at <= now:
-        raise ApplicationError(f"the lease on this item expired at {locked.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
-                               where="assignment", code="expired")
+    raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
+                           where="assignment", code="expired")
 
+
+@transaction.atomic
+def _submit_portable(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
+                     free_text) -> Annotation | None:
+    task = task_lock(task_id=assignment.task_id)
+    now = timezone.now()
+    # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
+    # a live lease forward (the update waits for it and re-checks).
+    moved = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE, expires_at__gt=now).update(
+        status=Assignment.Status.SUBMITTED, finished_at=now)
+    if not moved:
+        return None
     annotation = Annotation.objects.create(
-        task=task, assignment=locked, annotator=submitted_by,
-        annotator_kind=kind,
-        corrected_response=correction, comment=comment, time_spent_ms=time_spent_ms,
+        task=task, assignment_id=assignment.pk, annotator=submitted_by, annotator_kind=kind,
+        corrected_response=correction, comment=comment, rating=rating, free_text=free_text, time_spent_ms=time_spent_ms,
     )
     Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
-    locked.status = Assignment.Status.SUBMITTED
-    locked.finished_at = now
-    locked.save(update_fields=["status", "finished_at"])
     AnnotationTask.objects.filter(pk=task.pk).update(
         submitted_count=F("submitted_count") + 1,
         # Both sides read the row as it was before this update.
         is_complete=Case(When(submitted_count__gte=project.overlap - 1, then=Value(True)), default=F("is_complete")),
     )
     _layers_after_submit(project=project, task=task, annotation=annotation, labels=labels,
-                        completes=task.submitted_count + 1 >= project.overlap)
+                         completes=task.submitted_count + 1 >= project.overlap)
     history_record(actor=submitted_by, target=annotation, verb="submitted",
-                   after={"assignment": locked.pk, "task": task.pk, "labels": [label.path for label in labels],
-                          "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": annotation.annotator_kind})
+                   after=_history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms,
+                                        kind=kind, rating=rating, free_text=free_text))
     return annotation
 
 
 def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str, comment: str, time_spent_ms, submitted_by):
     """The project, labels, correction, comment and annotator kind of a submit, checked without any lock."""
-    project = AnnotationProject.objects.select_related("schema", "workspace").get(tasks__pk=assignment.task_id)
+    # The submitter's role comes with the project (one query for both): it decides the kind of annotator.
+    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=submitted_by).values("role")[:1]
+    project = (AnnotationProject.objects.select_related("schema", "workspace")
+               .annotate(submitter_role=Subquery(role), submitter_is_ai=Exists(AIAnnotator.objects.filter(user_id=submitted_by.pk)))
+               .get(tasks__pk=assignment.task_id))
     labels = labels_check(schema=project.schema, label_ids=label_ids)
     correction = ""
     if (corrected_response or "").strip():
@@ -106,8 +173,29 @@ def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str,
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="comment")
-    kind = annotator_kind_for(user=submitted_by, workspace=project.workspace)
+    if project.submitter_is_ai:
+        kind = Annotation.AnnotatorKind.AI
+    else:
+        kind = ANNOTATOR_KIND_BY_ROLE.get(Role.ADMIN if submitted_by.is_superuser else project.submitter_role,
+                                          Annotation.AnnotatorKind.STAFF)
     return project, labels, correction, comment, kind
+
+
+def fields_check(*, schema: LabelSchema, rating, free_text) -> tuple[int | None, str]:
+    """The rating and free text to store: each optional, and refused when the schema does not ask for it."""
+    if rating is not None and rating != "":
+        if not schema.rating_scale:
+            raise ApplicationError(f"the schema {schema} has no rating", where="rating")
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= schema.rating_scale:
+            raise ApplicationError(f"must be a whole number from 1 to {schema.rating_scale}", where="rating")
+    else:
+        rating = None
+    free_text = normalise_text(free_text or "").strip()
+    if free_text and not schema.free_text_question:
+        raise ApplicationError(f"the schema {schema} has no free-text question", where="free_text")
+    if len(free_text) > MAX_COMMENT_CHARS:
+        raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="free_text")
+    return rating, free_text
 
 
 def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
@@ -125,14 +213,36 @@ def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
         raise ApplicationError("pick at least one label", where="label_ids")
     if len(ids) > 1 and not schema.multiple:
         raise ApplicationError(f"this schema takes one label; {len(ids)} were picked", where="label_ids")
-    labels = Label.objects.filter(schema=schema, pk__in=ids).annotate(has_children=Exists(Label.objects.filter(parent=OuterRef("pk"))))
-    found = {label.pk: label for label in labels}
+    found = schema_labels(schema=schema)
     for i, label_id in enumerate(ids):
         if label_id not in found:
             raise ApplicationError(f"label {label_id} is not in the schema {schema}", where=f"label_ids[{i}]")
         if schema.leaf_only and found[label_id].has_children:
             raise ApplicationError(f"{found[label_id].path!r} has sub-labels; pick one of them", where=f"label_ids[{i}]")
     return [found[label_id] for label_id in ids]
+
+
+_SCHEMA_LABELS: dict[tuple, dict[int, Label]] = {}
+_SCHEMA_LABELS_KEPT = 256
+
+
+def schema_labels(*, schema: LabelSchema) -> dict[int, Label]:
+    """Label id -> label (with `has_children`) of the schema.
+
+    A published schema never changes, so its labels are read once per process and kept: every submit checks its labels,
+    and this saves that query. Keyed by id and publication time, so an id reused by a fresh database never hits an old
+    entry. Treat the labels as read-only; an unpublished schema is read every time.
+    """
+    key = (schema.pk, schema.published_at)
+    found = _SCHEMA_LABELS.get(key) if schema.published_at is not None else None
+    if found is None:
+        labels = Label.objects.filter(schema=schema).annotate(has_children=Exists(Label.objects.filter(parent=OuterRef("pk"))))
+        found = {label.pk: label for label in labels}
+        if schema.published_at is not None:
+            if len(_SCHEMA_LABELS) >= _SCHEMA_LABELS_KEPT:
+                _SCHEMA_LABELS.clear()
+            _SCHEMA_LABELS[key] = found
+    return found
 
 
 def correction_check(*, record: Record, text: str) -> str:

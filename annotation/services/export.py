@@ -7,15 +7,28 @@ Aggregation when several annotators labelled one entry (overlap > 1):
 - corrected answer: the correction given by the most annotators (identical text); on a tie, the earliest submitted.
   An annotation without a correction does not vote against one.
 With one annotation per entry both rules reduce to "what the annotator gave".
+The label rule can be chosen instead (`aggregation`, see annotation.aggregation): "reliability" takes the answer (the set
+of paths an annotator picked) given by most annotators and breaks ties by the annotators' gold accuracy in the project;
+"dawid_skene" estimates each annotator's confusion between answers by EM and takes the most probable answer.
 Layers: an annotation a reviewer or expert rejected does not vote; where a check fixed the labels, the latest fix is the
 entry's labels whatever the votes say.
+Fields beside the labels (schemas with a rating or a free-text question):
+- rating: the entry gets one more label, "rating:<n>", where n is the median of its ratings (the lower of the two middle
+  ratings for an even count, so it stays a point of the scale); entries nobody rated get none. Filter a version with it
+  like any label (e.g. keep "rating:4" and "rating:5" for SFT).
+- free text: the version's operation detail keeps, per record id, the non-empty free-text answers in submission order
+  ("free_text"); the records themselves are not changed.
 """
 
 from collections import Counter, defaultdict
+from statistics import median_low
 
 from django.db import transaction
+from django.db.models import Count, Q
 
+from annotation.aggregation import dawid_skene, majority_by_reliability, reliability_from_gold
 from annotation.models import Annotation, AnnotationProject, Review
+from annotation.services.schema_moves import label_path_mapper, path_in_current
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
@@ -24,6 +37,38 @@ from datahub.services.records import record_build, records_insert
 from datahub.services.versions import dataset_version_create
 
 AGGREGATION_RULE = "majority, else plurality with ties kept; correction by most annotators, ties to the earliest"
+# Label rules an export can use, with the text recorded on the version.
+AGGREGATIONS = {
+    "majority": AGGREGATION_RULE,
+    "reliability": "answer given by most annotators, ties to the higher summed gold accuracy; correction by most annotators",
+    "dawid_skene": "Dawid-Skene EM over each annotator's confusion between answers; correction by most annotators",
+}
+
+
+def annotator_reliability(*, project: AnnotationProject) -> dict[int, float]:
+    """annotator id -> reliability from their gold items in the project ((correct + 1) / (scored + 2), see
+    annotation.aggregation.reliability_from_gold); annotators without gold items are left out (they count 0.5)."""
+    rows = (Annotation.objects.filter(task__project=project, gold_correct__isnull=False).values("annotator_id")
+            .annotate(scored=Count("pk"), correct=Count("pk", filter=Q(gold_correct=True))))
+    return reliability_from_gold({row["annotator_id"]: (row["correct"], row["scored"]) for row in rows})
+
+
+def labels_by_rule(*, project: AnnotationProject, votes: dict[int, list[tuple[int, list[str]]]], aggregation: str) -> dict[int, list[str]]:
+    """entry id -> kept label paths from {entry id: [(annotator id, chosen paths), ...]} under the named rule."""
+    if aggregation == "majority":
+        return {entry: labels_aggregate([paths for _, paths in pairs]) for entry, pairs in votes.items()}
+    answers = {entry: [(annotator, tuple(sorted(set(paths)))) for annotator, paths in pairs] for entry, pairs in votes.items()}
+    if aggregation == "reliability":
+        chosen = majority_by_reliability(answers, annotator_reliability(project=project))
+    else:
+        chosen = dawid_skene(answers)["labels"]
+    return {entry: list(answer) for entry, answer in chosen.items()}
+
+
+def aggregation_check(aggregation) -> str:
+    if aggregation not in AGGREGATIONS:
+        raise ApplicationError(f"must be one of {', '.join(AGGREGATIONS)}", where="aggregation")
+    return aggregation
 
 
 def labels_aggregate(choices: list[list[str]]) -> list[str]:
@@ -48,14 +93,15 @@ def correction_aggregate(corrections: list[str]) -> str:
 
 
 @transaction.atomic
-def annotation_project_export(*, project: AnnotationProject, created_by=None) -> DatasetVersion:
+def annotation_project_export(*, project: AnnotationProject, created_by=None, aggregation: str = "majority") -> DatasetVersion:
     """Freeze the project's version with its annotations applied, as the next version of the same dataset.
 
     Every entry keeps its split. An annotated entry carries the aggregated label paths; a corrected entry is replaced
     by a new Record (parent = the original, origin "annotation") whose last assistant message is the correction.
     Unannotated entries are kept unchanged. The parent of the new version is the project's version. Annotations
-    submitted while the export runs are left for the next export.
+    submitted while the export runs are left for the next export. `aggregation` names the label rule (AGGREGATIONS).
     """
+    aggregation = aggregation_check(aggregation)
     source = project.dataset_version
     dataset = source.dataset
     entries = list(VersionRecord.objects.filter(version=source).order_by("pk").values_list("pk", "record_id", "split", "labels"))
@@ -64,37 +110,54 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
     # labels in the second read; labels of annotations submitted in between are ignored.
     rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
     annotations = list(Annotation.objects.filter(task__project=project).exclude(pk__in=rejected).order_by("created_at", "pk")
-                       .values_list("pk", "task__entry_id", "corrected_response"))
+                       .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text"))
     fixes: dict[int, list[str]] = defaultdict(list)
     fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by("decided_at", "pk")
     latest_fix = {entry_id: review_id for review_id, entry_id in fixed_reviews.values_list("pk", "task__entry_id")}
-    for review_id, path in Review.fixed_labels.through.objects.filter(review_id__in=list(latest_fix.values())).values_list(
-            "review_id", "label__path"):
-        fixes[review_id].append(path)
+    # Labels of versions the project moved away from count under the paths the moves gave them (dropped if none).
+    mapper = label_path_mapper(project=project)
+    for review_id, schema_id, path in Review.fixed_labels.through.objects.filter(review_id__in=list(latest_fix.values())).values_list(
+            "review_id", "label__schema_id", "label__path"):
+        if (path := path_in_current(mapper, schema_id, path, project.schema_id)) is not None:
+            fixes[review_id].append(path)
     labels_by_annotation: dict[int, list[str]] = defaultdict(list)
-    chosen = Annotation.labels.through.objects.filter(annotation__task__project=project).values_list("annotation_id", "label__path")
-    for annotation_id, path in chosen:
-        labels_by_annotation[annotation_id].append(path)
-    choices: dict[int, list[list[str]]] = defaultdict(list)
+    chosen = Annotation.labels.through.objects.filter(annotation__task__project=project).values_list(
+        "annotation_id", "label__schema_id", "label__path")
+    for annotation_id, schema_id, path in chosen:
+        if (path := path_in_current(mapper, schema_id, path, project.schema_id)) is not None:
+            labels_by_annotation[annotation_id].append(path)
+    choices: dict[int, list[tuple[int, list[str]]]] = defaultdict(list)
     corrections: dict[int, list[str]] = defaultdict(list)
-    for annotation_id, entry_id, corrected in annotations:
-        choices[entry_id].append(labels_by_annotation.get(annotation_id, []))
+    ratings: dict[int, list[int]] = defaultdict(list)
+    free_texts: dict[int, list[str]] = defaultdict(list)
+    for annotation_id, entry_id, corrected, annotator_id, rating, free_text in annotations:
+        choices[entry_id].append((annotator_id, labels_by_annotation.get(annotation_id, [])))
         if corrected:
             corrections[entry_id].append(corrected)
+        if rating is not None:
+            ratings[entry_id].append(rating)
+        if free_text:
+            free_texts[entry_id].append(free_text)
     if not choices and not latest_fix:
         raise ApplicationError("the project has no submitted annotations to export", where="project", code="empty")
 
+    kept = labels_by_rule(project=project, votes=choices, aggregation=aggregation)
     replacements = _corrected_records(dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()})
 
     # A correction can turn one entry into another entry's exact content; the version keeps one copy, with both label sets.
     out: dict[int, list] = {}
+    free_text_by_record: dict[str, list[str]] = {}
     merged = 0
     for entry_id, record_id, split, labels in entries:
         if entry_id in latest_fix:
             labels = sorted(fixes[latest_fix[entry_id]])
-        elif entry_id in choices:
-            labels = labels_aggregate(choices[entry_id])
+        elif entry_id in kept:
+            labels = kept[entry_id]
+        if entry_id in ratings:
+            labels = sorted({*labels, f"rating:{median_low(ratings[entry_id])}"})
         record_id = replacements.get(entry_id, record_id)
+        if entry_id in free_texts:
+            free_text_by_record.setdefault(str(record_id), []).extend(free_texts[entry_id])
         if record_id in out:
             out[record_id][2] = sorted(set(out[record_id][2]) | set(labels))
             merged += 1
@@ -109,16 +172,24 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None) ->
         "corrected": len(replacements),
         "merged": merged,
         "overlap": project.overlap,
-        "rule": AGGREGATION_RULE,
+        "aggregation": aggregation,
+        "rule": AGGREGATIONS[aggregation],
     }
     if latest_fix:
         detail["fixed_by_review"] = len(latest_fix)
+    if ratings:
+        detail["rated"] = len(ratings)
+        detail["rating_rule"] = "label rating:<median of the ratings, the lower middle one on an even count>"
+    if free_text_by_record:
+        detail["free_text"] = free_text_by_record
     version = dataset_version_create(
         dataset=dataset, entries=[tuple(e) for e in out.values()], operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
         created_by=created_by, parent=source, seed=source.seed, ratios=source.ratios, operation_detail=detail,
         note=f"annotations of project {project.name!r}",
     )
-    history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **detail})
+    # The free-text answers stay on the version only; the history row names how many records have some.
+    logged = {**detail, "free_text": len(free_text_by_record)} if free_text_by_record else detail
+    history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **logged})
     return version
 
 

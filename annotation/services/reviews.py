@@ -30,7 +30,8 @@ CAPABILITY_BY_LAYER = {
     Review.Layer.SPOT_CHECK: "annotation.spot_check",
     Review.Layer.DISAGREEMENT: "annotation.spot_check",
 }
-ANNOTATOR_POOLS = (Annotation.AnnotatorKind.CROWD, Annotation.AnnotatorKind.STAFF, Annotation.AnnotatorKind.EXPERT)
+ANNOTATOR_POOLS = (Annotation.AnnotatorKind.CROWD, Annotation.AnnotatorKind.STAFF, Annotation.AnnotatorKind.EXPERT,
+                   Annotation.AnnotatorKind.AI)
 
 
 def _draw(*parts) -> float:
@@ -119,9 +120,21 @@ def layers_after_submit(*, project: AnnotationProject, task: AnnotationTask, ann
     if task.is_gold:
         annotation.gold_correct = sorted(label.path for label in labels) == sorted(task.gold_labels)
         annotation.save(update_fields=["gold_correct"])
+    reviews = checks_sample(project=project, task_id=task.pk, annotation=annotation)
+    if completes and project.overlap > 1:
+        disagreement = task_disagreement(task=task)
+        if disagreement > project.disagreement_threshold:
+            reviews.append(Review(task=task, layer=Review.Layer.DISAGREEMENT, sampled_because=f"disagreement {disagreement:.2f}"))
+    if reviews:
+        Review.objects.bulk_create(reviews)
+
+
+def checks_sample(*, project: AnnotationProject, task_id: int, annotation: Annotation) -> list[Review]:
+    """The re-check and the spot check drawn for a fresh annotation (unsaved; the caller saves them in the submit's
+    transaction). Seeded by the annotation id; no query unless the project spot-checks."""
     reviews = []
     if project.review_rate and _draw(project.pk, annotation.pk, "review") < project.review_rate:
-        reviews.append(Review(task=task, annotation=annotation, layer=Review.Layer.REVIEW,
+        reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.REVIEW,
                               sampled_because=f"review rate {project.review_rate:.0%}"))
     if project.spot_check_rate:
         rate, because = project.spot_check_rate, f"spot-check rate {project.spot_check_rate:.0%}"
@@ -131,13 +144,8 @@ def layers_after_submit(*, project: AnnotationProject, task: AnnotationTask, ann
         elif quality["agreement_n"] >= LOW_QUALITY_MIN_ITEMS and quality["agreement"] < LOW_QUALITY:
             rate, because = min(1.0, 2 * rate), f"agreement {quality['agreement']:.0%}"
         if _draw(project.pk, annotation.pk, "spot_check") < rate:
-            reviews.append(Review(task=task, annotation=annotation, layer=Review.Layer.SPOT_CHECK, sampled_because=because))
-    if completes and project.overlap > 1:
-        disagreement = task_disagreement(task=task)
-        if disagreement > project.disagreement_threshold:
-            reviews.append(Review(task=task, layer=Review.Layer.DISAGREEMENT, sampled_because=f"disagreement {disagreement:.2f}"))
-    if reviews:
-        Review.objects.bulk_create(reviews)
+            reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.SPOT_CHECK, sampled_because=because))
+    return reviews
 
 
 def task_disagreement(*, task: AnnotationTask) -> float:

@@ -260,6 +260,7 @@ class ImportJobOutputSerializer(serializers.Serializer):
     where = serializers.CharField(source="error_where")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+    search_pending = serializers.BooleanField()
 
 
 class DatasetImportsApi(APIView):

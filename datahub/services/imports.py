@@ -2,14 +2,14 @@
 
 Streaming and all or nothing: rows are read one at a time, validated, and staged (StagedRecord) in chunks;
 each chunk commits together with the job's resume point, so memory stays flat and a restarted job continues
-from its last committed row without duplicating any. When the whole file has been read, the staged rows are
-moved into Record in one transaction (exact duplicates dropped in SQL), so the dataset sees all of the file or
-none of it. On PostgreSQL the chunks go in through COPY (psycopg 3 `cursor.copy`), elsewhere through bulk_create.
+from its last committed row without duplicating any. The staged rows reach Record inside one transaction that
+commits with the job's success (exact duplicates dropped in SQL by the unique (dataset, content_hash)), so the
+dataset sees all of the file or none of it; on PostgreSQL that transaction moves each chunk while the next is
+being read (datahub.services.import_staging). Chunks go in through COPY on PostgreSQL, bulk_create elsewhere.
 
 With `skip_invalid` a bad row is written to the job's error report (line, field, reason) and left out instead.
 """
 
-import json
 import re
 import shutil
 import uuid
@@ -25,9 +25,12 @@ from django.utils.text import get_valid_filename
 from common.errors import ApplicationError
 from common.history import history_record
 from common.storage import storage_path
-from datahub.canonical import MAX_RECORD_CHARS, content_hash, prompt_hash
-from datahub.formats import AUTO, BadRow, column_map_check, file_rows, row_canonical_checked, row_format, row_remap
-from datahub.models import Dataset, ImportJob, ImportRowError, Record, Source, StagedRecord
+from datahub.canonical import MAX_RECORD_CHARS, orjson
+from datahub.files import jsonl_line_parse, jsonl_raw_lines
+from datahub.formats import AUTO, column_map_check, file_rows, row_format
+from datahub.models import Dataset, ImportJob, ImportRowError, Source, StagedRecord
+from datahub.services.import_rows import ChunkParser, RowRules, row_checked, row_hashes, row_prepared, staged_line
+from datahub.services.import_staging import ThreadMover, mover_for, search_index_pending, staged_object, staged_writer, uses_copy
 
 # Rows per committed chunk: the unit of progress, of resuming, and of one COPY (setting DATAHUB_IMPORT_CHUNK_ROWS).
 CHUNK_ROWS = 5000
@@ -37,8 +40,6 @@ DEFAULT_MAX_RECORD_CHARS = getattr(settings, "DATAHUB_MAX_RECORD_CHARS", MAX_REC
 
 ProgressCallback = Callable[[int, int], None]
 
-_STAGED_COLUMNS = ("job_id", "kind", "messages", "tools", "chosen", "rejected", "label", "raw", "content_hash", "prompt_hash",
-                   "line_number")
 _FIELD_IN_MESSAGE = re.compile(r"field '([^']+)'")
 
 
@@ -140,35 +141,65 @@ def import_job_run(*, job: ImportJob, on_progress: ProgressCallback | None = Non
     Precondition: the job is queued (new, or resumed); a job in any other state is returned untouched, so
     running a job twice (a retried task, a command racing the worker) imports it once. Bad data marks the
     job failed with the message and where it happened (unless skip_invalid); an unexpected error does too,
-    and is raised again.
+    and is raised again. Records whose full-text indexing the move deferred are indexed before returning.
     """
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        job = ImportJob.objects.select_related("created_by").select_for_update(of=("self",)).get(pk=job.pk)
         if job.status != ImportJob.Status.QUEUED:
             return job
         job.status = ImportJob.Status.RUNNING
         job.save(update_fields=["status", "updated_at"])
         history_record(actor=job.created_by, target=job, verb="started", after={"resume_row": job.resume_row})
+    if job.resume_row and not _staged_rows_intact(job):
+        _job_restart(job)
+    mover = mover_for(job)
     try:
-        _rows_stage(job, on_progress)
-        _job_finish(job)
+        # A resumed job's committed chunks move first, in file order, then the rest as it is read.
+        mover.move(0, job.resume_row)
+        _rows_stage(job, on_progress, mover)
+        mover.commit(lambda created, duplicates: _job_succeed(job, created, duplicates, search_pending=mover.defers_search))
     except ApplicationError as exc:
+        mover.abort()
         return _job_fail(job, message=exc.message, where=exc.where)
     except Exception as exc:
+        mover.abort()
         _job_fail(job, message=f"unexpected error: {exc.__class__.__name__}: {exc}", where="")
         raise
+    except BaseException:
+        mover.abort()
+        raise
+    search_index_pending(dataset_id=job.dataset_id)
+    job.search_pending = False
     if on_progress is not None:
         on_progress(job.processed, job.total)
     return job
 
 
-def _error_field(exc: ApplicationError) -> str:
-    """The field an error names: what follows "line N, " in where, else a quoted field in the message."""
-    where = exc.where or ""
+def _staged_rows_intact(job: ImportJob) -> bool:
+    """Whether every good row before the resume point is still staged. The staging table is unlogged (migration
+    0006), so a database crash empties it; the job then has to read its file again."""
+    return StagedRecord.objects.filter(job=job).count() == job.resume_row - job.invalid_count
+
+
+def _job_restart(job: ImportJob) -> None:
+    with transaction.atomic():
+        StagedRecord.objects.filter(job=job).delete()
+        ImportRowError.objects.filter(job=job).delete()
+        history_record(actor=job.created_by, target=job, verb="restarted",
+                       after={"reason": "staged rows lost", "resume_row": job.resume_row})
+        job.resume_row = job.processed = job.invalid_count = 0
+        ImportJob.objects.filter(pk=job.pk).update(resume_row=0, processed=0, invalid_count=0, updated_at=timezone.now())
+
+
+def _row_error(job: ImportJob, line: int, message: str, where: str) -> ImportRowError:
+    """A row skip_invalid leaves out. Its field: what follows "line N, " in where, else a quoted field in the message."""
+    where = where or ""
     if ", " in where:
-        return where.split(", ", 1)[1]
-    found = _FIELD_IN_MESSAGE.search(exc.message)
-    return found.group(1) if found else ""
+        field = where.split(", ", 1)[1]
+    else:
+        found = _FIELD_IN_MESSAGE.search(message)
+        field = found.group(1) if found else ""
+    return ImportRowError(job_id=job.pk, line=_line_of(where) or line, field=field[:255], reason=message)
 
 
 def _line_of(where: str) -> int:
@@ -176,7 +207,7 @@ def _line_of(where: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None) -> None:
+def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> None:
     path = Path(storage_path(job.file_path))
     if not path.is_file():
         raise ApplicationError("the stored file is missing", where=job.file_name, code="not_found")
@@ -190,112 +221,119 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None) -> None:
     row_kind = job.detected_format or (None if job.format == AUTO else job.format)
     job.detected_format = row_kind or ""
     chunk_rows = getattr(settings, "DATAHUB_IMPORT_CHUNK_ROWS", CHUNK_ROWS)
-    staged: list[tuple] = []
-    errors: list[ImportRowError] = []
-    ordinal = 0
-    for line, row in opened.rows:
-        ordinal += 1
-        if ordinal <= job.resume_row:
-            continue
-        try:
-            if isinstance(row, BadRow):
-                raise ApplicationError(row.message, where=f"line {line}", code="malformed_json")
-            row = row_remap(row, job.column_map)
-            if row_kind is None:
-                # The first row decides for the whole file: a later row of another shape is an error, not a guess.
-                row_kind = row_format(row, line=line)
-                job.detected_format = row_kind
-            clean, parts = row_canonical_checked(row, format=row_kind, line=line, max_chars=job.max_record_chars)
-        except ApplicationError as exc:
-            if not job.skip_invalid:
-                raise
-            errors.append(ImportRowError(job_id=job.pk, line=_line_of(exc.where) or line, field=_error_field(exc)[:255],
-                                         reason=exc.message))
-        else:
-            staged.append(((job.pk, clean["kind"], clean["messages"], clean.get("tools"), clean.get("chosen"), clean.get("rejected"),
-                            clean.get("label"), row, content_hash(clean, parts=parts), prompt_hash(clean), line), parts))
-        if ordinal % chunk_rows == 0:
-            _chunk_commit(job, staged, errors, ordinal, on_progress)
-            staged, errors = [], []
-    _chunk_commit(job, staged, errors, ordinal, on_progress)
+    rules = RowRules(job_id=job.pk, column_map=job.column_map, max_record_chars=job.max_record_chars,
+                     skip_invalid=job.skip_invalid, path=str(path), encoding=opened.encoding)
+    parallel = _parser_process_fits(opened, job, mover, chunk_rows)
+    if parallel:
+        # Raw lines, parsed here for the first chunk and by the parser process after it.
+        raw = jsonl_raw_lines(path, opened.encoding)
+        rows = ((line, jsonl_line_parse(path, opened.encoding, job.skip_invalid, line, data)) for line, data in raw)
+    else:
+        rows = opened.rows
+    for _ in zip(range(job.resume_row), raw if parallel else rows):
+        pass  # rows already staged by an earlier run
+    reader = _ChunkReader(job, rules, row_kind, rows, chunk_rows)
+    parser = None
+    try:
+        while True:
+            committed = job.resume_row
+            with transaction.atomic():
+                # A crash may lose this commit, but then it loses the chunk and its resume point together.
+                _synchronous_commit_off()
+                with staged_writer() as write:
+                    read = reader.chunk(write) if parser is None else reader.chunk_from(parser, write)
+                if reader.errors:
+                    ImportRowError.objects.bulk_create(reader.errors, batch_size=2000)
+                job.resume_row += read
+                job.processed = job.resume_row
+                job.invalid_count += len(reader.errors)
+                ImportJob.objects.filter(pk=job.pk).update(resume_row=job.resume_row, processed=job.processed,
+                                                           invalid_count=job.invalid_count, detected_format=job.detected_format,
+                                                           updated_at=timezone.now())
+            if on_progress is not None:
+                on_progress(job.processed, job.total)
+            mover.move(committed, job.resume_row)
+            if read < chunk_rows:
+                return
+            if parallel and parser is None and reader.row_kind is not None:
+                parser = ChunkParser(rules, reader.row_kind, raw, reader.ordinal + 1, chunk_rows)
+    finally:
+        if parser is not None:
+            parser.close()
 
 
-def _chunk_commit(job: ImportJob, staged: list[tuple], errors: list[ImportRowError], ordinal: int,
-                  on_progress: ProgressCallback | None) -> None:
-    """Stage a chunk and move the resume point past it in one transaction: a crash loses the chunk or keeps it whole."""
-    with transaction.atomic():
-        if staged:
-            staged_insert(staged)
-        if errors:
-            ImportRowError.objects.bulk_create(errors, batch_size=2000)
-        job.resume_row = max(job.resume_row, ordinal)
-        job.processed = job.resume_row
-        job.invalid_count += len(errors)
-        ImportJob.objects.filter(pk=job.pk).update(resume_row=job.resume_row, processed=job.processed, invalid_count=job.invalid_count,
-                                                   detected_format=job.detected_format, updated_at=timezone.now())
-    if on_progress is not None:
-        on_progress(job.processed, job.total)
+def _parser_process_fits(opened, job: ImportJob, mover, chunk_rows: int) -> bool:
+    """A parser process pays for its start (about a second) on long UTF-8 JSONL files moved by a ThreadMover."""
+    return (isinstance(mover, ThreadMover) and opened.container == "jsonl" and opened.encoding in ("utf-8", "utf-8-sig")
+            and orjson is not None and getattr(settings, "DATAHUB_IMPORT_PARSER_PROCESS", True)
+            and opened.total - job.resume_row > 2 * chunk_rows)
 
 
-def staged_insert(rows: list[tuple[tuple, dict[str, str]]]) -> None:
-    """Insert staged rows — (values in _STAGED_COLUMNS order, the fields as JSON text) — COPY on PostgreSQL, else bulk_create.
-
-    COPY reuses the JSON text the validation already produced, so each record is serialised once.
-    """
+def _synchronous_commit_off() -> None:
     if connection.vendor == "postgresql":
-        sql = f"COPY {StagedRecord._meta.db_table} ({', '.join(_STAGED_COLUMNS)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for row, parts in rows:
-                copy.write_row((row[0], row[1], parts["messages"], _text_or_null(row[3], parts["tools"]),
-                                _text_or_null(row[4], parts["chosen"]), _text_or_null(row[5], parts["rejected"]), row[6],
-                                json.dumps(row[7], ensure_ascii=False), row[8], row[9], row[10]))
-        return
-    StagedRecord.objects.bulk_create([StagedRecord(**dict(zip(_STAGED_COLUMNS, row))) for row, _ in rows], batch_size=1000)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _text_or_null(value, text: str) -> str | None:
-    """SQL NULL for an absent field (not the JSON null)."""
-    return None if value is None else text
+class _ChunkReader:
+    """Reads, validates and writes the file's rows a chunk at a time; keeps the format the first row decided."""
+
+    def __init__(self, job: ImportJob, rules: RowRules, row_kind: str | None, rows, chunk_rows: int):
+        self.job, self.rules, self.row_kind, self.rows, self.chunk_rows = job, rules, row_kind, rows, chunk_rows
+        self.ordinal = job.resume_row
+        self.copy = uses_copy()
+        self.errors: list[ImportRowError] = []
+
+    def chunk(self, write) -> int:
+        """Write up to chunk_rows rows' staged form; return how many rows were read (bad ones included)."""
+        job, copy = self.job, self.copy
+        self.errors = []
+        read = 0
+        for line, row in self.rows:
+            read += 1
+            self.ordinal += 1
+            try:
+                row = row_prepared(self.rules, line, row)
+                if self.row_kind is None:
+                    # The first row decides for the whole file: a later row of another shape is an error, not a guess.
+                    self.row_kind = job.detected_format = row_format(row, line=line)
+                clean, parts = row_checked(self.rules, self.row_kind, line, row)
+            except ApplicationError as exc:
+                if not job.skip_invalid:
+                    raise
+                self.errors.append(_row_error(job, line, exc.message, exc.where))
+            else:
+                hashes = row_hashes(clean, parts)
+                write(staged_line(job.pk, self.ordinal, clean, parts, row, hashes, line) if copy
+                      else staged_object(job.pk, self.ordinal, clean, row, hashes, line))
+            if read == self.chunk_rows:
+                break
+        return read
+
+    def chunk_from(self, parser: ChunkParser, write) -> int:
+        """The next chunk as the parser process staged it."""
+        read, text, errors, stop = parser.next()
+        self.ordinal += read
+        if stop is not None:
+            raise ApplicationError(stop[0], where=stop[1], code=stop[2])
+        write(text)
+        self.errors = [_row_error(self.job, line, message, where) for line, message, where in errors]
+        return read
 
 
-def staged_move(*, job: ImportJob) -> tuple[int, int]:
-    """Move the job's staged rows into Record; return (created, duplicates).
-
-    One INSERT … SELECT in file order; the dataset's unique (dataset, content_hash) constraint drops exact
-    duplicates, inside the file and against earlier imports alike (ON CONFLICT DO NOTHING: the first copy wins).
-    Precondition: inside the transaction that also marks the job finished, with the dataset locked.
-    """
-    staged = StagedRecord._meta.db_table
-    record = Record._meta.db_table
-    columns = ("dataset_id", "source_id", "kind", "messages", "tools", "chosen", "rejected", "label", "raw", "content_hash",
-               "prompt_hash", "tags", "parent_id", "origin", "import_job_id", "line_number", "created_at")
-    # "WHERE true" lets SQLite tell the upsert clause from a join condition after INSERT … SELECT.
-    sql = (
-        f"INSERT INTO {record} ({', '.join(columns)}) "
-        f"SELECT %s, %s, s.kind, s.messages, s.tools, s.chosen, s.rejected, s.label, s.raw, s.content_hash, s.prompt_hash, "
-        f"'[]', NULL, 'import', %s, s.line_number, %s FROM {staged} s WHERE s.job_id = %s AND true ORDER BY s.id "
-        f"ON CONFLICT (dataset_id, content_hash) DO NOTHING"
-    )
-    total = StagedRecord.objects.filter(job=job).count()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [job.dataset_id, job.source_id, job.pk, timezone.now(), job.pk])
-        created = cursor.rowcount
-    StagedRecord.objects.filter(job=job).delete()
-    return created, total - created
-
-
-def _job_finish(job: ImportJob) -> None:
-    with transaction.atomic():
-        # One import at a time per dataset, so duplicate counts are exact and the unique constraint never trips.
-        Dataset.objects.select_for_update().filter(pk=job.dataset_id).first()
-        created, duplicates = staged_move(job=job)
-        job.status = ImportJob.Status.SUCCEEDED
-        job.processed = job.total
-        job.created_count, job.duplicate_count = created, duplicates
-        job.finished_at = timezone.now()
-        job.save()
-        history_record(actor=job.created_by, target=job, verb="succeeded",
-                       after={"created": created, "duplicates": duplicates, "invalid": job.invalid_count, "format": job.detected_format})
+def _job_succeed(job: ImportJob, created: int, duplicates: int, *, search_pending: bool) -> None:
+    """Mark the job succeeded; called by the mover inside the transaction that makes its records visible."""
+    job.status = ImportJob.Status.SUCCEEDED
+    job.processed = job.total
+    job.created_count, job.duplicate_count = created, duplicates
+    job.search_pending = search_pending and created > 0
+    job.finished_at = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(status=job.status, processed=job.processed, created_count=created,
+                                               duplicate_count=duplicates, search_pending=job.search_pending,
+                                               finished_at=job.finished_at, detected_format=job.detected_format,
+                                               updated_at=job.finished_at)
+    history_record(actor=job.created_by, target=job, verb="succeeded",
+                   after={"created": created, "duplicates": duplicates, "invalid": job.invalid_count, "format": job.detected_format})
 
 
 def _job_fail(job: ImportJob, *, message: str, where: str) -> ImportJob:

@@ -6,7 +6,7 @@ from django.db.models import Max
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
-from datahub.splits import DEFAULT_RATIOS, ratios_check, split_for, stratified_assign
+from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_for, stratified_assign
 
 
 def manifest_hash(entries: list[tuple[str, str, list]]) -> str:
@@ -48,20 +48,6 @@ def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, li
     return version
 
 
-def _group_keys(rows: list[tuple[int, str, int | None]]) -> dict[int, str]:
-    """Record id → group key: its prompt hash, or its oldest ancestor's, so an augmentation or a correction lands
-    in the split of the record it came from (exact duplicates were dropped at import; shared prompts share a hash)."""
-    by_id = {pk: (prompt, parent) for pk, prompt, parent in rows}
-    keys: dict[int, str] = {}
-    for pk in by_id:
-        seen, current = set(), pk
-        while by_id[current][1] in by_id and current not in seen:
-            seen.add(current)
-            current = by_id[current][1]
-        keys[pk] = by_id[current][0]
-    return keys
-
-
 def _stratum(kind: str, label) -> str:
     """The label a stratified split balances: the kind, and for KTO rows whether the answer is desirable."""
     return f"{kind}:{label}" if kind == Record.Kind.KTO else kind
@@ -77,7 +63,7 @@ def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, 
                 .iterator(chunk_size=5000))
     if not rows:
         raise ApplicationError(f"dataset {dataset.name!r} has no records to freeze", where="dataset")
-    keys = _group_keys([(pk, prompt, parent) for pk, prompt, parent, _, _ in rows])
+    keys = group_keys([(pk, prompt, parent) for pk, prompt, parent, _, _ in rows])
     if stratify:
         groups: dict[str, tuple[str, int]] = {}
         for pk, _, _, kind, label in rows:

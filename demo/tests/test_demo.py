@@ -20,7 +20,7 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role():
     printed = out.getvalue()
 
     assert Record.objects.filter(origin="import").count() == 64
-    assert list(DatasetVersion.objects.order_by("number").values_list("number", "operation")) == [(1, "freeze"), (2, "annotation_export")]
+    assert list(DatasetVersion.objects.order_by("number").values_list("number", "operation")) == [(1, "dedupe"), (2, "annotation_export")]
     assert Annotation.objects.count() == 12
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.metric_points.exists()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluation.api import views
+from evaluation.api import quality_views, views
 
 urlpatterns = [
     path("studies/", views.StudyListCreateApi.as_view(), name="api-study-list"),
@@ -11,6 +11,10 @@ urlpatterns = [
     path("studies/<int:study_id>/judges/", views.JudgeCreateApi.as_view(), name="api-study-judge-create"),
     path("studies/<int:study_id>/export/", views.StudyVotesExportApi.as_view(), name="api-study-export"),
     path("studies/<int:study_id>/results/", views.StudyResultsApi.as_view(), name="api-study-results"),
+    path("studies/<int:study_id>/comparisons/", quality_views.StudyComparisonListApi.as_view(), name="api-study-comparisons"),
+    path("studies/<int:study_id>/comparisons/<int:comparison_id>/gold/", quality_views.ComparisonGoldApi.as_view(), name="api-comparison-gold"),
+    path("studies/<int:study_id>/gold/", quality_views.StudyGoldUploadApi.as_view(), name="api-study-gold-upload"),
+    path("studies/<int:study_id>/raters/<int:rater_id>/<slug:action>/", quality_views.RaterExcludeApi.as_view(), name="api-study-rater"),
     path("studies/<int:study_id>/next/", views.StudyNextComparisonApi.as_view(), name="api-study-next"),
     path("comparisons/<str:token>/vote/", views.VoteSubmitApi.as_view(), name="api-comparison-vote"),
 ]

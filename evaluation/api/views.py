@@ -51,7 +51,10 @@ class StudyCountsSerializer(serializers.Serializer):
     prompts = serializers.IntegerField()
     comparisons = serializers.IntegerField()
     identical = serializers.IntegerField()
+    gold = serializers.IntegerField()
+    repeats = serializers.IntegerField()
     votes = serializers.IntegerField()
+    counted_votes = serializers.IntegerField()
 
 
 class ArmSerializer(serializers.Serializer):
@@ -98,6 +101,9 @@ class StudyCreateApi(APIView):
         seed = serializers.IntegerField(default=0)
         question = serializers.CharField(default="", allow_blank=True)
         labels = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+        gold_rate = serializers.FloatField(default=0.0, help_text="share of a rater's queue drawn from gold comparisons, in [0, 1)")
+        repeat_rate = serializers.FloatField(default=0.0, help_text="share of comparisons shown again, sides swapped, in [0, 1]")
+        gold_threshold = serializers.FloatField(default=0.7, help_text="gold accuracy below which a rater is flagged")
 
     @extend_schema(request=InputSerializer, responses={201: StudySummarySerializer})
     def post(self, request):
@@ -155,6 +161,9 @@ class StudyDetailApi(APIView):
         votes_per_comparison = serializers.IntegerField()
         seed = serializers.IntegerField()
         labels = serializers.ListField(child=serializers.CharField())
+        gold_rate = serializers.FloatField()
+        repeat_rate = serializers.FloatField()
+        gold_threshold = serializers.FloatField()
         arms = ArmSerializer(source="arm_rows", many=True)
         counts = StudyCountsSerializer(source="study_counts")
 
@@ -199,6 +208,28 @@ class LabelResultSerializer(serializers.Serializer):
     interval_high = serializers.FloatField(allow_null=True)
 
 
+@extend_schema_serializer(component_name="RaterReliability")
+class RaterReliabilitySerializer(serializers.Serializer):
+    rater_id = serializers.IntegerField()
+    username = serializers.CharField()
+    votes = serializers.IntegerField()
+    counted_votes = serializers.IntegerField()
+    gold_votes = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_low = serializers.FloatField(allow_null=True)
+    gold_high = serializers.FloatField(allow_null=True)
+    repeats = serializers.IntegerField()
+    repeats_consistent = serializers.IntegerField()
+    consistency = serializers.FloatField(allow_null=True)
+    median_seconds = serializers.FloatField(allow_null=True)
+    majority_votes = serializers.IntegerField()
+    majority_agreement = serializers.FloatField(allow_null=True)
+    flagged = serializers.BooleanField()
+    excluded = serializers.BooleanField()
+    exclusion_reason = serializers.CharField()
+
+
 class StudyResultsApi(APIView):
     """Support rate with its Wilson and prompt-level bootstrap intervals, the raw rates, the sign test, the verdict,
     rater agreement, the length-controlled rate and the per-label breakdown, per candidate arm (study.view_results)."""
@@ -212,6 +243,9 @@ class StudyResultsApi(APIView):
             status = serializers.CharField()
             question = serializers.CharField()
             labels = serializers.ListField(child=serializers.CharField())
+            gold_rate = serializers.FloatField()
+            repeat_rate = serializers.FloatField()
+            gold_threshold = serializers.FloatField()
 
         @extend_schema_serializer(component_name="StudyResult")
         class ResultSerializer(serializers.Serializer):
@@ -291,6 +325,8 @@ class StudyResultsApi(APIView):
         ranking = RatingSerializer(many=True)
         metrics = MetricsSerializer(many=True)
         judges = JudgeSerializer(many=True)
+        raters = RaterReliabilitySerializer(many=True, help_text="every rater's reliability; gold and repeat votes are "
+                                            "not in the results, nor the votes of excluded raters")
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, study_id: int):

@@ -11,6 +11,7 @@ from datahub.services.datasets import dataset_create
 from datahub.services.records import records_bulk_create
 from datahub.services.versions import dataset_version_create
 from evaluation.models import Comparison, Study, Vote
+from evaluation.queue import votes_counted
 
 
 def _majority(choices: Counter) -> str | None:
@@ -24,12 +25,13 @@ def study_votes_export(*, study: Study, dataset_name: str, created_by=None) -> D
     """Every voted comparison of `study` as one preference record in a new dataset of the study's workspace, frozen
     as its version 1. Returns the version.
 
-    One pair per comparison, by the majority of its decisive votes (left/right); comparisons whose decisive votes
+    The votes are those the results count (votes_counted: no gold, no side-swapped repeat, no rater the product
+    manager left out). One pair per comparison, by the majority of its decisive votes (left/right); comparisons whose decisive votes
     split evenly, or that got only ties and "both bad", give no pair: a DPO pair needs a preferred answer. Pairs
     keep the split their prompt came from (a study over a test split exports test pairs, so the test set does not
     leak into training unless someone moves it on purpose); pairs from uploaded prompts go to train.
     """
-    votes = Vote.objects.filter(comparison__study=study).values_list("comparison_id", "choice")
+    votes = votes_counted(study=study).values_list("comparison_id", "choice")
     tallies: dict[int, Counter] = {}
     for comparison_id, choice in votes:
         tallies.setdefault(comparison_id, Counter())[choice] += 1
@@ -53,8 +55,8 @@ def study_votes_export(*, study: Study, dataset_name: str, created_by=None) -> D
     records_bulk_create(dataset=dataset, rows=rows, origin="evaluation")
     split = study.split if study.dataset_version_id else "train"
     entries = [(pk, split, []) for pk in Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True)]
-    version = dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE, created_by=created_by,
-                                     operation_detail={"source": "evaluation", "study": study.pk, "pairs": len(entries)},
+    version = dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.EVALUATION_VOTES,
+                                     created_by=created_by, operation_detail={"study": study.pk, "pairs": len(entries)},
                                      note=f"votes of study {study.name!r} as DPO pairs")
     history_record(actor=created_by, target=study, verb="exported", after={"dataset": dataset.pk, "version": version.pk,
                                                                            "pairs": len(entries)})

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation.models import Answer, Arm, Comparison, Study, StudyPrompt
+from evaluation.services.quality import study_repeats_build
 from evaluation.services.studies import study_fail, study_open
 
 
@@ -57,7 +58,8 @@ def study_comparisons_build(*, study: Study) -> int:
     """One comparison per prompt and (baseline, candidate) pair, then open the study. Returns how many were built.
 
     Which answer sits on the left is a seeded coin flip kept here, server-side; identical answers are flagged and never
-    shown; the serving `order` is a seeded shuffle so it hides creation order. Precondition: every arm answered every prompt.
+    shown; the serving `order` is a seeded shuffle so it hides creation order. A seeded share `repeat_rate` of the shown
+    comparisons also gets a side-swapped mirror (study_repeats_build). Precondition: every arm answered every prompt.
     """
     if study.comparisons.exists():
         return 0
@@ -67,7 +69,7 @@ def study_comparisons_build(*, study: Study) -> int:
     answers = {(a.prompt_id, a.arm_id): a for a in Answer.objects.filter(prompt__study=study)}
     rng = random.Random(f"study:{study.pk}:seed:{study.seed}")
     comparisons = []
-    for prompt in study.prompts.order_by("order"):
+    for prompt in study.prompts.filter(is_gold=False).order_by("order"):
         for candidate in candidates:
             pair = [answers[prompt.pk, baseline.pk], answers[prompt.pk, candidate.pk]]
             if rng.random() < 0.5:
@@ -79,6 +81,7 @@ def study_comparisons_build(*, study: Study) -> int:
     for comparison, position in zip(comparisons, positions):
         comparison.order = position
     Comparison.objects.bulk_create(comparisons)
+    study_repeats_build(study=study)
     study_open(study=study)
     return len(comparisons)
 
@@ -90,7 +93,7 @@ def study_generate(*, study: Study) -> Study:
     """
     if study.status != Study.Status.GENERATING:
         return study
-    prompts = list(study.prompts.order_by("order"))
+    prompts = list(study.prompts.filter(is_gold=False).order_by("order"))
     arms = list(study.arms.select_related("base_model", "artifact__base_model", "endpoint").order_by("-is_baseline", "pk"))
     total = len(prompts) * len(arms)
     done = 0

@@ -110,7 +110,8 @@ def judge_run(*, judge: Judge) -> Judge:
     if judge.status != Judge.Status.QUEUED:
         return judge
     study = judge.study
-    comparisons = list(Comparison.objects.filter(study=study, is_identical=False).exclude(judge_verdicts__judge=judge)
+    comparisons = list(Comparison.objects.filter(study=study, is_identical=False, repeat_of=None, prompt__is_gold=False)
+                       .exclude(judge_verdicts__judge=judge)
                        .select_related("prompt", "left_answer", "right_answer").order_by("order"))
     requests = []
     for c in comparisons:

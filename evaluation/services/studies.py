@@ -13,6 +13,7 @@ from datahub.models import DatasetVersion, Record, VersionRecord
 from datahub.splits import SPLITS
 from evaluation.models import Answer, Arm, Study, StudyPrompt
 from evaluation.services.prompt_upload import prompts_check
+from evaluation.services.quality import rate_check
 from llm.models import ModelEndpoint
 from training.models import BaseModel, ModelArtifact
 
@@ -96,7 +97,8 @@ def _prompt_records(*, dataset_version: DatasetVersion, split: str, max_prompts:
 def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_version: DatasetVersion | None = None,
                  prompts: list | None = None, upload_name: str = "", split: str = "test", max_prompts: int = 50,
                  max_new_tokens: int = 64, votes_per_comparison: int = 1, seed: int = 0, question: str = "",
-                 labels: list[str] | None = None, created_by=None) -> Study:
+                 labels: list[str] | None = None, gold_rate: float = 0.0, repeat_rate: float = 0.0, gold_threshold: float = 0.7,
+                 created_by=None) -> Study:
     """Create a study over the prompts of one split of a frozen version, or over uploaded `prompts` (conversations as
     prompts_parse_jsonl returns them, named `upload_name`); exactly one of the two. Queues answer generation.
 
@@ -120,6 +122,9 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
     _positive(votes_per_comparison, where="votes_per_comparison", limit=VOTES_PER_COMPARISON_LIMIT)
     clean_arms = _arms_check(workspace=workspace, arms=arms)
     clean_labels = labels_check(labels)
+    gold_rate = rate_check(gold_rate, where="gold_rate", upper_inclusive=False)
+    repeat_rate = rate_check(repeat_rate, where="repeat_rate")
+    gold_threshold = rate_check(gold_threshold, where="gold_threshold")
     if dataset_version is not None:
         if dataset_version.dataset.workspace_id != workspace.pk:
             raise ApplicationError(f"dataset version {dataset_version} belongs to another workspace", where="dataset_version")
@@ -142,7 +147,8 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
     study = Study.objects.create(
         workspace=workspace, name=name, question=question.strip(), dataset_version=dataset_version, upload_name=upload_name, split=split,
         max_prompts=max_prompts, max_new_tokens=max_new_tokens, votes_per_comparison=votes_per_comparison, seed=seed,
-        labels=clean_labels, status=Study.Status.GENERATING, progress=0.0,
+        labels=clean_labels, gold_rate=gold_rate, repeat_rate=repeat_rate, gold_threshold=gold_threshold,
+        status=Study.Status.GENERATING, progress=0.0,
         created_by=created_by if created_by is not None and created_by.is_authenticated else None,
     )
     Arm.objects.bulk_create([Arm(study=study, **arm) for arm in clean_arms])
@@ -151,7 +157,8 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
     )
     history_record(actor=created_by, target=study, verb="created", after={
         "name": name, "dataset_version": dataset_version.pk if dataset_version else None, "upload": upload_name, "split": split,
-        "prompts": len(conversations), "labels": clean_labels,
+        "prompts": len(conversations), "labels": clean_labels, "gold_rate": gold_rate, "repeat_rate": repeat_rate,
+        "gold_threshold": gold_threshold,
         "arms": [{"name": a["name"], "is_baseline": a["is_baseline"]} for a in clean_arms],
     })
 

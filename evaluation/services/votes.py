@@ -38,6 +38,9 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
         raise ApplicationError("this study is not open for votes", where="comparison", code="not_open")
     if comparison.is_identical:
         raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
+    if comparison.repeat_of_id is not None and not Vote.objects.filter(comparison_id=comparison.repeat_of_id, rater=rater).exists():
+        # A side-swapped repeat is served only after its original; any other vote on it would not be a repeat.
+        raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
     if Vote.objects.filter(comparison=comparison, rater=rater).exists():
         raise _already_voted()
     try:

@@ -106,3 +106,48 @@ def test_the_vote_home_page_reveals_no_arm(open_study, users, tiny_base_model, c
     names, _ = _secrets(open_study, tiny_base_model, candidate_base_model)
     for name in names:
         assert name.lower() not in html.lower(), name
+
+
+GOLD_ITEMS = [
+    {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "chosen": "4", "rejected": "5"},
+    {"messages": [{"role": "user", "content": "Capital of France?"}], "chosen": "Paris", "rejected": "Berlin"},
+]
+KIND_WORDS = ("gold", "repeat", "mirror", "swap", "check", "control", "attention")
+
+
+def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_api(make_study, run_jobs, users, api_for):
+    """A rater voting through a study with gold (marked and uploaded) and side-swapped repeats: every page has the same
+    form attributes once the token is taken out, the waiting count falls by exactly one per vote, no word names the kind,
+    and the API answer has the same keys and types for every kind."""
+    from evaluation.services import comparison_gold_set, study_gold_upload
+
+    study = make_study(repeat_rate=0.5, gold_rate=0.3)
+    run_jobs()
+    study.refresh_from_db()
+    pm, rater = users["product_manager"], users["crowd_annotator"]
+    comparison_gold_set(comparison=study.comparisons.filter(repeat_of=None).order_by("order").last(), better="left", actor=pm)
+    study_gold_upload(study=study, items=GOLD_ITEMS, actor=pm)
+    client = Client()
+    client.force_login(rater)
+    api = api_for(rater)
+    url = reverse("evaluation:vote", args=[study.pk])
+    pages, kinds, waiting = [], set(), []
+    while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None:
+        kinds.add("repeat" if comparison.repeat_of_id else "gold" if comparison.gold_answer_id else "regular")
+        response = client.get(url)
+        html = response.content.decode()
+        for word in KIND_WORDS:
+            assert word not in html.lower(), word
+        waiting.append(response.context["remaining"])
+        form = html[html.index('id="vote-form"'):html.index("</form>", html.index('id="vote-form"'))]
+        pages.append(_attributes_without("<form " + form, [comparison.token, url]))
+        body = api.get(f"/api/v1/studies/{study.pk}/next/").json()
+        assert body["token"] == comparison.token
+        assert set(body) == {"token", "question", "labels", "prompt", "left", "right"}
+        assert (body["left"], body["right"]) == (comparison.left_answer.text, comparison.right_answer.text)
+        for word in KIND_WORDS:
+            assert word not in str(sorted(body)).lower(), word
+        assert client.post(url, {"token": comparison.token, "choice": "left", "time_spent_ms": "10"}).status_code == 302
+    assert kinds == {"regular", "gold", "repeat"}
+    assert all(page == pages[0] for page in pages)
+    assert waiting == list(range(len(waiting), 0, -1))  # 7, 6, ... 1: one less per vote, whatever was voted on

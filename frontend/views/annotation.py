@@ -17,9 +17,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import user_can, user_role
 from accounts.capabilities import roles_with
-from annotation.access import MANAGE, WORK, access_assignment, access_project, access_review
+from annotation.access import (
+    MANAGE,
+    WORK,
+    access_ai_annotator,
+    access_ai_run,
+    access_assignment,
+    access_label_schema,
+    access_project,
+    access_review,
+)
 from annotation.label_tree import label_nodes_flat, label_tree_from_text
 from annotation.selectors import (
+    ai_annotators_of,
+    ai_run_answers,
     annotation_projects_for_user,
     assignment_active_for,
     assignment_item,
@@ -27,15 +38,20 @@ from annotation.selectors import (
     label_schema_tree,
     label_schemas_for_user,
     project_exports,
+    AGREEMENT_PERIODS,
+    newer_schema_versions,
     project_dashboard,
     project_progress,
     review_counts,
     review_held_by,
     review_item,
+    schema_moves_of,
     task_answers,
     workspaces_for_annotation_manage,
 )
 from annotation.services import (
+    ai_annotator_create,
+    ai_run_create,
     annotation_project_create,
     annotation_project_export,
     annotation_submit,
@@ -44,14 +60,17 @@ from annotation.services import (
     assignment_prefetch,
     assignment_skip,
     annotation_project_layers_set,
+    annotation_project_schema_move,
     label_schema_create,
     review_claim_next,
     review_decide,
 )
-from annotation.models import Review
+from annotation.models import AIRun, Review
+from annotation.services.ai_annotators import DEFAULT_PROMPT, MAX_LIMIT
 from annotation.services.projects import MAX_OVERLAP
 from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
 from common.errors import ApplicationError
+from llm.selectors import model_endpoint_list
 
 app_name = "annotation"
 
@@ -67,6 +86,9 @@ class LabelSchemaForm(forms.Form):
     )
     multiple = forms.BooleanField(required=False, label=_("Several labels may be picked"))
     leaf_only = forms.BooleanField(required=False, initial=True, label=_("Only the most specific labels may be picked"))
+    rating_scale = forms.IntegerField(required=False, min_value=0, max_value=10, initial=0, label=_("Rating scale: 1 to N (0: no rating)"))
+    rating_question = forms.CharField(required=False, max_length=300, label=_("What the rating measures"))
+    free_text_question = forms.CharField(required=False, max_length=300, label=_("Free-text question (blank: none)"))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -110,6 +132,8 @@ class SubmitForm(forms.Form):
 
     corrected_response = forms.CharField(required=False, strip=False)
     comment = forms.CharField(required=False, max_length=5000)
+    rating = forms.IntegerField(required=False)
+    free_text = forms.CharField(required=False, max_length=5000)
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
 
 
@@ -141,6 +165,26 @@ class SkipForm(forms.Form):
     reason = forms.CharField(required=False, max_length=500)
 
 
+class AIAnnotatorForm(forms.Form):
+    name = forms.CharField(max_length=100, label=_("Name"))
+    endpoint = forms.ModelChoiceField(queryset=None, label=_("Model endpoint"))
+    prompt_template = forms.CharField(
+        initial=DEFAULT_PROMPT, widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
+        help_text=_("{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "
+                    "{example} by an example answer."))
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, label=_("Temperature"),
+                                   help_text=_("0 answers the same way every time, and a rerun is answered from the cache."))
+    max_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=64, label=_("Longest answer (tokens)"))
+
+    def __init__(self, *args, user, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = model_endpoint_list(user=user, workspace=project.workspace)
+
+
+class AIRunForm(forms.Form):
+    limit = forms.IntegerField(min_value=1, max_value=MAX_LIMIT, initial=100, label=_("Items"))
+
+
 @login_required
 @require_GET
 def project_list(request):
@@ -167,7 +211,9 @@ def schema_create(request):
         data = form.cleaned_data
         try:
             schema = label_schema_create(workspace=data["workspace"], name=data["name"], tree=data["tree"], multiple=data["multiple"],
-                                         leaf_only=data["leaf_only"], created_by=request.user)
+                                         leaf_only=data["leaf_only"], rating_scale=data["rating_scale"] or 0,
+                                         rating_question=data["rating_question"], free_text_question=data["free_text_question"],
+                                         created_by=request.user)
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:
@@ -204,7 +250,7 @@ def project_detail(request, pk: int):
     return _project_detail_page(request, project=project)
 
 
-def _project_detail_page(request, *, project, layers_form=None, status: int = 200) -> HttpResponse:
+def _project_detail_page(request, *, project, layers_form=None, schema_move_error: str = "", status: int = 200) -> HttpResponse:
     # One role read decides every button on the page.
     role = user_role(request.user, project.workspace)
     can = {capability: role in roles_with(capability) for capability in (MANAGE, WORK, *CAPABILITY_BY_LAYER.values())}
@@ -219,8 +265,34 @@ def _project_detail_page(request, *, project, layers_form=None, status: int = 20
         "review_layers": layers,
         "review_counts": review_counts(project=project) if layers or can[MANAGE] else {},
         "layers_form": (layers_form or LayersForm.for_project(project)) if can[MANAGE] else None,
+        "newer_schemas": list(newer_schema_versions(project=project)) if can[MANAGE] else [],
+        "schema_moves": list(schema_moves_of(project=project)) if can[MANAGE] else [],
+        "schema_move_error": schema_move_error,
     }
     return render(request, "frontend/annotation/project_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def project_schema_move(request, pk: int):
+    """Move the project to a newer version of its schema; the mapping is typed one "old/path -> new/path" per line."""
+    project = access_project(request.user, pk, capabilities=(MANAGE,))
+    mapping = {}
+    for number, line in enumerate(request.POST.get("mapping", "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        old, sep, new = line.partition("->")
+        if not sep or not old.strip() or not new.strip():
+            error = gettext("Line %(number)d: write old/path -> new/path.") % {"number": number}
+            return _project_detail_page(request, project=project, schema_move_error=error, status=400)
+        mapping[old.strip()] = new.strip()
+    try:
+        schema = access_label_schema(request.user, request.POST.get("schema_id"))
+        move = annotation_project_schema_move(project=project, schema=schema, mapping=mapping, moved_by=request.user)
+    except ApplicationError as error:
+        return _project_detail_page(request, project=project, schema_move_error=str(error), status=400)
+    messages.success(request, gettext("Moved to %(schema)s.") % {"schema": move.to_schema})
+    return redirect("annotation:project-detail", pk=project.pk)
 
 
 @login_required
@@ -247,12 +319,77 @@ def project_layers(request, pk: int):
 def project_dashboard_view(request, pk: int):
     """Progress, throughput, agreement, gold accuracy and time per item, with charts (managers, reviewers, experts)."""
     project = access_project(request.user, pk, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
-    dashboard = project_dashboard(project=project)
+    period = request.GET.get("period") if request.GET.get("period") in AGREEMENT_PERIODS else "week"
+    dashboard = project_dashboard(project=project, period=period)
     charts = {"throughput": dashboard.throughput, "times_ms": dashboard.times_ms,
               "annotators": [[row.username, row.gold_accuracy, row.agreement] for row in dashboard.annotators],
+              "agreement_over_time": [[point.start.isoformat(), point.alpha, point.items] for point in dashboard.agreement_over_time],
               "titles": {"throughput": gettext("Submissions per hour"), "times": gettext("Time per item (s)"),
-                         "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority")}}
+                         "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority"),
+                         "over_time": gettext("Krippendorff's alpha by day") if period == "day" else gettext("Krippendorff's alpha by week")}}
     return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
+
+
+@login_required
+@require_GET
+def project_ai(request, pk: int):
+    """The project's AI annotators: add one, run one over the next items, follow the runs (managers)."""
+    project = access_project(request.user, pk, capabilities=(MANAGE,))
+    return _project_ai_page(request, project=project)
+
+
+def _project_ai_page(request, *, project, form=None, status: int = 200) -> HttpResponse:
+    context = {"project": project, "ai_annotators": ai_annotators_of(project=project), "run_form": AIRunForm(),
+               "form": form or AIAnnotatorForm(user=request.user, project=project, initial={"name": gettext("AI annotator")}),
+               "ai_in_pools": not project.label_pools or "ai" in project.label_pools}
+    return render(request, "frontend/annotation/ai.html", context, status=status)
+
+
+@login_required
+@require_POST
+def project_ai_create(request, pk: int):
+    project = access_project(request.user, pk, capabilities=(MANAGE,))
+    form = AIAnnotatorForm(request.POST, user=request.user, project=project)
+    if form.is_valid():
+        try:
+            ai = ai_annotator_create(project=project, created_by=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, gettext("Added the AI annotator %(name)s.") % {"name": ai.name})
+            return redirect("annotation:project-ai", pk=project.pk)
+    return _project_ai_page(request, project=project, form=form, status=400)
+
+
+@login_required
+@require_POST
+def ai_run_start(request, pk: int):
+    ai = access_ai_annotator(request.user, pk)
+    form = AIRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error(form))
+        return redirect("annotation:project-ai", pk=ai.project_id)
+    try:
+        run = ai_run_create(ai_annotator=ai, limit=form.cleaned_data["limit"], created_by=request.user)
+    except ApplicationError as error:
+        messages.error(request, str(error))
+        return redirect("annotation:project-ai", pk=ai.project_id)
+    messages.success(request, gettext("Queued run %(run)d of %(name)s.") % {"run": run.pk, "name": ai.name})
+    return redirect("annotation:ai-run", pk=run.pk)
+
+
+@login_required
+@require_GET
+def ai_run_view(request, pk: int):
+    """A run's progress and its latest answers; htmx polls the status part while the run is queued or running."""
+    run = access_ai_run(request.user, pk)
+    live = run.status in (AIRun.Status.QUEUED, AIRun.Status.RUNNING)
+    context = {"run": run, "ai": run.ai_annotator, "project": run.ai_annotator.project, "live": live,
+               "percent": round(100 * run.processed / run.limit) if run.limit else 0}
+    if request.htmx:
+        return render(request, "frontend/annotation/_ai_run_status.html", context)
+    context["answers"] = ai_run_answers(run=run)
+    return render(request, "frontend/annotation/ai_run.html", context)
 
 
 def _layer_or_404(layer: str) -> str:
@@ -309,7 +446,8 @@ def review_decide_view(request, pk: int):
 def project_export(request, pk: int):
     project = access_project(request.user, pk, capabilities=(MANAGE,))
     try:
-        version = annotation_project_export(project=project, created_by=request.user)
+        version = annotation_project_export(project=project, created_by=request.user,
+                                            aggregation=request.POST.get("aggregation") or "majority")
     except ApplicationError as error:
         messages.error(request, str(error))
     else:
@@ -329,12 +467,14 @@ def workbench(request, pk: int):
 
 
 def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
-                    comment: str = "", queue_empty: bool = False, status: int = 200) -> HttpResponse:
+                    comment: str = "", rating: int | None = None, free_text: str = "", queue_empty: bool = False,
+                    status: int = 200) -> HttpResponse:
     context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error,
                "queue_empty": queue_empty}
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
-        context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment,
+        context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment, rating=rating,
+                       free_text=free_text, rating_values=range(1, project.schema.rating_scale + 1),
                        corrected=item.response if corrected is None else corrected,
                        others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user))
     # htmx swaps only 2xx answers; an error must still reach the page.
@@ -354,7 +494,8 @@ def assignment_submit(request, pk: int):
     data = form.cleaned_data
     try:
         annotation_submit(assignment=assignment, label_ids=label_ids, corrected_response=data["corrected_response"],
-                          comment=data["comment"], time_spent_ms=data["time_spent_ms"] or 0, submitted_by=request.user)
+                          comment=data["comment"], time_spent_ms=data["time_spent_ms"] or 0, submitted_by=request.user,
+                          rating=data["rating"], free_text=data["free_text"])
     except ApplicationError as error:
         # Show what a reload would show (the current item, if any), keeping the annotator's input when it is this item.
         current = assignment_active_for(project=project, annotator=request.user)
@@ -362,7 +503,8 @@ def assignment_submit(request, pk: int):
             return _workbench_page(request, project=project, assignment=current, error=str(error), status=400)
         selected = frozenset(int(i) for i in label_ids if i.isdigit())
         return _workbench_page(request, project=project, assignment=current, error=str(error), selected=selected,
-                               corrected=data["corrected_response"], comment=data["comment"], status=400)
+                               corrected=data["corrected_response"], comment=data["comment"], rating=data["rating"],
+                               free_text=data["free_text"], status=400)
     return _claim_next_and_show(request, project=project)
 
 
@@ -433,6 +575,7 @@ urlpatterns = [
     path("projects/new/", project_create, name="project-create"),
     path("projects/<int:pk>/", project_detail, name="project-detail"),
     path("projects/<int:pk>/export/", project_export, name="project-export"),
+    path("projects/<int:pk>/schema/", project_schema_move, name="project-schema-move"),
     path("projects/<int:pk>/work/", workbench, name="workbench"),
     path("assignments/<int:pk>/submit/", assignment_submit, name="assignment-submit"),
     path("assignments/<int:pk>/skip/", assignment_skip_view, name="assignment-skip"),
@@ -442,4 +585,8 @@ urlpatterns = [
     path("projects/<int:pk>/review/<str:layer>/", review_queue, name="review"),
     path("reviews/<int:pk>/decide/", review_decide_view, name="review-decide"),
     path("assignments/<int:pk>/heartbeat/", assignment_heartbeat_view, name="assignment-heartbeat"),
+    path("projects/<int:pk>/ai/", project_ai, name="project-ai"),
+    path("projects/<int:pk>/ai/new/", project_ai_create, name="project-ai-create"),
+    path("ai/<int:pk>/run/", ai_run_start, name="ai-run-start"),
+    path("ai-runs/<int:pk>/", ai_run_view, name="ai-run"),
 ]

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.utils.translation import gettext_lazy
@@ -18,12 +18,14 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.access import user_can
+from annotation.feedback.selectors import feedback_support_rates
 from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
 from evaluation.models import Study
 from evaluation.selectors import (
+    comparison_for_manager,
     comparison_next_for_rater,
-    comparisons_open_for_rater,
+    rater_of_study,
     studies_open_for_rater,
     study_arms,
     study_counts,
@@ -36,14 +38,22 @@ from evaluation.selectors import (
     study_model_choices,
     study_ranking,
     study_results,
+    study_comparisons_for_manager,
     study_vote_rows,
+    waiting_count,
 )
+from evaluation.reliability import study_rater_reliability
 from evaluation.services import (
+    comparison_gold_set,
+    gold_parse_jsonl,
     judge_create,
     study_abandon,
     study_close,
     study_create,
+    study_gold_upload,
     study_is_stale,
+    study_rater_exclude,
+    study_rater_include,
     study_retry,
     study_votes_export,
     vote_submit,
@@ -78,11 +88,21 @@ class StudyCreateForm(forms.Form):
     labels = forms.CharField(label=gettext_lazy("Vote labels (optional, comma-separated)"), required=False, max_length=2000,
                              help_text=gettext_lazy("Raters may tag a vote with one, e.g. tone, facts, safety; "
                                                     "results break down by label."))
+    gold_percent = forms.IntegerField(
+        label=gettext_lazy("Gold share of each rater's queue (%)"), min_value=0, max_value=50, initial=0, required=False,
+        help_text=gettext_lazy("Gold comparisons have a known better answer; you add them once the study is open. "
+                               "Raters cannot tell them apart; they score each rater's accuracy and stay out of the results."))
+    repeat_percent = forms.IntegerField(
+        label=gettext_lazy("Comparisons repeated with the sides swapped (%)"), min_value=0, max_value=100, initial=0, required=False,
+        help_text=gettext_lazy("Shown again to the same rater a few votes later, to measure consistency; only the first vote counts."))
+    gold_threshold_percent = forms.IntegerField(
+        label=gettext_lazy("Flag raters below this gold accuracy (%)"), min_value=0, max_value=100, initial=70, required=False)
 
     # The service's `where` → the field that shows the message.
     FIELD_FOR_WHERE = {"name": "name", "question": "question", "dataset_version": "dataset_version", "split": "dataset_version",
                        "arms[0]": "baseline", "arms[1]": "candidate", "votes_per_comparison": "votes_per_comparison",
-                       "max_prompts": "max_prompts", "labels": "labels", "prompts": "prompts_file"}
+                       "max_prompts": "max_prompts", "labels": "labels", "prompts": "prompts_file", "gold_rate": "gold_percent",
+                       "repeat_rate": "repeat_percent", "gold_threshold": "gold_threshold_percent"}
 
     def __init__(self, *args, versions, base_models, artifacts, endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,6 +157,12 @@ class StudyCreateForm(forms.Form):
         key = self.cleaned_data.get("dataset_version")
         return {"dataset_version": self.versions[key] if key else None}
 
+    def quality_settings(self) -> dict:
+        """study_create's gold_rate, repeat_rate and gold_threshold from the percentages (blank: the defaults)."""
+        percent = {"gold_rate": ("gold_percent", 0), "repeat_rate": ("repeat_percent", 0), "gold_threshold": ("gold_threshold_percent", 70)}
+        return {key: (default if self.cleaned_data.get(field) is None else self.cleaned_data[field]) / 100
+                for key, (field, default) in percent.items()}
+
     def label_list(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data["labels"].split(",") if part.strip()]
 
@@ -175,7 +201,8 @@ def study_list(request):
                 study = study_create(
                     workspace=workspace, name=form.cleaned_data["name"], question=form.cleaned_data["question"],
                     arms=form.arms(), votes_per_comparison=form.cleaned_data["votes_per_comparison"],
-                    max_prompts=form.cleaned_data["max_prompts"], labels=form.label_list(), created_by=request.user, **source,
+                    max_prompts=form.cleaned_data["max_prompts"], labels=form.label_list(), created_by=request.user,
+                    **form.quality_settings(), **source,
                 )
             except ApplicationError as error:
                 form.add_service_error(error)
@@ -231,6 +258,19 @@ def _chart_data(results) -> dict:
     return {"candidates": candidates, "labels": labels, "words": words}
 
 
+def _rater_rows(study) -> tuple[list[dict], list[dict]]:
+    """The reliability table's rows (formatted) and the chart's numbers (percent)."""
+    rows, chart = [], []
+    for r in study_rater_reliability(study=study):
+        rows.append({"rater": r, "gold": _percent(r.gold_accuracy), "gold_interval": _interval(r.gold_low, r.gold_high),
+                     "consistency": _percent(r.consistency), "majority": _percent(r.majority_agreement),
+                     "median_seconds": "–" if r.median_seconds is None else f"{r.median_seconds:.1f}"})
+        if r.gold_accuracy is not None:
+            chart.append({"name": r.username, "rate": r.gold_accuracy * 100, "low": r.gold_low * 100, "high": r.gold_high * 100,
+                          "consistency": None if r.consistency is None else r.consistency * 100})
+    return rows, chart
+
+
 def _results_context(study, arms) -> dict:
     rows = study_vote_rows(study=study)
     results = study_results(study=study, arms=arms, rows=rows)
@@ -238,10 +278,17 @@ def _results_context(study, arms) -> dict:
     chart_data = _chart_data(results)
     chart_data["ranking"] = [{"name": r.model.name, "rating": r.rating, "low": r.low, "high": r.high} for r in ranking]
     chart_data["words"]["rating"] = _("Bradley–Terry rating (Elo scale)")
+    raters, chart_data["raters"] = _rater_rows(study)
+    chart_data["threshold"] = study.gold_threshold * 100
+    # xgettext:no-python-format
+    gold_accuracy = _("Gold accuracy (95% interval)")
+    chart_data["words"] |= {"gold_accuracy": gold_accuracy, "consistency": _("Repeat consistency"),
+                            "threshold": _("Flag threshold")}
     metrics = [{"arm": arm, "count": m.count, "exact_match": _percent(m.exact_match),
                 "bleu": "–" if m.bleu is None else f"{m.bleu:.1f}", "rouge_l": "–" if m.rouge_l is None else f"{m.rouge_l:.3f}"}
                for arm, m in study_metrics(study=study, arms=arms)]
     return {"arms": arms, "results": _result_rows(results), "chart_data": chart_data, "has_labels": any(r.labels for r in results),
+            "raters": raters, "counts_excluded": sum(r["rater"].excluded for r in raters),
             "metrics": metrics if any(m["count"] for m in metrics) else [],
             "judges": [{"result": j, "agreement": _percent(j.human_agreement), "decisive_agreement": _percent(j.human_decisive_agreement),
                         "candidates": [{"arm": arm, "support_rate": _percent(s.support_rate),
@@ -259,6 +306,9 @@ def study_detail(request, study_id: int):
     if user_can(request.user, "study.view_results", study.workspace):
         context |= _results_context(study, context["arms"])
         context["can_export"] = user_can(request.user, "data.edit", study.workspace)
+    if user_can(request.user, "feedback.view", study.workspace):
+        context["online_support"] = feedback_support_rates(workspace=study.workspace, since=study.created_at)
+        context["can_view_feedback_dashboard"] = True
     if context["can_manage"] and study.status in (Study.Status.OPEN, Study.Status.CLOSED) \
             and user_can(request.user, "model_endpoints.use", study.workspace):
         endpoints = study_judge_endpoint_choices(study=study)
@@ -398,8 +448,75 @@ def vote(request, study_id: int):
             messages.error(request, error.message)
         return redirect("evaluation:vote", study_id=study.pk)
     comparison = comparison_next_for_rater(study=study, rater=request.user)
-    remaining = comparisons_open_for_rater(study=study, rater=request.user).count() if comparison else 0
+    # Every kind of comparison (regular, gold, repeat) counts the same, so the number gives none of them away.
+    remaining = waiting_count(study=study, rater=request.user) if comparison else 0
     return render(request, "frontend/evaluation/vote.html", {"study": study, "comparison": comparison, "remaining": remaining})
+
+
+COMPARISONS_PER_PAGE = 25
+
+
+class GoldUploadForm(forms.Form):
+    gold_file = forms.FileField(label=gettext_lazy("Gold prompts (JSONL)"), help_text=gettext_lazy(
+        'One a line: {"messages": [{"role": "user", "content": "..."}], "chosen": "the better answer", "rejected": "the worse one"}.'))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_gold(request, study_id: int):
+    """Gold and repeats of a study (study.manage): upload gold prompts, and mark built comparisons gold, arms shown."""
+    study = access_study(request.user, study_id, capabilities=("study.manage",))
+    form = GoldUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = study_gold_upload(study=study, items=gold_parse_jsonl(data=form.cleaned_data["gold_file"].read()), actor=request.user)
+        except ApplicationError as error:
+            form.add_error("gold_file", f"{error.where}: {error.message}" if error.where.startswith("gold line") else error.message)
+        else:
+            messages.success(request, ngettext("Added %(n)d gold comparison.", "Added %(n)d gold comparisons.", added) % {"n": added})
+            return redirect("evaluation:study-gold", study_id=study.pk)
+    gold_only = request.GET.get("gold") == "1"
+    page = Paginator(study_comparisons_for_manager(study=study, gold_only=gold_only), COMPARISONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "frontend/evaluation/study_gold.html", {
+        "study": study, "form": form, "page": page, "gold_only": gold_only, "counts": study_counts(study=study),
+        "can_mark": study.status in (Study.Status.OPEN, Study.Status.CLOSED)})
+
+
+@login_required
+@require_http_methods(["POST"])
+def comparison_gold(request, study_id: int, comparison_id: int):
+    """Mark a comparison gold with its better side, or unmark it (study.manage); htmx swaps the row, else a redirect."""
+    study = access_study(request.user, study_id, capabilities=("study.manage",))
+    comparison = comparison_for_manager(study=study, comparison_id=comparison_id)
+    better = request.POST.get("better") or None
+    try:
+        comparison_gold_set(comparison=comparison, better=better, actor=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    if request.htmx:
+        return render(request, "frontend/evaluation/_gold_row.html", {
+            "study": study, "comparison": comparison_for_manager(study=study, comparison_id=comparison_id), "can_mark": True})
+    return redirect("evaluation:study-gold", study_id=study.pk)
+
+
+@login_required
+@require_http_methods(["POST"])
+def rater_exclusion(request, study_id: int, rater_id: int, action: str):
+    """Leave a rater's votes out of the results, or count them again (study.manage); back to the results."""
+    study = access_study(request.user, study_id, capabilities=("study.manage",))
+    rater = rater_of_study(study=study, rater_id=rater_id)
+    if rater is None or action not in ("exclude", "include"):
+        raise Http404
+    try:
+        if action == "exclude":
+            study_rater_exclude(study=study, rater=rater, actor=request.user, reason=request.POST.get("reason", ""))
+            messages.success(request, _("%(rater)s's votes are left out of the results.") % {"rater": rater.username})
+        else:
+            study_rater_include(study=study, rater=rater, actor=request.user)
+            messages.success(request, _("%(rater)s's votes count in the results again.") % {"rater": rater.username})
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect(reverse("evaluation:study-detail", args=[study.pk]) + "#raters")
 
 
 urlpatterns = [
@@ -409,6 +526,9 @@ urlpatterns = [
     path("<int:study_id>/report/", study_report, name="study-report"),
     path("<int:study_id>/export/", study_export, name="study-export"),
     path("<int:study_id>/judges/", judge_add, name="judge-add"),
+    path("<int:study_id>/gold/", study_gold, name="study-gold"),
+    path("<int:study_id>/gold/<int:comparison_id>/", comparison_gold, name="comparison-gold"),
+    path("<int:study_id>/raters/<int:rater_id>/<slug:action>/", rater_exclusion, name="rater-exclusion"),
     path("<int:study_id>/<slug:action>/", study_transition, name="study-transition"),
     path("vote/", vote_home, name="vote-home"),
     path("vote/<int:study_id>/", vote, name="vote"),

@@ -33,6 +33,7 @@ from training.selectors import (
 from training.services.base_models import base_model_register
 from training.services.merging import model_artifact_merge_request
 from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
+from training.services.probes import PROBE_LIMIT
 from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
 from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
@@ -100,12 +101,25 @@ class RunForm(forms.Form):
     override_memory = forms.BooleanField(
         required=False, label=gettext_lazy("Launch even if the memory estimate exceeds the training device"),
         help_text=gettext_lazy("The estimate is conservative; a run that does not fit stops with an out-of-memory error."))
+    probe_prompts = forms.CharField(
+        required=False, label=gettext_lazy("Probe prompts"), widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("One prompt per line. The base model answers them before training and the trained model after "
+                               "it (greedy, same settings); the answers are shown side by side on the run page."))
+    probe_test_count = forms.IntegerField(
+        required=False, min_value=0, max_value=PROBE_LIMIT, initial=0, label=gettext_lazy("Probe with test prompts"),
+        help_text=gettext_lazy("Also probe with the first N prompts of the version's test split."))
 
     def hyperparameters(self) -> dict:
         return {spec.name: self.cleaned_data[spec.name] for spec in HYPERPARAMETERS if self.cleaned_data.get(spec.name) is not None}
 
+    def probe_prompts_list(self) -> list[str]:
+        return [line.strip() for line in (self.cleaned_data.get("probe_prompts") or "").splitlines() if line.strip()]
+
     def hyperparameter_fields(self):
         return [self[spec.name] for spec in HYPERPARAMETERS]
+
+    def probe_fields(self):
+        return [self["probe_prompts"], self["probe_test_count"]]
 
     def setup_fields(self):
         return [self[name] for name in ("name", "base_model", "dataset_version", "method", "adapter")]
@@ -204,7 +218,9 @@ def run_new_view(request):
             run = training_run_create(workspace=workspace, name=form.cleaned_data["name"], base_model=base_model,
                                       dataset_version=form.cleaned_data["dataset_version"], method=form.cleaned_data["method"],
                                       adapter=form.cleaned_data["adapter"], hyperparameters=form.hyperparameters(),
-                                      override_memory=form.cleaned_data["override_memory"], created_by=request.user)
+                                      override_memory=form.cleaned_data["override_memory"], created_by=request.user,
+                                      probe_prompts=form.probe_prompts_list(),
+                                      probe_test_count=form.cleaned_data.get("probe_test_count") or 0)
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -222,7 +238,8 @@ def run_preflight_view(request):
     form = RunForm(request.POST, workspace_ids=workspace_ids)
     form.is_valid()
     # The name does not change what a run needs; every other field does.
-    errors = [error for field, field_errors in form.errors.items() if field not in ("name", "override_memory")
+    errors = [error for field, field_errors in form.errors.items()
+              if field not in ("name", "override_memory", "probe_prompts", "probe_test_count")
               for error in field_errors]
     context = {"errors": errors, "result": None}
     base_model = form.cleaned_data.get("base_model")

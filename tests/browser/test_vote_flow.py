@@ -28,3 +28,47 @@ def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page,
     page.goto(f"{live_server.url}/studies/{open_study.pk}/")
     assert page.locator("#vote-total").inner_text() == "4"
     assert page.locator("#verdict").inner_text().startswith("Verdict: not yet conclusive")
+
+
+def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, live_server, login, users, make_study, run_jobs):
+    """The manager marks a gold comparison on the gold page (htmx); a rater presses ← on everything served, gold and
+    repeats included; the results show 100% gold accuracy, 0% consistency, and the manager leaves the rater out."""
+    from evaluation.models import Comparison, RaterExclusion
+
+    study = make_study(repeat_rate=0.5, gold_rate=0.3)
+    run_jobs()
+    login(page, "product_manager", "pw-product_manager")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    with page.expect_navigation():
+        page.click("#gold-link")
+    first = Comparison.objects.filter(study=study, repeat_of=None).order_by("order").first()
+    page.click(f"#comparison-{first.pk} .gold-left")
+    page.wait_for_selector(f"#comparison-{first.pk}.gold")
+    first.refresh_from_db()
+    assert first.gold_answer_id == first.left_answer_id
+
+    page.click("text=Log out")
+    login(page, "crowd_annotator", "pw-crowd_annotator")
+    page.goto(f"{live_server.url}/studies/vote/{study.pk}/")
+    pressed = 0
+    while page.locator("#vote-done").count() == 0:
+        with page.expect_navigation():
+            page.keyboard.press("ArrowLeft")
+        pressed += 1
+        assert pressed <= 10
+    assert pressed == 6  # three regular comparisons, the gold one, and two repeats with the sides swapped
+
+    page.click("text=Log out")
+    login(page, "product_manager", "pw-product_manager")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    row = page.locator("#rater-table tbody tr")
+    assert row.count() == 1
+    assert row.locator(".gold-accuracy").inner_text() == "100.0% (1/1)"
+    assert row.locator(".consistency").inner_text() == "0.0% (0/2)"
+    page.wait_for_selector("#rater-chart .main-svg")
+    page.fill("#rater-table input[name=reason]", "always presses left")
+    with page.expect_navigation():
+        page.click("#rater-table .rater-exclude")
+    assert page.locator("#raters-excluded").count() == 1
+    assert RaterExclusion.objects.get().reason == "always presses left"
+    assert page.locator("#support-rate").inner_text() == "–"

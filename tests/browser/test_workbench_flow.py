@@ -69,3 +69,37 @@ def test_submit_without_a_label_shows_the_error_in_place(in_browser, users, anno
 
     assert in_browser("staff_annotator", scenario) == "label_ids: pick at least one label"
     assert Annotation.objects.count() == 0
+
+
+def test_annotator_rates_and_answers_the_free_text_question_with_keys(in_browser, users, workspace, annotation_project_factory):
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+
+    schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=5, rating_question="How helpful?",
+                                 free_text_question="What is missing?")
+    project = annotation_project_factory(n=2, schema=schema)
+
+    def scenario(page, url):
+        page.goto(f"{url}/annotate/projects/{project.pk}/")
+        page.click("#start-labelling")
+        page.wait_for_selector("#rating")
+        first = page.locator("#workbench").get_attribute("data-assignment-id")
+        # 1 picks a label; R then 4 rates 4 (the digit does not pick a label); - lowers it to 3; T writes the answer.
+        page.keyboard.press("1")
+        page.keyboard.press("r")
+        page.keyboard.press("4")
+        assert page.locator('#rating input[value="4"]').is_checked()
+        assert page.locator('[data-label-path="billing/refund"] input').is_checked()
+        page.keyboard.press("-")
+        assert page.locator('#rating input[value="3"]').is_checked()
+        page.keyboard.press("t")
+        page.keyboard.type("The refund window.")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{first}'")
+        return int(first)
+
+    first = in_browser("crowd_annotator", scenario)
+    annotation = Annotation.objects.get(assignment_id=first)
+    assert [label.path for label in annotation.labels.all()] == ["billing/refund"]
+    assert (annotation.rating, annotation.free_text) == (3, "The refund window.")

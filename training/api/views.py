@@ -132,6 +132,11 @@ class TrainingRunsApi(APIView):
         hyperparameters = serializers.DictField(required=False, default=dict)
         override_memory = serializers.BooleanField(default=False,
                                                    help_text="launch even when the memory estimate exceeds the training device")
+        probe_prompts = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False,
+                                              default=list, help_text="prompts answered by the base model before training "
+                                                                      "and by the trained model after it")
+        probe_test_count = serializers.IntegerField(default=0, min_value=0,
+                                                    help_text="also probe with the first N prompts of the test split")
 
     OutputSerializer = TrainingRunOutputSerializer
 
@@ -149,7 +154,8 @@ class TrainingRunsApi(APIView):
         workspace, base_model, version = _run_inputs(request, values)
         run = training_run_create(workspace=workspace, name=values["name"], base_model=base_model, dataset_version=version,
                                   method=values["method"], adapter=values["adapter"], hyperparameters=values["hyperparameters"],
-                                  override_memory=values["override_memory"], created_by=request.user)
+                                  override_memory=values["override_memory"], created_by=request.user,
+                                  probe_prompts=values["probe_prompts"], probe_test_count=values["probe_test_count"])
         return Response(self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED)
 
 
@@ -184,15 +190,24 @@ class TrainingRunPreflightApi(APIView):
 
 
 class TrainingRunDetailApi(APIView):
-    """One run, with the tail of its log and its recorded checkpoints."""
+    """One run, with the tail of its log, its recorded checkpoints and its probe set: each prompt with the base
+    model's answer (before training) and the trained model's (after), greedy, same settings; null until answered."""
 
     class OutputSerializer(TrainingRunOutputSerializer):
         class CheckpointSerializer(serializers.Serializer):
             step = serializers.IntegerField()
             path = serializers.CharField()
 
+        class ProbeSerializer(serializers.Serializer):
+            prompt = serializers.CharField()
+            messages = serializers.ListField(child=serializers.DictField())
+            base = serializers.CharField(allow_null=True)
+            trained = serializers.CharField(allow_null=True)
+
         log_tail = serializers.CharField()
         checkpoints = CheckpointSerializer(many=True, source="checkpoints_list")
+        probes = ProbeSerializer(many=True)
+        probe_error = serializers.CharField()
 
     def get(self, request, run_id: int):
         run = access_training_run(request.user, run_id)

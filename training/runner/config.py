@@ -62,7 +62,12 @@ class RunConfig:
 
     packing: bool = False
     """SFT: pack conversations into max_length rows without padding (TRL's best-fit decreasing; each keeps its own
-    positions, so packed conversations do not attend to each other)."""
+    positions, so packed conversations do not attend to each other). See training.runner.batching."""
+
+    padding_free: bool = True
+    """SFT without packing: lay each batch out without padding (its conversations in rows as wide as the longest, each
+    with its own positions), so no compute goes to padding; the batches, steps and learned tokens stay exactly those of
+    padded batches. False is TRL's plain default: each batch padded to its longest conversation."""
 
     beta: float = 0.1
     """DPO and KTO: how far the trained model may move from the reference (the base with the adapter switched off)."""

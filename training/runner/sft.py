@@ -31,11 +31,14 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
     """
     from trl import SFTConfig, SFTTrainer
 
+    from training.runner.batching import trainer_batching
     from training.runner.callbacks import PlatformCallback
     from training.runner.models import device_precision, model_prepare
 
     if config.method != "sft":
         raise ValueError(f"method {config.method!r} is not trained by the SFT runner")
+    if config.packing and config.adapter == "prompt_tuning":
+        raise ValueError("packing needs each conversation's own position ids, which prompt tuning ignores")
     quiet_progress()
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +68,9 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
         peft_config=peft_config,
         callbacks=[callback] if config.stream_metrics else [],
     )
+    # Batches without padding (training.runner.batching): the same tokens learned, none computed for nothing.
+    # peft's prompt tuning drops position ids (and puts its virtual tokens before each row), so it keeps padded batches.
+    trainer_batching(trainer, packing=config.packing, padding_free=config.padding_free and config.adapter != "prompt_tuning")
     outcome = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     # The Trainer evaluates at the last step only when it falls on eval_steps; the final eval_loss is always wanted.
     if has_validation and not callback.cancelled and callback.last_evaluated_step != trainer.state.global_step:

@@ -12,8 +12,8 @@ While the runner works, the job ingests metrics, beats the heartbeat and passes 
 import json
 import logging
 import os
+import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +38,8 @@ from training.runner.files import (
 )
 from training.services.artifacts import model_artifact_register
 from training.services.base_models import base_model_directory, model_directory
+from training.services.launch import runner_command, training_gpu_count
+from training.services.probes import training_run_probes_answer
 from training.services.runs import training_run_finish, training_run_heartbeat, training_run_start
 
 logger = logging.getLogger(__name__)
@@ -151,7 +153,8 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
                        resume_from_checkpoint=resume, **run.hyperparameters)
     config.to_json(run_dir / CONFIG_FILE)
-    return [sys.executable, "-m", "training.runner", "--config", str(run_dir / CONFIG_FILE), "--data", str(data_dir), "--out", str(run_dir)]
+    # One process per GPU through accelerate when there are several; otherwise the runner alone.
+    return runner_command(config_path=run_dir / CONFIG_FILE, data_dir=data_dir, out_dir=run_dir, gpus=training_gpu_count())
 
 
 def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float,
@@ -162,7 +165,9 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
     """
     metrics = MetricsTail(run_dir / METRICS_FILE)
     with open(run_dir / LOG_FILE, "ab") as log:
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=_runner_environment(), stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own, so that stopping it stops every process accelerate started too.
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=_runner_environment(), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         try:
             while True:
                 try:
@@ -182,7 +187,10 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
         finally:
             # Whatever went wrong here, no runner outlives its job.
             if process.poll() is None:
-                process.kill()
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 process.wait()
 
 
@@ -201,6 +209,8 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
     run_dir = run_directory(run)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
+        # The base model answers the probe set before training, the trained one after it (same settings).
+        run = training_run_probes_answer(run=run, stage="base")
         command = runner_prepare(run=run, run_dir=run_dir)
         code = runner_watch(run=run, run_dir=run_dir, command=command, poll_seconds=poll_seconds, on_poll=on_poll)
         run.refresh_from_db()
@@ -214,6 +224,7 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
         # resumed, and nobody mistakes it for a finished model.
         model_artifact_register(run=run, path=f"{run.output_dir}/{MODEL_DIR if kind == ModelArtifact.Kind.FULL else ADAPTER_DIR}",
                                 kind=kind, is_partial=cancelled)
+        run = training_run_probes_answer(run=run, stage="trained")
         return training_run_finish(run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED)
     except BaseException as error:
         logger.exception("training run %s failed in its job", run.pk)

@@ -47,6 +47,9 @@ HYPERPARAMETERS: list[Hyperparameter] = [
     Hyperparameter("seed", int, 42, 0, 2**31 - 1, _("Seed"), "", _("Same seed, same data, same run.")),
     Hyperparameter("beta", float, 0.1, 0.001, 10.0, _("Beta (DPO, KTO)"), _("0.1 – 0.5"),
                    _("How far the tuned model may move from the base; higher keeps it closer.")),
+    Hyperparameter("padding_free", bool, True, False, True, _("Batches without padding (SFT)"), _("on"),
+                   _("Lays each batch's conversations out without padding, each with its own positions: the same steps "
+                     "and loss as padded batches, without computing the padding.")),
     Hyperparameter("packing", bool, False, False, True, _("Pack conversations (SFT)"), _("on for many short conversations"),
                    _("Fills each row up to max length with several conversations instead of padding: faster, same loss.")),
     Hyperparameter("assistant_only_loss", bool, False, False, True, _("Train on the assistant's replies only"),

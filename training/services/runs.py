@@ -16,6 +16,7 @@ from datahub.models import DatasetVersion, Record, VersionRecord
 from training.models import BaseModel, Checkpoint, TrainingRun
 from training.services.hyperparameters import hyperparameters_clean
 from training.services.memory import training_memory_check
+from training.services.probes import probe_set_build, probe_set_reset
 from training.services.preview import chat_template_has_generation_markers, tokenizer_load, training_run_preview
 
 NAME_MAX = 200
@@ -67,6 +68,9 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
                                where="hyperparameters.per_device_train_batch_size")
     if clean["packing"] and method != TrainingRun.Method.SFT:
         raise ApplicationError("packing is for SFT; DPO and KTO keep each pair whole", where="hyperparameters.packing")
+    if clean["packing"] and adapter == TrainingRun.Adapter.PROMPT_TUNING:
+        raise ApplicationError("packing needs each conversation's own position ids, which prompt tuning ignores",
+                               where="hyperparameters.packing")
     if clean["assistant_only_loss"] and not chat_template_has_generation_markers(tokenizer_load(base_model)):
         raise ApplicationError(f"the chat template of base model {base_model.name!r} has no {{% generation %}} markers, so "
                                "assistant_only_loss cannot find the assistant's tokens", where="hyperparameters.assistant_only_loss")
@@ -92,8 +96,14 @@ def training_run_preflight(*, workspace: Workspace, base_model: BaseModel | None
 def training_run_create(*, workspace: Workspace, name: str, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
                         method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
                         hyperparameters: dict | None = None, override_memory: bool = False, created_by=None,
-                        parent: TrainingRun | None = None, resume_from: Checkpoint | None = None) -> TrainingRun:
+                        parent: TrainingRun | None = None, resume_from: Checkpoint | None = None,
+                        probe_prompts: list[str] | None = None, probe_test_count: int = 0,
+                        probes: list[dict] | None = None) -> TrainingRun:
     """Check and queue a run on the "gpu" queue; the job starts after the transaction commits.
+
+    The probe set (training.services.probes) is `probe_prompts` typed in plus the first `probe_test_count` prompts of the
+    version's test split, or `probes` as they are (a retry repeats its parent's); the job answers it with the base model
+    before training and with the trained model after.
 
     `parent` and `resume_from` are for training_run_retry: the run this one repeats, and the checkpoint it continues from.
 
@@ -107,6 +117,8 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
                                adapter=adapter, hyperparameters=hyperparameters)
+    if probes is None:
+        probes = probe_set_build(dataset_version=dataset_version, prompts=probe_prompts, test_count=probe_test_count)
     memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
     if not memory.fits and not override_memory:
         parts = memory.estimate.as_gib()
@@ -120,14 +132,15 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
     run = TrainingRun.objects.create(workspace=workspace, name=name, base_model=base_model, dataset_version=dataset_version,
                                      method=method, adapter=adapter, hyperparameters=clean, created_by=user,
                                      memory_estimate=memory.as_dict(), memory_override=not memory.fits, parent=parent,
-                                     resume_from=resume_from)
+                                     resume_from=resume_from, probes=probes)
     run.output_dir = f"runs/{run.pk}"
     run.save(update_fields=["output_dir", "updated_at"])
     history_record(actor=created_by, target=run, verb="created",
                    after={"status": run.status, "base_model": base_model.pk, "dataset_version": dataset_version.pk,
                           "method": method, "adapter": adapter, "hyperparameters": clean,
                           "memory_gib": memory.estimate.as_gib()["total"], "memory_override": not memory.fits,
-                          "parent": parent.pk if parent else None, "resume_from_step": resume_from.step if resume_from else None})
+                          "parent": parent.pk if parent else None, "resume_from_step": resume_from.step if resume_from else None,
+                          "probes": len(probes)})
 
     from training.tasks import training_run_execute
 
@@ -166,7 +179,7 @@ def training_run_retry(*, run: TrainingRun, hyperparameters: dict | None = None,
     name = (name or "").strip() or (run.name[:NAME_MAX - len(suffix)] + suffix)
     return training_run_create(workspace=run.workspace, name=name, base_model=run.base_model, dataset_version=run.dataset_version,
                                method=run.method, adapter=run.adapter, hyperparameters=values, override_memory=override_memory,
-                               created_by=created_by, parent=run, resume_from=checkpoint)
+                               created_by=created_by, parent=run, resume_from=checkpoint, probes=probe_set_reset(run.probes))
 
 
 def _locked(run: TrainingRun) -> TrainingRun:

@@ -352,3 +352,31 @@ def test_compare_api(users, api_for, workspace, tiny_base_model, sft_version):
     body = api_for(users["ml_engineer"]).get(f"/api/v1/training/runs/compare/?ids={run.pk},999999").json()
     assert [(r["id"], r["final"]) for r in body["runs"]] == [(run.pk, {"loss": 1.5, "rewards/accuracies": 0.75})]
     assert api_for(users["ml_engineer"]).get("/api/v1/training/runs/compare/?ids=a").status_code == 400
+
+
+def test_run_new_takes_a_probe_set_one_prompt_per_line(browser, users, tiny_base_model, sft_version,
+                                                       django_capture_on_commit_callbacks):
+    client = browser(users["ml_engineer"])
+    content = client.get(reverse("training:run-new")).content.decode()
+    assert 'name="probe_prompts"' in content and 'name="probe_test_count"' in content
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("training:run-new"), run_new_form(
+            tiny_base_model, sft_version, probe_prompts="Where is my order?\n\n  我想退货。 \n", probe_test_count="0"))
+
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert run.probes == [
+        {"messages": [{"role": "user", "content": "Where is my order?"}], "prompt": "Where is my order?", "base": None, "trained": None},
+        {"messages": [{"role": "user", "content": "我想退货。"}], "prompt": "我想退货。", "base": None, "trained": None},
+    ]
+    page = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert page.count("not answered yet") == 4
+
+
+def test_run_new_shows_a_probe_set_error_beside_its_field(browser, users, tiny_base_model, sft_version):
+    response = browser(users["ml_engineer"]).post(reverse("training:run-new"), run_new_form(
+        tiny_base_model, sft_version, probe_test_count="3"))
+    assert response.status_code == 400
+    assert "the test split of dataset version support v1 has 0 conversations, not 3" in response.content.decode()
+    assert TrainingRun.objects.count() == 0

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.lookups import user_named
 from annotation.management.commands._lookup import project_numbered
 from annotation.services import annotation_project_export
-from annotation.services.export import AGGREGATION_RULE
+from annotation.services.export import AGGREGATION_RULE, AGGREGATIONS
 from common.errors import ApplicationError
 from datahub.splits import SPLITS
 
@@ -16,15 +16,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--project", type=int, required=True, help="annotation project id")
         parser.add_argument("--user", help="user name recorded as the exporter")
+        parser.add_argument("--aggregation", default="majority",
+                            help=f"label rule for items several annotators labelled: {', '.join(AGGREGATIONS)} (default majority)")
 
     def handle(self, *args, **options):
         project = project_numbered(options["project"])
         self.stderr.write(f"exporting project {project.name!r} over {project.dataset_version} ...")
         try:
-            version = annotation_project_export(project=project, created_by=user_named(options["user"]))
+            version = annotation_project_export(project=project, created_by=user_named(options["user"]),
+                                                aggregation=options["aggregation"])
         except ApplicationError as exc:
-            raise CommandError(f"--project: {exc.message}" if exc.where == "project" else str(exc)) from exc
+            if exc.where in ("project", "aggregation"):
+                raise CommandError(f"--{exc.where}: {exc.message}") from exc
+            raise CommandError(str(exc)) from exc
         detail = version.operation_detail
         counts = ", ".join(f"{split} {version.counts.get(split, 0)}" for split in SPLITS)
         self.stdout.write(f"exported {version} (id {version.pk}, parent v{version.parent.number}): {detail['annotated']} annotated, "
-                          f"{detail['corrected']} corrected; {counts}")
+                          f"{detail['corrected']} corrected ({detail['aggregation']}); {counts}")

@@ -92,7 +92,8 @@ def test_project_form_creates_the_project(client_for, users, annotation_version_
 def test_project_detail_for_a_manager_and_a_worker(client_for, users, annotation_project, django_assert_num_queries):
     url = reverse("annotation:project-detail", args=[annotation_project.pk])
     client = client_for(users["ml_engineer"])
-    with django_assert_num_queries(10):
+    # A manager's page also lists newer schema versions and the project's schema moves (two queries).
+    with django_assert_num_queries(12):
         page = client.get(url).content.decode()
     assert 'id="export-project"' in page and 'id="start-labelling"' not in page
     assert "0 of 3 items have all their annotations." in page
@@ -322,7 +323,8 @@ def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_p
             submit_as(user, assignment_claim_next(project=project, annotator=user), path, time_spent_ms=2000)
     client = client_for(users["ml_engineer"])
     url = reverse("annotation:project-dashboard", args=[project.pk])
-    with django_assert_num_queries(10):
+    # 11: the project's schema moves are read once to compare old answers under current label paths.
+    with django_assert_num_queries(11):
         page = client.get(url).content.decode()
     # Item 1: both "billing/refund"; item 2: "account/login" vs "billing/invoice". Nominal alpha by hand: 1 - 2 / (10 / 3).
     assert '<dd id="alpha-nominal">0.400</dd>' in page
@@ -331,3 +333,48 @@ def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_p
     assert 'id="chart-throughput"' in page and "vendor/plotly/plotly.min.js" in page and 'id="dashboard-data"' in page
     assert client_for(users["reviewer"]).get(url).status_code == 200
     assert client_for(users["crowd_annotator"]).get(url).status_code == 404
+
+
+def test_workbench_asks_for_rating_and_free_text_and_keeps_them_on_error(client_for, users, workspace, annotation_project_factory):
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+
+    schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=3, rating_question="Helpful <b>?",
+                                 free_text_question="What is missing?")
+    project = annotation_project_factory(n=2, schema=schema)
+    client = client_for(users["crowd_annotator"])
+    url = reverse("annotation:workbench", args=[project.pk])
+    client.post(url)
+    assignment = Assignment.objects.get()
+    page = client.get(url).content.decode()
+    assert 'data-scale="3"' in page and page.count('name="rating"') == 3 and 'id="free-text"' in page
+    assert "Helpful &lt;b&gt;?" in page and "What is missing?" in page
+    submit = reverse("annotation:assignment-submit", args=[assignment.pk])
+    refused = client.post(submit, {"rating": "2", "free_text": "Dates.", "time_spent_ms": "1"})
+    assert refused.status_code == 400
+    assert 'value="2" checked' in refused.content.decode() and ">Dates.</textarea>" in refused.content.decode()
+    client.post(submit, {"label_ids": [label_id(schema, "billing/refund")], "rating": "2", "free_text": "Dates.", "time_spent_ms": "1"})
+    assert list(Annotation.objects.values_list("rating", "free_text")) == [(2, "Dates.")]
+
+
+def test_schema_form_takes_rating_and_free_text(client_for, users, workspace):
+    response = client_for(users["ml_engineer"]).post(reverse("annotation:schema-create"), {
+        "workspace": workspace.pk, "name": "Rated", "tree_text": "billing\n  refund\naccount", "leaf_only": "on", "rating_scale": "5",
+        "rating_question": "Helpful?", "free_text_question": "What is missing?"})
+    assert response.status_code == 302
+    schema = LabelSchema.objects.get()
+    assert (schema.rating_scale, schema.rating_question, schema.free_text_question) == (5, "Helpful?", "What is missing?")
+
+
+def test_dashboard_shows_rating_agreement_on_a_rated_schema(client_for, users, workspace, annotation_project_factory):
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+
+    schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=3)
+    project = annotation_project_factory(n=1, overlap=2, schema=schema)
+    for name, rating in (("crowd_annotator", 3), ("staff_annotator", 1)):
+        submit_as(users[name], assignment_claim_next(project=project, annotator=users[name]), "billing/refund", rating=rating)
+    page = client_for(users["ml_engineer"]).get(reverse("annotation:project-dashboard", args=[project.pk])).content.decode()
+    assert '<dd id="rating-units">1</dd>' in page
+    # One item with two different ratings: alpha is 0 (no better than chance) on both levels.
+    assert 'id="alpha-rating-ordinal">0.000</dd>' in page and 'id="alpha-rating-interval">0.000</dd>' in page

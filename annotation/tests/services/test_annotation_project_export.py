@@ -31,7 +31,7 @@ def test_export_labels_corrects_and_keeps_the_rest(annotation_project_factory, u
     assert (version.seed, version.ratios, version.counts) == (source.seed, source.ratios, source.counts)
     assert version.operation_detail == {
         "project_id": project.pk, "project": "Support topics", "schema": "Topic v1", "annotated": 2, "corrected": 1, "merged": 0,
-        "overlap": 1, "rule": "majority, else plurality with ties kept; correction by most annotators, ties to the earliest",
+        "overlap": 1, "aggregation": "majority", "rule": "majority, else plurality with ties kept; correction by most annotators, ties to the earliest",
     }
     corrected = Record.objects.get(origin="annotation")
     original = entries[1].record

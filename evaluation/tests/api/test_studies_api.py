@@ -72,7 +72,8 @@ def test_detail_and_results_permissions(role, users, api_for, make_study):
         assert detail.status_code == 200
         body = detail.json()
         assert (body["status"], body["progress"], body["counts"]) == (
-            "generating", 0.0, {"prompts": 4, "comparisons": 0, "identical": 0, "votes": 0})
+            "generating", 0.0, {"prompts": 4, "comparisons": 0, "identical": 0, "gold": 0, "repeats": 0, "votes": 0,
+                                  "counted_votes": 0})
         assert [(arm["name"], arm["is_baseline"], arm["model_name"]) for arm in body["arms"]] == [
             ("baseline-arm", True, "tiny-chat"), ("candidate-arm", False, "tiny-chat-other")]
         assert results.status_code == 200
@@ -148,7 +149,7 @@ def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study
     assert again.json() == {"detail": "you have already voted on this comparison", "where": "comparison", "code": "already_voted"}
     assert Vote.objects.count() == 4
     results = api_for(users["product_manager"]).get(f"/api/v1/studies/{open_study.pk}/results/").json()
-    assert results["counts"] == {"prompts": 4, "comparisons": 4, "identical": 0, "votes": 4}
+    assert results["counts"] == {"prompts": 4, "comparisons": 4, "identical": 0, "gold": 0, "repeats": 0, "votes": 4, "counted_votes": 4}
     assert results["results"][0]["votes"] == 4
 
 

@@ -19,7 +19,7 @@ def test_study_report_of_a_generating_study_says_so_and_prints_empty_results(mak
     call_command("study_report", "--study", str(study.pk), stdout=out, stderr=err)
     assert err.getvalue().strip() == f"study {study.pk} is still generating (0% of answers generated); no votes yet"
     report = json.loads(out.getvalue())
-    assert report["counts"] == {"comparisons": 0, "identical": 0, "votes": 0, "prompts": 4}
+    assert report["counts"] == {"comparisons": 0, "identical": 0, "gold": 0, "repeats": 0, "votes": 0, "counted_votes": 0, "prompts": 4}
     assert report["results"][0]["verdict"]["text"] == "not yet conclusive — no votes yet"
 
 
@@ -33,7 +33,7 @@ def test_study_report_prints_the_results_as_json(open_study, users):
     call_command("study_report", "--study", str(open_study.pk), stdout=out)
     report = json.loads(out.getvalue())
     assert report["study"] == {"id": open_study.pk, "name": "Support answers", "status": "open", "question": "",
-                               "labels": []}
+                               "labels": [], "gold_rate": 0.0, "repeat_rate": 0.0, "gold_threshold": 0.7}
     assert [(arm["name"], arm["is_baseline"], arm["model_name"]) for arm in report["arms"]] == [
         ("baseline-arm", True, "tiny-chat"), ("candidate-arm", False, "tiny-chat-other")]
     [result] = report["results"]
@@ -50,3 +50,8 @@ def test_study_report_prints_the_results_as_json(open_study, users):
     assert [(m["arm"], m["count"]) for m in report["metrics"]] == [("baseline-arm", 4), ("candidate-arm", 4)]
     assert all(0 <= m["exact_match"] <= 1 and 0 <= m["rouge_l"] <= 1 and 0 <= m["bleu"] <= 100 for m in report["metrics"])
     assert report["ranking"] == []  # two arms: the support rate says it all
+    # One rater, no gold and no repeats: reliability has only the count of votes and their time.
+    [rater] = report["raters"]
+    assert (rater["username"], rater["votes"], rater["counted_votes"], rater["gold_votes"], rater["gold_accuracy"],
+            rater["repeats"], rater["consistency"], rater["median_seconds"], rater["flagged"], rater["excluded"]) == (
+        "crowd_annotator", 3, 3, 0, None, 0, None, None, False, False)

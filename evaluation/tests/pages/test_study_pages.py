@@ -3,7 +3,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from annotation.feedback.services import feedback_events_ingest, feedback_source_create
 from datahub.models import DatasetVersion
 from datahub.services.versions import dataset_version_create
 from evaluation.models import Study, Vote
@@ -133,10 +135,22 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
         vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
-    # The same 15 queries with or without votes (the page, results, metrics, judges and the export permission).
-    assert len(before) == len(after) == 15
+    # The same 20 queries with or without votes (the page, counts, results, metrics, judges, rater reliability, the
+    # export permission and the online support rate from production picks).
+    assert len(before) == len(after) == 20
     html = response.content.decode()
     assert "baseline-arm" in html and "candidate-arm" in html and "tiny-chat-other" in html
+    assert 'id="online-support"' in html and "No best-of-N picks in this period." in html
+
+    source = feedback_source_create(workspace=open_study.workspace, name="Shop app", created_by=users["ml_engineer"])
+    picked = {"idempotency_key": "pick-1", "kind": "choice", "occurred_at": timezone.now().isoformat(), "chosen_index": 1,
+              "messages": [{"role": "user", "content": "Where is my parcel?"}],
+              "responses": [{"text": "Soon.", "model": "tiny-chat"}, {"text": "It left today.", "model": "support-tuned"}]}
+    assert feedback_events_ingest(source=source, events=[picked]).count("accepted") == 1
+    html = client.get(url).content.decode()
+    section = html[html.index('id="online-support"'):]
+    assert "<tr><td>support-tuned</td><td>1</td><td>1</td>\n    <td>100% <span class=\"muted\">[21–100%]</span></td>" in section
+    assert "<tr><td>tiny-chat</td><td>1</td><td>0</td>\n    <td>0% <span class=\"muted\">[0–79%]</span></td>" in section
     assert '<p class="figure" id="support-rate">100.0%</p>' in html
     assert '<strong id="support-interval">51.0% – 100.0%</strong>' in html
     assert "not yet conclusive — about" in html

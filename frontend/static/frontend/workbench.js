@@ -2,7 +2,8 @@
 // The page works without this file (plain form posts); this only makes it fast to use with the keyboard.
 //
 // Keys: digits pick labels by their number, Enter submits, E edits the answer, Ctrl/Cmd+Enter submits while
-// editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help.
+// editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help. On a schema with a rating, R then a
+// digit rates (0 stands for 10), + and - move the rating; T goes to the free-text answer.
 // Time spent counts only while the page is visible and the annotator did something in the last 60 seconds.
 // While the annotator is active, a heartbeat renews the lease on the item (and the items reserved ahead) a third of the
 // way into the lease, so a slow item is not taken away; an idle or hidden page lets the lease run out.
@@ -20,6 +21,7 @@
     lastActivity: Date.now(),
     digits: "",
     digitTimer: null,
+    rating: false,
     lastBeat: Date.now(),
     beating: false,
   };
@@ -146,6 +148,9 @@
       var input = option.querySelector("input");
       option.classList.toggle("selected", !!(input && input.checked));
     });
+    Array.prototype.slice.call(document.querySelectorAll("#rating .rating-option input")).forEach(function (input) {
+      input.parentNode.classList.toggle("selected", input.checked);
+    });
   }
 
   function labelPick(option) {
@@ -178,6 +183,29 @@
       state.digits = "";
       if (exact) labelPick(exact);
     }, DIGIT_WAIT_MS);
+  }
+
+  function ratingOptions() {
+    return Array.prototype.slice.call(document.querySelectorAll("#rating .rating-option input"));
+  }
+
+  function ratingSet(value) {
+    var options = ratingOptions();
+    options.forEach(function (input) {
+      input.checked = parseInt(input.value, 10) === value;
+      input.parentNode.classList.toggle("selected", input.checked);
+    });
+  }
+
+  function ratingCurrent() {
+    var checked = ratingOptions().filter(function (input) { return input.checked; })[0];
+    return checked ? parseInt(checked.value, 10) : 0;
+  }
+
+  function ratingArm(on) {
+    state.rating = on;
+    var fieldset = $("rating");
+    if (fieldset) fieldset.classList.toggle("armed", on);
   }
 
   function formSubmit(form, button) {
@@ -222,9 +250,30 @@
       return;
     }
     if (!form) return;
+    var scale = $("rating") ? parseInt($("rating").getAttribute("data-scale"), 10) : 0;
+    if (state.rating && /^[0-9]$/.test(event.key)) {
+      event.preventDefault();
+      ratingArm(false);
+      var value = event.key === "0" ? 10 : parseInt(event.key, 10);
+      if (value <= scale) ratingSet(value);
+      return;
+    }
+    ratingArm(false);
     if (/^[0-9]$/.test(event.key)) {
       event.preventDefault();
       digitPush(event.key);
+    } else if ((event.key === "r" || event.key === "R") && scale) {
+      event.preventDefault();
+      ratingArm(true);
+    } else if ((event.key === "+" || event.key === "=" || event.key === "-") && scale) {
+      event.preventDefault();
+      var current = ratingCurrent();
+      ratingSet(event.key === "-" ? Math.max(1, current - 1) : Math.min(scale, current + 1));
+    } else if (event.key === "t" || event.key === "T") {
+      var text = $("free-text");
+      if (!text) return;
+      event.preventDefault();
+      text.focus();
     } else if (event.key === "Enter") {
       // A focused button or link does its own thing on Enter; submitting as well would send twice.
       if (target && (target.tagName === "BUTTON" || target.tagName === "A")) return;

@@ -31,8 +31,20 @@ def _flag_for(where: str) -> str:
     """The command-line option that a service error's field comes from."""
     if where.startswith("hyperparameters."):
         return "--set " + where.removeprefix("hyperparameters.")
-    return {"dataset_version": "--dataset/--version", "base_model": "--base-model", "memory": "--override-memory"}.get(
+    return {"dataset_version": "--dataset/--version", "base_model": "--base-model", "memory": "--override-memory",
+            "probe_prompts": "--probe", "probe_test_count": "--probe-test"}.get(
         where, f"--{where}")
+
+
+def probes_write(out, run: TrainingRun) -> None:
+    """The run's probe set, each prompt with the base model's answer and the trained model's, one block each."""
+    if run.probe_error:
+        out.write(f"probe set not answered: {run.probe_error}")
+    for number, probe in enumerate(run.probes, start=1):
+        out.write(f"probe {number}: {probe['prompt']}")
+        for stage in ("base", "trained"):
+            answer = probe.get(stage)
+            out.write(f"  {stage:<8}{answer if answer is not None else '(not answered)'}")
 
 
 class Command(BaseCommand):
@@ -57,6 +69,10 @@ class Command(BaseCommand):
         parser.add_argument("--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained")
         parser.add_argument("--override-memory", action="store_true",
                             help="launch even when the memory estimate exceeds the training device")
+        parser.add_argument("--probe", action="append", default=[], metavar="PROMPT",
+                            help="a probe prompt, repeatable: answered by the base model before training and the trained one after")
+        parser.add_argument("--probe-test", type=int, default=0, metavar="N",
+                            help="also probe with the first N prompts of the version's test split")
         parser.add_argument("--now", action="store_true", help="train in this process and wait for the end (no worker needed)")
 
     def handle(self, *args, **options):
@@ -74,7 +90,8 @@ class Command(BaseCommand):
             with transaction.atomic():
                 run = training_run_create(workspace=workspace, name=options["name"], base_model=base_model, dataset_version=version,
                                           method=options["method"], adapter=options["adapter"], hyperparameters=hyperparameters,
-                                          override_memory=options["override_memory"])
+                                          override_memory=options["override_memory"], probe_prompts=options["probe"],
+                                          probe_test_count=options["probe_test"])
         except ApplicationError as exc:
             raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
         self.stdout.write(f"run {run.pk} {run.name!r} queued: {base_model.name} on {version}, "
@@ -93,6 +110,7 @@ class Command(BaseCommand):
         artifact = getattr(run, "artifact", None)
         self.stdout.write(self.style.SUCCESS(f"run {run.pk} {run.status}; {run.metric_points.count()} metric points"
                                              + (f"; {artifact.get_kind_display().lower()} at {artifact.path}" if artifact else "")))
+        probes_write(self.stdout, run)
 
     def _progress(self, progress: float | None, rows: list[dict]) -> None:
         losses = [row["values"]["loss"] for row in rows if isinstance(row.get("values", {}).get("loss"), (int, float))]

@@ -81,7 +81,10 @@ def test_prompt_tuning_learns_virtual_tokens(tiny_model_dir, sft_dir, tmp_path):
                                    prompt_tuning_virtual_tokens=8), sft_dir, out_dir)
 
     assert result["artifact_kind"] == "adapter"
-    assert losses(out_dir)[-1] < losses(out_dir)[0]
+    # Two steps of 5 make an epoch over the 10 conversations; batches are grouped by length, so one step's loss
+    # depends on which conversations it holds, an epoch's does not: the last epoch's loss is below the first's.
+    first_epoch, last_epoch = sum(losses(out_dir)[:2]), sum(losses(out_dir)[-2:])
+    assert last_epoch < first_epoch
     assert PeftConfig.from_pretrained(out_dir / "adapter").num_virtual_tokens == 8
 
 

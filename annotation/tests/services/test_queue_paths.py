@@ -1,0 +1,120 @@
+"""The queue's two implementations: the PostgreSQL functions (one round trip per claim, one per checked submit) and the
+portable Python steps used on SQLite. Both run here on PostgreSQL and must leave the same rows behind."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from annotation.models import Annotation, AnnotationTask, Assignment, Review
+from annotation.services import annotation_project_layers_set, annotation_submit, assignment_claim_next
+from annotation.services import annotations as annotation_services
+from annotation.services import queue
+from annotation.tests.fixtures import label_id
+from common.models import HistoryEvent
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the functions exist on PostgreSQL only")
+LAYERS = {"review_rate": 0.0, "spot_check_rate": 0.0, "gold_rate": 0.0, "blind": True, "label_pools": []}
+
+
+def _state(project):
+    assignments = sorted(Assignment.objects.filter(task__project=project).values_list("task__entry_id", "annotator__username", "slot",
+                                                                                        "status"))
+    annotations = sorted(Annotation.objects.filter(task__project=project).values_list(
+        "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text"))
+    tasks = list(AnnotationTask.objects.filter(project=project).order_by("entry_id").values_list("submitted_count", "is_complete"))
+    reviews = sorted(Review.objects.filter(task__project=project).values_list("task__entry_id", "layer", "sampled_because"))
+    verbs = sorted(HistoryEvent.objects.filter(verb__in=["claimed", "submitted"]).values_list("verb", flat=True))
+    return assignments, annotations, tasks, reviews, verbs
+
+
+def _session(project, people, claim, submit, schema):
+    """Claim and submit around a project of overlap 2: disagreement on the first item, one expired lease reused."""
+    answers = {"crowd_annotator": "billing/refund", "staff_annotator": "account/login"}
+    # On a schema with a rating and a free-text question both paths must store them too.
+    extra = {}
+    if schema.rating_scale:
+        extra = {"crowd_annotator": {"rating": 4, "free_text": "Polite."}, "staff_annotator": {"rating": 2}}
+    first = {name: claim(project, people[name]) for name in answers}
+    for name, path in answers.items():
+        submit(first[name], people[name], [label_id(schema, path)], **extra.get(name, {}))
+    stale = claim(project, people["expert_annotator"])
+    Assignment.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = claim(project, people["crowd_annotator"])
+    submit(fresh, people["crowd_annotator"], [label_id(schema, "billing/refund")])
+    return fresh
+
+
+def _claim_function(project, user):
+    return assignment_claim_next(project=project, annotator=user)
+
+
+def _claim_portable(project, user):
+    held = queue._claim_leases_portable(project=project, annotator=user, want=1, now=timezone.now())
+    return held[0] if held else None
+
+
+def _submit_function(assignment, user, label_ids, rating=None, free_text=""):
+    return annotation_submit(assignment=assignment, label_ids=label_ids, time_spent_ms=5, submitted_by=user, rating=rating,
+                             free_text=free_text)
+
+
+def _submit_portable(assignment, user, label_ids, rating=None, free_text=""):
+    project, labels, correction, comment, kind = annotation_services._answer_check(
+        assignment=assignment, label_ids=label_ids, corrected_response="", comment="", time_spent_ms=5, submitted_by=user)
+    rating, free_text = annotation_services.fields_check(schema=project.schema, rating=rating, free_text=free_text)
+    return annotation_services._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
+                                                comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
+                                                free_text=free_text)
+
+
+@pytest.mark.parametrize("rated", [False, True])
+def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_factory, users, topic_schema, workspace, rated):
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+
+    schema = topic_schema
+    if rated:
+        schema = label_schema_create(workspace=workspace, name="Rated topic", tree=TOPIC_TREE, rating_scale=5,
+                                     rating_question="How good is the answer?", free_text_question="What is missing?")
+    states = []
+    for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
+        project = annotation_project_factory(n=3, overlap=2, name=f"Paths {i}", schema=schema)
+        annotation_project_layers_set(project=project, disagreement_threshold=0.4, **LAYERS)
+        fresh = _session(project, users, claim, submit, schema)
+        assert fresh.slot == 0 and fresh.status in ("active", "submitted")
+        states.append(_state(project))
+        HistoryEvent.objects.all().delete()
+    # Entry ids differ between the two projects' versions; compare by position.
+    normalised = []
+    for assignments, annotations, tasks, reviews, verbs in states:
+        entries = sorted({row[0] for row in assignments})
+        position = {entry: entries.index(entry) for entry in entries}
+        normalised.append(([(position[e], *rest) for e, *rest in assignments], [(position[e], *rest) for e, *rest in annotations],
+                           tasks, [(position[e], *rest) for e, *rest in reviews], verbs))
+    assert normalised[0] == normalised[1]
+    assert normalised[0][3] == [(0, "disagreement", "disagreement 0.50")]
+    assert normalised[0][2] == [(2, True), (1, False), (0, False)]
+    ratings = sorted(((rating, text) for *_, rating, text in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
+    assert ratings == ([(2, ""), (4, "Polite."), (None, "")] if rated else [(None, "")] * 3)
+
+
+def test_a_claim_is_one_statement_and_a_submit_two(annotation_project_factory, users, topic_schema, django_assert_num_queries):
+    project = annotation_project_factory(n=3)
+    annotator = users["crowd_annotator"]
+    warm = assignment_claim_next(project=project, annotator=annotator)
+    annotation_submit(assignment=warm, label_ids=[label_id(topic_schema, "billing/refund")], time_spent_ms=1, submitted_by=annotator)
+    with django_assert_num_queries(1):
+        assignment = assignment_claim_next(project=project, annotator=annotator)
+    refund = label_id(topic_schema, "billing/refund")
+    # The project with the submitter's role, then the function (the schema's labels were read by the first submit).
+    with django_assert_num_queries(2):
+        annotation = annotation_submit(assignment=assignment, label_ids=[refund], time_spent_ms=1, submitted_by=annotator)
+    assert (annotation.assignment_id, annotation.annotator_kind, list(annotation.labels.values_list("path", flat=True))) == (
+        assignment.pk, "crowd", ["billing/refund"])
+    assert HistoryEvent.objects.get(verb="submitted", target_id=annotation.pk).after == {
+        "assignment": assignment.pk, "task": assignment.task_id, "labels": ["billing/refund"], "corrected": False, "time_spent_ms": 1,
+        "annotator_kind": "crowd"}
+    claimed = HistoryEvent.objects.get(verb="claimed", target_id=assignment.pk).after
+    assert claimed == {"task": assignment.task_id, "slot": 0, "expires_at": assignment.expires_at.isoformat(), "expired": []}

@@ -1,0 +1,137 @@
+"""One import row → its staged form, without Django, so a parser process can do it too.
+
+The import's reader (datahub.services.imports) validates the first chunk itself, which settles the file's format;
+for a long JSONL file on PostgreSQL it hands the later chunks, as raw lines, to a parser process (ChunkParser), so
+parsing, validating and hashing run on one core while the reader copies and the database inserts on the other.
+Results come back in file order and are staged exactly as the reader would stage them.
+"""
+
+import json
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from common.errors import ApplicationError
+from datahub.canonical import content_hash, orjson, prompt_hash
+from datahub.files import BadRow, jsonl_line_parse
+from datahub.formats import row_canonical_checked, row_remap
+
+# Chunks handed to the parser process ahead of the one being staged.
+_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What a row's staging depends on, beyond the row: the job's options (picklable, for the parser process)."""
+
+    job_id: int
+    column_map: dict
+    max_record_chars: int
+    skip_invalid: bool
+    path: str = ""
+    encoding: str = "utf-8"
+
+
+def _json_text(value) -> str:
+    if orjson is not None:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _copy_text(text: str) -> str:
+    """A JSON text as a COPY text-format field: JSON has no raw tabs or newlines, so only backslashes need doubling."""
+    return text.replace("\\", "\\\\")
+
+
+def staged_line(job_id: int, ordinal: int, clean: dict, parts: dict[str, str], raw, hashes: tuple[str, str], line: int) -> str:
+    """One staged row as a line of COPY text: the JSON the validation already wrote is reused, not written again."""
+    label = clean.get("label")
+    return "\t".join((
+        str(job_id), str(ordinal), clean["kind"], _copy_text(parts["messages"]),
+        r"\N" if clean.get("tools") is None else _copy_text(parts["tools"]),
+        r"\N" if clean.get("chosen") is None else _copy_text(parts["chosen"]),
+        r"\N" if clean.get("rejected") is None else _copy_text(parts["rejected"]),
+        r"\N" if label is None else ("t" if label else "f"),
+        _copy_text(_json_text(raw)), hashes[0], hashes[1], str(line),
+    )) + "\n"
+
+
+def row_prepared(rules: RowRules, line: int, row):
+    """The row with the job's column mapping applied, or ApplicationError for a line that was not JSON."""
+    if isinstance(row, BadRow):
+        raise ApplicationError(row.message, where=f"line {line}", code="malformed_json")
+    return row_remap(row, rules.column_map)
+
+
+def row_checked(rules: RowRules, row_kind: str, line: int, row) -> tuple[dict, dict]:
+    """(clean row, its JSON parts) of a prepared row in a known format, or ApplicationError."""
+    return row_canonical_checked(row, format=row_kind, line=line, max_chars=rules.max_record_chars)
+
+
+def row_hashes(clean: dict, parts: dict[str, str]) -> tuple[str, str]:
+    return content_hash(clean, parts=parts), prompt_hash(clean)
+
+
+def chunk_parse(rules: RowRules, row_kind: str, first_ordinal: int, lines: list[tuple[int, bytes]]) -> tuple:
+    """In the parser process: raw JSONL lines → (COPY text, row errors, the error that stops the file or None).
+
+    Row errors are (line, message, where) of rows skip_invalid leaves out; the stopping error is (message, where,
+    code): errors travel as tuples, since ApplicationError does not survive pickling whole.
+    """
+    text, errors = [], []
+    for ordinal, (line, data) in enumerate(lines, start=first_ordinal):
+        try:
+            row = row_prepared(rules, line, jsonl_line_parse(Path(rules.path), rules.encoding, rules.skip_invalid, line, data))
+            clean, parts = row_checked(rules, row_kind, line, row)
+        except ApplicationError as exc:
+            if not rules.skip_invalid:
+                return "".join(text), errors, (exc.message, exc.where, exc.code)
+            errors.append((line, exc.message, exc.where))
+            continue
+        text.append(staged_line(rules.job_id, ordinal, clean, parts, row, row_hashes(clean, parts), line))
+    return "".join(text), errors, None
+
+
+class ChunkParser:
+    """Feeds raw-line chunks to one parser process, a few ahead, and returns their results in order."""
+
+    def __init__(self, rules: RowRules, row_kind: str, lines, first_ordinal: int, chunk_rows: int):
+        self.rules, self.row_kind, self.lines, self.chunk_rows = rules, row_kind, lines, chunk_rows
+        self.next_ordinal = first_ordinal
+        self.pending: deque[tuple[int, Future]] = deque()
+        # spawn, not fork: a forked child would share (and on exit close) the parent's database connection.
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        self.done = False
+
+    def _submit(self) -> None:
+        while not self.done and len(self.pending) < _AHEAD:
+            lines = []
+            for item in self.lines:
+                lines.append(item)
+                if len(lines) == self.chunk_rows:
+                    break
+            self.done = len(lines) < self.chunk_rows
+            if lines:
+                future = self.pool.submit(chunk_parse, self.rules, self.row_kind, self.next_ordinal, lines)
+                self.pending.append((len(lines), future))
+                self.next_ordinal += len(lines)
+
+    def next(self) -> tuple[int, str, list, tuple | None]:
+        """(rows read, COPY text, row errors, stopping error) of the next chunk; (0, "", [], None) at the end."""
+        self._submit()
+        if not self.pending:
+            return 0, "", [], None
+        read, future = self.pending.popleft()
+        text, errors, stop = future.result()
+        self._submit()
+        return read, text, errors, stop
+
+    def close(self) -> None:
+        for _, future in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
