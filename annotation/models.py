@@ -21,6 +21,8 @@ class LabelSchema(TimeStampedModel):
     rating_scale = models.PositiveSmallIntegerField(default=0, help_text="0: no rating; N: a rating from 1 to N (2..10)")
     rating_question = models.CharField(max_length=300, blank=True, help_text="what the rating measures, e.g. 'How helpful is the answer?'")
     free_text_question = models.CharField(max_length=300, blank=True, help_text="blank: no free-text field; else its question")
+    pairwise_question = models.CharField(max_length=300, blank=True,
+                                         help_text="blank: no A/B comparison; else its question, asked on records with two answers")
     published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -165,6 +167,14 @@ class Annotation(TimeStampedModel):
     comment = models.TextField(blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..the schema's rating_scale; empty when not rated")
     free_text = models.TextField(blank=True, help_text="the answer to the schema's free-text question")
+
+    class Preference(models.TextChoices):
+        A = "a", _("Answer A")
+        B = "b", _("Answer B")
+        TIE = "tie", _("Tie")
+
+    preference = models.CharField(max_length=3, choices=Preference.choices, blank=True,
+                                  help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none")
     time_spent_ms = models.PositiveIntegerField(default=0)
     gold_correct = models.BooleanField(null=True, blank=True, help_text="on a gold item: whether the labels match the known answer")
 

@@ -274,6 +274,9 @@ class ProjectDashboard:
     rating_units: int = 0
     alpha_rating_ordinal: float | None = None
     alpha_rating_interval: float | None = None
+    # On a schema with a pairwise question: items with several preferences, and Krippendorff's alpha (nominal, a/b/tie).
+    pairwise_units: int = 0
+    alpha_pairwise: float | None = None
 
 
 AGREEMENT_PERIODS = ("day", "week")
@@ -388,6 +391,7 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
                                human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None)
                   for name, row in sorted(per_annotator.items())]
     rating_units, alpha_ordinal, alpha_interval = _rating_agreement(project=project)
+    pairwise_units, alpha_pairwise = _pairwise_agreement(project=project)
     gold = [g for *_, g, _ in rows if g is not None]
     times = [time_ms for *_, time_ms, _, _ in rows]
     return ProjectDashboard(progress=project_progress(project=project), throughput=throughput, times_ms=times[-DASHBOARD_TIMES:],
@@ -395,7 +399,7 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
                             fleiss=fleiss, units=len(units), gold_n=len(gold), gold_accuracy=sum(gold) / len(gold) if gold else None,
                             annotators=annotators, reviews=review_counts(project=project), period=period,
                             agreement_over_time=timeline, rating_units=rating_units, alpha_rating_ordinal=alpha_ordinal,
-                            alpha_rating_interval=alpha_interval)
+                            alpha_rating_interval=alpha_interval, pairwise_units=pairwise_units, alpha_pairwise=alpha_pairwise)
 
 
 def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None]:
@@ -412,6 +416,23 @@ def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None,
     if not units:
         return 0, None, None
     return len(units), krippendorff_alpha(units, level="ordinal"), krippendorff_alpha(units, level="interval")
+
+
+def _pairwise_agreement(*, project: AnnotationProject) -> tuple[int, float | None]:
+    """(items with several preferences, nominal alpha over a / b / tie); one query, and none when the project's schema
+    asks no pairwise question."""
+    from annotation.agreement import krippendorff_alpha
+
+    if not project.schema.pairwise_question:
+        return 0, None
+    by_task: dict[int, list[str]] = {}
+    for task_id, preference in Annotation.objects.filter(task__project=project).exclude(preference="").values_list(
+            "task_id", "preference"):
+        by_task.setdefault(task_id, []).append(preference)
+    units = [given for given in by_task.values() if len(given) > 1]
+    if not units:
+        return 0, None
+    return len(units), krippendorff_alpha(units, level="nominal")
 
 
 def ai_annotators_of(*, project: AnnotationProject) -> QuerySet[AIAnnotator]:

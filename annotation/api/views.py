@@ -67,6 +67,7 @@ class LabelSchemaOutputSerializer(serializers.Serializer):
     rating_scale = serializers.IntegerField()
     rating_question = serializers.CharField()
     free_text_question = serializers.CharField()
+    pairwise_question = serializers.CharField()
     published_at = serializers.DateTimeField()
     labels = serializers.SerializerMethodField()
 
@@ -99,6 +100,7 @@ class LabelSchemaListApi(APIView):
         rating_scale = serializers.IntegerField(default=0)
         rating_question = serializers.CharField(default="", allow_blank=True)
         free_text_question = serializers.CharField(default="", allow_blank=True)
+        pairwise_question = serializers.CharField(default="", allow_blank=True)
 
         class Meta:
             ref_name = "LabelSchemaCreateInput"
@@ -180,6 +182,7 @@ class ItemOutputSerializer(serializers.Serializer):
     rating_scale = serializers.IntegerField(source="project.schema.rating_scale")
     rating_question = serializers.CharField(source="project.schema.rating_question")
     free_text_question = serializers.CharField(source="project.schema.free_text_question")
+    pairwise_question = serializers.CharField(source="project.schema.pairwise_question")
     labels = serializers.SerializerMethodField()
 
     def get_labels(self, item) -> list[dict]:
@@ -249,6 +252,7 @@ class AnnotationOutputSerializer(serializers.Serializer):
     comment = serializers.CharField()
     rating = serializers.IntegerField(allow_null=True)
     free_text = serializers.CharField()
+    preference = serializers.CharField()
     time_spent_ms = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -266,6 +270,8 @@ class AssignmentSubmitApi(APIView):
         time_spent_ms = serializers.IntegerField(default=0, min_value=0)
         rating = serializers.IntegerField(default=None, allow_null=True, help_text="1..the schema's rating_scale, when it has one")
         free_text = serializers.CharField(default="", allow_blank=True, help_text="the answer to the schema's free-text question")
+        preference = serializers.ChoiceField(choices=["", "a", "b", "tie"], default="", allow_blank=True,
+                                             help_text="pairwise: a (the record's chosen answer), b (its rejected one) or tie")
 
         class Meta:
             ref_name = "AnnotationSubmitInput"

@@ -43,18 +43,22 @@ def annotator_kind_for(*, user, workspace: Workspace) -> str:
 
 
 def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_response: str = "", comment: str = "",
-                      time_spent_ms: int, submitted_by, rating: int | None = None, free_text: str = "") -> Annotation:
+                      time_spent_ms: int, submitted_by, rating: int | None = None, free_text: str = "",
+                      preference: str = "") -> Annotation:
     """Record the annotator's answer for their assignment and count it on the task.
 
     Idempotent: submitting an already submitted assignment (with a valid answer) returns its annotation unchanged.
     Refused when the assignment is someone else's, was skipped, or its lease expired. `rating` (1..the schema's
-    rating_scale) and `free_text` are optional, and only taken when the schema asks for them. The task row is locked
+    rating_scale) and `free_text` are optional, and only taken when the schema asks for them; so is `preference` (a, b or
+    tie: which of the record's two answers is better, A being the stored chosen one), taken when the schema has a
+    pairwise question and the record two answers (a preference record). The task row is locked
     first (see lock_objects), so a concurrent claim cannot expire the lease halfway; the task's count moves under that
     lock and the task completes when it reaches the project's overlap.
 
     Everything that needs no lock is read and checked first (one query: the project with the submitter's role; the
     schema's labels are read once per process, see schema_labels). On PostgreSQL the locked part is one call of the
-    function annotation_submit_record (migration 0006; rating and free text since 0009), in the same transaction as the
+    function annotation_submit_record (migration 0006; rating and free text since 0009, preference since 0010), in the
+    same transaction as the
     sampled checks when the project re-checks or spot-checks; elsewhere it is the same steps from Python.
     """
     if assignment.annotator_id != submitted_by.pk:
@@ -64,6 +68,7 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
             assignment=assignment, label_ids=label_ids, corrected_response=corrected_response, comment=comment,
             time_spent_ms=time_spent_ms, submitted_by=submitted_by)
         rating, free_text = fields_check(schema=project.schema, rating=rating, free_text=free_text)
+        preference = preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
     except ApplicationError:
         # A repeated submit returns the first answer, whatever it carries this time.
         existing = Annotation.objects.filter(assignment_id=assignment.pk).first()
@@ -71,7 +76,8 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
             return existing
         raise
     answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
-              "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text}
+              "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text,
+              "preference": preference}
     if connection.vendor != "postgresql":
         annotation = _submit_portable(**answer)
     elif project.review_rate or project.spot_check_rate:
@@ -91,7 +97,7 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
 
 
 def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
-                   rating: int | None = None, free_text: str = "") -> dict:
+                   rating: int | None = None, free_text: str = "", preference: str = "") -> dict:
     after = {"assignment": assignment.pk, "task": assignment.task_id, "labels": [label.path for label in labels],
              "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": kind}
     # Only when given, so the history of a labels-only schema reads as before.
@@ -99,20 +105,22 @@ def _history_after(*, assignment: Assignment, labels: list[Label], correction: s
         after["rating"] = rating
     if free_text:
         after["free_text"] = True
+    if preference:
+        after["preference"] = preference
     return after
 
 
 def _submit_recorded(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text) -> Annotation | None:
+                     free_text, preference) -> Annotation | None:
     """The locked part as one call of annotation_submit_record; None when the assignment was not active and unexpired."""
     after = _history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms, kind=kind,
-                           rating=rating, free_text=free_text)
+                           rating=rating, free_text=free_text, preference=preference)
     rows = list(Annotation.objects.raw(
         "SELECT * FROM annotation_submit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[], %s::integer, %s, %s, "
-        "%s::jsonb)",
+        "%s, %s::jsonb)",
         [assignment.task_id, assignment.pk, submitted_by.pk, project.overlap, timezone.now(), kind, correction, comment,
          time_spent_ms, [label.pk for label in labels], [label.path for label in labels], rating, free_text,
-         project.disagreement_threshold, json.dumps(after)]))
+         preference, project.disagreement_threshold, json.dumps(after)]))
     return rows[0] if rows else None
 
 
@@ -129,7 +137,7 @@ def _submit_refused(*, assignment: Assignment) -> Annotation:
 
 @transaction.atomic
 def _submit_portable(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text) -> Annotation | None:
+                     free_text, preference) -> Annotation | None:
     task = task_lock(task_id=assignment.task_id)
     now = timezone.now()
     # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
@@ -140,7 +148,8 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
         return None
     annotation = Annotation.objects.create(
         task=task, assignment_id=assignment.pk, annotator=submitted_by, annotator_kind=kind,
-        corrected_response=correction, comment=comment, rating=rating, free_text=free_text, time_spent_ms=time_spent_ms,
+        corrected_response=correction, comment=comment, rating=rating, free_text=free_text, preference=preference,
+        time_spent_ms=time_spent_ms,
     )
     Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
     AnnotationTask.objects.filter(pk=task.pk).update(
@@ -152,7 +161,7 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
                          completes=task.submitted_count + 1 >= project.overlap)
     history_record(actor=submitted_by, target=annotation, verb="submitted",
                    after=_history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms,
-                                        kind=kind, rating=rating, free_text=free_text))
+                                        kind=kind, rating=rating, free_text=free_text, preference=preference))
     return annotation
 
 
@@ -196,6 +205,26 @@ def fields_check(*, schema: LabelSchema, rating, free_text) -> tuple[int | None,
     if len(free_text) > MAX_COMMENT_CHARS:
         raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="free_text")
     return rating, free_text
+
+
+def preference_check(*, schema: LabelSchema, task_id: int, preference) -> str:
+    """The pairwise preference to store ("" when none): a, b or tie, refused when the schema asks no pairwise question
+    or the task's record has not two answers to compare. Reads the record only when a preference is given."""
+    preference = str(preference or "").strip().lower()
+    if not preference:
+        return ""
+    if not schema.pairwise_question:
+        raise ApplicationError(f"the schema {schema} has no pairwise question", where="preference")
+    if preference not in Annotation.Preference.values:
+        raise ApplicationError("must be a, b or tie", where="preference")
+    if not pairwise_record(Record.objects.only("chosen", "rejected").get(version_entries__annotation_tasks__pk=task_id)):
+        raise ApplicationError("this record has no two answers to compare", where="preference")
+    return preference
+
+
+def pairwise_record(record: Record) -> bool:
+    """Whether the record has two candidate answers (A = chosen, B = rejected as stored)."""
+    return bool(record.chosen) and bool(record.rejected)
 
 
 def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:

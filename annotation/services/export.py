@@ -18,6 +18,12 @@ Fields beside the labels (schemas with a rating or a free-text question):
   like any label (e.g. keep "rating:4" and "rating:5" for SFT).
 - free text: the version's operation detail keeps, per record id, the non-empty free-text answers in submission order
   ("free_text"); the records themselves are not changed.
+- pairwise preference (schemas with a pairwise question): the entry gets the label "pairwise:a", "pairwise:b" or
+  "pairwise:tie" for the preference given by most of its annotators (a tie between the top counts is "tie"); the
+  version detail counts the entries per outcome ("pairwise"). Where the majority prefers B (the stored rejected answer)
+  on a preference record, the entry is replaced by a new Record (parent = the original, origin "annotation") with
+  chosen and rejected swapped ("swapped"), so the version's chosen answer is always the preferred one and it is ready
+  for DPO. An entry whose answer was corrected is not swapped (preference records are not correctable).
 """
 
 from collections import Counter, defaultdict
@@ -97,7 +103,8 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     """Freeze the project's version with its annotations applied, as the next version of the same dataset.
 
     Every entry keeps its split. An annotated entry carries the aggregated label paths; a corrected entry is replaced
-    by a new Record (parent = the original, origin "annotation") whose last assistant message is the correction.
+    by a new Record (parent = the original, origin "annotation") whose last assistant message is the correction; a
+    preference entry whose annotators prefer B is replaced likewise, by its pair with chosen and rejected swapped.
     Unannotated entries are kept unchanged. The parent of the new version is the project's version. Annotations
     submitted while the export runs are left for the next export. `aggregation` names the label rule (AGGREGATIONS).
     """
@@ -110,7 +117,8 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     # labels in the second read; labels of annotations submitted in between are ignored.
     rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
     annotations = list(Annotation.objects.filter(task__project=project).exclude(pk__in=rejected).order_by("created_at", "pk")
-                       .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text"))
+                       .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text",
+                               "preference"))
     fixes: dict[int, list[str]] = defaultdict(list)
     fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by("decided_at", "pk")
     latest_fix = {entry_id: review_id for review_id, entry_id in fixed_reviews.values_list("pk", "task__entry_id")}
@@ -130,7 +138,8 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     corrections: dict[int, list[str]] = defaultdict(list)
     ratings: dict[int, list[int]] = defaultdict(list)
     free_texts: dict[int, list[str]] = defaultdict(list)
-    for annotation_id, entry_id, corrected, annotator_id, rating, free_text in annotations:
+    preferences: dict[int, list[str]] = defaultdict(list)
+    for annotation_id, entry_id, corrected, annotator_id, rating, free_text, preference in annotations:
         choices[entry_id].append((annotator_id, labels_by_annotation.get(annotation_id, [])))
         if corrected:
             corrections[entry_id].append(corrected)
@@ -138,11 +147,16 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
             ratings[entry_id].append(rating)
         if free_text:
             free_texts[entry_id].append(free_text)
+        if preference:
+            preferences[entry_id].append(preference)
     if not choices and not latest_fix:
         raise ApplicationError("the project has no submitted annotations to export", where="project", code="empty")
 
     kept = labels_by_rule(project=project, votes=choices, aggregation=aggregation)
     replacements = _corrected_records(dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()})
+    preferred = {entry_id: preference_aggregate(given) for entry_id, given in preferences.items()}
+    swaps = _swapped_records(dataset=dataset, entry_ids=[e for e, p in preferred.items() if p == "b" and e not in replacements])
+    replacements.update(swaps)
 
     # A correction can turn one entry into another entry's exact content; the version keeps one copy, with both label sets.
     out: dict[int, list] = {}
@@ -155,6 +169,8 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
             labels = kept[entry_id]
         if entry_id in ratings:
             labels = sorted({*labels, f"rating:{median_low(ratings[entry_id])}"})
+        if entry_id in preferred:
+            labels = sorted({*labels, f"pairwise:{preferred[entry_id]}"})
         record_id = replacements.get(entry_id, record_id)
         if entry_id in free_texts:
             free_text_by_record.setdefault(str(record_id), []).extend(free_texts[entry_id])
@@ -169,7 +185,7 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
         "project": project.name,
         "schema": str(project.schema),
         "annotated": len(choices),
-        "corrected": len(replacements),
+        "corrected": len(replacements) - len(swaps),
         "merged": merged,
         "overlap": project.overlap,
         "aggregation": aggregation,
@@ -180,6 +196,12 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     if ratings:
         detail["rated"] = len(ratings)
         detail["rating_rule"] = "label rating:<median of the ratings, the lower middle one on an even count>"
+    if preferred:
+        outcomes = Counter(preferred.values())
+        detail["pairwise"] = {outcome: outcomes[outcome] for outcome in ("a", "b", "tie")}
+        detail["swapped"] = len(swaps)
+        detail["pairwise_rule"] = ("label pairwise:<preference of most annotators, tie when the top counts are equal>; "
+                                   "b on a preference record: chosen and rejected swapped in a child record")
     if free_text_by_record:
         detail["free_text"] = free_text_by_record
     version = dataset_version_create(
@@ -191,6 +213,36 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     logged = {**detail, "free_text": len(free_text_by_record)} if free_text_by_record else detail
     history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **logged})
     return version
+
+
+def preference_aggregate(given: list[str]) -> str:
+    """The preference kept for one entry from its annotators' a / b / tie: the most given, "tie" when the top is shared."""
+    counts = Counter(given).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return "tie"
+    return counts[0][0]
+
+
+def _swapped_records(*, dataset, entry_ids: list[int]) -> dict[int, int]:
+    """A child record per entry whose annotators prefer B: chosen and rejected swapped. Returns entry id -> record id;
+    entries whose record has not two answers are left as they are."""
+    if not entry_ids:
+        return {}
+    built: dict[int, Record] = {}
+    for entry in VersionRecord.objects.filter(pk__in=entry_ids).select_related("record"):
+        original = entry.record
+        if original.kind != Record.Kind.PREFERENCE or not (original.chosen and original.rejected):
+            continue
+        row = {"kind": original.kind, "messages": original.messages, "chosen": original.rejected, "rejected": original.chosen}
+        clean = canonical_validate(row, where=f"record {original.pk}: ")
+        built[entry.pk] = record_build(dataset=dataset, clean=clean, source=original.source, origin="annotation", parent=original,
+                                       tags=list(original.tags or []))
+    if not built:
+        return {}
+    records_insert(dataset=dataset, records=list(built.values()))
+    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r in built.values()})
+                   .values_list("content_hash", "pk"))
+    return {entry_id: by_hash[record.content_hash] for entry_id, record in built.items()}
 
 
 def _corrected_records(*, dataset, corrections: dict[int, str]) -> dict[int, int]:

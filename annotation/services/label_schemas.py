@@ -12,14 +12,16 @@ from common.history import history_record
 
 @transaction.atomic
 def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple: bool = False, leaf_only: bool = True,
-                        rating_scale: int = 0, rating_question: str = "", free_text_question: str = "", created_by=None) -> LabelSchema:
+                        rating_scale: int = 0, rating_question: str = "", free_text_question: str = "", pairwise_question: str = "",
+                        created_by=None) -> LabelSchema:
     """Publish a label schema: its tree of labels, fixed from now on.
 
     A published schema never changes; creating one under a name the workspace already uses publishes the next
     version of that name. Labels are stored depth-first (`order`), so reading them in order draws the tree.
 
     Optional fields beside the labels: `rating_scale` N (2..10) asks every annotator for a rating from 1 to N
-    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer. 0 / blank: not asked.
+    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer, `pairwise_question` asks which of a record's two answers is better
+    (A, B or a tie; on preference records). 0 / blank: not asked.
     """
     name = " ".join((name or "").split())
     if not name:
@@ -30,7 +32,9 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
         raise ApplicationError("must be 0 (no rating) or a whole number from 2 to 10", where="rating_scale")
     rating_question = " ".join((rating_question or "").split())
     free_text_question = " ".join((free_text_question or "").split())
-    for field, text in (("rating_question", rating_question), ("free_text_question", free_text_question)):
+    pairwise_question = " ".join((pairwise_question or "").split())
+    for field, text in (("rating_question", rating_question), ("free_text_question", free_text_question),
+                        ("pairwise_question", pairwise_question)):
         if len(text) > 300:
             raise ApplicationError("longer than 300 characters", where=field)
     if rating_question and not rating_scale:
@@ -40,7 +44,8 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
     version = (LabelSchema.objects.filter(workspace=workspace, name=name).aggregate(n=Max("version"))["n"] or 0) + 1
     schema = LabelSchema.objects.create(workspace=workspace, name=name, version=version, multiple=multiple, leaf_only=leaf_only,
                                         rating_scale=rating_scale, rating_question=rating_question,
-                                        free_text_question=free_text_question, published_at=timezone.now(), created_by=created_by)
+                                        free_text_question=free_text_question, pairwise_question=pairwise_question,
+                                        published_at=timezone.now(), created_by=created_by)
     # Level by level, so every parent has its id before its children are inserted.
     saved: list[Label | None] = [None] * len(flat)
     for depth in range(max(node.depth for node in flat) + 1):
@@ -55,5 +60,5 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
     history_record(actor=created_by, target=schema, verb="published",
                    after={"name": name, "version": version, "labels": [node.path for node in flat], "multiple": multiple,
                           "leaf_only": leaf_only, "rating_scale": rating_scale, "rating_question": rating_question,
-                          "free_text_question": free_text_question})
+                          "free_text_question": free_text_question, "pairwise_question": pairwise_question})
     return schema

@@ -19,6 +19,10 @@ try:
 except ImportError:  # pragma: no cover - the package is pinned in requirements.txt
     EMBEDDING_MODEL_DEFAULT = "sentence-transformers/all-MiniLM-L6-v2"
 
+# Models that were trained on English only. Their vectors of Chinese text all sit close together (unrelated
+# Chinese questions reach cosine 0.95 with all-MiniLM-L6-v2), so semantic dedupe must not judge such text with them.
+ENGLISH_ONLY_MODELS = frozenset({EMBEDDING_MODEL_DEFAULT, "sentence-transformers/all-MiniLM-L6-v2"})
+
 BATCH_SIZE = 64
 LOOKUP_CHUNK = 2000
 
@@ -96,3 +100,10 @@ def texts_embed(texts: list[str], *, model_name: str | None = None, stats: dict 
         dim = embedding_model_load(name).get_sentence_embedding_dimension()
         return np.zeros((0, dim), dtype=np.float32)
     return np.ascontiguousarray(np.stack([vectors[digest] for digest in hashes]), dtype=np.float32)
+
+
+def embedding_model_reads(text: str, *, model_name: str | None = None) -> bool:
+    """Whether the model's vectors of `text` can be compared: an English-only model cannot read mostly-CJK text."""
+    from datahub.dedupe.stages import mostly_cjk
+
+    return (model_name or EMBEDDING_MODEL_DEFAULT) not in ENGLISH_ONLY_MODELS or not mostly_cjk(text)

@@ -53,6 +53,8 @@ class DedupeRun(TimeStampedModel):
     leakage = models.JSONField(default=dict, blank=True, help_text="duplicate pairs whose records sit in different splits")
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
     embedded_count = models.PositiveIntegerField(default=0, help_text="texts embedded by this run (cache misses)")
+    semantic_skipped = models.PositiveIntegerField(default=0, help_text="texts the embedding model cannot read (e.g. Chinese "
+                                                                        "for an English-only model), left out of the semantic stage")
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     applied_version = models.OneToOneField(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="dedupe_source")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.dedupe import stages
-from datahub.dedupe.embeddings import EMBEDDING_MODEL_DEFAULT, texts_embed
+from datahub.dedupe.embeddings import EMBEDDING_MODEL_DEFAULT, embedding_model_reads, texts_embed
 from datahub.dedupe.models import DedupeCluster, DedupeDecision, DedupePair, DedupeRun, Stage
 from datahub.dedupe.plan import decisions_make, exact_collapse
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
@@ -198,25 +198,30 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
         timings["near"] = time.perf_counter() - stamp
     vectors = None
     embed_stats: dict = {}
+    semantic_skipped = 0
     if run.use_semantic:
+        # Only the texts the model can read are compared; the rest are left to the exact and near stages.
+        readable = [i for i, text in enumerate(texts) if embedding_model_reads(text, model_name=run.embedding_model)]
+        semantic_skipped = len(texts) - len(readable)
+        positions = [survivors[i] for i in readable]
         stamp = time.perf_counter()
-        _progress(run, on_progress, "embed", 0, len(texts))
-        vectors = texts_embed(texts, model_name=run.embedding_model, stats=embed_stats,
+        _progress(run, on_progress, "embed", 0, len(readable))
+        vectors = texts_embed([texts[i] for i in readable], model_name=run.embedding_model, stats=embed_stats,
                               on_progress=lambda done, total: _progress(run, on_progress, "embed", done, total))
         timings["embed"] = time.perf_counter() - stamp
         stamp = time.perf_counter()
-        _progress(run, on_progress, "search", 0, len(texts))
+        _progress(run, on_progress, "search", 0, len(readable))
         pairs, nearest = stages.semantic_neighbours(vectors, floor=min(SEMANTIC_MISS_FLOOR, run.cosine_threshold))
         # A pair the near stage already joined is not reported twice; its decision keeps the near stage's evidence.
         known = {(a, b) for a, b, _, _ in edges}
-        pairs = [p for p in pairs if (survivors[p.a], survivors[p.b]) not in known]
+        pairs = [p for p in pairs if (positions[p.a], positions[p.b]) not in known]
         duplicates = [p for p in pairs if p.similarity >= run.cosine_threshold]
         misses = sorted((p for p in pairs if SEMANTIC_MISS_FLOOR <= p.similarity < run.cosine_threshold), key=lambda p: -p.similarity)
-        edges += [(survivors[p.a], survivors[p.b], p.similarity, Stage.SEMANTIC) for p in duplicates]
-        shown += [(survivors[p.a], survivors[p.b], p.similarity, Stage.SEMANTIC) for p in misses[:CLOSEST_MISSES]]
+        edges += [(positions[p.a], positions[p.b], p.similarity, Stage.SEMANTIC) for p in duplicates]
+        shown += [(positions[p.a], positions[p.b], p.similarity, Stage.SEMANTIC) for p in misses[:CLOSEST_MISSES]]
         histogram = {"stage": Stage.SEMANTIC, **stages.histogram(nearest, low=0.0, bins=HISTOGRAM_BINS)}
         timings["search"] = time.perf_counter() - stamp
-        _progress(run, on_progress, "search", len(texts), len(texts))
+        _progress(run, on_progress, "search", len(readable), len(readable))
 
     stamp = time.perf_counter()
     decisions, clusters = decisions_make(count, exact_drops=exact_drops, edges=edges)
@@ -248,7 +253,8 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
         DedupeRun.objects.filter(pk=run.pk).update(
             status=DedupeRun.Status.DRY_RUN_READY, phase="", record_count=count, drop_count=drops, cluster_count=len(clusters),
             histogram=histogram, leakage=leakage, timings={k: round(v, 4) for k, v in timings.items()},
-            embedded_count=embed_stats.get("embedded", 0), finished_at=timezone.now(), updated_at=timezone.now())
+            embedded_count=embed_stats.get("embedded", 0), semantic_skipped=semantic_skipped, finished_at=timezone.now(),
+            updated_at=timezone.now())
         history_record(actor=None, target=run, verb="dry_run_ready",
                        after={"records": count, "drops": drops, "clusters": len(clusters), "leakage": leakage.get("pairs", 0)})
     if on_progress is not None:

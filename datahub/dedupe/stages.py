@@ -50,6 +50,12 @@ def _is_cjk(ch: str) -> bool:
             or 0xF900 <= code <= 0xFAFF)
 
 
+def mostly_cjk(text: str) -> bool:
+    """At least CJK_SHARE of the text's letters are Chinese, Japanese or Korean characters."""
+    letters = [ch for ch in text if not ch.isspace()]
+    return sum(1 for ch in letters if _is_cjk(ch)) >= CJK_SHARE * max(1, len(letters))
+
+
 def shingles(text: str) -> set[str]:
     """Word 3-grams; character 5-grams when the text is short or mostly CJK (no spaces between words)."""
     text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()

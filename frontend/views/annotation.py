@@ -20,8 +20,6 @@ from accounts.capabilities import roles_with
 from annotation.access import (
     MANAGE,
     WORK,
-    access_ai_annotator,
-    access_ai_run,
     access_assignment,
     access_label_schema,
     access_project,
@@ -29,8 +27,6 @@ from annotation.access import (
 )
 from annotation.label_tree import label_nodes_flat, label_tree_from_text
 from annotation.selectors import (
-    ai_annotators_of,
-    ai_run_answers,
     annotation_projects_for_user,
     assignment_active_for,
     assignment_item,
@@ -50,8 +46,6 @@ from annotation.selectors import (
     workspaces_for_annotation_manage,
 )
 from annotation.services import (
-    ai_annotator_create,
-    ai_run_create,
     annotation_project_create,
     annotation_project_export,
     annotation_submit,
@@ -65,12 +59,12 @@ from annotation.services import (
     review_claim_next,
     review_decide,
 )
-from annotation.models import AIRun, Review
-from annotation.services.ai_annotators import DEFAULT_PROMPT, MAX_LIMIT
+from annotation.models import Review
+from annotation.services.annotations import pairwise_record
 from annotation.services.projects import MAX_OVERLAP
 from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
 from common.errors import ApplicationError
-from llm.selectors import model_endpoint_list
+from frontend.views.annotation_ai import urlpatterns as ai_urlpatterns
 
 app_name = "annotation"
 
@@ -89,6 +83,8 @@ class LabelSchemaForm(forms.Form):
     rating_scale = forms.IntegerField(required=False, min_value=0, max_value=10, initial=0, label=_("Rating scale: 1 to N (0: no rating)"))
     rating_question = forms.CharField(required=False, max_length=300, label=_("What the rating measures"))
     free_text_question = forms.CharField(required=False, max_length=300, label=_("Free-text question (blank: none)"))
+    pairwise_question = forms.CharField(required=False, max_length=300,
+                                        label=_("A/B question on records with two answers (blank: none)"))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -134,6 +130,7 @@ class SubmitForm(forms.Form):
     comment = forms.CharField(required=False, max_length=5000)
     rating = forms.IntegerField(required=False)
     free_text = forms.CharField(required=False, max_length=5000)
+    preference = forms.CharField(required=False, max_length=3)
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
 
 
@@ -165,26 +162,6 @@ class SkipForm(forms.Form):
     reason = forms.CharField(required=False, max_length=500)
 
 
-class AIAnnotatorForm(forms.Form):
-    name = forms.CharField(max_length=100, label=_("Name"))
-    endpoint = forms.ModelChoiceField(queryset=None, label=_("Model endpoint"))
-    prompt_template = forms.CharField(
-        initial=DEFAULT_PROMPT, widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
-        help_text=_("{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "
-                    "{example} by an example answer."))
-    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, label=_("Temperature"),
-                                   help_text=_("0 answers the same way every time, and a rerun is answered from the cache."))
-    max_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=64, label=_("Longest answer (tokens)"))
-
-    def __init__(self, *args, user, project, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["endpoint"].queryset = model_endpoint_list(user=user, workspace=project.workspace)
-
-
-class AIRunForm(forms.Form):
-    limit = forms.IntegerField(min_value=1, max_value=MAX_LIMIT, initial=100, label=_("Items"))
-
-
 @login_required
 @require_GET
 def project_list(request):
@@ -213,6 +190,7 @@ def schema_create(request):
             schema = label_schema_create(workspace=data["workspace"], name=data["name"], tree=data["tree"], multiple=data["multiple"],
                                          leaf_only=data["leaf_only"], rating_scale=data["rating_scale"] or 0,
                                          rating_question=data["rating_question"], free_text_question=data["free_text_question"],
+                                         pairwise_question=data["pairwise_question"],
                                          created_by=request.user)
         except ApplicationError as error:
             form.add_error(None, str(error))
@@ -330,68 +308,6 @@ def project_dashboard_view(request, pk: int):
     return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
 
 
-@login_required
-@require_GET
-def project_ai(request, pk: int):
-    """The project's AI annotators: add one, run one over the next items, follow the runs (managers)."""
-    project = access_project(request.user, pk, capabilities=(MANAGE,))
-    return _project_ai_page(request, project=project)
-
-
-def _project_ai_page(request, *, project, form=None, status: int = 200) -> HttpResponse:
-    context = {"project": project, "ai_annotators": ai_annotators_of(project=project), "run_form": AIRunForm(),
-               "form": form or AIAnnotatorForm(user=request.user, project=project, initial={"name": gettext("AI annotator")}),
-               "ai_in_pools": not project.label_pools or "ai" in project.label_pools}
-    return render(request, "frontend/annotation/ai.html", context, status=status)
-
-
-@login_required
-@require_POST
-def project_ai_create(request, pk: int):
-    project = access_project(request.user, pk, capabilities=(MANAGE,))
-    form = AIAnnotatorForm(request.POST, user=request.user, project=project)
-    if form.is_valid():
-        try:
-            ai = ai_annotator_create(project=project, created_by=request.user, **form.cleaned_data)
-        except ApplicationError as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, gettext("Added the AI annotator %(name)s.") % {"name": ai.name})
-            return redirect("annotation:project-ai", pk=project.pk)
-    return _project_ai_page(request, project=project, form=form, status=400)
-
-
-@login_required
-@require_POST
-def ai_run_start(request, pk: int):
-    ai = access_ai_annotator(request.user, pk)
-    form = AIRunForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _form_error(form))
-        return redirect("annotation:project-ai", pk=ai.project_id)
-    try:
-        run = ai_run_create(ai_annotator=ai, limit=form.cleaned_data["limit"], created_by=request.user)
-    except ApplicationError as error:
-        messages.error(request, str(error))
-        return redirect("annotation:project-ai", pk=ai.project_id)
-    messages.success(request, gettext("Queued run %(run)d of %(name)s.") % {"run": run.pk, "name": ai.name})
-    return redirect("annotation:ai-run", pk=run.pk)
-
-
-@login_required
-@require_GET
-def ai_run_view(request, pk: int):
-    """A run's progress and its latest answers; htmx polls the status part while the run is queued or running."""
-    run = access_ai_run(request.user, pk)
-    live = run.status in (AIRun.Status.QUEUED, AIRun.Status.RUNNING)
-    context = {"run": run, "ai": run.ai_annotator, "project": run.ai_annotator.project, "live": live,
-               "percent": round(100 * run.processed / run.limit) if run.limit else 0}
-    if request.htmx:
-        return render(request, "frontend/annotation/_ai_run_status.html", context)
-    context["answers"] = ai_run_answers(run=run)
-    return render(request, "frontend/annotation/ai_run.html", context)
-
-
 def _layer_or_404(layer: str) -> str:
     if layer not in CAPABILITY_BY_LAYER:
         raise Http404
@@ -467,14 +383,17 @@ def workbench(request, pk: int):
 
 
 def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
-                    comment: str = "", rating: int | None = None, free_text: str = "", queue_empty: bool = False,
+                    comment: str = "", rating: int | None = None, free_text: str = "", preference: str = "",
+                    queue_empty: bool = False,
                     status: int = 200) -> HttpResponse:
     context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error,
                "queue_empty": queue_empty}
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
         context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment, rating=rating,
-                       free_text=free_text, rating_values=range(1, project.schema.rating_scale + 1),
+                       free_text=free_text, preference=preference,
+                       pairwise=bool(project.schema.pairwise_question) and pairwise_record(item.record),
+                       rating_values=range(1, project.schema.rating_scale + 1),
                        corrected=item.response if corrected is None else corrected,
                        others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user))
     # htmx swaps only 2xx answers; an error must still reach the page.
@@ -495,7 +414,7 @@ def assignment_submit(request, pk: int):
     try:
         annotation_submit(assignment=assignment, label_ids=label_ids, corrected_response=data["corrected_response"],
                           comment=data["comment"], time_spent_ms=data["time_spent_ms"] or 0, submitted_by=request.user,
-                          rating=data["rating"], free_text=data["free_text"])
+                          rating=data["rating"], free_text=data["free_text"], preference=data["preference"])
     except ApplicationError as error:
         # Show what a reload would show (the current item, if any), keeping the annotator's input when it is this item.
         current = assignment_active_for(project=project, annotator=request.user)
@@ -504,7 +423,7 @@ def assignment_submit(request, pk: int):
         selected = frozenset(int(i) for i in label_ids if i.isdigit())
         return _workbench_page(request, project=project, assignment=current, error=str(error), selected=selected,
                                corrected=data["corrected_response"], comment=data["comment"], rating=data["rating"],
-                               free_text=data["free_text"], status=400)
+                               free_text=data["free_text"], preference=data["preference"], status=400)
     return _claim_next_and_show(request, project=project)
 
 
@@ -585,8 +504,4 @@ urlpatterns = [
     path("projects/<int:pk>/review/<str:layer>/", review_queue, name="review"),
     path("reviews/<int:pk>/decide/", review_decide_view, name="review-decide"),
     path("assignments/<int:pk>/heartbeat/", assignment_heartbeat_view, name="assignment-heartbeat"),
-    path("projects/<int:pk>/ai/", project_ai, name="project-ai"),
-    path("projects/<int:pk>/ai/new/", project_ai_create, name="project-ai-create"),
-    path("ai/<int:pk>/run/", ai_run_start, name="ai-run-start"),
-    path("ai-runs/<int:pk>/", ai_run_view, name="ai-run"),
-]
+] + ai_urlpatterns

@@ -103,3 +103,38 @@ def test_annotator_rates_and_answers_the_free_text_question_with_keys(in_browser
     annotation = Annotation.objects.get(assignment_id=first)
     assert [label.path for label in annotation.labels.all()] == ["billing/refund"]
     assert (annotation.rating, annotation.free_text) == (3, "The refund window.")
+
+
+def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspace, annotation_project_factory,
+                                                       annotation_version_factory):
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+    from annotation.tests.services.test_pairwise import pair_row
+
+    schema = label_schema_create(workspace=workspace, name="Compare", tree=TOPIC_TREE, pairwise_question="Which answer is better?")
+    project = annotation_project_factory(version=annotation_version_factory(rows=[pair_row(0), pair_row(1)]), schema=schema)
+
+    def scenario(page, url):
+        page.goto(f"{url}/annotate/projects/{project.pk}/")
+        page.click("#start-labelling")
+        page.wait_for_selector("#pairwise")
+        first = page.locator("#workbench").get_attribute("data-assignment-id")
+        shown = (page.locator("#answer-a").inner_text(), page.locator("#answer-b").inner_text())
+        # B, then = (a tie), then A: the last key wins; 1 picks a label; Enter submits.
+        page.keyboard.press("1")
+        page.keyboard.press("b")
+        assert page.locator('#pairwise input[value="b"]').is_checked()
+        page.keyboard.press("=")
+        assert page.locator('#pairwise input[value="tie"]').is_checked()
+        page.keyboard.press("a")
+        assert page.locator('#pairwise input[value="a"]').is_checked()
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{first}'")
+        return int(first), shown
+
+    first, shown = in_browser("crowd_annotator", scenario)
+    annotation = Annotation.objects.get(assignment_id=first)
+    assert [label.path for label in annotation.labels.all()] == ["billing/refund"]
+    assert annotation.preference == "a"
+    record = annotation.task.entry.record
+    assert shown == (f"Answer A\n{record.chosen['content']}", f"Answer B\n{record.rejected['content']}")

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--rating-scale", type=int, default=0, help="ask for a rating from 1 to N (2..10); 0: no rating (default)")
         parser.add_argument("--rating-question", default="", help="what the rating measures, e.g. 'How helpful is the answer?'")
         parser.add_argument("--free-text-question", default="", help="ask for a free-text answer to this question")
+        parser.add_argument("--pairwise-question", default="",
+                            help="on records with two answers (preference records), ask which is better: A, B or a tie")
         parser.add_argument("--user", help="user name recorded as the author")
 
     def handle(self, *args, **options):
@@ -43,9 +45,9 @@ class Command(BaseCommand):
             schema = label_schema_create(workspace=workspace, name=options["name"], tree=tree, multiple=options["multiple"],
                                          leaf_only=not options["any_level"], rating_scale=options["rating_scale"],
                                          rating_question=options["rating_question"], free_text_question=options["free_text_question"],
-                                         created_by=user_named(options["user"]))
+                                         pairwise_question=options["pairwise_question"], created_by=user_named(options["user"]))
         except ApplicationError as exc:
-            if exc.where in ("rating_scale", "rating_question", "free_text_question"):
+            if exc.where in ("rating_scale", "rating_question", "free_text_question", "pairwise_question"):
                 raise CommandError(f"--{exc.where.replace('_', '-')}: {exc.message}") from exc
             raise CommandError(f"{path}: {exc}") from exc
         count = schema.labels.count()

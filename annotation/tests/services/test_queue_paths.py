@@ -22,7 +22,7 @@ def _state(project):
     assignments = sorted(Assignment.objects.filter(task__project=project).values_list("task__entry_id", "annotator__username", "slot",
                                                                                         "status"))
     annotations = sorted(Annotation.objects.filter(task__project=project).values_list(
-        "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text"))
+        "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text", "preference"))
     tasks = list(AnnotationTask.objects.filter(project=project).order_by("entry_id").values_list("submitted_count", "is_complete"))
     reviews = sorted(Review.objects.filter(task__project=project).values_list("task__entry_id", "layer", "sampled_because"))
     verbs = sorted(HistoryEvent.objects.filter(verb__in=["claimed", "submitted"]).values_list("verb", flat=True))
@@ -36,6 +36,9 @@ def _session(project, people, claim, submit, schema):
     extra = {}
     if schema.rating_scale:
         extra = {"crowd_annotator": {"rating": 4, "free_text": "Polite."}, "staff_annotator": {"rating": 2}}
+    # And the A/B preference on a schema with a pairwise question (the records are preference records then).
+    if schema.pairwise_question:
+        extra = {"crowd_annotator": {"preference": "b"}, "staff_annotator": {"preference": "tie"}}
     first = {name: claim(project, people[name]) for name in answers}
     for name, path in answers.items():
         submit(first[name], people[name], [label_id(schema, path)], **extra.get(name, {}))
@@ -55,32 +58,43 @@ def _claim_portable(project, user):
     return held[0] if held else None
 
 
-def _submit_function(assignment, user, label_ids, rating=None, free_text=""):
+def _submit_function(assignment, user, label_ids, rating=None, free_text="", preference=""):
     return annotation_submit(assignment=assignment, label_ids=label_ids, time_spent_ms=5, submitted_by=user, rating=rating,
-                             free_text=free_text)
+                             free_text=free_text, preference=preference)
 
 
-def _submit_portable(assignment, user, label_ids, rating=None, free_text=""):
+def _submit_portable(assignment, user, label_ids, rating=None, free_text="", preference=""):
     project, labels, correction, comment, kind = annotation_services._answer_check(
         assignment=assignment, label_ids=label_ids, corrected_response="", comment="", time_spent_ms=5, submitted_by=user)
     rating, free_text = annotation_services.fields_check(schema=project.schema, rating=rating, free_text=free_text)
+    preference = annotation_services.preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
     return annotation_services._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
                                                 comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
-                                                free_text=free_text)
+                                                free_text=free_text, preference=preference)
 
 
-@pytest.mark.parametrize("rated", [False, True])
-def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_factory, users, topic_schema, workspace, rated):
+def _pair_row(i: int) -> dict:
+    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
+            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing."},
+            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help."}}
+
+
+@pytest.mark.parametrize("fields", ["labels", "rated", "pairwise"])
+def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_factory, annotation_version_factory, users, topic_schema,
+                                                          workspace, fields):
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE
 
     schema = topic_schema
-    if rated:
+    if fields == "rated":
         schema = label_schema_create(workspace=workspace, name="Rated topic", tree=TOPIC_TREE, rating_scale=5,
                                      rating_question="How good is the answer?", free_text_question="What is missing?")
+    if fields == "pairwise":
+        schema = label_schema_create(workspace=workspace, name="Pairwise topic", tree=TOPIC_TREE, pairwise_question="Which is better?")
     states = []
     for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
-        project = annotation_project_factory(n=3, overlap=2, name=f"Paths {i}", schema=schema)
+        version = annotation_version_factory(rows=[_pair_row(n) for n in range(3)]) if fields == "pairwise" else None
+        project = annotation_project_factory(n=3, overlap=2, name=f"Paths {i}", schema=schema, version=version)
         annotation_project_layers_set(project=project, disagreement_threshold=0.4, **LAYERS)
         fresh = _session(project, users, claim, submit, schema)
         assert fresh.slot == 0 and fresh.status in ("active", "submitted")
@@ -96,8 +110,9 @@ def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_fac
     assert normalised[0] == normalised[1]
     assert normalised[0][3] == [(0, "disagreement", "disagreement 0.50")]
     assert normalised[0][2] == [(2, True), (1, False), (0, False)]
-    ratings = sorted(((rating, text) for *_, rating, text in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
-    assert ratings == ([(2, ""), (4, "Polite."), (None, "")] if rated else [(None, "")] * 3)
+    ratings = sorted(((rating, text) for *_, rating, text, _ in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
+    assert ratings == ([(2, ""), (4, "Polite."), (None, "")] if fields == "rated" else [(None, "")] * 3)
+    assert sorted(row[-1] for row in normalised[0][1]) == (["", "b", "tie"] if fields == "pairwise" else ["", "", ""])
 
 
 def test_a_claim_is_one_statement_and_a_submit_two(annotation_project_factory, users, topic_schema, django_assert_num_queries):

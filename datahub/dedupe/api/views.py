@@ -37,6 +37,7 @@ class DedupeRunOutputSerializer(serializers.Serializer):
     drop_count = serializers.IntegerField()
     cluster_count = serializers.IntegerField()
     embedded_count = serializers.IntegerField()
+    semantic_skipped = serializers.IntegerField()
     histogram = serializers.JSONField()
     leakage = serializers.JSONField()
     timings = serializers.JSONField()

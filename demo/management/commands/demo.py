@@ -7,12 +7,10 @@ The demo data (demo/data/customer_service.jsonl) is a small bilingual customer-s
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from accounts.models import Role, Workspace
 from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, demo_loop_run

@@ -3,7 +3,8 @@
 //
 // Keys: digits pick labels by their number, Enter submits, E edits the answer, Ctrl/Cmd+Enter submits while
 // editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help. On a schema with a rating, R then a
-// digit rates (0 stands for 10), + and - move the rating; T goes to the free-text answer.
+// digit rates (0 stands for 10), + and - move the rating; T goes to the free-text answer. On an A/B comparison, A and B
+// pick the better answer and = a tie (= then no longer moves the rating; + still does).
 // Time spent counts only while the page is visible and the annotator did something in the last 60 seconds.
 // While the annotator is active, a heartbeat renews the lease on the item (and the items reserved ahead) a third of the
 // way into the lease, so a slow item is not taken away; an idle or hidden page lets the lease run out.
@@ -148,7 +149,7 @@
       var input = option.querySelector("input");
       option.classList.toggle("selected", !!(input && input.checked));
     });
-    Array.prototype.slice.call(document.querySelectorAll("#rating .rating-option input")).forEach(function (input) {
+    Array.prototype.slice.call(document.querySelectorAll("#rating .rating-option input, #pairwise .pairwise-option input")).forEach(function (input) {
       input.parentNode.classList.toggle("selected", input.checked);
     });
   }
@@ -200,6 +201,13 @@
   function ratingCurrent() {
     var checked = ratingOptions().filter(function (input) { return input.checked; })[0];
     return checked ? parseInt(checked.value, 10) : 0;
+  }
+
+  function preferenceSet(value) {
+    Array.prototype.slice.call(document.querySelectorAll("#pairwise .pairwise-option input")).forEach(function (input) {
+      input.checked = input.value === value;
+      input.parentNode.classList.toggle("selected", input.checked);
+    });
   }
 
   function ratingArm(on) {
@@ -259,9 +267,13 @@
       return;
     }
     ratingArm(false);
+    var pairwise = !!$("pairwise");
     if (/^[0-9]$/.test(event.key)) {
       event.preventDefault();
       digitPush(event.key);
+    } else if (pairwise && (event.key === "a" || event.key === "A" || event.key === "b" || event.key === "B" || event.key === "=")) {
+      event.preventDefault();
+      preferenceSet(event.key === "=" ? "tie" : event.key.toLowerCase());
     } else if ((event.key === "r" || event.key === "R") && scale) {
       event.preventDefault();
       ratingArm(true);
