@@ -31,6 +31,7 @@ REASONS = {
     "unchanged": _("the same text as the original"),
     "duplicate_original": _("its content is already in the dataset"),
     "duplicate_candidate": _("an earlier candidate has the same content"),
+    "unreadable": _("meaning cannot be checked: the embedding model reads English only; choose a multilingual model"),
     "too_far": _("meaning drifted: cosine to the original below the minimum"),
     "too_close": _("hardly reworded: cosine to the original at or above the maximum"),
     "same_words": _("too many of the original's words: token Jaccard above the maximum"),

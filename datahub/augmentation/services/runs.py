@@ -12,6 +12,7 @@ from common.history import history_record
 from datahub.augmentation import eda, filters, generation
 from datahub.augmentation.models import AugmentationCandidate, AugmentationRun, JobStatus, SynonymTable
 from datahub.canonical import canonical_validate, content_hash
+from datahub.dedupe.embeddings import embedding_model_reads
 from datahub.models import DatasetVersion, Record, VersionRecord
 
 Method = AugmentationRun.Method
@@ -172,14 +173,21 @@ def candidates_filter(*, run: AugmentationRun, generated: list[tuple]) -> list[A
             row = None
         built.append((record, split, method, operation, original, text, row, content_hash(row) if row else None))
     existing = _existing_hashes(run.version.dataset_id, {b[7] for b in built if b[7]})
-    needs_cosine = [(b[4], b[5]) for b in built if b[2] in LLM_METHODS and b[7] and b[7] not in existing]
+    # An English-only model's cosine of Chinese text says nothing (unrelated Chinese sentences score above 0.9), so
+    # such candidates are not judged by it at all.
+    readable = {(b[4], b[5]) for b in built if b[2] in LLM_METHODS and b[7] and b[7] not in existing
+                and embedding_model_reads(b[4], model_name=run.embedding_model or None)
+                and embedding_model_reads(b[5], model_name=run.embedding_model or None)}
+    needs_cosine = sorted(readable)
     cosine_of = dict(zip(needs_cosine, generation_cosines(needs_cosine, run.embedding_model)))
     seen: set[str] = set()
     kept: dict[int, list[str]] = {}
     candidates = []
     for record, split, method, operation, original, text, row, digest in built:
         verdict = filters.verdict_dedupe(original=original, text=text, content_hash=digest, existing_hashes=existing, seen_hashes=seen)
-        if verdict is None and method == Method.BACK_TRANSLATION:
+        if verdict is None and method in LLM_METHODS and (original, text) not in cosine_of:
+            verdict = filters.Verdict("unreadable")
+        elif verdict is None and method == Method.BACK_TRANSLATION:
             verdict = filters.verdict_back_translation(original=original, text=text, cosine=cosine_of[original, text], thresholds=options)
         elif verdict is None and method == Method.PARAPHRASE:
             verdict = filters.verdict_paraphrase(original=original, text=text, cosine=cosine_of[original, text],

@@ -76,3 +76,19 @@ def test_execute_is_idempotent(version):
     assert again.candidate_count == 12
     assert AugmentationCandidate.objects.filter(run=run).count() == 12
     assert Record.objects.filter(origin="augmentation").count() == 0
+
+
+@pytest.mark.django_db
+def test_an_english_only_model_never_judges_chinese_paraphrases(make_version):
+    """all-MiniLM-L6-v2 scores unrelated Chinese sentences above 0.9: such candidates get "unreadable", not a verdict."""
+    from datahub.augmentation.services.runs import candidates_filter
+
+    version = make_version(train=[("怎么注销账户？", "在设置里选择“注销账户”。"), ("How do I cancel my account?", "Open Settings.")])
+    run = augmentation_run_create(version=version, methods=["eda"], options={}, run_in_background=False)
+    records = {r.messages[0]["content"]: r for r in Record.objects.filter(dataset=version.dataset)}
+    generated = [(records["怎么注销账户？"], "train", "paraphrase", "", "怎么注销账户？", "灯泡坏了怎么申请退款？"),
+                 (records["How do I cancel my account?"], "train", "paraphrase", "", "How do I cancel my account?",
+                  "How can I close my account?")]
+    verdicts = [(c.reason, sorted(c.scores)) for c in candidates_filter(run=run, generated=generated)]
+    assert verdicts[0] == ("unreadable", [])
+    assert verdicts[1][0] in ("kept", "too_close", "too_far") and verdicts[1][1] == ["cosine", "rouge_l"]
