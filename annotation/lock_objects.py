@@ -8,7 +8,9 @@ holding a task row never asks for another annotator's row, and a submit never as
 A submit or skip takes the task, then its assignment. Nothing takes a task while holding an assignment.
 A heartbeat takes the annotator, then that annotator's live assignments (no task).
 A review claim takes the reviewer (user row), then review rows; a decision takes one review row. Reviews never take
-tasks or assignments, and a submit creates review rows without locking any.
+tasks or assignments, except the rejection of an AI answer in an AI-first project, which then takes its task and
+assignment to give the item back; a submit creates review rows without locking any, so no one holding a task waits
+for a review row.
 All helpers must run inside transaction.atomic(); on SQLite they lock nothing (the write lock serialises instead).
 On PostgreSQL a claim runs as the function annotation_claim (migration 0005), which takes the same locks in the same
 order: annotator, then task rows (skip locked, else wait), then that task's assignments.

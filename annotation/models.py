@@ -77,6 +77,16 @@ class AnnotationProject(TimeStampedModel):
     blind = models.BooleanField(default=True, help_text="annotators do not see each other's answers")
     label_pools = models.JSONField(default=list, blank=True, help_text="annotator kinds that label (crowd, staff, expert); empty: all")
 
+    class Mode(models.TextChoices):
+        HUMAN_ONLY = "human_only", _("Human only")
+        AI_ASSISTS = "ai_assists", _("AI labels beside people")
+        AI_FIRST = "ai_first", _("AI first, human verifies")
+
+    # human_only: AI annotators may not run. ai_assists: an AI annotator is one more annotator (overlap, agreement and
+    # the sampled layers as for people). ai_first: an AI answer completes its item and always goes to the re-check queue;
+    # the export leaves it out until a reviewer accepts or fixes it, and a rejection gives the item back to people.
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.HUMAN_ONLY)
+
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(overlap__gte=1), name="annotation_project_overlap_positive"),

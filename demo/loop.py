@@ -1,17 +1,22 @@
 """The demo workspace and one pass of the whole loop, through the same services every user goes through.
 
-import → dedupe (exact, near-duplicate, semantic; applied as v1) → label → export → SFT on the tiny model → blind study with votes.
+import → dedupe (exact, near-duplicate, semantic; applied as v1) → label → export → SFT on the tiny model → blind study with
+votes → a week of production feedback from a demo shop app.
 """
 
+import json
 import random
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Role
 from accounts.services import membership_set, user_create, workspace_create
+from annotation.feedback.services import feedback_events_ingest, feedback_source_create
 from annotation.models import Label
 from annotation.services.annotations import annotation_submit
 from annotation.services.export import annotation_project_export
@@ -125,17 +130,52 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) 
             votes += 1
     report = study_report(study=study)
     say(f"study {study.name!r}: {votes} votes so far; open it as pm to read the support rate")
+
+    accepted = demo_feedback_send(workspace=workspace, created_by=ml, base_name=base_model.name, tuned_name=run.name)
+    say(f"the demo shop app sent {accepted} feedback events (likes, dislikes, best-of-2 picks); open Feedback as ml or pm")
     return {"workspace": workspace, "dataset": dataset, "version": version, "labelled_version": labelled_version,
             "project": project, "run": run, "study": study, "report": report, "people": people}
 
 
 def _demo_topics() -> dict[str, str]:
     """The topic each demo question was written under, by the question text."""
-    import json
-
     topics = {}
     with open(DEMO_DATA, encoding="utf-8") as lines:
         for line in lines:
             row = json.loads(line)
             topics[row["messages"][1]["content"]] = row["topic"]
     return topics
+
+
+GENERIC_ANSWERS = ["Thanks for reaching out! Please check our help center for more information.",
+                   "感谢您的咨询！请查看我们的帮助中心。"]
+
+
+def demo_feedback_send(*, workspace, created_by, base_name: str, tuned_name: str, count: int = 24) -> int:
+    """A week of production feedback from a demo shop app, through the same ingest service as the API: the team's
+    answers (standing in for the fine-tune) are mostly liked and picked, the generic ones (the base model) mostly not."""
+    source = feedback_source_create(workspace=workspace, name="Lumen shop app (demo)", created_by=created_by)
+    rng = random.Random(11)
+    now = timezone.now()
+    with open(DEMO_DATA, encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines][:count]
+    events = []
+    for i, row in enumerate(rows):
+        question, answer = row["messages"][1:3]
+        generic = GENERIC_ANSWERS[row["lang"] == "zh"]
+        tuned = {"text": answer["content"], "model": tuned_name, "prompt_version": "p1"}
+        base = {"text": generic, "model": base_name, "prompt_version": "p1"}
+        common = {"occurred_at": (now - timedelta(hours=7 * i)).isoformat(), "messages": [question],
+                  "app_id": "lumen-shop", "session_id": f"demo-{i // 3}", "user_id": f"customer-{i % 5}"}
+        if i % 3 == 2:
+            candidates = [base, tuned] if rng.random() < 0.5 else [tuned, base]
+            picked = candidates.index(tuned) if rng.random() < 0.8 else candidates.index(base)
+            events.append({**common, "idempotency_key": f"demo-{i}-pick", "kind": "choice", "responses": candidates,
+                           "chosen_index": picked})
+        else:
+            response = tuned if i % 3 == 0 else base
+            liked = rng.random() < (0.85 if response is tuned else 0.3)
+            events.append({**common, "idempotency_key": f"demo-{i}-{'like' if liked else 'dislike'}",
+                           "kind": "like" if liked else "dislike", "responses": [response]})
+    return feedback_events_ingest(source=source, events=events).count("accepted")
+

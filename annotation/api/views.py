@@ -85,6 +85,7 @@ class ProjectOutputSerializer(serializers.Serializer):
     instructions = serializers.CharField()
     lease_seconds = serializers.IntegerField()
     status = serializers.CharField()
+    mode = serializers.CharField()
     tasks_total = serializers.IntegerField()
     tasks_done = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -342,7 +343,8 @@ class ProjectExportApi(APIView):
 
 
 class ProjectLayersApi(APIView):
-    """Set the project's layers: review, spot-check and gold rates, disagreement threshold, blind mode, labelling pools."""
+    """Set the project's layers: review, spot-check and gold rates, disagreement threshold, blind mode, labelling pools,
+    and the mode (human_only, ai_assists or ai_first; left out: unchanged)."""
 
     class InputSerializer(serializers.Serializer):
         review_rate = serializers.FloatField()
@@ -351,6 +353,8 @@ class ProjectLayersApi(APIView):
         disagreement_threshold = serializers.FloatField()
         blind = serializers.BooleanField()
         label_pools = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+        # A plain string: the service names the allowed values in its error.
+        mode = serializers.CharField(required=False)
 
         class Meta:
             ref_name = "AnnotationLayersInput"
@@ -363,6 +367,7 @@ class ProjectLayersApi(APIView):
         disagreement_threshold = serializers.FloatField()
         blind = serializers.BooleanField()
         label_pools = serializers.ListField(child=serializers.CharField())
+        mode = serializers.CharField()
         gold_items = serializers.SerializerMethodField()
 
         class Meta:

@@ -233,6 +233,7 @@ def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enq
     project = ai_annotator.project
     if project.status != AnnotationProject.Status.OPEN:
         raise ApplicationError("the project is closed", where="project", code="closed")
+    human_only_check(project)
     live = list(AIRun.objects.select_for_update().filter(ai_annotator=ai_annotator, status__in=[AIRun.Status.QUEUED, AIRun.Status.RUNNING]))
     for run in live:
         if run.updated_at > timezone.now() - STALE_AFTER:
@@ -248,6 +249,13 @@ def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enq
         run_id = run.pk
         transaction.on_commit(lambda: ai_run_execute_job.enqueue(ai_run_id=run_id))
     return run
+
+
+def human_only_check(project: AnnotationProject) -> None:
+    """Refuse AI work in a project whose mode is human only."""
+    if project.mode == AnnotationProject.Mode.HUMAN_ONLY:
+        raise ApplicationError("this project is labelled by people only; choose the mode \"AI first, human verifies\" or "
+                               "\"AI labels beside people\" in its layers to run AI annotators", where="project", code="human_only")
 
 
 def _finish(run: AIRun, *, status: str, error: str = "") -> None:
@@ -274,6 +282,10 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
     run.refresh_from_db()
     ai = AIAnnotator.objects.select_related("project__workspace", "project__schema", "endpoint", "user").get(pk=run.ai_annotator_id)
     project, schema = ai.project, ai.project.schema
+    if project.mode == AnnotationProject.Mode.HUMAN_ONLY:
+        # The mode changed after the run was queued.
+        _finish(run, status=AIRun.Status.FAILED, error="the project is labelled by people only")
+        return run
     labels = schema_labels(schema=schema)
     selectable = [label for label in sorted(labels.values(), key=lambda label: label.path)
                   if not (schema.leaf_only and label.has_children)]

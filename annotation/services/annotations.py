@@ -75,12 +75,13 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
         if existing is not None:
             return existing
         raise
+    overlap = submit_overlap(project=project, kind=kind)
     answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
               "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text,
-              "preference": preference}
+              "preference": preference, "overlap": overlap}
     if connection.vendor != "postgresql":
         annotation = _submit_portable(**answer)
-    elif project.review_rate or project.spot_check_rate:
+    elif project.review_rate or project.spot_check_rate or ai_first_answer(project=project, kind=kind):
         with transaction.atomic():
             annotation = _submit_recorded(**answer)
             if annotation is not None:
@@ -94,6 +95,17 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     if annotation is None:
         return _submit_refused(assignment=assignment)
     return annotation
+
+
+def ai_first_answer(*, project: AnnotationProject, kind: str) -> bool:
+    """An AI answer in an AI-first project: it completes its item alone (people only label what a reviewer gives back)
+    and is always re-checked (reviews.checks_sample), so the submit takes the checked path."""
+    return project.mode == AnnotationProject.Mode.AI_FIRST and kind == Annotation.AnnotatorKind.AI
+
+
+def submit_overlap(*, project: AnnotationProject, kind: str) -> int:
+    """The submissions that complete an item, for this submit (see ai_first_answer)."""
+    return 1 if ai_first_answer(project=project, kind=kind) else project.overlap
 
 
 def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
@@ -111,14 +123,14 @@ def _history_after(*, assignment: Assignment, labels: list[Label], correction: s
 
 
 def _submit_recorded(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference) -> Annotation | None:
+                     free_text, preference, overlap) -> Annotation | None:
     """The locked part as one call of annotation_submit_record; None when the assignment was not active and unexpired."""
     after = _history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms, kind=kind,
                            rating=rating, free_text=free_text, preference=preference)
     rows = list(Annotation.objects.raw(
         "SELECT * FROM annotation_submit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[], %s::integer, %s, %s, "
         "%s, %s::jsonb)",
-        [assignment.task_id, assignment.pk, submitted_by.pk, project.overlap, timezone.now(), kind, correction, comment,
+        [assignment.task_id, assignment.pk, submitted_by.pk, overlap, timezone.now(), kind, correction, comment,
          time_spent_ms, [label.pk for label in labels], [label.path for label in labels], rating, free_text,
          preference, project.disagreement_threshold, json.dumps(after)]))
     return rows[0] if rows else None
@@ -137,7 +149,7 @@ def _submit_refused(*, assignment: Assignment) -> Annotation:
 
 @transaction.atomic
 def _submit_portable(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference) -> Annotation | None:
+                     free_text, preference, overlap) -> Annotation | None:
     task = task_lock(task_id=assignment.task_id)
     now = timezone.now()
     # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
@@ -155,10 +167,10 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
     AnnotationTask.objects.filter(pk=task.pk).update(
         submitted_count=F("submitted_count") + 1,
         # Both sides read the row as it was before this update.
-        is_complete=Case(When(submitted_count__gte=project.overlap - 1, then=Value(True)), default=F("is_complete")),
+        is_complete=Case(When(submitted_count__gte=overlap - 1, then=Value(True)), default=F("is_complete")),
     )
     _layers_after_submit(project=project, task=task, annotation=annotation, labels=labels,
-                         completes=task.submitted_count + 1 >= project.overlap)
+                         completes=task.submitted_count + 1 >= overlap, overlap=overlap)
     history_record(actor=submitted_by, target=annotation, verb="submitted",
                    after=_history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms,
                                         kind=kind, rating=rating, free_text=free_text, preference=preference))

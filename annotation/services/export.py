@@ -12,6 +12,8 @@ of paths an annotator picked) given by most annotators and breaks ties by the an
 "dawid_skene" estimates each annotator's confusion between answers by EM and takes the most probable answer.
 Layers: an annotation a reviewer or expert rejected does not vote; where a check fixed the labels, the latest fix is the
 entry's labels whatever the votes say.
+In an AI-first project an AI answer whose re-check is still pending does not vote either: only verified AI labels
+(accepted, or the reviewer's fix) reach the version.
 Fields beside the labels (schemas with a rating or a free-text question):
 - rating: the entry gets one more label, "rating:<n>", where n is the median of its ratings (the lower of the two middle
   ratings for an even count, so it stays a point of the scale); entries nobody rated get none. Filter a version with it
@@ -116,7 +118,15 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     # Annotations first, then their labels: an annotation's labels commit with it, so every annotation read has all its
     # labels in the second read; labels of annotations submitted in between are ignored.
     rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
-    annotations = list(Annotation.objects.filter(task__project=project).exclude(pk__in=rejected).order_by("created_at", "pk")
+    left_out = Annotation.objects.filter(task__project=project).exclude(pk__in=rejected)
+    unverified = 0
+    if project.mode == AnnotationProject.Mode.AI_FIRST:
+        # AI first: an AI answer counts once a reviewer accepted it (a fix counts through the fixed labels below).
+        waiting = Review.objects.filter(task__project=project, layer=Review.Layer.REVIEW, status=Review.Status.PENDING,
+                                        annotation__annotator_kind=Annotation.AnnotatorKind.AI).values("annotation_id")
+        unverified = waiting.count()
+        left_out = left_out.exclude(pk__in=waiting)
+    annotations = list(left_out.order_by("created_at", "pk")
                        .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text",
                                "preference"))
     fixes: dict[int, list[str]] = defaultdict(list)
@@ -193,6 +203,9 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     }
     if latest_fix:
         detail["fixed_by_review"] = len(latest_fix)
+    if project.mode == AnnotationProject.Mode.AI_FIRST:
+        detail["mode"] = project.mode
+        detail["ai_answers_awaiting_review"] = unverified
     if ratings:
         detail["rated"] = len(ratings)
         detail["rating_rule"] = "label rating:<median of the ratings, the lower middle one on an even count>"

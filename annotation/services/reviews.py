@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotation.lock_objects import annotator_lock, review_lock, reviews_lock_free
-from annotation.models import Annotation, AnnotationProject, AnnotationTask, Label, Review
+from annotation.lock_objects import annotator_lock, review_lock, reviews_lock_free, task_lock
+from annotation.models import Annotation, AnnotationProject, AnnotationTask, Assignment, Label, Review
 from annotation.services.annotations import labels_check
 from common.errors import ApplicationError
 from common.history import history_record
@@ -46,10 +46,12 @@ def _share_check(value, *, where: str) -> float:
 
 @transaction.atomic
 def annotation_project_layers_set(*, project: AnnotationProject, review_rate: float, spot_check_rate: float, gold_rate: float,
-                                  disagreement_threshold: float, blind: bool, label_pools: list, set_by=None) -> AnnotationProject:
-    """Set the project's layers: review, spot-check and gold rates, the disagreement threshold, blind mode, and which
-    annotator kinds label (empty: every kind). Gold items are drawn again among the items nobody has labelled yet whose
-    dataset entry already carries labels; those labels are the known answer."""
+                                  disagreement_threshold: float, blind: bool, label_pools: list, mode: str | None = None,
+                                  set_by=None) -> AnnotationProject:
+    """Set the project's layers: review, spot-check and gold rates, the disagreement threshold, blind mode, which
+    annotator kinds label (empty: every kind) and the mode (AnnotationProject.Mode; None keeps the current one). Gold
+    items are drawn again among the items nobody has labelled yet whose dataset entry already carries labels; those
+    labels are the known answer."""
     values = {
         "review_rate": _share_check(review_rate, where="review_rate"),
         "spot_check_rate": _share_check(spot_check_rate, where="spot_check_rate"),
@@ -60,6 +62,12 @@ def annotation_project_layers_set(*, project: AnnotationProject, review_rate: fl
     if not isinstance(label_pools, list | tuple) or any(pool not in ANNOTATOR_POOLS for pool in label_pools):
         raise ApplicationError(f"must be a list drawn from {', '.join(ANNOTATOR_POOLS)}", where="label_pools")
     values["label_pools"] = sorted(set(label_pools))
+    if mode is not None and mode not in AnnotationProject.Mode.values:
+        raise ApplicationError(f"must be one of {', '.join(AnnotationProject.Mode.values)}", where="mode")
+    values["mode"] = project.mode if mode is None else mode
+    pools = values["label_pools"]
+    if values["mode"] == AnnotationProject.Mode.AI_FIRST and pools and Annotation.AnnotatorKind.AI not in pools:
+        raise ApplicationError("AI first needs AI annotators in the labelling pools (or every pool)", where="label_pools")
     before = {field: getattr(project, field) for field in LAYER_FIELDS}
     for field, value in values.items():
         setattr(project, field, value)
@@ -70,7 +78,7 @@ def annotation_project_layers_set(*, project: AnnotationProject, review_rate: fl
     return project
 
 
-LAYER_FIELDS = ["review_rate", "spot_check_rate", "gold_rate", "disagreement_threshold", "blind", "label_pools"]
+LAYER_FIELDS = ["review_rate", "spot_check_rate", "gold_rate", "disagreement_threshold", "blind", "label_pools", "mode"]
 
 
 def _gold_draw(*, project: AnnotationProject) -> int:
@@ -114,14 +122,14 @@ def annotator_quality(*, project: AnnotationProject, annotator) -> dict:
 
 
 def layers_after_submit(*, project: AnnotationProject, task: AnnotationTask, annotation: Annotation, labels: list[Label],
-                        completes: bool) -> None:
+                        completes: bool, overlap: int | None = None) -> None:
     """Inside the submit's transaction: score a gold item, draw the re-check and the spot check, and send a completed
     item whose annotators disagree beyond the threshold to an expert. Costs nothing when the project has no layers."""
     if task.is_gold:
         annotation.gold_correct = sorted(label.path for label in labels) == sorted(task.gold_labels)
         annotation.save(update_fields=["gold_correct"])
     reviews = checks_sample(project=project, task_id=task.pk, annotation=annotation)
-    if completes and project.overlap > 1:
+    if completes and (project.overlap if overlap is None else overlap) > 1:
         disagreement = task_disagreement(task=task)
         if disagreement > project.disagreement_threshold:
             reviews.append(Review(task=task, layer=Review.Layer.DISAGREEMENT, sampled_because=f"disagreement {disagreement:.2f}"))
@@ -133,7 +141,10 @@ def checks_sample(*, project: AnnotationProject, task_id: int, annotation: Annot
     """The re-check and the spot check drawn for a fresh annotation (unsaved; the caller saves them in the submit's
     transaction). Seeded by the annotation id; no query unless the project spot-checks."""
     reviews = []
-    if project.review_rate and _draw(project.pk, annotation.pk, "review") < project.review_rate:
+    if project.mode == AnnotationProject.Mode.AI_FIRST and annotation.annotator_kind == Annotation.AnnotatorKind.AI:
+        reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.REVIEW,
+                              sampled_because="AI first: every AI answer is re-checked"))
+    elif project.review_rate and _draw(project.pk, annotation.pk, "review") < project.review_rate:
         reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.REVIEW,
                               sampled_because=f"review rate {project.review_rate:.0%}"))
     if project.spot_check_rate:
@@ -217,7 +228,26 @@ def review_decide(*, review: Review, reviewer, verdict: str, reason: str = "", l
     locked.save(update_fields=["status", "reason", "decided_at", "updated_at"])
     if labels:
         locked.fixed_labels.set(labels)
+    reopened = locked.status == Review.Status.REJECTED and _ai_first_answer_give_back(review=locked, reviewer=reviewer)
     history_record(actor=reviewer, target=locked, verb=locked.status,
                    after={"layer": locked.layer, "annotation": locked.annotation_id, "task": locked.task_id, "reason": reason,
-                          "labels": [label.path for label in labels]})
+                          "labels": [label.path for label in labels], **({"item_given_back": True} if reopened else {})})
     return locked
+
+
+def _ai_first_answer_give_back(*, review: Review, reviewer) -> bool:
+    """When the rejected answer is an AI's in an AI-first project, give its item back to people: the AI's assignment
+    becomes skipped (its slot frees, and the AI is not offered the item again) and the task is incomplete again.
+    Returns whether it did. Takes the task, then the assignment (the submit's order); nothing that holds a task waits
+    for a review row, so holding the review row here closes no cycle."""
+    if review.annotation_id is None or review.layer != Review.Layer.REVIEW:
+        return False
+    annotation = Annotation.objects.select_related("task__project").get(pk=review.annotation_id)
+    if annotation.annotator_kind != Annotation.AnnotatorKind.AI or annotation.task.project.mode != AnnotationProject.Mode.AI_FIRST:
+        return False
+    task = task_lock(task_id=review.task_id)
+    moved = Assignment.objects.filter(pk=annotation.assignment_id, status=Assignment.Status.SUBMITTED).update(
+        status=Assignment.Status.SKIPPED, skip_reason=f"AI answer rejected by a reviewer: {review.reason}"[:500])
+    if moved:
+        AnnotationTask.objects.filter(pk=task.pk).update(submitted_count=max(0, task.submitted_count - 1), is_complete=False)
+    return bool(moved)

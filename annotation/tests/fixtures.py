@@ -23,6 +23,13 @@ def support_row(i: int) -> dict:
     ]}
 
 
+def project_mode_set(project, mode: str):
+    """Set the project's mode directly (tests of the AI runs need a mode that lets AI annotators work)."""
+    project.mode = mode
+    project.save(update_fields=["mode"])
+    return project
+
+
 def label_id(schema: LabelSchema, path: str) -> int:
     return Label.objects.get(schema=schema, path=path).pk
 
@@ -49,12 +56,14 @@ def topic_schema(workspace, users):
 
 @pytest.fixture
 def annotation_project_factory(workspace, users, annotation_version_factory, topic_schema):
-    def make(*, n: int = 3, overlap: int = 1, lease_seconds: int = 600, schema=None, version=None, name: str = "Support topics"):
-        return annotation_project_create(
+    def make(*, n: int = 3, overlap: int = 1, lease_seconds: int = 600, schema=None, version=None, name: str = "Support topics",
+             mode: str = ""):
+        project = annotation_project_create(
             workspace=workspace, name=name, dataset_version=version or annotation_version_factory(n=n), schema=schema or topic_schema,
             overlap=overlap, instructions="Pick the topic; fix the answer if it is wrong.", lease_seconds=lease_seconds,
             created_by=users["ml_engineer"],
         )
+        return project_mode_set(project, mode) if mode else project
 
     return make
 

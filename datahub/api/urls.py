@@ -17,5 +17,6 @@ urlpatterns = [
     path("versions/<int:version_id>/export/", views.VersionExportApi.as_view(), name="api-version-export"),
     path("versions/<int:version_id>/export/hf/", views.VersionExportHfApi.as_view(), name="api-version-export-hf"),
     path("versions/<int:version_id>/leakage/", views.VersionLeakageApi.as_view(), name="api-version-leakage"),
+    path("versions/<int:version_id>/card/", views.VersionCardApi.as_view(), name="api-version-card"),
     path("versions/<int:version_id>/diff/", views.VersionDiffApi.as_view(), name="api-version-diff"),
 ]

@@ -31,8 +31,11 @@ from datahub.selectors import (
     source_in_workspace,
     source_list,
     version_by_number,
+    version_card,
+    version_card_base_model,
     version_diff,
     version_leakage,
+    version_token_lengths,
 )
 from datahub.services.datasets import dataset_create, source_create
 from datahub.services.imports import import_job_create, import_job_resume
@@ -462,3 +465,50 @@ class VersionExportHfApi(APIView):
     def get(self, request, version_id: int):
         version = access_version(request.user, version_id)
         return version_hf_response(version, export_shape_check(request.query_params.get("shape")))
+
+
+class VersionCardApi(APIView):
+    """The version's dataset card: counts per split, kind mix, records per source and a length histogram in characters;
+    with ?base_model=<id> (a base model of the version's workspace) also token lengths through its chat template."""
+
+    class OutputSerializer(serializers.Serializer):
+        class SourceSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            kind = serializers.CharField()
+            tier = serializers.CharField()
+            records = serializers.IntegerField()
+
+        class TokensSerializer(serializers.Serializer):
+            class OverSerializer(serializers.Serializer):
+                max_length = serializers.IntegerField()
+                records = serializers.IntegerField()
+
+            base_model = serializers.CharField()
+            total = serializers.IntegerField()
+            measured = serializers.IntegerField()
+            sampled = serializers.BooleanField()
+            seed = serializers.IntegerField()
+            histogram = serializers.DictField(child=serializers.IntegerField())
+            p50 = serializers.IntegerField(allow_null=True)
+            p95 = serializers.IntegerField(allow_null=True)
+            max = serializers.IntegerField(allow_null=True)
+            over = OverSerializer(many=True)
+            unrendered = serializers.IntegerField()
+            warnings = serializers.ListField(child=serializers.CharField())
+
+        total = serializers.IntegerField()
+        splits = serializers.DictField(child=serializers.IntegerField())
+        mix = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+        sources = SourceSerializer(many=True)
+        lengths = serializers.DictField(child=serializers.IntegerField())
+        tokens = TokensSerializer(allow_null=True)
+
+    @extend_schema(parameters=[OpenApiParameter("base_model", int, description="count tokens with this base model's tokenizer")],
+                   responses=OutputSerializer)
+    def get(self, request, version_id: int):
+        version = access_version(request.user, version_id)
+        base_model_id = request.query_params.get("base_model") or ""
+        base_model = version_card_base_model(user=request.user, version=version, base_model_id=base_model_id) if base_model_id else None
+        card = version_card(version=version)
+        card["tokens"] = version_token_lengths(version=version, base_model=base_model) if base_model is not None else None
+        return Response(self.OutputSerializer(card).data)

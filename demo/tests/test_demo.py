@@ -6,6 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Membership
+from annotation.feedback.models import FeedbackEvent
+from annotation.feedback.selectors import feedback_support_rates
 from annotation.models import Annotation
 from datahub.models import DatasetVersion, Record
 from evaluation.models import Study, Vote
@@ -27,6 +29,8 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role():
     assert ModelArtifact.objects.get().run == run
     assert Study.objects.get().status == "open"
     assert Vote.objects.exists()
+    assert FeedbackEvent.objects.count() == 24
+    assert feedback_support_rates(workspace=Study.objects.get().workspace)[0].model == "support-faq-lora"
     assert Membership.objects.count() == 7
     for username in ("admin", "ml", "pm", "reviewer", "expert", "staff", "crowd"):
         assert f"user {username:<10} password demo-{username}" in printed

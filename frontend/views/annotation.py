@@ -59,7 +59,7 @@ from annotation.services import (
     review_claim_next,
     review_decide,
 )
-from annotation.models import Review
+from annotation.models import AnnotationProject, Review
 from annotation.services.annotations import pairwise_record
 from annotation.services.projects import MAX_OVERLAP
 from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
@@ -144,13 +144,19 @@ class LayersForm(forms.Form):
     blind = forms.BooleanField(required=False, label=_("Blind: annotators do not see each other's answers"))
     label_pools = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label=_("Who labels (none: everyone)"),
                                             choices=[(kind, kind) for kind in ANNOTATOR_POOLS])
+    # Not required: a post without it keeps the project's mode.
+    mode = forms.ChoiceField(required=False, choices=AnnotationProject.Mode.choices, label=_("Mode"),
+                             help_text=_("Human only: AI annotators may not run. AI labels beside people: an AI is one more "
+                                         "annotator. AI first, human verifies: an AI answer completes its item and every one "
+                                         "goes to the re-check queue; only accepted or fixed AI labels are exported, and a "
+                                         "rejected item goes back to people."))
 
     @classmethod
     def for_project(cls, project):
         return cls(initial={"review_rate": round(100 * project.review_rate, 2), "spot_check_rate": round(100 * project.spot_check_rate, 2),
                             "gold_rate": round(100 * project.gold_rate, 2),
                             "disagreement_threshold": round(100 * project.disagreement_threshold, 2), "blind": project.blind,
-                            "label_pools": project.label_pools})
+                            "label_pools": project.label_pools, "mode": project.mode})
 
 
 class DecideForm(forms.Form):
@@ -283,7 +289,8 @@ def project_layers(request, pk: int):
         try:
             annotation_project_layers_set(project=project, review_rate=data["review_rate"] / 100, spot_check_rate=data["spot_check_rate"] / 100,
                                           gold_rate=data["gold_rate"] / 100, disagreement_threshold=data["disagreement_threshold"] / 100,
-                                          blind=data["blind"], label_pools=data["label_pools"], set_by=request.user)
+                                          blind=data["blind"], label_pools=data["label_pools"], mode=data["mode"] or None,
+                                          set_by=request.user)
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:

@@ -37,9 +37,12 @@ from datahub.selectors import (
     source_stats,
     version_by_number,
     version_card,
+    version_card_base_model,
+    version_card_base_models,
     version_diff,
     version_entry_list,
     version_leakage,
+    version_token_lengths,
     workspace_list_for,
 )
 from datahub.services.datasets import dataset_create, source_create
@@ -424,14 +427,25 @@ def version_diff_view(request, version_id: int):
 @login_required
 @require_GET
 def version_card_view(request, version_id: int):
-    """The dataset card of a version: counts, sources, kind mix, length histogram, with charts."""
+    """The dataset card of a version: counts, sources, kind mix, length histogram, with charts. Lengths are characters
+    unless ?base_model=<id> (a base model of the version's workspace) asks for tokens through its chat template."""
     version = access_version(request.user, version_id)
+    base_models = list(version_card_base_models(user=request.user, version=version))
+    base_model_id = request.GET.get("base_model") or ""
+    base_model = version_card_base_model(user=request.user, version=version, base_model_id=base_model_id) if base_model_id else None
     card = version_card(version=version)
-    chart = {"lengths": card["lengths"], "mix": card["mix"],
-             "words": {"records": _("Records"), "length": _("Length (characters)"), "mix": _("Kinds per split"),
-                       "histogram": _("Record lengths")}}
+    tokens = None
+    if base_model is not None:
+        try:
+            tokens = version_token_lengths(version=version, base_model=base_model)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+    words = {"records": _("Records"), "mix": _("Kinds per split"), "histogram": _("Record lengths"),
+             "length": _("Length (tokens)") if tokens else _("Length (characters)")}
+    chart = {"lengths": tokens["histogram"] if tokens else card["lengths"], "mix": card["mix"], "words": words}
     return render(request, "frontend/datahub/version_card.html",
-                  {"version": version, "dataset": version.dataset, "card": card, "chart": chart})
+                  {"version": version, "dataset": version.dataset, "card": card, "chart": chart, "tokens": tokens,
+                   "base_models": base_models, "base_model": base_model})
 
 
 urlpatterns = [

@@ -5,6 +5,8 @@ OutputSerializer, and calls a selector or a service: the views hold no rules.
 """
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -308,6 +310,7 @@ class ModelArtifactsApi(APIView):
 class ModelArtifactDownloadApi(APIView):
     """GET the artifact's files (adapter or weights, with the tokenizer) as a zip archive, streamed."""
 
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, artifact_id: int):
         artifact = access_model_artifact(request.user, artifact_id)
         response = StreamingHttpResponse(model_artifact_zip_stream(artifact=artifact), content_type="application/zip")

@@ -53,7 +53,7 @@ def chat_template_warnings(*, base_model: BaseModel, tokenizer, assistant_only_l
     return warnings
 
 
-def _encode(tokenizer, row: dict) -> tuple[list[int], list[int]]:
+def row_encode(tokenizer, row: dict) -> tuple[list[int], list[int]]:
     """(token ids, 1 where the trainer learns) of one row rendered by the chat template: for a conversation, where the
     assistant speaks ({% generation %} markers); for a preference or like/dislike row, the completion after the prompt."""
     if "prompt" in row:
@@ -114,7 +114,7 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
             break
         if "messages" not in row and "prompt" not in row:
             continue
-        ids, assistant = _encode(tokenizer, row)
+        ids, assistant = row_encode(tokenizer, row)
         lengths.append(len(ids))
         if len(preview["examples"]) < examples:
             segments = example_segments(tokenizer=tokenizer, ids=ids, assistant=assistant, max_length=max_length,

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import Role
 from annotation.models import AIAnnotator, AIRun
 from annotation.services import ai_annotator_create
+from annotation.tests.fixtures import project_mode_set
 from llm.services.endpoints import model_endpoint_create
 
 MANAGERS = {Role.ADMIN, Role.ML_ENGINEER}
@@ -67,7 +68,7 @@ def test_list_costs_the_same_for_1_and_10(api_for, users, annotation_project, en
 
 @pytest.mark.parametrize("role", [*Role.values, "outsider"])
 def test_only_managers_start_and_see_a_run(api_for, users, annotation_project, endpoint, role, django_capture_on_commit_callbacks):
-    ai = ai_annotator_create(project=annotation_project, name="Tiny", endpoint=endpoint)
+    ai = ai_annotator_create(project=project_mode_set(annotation_project, "ai_assists"), name="Tiny", endpoint=endpoint)
     client = api_for(users[role])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 2}, format="json")
@@ -92,7 +93,7 @@ def test_a_run_limit_out_of_range_is_refused(api_for, users, annotation_project,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_queued_run_is_done_by_the_worker(api_for, users, annotation_project_factory, tiny_endpoint, run_jobs):
-    project = annotation_project_factory(n=2)
+    project = annotation_project_factory(n=2, mode="ai_assists")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=4)
     client = api_for(users["ml_engineer"])
     run_id = client.post(f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 2}, format="json").json()["id"]

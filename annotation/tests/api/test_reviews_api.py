@@ -21,7 +21,7 @@ def test_layers_per_role(api_for, users, annotation_project, role):
     annotation_project.refresh_from_db()
     if role in {"admin", "ml_engineer"}:
         assert response.status_code == 200
-        assert response.json() == {"id": annotation_project.pk, **LAYERS, "gold_items": 0}
+        assert response.json() == {"id": annotation_project.pk, **LAYERS, "mode": "human_only", "gold_items": 0}
         assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (1.0, False, ["crowd", "staff"])
     else:
         assert response.status_code == 404

@@ -28,6 +28,12 @@ def test_schema_project_export_from_the_command_line(tmp_path, workspace, users,
               "--schema", "Topic", "--overlap", "1")
     project = AnnotationProject.objects.get()
     assert out == f"created annotation project 'Topics' (id {project.pk}) with 2 items\n"
+    assert project.mode == "human_only"
+    out = run("annotation_project_create", "--workspace", "Acme support", "--name", "Topics checked", "--dataset", version.dataset.name,
+              "--schema", "Topic", "--mode", "ai_first")
+    checked = AnnotationProject.objects.get(name="Topics checked")
+    assert out == f"created annotation project 'Topics checked' (id {checked.pk}) with 2 items, mode ai_first\n"
+    assert checked.mode == "ai_first"
 
     assignment = assignment_claim_next(project=project, annotator=users["crowd_annotator"])
     submit_as(users["crowd_annotator"], assignment, "account/login")
@@ -77,7 +83,7 @@ def test_ai_run_command_labels_through_the_queue_and_reports(annotation_project_
     from annotation.models import AIRun
     from annotation.services import ai_annotator_create
 
-    project = annotation_project_factory(n=2)
+    project = annotation_project_factory(n=2, mode="ai_assists")
     ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=4)
     out, err = io.StringIO(), io.StringIO()
     call_command("annotation_ai_run", "--project", str(project.pk), "--annotator", "Tiny", "--limit", "5", stdout=out,

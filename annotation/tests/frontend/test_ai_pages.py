@@ -6,6 +6,7 @@ from django.urls import reverse
 from accounts.models import Role
 from annotation.models import AIAnnotator, AIRun
 from annotation.services import ai_annotator_create, ai_run_create, ai_run_execute
+from annotation.tests.fixtures import project_mode_set
 from llm.services.endpoints import model_endpoint_create
 
 
@@ -38,6 +39,7 @@ def test_ai_page_costs_the_same_for_1_and_10(client_for, users, annotation_proje
 
 
 def test_a_manager_adds_and_runs_an_ai_annotator(client_for, users, annotation_project, endpoint, django_capture_on_commit_callbacks):
+    project_mode_set(annotation_project, "ai_assists")
     client = client_for(users["ml_engineer"])
     response = client.post(reverse("annotation:project-ai-create", args=[annotation_project.pk]),
                            {"name": "Tiny <b>", "endpoint": endpoint.pk, "prompt_template": "{labels}\n{conversation}", "temperature": "0",
@@ -78,7 +80,7 @@ def test_others_cannot_add_or_run(client_for, users, annotation_project, endpoin
 
 @pytest.mark.django_db(transaction=True)
 def test_a_finished_run_page_lists_the_answers_escaped(client_for, users, annotation_project_factory, tiny_endpoint):
-    project = annotation_project_factory(n=2)
+    project = annotation_project_factory(n=2, mode="ai_assists")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=4)
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
     client = client_for(users["ml_engineer"])
@@ -95,7 +97,7 @@ def test_a_finished_run_page_lists_the_answers_escaped(client_for, users, annota
 @pytest.mark.django_db(transaction=True)
 def test_run_page_costs_the_same_for_1_and_10_answers(client_for, users, annotation_project_factory, tiny_endpoint,
                                                       django_assert_num_queries):
-    project = annotation_project_factory(n=11)
+    project = annotation_project_factory(n=11, mode="ai_assists")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=2)
     one = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=1, enqueue=False))
     ten = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=10, enqueue=False))

@@ -21,7 +21,7 @@ from annotation.services import (
     assignment_claim_next,
 )
 from annotation.services.ai_annotators import AnswerUnusable, ai_answer_parse, ai_prompt_fill, prompt_version
-from annotation.tests.fixtures import submit_as
+from annotation.tests.fixtures import project_mode_set, submit_as
 from common.errors import ApplicationError
 from datahub.models import Record
 from llm.client import cache_key, chat_request_body
@@ -111,7 +111,7 @@ def test_create_checks_its_input_and_makes_an_inactive_service_user(annotation_p
 
 @pytest.mark.django_db(transaction=True)
 def test_gibberish_is_recorded_as_failures_and_the_items_go_back(annotation_project_factory, tiny_endpoint, users):
-    project = annotation_project_factory(n=3)
+    project = annotation_project_factory(n=3, mode="ai_assists")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=8, created_by=users["ml_engineer"])
     seen = []
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=5, enqueue=False),
@@ -159,7 +159,7 @@ def _seed_answers(ai, project, answers: dict[int, str]) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_answers_naming_labels_become_ai_annotations_in_overlap_gold_and_agreement(annotation_project_factory, tiny_endpoint, users):
-    project = annotation_project_factory(n=3, overlap=2)
+    project = annotation_project_factory(n=3, overlap=2, mode="ai_assists")
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
                                   label_pools=["crowd", "ai"])
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
@@ -198,7 +198,7 @@ def test_gold_items_score_the_ai_like_a_person(annotation_project_factory, annot
 
     version = annotation_version_factory(rows=[support_row(i) for i in range(2)])
     VersionRecord.objects.filter(version=version).update(labels=["billing/refund"])
-    project = annotation_project_factory(version=version)
+    project = annotation_project_factory(version=version, mode="ai_assists")
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=1, disagreement_threshold=0.5, blind=True,
                                   label_pools=[])
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
@@ -212,7 +212,7 @@ def test_gold_items_score_the_ai_like_a_person(annotation_project_factory, annot
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_endpoint_fails_the_run_and_gives_the_items_back(annotation_project_factory, make_endpoint, users):
-    project = annotation_project_factory(n=2)
+    project = annotation_project_factory(n=2, mode="ai_assists")
     broken = make_endpoint(model="no-such-model", max_retries=0)
     ai = ai_annotator_create(project=project, name="Broken", endpoint=broken, created_by=users["ml_engineer"])
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
@@ -230,7 +230,7 @@ def test_pools_without_ai_stop_the_run_and_a_live_run_blocks_another(annotation_
 
     project = annotation_project_factory(n=2)
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
-                                  label_pools=["crowd"])
+                                  label_pools=["crowd"], mode="ai_assists")
     endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=endpoint, created_by=users["ml_engineer"])
     queued = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
@@ -250,7 +250,7 @@ def test_a_run_that_stopped_moving_is_failed_when_a_new_one_starts(annotation_pr
     from llm.services.endpoints import model_endpoint_create
 
     endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
-    ai = ai_annotator_create(project=annotation_project, name="Tiny", endpoint=endpoint)
+    ai = ai_annotator_create(project=project_mode_set(annotation_project, "ai_assists"), name="Tiny", endpoint=endpoint)
     stuck = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
     AIRun.objects.filter(pk=stuck.pk).update(status="running", updated_at=timezone.now() - timedelta(minutes=16))
     fresh = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)

@@ -70,7 +70,8 @@ def _submit_portable(assignment, user, label_ids, rating=None, free_text="", pre
     preference = annotation_services.preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
     return annotation_services._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
                                                 comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
-                                                free_text=free_text, preference=preference)
+                                                free_text=free_text, preference=preference,
+                                                overlap=annotation_services.submit_overlap(project=project, kind=kind))
 
 
 def _pair_row(i: int) -> dict:
@@ -133,3 +134,30 @@ def test_a_claim_is_one_statement_and_a_submit_two(annotation_project_factory, u
         "annotator_kind": "crowd"}
     claimed = HistoryEvent.objects.get(verb="claimed", target_id=assignment.pk).after
     assert claimed == {"task": assignment.task_id, "slot": 0, "expires_at": assignment.expires_at.isoformat(), "expired": []}
+
+
+def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation_project_factory, users, topic_schema, workspace):
+    """AI first: an AI answer completes its item whatever the overlap and always goes to the re-check queue; a person's
+    answer counts against the overlap as usual and is not re-checked (review rate 0)."""
+    from annotation.services import ai_annotator_create
+    from llm.services.endpoints import model_endpoint_create
+
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    states = []
+    for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
+        project = annotation_project_factory(n=2, overlap=2, name=f"AI first {i}")
+        annotation_project_layers_set(project=project, disagreement_threshold=0.4, mode="ai_first", **LAYERS)
+        ai = ai_annotator_create(project=project, name="Tiny", endpoint=endpoint)
+        people = {"ai": ai.user, "crowd_annotator": users["crowd_annotator"]}
+        for name, path in [("ai", "billing/refund"), ("crowd_annotator", "account/login")]:
+            submit(claim(project, people[name]), people[name], [label_id(topic_schema, path)])
+        assignments, annotations, tasks, reviews, verbs = _state(project)
+        entries = sorted({row[0] for row in assignments})
+        states.append(([(entries.index(e), user.startswith("ai-"), *rest) for e, user, *rest in assignments],
+                       [(entries.index(e), *rest) for e, _, *rest in annotations], tasks,
+                       [(entries.index(e), *rest) for e, *rest in reviews], verbs))
+        HistoryEvent.objects.all().delete()
+    assert states[0] == states[1]
+    assert states[0][2] == [(1, True), (1, False)]
+    assert states[0][3] == [(0, "review", "AI first: every AI answer is re-checked")]
+    assert [(row[0], row[1]) for row in states[0][1]] == [(0, "ai"), (1, "crowd")]
