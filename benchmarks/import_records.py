@@ -57,7 +57,8 @@ def copy_path(dataset, path: Path) -> dict:
 def baseline_path(dataset, path: Path, n: int) -> float:
     from django.db import transaction
 
-    from datahub.formats import file_rows, row_canonical, row_format
+    from datahub.files import file_rows
+    from datahub.formats import row_canonical, row_format
     from datahub.models import Record
     from datahub.services.records import record_build
 

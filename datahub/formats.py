@@ -1,7 +1,7 @@
 """Import rows → canonical records: (line number, original row) → canonical row.
 
 Two layers, kept apart so each can be tested alone:
-- `file_rows(path)` (datahub.files, re-exported here) finds the encoding and the container and yields each row
+- `file_rows(path)` (in datahub.files) finds the encoding and the container and yields each row
   with the line it starts on;
 - `row_canonical(row, format=..., line=...)` turns one row in a known format into a canonical row
   (datahub.canonical), raising ApplicationError("field 'output' is missing", where="line 7") on bad rows.
@@ -25,7 +25,6 @@ import re
 
 from common.errors import ApplicationError
 from datahub.canonical import MAX_RECORD_CHARS, canonical_checked
-from datahub.files import CONTAINERS, BadRow, FileRows, file_rows  # noqa: F401 (the file layer, re-exported)
 
 AUTO = "auto"
 FORMATS = ("alpaca", "sharegpt", "firefly", "messages", "prompt_completion", "preference", "kto")

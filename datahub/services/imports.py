@@ -27,7 +27,8 @@ from common.history import history_record
 from common.storage import storage_path
 from datahub.canonical import MAX_RECORD_CHARS, orjson
 from datahub.files import jsonl_line_parse, jsonl_raw_lines
-from datahub.formats import AUTO, column_map_check, file_rows, row_format
+from datahub.files import file_rows
+from datahub.formats import AUTO, column_map_check, row_format
 from datahub.models import Dataset, ImportJob, ImportRowError, Source, StagedRecord
 from datahub.services.import_rows import ChunkParser, RowRules, row_checked, row_hashes, row_prepared, staged_line
 from datahub.services.import_staging import ThreadMover, mover_for, search_index_pending, staged_object, staged_writer, uses_copy

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from common.errors import ApplicationError
-from datahub.formats import file_rows, row_canonical, row_format
+from datahub.files import file_rows
+from datahub.formats import row_canonical, row_format
 
 ALPACA_EN = "sft/hiyouga__LLaMA-Factory/alpaca_en_demo.json"
 ALPACA_ZH = "sft/hiyouga__LLaMA-Factory/alpaca_zh_demo.json"

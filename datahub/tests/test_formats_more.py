@@ -6,7 +6,8 @@ import json
 import pytest
 
 from common.errors import ApplicationError
-from datahub.formats import BadRow, file_rows, row_canonical, row_format, row_remap
+from datahub.files import BadRow, file_rows
+from datahub.formats import row_canonical, row_format, row_remap
 
 GLAIVE_EN = "sft/hiyouga__LLaMA-Factory/glaive_toolcall_en_demo.json"
 HH = "preference/anthropics__hh-rlhf/harmless-base/test.jsonl"
