@@ -35,5 +35,10 @@ def navigation(request):
     for capability, url_name, label in NAV:
         if capability in capabilities and url_name not in seen:
             seen.add(url_name)
-            items.append({"url": reverse(url_name), "label": label})
+            items.append({"url": reverse(url_name), "label": label, "active": False})
+    # The entry whose address is the longest prefix of this page's is the active one (/feedback/workbench/ is
+    # "Best of N", not "Feedback").
+    matching = [item for item in items if request.path.startswith(item["url"])]
+    if matching:
+        max(matching, key=lambda item: len(item["url"]))["active"] = True
     return {"nav_items": items, "capabilities": capabilities}

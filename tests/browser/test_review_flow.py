@@ -21,7 +21,7 @@ def test_label_with_keys_then_review_rejects_and_expert_spot_checks(page, live_s
     page.goto(f"{base}/annotate/projects/{annotation_project.pk}/")
     _press_button(page, "#start-labelling")
     for key in ["1", "2", "3"]:
-        page.wait_for_selector("#label-tree")
+        page.wait_for_selector("#workbench[data-ready]")
         current = page.locator("#workbench").get_attribute("data-assignment-id")
         page.keyboard.press(key)
         page.keyboard.press("Enter")

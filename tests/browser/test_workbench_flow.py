@@ -22,12 +22,12 @@ def test_annotator_labels_with_keys_and_clicks_then_skips(in_browser, users, ann
     def scenario(page, url):
         page.goto(f"{url}/annotate/projects/{annotation_project.pk}/")
         page.click("#start-labelling")
-        page.wait_for_selector("#label-tree")
+        page.wait_for_selector("#workbench[data-ready]")
         first = page.locator("#workbench").get_attribute("data-assignment-id")
         assert page.locator("#conversation .turn.user").inner_text().endswith("Question 0: how do I get my money back?")
 
         # Keys: 2 picks the second selectable label, E edits the answer, Esc leaves it, Enter submits.
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1500)  # time spent on the item, checked below
         page.keyboard.press("2")
         assert page.locator('[data-label-path="billing/invoice"] input').is_checked()
         page.keyboard.press("e")
@@ -44,6 +44,7 @@ def test_annotator_labels_with_keys_and_clicks_then_skips(in_browser, users, ann
         page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{second}'")
 
         # S skips the last item; the queue is then empty. ? shows the keys.
+        page.wait_for_selector("#workbench[data-ready]")
         third = page.locator("#workbench").get_attribute("data-assignment-id")
         page.keyboard.press("s")
         page.wait_for_selector("#queue-empty")
@@ -83,6 +84,7 @@ def test_annotator_rates_and_answers_the_free_text_question_with_keys(in_browser
         page.goto(f"{url}/annotate/projects/{project.pk}/")
         page.click("#start-labelling")
         page.wait_for_selector("#rating")
+        page.wait_for_selector("#workbench[data-ready]")
         first = page.locator("#workbench").get_attribute("data-assignment-id")
         # 1 picks a label; R then 4 rates 4 (the digit does not pick a label); - lowers it to 3; T writes the answer.
         page.keyboard.press("1")
@@ -118,6 +120,7 @@ def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspa
         page.goto(f"{url}/annotate/projects/{project.pk}/")
         page.click("#start-labelling")
         page.wait_for_selector("#pairwise")
+        page.wait_for_selector("#workbench[data-ready]")
         first = page.locator("#workbench").get_attribute("data-assignment-id")
         shown = (page.locator("#answer-a").inner_text(), page.locator("#answer-b").inner_text())
         # B, then = (a tie), then A: the last key wins; 1 picks a label; Enter submits.
