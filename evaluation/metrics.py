@@ -1,28 +1,14 @@
-"""Automatic metrics of answers against reference answers: exact match, BLEU (sacrebleu), ROUGE-L (rouge-score).
+"""Automatic metrics of answers against reference answers: exact match, BLEU (sacrebleu), ROUGE-L (common.text).
 
 Pure functions over lists of strings. They sit beside the human result, never instead of it: overlap with one
 reference rewards copying its wording, not helpfulness.
 """
 
-import re
 from dataclasses import asdict, dataclass
 
 import sacrebleu
-from rouge_score import rouge_scorer
 
-# CJK characters are words of their own; elsewhere runs of letters and digits. rouge-score's default tokenizer drops
-# every non-ASCII character, which would score any Chinese answer 0.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
-_HAS_CJK = re.compile(rf"[{_CJK}]")
-
-
-class _Tokenizer:
-    def tokenize(self, text: str) -> list[str]:
-        return _TOKEN.findall(text.casefold())
-
-
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokenizer())
+from common.text import HAS_CJK, rouge_l
 
 
 def _normalise(text: str) -> str:
@@ -50,7 +36,7 @@ def automatic_metrics(predictions: list[str], references: list[str]) -> Metrics:
     if not predictions:
         return Metrics(0, None, None, None)
     exact = sum(_normalise(p) == _normalise(r) for p, r in zip(predictions, references)) / len(predictions)
-    tokenize = "zh" if any(_HAS_CJK.search(r) for r in references) else "13a"
+    tokenize = "zh" if any(HAS_CJK.search(r) for r in references) else "13a"
     bleu = sacrebleu.corpus_bleu(predictions, [references], tokenize=tokenize).score
-    rouge = sum(_ROUGE.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references)) / len(predictions)
+    rouge = sum(rouge_l(r, p) for p, r in zip(predictions, references)) / len(predictions)
     return Metrics(count=len(predictions), exact_match=exact, bleu=float(bleu), rouge_l=float(rouge))

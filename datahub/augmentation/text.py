@@ -1,21 +1,18 @@
-"""Text measures the augmentation filters use: tokens, language, token Jaccard, ROUGE-L, embedding cosine.
+"""Text measures the augmentation filters use: language, token Jaccard, ROUGE-L (common.text), embedding cosine.
 
-Tokens are lower-cased words for alphabetic scripts and single characters for CJK text, so the same measures work on
-English and Chinese prompts. ROUGE-L is computed here (LCS over these tokens) rather than with rouge-score, whose
-default tokenizer drops every non-ASCII character and would score two Chinese sentences as empty.
+Tokens are lower-cased words for alphabetic scripts and single characters for CJK text (common.text.tokens), so the
+same measures work on English and Chinese prompts.
 """
 
 import re
 
 import numpy as np
 
-TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+from common.text import rouge_l, tokens  # noqa: F401 (the filters' measures, in one place)
+from datahub.dedupe.stages import jaccard
+
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
-
-
-def tokens(text: str) -> list[str]:
-    return [t.casefold() for t in TOKEN.findall(text)]
 
 
 def language_of(text: str) -> str:
@@ -27,34 +24,7 @@ def language_of(text: str) -> str:
 
 
 def token_jaccard(a: str, b: str) -> float:
-    left, right = set(tokens(a)), set(tokens(b))
-    if not left and not right:
-        return 1.0
-    return len(left & right) / len(left | right)
-
-
-def _lcs(a: list[str], b: list[str]) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b):
-            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
-def rouge_l(a: str, b: str) -> float:
-    """ROUGE-L F1 of two texts over `tokens`."""
-    left, right = tokens(a), tokens(b)
-    if not left or not right:
-        return 0.0
-    lcs = _lcs(left, right)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(right), lcs / len(left)
-    return 2 * precision * recall / (precision + recall)
+    return jaccard(set(tokens(a)), set(tokens(b)))
 
 
 def embedding_model_default() -> str:

@@ -64,6 +64,7 @@ from annotation.services.annotations import pairwise_record
 from annotation.services.projects import MAX_OVERLAP
 from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
 from common.errors import ApplicationError
+from frontend.forms import form_error
 from frontend.views.annotation_ai import urlpatterns as ai_urlpatterns
 
 app_name = "annotation"
@@ -355,7 +356,7 @@ def review_decide_view(request, pk: int):
     project = review.task.project
     form = DecideForm(request.POST)
     if not form.is_valid():
-        return _review_page(request, project=project, layer=review.layer, review=review, error=_form_error(form), status=400)
+        return _review_page(request, project=project, layer=review.layer, review=review, error=form_error(form), status=400)
     try:
         review_decide(review=review, reviewer=request.user, verdict=form.cleaned_data["verdict"], reason=form.cleaned_data["reason"],
                       label_ids=request.POST.getlist("label_ids"))
@@ -416,7 +417,7 @@ def assignment_submit(request, pk: int):
     form = SubmitForm(request.POST)
     if not form.is_valid():
         current = assignment_active_for(project=project, annotator=request.user)
-        return _workbench_page(request, project=project, assignment=current, error=_form_error(form), status=400)
+        return _workbench_page(request, project=project, assignment=current, error=form_error(form), status=400)
     data = form.cleaned_data
     try:
         annotation_submit(assignment=assignment, label_ids=label_ids, corrected_response=data["corrected_response"],
@@ -488,11 +489,6 @@ def _claim_next_and_show(request, *, project) -> HttpResponse:
         return redirect("annotation:project-detail", pk=project.pk)
     url = reverse("annotation:workbench", args=[project.pk])
     return redirect(url if assignment is not None else f"{url}?empty=1")
-
-
-def _form_error(form: forms.Form) -> str:
-    field, errors = next(iter(form.errors.items()))
-    return f"{field}: {errors[0]}"
 
 
 urlpatterns = [

@@ -18,6 +18,7 @@ from annotation.selectors import ai_annotators_of, ai_run_answers
 from annotation.services import ai_annotator_create, ai_run_create
 from annotation.services.ai_annotators import DEFAULT_PROMPT, MAX_LIMIT
 from common.errors import ApplicationError
+from frontend.forms import form_error
 from llm.selectors import model_endpoint_list
 
 
@@ -78,7 +79,7 @@ def ai_run_start(request, pk: int):
     ai = access_ai_annotator(request.user, pk)
     form = AIRunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(str(e) for errors in form.errors.values() for e in errors))
+        messages.error(request, form_error(form))
         return redirect("annotation:project-ai", pk=ai.project_id)
     try:
         run = ai_run_create(ai_annotator=ai, limit=form.cleaned_data["limit"], created_by=request.user)
