@@ -11,6 +11,7 @@ path for a single-choice schema). Inputs are {item: [(annotator, answer), ...]}.
   M-step re-estimates the matrices and the prior from those posteriors. Started from the majority vote (soft counts), it
   learns that an annotator who agrees with nobody, or who answers the same class whatever the item, carries little
   information, which a majority cannot. A small smoothing count keeps every probability above zero.
+- ranking_aggregate: several rankings of one item's answers into one order, by mean place (Borda count).
 """
 
 import math
@@ -99,3 +100,34 @@ def _e_step(items, priors, confusion, classes):
         total = sum(weights.values())
         posteriors[item] = {k: w / total for k, w in weights.items()}
     return posteriors
+
+
+def mean_places(rankings: list[list]) -> dict:
+    """answer -> its mean place (0 = best) over several rankings of the same answers (each best first); an answer
+    missing from a ranking takes the place after that ranking's last."""
+    answers = list(dict.fromkeys(answer for ranking in rankings for answer in ranking))
+    places = dict.fromkeys(answers, 0.0)
+    for ranking in rankings:
+        place = {answer: i for i, answer in enumerate(ranking)}
+        for answer in answers:
+            places[answer] += place.get(answer, len(ranking))
+    return {answer: total / len(rankings) for answer, total in places.items()}
+
+
+def ranking_aggregate(rankings: list[list]) -> list:
+    """One order from several rankings of the same answers (each best first): by mean place (the Borda count), a tie
+    going to the answer ranked first more often, then to the answer first seen in the first ranking."""
+    if not rankings:
+        return []
+    places = mean_places(rankings)
+    seen = {answer: i for i, answer in enumerate(places)}
+    firsts = Counter(ranking[0] for ranking in rankings if ranking)
+    return sorted(places, key=lambda a: (places[a], -firsts[a], seen[a]))
+
+
+def ranking_pairs(rankings: list[list]) -> list[tuple]:
+    """(better, worse) for every two answers in the aggregated order (ranking_aggregate), best pairs first; two answers
+    with the same mean place make no pair (the annotators prefer neither)."""
+    places = mean_places(rankings) if rankings else {}
+    order = ranking_aggregate(rankings)
+    return [(better, worse) for i, better in enumerate(order) for worse in order[i + 1:] if places[better] != places[worse]]

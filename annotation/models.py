@@ -23,6 +23,9 @@ class LabelSchema(TimeStampedModel):
     free_text_question = models.CharField(max_length=300, blank=True, help_text="blank: no free-text field; else its question")
     pairwise_question = models.CharField(max_length=300, blank=True,
                                          help_text="blank: no A/B comparison; else its question, asked on records with two answers")
+    ranking_question = models.CharField(max_length=300, blank=True,
+                                        help_text="blank: no ranking; else its question: a project then groups the answers to one "
+                                                  "prompt into one item, and annotators rank them best first")
     published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -109,6 +112,9 @@ class AnnotationTask(models.Model):
     is_complete = models.BooleanField(default=False)
     is_gold = models.BooleanField(default=False)
     gold_labels = models.JSONField(default=list, blank=True, help_text="the known answer of a gold item: label paths")
+    candidates = models.JSONField(default=list, blank=True,
+                                  help_text="a ranking item: the version entries (ids) of the answers to rank, 2 to 9, all to "
+                                            "`entry`'s prompt, `entry` first; empty for an item of one record")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "entry"], name="annotation_task_unique_entry")]
@@ -185,6 +191,8 @@ class Annotation(TimeStampedModel):
 
     preference = models.CharField(max_length=3, choices=Preference.choices, blank=True,
                                   help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none")
+    ranking = models.JSONField(default=list, blank=True,
+                               help_text="a ranking item: its candidate entry ids, best first; empty otherwise")
     time_spent_ms = models.PositiveIntegerField(default=0)
     gold_correct = models.BooleanField(null=True, blank=True, help_text="on a gold item: whether the labels match the known answer")
 
@@ -252,7 +260,8 @@ class AIAnnotator(TimeStampedModel):
     name = models.CharField(max_length=100)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_annotator")
     endpoint = models.ForeignKey("llm.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
-    prompt_template = models.TextField(help_text="with {conversation} and {labels}")
+    prompt_template = models.TextField(help_text="with {conversation} and {labels}, and {questions} when the schema asks more "
+                                                 "than labels")
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=64)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -311,6 +320,12 @@ class AIAnswer(models.Model):
     prompt_version = models.CharField(max_length=16)
     response_text = models.TextField(blank=True)
     label_paths = models.JSONField(default=list, blank=True)
+    # The answers to the schema's other questions, as read from the model's text (empty when not asked or unusable).
+    rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..the schema's rating_scale; empty when not asked")
+    free_text = models.TextField(blank=True, help_text="the answer to the schema's free-text question")
+    preference = models.CharField(max_length=3, choices=Annotation.Preference.choices, blank=True,
+                                  help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none")
+    ranking = models.JSONField(default=list, blank=True, help_text="a ranking item: its candidate entry ids, best first")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,5 +1,6 @@
 """Reads of the annotation app; each owns its query shape, so lists cost a fixed number of queries."""
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,7 +26,7 @@ from annotation.models import (
     SchemaMove,
 )
 from common.errors import ApplicationError
-from datahub.models import DatasetVersion, Record
+from datahub.models import DatasetVersion, Record, VersionRecord
 
 
 def label_schemas_for_user(*, user) -> QuerySet[LabelSchema]:
@@ -80,6 +81,15 @@ def assignment_active_for(*, project: AnnotationProject, annotator) -> Assignmen
 
 
 @dataclass
+class Candidate:
+    """One answer of a ranking item: its entry, its number on the page (1..N) and its text."""
+
+    entry_id: int
+    number: int
+    content: str
+
+
+@dataclass
 class Item:
     """What an annotator sees for one assignment."""
 
@@ -87,6 +97,8 @@ class Item:
     record: Record
     project: AnnotationProject
     labels: list[LabelNode]
+    # A ranking item's answers, in the order this annotator sees them (see candidates_shown); empty otherwise.
+    candidates: list[Candidate] = field(default_factory=list)
 
     @property
     def expires_at(self) -> datetime:
@@ -103,26 +115,47 @@ class Item:
     @property
     def correctable(self) -> bool:
         messages = self.record.messages
-        return self.record.kind != Record.Kind.PREFERENCE and bool(messages) and messages[-1].get("role") == "assistant"
+        return (not self.candidates and self.record.kind != Record.Kind.PREFERENCE and bool(messages)
+                and messages[-1].get("role") == "assistant")
 
 
 def assignment_item(*, assignment: Assignment, project: AnnotationProject) -> Item:
-    """The record and the label tree for an assignment of `project` (two queries at most)."""
+    """The record and the label tree for an assignment of `project` (two queries at most; three on a ranking item)."""
     if _loaded(assignment, "task") and _loaded(assignment.task, "entry") and _loaded(assignment.task.entry, "record"):
-        record = assignment.task.entry.record
-    else:
-        record = Record.objects.get(version_entries__annotation_tasks__pk=assignment.task_id)
-    return Item(assignment=assignment, record=record, project=project, labels=label_schema_tree(schema=project.schema))
+        task = assignment.task
+        return Item(assignment=assignment, record=task.entry.record, project=project, labels=label_schema_tree(schema=project.schema),
+                    candidates=candidates_shown(task.candidates, candidate_answers(entry_ids=task.candidates), seed=assignment.pk))
+    return assignment_items(assignments=[assignment], project=project)[0]
 
 
 def assignment_items(*, assignments: list[Assignment], project: AnnotationProject) -> list[Item]:
-    """Items for several assignments of `project`, in the given order (two queries, whatever their number)."""
+    """Items for several assignments of `project`, in the given order (two queries, whatever their number; one more
+    when some are ranking items)."""
     if not assignments:
         return []
-    tasks = AnnotationTask.objects.select_related("entry__record").filter(pk__in=[a.task_id for a in assignments])
-    record_by_task = {task.pk: task.entry.record for task in tasks}
+    tasks = {task.pk: task for task in AnnotationTask.objects.select_related("entry__record").filter(pk__in=[a.task_id for a in assignments])}
+    answers = candidate_answers(entry_ids=[e for task in tasks.values() for e in task.candidates])
     labels = label_schema_tree(schema=project.schema)
-    return [Item(assignment=a, record=record_by_task[a.task_id], project=project, labels=labels) for a in assignments]
+    return [Item(assignment=a, record=tasks[a.task_id].entry.record, project=project, labels=labels,
+                 candidates=candidates_shown(tasks[a.task_id].candidates, answers, seed=a.pk)) for a in assignments]
+
+
+def candidate_answers(*, entry_ids: list[int]) -> dict[int, str]:
+    """entry id -> the text of its final assistant answer (one query; none for no ids)."""
+    if not entry_ids:
+        return {}
+    entries = VersionRecord.objects.filter(pk__in=entry_ids).select_related("record").only("pk", "record__messages", "record__kind")
+    return {entry.pk: entry.record.response_text for entry in entries}
+
+
+def candidates_shown(entry_ids: list[int], answers: dict[int, str], *, seed: int | None) -> list[Candidate]:
+    """A ranking item's answers numbered 1..N: shuffled by `seed` (the assignment, so one annotator sees one stable
+    order and different annotators different orders: the stored order cannot sway a ranking), or in entry order when
+    `seed` is None (reviewers, exports)."""
+    order = list(entry_ids)
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    return [Candidate(entry_id=entry_id, number=i, content=answers.get(entry_id, "")) for i, entry_id in enumerate(order, 1)]
 
 
 def _loaded(instance, field: str) -> bool:
@@ -179,6 +212,16 @@ class Answer:
     labels: list[str]
     corrected_response: str
     comment: str
+    # A ranking item: the entry ids best first; ranking_numbers gives them as the numbers a reviewer sees (review_item).
+    ranking: list[int] = field(default_factory=list)
+    ranking_numbers: list[int] = field(default_factory=list)
+    rating: int | None = None
+    free_text: str = ""
+    preference: str = ""
+
+    @property
+    def preference_label(self) -> str:
+        return Annotation.Preference(self.preference).label if self.preference else ""
 
 
 def task_answers(*, task_id: int, exclude_annotator=None) -> list[Answer]:
@@ -188,7 +231,8 @@ def task_answers(*, task_id: int, exclude_annotator=None) -> list[Answer]:
         annotations = annotations.exclude(annotator=exclude_annotator)
     annotations = annotations.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("path")))
     return [Answer(annotation_id=a.pk, annotator=a.annotator.get_username(), annotator_kind=a.annotator_kind,
-                   labels=[label.path for label in a.labels.all()], corrected_response=a.corrected_response, comment=a.comment)
+                   labels=[label.path for label in a.labels.all()], corrected_response=a.corrected_response, comment=a.comment,
+                   ranking=list(a.ranking or []), rating=a.rating, free_text=a.free_text, preference=a.preference)
             for a in annotations]
 
 
@@ -201,6 +245,7 @@ class ReviewItem:
     project: AnnotationProject
     answers: list[Answer]
     labels: list[LabelNode]
+    candidates: list[Candidate] = field(default_factory=list)
 
     @property
     def prompt(self) -> list[dict]:
@@ -219,11 +264,16 @@ def review_held_by(*, project: AnnotationProject, layer: str, reviewer) -> Revie
 
 def review_item(*, review: Review, project: AnnotationProject) -> ReviewItem:
     """The check with its record and answers: the checked annotation, or every answer of a disagreement."""
-    record = Record.objects.get(version_entries__annotation_tasks__pk=review.task_id)
+    task = AnnotationTask.objects.select_related("entry__record").get(pk=review.task_id)
     answers = task_answers(task_id=review.task_id)
     if review.annotation_id is not None:
         answers = [answer for answer in answers if answer.annotation_id == review.annotation_id]
-    return ReviewItem(review=review, record=record, project=project, answers=answers, labels=label_schema_tree(schema=project.schema))
+    candidates = candidates_shown(task.candidates, candidate_answers(entry_ids=task.candidates), seed=None)
+    number = {candidate.entry_id: candidate.number for candidate in candidates}
+    for answer in answers:
+        answer.ranking_numbers = [number[e] for e in answer.ranking if e in number]
+    return ReviewItem(review=review, record=task.entry.record, project=project, answers=answers,
+                      labels=label_schema_tree(schema=project.schema), candidates=candidates)
 
 
 def review_counts(*, project: AnnotationProject) -> dict[str, dict[str, int]]:
@@ -248,6 +298,11 @@ class AnnotatorRow:
     # the other, human annotators of the item (items without another human answer do not count).
     human_agreement_n: int = 0
     human_agreement: float | None = None
+    # Ranking items: the mean Kendall tau-b of this annotator's rankings with the other annotators' of the same items.
+    ranking_tau: float | None = None
+    # Rated items: the mean absolute difference between this annotator's rating and the mean rating of the other, human
+    # annotators of the item (items no other person rated do not count); how far an AI's ratings sit from people's.
+    rating_gap: float | None = None
 
     @property
     def is_ai(self) -> bool:
@@ -277,6 +332,10 @@ class ProjectDashboard:
     # On a schema with a pairwise question: items with several preferences, and Krippendorff's alpha (nominal, a/b/tie).
     pairwise_units: int = 0
     alpha_pairwise: float | None = None
+    # On a schema with a ranking question: items ranked by several annotators, and the mean Kendall tau-b over every
+    # pair of their rankings (1: the same order, -1: reversed).
+    ranking_units: int = 0
+    ranking_tau: float | None = None
 
 
 AGREEMENT_PERIODS = ("day", "week")
@@ -371,9 +430,12 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
     for pk, task_id, annotator_id, _, kind, *_ in rows:
         if kind != Annotation.AnnotatorKind.AI:
             human_answers.setdefault(task_id, []).append((annotator_id, answer[pk]))
+    ranking_units, ranking_tau, ranking_by_annotator = ranking_agreement(project=project)
+    rating_units, alpha_ordinal, alpha_interval, rating_gaps = _rating_agreement(project=project)
     per_annotator: dict[str, dict] = {}
     for pk, task_id, annotator_id, username, kind, time_ms, gold, _ in rows:
-        row = per_annotator.setdefault(username, {"kind": kind, "n": 0, "gold": [], "agree": [], "times": [], "human": []})
+        row = per_annotator.setdefault(username, {"id": annotator_id, "kind": kind, "n": 0, "gold": [], "agree": [], "times": [],
+                                                  "human": []})
         others = [value for other, value in human_answers.get(task_id, []) if other != annotator_id]
         if others:
             row["human"].append(answer[pk] == Counter(others).most_common(1)[0][0])
@@ -388,9 +450,9 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
                                gold_accuracy=sum(row["gold"]) / len(row["gold"]) if row["gold"] else None,
                                agreement_n=len(row["agree"]), agreement=sum(row["agree"]) / len(row["agree"]) if row["agree"] else None,
                                median_ms=int(median(row["times"])), human_agreement_n=len(row["human"]),
-                               human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None)
+                               human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None,
+                               ranking_tau=ranking_by_annotator.get(row["id"]), rating_gap=rating_gaps.get(row["id"]))
                   for name, row in sorted(per_annotator.items())]
-    rating_units, alpha_ordinal, alpha_interval = _rating_agreement(project=project)
     pairwise_units, alpha_pairwise = _pairwise_agreement(project=project)
     gold = [g for *_, g, _ in rows if g is not None]
     times = [time_ms for *_, time_ms, _, _ in rows]
@@ -399,23 +461,32 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
                             fleiss=fleiss, units=len(units), gold_n=len(gold), gold_accuracy=sum(gold) / len(gold) if gold else None,
                             annotators=annotators, reviews=review_counts(project=project), period=period,
                             agreement_over_time=timeline, rating_units=rating_units, alpha_rating_ordinal=alpha_ordinal,
-                            alpha_rating_interval=alpha_interval, pairwise_units=pairwise_units, alpha_pairwise=alpha_pairwise)
+                            alpha_rating_interval=alpha_interval, pairwise_units=pairwise_units, alpha_pairwise=alpha_pairwise,
+                            ranking_units=ranking_units, ranking_tau=ranking_tau)
 
 
-def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None]:
-    """(items with several ratings, ordinal alpha, interval alpha) of the project's ratings; one query, and none when
-    the project's schema asks for no rating."""
+def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None, dict[int, float]]:
+    """(items with several ratings, ordinal alpha, interval alpha, annotator id -> rating gap to people, see
+    AnnotatorRow.rating_gap) of the project's ratings; one query, and none when the project's schema asks for no rating."""
     from annotation.agreement import krippendorff_alpha
 
     if not project.schema.rating_scale:
-        return 0, None, None
-    by_task: dict[int, list[int]] = {}
-    for task_id, rating in Annotation.objects.filter(task__project=project, rating__isnull=False).values_list("task_id", "rating"):
-        by_task.setdefault(task_id, []).append(rating)
-    units = [ratings for ratings in by_task.values() if len(ratings) > 1]
+        return 0, None, None, {}
+    rated = list(Annotation.objects.filter(task__project=project, rating__isnull=False).values_list(
+        "task_id", "annotator_id", "annotator_kind", "rating"))
+    by_task: dict[int, list[tuple[int, str, int]]] = {}
+    for task_id, annotator_id, kind, rating in rated:
+        by_task.setdefault(task_id, []).append((annotator_id, kind, rating))
+    gaps: dict[int, list[float]] = {}
+    for task_id, annotator_id, _, rating in rated:
+        people = [r for other, kind, r in by_task[task_id] if other != annotator_id and kind != Annotation.AnnotatorKind.AI]
+        if people:
+            gaps.setdefault(annotator_id, []).append(abs(rating - sum(people) / len(people)))
+    gap = {annotator: sum(values) / len(values) for annotator, values in gaps.items()}
+    units = [[rating for *_, rating in ratings] for ratings in by_task.values() if len(ratings) > 1]
     if not units:
-        return 0, None, None
-    return len(units), krippendorff_alpha(units, level="ordinal"), krippendorff_alpha(units, level="interval")
+        return 0, None, None, gap
+    return len(units), krippendorff_alpha(units, level="ordinal"), krippendorff_alpha(units, level="interval"), gap
 
 
 def _pairwise_agreement(*, project: AnnotationProject) -> tuple[int, float | None]:
@@ -433,6 +504,44 @@ def _pairwise_agreement(*, project: AnnotationProject) -> tuple[int, float | Non
     if not units:
         return 0, None
     return len(units), krippendorff_alpha(units, level="nominal")
+
+
+def ranking_agreement(*, project: AnnotationProject) -> tuple[int, float | None, dict[int, float]]:
+    """(items ranked by several annotators, the mean Kendall tau-b over every pair of rankings of one item, annotator id
+    -> the mean tau of their rankings with the others' of the same items); one query, and none when the project's
+    schema asks for no ranking."""
+    if not project.schema.ranking_question:
+        return 0, None, {}
+    by_task: dict[int, list[tuple[int, list[int]]]] = {}
+    for task_id, annotator_id, ranking in Annotation.objects.filter(task__project=project).exclude(ranking=[]).values_list(
+            "task_id", "annotator_id", "ranking"):
+        by_task.setdefault(task_id, []).append((annotator_id, ranking))
+    return ranking_taus(by_task)
+
+
+def ranking_taus(by_task: dict[int, list[tuple[int, list[int]]]]) -> tuple[int, float | None, dict[int, float]]:
+    """The figures of ranking_agreement from task id -> [(annotator id, entry ids best first)]."""
+    from itertools import combinations
+
+    from annotation.agreement import kendall_tau
+
+    taus: list[float] = []
+    mine: dict[int, list[float]] = {}
+    units = 0
+    for rankings in by_task.values():
+        if len(rankings) < 2:
+            continue
+        units += 1
+        for (first, a), (second, b) in combinations(rankings, 2):
+            place_a, place_b = {e: i for i, e in enumerate(a)}, {e: i for i, e in enumerate(b)}
+            tau = kendall_tau([place_a[e] for e in a], [place_b.get(e, len(b)) for e in a])
+            if tau is None:
+                continue
+            taus.append(tau)
+            mine.setdefault(first, []).append(tau)
+            mine.setdefault(second, []).append(tau)
+    mean = sum(taus) / len(taus) if taus else None
+    return units, mean, {annotator: sum(values) / len(values) for annotator, values in mine.items()}
 
 
 def ai_annotators_of(*, project: AnnotationProject) -> QuerySet[AIAnnotator]:

@@ -1,7 +1,8 @@
 """The demo workspace and one pass of the whole loop, through the same services every user goes through.
 
 import → dedupe (exact, near-duplicate, semantic; applied as v1) → label → export → SFT on the tiny model → blind study with
-votes → a week of production feedback from a demo shop app.
+votes → a week of production feedback from a demo shop app; beside it, reply drafts ranked by two annotators and exported
+as DPO preference pairs.
 """
 
 import json
@@ -25,7 +26,9 @@ from annotation.services.projects import annotation_project_create
 from annotation.services.queue import assignment_claim_next
 from datahub.dedupe.services import dedupe_run_apply, dedupe_run_create, dedupe_run_execute
 from datahub.services.datasets import dataset_create, source_create
+from datahub.models import VersionRecord
 from datahub.services.imports import import_job_create, import_job_run
+from datahub.services.versions import dataset_version_freeze
 from evaluation.selectors import comparison_next_for_rater, study_report
 from evaluation.services.studies import study_create
 from evaluation.services.votes import vote_submit
@@ -34,6 +37,8 @@ from training.services.runs import training_run_create
 
 DEMO_WORKSPACE = "Lumen Home support"
 DEMO_DATA = Path(__file__).resolve().parent / "data" / "customer_service.jsonl"
+# Three reply drafts per customer question, written best first.
+DEMO_DRAFTS = Path(__file__).resolve().parent / "data" / "answer_sets.jsonl"
 DEMO_PEOPLE = [
     ("admin", Role.ADMIN),
     ("ml", Role.ML_ENGINEER),
@@ -133,8 +138,45 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) 
 
     accepted = demo_feedback_send(workspace=workspace, created_by=ml, base_name=base_model.name, tuned_name=run.name)
     say(f"the demo shop app sent {accepted} feedback events (likes, dislikes, best-of-2 picks); open Feedback as ml or pm")
+    pairs = demo_ranking_run(workspace=workspace, people=people)
+    say(f"two annotators ranked {pairs.operation_detail['ranked']} sets of reply drafts; exported as "
+        f"{pairs.dataset.name} v{pairs.number} with {pairs.operation_detail['pairs']} preference pairs for DPO")
     return {"workspace": workspace, "dataset": dataset, "version": version, "labelled_version": labelled_version,
-            "project": project, "run": run, "study": study, "report": report, "people": people}
+            "project": project, "run": run, "study": study, "report": report, "people": people, "pairs": pairs}
+
+
+def demo_ranking_run(*, workspace, people: dict):
+    """Reply drafts (three per question) ranked best first by two annotators, who disagree once, and exported as
+    preference pairs; returns the exported version."""
+    ml = people["ml"]
+    with transaction.atomic():
+        source = source_create(workspace=workspace, name="Reply drafts (several models)", kind="synthetic", quality_tier="C")
+        dataset = dataset_create(workspace=workspace, name="reply-drafts", description="Three drafts per question, to rank",
+                                 created_by=ml)
+        job = import_job_create(dataset=dataset, file_name=DEMO_DRAFTS.name, path=DEMO_DRAFTS, source=source, created_by=ml,
+                                run_in_background=False)
+    import_job_run(job=job)
+    version = dataset_version_freeze(dataset=dataset, created_by=ml, seed=7)
+    schema = label_schema_create(workspace=workspace, name="Reply drafts", created_by=ml,
+                                 tree=[{"name": "fine", "description": "Nothing wrong with the question"},
+                                       {"name": "unclear", "description": "The question needs more detail"}],
+                                 ranking_question="Put the drafts in order: the one you would send first")
+    project = annotation_project_create(workspace=workspace, name="Rank reply drafts", dataset_version=version, schema=schema,
+                                        overlap=2, instructions="Rank the drafts: correct and complete beats short.", created_by=ml)
+    fine = Label.objects.get(schema=schema, path="fine")
+    with open(DEMO_DRAFTS, encoding="utf-8") as lines:
+        place = {row["messages"][-1]["content"]: i % 3 for i, row in enumerate(map(json.loads, lines))}
+    for annotator in (people["crowd"], people["staff"]):
+        first = True
+        while (assignment := assignment_claim_next(project=project, annotator=annotator)) is not None:
+            texts = dict(VersionRecord.objects.filter(pk__in=assignment.task.candidates).values_list("pk", "record__messages"))
+            ranking = sorted(texts, key=lambda entry: place[texts[entry][-1]["content"]])
+            if annotator == people["staff"] and first:
+                ranking[1], ranking[2] = ranking[2], ranking[1]  # one disagreement, for the dashboard's Kendall tau
+            first = False
+            annotation_submit(assignment=assignment, label_ids=[fine.pk], ranking=ranking, time_spent_ms=6100,
+                              submitted_by=annotator)
+    return annotation_project_export(project=project, created_by=ml, output="preference_pairs")
 
 
 def _demo_topics() -> dict[str, str]:

@@ -56,14 +56,15 @@ class AIAnnotatorOutputSerializer(serializers.Serializer):
 
 class AIAnnotatorListApi(APIView):
     """GET the project's AI annotators; POST adds one (a model endpoint of the project's workspace, a prompt template
-    with {conversation} and {labels}, a temperature)."""
+    with {conversation} and {labels}, and {questions} when the schema asks more than labels, a temperature). Without a
+    template the default for the schema is used; without max_tokens, 64 for labels only and 256 otherwise."""
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         endpoint = serializers.IntegerField()
         prompt_template = serializers.CharField(required=False, default="", allow_blank=True)
         temperature = serializers.FloatField(required=False, default=0.0)
-        max_tokens = serializers.IntegerField(required=False, default=64)
+        max_tokens = serializers.IntegerField(required=False, default=None, allow_null=True)
 
         class Meta:
             ref_name = "AIAnnotatorCreateInput"
@@ -105,7 +106,9 @@ class AIRunStartApi(APIView):
 
 
 class AIRunDetailApi(APIView):
-    """A run's progress and its latest answers (the model's text, the labels it became, or why it could not be used)."""
+    """A run's progress and its latest answers (the model's text, the labels and the answers to the schema's other
+    questions it became, or why it could not be used). rating is null and free_text and preference are "" when not
+    asked or not usable; ranking lists a ranking item's entry ids, best first (empty otherwise)."""
 
     class AnswerSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -113,6 +116,10 @@ class AIRunDetailApi(APIView):
         annotation_id = serializers.IntegerField(allow_null=True)
         outcome = serializers.CharField()
         label_paths = serializers.JSONField()
+        rating = serializers.IntegerField(allow_null=True)
+        free_text = serializers.CharField()
+        preference = serializers.CharField()
+        ranking = serializers.ListField(child=serializers.IntegerField())
         reason = serializers.CharField()
         response_text = serializers.CharField()
         model = serializers.CharField()

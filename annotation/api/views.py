@@ -26,6 +26,7 @@ from annotation.selectors import (
     label_schema_tree,
     label_schemas_for_user,
     project_progress,
+    ranking_agreement,
     review_item,
 )
 from annotation.services import (
@@ -68,6 +69,7 @@ class LabelSchemaOutputSerializer(serializers.Serializer):
     rating_question = serializers.CharField()
     free_text_question = serializers.CharField()
     pairwise_question = serializers.CharField()
+    ranking_question = serializers.CharField()
     published_at = serializers.DateTimeField()
     labels = serializers.SerializerMethodField()
 
@@ -95,13 +97,16 @@ class LabelSchemaListApi(APIView):
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
-        tree = serializers.JSONField()
+        tree = serializers.JSONField(required=False, default=list,
+                                     help_text="the labels; may be empty when the schema asks a rating, free-text, A/B or ranking question")
         multiple = serializers.BooleanField(default=False)
         leaf_only = serializers.BooleanField(default=True)
         rating_scale = serializers.IntegerField(default=0)
         rating_question = serializers.CharField(default="", allow_blank=True)
         free_text_question = serializers.CharField(default="", allow_blank=True)
         pairwise_question = serializers.CharField(default="", allow_blank=True)
+        ranking_question = serializers.CharField(default="", allow_blank=True,
+                                                 help_text="a question to rank the answers to one prompt, best first; blank: none")
 
         class Meta:
             ref_name = "LabelSchemaCreateInput"
@@ -163,6 +168,12 @@ class ProjectDetailApi(APIView):
         return Response(self.OutputSerializer(project).data)
 
 
+class CandidateOutputSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    content = serializers.CharField()
+
+
 class ItemOutputSerializer(serializers.Serializer):
     """One item of the queue: the conversation to label and the labels to pick from."""
 
@@ -184,6 +195,9 @@ class ItemOutputSerializer(serializers.Serializer):
     rating_question = serializers.CharField(source="project.schema.rating_question")
     free_text_question = serializers.CharField(source="project.schema.free_text_question")
     pairwise_question = serializers.CharField(source="project.schema.pairwise_question")
+    ranking_question = serializers.CharField(source="project.schema.ranking_question")
+    candidates = CandidateOutputSerializer(many=True, help_text="a ranking item's answers as this annotator sees them (submit "
+                                                                "their entry_ids, best first, as `ranking`); empty otherwise")
     labels = serializers.SerializerMethodField()
 
     def get_labels(self, item) -> list[dict]:
@@ -254,6 +268,7 @@ class AnnotationOutputSerializer(serializers.Serializer):
     rating = serializers.IntegerField(allow_null=True)
     free_text = serializers.CharField()
     preference = serializers.CharField()
+    ranking = serializers.ListField(child=serializers.IntegerField())
     time_spent_ms = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -273,6 +288,8 @@ class AssignmentSubmitApi(APIView):
         free_text = serializers.CharField(default="", allow_blank=True, help_text="the answer to the schema's free-text question")
         preference = serializers.ChoiceField(choices=["", "a", "b", "tie"], default="", allow_blank=True,
                                              help_text="pairwise: a (the record's chosen answer), b (its rejected one) or tie")
+        ranking = serializers.ListField(child=serializers.IntegerField(), default=list,
+                                        help_text="a ranking item: every candidate's entry_id, best first")
 
         class Meta:
             ref_name = "AnnotationSubmitInput"
@@ -314,10 +331,13 @@ class AssignmentSkipApi(APIView):
 
 class ProjectExportApi(APIView):
     """Freeze the project's annotations into a new version of its dataset. `aggregation` picks the label rule for items
-    several annotators labelled: majority (default), reliability (ties by gold accuracy) or dawid_skene."""
+    several annotators labelled: majority (default), reliability (ties by gold accuracy) or dawid_skene. `output`
+    "preference_pairs" freezes the rankings and A/B choices as preference records (DPO-ready) instead of the records
+    with their labels ("records", the default)."""
 
     class InputSerializer(serializers.Serializer):
         aggregation = serializers.CharField(required=False, default="majority")
+        output = serializers.CharField(required=False, default="records")
 
         class Meta:
             ref_name = "AnnotationExportInput"
@@ -469,7 +489,8 @@ class ReviewDecideApi(APIView):
 
 class ProjectAgreementApi(APIView):
     """The project's agreement over time: Krippendorff's alpha (nominal) per day or week over the items with several
-    annotations, each counted in the period of its last annotation (managers, reviewers and experts)."""
+    annotations, each counted in the period of its last annotation (managers, reviewers and experts). On a schema with
+    a ranking question also the items ranked by several annotators and the mean Kendall tau-b between their rankings."""
 
     class InputSerializer(serializers.Serializer):
         period = serializers.ChoiceField(choices=AGREEMENT_PERIODS, required=False, default="week")
@@ -486,14 +507,18 @@ class ProjectAgreementApi(APIView):
             ref_name = "AnnotationAgreementPoint"
 
     @extend_schema(parameters=[InputSerializer], responses={200: inline_serializer(
-        name="AnnotationAgreementOutput", fields={"period": serializers.CharField(), "points": PointSerializer(many=True)})})
+        name="AnnotationAgreementOutput", fields={"period": serializers.CharField(), "points": PointSerializer(many=True),
+                                                  "ranking_items": serializers.IntegerField(),
+                                                  "ranking_tau": serializers.FloatField(allow_null=True)})})
     def get(self, request, project_id: int):
         project = access_project(request.user, project_id, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         period = data.validated_data["period"]
         points = agreement_over_time(project=project, period=period)
-        return Response({"period": period, "points": self.PointSerializer(points, many=True).data})
+        ranking_items, ranking_tau, _ = ranking_agreement(project=project)
+        return Response({"period": period, "points": self.PointSerializer(points, many=True).data,
+                         "ranking_items": ranking_items, "ranking_tau": ranking_tau})
 
 
 class ProjectSchemaMoveApi(APIView):

@@ -3,18 +3,23 @@
 An AI annotator works as its own service user, so claim, overlap, leases, submit, gold scoring, agreement and the
 review layers apply to it unchanged; its annotations carry the kind "ai". A run claims items in batches, asks the
 endpoint about each one (llm.client.chat_complete_many: bounded concurrency, and cached when the temperature is 0, so
-a rerun does not pay twice), and turns each answer into label paths:
-- an answer that names known labels, within the schema's rules, is submitted like a person's answer;
+a rerun does not pay twice), and turns each answer into label paths, plus the answers to the schema's other
+questions (rating, free text, the pairwise preference on records with two answers; see ai_answers):
+- an answer that names known labels, within the schema's rules, and answers the asked questions usably is submitted
+  like a person's answer;
 - any other answer (unknown label, several labels on a single-choice schema, a label with sub-labels on a leaf-only
-  schema, no label at all) is recorded as a failure with its reason, and the item is skipped, so its slot frees at once
-  for someone else and this annotator is not offered it again (the same prompt would give the same answer);
+  schema, no label at all, a rating out of range, no preference...) is recorded as a failure with its reason, and the
+  item is skipped, so its slot frees at once for someone else and this annotator is not offered it again (the same
+  prompt would give the same answer);
 - a call that fails (network, 5xx, timeout) gives the batch's items back unskipped and marks the run failed: a rerun
   retries them.
-Every answer row keeps the model, the prompt version (hash of the template) and the raw text.
+Every answer row keeps the model, the prompt version (hash of the template), the raw text and what it was read as.
+
+A schema that asks questions beside the labels needs {questions} in the template (it expands to the questions and the
+JSON answer format): creating an annotator, and starting or running a run, is refused without it, rather than asking a
+model for fields its prompt never mentions. The default template of such a schema holds it.
 """
 
-import json
-import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -24,7 +29,19 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotation.models import AIAnnotator, AIAnswer, AIRun, AnnotationProject
+from annotation.models import AIAnnotator, AIAnswer, AIRun, AnnotationProject, AnnotationTask, Label, LabelSchema
+from annotation.services.ai_answers import (  # noqa: F401 (callers and tests import the prompt and answer names from here)
+    DEFAULT_PROMPT,
+    DEFAULT_PROMPT_QUESTIONS_ONLY,
+    DEFAULT_PROMPT_WITH_QUESTIONS,
+    QUESTIONS_PLACEHOLDER,
+    AnswerUnusable,
+    ai_answer_parse,
+    ai_answer_read,
+    ai_prompt_fill,
+    ai_questions,
+    schema_questions,
+)
 from annotation.services.annotations import MAX_TIME_SPENT_MS, annotation_submit, schema_labels
 from annotation.services.queue import assignment_claim_batch, assignment_release, assignment_skip
 from common.errors import ApplicationError
@@ -37,15 +54,7 @@ PLACEHOLDERS = ("{conversation}", "{labels}")
 MAX_LIMIT = 100_000
 BATCH_PER_CONCURRENCY = 2
 STALE_AFTER = timedelta(minutes=15)
-DEFAULT_PROMPT = """You label conversations. Read the conversation and pick the label that fits it best.
-
-[Labels]
-{labels}
-
-[Conversation]
-{conversation}
-
-Answer with the label path only, exactly as written in the list (for example: {example}). Do not explain."""
+MAX_TOKENS_LABELS, MAX_TOKENS_QUESTIONS = 64, 256
 
 
 def prompt_version(template: str) -> str:
@@ -59,10 +68,12 @@ def prompt_version(template: str) -> str:
 
 @transaction.atomic
 def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: ModelEndpoint, prompt_template: str = "",
-                        temperature: float = 0.0, max_tokens: int = 64, created_by=None) -> AIAnnotator:
+                        temperature: float = 0.0, max_tokens: int | None = None, created_by=None) -> AIAnnotator:
     """Add an AI annotator to `project`, with its own service user (inactive, no password, no membership: it cannot
-    log in or act anywhere but through its runs). `prompt_template` defaults to DEFAULT_PROMPT and must hold
-    {conversation} and {labels}; {example} is optional."""
+    log in or act anywhere but through its runs). `prompt_template` defaults to ai_default_prompt(schema) and must
+    hold {conversation}, {labels} (unless the schema has no labels), and {questions} when the schema asks more than
+    labels; {example} is optional.
+    `max_tokens` defaults to MAX_TOKENS_LABELS, or MAX_TOKENS_QUESTIONS when the schema asks more (a JSON answer)."""
     name = " ".join((name or "").split())
     if not name or len(name) > 100:
         raise ApplicationError("give a name of 1 to 100 characters", where="name")
@@ -70,12 +81,17 @@ def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: Mode
         raise ApplicationError(f"the project already has an AI annotator named {name!r}", where="name", code="exists")
     if endpoint.workspace_id != project.workspace_id:
         raise ApplicationError(f"model endpoint {endpoint.name!r} belongs to another workspace", where="endpoint")
-    template = (prompt_template or "").strip() or DEFAULT_PROMPT
+    schema = project.schema
+    template = (prompt_template or "").strip() or ai_default_prompt(schema)
     if len(template) > PROMPT_MAX:
         raise ApplicationError(f"the prompt is {len(template)} characters; the limit is {PROMPT_MAX}", where="prompt_template")
-    missing = [p for p in PLACEHOLDERS if p not in template]
+    has_labels = Label.objects.filter(schema=schema).exists()
+    missing = [p for p in PLACEHOLDERS if p not in template and (p != "{labels}" or has_labels)]
     if missing:
         raise ApplicationError(f"the prompt must contain {', '.join(missing)}", where="prompt_template")
+    questions_placeholder_check(template=template, schema=schema)
+    if max_tokens is None:
+        max_tokens = MAX_TOKENS_QUESTIONS if schema_questions(schema) else MAX_TOKENS_LABELS
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
         raise ApplicationError("must be a number between 0 and 2", where="temperature")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= 4096:
@@ -88,6 +104,31 @@ def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: Mode
                    after={"project": project.pk, "endpoint": endpoint.pk, "user": user.pk, "prompt_version": prompt_version(template),
                           "temperature": ai.temperature})
     return ai
+
+
+def ai_default_prompt(schema: LabelSchema) -> str:
+    """The template an annotator gets when none is given: DEFAULT_PROMPT for labels only (unchanged, so its prompt
+    version stays), DEFAULT_PROMPT_WITH_QUESTIONS when the schema asks more, DEFAULT_PROMPT_QUESTIONS_ONLY when it
+    has no labels."""
+    if not schema_questions(schema):
+        return DEFAULT_PROMPT
+    # A schema not saved yet (a draft) has its labels still to come.
+    has_labels = schema.pk is None or Label.objects.filter(schema=schema).exists()
+    return DEFAULT_PROMPT_WITH_QUESTIONS if has_labels else DEFAULT_PROMPT_QUESTIONS_ONLY
+
+
+_QUESTION_NAMES = {"rating": "a rating", "free_text": "a free-text answer", "preference": "a preference between two answers",
+                   "ranking": "a ranking of several answers"}
+
+
+def questions_placeholder_check(*, template: str, schema: LabelSchema) -> None:
+    """Refuse a template without {questions} when the schema asks more than labels: such a prompt would never tell the
+    model about the questions, and every answer would fail."""
+    keys = schema_questions(schema)
+    if keys and QUESTIONS_PLACEHOLDER not in template:
+        asked = ", ".join(_QUESTION_NAMES.get(key, key) for key in keys)
+        raise ApplicationError(f"the schema {schema} also asks for {asked}; the prompt must contain {QUESTIONS_PLACEHOLDER}, "
+                               "which is replaced by the questions and the answer format", where="prompt_template")
 
 
 def _service_user(*, project: AnnotationProject, name: str):
@@ -104,122 +145,6 @@ def _service_user(*, project: AnnotationProject, name: str):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Prompt and answer
-
-
-_PLACEHOLDER = re.compile(r"\{(conversation|labels|example)\}")
-
-
-def ai_prompt_fill(*, template: str, record: Record, choices: list[tuple[str, str]], multiple: bool) -> str:
-    """The prompt for one record, placeholders filled in one pass (braces inside the texts stay as they are).
-    `choices`: (path, description) of every label that may be picked."""
-    messages = list(record.messages or [])
-    if record.kind == Record.Kind.PREFERENCE and record.chosen:
-        messages = [*record.prompt_messages, record.chosen]
-    conversation = "\n".join(f"{m.get('role', '')}: {m.get('content') or ''}" for m in messages)
-    labels = "\n".join(f"- {path}: {description}" if description else f"- {path}" for path, description in choices)
-    example = choices[0][0] if choices else ""
-    if multiple and len(choices) > 1:
-        example = f"{choices[0][0]}, {choices[1][0]}"
-    values = {"conversation": conversation, "labels": labels, "example": example}
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
-
-
-class AnswerUnusable(Exception):
-    """The model's answer does not name labels the schema accepts; `reason` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_PREFIX = re.compile(r"^\s*(?:final\s+)?(?:answer|labels?|category|topic)\s*[:=-]\s*", re.IGNORECASE)
-_TRIM = " \t\"'`“”‘’[](){}<>.;:!?*"
-
-
-def _clean(piece: str) -> str:
-    piece = _PREFIX.sub("", _BULLET.sub("", piece.strip()))
-    piece = piece.strip(_TRIM)
-    # "Billing > Refund", "billing / refund" and "billing.refund"-free forms all mean the path billing/refund.
-    piece = re.sub(r"\s*[>/]\s*", "/", piece)
-    return " ".join(piece.split()).lower()
-
-
-def _candidates(text: str) -> list[str]:
-    """Label-like pieces of an answer: a JSON string, list, or object with "label"/"labels", else its lines split at
-    commas and semicolons."""
-    body = _FENCE.sub("", text.strip()).strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        data = data.get("labels", data.get("label"))
-    if isinstance(data, str):
-        data = [data]
-    if isinstance(data, list) and data and all(isinstance(x, str) for x in data):
-        pieces = data
-    else:
-        pieces = [part for line in body.splitlines() for part in re.split(r"[,;]", line)]
-    return [c for c in (_clean(p) for p in pieces) if c]
-
-
-def ai_answer_parse(text: str, *, paths: list[str], multiple: bool, leaf_paths: set[str] | None = None) -> list[str]:
-    """The label paths an answer names, checked against the schema; raises AnswerUnusable with the reason otherwise.
-
-    `paths`: every label path that may be picked (case is ignored); `leaf_paths`, when given, are the only paths
-    allowed (leaf-only schemas), so naming a parent is refused with that reason. A bare label name counts when exactly
-    one path ends with it. When the pieces of the answer are not all labels, the answer is searched for full paths as
-    words ("The topic is billing/refund."); an answer with no known label is never guessed into one.
-    """
-    if not (text or "").strip():
-        raise AnswerUnusable("empty answer")
-    by_lower = {path.lower(): path for path in paths}
-    by_name: dict[str, list[str]] = {}
-    for path in paths:
-        by_name.setdefault(path.rsplit("/", 1)[-1].lower(), []).append(path)
-    candidates = _candidates(text)
-
-    def resolve(piece: str) -> str | None:
-        if piece in by_lower:
-            return by_lower[piece]
-        named = by_name.get(piece, [])
-        return named[0] if len(named) == 1 else None
-
-    found = [resolve(piece) for piece in candidates]
-    if candidates and all(found):
-        chosen = list(dict.fromkeys(found))
-    else:
-        # Free text: the paths written out in it (longest first, so billing/refund is not also read as billing).
-        lowered = text.lower()
-        chosen = []
-        for path in sorted(by_lower, key=len, reverse=True):
-            pattern = r"(?<![\w/])" + re.escape(path) + r"(?![\w/])"
-            if "/" in path and re.search(pattern, lowered) and not any(c.lower().startswith(path + "/") for c in chosen):
-                chosen.append(by_lower[path])
-        if not chosen:
-            unknown = next((piece for piece, hit in zip(candidates, found) if hit is None), "")
-            if len(candidates) == 1 and len(unknown) <= 60:
-                raise AnswerUnusable(f"unknown label {unknown!r}")
-            raise AnswerUnusable(f"no known label in the answer {_excerpt(text)!r}")
-        chosen.sort(key=lambda path: lowered.find(path.lower()))
-    if not multiple and len(chosen) > 1:
-        raise AnswerUnusable(f"one label expected, the answer names {len(chosen)}: {', '.join(chosen)}")
-    if leaf_paths is not None:
-        parents = [path for path in chosen if path not in leaf_paths]
-        if parents:
-            raise AnswerUnusable(f"{parents[0]!r} has sub-labels; a more specific label is needed")
-    return chosen
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Runs
 
 
@@ -227,13 +152,15 @@ def _excerpt(text: str, limit: int = 80) -> str:
 def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enqueue: bool = True) -> AIRun:
     """A run of `ai_annotator` over up to `limit` items, queued as a background job after commit (`enqueue=False`: the
     caller runs it, e.g. the command). Refused while another run of the same annotator is queued or running and still
-    moving; one that stopped moving for STALE_AFTER (its worker died) is marked failed first."""
+    moving; one that stopped moving for STALE_AFTER (its worker died) is marked failed first. Refused too when the
+    schema now asks questions its template cannot ask (questions_placeholder_check; e.g. after a schema move)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ApplicationError(f"must be a whole number between 1 and {MAX_LIMIT}", where="limit")
     project = ai_annotator.project
     if project.status != AnnotationProject.Status.OPEN:
         raise ApplicationError("the project is closed", where="project", code="closed")
     human_only_check(project)
+    questions_placeholder_check(template=ai_annotator.prompt_template, schema=project.schema)
     live = list(AIRun.objects.select_for_update().filter(ai_annotator=ai_annotator, status__in=[AIRun.Status.QUEUED, AIRun.Status.RUNNING]))
     for run in live:
         if run.updated_at > timezone.now() - STALE_AFTER:
@@ -286,6 +213,12 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
         # The mode changed after the run was queued.
         _finish(run, status=AIRun.Status.FAILED, error="the project is labelled by people only")
         return run
+    try:
+        # The schema may have moved to a version with questions since the run was queued.
+        questions_placeholder_check(template=ai.prompt_template, schema=schema)
+    except ApplicationError as error:
+        _finish(run, status=AIRun.Status.FAILED, error=str(error))
+        return run
     labels = schema_labels(schema=schema)
     selectable = [label for label in sorted(labels.values(), key=lambda label: label.path)
                   if not (schema.leaf_only and label.has_children)]
@@ -306,8 +239,12 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
             if not batch:
                 break
             records = _records_of(batch)
+            candidates = _candidates_of(batch) if schema.ranking_question else {}
+            questions = {a.task_id: ai_questions(schema=schema, record=records[a.task_id], candidates=candidates.get(a.task_id, []))
+                         for a in batch}
             requests = [{"messages": [{"role": "user", "content": ai_prompt_fill(template=ai.prompt_template, record=records[a.task_id],
-                                                                                choices=choices, multiple=schema.multiple)}],
+                                                                                choices=choices, multiple=schema.multiple,
+                                                                                questions=questions[a.task_id])}],
                          "max_tokens": ai.max_tokens, "temperature": ai.temperature} for a in batch]
             try:
                 results = chat_complete_many(endpoint=ai.endpoint, requests=requests, purpose=purpose)
@@ -321,16 +258,20 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
                 answer = AIAnswer(run=run, task_id=assignment.task_id, model=result.model or ai.endpoint.model, prompt_version=version,
                                   response_text=result.text[:20_000])
                 try:
-                    chosen = ai_answer_parse(result.text, paths=paths, multiple=schema.multiple, leaf_paths=leaf_paths)
+                    reading = ai_answer_read(result.text, paths=paths, multiple=schema.multiple, leaf_paths=leaf_paths,
+                                             questions=questions[assignment.task_id])
                 except AnswerUnusable as problem:
                     answer.outcome, answer.reason = AIAnswer.Outcome.FAILED, problem.reason[:500]
                     assignment_skip(assignment=assignment, reason=f"AI answer unusable: {problem.reason}"[:500], skipped_by=ai.user)
                 else:
-                    answer.label_paths = chosen
+                    answer.label_paths = reading.label_paths
+                    # Each read field has the same name on AIAnswer and in annotation_submit.
+                    for key, value in reading.fields.items():
+                        setattr(answer, key, value)
                     try:
                         answer.annotation = annotation_submit(
-                            assignment=assignment, label_ids=[label_by_path[path].pk for path in chosen],
-                            time_spent_ms=min(int(result.latency_ms), MAX_TIME_SPENT_MS), submitted_by=ai.user)
+                            assignment=assignment, label_ids=[label_by_path[path].pk for path in reading.label_paths],
+                            time_spent_ms=min(int(result.latency_ms), MAX_TIME_SPENT_MS), submitted_by=ai.user, **reading.fields)
                         answer.outcome = AIAnswer.Outcome.ANNOTATED
                     except ApplicationError as refused:
                         # E.g. the lease ran out while the model answered: the item goes back to the queue, this
@@ -353,6 +294,15 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
         return run
     _finish(run, status=AIRun.Status.DONE)
     return run
+
+
+def _candidates_of(assignments) -> dict[int, list]:
+    """task id -> a ranking item's answers in entry order, numbered 1..N (two queries; empty lists for other items)."""
+    from annotation.selectors import candidate_answers, candidates_shown
+
+    tasks = dict(AnnotationTask.objects.filter(pk__in=[a.task_id for a in assignments]).values_list("pk", "candidates"))
+    texts = candidate_answers(entry_ids=[entry for entries in tasks.values() for entry in entries])
+    return {task_id: candidates_shown(entries, texts, seed=None) for task_id, entries in tasks.items()}
 
 
 def _records_of(assignments) -> dict[int, Record]:

@@ -44,20 +44,22 @@ def annotator_kind_for(*, user, workspace: Workspace) -> str:
 
 def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_response: str = "", comment: str = "",
                       time_spent_ms: int, submitted_by, rating: int | None = None, free_text: str = "",
-                      preference: str = "") -> Annotation:
+                      preference: str = "", ranking: list | None = None) -> Annotation:
     """Record the annotator's answer for their assignment and count it on the task.
 
     Idempotent: submitting an already submitted assignment (with a valid answer) returns its annotation unchanged.
     Refused when the assignment is someone else's, was skipped, or its lease expired. `rating` (1..the schema's
     rating_scale) and `free_text` are optional, and only taken when the schema asks for them; so is `preference` (a, b or
     tie: which of the record's two answers is better, A being the stored chosen one), taken when the schema has a
-    pairwise question and the record two answers (a preference record). The task row is locked
+    pairwise question and the record two answers (a preference record). `ranking` (the item's candidate entry ids, best
+    first) is required on a ranking item and refused elsewhere (see ranking_check). The task row is locked
     first (see lock_objects), so a concurrent claim cannot expire the lease halfway; the task's count moves under that
     lock and the task completes when it reaches the project's overlap.
 
     Everything that needs no lock is read and checked first (one query: the project with the submitter's role; the
     schema's labels are read once per process, see schema_labels). On PostgreSQL the locked part is one call of the
-    function annotation_submit_record (migration 0006; rating and free text since 0009, preference since 0010), in the
+    function annotation_submit_record (migration 0006; rating and free text since 0009, preference since 0010, ranking
+    since 0013), in the
     same transaction as the
     sampled checks when the project re-checks or spot-checks; elsewhere it is the same steps from Python.
     """
@@ -69,6 +71,10 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
             time_spent_ms=time_spent_ms, submitted_by=submitted_by)
         rating, free_text = fields_check(schema=project.schema, rating=rating, free_text=free_text)
         preference = preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
+        ranking = ranking_check(schema=project.schema, task_id=assignment.task_id, ranking=ranking)
+        if not (labels or rating is not None or free_text or preference or ranking):
+            # A schema without labels: the other answers are each optional, but not all of them.
+            raise ApplicationError("answer at least one of the questions", where="answer")
     except ApplicationError:
         # A repeated submit returns the first answer, whatever it carries this time.
         existing = Annotation.objects.filter(assignment_id=assignment.pk).first()
@@ -78,7 +84,7 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     overlap = submit_overlap(project=project, kind=kind)
     answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
               "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text,
-              "preference": preference, "overlap": overlap}
+              "preference": preference, "ranking": ranking, "overlap": overlap}
     if connection.vendor != "postgresql":
         annotation = _submit_portable(**answer)
     elif project.review_rate or project.spot_check_rate or ai_first_answer(project=project, kind=kind):
@@ -109,7 +115,7 @@ def submit_overlap(*, project: AnnotationProject, kind: str) -> int:
 
 
 def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
-                   rating: int | None = None, free_text: str = "", preference: str = "") -> dict:
+                   rating: int | None = None, free_text: str = "", preference: str = "", ranking: list | None = None) -> dict:
     after = {"assignment": assignment.pk, "task": assignment.task_id, "labels": [label.path for label in labels],
              "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": kind}
     # Only when given, so the history of a labels-only schema reads as before.
@@ -119,20 +125,22 @@ def _history_after(*, assignment: Assignment, labels: list[Label], correction: s
         after["free_text"] = True
     if preference:
         after["preference"] = preference
+    if ranking:
+        after["ranking"] = ranking
     return after
 
 
 def _submit_recorded(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference, overlap) -> Annotation | None:
+                     free_text, preference, ranking, overlap) -> Annotation | None:
     """The locked part as one call of annotation_submit_record; None when the assignment was not active and unexpired."""
     after = _history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms, kind=kind,
-                           rating=rating, free_text=free_text, preference=preference)
+                           rating=rating, free_text=free_text, preference=preference, ranking=ranking)
     rows = list(Annotation.objects.raw(
         "SELECT * FROM annotation_submit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[], %s::integer, %s, %s, "
-        "%s, %s::jsonb)",
+        "%s::jsonb, %s, %s::jsonb)",
         [assignment.task_id, assignment.pk, submitted_by.pk, overlap, timezone.now(), kind, correction, comment,
          time_spent_ms, [label.pk for label in labels], [label.path for label in labels], rating, free_text,
-         preference, project.disagreement_threshold, json.dumps(after)]))
+         preference, json.dumps(ranking), project.disagreement_threshold, json.dumps(after)]))
     return rows[0] if rows else None
 
 
@@ -149,7 +157,7 @@ def _submit_refused(*, assignment: Assignment) -> Annotation:
 
 @transaction.atomic
 def _submit_portable(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference, overlap) -> Annotation | None:
+                     free_text, preference, ranking, overlap) -> Annotation | None:
     task = task_lock(task_id=assignment.task_id)
     now = timezone.now()
     # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
@@ -161,7 +169,7 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
     annotation = Annotation.objects.create(
         task=task, assignment_id=assignment.pk, annotator=submitted_by, annotator_kind=kind,
         corrected_response=correction, comment=comment, rating=rating, free_text=free_text, preference=preference,
-        time_spent_ms=time_spent_ms,
+        ranking=ranking, time_spent_ms=time_spent_ms,
     )
     Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
     AnnotationTask.objects.filter(pk=task.pk).update(
@@ -173,7 +181,7 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
                          completes=task.submitted_count + 1 >= overlap, overlap=overlap)
     history_record(actor=submitted_by, target=annotation, verb="submitted",
                    after=_history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms,
-                                        kind=kind, rating=rating, free_text=free_text, preference=preference))
+                                        kind=kind, rating=rating, free_text=free_text, preference=preference, ranking=ranking))
     return annotation
 
 
@@ -187,6 +195,9 @@ def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str,
     labels = labels_check(schema=project.schema, label_ids=label_ids)
     correction = ""
     if (corrected_response or "").strip():
+        if AnnotationTask.objects.values_list("candidates", flat=True).get(pk=assignment.task_id):
+            raise ApplicationError("a ranking item has several answers; rank them instead of correcting one",
+                                   where="corrected_response")
         record = Record.objects.only("kind", "messages", "chosen").get(version_entries__annotation_tasks__pk=assignment.task_id)
         correction = correction_check(record=record, text=corrected_response)
     if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS:
@@ -234,13 +245,47 @@ def preference_check(*, schema: LabelSchema, task_id: int, preference) -> str:
     return preference
 
 
+def ranking_check(*, schema: LabelSchema, task_id: int, ranking) -> list[int]:
+    """The ranking to store ([] on an item that is not a ranking item): the item's candidate entry ids, best first,
+    each exactly once. Required on a ranking item (ranking it is the task), refused elsewhere. Reads the item's
+    candidates only when the schema has a ranking question."""
+    if not schema.ranking_question:
+        if ranking:
+            raise ApplicationError(f"the schema {schema} asks for no ranking", where="ranking")
+        return []
+    candidates = AnnotationTask.objects.filter(pk=task_id).values_list("candidates", flat=True).get()
+    if not candidates:
+        if ranking:
+            raise ApplicationError("this item has one answer; there is nothing to rank", where="ranking")
+        return []
+    if not ranking:
+        raise ApplicationError(f"rank the {len(candidates)} answers, best first", where="ranking")
+    if not isinstance(ranking, list | tuple):
+        raise ApplicationError("must be a list of the item's answer ids, best first", where="ranking")
+    ids: list[int] = []
+    for i, value in enumerate(ranking):
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise ApplicationError(f"{value!r} is not an answer id", where=f"ranking[{i}]") from None
+        if ids[-1] not in candidates:
+            raise ApplicationError(f"{ids[-1]} is not one of this item's answers", where=f"ranking[{i}]")
+        if ids[-1] in ids[:-1]:
+            raise ApplicationError(f"answer {ids[-1]} is ranked twice", where=f"ranking[{i}]")
+    if len(ids) != len(candidates):
+        missing = ", ".join(str(c) for c in candidates if c not in ids)
+        raise ApplicationError(f"rank every answer; not ranked: {missing}", where="ranking")
+    return ids
+
+
 def pairwise_record(record: Record) -> bool:
     """Whether the record has two candidate answers (A = chosen, B = rejected as stored)."""
     return bool(record.chosen) and bool(record.rejected)
 
 
 def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
-    """The schema's labels for `label_ids`, checked against the schema's rules (one or several, leaves only)."""
+    """The schema's labels for `label_ids`, checked against the schema's rules (one or several, leaves only); none on a
+    schema without labels."""
     if not isinstance(label_ids, list | tuple):
         raise ApplicationError("must be a list of label ids", where="label_ids")
     ids: list[int] = []
@@ -250,11 +295,13 @@ def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
         except (TypeError, ValueError):
             raise ApplicationError(f"{value!r} is not a label id", where=f"label_ids[{i}]") from None
     ids = list(dict.fromkeys(ids))
+    found = schema_labels(schema=schema)
     if not ids:
+        if not found:
+            return []  # a schema without labels (it asks other questions)
         raise ApplicationError("pick at least one label", where="label_ids")
     if len(ids) > 1 and not schema.multiple:
         raise ApplicationError(f"this schema takes one label; {len(ids)} were picked", where="label_ids")
-    found = schema_labels(schema=schema)
     for i, label_id in enumerate(ids):
         if label_id not in found:
             raise ApplicationError(f"label {label_id} is not in the schema {schema}", where=f"label_ids[{i}]")

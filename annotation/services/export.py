@@ -26,6 +26,12 @@ Fields beside the labels (schemas with a rating or a free-text question):
   on a preference record, the entry is replaced by a new Record (parent = the original, origin "annotation") with
   chosen and rejected swapped ("swapped"), so the version's chosen answer is always the preferred one and it is ready
   for DPO. An entry whose answer was corrected is not swapped (preference records are not correctable).
+- ranking (schemas with a ranking question): every answer of a ranking item gets the label "rank:<k>", its place in the
+  aggregated order (annotation.aggregation.ranking_aggregate: mean place over the annotators, 1 = best), and the
+  item's labels; the version detail counts the ranked items ("ranked").
+`output="preference_pairs"` makes a DPO-ready version instead, of preference records only (see
+annotation.services.rankings.preference_pairs_export): the pairs of every ranked item in its aggregated order, and
+every A/B-compared preference record with the preferred answer as chosen (ties left out).
 """
 
 from collections import Counter, defaultdict
@@ -34,7 +40,7 @@ from statistics import median_low
 from django.db import transaction
 from django.db.models import Count, Q
 
-from annotation.aggregation import dawid_skene, majority_by_reliability, reliability_from_gold
+from annotation.aggregation import dawid_skene, majority_by_reliability, ranking_aggregate, reliability_from_gold
 from annotation.models import Annotation, AnnotationProject, Review
 from annotation.services.schema_moves import label_path_mapper, path_in_current
 from common.errors import ApplicationError
@@ -73,6 +79,24 @@ def labels_by_rule(*, project: AnnotationProject, votes: dict[int, list[tuple[in
     return {entry: list(answer) for entry, answer in chosen.items()}
 
 
+def counted_annotations(*, project: AnnotationProject):
+    """(the annotations that vote in an export, AI answers still awaiting review): every submitted annotation except
+    those a check rejected and, in an AI-first project, AI answers whose re-check is pending."""
+    rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
+    counted = Annotation.objects.filter(task__project=project).exclude(pk__in=rejected)
+    unverified = 0
+    if project.mode == AnnotationProject.Mode.AI_FIRST:
+        # AI first: an AI answer counts once a reviewer accepted it (a fix counts through the fixed labels).
+        waiting = Review.objects.filter(task__project=project, layer=Review.Layer.REVIEW, status=Review.Status.PENDING,
+                                        annotation__annotator_kind=Annotation.AnnotatorKind.AI).values("annotation_id")
+        unverified = waiting.count()
+        counted = counted.exclude(pk__in=waiting)
+    return counted, unverified
+
+
+OUTPUTS = ("records", "preference_pairs")
+
+
 def aggregation_check(aggregation) -> str:
     if aggregation not in AGGREGATIONS:
         raise ApplicationError(f"must be one of {', '.join(AGGREGATIONS)}", where="aggregation")
@@ -101,7 +125,8 @@ def correction_aggregate(corrections: list[str]) -> str:
 
 
 @transaction.atomic
-def annotation_project_export(*, project: AnnotationProject, created_by=None, aggregation: str = "majority") -> DatasetVersion:
+def annotation_project_export(*, project: AnnotationProject, created_by=None, aggregation: str = "majority",
+                              output: str = "records") -> DatasetVersion:
     """Freeze the project's version with its annotations applied, as the next version of the same dataset.
 
     Every entry keeps its split. An annotated entry carries the aggregated label paths; a corrected entry is replaced
@@ -109,26 +134,25 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     preference entry whose annotators prefer B is replaced likewise, by its pair with chosen and rejected swapped.
     Unannotated entries are kept unchanged. The parent of the new version is the project's version. Annotations
     submitted while the export runs are left for the next export. `aggregation` names the label rule (AGGREGATIONS).
+    `output` "preference_pairs" exports the rankings and A/B choices as preference records instead (module docstring).
     """
     aggregation = aggregation_check(aggregation)
+    if output not in OUTPUTS:
+        raise ApplicationError(f"must be one of {', '.join(OUTPUTS)}", where="output")
+    if output == "preference_pairs":
+        from annotation.services.rankings import preference_pairs_export
+
+        return preference_pairs_export(project=project, created_by=created_by)
     source = project.dataset_version
     dataset = source.dataset
     entries = list(VersionRecord.objects.filter(version=source).order_by("pk").values_list("pk", "record_id", "split", "labels"))
 
     # Annotations first, then their labels: an annotation's labels commit with it, so every annotation read has all its
     # labels in the second read; labels of annotations submitted in between are ignored.
-    rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
-    left_out = Annotation.objects.filter(task__project=project).exclude(pk__in=rejected)
-    unverified = 0
-    if project.mode == AnnotationProject.Mode.AI_FIRST:
-        # AI first: an AI answer counts once a reviewer accepted it (a fix counts through the fixed labels below).
-        waiting = Review.objects.filter(task__project=project, layer=Review.Layer.REVIEW, status=Review.Status.PENDING,
-                                        annotation__annotator_kind=Annotation.AnnotatorKind.AI).values("annotation_id")
-        unverified = waiting.count()
-        left_out = left_out.exclude(pk__in=waiting)
-    annotations = list(left_out.order_by("created_at", "pk")
+    counted, unverified = counted_annotations(project=project)
+    annotations = list(counted.order_by("created_at", "pk")
                        .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text",
-                               "preference"))
+                                     "preference", "ranking", "task__candidates"))
     fixes: dict[int, list[str]] = defaultdict(list)
     fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by("decided_at", "pk")
     latest_fix = {entry_id: review_id for review_id, entry_id in fixed_reviews.values_list("pk", "task__entry_id")}
@@ -149,7 +173,12 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     ratings: dict[int, list[int]] = defaultdict(list)
     free_texts: dict[int, list[str]] = defaultdict(list)
     preferences: dict[int, list[str]] = defaultdict(list)
-    for annotation_id, entry_id, corrected, annotator_id, rating, free_text, preference in annotations:
+    rankings: dict[int, list[list[int]]] = defaultdict(list)
+    group_of: dict[int, int] = {}  # the answers of a ranking item -> the item's entry, which holds the item's answers
+    for annotation_id, entry_id, corrected, annotator_id, rating, free_text, preference, ranking, candidates in annotations:
+        group_of.update((candidate, entry_id) for candidate in candidates or ())
+        if ranking:
+            rankings[entry_id].append(ranking)
         choices[entry_id].append((annotator_id, labels_by_annotation.get(annotation_id, [])))
         if corrected:
             corrections[entry_id].append(corrected)
@@ -172,13 +201,17 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     out: dict[int, list] = {}
     free_text_by_record: dict[str, list[str]] = {}
     merged = 0
+    places = {entry: place for ranked in rankings.values() for place, entry in enumerate(ranking_aggregate(ranked), 1)}
     for entry_id, record_id, split, labels in entries:
-        if entry_id in latest_fix:
-            labels = sorted(fixes[latest_fix[entry_id]])
-        elif entry_id in kept:
-            labels = kept[entry_id]
-        if entry_id in ratings:
-            labels = sorted({*labels, f"rating:{median_low(ratings[entry_id])}"})
+        item = group_of.get(entry_id, entry_id)
+        if item in latest_fix:
+            labels = sorted(fixes[latest_fix[item]])
+        elif item in kept:
+            labels = kept[item]
+        if entry_id in places:
+            labels = sorted({*labels, f"rank:{places[entry_id]}"})
+        if item in ratings:
+            labels = sorted({*labels, f"rating:{median_low(ratings[item])}"})
         if entry_id in preferred:
             labels = sorted({*labels, f"pairwise:{preferred[entry_id]}"})
         record_id = replacements.get(entry_id, record_id)
@@ -215,6 +248,9 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
         detail["swapped"] = len(swaps)
         detail["pairwise_rule"] = ("label pairwise:<preference of most annotators, tie when the top counts are equal>; "
                                    "b on a preference record: chosen and rejected swapped in a child record")
+    if rankings:
+        detail["ranked"] = len(rankings)
+        detail["ranking_rule"] = "label rank:<place in the order of mean places over the annotators, 1 = best>"
     if free_text_by_record:
         detail["free_text"] = free_text_by_record
     version = dataset_version_create(

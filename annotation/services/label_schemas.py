@@ -13,15 +13,18 @@ from common.history import history_record
 @transaction.atomic
 def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple: bool = False, leaf_only: bool = True,
                         rating_scale: int = 0, rating_question: str = "", free_text_question: str = "", pairwise_question: str = "",
-                        created_by=None) -> LabelSchema:
+                        ranking_question: str = "", created_by=None) -> LabelSchema:
     """Publish a label schema: its tree of labels, fixed from now on.
 
     A published schema never changes; creating one under a name the workspace already uses publishes the next
     version of that name. Labels are stored depth-first (`order`), so reading them in order draws the tree.
 
     Optional fields beside the labels: `rating_scale` N (2..10) asks every annotator for a rating from 1 to N
-    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer, `pairwise_question` asks which of a record's two answers is better
-    (A, B or a tie; on preference records). 0 / blank: not asked.
+    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer, `pairwise_question` asks which of a
+    record's two answers is better (A, B or a tie; on preference records), `ranking_question` asks to rank the answers
+    to one prompt, best first (a project over the schema groups them into one item, see annotation_project_create).
+    0 / blank: not asked. A schema that asks any of these may have no labels at all (`tree` empty): a rating-only or
+    ranking-only schema.
     """
     name = " ".join((name or "").split())
     if not name:
@@ -33,22 +36,24 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
     rating_question = " ".join((rating_question or "").split())
     free_text_question = " ".join((free_text_question or "").split())
     pairwise_question = " ".join((pairwise_question or "").split())
+    ranking_question = " ".join((ranking_question or "").split())
     for field, text in (("rating_question", rating_question), ("free_text_question", free_text_question),
-                        ("pairwise_question", pairwise_question)):
+                        ("pairwise_question", pairwise_question), ("ranking_question", ranking_question)):
         if len(text) > 300:
             raise ApplicationError("longer than 300 characters", where=field)
     if rating_question and not rating_scale:
         raise ApplicationError("a rating question needs a rating scale", where="rating_question")
-    flat = label_tree_validate(tree)
+    asks = bool(rating_scale or free_text_question or pairwise_question or ranking_question)
+    flat = [] if asks and not tree else label_tree_validate(tree)
     workspace_lock(workspace=workspace)
     version = (LabelSchema.objects.filter(workspace=workspace, name=name).aggregate(n=Max("version"))["n"] or 0) + 1
     schema = LabelSchema.objects.create(workspace=workspace, name=name, version=version, multiple=multiple, leaf_only=leaf_only,
                                         rating_scale=rating_scale, rating_question=rating_question,
                                         free_text_question=free_text_question, pairwise_question=pairwise_question,
-                                        published_at=timezone.now(), created_by=created_by)
+                                        ranking_question=ranking_question, published_at=timezone.now(), created_by=created_by)
     # Level by level, so every parent has its id before its children are inserted.
     saved: list[Label | None] = [None] * len(flat)
-    for depth in range(max(node.depth for node in flat) + 1):
+    for depth in range(max((node.depth for node in flat), default=-1) + 1):
         level = [(i, node) for i, node in enumerate(flat) if node.depth == depth]
         rows = Label.objects.bulk_create([
             Label(schema=schema, parent=saved[node.parent_index] if node.parent_index is not None else None,
@@ -60,5 +65,6 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
     history_record(actor=created_by, target=schema, verb="published",
                    after={"name": name, "version": version, "labels": [node.path for node in flat], "multiple": multiple,
                           "leaf_only": leaf_only, "rating_scale": rating_scale, "rating_question": rating_question,
-                          "free_text_question": free_text_question, "pairwise_question": pairwise_question})
+                          "free_text_question": free_text_question, "pairwise_question": pairwise_question,
+                          "ranking_question": ranking_question})
     return schema

@@ -220,6 +220,8 @@ def review_decide(*, review: Review, reviewer, verdict: str, reason: str = "", l
     elif verdict == "fix":
         project = AnnotationProject.objects.select_related("schema").get(tasks__pk=locked.task_id)
         labels = labels_check(schema=project.schema, label_ids=label_ids if label_ids is not None else [])
+        if not labels:
+            raise ApplicationError(f"the schema {project.schema} has no labels to fix; accept or reject", where="verdict")
         locked.status = Review.Status.FIXED
     else:
         raise ApplicationError("must be accept, reject or fix", where="verdict")

@@ -78,3 +78,38 @@ def submit_as(user, assignment, *paths: str, **fields):
     schema = assignment.task.project.schema
     fields.setdefault("time_spent_ms", 1)
     return annotation_submit(assignment=assignment, label_ids=[label_id(schema, p) for p in paths], submitted_by=user, **fields)
+
+
+def ai_replies_seed(ai, project, replies) -> None:
+    """Store the model's replies to an AI annotator's run as cached responses under the run's exact requests (the real
+    prompt with its questions and ranking answers), so the run's real client answers from the cache. `replies`: task
+    index in id order -> text, or a function (index, record) -> text or None (None: no reply stored)."""
+    import json
+
+    from annotation.models import Assignment
+    from annotation.services.ai_annotators import _candidates_of, _records_of, ai_prompt_fill, ai_questions
+    from annotation.services.annotations import schema_labels
+    from llm.client import cache_key, chat_request_body
+    from llm.models import CachedResponse
+
+    reply_for = replies if callable(replies) else (lambda index, record: replies.get(index))
+    schema = project.schema
+    labels = sorted(schema_labels(schema=schema).values(), key=lambda label: label.path)
+    choices = [(label.path, label.description) for label in labels if not (schema.leaf_only and label.has_children)]
+    tasks = list(project.tasks.order_by("pk"))
+    held = [Assignment(task_id=task.pk) for task in tasks]
+    records, candidates = _records_of(held), _candidates_of(held)
+    for index, task in enumerate(tasks):
+        record = records[task.pk]
+        text = reply_for(index, record)
+        if text is None:
+            continue
+        questions = ai_questions(schema=schema, record=record, candidates=candidates[task.pk])
+        content = ai_prompt_fill(template=ai.prompt_template, record=record, choices=choices, multiple=schema.multiple,
+                                 questions=questions)
+        body = chat_request_body(model=ai.endpoint.model, messages=[{"role": "user", "content": content}], max_tokens=ai.max_tokens,
+                                 temperature=ai.temperature)
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        reply = {"model": ai.endpoint.model, "choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+        CachedResponse.objects.create(key=cache_key(base_url=ai.endpoint.base_url, body=body), endpoint=ai.endpoint,
+                                      request=json.dumps(body), response=json.dumps(reply))

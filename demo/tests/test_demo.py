@@ -21,9 +21,15 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role():
     call_command("demo", no_serve=True, train_steps=3, stdout=out)
     printed = out.getvalue()
 
-    assert Record.objects.filter(origin="import").count() == 64
-    assert list(DatasetVersion.objects.order_by("number").values_list("number", "operation")) == [(1, "dedupe"), (2, "annotation_export")]
-    assert Annotation.objects.count() == 12
+    assert Record.objects.filter(origin="import", dataset__name="support-faq").count() == 64
+    assert list(DatasetVersion.objects.filter(dataset__name="support-faq").order_by("number").values_list("number", "operation")) == [
+        (1, "dedupe"), (2, "annotation_export")]
+    assert Annotation.objects.filter(task__project__name="Topic labels").count() == 12
+    # Reply drafts: five questions with three drafts each, ranked by two annotators, exported as preference pairs.
+    pairs = DatasetVersion.objects.get(dataset__name="reply-drafts", operation="annotation_export")
+    assert (pairs.operation_detail["ranked"], pairs.operation_detail["pairs"]) == (5, 14)
+    assert set(pairs.entries.values_list("record__kind", flat=True)) == {"preference"}
+    assert "with 14 preference pairs for DPO" in printed
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.metric_points.exists()
     assert ModelArtifact.objects.get().run == run

@@ -76,8 +76,10 @@ class LabelSchemaForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, label=_("Workspace"))
     name = forms.CharField(max_length=200, label=_("Name"))
     tree_text = forms.CharField(
-        label=_("Labels"), widget=forms.Textarea(attrs={"rows": 8, "placeholder": TREE_EXAMPLE, "spellcheck": "false"}),
-        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description."),
+        required=False, label=_("Labels"),
+        widget=forms.Textarea(attrs={"rows": 8, "placeholder": TREE_EXAMPLE, "spellcheck": "false"}),
+        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description. Leave it "
+                    "empty for a schema that only asks the questions below (a rating, a ranking …)."),
     )
     multiple = forms.BooleanField(required=False, label=_("Several labels may be picked"))
     leaf_only = forms.BooleanField(required=False, initial=True, label=_("Only the most specific labels may be picked"))
@@ -86,6 +88,10 @@ class LabelSchemaForm(forms.Form):
     free_text_question = forms.CharField(required=False, max_length=300, label=_("Free-text question (blank: none)"))
     pairwise_question = forms.CharField(required=False, max_length=300,
                                         label=_("A/B question on records with two answers (blank: none)"))
+    ranking_question = forms.CharField(required=False, max_length=300,
+                                       label=_("Ranking question (blank: none)"),
+                                       help_text=_("Asked on the answers to one prompt, grouped into one item (2 to 9 answers): "
+                                                   "annotators put them in order, best first."))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,7 +99,9 @@ class LabelSchemaForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if "tree_text" in cleaned:
+        if not (cleaned.get("tree_text") or "").strip():
+            cleaned["tree"] = []  # the service says whether the schema may go without labels
+        elif "tree_text" in cleaned:
             try:
                 cleaned["tree"] = label_tree_from_text(cleaned["tree_text"])
             except ApplicationError as error:
@@ -198,7 +206,7 @@ def schema_create(request):
                                          leaf_only=data["leaf_only"], rating_scale=data["rating_scale"] or 0,
                                          rating_question=data["rating_question"], free_text_question=data["free_text_question"],
                                          pairwise_question=data["pairwise_question"],
-                                         created_by=request.user)
+                                         ranking_question=data["ranking_question"], created_by=request.user)
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:
@@ -371,7 +379,8 @@ def project_export(request, pk: int):
     project = access_project(request.user, pk, capabilities=(MANAGE,))
     try:
         version = annotation_project_export(project=project, created_by=request.user,
-                                            aggregation=request.POST.get("aggregation") or "majority")
+                                            aggregation=request.POST.get("aggregation") or "majority",
+                                            output=request.POST.get("output") or "records")
     except ApplicationError as error:
         messages.error(request, str(error))
     else:
@@ -392,8 +401,7 @@ def workbench(request, pk: int):
 
 def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
                     comment: str = "", rating: int | None = None, free_text: str = "", preference: str = "",
-                    queue_empty: bool = False,
-                    status: int = 200) -> HttpResponse:
+                    places: dict | None = None, queue_empty: bool = False, status: int = 200) -> HttpResponse:
     context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error,
                "queue_empty": queue_empty}
     if assignment is not None:
@@ -401,6 +409,8 @@ def _workbench_page(request, *, project, assignment, error: str = "", selected: 
         context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment, rating=rating,
                        free_text=free_text, preference=preference,
                        pairwise=bool(project.schema.pairwise_question) and pairwise_record(item.record),
+                       ranked_candidates=[(c, (places or {}).get(c.entry_id)) for c in item.candidates],
+                       place_values=range(1, len(item.candidates) + 1),
                        rating_values=range(1, project.schema.rating_scale + 1),
                        corrected=item.response if corrected is None else corrected,
                        others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user))
@@ -419,10 +429,12 @@ def assignment_submit(request, pk: int):
         current = assignment_active_for(project=project, annotator=request.user)
         return _workbench_page(request, project=project, assignment=current, error=form_error(form), status=400)
     data = form.cleaned_data
+    places = ranking_places(request.POST)
     try:
         annotation_submit(assignment=assignment, label_ids=label_ids, corrected_response=data["corrected_response"],
                           comment=data["comment"], time_spent_ms=data["time_spent_ms"] or 0, submitted_by=request.user,
-                          rating=data["rating"], free_text=data["free_text"], preference=data["preference"])
+                          rating=data["rating"], free_text=data["free_text"], preference=data["preference"],
+                          ranking=ranking_from_places(places, answers=len(assignment.task.candidates)))
     except ApplicationError as error:
         # Show what a reload would show (the current item, if any), keeping the annotator's input when it is this item.
         current = assignment_active_for(project=project, annotator=request.user)
@@ -431,8 +443,27 @@ def assignment_submit(request, pk: int):
         selected = frozenset(int(i) for i in label_ids if i.isdigit())
         return _workbench_page(request, project=project, assignment=current, error=str(error), selected=selected,
                                corrected=data["corrected_response"], comment=data["comment"], rating=data["rating"],
-                               free_text=data["free_text"], preference=data["preference"], status=400)
+                               free_text=data["free_text"], preference=data["preference"], places=places, status=400)
     return _claim_next_and_show(request, project=project)
+
+
+def ranking_places(post) -> dict[int, int]:
+    """entry id -> the place (1 = best) the annotator gave it, from the ranking item's `place_<entry id>` selects."""
+    places = {}
+    for key, value in post.items():
+        if key.startswith("place_") and key[6:].isdigit() and value.isdigit():
+            places[int(key[6:])] = int(value)
+    return places
+
+
+def ranking_from_places(places: dict[int, int], *, answers: int) -> list[int]:
+    """The ranking (entry ids, best first) the places give, checked in the page's terms (places, not entry ids); the
+    service checks the ids."""
+    if answers and len(places) < answers:
+        raise ApplicationError(gettext("Give each of the %(n)s answers a place, 1 to %(n)s.") % {"n": answers}, where="ranking")
+    if len(set(places.values())) != len(places):
+        raise ApplicationError(gettext("Give every answer a place of its own."), where="ranking")
+    return sorted(places, key=places.get)
 
 
 @login_required

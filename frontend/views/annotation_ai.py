@@ -16,7 +16,7 @@ from annotation.access import MANAGE, access_ai_annotator, access_ai_run, access
 from annotation.models import AIRun
 from annotation.selectors import ai_annotators_of, ai_run_answers
 from annotation.services import ai_annotator_create, ai_run_create
-from annotation.services.ai_annotators import DEFAULT_PROMPT, MAX_LIMIT
+from annotation.services.ai_annotators import MAX_LIMIT, MAX_TOKENS_LABELS, MAX_TOKENS_QUESTIONS, ai_default_prompt, schema_questions
 from common.errors import ApplicationError
 from frontend.forms import form_error
 from llm.selectors import model_endpoint_list
@@ -26,16 +26,21 @@ class AIAnnotatorForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
     endpoint = forms.ModelChoiceField(queryset=None, label=_("Model endpoint"))
     prompt_template = forms.CharField(
-        initial=DEFAULT_PROMPT, widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
         help_text=_("{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "
-                    "{example} by an example answer."))
+                    "{example} by an example answer, {questions} by the schema's other questions (rating, free text, which "
+                    "of two answers is better) and the JSON answer format. {questions} is required when the schema asks "
+                    "more than labels."))
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, label=_("Temperature"),
                                    help_text=_("0 answers the same way every time, and a rerun is answered from the cache."))
-    max_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=64, label=_("Longest answer (tokens)"))
+    max_tokens = forms.IntegerField(min_value=1, max_value=4096, label=_("Longest answer (tokens)"))
 
     def __init__(self, *args, user, project, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["endpoint"].queryset = model_endpoint_list(user=user, workspace=project.workspace)
+        # A schema with questions beside the labels starts from the prompt that asks them, with room for a JSON answer.
+        self.fields["prompt_template"].initial = ai_default_prompt(project.schema)
+        self.fields["max_tokens"].initial = MAX_TOKENS_QUESTIONS if schema_questions(project.schema) else MAX_TOKENS_LABELS
 
 
 class AIRunForm(forms.Form):
@@ -53,7 +58,8 @@ def project_ai(request, pk: int):
 def _project_ai_page(request, *, project, form=None, status: int = 200) -> HttpResponse:
     context = {"project": project, "ai_annotators": ai_annotators_of(project=project), "run_form": AIRunForm(),
                "form": form or AIAnnotatorForm(user=request.user, project=project, initial={"name": gettext("AI annotator")}),
-               "ai_in_pools": not project.label_pools or "ai" in project.label_pools}
+               "ai_in_pools": not project.label_pools or "ai" in project.label_pools,
+               "asks_questions": bool(schema_questions(project.schema))}
     return render(request, "frontend/annotation/ai.html", context, status=status)
 
 
@@ -100,7 +106,10 @@ def ai_run_view(request, pk: int):
                "percent": round(100 * run.processed / run.limit) if run.limit else 0}
     if request.htmx:
         return render(request, "frontend/annotation/_ai_run_status.html", context)
-    context["answers"] = ai_run_answers(run=run)
+    answers = context["answers"] = ai_run_answers(run=run)
+    # Columns for the other questions only when some answer has them (no query for the schema; labels-only runs look as before).
+    context["columns"] = {"rating": any(a.rating is not None for a in answers), "preference": any(a.preference for a in answers),
+                          "free_text": any(a.free_text for a in answers), "ranking": any(a.ranking for a in answers)}
     return render(request, "frontend/annotation/ai_run.html", context)
 
 

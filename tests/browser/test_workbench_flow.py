@@ -141,3 +141,42 @@ def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspa
     assert annotation.preference == "a"
     record = annotation.task.entry.record
     assert shown == (f"Answer A\n{record.chosen['content']}", f"Answer B\n{record.rejected['content']}")
+
+
+def test_annotator_ranks_four_answers_with_keys(in_browser, users, workspace, annotation_project_factory, annotation_version_factory):
+    """K, then the answers' numbers best first; Backspace takes the last one back; the fourth places itself."""
+    from annotation.models import AnnotationTask
+    from annotation.services import label_schema_create
+    from annotation.tests.fixtures import TOPIC_TREE
+
+    schema = label_schema_create(workspace=workspace, name="Ranked", tree=TOPIC_TREE, ranking_question="Best answer first")
+    rows = [{"kind": "sft", "messages": [{"role": "user", "content": "How do I get my money back?"},
+                                         {"role": "assistant", "content": f"Answer number {a}."}]} for a in range(4)]
+    project = annotation_project_factory(version=annotation_version_factory(rows=rows), schema=schema)
+
+    def scenario(page, url):
+        page.goto(f"{url}/annotate/projects/{project.pk}/")
+        page.click("#start-labelling")
+        page.wait_for_selector("#workbench[data-ready]")
+        assert page.locator("#candidates .candidate").count() == 4
+        shown = [page.locator(f"#candidate-{n}").inner_text().split("\n")[-1] for n in range(1, 5)]
+        page.keyboard.press("1")  # the label
+        page.keyboard.press("k")
+        assert "armed" in page.locator("#ranking").get_attribute("class")
+        for key in ["3", "2", "Backspace", "1"]:
+            page.keyboard.press(key)
+        assert page.locator("#ranking-order").inner_text() == "3 > 1"
+        page.keyboard.press("4")  # the last answer (2) places itself
+        assert page.locator("#ranking-order").inner_text() == "3 > 1 > 4 > 2"
+        assert page.locator("#candidate-3 .place").inner_text() == "#1"
+        assignment = page.locator("#workbench").get_attribute("data-assignment-id")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('#workbench').dataset.assignmentId !== '{assignment}'")
+        return int(assignment), shown
+
+    assignment, shown = in_browser("crowd_annotator", scenario)
+    annotation = Annotation.objects.get(assignment_id=assignment)
+    texts = dict(AnnotationTask.objects.get(pk=annotation.task_id).entry.version.entries.values_list("pk", "record__messages"))
+    ranked = [texts[entry][-1]["content"] for entry in annotation.ranking]
+    assert ranked == [shown[2], shown[0], shown[3], shown[1]]
+    assert [label.path for label in annotation.labels.all()] == ["billing/refund"]

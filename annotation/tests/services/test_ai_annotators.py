@@ -6,7 +6,6 @@ requests (llm.client.chat_request_body + cache_key), so the run goes through the
 the real parser, claim and submit; nothing of ours is replaced.
 """
 
-import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -21,11 +20,10 @@ from annotation.services import (
     assignment_claim_next,
 )
 from annotation.services.ai_annotators import AnswerUnusable, ai_answer_parse, ai_prompt_fill, prompt_version
-from annotation.tests.fixtures import project_mode_set, submit_as
+from annotation.tests.fixtures import ai_replies_seed, project_mode_set, submit_as
 from common.errors import ApplicationError
 from datahub.models import Record
-from llm.client import cache_key, chat_request_body
-from llm.models import CachedResponse, ModelCall
+from llm.models import ModelCall
 
 PATHS = ["account", "account/delete", "account/login", "billing", "billing/invoice", "billing/refund"]
 LEAVES = {"account/delete", "account/login", "billing/invoice", "billing/refund"}
@@ -136,34 +134,13 @@ def test_gibberish_is_recorded_as_failures_and_the_items_go_back(annotation_proj
     assert (again.status, again.processed) == ("done", 0)
 
 
-def _seed_answers(ai, project, answers: dict[int, str]) -> None:
-    """Store `answers` (record index in the version -> text) as the cached replies to the run's exact requests."""
-    from annotation.services.ai_annotators import _records_of
-    from annotation.services.annotations import schema_labels
-
-    schema = project.schema
-    labels = sorted(schema_labels(schema=schema).values(), key=lambda label: label.path)
-    choices = [(label.path, label.description) for label in labels if not (schema.leaf_only and label.has_children)]
-    tasks = list(project.tasks.order_by("pk"))
-    records = _records_of([Assignment(task_id=task.pk) for task in tasks])
-    for index, text in answers.items():
-        content = ai_prompt_fill(template=ai.prompt_template, record=records[tasks[index].pk], choices=choices, multiple=schema.multiple)
-        body = chat_request_body(model=ai.endpoint.model, messages=[{"role": "user", "content": content}], max_tokens=ai.max_tokens,
-                                 temperature=ai.temperature)
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        reply = {"model": ai.endpoint.model, "choices": [choice],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
-        CachedResponse.objects.create(key=cache_key(base_url=ai.endpoint.base_url, body=body), endpoint=ai.endpoint,
-                                      request=json.dumps(body), response=json.dumps(reply))
-
-
 @pytest.mark.django_db(transaction=True)
 def test_answers_naming_labels_become_ai_annotations_in_overlap_gold_and_agreement(annotation_project_factory, tiny_endpoint, users):
     project = annotation_project_factory(n=3, overlap=2, mode="ai_assists")
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
                                   label_pools=["crowd", "ai"])
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
-    _seed_answers(ai, project, {0: "billing/refund", 1: "The topic is account/login.", 2: "shipping"})
+    ai_replies_seed(ai, project, {0: "billing/refund", 1: "The topic is account/login.", 2: "shipping"})
     person = users["crowd_annotator"]
     first = assignment_claim_next(project=project, annotator=person)
     submit_as(person, first, "billing/refund")
@@ -202,7 +179,7 @@ def test_gold_items_score_the_ai_like_a_person(annotation_project_factory, annot
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=1, disagreement_threshold=0.5, blind=True,
                                   label_pools=[])
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
-    _seed_answers(ai, project, {0: "billing/refund", 1: "billing/invoice"})
+    ai_replies_seed(ai, project, {0: "billing/refund", 1: "billing/invoice"})
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
     assert (run.annotated, run.failed) == (2, 0)
     assert list(Annotation.objects.order_by("task_id").values_list("gold_correct", flat=True)) == [True, False]

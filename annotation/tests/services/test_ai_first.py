@@ -19,8 +19,7 @@ from annotation.services import (
     review_claim_next,
     review_decide,
 )
-from annotation.tests.fixtures import label_id, submit_as
-from annotation.tests.services.test_ai_annotators import _seed_answers
+from annotation.tests.fixtures import ai_replies_seed, label_id, submit_as
 from common.errors import ApplicationError
 from datahub.models import VersionRecord
 
@@ -51,7 +50,7 @@ def test_ai_first_every_ai_answer_is_re_checked_and_the_export_has_the_verified_
                                                                                       users, topic_schema):
     project = _mode(annotation_project_factory(n=3), "ai_first")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
-    _seed_answers(ai, project, {0: "billing/refund", 1: "account/login", 2: "billing/invoice"})
+    ai_replies_seed(ai, project, {0: "billing/refund", 1: "account/login", 2: "billing/invoice"})
 
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=3, enqueue=False))
 
@@ -86,7 +85,7 @@ def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are
     # Overlap 2: an AI answer still completes its item; a rejected one frees the item for two people.
     project = _mode(annotation_project_factory(n=2, overlap=2), "ai_first")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
-    _seed_answers(ai, project, {0: "billing/refund", 1: "account/login"})
+    ai_replies_seed(ai, project, {0: "billing/refund", 1: "account/login"})
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
     assert (run.status, run.annotated) == ("done", 2)
     assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [(1, True), (1, True)]

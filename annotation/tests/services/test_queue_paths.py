@@ -22,7 +22,8 @@ def _state(project):
     assignments = sorted(Assignment.objects.filter(task__project=project).values_list("task__entry_id", "annotator__username", "slot",
                                                                                         "status"))
     annotations = sorted(Annotation.objects.filter(task__project=project).values_list(
-        "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text", "preference"))
+        "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text", "preference",
+        "ranking"))
     tasks = list(AnnotationTask.objects.filter(project=project).order_by("entry_id").values_list("submitted_count", "is_complete"))
     reviews = sorted(Review.objects.filter(task__project=project).values_list("task__entry_id", "layer", "sampled_because"))
     verbs = sorted(HistoryEvent.objects.filter(verb__in=["claimed", "submitted"]).values_list("verb", flat=True))
@@ -40,6 +41,10 @@ def _session(project, people, claim, submit, schema):
     if schema.pairwise_question:
         extra = {"crowd_annotator": {"preference": "b"}, "staff_annotator": {"preference": "tie"}}
     first = {name: claim(project, people[name]) for name in answers}
+    # And the ranking of a ranking item's answers (every item has three then), reversed by one of the two.
+    if schema.ranking_question:
+        candidates = AnnotationTask.objects.get(pk=first["crowd_annotator"].task_id).candidates
+        extra = {"crowd_annotator": {"ranking": candidates}, "staff_annotator": {"ranking": candidates[::-1]}}
     for name, path in answers.items():
         submit(first[name], people[name], [label_id(schema, path)], **extra.get(name, {}))
     stale = claim(project, people["expert_annotator"])
@@ -58,19 +63,24 @@ def _claim_portable(project, user):
     return held[0] if held else None
 
 
-def _submit_function(assignment, user, label_ids, rating=None, free_text="", preference=""):
+def _submit_function(assignment, user, label_ids, rating=None, free_text="", preference="", ranking=None):
+    if ranking is None and assignment.task.project.schema.ranking_question:
+        ranking = AnnotationTask.objects.get(pk=assignment.task_id).candidates
     return annotation_submit(assignment=assignment, label_ids=label_ids, time_spent_ms=5, submitted_by=user, rating=rating,
-                             free_text=free_text, preference=preference)
+                             free_text=free_text, preference=preference, ranking=ranking)
 
 
-def _submit_portable(assignment, user, label_ids, rating=None, free_text="", preference=""):
+def _submit_portable(assignment, user, label_ids, rating=None, free_text="", preference="", ranking=None):
+    if ranking is None and assignment.task.project.schema.ranking_question:
+        ranking = AnnotationTask.objects.get(pk=assignment.task_id).candidates
     project, labels, correction, comment, kind = annotation_services._answer_check(
         assignment=assignment, label_ids=label_ids, corrected_response="", comment="", time_spent_ms=5, submitted_by=user)
     rating, free_text = annotation_services.fields_check(schema=project.schema, rating=rating, free_text=free_text)
     preference = annotation_services.preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
+    ranking = annotation_services.ranking_check(schema=project.schema, task_id=assignment.task_id, ranking=ranking)
     return annotation_services._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
                                                 comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
-                                                free_text=free_text, preference=preference,
+                                                free_text=free_text, preference=preference, ranking=ranking,
                                                 overlap=annotation_services.submit_overlap(project=project, kind=kind))
 
 
@@ -80,7 +90,12 @@ def _pair_row(i: int) -> dict:
             "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help."}}
 
 
-@pytest.mark.parametrize("fields", ["labels", "rated", "pairwise"])
+def _answers_row(i: int, answer: int) -> dict:
+    return {"kind": "sft", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"},
+                                        {"role": "assistant", "content": f"Answer {answer} to question {i}."}]}
+
+
+@pytest.mark.parametrize("fields", ["labels", "rated", "pairwise", "ranking"])
 def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_factory, annotation_version_factory, users, topic_schema,
                                                           workspace, fields):
     from annotation.services import label_schema_create
@@ -92,9 +107,15 @@ def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_fac
                                      rating_question="How good is the answer?", free_text_question="What is missing?")
     if fields == "pairwise":
         schema = label_schema_create(workspace=workspace, name="Pairwise topic", tree=TOPIC_TREE, pairwise_question="Which is better?")
+    if fields == "ranking":
+        schema = label_schema_create(workspace=workspace, name="Ranked topic", tree=TOPIC_TREE, ranking_question="Best answer first")
     states = []
     for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
-        version = annotation_version_factory(rows=[_pair_row(n) for n in range(3)]) if fields == "pairwise" else None
+        version = None
+        if fields == "pairwise":
+            version = annotation_version_factory(rows=[_pair_row(n) for n in range(3)])
+        if fields == "ranking":
+            version = annotation_version_factory(rows=[_answers_row(n, a) for n in range(3) for a in range(3)])
         project = annotation_project_factory(n=3, overlap=2, name=f"Paths {i}", schema=schema, version=version)
         annotation_project_layers_set(project=project, disagreement_threshold=0.4, **LAYERS)
         fresh = _session(project, users, claim, submit, schema)
@@ -106,14 +127,17 @@ def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_fac
     for assignments, annotations, tasks, reviews, verbs in states:
         entries = sorted({row[0] for row in assignments})
         position = {entry: entries.index(entry) for entry in entries}
+        # A ranking names entries too: compare each as the order of its entries' ranks within the item.
+        annotations = [(*rest, [sorted(ranking).index(e) for e in ranking]) for *rest, ranking in annotations]
         normalised.append(([(position[e], *rest) for e, *rest in assignments], [(position[e], *rest) for e, *rest in annotations],
                            tasks, [(position[e], *rest) for e, *rest in reviews], verbs))
     assert normalised[0] == normalised[1]
     assert normalised[0][3] == [(0, "disagreement", "disagreement 0.50")]
     assert normalised[0][2] == [(2, True), (1, False), (0, False)]
-    ratings = sorted(((rating, text) for *_, rating, text, _ in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
+    ratings = sorted(((rating, text) for *_, rating, text, _, _ in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
     assert ratings == ([(2, ""), (4, "Polite."), (None, "")] if fields == "rated" else [(None, "")] * 3)
-    assert sorted(row[-1] for row in normalised[0][1]) == (["", "b", "tie"] if fields == "pairwise" else ["", "", ""])
+    assert sorted(row[-2] for row in normalised[0][1]) == (["", "b", "tie"] if fields == "pairwise" else ["", "", ""])
+    assert sorted(row[-1] for row in normalised[0][1]) == ([[0, 1, 2], [0, 1, 2], [2, 1, 0]] if fields == "ranking" else [[]] * 3)
 
 
 def test_a_claim_is_one_statement_and_a_submit_two(annotation_project_factory, users, topic_schema, django_assert_num_queries):

@@ -97,3 +97,22 @@ def test_dashboard_rating_agreement_equals_the_reference_package(annotation_proj
     assert dashboard.alpha_rating_interval == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement="interval"),
                                                             abs=1e-9)
     assert dashboard.alpha_rating_interval == pytest.approx(0.8972602739726028, abs=1e-9)
+
+
+def test_dashboard_rating_gap_to_people_by_hand(annotation_project_factory, rated_schema, users, workspace):
+    """Each annotator's mean |own rating - mean of the other people's ratings|; an AI's ratings never count as people's."""
+    from annotation.services import ai_annotator_create
+    from annotation.tests.fixtures import project_mode_set
+    from llm.services.endpoints import model_endpoint_create
+
+    project = project_mode_set(annotation_project_factory(n=2, overlap=3, schema=rated_schema), "ai_assists")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    ai = ai_annotator_create(project=project, name="Rater", endpoint=endpoint).user
+    crowd, staff = users["crowd_annotator"], users["staff_annotator"]
+    # Item 1: crowd 5, staff 3, AI 1. Item 2: crowd 2, staff 2, AI 4.
+    for row in [(5, 3, 1), (2, 2, 4)]:
+        for person, rating in zip((crowd, staff, ai), row, strict=True):
+            _submit(project, person, "billing/refund", rating=rating)
+    gaps = {row.username: row.rating_gap for row in project_dashboard(project=project).annotators}
+    # crowd: |5-3|, |2-2| -> 1; staff: |3-5|, |2-2| -> 1; AI: |1-4|, |4-2| -> 2.5 (against the mean of the two people).
+    assert gaps == {crowd.username: pytest.approx(1.0), staff.username: pytest.approx(1.0), ai.username: pytest.approx(2.5)}

@@ -4,7 +4,9 @@
 // Keys: digits pick labels by their number, Enter submits, E edits the answer, Ctrl/Cmd+Enter submits while
 // editing, S skips, ? shows the keys, Esc leaves the answer box or closes the help. On a schema with a rating, R then a
 // digit rates (0 stands for 10), + and - move the rating; T goes to the free-text answer. On an A/B comparison, A and B
-// pick the better answer and = a tie (= then no longer moves the rating; + still does).
+// pick the better answer and = a tie (= then no longer moves the rating; + still does). On a ranking item, K starts
+// the ranking afresh and each digit then places that answer next, best first (the last one places itself);
+// Backspace takes the last placed answer back, Esc stops.
 // Time spent counts only while the page is visible and the annotator did something in the last 60 seconds.
 // While the annotator is active, a heartbeat renews the lease on the item (and the items reserved ahead) a third of the
 // way into the lease, so a slow item is not taken away; an idle or hidden page lets the lease run out.
@@ -23,6 +25,7 @@
     digits: "",
     digitTimer: null,
     rating: false,
+    ranking: false,
     lastBeat: Date.now(),
     beating: false,
   };
@@ -66,7 +69,9 @@
     state.lastTick = Date.now();
     state.lastActivity = Date.now();
     state.digits = "";
+    rankingArm(false);
     selectedSync();
+    rankingSync();
     writeTime();
     // Keys pressed before this runs would be lost or reset: scripts (and tests) wait for data-ready before typing.
     if (workbench) workbench.setAttribute("data-ready", "");
@@ -218,6 +223,69 @@
     if (fieldset) fieldset.classList.toggle("armed", on);
   }
 
+  // Ranking: each answer's place lives in its select (the page works without this file); keys fill them in order.
+  function rankSelects() {
+    return Array.prototype.slice.call(document.querySelectorAll("#ranking select[data-number]"));
+  }
+
+  function rankOrder() {
+    return rankSelects().filter(function (select) { return select.value; })
+      .sort(function (a, b) { return parseInt(a.value, 10) - parseInt(b.value, 10); })
+      .map(function (select) { return select.getAttribute("data-number"); });
+  }
+
+  function rankingSync() {
+    var output = $("ranking-order");
+    if (!output) return;
+    var order = rankOrder();
+    output.textContent = order.length ? order.join(" > ") : "";
+    Array.prototype.slice.call(document.querySelectorAll("#candidates .candidate")).forEach(function (card) {
+      var place = order.indexOf(card.getAttribute("data-number")) + 1;
+      card.classList.toggle("placed", place > 0);
+      var badge = card.querySelector(".place");
+      if (place && !badge) {
+        badge = document.createElement("span");
+        badge.className = "place";
+        card.insertBefore(badge, card.firstChild);
+      }
+      if (badge) badge.textContent = place ? "#" + place : "";
+    });
+  }
+
+  function rankingArm(on) {
+    state.ranking = on;
+    var fieldset = $("ranking");
+    if (fieldset) fieldset.classList.toggle("armed", on);
+  }
+
+  function rankingStart() {
+    rankSelects().forEach(function (select) { select.value = ""; });
+    rankingArm(true);
+    rankingSync();
+  }
+
+  function rankPush(number) {
+    var selects = rankSelects();
+    var select = selects.filter(function (s) { return s.getAttribute("data-number") === number; })[0];
+    if (!select || select.value) return;
+    select.value = String(rankOrder().length + 1);
+    var left = selects.filter(function (s) { return !s.value; });
+    if (left.length === 1) left[0].value = String(selects.length);
+    if (left.length <= 1) rankingArm(false);
+    rankingSync();
+  }
+
+  function rankPop() {
+    var order = rankOrder();
+    if (!order.length) return;
+    var last = order[order.length - 1];
+    rankSelects().forEach(function (select) {
+      if (select.getAttribute("data-number") === last) select.value = "";
+    });
+    rankingArm(true);
+    rankingSync();
+  }
+
   function formSubmit(form, button) {
     if (!form) return;
     if (form.requestSubmit) form.requestSubmit(button || undefined);
@@ -241,6 +309,10 @@
     var form = $("annotation-form");
     var target = event.target;
     if (event.key === "Escape") {
+      if (state.ranking) {
+        rankingArm(false);
+        return;
+      }
       var help = $("keys-help");
       if (help && !help.hidden) helpToggle(false);
       else if (isTyping(target)) target.blur();
@@ -269,6 +341,21 @@
       return;
     }
     ratingArm(false);
+    if (state.ranking && /^[1-9]$/.test(event.key)) {
+      event.preventDefault();
+      rankPush(event.key);
+      return;
+    }
+    if (state.ranking && event.key === "Backspace") {
+      event.preventDefault();
+      rankPop();
+      return;
+    }
+    if ((event.key === "k" || event.key === "K") && $("ranking")) {
+      event.preventDefault();
+      rankingStart();
+      return;
+    }
     var pairwise = !!$("pairwise");
     if (/^[0-9]$/.test(event.key)) {
       event.preventDefault();
@@ -310,6 +397,7 @@
   });
   document.addEventListener("keydown", onKeydown);
   document.addEventListener("change", selectedSync);
+  document.addEventListener("change", rankingSync);
   // Capture phase: runs before htmx reads the form, so the request carries the time up to this moment.
   document.addEventListener("submit", tick, true);
   document.addEventListener("visibilitychange", function () {
