@@ -1,7 +1,8 @@
 """Label trees as data: validation, the indented-text form people type, and the nested form pages and the API show.
 
-A tree is a list of nodes, each {"name": str, "description": str?, "children": [node, ...]?}. Names are joined
-with "/" into a label's path ("billing/refund"), so a name may not contain "/". No database access here.
+A tree is a list of nodes, each {"name": str, "description": str?, "examples": [str, ...]?, "children": [node, ...]?}.
+Names are joined with "/" into a label's path ("billing/refund"), so a name may not contain "/". Examples are short
+texts that belong under the label, shown to annotators and AI annotators. No database access here.
 """
 
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from common.errors import ApplicationError
 MAX_NAME_CHARS = 100
 MAX_PATH_CHARS = 500
 MAX_LABELS = 2000
+MAX_EXAMPLES = 10
+MAX_EXAMPLE_CHARS = 500
 
 
 @dataclass
@@ -23,6 +26,7 @@ class FlatLabel:
     parent_index: int | None
     depth: int
     has_children: bool = False
+    examples: list[str] = field(default_factory=list)
 
 
 def label_tree_validate(tree) -> list[FlatLabel]:
@@ -42,9 +46,9 @@ def _walk(nodes, *, where: str, parent_index: int | None, parent_path: str, dept
         place = f"{where}[{i}]"
         if not isinstance(node, dict):
             raise ApplicationError("a label must be an object with a name", where=place)
-        unknown = set(node) - {"name", "description", "children"}
+        unknown = set(node) - {"name", "description", "examples", "children"}
         if unknown:
-            raise ApplicationError(f"unknown key {sorted(unknown)[0]!r}; use name, description and children", where=place)
+            raise ApplicationError(f"unknown key {sorted(unknown)[0]!r}; use name, description, examples and children", where=place)
         name = node.get("name")
         if not isinstance(name, str):
             raise ApplicationError("a name must be text", where=f"{place}.name")
@@ -67,10 +71,28 @@ def _walk(nodes, *, where: str, parent_index: int | None, parent_path: str, dept
         children = node.get("children") or []
         if not isinstance(children, list):
             raise ApplicationError("children must be a list of labels", where=f"{place}.children")
+        examples = _examples_check(node.get("examples"), where=f"{place}.examples")
         index = len(flat)
         flat.append(FlatLabel(name=name, path=path, description=description.strip(), parent_index=parent_index, depth=depth,
-                              has_children=bool(children)))
+                              has_children=bool(children), examples=examples))
         _walk(children, where=f"{place}.children", parent_index=index, parent_path=path, depth=depth + 1, flat=flat)
+
+
+def _examples_check(examples, *, where: str) -> list[str]:
+    if examples is None:
+        return []
+    if not isinstance(examples, list):
+        raise ApplicationError("examples must be a list of texts", where=where)
+    if len(examples) > MAX_EXAMPLES:
+        raise ApplicationError(f"{len(examples)} examples; the limit is {MAX_EXAMPLES} per label", where=where)
+    clean = []
+    for i, example in enumerate(examples):
+        if not isinstance(example, str) or not example.strip():
+            raise ApplicationError("an example must be non-empty text", where=f"{where}[{i}]")
+        if len(example.strip()) > MAX_EXAMPLE_CHARS:
+            raise ApplicationError(f"longer than {MAX_EXAMPLE_CHARS} characters", where=f"{where}[{i}]")
+        clean.append(" ".join(example.split()))
+    return clean
 
 
 def label_tree_from_text(text: str) -> list[dict]:
@@ -82,7 +104,8 @@ def label_tree_from_text(text: str) -> list[dict]:
         account
           login
 
-    Text after the first ": " is the description. Tabs count as four spaces; blank lines and lines starting with
+    Text after the first ": " is the description. A line starting with ">" is an example of the label above it
+    (`  > Where is my refund?`), whatever its indent. Tabs count as four spaces; blank lines and lines starting with
     "#" are ignored. Errors name the line ("line 3: ...").
     """
     roots: list[dict] = []
@@ -95,6 +118,11 @@ def label_tree_from_text(text: str) -> list[dict]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         indent = len(line) - len(line.lstrip(" "))
+        if line.lstrip().startswith(">"):
+            if not stack:
+                raise ApplicationError("an example (a line starting with >) needs a label above it", where=f"line {number}")
+            stack[-1][1].setdefault("examples", []).append(line.lstrip()[1:].strip())
+            continue
         name, _, description = line.strip().partition(": ")
         node = {"name": name.strip(), "description": description.strip(), "children": []}
         lines[id(node)] = number
@@ -143,6 +171,7 @@ def label_tree_to_text(tree: list[dict], *, indent: int = 0) -> str:
     for node in tree:
         description = f": {node['description']}" if node.get("description") else ""
         lines.append(" " * indent + node["name"] + description)
+        lines.extend(" " * (indent + 2) + f"> {example}" for example in node.get("examples") or [])
         if node.get("children"):
             lines.append(label_tree_to_text(node["children"], indent=indent + 2))
     return "\n".join(lines)
@@ -160,6 +189,7 @@ class LabelNode:
     selectable: bool
     shortcut: int | None
     children: list["LabelNode"] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
 
 
 def label_tree_nested(labels, *, leaf_only: bool) -> list[LabelNode]:
@@ -175,7 +205,8 @@ def label_tree_nested(labels, *, leaf_only: bool) -> list[LabelNode]:
             shortcut += 1
         parent = nodes.get(label.parent_id) if label.parent_id is not None else None
         node = LabelNode(id=label.pk, name=label.name, path=label.path, description=label.description,
-                         depth=parent.depth + 1 if parent else 0, selectable=selectable, shortcut=shortcut if selectable else None)
+                         depth=parent.depth + 1 if parent else 0, selectable=selectable, shortcut=shortcut if selectable else None,
+                         examples=list(getattr(label, "examples", None) or []))
         nodes[label.pk] = node
         (parent.children if parent else roots).append(node)
     return roots

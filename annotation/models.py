@@ -46,6 +46,7 @@ class Label(models.Model):
     name = models.CharField(max_length=100)
     path = models.CharField(max_length=500, help_text="slash-joined names from the root, e.g. billing/refund")
     description = models.TextField(blank=True)
+    examples = models.JSONField(default=list, blank=True, help_text="short texts that belong under the label")
     order = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -1,6 +1,6 @@
 """Ranking of N answers per schema: the schema's ranking_question, a task's candidates (the entries of the answers to
 one prompt) and the annotation's ranking (those entry ids, best first); an AI answer keeps the ranking it gave, and
-the AI prompt's help names {questions}.
+the AI prompt's help names {questions}; a label keeps its examples.
 
 The submit function (0010) inserts the annotation's columns by name and the new column has no database default, so it
 is replaced here, in the same migration as the column: the old signature is dropped and annotation_submit_record takes
@@ -115,6 +115,11 @@ class Migration(migrations.Migration):
             model_name='labelschema',
             name='ranking_question',
             field=models.CharField(blank=True, help_text='blank: no ranking; else its question: a project then groups the answers to one prompt into one item, and annotators rank them best first', max_length=300),
+        ),
+        migrations.AddField(
+            model_name='label',
+            name='examples',
+            field=models.JSONField(blank=True, default=list, help_text='short texts that belong under the label'),
         ),
         migrations.AlterField(
             model_name='aiannotator',

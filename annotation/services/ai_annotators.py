@@ -220,12 +220,10 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
         _finish(run, status=AIRun.Status.FAILED, error=str(error))
         return run
     labels = schema_labels(schema=schema)
-    selectable = [label for label in sorted(labels.values(), key=lambda label: label.path)
-                  if not (schema.leaf_only and label.has_children)]
     label_by_path = {label.path: label for label in labels.values()}
     paths = sorted(label_by_path)
-    leaf_paths = {label.path for label in selectable} if schema.leaf_only else None
-    choices = [(label.path, label.description) for label in selectable]
+    choices = label_choices(schema=schema)
+    leaf_paths = {path for path, _ in choices} if schema.leaf_only else None
     version = prompt_version(ai.prompt_template)
     batch_size = max(1, ai.endpoint.concurrency * BATCH_PER_CONCURRENCY)
     purpose = f"ai annotator {ai.pk} run {run.pk}"
@@ -294,6 +292,22 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
         return run
     _finish(run, status=AIRun.Status.DONE)
     return run
+
+
+def label_choices(*, schema: LabelSchema) -> list[tuple[str, str]]:
+    """(path, what the prompt says of it) for every label the schema lets an annotator pick, by path: its description,
+    and its examples when it has some (`billing/refund: Money back. Examples: "Where is my refund?"`)."""
+    labels = sorted(schema_labels(schema=schema).values(), key=lambda label: label.path)
+    choices = []
+    for label in labels:
+        if schema.leaf_only and label.has_children:
+            continue
+        hint = label.description
+        if label.examples:
+            examples = "; ".join(f'"{example}"' for example in label.examples)
+            hint = f"{hint.rstrip('.')}. Examples: {examples}" if hint else f"Examples: {examples}"
+        choices.append((label.path, hint))
+    return choices
 
 
 def _candidates_of(assignments) -> dict[int, list]:

@@ -57,7 +57,7 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
         level = [(i, node) for i, node in enumerate(flat) if node.depth == depth]
         rows = Label.objects.bulk_create([
             Label(schema=schema, parent=saved[node.parent_index] if node.parent_index is not None else None,
-                  name=node.name, path=node.path, description=node.description, order=i)
+                  name=node.name, path=node.path, description=node.description, examples=node.examples, order=i)
             for i, node in level
         ])
         for (i, _), row in zip(level, rows):

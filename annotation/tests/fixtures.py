@@ -87,15 +87,13 @@ def ai_replies_seed(ai, project, replies) -> None:
     import json
 
     from annotation.models import Assignment
-    from annotation.services.ai_annotators import _candidates_of, _records_of, ai_prompt_fill, ai_questions
-    from annotation.services.annotations import schema_labels
+    from annotation.services.ai_annotators import _candidates_of, _records_of, ai_prompt_fill, ai_questions, label_choices
     from llm.client import cache_key, chat_request_body
     from llm.models import CachedResponse
 
     reply_for = replies if callable(replies) else (lambda index, record: replies.get(index))
     schema = project.schema
-    labels = sorted(schema_labels(schema=schema).values(), key=lambda label: label.path)
-    choices = [(label.path, label.description) for label in labels if not (schema.leaf_only and label.has_children)]
+    choices = label_choices(schema=schema)
     tasks = list(project.tasks.order_by("pk"))
     held = [Assignment(task_id=task.pk) for task in tasks]
     records, candidates = _records_of(held), _candidates_of(held)

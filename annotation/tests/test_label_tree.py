@@ -19,7 +19,7 @@ def test_validate_flattens_depth_first_with_paths():
     ([{"name": "a", "children": [{"name": "x"}, {"name": "X"}]}], "tree[0].children[1].name",
      "'X' repeats the name of its sibling tree[0].children[0]"),
     ([{"name": "a", "children": "x"}], "tree[0].children", "children must be a list of labels"),
-    ([{"name": "a", "colour": "red"}], "tree[0]", "unknown key 'colour'; use name, description and children"),
+    ([{"name": "a", "colour": "red"}], "tree[0]", "unknown key 'colour'; use name, description, examples and children"),
     (["a"], "tree[0]", "a label must be an object with a name"),
 ])
 def test_validate_names_the_place(tree, where, message):
@@ -55,4 +55,29 @@ def test_text_tabs_blank_lines_and_comments():
 def test_text_errors_name_the_line(text, where, message):
     with pytest.raises(ApplicationError) as error:
         label_tree_from_text(text)
+    assert (error.value.where, error.value.message) == (where, message)
+
+
+def test_examples_come_from_lines_starting_with_a_chevron_and_round_trip():
+    text = "billing: Money questions\n  refund\n    > Where is my refund?\n    >  I returned the lamp,   when do I get paid?\n  invoice\n"
+    tree = label_tree_from_text(text)
+    assert tree[0]["children"][0]["examples"] == ["Where is my refund?", "I returned the lamp,   when do I get paid?"]
+    flat = label_tree_validate(tree)
+    assert [(n.path, n.examples) for n in flat] == [
+        ("billing", []), ("billing/refund", ["Where is my refund?", "I returned the lamp, when do I get paid?"]), ("billing/invoice", [])]
+    assert label_tree_from_text(label_tree_to_text(tree)) == tree
+    with pytest.raises(ApplicationError) as error:
+        label_tree_from_text("> an example first\nbilling")
+    assert str(error.value) == "line 1: an example (a line starting with >) needs a label above it"
+
+
+@pytest.mark.parametrize(("examples", "where", "message"), [
+    ("x", "tree[0].examples", "examples must be a list of texts"),
+    (["ok", " "], "tree[0].examples[1]", "an example must be non-empty text"),
+    (["x" * 501], "tree[0].examples[0]", "longer than 500 characters"),
+    (["x"] * 11, "tree[0].examples", "11 examples; the limit is 10 per label"),
+])
+def test_examples_are_checked(examples, where, message):
+    with pytest.raises(ApplicationError) as error:
+        label_tree_validate([{"name": "a", "examples": examples}])
     assert (error.value.where, error.value.message) == (where, message)

@@ -69,7 +69,7 @@ from frontend.views.annotation_ai import urlpatterns as ai_urlpatterns
 
 app_name = "annotation"
 
-TREE_EXAMPLE = "billing: Money questions\n  refund\n  invoice\naccount\n  login"
+TREE_EXAMPLE = "billing: Money questions\n  refund\n    > Where is my money for the returned lamp?\n  invoice\naccount\n  login"
 
 
 class LabelSchemaForm(forms.Form):
@@ -78,8 +78,9 @@ class LabelSchemaForm(forms.Form):
     tree_text = forms.CharField(
         required=False, label=_("Labels"),
         widget=forms.Textarea(attrs={"rows": 8, "placeholder": TREE_EXAMPLE, "spellcheck": "false"}),
-        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description. Leave it "
-                    "empty for a schema that only asks the questions below (a rating, a ranking …)."),
+        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description; a line "
+                    "starting with \">\" is an example of the label above it. Leave it empty for a schema that only asks "
+                    "the questions below (a rating, a ranking …)."),
     )
     multiple = forms.BooleanField(required=False, label=_("Several labels may be picked"))
     leaf_only = forms.BooleanField(required=False, initial=True, label=_("Only the most specific labels may be picked"))
@@ -406,8 +407,9 @@ def _workbench_page(request, *, project, assignment, error: str = "", selected: 
                "queue_empty": queue_empty}
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
-        context.update(item=item, labels=label_nodes_flat(item.labels), selected=selected, comment=comment, rating=rating,
-                       free_text=free_text, preference=preference,
+        labels = label_nodes_flat(item.labels)
+        context.update(item=item, labels=labels, label_guide=any(node.description or node.examples for node in labels),
+                       selected=selected, comment=comment, rating=rating, free_text=free_text, preference=preference,
                        pairwise=bool(project.schema.pairwise_question) and pairwise_record(item.record),
                        ranked_candidates=[(c, (places or {}).get(c.entry_id)) for c in item.candidates],
                        place_values=range(1, len(item.candidates) + 1),

@@ -31,7 +31,7 @@ def test_claim_per_role(api_for, users, annotation_project, role):
         assert [n["path"] for n in body["labels"]] == ["billing", "account"]
         assert body["labels"][0]["children"][0] == {"id": label_id(annotation_project.schema, "billing/refund"), "name": "refund",
                                                     "path": "billing/refund", "description": "", "depth": 1, "selectable": True,
-                                                    "shortcut": 1, "children": []}
+                                                    "shortcut": 1, "children": [], "examples": []}
     else:
         assert response.status_code == 404
         assert Assignment.objects.count() == 0
