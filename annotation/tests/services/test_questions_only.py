@@ -111,6 +111,9 @@ def test_pages_and_command_make_and_show_a_schema_without_labels(client, users, 
     refused = client.post(reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "Nothing", "tree_text": "  "})
     assert refused.status_code == 400 and "the label tree needs at least one label" in refused.content.decode()
     project = annotation_project_factory(n=1, schema=rating_only)
+    detail = client.get(reverse("annotation:project-detail", args=[project.pk])).content.decode()
+    questions = detail.split('id="schema-questions"')[1].split("</dl>")[0]
+    assert "<dt>Rating 1 to 5</dt><dd>How helpful?</dd>" in questions and 'class="label-list"' not in detail
     client.force_login(users["crowd_annotator"])
     page = client.post(reverse("annotation:workbench", args=[project.pk]), follow=True).content.decode()
     assert 'id="rating"' in page and 'id="label-tree"' not in page
