@@ -68,8 +68,9 @@ def project_build(*, tasks: int, annotators: int, overlap: int) -> tuple[int, li
                SELECT %s, id, 'train', '[]'::jsonb FROM datahub_record WHERE dataset_id = %s ORDER BY id""",
             [version.pk, dataset.pk])
         cursor.execute(
-            """INSERT INTO annotation_annotationtask (project_id, entry_id, submitted_count, is_complete, is_gold, gold_labels)
-               SELECT %s, id, 0, false, false, '[]'::jsonb FROM datahub_versionrecord WHERE version_id = %s ORDER BY id""",
+            """INSERT INTO annotation_annotationtask (project_id, entry_id, submitted_count, is_complete, is_gold, gold_labels,
+                                                      candidates)
+               SELECT %s, id, 0, false, false, '[]'::jsonb, '[]'::jsonb FROM datahub_versionrecord WHERE version_id = %s ORDER BY id""",
             [project.pk, version.pk])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -31,17 +31,18 @@ def normalise_text(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def _message(message, where: str) -> dict:
+def _message(message, where: str, index: int | None = None) -> dict:
+    """A clean message; `where` (with `[index]` after it, when given) names it in errors, and is only written then."""
     if not isinstance(message, dict):
-        raise ApplicationError("a message must be an object with role and content", where=where)
+        raise ApplicationError("a message must be an object with role and content", where=_at(where, index))
     role = message.get("role")
     if role not in ROLES:
-        raise ApplicationError(f"unknown role {role!r}; expected one of system, user, assistant, tool", where=f"{where}.role")
+        raise ApplicationError(f"unknown role {role!r}; expected one of system, user, assistant, tool", where=f"{_at(where, index)}.role")
     content = message.get("content")
     if content is None and not message.get("tool_calls"):
-        raise ApplicationError("message has no content", where=f"{where}.content")
+        raise ApplicationError("message has no content", where=f"{_at(where, index)}.content")
     if content is not None and not isinstance(content, str):
-        raise ApplicationError("content must be text", where=f"{where}.content")
+        raise ApplicationError("content must be text", where=f"{_at(where, index)}.content")
     clean = {"role": role, "content": normalise_text(content or "")}
     if len(message) > 2:
         for key in ("name", "tool_calls", "tool_call_id"):
@@ -50,12 +51,16 @@ def _message(message, where: str) -> dict:
     return clean
 
 
+def _at(where: str, index: int | None) -> str:
+    return where if index is None else f"{where}[{index}]"
+
+
 def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise ApplicationError("the conversation is empty", where=where)
-    clean = [_message(m, f"{where}[{i}]") for i, m in enumerate(messages)]
-    turns = [m for m in clean if m["role"] != "system"]
-    if any(m["role"] == "system" for m in clean[1:]):
+    clean = [_message(m, where, i) for i, m in enumerate(messages)]
+    turns = clean[1:] if clean[0]["role"] == "system" else clean
+    if any(m["role"] == "system" for m in turns):
         raise ApplicationError("a system message may only come first", where=where)
     if not turns or turns[0]["role"] != "user":
         raise ApplicationError("the first turn after the system prompt must be the user's", where=where)
@@ -145,6 +150,12 @@ def canonical_json(parts: dict[str, str]) -> str:
 
 
 def _sha256(value) -> str:
+    """SHA-256 of _compact(value) in UTF-8; orjson's bytes are that already, so they are hashed as they come."""
+    if orjson is not None:
+        try:
+            return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        except TypeError:
+            pass
     return hashlib.sha256(_compact(value).encode()).hexdigest()
 
 
@@ -157,15 +168,18 @@ _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
-# For ASCII text: NFKC changes nothing, casefold is lower, and _PUNCTUATION matches exactly these characters.
-_ASCII_PUNCTUATION = str.maketrans({chr(c): " " for c in range(128) if _PUNCTUATION.match(chr(c))})
+# For ASCII text: NFKC changes nothing and casefold is lower. As a bytes table: upper case to lower, and every
+# character _PUNCTUATION or \s matches to a space, so bytes.split() (which splits on six of the ten ASCII characters
+# \s matches) splits exactly where the regular expressions would.
+_ASCII_KEY = bytes(ord(" ") if _PUNCTUATION.match(chr(c)) or _SPACE.match(chr(c)) else ord(chr(c).lower())
+                   for c in range(128)) + bytes(range(128, 256))
 
 
 def normalised_key(text: str) -> str:
     """NFKC, casefold, punctuation stripped, whitespace collapsed; digits kept ("2+2" differs from "3+3")."""
     if text.isascii():
-        # The same result, without the regular expressions: str.split() splits on exactly what \s matches.
-        return " ".join(text.lower().translate(_ASCII_PUNCTUATION).split())
+        # The same result, without the regular expressions.
+        return b" ".join(text.encode("ascii").translate(_ASCII_KEY).split()).decode("ascii")
     text = unicodedata.normalize("NFKC", text).casefold()
     return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 

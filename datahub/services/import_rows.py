@@ -10,6 +10,7 @@ import json
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -84,9 +85,10 @@ def chunk_parse(rules: RowRules, row_kind: str, first_ordinal: int, lines: list[
     code): errors travel as tuples, since ApplicationError does not survive pickling whole.
     """
     text, errors = [], []
+    path = Path(rules.path)
     for ordinal, (line, data) in enumerate(lines, start=first_ordinal):
         try:
-            row = row_prepared(rules, line, jsonl_line_parse(Path(rules.path), rules.encoding, rules.skip_invalid, line, data))
+            row = row_prepared(rules, line, jsonl_line_parse(path, rules.encoding, rules.skip_invalid, line, data))
             clean, parts = row_checked(rules, row_kind, line, row)
         except ApplicationError as exc:
             if not rules.skip_invalid:
@@ -110,11 +112,7 @@ class ChunkParser:
 
     def _submit(self) -> None:
         while not self.done and len(self.pending) < _AHEAD:
-            lines = []
-            for item in self.lines:
-                lines.append(item)
-                if len(lines) == self.chunk_rows:
-                    break
+            lines = list(islice(self.lines, self.chunk_rows))
             self.done = len(lines) < self.chunk_rows
             if lines:
                 future = self.pool.submit(chunk_parse, self.rules, self.row_kind, self.next_ordinal, lines)
