@@ -23,6 +23,13 @@ def support_row(i: int) -> dict:
     ]}
 
 
+def preference_row(i: int) -> dict:
+    """A preference record: a customer question with a helpful (chosen) and an unhelpful (rejected) answer."""
+    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
+            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing, then Refunds."},
+            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help with that."}}
+
+
 def project_mode_set(project, mode: str):
     """Set the project's mode directly (tests of the AI runs need a mode that lets AI annotators work)."""
     project.mode = mode

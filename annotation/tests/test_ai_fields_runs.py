@@ -17,15 +17,9 @@ from annotation.services import (
     label_schema_create,
 )
 from annotation.services.ai_annotators import DEFAULT_PROMPT, DEFAULT_PROMPT_WITH_QUESTIONS, _records_of
-from annotation.tests.fixtures import TOPIC_TREE, ai_replies_seed
+from annotation.tests.fixtures import TOPIC_TREE, ai_replies_seed, preference_row
 from common.errors import ApplicationError
 from llm.models import ModelCall
-
-
-def pair_row(i: int) -> dict:
-    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
-            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing, then Refunds."},
-            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help with that."}}
 
 
 def chat_row(i: int) -> dict:
@@ -52,7 +46,7 @@ def rated_schema(workspace, users):
 
 @pytest.fixture
 def rated_project(annotation_project_factory, annotation_version_factory, rated_schema):
-    rows = [pair_row(0), pair_row(1), pair_row(2), chat_row(3), pair_row(4)]
+    rows = [preference_row(0), preference_row(1), preference_row(2), chat_row(3), preference_row(4)]
     return annotation_project_factory(version=annotation_version_factory(rows=rows), schema=rated_schema, mode="ai_assists",
                                       name="Rated answers")
 

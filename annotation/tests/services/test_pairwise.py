@@ -12,16 +12,10 @@ from django.urls import reverse
 from annotation.models import Annotation, Assignment, LabelSchema
 from annotation.selectors import project_dashboard
 from annotation.services import annotation_project_export, annotation_submit, assignment_claim_next, label_schema_create
-from annotation.tests.fixtures import TOPIC_TREE, label_id
+from annotation.tests.fixtures import TOPIC_TREE, label_id, preference_row
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from datahub.models import Record
-
-
-def pair_row(i: int) -> dict:
-    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
-            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing, then Refunds."},
-            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help with that."}}
 
 
 @pytest.fixture
@@ -33,7 +27,7 @@ def pairwise_schema(workspace, users):
 @pytest.fixture
 def pairwise_project(annotation_project_factory, annotation_version_factory, pairwise_schema):
     def make(*, n: int = 3, overlap: int = 1, name: str = "Compare answers"):
-        return annotation_project_factory(version=annotation_version_factory(rows=[pair_row(i) for i in range(n)]), overlap=overlap,
+        return annotation_project_factory(version=annotation_version_factory(rows=[preference_row(i) for i in range(n)]), overlap=overlap,
                                           schema=pairwise_schema, name=name)
 
     return make
@@ -147,7 +141,7 @@ def test_api_schema_item_and_submit_carry_the_preference(api_for, users, workspa
     assert response.status_code == 201
     assert response.json()["pairwise_question"] == "Better?"
     schema = LabelSchema.objects.get(pk=response.json()["id"])
-    project = annotation_project_factory(version=annotation_version_factory(rows=[pair_row(0)]), schema=schema)
+    project = annotation_project_factory(version=annotation_version_factory(rows=[preference_row(0)]), schema=schema)
     worker = api_for(users["crowd_annotator"])
     item = worker.post(f"/api/v1/annotation/projects/{project.pk}/claim/").json()
     assert item["pairwise_question"] == "Better?"
