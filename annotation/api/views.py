@@ -17,16 +17,14 @@ from annotation.access import (
     access_project,
     access_review,
 )
+from annotation.dashboard import AGREEMENT_PERIODS, agreement_over_time, ranking_agreement
 from annotation.selectors import (
-    AGREEMENT_PERIODS,
-    agreement_over_time,
     annotation_projects_for_user,
     assignment_item,
     assignment_items,
     label_schema_tree,
     label_schemas_for_user,
     project_progress,
-    ranking_agreement,
     review_item,
 )
 from annotation.services import (

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotation.models import Annotation
-from annotation.selectors import AgreementPoint, agreement_over_time
+from annotation.dashboard import agreement_over_time, AgreementPoint
 from annotation.services import assignment_claim_next
 from annotation.tests.fixtures import submit_as
 

@@ -23,8 +23,8 @@ from annotation.access import (
     access_assignment,
     access_label_schema,
     access_project,
-    access_review,
 )
+from annotation.dashboard import AGREEMENT_PERIODS, project_dashboard
 from annotation.label_tree import label_nodes_flat, label_tree_from_text
 from annotation.selectors import (
     annotation_projects_for_user,
@@ -34,13 +34,9 @@ from annotation.selectors import (
     label_schema_tree,
     label_schemas_for_user,
     project_exports,
-    AGREEMENT_PERIODS,
     newer_schema_versions,
-    project_dashboard,
     project_progress,
     review_counts,
-    review_held_by,
-    review_item,
     schema_moves_of,
     task_answers,
     workspaces_for_annotation_manage,
@@ -56,8 +52,6 @@ from annotation.services import (
     annotation_project_layers_set,
     annotation_project_schema_move,
     label_schema_create,
-    review_claim_next,
-    review_decide,
 )
 from annotation.models import AnnotationProject, Review
 from annotation.services.annotations import pairwise_record
@@ -66,6 +60,7 @@ from annotation.services.reviews import ANNOTATOR_POOLS, CAPABILITY_BY_LAYER
 from common.errors import ApplicationError
 from frontend.forms import form_error
 from frontend.views.annotation_ai import urlpatterns as ai_urlpatterns
+from frontend.views.annotation_review import urlpatterns as review_urlpatterns
 
 app_name = "annotation"
 
@@ -167,11 +162,6 @@ class LayersForm(forms.Form):
                             "gold_rate": round(100 * project.gold_rate, 2),
                             "disagreement_threshold": round(100 * project.disagreement_threshold, 2), "blind": project.blind,
                             "label_pools": project.label_pools, "mode": project.mode})
-
-
-class DecideForm(forms.Form):
-    verdict = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject"), ("fix", "fix")])
-    reason = forms.CharField(required=False, max_length=2000)
 
 
 class SkipForm(forms.Form):
@@ -323,55 +313,6 @@ def project_dashboard_view(request, pk: int):
                          "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority"),
                          "over_time": gettext("Krippendorff's alpha by day") if period == "day" else gettext("Krippendorff's alpha by week")}}
     return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
-
-
-def _layer_or_404(layer: str) -> str:
-    if layer not in CAPABILITY_BY_LAYER:
-        raise Http404
-    return layer
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def review_queue(request, pk: int, layer: str):
-    """GET shows the check the user holds in this layer (claiming nothing); POST takes the next one and shows it."""
-    layer = _layer_or_404(layer)
-    project = access_project(request.user, pk, capabilities=(CAPABILITY_BY_LAYER[layer],))
-    if request.method == "POST":
-        return _review_next_and_show(request, project=project, layer=layer)
-    held = review_held_by(project=project, layer=layer, reviewer=request.user)
-    return _review_page(request, project=project, layer=layer, review=held, queue_empty=request.GET.get("empty") == "1")
-
-
-def _review_page(request, *, project, layer: str, review, error: str = "", queue_empty: bool = False, status: int = 200) -> HttpResponse:
-    context = {"project": project, "layer": layer, "layer_label": Review.Layer(layer).label, "error": error, "queue_empty": queue_empty,
-               "counts": review_counts(project=project)[layer]}
-    if review is not None:
-        item = review_item(review=review, project=project)
-        context.update(item=item, labels=label_nodes_flat(item.labels))
-    return render(request, "frontend/annotation/review.html", context, status=200 if request.htmx else status)
-
-
-def _review_next_and_show(request, *, project, layer: str) -> HttpResponse:
-    review = review_claim_next(project=project, reviewer=request.user, layer=layer)
-    url = reverse("annotation:review", args=[project.pk, layer])
-    return redirect(url if review is not None else f"{url}?empty=1")
-
-
-@login_required
-@require_POST
-def review_decide_view(request, pk: int):
-    review = access_review(request.user, pk)
-    project = review.task.project
-    form = DecideForm(request.POST)
-    if not form.is_valid():
-        return _review_page(request, project=project, layer=review.layer, review=review, error=form_error(form), status=400)
-    try:
-        review_decide(review=review, reviewer=request.user, verdict=form.cleaned_data["verdict"], reason=form.cleaned_data["reason"],
-                      label_ids=request.POST.getlist("label_ids"))
-    except ApplicationError as error:
-        return _review_page(request, project=project, layer=review.layer, review=review, error=str(error), status=400)
-    return _review_next_and_show(request, project=project, layer=review.layer)
 
 
 @login_required
@@ -537,7 +478,5 @@ urlpatterns = [
     path("projects/<int:pk>/prefetch/", project_prefetch, name="project-prefetch"),
     path("projects/<int:pk>/layers/", project_layers, name="project-layers"),
     path("projects/<int:pk>/dashboard/", project_dashboard_view, name="project-dashboard"),
-    path("projects/<int:pk>/review/<str:layer>/", review_queue, name="review"),
-    path("reviews/<int:pk>/decide/", review_decide_view, name="review-decide"),
     path("assignments/<int:pk>/heartbeat/", assignment_heartbeat_view, name="assignment-heartbeat"),
-] + ai_urlpatterns
+] + review_urlpatterns + ai_urlpatterns

@@ -110,11 +110,10 @@ def test_annotator_rates_and_answers_the_free_text_question_with_keys(in_browser
 def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspace, annotation_project_factory,
                                                        annotation_version_factory):
     from annotation.services import label_schema_create
-    from annotation.tests.fixtures import TOPIC_TREE
-    from annotation.tests.services.test_pairwise import pair_row
+    from annotation.tests.fixtures import TOPIC_TREE, preference_row
 
     schema = label_schema_create(workspace=workspace, name="Compare", tree=TOPIC_TREE, pairwise_question="Which answer is better?")
-    project = annotation_project_factory(version=annotation_version_factory(rows=[pair_row(0), pair_row(1)]), schema=schema)
+    project = annotation_project_factory(version=annotation_version_factory(rows=[preference_row(0), preference_row(1)]), schema=schema)
 
     def scenario(page, url):
         page.goto(f"{url}/annotate/projects/{project.pk}/")

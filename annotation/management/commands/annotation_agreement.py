@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._lookup import project_numbered
-from annotation.selectors import AGREEMENT_PERIODS, agreement_over_time, ranking_agreement
+from annotation.dashboard import AGREEMENT_PERIODS, agreement_over_time, ranking_agreement
 
 
 class Command(BaseCommand):

@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotation.models import AIAnnotator, AIAnswer, AIRun, Annotation, Assignment
-from annotation.selectors import ai_annotators_of, project_dashboard
+from annotation.dashboard import project_dashboard
+from annotation.selectors import ai_annotators_of
 from annotation.services import (
     ai_annotator_create,
     ai_run_create,

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from annotation.models import Annotation, Assignment, LabelSchema
-from annotation.selectors import project_dashboard
+from annotation.dashboard import project_dashboard
 from annotation.services import annotation_project_export, annotation_submit, assignment_claim_next, label_schema_create
 from annotation.tests.fixtures import TOPIC_TREE, label_id, preference_row
 from common.errors import ApplicationError

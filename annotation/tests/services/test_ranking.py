@@ -13,7 +13,7 @@ from scipy.stats import kendalltau
 
 from annotation.aggregation import mean_places, ranking_aggregate, ranking_pairs
 from annotation.models import Annotation, AnnotationTask, Assignment, LabelSchema
-from annotation.selectors import project_dashboard, ranking_agreement, ranking_taus
+from annotation.dashboard import project_dashboard, ranking_agreement, ranking_taus
 from annotation.services import annotation_project_export, annotation_submit, assignment_claim_next, label_schema_create
 from annotation.tests.fixtures import TOPIC_TREE, label_id
 from common.errors import ApplicationError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from annotation.models import Annotation
-from annotation.selectors import project_dashboard
+from annotation.dashboard import project_dashboard
 from annotation.services import annotation_project_export, annotation_submit, assignment_claim_next, label_schema_create
 from annotation.tests.fixtures import TOPIC_TREE, label_id
 from common.errors import ApplicationError
