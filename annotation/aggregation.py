@@ -117,17 +117,20 @@ def mean_places(rankings: list[list]) -> dict:
 def ranking_aggregate(rankings: list[list]) -> list:
     """One order from several rankings of the same answers (each best first): by mean place (the Borda count), a tie
     going to the answer ranked first more often, then to the answer first seen in the first ranking."""
-    if not rankings:
-        return []
-    places = mean_places(rankings)
-    seen = {answer: i for i, answer in enumerate(places)}
-    firsts = Counter(ranking[0] for ranking in rankings if ranking)
-    return sorted(places, key=lambda a: (places[a], -firsts[a], seen[a]))
+    return _order(rankings, mean_places(rankings)) if rankings else []
 
 
 def ranking_pairs(rankings: list[list]) -> list[tuple]:
     """(better, worse) for every two answers in the aggregated order (ranking_aggregate), best pairs first; two answers
     with the same mean place make no pair (the annotators prefer neither)."""
-    places = mean_places(rankings) if rankings else {}
-    order = ranking_aggregate(rankings)
+    if not rankings:
+        return []
+    places = mean_places(rankings)
+    order = _order(rankings, places)
     return [(better, worse) for i, better in enumerate(order) for worse in order[i + 1:] if places[better] != places[worse]]
+
+
+def _order(rankings: list[list], places: dict) -> list:
+    seen = {answer: i for i, answer in enumerate(places)}
+    firsts = Counter(ranking[0] for ranking in rankings if ranking)
+    return sorted(places, key=lambda a: (places[a], -firsts[a], seen[a]))

@@ -104,15 +104,13 @@ def group_keys(rows: Iterable[tuple[int, str, int | None]], links: Iterable[tupl
     for a, b in links:
         if a in prompt_of and b in prompt_of:
             join(a, b)
+    group_of = {pk: find(pk) for pk in prompt_of}
     rooted: dict[int, str] = {}
+    smallest: dict[int, str] = {}
     for pk, prompt in prompt_of.items():
+        group = group_of[pk]
+        smallest[group] = min(smallest.get(group, prompt), prompt)
         if parent_of[pk] not in prompt_of:
-            group = find(pk)
             rooted[group] = min(rooted.get(group, prompt), prompt)
     # A group without a root would be a cycle of parents: its smallest prompt hash stands in.
-    unrooted: dict[int, str] = {}
-    for pk, prompt in prompt_of.items():
-        group = find(pk)
-        if group not in rooted:
-            unrooted[group] = min(unrooted.get(group, prompt), prompt)
-    return {pk: rooted[group] if (group := find(pk)) in rooted else unrooted[group] for pk in prompt_of}
+    return {pk: rooted.get(group, smallest[group]) for pk, group in group_of.items()}

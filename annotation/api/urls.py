@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import ai_views, views
+from annotation.api import ai_views, review_views, views
 
 urlpatterns = [
     path("label-schemas/", views.LabelSchemaListApi.as_view(), name="api-label-schema-list"),
@@ -11,9 +11,9 @@ urlpatterns = [
          name="api-annotation-project-prefetch"),
     path("annotation/assignments/<int:assignment_id>/heartbeat/", views.AssignmentHeartbeatApi.as_view(),
          name="api-annotation-assignment-heartbeat"),
-    path("annotation/projects/<int:project_id>/layers/", views.ProjectLayersApi.as_view(), name="api-annotation-project-layers"),
-    path("annotation/projects/<int:project_id>/reviews/claim/", views.ReviewClaimApi.as_view(), name="api-annotation-review-claim"),
-    path("annotation/reviews/<int:review_id>/decide/", views.ReviewDecideApi.as_view(), name="api-annotation-review-decide"),
+    path("annotation/projects/<int:project_id>/layers/", review_views.ProjectLayersApi.as_view(), name="api-annotation-project-layers"),
+    path("annotation/projects/<int:project_id>/reviews/claim/", review_views.ReviewClaimApi.as_view(), name="api-annotation-review-claim"),
+    path("annotation/reviews/<int:review_id>/decide/", review_views.ReviewDecideApi.as_view(), name="api-annotation-review-decide"),
     path("annotation/projects/<int:project_id>/schema/", views.ProjectSchemaMoveApi.as_view(),
          name="api-annotation-project-schema-move"),
     path("annotation/projects/<int:project_id>/agreement/", views.ProjectAgreementApi.as_view(),

@@ -55,7 +55,8 @@ def feedback_events_for(*, user, source: FeedbackSource | None = None, kind: str
     return events.order_by("-occurred_at", "-pk")
 
 
-def _events(workspace: Workspace, since, until) -> QuerySet[FeedbackEvent]:
+def feedback_events_between(workspace: Workspace, since=None, until=None) -> QuerySet[FeedbackEvent]:
+    """The workspace's events that occurred in [since, until) (either end open when None), unordered."""
     events = FeedbackEvent.objects.filter(source__workspace=workspace)
     if since is not None:
         events = events.filter(occurred_at__gte=since)
@@ -66,14 +67,14 @@ def _events(workspace: Workspace, since, until) -> QuerySet[FeedbackEvent]:
 
 def feedback_volume_by_day(*, workspace: Workspace, since=None, until=None) -> list[dict]:
     """[{"day": date, "kind": ..., "events": n}, ...] ordered by day."""
-    rows = (_events(workspace, since, until).annotate(day=TruncDay("occurred_at")).values("day", "kind")
+    rows = (feedback_events_between(workspace, since, until).annotate(day=TruncDay("occurred_at")).values("day", "kind")
             .annotate(events=Count("pk")).order_by("day", "kind"))
     return [{"day": row["day"].date(), "kind": row["kind"], "events": row["events"]} for row in rows]
 
 
 def feedback_like_ratio(*, workspace: Workspace, since=None, until=None) -> list[dict]:
     """Per (model, prompt version): likes, dislikes and the share of likes with its Wilson interval."""
-    rows = (_events(workspace, since, until).filter(kind__in=[FeedbackEvent.Kind.LIKE, FeedbackEvent.Kind.DISLIKE])
+    rows = (feedback_events_between(workspace, since, until).filter(kind__in=[FeedbackEvent.Kind.LIKE, FeedbackEvent.Kind.DISLIKE])
             .values("model", "prompt_version")
             .annotate(likes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.LIKE)),
                       dislikes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.DISLIKE)))
@@ -102,7 +103,7 @@ class ModelSupport:
 
 
 def _choice_models(workspace: Workspace, since, until) -> list[tuple[list[str], int]]:
-    events = _events(workspace, since, until).filter(kind=FeedbackEvent.Kind.CHOICE)
+    events = feedback_events_between(workspace, since, until).filter(kind=FeedbackEvent.Kind.CHOICE)
     if connection.vendor == "postgresql":
         # Only the model names leave the database, not the candidates' texts.
         models = RawSQL("jsonb_path_query_array(feedback_feedbackevent.responses, '$[*].model')", [], output_field=JSONField())

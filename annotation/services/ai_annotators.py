@@ -29,14 +29,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotation.models import AIAnnotator, AIAnswer, AIRun, AnnotationProject, AnnotationTask, Label, LabelSchema
-from annotation.services.ai_answers import (  # noqa: F401 (callers and tests import the prompt and answer names from here)
+from annotation.models import AIAnnotator, AIAnswer, AIRun, AnnotationProject, AnnotationTask, LabelSchema
+from annotation.services.ai_answers import (
     DEFAULT_PROMPT,
     DEFAULT_PROMPT_QUESTIONS_ONLY,
     DEFAULT_PROMPT_WITH_QUESTIONS,
     QUESTIONS_PLACEHOLDER,
     AnswerUnusable,
-    ai_answer_parse,
     ai_answer_read,
     ai_prompt_fill,
     ai_questions,
@@ -85,7 +84,7 @@ def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: Mode
     template = (prompt_template or "").strip() or ai_default_prompt(schema)
     if len(template) > PROMPT_MAX:
         raise ApplicationError(f"the prompt is {len(template)} characters; the limit is {PROMPT_MAX}", where="prompt_template")
-    has_labels = Label.objects.filter(schema=schema).exists()
+    has_labels = bool(schema_labels(schema=schema))
     missing = [p for p in PLACEHOLDERS if p not in template and (p != "{labels}" or has_labels)]
     if missing:
         raise ApplicationError(f"the prompt must contain {', '.join(missing)}", where="prompt_template")
@@ -113,7 +112,7 @@ def ai_default_prompt(schema: LabelSchema) -> str:
     if not schema_questions(schema):
         return DEFAULT_PROMPT
     # A schema not saved yet (a draft) has its labels still to come.
-    has_labels = schema.pk is None or Label.objects.filter(schema=schema).exists()
+    has_labels = schema.pk is None or bool(schema_labels(schema=schema))
     return DEFAULT_PROMPT_WITH_QUESTIONS if has_labels else DEFAULT_PROMPT_QUESTIONS_ONLY
 
 

@@ -47,7 +47,7 @@ from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
 from datahub.models import DatasetVersion, Record, VersionRecord
-from datahub.services.records import record_build, records_insert
+from datahub.services.records import record_build, records_insert_ids
 from datahub.services.versions import dataset_version_create
 
 AGGREGATION_RULE = "majority, else plurality with ties kept; correction by most annotators, ties to the earliest"
@@ -288,9 +288,7 @@ def _swapped_records(*, dataset, entry_ids: list[int]) -> dict[int, int]:
                                        tags=list(original.tags or []))
     if not built:
         return {}
-    records_insert(dataset=dataset, records=list(built.values()))
-    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r in built.values()})
-                   .values_list("content_hash", "pk"))
+    by_hash = records_insert_ids(dataset=dataset, records=list(built.values()))
     return {entry_id: by_hash[record.content_hash] for entry_id, record in built.items()}
 
 
@@ -311,8 +309,6 @@ def _corrected_records(*, dataset, corrections: dict[int, str]) -> dict[int, int
         clean = canonical_validate(row, where=f"record {original.pk}: ")
         built[entry_id] = record_build(dataset=dataset, clean=clean, source=original.source, origin="annotation", parent=original,
                                        tags=list(original.tags or []))
-    records_insert(dataset=dataset, records=list(built.values()))
     # Content the dataset already held was not inserted again; either way the row with that content is the one to use.
-    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r in built.values()})
-                   .values_list("content_hash", "pk"))
+    by_hash = records_insert_ids(dataset=dataset, records=list(built.values()))
     return {entry_id: by_hash[record.content_hash] for entry_id, record in built.items()}

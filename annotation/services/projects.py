@@ -3,7 +3,8 @@ import math
 from django.db import transaction
 
 from accounts.models import Workspace
-from annotation.models import AnnotationProject, AnnotationTask, Label, LabelSchema
+from annotation.models import AnnotationProject, AnnotationTask, LabelSchema
+from annotation.services.annotations import schema_labels
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import DatasetVersion, Record, VersionRecord
@@ -56,7 +57,7 @@ def annotation_project_create(*, workspace: Workspace, name: str, dataset_versio
     if batch:
         created += len(AnnotationTask.objects.bulk_create(batch))
     if not created:
-        if not Label.objects.filter(schema=schema).exists():
+        if not schema_labels(schema=schema):
             raise ApplicationError(f"the dataset version has nothing the schema {schema} asks about (without labels it asks "
                                    "only its questions: a ranking needs several answers to one prompt, an A/B question "
                                    "preference records)", where="dataset_version")
@@ -72,7 +73,7 @@ def project_items(dataset_version: DatasetVersion, schema: LabelSchema):
     """The items of a project over `dataset_version` under `schema`, in entry order: lists of entry ids (ranking
     items hold several). A schema with labels, a rating or a free-text question asks something of every record; one
     with only an A/B and/or a ranking question makes items only of preference records and of answers to rank."""
-    every_record = bool(schema.rating_scale or schema.free_text_question) or Label.objects.filter(schema=schema).exists()
+    every_record = bool(schema.rating_scale or schema.free_text_question or schema_labels(schema=schema))
     single_kinds = None if every_record else ({Record.Kind.PREFERENCE} if schema.pairwise_question else set())
     if schema.ranking_question:
         return ranking_items(dataset_version, single_kinds=single_kinds)

@@ -21,7 +21,7 @@ from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
 from datahub.models import DatasetVersion, Record, VersionRecord
-from datahub.services.records import record_build, records_insert
+from datahub.services.records import record_build, records_insert_ids
 from datahub.services.versions import dataset_version_create
 
 PAIRS_RULE = ("rankings: every two answers whose mean places differ, the better as chosen; A/B: the preference of most "
@@ -58,10 +58,7 @@ def preference_pairs_export(*, project: AnnotationProject, created_by=None) -> D
             clean = canonical_validate(row, where=f"records {chosen.pk} and {rejected.pk}: ")
             built.append((record_build(dataset=dataset, clean=clean, source=chosen.source, origin="annotation", parent=chosen,
                                        tags=list(chosen.tags or [])), entries[better].split))
-    if built:
-        records_insert(dataset=dataset, records=[record for record, _ in built])
-    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r, _ in built})
-                   .values_list("content_hash", "pk")) if built else {}
+    by_hash = records_insert_ids(dataset=dataset, records=[record for record, _ in built])
     out: dict[int, tuple] = {}
     for record, split in built:
         out.setdefault(by_hash[record.content_hash], (by_hash[record.content_hash], split, []))

@@ -94,7 +94,8 @@ def ai_replies_seed(ai, project, replies) -> None:
     import json
 
     from annotation.models import Assignment
-    from annotation.services.ai_annotators import _candidates_of, _records_of, ai_prompt_fill, ai_questions, label_choices
+    from annotation.services.ai_annotators import _candidates_of, _records_of, label_choices
+    from annotation.services.ai_answers import ai_prompt_fill, ai_questions
     from llm.client import cache_key, chat_request_body
     from llm.models import CachedResponse
 

@@ -6,16 +6,15 @@ Pure functions on unsaved rows; the runs against the model server are in test_ai
 import pytest
 
 from annotation.models import LabelSchema
-from annotation.services.ai_annotators import (
+from annotation.services.ai_annotators import ai_default_prompt, prompt_version
+from annotation.services.ai_answers import (
     DEFAULT_PROMPT,
     DEFAULT_PROMPT_WITH_QUESTIONS,
     AnswerUnusable,
     ai_answer_parse,
     ai_answer_read,
-    ai_default_prompt,
     ai_prompt_fill,
     ai_questions,
-    prompt_version,
 )
 from datahub.models import Record
 

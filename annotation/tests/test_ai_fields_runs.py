@@ -16,7 +16,8 @@ from annotation.services import (
     annotation_project_schema_move,
     label_schema_create,
 )
-from annotation.services.ai_annotators import DEFAULT_PROMPT, DEFAULT_PROMPT_WITH_QUESTIONS, _records_of
+from annotation.services.ai_annotators import _records_of
+from annotation.services.ai_answers import DEFAULT_PROMPT, DEFAULT_PROMPT_WITH_QUESTIONS
 from annotation.tests.fixtures import TOPIC_TREE, ai_replies_seed, preference_row
 from common.errors import ApplicationError
 from llm.models import ModelCall

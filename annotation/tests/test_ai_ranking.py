@@ -9,8 +9,7 @@ import pytest
 from annotation.models import AIAnswer, Annotation, AnnotationTask, Assignment
 from annotation.selectors import candidates_shown
 from annotation.services import ai_annotator_create, ai_run_create, ai_run_execute, label_schema_create
-from annotation.services.ai_annotators import ai_prompt_fill, ai_questions
-from annotation.services.ai_answers import AnswerUnusable, ai_answer_read
+from annotation.services.ai_answers import AnswerUnusable, ai_answer_read, ai_prompt_fill, ai_questions
 from annotation.tests.fixtures import TOPIC_TREE, ai_replies_seed
 from llm.models import ModelCall
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
-from datahub.augmentation.text import rouge_l, token_jaccard
+from common.text import rouge_l
+from datahub.augmentation.text import token_jaccard
 
 THRESHOLDS_DEFAULT = {
     "back_translation_cosine_min": 0.85,

@@ -1,6 +1,6 @@
 """Reads of augmentation, mixing and grading, each owning its query shape."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from datahub.augmentation.models import AugmentationCandidate, AugmentationRun, GradingRun, MixRun, RecordGrade, SynonymTable
 
@@ -24,8 +24,6 @@ def candidate_list(*, run: AugmentationRun, decision: str | None = None, passing
 
 def candidate_summary(*, run: AugmentationRun) -> dict:
     """Counts by reason and by decision, for the review header."""
-    from django.db.models import Count
-
     by_reason = dict(AugmentationCandidate.objects.filter(run=run).values_list("reason").annotate(n=Count("pk")).values_list("reason", "n"))
     by_decision = dict(AugmentationCandidate.objects.filter(run=run).values_list("decision").annotate(n=Count("pk"))
                        .values_list("decision", "n"))

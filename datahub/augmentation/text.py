@@ -1,4 +1,4 @@
-"""Text measures the augmentation filters use: language, token Jaccard, ROUGE-L (common.text), embedding cosine.
+"""Text measures the augmentation filters use: language, token Jaccard, embedding cosine (ROUGE-L is common.text.rouge_l).
 
 Tokens are lower-cased words for alphabetic scripts and single characters for CJK text (common.text.tokens), so the
 same measures work on English and Chinese prompts.
@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from common.text import rouge_l, tokens  # noqa: F401 (the filters' measures, in one place)
+from common.text import tokens
 from datahub.dedupe.stages import jaccard
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -1,6 +1,6 @@
 """Reads of dedupe runs, each owning its query shape."""
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from datahub.dedupe.models import DedupeCluster, DedupeDecision, DedupePair, DedupeRun
 from datahub.models import Dataset
@@ -30,17 +30,12 @@ def dedupe_run_clusters(*, run: DedupeRun) -> QuerySet[DedupeCluster]:
             .order_by("-size", "number"))
 
 
-def dedupe_run_decisions(*, run: DedupeRun, overridden_only: bool = False) -> QuerySet[DedupeDecision]:
-    decisions = DedupeDecision.objects.filter(run=run).select_related("cluster", "record")
-    if overridden_only:
-        decisions = decisions.exclude(action=F("proposed_action"))
-    return decisions.order_by("cluster__number", "rank")
+def dedupe_run_decisions_by_record(*, run: DedupeRun, record_ids: set[int]) -> dict[int, DedupeDecision]:
+    """The run's decisions on `record_ids`, by record id (the records of the pairs a page shows)."""
+    return {d.record_id: d for d in DedupeDecision.objects.filter(run=run, record_id__in=record_ids)}
 
 
 def dedupe_run_decision_counts(*, run: DedupeRun) -> dict:
-    from django.db.models import Count
-
-    counts = DedupeDecision.objects.filter(run=run).aggregate(
+    return DedupeDecision.objects.filter(run=run).aggregate(
         drop=Count("pk", filter=Q(action="drop")), keep=Count("pk", filter=Q(action="keep")),
         overridden=Count("pk", filter=~Q(action=F("proposed_action"))))
-    return counts

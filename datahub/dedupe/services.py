@@ -126,8 +126,7 @@ def _load(run: DedupeRun) -> tuple[list[Record], dict[int, str]]:
     else:
         records = list(Record.objects.filter(dataset_id=run.dataset_id, pk__lte=run.last_record_id).select_related("source")
                        .only(*fields))
-        latest = run.dataset.versions.order_by("-number").values_list("pk", flat=True).first()
-        split_version = latest
+        split_version = run.dataset.versions.order_by("-number").values_list("pk", flat=True).first()
     splits = dict(VersionRecord.objects.filter(version_id=split_version).values_list("record_id", "split")) if split_version else {}
     records.sort(key=keep_rank)
     return records, splits

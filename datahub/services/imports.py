@@ -26,8 +26,7 @@ from common.errors import ApplicationError
 from common.history import history_record
 from common.storage import storage_path
 from datahub.canonical import MAX_RECORD_CHARS, orjson
-from datahub.files import jsonl_line_parse, jsonl_raw_lines
-from datahub.files import file_rows
+from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
 from datahub.models import Dataset, ImportJob, ImportRowError, Source, StagedRecord
 from datahub.services.import_rows import ChunkParser, RowRules, row_checked, row_hashes, row_prepared, staged_line

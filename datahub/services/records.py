@@ -60,6 +60,22 @@ def records_insert(*, dataset: Dataset, records: list[Record]) -> tuple[int, int
     return len(fresh), len(records) - len(fresh)
 
 
+def record_ids_by_hash(*, dataset: Dataset, hashes) -> dict[str, int]:
+    """content hash -> id of the dataset's record with that content, for the hashes it holds (looked up in chunks)."""
+    hashes = list(set(hashes))
+    found: dict[str, int] = {}
+    for start in range(0, len(hashes), LOOKUP_CHUNK):
+        chunk = hashes[start:start + LOOKUP_CHUNK]
+        found.update(Record.objects.filter(dataset=dataset, content_hash__in=chunk).values_list("content_hash", "pk"))
+    return found
+
+
+def records_insert_ids(*, dataset: Dataset, records: list[Record]) -> dict[str, int]:
+    """records_insert, then content hash -> id of the record now holding each one's content (inserted, or already there)."""
+    records_insert(dataset=dataset, records=records)
+    return record_ids_by_hash(dataset=dataset, hashes=(r.content_hash for r in records))
+
+
 TAG_MAX = 64
 
 

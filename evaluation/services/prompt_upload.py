@@ -1,6 +1,7 @@
 """A study's prompt set from an uploaded JSONL file instead of a dataset version's split."""
 
 import json
+from collections.abc import Iterator
 
 from common.errors import ApplicationError
 
@@ -26,27 +27,33 @@ def _conversation(value, *, line: int) -> list[dict]:
     return clean
 
 
-def prompts_parse_jsonl(*, data: bytes) -> list[list[dict]]:
-    """The conversations of a JSONL upload, one per non-blank line: {"messages": [...]} or a bare list of messages.
-
-    A final assistant turn is dropped (it is the reference answer, not part of the prompt). Raises ApplicationError
-    naming the line for anything else.
-    """
+def jsonl_values(*, data: bytes, where: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON) of each non-blank line of an uploaded UTF-8 JSONL file of at most UPLOAD_MAX_BYTES,
+    one at a time (so a caller's check of line N comes before the parse of line N+1). Raises ApplicationError at
+    `where` (the file) or "`where` line N" (a line that is not JSON)."""
     if len(data) > UPLOAD_MAX_BYTES:
-        raise ApplicationError(f"the file is {len(data)} bytes; the limit is {UPLOAD_MAX_BYTES}", where="prompts")
+        raise ApplicationError(f"the file is {len(data)} bytes; the limit is {UPLOAD_MAX_BYTES}", where=where)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ApplicationError(f"the file is not UTF-8 text (byte {error.start})", where="prompts") from error
-    conversations = []
+        raise ApplicationError(f"the file is not UTF-8 text (byte {error.start})", where=where) from error
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ApplicationError(f"not JSON: {error.msg}", where=f"prompts line {number}") from error
-        conversations.append(_conversation(value, line=number))
+            raise ApplicationError(f"not JSON: {error.msg}", where=f"{where} line {number}") from error
+        yield number, value
+
+
+def prompts_parse_jsonl(*, data: bytes) -> list[list[dict]]:
+    """The conversations of a JSONL upload, one per non-blank line: {"messages": [...]} or a bare list of messages.
+
+    A final assistant turn is dropped (it is the reference answer, not part of the prompt). Raises ApplicationError
+    naming the line for anything else.
+    """
+    conversations = [_conversation(value, line=number) for number, value in jsonl_values(data=data, where="prompts")]
     if not conversations:
         raise ApplicationError("the file holds no prompts", where="prompts")
     return conversations

@@ -10,7 +10,6 @@ same prompt and answers, left and right exchanged, its own random token — serv
 rater voted on the original. Only the first vote counts in the results; the pair measures the rater's consistency.
 """
 
-import json
 import random
 
 from django.db import transaction
@@ -19,7 +18,7 @@ from django.db.models import Max
 from common.errors import ApplicationError
 from common.history import history_record
 from evaluation.models import Answer, Comparison, RaterExclusion, Study, StudyPrompt, Vote
-from evaluation.services.prompt_upload import UPLOAD_MAX_BYTES, _conversation
+from evaluation.services.prompt_upload import _conversation, jsonl_values
 
 GOLD_UPLOAD_LIMIT = 2000
 ANSWER_MAX = 100_000
@@ -126,20 +125,7 @@ def gold_items_check(items) -> list[tuple[list[dict], str, str]]:
 
 def gold_parse_jsonl(*, data: bytes) -> list[dict]:
     """The gold items of a JSONL file, one a non-blank line (checked by study_gold_upload)."""
-    if len(data) > UPLOAD_MAX_BYTES:
-        raise ApplicationError(f"the file is {len(data)} bytes; the limit is {UPLOAD_MAX_BYTES}", where="gold")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ApplicationError(f"the file is not UTF-8 text (byte {error.start})", where="gold") from error
-    items = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ApplicationError(f"not JSON: {error.msg}", where=f"gold line {number}") from error
-    return items
+    return [value for _, value in jsonl_values(data=data, where="gold")]
 
 
 @transaction.atomic

@@ -16,7 +16,8 @@ from annotation.access import MANAGE, access_ai_annotator, access_ai_run, access
 from annotation.models import AIRun
 from annotation.selectors import ai_annotators_of, ai_run_answers
 from annotation.services import ai_annotator_create, ai_run_create
-from annotation.services.ai_annotators import MAX_LIMIT, MAX_TOKENS_LABELS, MAX_TOKENS_QUESTIONS, ai_default_prompt, schema_questions
+from annotation.services.ai_annotators import MAX_LIMIT, MAX_TOKENS_LABELS, MAX_TOKENS_QUESTIONS, ai_default_prompt
+from annotation.services.ai_answers import schema_questions
 from common.errors import ApplicationError
 from frontend.forms import form_error
 from llm.selectors import model_endpoint_list

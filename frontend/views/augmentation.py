@@ -36,6 +36,7 @@ from datahub.augmentation.services.review import augmentation_run_accept, candid
 from datahub.augmentation.services.runs import augmentation_run_create, augmentation_run_retry
 from datahub.augmentation.services.synonyms import synonym_table_create
 from datahub.models import DatasetVersion, Source
+from datahub.selectors import source_choices
 
 app_name = "augmentation"
 
@@ -284,7 +285,7 @@ def run_accept_view(request, run_id: int):
 
 def _mix_form(request, dataset):
     workspace = dataset.workspace
-    sources = Source.objects.filter(workspace=workspace).order_by("name")
+    sources = source_choices(workspace=workspace)
     versions = (DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset")
                 .order_by("dataset__name", "-number"))
     return MixForm(request.POST or None, sources=sources, versions=versions)

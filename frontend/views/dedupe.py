@@ -19,8 +19,14 @@ from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_dataset
 from datahub.dedupe.access import access_dedupe_decision, access_dedupe_run
-from datahub.dedupe.models import DedupeDecision, DedupeRun
-from datahub.dedupe.selectors import dedupe_run_clusters, dedupe_run_decision_counts, dedupe_run_pairs, dedupe_runs_for_dataset
+from datahub.dedupe.models import DedupeRun
+from datahub.dedupe.selectors import (
+    dedupe_run_clusters,
+    dedupe_run_decision_counts,
+    dedupe_run_decisions_by_record,
+    dedupe_run_pairs,
+    dedupe_runs_for_dataset,
+)
 from datahub.dedupe.services import dedupe_decision_override, dedupe_run_apply, dedupe_run_create
 from datahub.selectors import dataset_versions
 
@@ -75,10 +81,6 @@ def run_list_view(request, dataset_id: int):
     return render(request, "frontend/dedupe/run_list.html", context, status=400 if form.errors else 200)
 
 
-def _decisions_by_record(run: DedupeRun, record_ids: set[int]) -> dict[int, DedupeDecision]:
-    return {d.record_id: d for d in DedupeDecision.objects.filter(run=run, record_id__in=record_ids)}
-
-
 @login_required
 @require_GET
 def run_detail_view(request, run_id: int):
@@ -87,7 +89,7 @@ def run_detail_view(request, run_id: int):
     pairs = Paginator(dedupe_run_pairs(run=run, duplicates_only=view == "duplicates", leakage_only=view == "leakage"),
                       PAIRS_PER_PAGE).get_page(request.GET.get("page"))
     clusters = Paginator(dedupe_run_clusters(run=run), CLUSTERS_PER_PAGE).get_page(request.GET.get("clusters_page"))
-    decisions = _decisions_by_record(run, {r for p in pairs for r in (p.record_a_id, p.record_b_id)})
+    decisions = dedupe_run_decisions_by_record(run=run, record_ids={r for p in pairs for r in (p.record_a_id, p.record_b_id)})
     shown_pairs = [{"pair": p, "a": decisions.get(p.record_a_id), "b": decisions.get(p.record_b_id)} for p in pairs]
     threshold = run.cosine_threshold if run.histogram.get("stage") == "semantic" else run.near_threshold
     chart = {"histogram": run.histogram, "threshold": threshold,

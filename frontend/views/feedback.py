@@ -44,6 +44,7 @@ from annotation.feedback.services import (
     workbench_pick,
 )
 from common.errors import ApplicationError
+from datahub.selectors import dataset_by_name
 
 app_name = "feedback"
 
@@ -95,6 +96,10 @@ class BuildForm(forms.Form):
     review = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Send conflicting feedback to expert review"))
 
 
+def _ingest_url(request) -> str:
+    return request.build_absolute_uri(reverse("api-feedback-events"))
+
+
 def _charts(data: dict) -> dict:
     days = sorted({row["day"].isoformat() for row in data["volume"]})
     by_kind: dict[str, dict[str, int]] = {}
@@ -128,7 +133,7 @@ def dashboard_view(request):
     return render(request, "frontend/feedback/dashboard.html", {
         "workspace": workspace, "workspaces": feedback_workspaces_for(user=request.user), "days": days, "days_choices": DAYS_CHOICES,
         "data": data, "charts": _charts(data), "sources": sources, "can_manage": can_manage,
-        "source_form": SourceForm(), "build_form": BuildForm(), "pii_kind_choices": SourceForm.base_fields["pii_kinds"].choices, "ingest_url": request.build_absolute_uri("/api/v1/feedback/events"),
+        "source_form": SourceForm(), "build_form": BuildForm(), "pii_kind_choices": SourceForm.base_fields["pii_kinds"].choices, "ingest_url": _ingest_url(request),
     })
 
 
@@ -140,7 +145,7 @@ def _token_page(request, source, key: str):
     """The one page that shows a new ingest token; it is not stored, so it cannot be shown again."""
     return render(request, "frontend/feedback/token_created.html", {
         "source": source, "key": key, "workspace": source.workspace,
-        "ingest_url": request.build_absolute_uri("/api/v1/feedback/events")})
+        "ingest_url": _ingest_url(request)})
 
 
 @login_required
@@ -210,9 +215,7 @@ def dataset_build_view(request):
         messages.error(request, _("Give the dataset a name, and dates as YYYY-MM-DD."))
         return redirect(_dashboard_url(workspace))
     data = form.cleaned_data
-    from datahub.models import Dataset
-
-    dataset = Dataset.objects.filter(workspace=workspace, name=data["dataset_name"].strip()).first()
+    dataset = dataset_by_name(workspace_name=workspace.name, dataset_name=data["dataset_name"].strip())
     try:
         export = feedback_dataset_build(workspace=workspace, dataset=dataset, dataset_name=data["dataset_name"], since=data["since"],
                                         until=data["until"], review=data["review"], created_by=request.user)

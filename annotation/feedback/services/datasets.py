@@ -20,6 +20,7 @@ from django.db import transaction
 
 from accounts.models import Workspace
 from annotation.feedback.models import FeedbackEvent, FeedbackSource
+from annotation.feedback.selectors import feedback_events_between
 from annotation.models import LabelSchema
 from annotation.services import annotation_project_create, label_schema_create
 from common.errors import ApplicationError
@@ -79,13 +80,9 @@ def _assistant(text: str) -> dict:
 
 
 def _events(workspace: Workspace, sources, since, until):
-    events = FeedbackEvent.objects.filter(source__workspace=workspace).exclude(kind=FeedbackEvent.Kind.COMMENT)
+    events = feedback_events_between(workspace, since, until).exclude(kind=FeedbackEvent.Kind.COMMENT)
     if sources:
         events = events.filter(source__in=sources)
-    if since is not None:
-        events = events.filter(occurred_at__gte=since)
-    if until is not None:
-        events = events.filter(occurred_at__lt=until)
     return events.order_by("pk")
 
 

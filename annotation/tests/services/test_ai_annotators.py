@@ -20,7 +20,8 @@ from annotation.services import (
     annotation_project_layers_set,
     assignment_claim_next,
 )
-from annotation.services.ai_annotators import AnswerUnusable, ai_answer_parse, ai_prompt_fill, prompt_version
+from annotation.services.ai_annotators import prompt_version
+from annotation.services.ai_answers import AnswerUnusable, ai_answer_parse, ai_prompt_fill
 from annotation.tests.fixtures import ai_replies_seed, project_mode_set, submit_as
 from common.errors import ApplicationError
 from datahub.models import Record

@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from annotation.models import Label
 from annotation.services import label_schema_create
-from annotation.services.ai_annotators import ai_prompt_fill, label_choices
+from annotation.services.ai_annotators import label_choices
+from annotation.services.ai_answers import ai_prompt_fill
 from annotation.label_tree import label_tree_from_text
 
 TREE_TEXT = """billing: Money questions

@@ -21,7 +21,7 @@ from annotation.services import (
     assignment_claim_next,
     label_schema_create,
 )
-from annotation.services.ai_annotators import DEFAULT_PROMPT_QUESTIONS_ONLY, ai_prompt_fill, ai_questions
+from annotation.services.ai_answers import DEFAULT_PROMPT_QUESTIONS_ONLY, ai_prompt_fill, ai_questions
 from annotation.services.reviews import review_claim_next, review_decide
 from annotation.tests.fixtures import ai_replies_seed, project_mode_set, support_row
 from common.errors import ApplicationError

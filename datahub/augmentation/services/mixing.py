@@ -19,8 +19,9 @@ from common.errors import ApplicationError
 from common.history import history_record
 from datahub.augmentation.models import JobStatus, MixRun
 from datahub.canonical import canonical_validate
-from datahub.models import Dataset, DatasetVersion, Record, Source, VersionRecord
-from datahub.services.records import record_build, records_insert
+from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
+from datahub.selectors import source_in_workspace, version_in_workspace
+from datahub.services.records import record_build, record_ids_by_hash, records_insert
 from datahub.services.versions import dataset_version_create
 from datahub.splits import DEFAULT_RATIOS, split_for
 
@@ -53,10 +54,10 @@ def ingredients_check(*, dataset: Dataset, ingredients: list[dict]) -> list[dict
         if ratio <= 0:
             raise ApplicationError("ratio must be above 0", where=f"{where}.ratio")
         if item["kind"] == "source":
-            row = Source.objects.filter(pk=pk, workspace_id=dataset.workspace_id).first()
+            row = source_in_workspace(workspace=dataset.workspace, source_id=pk)
             name = row.name if row else ""
         else:
-            row = DatasetVersion.objects.select_related("dataset").filter(pk=pk, dataset__workspace_id=dataset.workspace_id).first()
+            row = version_in_workspace(workspace=dataset.workspace, version_id=pk)
             name = str(row) if row else ""
         if row is None:
             raise ApplicationError(f"no {item['kind']} {pk} in this workspace", where=f"{where}.id")
@@ -100,7 +101,7 @@ def _copies(dataset: Dataset, records: list[Record]) -> dict[int, int]:
         clean = canonical_validate({k: v for k, v in row.items() if v is not None}, where=f"record {r.pk}: ")
         built.append(record_build(dataset=dataset, clean=clean, source=r.source, origin="mix", parent=r, tags=list(r.tags or [])))
     records_insert(dataset=dataset, records=built)
-    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={r.content_hash for r in records}).values_list("content_hash", "pk"))
+    by_hash = record_ids_by_hash(dataset=dataset, hashes=(r.content_hash for r in records))
     return {r.pk: by_hash[r.content_hash] for r in records}
 
 

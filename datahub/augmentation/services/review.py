@@ -7,8 +7,8 @@ from django.db import transaction
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.augmentation.models import AugmentationCandidate, AugmentationRun, JobStatus
-from datahub.models import DatasetVersion, Record, VersionRecord
-from datahub.services.records import record_build, records_insert
+from datahub.models import DatasetVersion, VersionRecord
+from datahub.services.records import record_build, records_insert_ids
 from datahub.services.versions import dataset_version_create
 
 Decision = AugmentationCandidate.Decision
@@ -75,20 +75,16 @@ def augmentation_run_accept(*, run: AugmentationRun, created_by=None, note: str 
                                            "reason": c.reason}})
         for c in accepted
     ]
-    records_insert(dataset=dataset, records=children)
-    by_hash = dict(Record.objects.filter(dataset=dataset, content_hash__in={c.content_hash for c in accepted})
-                   .values_list("content_hash", "pk"))
+    by_hash = records_insert_ids(dataset=dataset, records=children)
     entries = {rid: [rid, split, labels] for rid, split, labels in
                VersionRecord.objects.filter(version=source_version).order_by("pk").values_list("record_id", "split", "labels")}
     added = Counter()
     for candidate in accepted:
-        record_id = by_hash[candidate.content_hash]
+        candidate.record_id = record_id = by_hash[candidate.content_hash]
         if record_id in entries:  # content an entry already had, or two accepted candidates alike
             continue
         entries[record_id] = [record_id, candidate.split, []]
         added[candidate.method] += 1
-    for candidate in accepted:
-        candidate.record_id = by_hash[candidate.content_hash]
     AugmentationCandidate.objects.bulk_update(accepted, ["record"], batch_size=1000)
     detail = {"augmentation_run": run.pk, "methods": run.methods, "candidates": run.candidate_count, "passing": run.passing_count,
               "accepted": len(accepted), "added": dict(added), "embedding_model": run.embedding_model,

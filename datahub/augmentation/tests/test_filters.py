@@ -1,7 +1,8 @@
 import pytest
 
 from datahub.augmentation import filters
-from datahub.augmentation.text import cosines, rouge_l, token_jaccard
+from common.text import rouge_l
+from datahub.augmentation.text import cosines, token_jaccard
 
 T = filters.THRESHOLDS_DEFAULT
 

@@ -9,7 +9,7 @@ from accounts.lookups import user_named, workspace_named
 from annotation.feedback.models import FeedbackSource
 from annotation.feedback.services import feedback_dataset_build
 from common.errors import ApplicationError
-from datahub.models import Dataset
+from datahub.selectors import dataset_by_name
 
 
 def moment(text: str | None, option: str):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             if source is None:
                 raise CommandError(f"--source: no feedback source named {name!r} in workspace {workspace.name!r}")
             sources.append(source)
-        dataset = Dataset.objects.filter(workspace=workspace, name=options["dataset"]).first()
+        dataset = dataset_by_name(workspace_name=workspace.name, dataset_name=options["dataset"])
         started = time.monotonic()
 
         def progress(done: int, total: int) -> None:
