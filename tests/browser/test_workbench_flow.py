@@ -161,6 +161,8 @@ def test_annotator_ranks_four_answers_with_keys(in_browser, users, workspace, an
         shown = [page.locator(f"#candidate-{n}").inner_text().split("\n")[-1] for n in range(1, 5)]
         page.keyboard.press("1")  # the label
         page.keyboard.press("k")
+        # The prefetch request swaps its status in meanwhile; an unrelated swap must not end the ranking being typed.
+        page.wait_for_timeout(700)
         assert "armed" in page.locator("#ranking").get_attribute("class")
         for key in ["3", "2", "Backspace", "1"]:
             page.keyboard.press(key)

@@ -61,15 +61,17 @@
   function itemStart() {
     var workbench = $("workbench");
     var id = workbench ? workbench.getAttribute("data-assignment-id") : null;
+    // Every htmx swap lands here, the prefetch status's too: only a new item resets what the keys were building.
     if (id !== state.assignmentId) {
       state.assignmentId = id;
       state.activeMs = id ? readStoredTime() : 0;
       state.lastBeat = Date.now();
+      state.digits = "";
+      state.ranking = false;
     }
     state.lastTick = Date.now();
     state.lastActivity = Date.now();
-    state.digits = "";
-    rankingArm(false);
+    rankingArm(state.ranking && !!$("ranking"));
     selectedSync();
     rankingSync();
     writeTime();
