@@ -4,9 +4,9 @@
 
 Builds a throwaway database `whet_bench_import_records` on the local PostgreSQL (dropped and made anew on each run)
 and writes an N-row JSONL file of distinct Alpaca rows. Then:
-- the COPY path: the real service, import_job_create + import_job_run (stream, validate, COPY into unlogged staging in
-  committed chunks, each chunk moved into Record by a second connection whose transaction commits with the job's
-  success, then the deferred full-text indexing);
+- the COPY path: the real service, import_job_create + import_job_run (stream, validate and hash in a parser process,
+  stage each chunk's record lines in a file with the chunk's committed resume point, COPY each chunk into Record on a
+  second connection whose transaction commits with the job's success, then the deferred full-text indexing);
 - the baseline: the same rows read and validated the same way, inserted with Record.objects.bulk_create in
   batches of 1000 in one transaction (a plain ORM import; the search trigger indexes each batch as it goes).
 Both count parsing and validation, so the ratio is of whole imports. records_per_s is until the job succeeded (its

@@ -1,85 +1,51 @@
-"""How an import's rows travel: staged in committed chunks, then moved into Record by one transaction.
+"""How an import's records travel: staged a chunk at a time, then copied into Record by one transaction.
 
-Staging (StagedRecord) is what makes an import resumable: each chunk commits together with the job's resume
-point. Moving is what makes it all or nothing: the rows reach Record inside one transaction that commits together
-with the job's success, so the dataset never shows part of a file.
+Staging (StagedFile) is what makes an import resumable: each chunk's record lines (datahub.services.import_rows
+.record_line) are appended to a file beside the upload, and the chunk's commit records the job's resume point and how
+much of that file it fills. Moving is what makes it all or nothing: the records reach Record inside one transaction
+that commits together with the job's success, so the dataset never shows part of a file.
 
-On PostgreSQL, outside any transaction (the worker and the command), a ThreadMover moves each chunk as soon as it
-is staged, on a second connection whose transaction stays open until the last chunk: the database inserts chunk k
-(the expensive part: the heap, the unique and other indexes, the WAL) while Python parses chunk k+1, so both
-cores work.
-It also defers full-text indexing (datahub.defer_search, migration 0006): the records are tokenised in one
-statement once they are in (search_index_pending), and search matches them by substring until then.
-Elsewhere (SQLite, or inside a caller's transaction, as in tests) a FinalMover moves everything at the end on the
-caller's connection, as one INSERT … SELECT.
+On PostgreSQL, outside any transaction (the worker and the command), a ThreadMover copies each chunk into Record as
+soon as it is staged, on a second connection whose transaction stays open until the last chunk: the database inserts
+chunk k while Python parses chunk k+1, so both cores work. It also defers full-text indexing (datahub.defer_search,
+migration 0006): the records are tokenised in one statement once they are in (search_index_pending), and search
+matches them by substring until then.
+Elsewhere (SQLite, or inside a caller's transaction, as in tests) a FinalMover copies every staged chunk at the end,
+on the caller's connection.
 """
 
 import queue
+import shutil
 import threading
-from collections.abc import Callable
-from contextlib import contextmanager
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import IntegrityError, connection, transaction
 
-from datahub.models import ImportJob, Record, StagedRecord
+from common.errors import ApplicationError
+from common.storage import storage_path
+from datahub.models import ImportJob, Record
+from datahub.services.import_rows import CONTENT_HASH_FIELD, RECORD_COLUMNS, record_line_values
+from datahub.services.records import LOOKUP_CHUNK
 
-STAGED_COLUMNS = ("job_id", "ordinal", "kind", "messages", "tools", "chosen", "rejected", "label", "raw", "content_hash",
-                  "prompt_hash", "line_number")
 # First key of the advisory lock that lets one import at a time move rows into a dataset ("dh").
 _DATASET_LOCK = 0x6468
-# COPY lines sent to the database at a time.
-_COPY_BATCH = 200
-# Chunks a ThreadMover may lag behind the reader before the reader waits: bounds the staged rows in flight.
-_MOVER_BACKLOG = 1
+# Chunks a ThreadMover may lag behind the reader before the reader waits: bounds the chunks held in memory.
+_MOVER_BACKLOG = 2
 # work_mem of the moving transaction (PostgreSQL's default is 4MB), a constant: SET takes no parameters.
 _MOVE_WORK_MEM = "32MB"
+# A filtered chunk is refused again only if another writer added one of its contents meanwhile; it is filtered anew.
+_COPY_ATTEMPTS = 5
+_CONTENT_UNIQUE = "record_content_unique_in_dataset"
+# Staged records are read back (by a resumed job, or a FinalMover) this many bytes at a time.
+_READ_BYTES = 4 << 20
 
 Finish = Callable[[int, int], None]  # (created, duplicates), called inside the moving transaction
 
 
-def staged_object(job_id: int, ordinal: int, clean: dict, raw, hashes: tuple[str, str], line: int) -> StagedRecord:
-    return StagedRecord(job_id=job_id, ordinal=ordinal, kind=clean["kind"], messages=clean["messages"], tools=clean.get("tools"),
-                        chosen=clean.get("chosen"), rejected=clean.get("rejected"), label=clean.get("label"), raw=raw,
-                        content_hash=hashes[0], prompt_hash=hashes[1], line_number=line)
-
-
-@contextmanager
-def staged_writer():
-    """Yield `write(row)` for the rows of one chunk, inside the caller's transaction.
-
-    On PostgreSQL each row is a COPY line (import_rows.staged_line; several lines at once are fine too) and the COPY stays open while the chunk is read, so the
-    database parses and stores rows while Python validates the next ones; elsewhere rows are StagedRecord objects
-    (staged_object), saved with bulk_create when the chunk ends. An exception inside aborts the chunk.
-    """
-    if connection.vendor != "postgresql":
-        objects: list[StagedRecord] = []
-        yield objects.append
-        StagedRecord.objects.bulk_create(objects, batch_size=1000)
-        return
-    sql = f"COPY {StagedRecord._meta.db_table} ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        pending: list[str] = []
-
-        def write(line: str) -> None:
-            pending.append(line)
-            if len(pending) == _COPY_BATCH:
-                copy.write("".join(pending))
-                pending.clear()
-
-        yield write
-        if pending:
-            copy.write("".join(pending))
-
-
 def uses_copy() -> bool:
     return connection.vendor == "postgresql"
-
-
-_RECORD_COLUMNS = ("dataset_id", "source_id", "kind", "messages", "tools", "chosen", "rejected", "label", "raw", "content_hash",
-                   "prompt_hash", "tags", "parent_id", "origin", "import_job_id", "line_number", "created_at")
-_RECORD_VALUES = ("%(dataset)s, %(source)s, s.kind, s.messages, s.tools, s.chosen, s.rejected, s.label, s.raw, s.content_hash, "
-                  "s.prompt_hash, '[]', NULL, 'import', %(job)s, s.line_number, %(now)s")
 
 
 def _dataset_lock(dataset_id: int) -> None:
@@ -94,37 +60,178 @@ def _dataset_lock(dataset_id: int) -> None:
         Dataset.objects.select_for_update().filter(pk=dataset_id).first()
 
 
-def _parameters(job: ImportJob, **more) -> dict:
-    return {"dataset": job.dataset_id, "source": job.source_id, "job": job.pk, "now": timezone.now(), **more}
+class StagedFile:
+    """A job's staged chunks: their record lines, one file beside the upload (in a folder no upload's name reaches).
+
+    A chunk is written, not synced, before the commit that advances the job's resume point, staged_bytes and
+    staged_crc (the CRC-32 of every staged byte so far); so the file holds at least the committed chunks, unless the
+    machine itself went down with pages unwritten: `intact` tells, and the job then reads its file from the start.
+    A file and not a table: megabytes per chunk written through PostgreSQL's buffers evicted the pages the import was
+    inserting into, which cost it about a tenth of its speed.
+    """
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.path = Path(storage_path(job.file_path)).parent / "staging" / "records.tsv"
+
+    def append(self, lines: str) -> None:
+        """Write a chunk after the committed ones (over whatever an uncommitted one left) and advance the job's
+        staged_bytes and staged_crc, which the caller saves in the chunk's commit."""
+        data = lines.encode()
+        self.path.parent.mkdir(exist_ok=True)
+        with open(self.path, "r+b" if self.path.exists() else "wb") as staged:
+            staged.seek(self.job.staged_bytes)
+            staged.truncate()
+            staged.write(data)
+        self.job.staged_bytes += len(data)
+        self.job.staged_crc = zlib.crc32(data, self.job.staged_crc)
+
+    def intact(self) -> bool:
+        """Whether the file still holds the committed chunks, byte for byte."""
+        crc = 0
+        try:
+            for block in self._blocks(self.job.staged_bytes):
+                crc = zlib.crc32(block, crc)
+        except ApplicationError:
+            return False
+        return crc == self.job.staged_crc
+
+    def chunks(self, length: int) -> Iterator[tuple[str, int]]:
+        """The first `length` bytes (the committed chunks) as pieces of whole lines, each with its number of lines."""
+        rest = b""
+        for block in self._blocks(length):
+            block = rest + block
+            end = block.rfind(b"\n") + 1
+            rest = block[end:]
+            if end:
+                yield block[:end].decode(), block.count(b"\n", 0, end)
+
+    def _blocks(self, length: int) -> Iterator[bytes]:
+        if not length:
+            return
+        try:
+            with open(self.path, "rb") as staged:
+                while length:
+                    block = staged.read(min(_READ_BYTES, length))
+                    if not block:
+                        raise ApplicationError("the staged records are shorter than their committed chunks", where="staging")
+                    length -= len(block)
+                    yield block
+        except FileNotFoundError as exc:
+            raise ApplicationError("the staged records are gone", where="staging") from exc
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+class RecordCopier:
+    """Puts chunks of record lines into the job's dataset on the current connection, each new content once.
+
+    Most chunks hold no content the dataset already has: they go in by one plain COPY, and the unique (dataset,
+    content_hash) index checks them as it inserts them (an INSERT … ON CONFLICT would look each one up once more
+    first). A chunk the index refuses is rolled back to its savepoint, filtered (content the dataset holds, and
+    repeats within the chunk, the first copy staying) and copied again; so are the chunks after it, for as long as
+    they keep finding duplicates. Exact counts need the dataset lock (_dataset_lock) held by the caller.
+    """
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.created = self.staged = 0
+        self.filtering = False
+
+    def copy(self, lines: str, count: int) -> None:
+        """Insert `count` record lines (one text) but the contents the dataset already holds."""
+        self.staged += count
+        if not self.filtering and self._inserted(lines):
+            self.created += count
+            return
+        for _ in range(_COPY_ATTEMPTS):
+            new = self._new_lines(lines)
+            if self._inserted("".join(new)):
+                self.created += len(new)
+                self.filtering = len(new) < count
+                return
+        raise ApplicationError("other writers kept adding the same records while this file was imported; run it again",
+                               where="records", code="conflict")
+
+    def _new_lines(self, lines: str) -> list[str]:
+        rows = lines.splitlines(keepends=True)
+        hashes = [row.split("\t", CONTENT_HASH_FIELD + 1)[CONTENT_HASH_FIELD] for row in rows]
+        seen = _contents_held(self.job.dataset_id, hashes)
+        new = []
+        for row, content in zip(rows, hashes):
+            if content not in seen:
+                seen.add(content)
+                new.append(row)
+        return new
+
+    def _inserted(self, lines: str) -> bool:
+        """Insert the lines, or roll them back and return False when one holds content the dataset already has."""
+        if not lines:
+            return True
+        try:
+            with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+                if uses_copy():
+                    with cursor.cursor.copy(f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
+                        copy.write(lines)
+                else:
+                    fields = [Record._meta.get_field(name) for name in RECORD_COLUMNS]
+                    values = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, record_line_values(line).values())]
+                              for line in lines.splitlines()]
+                    cursor.cursor.executemany(f"INSERT INTO {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) "
+                                              f"VALUES ({', '.join(['%s'] * len(fields))})", values)
+        except IntegrityError as exc:
+            if not _content_conflict(exc):
+                raise
+            return False
+        return True
+
+
+def _contents_held(dataset_id: int, hashes: list[str]) -> set[str]:
+    """Which of the content hashes the dataset holds, looked up in chunks. On the driver's own cursor: with DEBUG on (the
+    quick start's default), Django keeps every statement's SQL in connection.queries, and these carry thousands of hashes."""
+    held: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(hashes), LOOKUP_CHUNK):
+            chunk = hashes[start:start + LOOKUP_CHUNK]
+            cursor.cursor.execute(f"SELECT content_hash FROM {Record._meta.db_table} WHERE dataset_id = %s "
+                                  f"AND content_hash IN ({', '.join(['%s'] * len(chunk))})", [dataset_id, *chunk])
+            held.update(row[0] for row in cursor.cursor.fetchall())
+    return held
+
+
+def _content_conflict(exc: IntegrityError) -> bool:
+    """Whether the error is the unique (dataset, content_hash) index refusing a row, and nothing else."""
+    diagnosis = getattr(exc.__cause__, "diag", None)
+    if diagnosis is not None:
+        return diagnosis.constraint_name == _CONTENT_UNIQUE
+    return "datahub_record.dataset_id, datahub_record.content_hash" in str(exc)  # SQLite names the columns
 
 
 class FinalMover:
-    """Moves every staged row of the job at the end, on the caller's connection (SQLite, or inside a transaction)."""
+    """Copies every staged chunk of the job at the end, on the caller's connection (SQLite, or inside a transaction)."""
 
     defers_search = False
 
     def __init__(self, job: ImportJob):
         self.job = job
 
-    def move(self, after: int, through: int) -> None:
-        """Nothing yet: everything moves at commit."""
+    def resume(self, length: int) -> None:
+        """Nothing yet: the chunks of an earlier run move at commit with the rest."""
+
+    def move(self, lines: str, count: int) -> None:
+        """Nothing yet: everything moves at commit, from staging."""
 
     def abort(self) -> None:
         """Nothing moved, nothing to undo."""
 
     def commit(self, finish: Finish) -> None:
-        staged, record = StagedRecord._meta.db_table, Record._meta.db_table
-        # "WHERE true" lets SQLite tell the upsert clause from a join condition after INSERT … SELECT.
-        sql = (f"INSERT INTO {record} ({', '.join(_RECORD_COLUMNS)}) SELECT {_RECORD_VALUES} FROM {staged} s "
-               f"WHERE s.job_id = %(job)s AND true ORDER BY s.ordinal ON CONFLICT (dataset_id, content_hash) DO NOTHING")
         with transaction.atomic():
             _dataset_lock(self.job.dataset_id)
-            total = StagedRecord.objects.filter(job=self.job).count()
-            with connection.cursor() as cursor:
-                cursor.execute(sql, _parameters(self.job))
-                created = cursor.rowcount
-            StagedRecord.objects.filter(job=self.job).delete()
-            finish(created, total - created)
+            copier = RecordCopier(self.job)
+            for lines, count in StagedFile(self.job).chunks(self.job.staged_bytes):
+                copier.copy(lines, count)
+            finish(copier.created, copier.staged - copier.created)
 
 
 class _Aborted(Exception):
@@ -132,19 +239,18 @@ class _Aborted(Exception):
 
 
 class ThreadMover:
-    """Moves each staged chunk into Record as soon as it is committed, on its own connection and transaction.
+    """Copies each staged chunk into Record as soon as it is committed, on its own connection and transaction.
 
     The transaction commits only in `commit` (with the job's success written by `finish`), so the records stay
-    invisible until the whole file is in; a crash or `abort` rolls it back, and the staged rows, deleted inside
-    it, come back, so a resumed job moves them again. PostgreSQL only, and only outside the caller's transaction
-    (the second connection could not see the caller's uncommitted rows).
+    invisible until the whole file is in; a crash or `abort` rolls it back, and a resumed job copies the staged chunks
+    again. PostgreSQL only, and only outside the caller's transaction (the second
+    connection could not see the caller's uncommitted chunks).
     """
 
     defers_search = True
 
     def __init__(self, job: ImportJob):
         self.job = job
-        self.created = self.staged = 0
         self.error: BaseException | None = None
         self.requests: queue.Queue = queue.Queue(maxsize=_MOVER_BACKLOG)
         self.thread = threading.Thread(target=self._run, name=f"import-{job.pk}-mover", daemon=True)
@@ -163,10 +269,14 @@ class ThreadMover:
         if self.error is not None:
             raise self.error
 
-    def move(self, after: int, through: int) -> None:
-        """Move the staged rows with after < ordinal <= through (committed by the caller)."""
-        if through > after:
-            self._put(("move", after, through))
+    def resume(self, length: int) -> None:
+        """Copy the chunks an earlier run of the job committed (the first `length` staged bytes)."""
+        self._put(("staged", length))
+
+    def move(self, lines: str, count: int) -> None:
+        """Copy a chunk (`count` record lines) the caller has just committed to staging."""
+        if count:
+            self._put(("copy", lines, count))
 
     def commit(self, finish: Finish) -> None:
         self._put(("commit", finish))
@@ -182,36 +292,26 @@ class ThreadMover:
             self.thread.join()
 
     def _run(self) -> None:
-        staged, record = StagedRecord._meta.db_table, Record._meta.db_table
-        chunk = "job_id = %(job)s AND ordinal > %(after)s AND ordinal <= %(through)s"
-        # Ordinal order keeps file order for the ids and lets the first copy of a duplicate win; the (job, ordinal)
-        # index reads the chunk in that order, so nothing is sorted. Two statements rather than DELETE … RETURNING
-        # feeding the INSERT: that materialised and sorted every row of the chunk, about a tenth of the move.
-        insert = (f"INSERT INTO {record} ({', '.join(_RECORD_COLUMNS)}) SELECT {_RECORD_VALUES} FROM {staged} s WHERE {chunk} "
-                  f"ORDER BY s.ordinal ON CONFLICT (dataset_id, content_hash) DO NOTHING")
-        delete = f"DELETE FROM {staged} WHERE {chunk}"
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL datahub.defer_search = 'on'")
                 # The search trigger's transition table holds each chunk's new rows even when it defers (about 4 MB
                 # for 5,000 rows): room for them in memory spares writing them to a temporary file.
                 cursor.execute(f"SET LOCAL work_mem = '{_MOVE_WORK_MEM}'")
-                # Check each chunk's dataset reference as it goes in, while the reader works, not all at the commit.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 _dataset_lock(self.job.dataset_id)
+                copier = RecordCopier(self.job)
                 while True:
                     request = self.requests.get()
                     if request[0] == "abort":
                         raise _Aborted
-                    if request[0] == "commit":
-                        request[1](self.created, self.staged - self.created)
+                    if request[0] == "staged":
+                        for lines, count in StagedFile(self.job).chunks(request[1]):
+                            copier.copy(lines, count)
+                    elif request[0] == "copy":
+                        copier.copy(request[1], request[2])
+                    else:
+                        request[1](copier.created, copier.staged - copier.created)
                         break
-                    parameters = _parameters(self.job, after=request[1], through=request[2])
-                    cursor.execute(insert, parameters)
-                    self.created += cursor.rowcount
-                    # Deleted in the moving transaction: a rollback brings the chunk back for a resumed job.
-                    cursor.execute(delete, parameters)
-                    self.staged += cursor.rowcount
         except _Aborted:
             pass
         except BaseException as exc:  # handed to the reader thread, which raises it

@@ -1,10 +1,10 @@
 """Importing a file into a dataset: an ImportJob per file, run by the background worker or by a command.
 
-Streaming and all or nothing: rows are read one at a time, validated, and staged (StagedRecord) in chunks;
-each chunk commits together with the job's resume point, so memory stays flat and a restarted job continues
-from its last committed row without duplicating any. The staged rows reach Record inside one transaction that
-commits with the job's success (exact duplicates dropped in SQL by the unique (dataset, content_hash)), so the
-dataset sees all of the file or none of it; on PostgreSQL that transaction moves each chunk while the next is
+Streaming and all or nothing: rows are read one at a time, validated, and staged in chunks (the COPY lines of the
+chunk's records, in a file beside the upload); each chunk commits together with the job's resume point, so memory
+stays flat and a restarted job continues from its last committed row without duplicating any. The staged chunks reach Record
+inside one transaction that commits with the job's success (exact duplicates left out, the first copy kept), so the
+dataset sees all of the file or none of it; on PostgreSQL that transaction copies each chunk while the next is
 being read (datahub.services.import_staging). Chunks go in through COPY on PostgreSQL, bulk_create elsewhere.
 
 With `skip_invalid` a bad row is written to the job's error report (line, field, reason) and left out instead.
@@ -28,9 +28,9 @@ from common.storage import storage_path
 from datahub.canonical import MAX_RECORD_CHARS, orjson
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
-from datahub.models import Dataset, ImportJob, ImportRowError, Source, StagedRecord
-from datahub.services.import_rows import ChunkParser, RowRules, row_checked, row_hashes, row_prepared, staged_line
-from datahub.services.import_staging import ThreadMover, mover_for, search_index_pending, staged_object, staged_writer, uses_copy
+from datahub.models import Dataset, ImportJob, ImportRowError, Source
+from datahub.services.import_rows import ChunkParser, RowRules, record_line, record_line_start, row_checked, row_hashes, row_prepared
+from datahub.services.import_staging import StagedFile, ThreadMover, mover_for, search_index_pending
 
 # Rows per committed chunk: the unit of progress, of resuming, and of one COPY (setting DATAHUB_IMPORT_CHUNK_ROWS).
 CHUNK_ROWS = 5000
@@ -150,12 +150,13 @@ def import_job_run(*, job: ImportJob, on_progress: ProgressCallback | None = Non
         job.status = ImportJob.Status.RUNNING
         job.save(update_fields=["status", "updated_at"])
         history_record(actor=job.created_by, target=job, verb="started", after={"resume_row": job.resume_row})
-    if job.resume_row and not _staged_rows_intact(job):
+    if job.resume_row and not StagedFile(job).intact():
         _job_restart(job)
     mover = mover_for(job)
     try:
         # A resumed job's committed chunks move first, in file order, then the rest as it is read.
-        mover.move(0, job.resume_row)
+        if job.resume_row:
+            mover.resume(job.staged_bytes)
         _rows_stage(job, on_progress, mover)
         mover.commit(lambda created, duplicates: _job_succeed(job, created, duplicates, search_pending=mover.defers_search))
     except ApplicationError as exc:
@@ -175,20 +176,16 @@ def import_job_run(*, job: ImportJob, on_progress: ProgressCallback | None = Non
     return job
 
 
-def _staged_rows_intact(job: ImportJob) -> bool:
-    """Whether every good row before the resume point is still staged. The staging table is unlogged (migration
-    0006), so a database crash empties it; the job then has to read its file again."""
-    return StagedRecord.objects.filter(job=job).count() == job.resume_row - job.invalid_count
-
-
 def _job_restart(job: ImportJob) -> None:
+    """Start the file again: its staged records are gone or damaged (the machine went down before writing them out)."""
     with transaction.atomic():
-        StagedRecord.objects.filter(job=job).delete()
         ImportRowError.objects.filter(job=job).delete()
         history_record(actor=job.created_by, target=job, verb="restarted",
                        after={"reason": "staged rows lost", "resume_row": job.resume_row})
-        job.resume_row = job.processed = job.invalid_count = 0
-        ImportJob.objects.filter(pk=job.pk).update(resume_row=0, processed=0, invalid_count=0, updated_at=timezone.now())
+        job.resume_row = job.processed = job.invalid_count = job.staged_bytes = job.staged_crc = 0
+        ImportJob.objects.filter(pk=job.pk).update(resume_row=0, processed=0, invalid_count=0, staged_bytes=0, staged_crc=0,
+                                                   updated_at=timezone.now())
+    StagedFile(job).discard()
 
 
 def _row_error(job: ImportJob, line: int, message: str, where: str) -> ImportRowError:
@@ -221,8 +218,9 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> 
     row_kind = job.detected_format or (None if job.format == AUTO else job.format)
     job.detected_format = row_kind or ""
     chunk_rows = getattr(settings, "DATAHUB_IMPORT_CHUNK_ROWS", CHUNK_ROWS)
-    rules = RowRules(job_id=job.pk, column_map=job.column_map, max_record_chars=job.max_record_chars,
-                     skip_invalid=job.skip_invalid, path=str(path), encoding=opened.encoding)
+    line_start = record_line_start(dataset_id=job.dataset_id, source_id=job.source_id, job_id=job.pk)
+    rules = RowRules(column_map=job.column_map, max_record_chars=job.max_record_chars, skip_invalid=job.skip_invalid,
+                     line_start=line_start, path=str(path), encoding=opened.encoding)
     parallel = _parser_process_fits(opened, job, mover, chunk_rows)
     if parallel:
         # Raw lines, parsed here for the first chunk and by the parser process after it.
@@ -233,30 +231,32 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> 
     for _ in zip(range(job.resume_row), raw if parallel else rows):
         pass  # rows already staged by an earlier run
     reader = _ChunkReader(job, rules, row_kind, rows, chunk_rows)
+    staged = StagedFile(job)
     parser = None
     try:
         while True:
-            committed = job.resume_row
             with transaction.atomic():
-                # A crash may lose this commit, but then it loses the chunk and its resume point together.
+                # A crash may lose this commit, but then it loses the chunk's resume point and staged length together
+                # (the next run writes over the lines it finds past that length).
                 _synchronous_commit_off()
-                with staged_writer() as write:
-                    read = reader.chunk(write) if parser is None else reader.chunk_from(parser, write)
+                read, lines, records = reader.chunk() if parser is None else reader.chunk_from(parser)
+                job.resume_row += read
+                staged.append(lines)
                 if reader.errors:
                     ImportRowError.objects.bulk_create(reader.errors, batch_size=2000)
-                job.resume_row += read
                 job.processed = job.resume_row
                 job.invalid_count += len(reader.errors)
                 ImportJob.objects.filter(pk=job.pk).update(resume_row=job.resume_row, processed=job.processed,
-                                                           invalid_count=job.invalid_count, detected_format=job.detected_format,
+                                                           invalid_count=job.invalid_count, staged_bytes=job.staged_bytes,
+                                                           staged_crc=job.staged_crc, detected_format=job.detected_format,
                                                            updated_at=timezone.now())
             if on_progress is not None:
                 on_progress(job.processed, job.total)
-            mover.move(committed, job.resume_row)
+            mover.move(lines, records)
             if read < chunk_rows:
                 return
             if parallel and parser is None and reader.row_kind is not None:
-                parser = ChunkParser(rules, reader.row_kind, raw, reader.ordinal + 1, chunk_rows)
+                parser = ChunkParser(rules, reader.row_kind, raw, chunk_rows)
     finally:
         if parser is not None:
             parser.close()
@@ -276,22 +276,20 @@ def _synchronous_commit_off() -> None:
 
 
 class _ChunkReader:
-    """Reads, validates and writes the file's rows a chunk at a time; keeps the format the first row decided."""
+    """Reads and validates the file's rows a chunk at a time; keeps the format the first row decided."""
 
     def __init__(self, job: ImportJob, rules: RowRules, row_kind: str | None, rows, chunk_rows: int):
         self.job, self.rules, self.row_kind, self.rows, self.chunk_rows = job, rules, row_kind, rows, chunk_rows
-        self.ordinal = job.resume_row
-        self.copy = uses_copy()
         self.errors: list[ImportRowError] = []
 
-    def chunk(self, write) -> int:
-        """Write up to chunk_rows rows' staged form; return how many rows were read (bad ones included)."""
-        job, copy = self.job, self.copy
+    def chunk(self) -> tuple[int, str, int]:
+        """(rows read, bad ones included; the record lines of the good ones; how many) of up to chunk_rows rows."""
+        job = self.job
         self.errors = []
+        lines = []
         read = 0
         for line, row in self.rows:
             read += 1
-            self.ordinal += 1
             try:
                 row = row_prepared(self.rules, line, row)
                 if self.row_kind is None:
@@ -303,26 +301,25 @@ class _ChunkReader:
                     raise
                 self.errors.append(_row_error(job, line, exc.message, exc.where))
             else:
-                hashes = row_hashes(clean, parts)
-                write(staged_line(job.pk, self.ordinal, clean, parts, row, hashes, line) if copy
-                      else staged_object(job.pk, self.ordinal, clean, row, hashes, line))
+                lines.append(record_line(self.rules, clean, parts, row, row_hashes(clean, parts), line))
             if read == self.chunk_rows:
                 break
-        return read
+        return read, "".join(lines), len(lines)
 
-    def chunk_from(self, parser: ChunkParser, write) -> int:
-        """The next chunk as the parser process staged it."""
-        read, text, errors, stop = parser.next()
-        self.ordinal += read
+    def chunk_from(self, parser: ChunkParser) -> tuple[int, str, int]:
+        """The next chunk as the parser process read it."""
+        read, lines, records, errors, stop = parser.next()
         if stop is not None:
             raise ApplicationError(stop[0], where=stop[1], code=stop[2])
-        write(text)
         self.errors = [_row_error(self.job, line, message, where) for line, message, where in errors]
-        return read
+        return read, lines, records
 
 
 def _job_succeed(job: ImportJob, created: int, duplicates: int, *, search_pending: bool) -> None:
-    """Mark the job succeeded; called by the mover inside the transaction that makes its records visible."""
+    """Mark the job succeeded; called by the mover inside the transaction that makes its records visible.
+
+    The staged records go now: should this commit be lost, the resumed job finds them gone and reads its file again."""
+    StagedFile(job).discard()
     job.status = ImportJob.Status.SUCCEEDED
     job.processed = job.total
     job.created_count, job.duplicate_count = created, duplicates
@@ -337,8 +334,8 @@ def _job_succeed(job: ImportJob, created: int, duplicates: int, *, search_pendin
 
 
 def _job_fail(job: ImportJob, *, message: str, where: str) -> ImportJob:
+    StagedFile(job).discard()
     with transaction.atomic():
-        StagedRecord.objects.filter(job_id=job.pk).delete()
         ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.FAILED, error=message, error_where=where[:255],
                                                    detected_format=job.detected_format or "",
                                                    finished_at=timezone.now(), updated_at=timezone.now())

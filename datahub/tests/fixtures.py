@@ -62,6 +62,20 @@ def import_path():
     return run
 
 
+def staged_records(job: ImportJob) -> int:
+    """Records the job holds in staging: the lines of its committed chunks."""
+    from datahub.services.import_staging import StagedFile
+
+    return sum(count for _, count in StagedFile(job).chunks(job.staged_bytes))
+
+
+def staging_left(job: ImportJob) -> bool:
+    """Whether anything of the job's staging is left on disk."""
+    from datahub.services.import_staging import StagedFile
+
+    return StagedFile(job).path.parent.exists()
+
+
 def alpaca_rows(count: int, *, start: int = 0) -> list[dict]:
     """Distinct small Alpaca rows; row i asks about the number start + i."""
     return [{"instruction": f"What is {n} + {n}?", "input": "", "output": f"{2 * n}"} for n in range(start, start + count)]

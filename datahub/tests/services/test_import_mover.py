@@ -12,12 +12,12 @@ from django.db import connection
 from django.utils import timezone
 
 from common.models import HistoryEvent
-from datahub.models import ImportJob, Record, RecordSearch, StagedRecord
+from datahub.models import ImportJob, Record, RecordSearch
 from datahub.selectors import record_search
-from datahub.services.import_staging import ThreadMover, mover_class, search_index_pending
+from datahub.services.import_staging import StagedFile, ThreadMover, mover_class, search_index_pending
 from datahub.services.imports import import_job_create, import_job_resume, import_job_run
 from datahub.services.records import records_bulk_create
-from datahub.tests.fixtures import alpaca_rows
+from datahub.tests.fixtures import alpaca_rows, staged_records, staging_left
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -46,7 +46,7 @@ def test_chunks_move_in_file_order_and_duplicates_are_dropped(dataset, write_fil
     assert (job.status, job.created_count, job.duplicate_count, job.processed, job.search_pending) == ("succeeded", 9, 3, 12, False)
     imported = list(Record.objects.filter(import_job=job).order_by("pk").values_list("line_number", flat=True))
     assert imported == [1, 2, 3, 4, 6, 7, 8, 9, 10]
-    assert StagedRecord.objects.count() == 0
+    assert not staging_left(job)
     # Deferred indexing ran before import_job_run returned: every record is in the search table.
     assert RecordSearch.objects.filter(record__dataset=dataset).count() == 10
     assert [r.line_number for r in record_search(dataset=dataset, q="7 +")] == [8]
@@ -56,7 +56,7 @@ def test_a_bad_row_after_moved_chunks_leaves_nothing(dataset, write_file, settin
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
     job = import_job_run(job=job_for(dataset, write_file("bad.jsonl", alpaca_rows(7) + [{"instruction": "no answer"}])))
     assert (job.status, job.error_where, job.resume_row) == ("failed", "line 8", 6)
-    assert (Record.objects.count(), StagedRecord.objects.count(), RecordSearch.objects.count()) == (0, 0, 0)
+    assert (Record.objects.count(), staging_left(job), RecordSearch.objects.count()) == (0, False, 0)
 
 
 def test_a_dead_worker_rolls_back_the_move_and_the_resumed_job_finishes_once(dataset, write_file, settings):
@@ -70,18 +70,22 @@ def test_a_dead_worker_rolls_back_the_move_and_the_resumed_job_finishes_once(dat
     with pytest.raises(WorkerDied):
         import_job_run(job=job, on_progress=die_after_two_chunks)
     job.refresh_from_db()
-    # The first chunk had been moved, uncommitted: it is back in staging and not in the dataset.
-    assert (job.status, job.resume_row, StagedRecord.objects.filter(job=job).count(), Record.objects.count()) == ("running", 6, 6, 0)
+    # The first chunk had been moved, uncommitted: it is still staged and not in the dataset.
+    assert (job.status, job.resume_row, staged_records(job), Record.objects.count()) == ("running", 6, 6, 0)
+    # The worker also got to write part of a third chunk before it died, without committing it.
+    with open(StagedFile(job).path, "ab") as staged:
+        staged.write(b"half a chunk")
     job = import_job_resume(job=job, run_in_background=False, now=timezone.now() + timedelta(hours=1))
     seen = []
     job = import_job_run(job=job, on_progress=lambda processed, total: seen.append(processed))
     assert seen[0] == 6
     assert (job.status, job.created_count, job.duplicate_count) == ("succeeded", 10, 2)
     assert list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("line_number", flat=True)) == list(range(1, 11))
-    assert StagedRecord.objects.count() == 0
+    assert not staging_left(job)
 
 
-def test_staged_rows_lost_with_the_database_restart_the_file(dataset, write_file, settings):
+@pytest.mark.parametrize("loss", ["gone", "damaged"])
+def test_staged_records_lost_with_the_machine_restart_the_file(dataset, write_file, settings, loss):
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
     rows = alpaca_rows(4) + [{"instruction": "no answer"}] + alpaca_rows(3, start=4)
     job = job_for(dataset, write_file("a.jsonl", rows), skip_invalid=True)
@@ -92,7 +96,13 @@ def test_staged_rows_lost_with_the_database_restart_the_file(dataset, write_file
 
     with pytest.raises(WorkerDied):
         import_job_run(job=job, on_progress=die_after_two_chunks)
-    StagedRecord.objects.filter(job=job).delete()  # what a crash does to the unlogged staging table
+    # What a machine that went down before writing out its page cache leaves: no file, or a file of the right length
+    # with other bytes in it.
+    path = StagedFile(ImportJob.objects.get(pk=job.pk)).path
+    if loss == "gone":
+        path.unlink()
+    else:
+        path.write_bytes(bytes(len(path.read_bytes())))
     job = import_job_resume(job=job, run_in_background=False, now=timezone.now() + timedelta(hours=1))
     job = import_job_run(job=job)
     assert (job.status, job.created_count, job.invalid_count, job.row_errors.count()) == ("succeeded", 7, 1, 1)
@@ -164,4 +174,4 @@ def test_a_bad_row_in_a_parsed_chunk_fails_the_job_at_its_line(dataset, write_fi
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
     job = import_job_run(job=job_for(dataset, write_file("bad.jsonl", alpaca_rows(10) + [{"output": "x"}] + alpaca_rows(3, start=20))))
     assert (job.status, job.error_where, job.error, job.resume_row) == ("failed", "line 11", "field 'instruction' is missing", 9)
-    assert (Record.objects.count(), StagedRecord.objects.count()) == (0, 0)
+    assert (Record.objects.count(), staging_left(job)) == (0, False)
