@@ -175,3 +175,20 @@ def test_a_bad_row_in_a_parsed_chunk_fails_the_job_at_its_line(dataset, write_fi
     job = import_job_run(job=job_for(dataset, write_file("bad.jsonl", alpaca_rows(10) + [{"output": "x"}] + alpaca_rows(3, start=20))))
     assert (job.status, job.error_where, job.error, job.resume_row) == ("failed", "line 11", "field 'instruction' is missing", 9)
     assert (Record.objects.count(), staging_left(job)) == (0, False)
+
+
+def test_a_large_job_is_indexed_in_id_ranges_on_connections_of_their_own(dataset, write_file, monkeypatch):
+    from datahub.services import import_staging
+
+    monkeypatch.setattr(import_staging, "_SEARCH_RANGE_MIN", 4)
+    monkeypatch.setattr(import_staging.os, "cpu_count", lambda: 3)
+    job = job_for(dataset, write_file("a.jsonl", alpaca_rows(13)))
+    ranges = []
+    index_range = import_staging._search_index_range
+    monkeypatch.setattr(import_staging, "_search_index_range", lambda job_id, ids, **kw: ranges.append(ids) or index_range(job_id, ids, **kw))
+    job = import_job_run(job=job)
+    ids = sorted(Record.objects.filter(import_job=job).values_list("pk", flat=True))
+    assert sorted(ranges) == [(ids[0], ids[0] + 4), (ids[0] + 5, ids[0] + 9), (ids[0] + 10, ids[-1])]
+    assert (job.search_pending, ImportJob.objects.get(pk=job.pk).search_pending) == (False, False)
+    assert sorted(RecordSearch.objects.values_list("record_id", flat=True)) == ids
+    assert [r.line_number for r in record_search(dataset=dataset, q="24")] == [13]  # 12 + 12, in the last range
