@@ -12,7 +12,7 @@ and writes an N-row JSONL file of distinct Alpaca rows. Then:
 Both count parsing and validation, so the ratio is of whole imports. records_per_s is until the job succeeded (its
 records committed and visible, searchable by substring); searchable_records_per_s also counts the full-text
 indexing that import_job_run does right after (search_index_s). Peak RSS is the process's peak after the COPY
-path, before the baseline runs; load_average is the machine's 1-minute load when the run ended (the machine is
+path, before the baseline runs (parser_peak_rss_mb: the parser process's); load_average is the machine's 1-minute load when the run ended (the machine is
 shared, so compare ratios within one run). Prints progress on stderr and ONE JSON line last on stdout.
 """
 
@@ -98,14 +98,16 @@ def main() -> None:
         figures = copy_path(dataset_create(workspace=workspace, name="copy"), path)
         rate = figures["records_per_s"]
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        parser_peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         say(f"copy path: {rate:,.0f} records/s committed, {figures['searchable_records_per_s']:,.0f} records/s searchable "
-            f"(index {figures['search_index_s']:.1f} s), peak RSS {peak_rss_mb:.0f} MB")
+            f"(index {figures['search_index_s']:.1f} s), peak RSS {peak_rss_mb:.0f} MB (parser process {parser_peak_rss_mb:.0f} MB)")
         baseline = baseline_path(dataset_create(workspace=workspace, name="baseline"), path, args.baseline_n or args.n)
         say(f"baseline: {baseline:,.0f} records/s")
     print(json.dumps({"records_per_s": round(rate), "baseline_records_per_s": round(baseline), "ratio": round(rate / baseline, 2),
                       "target": TARGET_RATIO, "searchable_records_per_s": round(figures["searchable_records_per_s"]),
                       "searchable_ratio": round(figures["searchable_records_per_s"] / baseline, 2),
-                      "search_index_s": round(figures["search_index_s"], 1), "peak_rss_mb": round(peak_rss_mb), "n": args.n,
+                      "search_index_s": round(figures["search_index_s"], 1), "peak_rss_mb": round(peak_rss_mb),
+                      "parser_peak_rss_mb": round(parser_peak_rss_mb), "n": args.n,
                       "load_average": round(os.getloadavg()[0], 1)}))
 
 

@@ -76,6 +76,11 @@ def staging_left(job: ImportJob) -> bool:
     return StagedFile(job).path.parent.exists()
 
 
+def sft_row(question: str, answer: str = "Yes.") -> dict:
+    """A canonical one-turn conversation."""
+    return {"kind": "sft", "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+
+
 def alpaca_rows(count: int, *, start: int = 0) -> list[dict]:
     """Distinct small Alpaca rows; row i asks about the number start + i."""
     return [{"instruction": f"What is {n} + {n}?", "input": "", "output": f"{2 * n}"} for n in range(start, start + count)]

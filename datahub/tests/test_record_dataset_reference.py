@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, connections, transaction
 
 from datahub.models import Dataset, Record
 from datahub.services.records import records_bulk_create
+from datahub.tests.fixtures import sft_row
 
 pytestmark = [pytest.mark.postgres]
 
@@ -18,13 +19,9 @@ def postgres_only():
         pytest.skip("the dataset reference triggers are PostgreSQL's; on SQLite Django's cascade keeps it")
 
 
-def _sft(question: str) -> dict:
-    return {"kind": "sft", "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "Yes."}]}
-
-
 @pytest.mark.django_db
 def test_records_naming_a_dataset_that_does_not_exist_are_refused(dataset):
-    records_bulk_create(dataset=dataset, rows=[_sft("Kept?")])
+    records_bulk_create(dataset=dataset, rows=[sft_row("Kept?")])
     record = Record.objects.get()
     missing = Dataset.objects.order_by("-pk").first().pk + 1000
     with pytest.raises(IntegrityError, match=f"dataset {missing} does not exist"), transaction.atomic():
@@ -39,14 +36,14 @@ def test_records_naming_a_dataset_that_does_not_exist_are_refused(dataset):
 def test_a_dataset_with_records_cannot_lose_its_row_but_deletes_with_them(dataset, workspace):
     from datahub.services.datasets import dataset_create
 
-    records_bulk_create(dataset=dataset, rows=[_sft("Kept?")])
+    records_bulk_create(dataset=dataset, rows=[sft_row("Kept?")])
     with pytest.raises(IntegrityError, match=f"dataset {dataset.pk} still has records"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM datahub_dataset WHERE id = %s", [dataset.pk])
             cursor.execute("SET CONSTRAINTS datahub_dataset_records IMMEDIATE")  # the check runs at commit otherwise
     assert Record.objects.filter(dataset=dataset).count() == 1
     other = dataset_create(workspace=workspace, name="Deleted whole")
-    records_bulk_create(dataset=other, rows=[_sft("Gone?")])
+    records_bulk_create(dataset=other, rows=[sft_row("Gone?")])
     other.delete()  # Django deletes the records first, as the deferred check expects
     assert (Dataset.objects.filter(pk=other.pk).exists(), Record.objects.count()) == (False, 1)
 
@@ -72,7 +69,7 @@ def test_a_dataset_deleted_while_records_go_into_it_keeps_them_or_refuses_them(d
     deleter = threading.Thread(target=delete_dataset)
     deleter.start()
     with transaction.atomic():
-        records_bulk_create(dataset=dataset, rows=[_sft("Mid-import?")])
+        records_bulk_create(dataset=dataset, rows=[sft_row("Mid-import?")])
         inserted.set()
         delete_started.wait(10)
         deleter.join(0.5)

@@ -11,7 +11,7 @@ from datahub.services.import_rows import RowRules, record_line, record_line_star
 from datahub.services.import_staging import RecordCopier, StagedFile, ThreadMover
 from datahub.services.imports import import_job_create
 from datahub.services.records import records_bulk_create
-from datahub.tests.fixtures import alpaca_rows
+from datahub.tests.fixtures import alpaca_rows, sft_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -20,10 +20,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("the moving thread is PostgreSQL's")
-
-
-def _sft(question: str) -> dict:
-    return {"kind": "sft", "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "Yes."}]}
 
 
 def _job(dataset, write_file) -> ImportJob:
@@ -36,13 +32,13 @@ def _lines(job: ImportJob, questions: list[tuple[int, str]]) -> tuple[str, int]:
                      line_start=record_line_start(dataset_id=job.dataset_id, source_id=None, job_id=job.pk))
     text = []
     for line, question in questions:
-        clean, parts = canonical_checked(_sft(question))
+        clean, parts = canonical_checked(sft_row(question))
         text.append(record_line(rules, clean, parts, {"q": question}, row_hashes(clean, parts), line))
     return "".join(text), len(text)
 
 
 def test_chunks_go_in_whole_until_one_repeats_and_the_first_copy_stays(dataset, write_file):
-    records_bulk_create(dataset=dataset, rows=[_sft("Question 4?")])
+    records_bulk_create(dataset=dataset, rows=[sft_row("Question 4?")])
     job = _job(dataset, write_file)
     counts = []
     mover = ThreadMover(job)
@@ -97,8 +93,8 @@ def test_staged_chunks_read_back_as_written_whole_lines_at_a_time(dataset, write
 
 
 def test_a_lookup_by_source_uses_the_partial_index(dataset, source):
-    records_bulk_create(dataset=dataset, rows=[_sft("With a source?")], source=source)
-    records_bulk_create(dataset=dataset, rows=[_sft("Without one?")])
+    records_bulk_create(dataset=dataset, rows=[sft_row("With a source?")], source=source)
+    records_bulk_create(dataset=dataset, rows=[sft_row("Without one?")])
     sql, params = Record.objects.filter(source=source).values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'datahub_record' AND indexdef LIKE '%%(source_id)%%'")
