@@ -249,8 +249,8 @@ class ThreadMover:
 
     The transaction commits only in `commit` (with the job's success written by `finish`), so the records stay
     invisible until the whole file is in; a crash or `abort` rolls it back, and a resumed job copies the staged chunks
-    again. PostgreSQL only, and only outside the caller's transaction (the second
-    connection could not see the caller's uncommitted chunks).
+    again. PostgreSQL only, and only outside the caller's transaction (the second connection could not see what the
+    caller has not committed, such as the dataset itself).
     """
 
     defers_search = True
