@@ -21,6 +21,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from django.db import IntegrityError, connection, transaction
@@ -30,7 +31,7 @@ from common.errors import ApplicationError
 from common.storage import storage_path
 from datahub.models import ImportJob, Record
 from datahub.services.import_rows import CONTENT_HASH_FIELD, RECORD_COLUMNS, record_line_values
-from datahub.services.records import LOOKUP_CHUNK
+from datahub.services.records import record_ids_by_hash
 
 # First key of the advisory lock that lets one import at a time move rows into a dataset ("dh").
 _DATASET_LOCK = 0x6468
@@ -83,6 +84,8 @@ class StagedFile:
     def append(self, lines: str) -> None:
         """Write a chunk after the committed ones (over whatever an uncommitted one left) and advance the job's
         staged_bytes and staged_crc, which the caller saves in the chunk's commit."""
+        if not lines:
+            return
         data = lines.encode()
         self.path.parent.mkdir(exist_ok=True)
         with open(self.path, "r+b" if self.path.exists() else "wb") as staged:
@@ -163,7 +166,7 @@ class RecordCopier:
     def _new_lines(self, lines: str) -> list[str]:
         rows = lines.splitlines(keepends=True)
         hashes = [row.split("\t", CONTENT_HASH_FIELD + 1)[CONTENT_HASH_FIELD] for row in rows]
-        seen = _contents_held(self.job.dataset_id, hashes)
+        seen = set(record_ids_by_hash(dataset=self.job.dataset, hashes=hashes))
         new = []
         for row, content in zip(rows, hashes):
             if content not in seen:
@@ -176,34 +179,18 @@ class RecordCopier:
         if not lines:
             return True
         try:
-            with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+            with transaction.atomic():
                 if uses_copy():
-                    with cursor.cursor.copy(f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
+                    with connection.cursor() as cursor, connection.wrap_database_errors, \
+                            cursor.cursor.copy(f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
                         copy.write(lines)
                 else:
-                    fields = [Record._meta.get_field(name) for name in RECORD_COLUMNS]
-                    values = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, record_line_values(line).values())]
-                              for line in lines.splitlines()]
-                    cursor.cursor.executemany(f"INSERT INTO {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) "
-                                              f"VALUES ({', '.join(['%s'] * len(fields))})", values)
+                    Record.objects.bulk_create([Record(**record_line_values(line)) for line in lines.splitlines()], batch_size=500)
         except IntegrityError as exc:
             if not _content_conflict(exc):
                 raise
             return False
         return True
-
-
-def _contents_held(dataset_id: int, hashes: list[str]) -> set[str]:
-    """Which of the content hashes the dataset holds, looked up in chunks. On the driver's own cursor: with DEBUG on (the
-    quick start's default), Django keeps every statement's SQL in connection.queries, and these carry thousands of hashes."""
-    held: set[str] = set()
-    with connection.cursor() as cursor:
-        for start in range(0, len(hashes), LOOKUP_CHUNK):
-            chunk = hashes[start:start + LOOKUP_CHUNK]
-            cursor.cursor.execute(f"SELECT content_hash FROM {Record._meta.db_table} WHERE dataset_id = %s "
-                                  f"AND content_hash IN ({', '.join(['%s'] * len(chunk))})", [dataset_id, *chunk])
-            held.update(row[0] for row in cursor.cursor.fetchall())
-    return held
 
 
 def _content_conflict(exc: IntegrityError) -> bool:
@@ -352,20 +339,20 @@ def search_index_pending(*, dataset_id: int) -> int:
     indexed = 0
     for job_id in ImportJob.objects.filter(dataset_id=dataset_id, search_pending=True).values_list("pk", flat=True):
         ranges = _id_ranges(job_id)
-        if len(ranges) == 1:
-            indexed += _search_index_range(job_id, ranges[0])
-        else:
+        if len(ranges) > 1:
             with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
-                indexed += sum(pool.map(lambda ids: _search_index_range(job_id, ids, own_connection=True), ranges))
+                indexed += sum(pool.map(partial(_search_index_range, job_id, own_connection=True), ranges))
+        else:
+            indexed += sum(_search_index_range(job_id, ids) for ids in ranges)
         ImportJob.objects.filter(pk=job_id).update(search_pending=False)
     return indexed
 
 
 def _id_ranges(job_id: int) -> list[tuple[int, int]]:
-    """The job's record ids cut into one range per core, or one range when the job is small."""
+    """The job's record ids cut into one range per core, or one range when the job is small (none when it has none)."""
     bounds = Record.objects.filter(import_job_id=job_id).aggregate(low=Min("id"), high=Max("id"), count=Count("id"))
     if not bounds["count"]:
-        return [(0, 0)]
+        return []
     parts = max(1, min(os.cpu_count() or 1, _SEARCH_CONNECTIONS, bounds["count"] // _SEARCH_RANGE_MIN))
     step = (bounds["high"] - bounds["low"]) // parts + 1
     return [(low, min(low + step - 1, bounds["high"])) for low in range(bounds["low"], bounds["high"] + 1, step)]

@@ -185,7 +185,8 @@ def test_a_large_job_is_indexed_in_id_ranges_on_connections_of_their_own(dataset
     job = job_for(dataset, write_file("a.jsonl", alpaca_rows(13)))
     ranges = []
     index_range = import_staging._search_index_range
-    monkeypatch.setattr(import_staging, "_search_index_range", lambda job_id, ids, **kw: ranges.append(ids) or index_range(job_id, ids, **kw))
+    monkeypatch.setattr(import_staging, "_search_index_range",
+                        lambda job_id, ids, **kw: ranges.append(ids) or index_range(job_id, ids, **kw))
     job = import_job_run(job=job)
     ids = sorted(Record.objects.filter(import_job=job).values_list("pk", flat=True))
     assert sorted(ranges) == [(ids[0], ids[0] + 4), (ids[0] + 5, ids[0] + 9), (ids[0] + 10, ids[-1])]
@@ -194,7 +195,8 @@ def test_a_large_job_is_indexed_in_id_ranges_on_connections_of_their_own(dataset
     assert [r.line_number for r in record_search(dataset=dataset, q="24")] == [13]  # 12 + 12, in the last range
 
 
-@pytest.mark.parametrize("relative", ["preference/anthropics__hh-rlhf/harmless-base/test.jsonl", "sft/hiyouga__LLaMA-Factory/v1_sft_demo.jsonl"])
+@pytest.mark.parametrize("relative", ["preference/anthropics__hh-rlhf/harmless-base/test.jsonl",
+                                      "sft/hiyouga__LLaMA-Factory/v1_sft_demo.jsonl"])
 def test_a_real_file_imports_the_same_by_every_path(relative, workspace, shared_data, settings):
     """The parser process and a ThreadMover, the reader alone and a ThreadMover, and a FinalMover inside a transaction
     leave the same records: the COPY lines carry real text (escapes, tabs, Chinese) through unchanged."""
