@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -13,8 +14,12 @@ api_v1 = [
     path("", include("training.api.urls")),
     path("", include("evaluation.api.urls")),
     path("", include("llm.api.urls")),
+    # The schema needs a login (a session or a token: SPECTACULAR_SETTINGS' SERVE_PERMISSIONS); the docs pages are for
+    # people, so a visitor who is not logged in is sent to the login page. Swagger UI and Redoc are served from the
+    # drf-spectacular-sidecar package: they work offline.
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema", template_name="frontend/api_redoc.html")), name="api-redoc"),
 ]
 
 urlpatterns = [
