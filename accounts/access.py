@@ -60,3 +60,15 @@ def fetch_in_workspace(queryset: QuerySet, *, user, pk, view_capability: str, ca
     if capability != view_capability and not user_can(user, capability, workspace_of(row)):
         raise PermissionDenied
     return row
+
+
+def access_api_token(user, token_id):
+    """One of the user's own API tokens; anyone else's is missing, as is a wrong id."""
+    from accounts.models import ApiToken
+
+    if token_id is None or not str(token_id).isdigit() or not user.is_authenticated:
+        raise Http404
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise Http404
+    return token

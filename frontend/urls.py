@@ -10,4 +10,5 @@ urlpatterns = [
     path("training/", include("frontend.views.training")),
     path("studies/", include("frontend.views.evaluation")),
     path("endpoints/", include("frontend.views.llm")),
+    path("account/", include("frontend.views.accounts")),
 ]

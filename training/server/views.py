@@ -12,8 +12,8 @@ import uuid
 
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_authenticate
 from training.server import engine
 from training.server.registry import served_model_get, served_model_list
 
@@ -40,7 +40,7 @@ def _user_from(request):
     if scheme.lower() != "bearer" or not key.strip():
         raise RequestError(401, "Missing API key: send 'Authorization: Bearer <your Whetstone API token>'.",
                            code="invalid_api_key")
-    token = Token.objects.select_related("user").filter(key=key.strip()).first()
+    token = api_token_authenticate(key=key.strip())
     if token is None or not token.user.is_active:
         raise RequestError(401, "Incorrect API key provided.", code="invalid_api_key")
     return token.user

@@ -5,11 +5,12 @@ One view per operation; the services hold the rules, access.py the permission ch
 
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import ApiTokenAuthentication
 from annotation.feedback.access import MANAGE, VIEW, access_feedback_source, access_feedback_token, access_feedback_workspace
 from annotation.feedback.authentication import IngestTokenAuthentication
 from annotation.feedback.models import PII_KINDS, FeedbackEvent, FeedbackIngestToken
@@ -63,7 +64,7 @@ class FeedbackEventsApi(APIView):
     """POST: store a batch of events (an ingest token, or a member's token with feedback.manage naming `source`).
     GET: the events the caller may see, newest first (`source`, `kind` filter)."""
 
-    authentication_classes = [IngestTokenAuthentication, TokenAuthentication, SessionAuthentication]
+    authentication_classes = [IngestTokenAuthentication, ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]  # checked below: an ingest token has no user
 
     class InputSerializer(serializers.Serializer):
