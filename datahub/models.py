@@ -187,6 +187,8 @@ class ImportJob(TimeStampedModel):
     encoding = models.CharField(max_length=32, blank=True, help_text="the text encoding detected")
     column_map = models.JSONField(default=dict, blank=True, help_text='{"field the format reads": "column in the file"}')
     skip_invalid = models.BooleanField(default=False, help_text="keep good rows and report bad ones instead of failing")
+    dataset_is_new = models.BooleanField(default=False, help_text="the dataset was made for this import: if the import fails, "
+                                                                  "the dataset (still empty) is deleted with it")
     max_record_chars = models.PositiveIntegerField(default=200_000, help_text="a record larger than this is rejected")
     resume_row = models.PositiveIntegerField(default=0, help_text="rows read and staged in committed chunks; a restart skips them")
     # The staged chunks live in a file beside the upload (datahub.services.import_staging.StagedFile): these say how

@@ -4,7 +4,7 @@ import json
 import re
 
 from django.db import connection
-from django.db.models import BooleanField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, TextField
+from django.db.models import BooleanField, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Length
 
@@ -52,6 +52,40 @@ def dataset_list(*, user, workspace: Workspace | None = None) -> QuerySet[Datase
     if workspace is not None:
         datasets = datasets.filter(workspace=workspace)
     return datasets.order_by("workspace__name", "name")
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders the numbers inside names by value: bad_1, bad_2, bad_10 (not bad_1, bad_10, bad_2)."""
+    return tuple(int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text))
+
+
+def dataset_ids_natural(*, user, query: str = "") -> list[int]:
+    """Ids of the datasets the user may see (names or descriptions containing `query`), by workspace and then name
+    in natural order. One query for the ids and names only; dataset_page loads the rows of one page."""
+    datasets = scope_to_capability(Dataset.objects.all(), user=user, capability=VIEW)
+    query = query.strip()
+    if query:
+        datasets = datasets.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    rows = datasets.values_list("pk", "workspace__name", "name")
+    return [pk for pk, *_ in sorted(rows, key=lambda row: (natural_key(row[1]), natural_key(row[2]), row[0]))]
+
+
+def dataset_page(*, ids: list[int]) -> list[Dataset]:
+    """The datasets `ids`, with their counts, in the order given: one query."""
+    by_id = {dataset.pk: dataset for dataset in _datasets_counted().filter(pk__in=ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def import_job_removed_dataset(*, user, import_job_id) -> dict | None:
+    """When the import job failed and its new dataset was removed with it (datahub.services.imports.dataset_import_new),
+    the import's error, file and dataset name, for the person who started it; else None."""
+    from common.models import HistoryEvent
+
+    if not str(import_job_id).isdigit() or not user.is_authenticated:
+        return None
+    event = (HistoryEvent.objects.filter(target_type="datahub.dataset", verb="deleted", actor=user, after__import_job=int(import_job_id))
+             .order_by("-pk").first())
+    return event.after if event is not None else None
 
 
 def dataset_with_counts(*, dataset: Dataset) -> Dataset:

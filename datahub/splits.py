@@ -2,8 +2,10 @@
 
 Records are assigned by group, so every record that shares a prompt — its preference pairs, its corrections,
 its duplicates — and every record derived from another (an augmentation or a correction, through `parent`) lands
-in the same split; group_keys finds the groups. The assignment depends only on the seed, the ratios and the group
-key, never on row order, so a version can be rebuilt exactly.
+in the same split; group_keys finds the groups. split_assign gives each split its share of the records by largest
+remainder, so on small data the achieved counts match the ratios as closely as the groups allow (0.5/0/0.5 of 4
+records is 2/0/2, not whatever a coin gives). The assignment depends only on the seed, the ratios and the groups,
+never on row order, so a version can be rebuilt exactly.
 """
 
 import hashlib
@@ -40,33 +42,61 @@ def _rank(group_key: str, seed: int) -> bytes:
     return hashlib.sha256(f"{seed}:{group_key}".encode()).digest()
 
 
+def split_targets(total: int, ratios: dict) -> dict[str, int]:
+    """Records per split by largest remainder: each split gets the whole part of its share of `total`, and the records
+    left over go one each to the largest fractional parts (ties in split order). The counts add up to `total`, each is
+    within one record of its exact share, and a split with ratio 0 gets none."""
+    shares = {split: ratios[split] * total for split in SPLITS}
+    targets = {split: int(shares[split]) for split in SPLITS}
+    left = total - sum(targets.values())
+    by_fraction = sorted((split for split in SPLITS if ratios[split] > 0), key=lambda s: (-(shares[s] - targets[s]), SPLITS.index(s)))
+    for split in by_fraction[:left]:
+        targets[split] += 1
+    return targets
+
+
 def stratified_assign(groups: dict[str, tuple[str, int]], *, seed: int, ratios: dict) -> dict[str, str]:
     """Split groups so each stratum (a label) is divided in the ratios, while a group never straddles splits.
 
-    `groups` maps a group key to (its stratum, its record count). Within a stratum, groups are taken in seeded
-    hash order and each goes to the split its records' midpoint falls in, on the cumulative record count; so the
-    split sizes of every stratum match the ratios to within one group, and the result depends only on the seed,
-    the ratios and the groups, never on row order.
+    `groups` maps a group key to (its stratum, its record count). Within a stratum, the split sizes are set by largest
+    remainder (split_targets); groups are laid out in seeded hash order and each goes to the split its records'
+    midpoint falls in, on the cumulative record count. Groups of one record meet the targets exactly; larger groups
+    miss them by at most one group at each boundary. The result depends only on the seed, the ratios and the groups,
+    and adding a record moves only groups near a boundary.
     """
     strata: dict[str, list[str]] = {}
     for key, (stratum, _) in groups.items():
         strata.setdefault(stratum, []).append(key)
     assigned: dict[str, str] = {}
+    fallback = max(SPLITS, key=lambda s: ratios[s])
     for keys in strata.values():
         keys.sort(key=lambda k: _rank(k, seed))
-        total = sum(groups[k][1] for k in keys)
-        edges, edge = [], 0.0
+        targets = split_targets(sum(groups[k][1] for k in keys), ratios)
+        edges, edge = [], 0
         for split in SPLITS:
-            edge += ratios[split] * total
+            edge += targets[split]
             edges.append((edge, split))
         done = 0
         for key in keys:
             count = groups[key][1]
             middle = done + count / 2
-            assigned[key] = next((split for edge, split in edges if middle < edge and ratios[split] > 0),
-                                 max(SPLITS, key=lambda s: ratios[s]))
+            assigned[key] = next((split for edge, split in edges if middle < edge and targets[split] > 0), fallback)
             done += count
     return assigned
+
+
+def split_assign(groups: dict[str, int], *, seed: int, ratios: dict) -> dict[str, str]:
+    """Group key → split, for groups given as key → record count: stratified_assign with a single stratum."""
+    return stratified_assign({key: ("", count) for key, count in groups.items()}, seed=seed, ratios=ratios)
+
+
+def split_entries(rows: list[int], keys: dict[int, str], *, seed: int, ratios: dict) -> list[tuple[int, str, list]]:
+    """Version entries (record id, split, no labels) for the record ids `rows`, grouped by `keys` (from group_keys)."""
+    counts: dict[str, int] = {}
+    for pk in rows:
+        counts[keys[pk]] = counts.get(keys[pk], 0) + 1
+    splits = split_assign(counts, seed=seed, ratios=ratios)
+    return [(pk, splits[keys[pk]], []) for pk in rows]
 
 
 def group_keys(rows: Iterable[tuple[int, str, int | None]], links: Iterable[tuple[int, int]] = ()) -> dict[int, str]:

@@ -5,7 +5,7 @@ OutputSerializer, and calls a selector or a service: the views hold no rules.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -37,8 +37,8 @@ from datahub.selectors import (
     version_leakage,
     version_token_lengths,
 )
-from datahub.services.datasets import dataset_create, source_create
-from datahub.services.imports import import_job_create, import_job_resume
+from datahub.services.datasets import dataset_create, dataset_delete, source_create
+from datahub.services.imports import dataset_import_new, import_job_create, import_job_resume
 from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS
@@ -113,7 +113,11 @@ class DatasetOutputSerializer(serializers.Serializer):
 
 
 class DatasetsApi(APIView):
-    """GET lists the datasets the user may see; POST creates an empty one."""
+    """GET lists the datasets the user may see; POST creates one, empty, or with its first file (multipart "file",
+    optional "format"): a file refused at once creates nothing, and an import that fails later removes the dataset
+    again (poll the import job; once it has failed, the dataset is gone)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -122,8 +126,16 @@ class DatasetsApi(APIView):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
+        file = serializers.FileField(required=False, allow_empty_file=True)
+        format = serializers.ChoiceField(choices=ImportJob.Format.choices, default=ImportJob.Format.AUTO)
 
     OutputSerializer = DatasetOutputSerializer
+
+    class CreatedSerializer(DatasetOutputSerializer):
+        class Meta:
+            ref_name = "DatasetCreatedOutput"
+
+        import_job = serializers.IntegerField(allow_null=True, help_text="the first file's import job, if a file was sent")
 
     @extend_schema(parameters=[WORKSPACE_FILTER], responses=DatasetOutputSerializer(many=True))
     def get(self, request):
@@ -133,23 +145,49 @@ class DatasetsApi(APIView):
             datasets = datasets.filter(workspace_id=workspace_id)
         return paginated(self, datasets, self.OutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: DatasetOutputSerializer})
+    @extend_schema(request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
+                   responses={201: CreatedSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         workspace = access_data_workspace(request.user, values.pop("workspace"), capability=EDIT)
-        dataset = dataset_create(workspace=workspace, created_by=request.user, **values)
-        return Response(self.OutputSerializer(dataset_with_counts(dataset=dataset)).data, status=status.HTTP_201_CREATED)
+        upload, file_format = values.pop("file", None), values.pop("format")
+        if upload is None:
+            dataset, job = dataset_create(workspace=workspace, created_by=request.user, **values), None
+        else:
+            job = dataset_import_new(workspace=workspace, created_by=request.user, uploaded_file=upload, file_name=upload.name,
+                                     format=file_format, **values)
+            dataset = job.dataset
+        body = dataset_with_counts(dataset=dataset)
+        body.import_job = job.pk if job else None
+        return Response(self.CreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailApi(APIView):
+    """GET: the dataset with its counts. DELETE: the dataset with its records, versions and imports; 409 with
+    `used_by` naming each user while a training run, study, annotation project or running job uses it."""
+
     OutputSerializer = DatasetOutputSerializer
 
     @extend_schema(responses=DatasetOutputSerializer)
     def get(self, request, dataset_id: int):
         dataset = access_dataset(request.user, dataset_id)
         return Response(self.OutputSerializer(dataset_with_counts(dataset=dataset)).data)
+
+    @extend_schema(responses={204: None, 409: inline_serializer("DatasetInUse", {
+        "detail": serializers.CharField(), "where": serializers.CharField(), "code": serializers.CharField(),
+        "used_by": serializers.ListField(child=serializers.CharField())})})
+    def delete(self, request, dataset_id: int):
+        dataset = access_dataset(request.user, dataset_id, capability=EDIT)
+        try:
+            dataset_delete(dataset=dataset, deleted_by=request.user)
+        except ApplicationError as exc:
+            if exc.code != "in_use":
+                raise
+            body = {"detail": exc.message, "where": exc.where, "code": exc.code, **exc.extra}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DatasetRecordsApi(APIView):

@@ -20,7 +20,7 @@ from datahub.dedupe.models import DedupeCluster, DedupeDecision, DedupePair, Ded
 from datahub.dedupe.plan import decisions_make, exact_collapse
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
 from datahub.services.versions import dataset_version_create
-from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_for
+from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_entries
 
 ProgressCallback = Callable[[str, int, int], None]
 TIER_ORDER = {"A": 0, "B": 1, "C": 2, "D": 3}
@@ -344,4 +344,4 @@ def _seeded_entries(run: DedupeRun, dropped: set[int], *, seed: int, ratios: dic
              run.decisions.filter(action="keep", cluster__isnull=False).values_list("record_id", "cluster__kept_id")
              if kept_id is not None and kept_id != record_id]
     keys = group_keys(rows, links)
-    return [(pk, split_for(keys[pk], seed=seed, ratios=ratios), []) for pk, _, _ in rows if pk not in dropped]
+    return split_entries([pk for pk, _, _ in rows if pk not in dropped], keys, seed=seed, ratios=ratios)

@@ -51,14 +51,15 @@ def _stored_name(file_name: str) -> str:
 def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, source: Source | None = None, created_by=None,
                       uploaded_file=None, path: Path | str | None = None, run_in_background: bool = True,
                       container: str = "", column_map: dict | None = None, skip_invalid: bool = False,
-                      max_record_chars: int | None = None) -> ImportJob:
+                      max_record_chars: int | None = None, dataset_is_new: bool = False) -> ImportJob:
     """Store the file (an upload, or a path on this machine) and queue its import.
 
     Give exactly one of `uploaded_file` (a Django UploadedFile) and `path`. With `run_in_background` the
     job is enqueued once the transaction commits; without, the caller runs `import_job_run` itself
     (the management command does, to show progress). `container` overrides detection of JSON / JSONL /
     CSV / TSV / Parquet; `column_map` renames file columns to the fields the format reads; `skip_invalid`
-    keeps good rows and reports bad ones; `max_record_chars` bounds one record's size.
+    keeps good rows and reports bad ones; `max_record_chars` bounds one record's size. `dataset_is_new` says the
+    dataset was made for this import (dataset_import_new): should the import fail, the dataset goes with it.
     """
     if format not in ImportJob.Format.values:
         raise ApplicationError(f"unknown format {format!r}; choose one of {', '.join(ImportJob.Format.values)}", where="format")
@@ -91,7 +92,7 @@ def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, s
             job = ImportJob.objects.create(
                 dataset=dataset, source=source, file_name=Path(file_name).name[:255], file_path=relative, format=format,
                 container=container, column_map=column_map, skip_invalid=skip_invalid, max_record_chars=max_record_chars,
-                created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+                dataset_is_new=dataset_is_new, created_by=created_by if created_by is not None and created_by.is_authenticated else None,
             )
             history_record(actor=created_by, target=job, verb="created",
                            after={"file_name": job.file_name, "format": format, "skip_invalid": skip_invalid})
@@ -341,4 +342,29 @@ def _job_fail(job: ImportJob, *, message: str, where: str) -> ImportJob:
                                                    finished_at=timezone.now(), updated_at=timezone.now())
         history_record(actor=job.created_by, target=job, verb="failed", after={"error": message, "where": where})
     job.refresh_from_db()
+    if job.dataset_is_new:
+        _new_dataset_remove(job)
     return job
+
+
+def _new_dataset_remove(job: ImportJob) -> None:
+    """A dataset made for an import that failed goes too, unless something else has meanwhile put records, versions
+    or another import into it. Its history row keeps the import's error, for the page that was waiting on the job."""
+    from datahub.services.datasets import dataset_delete
+
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().filter(pk=job.dataset_id).first()
+        if dataset is None or dataset.records.exists() or dataset.versions.exists() or dataset.import_jobs.exclude(pk=job.pk).exists():
+            return
+        dataset_delete(dataset=dataset, deleted_by=job.created_by,
+                       reason={"import_job": job.pk, "file_name": job.file_name, "error": job.error, "where": job.error_where})
+
+
+@transaction.atomic
+def dataset_import_new(*, workspace, name: str, description: str = "", created_by=None, **import_options) -> ImportJob:
+    """Create a dataset together with its first import (import_job_create's options). A file refused at once
+    creates nothing; an import that fails later removes the dataset again: no empty dataset is left behind."""
+    from datahub.services.datasets import dataset_create
+
+    dataset = dataset_create(workspace=workspace, name=name, description=description, created_by=created_by)
+    return import_job_create(dataset=dataset, created_by=created_by, dataset_is_new=True, **import_options)

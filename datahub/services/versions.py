@@ -6,7 +6,7 @@ from django.db.models import Max
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
-from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_for, stratified_assign
+from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_entries, stratified_assign
 
 
 def manifest_hash(entries: list[tuple[str, str, list]]) -> str:
@@ -56,8 +56,8 @@ def _stratum(kind: str, label) -> str:
 def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, ratios: dict | None = None, note: str = "",
                            stratify: bool = False) -> DatasetVersion:
     """Freeze every record of the dataset with a seeded split, grouped so that no prompt (nor a record and its
-    augmentations or corrections) lands in two splits. With `stratify`, each label (kind; KTO desirable or not)
-    is divided in the ratios on its own."""
+    augmentations or corrections) lands in two splits, and split sizes by largest remainder (datahub.splits). With
+    `stratify`, each label (kind; KTO desirable or not) is divided in the ratios on its own."""
     ratios = ratios_check(ratios or DEFAULT_RATIOS)
     rows = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash", "parent_id", "kind", "label")
                 .iterator(chunk_size=5000))
@@ -72,7 +72,7 @@ def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, 
         splits = stratified_assign(groups, seed=seed, ratios=ratios)
         entries = [(pk, splits[keys[pk]], []) for pk, *_ in rows]
     else:
-        entries = [(pk, split_for(keys[pk], seed=seed, ratios=ratios), []) for pk, *_ in rows]
+        entries = split_entries([pk for pk, *_ in rows], keys, seed=seed, ratios=ratios)
     parent = dataset.versions.order_by("-number").first()
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE, created_by=created_by,
                                   parent=parent, seed=seed, ratios=ratios, note=note,

@@ -206,6 +206,26 @@ def test_dataset_list_page_costs_the_same_for_1_and_10_rows(browser, users, work
         client.get(reverse("datahub:dataset-list"))
 
 
+def test_dataset_list_sorts_naturally_searches_and_pages(browser, users, workspace, django_assert_num_queries):
+    client = browser(users["ml_engineer"])
+    for name in ("bad_10", "bad_2", "Bad_1", "good"):
+        dataset_create(workspace=workspace, name=name, description="broken rows" if name.lower().startswith("bad") else "")
+    page = client.get(reverse("datahub:dataset-list")).content.decode()
+    assert [page.index(f">{name}</a>") for name in ("Bad_1", "bad_2", "bad_10", "good")] == sorted(
+        page.index(f">{name}</a>") for name in ("Bad_1", "bad_2", "bad_10", "good"))
+    found = client.get(reverse("datahub:dataset-list"), {"q": "BROKEN"}).content.decode()
+    assert ">bad_2</a>" in found and ">good</a>" not in found
+    assert "No dataset matches “nothing-like-it”." in client.get(reverse("datahub:dataset-list"), {"q": "nothing-like-it"}).content.decode()
+    for n in range(30):
+        dataset_create(workspace=workspace, name=f"many {n}")
+    first = client.get(reverse("datahub:dataset-list")).content.decode()
+    assert first.count('href="/data/datasets/') == 25 and "Page 1 of 2" in first
+    second = client.get(reverse("datahub:dataset-list"), {"page": 2}).content.decode()
+    assert second.count('href="/data/datasets/') == 9 and ">many 29</a>" in second
+    paged = client.get(reverse("datahub:dataset-list"), {"q": "many", "page": 2}).content.decode()
+    assert paged.count('href="/data/datasets/') == 5 and "?q=many&amp;page=1" in paged
+
+
 def test_dataset_detail_page_costs_the_same_for_1_and_10_rows(browser, users, dataset, source, write_file, import_path,
                                                               django_assert_num_queries):
     client = browser(users["ml_engineer"])

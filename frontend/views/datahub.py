@@ -8,8 +8,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -26,9 +28,11 @@ from datahub.downloads import (
 )
 from datahub.models import ImportJob, Record, Source, VersionRecord
 from datahub.selectors import (
+    dataset_ids_natural,
     dataset_import_jobs,
-    dataset_list,
+    dataset_page,
     dataset_records,
+    import_job_removed_dataset,
     dataset_versions,
     dataset_with_counts,
     record_search,
@@ -45,8 +49,8 @@ from datahub.selectors import (
     version_token_lengths,
     workspace_list_for,
 )
-from datahub.services.datasets import dataset_create, source_create
-from datahub.services.imports import import_job_create, import_job_resume
+from datahub.services.datasets import dataset_create, dataset_delete, source_create
+from datahub.services.imports import dataset_import_new, import_job_create, import_job_resume
 from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS, SPLITS
@@ -55,6 +59,7 @@ app_name = "datahub"
 
 RECORDS_PER_PAGE = 25
 ENTRIES_PER_PAGE = 25
+DATASETS_PER_PAGE = 25
 IMPORT_JOBS_SHOWN = 10
 
 
@@ -62,13 +67,20 @@ IMPORT_JOBS_SHOWN = 10
 
 
 class DatasetForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Workspace"))
+    workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Description"))
+    file = forms.FileField(required=False, allow_empty_file=True, label=gettext_lazy("First file (optional)"),
+                           help_text=gettext_lazy("Imported right away, its format detected. Should the import fail, the "
+                                                  "dataset is not kept."))
 
     def __init__(self, *args, workspaces, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workspace"].queryset = workspaces
+
+
+class DatasetSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search datasets"))
 
 
 class SourceForm(forms.Form):
@@ -161,25 +173,41 @@ def _add_service_error(form: forms.Form, exc: ApplicationError) -> None:
 # ---------------------------------------------------------------- datasets and sources
 
 
+def _list_context(request, *, form: DatasetForm, source_form: "SourceForm", editable) -> dict:
+    search = DatasetSearchForm(request.GET or None)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    page = Paginator(dataset_ids_natural(user=request.user, query=query), DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "datasets": dataset_page(ids=list(page)),
+        "page": page,
+        "search": search,
+        "query": query,
+        "page_prefix": f"{urlencode({'q': query})}&" if query else "",
+        "sources": source_list(user=request.user),
+        "form": form,
+        "source_form": source_form,
+        "can_create": editable.exists(),
+    }
+
+
 @login_required
 def dataset_list_view(request):
     editable = workspace_list_for(user=request.user, capability=EDIT)
-    form = DatasetForm(request.POST or None, workspaces=editable, prefix="dataset")
+    form = DatasetForm(request.POST or None, request.FILES or None, workspaces=editable, prefix="dataset")
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        upload = values.pop("file")
         try:
-            dataset = dataset_create(created_by=request.user, **form.cleaned_data)
+            if upload is None:
+                dataset = dataset_create(created_by=request.user, **values)
+            else:
+                dataset = dataset_import_new(created_by=request.user, uploaded_file=upload, file_name=upload.name, **values).dataset
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
             messages.success(request, _("Dataset “%(name)s” created.") % {"name": dataset.name})
             return redirect("datahub:dataset-detail", dataset_id=dataset.pk)
-    context = {
-        "datasets": dataset_list(user=request.user),
-        "sources": source_list(user=request.user),
-        "form": form,
-        "source_form": SourceForm(workspaces=editable, prefix="source"),
-        "can_create": editable.exists(),
-    }
+    context = _list_context(request, form=form, source_form=SourceForm(workspaces=editable, prefix="source"), editable=editable)
     return render(request, "frontend/datahub/dataset_list.html", context, status=400 if form.errors else 200)
 
 
@@ -208,13 +236,7 @@ def source_create_view(request):
         else:
             messages.success(request, _("Source “%(name)s” registered.") % {"name": source.name})
             return redirect("datahub:dataset-list")
-    context = {
-        "datasets": dataset_list(user=request.user),
-        "sources": source_list(user=request.user),
-        "form": DatasetForm(workspaces=editable, prefix="dataset"),
-        "source_form": form,
-        "can_create": editable.exists(),
-    }
+    context = _list_context(request, form=DatasetForm(workspaces=editable, prefix="dataset"), source_form=form, editable=editable)
     return render(request, "frontend/datahub/dataset_list.html", context, status=400)
 
 
@@ -254,6 +276,9 @@ def _detail_context(request, dataset, *, import_form=None, freeze_form=None) -> 
         "can_edit": can_edit,
         "import_form": import_form or ImportForm(sources=source_choices(workspace=dataset.workspace), prefix="import"),
         "freeze_form": freeze_form or FreezeForm(prefix="freeze"),
+        # The forms fold away once they are not the next step: importing into an empty dataset, or fixing a bad entry.
+        "import_open": import_form is not None or not records.paginator.count and not filter_form.is_bound,
+        "freeze_open": freeze_form is not None,
         "splits": SPLITS,
     }
 
@@ -289,8 +314,20 @@ def dataset_import_view(request, dataset_id: int):
 @login_required
 @require_GET
 def import_job_view(request, import_job_id: int):
-    """The job's row, polled by htmx while it runs. When a polled job finishes, the page reloads to show the new records."""
-    job = access_import_job(request.user, import_job_id)
+    """The job's row, polled by htmx while it runs. When a polled job finishes, the page reloads to show the new records.
+    When the job failed and took its new dataset with it (dataset_import_new), the poll says why and goes to the list."""
+    try:
+        job = access_import_job(request.user, import_job_id)
+    except Http404:
+        removed = import_job_removed_dataset(user=request.user, import_job_id=import_job_id) if request.htmx else None
+        if removed is None:
+            raise
+        where = f"{removed['where']}: " if removed.get("where") else ""
+        messages.error(request, _("The import of “%(file)s” failed (%(error)s), so the new dataset “%(name)s” was not kept.")
+                       % {"file": removed.get("file_name", ""), "error": where + removed.get("error", ""), "name": removed.get("name", "")})
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("datahub:dataset-list")
+        return response
     response = render(request, "frontend/datahub/_import_job.html", {"job": job})
     if request.htmx and job.is_finished and request.GET.get("poll"):
         response["HX-Refresh"] = "true"
@@ -354,6 +391,22 @@ def dataset_freeze_view(request, dataset_id: int):
     return render(request, "frontend/datahub/dataset_detail.html", _detail_context(request, dataset, freeze_form=form), status=400)
 
 
+@login_required
+@require_POST
+def dataset_delete_view(request, dataset_id: int):
+    dataset = access_dataset(request.user, dataset_id, capability=EDIT)
+    try:
+        dataset_delete(dataset=dataset, deleted_by=request.user)
+    except ApplicationError as exc:
+        if exc.code != "in_use":
+            raise
+        messages.error(request, _("“%(name)s” was not deleted: it is in use by %(users)s. Delete or finish those first.")
+                       % {"name": dataset.name, "users": "; ".join(exc.extra["used_by"])})
+        return redirect("datahub:dataset-detail", dataset_id=dataset.pk)
+    messages.success(request, _("Dataset “%(name)s” deleted.") % {"name": dataset.name})
+    return redirect("datahub:dataset-list")
+
+
 # ---------------------------------------------------------------- versions
 
 
@@ -365,7 +418,11 @@ def version_detail_view(request, version_id: int):
     if split not in (None, *SPLITS):
         split = None
     entries = Paginator(version_entry_list(version=version, split=split), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
-    exports = [{"split": s, "count": version.counts.get(s, 0), "url": reverse("datahub:version-export", args=[version.pk]) + f"?split={s}"}
+    total = sum(version.counts.values())
+    # Requested (the ratios the version was frozen with) beside achieved (each split's share of the records).
+    exports = [{"split": s, "count": version.counts.get(s, 0), "url": reverse("datahub:version-export", args=[version.pk]) + f"?split={s}",
+                "requested": 100 * version.ratios[s] if s in version.ratios else None,
+                "achieved": 100 * version.counts.get(s, 0) / total if total else 0.0}
                for s in SPLITS]
     context = {
         "version": version,
@@ -373,7 +430,7 @@ def version_detail_view(request, version_id: int):
         "entries": entries,
         "split": split,
         "exports": exports,
-        "total": sum(version.counts.values()),
+        "total": total,
         "splits": SPLITS,
     }
     return render(request, "frontend/datahub/version_detail.html", context)
@@ -456,6 +513,7 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/import/", dataset_import_view, name="dataset-import"),
     path("datasets/<int:dataset_id>/records/tag/", dataset_records_tag_view, name="dataset-records-tag"),
     path("datasets/<int:dataset_id>/freeze/", dataset_freeze_view, name="dataset-freeze"),
+    path("datasets/<int:dataset_id>/delete/", dataset_delete_view, name="dataset-delete"),
     path("imports/<int:import_job_id>/", import_job_view, name="import-job"),
     path("imports/<int:import_job_id>/errors/", import_job_errors_view, name="import-job-errors"),
     path("imports/<int:import_job_id>/resume/", import_job_resume_view, name="import-job-resume"),

@@ -30,7 +30,7 @@ from datahub.models import Dataset, DatasetVersion, Record
 from datahub.services.datasets import dataset_create
 from datahub.services.records import record_build, records_insert
 from datahub.services.versions import dataset_version_create
-from datahub.splits import DEFAULT_RATIOS, ratios_check, split_for
+from datahub.splits import DEFAULT_RATIOS, ratios_check, split_entries
 
 PAIRS_PER_PROMPT_SIDE = 4  # like/dislike pairs: at most 4 liked x 4 disliked answers per prompt
 REVIEW_SCHEMA_NAME = "Feedback review"
@@ -136,8 +136,8 @@ def feedback_rows_build(events, *, on_progress=None) -> tuple[_Rows, list[dict]]
 
 def _freeze(*, dataset: Dataset, operation_detail: dict, note: str, seed: int, ratios: dict, created_by) -> DatasetVersion:
     """Every record of the dataset as its next version, split by prompt so no prompt lands in two splits."""
-    entries = [(pk, split_for(prompt, seed=seed, ratios=ratios), [])
-               for pk, prompt in Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash")]
+    rows = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash"))
+    entries = split_entries([pk for pk, _ in rows], dict(rows), seed=seed, ratios=ratios)
     parent = dataset.versions.order_by("-number").first()
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FEEDBACK, parent=parent,
                                   seed=seed, ratios=ratios, operation_detail=operation_detail, note=note, created_by=created_by)

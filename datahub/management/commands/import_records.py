@@ -5,14 +5,15 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from common.errors import ApplicationError
 from accounts.lookups import workspace_named
 from datahub.lookups import dataset_named
 from datahub.models import ImportJob
 from datahub.selectors import dataset_by_name, source_by_name
-from datahub.services.datasets import dataset_create, source_create
-from datahub.services.imports import import_job_create, import_job_resume, import_job_run
+from datahub.services.datasets import source_create
+from datahub.services.imports import dataset_import_new, import_job_create, import_job_resume, import_job_run
 
 
 class Command(BaseCommand):
@@ -46,7 +47,8 @@ class Command(BaseCommand):
         self.stderr.write("")
         if job.status != ImportJob.Status.SUCCEEDED:
             where = f", {job.error_where}" if job.error_where else ""
-            raise CommandError(f"{place}{where}: {job.error} (nothing was imported)")
+            removed = "; the dataset made for it was removed" if job.dataset_is_new else ""
+            raise CommandError(f"{place}{where}: {job.error} (nothing was imported{removed})")
         invalid = f", left out {job.invalid_count} invalid rows (report: import job {job.pk} errors)" if job.invalid_count else ""
         self.stdout.write(f"created {job.created_count} records, skipped {job.duplicate_count} duplicates{invalid} "
                           f"({job.detected_format}, {job.detected_container}, {job.encoding}, import job {job.pk}, "
@@ -76,20 +78,21 @@ class Command(BaseCommand):
                 raise CommandError(f"--map {pair!r}: expected FIELD=COLUMN")
             column_map[field] = column
         workspace = workspace_named(options["workspace"])
+        name = options["dataset"]
+        import_options = {"path": path, "file_name": path.name, "format": options["format"], "run_in_background": False,
+                          "container": options["container"], "column_map": column_map, "skip_invalid": options["skip_invalid"],
+                          "max_record_chars": options["max_record_chars"]}
         try:
-            dataset = self._dataset(workspace, options["dataset"], create=options["create"])
-            source = self._source(workspace, options["source"], create=options["create"])
-            return import_job_create(dataset=dataset, path=path, file_name=path.name, format=options["format"], source=source,
-                                     run_in_background=False, container=options["container"], column_map=column_map,
-                                     skip_invalid=options["skip_invalid"], max_record_chars=options["max_record_chars"])
+            # One transaction: a refused file leaves no dataset or source made for it; a failed import removes the
+            # dataset it made (dataset_import_new).
+            with transaction.atomic():
+                source = self._source(workspace, options["source"], create=options["create"])
+                if options["create"] and dataset_by_name(workspace_name=workspace.name, dataset_name=name) is None:
+                    self.stderr.write(f"creating dataset {name!r}")
+                    return dataset_import_new(workspace=workspace, name=name, source=source, **import_options)
+                return import_job_create(dataset=dataset_named(workspace, name), source=source, **import_options)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
-
-    def _dataset(self, workspace, name: str, *, create: bool):
-        if create and dataset_by_name(workspace_name=workspace.name, dataset_name=name) is None:
-            self.stderr.write(f"creating dataset {name!r}")
-            return dataset_create(workspace=workspace, name=name)
-        return dataset_named(workspace, name)
 
     def _source(self, workspace, name: str | None, *, create: bool):
         if not name:

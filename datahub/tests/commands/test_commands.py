@@ -84,6 +84,13 @@ def test_freeze_version(workspace, dataset, write_file, import_path):
     assert out.endswith(f"manifest {version.manifest_hash}, parent v1\n")
 
 
+def test_freeze_version_honours_the_ratios_on_small_data(workspace, dataset, write_file, import_path):
+    import_path(dataset, write_file("a.jsonl", alpaca_rows(4)))
+    out, _ = run("freeze_version", "--workspace", "Acme support", "--dataset", "Support chats", "--ratios", "0.5,0,0.5")
+    assert DatasetVersion.objects.get().counts == {"train": 2, "validation": 0, "test": 2}
+    assert "train 2, validation 0, test 2" in out
+
+
 @pytest.mark.parametrize("ratios,message", [
     ("0.8,0.2", "--ratios: give three numbers for train, validation and test (e.g. 0.8,0.1,0.1), not '0.8,0.2'"),
     ("a,b,c", "--ratios: 'a,b,c' is not a list of numbers"),
