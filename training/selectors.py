@@ -1,10 +1,10 @@
 """Reads for the training app. Each selector owns its query shape, so list pages cost a fixed number of queries."""
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
-from datahub.models import DatasetVersion
+from datahub.models import DatasetVersion, VersionRecord
 from training.access import LAUNCH, VIEW
 from training.models import BaseModel, Checkpoint, MetricPoint, ModelArtifact, TrainingRun
 from training.services.execution import LOG_FILE, log_tail, run_directory
@@ -77,9 +77,19 @@ def training_run_log_tail(*, run: TrainingRun, lines: int = 40) -> str:
 
 
 def dataset_version_choices(*, workspace_ids) -> QuerySet[DatasetVersion]:
-    """Frozen versions with a train split in the given workspaces, newest first (what a run may train on)."""
-    return (DatasetVersion.objects.filter(dataset__workspace_id__in=workspace_ids).select_related("dataset__workspace")
+    """Frozen versions with a train split in the given workspaces, newest first (what a run may train on), each with
+    `train_kind`: the record kind of its first train row (one index lookup), which says the method it fits."""
+    first_kind = (VersionRecord.objects.filter(version=OuterRef("pk"), split=VersionRecord.Split.TRAIN)
+                  .order_by("pk").values("record__kind")[:1])
+    return (DatasetVersion.objects.filter(dataset__workspace_id__in=workspace_ids, counts__train__gt=0)
+            .select_related("dataset__workspace").annotate(train_kind=Subquery(first_kind))
             .order_by("dataset__workspace__name", "dataset__name", "-number"))
+
+
+def dataset_version_newest_of_kind(versions, *, kind: str) -> DatasetVersion | None:
+    """The newest of `versions` (from dataset_version_choices, already loaded) whose train rows are of `kind`, or None."""
+    fitting = [version for version in versions if version.train_kind == kind]
+    return max(fitting, key=lambda version: (version.created_at, version.pk)) if fitting else None
 
 
 def base_model_choices(*, workspace_ids) -> QuerySet[BaseModel]:

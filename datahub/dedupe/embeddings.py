@@ -23,6 +23,15 @@ except ImportError:  # pragma: no cover - the package is pinned in requirements.
 # Chinese questions reach cosine 0.95 with all-MiniLM-L6-v2), so semantic dedupe must not judge such text with them.
 ENGLISH_ONLY_MODELS = frozenset({EMBEDDING_MODEL_DEFAULT, "sentence-transformers/all-MiniLM-L6-v2"})
 
+
+
+def embedding_model_label(name: str) -> str:
+    """How a page names an embedding model: the built-in one by its name, not the path it has inside the virtualenv."""
+    if name == EMBEDDING_MODEL_DEFAULT:
+        return "all-MiniLM-L6-v2 (built in)"
+    return name
+
+
 BATCH_SIZE = 64
 LOOKUP_CHUNK = 2000
 

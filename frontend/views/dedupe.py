@@ -19,6 +19,7 @@ from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_dataset
 from datahub.dedupe.access import access_dedupe_decision, access_dedupe_run
+from datahub.dedupe.embeddings import embedding_model_label
 from datahub.dedupe.models import DedupeRun
 from datahub.dedupe.selectors import (
     dedupe_run_clusters,
@@ -97,6 +98,7 @@ def run_detail_view(request, run_id: int):
                        "threshold": _("threshold")}}
     context = {
         "run": run, "dataset": run.dataset, "pairs": pairs, "shown_pairs": shown_pairs, "pair_view": view or "all",
+        "embedding_model": embedding_model_label(run.embedding_model),
         "clusters": clusters, "counts": dedupe_run_decision_counts(run=run), "chart": chart,
         "can_edit": user_can(request.user, EDIT, run.dataset.workspace) and run.status == DedupeRun.Status.DRY_RUN_READY,
     }

@@ -110,12 +110,22 @@ class StudyCreateForm(forms.Form):
         self.models = {f"base_model:{m.pk}": ("base_model", m) for m in base_models}
         self.models |= {f"artifact:{a.pk}": ("artifact", a) for a in artifacts}
         self.models |= {f"endpoint:{e.pk}": ("endpoint", e) for e in endpoints}
-        self.fields["dataset_version"].choices = [("", _("— none: use the uploaded file —"))] + [
-            (key, f"{v.dataset.workspace.name} · {v.dataset.name} v{v.number} ({v.counts.get('test', 0)} test)")
-            for key, v in self.versions.items()
-        ]
-        if self.versions:  # the usual source; the empty choice is for an upload
-            self.fields["dataset_version"].initial = next(iter(self.versions))
+        choices = [(key, f"{v.dataset.workspace.name} · {v.dataset.name} v{v.number} ({v.counts.get('test', 0)} test)")
+                   for key, v in self.versions.items()]
+        self.fields["dataset_version"].choices = [("", _("— none: use the uploaded file —"))] + choices
+        # A version without test prompts cannot give a study any: it is not offered (still accepted, so that a stale
+        # form gets the service's message saying so).
+        usable = {key for key, v in self.versions.items() if v.counts.get("test", 0) > 0}
+        self.fields["dataset_version"].widget.choices = [("", _("— none: use the uploaded file —"))] + [
+            (key, label) for key, label in choices if key in usable]
+        if usable:  # the usual source; the empty choice is for an upload
+            # The test split of the data the newest trained model learned from, else the newest version with test prompts.
+            trained_on = str(artifacts[0].dataset_version_id) if artifacts else None
+            newest = max((self.versions[key] for key in usable), key=lambda v: (v.created_at, v.pk))
+            self.fields["dataset_version"].initial = trained_on if trained_on in usable else str(newest.pk)
+        else:
+            self.fields["dataset_version"].help_text = _("No frozen version here has a test split: upload prompts instead, "
+                                                         "or freeze a version with a test share.")
         model_choices = [
             (_("Base models"), [(f"base_model:{m.pk}", f"{m.workspace.name} · {m.name}") for m in base_models]),
             (_("Trained models"), [(f"artifact:{a.pk}", f"{a.workspace.name} · {a.name}") for a in artifacts]),

@@ -17,12 +17,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
+from datahub.models import Record
 from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
 from training.models import TrainingRun
 from training.selectors import (
     base_model_choices,
     base_model_list,
     dataset_version_choices,
+    dataset_version_newest_of_kind,
     model_artifact_list,
     training_run_checkpoints,
     training_run_list,
@@ -35,6 +37,7 @@ from training.services.merging import model_artifact_merge_request
 from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
 from training.services.probes import PROBE_LIMIT
 from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
+from training.services.runs import METHOD_RECORD_KIND
 from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
 app_name = "training"
@@ -48,9 +51,12 @@ LIST_LIMIT = 50
 
 class VersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, version):
-        return _("%(workspace)s / %(dataset)s v%(number)s (%(train)s train, %(validation)s validation)") % {
+        label = _("%(workspace)s / %(dataset)s v%(number)s (%(train)s train, %(validation)s validation)") % {
             "workspace": version.dataset.workspace.name, "dataset": version.dataset.name, "number": version.number,
             "train": version.counts.get("train", 0), "validation": version.counts.get("validation", 0)}
+        # The kind of records says which method can train on the version, before anyone picks one that cannot.
+        kind = getattr(version, "train_kind", None)
+        return f"{label} · {Record.Kind(kind).label}" if kind in Record.Kind.values else label
 
 
 class BaseModelChoiceField(forms.ModelChoiceField):
@@ -211,6 +217,9 @@ def run_new_view(request):
         return redirect("training:run-list")
     initial = {key: request.GET[key] for key in ("base_model", "dataset_version") if request.GET.get(key, "").isdigit()}
     form = RunForm(request.POST or None, workspace_ids=workspace_ids, initial=initial)
+    if request.method != "POST":
+        form.initial.update(_method_and_version_initial(form, asked_version=initial.get("dataset_version"),
+                                                        asked_method=request.GET.get("method")))
     if request.method == "POST" and form.is_valid():
         base_model = form.cleaned_data["base_model"]
         workspace = access_training_workspace(request.user, base_model.workspace_id, capability=LAUNCH)
@@ -227,6 +236,21 @@ def run_new_view(request):
             messages.success(request, _("Run “%(name)s” queued.") % {"name": run.name})
             return redirect("training:run-detail", run_id=run.pk)
     return render(request, "frontend/training/run_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _method_and_version_initial(form: RunForm, *, asked_version: str | None, asked_method: str | None) -> dict:
+    """What a new run starts with, so that it can launch as it is: the version asked for with the method its records
+    fit, or the newest version that fits the method asked for (SFT by default), or else the newest version and its
+    method."""
+    versions = list(form.fields["dataset_version"].queryset)
+    method_of_kind = {kind: method for method, kind in METHOD_RECORD_KIND.items()}
+    chosen = next((v for v in versions if str(v.pk) == asked_version), None)
+    if chosen is None:
+        method = asked_method if asked_method in TrainingRun.Method.values else TrainingRun.Method.SFT
+        chosen = dataset_version_newest_of_kind(versions, kind=METHOD_RECORD_KIND[method]) or (versions[0] if versions else None)
+    if chosen is None:
+        return {}
+    return {"dataset_version": chosen.pk, "method": method_of_kind.get(chosen.train_kind, TrainingRun.Method.SFT)}
 
 
 @login_required

@@ -94,6 +94,28 @@ def test_run_new_launches_through_the_service(browser, users, tiny_base_model, s
     assert (run.hyperparameters["max_length"], run.hyperparameters["gradient_accumulation_steps"]) == (512, 4)
 
 
+def test_run_new_starts_with_a_version_that_fits_the_method(browser, users, tiny_base_model, sft_version, preference_version,
+                                                             kto_version, workspace):
+    from datahub.services.datasets import dataset_create
+
+    dataset_create(workspace=workspace, name="empty one")  # no version: never offered
+    client = browser(users["ml_engineer"])
+    content = client.get(reverse("training:run-new")).content.decode()
+    # SFT by default, with the (older) conversations version rather than the newest version, of preference pairs.
+    assert f'<option value="{sft_version.pk}" selected>' in content and '<option value="sft" selected>' in content
+    assert "support v1 (10 train, 2 validation) · Conversation (SFT)" in content
+    assert "support preferences v1 (10 train, 2 validation) · Preference (DPO)" in content
+    # Asking for a method picks a version of its kind; asking for a version picks the method its records fit.
+    content = client.get(reverse("training:run-new") + "?method=kto").content.decode()
+    assert f'<option value="{kto_version.pk}" selected>' in content and '<option value="kto" selected>' in content
+    content = client.get(reverse("training:run-new") + f"?dataset_version={preference_version.pk}").content.decode()
+    assert f'<option value="{preference_version.pk}" selected>' in content and '<option value="dpo" selected>' in content
+    # What the page starts with passes the checks the preflight panel runs on load: no red error.
+    shown = {"name": "x", "base_model": tiny_base_model.pk, "dataset_version": preference_version.pk, "method": "dpo", "adapter": "lora"}
+    panel = client.post(reverse("training:run-preflight"), shown).content.decode()
+    assert "trains on" not in panel
+
+
 def test_run_new_shows_the_service_error_beside_its_field(browser, users, tiny_base_model, sft_version):
     response = browser(users["ml_engineer"]).post(reverse("training:run-new"),
                                                   run_new_form(tiny_base_model, sft_version, max_length="4096"))

@@ -348,3 +348,24 @@ def test_creating_a_study_from_an_uploaded_prompt_file(users, tiny_base_model, c
                           {**{k: v for k, v in form.items() if k != "prompts_file"}, "dataset_version": ""}).content.decode()
     assert "give the prompts either as a dataset version or as an upload, not both or neither" in neither
     assert Study.objects.count() == 1
+
+
+def test_the_form_offers_only_versions_with_test_prompts_and_starts_with_one(users, eval_version, sft_version, tiny_base_model):
+    html = _client(users["product_manager"]).get(reverse("evaluation:study-list")).content.decode()
+    assert f'<option value="{eval_version.pk}" selected>Acme support · eval prompts v1 (4 test)</option>' in html
+    assert "support v1" not in html  # 10 train and 2 validation prompts, no test: nothing a study could ask
+
+
+def test_the_form_starts_with_the_test_split_the_trained_model_learned_from(users, tiny_artifact, eval_version, workspace):
+    from datahub.models import Record
+    from datahub.services.records import records_bulk_create
+
+    trained_on = tiny_artifact.dataset_version
+    records_bulk_create(dataset=trained_on.dataset, rows=[{"kind": "sft", "messages": [
+        {"role": "user", "content": "Held out?"}, {"role": "assistant", "content": "Yes."}]}])
+    held_out = Record.objects.filter(dataset=trained_on.dataset).order_by("-pk").first()
+    entries = [(e.record_id, e.split, []) for e in trained_on.entries.all()] + [(held_out.pk, "test", [])]
+    newer = dataset_version_create(dataset=trained_on.dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
+    html = _client(users["product_manager"]).get(reverse("evaluation:study-list")).content.decode()
+    # The artifact learned from v1, which has no test split: the newest version with test prompts comes first instead.
+    assert f'<option value="{newer.pk}" selected>' in html
