@@ -51,7 +51,7 @@ def training_run_metric_points(*, run: TrainingRun, after_id: int = 0, limit: in
     return list(MetricPoint.objects.filter(run=run, pk__gt=after_id).order_by("pk")[:limit])
 
 
-CHART_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins")
+CHART_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins", "learning_rate")
 
 
 def metric_series(points: list[MetricPoint], names: tuple[str, ...] = CHART_METRICS) -> dict[str, dict[str, list]]:

@@ -46,3 +46,53 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role():
     call_command("demo", no_serve=True, stdout=again)
     assert "already loaded" in again.getvalue()
     assert TrainingRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_stopping_the_served_demo_stops_its_worker_too(signum, settings, tmp_path):
+    """`make demo` serves and runs a worker; a SIGTERM (or Ctrl-C) to it ends both."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    import psutil
+    from django.db import connection
+
+    from accounts.services import workspace_create
+    from demo.loop import DEMO_WORKSPACE
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the served demo must reach the test database from another process: PostgreSQL only")
+    workspace_create(name=DEMO_WORKSPACE)  # already loaded: the command goes straight to serving
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "WHETSTONE_STORAGE": str(tmp_path)}
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    demo = subprocess.Popen([sys.executable, str(manage), "demo", "--addr", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2)
+                break
+            except OSError:
+                assert demo.poll() is None and time.monotonic() < deadline, "the demo did not start serving"
+                time.sleep(0.5)
+        workers = psutil.Process(demo.pid).children(recursive=True)
+        assert any("db_worker" in " ".join(child.cmdline()) for child in workers)
+        demo.send_signal(getattr(signal, signum))
+        assert demo.wait(timeout=30) != -9
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert alive == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()

@@ -311,7 +311,13 @@ def project_dashboard_view(request, pk: int):
               "agreement_over_time": [[point.start.isoformat(), point.alpha, point.items] for point in dashboard.agreement_over_time],
               "titles": {"throughput": gettext("Submissions per hour"), "times": gettext("Time per item (s)"),
                          "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority"),
-                         "over_time": gettext("Krippendorff's alpha by day") if period == "day" else gettext("Krippendorff's alpha by week")}}
+                         "over_time": gettext("Krippendorff's alpha by day") if period == "day" else gettext("Krippendorff's alpha by week")},
+              # What a chart with nothing to draw says instead of showing empty axes.
+              "empty": {"throughput": gettext("No submissions yet."), "times": gettext("No submissions yet."),
+                        "quality": gettext("No annotator has a gold score or shares an item with another annotator yet: this "
+                                           "chart fills in once gold items are answered or an item is annotated twice "
+                                           "(overlap above 1 or a review layer)."),
+                        "over_time": gettext("No item has several annotations yet.")}}
     return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
 
 

@@ -93,7 +93,7 @@ def ai_run_start(request, pk: int):
     except ApplicationError as error:
         messages.error(request, str(error))
         return redirect("annotation:project-ai", pk=ai.project_id)
-    messages.success(request, gettext("Queued run %(run)d of %(name)s.") % {"run": run.pk, "name": ai.name})
+    messages.success(request, gettext("Run %(run)d of %(name)s started; its progress below follows it.") % {"run": run.pk, "name": ai.name})
     return redirect("annotation:ai-run", pk=run.pk)
 
 

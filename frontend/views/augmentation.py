@@ -80,6 +80,11 @@ class AugmentationForm(forms.Form):
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["endpoint"].queryset = _endpoints(workspace)
+        if not self.fields["endpoint"].queryset.exists():
+            # Said before the click: paraphrase and back-translation through a model need an endpoint first.
+            self.fields["endpoint"].empty_label = _("(no endpoint in this workspace yet)")
+            self.fields["endpoint"].help_text = _("LLM paraphrase and back-translation need a model endpoint: register one on "
+                                                  "the Endpoints page, or give local translation models below.")
         self.fields["synonym_table"].queryset = synonym_tables_of_workspace(workspace_id=workspace.pk)
 
     def options(self) -> dict:

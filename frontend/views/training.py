@@ -233,7 +233,7 @@ def run_new_view(request):
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
-            messages.success(request, _("Run “%(name)s” queued.") % {"name": run.name})
+            messages.success(request, _("Run “%(name)s” launched; its status below follows it.") % {"name": run.name})
             return redirect("training:run-detail", run_id=run.pk)
     return render(request, "frontend/training/run_new.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -353,7 +353,7 @@ def run_retry_view(request, run_id: int):
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
-            messages.success(request, _("Run “%(name)s” queued.") % {"name": new_run.name})
+            messages.success(request, _("Run “%(name)s” launched; its status below follows it.") % {"name": new_run.name})
             return redirect("training:run-detail", run_id=new_run.pk)
     can_resume = run.status in (TrainingRun.Status.CANCELLED, TrainingRun.Status.FAILED) and bool(training_run_checkpoints(run=run))
     return render(request, "frontend/training/run_retry.html", {"form": form, "run": run, "can_resume": can_resume},
@@ -370,7 +370,7 @@ def run_resume_view(request, run_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("training:run-detail", run_id=run.pk)
-    messages.success(request, _("Run “%(name)s” queued.") % {"name": new_run.name})
+    messages.success(request, _("Run “%(name)s” launched; its status below follows it.") % {"name": new_run.name})
     return redirect("training:run-detail", run_id=new_run.pk)
 
 

@@ -5,6 +5,7 @@ The demo data (demo/data/customer_service.jsonl) is a small bilingual customer-s
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,21 @@ class Command(BaseCommand):
     def _serve(self, addr: str):
         manage = str(Path(__file__).resolve().parents[3] / "manage.py")
         worker = subprocess.Popen([sys.executable, manage, "db_worker", "--queue-name", "default,gpu", "--no-reload"])
+        # SIGTERM (a `kill`, a process manager, `make` passing on its own SIGTERM) and SIGHUP end Python at once by
+        # default, skipping the `finally` below and leaving the worker running: make them leave the server like Ctrl-C.
+        previous = {signum: signal.signal(signum, _stop_serving) for signum in (signal.SIGTERM, signal.SIGHUP)}
         try:
             call_command("runserver", addr, use_reloader=False)
         finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             worker.terminate()
             try:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait()
+
+
+def _stop_serving(signum, frame):
+    raise SystemExit(128 + signum)

@@ -52,7 +52,27 @@
     return traces[name];
   }
 
-  function draw(series) {
+  // The learning rate has a scale of its own: it gets its own chart under the loss.
+  const rateChart = document.getElementById("lr-chart");
+  let rateDrawn = false;
+
+  function drawRate(points) {
+    if (!rateChart) return;
+    if (!rateDrawn) {
+      rateChart.textContent = "";
+      Plotly.newPlot(rateChart, [{ x: [], y: [], mode: "lines", name: rateChart.dataset.label }], {
+        margin: { t: 10, r: 10, b: 40, l: 60 }, height: 200,
+        xaxis: { title: { text: chart.dataset.labelStep } }, yaxis: { rangemode: "tozero", exponentformat: "e" },
+      }, { displayModeBar: false, responsive: true });
+      rateDrawn = true;
+    }
+    Plotly.extendTraces(rateChart, { x: [points.step], y: [points.value] }, [0]);
+  }
+
+  function draw(all) {
+    const { learning_rate: rate, ...series } = all;
+    if (rate) drawRate(rate);
+    if (!Object.keys(series).length) return;
     if (!drawn) {
       chart.textContent = "";
       Plotly.newPlot(chart, [], {
@@ -79,7 +99,10 @@
     }
     lastId = body.last_id;
     if (Object.keys(body.series).length) draw(body.series);
-    else if (!drawn) chart.textContent = chart.dataset.empty;
+    else if (!drawn) {
+      chart.textContent = chart.dataset.empty;
+      if (rateChart) rateChart.textContent = chart.dataset.empty;
+    }
     // A full page of points means more are waiting; otherwise wait, unless the run is over.
     if (body.points.length >= 5000) poll();
     else if (!FINISHED.has(body.status)) setTimeout(poll, POLL_MS);

@@ -75,6 +75,13 @@
     selectedSync();
     rankingSync();
     writeTime();
+    digitsShow(state.digits);
+    // Keys work without a click first: when nothing on the page has the focus (a fresh page, or the button that
+    // fetched this item was swapped away), the workbench takes it.
+    if (workbench && (!document.activeElement || document.activeElement === document.body)) {
+      if (!workbench.hasAttribute("tabindex")) workbench.setAttribute("tabindex", "-1");
+      workbench.focus({ preventScroll: true });
+    }
     // Keys pressed before this runs would be lost or reset: scripts (and tests) wait for data-ready before typing.
     if (workbench) workbench.setAttribute("data-ready", "");
   }
@@ -171,6 +178,19 @@
     selectedSync();
   }
 
+  // While a number is being typed, the labels it could still become are marked and the digits so far are shown, so a
+  // first digit is seen at once even when the pick waits for a possible second one.
+  function digitsShow(typed) {
+    labelOptions().forEach(function (option) {
+      option.classList.toggle("prefix-match", !!typed && option.getAttribute("data-shortcut").indexOf(typed) === 0);
+    });
+    var shown = $("digits-typed");
+    if (shown) {
+      shown.textContent = typed ? typed + "…" : "";
+      shown.hidden = !typed;
+    }
+  }
+
   // Digits build a number; it is picked as soon as no longer number could still follow, else after a short pause.
   function digitPush(digit) {
     window.clearTimeout(state.digitTimer);
@@ -186,11 +206,14 @@
     });
     if (!longer) {
       state.digits = "";
+      digitsShow("");
       if (exact) labelPick(exact);
       return;
     }
+    digitsShow(typed);
     state.digitTimer = window.setTimeout(function () {
       state.digits = "";
+      digitsShow("");
       if (exact) labelPick(exact);
     }, DIGIT_WAIT_MS);
   }
