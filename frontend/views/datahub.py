@@ -84,7 +84,7 @@ class DatasetSearchForm(forms.Form):
 
 
 class SourceForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Workspace"))
+    workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     kind = forms.ChoiceField(choices=Source.Kind.choices, initial=Source.Kind.OWN, label=gettext_lazy("Kind"))
     quality_tier = forms.ChoiceField(choices=Source.Tier.choices, initial=Source.Tier.B, label=gettext_lazy("Quality tier"))
