@@ -68,7 +68,7 @@ TREE_EXAMPLE = "billing: Money questions\n  refund\n    > Where is my money for 
 
 
 class LabelSchemaForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=None, label=_("Workspace"))
+    workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=_("Workspace"))
     name = forms.CharField(max_length=200, label=_("Name"))
     tree_text = forms.CharField(
         required=False, label=_("Labels"),
@@ -117,8 +117,9 @@ class VersionChoiceField(forms.ModelChoiceField):
 
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200, label=_("Name"))
-    dataset_version = VersionChoiceField(queryset=None, label=_("Dataset version"))
-    schema = SchemaChoiceField(queryset=None, label=_("Label schema"))
+    # No blank choice: the newest version and the first schema are already chosen.
+    dataset_version = VersionChoiceField(queryset=None, empty_label=None, label=_("Dataset version"))
+    schema = SchemaChoiceField(queryset=None, empty_label=None, label=_("Label schema"))
     overlap = forms.IntegerField(min_value=1, max_value=MAX_OVERLAP, initial=1, label=_("Annotations per item"))
     instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Instructions for annotators"))
 

@@ -25,7 +25,9 @@ from llm.selectors import model_endpoint_list
 
 class AIAnnotatorForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
-    endpoint = forms.ModelChoiceField(queryset=None, label=_("Model endpoint"))
+    endpoint = forms.ModelChoiceField(queryset=None, empty_label=None, label=_("Model endpoint"),
+                                      help_text=_("One of this workspace's model endpoints; none yet? Register one on the Endpoints "
+                                                  "page (Whetstone's own model server works), then come back."))
     prompt_template = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
         help_text=_("{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "

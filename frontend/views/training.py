@@ -151,7 +151,7 @@ class RetryForm(forms.Form):
 
 
 class BaseModelForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Workspace"))
+    workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     path = forms.CharField(max_length=500, label=gettext_lazy("Path on the server"),
                            help_text=gettext_lazy("A model directory with config.json, weights and tokenizer: absolute, or relative to "

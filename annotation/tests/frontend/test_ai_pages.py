@@ -28,11 +28,11 @@ def test_ai_page_costs_the_same_for_1_and_10(client_for, users, annotation_proje
     client = client_for(users["ml_engineer"])
     url = reverse("annotation:project-ai", args=[annotation_project.pk])
     ai_annotator_create(project=annotation_project, name="AI 0", endpoint=endpoint)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         one = client.get(url).content.decode()
     for i in range(1, 10):
         ai_annotator_create(project=annotation_project, name=f"AI {i}", endpoint=endpoint)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         ten = client.get(url).content.decode()
     assert one.count("data-ai=") == 1 and ten.count("data-ai=") == 10
     assert 'id="ai-not-in-pools"' not in ten
