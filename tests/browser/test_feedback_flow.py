@@ -53,6 +53,7 @@ def test_an_agent_picks_and_edits_with_the_keyboard(page, live_server, login, us
                       ("choice", f"workbench-{second.pk}-choice", 0, "")]
     assert FeedbackEvent.objects.first().messages == [{"role": "user", "content": "My parcel never arrived. Order 1234."}]
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "ml_engineer", "pw-ml_engineer")
     page.goto(f"{live_server.url}/feedback/?workspace={workspace.pk}")

@@ -26,6 +26,7 @@ def test_a_manager_creates_a_study_and_reads_the_result_of_keyboard_votes(page, 
     study.refresh_from_db()
     assert study.labels == ["tone", "facts"]
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "crowd_annotator", "pw-crowd_annotator")
     page.goto(f"{live_server.url}/studies/vote/")
@@ -42,6 +43,7 @@ def test_a_manager_creates_a_study_and_reads_the_result_of_keyboard_votes(page, 
     expected = [("left", "tone"), ("right", "facts"), ("tie", ""), ("both_bad", "tone")]
     assert votes == expected[:len(votes)] and len(votes) >= 2
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "product_manager", "pw-product_manager")
     page.goto(f"{live_server.url}/studies/{study.pk}/")

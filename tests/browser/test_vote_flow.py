@@ -23,6 +23,7 @@ def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page,
     assert [choice for choice, _ in votes] == ["left", "right", "tie", "both_bad"]
     assert all(ms >= 50 for _, ms in votes), votes
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "product_manager", "pw-product_manager")
     page.goto(f"{live_server.url}/studies/{open_study.pk}/")
@@ -47,6 +48,7 @@ def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, li
     first.refresh_from_db()
     assert first.gold_answer_id == first.left_answer_id
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "crowd_annotator", "pw-crowd_annotator")
     page.goto(f"{live_server.url}/studies/vote/{study.pk}/")
@@ -58,6 +60,7 @@ def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, li
         assert pressed <= 10
     assert pressed == 6  # three regular comparisons, the gold one, and two repeats with the sides swapped
 
+    page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")
     login(page, "product_manager", "pw-product_manager")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
