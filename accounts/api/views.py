@@ -1,4 +1,4 @@
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -25,9 +25,12 @@ class TokenObtainApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, **data.validated_data)
+        # Django's own request: django-axes marks a locked-out attempt on it, and its middleware answers 429.
+        user = authenticate(request._request, **data.validated_data)
         if user is None:
             raise ApplicationError("wrong user name or password", where="username", code="authentication_failed")
+        # A token obtained is a sign-in (last_login moves), as on the login page.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         return Response(self.OutputSerializer({"token": api_token_for(user=user)}).data)
 
 
