@@ -193,9 +193,11 @@ def destination_addresses(host: str, port: int) -> list[Address]:
     literal = _literal(host)
     listed = literal is not None and any(allowance.matches_address(literal, port) for allowance in allowances)
     if not listed and not any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in settings.OUTBOUND_HOSTS):
-        patterns = ", ".join(settings.OUTBOUND_HOSTS) or _("no host")
+        if not settings.OUTBOUND_HOSTS:
+            raise OutboundRefused(_("the outbound policy refuses %(host)s: WHETSTONE_OUTBOUND_HOSTS allows no host")
+                                  % {"host": host})
         raise OutboundRefused(_("the outbound policy refuses %(host)s: model endpoints may reach only %(patterns)s "
-                                "(WHETSTONE_OUTBOUND_HOSTS)") % {"host": host, "patterns": patterns})
+                                "(WHETSTONE_OUTBOUND_HOSTS)") % {"host": host, "patterns": ", ".join(settings.OUTBOUND_HOSTS)})
     # A literal address is checked before anything touches the network; a name is resolved first.
     if literal is not None and not listed and not address_is_public(literal):
         raise _refusal(host)
@@ -211,10 +213,10 @@ def base_url_parts(base_url: str) -> tuple[str, int]:
     try:
         url = httpx.URL(base_url)
     except (httpx.InvalidURL, TypeError, ValueError) as error:
-        raise ApplicationError(_("the base URL is not a valid URL: %(url)r") % {"url": base_url}, where="base_url") from error
+        raise ApplicationError(_("the base URL is not a valid URL: %(url)s") % {"url": repr(base_url)}, where="base_url") from error
     if url.scheme not in DEFAULT_PORTS or not url.raw_host:
-        raise ApplicationError(_("the base URL must start with http:// or https:// and name a host; got %(url)r")
-                               % {"url": base_url}, where="base_url")
+        raise ApplicationError(_("the base URL must start with http:// or https:// and name a host; got %(url)s")
+                               % {"url": repr(base_url)}, where="base_url")
     if url.port is not None and not 1 <= url.port <= 65535:
         raise ApplicationError(_("the base URL's port must be between 1 and 65535; got %(port)s") % {"port": url.port},
                                where="base_url")
@@ -300,10 +302,10 @@ def http_status_problem(status: int) -> str:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         return _("the endpoint answered HTTP status %(status)s") % {"status": status}
-    message = _("the endpoint answered HTTP status %(status)s (%(phrase)s)") % {"status": status, "phrase": phrase}
     if status in (401, 403):
-        message += _("; check the API key")
-    return message
+        return _("the endpoint answered HTTP status %(status)s (%(phrase)s); check the API key") % {"status": status,
+                                                                                                    "phrase": phrase}
+    return _("the endpoint answered HTTP status %(status)s (%(phrase)s)") % {"status": status, "phrase": phrase}
 
 
 def connection_problem(error: Exception, *, base_url: str, timeout_seconds: float) -> str:
