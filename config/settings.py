@@ -204,3 +204,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Outbound calls and model endpoint keys (llm/outbound.py, llm/keys.py; README "Outbound calls") -------------------
+# WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED  comma-separated name patterns (* is a wildcard) of the environment variables a model
+#     endpoint may take its API key from. The server's own settings are refused whatever the patterns say.
+# WHETSTONE_OUTBOUND_HOSTS  comma-separated host patterns model endpoints may reach, e.g. "api.openai.com,*.example.com";
+#     "*" (the default) is any host whose addresses are all public.
+# WHETSTONE_OUTBOUND_PRIVATE_ALLOWED  comma-separated destinations allowed although they are not public (loopback,
+#     private, link-local, ...): host[:port], [IPv6 address]:port or a CIDR range, e.g. "127.0.0.1:8000,10.0.0.0/8".
+#     Empty by default; `make demo` allows the built-in model server at 127.0.0.1:8000.
+ENDPOINT_KEY_ENV_ALLOWED = [p.strip() for p in os.environ.get("WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED",
+                                                              "*_API_KEY,WHETSTONE_KEY_*").split(",") if p.strip()]
+OUTBOUND_HOSTS = [p.strip() for p in os.environ.get("WHETSTONE_OUTBOUND_HOSTS", "*").split(",") if p.strip()]
+OUTBOUND_PRIVATE_ALLOWED = [p.strip() for p in os.environ.get("WHETSTONE_OUTBOUND_PRIVATE_ALLOWED", "").split(",") if p.strip()]

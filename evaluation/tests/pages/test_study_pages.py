@@ -314,7 +314,7 @@ def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, works
 def test_the_form_offers_model_endpoints_as_arms(users, workspace, eval_version, tiny_base_model, django_capture_on_commit_callbacks):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://model.invalid/v1", model="m")
     client = _client(users["product_manager"])
     html = client.get(reverse("evaluation:study-list")).content.decode()
     assert f'<option value="endpoint:{endpoint.pk}">Acme support · hosted model</option>' in html

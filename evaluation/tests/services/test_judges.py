@@ -91,7 +91,7 @@ def test_a_manager_adds_a_judge_from_the_study_page(open_study, workspace, users
 
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="judge model", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="judge model", base_url="http://model.invalid/v1", model="m")
     manager, engineer = Client(), Client()
     manager.force_login(users["product_manager"])
     engineer.force_login(users["ml_engineer"])
