@@ -10,6 +10,10 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test migrate worker serve messages
 
+# The quick start's endpoints call its own model server (http://127.0.0.1:8000/v1), a loopback address the outbound
+# policy refuses unless the operator allows it. Set WHETSTONE_OUTBOUND_PRIVATE_ALLOWED yourself to change this.
+demo worker: export WHETSTONE_OUTBOUND_PRIVATE_ALLOWED ?= 127.0.0.1:8000
+
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -22,10 +22,12 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def _storage_root(settings, tmp_path):
-    """Each test writes its artifacts under its own temporary storage root."""
+def _storage_root(settings, tmp_path, tmp_path_factory):
+    """Each test writes its artifacts under its own temporary storage root; the models the session builds (under the
+    session's temporary folder) may be registered, as if the operator had made that folder a model root."""
     settings.STORAGE_ROOT = tmp_path / "storage"
     settings.STORAGE_ROOT.mkdir()
+    settings.MODEL_ROOTS = [tmp_path_factory.getbasetemp()]
 
 
 @pytest.fixture

@@ -46,8 +46,8 @@ def access_project(user, project_id, *, capabilities: tuple[str, ...] = (MANAGE,
 
 
 def access_assignment(user, assignment_id) -> Assignment:
-    """An assignment in a project the user may work on. Whose it is, the services check (and say so)."""
-    assignments = Assignment.objects.select_related("task__project")
+    """One of the user's own assignments, in a project they may work on; someone else's is as missing as no assignment."""
+    assignments = Assignment.objects.select_related("task__project").filter(annotator_id=user.pk)
     return _one(scope_to_any_capability(assignments, user=user, capabilities=(WORK,), workspace_path="task__project__workspace"),
                 assignment_id)
 

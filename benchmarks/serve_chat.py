@@ -93,6 +93,10 @@ def main() -> None:
                 say(f"{clients} client(s): {rates[str(clients)]} requests/s, p50 {p50[str(clients)]} ms, "
                     f"p95 {p95[str(clients)]} ms")
 
+            from django.conf import settings
+
+            # The server is a loopback address: allowed here as an operator would (WHETSTONE_OUTBOUND_PRIVATE_ALLOWED).
+            settings.OUTBOUND_PRIVATE_ALLOWED = [*settings.OUTBOUND_PRIVATE_ALLOWED, f"127.0.0.1:{port}"]
             endpoint = model_endpoint_create(workspace=workspace, name="local", base_url=base_url, model=model,
                                              api_key=token, concurrency=8)
             batch = [{"messages": [{"role": "user", "content": f"batch {question}"}], "max_tokens": args.max_tokens}

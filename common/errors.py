@@ -14,3 +14,19 @@ class ApplicationError(Exception):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
+
+
+def in_use_message(error) -> str:
+    """What a refused delete says (django's ProtectedError or RestrictedError): which things still use the object,
+    by kind and name, e.g. "it is still used by 2 AI annotators (triage-bot, tagger) and 1 study arm (baseline)"."""
+    by_kind: dict[str, list[str]] = {}
+    for thing in getattr(error, "protected_objects", None) or getattr(error, "restricted_objects", None) or ():
+        meta = thing._meta
+        by_kind.setdefault(str(meta.verbose_name), []).append(str(thing))
+    if not by_kind:
+        return "it is still in use"
+    parts = []
+    for kind, names in sorted(by_kind.items()):
+        shown = ", ".join(names[:3]) + (f", and {len(names) - 3} more" if len(names) > 3 else "")
+        parts.append(f"{len(names)} {kind}{'' if len(names) == 1 else 's'} ({shown})")
+    return "it is still used by " + " and ".join(parts)

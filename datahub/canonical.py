@@ -105,7 +105,10 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
         clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
     else:
         raise ApplicationError(f"unknown record kind {kind!r}", where=f"{where}kind")
-    parts = canonical_parts(clean)
+    try:
+        parts = canonical_parts(clean)
+    except ApplicationError as exc:
+        raise ApplicationError(exc.message, where=where or "record", code=exc.code) from exc
     size = len(canonical_json(parts))
     if size > max_chars:
         raise ApplicationError(f"record is {size} characters; the limit is {max_chars}", where=where or "record", code="oversize")
@@ -116,15 +119,24 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
 HASHED_FIELDS = ("chosen", "kind", "label", "messages", "rejected", "tools")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _compact(value) -> str:
     """Compact, key-sorted JSON with non-ASCII kept: orjson writes the same text as the json module, ten times faster;
-    the json module takes what orjson refuses (text with lone surrogates, integers beyond 64 bits, non-text keys)."""
+    the json module takes what orjson refuses (integers beyond 64 bits, non-text keys); text with a lone surrogate is
+    refused, as no UTF-8 text can hold it."""
     if orjson is not None:
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         except TypeError:
             pass
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if _LONE_SURROGATE.search(text):
+        # JSON may escape half of a UTF-16 pair ("\ud800"); no UTF-8 text, and so no record, can hold it.
+        raise ApplicationError("the text holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); "
+                               "fix or remove it", code="lone_surrogate")
+    return text
 
 
 _SCALARS = {None: "null", True: "true", False: "false"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import ApplicationError
+from common.json_limits import json_loads, json_too_deep, too_deep_message
 from datahub.canonical import orjson
 
 CONTAINERS = ("json", "jsonl", "csv", "tsv", "parquet")
@@ -203,12 +204,12 @@ def file_rows(path: Path, *, container: str | None = None, tolerant: bool = Fals
     return FileRows(encoding=encoding, container="jsonl", total=total, rows=_jsonl_rows(path, encoding, tolerant))
 
 
-def _cell(value: str):
+def _cell(value: str, line: int):
     """A table cell: JSON lists and objects (a messages column) are parsed, true/false become booleans, text stays text."""
     stripped = value.strip()
     if stripped[:1] in ("[", "{"):
         try:
-            return json.loads(stripped)
+            return json_loads(stripped, where=f"line {line}")
         except json.JSONDecodeError:
             return value
     if stripped.lower() in ("true", "false"):
@@ -229,7 +230,7 @@ def _table_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int
             if len(cells) > len(header):
                 raise ApplicationError(f"the row has {len(cells)} cells but the header names {len(header)} columns",
                                        where=f"line {start}")
-            yield start, {name: _cell(value) for name, value in zip(header, cells) if name}
+            yield start, {name: _cell(value, start) for name, value in zip(header, cells) if name}
         start = reader.line_num + 1
 
 
@@ -345,7 +346,9 @@ class _JsonArrayStream:
     def element(self) -> tuple[object, int]:
         while True:
             try:
-                return self.decoder.raw_decode(self.text, self.position)
+                value, end = self.decoder.raw_decode(self.text, self.position)
+            except RecursionError:
+                raise ApplicationError(too_deep_message(), where=f"line {self.line}", code="too_deep") from None
             except json.JSONDecodeError as exc:
                 if not self.eof:
                     # An element cut off by the end of the buffer decodes once the next block is in.
@@ -353,6 +356,9 @@ class _JsonArrayStream:
                     continue
                 raise ApplicationError(f"malformed JSON: {exc.msg} (column {exc.colno})",
                                        where=f"line {self.base_line + exc.lineno - 1}", code="malformed_json") from exc
+            if json_too_deep(self.text[self.position:end]):
+                raise ApplicationError(too_deep_message(), where=f"line {self.line}", code="too_deep")
+            return value, end
 
 
 def _whole_text(path: Path, encoding: str) -> str:
@@ -395,6 +401,8 @@ def jsonl_line_parse(path: Path, encoding: str, tolerant: bool, number: int, dat
     the json module's way, which accepts or names the error, and so do lines with a long digit run (orjson would
     read an integer beyond 64 bits as a float).
     """
+    if json_too_deep(data):
+        return _too_deep(tolerant, number)
     if orjson is not None and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(data)
@@ -405,8 +413,18 @@ def jsonl_line_parse(path: Path, encoding: str, tolerant: bool, number: int, dat
     return None
 
 
+def _too_deep(tolerant: bool, number: int):
+    """What a row nested past the limit is: a bad row in a tolerant import, else the import's error."""
+    if tolerant:
+        return BadRow(too_deep_message())
+    raise ApplicationError(too_deep_message(), where=f"line {number}", code="too_deep")
+
+
 def _jsonl_row(path: Path, encoding: str, tolerant: bool, number: int, text: str) -> Iterator[tuple[int, object]]:
     if not text.strip():
+        return
+    if json_too_deep(text):
+        yield number, _too_deep(tolerant, number)
         return
     try:
         yield number, json.loads(text)

@@ -24,6 +24,7 @@ import json
 import re
 
 from common.errors import ApplicationError
+from common.json_limits import json_loads
 from datahub.canonical import MAX_RECORD_CHARS, canonical_checked
 
 AUTO = "auto"
@@ -171,7 +172,7 @@ _SHAREGPT_ROLES = {
 def _tool_calls(value: str, first_id: int, where: str) -> list[dict]:
     """A ShareGPT function_call value ({"name", "arguments"} or a list of them) as OpenAI tool calls (arguments as JSON text)."""
     try:
-        parsed = json.loads(value)
+        parsed = json_loads(value, where=where)
     except json.JSONDecodeError as exc:
         raise ApplicationError("a function_call turn must hold JSON with name and arguments", where=where) from exc
     calls = parsed if isinstance(parsed, list) else [parsed]
@@ -269,7 +270,7 @@ def _tools(row: dict, where: str):
     tools = row.get("tools")
     if isinstance(tools, str) and tools.strip():
         try:
-            tools = json.loads(tools)
+            tools = json_loads(tools, where=where)
         except json.JSONDecodeError as exc:
             raise ApplicationError("field 'tools' is text that is not JSON", where=where) from exc
     if tools in (None, "", []):

@@ -29,7 +29,8 @@ from datahub.services.datasets import dataset_create, source_create
 from datahub.models import VersionRecord
 from datahub.services.imports import import_job_create, import_job_run
 from datahub.services.versions import dataset_version_freeze
-from evaluation.selectors import comparison_next_for_rater, study_report
+from evaluation.selectors import study_report
+from evaluation.services.showings import showing_serve
 from evaluation.services.studies import study_create
 from evaluation.services.votes import vote_submit
 from training.models import BaseModel, TrainingRun
@@ -130,8 +131,8 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 30) 
     rng = random.Random(7)
     votes = 0
     for rater in (people["reviewer"], people["crowd"]):
-        while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None and votes < 8:
-            vote_submit(comparison=comparison, rater=rater, choice=rng.choice(["left", "right", "tie"]), time_spent_ms=3000)
+        while votes < 8 and (showing := showing_serve(study=study, rater=rater)) is not None:
+            vote_submit(comparison=showing.comparison, rater=rater, choice=rng.choice(["left", "right", "tie"]), time_spent_ms=3000)
             votes += 1
     report = study_report(study=study)
     say(f"study {study.name!r}: {votes} votes so far; open it as pm to read the support rate")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evaluation.models import Arm, Comparison, RaterExclusion, Study, Vote
+from evaluation.models import Arm, Comparison, RaterExclusion, Showing, Study, Vote
 
 
 class ArmInline(admin.TabularInline):
@@ -35,6 +35,14 @@ class VoteAdmin(admin.ModelAdmin):
     list_filter = ("choice",)
     list_select_related = ("comparison", "rater")
     raw_id_fields = ("comparison", "rater")
+
+
+@admin.register(Showing)
+class ShowingAdmin(admin.ModelAdmin):
+    list_display = ("comparison", "rater", "is_swapped", "is_pending", "served_at")
+    list_select_related = ("comparison", "rater")
+    raw_id_fields = ("study", "comparison", "rater")
+    readonly_fields = ("study", "comparison", "rater", "is_swapped", "served_at")
 
 
 @admin.register(RaterExclusion)

@@ -2,6 +2,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
@@ -33,7 +34,8 @@ class Study(TimeStampedModel):
     max_prompts = models.PositiveIntegerField(default=50)
     max_new_tokens = models.PositiveIntegerField(default=64)
     votes_per_comparison = models.PositiveSmallIntegerField(default=1)
-    seed = models.IntegerField(default=0, help_text="blinding and sampling seed")
+    seed = models.IntegerField(default=0,
+                               help_text="seeds the prompt sample, generation and the results' bootstrap; never the sides or the serving order")
     labels = models.JSONField(default=list, blank=True,
                               help_text="categories a rater may tag a vote with, for the per-label breakdown")
     # Rater quality control (see evaluation/services/quality.py): gold comparisons mixed into each rater's queue at
@@ -113,8 +115,9 @@ class Answer(models.Model):
 
 
 class Comparison(models.Model):
-    """One prompt, two answers. Which arm sits on the left is decided and kept here, server-side;
-    raters address a comparison by its random token, never by anything that encodes the arms."""
+    """One prompt, two answers, in a stored orientation (left_answer / right_answer, drawn with `secrets`) that votes,
+    gold, judges and results are written in. Raters address a comparison by its random token, never by anything that
+    encodes the arms, and each sees it through a Showing of their own: the sides as that rater sees them."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
     prompt = models.ForeignKey(StudyPrompt, on_delete=models.CASCADE, related_name="comparisons")
@@ -123,7 +126,7 @@ class Comparison(models.Model):
     right_answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="+")
     is_identical = models.BooleanField(default=False, help_text="identical answers are not shown to raters")
     vote_count = models.PositiveSmallIntegerField(default=0)
-    order = models.PositiveIntegerField(default=0, help_text="a seeded shuffle, so serving order hides creation order")
+    order = models.PositiveIntegerField(default=0, help_text="a shuffle drawn with secrets, so this order hides creation order")
     # Gold: the answer a careful rater prefers, set by the product manager (or given with an uploaded gold prompt).
     # Gold comparisons are served to every rater at the study's gold_rate and left out of the results.
     gold_answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -141,7 +144,51 @@ class Comparison(models.Model):
         ]
 
 
+class Showing(models.Model):
+    """One comparison as served to one rater: which answer this rater sees on the left.
+
+    Drawn with `secrets` when the comparison is first served to the rater and kept, so a reload shows the same sides;
+    independent of the study's seed, of the stored orientation and of every other rater's showing. A side-swapped
+    repeat is shown with the is_swapped of its original's showing, so the rater sees it mirrored. A rater votes in
+    these terms (left = the answer they saw on the left); vote_submit stores the vote in the comparison's orientation.
+    At most one showing per rater and study is pending: served and not yet voted on, what a reload serves again.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="showings")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="showings")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    is_swapped = models.BooleanField(help_text="the rater sees the comparison's right answer on the left")
+    is_pending = models.BooleanField(default=False, help_text="served by the queue, not yet voted on")
+    served_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "rater"], name="showing_once_per_rater"),
+            models.UniqueConstraint(fields=["study", "rater"], condition=models.Q(is_pending=True),
+                                    name="showing_one_pending_per_rater_in_study"),
+        ]
+
+    @property
+    def left_answer(self) -> "Answer":
+        return self.comparison.right_answer if self.is_swapped else self.comparison.left_answer
+
+    @property
+    def right_answer(self) -> "Answer":
+        return self.comparison.left_answer if self.is_swapped else self.comparison.right_answer
+
+    def choice_stored(self, shown: str) -> str:
+        """A choice made on this showing, in the comparison's stored orientation (left = left_answer)."""
+        return {"left": "right", "right": "left"}.get(shown, shown) if self.is_swapped else shown
+
+    def choice_shown(self, stored: str) -> str:
+        """A choice in the comparison's stored orientation, as this rater would have made it."""
+        return self.choice_stored(stored)  # swapping the sides is its own inverse
+
+
 class Vote(TimeStampedModel):
+    """A rater's choice, in the comparison's stored orientation: "left" prefers left_answer, whatever side the rater saw
+    it on (their Showing of the comparison, unique per comparison and rater like the vote, says which that was)."""
+
     class Choice(models.TextChoices):
         LEFT = "left", _("Left is better")
         RIGHT = "right", _("Right is better")
@@ -195,7 +242,7 @@ class Judge(TimeStampedModel):
 
 
 class JudgeVerdict(models.Model):
-    """One comparison judged twice: as shown to raters (left = A) and swapped (right = A)."""
+    """One comparison judged twice: in its stored orientation (left = A) and swapped (right = A)."""
 
     class Outcome(models.TextChoices):
         LEFT = "left", _("Left is better")

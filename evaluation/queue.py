@@ -4,22 +4,28 @@ Three kinds of comparison share one queue, and a rater cannot tell them apart: t
 and the "waiting" count look the same for each.
 
 - regular: one prompt, a candidate's and the baseline's answer; served until it has votes_per_comparison votes.
-- gold (gold_answer set, not a repeat): served to every rater once. Before each vote a seeded draw per (study, rater,
-  votes cast so far) picks a gold comparison with probability gold_rate, so gold is spread through the queue at that
-  rate without a pattern a rater could count; the gold a rater has not seen when the regular ones run out comes last.
-- repeat (repeat_of set): the mirror of a comparison the rater voted on, sides swapped; due REPEAT_GAP votes after
-  the original (sooner only when nothing else is left), so it does not follow its original at once.
+- gold (gold_answer set, not a repeat): served to every rater once. Before each new pick a draw from `secrets` picks a
+  gold comparison with probability gold_rate, so gold is spread through the queue at that rate without a pattern a
+  rater could count; the gold a rater has not seen when the regular ones run out comes last.
+- repeat (repeat_of set): the mirror of a comparison the rater voted on, shown with the sides swapped relative to how
+  this rater saw the original; due REPEAT_GAP votes after the original (sooner only when nothing else is left), so it
+  does not follow its original at once.
+
+Which regular or gold comparison comes next is drawn with `secrets` among those allowed, and what is picked is stored
+as the rater's pending Showing (services/showings.py), sides and all, so a reload serves the same thing and re-rolls
+nothing. Nothing here depends on the study's seed: a rater who knows every public fact cannot predict a pick or a side.
 
 The waiting count falls by exactly one with each of the rater's own votes, whatever kind it was: it counts the regular
 comparisons still open to the rater, the gold not yet seen, and the mirrors of comparisons the rater has voted on or
 may still vote on. (Other raters filling regular comparisons make it fall faster, as before.)
 """
 
-import random
+import secrets
+from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
-from evaluation.models import Comparison, RaterExclusion, Study, Vote
+from evaluation.models import Comparison, RaterExclusion, Showing, Study, Vote
 
 REPEAT_GAP = 3  # a repeat waits until the rater has cast this many votes after its original
 
@@ -47,8 +53,8 @@ def comparisons_waiting_for_rater(*, rater, study: Study | None = None) -> Query
 
 
 def comparisons_open_for_rater(*, study: Study, rater) -> QuerySet:
-    """Regular comparisons of an open study still waiting for this rater, in serving order (no gold, no repeats):
-    not identical, fewer votes than the study wants, not already voted on by this rater."""
+    """Regular comparisons of an open study still waiting for this rater, in stored order (no gold, no repeats): not
+    identical, fewer votes than the study wants, not already voted on by this rater. The queue draws among them."""
     if study.status != Study.Status.OPEN:
         return Comparison.objects.none()
     return Comparison.objects.filter(_regular_q(), study=study, is_identical=False).exclude(votes__rater=rater).order_by("order")
@@ -61,38 +67,58 @@ def waiting_count(*, study: Study, rater) -> int:
     return comparisons_waiting_for_rater(rater=rater, study=study).count()
 
 
-def gold_draw(*, study: Study, rater, votes_cast: int) -> float:
-    """The seeded number in [0, 1) that decides whether the rater's next comparison is gold (below gold_rate).
-    Fixed by study, rater and votes cast, so reloading the page shows the same comparison."""
-    return random.Random(f"study:{study.pk}:{study.seed}:rater:{rater.pk}:vote:{votes_cast}").random()
+def showing_pending(*, study: Study, rater) -> Showing | None:
+    """The rater's pending showing in `study` with its comparison's prompt and both answers loaded, annotated with
+    `is_waiting`: whether its comparison may still be served to the rater (it may have filled up meanwhile). One query."""
+    waiting = comparisons_waiting_for_rater(rater=rater, study=study).filter(pk=OuterRef("comparison_id"))
+    return (Showing.objects.filter(study=study, rater=rater, is_pending=True)
+            .select_related("comparison__prompt", "comparison__left_answer", "comparison__right_answer")
+            .annotate(is_waiting=Exists(waiting)).first())
 
 
-def comparison_next_for_rater(*, study: Study, rater) -> Comparison | None:
-    """The next comparison this rater should judge, with its prompt and both answers loaded; None when done.
-    A due repeat first, then gold if the draw says so, then the next regular one; at the end, what repeats and gold
-    remain. Four queries at most."""
-    if study.status != Study.Status.OPEN:
-        return None
-    history = list(Vote.objects.filter(comparison__study=study, rater=rater).order_by("pk").values_list("comparison_id", flat=True))
-    position = {pk: i for i, pk in enumerate(history)}
+def gold_drawn(*, study: Study) -> bool:
+    """Whether the rater's next pick is gold: a draw from `secrets` below gold_rate. Made only when a new pick is
+    stored, so a reload cannot draw again."""
+    return study.gold_rate > 0 and secrets.SystemRandom().random() < study.gold_rate
+
+
+@dataclass(frozen=True)
+class Pick:
+    comparison_id: int
+    original_is_swapped: bool | None = None  # a repeat: the is_swapped of the rater's showing of its original
+
+
+def comparison_pick_next(*, study: Study, rater) -> Pick | None:
+    """The comparison this rater should judge next, or None when nothing is left. A due repeat first (the longest
+    due), then gold if gold_drawn says so, then a regular one; at the end, what repeats and gold remain. Every choice
+    among equals is drawn with `secrets`. Reads only (services/showings.py stores the pick); two queries.
+
+    Precondition: the study is open and the rater has no pending showing in it.
+    """
+    original_side = Subquery(Showing.objects.filter(comparison=OuterRef("comparison_id"), rater=rater).values("is_swapped")[:1])
+    history = list(Vote.objects.filter(comparison__study=study, rater=rater).order_by("pk")
+                   .values_list("comparison_id", original_side))
+    position = {pk: i for i, (pk, _) in enumerate(history)}
+    # A vote from before showings were kept saw the stored orientation.
+    original_swapped = {pk: bool(is_swapped) for pk, is_swapped in history}
     votes_cast = len(history)
-    loaded = Comparison.objects.select_related("prompt", "left_answer", "right_answer")
     waiting = list(comparisons_waiting_for_rater(rater=rater, study=study).filter(
-        Q(repeat_of__isnull=False, repeat_of__votes__rater=rater) | Q(gold_answer__isnull=False, repeat_of__isnull=True)
-    ).values_list("pk", "repeat_of_id", "order"))
-    repeats = sorted((position[original], pk) for pk, original, _ in waiting if original is not None and original in position)
-    gold = sorted((order, pk) for pk, original, order in waiting if original is None)
-    if repeats and votes_cast - repeats[0][0] > REPEAT_GAP:
-        return loaded.get(pk=repeats[0][1])
-    if gold and study.gold_rate > 0 and gold_draw(study=study, rater=rater, votes_cast=votes_cast) < study.gold_rate:
-        return loaded.get(pk=gold[0][1])
-    regular = comparisons_open_for_rater(study=study, rater=rater).select_related("prompt", "left_answer", "right_answer").first()
-    if regular is not None:
-        return regular
-    if repeats:
-        return loaded.get(pk=repeats[0][1])
+        Q(repeat_of__isnull=True) | _voted_by(rater, "repeat_of")
+    ).values_list("pk", "repeat_of_id", "gold_answer_id"))
+    repeats = sorted((position[original], pk, original) for pk, original, _ in waiting if original is not None)
+    gold = [pk for pk, original, gold_answer in waiting if original is None and gold_answer is not None]
+    regular = [pk for pk, original, gold_answer in waiting if original is None and gold_answer is None]
+    due = repeats[0] if repeats else None
+    if due is not None and votes_cast - due[0] > REPEAT_GAP:
+        return Pick(due[1], original_swapped[due[2]])
+    if gold and gold_drawn(study=study):
+        return Pick(secrets.choice(gold))
+    if regular:
+        return Pick(secrets.choice(regular))
+    if due is not None:
+        return Pick(due[1], original_swapped[due[2]])
     if gold:
-        return loaded.get(pk=gold[0][1])
+        return Pick(secrets.choice(gold))
     return None
 
 

@@ -14,7 +14,6 @@ from datahub.models import Record
 from evaluation.metrics import Metrics, automatic_metrics
 from evaluation.models import Answer, Arm, Comparison, Judge, JudgeVerdict, Study, Vote
 from evaluation.queue import (  # noqa: F401  (re-exported: the serving order lives in queue.py)
-    comparison_next_for_rater,
     comparisons_open_for_rater,
     comparisons_waiting_for_rater,
     votes_counted,

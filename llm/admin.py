@@ -1,12 +1,15 @@
 from django import forms
 from django.contrib import admin
 
-from llm.keys import api_key_encrypt
+from common.errors import ApplicationError
+from llm.keys import api_key_encrypt, api_key_env_check
 from llm.models import CachedResponse, ModelCall, ModelEndpoint
+from llm.outbound import base_url_check
 
 
 class ModelEndpointAdminForm(forms.ModelForm):
-    """The key is typed in clear once and stored encrypted; the form never shows it back."""
+    """The key is typed in clear once and stored encrypted; the form never shows it back. The key variable and the
+    base URL follow the same rules as everywhere else (llm.keys, llm.outbound): an admin is no exception."""
 
     api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                               help_text="Leave empty to keep the stored key. Stored encrypted; never shown again.")
@@ -15,6 +18,23 @@ class ModelEndpointAdminForm(forms.ModelForm):
     class Meta:
         model = ModelEndpoint
         exclude = ["api_key_encrypted"]
+
+    def clean_api_key_env(self):
+        name = self.cleaned_data.get("api_key_env", "").strip()
+        if name:
+            try:
+                api_key_env_check(name)
+            except ApplicationError as error:
+                raise forms.ValidationError(error.message) from error
+        return name
+
+    def clean_base_url(self):
+        base_url = self.cleaned_data.get("base_url", "").strip().rstrip("/")
+        try:
+            base_url_check(base_url)
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from error
+        return base_url
 
     def clean(self):
         data = super().clean()

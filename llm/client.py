@@ -14,6 +14,9 @@
   endpoint.requests_per_minute (when not 0) spaces their starts.
 - The database is only touched in the calling thread; worker threads of chat_complete_many only speak HTTP, so the
   client works inside a test transaction and never leaks connections from threads.
+- Every request goes through llm.outbound: the operator's outbound policy is checked when the connection is made
+  (a refused address is not retried), redirects are not followed, and errors say what failed in our words, never
+  what the remote answered (that goes to the server log). The key's environment variable is re-checked before use.
 """
 
 import hashlib
@@ -32,6 +35,7 @@ from common.errors import ApplicationError
 from llm.errors import ModelCallError
 from llm.keys import endpoint_api_key
 from llm.models import CachedResponse, ModelCall, ModelEndpoint
+from llm.outbound import OutboundRefused, connection_problem, http_status_problem, outbound_client, remote_body_log
 
 RETRY_AFTER_CAP_SECONDS = 30.0
 REQUEST_KEYS = {"messages", "max_tokens", "temperature", "top_p", "stop", "seed", "n"}
@@ -126,16 +130,6 @@ def _wait_for_rate_limit(endpoint: ModelEndpoint) -> None:
 # HTTP
 
 
-def http_error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    except (ValueError, AttributeError):
-        pass
-    return response.text[:300] or response.reason_phrase
-
-
 def _retry_wait(endpoint: ModelEndpoint, attempt: int, response: httpx.Response | None) -> float:
     if response is not None:
         retry_after = response.headers.get("retry-after", "")
@@ -150,7 +144,7 @@ def _retry_wait(endpoint: ModelEndpoint, attempt: int, response: httpx.Response 
 def _http_client(endpoint: ModelEndpoint) -> httpx.Client:
     # One client per call or batch, shared by its threads: building one loads the CA bundle, which costs more than a
     # tiny model's whole answer.
-    return httpx.Client(timeout=endpoint.timeout_seconds, limits=httpx.Limits(max_connections=endpoint.concurrency))
+    return outbound_client(timeout=endpoint.timeout_seconds, max_connections=endpoint.concurrency)
 
 
 def _send(http: httpx.Client, endpoint: ModelEndpoint, api_key: str, body: dict) -> tuple[dict, int, float]:
@@ -169,19 +163,25 @@ def _send(http: httpx.Client, endpoint: ModelEndpoint, api_key: str, body: dict)
             response = None
             try:
                 response = http.post(url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                problem, status, retryable = f"no answer within {endpoint.timeout_seconds:g} s (timeout)", None, True
+            except OutboundRefused as error:
+                # Decided before connecting, and asking again cannot change the answer.
+                raise _Failure(error.message, None, False, attempts, 0.0) from error
             except httpx.HTTPError as error:
-                problem, status, retryable = f"cannot reach {url}: {error}", None, True
+                problem = connection_problem(error, base_url=endpoint.base_url, timeout_seconds=endpoint.timeout_seconds)
+                status, retryable = None, True
             else:
                 status = response.status_code
                 if status == 200:
                     try:
-                        return response.json(), attempts, (time.perf_counter() - started) * 1000
+                        data = response.json()
                     except ValueError:
-                        problem, retryable = "the answer is not JSON", False
+                        data = None
+                    if isinstance(data, dict):
+                        return data, attempts, (time.perf_counter() - started) * 1000
+                    problem, retryable = "the answer is not a JSON object", False
                 else:
-                    problem = f"HTTP {status}: {http_error_message(response)}"
+                    remote_body_log(endpoint.base_url, response)
+                    problem = http_status_problem(status)
                     retryable = status == 429 or status >= 500
             latency = (time.perf_counter() - started) * 1000
             if not retryable or attempts > endpoint.max_retries:

@@ -1,4 +1,4 @@
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -31,9 +31,12 @@ class TokenObtainApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        user = authenticate(request, username=values["username"], password=values["password"])
+        # Django's own request: django-axes marks a locked-out attempt on it, and its middleware answers 429.
+        user = authenticate(request._request, username=values["username"], password=values["password"])
         if user is None:
             raise ApplicationError("wrong user name or password", where="username", code="authentication_failed")
+        # A token obtained is a sign-in (last_login moves), as on the login page.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         _, key = api_token_create(user=user, name=values["name"])
         return Response(self.OutputSerializer({"token": key}).data)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from annotation.models import LabelSchema
 from annotation.services.annotations import MAX_COMMENT_CHARS, pairwise_record
+from common.json_limits import json_too_deep
 from datahub.canonical import normalise_text
 from datahub.models import Record
 
@@ -215,7 +216,7 @@ def _fields_of(text: str) -> dict | None:
     from "key: value" lines (a line without a key continues the value before it; lines before the first key are the
     labels when no line names them); None when the answer has neither."""
     start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
+    if 0 <= start < end and not json_too_deep(text):
         try:
             data = json.loads(text[start:end + 1])
         except ValueError:
@@ -361,7 +362,7 @@ def _candidates(text: str) -> list[str]:
     commas and semicolons."""
     body = _FENCE.sub("", text.strip()).strip()
     try:
-        data = json.loads(body)
+        data = None if json_too_deep(body) else json.loads(body)
     except ValueError:
         data = None
     if isinstance(data, dict):

@@ -47,7 +47,8 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
                       preference: str = "", ranking: list | None = None) -> Annotation:
     """Record the annotator's answer for their assignment and count it on the task.
 
-    Idempotent: submitting an already submitted assignment (with a valid answer) returns its annotation unchanged.
+    Idempotent: submitting an already submitted assignment again with the same answer returns its annotation unchanged;
+    with a different answer it is a conflict (code "conflict").
     Refused when the assignment is someone else's, was skipped, or its lease expired. `rating` (1..the schema's
     rating_scale) and `free_text` are optional, and only taken when the schema asks for them; so is `preference` (a, b or
     tie: which of the record's two answers is better, A being the stored chosen one), taken when the schema has a
@@ -76,10 +77,9 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
             # A schema without labels: the other answers are each optional, but not all of them.
             raise ApplicationError("answer at least one of the questions", where="answer")
     except ApplicationError:
-        # A repeated submit returns the first answer, whatever it carries this time.
-        existing = Annotation.objects.filter(assignment_id=assignment.pk).first()
-        if existing is not None:
-            return existing
+        # An answer that is not even valid cannot be the one already submitted.
+        if Annotation.objects.filter(assignment_id=assignment.pk).exists():
+            raise _answered_differently() from None
         raise
     overlap = submit_overlap(project=project, kind=kind)
     answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
@@ -99,7 +99,7 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     else:
         annotation = _submit_recorded(**answer)
     if annotation is None:
-        return _submit_refused(assignment=assignment)
+        return _submit_refused(assignment=assignment, answer=answer)
     return annotation
 
 
@@ -144,11 +144,29 @@ def _submit_recorded(*, assignment, project, labels, correction, comment, kind, 
     return rows[0] if rows else None
 
 
-def _submit_refused(*, assignment: Assignment) -> Annotation:
-    """Why a submit moved nothing: the first answer when it was already submitted, else the error to show."""
+def _answered_differently() -> ApplicationError:
+    return ApplicationError("this item was already submitted with a different answer; it cannot be changed here",
+                            where="assignment", code="conflict")
+
+
+def _same_answer(annotation: Annotation, answer: dict) -> bool:
+    """Whether a repeated submit carries the answer already stored (how long it took may differ)."""
+    stored = (sorted(annotation.labels.values_list("pk", flat=True)), annotation.corrected_response, annotation.comment,
+              annotation.rating, annotation.free_text, annotation.preference, list(annotation.ranking or []))
+    sent = (sorted(label.pk for label in answer["labels"]), answer["correction"], answer["comment"], answer["rating"],
+            answer["free_text"], answer["preference"], list(answer["ranking"] or []))
+    return stored == sent
+
+
+def _submit_refused(*, assignment: Assignment, answer: dict) -> Annotation:
+    """Why a submit moved nothing: the first answer when it was already submitted with the same answer (a retry), a
+    conflict when with another, else the error to show."""
     current = Assignment.objects.only("status", "expires_at").get(pk=assignment.pk)
     if current.status == Assignment.Status.SUBMITTED:
-        return Annotation.objects.get(assignment_id=assignment.pk)
+        existing = Annotation.objects.get(assignment_id=assignment.pk)
+        if not _same_answer(existing, answer):
+            raise _answered_differently()
+        return existing
     if current.status == Assignment.Status.SKIPPED:
         raise ApplicationError("this item was skipped; claim the next one", where="assignment", code="skipped")
     raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",

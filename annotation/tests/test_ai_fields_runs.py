@@ -122,7 +122,7 @@ def test_create_picks_the_prompt_for_the_schema_and_refuses_a_template_without_q
                                                                                          users):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     with pytest.raises(ApplicationError) as refused:
         ai_annotator_create(project=rated_project, name="Custom", endpoint=endpoint, prompt_template="{labels}\n{conversation}")
     assert str(refused.value) == ("prompt_template: the schema Rated v1 also asks for a rating, a free-text answer, a preference "
@@ -144,7 +144,7 @@ def test_a_schema_that_gains_questions_stops_an_annotator_whose_prompt_cannot_as
     project = annotation_project
     project.mode = "ai_assists"
     project.save(update_fields=["mode"])
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai = ai_annotator_create(project=project, name="Plain", endpoint=endpoint, prompt_template="{labels}\n{conversation}")
     queued = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
     rated = label_schema_create(workspace=workspace, name="Topic", tree=TOPIC_TREE, rating_scale=5, created_by=users["ml_engineer"])
@@ -163,7 +163,7 @@ def test_a_schema_that_gains_questions_stops_an_annotator_whose_prompt_cannot_as
 def test_the_api_and_the_page_offer_the_prompt_with_questions(api_for, client, users, rated_project, workspace):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     url = f"/api/v1/annotation/projects/{rated_project.pk}/ai-annotators/"
     api = api_for(users["ml_engineer"])
     refused = api.post(url, {"name": "Custom", "endpoint": endpoint.pk, "prompt_template": "{labels} {conversation}"}, format="json")

@@ -7,11 +7,11 @@ OutputSerializer, and calls a selector or a service: the views hold no rules.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated
+from common.api import JSONField, JSONParser, paginated
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_data_workspace, access_dataset, access_import_job, access_version
 from datahub.downloads import (
@@ -42,7 +42,6 @@ from datahub.services.imports import dataset_import_new, import_job_create, impo
 from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS
-
 
 WORKSPACE_FILTER = OpenApiParameter("workspace", int, description="only this workspace")
 
@@ -318,7 +317,7 @@ class DatasetImportsApi(APIView):
         source = serializers.IntegerField(required=False, allow_null=True)
         container = serializers.ChoiceField(choices=ImportJob.Container.choices, required=False, default="", allow_blank=True)
         # binary=True: in a multipart form the mapping arrives as JSON text, e.g. {"instruction": "question"}.
-        column_map = serializers.JSONField(required=False, default=dict, binary=True)
+        column_map = JSONField(required=False, default=dict, binary=True)
         skip_invalid = serializers.BooleanField(required=False, default=False)
         max_record_chars = serializers.IntegerField(required=False, allow_null=True, default=None)
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from common.errors import ApplicationError
+from common.json_limits import json_loads
 from datahub.augmentation.text import language_of
 
 DATA = Path(__file__).parent / "data"
@@ -61,7 +62,7 @@ def table_parse(content: str, *, file_name: str = "table") -> dict[str, list[str
     content = content.lstrip("\ufeff")
     if content.lstrip().startswith("{"):
         try:
-            data = json.loads(content)
+            data = json_loads(content, where=file_name)
         except json.JSONDecodeError as exc:
             raise ApplicationError(f"not valid JSON: {exc.msg}", where=f"{file_name}, line {exc.lineno}") from exc
         pairs = []

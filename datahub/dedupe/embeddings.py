@@ -39,6 +39,20 @@ _models: dict = {}
 _models_lock = threading.Lock()
 
 
+def embedding_model_check(*, workspace_id: int, name: str, where: str = "embedding_model") -> str:
+    """The embedding model a member of the workspace named, as it will be stored and loaded: the default (empty or its
+    own name), or a local sentence-transformers directory where common.paths allows one. Else ApplicationError."""
+    from common.errors import ApplicationError
+    from common.paths import user_directory
+
+    if not name or name in ENGLISH_ONLY_MODELS:
+        return EMBEDDING_MODEL_DEFAULT
+    directory = user_directory(workspace_id=workspace_id, path=name, where=where)
+    if not (directory / "modules.json").is_file():
+        raise ApplicationError(f"{name!r} is not a local sentence-transformers directory (no modules.json)", where=where)
+    return str(directory)
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

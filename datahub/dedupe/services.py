@@ -15,7 +15,7 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.dedupe import stages
-from datahub.dedupe.embeddings import EMBEDDING_MODEL_DEFAULT, embedding_model_reads, texts_embed
+from datahub.dedupe.embeddings import embedding_model_check, embedding_model_reads, texts_embed
 from datahub.dedupe.models import DedupeCluster, DedupeDecision, DedupePair, DedupeRun, Stage
 from datahub.dedupe.plan import decisions_make, exact_collapse
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
@@ -56,8 +56,7 @@ def keep_rank(record: Record) -> tuple:
     return tier, quality, record.created_at, record.pk
 
 
-def _check_settings(*, use_exact: bool, use_near: bool, use_semantic: bool, near_threshold: float, cosine_threshold: float,
-                    embedding_model: str) -> None:
+def _check_settings(*, use_exact: bool, use_near: bool, use_semantic: bool, near_threshold: float, cosine_threshold: float) -> None:
     if not (use_exact or use_near or use_semantic):
         raise ApplicationError("choose at least one stage: exact, near-duplicate or semantic", where="stages")
     if not 0.5 <= near_threshold <= 1.0:
@@ -65,9 +64,6 @@ def _check_settings(*, use_exact: bool, use_near: bool, use_semantic: bool, near
     if not 0.5 <= cosine_threshold <= 1.0:
         raise ApplicationError("the cosine threshold is from 0.5 to 1 (0.95 is the default for MiniLM-class models)",
                                where="cosine_threshold")
-    if use_semantic and embedding_model != EMBEDDING_MODEL_DEFAULT and not (Path(embedding_model) / "modules.json").is_file():
-        raise ApplicationError(f"{embedding_model!r} is not a local sentence-transformers directory (no modules.json)",
-                               where="embedding_model")
 
 
 def dedupe_run_create(*, dataset: Dataset, version: DatasetVersion | None = None, created_by=None, use_exact: bool = True,
@@ -78,9 +74,10 @@ def dedupe_run_create(*, dataset: Dataset, version: DatasetVersion | None = None
 
     With `run_in_background` the job is enqueued after commit; without, the caller runs `dedupe_run_execute`.
     """
-    embedding_model = embedding_model or EMBEDDING_MODEL_DEFAULT
     _check_settings(use_exact=use_exact, use_near=use_near, use_semantic=use_semantic, near_threshold=near_threshold,
-                    cosine_threshold=cosine_threshold, embedding_model=embedding_model)
+                    cosine_threshold=cosine_threshold)
+    if use_semantic:
+        embedding_model = embedding_model_check(workspace_id=dataset.workspace_id, name=embedding_model)
     if version is not None and version.dataset_id != dataset.pk:
         raise ApplicationError(f"version {version.number} belongs to another dataset", where="version")
     if version is None:

@@ -24,7 +24,7 @@ from django.utils.text import get_valid_filename
 
 from common.errors import ApplicationError
 from common.history import history_record
-from common.storage import storage_path
+from common.storage import storage_path, workspace_storage_relative
 from datahub.canonical import MAX_RECORD_CHARS, orjson
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
@@ -78,7 +78,8 @@ def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, s
         raise ApplicationError(f"source {source.name!r} belongs to another workspace", where="source")
     if path is not None and not Path(path).is_file():
         raise ApplicationError(f"no file at {path}", where="file", code="not_found")
-    relative = f"imports/dataset-{dataset.pk}/{uuid.uuid4().hex}/{_stored_name(file_name)}"
+    folder = f"{workspace_storage_relative(dataset.workspace_id)}/imports/dataset-{dataset.pk}/{uuid.uuid4().hex}"
+    relative = f"{folder}/{_stored_name(file_name)}"
     destination = storage_path(relative)
     # The file is written before the rows that point at it; if the transaction fails, it is removed again.
     if uploaded_file is not None:

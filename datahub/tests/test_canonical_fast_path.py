@@ -15,7 +15,6 @@ VALUES = [
     "中文 and ünïcödé",
     {"z": {"y": 1e16, "x": -0.0, "w": 2**63 + 1}},
     "control \x01\x1f\x7f",
-    [{"role": "user", "content": "lone \ud800 surrogate"}],
     {"tool_calls": [{"function": {"arguments": "{\"a\": 1}", "name": "f"}, "id": "call_0", "type": "function"}]},
 ]
 
@@ -23,6 +22,12 @@ VALUES = [
 @pytest.mark.parametrize("value", VALUES)
 def test_compact_json_is_the_json_modules(value):
     assert canonical._compact(value) == json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def test_a_lone_surrogate_is_refused_not_written():
+    with pytest.raises(canonical.ApplicationError) as refused:
+        canonical._compact([{"role": "user", "content": "lone \ud800 surrogate"}])
+    assert refused.value.code == "lone_surrogate"
 
 
 def test_hashes_do_not_depend_on_orjson(monkeypatch):

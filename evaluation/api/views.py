@@ -17,7 +17,6 @@ from evaluation.access import access_comparison_for_vote, access_study, access_s
 from evaluation.selectors import (
     artifact_for_study,
     base_model_for_study,
-    comparison_next_for_rater,
     dataset_version_for_study,
     endpoint_for_study,
     study_arm_rows,
@@ -27,6 +26,7 @@ from evaluation.selectors import (
 )
 from evaluation.services import (
     judge_create,
+    showing_serve,
     study_abandon,
     study_close,
     study_create,
@@ -98,7 +98,8 @@ class StudyCreateApi(APIView):
         max_prompts = serializers.IntegerField(default=50)
         max_new_tokens = serializers.IntegerField(default=64)
         votes_per_comparison = serializers.IntegerField(default=1)
-        seed = serializers.IntegerField(default=0)
+        seed = serializers.IntegerField(default=0, help_text="seeds the prompt sample, generation and the results' bootstrap; "
+                                                             "never the sides raters see or the order they are served in")
         question = serializers.CharField(default="", allow_blank=True)
         labels = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
         gold_rate = serializers.FloatField(default=0.0, help_text="share of a rater's queue drawn from gold comparisons, in [0, 1)")
@@ -335,7 +336,8 @@ class StudyResultsApi(APIView):
 
 
 class StudyNextComparisonApi(APIView):
-    """The next blinded comparison for this rater (study.vote): token, prompt, left and right texts; 204 when none is left."""
+    """The next blinded comparison for this rater (study.vote): token, prompt, left and right texts as this rater sees
+    them; 204 when none is left. Asking again returns the same comparison, same sides, until the rater votes on it."""
 
     @extend_schema_serializer(component_name="BlindComparison")
     class OutputSerializer(serializers.Serializer):
@@ -344,25 +346,26 @@ class StudyNextComparisonApi(APIView):
             role = serializers.CharField()
             content = serializers.CharField(allow_blank=True)
 
-        token = serializers.CharField()
+        token = serializers.CharField(source="comparison.token")
         question = serializers.CharField(source="study.question")
         labels = serializers.ListField(child=serializers.CharField(), source="study.labels")
-        prompt = MessageSerializer(source="prompt.messages", many=True)
+        prompt = MessageSerializer(source="comparison.prompt.messages", many=True)
         left = serializers.CharField(source="left_answer.text")
         right = serializers.CharField(source="right_answer.text")
 
     @extend_schema(responses={200: OutputSerializer, 204: None})
     def get(self, request, study_id: int):
         study = access_study_for_vote(request.user, study_id)
-        comparison = comparison_next_for_rater(study=study, rater=request.user)
-        if comparison is None:
+        showing = showing_serve(study=study, rater=request.user)
+        if showing is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        comparison.study = study
-        return Response(self.OutputSerializer(comparison).data)
+        showing.study = study
+        return Response(self.OutputSerializer(showing).data)
 
 
 class VoteSubmitApi(APIView):
-    """Vote on a comparison by its token (study.vote): left, right, tie or both_bad. One vote per rater per comparison."""
+    """Vote on a comparison served to you, by its token (study.vote): left, right (as you saw them), tie or both_bad.
+    One vote per rater per comparison."""
 
     @extend_schema_serializer(component_name="VoteInput")
     class InputSerializer(serializers.Serializer):
@@ -373,16 +376,18 @@ class VoteSubmitApi(APIView):
 
     @extend_schema_serializer(component_name="VoteOutput")
     class OutputSerializer(serializers.Serializer):
-        token = serializers.CharField(source="comparison.token")
-        choice = serializers.CharField()
+        token = serializers.CharField()
+        choice = serializers.CharField(help_text="as the rater saw the sides")
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, token: str):
         comparison = access_comparison_for_vote(request.user, token)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        vote = vote_submit(comparison=comparison, rater=request.user, **data.validated_data)
-        return Response(self.OutputSerializer(vote).data, status=status.HTTP_201_CREATED)
+        vote_submit(comparison=comparison, rater=request.user, **data.validated_data)
+        # The choice as pressed: the stored one (the comparison's orientation) would tell the rater that orientation.
+        return Response(self.OutputSerializer({"token": comparison.token, "choice": data.validated_data["choice"]}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class _StudyTransitionApi(APIView):

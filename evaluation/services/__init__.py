@@ -19,7 +19,8 @@ from evaluation.services.quality import (
     study_rater_exclude,
     study_rater_include,
 )
+from evaluation.services.showings import comparison_show, showing_serve
 from evaluation.services.votes import vote_submit
 
-__all__ = ["comparison_gold_set", "gold_parse_jsonl", "study_gold_upload", "study_rater_exclude", "study_rater_include", "judge_create", "judge_run", "study_abandon", "study_close", "study_comparisons_build", "study_create", "study_fail", "study_generate",
+__all__ = ["comparison_gold_set", "comparison_show", "showing_serve", "gold_parse_jsonl", "study_gold_upload", "study_rater_exclude", "study_rater_include", "judge_create", "judge_run", "study_abandon", "study_close", "study_comparisons_build", "study_create", "study_fail", "study_generate",
            "study_is_stale", "study_open", "study_retry", "study_votes_export", "vote_submit"]

@@ -1,6 +1,6 @@
 """The work of the `study_generate` job: every arm answers every prompt, then blinded comparisons are built."""
 
-import random
+import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -57,9 +57,10 @@ def _same_text(left: str, right: str) -> bool:
 def study_comparisons_build(*, study: Study) -> int:
     """One comparison per prompt and (baseline, candidate) pair, then open the study. Returns how many were built.
 
-    Which answer sits on the left is a seeded coin flip kept here, server-side; identical answers are flagged and never
-    shown; the serving `order` is a seeded shuffle so it hides creation order. A seeded share `repeat_rate` of the shown
-    comparisons also gets a side-swapped mirror (study_repeats_build). Precondition: every arm answered every prompt.
+    The stored orientation (which answer is left_answer) and `order` are drawn with `secrets`, never the study's seed,
+    so neither can be replayed from public facts; each rater's sides are drawn again when served (services/showings.py).
+    Identical answers are flagged and never shown. A share `repeat_rate` of the shown comparisons also gets a
+    side-swapped mirror (study_repeats_build). Precondition: every arm answered every prompt.
     """
     if study.comparisons.exists():
         return 0
@@ -67,7 +68,7 @@ def study_comparisons_build(*, study: Study) -> int:
     baseline = next(arm for arm in arms if arm.is_baseline)
     candidates = [arm for arm in arms if not arm.is_baseline]
     answers = {(a.prompt_id, a.arm_id): a for a in Answer.objects.filter(prompt__study=study)}
-    rng = random.Random(f"study:{study.pk}:seed:{study.seed}")
+    rng = secrets.SystemRandom()
     comparisons = []
     for prompt in study.prompts.filter(is_gold=False).order_by("order"):
         for candidate in candidates:

@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterator
 
 from common.errors import ApplicationError
+from common.json_limits import json_loads
 
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 ROLES = {"system", "user", "assistant", "tool"}
@@ -41,7 +42,7 @@ def jsonl_values(*, data: bytes, where: str) -> Iterator[tuple[int, object]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_loads(line, where=f"{where} line {number}")
         except json.JSONDecodeError as error:
             raise ApplicationError(f"not JSON: {error.msg}", where=f"{where} line {number}") from error
         yield number, value

@@ -3,14 +3,15 @@
 Gold comparisons come two ways: the product manager marks a built comparison with the answer a careful rater prefers,
 or uploads prompts that come with a better and a worse answer (no arm answers them). Either way the gold comparison is
 served to every rater, mixed into the queue at the study's gold_rate (evaluation/queue.py), on the same page as any
-other, its sides a seeded coin flip kept server-side; its votes score the rater's gold accuracy and never the arms.
+other, its sides drawn per rater with `secrets` like any other; its votes score the rater's gold accuracy, never the arms.
 
 Repeats are built with the comparisons (study_repeats_build): a share repeat_rate of them gets a mirror comparison —
 same prompt and answers, left and right exchanged, its own random token — served to a rater some votes after the
-rater voted on the original. Only the first vote counts in the results; the pair measures the rater's consistency.
+rater voted on the original, mirrored relative to the sides that rater saw. Only the first vote counts in the
+results; the pair measures the rater's consistency. Which comparisons are repeated is drawn with `secrets`.
 """
 
-import random
+import secrets
 
 from django.db import transaction
 from django.db.models import Max
@@ -40,7 +41,7 @@ def _next_order(study: Study) -> int:
 
 
 def study_repeats_build(*, study: Study) -> int:
-    """Mirror a seeded share `repeat_rate` of the study's shown comparisons (rounded, at least one when the rate is
+    """Mirror a share `repeat_rate`, drawn with `secrets`, of the study's shown comparisons (rounded, at least one when the rate is
     above zero and any comparison is shown). Called inside study_comparisons_build's transaction. Returns how many."""
     if study.repeat_rate <= 0:
         return 0
@@ -48,7 +49,7 @@ def study_repeats_build(*, study: Study) -> int:
     if not shown:
         return 0
     count = min(len(shown), max(1, round(study.repeat_rate * len(shown))))
-    rng = random.Random(f"study:{study.pk}:repeats:{study.seed}")
+    rng = secrets.SystemRandom()
     chosen = rng.sample(shown, count)
     start = _next_order(study)
     positions = list(range(start, start + count))
@@ -131,7 +132,7 @@ def gold_parse_jsonl(*, data: bytes) -> list[dict]:
 @transaction.atomic
 def study_gold_upload(*, study: Study, items: list, actor) -> int:
     """Add uploaded gold comparisons to an open study: each item's prompt with its better (`chosen`) and worse
-    (`rejected`) answer, sides a seeded coin flip. Returns how many were added."""
+    (`rejected`) answer, the stored orientation drawn with `secrets`. Returns how many were added."""
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status != Study.Status.OPEN:
         raise ApplicationError(f"gold prompts are added to an open study; this one is {study.status}", where="status",
@@ -144,7 +145,7 @@ def study_gold_upload(*, study: Study, items: list, actor) -> int:
     answers = Answer.objects.bulk_create([
         Answer(prompt=prompt, arm=None, text=text) for prompt, (_, chosen, rejected) in zip(prompts, checked) for text in (chosen, rejected)
     ])
-    rng = random.Random(f"study:{study.pk}:gold:{prompt_start}:{study.seed}")
+    rng = secrets.SystemRandom()
     order = _next_order(study)
     comparisons = []
     for i, prompt in enumerate(prompts):

@@ -5,7 +5,7 @@ from django.db.models import F
 
 from common.errors import ApplicationError
 from common.history import history_record
-from evaluation.models import Comparison, Study, Vote
+from evaluation.models import Comparison, Showing, Study, Vote
 
 REASON_MAX = 5000
 TIME_SPENT_MAX_MS = 24 * 3600 * 1000
@@ -18,6 +18,10 @@ def _already_voted() -> ApplicationError:
 def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", label: str = "", time_spent_ms: int = 0) -> Vote:
     """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it; `label` is empty or one of
     the study's labels.
+
+    `choice` is what the rater pressed, left and right as they saw them: it is stored in the comparison's orientation
+    through the rater's Showing of it (Vote.choice). Only a comparison served to the rater (one with a showing) takes
+    their vote; it stops being pending.
 
     Preconditions: the rater may vote in the study's workspace (checked by access_comparison_for_vote). One vote per
     rater per comparison, enforced by the vote_one_per_rater constraint: a second vote raises and changes nothing.
@@ -41,15 +45,21 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
     if comparison.repeat_of_id is not None and not Vote.objects.filter(comparison_id=comparison.repeat_of_id, rater=rater).exists():
         # A side-swapped repeat is served only after its original; any other vote on it would not be a repeat.
         raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
+    showing = Showing.objects.filter(comparison=comparison, rater=rater).first()
+    if showing is None:
+        # Never served to this rater: there are no sides the choice could be read against.
+        raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
     if Vote.objects.filter(comparison=comparison, rater=rater).exists():
         raise _already_voted()
+    stored = showing.choice_stored(choice)
     try:
         with transaction.atomic():
-            vote = Vote.objects.create(comparison=comparison, rater=rater, choice=choice, reason=reason, label=label,
+            vote = Vote.objects.create(comparison=comparison, rater=rater, choice=stored, reason=reason, label=label,
                                        time_spent_ms=time_spent_ms)
             Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
-            history_record(actor=rater, target=vote, verb="voted", after={"comparison": comparison.pk, "choice": choice,
-                                                                              **({"label": label} if label else {})})
+            Showing.objects.filter(pk=showing.pk, is_pending=True).update(is_pending=False)
+            history_record(actor=rater, target=vote, verb="voted", after={
+                "comparison": comparison.pk, "choice": stored, "shown_choice": choice, **({"label": label} if label else {})})
     except IntegrityError as error:
         # A concurrent second submit by the same rater lost the race to the unique constraint.
         if Vote.objects.filter(comparison=comparison, rater=rater).exists():

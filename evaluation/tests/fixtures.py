@@ -5,6 +5,8 @@ other_tiny_model_dir  (session) a second tiny chat model, same tokenizer texts, 
 candidate_base_model  (function) that second model registered in `workspace` as "tiny-chat-other"
 make_study            (function) study_create with two arms, the generation job queued (not run)
 open_study            (function) a two-arm study over `eval_version`, answers generated and comparisons built
+
+vote_as_stored(...)   a helper, not a fixture: vote on a chosen comparison with a choice meant in its stored orientation
 """
 
 import pytest
@@ -92,3 +94,12 @@ def open_study(make_study, run_jobs):
     study.refresh_from_db()
     assert study.status == "open", study.error
     return study
+
+
+def vote_as_stored(*, comparison, rater, choice: str, **options):
+    """Cast `choice` meant in the comparison's stored orientation (left = left_answer), whatever sides the rater is
+    shown: the comparison is shown to the rater (comparison_show) and the choice pressed as the rater sees it."""
+    from evaluation.services import comparison_show, vote_submit
+
+    showing = comparison_show(comparison=comparison, rater=rater)
+    return vote_submit(comparison=comparison, rater=rater, choice=showing.choice_shown(choice), **options)

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from evaluation.models import Answer, Arm
-from evaluation.selectors import comparison_next_for_rater
+from evaluation.models import Answer, Arm, Vote
+from evaluation.services import showing_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,8 @@ def test_the_vote_page_reveals_no_arm(open_study, users, tiny_base_model, candid
     url = reverse("evaluation:vote", args=[open_study.pk])
     names, ids = _secrets(open_study, tiny_base_model, candidate_base_model)
     pages = []
-    while (comparison := comparison_next_for_rater(study=open_study, rater=rater)) is not None:
+    while (showing := showing_serve(study=open_study, rater=rater)) is not None:
+        comparison = showing.comparison
         response = client.get(url)
         assert response.status_code == 200
         html = response.content.decode()
@@ -70,10 +71,11 @@ def test_the_vote_page_reveals_no_arm(open_study, users, tiny_base_model, candid
             assert set(re.findall(r"\d+", value)).isdisjoint(ids), (name, value)
         form = html[html.index('id="vote-form"'):html.index("</form>", html.index('id="vote-form"'))]
         pages.append(_attributes_without("<form " + form, [comparison.token, url]))
-        # The page shows the two texts, left and right, as the server decided.
+        # The page shows the two texts, left and right, as the server decided for this rater (their showing).
         assert html.index('id="answer-left"') < html.index('id="answer-right"')
-        assert response.context["comparison"].left_answer.text == comparison.left_answer.text
-        assert response.context["comparison"].right_answer.text == comparison.right_answer.text
+        assert response.context["showing"].pk == showing.pk
+        assert response.context["showing"].left_answer.text == showing.left_answer.text
+        assert response.context["showing"].right_answer.text == showing.right_answer.text
         assert client.post(url, {"token": comparison.token, "choice": "tie", "time_spent_ms": "10"}).status_code == 302
     # Every comparison's vote form has the same attributes once its token is taken out: nothing encodes arm or answer.
     assert len(pages) == 4
@@ -82,12 +84,13 @@ def test_the_vote_page_reveals_no_arm(open_study, users, tiny_base_model, candid
 
 def test_the_next_comparison_api_reveals_no_arm(open_study, users, api_for, tiny_base_model, candidate_base_model):
     rater = users["crowd_annotator"]
-    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    showing = showing_serve(study=open_study, rater=rater)
+    comparison = showing.comparison
     response = api_for(rater).get(f"/api/v1/studies/{open_study.pk}/next/")
     body = response.json()
     assert set(body) == {"token", "question", "labels", "prompt", "left", "right"}
     assert body == {"token": comparison.token, "question": "", "labels": [], "prompt": comparison.prompt.messages,
-                    "left": comparison.left_answer.text, "right": comparison.right_answer.text}
+                    "left": showing.left_answer.text, "right": showing.right_answer.text}
     assert all(set(message) == {"role", "content"} for message in body["prompt"])
     names, ids = _secrets(open_study, tiny_base_model, candidate_base_model)
     raw = response.content.decode()
@@ -95,7 +98,9 @@ def test_the_next_comparison_api_reveals_no_arm(open_study, users, api_for, tiny
         assert name.lower() not in raw.lower(), name
     assert not any(isinstance(value, int) for value in body.values())
     vote = api_for(rater).post(f"/api/v1/comparisons/{comparison.token}/vote/", {"choice": "left"}, format="json")
+    # The answer repeats the choice as pressed; the stored one would tell the rater the stored orientation.
     assert vote.json() == {"token": comparison.token, "choice": "left"}
+    assert Vote.objects.get().choice == showing.choice_stored("left")
 
 
 def test_the_vote_home_page_reveals_no_arm(open_study, users, tiny_base_model, candidate_base_model):
@@ -132,7 +137,8 @@ def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_
     api = api_for(rater)
     url = reverse("evaluation:vote", args=[study.pk])
     pages, kinds, waiting = [], set(), []
-    while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None:
+    while (showing := showing_serve(study=study, rater=rater)) is not None:
+        comparison = showing.comparison
         kinds.add("repeat" if comparison.repeat_of_id else "gold" if comparison.gold_answer_id else "regular")
         response = client.get(url)
         html = response.content.decode()
@@ -144,7 +150,7 @@ def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_
         body = api.get(f"/api/v1/studies/{study.pk}/next/").json()
         assert body["token"] == comparison.token
         assert set(body) == {"token", "question", "labels", "prompt", "left", "right"}
-        assert (body["left"], body["right"]) == (comparison.left_answer.text, comparison.right_answer.text)
+        assert (body["left"], body["right"]) == (showing.left_answer.text, showing.right_answer.text)
         for word in KIND_WORDS:
             assert word not in str(sorted(body)).lower(), word
         assert client.post(url, {"token": comparison.token, "choice": "left", "time_spent_ms": "10"}).status_code == 302

@@ -24,7 +24,6 @@ from evaluation.access import access_comparison_for_vote, access_study, access_s
 from evaluation.models import Study
 from evaluation.selectors import (
     comparison_for_manager,
-    comparison_next_for_rater,
     rater_of_study,
     studies_open_for_rater,
     study_arms,
@@ -47,6 +46,7 @@ from evaluation.services import (
     comparison_gold_set,
     gold_parse_jsonl,
     judge_create,
+    showing_serve,
     study_abandon,
     study_close,
     study_create,
@@ -457,10 +457,11 @@ def vote(request, study_id: int):
         except ApplicationError as error:
             messages.error(request, error.message)
         return redirect("evaluation:vote", study_id=study.pk)
-    comparison = comparison_next_for_rater(study=study, rater=request.user)
+    # The same comparison, same sides, on every reload until the rater votes on it.
+    showing = showing_serve(study=study, rater=request.user)
     # Every kind of comparison (regular, gold, repeat) counts the same, so the number gives none of them away.
-    remaining = waiting_count(study=study, rater=request.user) if comparison else 0
-    return render(request, "frontend/evaluation/vote.html", {"study": study, "comparison": comparison, "remaining": remaining})
+    remaining = waiting_count(study=study, rater=request.user) if showing else 0
+    return render(request, "frontend/evaluation/vote.html", {"study": study, "showing": showing, "remaining": remaining})
 
 
 COMPARISONS_PER_PAGE = 25

@@ -6,6 +6,7 @@ typed in, never shown back.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -31,16 +32,15 @@ class EndpointForm(forms.Form):
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     base_url = forms.CharField(max_length=500, label=gettext_lazy("Base URL"),
                                help_text=gettext_lazy("Up to and including /v1, e.g. http://127.0.0.1:8000/v1 or "
-                                                      "https://api.openai.com/v1"))
+                                                      "https://api.openai.com/v1. Loopback and private addresses only "
+                                                      "where the operator allowed them."))
     model = forms.CharField(max_length=300, label=gettext_lazy("Model"),
                             help_text=gettext_lazy("The model name the endpoint expects."))
     api_key = forms.CharField(required=False, label=gettext_lazy("API key"),
                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                               help_text=gettext_lazy("Stored encrypted and never shown again. Leave empty to keep the "
                                                      "stored key."))
-    api_key_env = forms.CharField(required=False, max_length=200, label=gettext_lazy("or: environment variable"),
-                                  help_text=gettext_lazy("The name of an environment variable on the server that holds "
-                                                         "the key, e.g. OPENAI_API_KEY."))
+    api_key_env = forms.CharField(required=False, max_length=200, label=gettext_lazy("or: environment variable"))
     timeout_seconds = forms.FloatField(initial=60.0, min_value=0.001, label=gettext_lazy("Timeout (seconds)"))
     max_retries = forms.IntegerField(initial=3, min_value=0, max_value=10, label=gettext_lazy("Retries"),
                                      help_text=gettext_lazy("On 429, 5xx and timeouts; never on other errors."))
@@ -49,6 +49,14 @@ class EndpointForm(forms.Form):
     concurrency = forms.IntegerField(initial=4, min_value=1, max_value=64, label=gettext_lazy("Requests at once"))
     requests_per_minute = forms.IntegerField(initial=0, min_value=0, label=gettext_lazy("Requests per minute"),
                                              help_text=gettext_lazy("0 means no limit."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        patterns = settings.ENDPOINT_KEY_ENV_ALLOWED
+        self.fields["api_key_env"].help_text = _(
+            "The name of an environment variable on the server that holds the key, e.g. OPENAI_API_KEY. The operator "
+            "allows names matching %(patterns)s.") % {"patterns": ", ".join(patterns)} if patterns else _(
+            "The operator allows no environment variables for keys: type the key above.")
 
     def clean(self):
         data = super().clean()

@@ -154,8 +154,9 @@ class BaseModelForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     path = forms.CharField(max_length=500, label=gettext_lazy("Path on the server"),
-                           help_text=gettext_lazy("A model directory with config.json, weights and tokenizer: absolute, or relative to "
-                                                  "the storage root."))
+                           help_text=gettext_lazy("A model directory with config.json, weights and tokenizer: absolute, under "
+                                                  "one of the model roots the operator allows, or relative to this workspace's "
+                                                  "storage."))
 
     def __init__(self, *args, workspaces, **kwargs):
         super().__init__(*args, **kwargs)

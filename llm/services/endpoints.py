@@ -2,19 +2,32 @@
 
 The API key is taken here and never given back: it is either the name of an environment variable (api_key_env) or
 encrypted at rest (api_key). Setting one clears the other.
+
+Every save checks what the endpoint will do with the key: the variable must be one the operator allowed
+(llm.keys.api_key_env_check) and the base URL must pass the outbound policy (llm.outbound.base_url_check). Both are
+checked again on every call, since settings and DNS change.
 """
 
 import time
-from urllib.parse import urlparse
 
 import httpx
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
-from llm.keys import api_key_encrypt, endpoint_api_key
+from llm.keys import api_key_encrypt, api_key_env_check, endpoint_api_key
 from llm.models import ModelEndpoint
+from llm.outbound import (
+    OutboundRefused,
+    base_url_check,
+    base_url_parts,
+    connection_problem,
+    http_status_problem,
+    outbound_client,
+    remote_body_log,
+)
 
 NAME_MAX = 200
 LIMITS = {
@@ -33,15 +46,14 @@ def _snapshot(endpoint: ModelEndpoint) -> dict:
             "api_key_env": endpoint.api_key_env, "has_api_key": endpoint.has_api_key}
 
 
-def _check(*, name: str, base_url: str, model: str, numbers: dict) -> None:
+def _check(*, name: str, base_url: str, model: str, api_key_env: str, numbers: dict) -> None:
     if not name:
         raise ApplicationError("a model endpoint needs a name", where="name")
     if len(name) > NAME_MAX:
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
-    parts = urlparse(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ApplicationError(f"the base URL must start with http:// or https:// and name a host; got {base_url!r}",
-                               where="base_url")
+    base_url_check(base_url)
+    if api_key_env:
+        api_key_env_check(api_key_env)
     if not model:
         raise ApplicationError("a model endpoint needs the model name the endpoint expects", where="model")
     for field, value in numbers.items():
@@ -69,9 +81,9 @@ def model_endpoint_create(*, workspace: Workspace, name: str, base_url: str, mod
     name, base_url, model, api_key_env = name.strip(), base_url.strip().rstrip("/"), model.strip(), api_key_env.strip()
     numbers = {"timeout_seconds": timeout_seconds, "max_retries": max_retries, "backoff_seconds": backoff_seconds,
                "concurrency": concurrency, "requests_per_minute": requests_per_minute}
-    _check(name=name, base_url=base_url, model=model, numbers=numbers)
     if api_key and api_key_env:
         raise ApplicationError("give either an API key or the environment variable holding it, not both", where="api_key")
+    _check(name=name, base_url=base_url, model=model, api_key_env=api_key_env, numbers=numbers)
     endpoint = ModelEndpoint(workspace=workspace, name=name, base_url=base_url, model=model, api_key_env=api_key_env,
                              api_key_encrypted=api_key_encrypt(api_key) if api_key else "", **numbers)
     _save(endpoint)
@@ -105,7 +117,7 @@ def model_endpoint_update(*, endpoint: ModelEndpoint, updated_by=None, name: str
         endpoint.api_key_env, endpoint.api_key_encrypted = "", api_key_encrypt(api_key)
     elif api_key_env:
         endpoint.api_key_env, endpoint.api_key_encrypted = api_key_env.strip(), ""
-    _check(name=endpoint.name, base_url=endpoint.base_url, model=endpoint.model,
+    _check(name=endpoint.name, base_url=endpoint.base_url, model=endpoint.model, api_key_env=endpoint.api_key_env,
            numbers={field: getattr(endpoint, field) for field in LIMITS})
     _save(endpoint)
     after = _snapshot(endpoint)
@@ -126,33 +138,41 @@ def model_endpoint_delete(*, endpoint: ModelEndpoint, deleted_by=None) -> None:
 def model_endpoint_test(*, endpoint: ModelEndpoint) -> dict:
     """Ask the endpoint for its model list (GET {base_url}/models): can we reach it, does the key work, does it serve
     endpoint.model? Returns {"ok", "message", "latency_ms", "models"}; never raises for a failed connection.
+
+    The key and the destination are checked first (a refused address gets the policy's message before any connection
+    is attempted), and the message says what failed in our words, never what the remote sent.
     Not inside a transaction: it waits on the network."""
+    def failed(message: str, latency_ms: float = 0.0) -> dict:
+        return {"ok": False, "message": message, "latency_ms": latency_ms, "models": []}
+
     url = endpoint.base_url.rstrip("/") + "/models"
     try:
         api_key = endpoint_api_key(endpoint)
+        base_url_parts(endpoint.base_url)
     except ApplicationError as error:
-        return {"ok": False, "message": error.message, "latency_ms": 0.0, "models": []}
+        return failed(error.message)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     started = time.perf_counter()
     try:
-        response = httpx.get(url, headers=headers, timeout=endpoint.timeout_seconds)
-    except httpx.TimeoutException:
-        return {"ok": False, "message": f"no answer from {url} within {endpoint.timeout_seconds:g} s",
-                "latency_ms": (time.perf_counter() - started) * 1000, "models": []}
-    except httpx.HTTPError as error:
-        return {"ok": False, "message": f"cannot reach {url}: {error}", "latency_ms": (time.perf_counter() - started) * 1000,
-                "models": []}
+        with outbound_client(timeout=endpoint.timeout_seconds, max_connections=1) as http:
+            response = http.get(url, headers=headers)
+    except (OutboundRefused, httpx.HTTPError) as error:
+        latency_ms = 0.0 if isinstance(error, OutboundRefused) else (time.perf_counter() - started) * 1000
+        return failed(connection_problem(error, base_url=endpoint.base_url, timeout_seconds=endpoint.timeout_seconds),
+                      latency_ms)
     latency_ms = (time.perf_counter() - started) * 1000
     if response.status_code != 200:
-        from llm.client import http_error_message
-
-        return {"ok": False, "message": f"{url} answered HTTP {response.status_code}: {http_error_message(response)}",
-                "latency_ms": latency_ms, "models": []}
+        remote_body_log(endpoint.base_url, response)
+        return failed(http_status_problem(response.status_code), latency_ms)
     try:
-        models = [str(row.get("id")) for row in response.json().get("data", []) if isinstance(row, dict)]
-    except (ValueError, AttributeError):
-        return {"ok": False, "message": f"{url} did not answer with an OpenAI model list", "latency_ms": latency_ms,
-                "models": []}
+        rows = response.json().get("data")
+        models = ([row["id"] for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)]
+                  if isinstance(rows, list) else None)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        models = None
+    if models is None:
+        remote_body_log(endpoint.base_url, response)
+        return failed(_("the endpoint did not answer with an OpenAI model list"), latency_ms)
     if endpoint.model not in models:
         return {"ok": False, "message": f"connected, but the endpoint does not serve {endpoint.model!r}",
                 "latency_ms": latency_ms, "models": models[:50]}

@@ -6,6 +6,10 @@ model_server_user    (function) an ML engineer of the `workspace` fixture whose 
 tiny_endpoint        (function) a ModelEndpoint of `workspace` pointing at `model_server`, serving the tiny base model
                      (training's `tiny_base_model`), with fast retries (backoff 0.01 s) so failing tests stay quick
 make_endpoint        (function) make_endpoint(model=..., **fields) -> another such endpoint, e.g. with a tiny timeout
+outbound_allow       (function) outbound_allow("127.0.0.1:8000", ...) adds destinations to the operator's private-address
+                     allowance (settings.OUTBOUND_PRIVATE_ALLOWED) for this test, as an operator would
+make_listener        (function) make_listener(answer=...) -> a started llm.tests.listener.Listener on 127.0.0.1, stopped
+                     after the test; the policy does NOT allow it unless the test says so
 """
 
 from dataclasses import dataclass
@@ -33,11 +37,39 @@ class ModelServer:
 
 
 @pytest.fixture
-def model_server(live_server) -> ModelServer:
+def outbound_allow(settings):
+    def allow(*destinations: str) -> None:
+        settings.OUTBOUND_PRIVATE_ALLOWED = [*settings.OUTBOUND_PRIVATE_ALLOWED, *destinations]
+
+    return allow
+
+
+@pytest.fixture
+def make_listener():
+    from llm.tests.listener import Listener, openai_answer
+
+    started = []
+
+    def make(answer=openai_answer):
+        listener = Listener(answer=answer).__enter__()
+        started.append(listener)
+        return listener
+
+    yield make
+    for listener in started:
+        listener.__exit__(None, None, None)
+
+
+@pytest.fixture
+def model_server(live_server, outbound_allow) -> ModelServer:
     from training.server import engine
 
     # Remembered load failures belong to the test that caused them; loaded models are kept (loading is the slow part).
     engine._failures.clear()
+    # The project's own server is a loopback address: the outbound policy refuses it unless the operator allows it,
+    # as the quick start does for 127.0.0.1:8000.
+    port = live_server.url.rsplit(":", 1)[1]
+    outbound_allow(f"127.0.0.1:{port}", f"[::1]:{port}")
     return ModelServer(base_url=f"{live_server.url}/v1")
 
 

@@ -59,7 +59,8 @@ class BaseModelsApi(APIView):
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
-        path = serializers.CharField(max_length=500, help_text="absolute, or relative to the storage root")
+        path = serializers.CharField(max_length=500, help_text="a model directory: absolute, under one of the operator's model "
+                                                               "roots (WHETSTONE_MODEL_ROOTS), or relative to the workspace's storage")
 
     OutputSerializer = BaseModelOutputSerializer
 

@@ -14,6 +14,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.services import api_token_authenticate
+from common.json_limits import MAX_DEPTH, json_too_deep
 from training.server import engine
 from training.server.registry import served_model_get, served_model_list
 
@@ -149,8 +150,11 @@ def _stop(body: dict) -> list[str]:
 
 
 def _parse(request) -> dict:
+    raw = request.body or b"null"
+    if json_too_deep(raw):
+        raise RequestError(400, f"The body nests deeper than {MAX_DEPTH} levels, the limit.")
     try:
-        body = json.loads(request.body or b"null")
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(400, f"The body is not valid JSON: {error}.") from error
     if not isinstance(body, dict):

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
+from common.paths import stored_path, user_directory
 from training.models import BaseModel
 
 NAME_MAX = 200
@@ -105,7 +106,8 @@ def _template_ends_turn_with(tokenizer, token: str) -> bool:
 
 @transaction.atomic
 def base_model_register(*, workspace: Workspace, name: str, path: str | Path, registered_by=None) -> BaseModel:
-    """Register a model directory (absolute, or relative to the storage root) as a base model of `workspace`.
+    """Register a model directory as a base model of `workspace`: absolute under one of the operator's model roots, or
+    inside the workspace's own storage (a relative path is taken there); see common.paths.
 
     The directory is inspected now, so a broken model is refused at the door with the reason.
     """
@@ -117,10 +119,9 @@ def base_model_register(*, workspace: Workspace, name: str, path: str | Path, re
     if BaseModel.objects.filter(workspace=workspace, name=name).exists():
         raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name",
                                code="duplicate")
-    path = str(path).strip()
-    if not path:
-        raise ApplicationError("a base model needs a path", where="path")
-    facts = model_inspect(model_directory(path))
+    directory = user_directory(workspace_id=workspace.pk, path=path)
+    facts = model_inspect(directory)
+    path = stored_path(directory)
     try:
         # The unique constraint decides between two concurrent registrations of the same name.
         with transaction.atomic():

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from common.errors import ApplicationError
 from common.history import history_record
+from common.storage import workspace_storage_relative
 from training.models import ModelArtifact
 from training.services.base_models import base_model_directory, model_directory
 
@@ -41,7 +42,7 @@ def model_artifact_merge_request(*, artifact: ModelArtifact, requested_by=None) 
 def model_artifact_merge(*, artifact: ModelArtifact, merged_by=None) -> ModelArtifact:
     """Merge `artifact` (a LoRA adapter) into its base and register the merged weights as a new artifact linked to it.
 
-    Writes <storage>/artifacts/<id>-merged/; the database rows are written only after the files are complete.
+    Writes <storage>/workspaces/<workspace id>/artifacts/<id>-merged/; the database rows are written only after the files are complete.
     """
     _mergeable_check(artifact)
     import torch
@@ -49,7 +50,7 @@ def model_artifact_merge(*, artifact: ModelArtifact, merged_by=None) -> ModelArt
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base_dir = base_model_directory(artifact.base_model)
-    relative = f"{MERGED_ROOT}/{artifact.pk}-merged"
+    relative = f"{workspace_storage_relative(artifact.workspace_id)}/{MERGED_ROOT}/{artifact.pk}-merged"
     out_dir = model_directory(relative)
     dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)

@@ -12,12 +12,13 @@ from django.utils import timezone
 from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
+from common.storage import workspace_storage_relative
 from datahub.models import DatasetVersion, Record, VersionRecord
 from training.models import BaseModel, Checkpoint, TrainingRun
 from training.services.hyperparameters import hyperparameters_clean
 from training.services.memory import training_memory_check
-from training.services.probes import probe_set_build, probe_set_reset
 from training.services.preview import chat_template_has_generation_markers, tokenizer_load, training_run_preview
+from training.services.probes import probe_set_build, probe_set_reset
 
 NAME_MAX = 200
 FINISHED = {TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED}
@@ -133,7 +134,7 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
                                      method=method, adapter=adapter, hyperparameters=clean, created_by=user,
                                      memory_estimate=memory.as_dict(), memory_override=not memory.fits, parent=parent,
                                      resume_from=resume_from, probes=probes)
-    run.output_dir = f"runs/{run.pk}"
+    run.output_dir = f"{workspace_storage_relative(workspace.pk)}/runs/{run.pk}"
     run.save(update_fields=["output_dir", "updated_at"])
     history_record(actor=created_by, target=run, verb="created",
                    after={"status": run.status, "base_model": base_model.pk, "dataset_version": dataset_version.pk,

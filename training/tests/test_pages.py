@@ -312,7 +312,7 @@ def test_resume_button_continues_from_the_last_checkpoint(browser, users, worksp
     from training.services.execution import checkpoints_record
 
     run = finished(workspace, tiny_base_model, sft_version, status=TrainingRun.Status.FAILED)
-    directory = settings.STORAGE_ROOT / "runs" / str(run.pk) / "checkpoints" / "checkpoint-3"
+    directory = settings.STORAGE_ROOT / run.output_dir / "checkpoints" / "checkpoint-3"
     directory.mkdir(parents=True)
     (directory / "trainer_state.json").write_text("{}")
     checkpoints_record(run=run)

@@ -48,11 +48,11 @@ def test_job_trains_streams_metrics_and_registers_the_adapter(workspace, tiny_ba
     assert points[0].epoch == 0.5
     artifact = ModelArtifact.objects.get()
     assert (artifact.run, artifact.base_model, artifact.dataset_version, artifact.kind, artifact.path) == (
-        run, tiny_base_model, sft_version, ModelArtifact.Kind.ADAPTER, f"runs/{run.pk}/adapter")
+        run, tiny_base_model, sft_version, ModelArtifact.Kind.ADAPTER, f"{run.output_dir}/adapter")
     replies = generate_replies(base_model=tiny_base_model, artifact=artifact, conversations=[[{"role": "user", "content": "我想退货。"}]],
                                max_new_tokens=6)
     assert len(replies) == 1 and isinstance(replies[0], str)
-    run_dir = settings.STORAGE_ROOT / "runs" / str(run.pk)
+    run_dir = settings.STORAGE_ROOT / run.output_dir
     assert (run_dir / "data" / "train.jsonl").read_text().count("\n") == 10
     assert (run_dir / "data" / "validation.jsonl").read_text().count("\n") == 2
     assert history(run) == ["created", "started", "succeeded"]
@@ -112,16 +112,16 @@ def test_cancel_while_running_stops_the_runner_and_keeps_its_adapter(workspace, 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED, run.error
     assert 0 < run.progress < 1
-    run_dir = settings.STORAGE_ROOT / "runs" / str(run.pk)
+    run_dir = settings.STORAGE_ROOT / run.output_dir
     assert (run_dir / "CANCEL").exists()
     assert any((run_dir / "checkpoints").glob("checkpoint-*/adapter_config.json"))
     artifact = ModelArtifact.objects.get(run=run)
-    assert (artifact.path, artifact.is_partial) == (f"runs/{run.pk}/adapter", True)
+    assert (artifact.path, artifact.is_partial) == (f"{run.output_dir}/adapter", True)
     assert history(run) == ["created", "started", "cancel_requested", "cancelled"]
 
     # Resume: a new run, linked to the cancelled one, continues from its checkpoint for two more steps.
     checkpoint = Checkpoint.objects.get(run=run)
-    assert checkpoint.path == f"runs/{run.pk}/checkpoints/checkpoint-{checkpoint.step}"
+    assert checkpoint.path == f"{run.output_dir}/checkpoints/checkpoint-{checkpoint.step}"
     resumed = training_run_retry(run=run, resume=True, hyperparameters={"max_steps": checkpoint.step + 2})
     assert (resumed.parent, resumed.resume_from, resumed.name) == (run, checkpoint, f"quick (resumed at step {checkpoint.step})")
     run_jobs()
@@ -143,5 +143,5 @@ def test_job_trains_dpo_streams_rewards_and_registers_the_adapter(workspace, tin
     assert len(train) == 2
     assert {"rewards/accuracies", "rewards/margins"} <= set(train[0])
     artifact = ModelArtifact.objects.get(run=run)
-    assert (artifact.kind, artifact.path) == (ModelArtifact.Kind.ADAPTER, f"runs/{run.pk}/adapter")
+    assert (artifact.kind, artifact.path) == (ModelArtifact.Kind.ADAPTER, f"{run.output_dir}/adapter")
 

@@ -27,9 +27,8 @@ from annotation.feedback.services.ingest import ACCEPTED, BATCH_MAX, DUPLICATE, 
 from common.api import paginated
 from datahub.models import Dataset
 
-
-# Read by DRF's JSON parser from the stream (Django's DATA_UPLOAD_MAX_MEMORY_SIZE guards only request.body), so the
-# endpoint sets its own bound: 5,000 events with long conversations fit, a runaway client does not.
+# The endpoint's own bound on a body (common.api.JSONParser reads it): 5,000 events with long conversations fit, a
+# runaway client does not.
 BODY_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -66,6 +65,7 @@ class FeedbackEventsApi(APIView):
 
     authentication_classes = [IngestTokenAuthentication, ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]  # checked below: an ingest token has no user
+    json_body_max_bytes = BODY_MAX_BYTES
 
     class InputSerializer(serializers.Serializer):
         source = serializers.IntegerField(required=False,

@@ -14,7 +14,7 @@ MANAGERS = {Role.ADMIN, Role.ML_ENGINEER}
 
 @pytest.fixture
 def endpoint(workspace):
-    return model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="tiny")
+    return model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="tiny")
 
 
 def list_url(project):
@@ -39,7 +39,7 @@ def test_only_managers_add_an_ai_annotator(api_for, users, annotation_project, e
 
 
 def test_an_endpoint_of_another_workspace_is_not_found(api_for, users, annotation_project, other_workspace):
-    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://127.0.0.1:9/v1", model="m")
+    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m")
     response = api_for(users["ml_engineer"]).post(list_url(annotation_project), {"name": "Tiny", "endpoint": foreign.pk}, format="json")
     assert response.status_code == 404
     assert AIAnnotator.objects.count() == 0

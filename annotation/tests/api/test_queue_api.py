@@ -60,8 +60,12 @@ def test_submit_then_repeat_returns_the_same_annotation(api_for, users, annotati
     body = first.json()
     assert (body["labels"], body["corrected_response"], body["annotator_kind"], body["time_spent_ms"], body["assignment_id"]) == (
         ["account/login"], "Use the reset link.", "expert", 2500, assignment_id)
-    again = client.post(f"/api/v1/annotation/assignments/{assignment_id}/submit/", {**payload, "label_ids": []}, format="json")
+    again = client.post(f"/api/v1/annotation/assignments/{assignment_id}/submit/", payload, format="json")
     assert (again.status_code, again.json()["id"]) == (200, body["id"])
+    changed = client.post(f"/api/v1/annotation/assignments/{assignment_id}/submit/", {**payload, "label_ids": []}, format="json")
+    assert changed.status_code == 409
+    assert changed.json() == {"detail": "this item was already submitted with a different answer; it cannot be changed here",
+                              "where": "assignment", "code": "conflict"}
     assert Annotation.objects.count() == 1
 
 
@@ -74,8 +78,9 @@ def test_submit_errors_name_the_place(api_for, users, annotation_project, topic_
     assert response.json() == {"detail": "'billing' has sub-labels; pick one of them", "where": "label_ids[0]", "code": "invalid"}
     refund = {"label_ids": [label_id(topic_schema, "billing/refund")], "time_spent_ms": 1}
     other = api_for(users["staff_annotator"]).post(url, refund, format="json")
-    assert other.status_code == 400
-    assert other.json() == {"detail": "this item is assigned to another annotator", "where": "assignment", "code": "not_yours"}
+    missing = api_for(users["staff_annotator"]).post(f"/api/v1/annotation/assignments/{assignment_id + 1000}/submit/", refund,
+                                                     format="json")
+    assert (other.status_code, other.json()) == (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
     Assignment.objects.filter(pk=assignment_id).update(expires_at=timezone.now() - timedelta(seconds=1))
     expired = client.post(url, refund, format="json")
     assert (expired.status_code, expired.json()["code"], expired.json()["where"]) == (400, "expired", "assignment")
@@ -132,5 +137,5 @@ def test_heartbeat_renews_and_refuses_others(api_for, users, annotation_project)
     assert response.json() == [{"assignment_id": assignment.pk, "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z")}]
     assert assignment.expires_at > timezone.now() + timedelta(seconds=590)
     other = api_for(users["staff_annotator"]).post(url)
-    assert (other.status_code, other.json()["code"]) == (400, "not_yours")
+    assert (other.status_code, other.json()) == (404, {"detail": "Not found."})
     assert api_for(users["product_manager"]).post(url).status_code == 404

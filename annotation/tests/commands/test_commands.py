@@ -110,7 +110,7 @@ def test_ai_run_command_refuses_a_bad_limit(annotation_project, workspace):
     from annotation.services import ai_annotator_create
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai_annotator_create(project=annotation_project, name="Tiny", endpoint=endpoint)
     with pytest.raises(CommandError) as error:
         call_command("annotation_ai_run", "--project", str(annotation_project.pk), "--annotator", "Tiny", "--limit", "0",

@@ -21,7 +21,7 @@ def client_for(client):
 
 @pytest.fixture
 def endpoint(workspace):
-    return model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="tiny")
+    return model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="tiny")
 
 
 def test_ai_page_costs_the_same_for_1_and_10(client_for, users, annotation_project, endpoint, django_assert_num_queries):

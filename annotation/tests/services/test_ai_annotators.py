@@ -89,8 +89,8 @@ def test_prompt_lists_the_choices_and_keeps_braces_of_the_conversation(annotatio
 def test_create_checks_its_input_and_makes_an_inactive_service_user(annotation_project, users, workspace, other_workspace):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
-    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
+    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m")
     make = lambda **fields: ai_annotator_create(**{"project": annotation_project, "name": "Tiny", "endpoint": endpoint,  # noqa: E731
                                                    "created_by": users["ml_engineer"], **fields})
     for fields, message in [({"endpoint": foreign}, "endpoint: model endpoint 'theirs' belongs to another workspace"),
@@ -210,7 +210,7 @@ def test_pools_without_ai_stop_the_run_and_a_live_run_blocks_another(annotation_
     project = annotation_project_factory(n=2)
     annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
                                   label_pools=["crowd"], mode="ai_assists")
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=endpoint, created_by=users["ml_engineer"])
     queued = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
     with pytest.raises(ApplicationError, match=f"run {queued.pk} of 'Tiny' is still queued"):
@@ -228,7 +228,7 @@ def test_a_run_that_stopped_moving_is_failed_when_a_new_one_starts(annotation_pr
 
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai = ai_annotator_create(project=project_mode_set(annotation_project, "ai_assists"), name="Tiny", endpoint=endpoint)
     stuck = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
     AIRun.objects.filter(pk=stuck.pk).update(status="running", updated_at=timezone.now() - timedelta(minutes=16))

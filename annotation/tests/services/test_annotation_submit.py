@@ -32,9 +32,12 @@ def test_submit_records_labels_kind_time_and_completes_the_task(claimed, users, 
 def test_second_submit_returns_the_same_annotation_and_counts_once(claimed, users, topic_schema):
     refund, invoice = label_id(topic_schema, "billing/refund"), label_id(topic_schema, "billing/invoice")
     first = annotation_submit(assignment=claimed, label_ids=[refund], time_spent_ms=100, submitted_by=users["expert_annotator"])
-    second = annotation_submit(assignment=claimed, label_ids=[invoice], time_spent_ms=900, submitted_by=users["expert_annotator"])
+    second = annotation_submit(assignment=claimed, label_ids=[refund], time_spent_ms=900, submitted_by=users["expert_annotator"])
     assert second.pk == first.pk
-    assert [l.path for l in second.labels.all()] == ["billing/refund"]
+    with pytest.raises(ApplicationError) as changed:
+        annotation_submit(assignment=claimed, label_ids=[invoice], time_spent_ms=900, submitted_by=users["expert_annotator"])
+    assert (changed.value.code, changed.value.where) == ("conflict", "assignment")
+    assert [l.path for l in first.labels.all()] == ["billing/refund"]
     assert (Annotation.objects.count(), AnnotationTask.objects.get(pk=claimed.task_id).submitted_count) == (1, 1)
 
 

@@ -166,7 +166,7 @@ def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation
     from annotation.services import ai_annotator_create
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     states = []
     for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
         project = annotation_project_factory(n=2, overlap=2, name=f"AI first {i}")

@@ -110,8 +110,11 @@ def test_submit_stores_the_ranking_and_checks_it(ranking_project, annotation_pro
     annotation.refresh_from_db()
     assert annotation.ranking == order
     assert HistoryEvent.objects.get(verb="submitted", target_id=annotation.pk).after["ranking"] == order
-    # A repeated submit returns the first answer, whatever it carries.
-    assert submit(ranking=candidates[::-1]).pk == annotation.pk
+    # A repeated submit of the same answer returns it; another answer is a conflict and changes nothing.
+    assert submit(ranking=order).pk == annotation.pk
+    with pytest.raises(ApplicationError) as refused:
+        submit(ranking=candidates[::-1])
+    assert (refused.value.code, refused.value.where) == ("conflict", "assignment")
     assert Annotation.objects.get().ranking == order
     # The single answer of question 1 is an item of its own: nothing to rank there.
     single = assignment_claim_next(project=project, annotator=person)

@@ -106,7 +106,7 @@ def test_dashboard_rating_gap_to_people_by_hand(annotation_project_factory, rate
     from llm.services.endpoints import model_endpoint_create
 
     project = project_mode_set(annotation_project_factory(n=2, overlap=3, schema=rated_schema), "ai_assists")
-    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai = ai_annotator_create(project=project, name="Rater", endpoint=endpoint).user
     crowd, staff = users["crowd_annotator"], users["staff_annotator"]
     # Item 1: crowd 5, staff 3, AI 1. Item 2: crowd 2, staff 2, AI 4.

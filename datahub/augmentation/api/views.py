@@ -3,11 +3,11 @@ workspace; a model endpoint also needs model_endpoints.use. One APIView per reso
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated
+from common.api import JSONParser, paginated
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_data_workspace, access_dataset, access_source, access_version
 from datahub.augmentation.access import access_augmentation_run, access_grading_run, access_mix_run, access_synonym_table

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from common.history import history_record
+from common.paths import user_directory
 from datahub.augmentation import eda, filters, generation
 from datahub.augmentation.models import AugmentationCandidate, AugmentationRun, JobStatus, SynonymTable
 from datahub.canonical import canonical_validate, content_hash
-from datahub.dedupe.embeddings import embedding_model_reads
+from datahub.dedupe.embeddings import embedding_model_check, embedding_model_reads
 from datahub.models import DatasetVersion, Record, VersionRecord
 
 Method = AugmentationRun.Method
@@ -72,6 +73,11 @@ def augmentation_run_create(*, version: DatasetVersion, methods: list[str], opti
         raise ApplicationError("paraphrase and LLM back-translation need a model endpoint", where="endpoint")
     if endpoint is not None and endpoint.workspace_id != workspace_id:
         raise ApplicationError("the model endpoint belongs to another workspace", where="endpoint")
+    if set(methods) & LLM_METHODS:
+        embedding_model = embedding_model_check(workspace_id=workspace_id, name=embedding_model)
+    if Method.BACK_TRANSLATION in methods and clean["back_translation_engine"] == "seq2seq":
+        for key in ("seq2seq_forward_dir", "seq2seq_back_dir"):
+            clean[key] = str(user_directory(workspace_id=workspace_id, path=clean[key], where=key))
     if synonym_table is not None and synonym_table.workspace_id != workspace_id:
         raise ApplicationError("the synonym table belongs to another workspace", where="synonym_table")
     if not VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN).exists():

@@ -59,7 +59,7 @@ def test_a_product_manager_reads_but_does_not_decide(api_for, users, version):
 def test_the_endpoint_must_be_one_the_user_may_use(api_for, users, version, other_workspace):
     from llm.services.endpoints import model_endpoint_create
 
-    theirs = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://127.0.0.1:9/v1", model="m")
+    theirs = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m")
     response = api_for(users["ml_engineer"]).post(f"/api/v1/versions/{version.pk}/augmentations/",
                                                   {"methods": ["paraphrase"], "endpoint": theirs.pk}, format="json")
     assert response.status_code == 404

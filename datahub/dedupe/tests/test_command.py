@@ -50,7 +50,8 @@ def test_over_a_version(support_dataset):
     (["--workspace", "Acme support", "--dataset", "Support chats", "--cosine", "2"],
      "--cosine-threshold: the cosine threshold is from 0.5 to 1 (0.95 is the default for MiniLM-class models)"),
     (["--workspace", "Acme support", "--dataset", "Support chats", "--model", "/nowhere"],
-     "--embedding-model: '/nowhere' is not a local sentence-transformers directory (no modules.json)"),
+     "--embedding-model: /nowhere is not inside a model directory this server allows: name a directory under one of the "
+     "operator's model roots (WHETSTONE_MODEL_ROOTS) or inside this workspace's storage"),
 ])
 def test_bad_input_fails_with_a_clear_message_and_creates_nothing(support_dataset, args, message):
     with pytest.raises(CommandError) as caught:

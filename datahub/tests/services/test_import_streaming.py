@@ -125,3 +125,18 @@ def test_import_job_create_checks_the_new_options(dataset, write_file, values, w
                           **values)
     assert caught.value.where == where
     assert ImportJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("container", ["jsonl", "json"])
+def test_a_lone_surrogate_is_bad_input_with_its_line(dataset, write_file, container):
+    good = json.dumps({"instruction": "Where is my parcel?", "output": "It left today."})
+    lone = '{"instruction": "broken \\ud800 half", "output": "ok"}'
+    text = f"{good}\n{lone}\n" if container == "jsonl" else f"[{good},\n{lone}]\n"
+    path = write_file(f"surrogate.{container}", text)
+    job = import_job_run(job=import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False))
+    assert (job.status, job.error_where) == ("failed", "line 2")
+    assert job.error == "the text holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); fix or remove it"
+    assert Record.objects.count() == 0
+    tolerant = import_job_run(job=import_job_create(dataset=dataset, path=path, file_name=path.name, skip_invalid=True,
+                                                    run_in_background=False))
+    assert (tolerant.status, tolerant.created_count, tolerant.invalid_count) == ("succeeded", 1, 1)

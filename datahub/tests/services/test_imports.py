@@ -96,7 +96,7 @@ def test_import_runs_in_the_background_after_commit(dataset, write_file, users, 
     assert job.status == "queued"
     stored = Path(settings.STORAGE_ROOT) / job.file_path
     assert stored.read_bytes() == path.read_bytes()
-    assert job.file_path.startswith(f"imports/dataset-{dataset.pk}/") and job.file_path.endswith("/a.jsonl")
+    assert job.file_path.startswith(f"workspaces/{dataset.workspace_id}/imports/dataset-{dataset.pk}/") and job.file_path.endswith("/a.jsonl")
     run_jobs()
     job.refresh_from_db()
     assert (job.status, job.created_count, job.processed, job.total) == ("succeeded", 4, 4, 4)

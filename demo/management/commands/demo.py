@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -36,6 +37,9 @@ class Command(BaseCommand):
             demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"), train_steps=train_steps)
         self._print_logins(addr)
         if not no_serve:
+            entry = own_server_allow(addr)
+            self.stdout.write(f"Model endpoints may call the built-in model server at http://{entry}/v1 "
+                              f"(WHETSTONE_OUTBOUND_PRIVATE_ALLOWED={','.join(settings.OUTBOUND_PRIVATE_ALLOWED)}).")
             self._serve(addr)
 
     def _print_logins(self, addr: str):
@@ -64,3 +68,14 @@ class Command(BaseCommand):
 
 def _stop_serving(signum, frame):
     raise SystemExit(128 + signum)
+
+
+def own_server_allow(addr: str) -> str:
+    """Let the outbound policy reach the server this command starts (its /v1 is the built-in model server), in this
+    process and in the worker it starts; returns the host:port allowed. The operator's other allowances stay."""
+    host, _colon, port = addr.rpartition(":")
+    entry = f"{'127.0.0.1' if host in ('', '0.0.0.0', 'localhost') else host}:{port}"
+    if entry not in settings.OUTBOUND_PRIVATE_ALLOWED:
+        settings.OUTBOUND_PRIVATE_ALLOWED = [*settings.OUTBOUND_PRIVATE_ALLOWED, entry]
+    os.environ["WHETSTONE_OUTBOUND_PRIVATE_ALLOWED"] = ",".join(settings.OUTBOUND_PRIVATE_ALLOWED)
+    return entry

@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from common.models import HistoryEvent
 from evaluation.models import Comparison, RaterExclusion, StudyPrompt, Vote
-from evaluation.selectors import comparison_next_for_rater
-from evaluation.services import vote_submit
+from evaluation.services import showing_serve, vote_submit
+from evaluation.tests.fixtures import vote_as_stored
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -97,8 +97,8 @@ def test_results_carry_the_reliability_table_and_exclusion_is_the_managers_call(
     api_for(pm).post(f"/api/v1/studies/{gold_study.pk}/gold/", {"items": _gold(1)}, format="json")
     gold = Comparison.objects.get(study=gold_study, gold_answer__isnull=False)
     wrong = "right" if gold.gold_answer_id == gold.left_answer_id else "left"
-    vote_submit(comparison=gold, rater=rater, choice=wrong, time_spent_ms=3000)
-    vote_submit(comparison=comparison_next_for_rater(study=gold_study, rater=rater), rater=rater, choice="tie", time_spent_ms=1000)
+    vote_as_stored(comparison=gold, rater=rater, choice=wrong, time_spent_ms=3000)
+    vote_submit(comparison=showing_serve(study=gold_study, rater=rater).comparison, rater=rater, choice="tie", time_spent_ms=1000)
     results = api_for(users["ml_engineer"]).get(f"/api/v1/studies/{gold_study.pk}/results/").json()
     [row] = results["raters"]
     assert {k: row[k] for k in ("username", "votes", "counted_votes", "gold_votes", "gold_correct", "gold_accuracy", "median_seconds",

@@ -5,8 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluation.models import Comparison, RaterExclusion
-from evaluation.selectors import comparison_next_for_rater
-from evaluation.services import vote_submit
+from evaluation.services import showing_serve, vote_submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +32,7 @@ def test_gold_upload_from_a_file_and_its_errors(open_study, users, tmp_path):
 
 def test_study_rater_prints_reliability_and_excludes_and_includes(open_study, users):
     rater = users["crowd_annotator"]
-    vote_submit(comparison=comparison_next_for_rater(study=open_study, rater=rater), rater=rater, choice="left", time_spent_ms=500)
+    vote_submit(comparison=showing_serve(study=open_study, rater=rater).comparison, rater=rater, choice="left", time_spent_ms=500)
     out = StringIO()
     call_command("study_rater", "--study", str(open_study.pk), "--exclude", "crowd_annotator", "--reason", "test",
                  "--user", "product_manager", stdout=out)

@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from evaluation.services import vote_submit
+from evaluation.tests.fixtures import vote_as_stored
 
 
 def test_study_report_of_a_missing_study_names_the_problem(db):
@@ -28,7 +28,7 @@ def test_study_report_of_a_generating_study_says_so_and_prints_empty_results(mak
 def test_study_report_prints_the_results_as_json(open_study, users):
     for comparison in open_study.comparisons.select_related("left_answer__arm").order_by("order")[:3]:
         side = "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
-        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
+        vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice=side)
     out = StringIO()
     call_command("study_report", "--study", str(open_study.pk), stdout=out)
     report = json.loads(out.getvalue())

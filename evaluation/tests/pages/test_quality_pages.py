@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from common.models import HistoryEvent
 from evaluation.models import Comparison, RaterExclusion, StudyPrompt
-from evaluation.selectors import comparison_next_for_rater
-from evaluation.services import study_gold_upload, vote_submit
+from evaluation.services import showing_serve, study_gold_upload, vote_submit
+from evaluation.tests.fixtures import vote_as_stored
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -86,9 +86,9 @@ def test_the_results_page_shows_the_reliability_table_and_the_manager_leaves_a_r
     pm, rater = users["product_manager"], users["crowd_annotator"]
     study_gold_upload(study=gold_study, items=_gold(1), actor=pm)
     gold = Comparison.objects.get(study=gold_study, gold_answer__isnull=False)
-    vote_submit(comparison=gold, rater=rater, choice="left" if gold.gold_answer_id == gold.left_answer_id else "right",
-                time_spent_ms=2000)
-    vote_submit(comparison=comparison_next_for_rater(study=gold_study, rater=rater), rater=rater, choice="tie", time_spent_ms=4000)
+    vote_as_stored(comparison=gold, rater=rater, choice="left" if gold.gold_answer_id == gold.left_answer_id else "right",
+                   time_spent_ms=2000)
+    vote_submit(comparison=showing_serve(study=gold_study, rater=rater).comparison, rater=rater, choice="tie", time_spent_ms=4000)
     detail = reverse("evaluation:study-detail", args=[gold_study.pk])
     html = _client(pm).get(detail).content.decode()
     assert 'id="rater-table"' in html and 'id="rater-chart"' in html

@@ -8,9 +8,9 @@ from django.utils import timezone
 from annotation.feedback.services import feedback_events_ingest, feedback_source_create
 from datahub.models import DatasetVersion
 from datahub.services.versions import dataset_version_create
-from evaluation.models import Study, Vote
-from evaluation.selectors import comparison_next_for_rater
-from evaluation.services import vote_submit
+from evaluation.models import Showing, Study, Vote
+from evaluation.services import showing_serve, vote_submit
+from evaluation.tests.fixtures import vote_as_stored
 
 
 def _client(user) -> Client:
@@ -115,9 +115,9 @@ def test_a_rater_may_label_a_vote_from_the_form(users, make_study, run_jobs):
     url = reverse("evaluation:vote", args=[study.pk])
     html = client.get(url).content.decode()
     assert '<input type="radio" name="label" value="facts &amp; figures" data-key="2">' in html
-    comparison = comparison_next_for_rater(study=study, rater=rater)
+    comparison = showing_serve(study=study, rater=rater).comparison
     client.post(url, {"token": comparison.token, "choice": "tie", "label": "facts & figures", "time_spent_ms": "10"})
-    second = comparison_next_for_rater(study=study, rater=rater)
+    second = showing_serve(study=study, rater=rater).comparison
     response = client.post(url, {"token": second.token, "choice": "tie", "label": "style", "time_spent_ms": "10"}, follow=True)
     assert "unknown label" in response.content.decode()
     assert list(Vote.objects.values_list("label", flat=True)) == ["facts & figures"]
@@ -132,7 +132,7 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
         client.get(url)
     for comparison in open_study.comparisons.select_related("left_answer__arm").order_by("order"):
         side = "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
-        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice=side)
+        vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice=side)
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
     # The same 20 queries with or without votes (the page, counts, results, metrics, judges, rater reliability, the
@@ -162,7 +162,7 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_printable_report_names_the_arms_for_result_readers_only(users, open_study):
-    comparison = comparison_next_for_rater(study=open_study, rater=users["crowd_annotator"])
+    comparison = showing_serve(study=open_study, rater=users["crowd_annotator"]).comparison
     vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="tie")
     url = reverse("evaluation:study-report", args=[open_study.pk])
     html = _client(users["ml_engineer"]).get(url).content.decode()
@@ -206,19 +206,32 @@ def test_voting_with_the_plain_form_until_no_comparison_is_left(users, open_stud
     rater = users["crowd_annotator"]
     client = _client(rater)
     url = reverse("evaluation:vote", args=[open_study.pk])
-    counts = []
+    served, reloaded, voted = [], [], []
     for choice in ["left", "right", "tie", "both_bad"]:
-        comparison = comparison_next_for_rater(study=open_study, rater=rater)
         with CaptureQueriesContext(connection) as page:
-            html = client.get(url).content.decode()
-        counts.append(len(page))
+            response = client.get(url)  # a new pick, stored as the rater's pending showing
+        served.append(len(page))
+        with CaptureQueriesContext(connection) as page:
+            again = client.get(url)  # a reload: the same showing
+        reloaded.append(len(page))
+        showing, html = response.context["showing"], again.content.decode()
+        assert (again.context["showing"].pk, again.context["showing"].is_swapped) == (showing.pk, showing.is_swapped)
         for button in ("vote-left", "vote-right", "vote-tie", "vote-both-bad"):
             assert f'id="{button}"' in html
         assert "frontend/vote.js" in html
-        response = client.post(url, {"token": comparison.token, "choice": choice, "reason": "because", "time_spent_ms": "1500"})
+        with CaptureQueriesContext(connection) as post:
+            response = client.post(url, {"token": showing.comparison.token, "choice": choice, "reason": "because",
+                                         "time_spent_ms": "1500"})
+        voted.append(len(post))
         assert (response.status_code, response.url) == (302, url)
-    assert len(set(counts)) == 1
-    assert list(Vote.objects.order_by("pk").values_list("choice", "reason", "time_spent_ms")) == [
+    # The same queries for every comparison, whatever its place in the queue (the rater's history grows each time).
+    # A new pick: session, user, study, the pending showing, the rater's history, what waits, the new showing (looked
+    # up, inserted under a savepoint), its history row, the showing loaded, the waiting count, the nav; with the
+    # transaction's BEGIN and COMMIT. A reload: session, user, study, the pending showing, the count, the nav.
+    assert (served, reloaded, voted) == ([16] * 4, [8] * 4, [12] * 4)
+    votes = list(Vote.objects.order_by("pk").select_related("comparison"))
+    shown = {s.comparison_id: s for s in Showing.objects.filter(rater=rater)}
+    assert [(shown[v.comparison_id].choice_shown(v.choice), v.reason, v.time_spent_ms) for v in votes] == [
         ("left", "because", 1500), ("right", "because", 1500), ("tie", "because", 1500), ("both_bad", "because", 1500)]
     done = client.get(url)
     assert 'id="vote-done"' in done.content.decode()
@@ -231,11 +244,12 @@ def test_a_second_vote_from_the_form_shows_the_error_and_changes_nothing(users, 
     rater = users["crowd_annotator"]
     client = _client(rater)
     url = reverse("evaluation:vote", args=[open_study.pk])
-    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    showing = showing_serve(study=open_study, rater=rater)
+    comparison = showing.comparison
     client.post(url, {"token": comparison.token, "choice": "left"})
     response = client.post(url, {"token": comparison.token, "choice": "right"}, follow=True)
     assert "you have already voted on this comparison" in response.content.decode()
-    assert list(Vote.objects.values_list("choice", flat=True)) == ["left"]
+    assert list(Vote.objects.values_list("choice", flat=True)) == [showing.choice_stored("left")]
 
 
 @pytest.mark.slow
@@ -297,11 +311,11 @@ def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, works
     assert study.status == "open", study.error
     # The rater always prefers tiny-chat-other and always prefers the baseline over tiny-chat-third.
     rater = users["crowd_annotator"]
-    while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None:
-        left = comparison.left_answer.arm.name
-        right = comparison.right_answer.arm.name
+    while (showing := showing_serve(study=study, rater=rater)) is not None:
+        left = showing.left_answer.arm.name
+        right = showing.right_answer.arm.name
         wanted = "tiny-chat-other" if "tiny-chat-other" in (left, right) else "tiny-chat"
-        vote_submit(comparison=comparison, rater=rater, choice="left" if left == wanted else "right")
+        vote_submit(comparison=showing.comparison, rater=rater, choice="left" if left == wanted else "right")
     html = client.get(reverse("evaluation:study-detail", args=[study.pk])).content.decode()
     assert 'id="ranking-table"' in html and 'id="ranking-chart"' in html
     ranking = api_for(users["ml_engineer"]).get(f"/api/v1/studies/{study.pk}/results/").json()["ranking"]
@@ -314,7 +328,7 @@ def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, works
 def test_the_form_offers_model_endpoints_as_arms(users, workspace, eval_version, tiny_base_model, django_capture_on_commit_callbacks):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://model.invalid/v1", model="m")
     client = _client(users["product_manager"])
     html = client.get(reverse("evaluation:study-list")).content.decode()
     assert f'<option value="endpoint:{endpoint.pk}">Acme support · hosted model</option>' in html

@@ -5,7 +5,8 @@ import pytest
 from common.errors import ApplicationError
 from evaluation.models import Comparison, Judge, JudgeVerdict
 from evaluation.selectors import study_judge_results
-from evaluation.services import judge_create, judge_run, vote_submit
+from evaluation.services import judge_create, judge_run
+from evaluation.tests.fixtures import vote_as_stored
 from evaluation.services.judges import DEFAULT_JUDGE_PROMPT, judge_prompt_fill, verdict_parse, verdicts_combine
 
 
@@ -43,7 +44,7 @@ def test_the_prompt_is_filled_without_format_surprises():
 def test_a_judge_of_random_text_counts_unreadable_verdicts_as_ties(open_study, tiny_endpoint, users, api_for, run_jobs):
     comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer__arm").order_by("order"))
     for comparison in comparisons:
-        vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="left")
+        vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice="left")
     response = api_for(users["product_manager"]).post(f"/api/v1/studies/{open_study.pk}/judges/", {"endpoint": tiny_endpoint.pk},
                                                       format="json")
     assert response.status_code == 201, response.json()
@@ -91,7 +92,7 @@ def test_a_manager_adds_a_judge_from_the_study_page(open_study, workspace, users
 
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="judge model", base_url="http://127.0.0.1:9/v1", model="m")
+    endpoint = model_endpoint_create(workspace=workspace, name="judge model", base_url="http://model.invalid/v1", model="m")
     manager, engineer = Client(), Client()
     manager.force_login(users["product_manager"])
     engineer.force_login(users["ml_engineer"])

@@ -5,12 +5,14 @@ import pytest
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from datahub.models import DatasetVersion
-from evaluation.models import Answer, Comparison, RaterExclusion, StudyPrompt, Vote
-from evaluation.queue import REPEAT_GAP, comparison_next_for_rater, waiting_count
+from evaluation.models import Answer, Comparison, RaterExclusion, Showing, StudyPrompt, Vote
+from evaluation.queue import REPEAT_GAP, waiting_count
 from evaluation.reliability import study_rater_reliability
 from evaluation.selectors import study_counts, study_results
 from evaluation.services import (
     comparison_gold_set,
+    comparison_show,
+    showing_serve,
     study_gold_upload,
     study_rater_exclude,
     study_rater_include,
@@ -37,20 +39,24 @@ def quality_study(make_study, run_jobs):
     return study
 
 
-def _gold_side(comparison: Comparison) -> str:
-    return "left" if comparison.gold_answer_id == comparison.left_answer_id else "right"
+def _gold_side(showing: Showing) -> str:
+    """The side this rater sees the gold answer on."""
+    return "left" if showing.comparison.gold_answer_id == showing.left_answer.pk else "right"
 
 
-def _candidate_side(comparison: Comparison) -> str:
-    return "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
+def _candidate_side(seen: Comparison | Showing) -> str:
+    """The side of the candidate's answer: stored (a comparison) or as a rater sees it (a showing)."""
+    return "left" if seen.left_answer.arm.name == "candidate-arm" else "right"
 
 
 def _vote_through(study, rater, choose) -> list[Comparison]:
-    """Vote on everything the queue serves `rater`, choosing with `choose(comparison)`; the comparisons in serving order."""
+    """Vote on everything the queue serves `rater`, choosing with `choose(showing)` as the rater sees the sides; the
+    comparisons in serving order."""
     served = []
-    while (comparison := comparison_next_for_rater(study=study, rater=rater)) is not None:
+    while (showing := showing_serve(study=study, rater=rater)) is not None:
+        comparison = showing.comparison
         before = waiting_count(study=study, rater=rater)
-        vote_submit(comparison=comparison, rater=rater, choice=choose(comparison), time_spent_ms=1000 + len(served))
+        vote_submit(comparison=comparison, rater=rater, choice=choose(showing), time_spent_ms=1000 + len(served))
         assert waiting_count(study=study, rater=rater) == before - 1  # the count never tells what kind a comparison was
         served.append(Comparison.objects.select_related("left_answer__arm", "right_answer__arm").get(pk=comparison.pk))
         assert len(served) < 50
@@ -103,12 +109,13 @@ def test_gold_is_served_to_every_rater_scored_and_left_out_of_the_results(qualit
     counts = study_counts(study=quality_study)
     assert (counts["prompts"], counts["comparisons"], counts["gold"], counts["repeats"]) == (4, 3, 3, 2)
 
-    served = _vote_through(quality_study, careful, lambda c: _gold_side(c) if c.gold_answer_id else "tie")
+    served = _vote_through(quality_study, careful, lambda s: _gold_side(s) if s.comparison.gold_answer_id else "tie")
     # 3 regular + 3 gold + the repeats of those repeated originals that are not gold (a gold original's mirror is gold too).
     mirrors = Comparison.objects.filter(study=quality_study, repeat_of__isnull=False).count()
     assert len(served) == 3 + 3 + mirrors
     assert sum(1 for c in served if c.gold_answer_id and c.repeat_of_id is None) == 3
-    _vote_through(quality_study, careless, lambda c: ("right" if _gold_side(c) == "left" else "left") if c.gold_answer_id else "tie")
+    _vote_through(quality_study, careless,
+                  lambda s: ("right" if _gold_side(s) == "left" else "left") if s.comparison.gold_answer_id else "tie")
     rows = {row.username: row for row in study_rater_reliability(study=quality_study)}
     assert (rows["crowd_annotator"].gold_votes, rows["crowd_annotator"].gold_correct, rows["crowd_annotator"].gold_accuracy,
             rows["crowd_annotator"].flagged) == (3, 3, 1.0, False)
@@ -198,6 +205,7 @@ def test_an_uploaded_gold_comparison_cannot_be_unmarked_but_may_be_corrected(qua
 
 def test_a_repeat_cannot_be_voted_on_before_its_original(quality_study, users):
     mirror = Comparison.objects.filter(study=quality_study, repeat_of__isnull=False).first()
+    comparison_show(comparison=mirror, rater=users["crowd_annotator"])  # even shown, by a script
     with pytest.raises(ApplicationError) as error:
         vote_submit(comparison=mirror, rater=users["crowd_annotator"], choice="left")
     assert (error.value.message, error.value.code) == ("this comparison is not open for votes", "not_open")

@@ -9,8 +9,7 @@ from django_tasks_db.models import DBTaskResult
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from evaluation.models import Study
-from evaluation.selectors import comparison_next_for_rater
-from evaluation.services import study_abandon, study_close, study_fail, study_is_stale, study_retry, vote_submit
+from evaluation.services import showing_serve, study_abandon, study_close, study_fail, study_is_stale, study_retry, vote_submit
 from evaluation.services.studies import STALE_AFTER
 
 
@@ -69,11 +68,11 @@ def test_only_an_open_study_closes(make_study):
 @pytest.mark.django_db(transaction=True)
 def test_a_closed_study_takes_no_more_votes_and_keeps_its_results(open_study, users):
     rater = users["crowd_annotator"]
-    comparison = comparison_next_for_rater(study=open_study, rater=rater)
+    comparison = showing_serve(study=open_study, rater=rater).comparison
     vote_submit(comparison=comparison, rater=rater, choice="tie")
     study = study_close(study=open_study, actor=users["product_manager"])
     assert study.status == "closed"
-    assert comparison_next_for_rater(study=study, rater=rater) is None
+    assert showing_serve(study=study, rater=rater) is None
     second = study.comparisons.exclude(pk=comparison.pk).first()
     with pytest.raises(ApplicationError) as error:
         vote_submit(comparison=second, rater=users["staff_annotator"], choice="tie")

@@ -5,7 +5,8 @@ import pytest
 from common.errors import ApplicationError
 from datahub.models import Dataset, Record, VersionRecord
 from evaluation.models import Comparison
-from evaluation.services import study_votes_export, vote_submit
+from evaluation.services import study_votes_export
+from evaluation.tests.fixtures import vote_as_stored
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -14,13 +15,13 @@ def test_majority_votes_become_preference_pairs_in_the_prompts_split(open_study,
     comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer", "right_answer", "prompt")
                        .order_by("order"))
     a, b, c = users["crowd_annotator"], users["staff_annotator"], users["reviewer"]
-    vote_submit(comparison=comparisons[0], rater=a, choice="left")  # one vote: left
-    vote_submit(comparison=comparisons[1], rater=a, choice="right")  # 2 right vs 1 left: right
-    vote_submit(comparison=comparisons[1], rater=b, choice="right")
-    vote_submit(comparison=comparisons[1], rater=c, choice="left")
-    vote_submit(comparison=comparisons[2], rater=a, choice="left")  # 1 left vs 1 right: no pair
-    vote_submit(comparison=comparisons[2], rater=b, choice="right")
-    vote_submit(comparison=comparisons[3], rater=a, choice="tie")  # only a tie: no pair
+    vote_as_stored(comparison=comparisons[0], rater=a, choice="left")  # one vote: left
+    vote_as_stored(comparison=comparisons[1], rater=a, choice="right")  # 2 right vs 1 left: right
+    vote_as_stored(comparison=comparisons[1], rater=b, choice="right")
+    vote_as_stored(comparison=comparisons[1], rater=c, choice="left")
+    vote_as_stored(comparison=comparisons[2], rater=a, choice="left")  # 1 left vs 1 right: no pair
+    vote_as_stored(comparison=comparisons[2], rater=b, choice="right")
+    vote_as_stored(comparison=comparisons[3], rater=a, choice="tie")  # only a tie: no pair
 
     response = api_for(users["ml_engineer"]).post(f"/api/v1/studies/{open_study.pk}/export/", {"dataset_name": "study prefs"},
                                                   format="json")
@@ -51,7 +52,7 @@ def test_the_export_form_on_the_study_page(open_study, users):
     from django.urls import reverse
 
     comparison = Comparison.objects.filter(study=open_study).order_by("order").first()
-    vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="right")
+    vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice="right")
     engineer, manager = Client(), Client()
     engineer.force_login(users["ml_engineer"])
     manager.force_login(users["product_manager"])

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.lookups import workspace_named
 from common.errors import ApplicationError
+from common.storage import workspace_storage
 from training.models import BaseModel
 from training.services.base_models import base_model_register
 from training.tiny_model import BUILTIN_TEXTS, conversation_texts, tiny_model_build
@@ -16,12 +17,12 @@ DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
 
 class Command(BaseCommand):
     help = ("Build a tiny random Llama-style chat model whose tokenizer is trained on the demo conversations "
-            "(demo/data/customer_service.jsonl), write it under the storage root (models/<name>/) and register it as a base model.")
+            "(demo/data/customer_service.jsonl), write it into the workspace's storage (models/<name>/) and register it as a base model.")
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace name")
         parser.add_argument("--name", default="tiny-chat", help="base model name (default: tiny-chat)")
-        parser.add_argument("--out", type=Path, help="directory to write (default: <storage root>/models/<name>)")
+        parser.add_argument("--out", type=Path, help="directory to write (default: <workspace storage>/models/<name>; elsewhere it must lie under WHETSTONE_MODEL_ROOTS)")
         parser.add_argument("--texts", type=Path,
                             help='a {"messages": [...]} JSONL file to train the tokenizer on (default: the demo data)')
         parser.add_argument("--vocab-size", type=int, default=2000, help="tokenizer vocabulary size (default: 2000)")
@@ -35,17 +36,14 @@ class Command(BaseCommand):
             raise CommandError(f"--vocab-size: {vocab_size} is too small; byte-level BPE needs at least 259 (256 bytes + 3 special tokens)")
         corpus = self._corpus(texts)
 
-        storage = Path(settings.STORAGE_ROOT).resolve()
-        out_dir = (out or storage / "models" / name).resolve()
+        out_dir = (out or workspace_storage(found.pk) / "models" / name).resolve()
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"--out: {out_dir} is a file")
         self.stdout.write(f"building {name!r}: tokenizer ({vocab_size} tokens) and random weights (seed {seed}) → {out_dir}")
         tiny_model_build(out_dir=out_dir, texts=corpus, vocab_size=vocab_size, seed=seed)
 
-        # Inside the store, keep the path relative so the store can move.
-        path = str(out_dir.relative_to(storage)) if out_dir.is_relative_to(storage) else str(out_dir)
         try:
-            base_model = base_model_register(workspace=found, name=name, path=path)
+            base_model = base_model_register(workspace=found, name=name, path=out_dir)
         except ApplicationError as exc:
             raise CommandError(f"{out_dir}: {exc.message}") from exc
         self.stdout.write(self.style.SUCCESS(

@@ -117,7 +117,7 @@ def test_cancel_a_finished_run_is_a_clear_error(users, api_for, run):
     client = api_for(users["ml_engineer"])
     client.post(f"/api/v1/training/runs/{run.pk}/cancel/")
     response = client.post(f"/api/v1/training/runs/{run.pk}/cancel/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"detail": "run 'run' has already finished (cancelled)", "where": "status", "code": "conflict"}
 
 
@@ -247,13 +247,14 @@ def test_run_detail_lists_checkpoints(users, api_for, run, settings):
     from training.services.execution import checkpoints_record
 
     for step in (2, 4):
-        directory = settings.STORAGE_ROOT / "runs" / str(run.pk) / "checkpoints" / f"checkpoint-{step}"
+        directory = settings.STORAGE_ROOT / run.output_dir / "checkpoints" / f"checkpoint-{step}"
         directory.mkdir(parents=True)
         (directory / "trainer_state.json").write_text("{}")
     checkpoints_record(run=run)
     body = api_for(users["product_manager"]).get(f"/api/v1/training/runs/{run.pk}/").json()
-    assert body["checkpoints"] == [{"step": 2, "path": f"runs/{run.pk}/checkpoints/checkpoint-2"},
-                                   {"step": 4, "path": f"runs/{run.pk}/checkpoints/checkpoint-4"}]
+    run_dir = f"workspaces/{run.workspace_id}/runs/{run.pk}"
+    assert body["checkpoints"] == [{"step": 2, "path": f"{run_dir}/checkpoints/checkpoint-2"},
+                                   {"step": 4, "path": f"{run_dir}/checkpoints/checkpoint-4"}]
 
 
 @pytest.mark.parametrize("who", ALL)

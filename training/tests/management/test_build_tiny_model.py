@@ -15,8 +15,8 @@ def test_build_tiny_model_writes_into_the_store_and_registers_it(workspace, sett
 
     base_model = BaseModel.objects.get()
     assert (base_model.name, base_model.path, base_model.architecture, base_model.warnings) == (
-        "tiny-chat", "models/tiny-chat", "LlamaForCausalLM", [])
-    model_dir = settings.STORAGE_ROOT / "models" / "tiny-chat"
+        "tiny-chat", f"workspaces/{workspace.pk}/models/tiny-chat", "LlamaForCausalLM", [])
+    model_dir = settings.STORAGE_ROOT / "workspaces" / str(workspace.pk) / "models" / "tiny-chat"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert base_model.parameter_count == model.num_parameters()

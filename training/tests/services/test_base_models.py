@@ -24,10 +24,10 @@ def test_register_reads_config_counts_parameters_and_checks_the_template(workspa
     assert list(events.values_list("verb", flat=True)) == ["registered"]
 
 
-def test_register_a_path_relative_to_the_storage_root(workspace, tiny_model_dir, settings):
-    shutil.copytree(tiny_model_dir, settings.STORAGE_ROOT / "models" / "tiny")
+def test_register_a_path_relative_to_the_workspace_storage(workspace, tiny_model_dir, settings):
+    shutil.copytree(tiny_model_dir, settings.STORAGE_ROOT / "workspaces" / str(workspace.pk) / "models" / "tiny")
     base_model = base_model_register(workspace=workspace, name="tiny", path="models/tiny")
-    assert base_model.path == "models/tiny"
+    assert base_model.path == f"workspaces/{workspace.pk}/models/tiny"
     assert base_model.has_chat_template is True
 
 

@@ -35,7 +35,7 @@ def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, ti
                      created_by=users["ml_engineer"])
 
     assert run.status == TrainingRun.Status.QUEUED
-    assert run.output_dir == f"runs/{run.pk}"
+    assert run.output_dir == f"workspaces/{run.workspace_id}/runs/{run.pk}"
     # The tiny model was built for 512 positions, so the default max_length is capped there.
     assert run.hyperparameters == {**hyperparameter_defaults(), "learning_rate": 5e-5, "max_steps": 3, "max_length": 512}
     job = DBTaskResult.objects.get()
