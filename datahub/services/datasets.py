@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
+from common.storage import workspace_storage_relative
 from datahub.models import Dataset, DatasetVersion, ImportJob, Record, RecordSearch, Source, VersionRecord
 
 NAME_MAX = 200
@@ -131,7 +132,8 @@ def dataset_delete(*, dataset: Dataset, deleted_by=None, reason: dict | None = N
     history_record(actor=deleted_by, target=locked, verb="deleted",
                    after={"name": locked.name, "workspace": locked.workspace_id, **counts, **(reason or {})})
     locked.delete()
-    uploads = f"imports/dataset-{dataset.pk}"  # every upload of the dataset, and its staged records (import_job_create)
+    # Every upload of the dataset, and its staged records (import_job_create).
+    uploads = f"{workspace_storage_relative(locked.workspace_id)}/imports/dataset-{dataset.pk}"
     transaction.on_commit(lambda: shutil.rmtree(Path(settings.STORAGE_ROOT) / uploads, ignore_errors=True))
 
 

@@ -32,7 +32,9 @@ def filled(workspace, write_file, import_path, users):
 
 def test_a_dataset_goes_with_everything_of_its_own_and_nothing_else(filled, users, settings, django_capture_on_commit_callbacks):
     dataset, neighbour = filled
-    uploads = settings.STORAGE_ROOT / f"imports/dataset-{dataset.pk}"
+    from common.storage import workspace_storage_relative
+
+    uploads = settings.STORAGE_ROOT / workspace_storage_relative(dataset.workspace_id) / f"imports/dataset-{dataset.pk}"
     assert uploads.is_dir()
     with django_capture_on_commit_callbacks(execute=True):
         dataset_delete(dataset=dataset, deleted_by=users["ml_engineer"])
