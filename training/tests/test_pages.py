@@ -188,7 +188,7 @@ def test_register_a_base_model_with_warnings_shows_them(browser, users, workspac
     client = browser(users["ml_engineer"])
     response = client.post(reverse("training:base-model-create"),
                            {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)}, follow=True)
-    assert "the tokenizer has no chat template" in response.content.decode()
+    assert "The tokenizer has no chat template" in response.content.decode()
     assert BaseModel.objects.get().has_chat_template is False
 
 
