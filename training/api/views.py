@@ -49,6 +49,10 @@ class BaseModelOutputSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     parameter_count = serializers.IntegerField()
     has_chat_template = serializers.BooleanField()
+    chat_template_facts = serializers.DictField(help_text='what the chat template does: "turn_end" (the token ending an '
+                                                          'assistant turn; generation stops there), "eos", and the traps '
+                                                          '"drops_system_prompt", "strips_reasoning", "writes_date", '
+                                                          '"generation_prefill", "has_generation_markers", "trl_template"')
     warnings = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
 
@@ -97,6 +101,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     memory_estimate = serializers.DictField(help_text='{"parts": {weights, trainable, activations, logits, overhead, total} '
                                                       'in GiB, "device_gib", "device_source", "fits"}')
     memory_override = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.DictField(), help_text='what TRL and the runner warned about the '
+                                                                            'data: [{"source": "trl" | "whetstone", "message"}]')
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
     resume_from_step = serializers.IntegerField(source="resume_from.step", allow_null=True, default=None)
     artifact = serializers.SerializerMethodField()

@@ -87,10 +87,20 @@ def masks_message(plan, *, assistant_only_loss: bool, method: str) -> str:
              "prompt and checking that it is how the conversation with the reply begins.")
 
 
-def run_notes(*, plan, facts: TemplateFacts, hyperparameters: dict, method: str) -> list[Note]:
-    """The launch page's notes: the model's, each trap marked with whether this run's switch fixes it and how."""
+def run_notes(*, plan, facts: TemplateFacts, hyperparameters: dict, method: str, rows_with: dict | None = None,
+              measured: int = 0) -> list[Note]:
+    """The launch page's notes: the model's, each trap marked with whether this run's switch fixes it and how, and how
+    many of the `measured` rows it touches (`rows_with`: {"system", "reasoning"} counts)."""
+    rows_with = rows_with or {}
     notes = []
     for note in model_notes(facts=facts, has_chat_template=True):
+        if note.code in ("drops_system_prompt", "strips_reasoning") and measured:
+            count = rows_with.get("system" if note.code == "drops_system_prompt" else "reasoning", 0)
+            if note.code == "drops_system_prompt":
+                note.message += " " + _("%(count)s of the %(measured)s rows measured have one.") % {"count": count, "measured": measured}
+            else:
+                note.message += " " + _("%(count)s of the %(measured)s rows measured carry reasoning.") % {
+                    "count": count, "measured": measured}
         if note.code == "drops_system_prompt":
             note.fixed = plan.system_to_last_user
             if note.fixed:
@@ -121,3 +131,45 @@ def stored_warnings(*, facts: TemplateFacts | None, has_chat_template: bool) -> 
     """The model's warnings in English, as registration stores them (its history row, the API's `warnings`)."""
     with translation.override("en"):
         return [note.message for note in model_notes(facts=facts, has_chat_template=has_chat_template) if note.level == WARNING]
+
+
+SAMPLE_CONVERSATION = [
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "What is 2+2?"},
+    {"role": "assistant", "content": "4.", "reasoning_content": "Two and two make four."},
+]
+
+
+def base_model_template_summary(base_model) -> dict:
+    """What the base model page shows of its chat template: {"facts" (TemplateFacts or None), "notes", "stop_tokens"
+    [(id, token)], "plan" (a run's default ChatPlan, or None), "sample" (segments of a short conversation as a default
+    SFT run trains it), "sample_error"}. Loads the tokenizer; facts stored at registration are used when present."""
+    from transformers import GenerationConfig
+
+    from training.runner.encoding import TemplateMismatch, example_views
+    from training.runner.templates import stop_token_ids, template_facts, template_text
+    from training.services.base_models import base_model_directory
+    from training.services.preview import row_encode, run_plan, tokenizer_load, view_segments
+
+    tokenizer = tokenizer_load(base_model)
+    has_template = bool(template_text(tokenizer))
+    facts = template_facts_load(base_model.chat_template_facts) or (template_facts(tokenizer) if has_template else None)
+    summary = {"facts": facts, "notes": model_notes(facts=facts, has_chat_template=has_template), "plan": None, "sample": [],
+               "sample_error": "", "stop_tokens": []}
+    try:
+        generation = GenerationConfig.from_pretrained(base_model_directory(base_model))
+    except OSError:  # no generation_config.json: the tokenizer's eos and the template's turn end still stop
+        generation = None
+    summary["stop_tokens"] = [(token_id, tokenizer.convert_ids_to_tokens(token_id)) for token_id in stop_token_ids(tokenizer, generation)]
+    if not has_template:
+        return summary
+    plan = run_plan(tokenizer, {})
+    summary["plan"] = plan
+    try:
+        encoded = row_encode(tokenizer, {"messages": SAMPLE_CONVERSATION}, plan, method="sft", assistant_only_loss=True)
+    except TemplateMismatch as error:
+        summary["sample_error"] = str(error)
+        return summary
+    views, _ = example_views(encoded, method="sft", max_length=len(encoded["input_ids"]))
+    summary["sample"] = view_segments(tokenizer, views[0])
+    return summary

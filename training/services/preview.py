@@ -126,8 +126,9 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
              "tokens", "trained_tokens", "cut_tokens", "dropped"}],
              "lengths": {"count", "min", "mean", "median", "p95", "max"} | None, "over_max_length", "max_length",
              "sampled" (True when only the first `length_sample` rows were measured), "dropped" (rows TRL leaves out),
-             "notes": [Note.as_dict()], "turn_end", "eos", "mismatch": {"count", "message"} | None (SFT rows the
-             template cannot write consistently: the run would be refused), "prompt_cut": {"count", "text"} | None
+             "notes": [Note.as_dict()], "turn_end", "eos", "mismatch": {"count", "measured", "message", "fix",
+             "fix_value"} | None (SFT rows the template cannot write consistently: the run would be refused; setting the
+             hyperparameter `fix` to `fix_value` would not), "prompt_cut": {"count", "text"} | None
              (DPO/KTO rows whose prompt does not tokenise as the start of prompt + answer), "rows_with": {"system",
              "reasoning"} (in the measured rows), "warnings": [the notes' messages at warning level]}.
     A base model without a chat template cannot render conversations: the preview is only its notes.
@@ -147,7 +148,6 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
         return preview
     plan = run_plan(tokenizer, hyperparameters)
     facts = plan.facts  # read from the tokenizer now: registration's stored facts may predate a change of its files
-    notes = run_notes(plan=plan, facts=facts, hyperparameters=hyperparameters, method=method)
     preview["turn_end"] = facts.turn_end
     lengths, rows, mismatches, cut_rows, cut_text = [], [], [], 0, ""
     for index, row in enumerate(version_rows(dataset_version, "train")):
@@ -183,8 +183,12 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
                 example["label"] = bool(row.get("label"))
             preview["examples"].append(example)
     preview["rows_with"] = _rows_with(rows)
+    notes = run_notes(plan=plan, facts=facts, hyperparameters=hyperparameters, method=method, rows_with=preview["rows_with"],
+                      measured=len(rows))
     if mismatches:
-        preview["mismatch"] = {"count": len(mismatches), "message": mismatches[0]}
+        field, value = mismatch_fix(plan, hyperparameters)
+        preview["mismatch"] = {"count": len(mismatches), "measured": len(rows), "message": mismatches[0], "fix": field,
+                               "fix_value": value}
     if cut_rows:
         preview["prompt_cut"] = {"count": cut_rows, "text": cut_text}
     if lengths:
@@ -220,11 +224,17 @@ def training_text_check(*, base_model: BaseModel, dataset_version: DatasetVersio
             failures.append(str(error))
     if not failures:
         return
-    if plan.facts.drops_system_prompt and not plan.system_to_last_user:
-        where, switch = "hyperparameters.keep_system_prompt", "turn on “keep the system prompt”"
-    elif (plan.facts.strips_reasoning or plan.facts.generation_prefill) and not hyperparameters.get("keep_reasoning", True):
-        where, switch = "hyperparameters.keep_reasoning", "turn on “keep the reasoning”"
-    else:
-        where, switch = "hyperparameters.assistant_only_loss", "turn off assistant-only loss to learn every token"
+    field, value = mismatch_fix(plan, hyperparameters)
+    switch = f"set {field} to {'true' if value else 'false'}"
     raise ApplicationError(f"{len(failures)} of the first {checked} conversations cannot be trained on the assistant's tokens "
-                           f"alone: {failures[0]}; {switch}", where=where)
+                           f"alone: {failures[0]}; {switch}", where=f"hyperparameters.{field}")
+
+
+def mismatch_fix(plan: ChatPlan, hyperparameters: dict) -> tuple[str, bool]:
+    """(the hyperparameter, the value) that makes conversations a template writes inconsistently trainable: the trap
+    fix that is off, or else learning every token."""
+    if plan.facts.drops_system_prompt and not plan.system_to_last_user:
+        return "keep_system_prompt", True
+    if (plan.facts.strips_reasoning or plan.facts.generation_prefill) and not hyperparameters.get("keep_reasoning", True):
+        return "keep_reasoning", True
+    return "assistant_only_loss", False

@@ -7,6 +7,7 @@ tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_versio
 sft_version       (function) a frozen dataset version of bilingual support conversations, train and validation
 preference_version (function) the same questions as DPO pairs: the right answer chosen, another question's rejected
 kto_version       (function) the same as like/dislike completions: each right answer liked, each wrong one disliked
+reasoning_version (function) the support conversations, each answer with the assistant's reasoning before it
 real_model_dirs   (session) name → a small random model of a real chat architecture with its real tokenizer and
                   template, one per folder of ../shared/data/tokenizers (training.tiny_model.real_architecture_build),
                   built on first use; the tests that need one skip, loudly, when ../shared is absent, and fail instead
@@ -150,6 +151,14 @@ def _frozen_version(workspace, name: str, rows: list[dict], validation_every: in
     ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
     entries = [(pk, "validation" if i % validation_every == validation_every - 1 else "train", []) for i, pk in enumerate(ids)]
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
+
+
+@pytest.fixture
+def reasoning_version(workspace):
+    """The support conversations with the assistant's reasoning before each answer: 10 train, 2 validation."""
+    rows = [{**row, "messages": row["messages"][:2] + [{**row["messages"][2], "reasoning_content": f"The customer asks: {row['messages'][1]['content']}"}]}
+            for row in support_conversations()]
+    return _frozen_version(workspace, "support reasoning", rows, validation_every=6)
 
 
 @pytest.fixture
