@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from training.runner.templates import (
     MASKS_MARKERS,
-    REASONING_DROPPED,
     REASONING_FIELD,
     REASONING_INLINE,
     THINK_CLOSE,
@@ -82,7 +81,8 @@ def _turns(messages: list[dict], plan: ChatPlan, *, final_reply: bool) -> list[d
         if users:
             # As the template writes it when the model is asked to answer: "system\n\nquestion".
             target = rest[users[-1]]
-            rest[users[-1]] = {**target, "content": f"{system}\n\n{target.get('content') or ''}" if system.strip() else target.get("content")}
+            question = target.get("content") or ""
+            rest[users[-1]] = {**target, "content": f"{system}\n\n{question}" if system.strip() else question}
             fixed = rest
     return fixed
 

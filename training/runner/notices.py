@@ -5,11 +5,15 @@ out_dir/warnings.jsonl (training.runner.files.WARNINGS_FILE), which the run page
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from training.runner.files import WARNINGS_FILE
+
+_RANK = re.compile(r"^\[RANK \d+\] ")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 class WarningsRecorder(logging.Handler):
@@ -24,14 +28,17 @@ class WarningsRecorder(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.add("trl", record.getMessage())
+            self.add("trl", _RANK.sub("", record.getMessage()))
         except Exception:  # a handler must never break the run it watches
             self.handleError(record)
 
     def add(self, source: str, message: str) -> None:
-        if message in self.seen or not self.main_process:
+        """Record `message` unless one like it is recorded already: TRL warns "once" per row quoted in the message, so
+        messages that differ only inside quotes count as one (the first is kept)."""
+        key = _QUOTED.sub("…", message)
+        if key in self.seen or not self.main_process:
             return
-        self.seen.add(message)
+        self.seen.add(key)
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps({"source": source, "message": message}, ensure_ascii=False) + "\n")
 

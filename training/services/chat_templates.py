@@ -110,7 +110,8 @@ def run_notes(*, plan, facts: TemplateFacts, hyperparameters: dict, method: str,
         elif note.code == "strips_reasoning":
             note.fixed = hyperparameters.get("keep_reasoning", True) and "strips_reasoning" not in plan.unfixed
             if note.fixed and plan.source == SOURCE_TRL:
-                note.message += " " + _("This run trains with TRL's training template %(name)s, which keeps it.") % {"name": plan.source_name}
+                note.message += " " + _("This run trains with TRL's training template %(name)s, which keeps it.") % {
+                    "name": plan.source_name}
             elif note.fixed and plan.source == SOURCE_WHETSTONE:
                 note.message += " " + _("This run trains with Whetstone's copy of the template without the deletion, which keeps it.")
             elif "strips_reasoning" in plan.unfixed:

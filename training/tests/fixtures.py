@@ -156,8 +156,11 @@ def _frozen_version(workspace, name: str, rows: list[dict], validation_every: in
 @pytest.fixture
 def reasoning_version(workspace):
     """The support conversations with the assistant's reasoning before each answer: 10 train, 2 validation."""
-    rows = [{**row, "messages": row["messages"][:2] + [{**row["messages"][2], "reasoning_content": f"The customer asks: {row['messages'][1]['content']}"}]}
-            for row in support_conversations()]
+    rows = []
+    for row in support_conversations():
+        question, answer = row["messages"][1:]
+        rows.append({**row, "messages": [row["messages"][0], question,
+                                         {**answer, "reasoning_content": f"The customer asks: {question['content']}"}]})
     return _frozen_version(workspace, "support reasoning", rows, validation_every=6)
 
 

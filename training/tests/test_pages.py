@@ -412,7 +412,8 @@ def test_launch_page_warns_that_mistral_drops_the_system_prompt_and_offers_the_f
     fixed = client.post(reverse("training:run-preflight"), run_new_form(base_model, sft_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
     assert "This run puts it into the last user turn, as the template does when the model answers." in fixed
     assert "Fixed for this run." in fixed and 'id="template-mismatch"' not in fixed
-    assert '<span class="seg masked">&lt;s&gt;[INST] You are a helpful support assistant.\n\nI would like to return my order.[/INST]' in fixed
+    assert ('<span class="seg masked">&lt;s&gt;[INST] You are a helpful support assistant.\n\nI would like to return my order.[/INST]'
+            in fixed)
 
 
 @pytest.mark.slow
@@ -432,7 +433,8 @@ def test_launch_page_warns_that_deepseek_deletes_the_reasoning_and_offers_the_fi
     assert 'data-fix="keep_reasoning" data-fix-value="on">Apply the fix</button>' in unfixed
     assert "The customer asks" not in unfixed
 
-    fixed = client.post(reverse("training:run-preflight"), run_new_form(base_model, reasoning_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
+    fixed = client.post(reverse("training:run-preflight"),
+                        run_new_form(base_model, reasoning_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
     assert how in fixed and "Fixed for this run." in fixed
     # The reasoning is in the learned text of the answer.
     assert re.search(r'<span class="seg trained">[^<]*&lt;think&gt;\nThe customer asks: I would like to return my order.\n'

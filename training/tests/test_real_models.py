@@ -234,3 +234,35 @@ def test_the_preview_is_what_the_trainer_trains_token_for_token(workspace, chat_
     if method == "dpo":
         # And it trains: DPO on each template takes its step on exactly these tokens.
         assert trainer.train().global_step == 1
+
+
+def test_mistral_dpo_without_the_fix_is_warned_in_the_preview_and_on_the_run(workspace, real_model_dirs, preference_version,
+                                                                             tmp_path):
+    import logging
+
+    from datahub.export import version_export_jsonl
+    from training.runner import preference
+    from training.runner.files import WARNINGS_FILE
+    from training.services.base_models import base_model_register
+    from training.services.hyperparameters import hyperparameters_clean
+    from training.services.preview import training_run_preview
+
+    base_model = base_model_register(workspace=workspace, name="mistral", path=str(real_model_dirs(MISTRAL)))
+    values = hyperparameters_clean(values={"keep_system_prompt": False}, base_model=base_model)
+    preview = training_run_preview(base_model=base_model, dataset_version=preference_version, method="dpo", hyperparameters=values)
+    # The template drops the system prompt once the answer follows: the prompt shrinks to <s>[INST] and the question
+    # becomes part of both answers.
+    assert preview["prompt_cut"] == {"count": 10, "text": "You are a helpful support assistant.\n\nI would like to return my order.[/INST]"}
+    assert preview["examples"][0]["segments"][0] == {"text": "<s>[INST]", "state": "masked", "ids": [1, 3]}
+
+    data = tmp_path / "data"
+    version_export_jsonl(preference_version, split="train", path=data / "train.jsonl")
+    logging.Logger.warning_once.cache_clear()  # TRL warns once per process; an earlier test may have had it
+    out = tmp_path / "out"
+    with preference.warnings_recorded(out) as recorder:
+        preference.trainer_build(quick_config(real_model_dirs(MISTRAL), method="dpo", keep_system_prompt=False), data, out, recorder)
+    warnings = [json.loads(line) for line in (out / WARNINGS_FILE).read_text(encoding="utf-8").splitlines()]
+    assert [warning["source"] for warning in warnings] == ["trl", "whetstone"]
+    assert warnings[0]["message"].startswith("The tokenized prompt is not a prefix of the tokenized prompt+completion")
+    assert warnings[1]["message"] == ("10 of 10 rows in train.jsonl: the prompt does not tokenise as the start of prompt + answer, "
+                                      "so the end of the prompt is trained as part of the answers")
