@@ -170,8 +170,10 @@ class TrainingRunsApi(APIView):
 class TrainingRunPreflightApi(APIView):
     """POST the settings of a run to see, without launching it, its memory estimate (with its parts, the training
     device's size and whether it fits) and the preview of its training text: the first examples as segments marked
-    "trained", "masked" (read, not learned) or "cut" (past max_length), token length statistics, how many examples
-    max_length cuts, and chat-template warnings. Needs training.launch."""
+    "trained", "masked" (read, not learned) or "cut" (past max_length), with their token ids (the very ids the trainer
+    gets), token length statistics, how many examples max_length cuts, and the chat template's notes: its end-of-turn
+    token and traps, each with the hyperparameter that fixes it and whether this run has it on
+    (training.services.preview.training_run_preview). Needs training.launch."""
 
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()

@@ -40,6 +40,10 @@ class TemplateMismatch(ValueError):
     would match what the model sees when it answers. The message says where, in the user's terms."""
 
 
+class TemplateRefused(TemplateMismatch):
+    """A row the chat template refuses to write at all (it raises, or reads a field the row lacks): no switch helps."""
+
+
 # ---------------------------------------------------------------- data fixes
 
 
@@ -66,7 +70,8 @@ def _reply(message: dict, plan: ChatPlan, *, final: bool) -> dict:
         # (right after the prompt's own line break, so no token runs across the end of the prompt).
         opened = plan.prefill if plan.prefill.endswith("\n") else plan.prefill + "\n"
         content = f"{opened}{THINK_CLOSE}\n\n{content}"
-    clean["content"] = content
+    if message.get("content") is not None or content:
+        clean["content"] = content  # a tool call's absent content stays absent: templates tell None from ""
     return clean
 
 
@@ -93,6 +98,8 @@ def row_prepare(row: dict, plan: ChatPlan) -> dict:
     if "messages" in row:
         row["messages"] = _turns(row["messages"], plan, final_reply=True)
         return row
+    if not isinstance(row.get("prompt"), list):
+        return row  # plain-text prompt and completion: no chat template writes them
     row["prompt"] = _turns(row["prompt"], plan, final_reply=False)
     for key in ("chosen", "rejected", "completion"):
         if isinstance(row.get(key), list):
@@ -185,6 +192,23 @@ def _overlapping(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -
     return flags
 
 
+def _template_errors_named(encode):
+    """A chat template that refuses a row (raise_exception, a field it needs missing) raises TemplateMismatch saying so."""
+    import functools
+
+    from jinja2 import TemplateError
+
+    @functools.wraps(encode)
+    def wrapped(*args, **kwargs):
+        try:
+            return encode(*args, **kwargs)
+        except TemplateError as error:
+            raise TemplateRefused(f"the chat template cannot write this row: {error}") from error
+
+    return wrapped
+
+
+@_template_errors_named
 def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: bool) -> dict:
     """{"input_ids", "labels"} of one prepared SFT row: a conversation {"messages"(, "tools")}, or {"prompt",
     "completion"} (which learns the completion, as TRL does). Raises TemplateMismatch (see the module docstring)."""
@@ -218,10 +242,12 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
     return {"input_ids": ids, "labels": [token if keep else IGNORED for token, keep in zip(ids, learned)]}
 
 
+@_template_errors_named
 def preference_encode(tokenizer, row: dict, plan: ChatPlan) -> dict:
     """TRL's DPO ({"prompt", "chosen", "rejected"}) or KTO ({"prompt", "completion"}) tokenization of one prepared
     row, plus "prompt_cut": the prompt's tokens that do not start prompt + answer (TRL's "The tokenized prompt is not
-    a prefix" case; they become part of the answers), [] when the prompt is a true prefix."""
+    a prefix" case; they become part of the answers), [] when the prompt is a true prefix. Raises TemplateMismatch
+    only for a row the template refuses to write."""
     tools = row.get("tools")
     prompt_ids = _chat_ids(tokenizer, row["prompt"], plan, tools=tools, add_generation_prompt=True)
     answers = ("chosen", "rejected") if "chosen" in row else ("completion",)

@@ -81,8 +81,9 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
     on_gpu, bf16 = device_precision()
     model, tokenizer, peft_config = model_prepare(config)
     plan = run_chat_plan(config, tokenizer, recorder)
-    # TRL tokenizes with the tokenizer's template: the plan's (TRL's training copy, ours, or the model's own).
-    tokenizer.chat_template = plan.chat_template
+    # TRL tokenizes with the tokenizer's template: the plan's (TRL's training copy, ours, or the model's own), for the
+    # construction only: the tokenizer saved beside the trained model keeps the model's own template.
+    own_template, tokenizer.chat_template = tokenizer.chat_template, plan.chat_template
     train_rows = [row_prepare(row, plan) for row in train_rows]
     validation_rows = [row_prepare(row, plan) for row in validation_rows]
     has_validation = bool(validation_rows)
@@ -101,6 +102,7 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
         peft_config=peft_config,
         callbacks=[callback] if config.stream_metrics else [],
     )
+    tokenizer.chat_template = own_template
     dataset_check(trainer.train_dataset, tokenizer, train_rows, plan, max_length=config.max_length,
                   path=data_dir / "train.jsonl", recorder=recorder)
     if has_validation:

@@ -142,7 +142,7 @@ def trl_training_template(tokenizer) -> tuple[str, str] | None:
         return None
     try:
         text = get_training_chat_template(tokenizer)
-    except (ValueError, TypeError):
+    except Exception:  # ValueError for a template TRL does not know; a template may also fail TRL's probe renderings
         return None
     if text is None:
         return None

@@ -18,6 +18,7 @@ from training.runner.encoding import (
     MASKED,
     TRAINED,
     TemplateMismatch,
+    TemplateRefused,
     View,
     example_views,
     preference_encode,
@@ -160,7 +161,7 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
         try:
             encoded = row_encode(tokenizer, row, plan, method=method, assistant_only_loss=assistant_only_loss)
         except TemplateMismatch as error:
-            mismatches.append(str(error))
+            mismatches.append(error)
             continue
         if encoded.get("prompt_cut"):
             cut_rows += 1
@@ -186,8 +187,8 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
     notes = run_notes(plan=plan, facts=facts, hyperparameters=hyperparameters, method=method, rows_with=preview["rows_with"],
                       measured=len(rows))
     if mismatches:
-        field, value = mismatch_fix(plan, hyperparameters)
-        preview["mismatch"] = {"count": len(mismatches), "measured": len(rows), "message": mismatches[0], "fix": field,
+        field, value = ("", False) if isinstance(mismatches[0], TemplateRefused) else mismatch_fix(plan, hyperparameters)
+        preview["mismatch"] = {"count": len(mismatches), "measured": len(rows), "message": str(mismatches[0]), "fix": field,
                                "fix_value": value}
     if cut_rows:
         preview["prompt_cut"] = {"count": cut_rows, "text": cut_text}
@@ -203,11 +204,10 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
 
 def training_text_check(*, base_model: BaseModel, dataset_version: DatasetVersion, hyperparameters: dict, method: str,
                         sample: int = CHECK_SAMPLE) -> None:
-    """Refuse a run whose chat template cannot write its conversations consistently (training.runner.encoding's
-    TemplateMismatch on one of the first `sample` train rows), naming the switch that would fix it. SFT only: for DPO
-    and KTO TRL moves the answer's start instead, which the preview warns about."""
-    if method != "sft":
-        return
+    """Refuse a run whose chat template cannot write its rows consistently (training.runner.encoding's
+    TemplateMismatch on one of the first `sample` train rows: for SFT a conversation written one way as a prompt and
+    another with its reply; for any method a row the template refuses), naming the switch that would fix it. A DPO or
+    KTO prompt that is not a token prefix is not refused: TRL moves the answer's start, and the preview warns."""
     tokenizer = tokenizer_load(base_model)
     if not template_text(tokenizer):
         return
@@ -221,13 +221,15 @@ def training_text_check(*, base_model: BaseModel, dataset_version: DatasetVersio
         try:
             row_encode(tokenizer, row, plan, method=method, assistant_only_loss=assistant_only_loss)
         except TemplateMismatch as error:
-            failures.append(str(error))
+            failures.append(error)
     if not failures:
         return
+    if isinstance(failures[0], TemplateRefused):
+        raise ApplicationError(f"{len(failures)} of the first {checked} rows cannot be written by the chat template of base "
+                               f"model {base_model.name!r}: {failures[0]}", where="dataset_version")
     field, value = mismatch_fix(plan, hyperparameters)
-    switch = f"set {field} to {'true' if value else 'false'}"
     raise ApplicationError(f"{len(failures)} of the first {checked} conversations cannot be trained on the assistant's tokens "
-                           f"alone: {failures[0]}; {switch}", where=f"hyperparameters.{field}")
+                           f"alone: {failures[0]}; set {field} to {'true' if value else 'false'}", where=f"hyperparameters.{field}")
 
 
 def mismatch_fix(plan: ChatPlan, hyperparameters: dict) -> tuple[str, bool]:

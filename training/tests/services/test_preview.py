@@ -88,3 +88,30 @@ def test_dpo_preview_reads_the_prompt_and_learns_the_chosen_answer(workspace, ti
     assert segments[0]["text"].endswith(f"{first['messages'][1]['content']}<|im_end|>\n<|im_start|>assistant\n")
     assert segments[1]["text"] == f"{first['chosen']['content']}<|im_end|>\n"
     assert result["preview"]["lengths"]["count"] == 10
+
+
+def test_a_template_that_refuses_the_rows_is_shown_and_refused_at_launch(workspace, tiny_model_dir, tmp_path, sft_version):
+    import shutil
+
+    import pytest
+
+    from common.errors import ApplicationError
+    from training.services.base_models import base_model_register
+    from training.services.runs import training_run_create, training_run_preflight
+    from training.tiny_model import CHAT_TEMPLATE
+
+    model_dir = tmp_path / "no-system"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "chat_template.jinja").write_text(
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System prompts are not supported') }}{% endif %}" + CHAT_TEMPLATE,
+        encoding="utf-8")
+    base_model = base_model_register(workspace=workspace, name="no-system", path=str(model_dir))
+
+    preview = training_run_preflight(workspace=workspace, base_model=base_model, dataset_version=sft_version)["preview"]
+    assert preview["mismatch"] == {"count": 10, "measured": 10, "fix": "", "fix_value": False,
+                                   "message": "the chat template cannot write this row: System prompts are not supported"}
+    with pytest.raises(ApplicationError) as error:
+        training_run_create(workspace=workspace, name="refused", base_model=base_model, dataset_version=sft_version)
+    assert (error.value.message, error.value.where) == (
+        "10 of the first 10 rows cannot be written by the chat template of base model 'no-system': the chat template cannot "
+        "write this row: System prompts are not supported", "dataset_version")
