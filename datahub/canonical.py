@@ -2,6 +2,8 @@
 
 A canonical row is a dict with "kind" and the fields of datahub.models.Record:
     {"kind": "sft", "messages": [{"role": ..., "content": ...}, ...], "tools": [...]?}
+An assistant message may carry its reasoning as "reasoning_content" (a <think>…</think> block opening an imported
+answer is moved there), which exports keep and training writes into the final assistant turn.
     {"kind": "preference", "messages": prompt turns, "chosen": {"role": "assistant", ...}, "rejected": {...}}
     {"kind": "kto", "messages": prompt turns + assistant completion, "label": bool}
 Format readers (datahub.formats) turn what people have into this; everything downstream reads only this.
@@ -48,7 +50,28 @@ def _message(message, where: str, index: int | None = None) -> dict:
         for key in ("name", "tool_calls", "tool_call_id"):
             if message.get(key) is not None:
                 clean[key] = message[key]
+    if role == "assistant":
+        reasoning = message.get("reasoning_content") if len(message) > 2 else None
+        if reasoning is not None and not isinstance(reasoning, str):
+            raise ApplicationError("reasoning_content must be text", where=f"{_at(where, index)}.reasoning_content")
+        # Cheap first: nearly every answer has neither.
+        if reasoning or clean["content"][:32].lstrip().startswith(THINK_OPEN):
+            reasoning, clean["content"] = reasoning_parts(normalise_text(reasoning or ""), clean["content"])
+            if reasoning:
+                clean["reasoning_content"] = reasoning
     return clean
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def reasoning_parts(reasoning: str, content: str) -> tuple[str, str]:
+    """(reasoning, answer) of an assistant message: its reasoning_content, or else a <think>…</think> block opening its
+    content (as reasoning models write it), taken out of the content. Both stripped of the line breaks around them."""
+    if not reasoning.strip() and content.lstrip().startswith(THINK_OPEN) and THINK_CLOSE in content:
+        inner, _, answer = content.lstrip()[len(THINK_OPEN):].partition(THINK_CLOSE)
+        return inner.strip(), answer.lstrip()
+    return reasoning.strip(), content
 
 
 def _at(where: str, index: int | None) -> str:

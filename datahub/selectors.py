@@ -278,7 +278,7 @@ def _percentile(ordered: list[int], fraction: float) -> int:
 
 def version_token_lengths(*, version: DatasetVersion, base_model, limit: int | None = None) -> dict:
     """Token lengths of the version's records (all splits) as training sees them: each record as its TRL row,
-    rendered by the base model's chat template and tokenized (training.services.preview.row_encode; a preference
+    rendered by the base model's chat template and tokenized (training.services.preview.row_length; a preference
     row counts its prompt and chosen answer). Above `limit` (TOKEN_SAMPLE) records, a sample of `limit` drawn with the version's seed.
 
     Returns {"base_model", "total", "measured", "sampled", "seed", "histogram" (bucket → records), "p50", "p95", "max",
@@ -289,7 +289,7 @@ def version_token_lengths(*, version: DatasetVersion, base_model, limit: int | N
 
     # Imported here: transformers loads only when a card asks for tokens, never when the datahub is imported.
     from datahub.export import trl_row, version_entries
-    from training.services.preview import row_encode, tokenizer_load
+    from training.services.preview import row_length, run_plan, tokenizer_load
 
     limit = TOKEN_SAMPLE if limit is None else limit
     tokenizer = tokenizer_load(base_model)
@@ -308,14 +308,15 @@ def version_token_lengths(*, version: DatasetVersion, base_model, limit: int | N
     else:
         entries = version_entries(version)
     lengths, first_error = [], None
+    plan = run_plan(tokenizer, {})
     for entry in entries.iterator(chunk_size=2000):
         try:
-            token_ids, _ = row_encode(tokenizer, trl_row(entry.record))
+            length = row_length(tokenizer, trl_row(entry.record), plan)
         except Exception as error:  # a template may refuse a row (e.g. a system turn); training would refuse it too
             result["unrendered"] += 1
             first_error = first_error or f"record {entry.record_id}: {error}"
             continue
-        lengths.append(len(token_ids))
+        lengths.append(length)
     if first_error:
         result["warnings"].append(f"the chat template could not render {result['unrendered']} record(s); first: {first_error}")
     if not lengths:

@@ -17,6 +17,9 @@ class BaseModel(TimeStampedModel):
     parameter_count = models.BigIntegerField(default=0)
     config = models.JSONField(default=dict, blank=True)
     has_chat_template = models.BooleanField(default=False)
+    chat_template_facts = models.JSONField(default=dict, blank=True,
+                                           help_text="training.runner.templates.TemplateFacts.as_dict(): the end-of-turn "
+                                                     "token and the template's traps, found at registration")
     warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -72,6 +75,8 @@ class TrainingRun(TimeStampedModel):
                               help_text='the probe set: [{"messages": [...], "prompt", "base": answer or null, '
                                         '"trained": answer or null}]; see training.services.probes')
     probe_error = models.TextField(blank=True, help_text="why the probe set could not be answered, when it could not")
+    warnings = models.JSONField(default=list, blank=True,
+                                help_text='what the runner warned about the data: [{"source": "trl" | "whetstone", "message"}]')
 
     def __str__(self) -> str:
         return self.name

@@ -171,3 +171,38 @@ def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+# The real-architecture models' shape: the architecture and vocabulary of the real model, two small layers.
+REAL_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
+# config.json fields that follow the layer count or the head size, dropped so transformers derives them again.
+_SHAPE_DERIVED = ("layer_types", "head_dim", "architectures", "transformers_version", "torch_dtype", "dtype")
+
+
+def real_architecture_build(*, tokenizer_dir: Path, out_dir: Path, seed: int = 0) -> Path:
+    """Write into `out_dir` a small randomly initialised model of the architecture in `tokenizer_dir`/config.json
+    (its vocabulary and special token ids, REAL_SHAPE otherwise) with every other file of `tokenizer_dir` beside it:
+    the real tokenizer, chat template and generation config. For a folder of ../shared/data/tokenizers, which holds a
+    real chat model's files without its weights. Returns `out_dir`."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tokenizer_dir, out_dir = Path(tokenizer_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = json.loads((tokenizer_dir / "config.json").read_text(encoding="utf-8"))
+    model_type = data.pop("model_type")
+    values = {key: value for key, value in data.items() if key not in _SHAPE_DERIVED}
+    values.update(REAL_SHAPE)
+    if "max_window_layers" in values:
+        values["max_window_layers"] = REAL_SHAPE["num_hidden_layers"]
+    config = AutoConfig.for_model(model_type, **values)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.save_pretrained(out_dir)
+    for source in tokenizer_dir.iterdir():
+        if source.is_file() and source.name != "config.json":
+            # copyfile, not copy: the files come from a read-only folder and tests edit the copies.
+            shutil.copyfile(source, out_dir / source.name)
+    return out_dir

@@ -32,6 +32,9 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role():
     assert "with 14 preference pairs for DPO" in printed
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.metric_points.exists()
+    # The defaults: the fine-tune learns the replies, not the questions and the system prompt.
+    assert run.hyperparameters["assistant_only_loss"] is True
+    assert "trained support-faq-lora on the replies only:" in printed
     assert ModelArtifact.objects.get().run == run
     assert Study.objects.get().status == "open"
     assert Vote.objects.exists()

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.models import Record
-from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
+from training.access import LAUNCH, access_base_model, access_model_artifact, access_training_run, access_training_workspace
 from training.models import TrainingRun
 from training.selectors import (
     base_model_choices,
@@ -33,6 +33,13 @@ from training.selectors import (
     training_workspaces_for,
 )
 from training.services.base_models import base_model_register
+from training.services.chat_templates import (
+    WARNING,
+    base_model_template_summary,
+    masks_message,
+    model_notes,
+    template_facts_load,
+)
 from training.services.merging import model_artifact_merge_request
 from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
 from training.services.probes import PROBE_LIMIT
@@ -204,10 +211,32 @@ def base_model_create_view(request):
             _add_service_error(form, exc)
         else:
             messages.success(request, _("Base model “%(name)s” registered.") % {"name": base_model.name})
-            for warning in base_model.warnings:
-                messages.warning(request, warning)
-            return redirect("training:run-list")
+            facts = template_facts_load(base_model.chat_template_facts)
+            if facts is not None and facts.turn_end:
+                messages.info(request, _("A turn ends with %(token)s: generation stops there.") % {"token": facts.turn_end})
+            for note in model_notes(facts=facts, has_chat_template=base_model.has_chat_template):
+                (messages.warning if note.level == WARNING else messages.info)(request, note.message)
+            return redirect("training:base-model-detail", base_model_id=base_model.pk)
     return render(request, "frontend/training/run_list.html", _list_context(request, base_model_form=form), status=400)
+
+
+@login_required
+@require_GET
+def base_model_detail_view(request, base_model_id: int):
+    """A base model: what registration found, what its chat template does (end of turn, stop tokens, traps and their
+    fixes) and a short conversation as a default SFT run trains it."""
+    base_model = access_base_model(request.user, base_model_id)
+    try:
+        summary = base_model_template_summary(base_model)
+    except ApplicationError as exc:
+        summary, load_error = None, exc.message
+    else:
+        load_error = ""
+    context = {"base_model": base_model, "summary": summary, "load_error": load_error,
+               "can_launch": user_can(request.user, LAUNCH, base_model.workspace)}
+    if summary is not None and summary["plan"] is not None:
+        context["masks"] = masks_message(summary["plan"], assistant_only_loss=True, method="sft")
+    return render(request, "frontend/training/base_model_detail.html", context)
 
 
 @login_required
@@ -419,6 +448,7 @@ def run_compare_view(request):
 urlpatterns = [
     path("", run_list_view, name="run-list"),
     path("base-models/new/", base_model_create_view, name="base-model-create"),
+    path("base-models/<int:base_model_id>/", base_model_detail_view, name="base-model-detail"),
     path("runs/new/", run_new_view, name="run-new"),
     path("runs/compare/", run_compare_view, name="run-compare"),
     path("runs/preflight/", run_preflight_view, name="run-preflight"),

@@ -49,6 +49,10 @@ class BaseModelOutputSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     parameter_count = serializers.IntegerField()
     has_chat_template = serializers.BooleanField()
+    chat_template_facts = serializers.DictField(help_text='what the chat template does: "turn_end" (the token ending an '
+                                                          'assistant turn; generation stops there), "eos", and the traps '
+                                                          '"drops_system_prompt", "strips_reasoning", "writes_date", '
+                                                          '"generation_prefill", "has_generation_markers", "trl_template"')
     warnings = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
 
@@ -98,6 +102,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     memory_estimate = serializers.DictField(help_text='{"parts": {weights, trainable, activations, logits, overhead, total} '
                                                       'in GiB, "device_gib", "device_source", "fits"}')
     memory_override = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.DictField(), help_text='what TRL and the runner warned about the '
+                                                                            'data: [{"source": "trl" | "whetstone", "message"}]')
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
     resume_from_step = serializers.IntegerField(source="resume_from.step", allow_null=True, default=None)
     artifact = serializers.SerializerMethodField()
@@ -165,8 +171,10 @@ class TrainingRunsApi(APIView):
 class TrainingRunPreflightApi(APIView):
     """POST the settings of a run to see, without launching it, its memory estimate (with its parts, the training
     device's size and whether it fits) and the preview of its training text: the first examples as segments marked
-    "trained", "masked" (read, not learned) or "cut" (past max_length), token length statistics, how many examples
-    max_length cuts, and chat-template warnings. Needs training.launch."""
+    "trained", "masked" (read, not learned) or "cut" (past max_length), with their token ids (the very ids the trainer
+    gets), token length statistics, how many examples max_length cuts, and the chat template's notes: its end-of-turn
+    token and traps, each with the hyperparameter that fixes it and whether this run has it on
+    (training.services.preview.training_run_preview). Needs training.launch."""
 
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()

@@ -50,6 +50,22 @@ def base_model_check(config: RunConfig) -> None:
         raise FileNotFoundError(f"no config.json in {config.base_model_path}")
 
 
+def run_chat_plan(config: RunConfig, tokenizer, recorder=None):
+    """The run's training.runner.templates.ChatPlan; the traps it cannot fix go to `recorder` (a WarningsRecorder)."""
+    from datetime import date
+
+    from training.runner.templates import chat_plan, template_text
+
+    if not template_text(tokenizer):
+        raise ValueError(f"the tokenizer in {config.base_model_path} has no chat template, so conversations cannot be written")
+    plan = chat_plan(tokenizer, keep_system_prompt=config.keep_system_prompt, keep_reasoning=config.keep_reasoning,
+                     day=date.fromisoformat(config.template_date) if config.template_date else None)
+    if recorder is not None and "strips_reasoning" in plan.unfixed:
+        recorder.add("whetstone", "the chat template deletes the reasoning of every assistant turn and no training template "
+                                  "that keeps it is known: the final turns are trained without their reasoning")
+    return plan
+
+
 def trainer_arguments(config: RunConfig, out_dir: Path, *, has_validation: bool, on_gpu: bool, bf16: bool) -> dict:
     """The transformers.TrainingArguments fields every TRL config takes, as keyword arguments."""
     return {

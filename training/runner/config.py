@@ -75,8 +75,23 @@ class RunConfig:
     prompt_tuning_virtual_tokens: int = 20
     """Prompt tuning: learned virtual tokens put before every input."""
 
-    assistant_only_loss: bool = False
-    """Learn from the assistant's tokens only; needs `{% generation %}` markers in the chat template."""
+    assistant_only_loss: bool = True
+    """SFT on conversations: learn the assistant's tokens only (its replies and their end-of-turn), reading the system
+    and user turns without learning them. Found by the chat template's {% generation %} markers (its own, or TRL's
+    marked copy of a template TRL knows) or by rendering each prompt (training.runner.encoding). False learns every
+    token. Prompt/completion rows always learn the completion only; DPO and KTO learn only the answers."""
+
+    keep_system_prompt: bool = True
+    """For a chat template that drops the system prompt from a conversation ending with the reply (Mistral v0.3):
+    put the system prompt into the last user turn, as the template does when the model is asked to answer."""
+
+    keep_reasoning: bool = True
+    """Keep the final assistant turn's reasoning ("reasoning_content", or a <think>…</think> block) in the trained
+    text; for a template that deletes it (DeepSeek-R1-Distill), train with TRL's training template or ours, which
+    keep it. False trains the replies without their reasoning."""
+
+    template_date: str | None = None
+    """The date (YYYY-MM-DD) a chat template that writes today's date is pinned to; None pins today's."""
 
     stream_metrics: bool = True
     """Write metrics.jsonl and progress.json as training goes and stop on CANCEL (the platform's live links). Off only

@@ -6,6 +6,7 @@ PROGRESS_FILE = "progress.json"  # {"step", "max_steps", "epoch"} after every op
 CANCEL_FILE = "CANCEL"  # created by the platform; the run stops at the next step end, saving a checkpoint first
 RESULT_FILE = "result.json"  # {"global_step", "cancelled", "train_loss", "artifact_kind", "artifact_dir"} when the runner finished
 ERROR_FILE = "error.json"  # {"error": "<Type>: <message>"} when the runner failed
+WARNINGS_FILE = "warnings.jsonl"  # one {"source": "trl" | "whetstone", "message"} per distinct warning about the data
 ADAPTER_DIR = "adapter"  # the trained adapter and the tokenizer
 MODEL_DIR = "model"  # full fine-tuning: the whole trained model and the tokenizer
 CHECKPOINTS_DIR = "checkpoints"  # resumable Trainer checkpoints

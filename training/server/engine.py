@@ -89,8 +89,10 @@ def _load(base_dir: Path, adapter_dir: Path | None) -> LoadedModel:
     if not Path(base_dir).is_dir():
         raise FileNotFoundError(f"no model directory at {base_dir}")
     model, tokenizer = model_load(base_dir=Path(base_dir), adapter_dir=Path(adapter_dir) if adapter_dir else None)
-    stop_ids = sorted({token_id for token_id in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None))
-                       if isinstance(token_id, int)})
+    from training.runner.templates import stop_token_ids
+
+    # Every eos id of the generation config (an int or a list), the tokenizer's, and the template's end-of-turn token.
+    stop_ids = stop_token_ids(tokenizer, model.generation_config)
     context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
     return LoadedModel(model=model, tokenizer=tokenizer, context_length=int(context), stop_ids=stop_ids)
 

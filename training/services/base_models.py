@@ -9,6 +9,8 @@ from common.errors import ApplicationError
 from common.history import history_record
 from common.paths import stored_path, user_directory
 from training.models import BaseModel
+from training.runner.templates import template_facts
+from training.services.chat_templates import stored_warnings
 
 NAME_MAX = 200
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
@@ -49,7 +51,8 @@ def parameter_count(directory: Path, config) -> int:
 
 
 def model_inspect(directory: Path) -> dict:
-    """What registration records about a model directory: architecture, parameters, chat template and warnings.
+    """What registration records about a model directory: architecture, parameters, chat template, what the template
+    does (training.runner.templates.TemplateFacts: its end-of-turn token and traps) and the warnings that follow.
 
     Raises ApplicationError naming the directory and the problem when it is not a loadable causal language model.
     """
@@ -76,32 +79,17 @@ def model_inspect(directory: Path) -> dict:
     except Exception as error:
         raise ApplicationError(f"cannot load the tokenizer in {directory}: {error}", where="path") from error
 
-    warnings = []
     has_chat_template = bool(getattr(tokenizer, "chat_template", None))
-    if not has_chat_template:
-        warnings.append("the tokenizer has no chat template; conversations cannot be formatted for training or chat")
-    end_of_turn = tokenizer.eos_token
-    if not end_of_turn:
-        warnings.append("the tokenizer has no end-of-turn (eos) token; generation will not know where to stop")
-    elif has_chat_template and not _template_ends_turn_with(tokenizer, end_of_turn):
-        warnings.append(f"the chat template does not end an assistant turn with the eos token {end_of_turn!r}; replies may not stop")
+    facts = template_facts(tokenizer) if has_chat_template else None
     architectures = config_data.get("architectures") or [config_data.get("model_type", "")]
     return {
         "architecture": architectures[0] or "",
         "parameter_count": parameter_count(directory, config),
         "config": config_data,
         "has_chat_template": has_chat_template,
-        "warnings": warnings,
+        "chat_template_facts": facts.as_dict() if facts is not None else {},
+        "warnings": stored_warnings(facts=facts, has_chat_template=has_chat_template),
     }
-
-
-def _template_ends_turn_with(tokenizer, token: str) -> bool:
-    probe = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]
-    try:
-        text = tokenizer.apply_chat_template(probe, tokenize=False)
-    except Exception:
-        return False
-    return token in text[text.rfind("pong"):]
 
 
 @transaction.atomic

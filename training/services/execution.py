@@ -5,6 +5,7 @@ The run directory (under the storage root, `run.output_dir`) holds everything of
     config.json                               training.runner.config.RunConfig
     log.txt                                   the runner's stdout and stderr
     metrics.jsonl, progress.json, CANCEL      the runner's links to the platform (training.runner.callbacks)
+    warnings.jsonl                            what the runner and TRL warned about the data (training.runner.notices)
     adapter/ (or model/), checkpoints/, result.json   what the runner leaves
 While the runner works, the job ingests metrics, beats the heartbeat and passes a cancel on, about every second.
 """
@@ -35,6 +36,7 @@ from training.runner.files import (
     MODEL_DIR,
     PROGRESS_FILE,
     RESULT_FILE,
+    WARNINGS_FILE,
 )
 from training.services.artifacts import model_artifact_register
 from training.services.base_models import base_model_directory, model_directory
@@ -108,6 +110,24 @@ def _progress(run_dir: Path) -> float | None:
     return None
 
 
+def run_warnings_ingest(*, run: TrainingRun, run_dir: Path) -> list[dict]:
+    """Store what the runner warned about the data (its warnings.jsonl: TRL's warnings and its own) on the run, for the
+    run page; returns them. A half-written last line waits for the next call."""
+    path = run_dir / WARNINGS_FILE
+    if not path.is_file():
+        return run.warnings
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    if found != run.warnings:
+        run.warnings = found
+        TrainingRun.objects.filter(pk=run.pk).update(warnings=found)
+    return found
+
+
 def _runner_environment() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
@@ -150,8 +170,10 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     version_export_jsonl(run.dataset_version, split="train", path=data_dir / "train.jsonl")
     version_export_jsonl(run.dataset_version, split="validation", path=data_dir / "validation.jsonl")
     resume = str(model_directory(run.resume_from.path)) if run.resume_from_id else None
+    # A template that writes today's date writes the day the run was launched, as its preview showed.
     config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
-                       resume_from_checkpoint=resume, **run.hyperparameters)
+                       resume_from_checkpoint=resume, template_date=timezone.localdate(run.created_at).isoformat(),
+                       **run.hyperparameters)
     config.to_json(run_dir / CONFIG_FILE)
     # One process per GPU through accelerate when there are several; otherwise the runner alone.
     return runner_command(config_path=run_dir / CONFIG_FILE, data_dir=data_dir, out_dir=run_dir, gpus=training_gpu_count())
@@ -176,6 +198,7 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
                     code = None
                 rows = metrics.new_lines()
                 metric_points_ingest(run=run, rows=rows)
+                run_warnings_ingest(run=run, run_dir=run_dir)
                 progress = _progress(run_dir)
                 cancel_requested = training_run_heartbeat(run=run, progress=progress)
                 if on_poll is not None:

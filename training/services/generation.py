@@ -7,6 +7,7 @@ so call it with every conversation of a batch at once.
 from pathlib import Path
 
 from training.models import BaseModel, ModelArtifact
+from training.runner.templates import stop_token_ids
 from training.services.base_models import base_model_directory, model_directory
 
 BATCH_SIZE = 8
@@ -36,7 +37,8 @@ def model_load(*, base_dir: Path, adapter_dir: Path | None):
 def generate_replies(*, base_model: BaseModel, artifact: ModelArtifact | None, conversations: list[list[dict]],
                      max_new_tokens: int = 64, seed: int = 0, temperature: float = 0.0) -> list[str]:
     """One reply per conversation, in order: the model's own chat template with the generation prompt, decoding
-    until the end-of-turn token or max_new_tokens.
+    until a stop token (training.runner.templates.stop_token_ids: the turn's end, whichever token marks it) or
+    max_new_tokens.
 
     temperature 0 decodes greedily; above 0 it samples. Either way the same inputs and seed give the same replies.
     Preconditions: `artifact`, when given, was trained on `base_model` (an adapter is applied to it; full or merged
@@ -51,8 +53,8 @@ def generate_replies(*, base_model: BaseModel, artifact: ModelArtifact | None, c
     else:
         adapter_dir = model_directory(artifact.path) if artifact is not None else None
         model, tokenizer = model_load(base_dir=base_model_directory(base_model), adapter_dir=adapter_dir)
-    stop_ids = sorted({token_id for token_id in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None))
-                       if isinstance(token_id, int)})
+    # Every eos id of the generation config (an int or a list), the tokenizer's, and the template's end-of-turn token.
+    stop_ids = stop_token_ids(tokenizer, model.generation_config)
     context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
     prompt_limit = max(1, context - max_new_tokens)
     sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature > 0 else {"do_sample": False}

@@ -52,10 +52,15 @@ HYPERPARAMETERS: list[Hyperparameter] = [
                      "and loss as padded batches, without computing the padding.")),
     Hyperparameter("packing", bool, False, False, True, _("Pack conversations (SFT)"), _("on for many short conversations"),
                    _("Fills each row up to max length with several conversations instead of padding: faster, same loss.")),
-    Hyperparameter("assistant_only_loss", bool, False, False, True, _("Train on the assistant's replies only"),
+    Hyperparameter("assistant_only_loss", bool, True, False, True, _("Learn the assistant's replies only (SFT)"),
                    _("on for chat models"),
-                   _("System and user turns are shown to the model but not learned; needs {% generation %} markers in the "
-                     "chat template.")),
+                   _("System and user turns and the template's own text are read but not learned; off learns every token.")),
+    Hyperparameter("keep_system_prompt", bool, True, False, True, _("Keep the system prompt"), _("on"),
+                   _("For a chat template that drops the system prompt from the trained text (Mistral v0.3): put it into "
+                     "the last user turn, as the template does when the model answers.")),
+    Hyperparameter("keep_reasoning", bool, True, False, True, _("Keep the reasoning"), _("on"),
+                   _("Train the final reply with its reasoning; for a chat template that deletes it (DeepSeek-R1-Distill), "
+                     "train with a copy of the template that keeps it.")),
 ]
 BY_NAME = {h.name: h for h in HYPERPARAMETERS}
 

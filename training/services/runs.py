@@ -17,7 +17,7 @@ from datahub.models import DatasetVersion, Record, VersionRecord
 from training.models import BaseModel, Checkpoint, TrainingRun
 from training.services.hyperparameters import hyperparameters_clean
 from training.services.memory import training_memory_check
-from training.services.preview import chat_template_has_generation_markers, tokenizer_load, training_run_preview
+from training.services.preview import training_run_preview, training_text_check
 from training.services.probes import probe_set_build, probe_set_reset
 
 NAME_MAX = 200
@@ -72,9 +72,6 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
     if clean["packing"] and adapter == TrainingRun.Adapter.PROMPT_TUNING:
         raise ApplicationError("packing needs each conversation's own position ids, which prompt tuning ignores",
                                where="hyperparameters.packing")
-    if clean["assistant_only_loss"] and not chat_template_has_generation_markers(tokenizer_load(base_model)):
-        raise ApplicationError(f"the chat template of base model {base_model.name!r} has no {{% generation %}} markers, so "
-                               "assistant_only_loss cannot find the assistant's tokens", where="hyperparameters.assistant_only_loss")
     return clean
 
 
@@ -118,6 +115,9 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
                                adapter=adapter, hyperparameters=hyperparameters)
+    # The same rows the preview showed: a chat template that cannot write them consistently is refused here, not
+    # discovered by the runner.
+    training_text_check(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method)
     if probes is None:
         probes = probe_set_build(dataset_version=dataset_version, prompts=probe_prompts, test_count=probe_test_count)
     memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)

@@ -7,8 +7,19 @@ tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_versio
 sft_version       (function) a frozen dataset version of bilingual support conversations, train and validation
 preference_version (function) the same questions as DPO pairs: the right answer chosen, another question's rejected
 kto_version       (function) the same as like/dislike completions: each right answer liked, each wrong one disliked
+reasoning_version (function) the support conversations, each answer with the assistant's reasoning before it
+real_model_dirs   (session) name → a small random model of a real chat architecture with its real tokenizer and
+                  template, one per folder of ../shared/data/tokenizers (training.tiny_model.real_architecture_build),
+                  built on first use; the tests that need one skip, loudly, when ../shared is absent, and fail instead
+                  when WHETSTONE_REQUIRE_SHARED_DATA=1 (CI sets it)
+chat_model_dirs   (session) name → the same, plus "tiny" for tiny_model_dir: every template the tests cover
+turn_end_model_dir (session) a Qwen2.5 model whose tokenizer's eos is <|endoftext|> while a turn ends with <|im_end|>,
+                  wired to answer "Hello<|im_end|>Hello<|im_end|>…" greedily: it stops after one word only when
+                  generation stops at the turn's end
 """
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +28,19 @@ from django.conf import settings
 from training.tiny_model import BUILTIN_TEXTS as TINY_TEXTS
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
+# CI's fresh clone has ../shared beside the repository (see ../shared/tools/fresh-clone-test).
+SHARED_TOKENIZERS = Path(settings.BASE_DIR).parent / "shared" / "data" / "tokenizers"
+REQUIRE_SHARED_DATA = "WHETSTONE_REQUIRE_SHARED_DATA"
+REAL_MODELS = ("qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3", "deepseek-r1-distill-qwen-7b", "deepseek-r1-distill-qwen-7b-current")
+CHAT_MODELS = ("tiny", *REAL_MODELS)
+
+
+def shared_data_absent(path: Path) -> None:
+    """Skip the test, saying why, because `path` under ../shared is missing; fail it when CI requires the data."""
+    reason = f"real test data {path} is absent (CI keeps ../shared beside the checkout)"
+    if os.environ.get(REQUIRE_SHARED_DATA) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_SHARED_DATA}=1 requires it")
+    pytest.skip(f"{reason}; set {REQUIRE_SHARED_DATA}=1 to fail instead")
 
 
 def tiny_training_texts() -> list[str]:
@@ -130,6 +154,17 @@ def _frozen_version(workspace, name: str, rows: list[dict], validation_every: in
 
 
 @pytest.fixture
+def reasoning_version(workspace):
+    """The support conversations with the assistant's reasoning before each answer: 10 train, 2 validation."""
+    rows = []
+    for row in support_conversations():
+        question, answer = row["messages"][1:]
+        rows.append({**row, "messages": [row["messages"][0], question,
+                                         {**answer, "reasoning_content": f"The customer asks: {question['content']}"}]})
+    return _frozen_version(workspace, "support reasoning", rows, validation_every=6)
+
+
+@pytest.fixture
 def preference_version(workspace):
     """12 pairs: 10 train, 2 validation."""
     return _frozen_version(workspace, "support preferences", preference_rows(), validation_every=6)
@@ -139,3 +174,67 @@ def preference_version(workspace):
 def kto_version(workspace):
     """24 completions: 20 train, 4 validation."""
     return _frozen_version(workspace, "support likes", kto_rows(), validation_every=6)
+
+
+@pytest.fixture(scope="session")
+def real_model_dirs(tmp_path_factory):
+    """name → the directory of a small random model of that folder's real architecture (see the module docstring)."""
+    from training.tiny_model import real_architecture_build
+
+    root = tmp_path_factory.mktemp("real-models")
+    built: dict[str, Path] = {}
+
+    def model_dir(name: str) -> Path:
+        if name not in built:
+            folder = SHARED_TOKENIZERS / name
+            if not (folder / "config.json").is_file():
+                shared_data_absent(folder)
+            built[name] = real_architecture_build(tokenizer_dir=folder, out_dir=root / name)
+        return built[name]
+
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def chat_model_dirs(real_model_dirs, tiny_model_dir):
+    return lambda name: tiny_model_dir if name == "tiny" else real_model_dirs(name)
+
+
+@pytest.fixture(scope="session")
+def turn_end_model_dir(real_model_dirs, tmp_path_factory) -> Path:
+    """See the module docstring. Every layer's output is zeroed, so the last hidden state is the current token's
+    embedding: "Hello" is embedded on axis 1, <|im_end|> on axis 2, every other token on axis 0, and the output head
+    maps axes 0 and 2 to "Hello" and axis 1 to <|im_end|>."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out_dir = tmp_path_factory.mktemp("turn-end-model")
+    shutil.copytree(real_model_dirs("qwen2.5-7b-instruct"), out_dir, dirs_exist_ok=True)
+    tokenizer_config = json.loads((out_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tokenizer_config["eos_token"] = "<|endoftext|>"
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
+    # Only the eos, as an int: nothing but the chat template says that <|im_end|> ends a turn.
+    generation = json.loads((out_dir / "generation_config.json").read_text(encoding="utf-8"))
+    (out_dir / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": 151643}), encoding="utf-8")
+
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    word, turn_end = tokenizer.convert_tokens_to_ids("Hello"), tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model = AutoModelForCausalLM.from_pretrained(out_dir)
+    with torch.no_grad():
+        embeddings = model.get_input_embeddings().weight
+        embeddings.zero_()
+        embeddings[:, 0] = 1.0
+        embeddings[word] = torch.nn.functional.one_hot(torch.tensor(1), embeddings.shape[1]).float()
+        embeddings[turn_end] = torch.nn.functional.one_hot(torch.tensor(2), embeddings.shape[1]).float()
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.model.norm.weight.fill_(1.0)
+        head = model.get_output_embeddings().weight
+        head.zero_()
+        head[word, 0] = head[word, 2] = 1.0
+        head[turn_end, 1] = 1.0
+    model.save_pretrained(out_dir)
+    return out_dir

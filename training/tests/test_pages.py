@@ -210,7 +210,7 @@ def test_register_a_base_model_with_warnings_shows_them(browser, users, workspac
     client = browser(users["ml_engineer"])
     response = client.post(reverse("training:base-model-create"),
                            {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)}, follow=True)
-    assert "the tokenizer has no chat template" in response.content.decode()
+    assert "The tokenizer has no chat template" in response.content.decode()
     assert BaseModel.objects.get().has_chat_template is False
 
 
@@ -402,3 +402,101 @@ def test_run_new_shows_a_probe_set_error_beside_its_field(browser, users, tiny_b
     assert response.status_code == 400
     assert "the test split of dataset version support v1 has 0 conversations, not 3" in response.content.decode()
     assert TrainingRun.objects.count() == 0
+
+
+# ---------------------------------------------------------------- real chat templates: traps on the launch page
+
+
+REAL_TEMPLATE_SWITCHES = {"assistant_only_loss": "on", "keep_system_prompt": "on", "keep_reasoning": "on"}
+
+
+def real_base_model(workspace, real_model_dirs, name):
+    from training.services.base_models import base_model_register
+
+    return base_model_register(workspace=workspace, name=name, path=str(real_model_dirs(name)))
+
+
+@pytest.mark.slow
+def test_launch_page_warns_that_mistral_drops_the_system_prompt_and_offers_the_fix(browser, users, workspace, real_model_dirs,
+                                                                                  sft_version):
+    base_model = real_base_model(workspace, real_model_dirs, "mistral-7b-instruct-v0.3")
+    client = browser(users["ml_engineer"])
+    switches = {**REAL_TEMPLATE_SWITCHES, "keep_system_prompt": ""}
+    content = client.post(reverse("training:run-preflight"), run_new_form(base_model, sft_version, **switches)).content.decode()
+    assert "The chat template drops the system prompt from a conversation that ends with the reply" in content
+    assert "10 of the 10 rows measured have one. This run trains without it." in content
+    assert '<button type="button" class="link" data-fix="keep_system_prompt" data-fix-value="on">Apply the fix</button>' in content
+    # Without the fix the conversations cannot be written as the model reads them when answering: the run is refused.
+    assert 'id="template-mismatch"' in content and "This run would be refused" in content
+    refused = client.post(reverse("training:run-new"), run_new_form(base_model, sft_version, **switches))
+    assert refused.status_code == 400 and TrainingRun.objects.count() == 0
+
+    fixed = client.post(reverse("training:run-preflight"), run_new_form(base_model, sft_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
+    assert "This run puts it into the last user turn, as the template does when the model answers." in fixed
+    assert "Fixed for this run." in fixed and 'id="template-mismatch"' not in fixed
+    assert ('<span class="seg masked">&lt;s&gt;[INST] You are a helpful support assistant.\n\nI would like to return my order.[/INST]'
+            in fixed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "how"), [
+    ("deepseek-r1-distill-qwen-7b", "This run trains with Whetstone&#x27;s copy of the template without the deletion, which keeps it."),
+    ("deepseek-r1-distill-qwen-7b-current", "This run trains with TRL&#x27;s training template deepseek_r1_distill_training.jinja, "
+                                            "which keeps it."),
+])
+def test_launch_page_warns_that_deepseek_deletes_the_reasoning_and_offers_the_fix(browser, users, workspace, real_model_dirs,
+                                                                                 reasoning_version, name, how):
+    base_model = real_base_model(workspace, real_model_dirs, name)
+    client = browser(users["ml_engineer"])
+    unfixed = client.post(reverse("training:run-preflight"),
+                          run_new_form(base_model, reasoning_version, **{**REAL_TEMPLATE_SWITCHES, "keep_reasoning": ""})).content.decode()
+    assert "The chat template deletes the reasoning (everything up to &lt;/think&gt;) from every assistant turn" in unfixed
+    assert "10 of the 10 rows measured carry reasoning. This run trains the replies without it." in unfixed
+    assert 'data-fix="keep_reasoning" data-fix-value="on">Apply the fix</button>' in unfixed
+    assert "The customer asks" not in unfixed
+
+    fixed = client.post(reverse("training:run-preflight"),
+                        run_new_form(base_model, reasoning_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
+    assert how in fixed and "Fixed for this run." in fixed
+    # The reasoning is in the learned text of the answer.
+    assert re.search(r'<span class="seg trained">[^<]*&lt;think&gt;\nThe customer asks: I would like to return my order.\n'
+                     r'&lt;/think&gt;\n\nSure.', fixed)
+
+
+@pytest.mark.slow
+def test_base_model_page_shows_the_turn_end_stop_tokens_and_a_trained_conversation(browser, users, workspace, real_model_dirs):
+    client = browser(users["ml_engineer"])
+    response = client.post(reverse("training:base-model-create"), {
+        "base_model-workspace": workspace.pk, "base_model-name": "qwen", "base_model-path": str(real_model_dirs("qwen2.5-7b-instruct"))},
+        follow=True)
+    content = response.content.decode()
+    base_model = BaseModel.objects.get()
+    assert response.redirect_chain == [(reverse("training:base-model-detail", args=[base_model.pk]), 302)]
+    assert "A turn ends with &lt;|im_end|&gt;: generation stops there." in content
+    assert '<dd id="turn-end">&lt;|im_end|&gt;</dd>' in content
+    # Both ids of generation_config.json's eos list stop generation.
+    assert "<code>&lt;|endoftext|&gt;</code> <span class=\"muted\">(151643)</span>, <code>&lt;|im_end|&gt;</code>" in content
+    assert "TRL's training copy (qwen2_5_training.jinja)" in content
+    assert ('<span class="seg trained">\n&lt;think&gt;\nTwo and two make four.\n&lt;/think&gt;\n\n4.&lt;|im_end|&gt;\n</span>'
+            in content)
+
+
+def test_base_model_page_is_hidden_from_outsiders(browser, users, tiny_base_model):
+    page = browser(users["outsider"]).get(reverse("training:base-model-detail", args=[tiny_base_model.pk]))
+    assert page.status_code == 404
+
+
+def test_run_page_shows_what_trl_and_the_runner_warned_about_the_data(browser, users, workspace, tiny_base_model, sft_version):
+    import json
+
+    from training.services.execution import run_directory, run_warnings_ingest
+
+    run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
+    run_dir = run_directory(run)
+    run_dir.mkdir(parents=True)
+    (run_dir / "warnings.jsonl").write_text(json.dumps({"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}) + "\n",
+                                           encoding="utf-8")
+    assert run_warnings_ingest(run=run, run_dir=run_dir) == [{"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}]
+    content = browser(users["product_manager"]).get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert "Warnings about the training data" in content
+    assert "The tokenized prompt is not a prefix &lt;b&gt; <span class=\"muted\">(TRL)</span>" in content

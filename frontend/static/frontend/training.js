@@ -10,6 +10,19 @@
   document.body.addEventListener("htmx:afterSettle", logToEnd);
   logToEnd();
 
+  // The launch page's "Apply the fix" buttons (rendered by the preflight panel): set the run's switch the note names
+  // and let the form's change trigger the panel again.
+  document.body.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-fix]");
+    const form = document.getElementById("run-new");
+    if (!button || !form) return;
+    const field = form.querySelector(`input[name="${button.dataset.fix}"]`);
+    if (!field) return;
+    field.checked = button.dataset.fixValue !== "off";
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+    field.closest("tr")?.scrollIntoView({ block: "center" });
+  });
+
   // The compare page: every run's training loss (solid) and validation loss (dotted) on one chart.
   const compare = document.getElementById("compare-chart");
   if (compare) {

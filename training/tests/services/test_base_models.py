@@ -20,6 +20,10 @@ def test_register_reads_config_counts_parameters_and_checks_the_template(workspa
     assert base_model.config["hidden_size"] == 64
     assert base_model.has_chat_template is True
     assert base_model.warnings == []
+    assert base_model.chat_template_facts == {
+        "turn_end": "<|im_end|>", "eos": "<|im_end|>", "drops_system_prompt": False, "strips_reasoning": False,
+        "reasoning_field": False, "writes_date": False, "generation_prefill": "", "has_generation_markers": True,
+        "trl_template": None}
     events = HistoryEvent.objects.filter(target_type="training.basemodel", target_id=base_model.pk)
     assert list(events.values_list("verb", flat=True)) == ["registered"]
 
@@ -39,7 +43,8 @@ def test_register_warns_about_a_tokenizer_without_chat_template(workspace, tiny_
     base_model = base_model_register(workspace=workspace, name="bare", path=str(bare))
 
     assert base_model.has_chat_template is False
-    assert base_model.warnings == ["the tokenizer has no chat template; conversations cannot be formatted for training or chat"]
+    assert base_model.warnings == ["The tokenizer has no chat template: conversations cannot be written for training or chat."]
+    assert base_model.chat_template_facts == {}
 
 
 def test_register_refuses_a_directory_without_config(workspace, tmp_path):

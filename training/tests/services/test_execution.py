@@ -44,3 +44,17 @@ def test_log_tail_keeps_the_last_lines(tmp_path):
     assert log_tail(path) == ""
     path.write_text("".join(f"{i}\n" for i in range(30)))
     assert log_tail(path, lines=3) == "27\n28\n29"
+
+
+def test_the_runner_config_pins_a_template_date_to_the_day_the_run_was_launched(workspace, tiny_base_model, sft_version):
+    from training.runner.config import RunConfig
+    from training.services.execution import run_directory, runner_prepare
+
+    run = training_run_start(run=training_run_create(workspace=workspace, name="dated", base_model=tiny_base_model,
+                                                     dataset_version=sft_version))
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.make_aware(timezone.datetime(2026, 3, 4, 12, 0)))
+    run.refresh_from_db()
+    runner_prepare(run=run, run_dir=run_directory(run))
+    config = RunConfig.from_json(run_directory(run) / "config.json")
+    assert (config.template_date, config.assistant_only_loss, config.keep_system_prompt, config.keep_reasoning) == (
+        "2026-03-04", True, True, True)

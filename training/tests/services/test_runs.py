@@ -93,7 +93,7 @@ def test_create_refuses_preference_records_for_sft(workspace, tiny_base_model):
     ({"name": "  "}, "a run needs a name", "name"),
     ({"hyperparameters": {"learning_rte": 1e-4}}, "unknown hyperparameter 'learning_rte'; known: learning_rate, num_train_epochs, "
      "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, "
-     "eval_steps, save_steps, seed, beta, padding_free, packing, assistant_only_loss",
+     "eval_steps, save_steps, seed, beta, padding_free, packing, assistant_only_loss, keep_system_prompt, keep_reasoning",
      "hyperparameters.learning_rte"),
     ({"hyperparameters": {"learning_rate": 0.5}}, "learning_rate must be between 1e-07 and 0.01, not 0.5", "hyperparameters.learning_rate"),
     ({"hyperparameters": {"lora_r": 8.5}}, "lora_r must be a whole number, not 8.5", "hyperparameters.lora_r"),
