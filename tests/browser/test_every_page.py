@@ -68,6 +68,7 @@ def pages(thing) -> list[str]:
         f"/annotate/projects/{project.pk}/review/spot_check/", f"/annotate/projects/{project.pk}/ai/",
         "/feedback/", "/feedback/workbench/",
         "/training/", "/training/runs/new/", f"/training/runs/{run.pk}/", f"/training/runs/{run.pk}/retry/",
+        f"/training/base-models/{run.base_model_id}/",
         f"/training/runs/compare/?runs={run.pk}",
         "/studies/", f"/studies/{study.pk}/", f"/studies/{study.pk}/report/", f"/studies/{study.pk}/gold/",
         "/studies/vote/", f"/studies/vote/{study.pk}/",
