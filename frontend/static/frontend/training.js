@@ -2,6 +2,8 @@
 // until the run has finished. Labels come from data-* attributes so they are translated server-side.
 (function () {
   "use strict";
+  // A horizontal legend goes above the plot: below it, Plotly draws it over the x axis's title.
+  const ABOVE = { orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom" };
   // The log panel is re-rendered by htmx every few seconds: keep its newest lines in view.
   function logToEnd() {
     const log = document.getElementById("run-log");
@@ -37,8 +39,8 @@
         }
       }
       Plotly.newPlot(compare, traces, {
-        margin: { t: 10, r: 10, b: 40, l: 50 }, height: 340, xaxis: { title: { text: compare.dataset.labelStep } },
-        legend: { orientation: "h" },
+        margin: { t: 40, r: 10, b: 40, l: 50 }, height: 360, xaxis: { title: { text: compare.dataset.labelStep } },
+        legend: ABOVE,
       }, { displayModeBar: false, responsive: true });
     };
     drawCompare();
@@ -89,9 +91,9 @@
     if (!drawn) {
       chart.textContent = "";
       Plotly.newPlot(chart, [], {
-        margin: { t: 10, r: 10, b: 40, l: 50 }, height: 300,
+        margin: { t: 40, r: 10, b: 40, l: 50 }, height: 320,
         xaxis: { title: { text: chart.dataset.labelStep } }, yaxis: { rangemode: "normal" },
-        legend: { orientation: "h" },
+        legend: ABOVE,
       }, { displayModeBar: false, responsive: true });
       drawn = true;
     }
