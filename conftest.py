@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.services import api_token_for, membership_set, user_create, workspace_create
+from tests.shared_data import shared_data_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -28,6 +29,13 @@ def _storage_root(settings, tmp_path, tmp_path_factory):
     settings.STORAGE_ROOT = tmp_path / "storage"
     settings.STORAGE_ROOT.mkdir()
     settings.MODEL_ROOTS = [tmp_path_factory.getbasetemp()]
+
+
+@pytest.fixture
+def shared_data():
+    """The path of a real public data file or folder under ../shared/data (relative path -> Path); when it is absent the
+    test skips, or fails with WHETSTONE_REQUIRE_SHARED_DATA=1 as in CI (tests/shared_data.py)."""
+    return shared_data_path
 
 
 @pytest.fixture

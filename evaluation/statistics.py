@@ -1,4 +1,4 @@
-"""Blind pairwise statistics: pure functions, no database (REFERENCE.md §3).
+"""Blind pairwise statistics: pure functions, no database (docs/reference.md §3).
 
 A two-arm study reduces to a tally of votes from the candidate's point of view: wins (candidate preferred),
 losses (baseline preferred), ties and "both bad". The headline figure is the tie-half support rate,

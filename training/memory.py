@@ -1,4 +1,5 @@
-"""How much memory one training device needs for a run, before it starts (REFERENCE.md §2). Pure arithmetic, Django-free.
+"""How much memory one training device needs for a run, before it starts (docs/reference.md §2).
+Pure arithmetic, Django-free.
 
 Per device, in bytes; H hidden, K = kv_heads·head_dim, M intermediate, L layers, V vocab, r LoRA rank,
 T = tokens per micro-batch (batch × max length; packing fills every row to max length, so the same):

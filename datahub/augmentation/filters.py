@@ -1,4 +1,5 @@
-"""The verdict on each augmentation candidate (REFERENCE.md §5), with the reason a person sees on the review screen.
+"""The verdict on each augmentation candidate (docs/reference.md §5), with the reason a person sees on the review
+screen.
 
 Checks run in this order and the first that fails is the reason:
   empty → invalid → unchanged → duplicate_original (its content is already in the dataset) → duplicate_candidate

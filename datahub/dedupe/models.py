@@ -7,7 +7,7 @@ from datahub.models import Dataset, DatasetVersion, Record
 
 
 class EmbeddingCache(models.Model):
-    """One text's embedding under one model: a re-run embeds only texts it has not seen (REFERENCE.md §4)."""
+    """One text's embedding under one model: a re-run embeds only texts it has not seen (docs/reference.md §4)."""
 
     text_hash = models.CharField(max_length=64, help_text="SHA-256 of the embedded text")
     model_name = models.CharField(max_length=500)

@@ -1,4 +1,4 @@
-"""The three dedupe stages as pure functions over texts and vectors (REFERENCE.md §4): no database here.
+"""The three dedupe stages as pure functions over texts and vectors (docs/reference.md §4): no database here.
 
 exact:     the canonical content hash, and a normalised key (NFKC, casefold, collapsed whitespace, punctuation
            stripped, digits kept: "2+2" and "3+3" stay different).

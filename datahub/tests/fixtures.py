@@ -4,26 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from datahub.models import ImportJob
 from datahub.services.datasets import dataset_create, source_create
 from datahub.services.imports import import_job_create, import_job_run
-
-SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
-
-
-@pytest.fixture
-def shared_data():
-    """The path of a real public data file under ../shared/data; skips the test when the folder is absent."""
-
-    def locate(relative: str) -> Path:
-        path = SHARED_DATA / relative
-        if not path.is_file():
-            pytest.skip(f"real test data {path} is absent (CI keeps ../shared beside the checkout)")
-        return path
-
-    return locate
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from datahub.export import version_export_jsonl
 from datahub.services.versions import dataset_version_freeze
-from datahub.tests.fixtures import SHARED_DATA
+from tests.shared_data import SHARED_DATA, shared_data_absent
 
 FOLDERS = ("sft", "preference")
 REAL_FILES = sorted(str(p.relative_to(SHARED_DATA)) for folder in FOLDERS if (SHARED_DATA / folder).is_dir()
@@ -28,7 +28,7 @@ def chat_tokenizer():
 
 def test_the_shared_folders_are_found():
     if not (SHARED_DATA / "sft").is_dir():
-        pytest.skip(f"real test data {SHARED_DATA} is absent (CI keeps ../shared beside the checkout)")
+        shared_data_absent(SHARED_DATA / "sft")
     assert len(REAL_FILES) == 14
 
 

@@ -1,7 +1,7 @@
 """Every state change of a study, comparison or vote. Import from here."""
 
 from evaluation.services.export import study_votes_export
-from evaluation.services.generation import study_comparisons_build, study_generate
+from evaluation.services.generation import study_answers_record, study_comparisons_build, study_generate
 from evaluation.services.judges import judge_create, judge_run
 from evaluation.services.studies import (
     study_abandon,
@@ -22,5 +22,9 @@ from evaluation.services.quality import (
 from evaluation.services.showings import comparison_show, showing_serve
 from evaluation.services.votes import vote_submit
 
-__all__ = ["comparison_gold_set", "comparison_show", "showing_serve", "gold_parse_jsonl", "study_gold_upload", "study_rater_exclude", "study_rater_include", "judge_create", "judge_run", "study_abandon", "study_close", "study_comparisons_build", "study_create", "study_fail", "study_generate",
-           "study_is_stale", "study_open", "study_retry", "study_votes_export", "vote_submit"]
+__all__ = [
+    "comparison_gold_set", "comparison_show", "gold_parse_jsonl", "judge_create", "judge_run", "showing_serve",
+    "study_abandon", "study_answers_record", "study_close", "study_comparisons_build", "study_create", "study_fail",
+    "study_generate", "study_gold_upload", "study_is_stale", "study_open", "study_rater_exclude",
+    "study_rater_include", "study_retry", "study_votes_export", "vote_submit",
+]

@@ -5,6 +5,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from common.errors import ApplicationError
 from evaluation.models import Answer, Arm, Comparison, Study, StudyPrompt
 from evaluation.services.quality import study_repeats_build
 from evaluation.services.studies import study_fail, study_open
@@ -31,12 +32,32 @@ def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt],
                                        max_new_tokens=study.max_new_tokens, seed=study.seed)
         if len(replies) != len(pending):
             raise RuntimeError(f"the model returned {len(replies)} replies for {len(pending)} prompts")
-        with transaction.atomic():
-            # A model may emit a NUL byte, which PostgreSQL text cannot hold; it carries no meaning for a rater.
-            Answer.objects.bulk_create([Answer(prompt=p, arm=arm, text=text.replace("\x00", "")) for p, text in zip(pending, replies)])
-            # updated_at too: it is the heartbeat by which a study whose worker died is recognised as stale.
-            Study.objects.filter(pk=study.pk).update(progress=min((done + len(prompts)) / total, 1.0), updated_at=timezone.now())
+        study_answers_record(study=study, arm=arm, answers=list(zip(pending, replies, strict=True)),
+                             progress=min((done + len(prompts)) / total, 1.0))
     return done + len(prompts)
+
+
+@transaction.atomic
+def study_answers_record(*, study: Study, arm: Arm, answers: list[tuple[StudyPrompt, str]], progress: float) -> list[Answer]:
+    """Store `arm`'s answer to each prompt of `answers` ((prompt, text) pairs) and the study's `progress` (0–1): the one
+    way answers enter a study; study_generate calls it once per arm with what the model replied.
+
+    Preconditions: the study is generating, and the arm and the prompts are its own (checked); the arm has not answered
+    these prompts yet (the unique (prompt, arm) constraint refuses a second answer). Build the comparisons afterwards,
+    once every arm has answered (study_comparisons_build).
+    """
+    if study.status != Study.Status.GENERATING:
+        raise ApplicationError(f"the study is {study.status}; answers are recorded only while it is generating", where="study")
+    if arm.study_id != study.pk:
+        raise ApplicationError(f"arm {arm.name!r} belongs to another study", where="arm")
+    for i, (prompt, _) in enumerate(answers):
+        if prompt.study_id != study.pk or prompt.is_gold:
+            raise ApplicationError("the prompt is not one of the study's prompts to answer", where=f"answers[{i}]")
+    # A model may emit a NUL byte, which PostgreSQL text cannot hold; it carries no meaning for a rater.
+    stored = Answer.objects.bulk_create([Answer(prompt=prompt, arm=arm, text=text.replace("\x00", "")) for prompt, text in answers])
+    # updated_at too: it is the heartbeat by which a study whose worker died is recognised as stale.
+    Study.objects.filter(pk=study.pk).update(progress=progress, updated_at=timezone.now())
+    return stored
 
 
 def _endpoint_replies(*, study: Study, arm: Arm, prompts: list[StudyPrompt]) -> list[str]:

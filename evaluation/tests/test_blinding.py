@@ -3,14 +3,11 @@
 import re
 from html.parser import HTMLParser
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
 from evaluation.models import Answer, Arm, Vote
 from evaluation.services import showing_serve
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 class _Attributes(HTMLParser):
@@ -120,14 +117,14 @@ GOLD_ITEMS = [
 KIND_WORDS = ("gold", "repeat", "mirror", "swap", "check", "control", "attention")
 
 
-def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_api(make_study, run_jobs, users, api_for):
+def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_api(make_study, answer_studies, users, api_for):
     """A rater voting through a study with gold (marked and uploaded) and side-swapped repeats: every page has the same
     form attributes once the token is taken out, the waiting count falls by exactly one per vote, no word names the kind,
     and the API answer has the same keys and types for every kind."""
     from evaluation.services import comparison_gold_set, study_gold_upload
 
     study = make_study(repeat_rate=0.5, gold_rate=0.3)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     pm, rater = users["product_manager"], users["crowd_annotator"]
     comparison_gold_set(comparison=study.comparisons.filter(repeat_of=None).order_by("order").last(), better="left", actor=pm)

@@ -4,7 +4,7 @@ import pytest
 
 from evaluation.models import Showing, Vote
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page, live_server, login, users, open_study):
@@ -32,14 +32,14 @@ def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page,
     assert page.locator("#verdict").inner_text().startswith("Verdict: not yet conclusive")
 
 
-def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, live_server, login, users, make_study, run_jobs):
+def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, live_server, login, users, make_study, answer_studies):
     """The manager marks a gold comparison on the gold page (htmx); a rater presses ← on everything served, gold and
     repeats included; the results show the gold scored as the rater saw it, 0% consistency (each repeat is mirrored
     against the sides this rater saw), and the manager leaves the rater out."""
     from evaluation.models import Comparison, RaterExclusion
 
     study = make_study(repeat_rate=0.5, gold_rate=0.3)
-    run_jobs()
+    answer_studies()
     login(page, "product_manager", "pw-product_manager")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     with page.expect_navigation():

@@ -1,4 +1,4 @@
-"""The memory a run will need on its training device, and whether that device has it (REFERENCE.md §2).
+"""The memory a run will need on its training device, and whether that device has it (docs/reference.md §2).
 
 The arithmetic is training.memory (pure); this module reads the base model's shape and the run's settings, and
 the device's size: the first CUDA device when this process sees one, else settings.TRAINING_DEVICE_MEMORY_GB

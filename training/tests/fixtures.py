@@ -19,28 +19,18 @@ turn_end_model_dir (session) a Qwen2.5 model whose tokenizer's eos is <|endoftex
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests.shared_data import SHARED_DATA, shared_data_absent
 from training.tiny_model import BUILTIN_TEXTS as TINY_TEXTS
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
-# CI's fresh clone has ../shared beside the repository (see ../shared/tools/fresh-clone-test).
-SHARED_TOKENIZERS = Path(settings.BASE_DIR).parent / "shared" / "data" / "tokenizers"
-REQUIRE_SHARED_DATA = "WHETSTONE_REQUIRE_SHARED_DATA"
+SHARED_TOKENIZERS = SHARED_DATA / "tokenizers"
 REAL_MODELS = ("qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3", "deepseek-r1-distill-qwen-7b", "deepseek-r1-distill-qwen-7b-current")
 CHAT_MODELS = ("tiny", *REAL_MODELS)
-
-
-def shared_data_absent(path: Path) -> None:
-    """Skip the test, saying why, because `path` under ../shared is missing; fail it when CI requires the data."""
-    reason = f"real test data {path} is absent (CI keeps ../shared beside the checkout)"
-    if os.environ.get(REQUIRE_SHARED_DATA) == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_SHARED_DATA}=1 requires it")
-    pytest.skip(f"{reason}; set {REQUIRE_SHARED_DATA}=1 to fail instead")
 
 
 def tiny_training_texts() -> list[str]:

@@ -1,5 +1,5 @@
-"""The memory estimator against the published points of REFERENCE.md §2 (sequence 2048, batch 1, LoRA r16 all-linear,
-unless the point says otherwise), within ±15%. Published "GB" are read as GiB, as the tools that print them do."""
+"""The memory estimator against the published points of docs/reference.md §2 (sequence 2048, batch 1, LoRA r16
+all-linear, unless the point says otherwise), within ±15%. Published "GB" are read as GiB, as the tools that print them do."""
 
 import pytest
 

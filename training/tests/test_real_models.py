@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from tests.shared_data import shared_data_absent
 from training.runner.config import RunConfig
 from training.runner.encoding import CUT, IGNORED, TRAINED
-from training.tests.fixtures import CHAT_MODELS, REAL_MODELS, SHARED_TOKENIZERS, shared_data_absent
+from training.tests.fixtures import CHAT_MODELS, REAL_MODELS, SHARED_TOKENIZERS
 
 pytestmark = pytest.mark.slow
 

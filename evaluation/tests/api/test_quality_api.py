@@ -9,8 +9,6 @@ from evaluation.models import Comparison, RaterExclusion, StudyPrompt, Vote
 from evaluation.services import showing_serve, vote_submit
 from evaluation.tests.fixtures import vote_as_stored
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 MANAGERS = {"admin", "product_manager"}
 ROLES = ["admin", "product_manager", "ml_engineer", "reviewer", "crowd_annotator", "outsider"]
 
@@ -21,9 +19,9 @@ def _gold(n: int) -> list[dict]:
 
 
 @pytest.fixture
-def gold_study(make_study, run_jobs):
+def gold_study(make_study, answer_studies):
     study = make_study(gold_rate=0.25, repeat_rate=0.25, gold_threshold=0.8)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     assert study.status == "open", study.error
     return study

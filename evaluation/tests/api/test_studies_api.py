@@ -110,8 +110,6 @@ def test_list_costs_the_same_queries_for_one_and_ten_studies(users, api_for, mak
     assert len(one) == len(ten) == 3  # token user, count, page
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ROLES)
 def test_next_and_vote_permissions(role, users, api_for, open_study):
     client = api_for(users[role])
@@ -135,8 +133,6 @@ def test_next_and_vote_permissions(role, users, api_for, open_study):
     assert client.get(f"/api/v1/studies/{open_study.pk}/results/").status_code == (200 if role in RESULT_READERS else 404)
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study):
     client = api_for(users["crowd_annotator"])
     tokens, counts = [], []

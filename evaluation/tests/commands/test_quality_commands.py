@@ -7,8 +7,6 @@ from django.core.management import CommandError, call_command
 from evaluation.models import Comparison, RaterExclusion
 from evaluation.services import showing_serve, vote_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 GOLD = '{"messages": [{"role": "user", "content": "2 + 2?"}], "chosen": "4", "rejected": "5"}\n'
 
 

@@ -23,8 +23,6 @@ def test_study_report_of_a_generating_study_says_so_and_prints_empty_results(mak
     assert report["results"][0]["verdict"]["text"] == "not yet conclusive — no votes yet"
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_study_report_prints_the_results_as_json(open_study, users):
     for comparison in open_study.comparisons.select_related("left_answer__arm").order_by("order")[:3]:
         side = "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"

@@ -13,8 +13,6 @@ from evaluation.models import Comparison, RaterExclusion, StudyPrompt
 from evaluation.services import showing_serve, study_gold_upload, vote_submit
 from evaluation.tests.fixtures import vote_as_stored
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 
 def _client(user) -> Client:
     client = Client()
@@ -28,9 +26,9 @@ def _gold(n: int, start: int = 0) -> list[dict]:
 
 
 @pytest.fixture
-def gold_study(make_study, run_jobs):
+def gold_study(make_study, answer_studies):
     study = make_study(gold_rate=0.2, repeat_rate=0.5)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     assert study.status == "open", study.error
     return study

@@ -104,11 +104,9 @@ def test_raters_and_outsiders_get_404_on_a_study(role, users, make_study):
     assert client.get(reverse("evaluation:study-status", args=[study.pk])).status_code == 404
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_a_rater_may_label_a_vote_from_the_form(users, make_study, run_jobs):
+def test_a_rater_may_label_a_vote_from_the_form(users, make_study, answer_studies):
     study = make_study(labels=["tone", "facts & figures"])
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     rater = users["crowd_annotator"]
     client = _client(rater)
@@ -123,8 +121,6 @@ def test_a_rater_may_label_a_vote_from_the_form(users, make_study, run_jobs):
     assert list(Vote.objects.values_list("label", flat=True)) == ["facts & figures"]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(users, open_study):
     client = _client(users["ml_engineer"])
     url = reverse("evaluation:study-detail", args=[open_study.pk])
@@ -159,8 +155,6 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
     assert '<strong id="bootstrap-interval">100.0% – 100.0%</strong>' in html
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_the_printable_report_names_the_arms_for_result_readers_only(users, open_study):
     comparison = showing_serve(study=open_study, rater=users["crowd_annotator"]).comparison
     vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="tie")
@@ -174,34 +168,28 @@ def test_the_printable_report_names_the_arms_for_result_readers_only(users, open
         assert _client(users[role]).get(url).status_code == 404
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_status_poll_reloads_the_page_once_generation_ends(users, open_study):
     response = _client(users["product_manager"]).get(reverse("evaluation:study-status", args=[open_study.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert response["HX-Refresh"] == "true"
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_vote_home_lists_open_studies_with_what_is_waiting_at_a_fixed_query_cost(users, make_study, run_jobs):
+def test_vote_home_lists_open_studies_with_what_is_waiting_at_a_fixed_query_cost(users, make_study, answer_studies):
     client = _client(users["crowd_annotator"])
     make_study()
-    run_jobs()
+    answer_studies()
     with CaptureQueriesContext(connection) as one:
         response = client.get(reverse("evaluation:vote-home"))
     assert [(s.name, s.remaining) for s in response.context["studies"]] == [("Support answers", 4)]
     for i in range(9):
         make_study(name=f"study {i}")
-    run_jobs()
+    answer_studies()
     with CaptureQueriesContext(connection) as ten:
         response = client.get(reverse("evaluation:vote-home"))
     assert len(response.context["studies"]) == 10
     assert len(one) == len(ten) == 4  # session, user, studies, nav capabilities
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_voting_with_the_plain_form_until_no_comparison_is_left(users, open_study):
     rater = users["crowd_annotator"]
     client = _client(rater)
@@ -238,8 +226,6 @@ def test_voting_with_the_plain_form_until_no_comparison_is_left(users, open_stud
     assert "No more comparisons" in done.content.decode()
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_a_second_vote_from_the_form_shows_the_error_and_changes_nothing(users, open_study):
     rater = users["crowd_annotator"]
     client = _client(rater)
@@ -252,8 +238,6 @@ def test_a_second_vote_from_the_form_shows_the_error_and_changes_nothing(users, 
     assert list(Vote.objects.values_list("choice", flat=True)) == [showing.choice_stored("left")]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ["product_manager", "ml_engineer", "admin", "outsider"])
 def test_only_raters_reach_the_vote_page(role, users, open_study):
     comparison = open_study.comparisons.order_by("order").first()
@@ -291,10 +275,8 @@ def test_a_manager_marks_a_stale_study_failed_and_retries_it_from_its_page(users
     assert client.post(reverse("evaluation:study-transition", args=[study.pk, "explode"])).status_code == 404
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, workspace, eval_version, tiny_base_model,
-                                                                     candidate_base_model, other_tiny_model_dir, run_jobs, api_for):
+                                                                     candidate_base_model, other_tiny_model_dir, answer_studies, api_for):
     from training.services.base_models import base_model_register
 
     third = base_model_register(workspace=workspace, name="tiny-chat-third", path=str(other_tiny_model_dir))
@@ -306,7 +288,7 @@ def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, works
     study = Study.objects.get()
     assert list(study.arms.order_by("-is_baseline", "name").values_list("name", flat=True)) == [
         "tiny-chat", "tiny-chat-other", "tiny-chat-third"]
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     assert study.status == "open", study.error
     # The rater always prefers tiny-chat-other and always prefers the baseline over tiny-chat-third.

@@ -20,8 +20,6 @@ from evaluation.services import (
     vote_submit,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 GOLD_ITEMS = [
     {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "chosen": "4", "rejected": "5"},
     {"messages": [{"role": "user", "content": "Capital of France?"}], "chosen": {"role": "assistant", "content": "Paris"},
@@ -30,10 +28,10 @@ GOLD_ITEMS = [
 
 
 @pytest.fixture
-def quality_study(make_study, run_jobs):
+def quality_study(make_study, answer_studies):
     """Four regular comparisons, two of them repeated with the sides swapped, a 30% gold share."""
     study = make_study(repeat_rate=0.5, gold_rate=0.3)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     assert study.status == "open", study.error
     return study

@@ -10,8 +10,6 @@ from evaluation.models import Comparison, Showing, Vote
 from evaluation.queue import waiting_count
 from evaluation.services import showing_serve, vote_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 
 def test_a_reload_serves_the_same_showing_until_the_rater_votes(open_study, users):
     rater = users["crowd_annotator"]
@@ -38,9 +36,9 @@ def test_a_reload_serves_the_same_showing_until_the_rater_votes(open_study, user
     assert Showing.objects.filter(rater=rater).count() == 4 and not Showing.objects.filter(is_pending=True).exists()
 
 
-def test_a_repeat_is_mirrored_against_the_sides_this_rater_saw(make_study, run_jobs, users):
+def test_a_repeat_is_mirrored_against_the_sides_this_rater_saw(make_study, answer_studies, users):
     study = make_study(repeat_rate=1.0, votes_per_comparison=2)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     for rater in (users["crowd_annotator"], users["staff_annotator"]):
         shown = {}
@@ -56,10 +54,10 @@ def test_a_repeat_is_mirrored_against_the_sides_this_rater_saw(make_study, run_j
         assert vote.choice == original.choice  # mirrored stored orientation: the same stored choice is the other answer
 
 
-def test_a_vote_from_before_showings_were_kept_mirrors_against_the_stored_orientation(make_study, run_jobs, users):
+def test_a_vote_from_before_showings_were_kept_mirrors_against_the_stored_orientation(make_study, answer_studies, users):
     """What the 0008 migration leaves: every earlier vote has a showing with the stored sides (is_swapped False)."""
     study = make_study(repeat_rate=1.0)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     rater = users["crowd_annotator"]
     showing = showing_serve(study=study, rater=rater)
@@ -96,6 +94,7 @@ def _in_threads(work, count: int) -> list:
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent inserts against a partial unique index need PostgreSQL")
+@pytest.mark.django_db(transaction=True)  # the tabs are threads, each with its own connection
 def test_tabs_racing_to_be_served_end_with_one_showing_and_one_vote(open_study, users, api_for):
     rater = users["crowd_annotator"]
     tabs = 6

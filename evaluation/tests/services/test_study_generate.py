@@ -9,13 +9,13 @@ from training.services.base_models import base_model_register
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_generation_job_answers_every_prompt_and_builds_blinded_comparisons(open_study):
-    arms = {arm.name: arm for arm in open_study.arms.all()}
-    assert open_study.progress == 1.0
-    assert open_study.error == ""
-    assert Answer.objects.filter(prompt__study=open_study, arm=arms["baseline-arm"]).count() == 4
-    assert Answer.objects.filter(prompt__study=open_study, arm=arms["candidate-arm"]).count() == 4
-    comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer", "right_answer"))
+def test_generation_job_answers_every_prompt_and_builds_blinded_comparisons(generated_study):
+    arms = {arm.name: arm for arm in generated_study.arms.all()}
+    assert generated_study.progress == 1.0
+    assert generated_study.error == ""
+    assert Answer.objects.filter(prompt__study=generated_study, arm=arms["baseline-arm"]).count() == 4
+    assert Answer.objects.filter(prompt__study=generated_study, arm=arms["candidate-arm"]).count() == 4
+    comparisons = list(Comparison.objects.filter(study=generated_study).select_related("left_answer", "right_answer"))
     assert len(comparisons) == 4
     for comparison in comparisons:
         assert {comparison.left_answer.arm_id, comparison.right_answer.arm_id} == {arms["baseline-arm"].pk, arms["candidate-arm"].pk}
@@ -23,12 +23,12 @@ def test_generation_job_answers_every_prompt_and_builds_blinded_comparisons(open
         assert comparison.is_identical == (comparison.left_answer.text.strip() == comparison.right_answer.text.strip())
     assert sorted(c.order for c in comparisons) == [0, 1, 2, 3]
     assert len({c.token for c in comparisons}) == 4
-    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=open_study.pk).values_list("verb", flat=True)
+    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=generated_study.pk).values_list("verb", flat=True)
                 .order_by("pk")) == ["created", "opened"]
 
 
-def test_the_two_tiny_models_answer_differently(open_study):
-    assert Comparison.objects.filter(study=open_study, is_identical=False).count() == 4
+def test_the_two_tiny_models_answer_differently(generated_study):
+    assert Comparison.objects.filter(study=generated_study, is_identical=False).count() == 4
 
 
 def test_identical_answers_are_flagged_and_never_shown(make_study, tiny_base_model, run_jobs, users):
@@ -61,11 +61,11 @@ def test_a_failing_arm_fails_the_study_with_the_reason_and_leaves_no_answers(mak
                 .order_by("pk")) == ["created", "failed"]
 
 
-def test_generating_again_changes_nothing_once_open(open_study):
-    tokens = set(Comparison.objects.filter(study=open_study).values_list("token", flat=True))
-    assert study_generate(study=open_study).status == Study.Status.OPEN
-    assert set(Comparison.objects.filter(study=open_study).values_list("token", flat=True)) == tokens
-    assert Answer.objects.filter(prompt__study=open_study).count() == 8
+def test_generating_again_changes_nothing_once_open(generated_study):
+    tokens = set(Comparison.objects.filter(study=generated_study).values_list("token", flat=True))
+    assert study_generate(study=generated_study).status == Study.Status.OPEN
+    assert set(Comparison.objects.filter(study=generated_study).values_list("token", flat=True)) == tokens
+    assert Answer.objects.filter(prompt__study=generated_study).count() == 8
 
 
 def test_the_stored_sides_and_order_are_drawn_afresh_not_replayed_from_the_seed(open_study):

@@ -64,8 +64,6 @@ def test_only_an_open_study_closes(make_study):
     _refused(study_close, study, "only an open study can be closed; this one is failed", "not_open")
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 def test_a_closed_study_takes_no_more_votes_and_keeps_its_results(open_study, users):
     rater = users["crowd_annotator"]
     comparison = showing_serve(study=open_study, rater=rater).comparison

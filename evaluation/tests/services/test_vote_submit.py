@@ -7,9 +7,6 @@ from evaluation.selectors import comparisons_open_for_rater, study_results
 from evaluation.services import comparison_show, showing_serve, vote_submit
 from evaluation.tests.fixtures import vote_as_stored
 
-# The real worker closes the connection between jobs, which only a transactional test survives on PostgreSQL.
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 
 def _candidate_side(comparison: Comparison) -> str:
     return "left" if comparison.left_answer.arm.name == "candidate-arm" else "right"
@@ -93,9 +90,9 @@ def test_a_served_comparison_filled_meanwhile_is_let_go_on_the_next_reload(open_
     assert showing_serve(study=open_study, rater=first) == following
 
 
-def test_with_two_votes_per_comparison_every_rater_sees_it_until_full(make_study, run_jobs, users):
+def test_with_two_votes_per_comparison_every_rater_sees_it_until_full(make_study, answer_studies, users):
     study = make_study(votes_per_comparison=2)
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     raters = [users["crowd_annotator"], users["staff_annotator"], users["expert_annotator"]]
     comparison = showing_serve(study=study, rater=raters[0]).comparison
@@ -106,9 +103,9 @@ def test_with_two_votes_per_comparison_every_rater_sees_it_until_full(make_study
     assert comparison not in comparisons_open_for_rater(study=study, rater=raters[2])
 
 
-def test_results_map_left_and_right_back_to_the_arms(make_study, run_jobs, users):
+def test_results_map_left_and_right_back_to_the_arms(make_study, answer_studies, users):
     study = make_study(votes_per_comparison=2, labels=["tone", "facts"])
-    run_jobs()
+    answer_studies()
     study.refresh_from_db()
     comparisons = list(Comparison.objects.filter(study=study).select_related("left_answer__arm").order_by("order"))
     first, second = users["crowd_annotator"], users["reviewer"]
@@ -152,9 +149,9 @@ def test_no_votes_on_a_study_that_is_not_open(make_study, users):
     assert not Showing.objects.exists()
 
 
-def test_identical_comparisons_take_no_votes(make_study, tiny_base_model, run_jobs, users):
+def test_identical_comparisons_take_no_votes(make_study, tiny_base_model, answer_studies, users):
     study = make_study(candidate=tiny_base_model)
-    run_jobs()
+    answer_studies()
     comparison = Comparison.objects.filter(study=study).first()
     comparison_show(comparison=comparison, rater=users["crowd_annotator"])  # even with sides drawn, it takes no vote
     with pytest.raises(ApplicationError) as error:

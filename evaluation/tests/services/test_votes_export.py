@@ -8,8 +8,6 @@ from evaluation.models import Comparison
 from evaluation.services import study_votes_export
 from evaluation.tests.fixtures import vote_as_stored
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 
 def test_majority_votes_become_preference_pairs_in_the_prompts_split(open_study, users, api_for):
     comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer", "right_answer", "prompt")
