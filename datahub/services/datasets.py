@@ -74,8 +74,8 @@ def dataset_users(*, dataset: Dataset) -> list[str]:
     """What keeps the dataset from being deleted, in words ("training run 'faq-lora' (v2)"): whatever uses one of its
     versions (training runs, model artifacts, studies, annotation projects, another dataset's version derived from
     one), and work still under way on it (an import, a dedupe, augmentation or mix run). Empty: it can go."""
-    from datahub.augmentation.models import AugmentationRun, JobStatus, MixRun
-    from datahub.dedupe.models import DedupeRun
+    from augmentation.models import AugmentationRun, JobStatus, MixRun
+    from dedupe.models import DedupeRun
 
     users: list[str] = []
     versions = DatasetVersion.objects.filter(dataset=dataset)
@@ -106,8 +106,8 @@ def dataset_delete(*, dataset: Dataset, deleted_by=None, reason: dict | None = N
     trained a model or feeds a study stays. The dataset row is locked first, so nothing new can start on it meanwhile;
     records go in set-based statements, never loaded one by one. The uploaded files go after the commit.
     """
-    from datahub.augmentation.models import AugmentationRun, MixRun, RecordGrade
-    from datahub.dedupe.models import DedupeRun
+    from augmentation.models import AugmentationRun, MixRun, RecordGrade
+    from dedupe.models import DedupeRun
 
     locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
     if locked is None:
