@@ -9,9 +9,8 @@ import re
 import numpy as np
 
 from common.text import tokens
-from dedupe.stages import jaccard
+from common.text_similarity import CJK, jaccard
 
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 
 

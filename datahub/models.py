@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from common.models import TimeStampedModel
+from common.text_similarity import prompt_turns
 
 
 class Source(TimeStampedModel):
@@ -119,12 +120,8 @@ class Record(models.Model):
 
     @property
     def prompt_messages(self) -> list[dict]:
-        """The turns before the final assistant answer."""
-        if self.kind == self.Kind.PREFERENCE:
-            return self.messages
-        if self.messages and self.messages[-1].get("role") == "assistant":
-            return self.messages[:-1]
-        return self.messages
+        """The turns before the final assistant answer (common.text_similarity.prompt_turns)."""
+        return prompt_turns(self.messages, self.kind)
 
     @property
     def response_text(self) -> str:

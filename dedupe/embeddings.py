@@ -127,6 +127,6 @@ def texts_embed(texts: list[str], *, model_name: str | None = None, stats: dict 
 
 def embedding_model_reads(text: str, *, model_name: str | None = None) -> bool:
     """Whether the model's vectors of `text` can be compared: an English-only model cannot read mostly-CJK text."""
-    from dedupe.stages import mostly_cjk
+    from common.text_similarity import mostly_cjk
 
     return (model_name or EMBEDDING_MODEL_DEFAULT) not in ENGLISH_ONLY_MODELS or not mostly_cjk(text)

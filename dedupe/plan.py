@@ -11,7 +11,7 @@ connected components of every duplicate pair, for review.
 
 from dataclasses import dataclass
 
-from dedupe.stages import UnionFind
+from common.text_similarity import UnionFind
 
 STAGE_ORDER = {"exact": 0, "normalised": 1, "near": 2, "semantic": 3}
 

@@ -6,7 +6,6 @@ DatasetVersion (operation "dedupe") with lineage, and never touches Record rows.
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from common.history import history_record
+from common.text_similarity import near_pairs, normalised_hash
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
 from datahub.services.versions import dataset_version_create
 from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_entries
@@ -31,10 +31,12 @@ HISTOGRAM_BINS = 50
 
 def record_text(record: Record) -> str:
     """What near and semantic dedupe compare: the prompt turns and the answer (the chosen one for preferences)."""
-    return "\n".join([prompt_text(record), record.response_text]).strip()
+    return "\n".join([prompt_turns_text(record), record.response_text]).strip()
 
 
-def prompt_text(record: Record) -> str:
+def prompt_turns_text(record: Record) -> str:
+    """Every turn before the answer, the system prompt included (unlike text_similarity.prompt_text, which is the
+    part a person wrote): two records with different system prompts are different records to dedupe."""
     return "\n".join(str(m.get("content") or "") for m in record.prompt_messages).strip()
 
 
@@ -171,7 +173,7 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
     if run.use_exact:
         _progress(run, on_progress, "exact", 0, count)
         survivors, exact_drops = exact_collapse([r.content_hash for r in records], stage=Stage.EXACT, candidates=survivors)
-        keys = [stages.normalised_key(full_text(r)) for r in records]
+        keys = [normalised_hash(full_text(r)) for r in records]
         survivors, normal_drops = exact_collapse(keys, stage=Stage.NORMALISED, candidates=survivors)
         exact_drops.update(normal_drops)
         _progress(run, on_progress, "exact", count, count)
@@ -184,7 +186,7 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
     if run.use_near:
         stamp = time.perf_counter()
         _progress(run, on_progress, "near", 0, len(survivors))
-        duplicates, misses = stages.near_pairs(texts, threshold=run.near_threshold, num_perm=run.num_perm)
+        duplicates, misses = near_pairs(texts, threshold=run.near_threshold, num_perm=run.num_perm)
         edges += [(survivors[p.a], survivors[p.b], p.similarity, Stage.NEAR) for p in duplicates]
         misses.sort(key=lambda p: -p.similarity)
         shown += [(survivors[p.a], survivors[p.b], p.similarity, Stage.NEAR) for p in misses[:CLOSEST_MISSES]]
@@ -262,7 +264,7 @@ def _prompt_similarities(run: DedupeRun, records: list[Record], pairs: list) -> 
     positions = sorted({p for a, b, *_ in pairs for p in (a, b)})
     if not positions:
         return {}
-    vectors = texts_embed([prompt_text(records[p]) for p in positions], model_name=run.embedding_model)
+    vectors = texts_embed([prompt_turns_text(records[p]) for p in positions], model_name=run.embedding_model)
     row = {p: i for i, p in enumerate(positions)}
     return {(min(a, b), max(a, b)): round(float(vectors[row[a]] @ vectors[row[b]]), 4) for a, b, *_ in pairs}
 

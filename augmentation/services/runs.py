@@ -97,7 +97,7 @@ def augmentation_run_create(*, version: DatasetVersion, methods: list[str], opti
 # ---------------------------------------------------------------- the job's work
 
 
-def prompt_text(record: Record) -> str | None:
+def last_user_turn(record: Record) -> str | None:
     """The last user turn of the prompt: what every method rewrites."""
     for message in reversed(record.prompt_messages):
         if message.get("role") == "user":
@@ -227,7 +227,7 @@ def augmentation_run_execute_now(*, run: AugmentationRun, on_progress=None) -> A
                    .order_by("record_id"))
         parents = []
         for entry in entries.iterator(chunk_size=2000):
-            text = prompt_text(entry.record)
+            text = last_user_turn(entry.record)
             if text and text.strip():
                 parents.append((entry.record, entry.split, text))
         if run.options.get("limit"):

@@ -8,7 +8,7 @@ import pytest
 
 from augmentation import filters
 from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
-from dedupe.stages import mostly_cjk
+from common.text_similarity import mostly_cjk
 from llm.models import ModelCall
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ import pytest
 
 from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
 from augmentation.tests.rows import TRAIN
-from dedupe.stages import mostly_cjk
+from common.text_similarity import mostly_cjk
 from llm.models import ModelCall
 
 
