@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
@@ -145,6 +148,10 @@ class RecordSearch(models.Model):
     document = SearchVectorField()
 
 
+# A running import whose progress has not moved for this long has lost its worker (setting DATAHUB_IMPORT_STALE_SECONDS).
+IMPORT_STALE_AFTER = timedelta(seconds=getattr(settings, "DATAHUB_IMPORT_STALE_SECONDS", 600))
+
+
 class ImportJob(TimeStampedModel):
     """One file being read into a dataset. All or nothing: records appear only when the job succeeds."""
 
@@ -225,9 +232,12 @@ class ImportJob(TimeStampedModel):
     @property
     def is_stale(self) -> bool:
         """Running, but no progress written for DATAHUB_IMPORT_STALE_SECONDS: its worker died; it may be resumed."""
-        from datahub.services.imports import import_job_is_stale
+        return self.is_stale_at(timezone.now())
 
-        return import_job_is_stale(self)
+    def is_stale_at(self, now, stale_after: timedelta | None = None) -> bool:
+        """Running at `now` with no progress written for `stale_after` (IMPORT_STALE_AFTER unless given)."""
+        stale_after = IMPORT_STALE_AFTER if stale_after is None else stale_after
+        return self.status == self.Status.RUNNING and self.updated_at < now - stale_after
 
     @property
     def percent(self) -> int:
