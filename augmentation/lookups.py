@@ -5,6 +5,7 @@ import time
 from django.core.management.base import CommandError
 
 from datahub.models import Dataset, DatasetVersion, Source
+from datahub.selectors import source_by_name
 
 
 def version_of(dataset: Dataset, number: int | None, *, option: str = "--version") -> DatasetVersion:
@@ -17,7 +18,7 @@ def version_of(dataset: Dataset, number: int | None, *, option: str = "--version
 
 
 def source_named(workspace, name: str, *, option: str = "--source") -> Source:
-    source = Source.objects.filter(workspace=workspace, name=name).first()
+    source = source_by_name(workspace=workspace, name=name)
     if source is None:
         raise CommandError(f"{option}: no source named {name!r} in workspace {workspace.name!r}")
     return source
@@ -26,9 +27,9 @@ def source_named(workspace, name: str, *, option: str = "--source") -> Source:
 def endpoint_named(workspace, name: str | None):
     if name is None:
         return None
-    from llm.models import ModelEndpoint
+    from llm.selectors import model_endpoint_by_name
 
-    endpoint = ModelEndpoint.objects.filter(workspace=workspace, name=name).first()
+    endpoint = model_endpoint_by_name(workspace=workspace, name=name)
     if endpoint is None:
         raise CommandError(f"--endpoint: no model endpoint named {name!r} in workspace {workspace.name!r}")
     return endpoint

@@ -342,3 +342,85 @@ def source_stats(*, user, workspace: Workspace | None = None) -> QuerySet[Source
         duplicates=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "duplicate_count"),
         invalid=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "invalid_count"),
     ).annotate(other_count=F("record_count") - F("cjk_count"), kto_undesirable=F("kto_count") - F("kto_desirable"))
+
+
+# Reads the dedupe, augmentation and feedback apps make of records and versions: their query shapes live here, with
+# the tables they read.
+
+def dataset_in_workspace(*, workspace: Workspace, dataset_id) -> Dataset | None:
+    """The dataset with this id if it is in `workspace`, else None (for other apps' choice fields)."""
+    return Dataset.objects.filter(workspace=workspace, pk=dataset_id).first() if str(dataset_id).isdigit() else None
+
+
+def dataset_latest_version_id(*, dataset_id: int) -> int | None:
+    return DatasetVersion.objects.filter(dataset_id=dataset_id).order_by("-number").values_list("pk", flat=True).first()
+
+
+def version_record_list(*, version_id: int, fields: tuple[str, ...] | None = None) -> QuerySet[Record]:
+    """The version's records with their sources (only `fields`, when given), unordered."""
+    records = Record.objects.filter(version_entries__version_id=version_id).select_related("source")
+    return records.only(*fields) if fields else records
+
+
+def dataset_record_list_upto(*, dataset_id: int, last_record_id: int, fields: tuple[str, ...] | None = None) -> QuerySet[Record]:
+    """The dataset's records up to `last_record_id` (those present when a run started), with their sources, by id."""
+    records = Record.objects.filter(dataset_id=dataset_id, pk__lte=last_record_id).select_related("source").order_by("pk")
+    return records.only(*fields) if fields else records
+
+
+def dataset_group_rows(*, dataset_id: int, last_record_id: int | None = None) -> list[tuple[int, str, int | None]]:
+    """(record id, prompt hash, parent id) of the dataset's records (up to `last_record_id`), by id: splits.group_keys'
+    input."""
+    records = Record.objects.filter(dataset_id=dataset_id)
+    if last_record_id is not None:
+        records = records.filter(pk__lte=last_record_id)
+    return list(records.order_by("pk").values_list("pk", "prompt_hash", "parent_id"))
+
+
+def version_splits(*, version_id: int) -> dict[int, str]:
+    """Record id → split in the version."""
+    return dict(VersionRecord.objects.filter(version_id=version_id).values_list("record_id", "split"))
+
+
+def version_entry_rows(*, version_id: int) -> list[tuple[int, str, list]]:
+    """(record id, split, labels) of the version's entries, in entry order."""
+    return list(VersionRecord.objects.filter(version_id=version_id).order_by("pk").values_list("record_id", "split", "labels"))
+
+
+def version_record_splits(*, version_id: int) -> list[tuple[int, str]]:
+    """(record id, split) of the version's entries, by record id."""
+    return list(VersionRecord.objects.filter(version_id=version_id).order_by("record_id").values_list("record_id", "split"))
+
+
+def version_split_entries(*, version: DatasetVersion, split: str) -> QuerySet[VersionRecord]:
+    """The entries of one split of the version with their records, by record id."""
+    return VersionRecord.objects.filter(version=version, split=split).select_related("record").order_by("record_id")
+
+
+def version_has_split(*, version: DatasetVersion, split: str) -> bool:
+    return VersionRecord.objects.filter(version=version, split=split).exists()
+
+
+def source_record_ids(*, source_id: int, workspace_id: int) -> list[int]:
+    """Ids of the source's records in the workspace's datasets, by id."""
+    return list(Record.objects.filter(source_id=source_id, dataset__workspace_id=workspace_id).order_by("pk")
+                .values_list("pk", flat=True))
+
+
+def source_records(*, source: Source) -> QuerySet[Record]:
+    return Record.objects.filter(source=source).order_by("pk")
+
+
+def record_content_hashes(*, record_ids: list[int]) -> dict[int, str]:
+    """Record id → content hash."""
+    return dict(Record.objects.filter(pk__in=record_ids).values_list("pk", "content_hash"))
+
+
+def records_by_id(*, record_ids: list[int]) -> dict[int, Record]:
+    """Record id → record, with its source."""
+    return {record.pk: record for record in Record.objects.filter(pk__in=record_ids).select_related("source")}
+
+
+def dataset_content_hashes_present(*, dataset_id: int, hashes: list[str]) -> set[str]:
+    """Those of `hashes` that a record of the dataset already has (one query; callers pass bounded chunks)."""
+    return set(Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes).values_list("content_hash", flat=True))

@@ -14,7 +14,14 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from common.history import history_record
 from common.text_similarity import near_pairs, normalised_hash
-from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
+from datahub.models import Dataset, DatasetVersion, Record
+from datahub.selectors import (
+    dataset_group_rows,
+    dataset_latest_version_id,
+    dataset_record_list_upto,
+    version_record_list,
+    version_splits,
+)
 from datahub.services.versions import dataset_version_create
 from datahub.splits import DEFAULT_RATIOS, group_keys, ratios_check, split_entries
 from dedupe import stages
@@ -120,13 +127,12 @@ def _load(run: DedupeRun) -> tuple[list[Record], dict[int, str]]:
     fields = ("id", "dataset_id", "kind", "messages", "chosen", "rejected", "label", "content_hash", "quality_score",
               "created_at", "source_id", "source__quality_tier")
     if run.version_id:
-        records = list(Record.objects.filter(version_entries__version_id=run.version_id).select_related("source").only(*fields))
+        records = list(version_record_list(version_id=run.version_id, fields=fields))
         split_version = run.version_id
     else:
-        records = list(Record.objects.filter(dataset_id=run.dataset_id, pk__lte=run.last_record_id).select_related("source")
-                       .only(*fields))
-        split_version = run.dataset.versions.order_by("-number").values_list("pk", flat=True).first()
-    splits = dict(VersionRecord.objects.filter(version_id=split_version).values_list("record_id", "split")) if split_version else {}
+        records = list(dataset_record_list_upto(dataset_id=run.dataset_id, last_record_id=run.last_record_id, fields=fields))
+        split_version = dataset_latest_version_id(dataset_id=run.dataset_id)
+    splits = version_splits(version_id=split_version) if split_version else {}
     records.sort(key=keep_rank)
     return records, splits
 
@@ -336,8 +342,7 @@ def dedupe_run_apply(*, run: DedupeRun, actor=None, ratios: dict | None = None, 
 
 
 def _seeded_entries(run: DedupeRun, dropped: set[int], *, seed: int, ratios: dict) -> list[tuple[int, str, list]]:
-    rows = list(Record.objects.filter(dataset_id=run.dataset_id, pk__lte=run.last_record_id).order_by("pk")
-                .values_list("pk", "prompt_hash", "parent_id"))
+    rows = dataset_group_rows(dataset_id=run.dataset_id, last_record_id=run.last_record_id)
     # Duplicates a person chose to keep join their cluster's kept record's split group: no leakage by construction.
     links = [(record_id, kept_id) for record_id, kept_id in
              run.decisions.filter(action="keep", cluster__isnull=False).values_list("record_id", "cluster__kept_id")

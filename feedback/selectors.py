@@ -150,9 +150,9 @@ def feedback_dashboard(*, workspace: Workspace, days: int = 30) -> dict:
 
 
 def workbench_endpoints(*, workspace: Workspace):
-    from llm.models import ModelEndpoint
+    from llm.selectors import model_endpoints_of
 
-    return ModelEndpoint.objects.filter(workspace=workspace).order_by("name", "pk")
+    return model_endpoints_of(workspace=workspace)
 
 
 def workbench_recent_drafts(*, agent, workspace: Workspace, limit: int = 10) -> QuerySet[WorkbenchDraft]:

@@ -8,6 +8,8 @@ from augmentation.models import GradingRun, JobStatus, RecordGrade
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import Record, Source
+from datahub.selectors import source_records
+from datahub.services.records import records_quality_score_set
 
 CHUNK = 200
 JUDGE_BATCH = 32
@@ -85,7 +87,7 @@ def grading_run_execute_now(*, run: GradingRun, on_progress=None) -> GradingRun:
     if not claimed:
         return GradingRun.objects.get(pk=run.pk)
     run.refresh_from_db()
-    records = Record.objects.filter(source=run.source).order_by("pk")
+    records = source_records(source=run.source)
     total = records.count()
     GradingRun.objects.filter(pk=run.pk).update(total=total)
     RecordGrade.objects.filter(run=run).delete()
@@ -107,7 +109,7 @@ def grading_run_execute_now(*, run: GradingRun, on_progress=None) -> GradingRun:
                     if score is not None:
                         record.quality_score = score
                         scored.append(record)
-                Record.objects.bulk_update(scored, ["quality_score"], batch_size=1000)
+                records_quality_score_set(records=scored)
                 done += len(chunk)
                 failed += sum(1 for score, _, _ in results if score is None)
                 GradingRun.objects.filter(pk=run.pk).update(processed=done, failed_count=failed, updated_at=timezone.now())

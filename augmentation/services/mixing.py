@@ -19,8 +19,15 @@ from augmentation.models import JobStatus, MixRun
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
-from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
-from datahub.selectors import source_in_workspace, version_in_workspace
+from datahub.models import Dataset, DatasetVersion, Record
+from datahub.selectors import (
+    record_content_hashes,
+    records_by_id,
+    source_in_workspace,
+    source_record_ids,
+    version_in_workspace,
+    version_record_splits,
+)
 from datahub.services.records import record_build, record_ids_by_hash, records_insert
 from datahub.services.versions import dataset_version_create
 from datahub.splits import DEFAULT_RATIOS, split_for
@@ -87,9 +94,8 @@ def mix_run_create(*, dataset: Dataset, ingredients: list[dict], total_size: int
 def _pool(item: dict, workspace_id: int) -> list[tuple[int, str | None]]:
     """(record id, split or None) of an ingredient, in id order."""
     if item["kind"] == "version":
-        return list(VersionRecord.objects.filter(version_id=item["id"]).order_by("record_id").values_list("record_id", "split"))
-    ids = Record.objects.filter(source_id=item["id"], dataset__workspace_id=workspace_id).order_by("pk").values_list("pk", flat=True)
-    return [(pk, None) for pk in ids]
+        return version_record_splits(version_id=item["id"])
+    return [(pk, None) for pk in source_record_ids(source_id=item["id"], workspace_id=workspace_id)]
 
 
 def _copies(dataset: Dataset, records: list[Record]) -> dict[int, int]:
@@ -121,7 +127,7 @@ def mix_run_execute_now(*, run: MixRun, on_progress=None) -> MixRun:
             report = []
             for index, (item, quota) in enumerate(zip(run.ingredients, quotas)):
                 pool = _pool(item, dataset.workspace_id)
-                hashes = dict(Record.objects.filter(pk__in=[pk for pk, _ in pool]).values_list("pk", "content_hash"))
+                hashes = record_content_hashes(record_ids=[pk for pk, _ in pool])
                 # One row per content (the earliest): a source's records copied by an earlier mix are the same data.
                 available, offered = [], set(taken_hashes)
                 for pk, split in pool:
@@ -129,7 +135,7 @@ def mix_run_execute_now(*, run: MixRun, on_progress=None) -> MixRun:
                         offered.add(hashes[pk])
                         available.append((pk, split))
                 chosen = random.Random(f"mix:{run.seed}:{index}").sample(available, min(quota, len(available)))
-                records = {r.pk: r for r in Record.objects.filter(pk__in=[pk for pk, _ in chosen]).select_related("source")}
+                records = records_by_id(record_ids=[pk for pk, _ in chosen])
                 target_of = _copies(dataset, list(records.values()))
                 for pk, split in chosen:
                     taken_hashes.add(hashes[pk])

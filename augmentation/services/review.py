@@ -7,7 +7,8 @@ from django.db import transaction
 from augmentation.models import AugmentationCandidate, AugmentationRun, JobStatus
 from common.errors import ApplicationError
 from common.history import history_record
-from datahub.models import DatasetVersion, VersionRecord
+from datahub.models import DatasetVersion
+from datahub.selectors import version_entry_rows
 from datahub.services.records import record_build, records_insert_ids
 from datahub.services.versions import dataset_version_create
 
@@ -76,8 +77,7 @@ def augmentation_run_accept(*, run: AugmentationRun, created_by=None, note: str 
         for c in accepted
     ]
     by_hash = records_insert_ids(dataset=dataset, records=children)
-    entries = {rid: [rid, split, labels] for rid, split, labels in
-               VersionRecord.objects.filter(version=source_version).order_by("pk").values_list("record_id", "split", "labels")}
+    entries = {rid: [rid, split, labels] for rid, split, labels in version_entry_rows(version_id=source_version.pk)}
     added = Counter()
     for candidate in accepted:
         candidate.record_id = record_id = by_hash[candidate.content_hash]

@@ -14,6 +14,7 @@ from common.history import history_record
 from common.paths import user_directory
 from datahub.canonical import canonical_validate, content_hash
 from datahub.models import DatasetVersion, Record, VersionRecord
+from datahub.selectors import dataset_content_hashes_present, version_has_split, version_split_entries
 from dedupe.embeddings import embedding_model_check, embedding_model_reads
 
 Method = AugmentationRun.Method
@@ -80,7 +81,7 @@ def augmentation_run_create(*, version: DatasetVersion, methods: list[str], opti
             clean[key] = str(user_directory(workspace_id=workspace_id, path=clean[key], where=key))
     if synonym_table is not None and synonym_table.workspace_id != workspace_id:
         raise ApplicationError("the synonym table belongs to another workspace", where="synonym_table")
-    if not VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN).exists():
+    if not version_has_split(version=version, split=VersionRecord.Split.TRAIN):
         raise ApplicationError("the version has no train records to augment", where="version")
     with transaction.atomic():
         run = AugmentationRun.objects.create(version=version, methods=methods, options=clean, endpoint=endpoint,
@@ -120,8 +121,7 @@ def child_row(record: Record, text: str) -> dict:
 def _existing_hashes(dataset_id: int, hashes: set[str]) -> set[str]:
     found, hashes = set(), list(hashes)
     for start in range(0, len(hashes), LOOKUP_CHUNK):
-        found.update(Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes[start:start + LOOKUP_CHUNK])
-                     .values_list("content_hash", flat=True))
+        found.update(dataset_content_hashes_present(dataset_id=dataset_id, hashes=hashes[start:start + LOOKUP_CHUNK]))
     return found
 
 
@@ -223,8 +223,7 @@ def augmentation_run_execute_now(*, run: AugmentationRun, on_progress=None) -> A
         return AugmentationRun.objects.get(pk=run.pk)
     run.refresh_from_db()
     try:
-        entries = (VersionRecord.objects.filter(version=run.version, split=VersionRecord.Split.TRAIN).select_related("record")
-                   .order_by("record_id"))
+        entries = version_split_entries(version=run.version, split=VersionRecord.Split.TRAIN)
         parents = []
         for entry in entries.iterator(chunk_size=2000):
             text = last_user_turn(entry.record)

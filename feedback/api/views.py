@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
 from common.api import paginated
-from datahub.models import Dataset
+from datahub.selectors import dataset_in_workspace
 from feedback.access import MANAGE, VIEW, access_feedback_source, access_feedback_token, access_feedback_workspace
 from feedback.authentication import IngestTokenAuthentication
 from feedback.models import PII_KINDS, FeedbackEvent, FeedbackIngestToken
@@ -245,7 +245,7 @@ class FeedbackDatasetBuildApi(APIView):
         sources = [access_feedback_source(request.user, pk, capability=MANAGE) for pk in fields["sources"]]
         dataset = None
         if fields.get("dataset") is not None:
-            dataset = Dataset.objects.filter(pk=fields["dataset"], workspace=workspace).first()
+            dataset = dataset_in_workspace(workspace=workspace, dataset_id=fields["dataset"])
             if dataset is None:
                 raise exceptions.NotFound()
         export = feedback_dataset_build(workspace=workspace, dataset_name=fields["dataset_name"], dataset=dataset, sources=sources,

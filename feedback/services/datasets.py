@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from accounts.models import Workspace
-from annotation.models import LabelSchema
+from annotation.selectors import label_schema_by_name
 from annotation.services import annotation_project_create, label_schema_create
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.canonical import canonical_validate
-from datahub.models import Dataset, DatasetVersion, Record
+from datahub.models import Dataset, DatasetVersion
+from datahub.selectors import dataset_group_rows
 from datahub.services.datasets import dataset_create
 from datahub.services.records import record_build, records_insert
 from datahub.services.versions import dataset_version_create
@@ -136,8 +137,8 @@ def feedback_rows_build(events, *, on_progress=None) -> tuple[_Rows, list[dict]]
 
 def _freeze(*, dataset: Dataset, operation_detail: dict, note: str, seed: int, ratios: dict, created_by) -> DatasetVersion:
     """Every record of the dataset as its next version, split by prompt so no prompt lands in two splits."""
-    rows = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash"))
-    entries = split_entries([pk for pk, _ in rows], dict(rows), seed=seed, ratios=ratios)
+    rows = dataset_group_rows(dataset_id=dataset.pk)
+    entries = split_entries([pk for pk, _, _ in rows], {pk: prompt for pk, prompt, _ in rows}, seed=seed, ratios=ratios)
     parent = dataset.versions.order_by("-number").first()
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FEEDBACK, parent=parent,
                                   seed=seed, ratios=ratios, operation_detail=operation_detail, note=note, created_by=created_by)
@@ -159,7 +160,7 @@ def _review_project(*, workspace, dataset: Dataset, review: list[dict], detail: 
     _insert(review_dataset, items)
     version = _freeze(dataset=review_dataset, operation_detail={**detail, "review": True}, note="feedback for expert review",
                       seed=0, ratios={"train": 1.0, "validation": 0.0, "test": 0.0}, created_by=created_by)
-    schema = LabelSchema.objects.filter(workspace=workspace, name=REVIEW_SCHEMA_NAME).order_by("-version").first()
+    schema = label_schema_by_name(workspace=workspace, name=REVIEW_SCHEMA_NAME)
     if schema is None:
         schema = label_schema_create(workspace=workspace, name=REVIEW_SCHEMA_NAME, tree=REVIEW_TREE, created_by=created_by)
     return annotation_project_create(
