@@ -352,6 +352,11 @@ def dataset_in_workspace(*, workspace: Workspace, dataset_id) -> Dataset | None:
     return Dataset.objects.filter(workspace=workspace, pk=dataset_id).first() if str(dataset_id).isdigit() else None
 
 
+def workspace_version_choices(*, workspace: Workspace) -> QuerySet[DatasetVersion]:
+    """Every version of the workspace's datasets, by dataset name and newest first (for choice fields)."""
+    return DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset").order_by("dataset__name", "-number")
+
+
 def dataset_latest_version_id(*, dataset_id: int) -> int | None:
     return DatasetVersion.objects.filter(dataset_id=dataset_id).order_by("-number").values_list("pk", flat=True).first()
 

@@ -17,7 +17,7 @@ from augmentation.selectors import (
     source_quality_report,
     synonym_tables_of_workspace,
 )
-from augmentation.services.grading import grading_run_create, source_quality_tier_set
+from augmentation.services.grading import grading_run_create
 from augmentation.services.mixing import mix_run_create
 from augmentation.services.review import augmentation_run_accept, candidates_accept_passing, candidates_decide
 from augmentation.services.runs import augmentation_run_create, augmentation_run_retry
@@ -26,6 +26,7 @@ from common.api import JSONParser, paginated
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_data_workspace, access_dataset, access_source, access_version
 from datahub.models import Source
+from datahub.services.datasets import source_quality_tier_set
 from llm.access import access_model_endpoint
 
 

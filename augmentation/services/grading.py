@@ -1,4 +1,5 @@
-"""Source grading: a quality score per record of a source (rules or an LLM judge), a suggested tier, and the tier set."""
+"""Source grading: a quality score per record of a source (rules or an LLM judge) and a suggested tier; a person sets
+the tier with datahub.services.datasets.source_quality_tier_set."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -129,16 +130,3 @@ def grading_run_execute_now(*, run: GradingRun, on_progress=None) -> GradingRun:
         history_record(actor=None, target=run, verb="graded", after={"records": done, "failed": failed, "mean": run.mean_score,
                                                                        "suggested_tier": run.suggested_tier})
     return run
-
-
-@transaction.atomic
-def source_quality_tier_set(*, source: Source, tier: str, actor=None) -> Source:
-    """Set the source's quality tier (a person's call, usually the suggested one); dedupe and mixing read it."""
-    if tier not in Source.Tier.values:
-        raise ApplicationError(f"tier is one of {', '.join(Source.Tier.values)}", where="tier")
-    source = Source.objects.select_for_update().get(pk=source.pk)
-    before = source.quality_tier
-    source.quality_tier = tier
-    source.save(update_fields=["quality_tier", "updated_at"])
-    history_record(actor=actor, target=source, verb="quality_tier_set", before={"tier": before}, after={"tier": tier})
-    return source

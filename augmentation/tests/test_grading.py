@@ -4,10 +4,10 @@ from django.db import transaction
 from augmentation.grading_rules import judge_score_parse, rules_grade, tier_suggest
 from augmentation.models import GradingRun, RecordGrade
 from augmentation.selectors import source_quality_report
-from augmentation.services.grading import grading_run_create, grading_run_execute_now, source_quality_tier_set
+from augmentation.services.grading import grading_run_create, grading_run_execute_now
 from common.errors import ApplicationError
 from datahub.models import Record
-from datahub.services.datasets import dataset_create
+from datahub.services.datasets import dataset_create, source_quality_tier_set
 from datahub.services.records import records_bulk_create
 
 

@@ -46,6 +46,19 @@ def source_create(*, workspace: Workspace, name: str, kind: str = Source.Kind.OW
 
 
 @transaction.atomic
+def source_quality_tier_set(*, source: Source, tier: str, actor=None) -> Source:
+    """Set the source's quality tier (a person's call, usually the suggested one); dedupe and mixing read it."""
+    if tier not in Source.Tier.values:
+        raise ApplicationError(f"tier is one of {', '.join(Source.Tier.values)}", where="tier")
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    before = source.quality_tier
+    source.quality_tier = tier
+    source.save(update_fields=["quality_tier", "updated_at"])
+    history_record(actor=actor, target=source, verb="quality_tier_set", before={"tier": before}, after={"tier": tier})
+    return source
+
+
+@transaction.atomic
 def dataset_create(*, workspace: Workspace, name: str, description: str = "", created_by=None) -> Dataset:
     """Create an empty dataset. The name is unique in the workspace."""
     name = _clean_name(name)

@@ -28,15 +28,16 @@ from augmentation.selectors import (
     source_quality_report,
     synonym_tables_of_workspace,
 )
-from augmentation.services.grading import grading_run_create, source_quality_tier_set
+from augmentation.services.grading import grading_run_create
 from augmentation.services.mixing import mix_run_create
 from augmentation.services.review import augmentation_run_accept, candidates_accept_passing, candidates_decide
 from augmentation.services.runs import augmentation_run_create, augmentation_run_retry
 from augmentation.services.synonyms import synonym_table_create
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_dataset, access_source, access_version
-from datahub.models import DatasetVersion, Source
-from datahub.selectors import source_choices
+from datahub.models import Source
+from datahub.selectors import source_choices, workspace_version_choices
+from datahub.services.datasets import source_quality_tier_set
 
 app_name = "augmentation"
 
@@ -45,9 +46,9 @@ GRADING_RUNS_SHOWN = 10
 
 
 def _endpoints(workspace):
-    from llm.models import ModelEndpoint
+    from llm.selectors import model_endpoints_of
 
-    return ModelEndpoint.objects.filter(workspace=workspace).order_by("name")
+    return model_endpoints_of(workspace=workspace)
 
 
 def _add_service_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -291,8 +292,7 @@ def run_accept_view(request, run_id: int):
 def _mix_form(request, dataset):
     workspace = dataset.workspace
     sources = source_choices(workspace=workspace)
-    versions = (DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset")
-                .order_by("dataset__name", "-number"))
+    versions = workspace_version_choices(workspace=workspace)
     return MixForm(request.POST or None, sources=sources, versions=versions)
 
 

@@ -6,8 +6,9 @@ from accounts.lookups import workspace_named
 from augmentation.lookups import endpoint_named, error_text, progress_bar, source_named
 from augmentation.models import GradingRun, JobStatus
 from augmentation.selectors import source_quality_report
-from augmentation.services.grading import grading_run_create, grading_run_execute_now, source_quality_tier_set
+from augmentation.services.grading import grading_run_create, grading_run_execute_now
 from common.errors import ApplicationError
+from datahub.services.datasets import source_quality_tier_set
 
 
 class Command(BaseCommand):
