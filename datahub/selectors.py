@@ -10,8 +10,9 @@ from django.db.models.functions import Cast, Coalesce, Length
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
-from common.text_similarity import CJK, CJK_RANGES
+from common.text_similarity import CJK, CJK_RANGES, prompt_text
 from datahub.access import VIEW
+from datahub.leakage import leaks_find
 from datahub.models import Dataset, DatasetVersion, ImportJob, ImportRowError, Record, Source, VersionRecord
 
 
@@ -151,9 +152,6 @@ def version_leakage(*, version: DatasetVersion, split: str = "test", limit: int 
     Returns {"split", "checked", "exact", "near", "leaks": the first `limit` leaks as dicts}. Reads the two
     splits' prompts once; its cost grows with the version, so pages run it on request, not on every view.
     """
-    from common.text_similarity import prompt_text
-    from datahub.leakage import leaks_find
-
     def side(name: str) -> list[tuple[int, str, str]]:
         rows = VersionRecord.objects.filter(version=version, split=name).order_by("pk").values_list(
             "record_id", "record__prompt_hash", "record__messages", "record__kind")
