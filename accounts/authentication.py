@@ -1,6 +1,6 @@
 """API tokens on every API endpoint: `Authorization: Token <key>` or `Authorization: Bearer <key>`.
 
-Keys of feedback ingest tokens (wfb_…) are left to annotation.feedback.authentication, which the feedback endpoint
+Keys of feedback ingest tokens (wfb_…) are left to feedback.authentication, which the feedback endpoint
 lists first; everywhere else such a key authenticates nobody.
 """
 

@@ -65,7 +65,7 @@ def dataset_fill(workspace, name: str, pairs) -> object:
 
 
 def semantic_run(dataset):
-    from datahub.dedupe.services import dedupe_run_create, dedupe_run_execute
+    from dedupe.services import dedupe_run_create, dedupe_run_execute
 
     started = time.perf_counter()
     run = dedupe_run_execute(run=dedupe_run_create(dataset=dataset, use_exact=False, use_near=False, run_in_background=False))
@@ -83,10 +83,10 @@ def main() -> None:
         return
     django_start(database_recreate(DB_NAME), migrate=True)
     from accounts.services import workspace_create
-    from datahub.dedupe.embeddings import embedding_model_load, embedding_model_reads
-    from datahub.dedupe.models import EmbeddingCache
-    from datahub.dedupe.services import record_text
     from datahub.models import Record
+    from dedupe.embeddings import embedding_model_load, embedding_model_reads
+    from dedupe.models import EmbeddingCache
+    from dedupe.services import record_text
 
     pairs = real_pairs()
     if len(pairs) < 4 * args.n:

@@ -9,7 +9,7 @@ bare double quotes). The first --n pairs of each set are used.
 
 Stages measured as the product runs them:
 - near: every distinct sentence of a set goes through MinHash LSH (128 permutations) and exact-Jaccard verification
-  (datahub.dedupe.stages.near_pairs); a pair is called a duplicate when the stage joined it.
+  (common.text_similarity.near_pairs); a pair is called a duplicate when the stage joined it.
 - semantic: the default embedding model (all-MiniLM-L6-v2, L2-normalised); a pair is a duplicate when cosine >= the
   threshold. A sweep of cosine thresholds is printed too, to show the precision / recall trade-off.
 Sentences are single texts here (a record compares prompt+response), so figures are indicative of thresholds, not
@@ -61,7 +61,7 @@ def scores(predicted: list[bool], truth: list[bool]) -> dict:
 
 
 def near_stage(pairs, threshold: float) -> list[bool]:
-    from datahub.dedupe.stages import near_pairs
+    from common.text_similarity import near_pairs
 
     sentences = sorted({s for a, b, _ in pairs for s in (a, b)})
     position = {s: i for i, s in enumerate(sentences)}
@@ -87,7 +87,7 @@ def main() -> None:
         print(json.dumps({"benchmark": "dedupe_quality", "skipped": f"{DATA} is absent"}))
         return
     sys.path.insert(0, str(ROOT))
-    from datahub.dedupe.embeddings import EMBEDDING_MODEL_DEFAULT, embedding_model_load
+    from dedupe.embeddings import EMBEDDING_MODEL_DEFAULT, embedding_model_load
 
     model = embedding_model_load()
     results, started = {}, time.perf_counter()

@@ -71,15 +71,14 @@ def main() -> None:
     database_url = database_recreate(DB_NAME)
     say("migrating")
     django_start(database_url, migrate=True)
-    from django.db import connection
-
     import logging
 
     import httpx
+    from django.db import connection
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the progress
     from accounts.services import workspace_create
-    from annotation.feedback.services import feedback_source_create, feedback_token_create
+    from feedback.services import feedback_source_create, feedback_token_create
 
     workspace = workspace_create(name="Bench")
     source = feedback_source_create(workspace=workspace, name="Shop", rate_limit_per_minute=0)

@@ -9,7 +9,8 @@ import re
 
 from rouge_score import rouge_scorer
 
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+from common.text_similarity import CJK_RANGES as CJK
+
 _TOKEN = re.compile(rf"[{CJK}]|[^\W{CJK}]+")
 HAS_CJK = re.compile(rf"[{CJK}]")
 

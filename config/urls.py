@@ -9,10 +9,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("datahub.api.urls")),
-    path("", include("datahub.dedupe.api.urls")),
-    path("", include("datahub.augmentation.api.urls")),
+    path("", include("dedupe.api.urls")),
+    path("", include("augmentation.api.urls")),
     path("", include("annotation.api.urls")),
-    path("", include("annotation.feedback.api.urls")),
+    path("", include("feedback.api.urls")),
     path("", include("training.api.urls")),
     path("", include("evaluation.api.urls")),
     path("", include("llm.api.urls")),

@@ -15,6 +15,7 @@ import re
 import unicodedata
 
 from common.errors import ApplicationError
+from common.text_similarity import normalised_text, prompt_turns
 
 try:
     import orjson
@@ -199,29 +200,7 @@ def content_hash(clean: dict, *, parts: dict[str, str] | None = None) -> str:
     return hashlib.sha256(canonical_json(parts or canonical_parts(clean)).encode()).hexdigest()
 
 
-_PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
-_SPACE = re.compile(r"\s+")
-
-
-# For ASCII text: NFKC changes nothing and casefold is lower. As a bytes table: upper case to lower, and every
-# character _PUNCTUATION or \s matches to a space, so bytes.split() (which splits on six of the ten ASCII characters
-# \s matches) splits exactly where the regular expressions would.
-_ASCII_KEY = bytes(ord(" ") if _PUNCTUATION.match(chr(c)) or _SPACE.match(chr(c)) else ord(chr(c).lower())
-                   for c in range(128)) + bytes(range(128, 256))
-
-
-def normalised_key(text: str) -> str:
-    """NFKC, casefold, punctuation stripped, whitespace collapsed; digits kept ("2+2" differs from "3+3")."""
-    if text.isascii():
-        # The same result, without the regular expressions.
-        return b" ".join(text.encode("ascii").translate(_ASCII_KEY).split()).decode("ascii")
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
-
-
 def prompt_hash(clean: dict) -> str:
     """Groups records that share a prompt, so they land in the same split."""
-    messages = clean["messages"]
-    if clean["kind"] != "preference" and messages and messages[-1]["role"] == "assistant":
-        messages = messages[:-1]
-    return _sha256([normalised_key(m["content"]) for m in messages if m["role"] != "system"])
+    messages = prompt_turns(clean["messages"], clean["kind"])
+    return _sha256([normalised_text(m["content"]) for m in messages if m["role"] != "system"])

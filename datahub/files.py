@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.errors import ApplicationError
 from common.json_limits import json_loads, json_too_deep, too_deep_message
+from common.text_similarity import CJK
 from datahub.canonical import orjson
 
 CONTAINERS = ("json", "jsonl", "csv", "tsv", "parquet")
@@ -115,7 +116,8 @@ def _cjk_share(head: bytes, encoding: str) -> float:
     wide = [c for c in text if ord(c) > 127]
     if not wide:
         return 0.0
-    return sum(1 for c in wide if "\u3000" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" or "\uff00" <= c <= "\uffef") / len(wide)
+    # CJK letters, and the CJK and full-width punctuation that real Chinese, Japanese or Korean text is full of.
+    return sum(1 for c in wide if CJK.match(c) or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef") / len(wide)
 
 
 def _decode_line(data: bytes, line: int) -> str:

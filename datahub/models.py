@@ -1,11 +1,15 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from common.models import TimeStampedModel
+from common.text_similarity import prompt_turns
 
 
 class Source(TimeStampedModel):
@@ -119,12 +123,8 @@ class Record(models.Model):
 
     @property
     def prompt_messages(self) -> list[dict]:
-        """The turns before the final assistant answer."""
-        if self.kind == self.Kind.PREFERENCE:
-            return self.messages
-        if self.messages and self.messages[-1].get("role") == "assistant":
-            return self.messages[:-1]
-        return self.messages
+        """The turns before the final assistant answer (common.text_similarity.prompt_turns)."""
+        return prompt_turns(self.messages, self.kind)
 
     @property
     def response_text(self) -> str:
@@ -146,6 +146,10 @@ class RecordSearch(models.Model):
     # and a row left by a raw delete only ever points at an id that no record has.
     record = models.OneToOneField(Record, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     document = SearchVectorField()
+
+
+# A running import whose progress has not moved for this long has lost its worker (setting DATAHUB_IMPORT_STALE_SECONDS).
+IMPORT_STALE_AFTER = timedelta(seconds=getattr(settings, "DATAHUB_IMPORT_STALE_SECONDS", 600))
 
 
 class ImportJob(TimeStampedModel):
@@ -228,9 +232,12 @@ class ImportJob(TimeStampedModel):
     @property
     def is_stale(self) -> bool:
         """Running, but no progress written for DATAHUB_IMPORT_STALE_SECONDS: its worker died; it may be resumed."""
-        from datahub.services.imports import import_job_is_stale
+        return self.is_stale_at(timezone.now())
 
-        return import_job_is_stale(self)
+    def is_stale_at(self, now, stale_after: timedelta | None = None) -> bool:
+        """Running at `now` with no progress written for `stale_after` (IMPORT_STALE_AFTER unless given)."""
+        stale_after = IMPORT_STALE_AFTER if stale_after is None else stale_after
+        return self.status == self.Status.RUNNING and self.updated_at < now - stale_after
 
     @property
     def percent(self) -> int:

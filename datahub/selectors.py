@@ -10,7 +10,9 @@ from django.db.models.functions import Cast, Coalesce, Length
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
+from common.text_similarity import CJK, CJK_RANGES, prompt_text
 from datahub.access import VIEW
+from datahub.leakage import leaks_find
 from datahub.models import Dataset, DatasetVersion, ImportJob, ImportRowError, Record, Source, VersionRecord
 
 
@@ -150,8 +152,6 @@ def version_leakage(*, version: DatasetVersion, split: str = "test", limit: int 
     Returns {"split", "checked", "exact", "near", "leaks": the first `limit` leaks as dicts}. Reads the two
     splits' prompts once; its cost grows with the version, so pages run it on request, not on every view.
     """
-    from datahub.leakage import leaks_find, prompt_text
-
     def side(name: str) -> list[tuple[int, str, str]]:
         rows = VersionRecord.objects.filter(version=version, split=name).order_by("pk").values_list(
             "record_id", "record__prompt_hash", "record__messages", "record__kind")
@@ -206,7 +206,7 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion, limit: int = 100) 
 LENGTH_BUCKETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
-def _length_bucket(length: int, edges: tuple[int, ...] = LENGTH_BUCKETS) -> str:
+def length_bucket(length: int, edges: tuple[int, ...] = LENGTH_BUCKETS) -> str:
     lower = 0
     for edge in edges:
         if length < edge:
@@ -215,13 +215,15 @@ def _length_bucket(length: int, edges: tuple[int, ...] = LENGTH_BUCKETS) -> str:
     return f"≥{edges[-1]}"
 
 
-def _empty_histogram(edges: tuple[int, ...]) -> dict[str, int]:
-    return {label: 0 for label in [_length_bucket(0, edges)] + [_length_bucket(edge, edges) for edge in edges]}
+def length_histogram_empty(edges: tuple[int, ...]) -> dict[str, int]:
+    """Every bucket of length_bucket over `edges`, at zero, in order."""
+    return {label: 0 for label in [length_bucket(0, edges)] + [length_bucket(edge, edges) for edge in edges]}
 
 
 def version_card(*, version: DatasetVersion) -> dict:
     """The version's dataset card: counts per split, kind mix per split, records per source (with kind and tier),
     and a histogram of record lengths (characters of the stored conversation JSON, a tokenizer-free proxy for tokens).
+    Token lengths, which need a base model's tokenizer, are training.selectors.version_token_lengths.
 
     Four queries whatever the version's size; the lengths are measured by the database.
     """
@@ -231,10 +233,10 @@ def version_card(*, version: DatasetVersion) -> dict:
         mix[split][kind] = n
     sources = list(entries.values_list("record__source__name", "record__source__kind", "record__source__quality_tier")
                    .annotate(n=Count("pk")).order_by("-n", "record__source__name"))
-    histogram = _empty_histogram(LENGTH_BUCKETS)
+    histogram = length_histogram_empty(LENGTH_BUCKETS)
     lengths = entries.annotate(size=Length(Cast("record__messages", TextField()))).values_list("size", flat=True)
     for size in lengths.iterator(chunk_size=5000):
-        histogram[_length_bucket(size or 0)] += 1
+        histogram[length_bucket(size or 0)] += 1
     return {
         "total": sum(version.counts.values()),
         "splits": dict(version.counts),
@@ -242,95 +244,6 @@ def version_card(*, version: DatasetVersion) -> dict:
         "sources": [{"name": name or "", "kind": kind or "", "tier": tier or "", "records": n} for name, kind, tier, n in sources],
         "lengths": histogram,
     }
-
-
-# Token lengths on the card: bucket edges, the max_length values people commonly train with, and how many records
-# are tokenized at most (a seeded sample above it; enough for a stable 95th percentile, a few seconds of tokenizing).
-TOKEN_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
-COMMON_MAX_LENGTHS = (512, 1024, 2048)
-TOKEN_SAMPLE = 5000
-
-
-def version_card_base_models(*, user, version: DatasetVersion):
-    """The base models of the version's workspace the user may see: the tokenizers the card can count tokens with."""
-    from training.access import VIEW as TRAINING_VIEW
-    from training.models import BaseModel
-
-    return scope_to_capability(BaseModel.objects.filter(workspace_id=version.dataset.workspace_id), user=user,
-                               capability=TRAINING_VIEW).order_by("name")
-
-
-def version_card_base_model(*, user, version: DatasetVersion, base_model_id):
-    """The base model `base_model_id` if it belongs to the version's workspace and the user may see it; else Http404,
-    the same as a wrong id (a base model of another workspace tells nothing about it)."""
-    from django.http import Http404
-
-    base_model = version_card_base_models(user=user, version=version).filter(pk=base_model_id).first() \
-        if str(base_model_id).isdigit() else None
-    if base_model is None:
-        raise Http404
-    return base_model
-
-
-def _percentile(ordered: list[int], fraction: float) -> int:
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def version_token_lengths(*, version: DatasetVersion, base_model, limit: int | None = None) -> dict:
-    """Token lengths of the version's records (all splits) as training sees them: each record as its TRL row,
-    rendered by the base model's chat template and tokenized (training.services.preview.row_length; a preference
-    row counts its prompt and chosen answer). Above `limit` (TOKEN_SAMPLE) records, a sample of `limit` drawn with the version's seed.
-
-    Returns {"base_model", "total", "measured", "sampled", "seed", "histogram" (bucket → records), "p50", "p95", "max",
-    "over": [{"max_length", "records" (longer than it)}], "unrendered" (rows the template refused), "warnings"}.
-    One query (two when sampled), whatever the version's size. Raises ApplicationError when the tokenizer cannot load.
-    """
-    import random
-
-    # Imported here: transformers loads only when a card asks for tokens, never when the datahub is imported.
-    from datahub.export import trl_row, version_entries
-    from training.services.preview import row_length, run_plan, tokenizer_load
-
-    limit = TOKEN_SAMPLE if limit is None else limit
-    tokenizer = tokenizer_load(base_model)
-    total = sum(version.counts.values())
-    result = {"base_model": base_model.name, "total": total, "measured": 0, "sampled": total > limit, "seed": version.seed,
-              "histogram": _empty_histogram(TOKEN_BUCKETS), "p50": None, "p95": None, "max": None,
-              "over": [{"max_length": length, "records": 0} for length in COMMON_MAX_LENGTHS], "unrendered": 0,
-              "warnings": list(base_model.warnings or [])}
-    if not getattr(tokenizer, "chat_template", None):
-        result["warnings"].append("the tokenizer has no chat template, so conversations cannot be rendered as training sees them")
-        return result
-    if result["sampled"]:
-        entry_ids = list(VersionRecord.objects.filter(version=version).order_by("pk").values_list("pk", flat=True))
-        chosen = random.Random(version.seed).sample(entry_ids, min(limit, len(entry_ids)))
-        entries = VersionRecord.objects.filter(pk__in=chosen).select_related("record").order_by("pk")
-    else:
-        entries = version_entries(version)
-    lengths, first_error = [], None
-    plan = run_plan(tokenizer, {})
-    for entry in entries.iterator(chunk_size=2000):
-        try:
-            length = row_length(tokenizer, trl_row(entry.record), plan)
-        except Exception as error:  # a template may refuse a row (e.g. a system turn); training would refuse it too
-            result["unrendered"] += 1
-            first_error = first_error or f"record {entry.record_id}: {error}"
-            continue
-        lengths.append(length)
-    if first_error:
-        result["warnings"].append(f"the chat template could not render {result['unrendered']} record(s); first: {first_error}")
-    if not lengths:
-        return result
-    ordered = sorted(lengths)
-    for length in ordered:
-        result["histogram"][_length_bucket(length, TOKEN_BUCKETS)] += 1
-    result.update(measured=len(ordered), p50=_percentile(ordered, 0.5), p95=_percentile(ordered, 0.95), max=ordered[-1])
-    for over in result["over"]:
-        over["records"] = sum(1 for length in ordered if length > over["max_length"])
-    return result
-
-
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None, tag: str = "", kind: str = "",
@@ -348,7 +261,7 @@ def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None
     records = Record.objects.filter(dataset=dataset).select_related("source")
     q = (q or "").strip()
     if q:
-        if connection.vendor == "postgresql" and not _CJK.search(q):
+        if connection.vendor == "postgresql" and not CJK.search(q):
             # The words of an import whose indexing is still running (ImportJob.search_pending) are matched as substrings.
             needles = [f"%{_like_escape(word)}%" for word in q.split()]
             records = records.filter(RawSQL(
@@ -403,8 +316,12 @@ def _cjk_records() -> QuerySet[Record]:
     the JSON; SQLite stores them \\u-escaped, so the pattern there matches the escapes of the same ranges."""
     text = Record.objects.annotate(_text=Cast("messages", TextField()))
     if connection.vendor == "postgresql":
-        return text.filter(_text__regex="[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-    return text.filter(_text__iregex=r"\\u(30[4-9a-f]|3[4-9a-f]|[4-9][0-9a-f]|a[c-f]|[bc][0-9a-f]|d[0-7])")
+        return text.filter(_text__regex=f"[{CJK_RANGES}]")
+    # The same ranges as json.dumps escapes them: \\uXXXX for the Basic Multilingual Plane, a surrogate pair for the
+    # supplementary ideographs (high surrogates d840-d888 cover U+20000-U+323FF).
+    return text.filter(_text__iregex=r"\\u(11[0-9a-f]|30[4-9a-f]|31[0-8abf]|3[4-9a-f]|4[0-9a-c]|4d[0-9ab]|4[ef]|[5-9][0-9a-f]"
+                                     r"|a9[67]|a[c-f]|[bc][0-9a-f]|d[0-7]|d8[4-7][0-9a-f]|d88[0-8]|f[9a]"
+                                     r"|ff(6[6-9a-f]|[7-9a-c][0-9a-f]|d[0-9a-c]))")
 
 
 def source_stats(*, user, workspace: Workspace | None = None) -> QuerySet[Source]:
@@ -423,3 +340,90 @@ def source_stats(*, user, workspace: Workspace | None = None) -> QuerySet[Source
         duplicates=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "duplicate_count"),
         invalid=_sum_of(ImportJob.objects.filter(status=ImportJob.Status.SUCCEEDED), "source", "invalid_count"),
     ).annotate(other_count=F("record_count") - F("cjk_count"), kto_undesirable=F("kto_count") - F("kto_desirable"))
+
+
+# Reads the dedupe, augmentation and feedback apps make of records and versions: their query shapes live here, with
+# the tables they read.
+
+def dataset_in_workspace(*, workspace: Workspace, dataset_id) -> Dataset | None:
+    """The dataset with this id if it is in `workspace`, else None (for other apps' choice fields)."""
+    return Dataset.objects.filter(workspace=workspace, pk=dataset_id).first() if str(dataset_id).isdigit() else None
+
+
+def workspace_version_choices(*, workspace: Workspace) -> QuerySet[DatasetVersion]:
+    """Every version of the workspace's datasets, by dataset name and newest first (for choice fields)."""
+    return DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset").order_by("dataset__name", "-number")
+
+
+def dataset_latest_version_id(*, dataset_id: int) -> int | None:
+    return DatasetVersion.objects.filter(dataset_id=dataset_id).order_by("-number").values_list("pk", flat=True).first()
+
+
+def version_record_list(*, version_id: int, fields: tuple[str, ...] | None = None) -> QuerySet[Record]:
+    """The version's records with their sources (only `fields`, when given), unordered."""
+    records = Record.objects.filter(version_entries__version_id=version_id).select_related("source")
+    return records.only(*fields) if fields else records
+
+
+def dataset_record_list_upto(*, dataset_id: int, last_record_id: int, fields: tuple[str, ...] | None = None) -> QuerySet[Record]:
+    """The dataset's records up to `last_record_id` (those present when a run started), with their sources, by id."""
+    records = Record.objects.filter(dataset_id=dataset_id, pk__lte=last_record_id).select_related("source").order_by("pk")
+    return records.only(*fields) if fields else records
+
+
+def dataset_group_rows(*, dataset_id: int, last_record_id: int | None = None) -> list[tuple[int, str, int | None]]:
+    """(record id, prompt hash, parent id) of the dataset's records (up to `last_record_id`), by id: splits.group_keys'
+    input."""
+    records = Record.objects.filter(dataset_id=dataset_id)
+    if last_record_id is not None:
+        records = records.filter(pk__lte=last_record_id)
+    return list(records.order_by("pk").values_list("pk", "prompt_hash", "parent_id"))
+
+
+def version_splits(*, version_id: int) -> dict[int, str]:
+    """Record id → split in the version."""
+    return dict(VersionRecord.objects.filter(version_id=version_id).values_list("record_id", "split"))
+
+
+def version_entry_rows(*, version_id: int) -> list[tuple[int, str, list]]:
+    """(record id, split, labels) of the version's entries, in entry order."""
+    return list(VersionRecord.objects.filter(version_id=version_id).order_by("pk").values_list("record_id", "split", "labels"))
+
+
+def version_record_splits(*, version_id: int) -> list[tuple[int, str]]:
+    """(record id, split) of the version's entries, by record id."""
+    return list(VersionRecord.objects.filter(version_id=version_id).order_by("record_id").values_list("record_id", "split"))
+
+
+def version_split_entries(*, version: DatasetVersion, split: str) -> QuerySet[VersionRecord]:
+    """The entries of one split of the version with their records, by record id."""
+    return VersionRecord.objects.filter(version=version, split=split).select_related("record").order_by("record_id")
+
+
+def version_has_split(*, version: DatasetVersion, split: str) -> bool:
+    return VersionRecord.objects.filter(version=version, split=split).exists()
+
+
+def source_record_ids(*, source_id: int, workspace_id: int) -> list[int]:
+    """Ids of the source's records in the workspace's datasets, by id."""
+    return list(Record.objects.filter(source_id=source_id, dataset__workspace_id=workspace_id).order_by("pk")
+                .values_list("pk", flat=True))
+
+
+def source_records(*, source: Source) -> QuerySet[Record]:
+    return Record.objects.filter(source=source).order_by("pk")
+
+
+def record_content_hashes(*, record_ids: list[int]) -> dict[int, str]:
+    """Record id → content hash."""
+    return dict(Record.objects.filter(pk__in=record_ids).values_list("pk", "content_hash"))
+
+
+def records_by_id(*, record_ids: list[int]) -> dict[int, Record]:
+    """Record id → record, with its source."""
+    return {record.pk: record for record in Record.objects.filter(pk__in=record_ids).select_related("source")}
+
+
+def dataset_content_hashes_present(*, dataset_id: int, hashes: list[str]) -> set[str]:
+    """Those of `hashes` that a record of the dataset already has (one query; callers pass bounded chunks)."""
+    return set(Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes).values_list("content_hash", flat=True))

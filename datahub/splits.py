@@ -11,6 +11,8 @@ never on row order, so a version can be rebuilt exactly.
 import hashlib
 from collections.abc import Iterable
 
+from common.text_similarity import UnionFind
+
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 SPLITS = ("train", "validation", "test")
 
@@ -105,36 +107,22 @@ def group_keys(rows: Iterable[tuple[int, str, int | None]], links: Iterable[tupl
     A group is a connected set: records sharing a prompt hash, a record and its parent (so all the augmentations of
     one root, and the root itself, whatever their own prompts), and any pair in `links` (e.g. a near-duplicate
     cluster). Its key is the smallest prompt hash among its roots (members whose parent is not among the rows),
-    which is a lone record's own prompt hash and a tree's root prompt hash, as before groups were joined.
+    which is a lone record's own prompt hash and a tree's root prompt hash.
     """
     prompt_of: dict[int, str] = {}
     parent_of: dict[int, int | None] = {}
     for pk, prompt, parent in rows:
         prompt_of[pk], parent_of[pk] = prompt, parent
-    leader: dict[int, int] = {pk: pk for pk in prompt_of}
-
-    def find(pk: int) -> int:
-        root = pk
-        while leader[root] != root:
-            root = leader[root]
-        while leader[pk] != root:  # path compression keeps later finds short
-            leader[pk], pk = root, leader[pk]
-        return root
-
-    def join(a: int, b: int) -> None:
-        a, b = find(a), find(b)
-        if a != b:
-            leader[max(a, b)] = min(a, b)
-
+    union = UnionFind(prompt_of)
     first_with_prompt: dict[str, int] = {}
     for pk, prompt in prompt_of.items():
-        join(pk, first_with_prompt.setdefault(prompt, pk))
+        union.union(pk, first_with_prompt.setdefault(prompt, pk))
         if parent_of[pk] in prompt_of:
-            join(pk, parent_of[pk])
+            union.union(pk, parent_of[pk])
     for a, b in links:
         if a in prompt_of and b in prompt_of:
-            join(a, b)
-    group_of = {pk: find(pk) for pk in prompt_of}
+            union.union(a, b)
+    group_of = {pk: union.find(pk) for pk in prompt_of}
     rooted: dict[int, str] = {}
     smallest: dict[int, str] = {}
     for pk, prompt in prompt_of.items():

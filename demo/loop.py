@@ -17,22 +17,22 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.services import membership_set, user_create, workspace_create
-from annotation.feedback.services import feedback_events_ingest, feedback_source_create
 from annotation.models import Label
 from annotation.services.annotations import annotation_submit
 from annotation.services.export import annotation_project_export
 from annotation.services.label_schemas import label_schema_create
 from annotation.services.projects import annotation_project_create
 from annotation.services.queue import assignment_claim_next
-from datahub.dedupe.services import dedupe_run_apply, dedupe_run_create, dedupe_run_execute
-from datahub.services.datasets import dataset_create, source_create
 from datahub.models import VersionRecord
+from datahub.services.datasets import dataset_create, source_create
 from datahub.services.imports import import_job_create, import_job_run
 from datahub.services.versions import dataset_version_freeze
+from dedupe.services import dedupe_run_apply, dedupe_run_create, dedupe_run_execute
 from evaluation.selectors import study_report
 from evaluation.services.showings import showing_serve
 from evaluation.services.studies import study_create
 from evaluation.services.votes import vote_submit
+from feedback.services import feedback_events_ingest, feedback_source_create
 from training.models import BaseModel, TrainingRun
 from training.services.runs import training_run_create
 

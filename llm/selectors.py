@@ -28,3 +28,12 @@ def endpoint_workspaces_for(*, user) -> QuerySet[Workspace]:
 
 def model_call_recent(*, endpoint: ModelEndpoint, limit: int = 20) -> QuerySet[ModelCall]:
     return ModelCall.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")[:limit]
+
+
+def model_endpoints_of(*, workspace: Workspace) -> QuerySet[ModelEndpoint]:
+    """The workspace's endpoints by name (for other apps' choices; no permission check, no counts)."""
+    return ModelEndpoint.objects.filter(workspace=workspace).order_by("name", "pk")
+
+
+def model_endpoint_by_name(*, workspace: Workspace, name: str) -> ModelEndpoint | None:
+    return ModelEndpoint.objects.filter(workspace=workspace, name=name).first()

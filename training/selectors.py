@@ -1,10 +1,16 @@
 """Reads for the training app. Each selector owns its query shape, so list pages cost a fixed number of queries."""
 
+import random
+import statistics
+
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
+from common.text_similarity import percentile
 from datahub.models import DatasetVersion, VersionRecord
+from datahub.selectors import length_bucket, length_histogram_empty
 from training.access import LAUNCH, VIEW
 from training.models import BaseModel, Checkpoint, MetricPoint, ModelArtifact, TrainingRun
 from training.services.execution import LOG_FILE, log_tail, run_directory
@@ -120,3 +126,89 @@ def training_runs_compare(*, user, run_ids: list[int]) -> list[dict]:
                     final[name] = point.values[name]
         compared.append({"run": runs[pk], "series": metric_series(points[pk]), "final": final})
     return compared
+
+
+# Token lengths on the dataset card: bucket edges, the max_length values people commonly train with, and how many
+# records are tokenized at most (a seeded sample above it; enough for a stable 95th percentile, a few seconds).
+TOKEN_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+COMMON_MAX_LENGTHS = (512, 1024, 2048)
+TOKEN_SAMPLE = 5000
+
+
+def token_length_summary(lengths: list[int]) -> dict | None:
+    """{"count", "min", "mean", "median", "p95", "max"} of token lengths (nearest-rank percentiles), None for none:
+    the one summary the run preview and the dataset card show."""
+    if not lengths:
+        return None
+    ordered = sorted(lengths)
+    return {"count": len(ordered), "min": ordered[0], "mean": round(statistics.fmean(ordered), 1),
+            "median": percentile(ordered, 0.5), "p95": percentile(ordered, 0.95), "max": ordered[-1]}
+
+
+def version_card_base_models(*, user, version: DatasetVersion) -> QuerySet[BaseModel]:
+    """The base models of the version's workspace the user may see: the tokenizers the card can count tokens with."""
+    return scope_to_capability(BaseModel.objects.filter(workspace_id=version.dataset.workspace_id), user=user,
+                               capability=VIEW).order_by("name")
+
+
+def version_card_base_model(*, user, version: DatasetVersion, base_model_id) -> BaseModel:
+    """The base model `base_model_id` if it belongs to the version's workspace and the user may see it; else Http404,
+    the same as a wrong id (a base model of another workspace tells nothing about it)."""
+    base_model = version_card_base_models(user=user, version=version).filter(pk=base_model_id).first() \
+        if str(base_model_id).isdigit() else None
+    if base_model is None:
+        raise Http404
+    return base_model
+
+
+def version_token_lengths(*, version: DatasetVersion, base_model: BaseModel, limit: int | None = None) -> dict:
+    """Token lengths of the version's records (all splits) as training sees them: each record as its TRL row,
+    rendered by the base model's chat template and tokenized (training.services.preview.row_length; a preference
+    row counts its prompt and chosen answer). Above `limit` (TOKEN_SAMPLE) records, a sample of `limit` drawn with
+    the version's seed.
+
+    Returns {"base_model", "total", "measured", "sampled", "seed", "histogram" (bucket → records), "p50", "p95", "max",
+    "over": [{"max_length", "records" (longer than it)}], "unrendered" (rows the template refused), "warnings"}.
+    One query (two when sampled), whatever the version's size. Raises ApplicationError when the tokenizer cannot load.
+    """
+    # Imported here: transformers loads only when a card asks for tokens.
+    from datahub.export import trl_row, version_entries
+    from training.services.preview import row_length, run_plan, tokenizer_load
+
+    limit = TOKEN_SAMPLE if limit is None else limit
+    tokenizer = tokenizer_load(base_model)
+    total = sum(version.counts.values())
+    result = {"base_model": base_model.name, "total": total, "measured": 0, "sampled": total > limit, "seed": version.seed,
+              "histogram": length_histogram_empty(TOKEN_BUCKETS), "p50": None, "p95": None, "max": None,
+              "over": [{"max_length": length, "records": 0} for length in COMMON_MAX_LENGTHS], "unrendered": 0,
+              "warnings": list(base_model.warnings or [])}
+    if not getattr(tokenizer, "chat_template", None):
+        result["warnings"].append("the tokenizer has no chat template, so conversations cannot be rendered as training sees them")
+        return result
+    if result["sampled"]:
+        entry_ids = list(VersionRecord.objects.filter(version=version).order_by("pk").values_list("pk", flat=True))
+        chosen = random.Random(version.seed).sample(entry_ids, min(limit, len(entry_ids)))
+        entries = VersionRecord.objects.filter(pk__in=chosen).select_related("record").order_by("pk")
+    else:
+        entries = version_entries(version)
+    lengths, first_error = [], None
+    plan = run_plan(tokenizer, {})
+    for entry in entries.iterator(chunk_size=2000):
+        try:
+            length = row_length(tokenizer, trl_row(entry.record), plan)
+        except Exception as error:  # a template may refuse a row (e.g. a system turn); training would refuse it too
+            result["unrendered"] += 1
+            first_error = first_error or f"record {entry.record_id}: {error}"
+            continue
+        lengths.append(length)
+    if first_error:
+        result["warnings"].append(f"the chat template could not render {result['unrendered']} record(s); first: {first_error}")
+    summary = token_length_summary(lengths)
+    if summary is None:
+        return result
+    for length in lengths:
+        result["histogram"][length_bucket(length, TOKEN_BUCKETS)] += 1
+    result.update(measured=summary["count"], p50=summary["median"], p95=summary["p95"], max=summary["max"])
+    for over in result["over"]:
+        over["records"] = sum(1 for length in lengths if length > over["max_length"])
+    return result

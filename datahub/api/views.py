@@ -32,10 +32,8 @@ from datahub.selectors import (
     source_list,
     version_by_number,
     version_card,
-    version_card_base_model,
     version_diff,
     version_leakage,
-    version_token_lengths,
 )
 from datahub.services.datasets import dataset_create, dataset_delete, source_create
 from datahub.services.imports import dataset_import_new, import_job_create, import_job_resume
@@ -543,6 +541,9 @@ class VersionCardApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("base_model", int, description="count tokens with this base model's tokenizer")],
                    responses=OutputSerializer)
     def get(self, request, version_id: int):
+        # The card composes the data hub's counts with training's token lengths (a base model's tokenizer).
+        from training.selectors import version_card_base_model, version_token_lengths
+
         version = access_version(request.user, version_id)
         base_model_id = request.query_params.get("base_model") or ""
         base_model = version_card_base_model(user=request.user, version=version, base_model_id=base_model_id) if base_model_id else None

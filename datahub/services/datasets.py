@@ -46,6 +46,19 @@ def source_create(*, workspace: Workspace, name: str, kind: str = Source.Kind.OW
 
 
 @transaction.atomic
+def source_quality_tier_set(*, source: Source, tier: str, actor=None) -> Source:
+    """Set the source's quality tier (a person's call, usually the suggested one); dedupe and mixing read it."""
+    if tier not in Source.Tier.values:
+        raise ApplicationError(f"tier is one of {', '.join(Source.Tier.values)}", where="tier")
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    before = source.quality_tier
+    source.quality_tier = tier
+    source.save(update_fields=["quality_tier", "updated_at"])
+    history_record(actor=actor, target=source, verb="quality_tier_set", before={"tier": before}, after={"tier": tier})
+    return source
+
+
+@transaction.atomic
 def dataset_create(*, workspace: Workspace, name: str, description: str = "", created_by=None) -> Dataset:
     """Create an empty dataset. The name is unique in the workspace."""
     name = _clean_name(name)
@@ -74,8 +87,8 @@ def dataset_users(*, dataset: Dataset) -> list[str]:
     """What keeps the dataset from being deleted, in words ("training run 'faq-lora' (v2)"): whatever uses one of its
     versions (training runs, model artifacts, studies, annotation projects, another dataset's version derived from
     one), and work still under way on it (an import, a dedupe, augmentation or mix run). Empty: it can go."""
-    from datahub.augmentation.models import AugmentationRun, JobStatus, MixRun
-    from datahub.dedupe.models import DedupeRun
+    from augmentation.models import AugmentationRun, JobStatus, MixRun
+    from dedupe.models import DedupeRun
 
     users: list[str] = []
     versions = DatasetVersion.objects.filter(dataset=dataset)
@@ -106,8 +119,8 @@ def dataset_delete(*, dataset: Dataset, deleted_by=None, reason: dict | None = N
     trained a model or feeds a study stays. The dataset row is locked first, so nothing new can start on it meanwhile;
     records go in set-based statements, never loaded one by one. The uploaded files go after the commit.
     """
-    from datahub.augmentation.models import AugmentationRun, MixRun, RecordGrade
-    from datahub.dedupe.models import DedupeRun
+    from augmentation.models import AugmentationRun, MixRun, RecordGrade
+    from dedupe.models import DedupeRun
 
     locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
     if locked is None:

@@ -28,14 +28,13 @@ from common.storage import storage_path, workspace_storage_relative
 from datahub.canonical import MAX_RECORD_CHARS, orjson
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
-from datahub.models import Dataset, ImportJob, ImportRowError, Source
+from datahub.models import IMPORT_STALE_AFTER, Dataset, ImportJob, ImportRowError, Source
 from datahub.services.import_rows import ChunkParser, RowRules, record_line, record_line_start, row_checked, row_hashes, row_prepared
 from datahub.services.import_staging import StagedFile, ThreadMover, mover_for, search_index_pending
 
 # Rows per committed chunk: the unit of progress, of resuming, and of one COPY (setting DATAHUB_IMPORT_CHUNK_ROWS).
 CHUNK_ROWS = 5000
-# A running job whose progress has not moved for this long has lost its worker.
-STALE_AFTER = timedelta(seconds=getattr(settings, "DATAHUB_IMPORT_STALE_SECONDS", 600))
+STALE_AFTER = IMPORT_STALE_AFTER
 DEFAULT_MAX_RECORD_CHARS = getattr(settings, "DATAHUB_MAX_RECORD_CHARS", MAX_RECORD_CHARS)
 
 ProgressCallback = Callable[[int, int], None]
@@ -113,8 +112,7 @@ def _enqueue(job: ImportJob) -> None:
 
 def import_job_is_stale(job: ImportJob, *, now=None, stale_after: timedelta = STALE_AFTER) -> bool:
     """A running job whose progress has not been written for `stale_after`: its worker died."""
-    now = now or timezone.now()
-    return job.status == ImportJob.Status.RUNNING and job.updated_at < now - stale_after
+    return job.is_stale_at(now or timezone.now(), stale_after)
 
 
 def import_job_resume(*, job: ImportJob, actor=None, run_in_background: bool = True, now=None,

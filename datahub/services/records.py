@@ -76,6 +76,12 @@ def records_insert_ids(*, dataset: Dataset, records: list[Record]) -> dict[str, 
     return record_ids_by_hash(dataset=dataset, hashes=(r.content_hash for r in records))
 
 
+def records_quality_score_set(*, records: list[Record]) -> None:
+    """Write each record's quality_score as set on it (a grading run's scores; dedupe's keep policy and mixing read
+    them). One batched UPDATE per thousand records."""
+    Record.objects.bulk_update(records, ["quality_score"], batch_size=1000)
+
+
 TAG_MAX = 64
 
 

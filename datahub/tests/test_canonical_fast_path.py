@@ -7,8 +7,9 @@ import unicodedata
 
 import pytest
 
+from common.text_similarity import _PUNCTUATION, _SPACE, normalised_text
 from datahub import canonical, files
-from datahub.canonical import _PUNCTUATION, _SPACE, canonical_checked, normalised_key, prompt_hash
+from datahub.canonical import canonical_checked, prompt_hash
 
 VALUES = [
     {"b": 1, "a": [1.5, 2, "x\u2028y\n\t\"\\", None, True, False]},
@@ -38,7 +39,7 @@ def test_hashes_do_not_depend_on_orjson(monkeypatch):
     assert canonical_checked(row) == fast
 
 
-def _normalised_key_plain(text: str) -> str:
+def _normalised_text_plain(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 
@@ -48,8 +49,8 @@ def test_the_ascii_prompt_key_equals_the_regular_expression_one():
     for first in characters:
         for second in characters:
             text = f"{first}A b{second}"
-            assert normalised_key(text) == _normalised_key_plain(text), repr(text)
-    assert normalised_key(" What's  2+2?\t") == "what s 2 2"
+            assert normalised_text(text) == _normalised_text_plain(text), repr(text)
+    assert normalised_text(" What's  2+2?\t") == "what s 2 2"
     assert re.fullmatch(r"[0-9a-f]{64}", prompt_hash({"kind": "sft", "messages": [{"role": "user", "content": "Hi"}]}))
 
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from datahub.models import Record
-from datahub.selectors import version_card_base_models, version_token_lengths
 from datahub.services.records import records_bulk_create
 from datahub.services.versions import dataset_version_create, dataset_version_freeze
+from training.selectors import version_card_base_models, version_token_lengths
 
 
 def sft(prompt: str, answer: str = "ok") -> dict:
@@ -86,7 +86,7 @@ def test_above_the_cap_a_seeded_sample_is_measured(mixed_version, tiny_base_mode
 
 
 def test_card_page_states_the_sample_size(mixed_version, tiny_base_model, client, users, monkeypatch):
-    monkeypatch.setattr("datahub.selectors.TOKEN_SAMPLE", 4)
+    monkeypatch.setattr("training.selectors.TOKEN_SAMPLE", 4)
     client.force_login(users["product_manager"])
     page = client.get(reverse("datahub:version-card", args=[mixed_version.pk]) + f"?base_model={tiny_base_model.pk}")
     assert f"over a sample of 4 of 11 records (seed {mixed_version.seed})" in page.content.decode()

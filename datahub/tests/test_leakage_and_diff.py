@@ -1,6 +1,7 @@
 """The leakage check between splits and the diff between two versions."""
 
-from datahub.leakage import jaccard, leaks_find, shingles
+from common.text_similarity import jaccard, shingles
+from datahub.leakage import leaks_find
 from datahub.models import Record
 from datahub.selectors import version_diff, version_leakage
 from datahub.services.records import record_build, records_bulk_create, records_insert
@@ -16,8 +17,13 @@ def test_near_duplicates_are_found_in_english_and_chinese():
     test = [(10, "h1", "anything"), (11, "x", "How do I reset my password on the web site??"), (12, "y", "我的订单什么时候发货？请尽快告诉我。"),
             (13, "z", "What is the capital of France?")]
     leaks = leaks_find(train=train, test=test)
-    assert [(l.test_record, l.train_record, l.kind) for l in leaks] == [(10, 1, "exact"), (11, 1, "near"), (12, 2, "near")]
+    # "near" is dedupe's near duplicate: the two English prompts share 6 of 9 word 3-grams (0.67 < 0.8), so only the
+    # Chinese one (character 5-grams of the normalised text, identical) is near.
+    assert [(l.test_record, l.train_record, l.kind) for l in leaks] == [(10, 1, "exact"), (12, 2, "near")]
     assert jaccard(shingles("abcdefgh"), shingles("abcdefgh")) == 1.0
+    long_prompt = "How do I reset my password on the website when I no longer have access to the email address I signed up with"
+    near = leaks_find(train=[(1, "h1", long_prompt)], test=[(11, "x", long_prompt + " years ago?")])
+    assert [(l.test_record, l.train_record, l.kind, l.similarity) for l in near] == [(11, 1, "near", round(21 / 23, 3))]
 
 
 def test_version_leakage_reports_test_prompts_seen_in_train(dataset):
@@ -25,6 +31,20 @@ def test_version_leakage_reports_test_prompts_seen_in_train(dataset):
     rows = {r.pk: r for r in Record.objects.filter(dataset=dataset)}
     ids = sorted(rows)
     near = record_build(dataset=dataset, clean=sft("Question number 0 about shipping to Berlin please", "different"))
+    records_insert(dataset=dataset, records=[near])
+    entries = [(ids[0], "train", []), (ids[1], "train", []), (ids[2], "test", []), (near.pk, "test", [])]
+    version = dataset_version_create(dataset=dataset, entries=entries, operation="freeze")
+    report = version_leakage(version=version)
+    # Seven words against eight: character 5-grams against word 3-grams, which share nothing: not a near duplicate.
+    assert (report["checked"], report["exact"], report["near"]) == (2, 0, 0)
+    assert report["leaks"] == []
+
+
+def test_version_leakage_reports_a_near_duplicate_test_prompt(dataset):
+    question = "Question number {} about shipping a parcel from Shanghai to Berlin by sea and how long customs takes"
+    records_bulk_create(dataset=dataset, rows=[sft(question.format(n)) for n in range(6)])
+    ids = sorted(Record.objects.filter(dataset=dataset).values_list("pk", flat=True))
+    near = record_build(dataset=dataset, clean=sft(question.format(0) + " please", "different"))
     records_insert(dataset=dataset, records=[near])
     entries = [(ids[0], "train", []), (ids[1], "train", []), (ids[2], "test", []), (near.pk, "test", [])]
     version = dataset_version_create(dataset=dataset, entries=entries, operation="freeze")

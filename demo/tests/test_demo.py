@@ -6,11 +6,11 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Membership
-from annotation.feedback.models import FeedbackEvent
-from annotation.feedback.selectors import feedback_support_rates
 from annotation.models import Annotation
 from datahub.models import DatasetVersion, Record
 from evaluation.models import Study, Vote
+from feedback.models import FeedbackEvent
+from feedback.selectors import feedback_support_rates
 from training.models import ModelArtifact, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -3,7 +3,7 @@
 from django import template
 from django.utils.translation import gettext as _
 
-from datahub.dedupe.embeddings import embedding_model_label
+from dedupe.embeddings import embedding_model_label
 
 register = template.Library()
 

@@ -15,13 +15,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
-from common.errors import ApplicationError
-from datahub.access import EDIT, access_dataset, access_source, access_version
-from datahub.augmentation.access import access_augmentation_run, access_grading_run, access_mix_run
-from datahub.augmentation.eda import ALL_OPERATIONS, OPERATIONS
-from datahub.augmentation.filters import REASONS
-from datahub.augmentation.models import AugmentationRun, GradingRun
-from datahub.augmentation.selectors import (
+from augmentation.access import access_augmentation_run, access_grading_run, access_mix_run
+from augmentation.eda import ALL_OPERATIONS, OPERATIONS
+from augmentation.filters import REASONS
+from augmentation.models import AugmentationRun, GradingRun
+from augmentation.selectors import (
     augmentation_runs_of_dataset,
     candidate_list,
     candidate_summary,
@@ -30,13 +28,16 @@ from datahub.augmentation.selectors import (
     source_quality_report,
     synonym_tables_of_workspace,
 )
-from datahub.augmentation.services.grading import grading_run_create, source_quality_tier_set
-from datahub.augmentation.services.mixing import mix_run_create
-from datahub.augmentation.services.review import augmentation_run_accept, candidates_accept_passing, candidates_decide
-from datahub.augmentation.services.runs import augmentation_run_create, augmentation_run_retry
-from datahub.augmentation.services.synonyms import synonym_table_create
-from datahub.models import DatasetVersion, Source
-from datahub.selectors import source_choices
+from augmentation.services.grading import grading_run_create
+from augmentation.services.mixing import mix_run_create
+from augmentation.services.review import augmentation_run_accept, candidates_accept_passing, candidates_decide
+from augmentation.services.runs import augmentation_run_create, augmentation_run_retry
+from augmentation.services.synonyms import synonym_table_create
+from common.errors import ApplicationError
+from datahub.access import EDIT, access_dataset, access_source, access_version
+from datahub.models import Source
+from datahub.selectors import source_choices, workspace_version_choices
+from datahub.services.datasets import source_quality_tier_set
 
 app_name = "augmentation"
 
@@ -45,9 +46,9 @@ GRADING_RUNS_SHOWN = 10
 
 
 def _endpoints(workspace):
-    from llm.models import ModelEndpoint
+    from llm.selectors import model_endpoints_of
 
-    return ModelEndpoint.objects.filter(workspace=workspace).order_by("name")
+    return model_endpoints_of(workspace=workspace)
 
 
 def _add_service_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -291,8 +292,7 @@ def run_accept_view(request, run_id: int):
 def _mix_form(request, dataset):
     workspace = dataset.workspace
     sources = source_choices(workspace=workspace)
-    versions = (DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset")
-                .order_by("dataset__name", "-number"))
+    versions = workspace_version_choices(workspace=workspace)
     return MixForm(request.POST or None, sources=sources, versions=versions)
 
 

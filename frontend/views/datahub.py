@@ -32,21 +32,18 @@ from datahub.selectors import (
     dataset_import_jobs,
     dataset_page,
     dataset_records,
-    import_job_removed_dataset,
     dataset_versions,
     dataset_with_counts,
+    import_job_removed_dataset,
     record_search,
     source_choices,
     source_list,
     source_stats,
     version_by_number,
     version_card,
-    version_card_base_model,
-    version_card_base_models,
     version_diff,
     version_entry_list,
     version_leakage,
-    version_token_lengths,
     workspace_list_for,
 )
 from datahub.services.datasets import dataset_create, dataset_delete, source_create
@@ -54,6 +51,7 @@ from datahub.services.imports import dataset_import_new, import_job_create, impo
 from datahub.services.records import records_tag
 from datahub.services.versions import dataset_version_freeze
 from datahub.splits import DEFAULT_RATIOS, SPLITS
+from training.selectors import version_card_base_model, version_card_base_models, version_token_lengths
 
 app_name = "datahub"
 

@@ -1,7 +1,7 @@
 """Browser pages of dedupe runs: a dataset's runs with the form to start one, and the review page of a dry run
 (histogram, closest pairs side by side, clusters, keyboard flips of keep/drop, apply).
 
-Forms play the input serializer's part; every change goes through datahub.dedupe.services, every fetch through
+Forms play the input serializer's part; every change goes through dedupe.services, every fetch through
 access_* checks, so the pages hold no rules of their own.
 """
 
@@ -18,18 +18,18 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.access import EDIT, access_dataset
-from datahub.dedupe.access import access_dedupe_decision, access_dedupe_run
-from datahub.dedupe.embeddings import embedding_model_label
-from datahub.dedupe.models import DedupeRun
-from datahub.dedupe.selectors import (
+from datahub.selectors import dataset_versions
+from dedupe.access import access_dedupe_decision, access_dedupe_run
+from dedupe.embeddings import embedding_model_label
+from dedupe.models import DedupeRun
+from dedupe.selectors import (
     dedupe_run_clusters,
     dedupe_run_decision_counts,
     dedupe_run_decisions_by_record,
     dedupe_run_pairs,
     dedupe_runs_for_dataset,
 )
-from datahub.dedupe.services import dedupe_decision_override, dedupe_run_apply, dedupe_run_create
-from datahub.selectors import dataset_versions
+from dedupe.services import dedupe_decision_override, dedupe_run_apply, dedupe_run_create
 
 app_name = "dedupe"
 

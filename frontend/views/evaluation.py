@@ -12,21 +12,21 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.access import user_can
-from annotation.feedback.selectors import feedback_support_rates
 from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
 from evaluation.models import Study
+from evaluation.reliability import study_rater_reliability
 from evaluation.selectors import (
     comparison_for_manager,
     rater_of_study,
     studies_open_for_rater,
     study_arms,
+    study_comparisons_for_manager,
     study_counts,
     study_dataset_version_choices,
     study_endpoint_choices,
@@ -37,11 +37,9 @@ from evaluation.selectors import (
     study_model_choices,
     study_ranking,
     study_results,
-    study_comparisons_for_manager,
     study_vote_rows,
     waiting_count,
 )
-from evaluation.reliability import study_rater_reliability
 from evaluation.services import (
     comparison_gold_set,
     gold_parse_jsonl,
@@ -60,6 +58,7 @@ from evaluation.services import (
 )
 from evaluation.services.judges import DEFAULT_JUDGE_PROMPT
 from evaluation.services.prompt_upload import prompts_parse_jsonl
+from feedback.selectors import feedback_support_rates
 
 app_name = "evaluation"
 

@@ -1,7 +1,7 @@
 """Browser pages of production feedback: the dashboard (charts, online support rate, sources and tokens, "build a
 dataset" button) and the best-of-N workbench (keyboard-first, htmx).
 
-Forms play the input serializer's part; changes go through annotation.feedback.services, fetches through its access
+Forms play the input serializer's part; changes go through feedback.services, fetches through its access
 module. Ingest tokens are shown once, on the page that made them.
 """
 
@@ -16,7 +16,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.access import user_can
-from annotation.feedback.access import (
+from common.errors import ApplicationError
+from datahub.selectors import dataset_by_name
+from feedback.access import (
     MANAGE,
     PICK,
     VIEW,
@@ -25,8 +27,8 @@ from annotation.feedback.access import (
     access_feedback_workspace,
     access_workbench_draft,
 )
-from annotation.feedback.models import PII_KINDS
-from annotation.feedback.selectors import (
+from feedback.models import PII_KINDS
+from feedback.selectors import (
     feedback_dashboard,
     feedback_source_tokens,
     feedback_sources_for,
@@ -34,7 +36,7 @@ from annotation.feedback.selectors import (
     workbench_endpoints,
     workbench_recent_drafts,
 )
-from annotation.feedback.services import (
+from feedback.services import (
     feedback_dataset_build,
     feedback_source_create,
     feedback_source_settings_update,
@@ -43,8 +45,6 @@ from annotation.feedback.services import (
     workbench_draft_create,
     workbench_pick,
 )
-from common.errors import ApplicationError
-from datahub.selectors import dataset_by_name
 
 app_name = "feedback"
 

@@ -3,8 +3,8 @@
 
 import pytest
 
-from datahub.augmentation.models import AugmentationRun
-from datahub.augmentation.tests.rows import TEST, TRAIN, sft
+from augmentation.models import AugmentationRun
+from augmentation.tests.rows import TEST, TRAIN, sft
 from datahub.models import DatasetVersion, Record, VersionRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -3,9 +3,9 @@ side by side, flips one decision with the keyboard only (J to move, X to flip), 
 
 import pytest
 
-from datahub.dedupe.models import DedupeDecision, DedupeRun
-from datahub.dedupe.tests.conftest import FORUM_ROWS, HELP_DESK_ROWS, chat
 from datahub.models import DatasetVersion, VersionRecord
+from dedupe.models import DedupeDecision, DedupeRun
+from dedupe.tests.conftest import FORUM_ROWS, HELP_DESK_ROWS, chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -16,15 +16,15 @@ ALLOWED_REFUSALS = {403, 404}
 @pytest.fixture
 def every_thing(users, workspace, write_file, import_path, annotation_project, tiny_artifact, open_study, tiny_endpoint):
     """One of each thing a page shows, made by the services a person's clicks would call."""
-    from annotation.feedback.services import feedback_events_ingest, feedback_source_create
     from annotation.models import AnnotationProject
     from annotation.services.queue import assignment_claim_next
     from annotation.tests.fixtures import submit_as
-    from datahub.augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
-    from datahub.dedupe.services import dedupe_run_create, dedupe_run_execute
+    from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
     from datahub.services.datasets import dataset_create
     from datahub.services.versions import dataset_version_freeze
     from datahub.tests.fixtures import alpaca_rows
+    from dedupe.services import dedupe_run_create, dedupe_run_execute
+    from feedback.services import feedback_events_ingest, feedback_source_create
     from training.services.execution import metric_points_ingest
 
     dataset = dataset_create(workspace=workspace, name="Every page")

@@ -3,7 +3,7 @@ feedback events, and the dashboard shows them. Real Chromium, real server, the p
 
 import pytest
 
-from annotation.feedback.models import FeedbackEvent, WorkbenchDraft
+from feedback.models import FeedbackEvent, WorkbenchDraft
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

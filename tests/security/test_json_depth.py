@@ -6,10 +6,10 @@ import json
 import pytest
 
 from accounts.services import api_token_for
-from annotation.feedback.models import FeedbackEvent
-from annotation.feedback.services.sources import feedback_source_create, feedback_token_create
 from common.json_limits import MAX_DEPTH
 from datahub.models import Dataset, ImportJob, Record
+from feedback.models import FeedbackEvent
+from feedback.services.sources import feedback_source_create, feedback_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

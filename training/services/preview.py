@@ -7,7 +7,6 @@ text token for token, for SFT, DPO and KTO alike (training/tests/test_real_model
 """
 
 import functools
-import statistics
 
 from common.errors import ApplicationError
 from datahub.export import version_rows
@@ -114,10 +113,6 @@ def _rows_with(rows: list[dict]) -> dict:
     }
 
 
-def _percentile(sorted_values: list[int], fraction: float) -> int:
-    return sorted_values[min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))]
-
-
 def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersion, hyperparameters: dict, method: str = "sft",
                          examples: int = EXAMPLES, length_sample: int = LENGTH_SAMPLE) -> dict:
     """The preview of a run. Precondition: `hyperparameters` went through hyperparameters_clean, and the train split
@@ -134,6 +129,8 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
              "reasoning"} (in the measured rows), "warnings": [the notes' messages at warning level]}.
     A base model without a chat template cannot render conversations: the preview is only its notes.
     """
+    # Imported here: training.selectors reaches this module again through training.services.runs.
+    from training.selectors import token_length_summary
     from training.services.chat_templates import WARNING, model_notes
 
     tokenizer = tokenizer_load(base_model)
@@ -192,10 +189,8 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
                                "fix_value": value}
     if cut_rows:
         preview["prompt_cut"] = {"count": cut_rows, "text": cut_text}
+    preview["lengths"] = token_length_summary(lengths)
     if lengths:
-        ordered = sorted(lengths)
-        preview["lengths"] = {"count": len(ordered), "min": ordered[0], "mean": round(statistics.fmean(ordered), 1),
-                              "median": _percentile(ordered, 0.5), "p95": _percentile(ordered, 0.95), "max": ordered[-1]}
         preview["over_max_length"] = sum(1 for length in lengths if length > max_length)
     preview["notes"] = [note.as_dict() for note in notes]
     preview["warnings"] = [note.message for note in notes if note.level == WARNING and not note.fixed]

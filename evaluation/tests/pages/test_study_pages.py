@@ -5,12 +5,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.feedback.services import feedback_events_ingest, feedback_source_create
 from datahub.models import DatasetVersion
 from datahub.services.versions import dataset_version_create
 from evaluation.models import Showing, Study, Vote
 from evaluation.services import showing_serve, vote_submit
 from evaluation.tests.fixtures import vote_as_stored
+from feedback.services import feedback_events_ingest, feedback_source_create
 
 
 def _client(user) -> Client:
