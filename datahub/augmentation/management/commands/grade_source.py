@@ -7,7 +7,7 @@ from common.errors import ApplicationError
 from datahub.augmentation.lookups import endpoint_named, error_text, progress_bar, source_named
 from datahub.augmentation.models import GradingRun, JobStatus
 from datahub.augmentation.selectors import source_quality_report
-from datahub.augmentation.services.grading import grading_run_create, grading_run_execute_now, source_quality_tier_set
+from datahub.augmentation.services.grading import grading_run_create, grading_run_execute, source_quality_tier_set
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                                      options={"language": options["language"]}, run_in_background=False)
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
-        run = grading_run_execute_now(run=run, on_progress=progress_bar(self.stderr, "grading"))
+        run = grading_run_execute(run=run, on_progress=progress_bar(self.stderr, "grading"))
         self.stderr.write("")
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"grading run {run.pk} failed: {run.error}")

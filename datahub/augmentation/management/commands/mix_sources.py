@@ -6,7 +6,7 @@ from accounts.lookups import workspace_named
 from common.errors import ApplicationError
 from datahub.augmentation.lookups import error_text, progress_bar, source_named, version_of
 from datahub.augmentation.models import JobStatus
-from datahub.augmentation.services.mixing import mix_run_create, mix_run_execute_now
+from datahub.augmentation.services.mixing import mix_run_create, mix_run_execute
 from datahub.lookups import dataset_named
 from datahub.selectors import dataset_by_name
 from datahub.services.datasets import dataset_create
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                                  run_in_background=False)
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
-        run = mix_run_execute_now(run=run, on_progress=progress_bar(self.stderr, "mixing"))
+        run = mix_run_execute(run=run, on_progress=progress_bar(self.stderr, "mixing"))
         self.stderr.write("")
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"mix run {run.pk} failed: {run.error}")
