@@ -121,7 +121,8 @@ def _slot_take(*, task: AnnotationTask, project: AnnotationProject, annotator, n
                 .values_list("pk", "slot", "annotator_id", "status", "expires_at"))
     stale = [pk for pk, _, _, status, expires_at in rows if status == Assignment.Status.ACTIVE and expires_at <= now]
     if stale:
-        # expires_at again: PostgreSQL re-checks the condition on the locked row, so a lease renewed since is left alone.
+        # expires_at again: PostgreSQL re-checks the condition on the locked row, so a lease renewed since is left
+        # alone.
         expired = Assignment.objects.filter(pk__in=stale, status=Assignment.Status.ACTIVE, expires_at__lte=now).update(
             status=Assignment.Status.EXPIRED, finished_at=now)
         if expired != len(stale):
@@ -200,8 +201,8 @@ def _submit_portable(*, assignment, project, labels, correction, comment, kind, 
                      free_text, preference, ranking, overlap) -> Annotation | None:
     task = task_lock(task_id=assignment.task_id)
     now = timezone.now()
-    # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
-    # a live lease forward (the update waits for it and re-checks).
+    # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only
+    # moves a live lease forward (the update waits for it and re-checks).
     moved = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE, expires_at__gt=now).update(
         status=Assignment.Status.SUBMITTED, finished_at=now)
     if not moved:
@@ -277,7 +278,8 @@ def disagreement_review(*, task: AnnotationTask, threshold: float) -> Review | N
     disagreement = task_disagreement(task=task)
     if disagreement <= threshold:
         return None
-    return Review(task=task, layer=Review.Layer.DISAGREEMENT, sampled_because=f"disagreement {two_places(disagreement)}")
+    return Review(task=task, layer=Review.Layer.DISAGREEMENT,
+                  sampled_because=f"disagreement {two_places(disagreement)}")
 
 
 def two_places(value: float) -> str:

@@ -8,9 +8,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import Annotation, AnnotationTask, Assignment, Review
-from annotation.services import annotation_project_layers_set, annotation_submit, assignment_claim_next
+from annotation.services import annotation_project_layers_set, annotation_submit, assignment_claim_next, queue_paths
 from annotation.services import annotations as annotation_services
-from annotation.services import queue_paths
 from annotation.tests.fixtures import label_id
 from common.models import HistoryEvent
 
@@ -188,8 +187,8 @@ def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation
 
 
 def test_both_paths_write_a_disagreement_as_the_function_rounds_it(annotation_project_factory, make_user, workspace, topic_schema):
-    """Seven of eight annotators agree: the disagreement is 1/8 = 0.125, written 0.13 by both paths (half away from zero,
-    as PostgreSQL rounds a numeric), where Python's own formatting would write 0.12."""
+    """Seven of eight annotators agree: the disagreement is 1/8 = 0.125, written 0.13 by both paths (half away from
+    zero, as PostgreSQL rounds a numeric), where Python's own formatting would write 0.12."""
     reasons = []
     for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
         project = annotation_project_factory(n=1, overlap=8, name=f"Eight {i}")
