@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue's functions exist on PostgreSQL only")]
-
 SQL = Path(__file__).resolve().parent.parent / "sql"
 SCRATCH = "annotation_sql_file"
 FUNCTIONS = [("claim.sql", "annotation_claim"), ("submit.sql", "annotation_submit_record")]
@@ -30,6 +27,8 @@ def _normalised(definition: str) -> str:
     return " ".join(re.sub(r"('(?:[^']|'')*')|--[^\n]*", lambda m: m.group(1) or "", definition).split())
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue's functions exist on PostgreSQL only")
 @pytest.mark.django_db
 @pytest.mark.parametrize(("file_name", "function"), FUNCTIONS)
 def test_the_installed_function_is_the_file(file_name, function):
