@@ -12,8 +12,9 @@ tasks or assignments, except the rejection of an AI answer in an AI-first projec
 assignment to give the item back; a submit creates review rows without locking any, so no one holding a task waits
 for a review row.
 All helpers must run inside transaction.atomic(); on SQLite they lock nothing (the write lock serialises instead).
-On PostgreSQL a claim runs as the function annotation_claim (migration 0005), which takes the same locks in the same
-order: annotator, then task rows (skip locked, else wait), then that task's assignments.
+On PostgreSQL a claim runs as the function annotation_claim (annotation/sql/claim.sql), which takes the same locks in
+the same order: annotator, then task rows (skip locked, else wait), then that task's assignments; a submit runs as
+annotation_submit_record (annotation/sql/submit.sql): the task, then its assignment.
 """
 
 from django.contrib.auth import get_user_model

@@ -4,7 +4,7 @@ from django_tasks import task
 
 
 @task(queue_name="default")
-def import_job_execute(*, import_job_id: int) -> None:
+def import_job_run_task(*, import_job_id: int) -> None:
     """Run a queued import. Idempotent: a job that is not queued any more is left as it is."""
     # Imported here: the service module enqueues this task, so a top-level import would be circular.
     from datahub.models import ImportJob

@@ -103,9 +103,9 @@ def dedupe_run_create(*, dataset: Dataset, version: DatasetVersion | None = None
         )
         history_record(actor=created_by, target=run, verb="created", after=_settings(run))
         if run_in_background:
-            from dedupe.tasks import dedupe_run_execute_job
+            from dedupe.tasks import dedupe_run_execute_task
 
-            transaction.on_commit(lambda: dedupe_run_execute_job.enqueue(dedupe_run_id=run.pk))
+            transaction.on_commit(lambda: dedupe_run_execute_task.enqueue(dedupe_run_id=run.pk))
     return run
 
 

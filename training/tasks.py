@@ -7,7 +7,7 @@ from training.services.execution import training_run_supervise, training_runs_fa
 
 
 @task(queue_name="gpu")
-def training_run_execute(run_id: int) -> None:
+def training_run_supervise_task(*, run_id: int) -> None:
     """Train one queued run on a worker of the "gpu" queue (a CPU does for tiny models).
 
     First it fails the runs whose worker died silently, so no run stays "running" for ever.
@@ -20,7 +20,7 @@ def training_run_execute(run_id: int) -> None:
 
 
 @task(queue_name="gpu")
-def model_artifact_merge_execute(artifact_id: int, user_id: int | None = None) -> None:
+def model_artifact_merge_task(*, artifact_id: int, user_id: int | None = None) -> None:
     """Merge one adapter into its base (training.services.merging); an artifact gone or already merged is left alone."""
     from django.contrib.auth import get_user_model
 

@@ -170,10 +170,10 @@ def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enq
                                created_by=created_by if created_by is not None and created_by.is_authenticated else None)
     history_record(actor=created_by, target=run, verb="queued", after={"ai_annotator": ai_annotator.pk, "limit": limit})
     if enqueue:
-        from annotation.tasks import ai_run_execute_job
+        from annotation.tasks import ai_run_execute_task
 
         run_id = run.pk
-        transaction.on_commit(lambda: ai_run_execute_job.enqueue(ai_run_id=run_id))
+        transaction.on_commit(lambda: ai_run_execute_task.enqueue(ai_run_id=run_id))
     return run
 
 

@@ -1,15 +1,10 @@
-import json
-
-from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, Subquery
 
 from accounts.access import user_role
 from accounts.models import Membership, Role, Workspace
-from annotation.lock_objects import task_lock
-from annotation.models import AIAnnotator, Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema, Review
+from annotation.models import AIAnnotator, Annotation, AnnotationProject, AnnotationTask, Assignment, Label, LabelSchema
+from annotation.services.queue_paths import submit_record
 from common.errors import ApplicationError
-from common.history import history_record
 from datahub.canonical import MAX_RECORD_CHARS, normalise_text
 from datahub.models import Record
 
@@ -24,13 +19,6 @@ ANNOTATOR_KIND_BY_ROLE = {
     Role.REVIEWER: Annotation.AnnotatorKind.STAFF,
     Role.ADMIN: Annotation.AnnotatorKind.STAFF,
 }
-
-
-def _layers_after_submit(**kwargs) -> None:
-    # Imported here: the reviews module checks fixed labels with labels_check from this one.
-    from annotation.services.reviews import layers_after_submit
-
-    layers_after_submit(**kwargs)
 
 
 def annotator_kind_for(*, user, workspace: Workspace) -> str:
@@ -58,11 +46,9 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     lock and the task completes when it reaches the project's overlap.
 
     Everything that needs no lock is read and checked first (one query: the project with the submitter's role; the
-    schema's labels are read once per process, see schema_labels). On PostgreSQL the locked part is one call of the
-    function annotation_submit_record (migration 0006; rating and free text since 0009, preference since 0010, ranking
-    since 0013), in the
-    same transaction as the
-    sampled checks when the project re-checks or spot-checks; elsewhere it is the same steps from Python.
+    schema's labels are read once per process, see schema_labels). The locked part is queue_paths.submit_record: on
+    PostgreSQL one call of the function annotation_submit_record (annotation/sql/submit.sql), elsewhere the same steps
+    from Python.
     """
     if assignment.annotator_id != submitted_by.pk:
         raise ApplicationError("this item is assigned to another annotator", where="assignment", code="not_yours")
@@ -81,67 +67,13 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
         if Annotation.objects.filter(assignment_id=assignment.pk).exists():
             raise _answered_differently() from None
         raise
-    overlap = submit_overlap(project=project, kind=kind)
     answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
               "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text,
-              "preference": preference, "ranking": ranking, "overlap": overlap}
-    if connection.vendor != "postgresql":
-        annotation = _submit_portable(**answer)
-    elif project.review_rate or project.spot_check_rate or ai_first_answer(project=project, kind=kind):
-        with transaction.atomic():
-            annotation = _submit_recorded(**answer)
-            if annotation is not None:
-                from annotation.services.reviews import checks_sample
-
-                reviews = checks_sample(project=project, task_id=assignment.task_id, annotation=annotation)
-                if reviews:
-                    Review.objects.bulk_create(reviews)
-    else:
-        annotation = _submit_recorded(**answer)
+              "preference": preference, "ranking": ranking}
+    annotation = submit_record(**answer)
     if annotation is None:
         return _submit_refused(assignment=assignment, answer=answer)
     return annotation
-
-
-def ai_first_answer(*, project: AnnotationProject, kind: str) -> bool:
-    """An AI answer in an AI-first project: it completes its item alone (people only label what a reviewer gives back)
-    and is always re-checked (reviews.checks_sample), so the submit takes the checked path."""
-    return project.mode == AnnotationProject.Mode.AI_FIRST and kind == Annotation.AnnotatorKind.AI
-
-
-def submit_overlap(*, project: AnnotationProject, kind: str) -> int:
-    """The submissions that complete an item, for this submit (see ai_first_answer)."""
-    return 1 if ai_first_answer(project=project, kind=kind) else project.overlap
-
-
-def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
-                   rating: int | None = None, free_text: str = "", preference: str = "", ranking: list | None = None) -> dict:
-    after = {"assignment": assignment.pk, "task": assignment.task_id, "labels": [label.path for label in labels],
-             "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": kind}
-    # Only when given, so the history of a labels-only schema reads as before.
-    if rating is not None:
-        after["rating"] = rating
-    if free_text:
-        after["free_text"] = True
-    if preference:
-        after["preference"] = preference
-    if ranking:
-        after["ranking"] = ranking
-    return after
-
-
-def _submit_recorded(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference, ranking, overlap) -> Annotation | None:
-    """The locked part as one call of annotation_submit_record; None when the assignment was not active and unexpired."""
-    after = _history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms, kind=kind,
-                           rating=rating, free_text=free_text, preference=preference, ranking=ranking)
-    rows = list(Annotation.objects.raw(
-        "SELECT * FROM annotation_submit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[], %s::integer, %s, %s, "
-        "%s::jsonb, %s, %s::jsonb)",
-        [assignment.task_id, assignment.pk, submitted_by.pk, overlap, timezone.now(), kind, correction, comment,
-         time_spent_ms, [label.pk for label in labels], [label.path for label in labels], rating, free_text,
-         preference, json.dumps(ranking), project.disagreement_threshold, json.dumps(after)]))
-    return rows[0] if rows else None
 
 
 def _answered_differently() -> ApplicationError:
@@ -171,36 +103,6 @@ def _submit_refused(*, assignment: Assignment, answer: dict) -> Annotation:
         raise ApplicationError("this item was skipped; claim the next one", where="assignment", code="skipped")
     raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
                            where="assignment", code="expired")
-
-
-@transaction.atomic
-def _submit_portable(*, assignment, project, labels, correction, comment, kind, time_spent_ms, submitted_by, rating,
-                     free_text, preference, ranking, overlap) -> Annotation | None:
-    task = task_lock(task_id=assignment.task_id)
-    now = timezone.now()
-    # The update is the check: under the task lock no claim or skip can change the assignment, and a heartbeat only moves
-    # a live lease forward (the update waits for it and re-checks).
-    moved = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE, expires_at__gt=now).update(
-        status=Assignment.Status.SUBMITTED, finished_at=now)
-    if not moved:
-        return None
-    annotation = Annotation.objects.create(
-        task=task, assignment_id=assignment.pk, annotator=submitted_by, annotator_kind=kind,
-        corrected_response=correction, comment=comment, rating=rating, free_text=free_text, preference=preference,
-        ranking=ranking, time_spent_ms=time_spent_ms,
-    )
-    Annotation.labels.through.objects.bulk_create([Annotation.labels.through(annotation=annotation, label=label) for label in labels])
-    AnnotationTask.objects.filter(pk=task.pk).update(
-        submitted_count=F("submitted_count") + 1,
-        # Both sides read the row as it was before this update.
-        is_complete=Case(When(submitted_count__gte=overlap - 1, then=Value(True)), default=F("is_complete")),
-    )
-    _layers_after_submit(project=project, task=task, annotation=annotation, labels=labels,
-                         completes=task.submitted_count + 1 >= overlap, overlap=overlap)
-    history_record(actor=submitted_by, target=annotation, verb="submitted",
-                   after=_history_after(assignment=assignment, labels=labels, correction=correction, time_spent_ms=time_spent_ms,
-                                        kind=kind, rating=rating, free_text=free_text, preference=preference, ranking=ranking))
-    return annotation
 
 
 def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str, comment: str, time_spent_ms, submitted_by):

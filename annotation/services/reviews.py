@@ -1,5 +1,5 @@
-"""The layers above labelling: gold items scored on submit, re-checks sampled at the project's review rate, expert spot
-checks sampled per annotator, disagreements sent to an expert, and the reviewers' queue and decisions.
+"""The layers above labelling: re-checks sampled at the project's review rate, expert spot checks sampled per annotator,
+and the reviewers' queue and decisions. Gold scoring and the disagreement check run inside the submit (queue_paths).
 
 Sampling is a seeded draw per (project, annotation, layer), so a replayed history samples the same annotations.
 Lock order (see lock_objects): the reviewer's row, then review rows; a review never takes a task or an assignment lock.
@@ -121,22 +121,6 @@ def annotator_quality(*, project: AnnotationProject, annotator) -> dict:
             "agreement_n": agreement_n, "agreement": agreed / agreement_n if agreement_n else None}
 
 
-def layers_after_submit(*, project: AnnotationProject, task: AnnotationTask, annotation: Annotation, labels: list[Label],
-                        completes: bool, overlap: int | None = None) -> None:
-    """Inside the submit's transaction: score a gold item, draw the re-check and the spot check, and send a completed
-    item whose annotators disagree beyond the threshold to an expert. Costs nothing when the project has no layers."""
-    if task.is_gold:
-        annotation.gold_correct = sorted(label.path for label in labels) == sorted(task.gold_labels)
-        annotation.save(update_fields=["gold_correct"])
-    reviews = checks_sample(project=project, task_id=task.pk, annotation=annotation)
-    if completes and (project.overlap if overlap is None else overlap) > 1:
-        disagreement = task_disagreement(task=task)
-        if disagreement > project.disagreement_threshold:
-            reviews.append(Review(task=task, layer=Review.Layer.DISAGREEMENT, sampled_because=f"disagreement {disagreement:.2f}"))
-    if reviews:
-        Review.objects.bulk_create(reviews)
-
-
 def checks_sample(*, project: AnnotationProject, task_id: int, annotation: Annotation) -> list[Review]:
     """The re-check and the spot check drawn for a fresh annotation (unsaved; the caller saves them in the submit's
     transaction). Seeded by the annotation id; no query unless the project spot-checks."""
@@ -157,17 +141,6 @@ def checks_sample(*, project: AnnotationProject, task_id: int, annotation: Annot
         if _draw(project.pk, annotation.pk, "spot_check") < rate:
             reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.SPOT_CHECK, sampled_because=because))
     return reviews
-
-
-def task_disagreement(*, task: AnnotationTask) -> float:
-    """1 - the share of the item's annotations that gave its most common answer (0 when all agree)."""
-    answers: dict[int, set] = {}
-    for annotation_id, label_id in Annotation.labels.through.objects.filter(annotation__task=task).values_list("annotation_id", "label_id"):
-        answers.setdefault(annotation_id, set()).add(label_id)
-    if not answers:
-        return 0.0
-    counts = Counter(frozenset(answer) for answer in answers.values())
-    return 1 - max(counts.values()) / len(answers)
 
 
 @transaction.atomic

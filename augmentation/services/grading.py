@@ -35,9 +35,9 @@ def grading_run_create(*, source: Source, method: str = GradingRun.Method.RULES,
         run = GradingRun.objects.create(source=source, method=method, options=clean, endpoint=endpoint, created_by=created_by)
         history_record(actor=created_by, target=run, verb="created", after={"source": source.pk, "method": method})
         if run_in_background:
-            from augmentation.tasks import grading_run_execute
+            from augmentation.tasks import grading_run_execute_task
 
-            transaction.on_commit(lambda: grading_run_execute.enqueue(run_id=run.pk))
+            transaction.on_commit(lambda: grading_run_execute_task.enqueue(run_id=run.pk))
     return run
 
 
@@ -81,7 +81,7 @@ def _judge(run: GradingRun, records: list[Record]) -> list[tuple[float | None, l
     return out
 
 
-def grading_run_execute_now(*, run: GradingRun, on_progress=None) -> GradingRun:
+def grading_run_execute(*, run: GradingRun, on_progress=None) -> GradingRun:
     """Score every record of the source, store a RecordGrade each and the record's quality_score, then the run's mean
     and suggested tier. Idempotent: only a queued run is executed; a re-run replaces its own grades."""
     claimed = GradingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())

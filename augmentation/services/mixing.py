@@ -85,9 +85,9 @@ def mix_run_create(*, dataset: Dataset, ingredients: list[dict], total_size: int
         run = MixRun.objects.create(dataset=dataset, ingredients=clean, total_size=total_size, seed=seed, created_by=created_by)
         history_record(actor=created_by, target=run, verb="created", after={"ingredients": clean, "total_size": total_size})
         if run_in_background:
-            from augmentation.tasks import mix_run_execute
+            from augmentation.tasks import mix_run_execute_task
 
-            transaction.on_commit(lambda: mix_run_execute.enqueue(run_id=run.pk))
+            transaction.on_commit(lambda: mix_run_execute_task.enqueue(run_id=run.pk))
     return run
 
 
@@ -111,7 +111,7 @@ def _copies(dataset: Dataset, records: list[Record]) -> dict[int, int]:
     return {r.pk: by_hash[r.content_hash] for r in records}
 
 
-def mix_run_execute_now(*, run: MixRun, on_progress=None) -> MixRun:
+def mix_run_execute(*, run: MixRun, on_progress=None) -> MixRun:
     """Sample, copy and freeze the mix. Idempotent: only a queued run executes."""
     claimed = MixRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())
     if not claimed:

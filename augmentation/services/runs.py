@@ -89,9 +89,9 @@ def augmentation_run_create(*, version: DatasetVersion, methods: list[str], opti
                                              embedding_model=embedding_model if set(methods) & LLM_METHODS else "")
         history_record(actor=created_by, target=run, verb="created", after={"version": version.pk, "methods": methods})
         if run_in_background:
-            from augmentation.tasks import augmentation_run_execute
+            from augmentation.tasks import augmentation_run_execute_task
 
-            transaction.on_commit(lambda: augmentation_run_execute.enqueue(run_id=run.pk))
+            transaction.on_commit(lambda: augmentation_run_execute_task.enqueue(run_id=run.pk))
     return run
 
 
@@ -215,7 +215,7 @@ def generation_cosines(pairs: list[tuple[str, str]], model_name: str) -> list[fl
     return cosines(pairs, model_name=model_name or None) if pairs else []
 
 
-def augmentation_run_execute_now(*, run: AugmentationRun, on_progress=None) -> AugmentationRun:
+def augmentation_run_execute(*, run: AugmentationRun, on_progress=None) -> AugmentationRun:
     """Generate and filter the run's candidates. Idempotent: a run that is not queued is left as it is; model calls
     are cached, so running a failed run again (after augmentation_run_retry) pays only for what was missing."""
     claimed = AugmentationRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())
@@ -269,7 +269,7 @@ def augmentation_run_retry(*, run: AugmentationRun, actor=None, run_in_backgroun
     run.save(update_fields=["status", "error", "processed", "updated_at"])
     history_record(actor=actor, target=run, verb="retried")
     if run_in_background:
-        from augmentation.tasks import augmentation_run_execute
+        from augmentation.tasks import augmentation_run_execute_task
 
-        transaction.on_commit(lambda: augmentation_run_execute.enqueue(run_id=run.pk))
+        transaction.on_commit(lambda: augmentation_run_execute_task.enqueue(run_id=run.pk))
     return run

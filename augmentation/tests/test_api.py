@@ -4,14 +4,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from augmentation.models import AugmentationRun, GradingRun, MixRun, SynonymTable
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from datahub.models import DatasetVersion, Source
 
 pytestmark = pytest.mark.django_db
 
 
 def _run(version, **options):
-    return augmentation_run_execute_now(run=augmentation_run_create(version=version, methods=["eda"], options=options,
+    return augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], options=options,
                                                                     run_in_background=False))
 
 
@@ -23,7 +23,7 @@ def test_create_run_with_a_token_then_review_and_accept(api_for, users, version,
     assert response.status_code == 201, response.json()
     run_id = response.json()["id"]
     run = AugmentationRun.objects.get(pk=run_id)
-    augmentation_run_execute_now(run=run)  # what the enqueued job does
+    augmentation_run_execute(run=run)  # what the enqueued job does
     body = client.get(f"/api/v1/augmentations/{run_id}/").json()
     assert (body["status"], body["candidate_count"], body["passing_count"]) == ("succeeded", 12, 12)
     listed = client.get(f"/api/v1/augmentations/{run_id}/candidates/?limit=5").json()
@@ -100,15 +100,15 @@ def test_mix_and_grading_and_tier_through_the_api(api_for, users, version, aug_s
     response = client.post(f"/api/v1/datasets/{version.dataset_id}/mixes/",
                            {"ingredients": [{"kind": "source", "id": aug_source.pk, "ratio": 1.0}], "total_size": 2}, format="json")
     assert response.status_code == 201
-    from augmentation.services.mixing import mix_run_execute_now
+    from augmentation.services.mixing import mix_run_execute
 
-    mix = mix_run_execute_now(run=MixRun.objects.get(pk=response.json()["id"]))
+    mix = mix_run_execute(run=MixRun.objects.get(pk=response.json()["id"]))
     assert client.get(f"/api/v1/mixes/{mix.pk}/").json()["achieved"]["total"] == 2
     response = client.post(f"/api/v1/sources/{aug_source.pk}/gradings/", {"method": "rules"}, format="json")
     assert response.status_code == 201
-    from augmentation.services.grading import grading_run_execute_now
+    from augmentation.services.grading import grading_run_execute
 
-    grading_run_execute_now(run=GradingRun.objects.get(pk=response.json()["id"]))
+    grading_run_execute(run=GradingRun.objects.get(pk=response.json()["id"]))
     report = client.get(f"/api/v1/sources/{aug_source.pk}/quality/").json()
     assert sum(report["histogram"]) == 4 and report["run"]["status"] == "succeeded"
     assert client.post(f"/api/v1/sources/{aug_source.pk}/tier/", {"quality_tier": "A"}, format="json").json()["quality_tier"] == "A"

@@ -4,7 +4,7 @@ from django.db import transaction
 from augmentation.grading_rules import judge_score_parse, rules_grade, tier_suggest
 from augmentation.models import GradingRun, RecordGrade
 from augmentation.selectors import source_quality_report
-from augmentation.services.grading import grading_run_create, grading_run_execute_now
+from augmentation.services.grading import grading_run_create, grading_run_execute
 from common.errors import ApplicationError
 from datahub.models import Record
 from datahub.services.datasets import dataset_create, source_quality_tier_set
@@ -71,7 +71,7 @@ def graded_source(workspace, aug_source):
 
 @pytest.mark.django_db
 def test_rules_run_scores_every_record_and_suggests_a_tier(graded_source):
-    run = grading_run_execute_now(run=grading_run_create(source=graded_source, run_in_background=False))
+    run = grading_run_execute(run=grading_run_create(source=graded_source, run_in_background=False))
     assert run.status == "succeeded"
     scores = list(Record.objects.filter(source=graded_source).order_by("pk").values_list("quality_score", flat=True))
     assert scores == [1.0, 0.6, 0.7, 0.0]
@@ -104,7 +104,7 @@ def test_bad_grading_input_creates_nothing(graded_source):
 def test_llm_judge_records_a_score_or_the_failure_per_record(graded_source, tiny_endpoint, model_server):
     run = grading_run_create(source=graded_source, method="llm_judge", endpoint=tiny_endpoint, options={"judge_max_tokens": 8},
                              run_in_background=False)
-    run = grading_run_execute_now(run=run)
+    run = grading_run_execute(run=run)
     assert run.status == "succeeded"
     grades = list(RecordGrade.objects.filter(run=run))
     assert len(grades) == 4

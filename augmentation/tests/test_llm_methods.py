@@ -7,7 +7,7 @@ scores, and every reply is cached, so running again sends no request.
 import pytest
 
 from augmentation import filters
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from common.text_similarity import mostly_cjk
 from llm.models import ModelCall
 
@@ -43,14 +43,14 @@ def test_paraphrase_two_variants_per_train_record(version, tiny_endpoint, model_
     options = {"paraphrase_n": 2, "max_tokens": 12, "seed": 5}
     run = augmentation_run_create(version=version, methods=["paraphrase"], options=options, endpoint=tiny_endpoint,
                                   run_in_background=False)
-    run = augmentation_run_execute_now(run=run)
+    run = augmentation_run_execute(run=run)
     assert run.status == "succeeded", run.error
     assert run.candidate_count == 6  # 3 train records x 2; the test record is never sent
     assert ModelCall.objects.filter(endpoint=tiny_endpoint, cached=False).count() == 6
     assert list(run.candidates.values_list("operation", flat=True).order_by("pk")) == ["variant 1", "variant 2"] * 3
     assert run.embedding_model.endswith("all-MiniLM-L6-v2") or "minilm" in run.embedding_model.lower()
     _check(run)
-    again = augmentation_run_execute_now(run=augmentation_run_create(version=version, methods=["paraphrase"], options=options,
+    again = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["paraphrase"], options=options,
                                                                      endpoint=tiny_endpoint, run_in_background=False))
     assert ModelCall.objects.filter(endpoint=tiny_endpoint, cached=False).count() == 6
     assert ModelCall.objects.filter(endpoint=tiny_endpoint, cached=True).count() == 6
@@ -61,7 +61,7 @@ def test_back_translation_through_a_pivot(version, tiny_endpoint, model_server):
     options = {"pivot_language": "French", "max_tokens": 12}
     run = augmentation_run_create(version=version, methods=["back_translation"], options=options, endpoint=tiny_endpoint,
                                   run_in_background=False)
-    run = augmentation_run_execute_now(run=run)
+    run = augmentation_run_execute(run=run)
     assert run.status == "succeeded", run.error
     assert run.candidate_count == 3
     # Two calls a record: to the pivot and back.
@@ -73,7 +73,7 @@ def test_back_translation_through_a_pivot(version, tiny_endpoint, model_server):
 def test_a_failing_endpoint_fails_the_run_with_its_reason(version, make_endpoint, model_server):
     broken = make_endpoint(model="no-such-model", max_retries=0)
     run = augmentation_run_create(version=version, methods=["paraphrase"], endpoint=broken, run_in_background=False)
-    run = augmentation_run_execute_now(run=run)
+    run = augmentation_run_execute(run=run)
     assert run.status == "failed"
     assert "3 of 6 requests failed" in run.error or "requests failed" in run.error
     assert run.candidates.count() == 0

@@ -2,7 +2,7 @@ import pytest
 from django.db import transaction
 
 from augmentation.models import MixRun
-from augmentation.services.mixing import mix_run_create, mix_run_execute_now, quotas_allocate
+from augmentation.services.mixing import mix_run_create, mix_run_execute, quotas_allocate
 from common.errors import ApplicationError
 from datahub.models import DatasetVersion, Record, VersionRecord
 from datahub.services.datasets import dataset_create, source_create
@@ -30,7 +30,7 @@ def two_sources(workspace):
 
 
 def _mix(dataset, ingredients, total, seed=0):
-    return mix_run_execute_now(run=mix_run_create(dataset=dataset, ingredients=ingredients, total_size=total, seed=seed,
+    return mix_run_execute(run=mix_run_create(dataset=dataset, ingredients=ingredients, total_size=total, seed=seed,
                                                   run_in_background=False))
 
 

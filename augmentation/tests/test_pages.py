@@ -6,16 +6,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from augmentation.models import AugmentationRun, GradingRun, MixRun
-from augmentation.services.grading import grading_run_create, grading_run_execute_now
+from augmentation.services.grading import grading_run_create, grading_run_execute
 from augmentation.services.review import candidates_accept_passing
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from datahub.models import DatasetVersion
 
 pytestmark = pytest.mark.django_db
 
 
 def _run(version, **options):
-    return augmentation_run_execute_now(run=augmentation_run_create(version=version, methods=["eda"], options=options,
+    return augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], options=options,
                                                                     run_in_background=False))
 
 
@@ -111,7 +111,7 @@ def test_mix_from_the_form(client, users, version, aug_source, django_capture_on
 
 
 def test_quality_report_page(client, users, version, aug_source, django_assert_num_queries):
-    grading_run_execute_now(run=grading_run_create(source=aug_source, run_in_background=False))
+    grading_run_execute(run=grading_run_create(source=aug_source, run_in_background=False))
     client.force_login(users["ml_engineer"])
     url = reverse("augmentation:source-quality", args=[aug_source.pk])
     page = client.get(url).content.decode()
@@ -120,7 +120,7 @@ def test_quality_report_page(client, users, version, aug_source, django_assert_n
     with CaptureQueriesContext(connection) as first:
         client.get(url)
     for _ in range(3):
-        grading_run_execute_now(run=grading_run_create(source=aug_source, run_in_background=False))
+        grading_run_execute(run=grading_run_create(source=aug_source, run_in_background=False))
     with django_assert_num_queries(len(first.captured_queries)):
         client.get(url)
     response = client.post(reverse("augmentation:source-tier", args=[aug_source.pk]), {"quality_tier": "C"})

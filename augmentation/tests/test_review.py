@@ -1,7 +1,7 @@
 import pytest
 
 from augmentation.services.review import augmentation_run_accept, candidates_accept_passing, candidates_decide
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from datahub.models import DatasetVersion, Record, VersionRecord
@@ -10,7 +10,7 @@ from datahub.models import DatasetVersion, Record, VersionRecord
 @pytest.fixture
 def eda_run(version):
     run = augmentation_run_create(version=version, methods=["eda"], options={"seed": 1}, run_in_background=False)
-    return augmentation_run_execute_now(run=run)
+    return augmentation_run_execute(run=run)
 
 
 @pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_accept_needs_an_accepted_candidate_and_happens_once(eda_run):
 
 @pytest.mark.django_db
 def test_decide_refuses_candidates_of_another_run(eda_run, version):
-    other = augmentation_run_execute_now(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
+    other = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
     foreign = other.candidates.first()
     with pytest.raises(ApplicationError):
         candidates_decide(run=eda_run, candidate_ids=[foreign.pk], decision="accepted")
@@ -63,7 +63,7 @@ def test_decide_refuses_candidates_of_another_run(eda_run, version):
 @pytest.mark.django_db
 def test_a_failing_candidate_can_be_accepted_by_a_person(make_version):
     version = make_version(train=[("Hello", "Hi."), ("Please help me", "Sure.")])
-    run = augmentation_run_execute_now(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
+    run = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
     unchanged = run.candidates.filter(reason="unchanged").first()
     candidates_decide(run=run, candidate_ids=[unchanged.pk], decision="accepted")
     # Its content is the parent's own: the version gains nothing from it, and no record is duplicated.

@@ -2,14 +2,14 @@ import pytest
 
 from augmentation.eda import eda_variants
 from augmentation.models import AugmentationCandidate, AugmentationRun
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from common.errors import ApplicationError
 from datahub.models import Record
 
 
 def _run(version, **options):
     run = augmentation_run_create(version=version, methods=["eda"], options=options, run_in_background=False)
-    return augmentation_run_execute_now(run=run)
+    return augmentation_run_execute(run=run)
 
 
 @pytest.mark.django_db
@@ -72,7 +72,7 @@ def test_create_refuses_bad_input_and_creates_nothing(version, make_version):
 @pytest.mark.django_db
 def test_execute_is_idempotent(version):
     run = _run(version)
-    again = augmentation_run_execute_now(run=run)
+    again = augmentation_run_execute(run=run)
     assert again.candidate_count == 12
     assert AugmentationCandidate.objects.filter(run=run).count() == 12
     assert Record.objects.filter(origin="augmentation").count() == 0

@@ -3,7 +3,7 @@ filter must refuse every candidate for a reason that agrees with its scores)."""
 
 import pytest
 
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from augmentation.tests.rows import TRAIN
 from common.text_similarity import mostly_cjk
 from llm.models import ModelCall
@@ -32,7 +32,7 @@ def test_seq2seq_back_translation(version, tiny_seq2seq_dir):
     options = {"back_translation_engine": "seq2seq", "seq2seq_forward_dir": str(tiny_seq2seq_dir),
                "seq2seq_back_dir": str(tiny_seq2seq_dir), "max_tokens": 8}
     run = augmentation_run_create(version=version, methods=["back_translation"], options=options, run_in_background=False)
-    run = augmentation_run_execute_now(run=run)
+    run = augmentation_run_execute(run=run)
     assert run.status == "succeeded", run.error
     assert run.candidate_count == 3
     assert ModelCall.objects.count() == 0

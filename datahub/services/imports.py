@@ -105,9 +105,9 @@ def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, s
 
 
 def _enqueue(job: ImportJob) -> None:
-    from datahub.tasks import import_job_execute
+    from datahub.tasks import import_job_run_task
 
-    transaction.on_commit(lambda: import_job_execute.enqueue(import_job_id=job.pk))
+    transaction.on_commit(lambda: import_job_run_task.enqueue(import_job_id=job.pk))
 
 
 def import_job_is_stale(job: ImportJob, *, now=None, stale_after: timedelta = STALE_AFTER) -> bool:

@@ -1,4 +1,4 @@
-"""The work of the `study_generate` job: every arm answers every prompt, then blinded comparisons are built."""
+"""The work of the `study_generate_task` job: every arm answers every prompt, then blinded comparisons are built."""
 
 import secrets
 

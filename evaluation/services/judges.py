@@ -95,10 +95,10 @@ def judge_create(*, study: Study, endpoint: ModelEndpoint, prompt: str = "", cre
                                  created_by=created_by if created_by is not None and created_by.is_authenticated else None)
     history_record(actor=created_by, target=judge, verb="created", after={"study": study.pk, "endpoint": endpoint.pk})
 
-    from evaluation.tasks import judge_run
+    from evaluation.tasks import judge_run_task
 
     judge_id = judge.pk
-    transaction.on_commit(lambda: judge_run.enqueue(judge_id=judge_id))
+    transaction.on_commit(lambda: judge_run_task.enqueue(judge_id=judge_id))
     return judge
 
 

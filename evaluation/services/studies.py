@@ -107,7 +107,7 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
     ships today, and with several candidates the Bradley–Terry ranking orders them all through the shared baseline.
     The prompt of a conversation is everything before its last assistant answer; a preference record's prompt is its
     prompt turns. `labels` are the categories raters may tag a vote with (optional), for the per-label breakdown.
-    The study starts in status "generating"; the `study_generate` job runs after commit.
+    The study starts in status "generating"; the `study_generate_task` job runs after commit.
     """
     name = (name or "").strip()
     if not name:
@@ -162,10 +162,10 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
         "arms": [{"name": a["name"], "is_baseline": a["is_baseline"]} for a in clean_arms],
     })
 
-    from evaluation.tasks import study_generate  # here, not at the top: tasks.py imports the services
+    from evaluation.tasks import study_generate_task  # here, not at the top: tasks.py imports the services
 
     study_id = study.pk
-    transaction.on_commit(lambda: study_generate.enqueue(study_id=study_id))
+    transaction.on_commit(lambda: study_generate_task.enqueue(study_id=study_id))
     return study
 
 
@@ -231,10 +231,10 @@ def study_retry(*, study: Study, actor) -> Study:
     study.save(update_fields=["status", "error", "progress", "updated_at"])
     history_record(actor=actor, target=study, verb="retried", before={"status": before}, after={"status": study.status})
 
-    from evaluation.tasks import study_generate
+    from evaluation.tasks import study_generate_task
 
     study_id = study.pk
-    transaction.on_commit(lambda: study_generate.enqueue(study_id=study_id))
+    transaction.on_commit(lambda: study_generate_task.enqueue(study_id=study_id))
     return study
 
 

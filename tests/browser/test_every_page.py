@@ -19,7 +19,7 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     from annotation.models import AnnotationProject
     from annotation.services.queue import assignment_claim_next
     from annotation.tests.fixtures import submit_as
-    from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+    from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
     from datahub.services.datasets import dataset_create
     from datahub.services.versions import dataset_version_freeze
     from datahub.tests.fixtures import alpaca_rows
@@ -35,7 +35,7 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     augmentation = augmentation_run_create(version=version, methods=["eda"], options={"limit": 2}, created_by=users["ml_engineer"],
                                            run_in_background=False)
     dedupe = dedupe_run_execute(run=dedupe)
-    augmentation = augmentation_run_execute_now(run=augmentation)
+    augmentation = augmentation_run_execute(run=augmentation)
 
     AnnotationProject.objects.filter(pk=annotation_project.pk).update(review_rate=1.0, spot_check_rate=1.0)
     assignment = assignment_claim_next(project=annotation_project, annotator=users["staff_annotator"])

@@ -2,7 +2,7 @@
 
 Merging loads the base at full precision (a LoRA cannot be merged into a quantized base, so QLoRA adapters merge
 into the original weights too), applies the adapter, folds it in with merge_and_unload and saves the result with the
-tokenizer. Heavy on a big model, so it runs as a job on the "gpu" queue (training.tasks.model_artifact_merge_execute).
+tokenizer. Heavy on a big model, so it runs as a job on the "gpu" queue (training.tasks.model_artifact_merge_task).
 """
 
 from django.db import transaction
@@ -30,12 +30,12 @@ def _mergeable_check(artifact: ModelArtifact) -> None:
 def model_artifact_merge_request(*, artifact: ModelArtifact, requested_by=None) -> ModelArtifact:
     """Check that `artifact` can be merged and queue the merge job after commit; returns the artifact."""
     _mergeable_check(artifact)
-    from training.tasks import model_artifact_merge_execute
+    from training.tasks import model_artifact_merge_task
 
     artifact_id = artifact.pk
     user_id = requested_by.pk if requested_by is not None and requested_by.is_authenticated else None
     history_record(actor=requested_by, target=artifact, verb="merge_requested", after={"artifact": artifact_id})
-    transaction.on_commit(lambda: model_artifact_merge_execute.enqueue(artifact_id=artifact_id, user_id=user_id))
+    transaction.on_commit(lambda: model_artifact_merge_task.enqueue(artifact_id=artifact_id, user_id=user_id))
     return artifact
 
 

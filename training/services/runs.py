@@ -143,10 +143,10 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
                           "parent": parent.pk if parent else None, "resume_from_step": resume_from.step if resume_from else None,
                           "probes": len(probes)})
 
-    from training.tasks import training_run_execute
+    from training.tasks import training_run_supervise_task
 
     run_id = run.pk
-    transaction.on_commit(lambda: training_run_execute.enqueue(run_id=run_id))
+    transaction.on_commit(lambda: training_run_supervise_task.enqueue(run_id=run_id))
     return run
 
 

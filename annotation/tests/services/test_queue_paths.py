@@ -8,9 +8,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import Annotation, AnnotationTask, Assignment, Review
-from annotation.services import annotation_project_layers_set, annotation_submit, assignment_claim_next
+from annotation.services import annotation_project_layers_set, annotation_submit, assignment_claim_next, queue_paths
 from annotation.services import annotations as annotation_services
-from annotation.services import queue
 from annotation.tests.fixtures import label_id
 from common.models import HistoryEvent
 
@@ -59,7 +58,7 @@ def _claim_function(project, user):
 
 
 def _claim_portable(project, user):
-    held = queue._claim_leases_portable(project=project, annotator=user, want=1, now=timezone.now())
+    held = queue_paths._claim_portable(project=project, annotator=user, want=1, now=timezone.now())
     return held[0] if held else None
 
 
@@ -78,10 +77,10 @@ def _submit_portable(assignment, user, label_ids, rating=None, free_text="", pre
     rating, free_text = annotation_services.fields_check(schema=project.schema, rating=rating, free_text=free_text)
     preference = annotation_services.preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
     ranking = annotation_services.ranking_check(schema=project.schema, task_id=assignment.task_id, ranking=ranking)
-    return annotation_services._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
-                                                comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
-                                                free_text=free_text, preference=preference, ranking=ranking,
-                                                overlap=annotation_services.submit_overlap(project=project, kind=kind))
+    return queue_paths._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
+                                        comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
+                                        free_text=free_text, preference=preference, ranking=ranking,
+                                        overlap=queue_paths.submit_overlap(project=project, kind=kind))
 
 
 def _pair_row(i: int) -> dict:
@@ -185,3 +184,17 @@ def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation
     assert states[0][2] == [(1, True), (1, False)]
     assert states[0][3] == [(0, "review", "AI first: every AI answer is re-checked")]
     assert [(row[0], row[1]) for row in states[0][1]] == [(0, "ai"), (1, "crowd")]
+
+
+def test_both_paths_write_a_disagreement_as_the_function_rounds_it(annotation_project_factory, make_user, workspace, topic_schema):
+    """Seven of eight annotators agree: the disagreement is 1/8 = 0.125, written 0.13 by both paths (half away from
+    zero, as PostgreSQL rounds a numeric), where Python's own formatting would write 0.12."""
+    reasons = []
+    for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
+        project = annotation_project_factory(n=1, overlap=8, name=f"Eight {i}")
+        annotation_project_layers_set(project=project, disagreement_threshold=0.1, **LAYERS)
+        for n in range(8):
+            person = make_user(f"eight{i}-{n}", role="crowd_annotator", workspace=workspace)
+            submit(claim(project, person), person, [label_id(topic_schema, "billing/refund" if n else "account/login")])
+        reasons.append(list(Review.objects.filter(task__project=project).values_list("layer", "sampled_because")))
+    assert reasons == [[("disagreement", "disagreement 0.13")], [("disagreement", "disagreement 0.13")]]

@@ -2,7 +2,8 @@ import pytest
 
 from annotation.models import Annotation, AnnotationTask, Review
 from annotation.services import annotation_project_layers_set, assignment_claim_next, review_claim_next, review_decide
-from annotation.services.reviews import annotator_quality, task_disagreement
+from annotation.services.queue_paths import task_disagreement
+from annotation.services.reviews import annotator_quality
 from annotation.tests.fixtures import label_id, submit_as
 from common.errors import ApplicationError
 from common.models import HistoryEvent

@@ -9,7 +9,7 @@ from accounts.lookups import workspace_named
 from augmentation.lookups import endpoint_named, error_text, progress_bar, version_of
 from augmentation.models import AugmentationRun, JobStatus
 from augmentation.services.review import augmentation_run_accept, candidates_accept_passing
-from augmentation.services.runs import augmentation_run_create, augmentation_run_execute_now
+from augmentation.services.runs import augmentation_run_create, augmentation_run_execute
 from augmentation.services.synonyms import synonym_table_create
 from common.errors import ApplicationError
 from datahub.lookups import dataset_named
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                                           synonym_table=table, run_in_background=False)
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
-        run = augmentation_run_execute_now(run=run, on_progress=progress_bar(self.stderr, "augmenting"))
+        run = augmentation_run_execute(run=run, on_progress=progress_bar(self.stderr, "augmenting"))
         self.stderr.write("")
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"augmentation run {run.pk} failed: {run.error}")

@@ -6,7 +6,7 @@ from accounts.lookups import workspace_named
 from augmentation.lookups import endpoint_named, error_text, progress_bar, source_named
 from augmentation.models import GradingRun, JobStatus
 from augmentation.selectors import source_quality_report
-from augmentation.services.grading import grading_run_create, grading_run_execute_now
+from augmentation.services.grading import grading_run_create, grading_run_execute
 from common.errors import ApplicationError
 from datahub.services.datasets import source_quality_tier_set
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                                      options={"language": options["language"]}, run_in_background=False)
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
-        run = grading_run_execute_now(run=run, on_progress=progress_bar(self.stderr, "grading"))
+        run = grading_run_execute(run=run, on_progress=progress_bar(self.stderr, "grading"))
         self.stderr.write("")
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"grading run {run.pk} failed: {run.error}")

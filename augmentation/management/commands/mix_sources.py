@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.lookups import workspace_named
 from augmentation.lookups import error_text, progress_bar, source_named, version_of
 from augmentation.models import JobStatus
-from augmentation.services.mixing import mix_run_create, mix_run_execute_now
+from augmentation.services.mixing import mix_run_create, mix_run_execute
 from common.errors import ApplicationError
 from datahub.lookups import dataset_named
 from datahub.selectors import dataset_by_name
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                                  run_in_background=False)
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
-        run = mix_run_execute_now(run=run, on_progress=progress_bar(self.stderr, "mixing"))
+        run = mix_run_execute(run=run, on_progress=progress_bar(self.stderr, "mixing"))
         self.stderr.write("")
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"mix run {run.pk} failed: {run.error}")

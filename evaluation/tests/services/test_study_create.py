@@ -55,7 +55,7 @@ def test_study_create_takes_prompts_from_the_split_and_queues_generation(workspa
     assert {records[p.record_id].kind for p in prompts} == {"sft", "preference"}
     job = DBTaskResult.objects.get()
     assert (job.task_path, job.queue_name, job.args_kwargs) == (
-        "evaluation.tasks.study_generate", "default", {"args": [], "kwargs": {"study_id": study.pk}})
+        "evaluation.tasks.study_generate_task", "default", {"args": [], "kwargs": {"study_id": study.pk}})
     event = HistoryEvent.objects.get(target_type="evaluation.study", target_id=study.pk)
     assert (event.verb, event.actor, event.after["prompts"]) == ("created", users["product_manager"], 4)
 

@@ -42,7 +42,7 @@ def test_a_stale_study_can_be_retried_and_the_job_is_queued_again(make_study, us
     with django_capture_on_commit_callbacks(execute=True):
         study = study_retry(study=study, actor=users["product_manager"])
     assert (study.status, study_is_stale(study=study)) == ("generating", False)
-    assert DBTaskResult.objects.filter(task_path="evaluation.tasks.study_generate").count() == 2
+    assert DBTaskResult.objects.filter(task_path="evaluation.tasks.study_generate_task").count() == 2
     event = HistoryEvent.objects.filter(target_type="evaluation.study", target_id=study.pk).latest("pk")
     assert (event.verb, event.actor, event.before, event.after) == (
         "retried", users["product_manager"], {"status": "generating"}, {"status": "generating"})

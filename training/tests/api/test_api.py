@@ -284,7 +284,7 @@ def test_merge_request_by_role_queues_the_job(who, users, api_for, tiny_artifact
     if who in LAUNCHERS:
         assert (response.status_code, response.json()) == (202, {"artifact": tiny_artifact.pk, "status": "queued"})
         job = DBTaskResult.objects.get()
-        assert (job.task_path, job.queue_name) == ("training.tasks.model_artifact_merge_execute", "gpu")
+        assert (job.task_path, job.queue_name) == ("training.tasks.model_artifact_merge_task", "gpu")
     else:
         assert response.status_code == (403 if who == "product_manager" else 404)
         assert DBTaskResult.objects.count() == 0

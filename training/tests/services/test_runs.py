@@ -40,7 +40,7 @@ def test_create_fills_defaults_and_queues_the_job_on_commit(workspace, users, ti
     assert run.hyperparameters == {**hyperparameter_defaults(), "learning_rate": 5e-5, "max_steps": 3, "max_length": 512}
     job = DBTaskResult.objects.get()
     assert (job.task_path, job.queue_name, job.args_kwargs) == (
-        "training.tasks.training_run_execute", "gpu", {"args": [], "kwargs": {"run_id": run.pk}})
+        "training.tasks.training_run_supervise_task", "gpu", {"args": [], "kwargs": {"run_id": run.pk}})
     assert history(run) == ["created"]
 
 
