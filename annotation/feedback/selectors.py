@@ -18,7 +18,7 @@ from accounts.access import scope_to_capability
 from accounts.models import Workspace
 from annotation.feedback.access import VIEW
 from annotation.feedback.models import FeedbackEvent, FeedbackSource, WorkbenchDraft
-from evaluation.statistics import wilson_interval
+from common.statistics import wilson_interval
 
 
 def feedback_workspaces_for(*, user, capability: str = VIEW) -> QuerySet[Workspace]:
