@@ -10,6 +10,9 @@ Data shapes for the agreement coefficients:
 - a reliability matrix is a list of units, each a list of the values the coders gave (None where a coder gave none);
   the coders need not be the same across units, only the values of one unit are compared with each other.
 - Fleiss' kappa takes, per item, how many raters chose each category.
+
+The facts they rest on (the Wilson interval's checks, which coefficient for which data) are in docs/reference.md,
+"Blind pairwise statistics" and "Agreement and label quality".
 """
 
 import math
