@@ -202,7 +202,8 @@ def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[ArmMet
             "arm_id", "prompt_id", "text"):
         if prompt_id in references and arm_id in answers:
             answers[arm_id].append((text, references[prompt_id]))
-    return [ArmMetrics(arm, automatic_metrics([a for a, _ in answers[arm.pk]], [r for _, r in answers[arm.pk]])) for arm in arms]
+    return [ArmMetrics(arm, automatic_metrics([answer for answer, _ in answers[arm.pk]], [ref for _, ref in answers[arm.pk]]))
+            for arm in arms]
 
 
 class JudgeCandidate(NamedTuple):

@@ -14,7 +14,12 @@ from accounts.access import access_workspace, user_can
 from common.api import paginated
 from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
-from evaluation.api.serializers import ArmSerializer, StudyCountsSerializer, StudyReportSerializer, StudySummarySerializer
+from evaluation.api.serializers import (
+    ArmSerializer,
+    StudyCountsSerializer,
+    StudyReportSerializer,
+    StudySummarySerializer,
+)
 from evaluation.selectors import (
     artifact_for_study,
     base_model_for_study,

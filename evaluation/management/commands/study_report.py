@@ -24,4 +24,5 @@ class Command(BaseCommand):
             self.stderr.write(f"study {study.pk} is still {study.status} ({study.progress:.0%} of answers generated); no votes yet")
         elif study.status == Study.Status.FAILED:
             raise CommandError(f"--study {study.pk}: the study failed: {study.error}")
-        self.stdout.write(json.dumps(StudyReportSerializer(study_report(study=study)).data, ensure_ascii=False, indent=2))
+        report = StudyReportSerializer(study_report(study=study)).data
+        self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))

@@ -33,8 +33,10 @@ def settings_help() -> str:
     for spec in HYPERPARAMETERS:
         if spec.kind is bool:
             allowed = "true or false"
+        elif spec.kind is int:
+            allowed = f"{spec.minimum} to {spec.maximum}"
         else:
-            allowed = f"{spec.minimum} to {spec.maximum}" if spec.kind is int else f"{spec.minimum:g} to {spec.maximum:g}"
+            allowed = f"{spec.minimum:g} to {spec.maximum:g}"
         described.append(f"{spec.name} (default {json.dumps(spec.default)}, {allowed})")
     return "a hyperparameter, repeatable; one of: " + ", ".join(described)
 
