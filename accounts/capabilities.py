@@ -37,7 +37,3 @@ CAPABILITIES: dict[str, set[str]] = {
 
 def roles_with(capability: str) -> set[str]:
     return {str(role) for role in CAPABILITIES[capability]}
-
-
-def capability_holds(role: str, capability: str) -> bool:
-    return role in roles_with(capability)

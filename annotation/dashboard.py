@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotation.models import Annotation, AnnotationProject
 from annotation.selectors import ProjectProgress, project_progress, review_counts
 from common.errors import ApplicationError
+from common.statistics import fleiss_kappa, kendall_tau, krippendorff_alpha, path_distance
 
 
 @dataclass
@@ -83,8 +84,6 @@ def agreement_timeline(answers_by_task: dict[int, list[tuple[datetime, str]]], *
 
     Each item with several annotations counts in the period of its last annotation, when it became comparable; periods
     without such items are left out. `answers_by_task`: task id -> [(submitted at, answer)]."""
-    from annotation.agreement import krippendorff_alpha
-
     if period not in AGREEMENT_PERIODS:
         raise ApplicationError(f"must be one of {', '.join(AGREEMENT_PERIODS)}", where="period")
     units: dict[date, list[list[str]]] = {}
@@ -94,7 +93,8 @@ def agreement_timeline(answers_by_task: dict[int, list[tuple[datetime, str]]], *
         day = timezone.localdate(max(at for at, _ in answers))
         start = day - timedelta(days=day.weekday()) if period == "week" else day
         units.setdefault(start, []).append([answer for _, answer in answers])
-    return [AgreementPoint(start=start, items=len(unit_list), alpha=krippendorff_alpha(unit_list)) for start, unit_list in sorted(units.items())]
+    return [AgreementPoint(start=start, items=len(unit_list), alpha=krippendorff_alpha(unit_list))
+            for start, unit_list in sorted(units.items())]
 
 
 def agreement_over_time(*, project: AnnotationProject, period: str = "week") -> list[AgreementPoint]:
@@ -131,8 +131,6 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
     from statistics import median
 
     from django.db.models.functions import TruncHour
-
-    from annotation.agreement import fleiss_kappa, krippendorff_alpha, path_distance
 
     annotations = Annotation.objects.filter(task__project=project)
     throughput = [(hour.isoformat(), n) for hour, n in annotations.annotate(hour=TruncHour("created_at")).values_list("hour")
@@ -198,8 +196,6 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
 def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None, dict[int, float]]:
     """(items with several ratings, ordinal alpha, interval alpha, annotator id -> rating gap to people, see
     AnnotatorRow.rating_gap) of the project's ratings; one query, and none when the project's schema asks for no rating."""
-    from annotation.agreement import krippendorff_alpha
-
     if not project.schema.rating_scale:
         return 0, None, None, {}
     rated = list(Annotation.objects.filter(task__project=project, rating__isnull=False).values_list(
@@ -222,8 +218,6 @@ def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None,
 def _pairwise_agreement(*, project: AnnotationProject) -> tuple[int, float | None]:
     """(items with several preferences, nominal alpha over a / b / tie); one query, and none when the project's schema
     asks no pairwise question."""
-    from annotation.agreement import krippendorff_alpha
-
     if not project.schema.pairwise_question:
         return 0, None
     by_task: dict[int, list[str]] = {}
@@ -252,8 +246,6 @@ def ranking_agreement(*, project: AnnotationProject) -> tuple[int, float | None,
 def ranking_taus(by_task: dict[int, list[tuple[int, list[int]]]]) -> tuple[int, float | None, dict[int, float]]:
     """The figures of ranking_agreement from task id -> [(annotator id, entry ids best first)]."""
     from itertools import combinations
-
-    from annotation.agreement import kendall_tau
 
     taus: list[float] = []
     mine: dict[int, list[float]] = {}

@@ -58,7 +58,12 @@ def main() -> None:
     import evalica
     import numpy as np
 
-    from evaluation.statistics import ELO_SCALE, _soft_win_matrix, bradley_terry_fit, bradley_terry_ratings
+    from evaluation.statistics.bradley_terry import (
+        ELO_SCALE,
+        _soft_win_matrix,
+        bradley_terry_fit,
+        bradley_terry_ratings,
+    )
 
     say(f"synthesising {args.votes} votes among {args.models} models over {args.prompts} prompts")
     first, second, scores, prompt = synthesise(votes=args.votes, models=args.models, prompts=args.prompts, seed=args.seed)

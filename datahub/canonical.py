@@ -14,13 +14,10 @@ import json
 import re
 import unicodedata
 
+import orjson
+
 from common.errors import ApplicationError
 from common.text_similarity import normalised_text, prompt_turns
-
-try:
-    import orjson
-except ImportError:  # pinned in requirements.txt; without it the json module writes the same text, slower
-    orjson = None
 
 ROLES = {"system", "user", "assistant", "tool"}
 MAX_RECORD_CHARS = 200_000
@@ -150,11 +147,10 @@ def _compact(value) -> str:
     """Compact, key-sorted JSON with non-ASCII kept: orjson writes the same text as the json module, ten times faster;
     the json module takes what orjson refuses (integers beyond 64 bits, non-text keys); text with a lone surrogate is
     refused, as no UTF-8 text can hold it."""
-    if orjson is not None:
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:
-            pass
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        pass
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     if _LONE_SURROGATE.search(text):
         # JSON may escape half of a UTF-16 pair ("\ud800"); no UTF-8 text, and so no record, can hold it.
@@ -187,11 +183,10 @@ def canonical_json(parts: dict[str, str]) -> str:
 
 def _sha256(value) -> str:
     """SHA-256 of _compact(value) in UTF-8; orjson's bytes are that already, so they are hashed as they come."""
-    if orjson is not None:
-        try:
-            return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        except TypeError:
-            pass
+    try:
+        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except TypeError:
+        pass
     return hashlib.sha256(_compact(value).encode()).hexdigest()
 
 

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from common.errors import ApplicationError
 from common.json_limits import json_loads, json_too_deep, too_deep_message
 from common.text_similarity import CJK
-from datahub.canonical import orjson
 
 CONTAINERS = ("json", "jsonl", "csv", "tsv", "parquet")
 
@@ -376,7 +377,7 @@ def _whole_text(path: Path, encoding: str) -> str:
 
 
 def _jsonl_rows(path: Path, encoding: str, tolerant: bool = False) -> Iterator[tuple[int, object]]:
-    if encoding not in ("utf-8", "utf-8-sig") or orjson is None:
+    if encoding not in ("utf-8", "utf-8-sig"):
         for number, text in _text_lines(path, encoding):
             yield from _jsonl_row(path, encoding, tolerant, number, text)
         return
@@ -405,7 +406,7 @@ def jsonl_line_parse(path: Path, encoding: str, tolerant: bool, number: int, dat
     """
     if json_too_deep(data):
         return _too_deep(tolerant, number)
-    if orjson is not None and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
+    if _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

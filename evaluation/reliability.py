@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from django.db.models import F
 
 from evaluation.models import RaterExclusion, Study, Vote
-from evaluation.statistics import wilson_interval
+from common.statistics import wilson_interval
 
 NO_PREFERENCE = "none"
 

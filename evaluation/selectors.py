@@ -1,16 +1,16 @@
 """Reads of the evaluation app. Each owns its query shape; none grows with the number of rows it returns."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.http import Http404
 from django.db.models.functions import Coalesce, Length
+from django.http import Http404
 
 from accounts.access import scope_to_capability
-from datahub.models import DatasetVersion
+from datahub.models import DatasetVersion, Record
 from evaluation.access import STUDY_VIEW_CAPABILITIES, scope_to_any_capability
-from datahub.models import Record
 from evaluation.metrics import Metrics, automatic_metrics
 from evaluation.models import Answer, Arm, Comparison, Judge, JudgeVerdict, Study, Vote
 from evaluation.queue import (  # noqa: F401  (re-exported: the serving order lives in queue.py)
@@ -19,7 +19,7 @@ from evaluation.queue import (  # noqa: F401  (re-exported: the serving order li
     votes_counted,
     waiting_count,
 )
-from evaluation.reliability import study_rater_reliability
+from evaluation.reliability import RaterReliability, study_rater_reliability
 from evaluation.statistics import (
     BOTH_BAD,
     LOSS,
@@ -96,8 +96,16 @@ def study_counts(*, study: Study) -> dict:
     return counts
 
 
+class LabelResult(NamedTuple):
+    label: str
+    summary: Summary
+
+
 @dataclass(frozen=True)
 class CandidateResult:
+    """Every figure of one candidate against the baseline, as numbers: the API serialises these objects and the pages
+    format them with the template filters of frontend/templatetags/figures.py; nothing else shapes them."""
+
     baseline: Arm
     candidate: Arm
     summary: Summary  # tally, Wilson interval, sign test, verdict
@@ -106,6 +114,10 @@ class CandidateResult:
     agreement: Agreement  # between raters who judged the same comparison
     length: LengthControl  # length-controlled support rate, and how often the longer answer won
     labels: dict[str, Summary]  # per vote label, sorted; unlabelled votes are left out
+
+    @property
+    def label_results(self) -> list[LabelResult]:
+        return [LabelResult(label, summary) for label, summary in self.labels.items()]
 
 
 def study_vote_rows(*, study: Study) -> list[dict]:
@@ -170,7 +182,12 @@ def study_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dic
     return results
 
 
-def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[tuple[Arm, Metrics]]:
+class ArmMetrics(NamedTuple):
+    arm: Arm
+    metrics: Metrics
+
+
+def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[ArmMetrics]:
     """Per arm, exact match, BLEU and ROUGE-L of its answers against the reference answers of the prompts' records
     (the final assistant turn, or a preference record's chosen answer). Prompts without a reference (uploads, records
     without an answer) are left out; three queries whatever the size.
@@ -185,7 +202,13 @@ def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[tuple[
             "arm_id", "prompt_id", "text"):
         if prompt_id in references and arm_id in answers:
             answers[arm_id].append((text, references[prompt_id]))
-    return [(arm, automatic_metrics([a for a, _ in answers[arm.pk]], [r for _, r in answers[arm.pk]])) for arm in arms]
+    return [ArmMetrics(arm, automatic_metrics([answer for answer, _ in answers[arm.pk]], [ref for _, ref in answers[arm.pk]]))
+            for arm in arms]
+
+
+class JudgeCandidate(NamedTuple):
+    arm: Arm
+    summary: Summary
 
 
 @dataclass(frozen=True)
@@ -194,7 +217,7 @@ class JudgeResult:
     verdicts: int
     invalid: int  # replies with no readable verdict in either order (counted as ties below)
     flipped: int  # verdicts that changed side with the order (counted as ties)
-    candidates: list[tuple[Arm, Summary]]  # each candidate's figures against the baseline by this judge
+    candidates: list[JudgeCandidate]  # each candidate's figures against the baseline by this judge
     human_pairs: int  # human votes on comparisons the judge also judged
     human_agreement: float | None  # share of those votes with the judge's outcome (tie and both bad as tie)
     human_decisive_pairs: int  # of those, votes where both the human and the judge picked a side
@@ -240,7 +263,7 @@ def study_judge_results(*, study: Study, arms: list[Arm] | None = None, rows: li
         results.append(JudgeResult(
             judge=judge, verdicts=len(verdicts[judge.pk]),
             invalid=sum(v["outcome"] == JudgeVerdict.Outcome.INVALID for v in verdicts[judge.pk]), flipped=flipped,
-            candidates=[(by_id[pk], summarize(tally_of(o))) for pk, o in outcomes.items()],
+            candidates=[JudgeCandidate(by_id[pk], summarize(tally_of(o))) for pk, o in outcomes.items()],
             human_pairs=pairs, human_agreement=agree / pairs if pairs else None, human_decisive_pairs=decisive_pairs,
             human_decisive_agreement=decisive_agree / decisive_pairs if decisive_pairs else None,
         ))
@@ -309,49 +332,53 @@ def study_arm_rows(*, study: Study) -> list[dict]:
     return [_arm_row(arm) for arm in study_arms(study=study)]
 
 
-def _result_row(result: CandidateResult) -> dict:
-    return {
-        "baseline": result.baseline.name, "candidate": result.candidate.name, **result.summary.as_dict(),
-        "bootstrap_low": result.bootstrap_low, "bootstrap_high": result.bootstrap_high,
-        "agreement": result.agreement.as_dict(), "length": result.length.as_dict(),
-        "labels": [{"label": label, **summary.as_dict()} for label, summary in result.labels.items()],
-    }
+@dataclass(frozen=True)
+class StudyReport:
+    """The results of a study: arms revealed, counts, per candidate every figure, with more than two arms the
+    Bradley–Terry ranking (empty otherwise: with two arms it is the support rate), each arm's automatic metrics against
+    the reference answers, the LLM judges and every rater's reliability. For result readers only: it names the arms
+    and the raters."""
+
+    study: Study
+    arms: list[Arm]
+    counts: dict
+    results: list[CandidateResult]
+    ranking: list[Rating]  # each Rating's `model` is the Arm
+    metrics: list[ArmMetrics]
+    judges: list[JudgeResult]
+    raters: list[RaterReliability]
+
+    @property
+    def arm_rows(self) -> list[dict]:
+        return [_arm_row(arm) for arm in self.arms]
+
+    @property
+    def has_labels(self) -> bool:
+        return any(result.labels for result in self.results)
+
+    @property
+    def has_metrics(self) -> bool:
+        """Whether any arm has an answer with a reference to score."""
+        return any(entry.metrics.count for entry in self.metrics)
+
+    @property
+    def raters_excluded(self) -> int:
+        return sum(rater.excluded for rater in self.raters)
 
 
-def _judge_row(result: JudgeResult) -> dict:
-    return {
-        "id": result.judge.pk, "endpoint": result.judge.endpoint.name, "status": result.judge.status, "error": result.judge.error,
-        "verdicts": result.verdicts, "invalid": result.invalid, "flipped": result.flipped,
-        "candidates": [{"candidate": arm.name, "support_rate": s.support_rate, "interval_low": s.interval_low,
-                        "interval_high": s.interval_high, "votes": s.votes} for arm, s in result.candidates],
-        "human_pairs": result.human_pairs, "human_agreement": result.human_agreement,
-        "human_decisive_pairs": result.human_decisive_pairs, "human_decisive_agreement": result.human_decisive_agreement,
-    }
-
-
-def study_report(*, study: Study) -> dict:
-    """The results of a study as plain data (JSON-ready): arms revealed, counts, per candidate every figure, and with
-    more than two arms the Bradley–Terry ranking (an empty list otherwise: with two arms it is the support rate), and
-    each arm's automatic metrics against the reference answers.
-
-    For result readers only: it names the arms, and the raters with their reliability (evaluation/reliability.py).
-    """
-    arms = study_arms(study=study)
+def study_report(*, study: Study, arms: list[Arm] | None = None, counts: dict | None = None) -> StudyReport:
+    """Every result of `study` (StudyReport); `arms` (study_arms) and `counts` (study_counts) when the caller has them.
+    A fixed number of queries whatever the number of votes, arms, judges and raters."""
+    arms = study_arms(study=study) if arms is None else arms
     rows = study_vote_rows(study=study)
-    results = study_results(study=study, arms=arms, rows=rows)
-    ranking = study_ranking(study=study, arms=arms, rows=rows) if len(arms) > 2 else []
-    return {
-        "study": {"id": study.pk, "name": study.name, "status": study.status, "question": study.question, "labels": study.labels,
-                  "gold_rate": study.gold_rate, "repeat_rate": study.repeat_rate, "gold_threshold": study.gold_threshold},
-        "arms": [_arm_row(arm) for arm in arms],
-        "counts": study_counts(study=study),
-        "results": [_result_row(r) for r in results],
-        "metrics": [{"arm": arm.name, **metrics.as_dict()} for arm, metrics in study_metrics(study=study, arms=arms)],
-        "judges": [_judge_row(j) for j in study_judge_results(study=study, arms=arms, rows=rows)],
-        "ranking": [{"arm": r.model.name, "rating": r.rating, "low": r.low, "high": r.high, "rank": r.rank, "votes": r.votes}
-                    for r in ranking],
-        "raters": [r.as_dict() for r in study_rater_reliability(study=study)],
-    }
+    return StudyReport(
+        study=study, arms=arms, counts=study_counts(study=study) if counts is None else counts,
+        results=study_results(study=study, arms=arms, rows=rows),
+        ranking=study_ranking(study=study, arms=arms, rows=rows) if len(arms) > 2 else [],
+        metrics=study_metrics(study=study, arms=arms),
+        judges=study_judge_results(study=study, arms=arms, rows=rows),
+        raters=study_rater_reliability(study=study),
+    )
 
 
 def study_comparisons_for_manager(*, study: Study, gold_only: bool = False) -> QuerySet:

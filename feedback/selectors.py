@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
-from evaluation.statistics import wilson_interval
+from common.statistics import wilson_interval
 from feedback.access import VIEW
 from feedback.models import FeedbackEvent, FeedbackSource, WorkbenchDraft
 

@@ -5,7 +5,6 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from annotation.agreement import cohen_kappa, fleiss_kappa, kendall_tau, krippendorff_alpha, path_distance
+from common.statistics import cohen_kappa, fleiss_kappa, kendall_tau, krippendorff_alpha, path_distance
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the 4 observers x 12 units example.
 KRIPPENDORFF_2011 = [

@@ -14,8 +14,10 @@ from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
+import orjson
+
 from common.errors import ApplicationError
-from datahub.canonical import content_hash, orjson, prompt_hash
+from datahub.canonical import content_hash, prompt_hash
 from datahub.files import BadRow, jsonl_line_parse
 from datahub.formats import row_canonical_checked, row_remap
 
@@ -47,11 +49,10 @@ def record_line_start(*, dataset_id: int, source_id: int | None, job_id: int) ->
 
 
 def _json_text(value) -> str:
-    if orjson is not None:
-        try:
-            return orjson.dumps(value).decode()
-        except TypeError:
-            pass
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        pass
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -25,7 +25,7 @@ from django.utils.text import get_valid_filename
 from common.errors import ApplicationError
 from common.history import history_record
 from common.storage import storage_path, workspace_storage_relative
-from datahub.canonical import MAX_RECORD_CHARS, orjson
+from datahub.canonical import MAX_RECORD_CHARS
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
 from datahub.models import IMPORT_STALE_AFTER, Dataset, ImportJob, ImportRowError, Source
@@ -265,7 +265,7 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> 
 def _parser_process_fits(opened, job: ImportJob, mover, chunk_rows: int) -> bool:
     """A parser process pays for its start (about a second) on long UTF-8 JSONL files moved by a ThreadMover."""
     return (isinstance(mover, ThreadMover) and opened.container == "jsonl" and opened.encoding in ("utf-8", "utf-8-sig")
-            and orjson is not None and getattr(settings, "DATAHUB_IMPORT_PARSER_PROCESS", True)
+            and getattr(settings, "DATAHUB_IMPORT_PARSER_PROCESS", True)
             and opened.total - job.resume_row > 2 * chunk_rows)
 
 

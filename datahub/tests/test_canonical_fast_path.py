@@ -5,6 +5,7 @@ import json
 import re
 import unicodedata
 
+import orjson
 import pytest
 
 from common.text_similarity import _PUNCTUATION, _SPACE, normalised_text
@@ -31,11 +32,26 @@ def test_a_lone_surrogate_is_refused_not_written():
     assert refused.value.code == "lone_surrogate"
 
 
+class OrjsonRefusing:
+    """orjson refusing every value: each one then goes the json module's way, as a value orjson cannot take does."""
+
+    OPT_SORT_KEYS = orjson.OPT_SORT_KEYS
+    JSONDecodeError = orjson.JSONDecodeError
+
+    @staticmethod
+    def dumps(value, option=None):
+        raise TypeError("refused")
+
+    @staticmethod
+    def loads(data):
+        raise orjson.JSONDecodeError("refused", "", 0)
+
+
 def test_hashes_do_not_depend_on_orjson(monkeypatch):
     row = {"kind": "preference", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Héllo, World!"}],
            "chosen": {"role": "assistant", "content": "Hi."}, "rejected": {"role": "assistant", "content": "Go away."}}
     fast = canonical_checked(row)
-    monkeypatch.setattr(canonical, "orjson", None)
+    monkeypatch.setattr(canonical, "orjson", OrjsonRefusing)
     assert canonical_checked(row) == fast
 
 
@@ -57,7 +73,7 @@ def test_the_ascii_prompt_key_equals_the_regular_expression_one():
 def test_jsonl_rows_are_the_same_without_orjson(write_file, monkeypatch):
     path = write_file("a.jsonl", '{"a": 1}\n\n{"b": "\\ud800", "c": NaN}\n{"d": 123456789012345678901234567890}\n')
     fast = list(files.file_rows(path).rows)
-    monkeypatch.setattr(files, "orjson", None)
+    monkeypatch.setattr(files, "orjson", OrjsonRefusing)
     plain = list(files.file_rows(path).rows)
     assert repr(fast) == repr(plain)
     assert [line for line, _ in fast] == [1, 3, 4]

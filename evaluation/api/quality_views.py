@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from common.api import paginated
 from evaluation.access import access_study
-from evaluation.api.views import RaterReliabilitySerializer
+from evaluation.api.serializers import RaterReliabilitySerializer
 from evaluation.reliability import study_rater_reliability
 from evaluation.selectors import comparison_for_manager, rater_of_study, study_comparisons_for_manager
 from evaluation.services import comparison_gold_set, study_gold_upload, study_rater_exclude, study_rater_include

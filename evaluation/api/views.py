@@ -14,6 +14,12 @@ from accounts.access import access_workspace, user_can
 from common.api import paginated
 from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
+from evaluation.api.serializers import (
+    ArmSerializer,
+    StudyCountsSerializer,
+    StudyReportSerializer,
+    StudySummarySerializer,
+)
 from evaluation.selectors import (
     artifact_for_study,
     base_model_for_study,
@@ -34,36 +40,6 @@ from evaluation.services import (
     study_votes_export,
     vote_submit,
 )
-
-
-class StudySummarySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    question = serializers.CharField()
-    workspace = serializers.IntegerField(source="workspace_id")
-    workspace_name = serializers.CharField(source="workspace.name")
-    status = serializers.CharField()
-    progress = serializers.FloatField()
-    created_at = serializers.DateTimeField()
-
-
-class StudyCountsSerializer(serializers.Serializer):
-    prompts = serializers.IntegerField()
-    comparisons = serializers.IntegerField()
-    identical = serializers.IntegerField()
-    gold = serializers.IntegerField()
-    repeats = serializers.IntegerField()
-    votes = serializers.IntegerField()
-    counted_votes = serializers.IntegerField()
-
-
-class ArmSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    is_baseline = serializers.BooleanField()
-    model_kind = serializers.CharField()
-    model_id = serializers.IntegerField()
-    model_name = serializers.CharField()
 
 
 class StudyListApi(APIView):
@@ -176,158 +152,11 @@ class StudyDetailApi(APIView):
         return Response(self.OutputSerializer(study).data)
 
 
-@extend_schema_serializer(component_name="RaterAgreement")
-class AgreementSerializer(serializers.Serializer):
-    items = serializers.IntegerField()
-    pairs = serializers.IntegerField()
-    agreement = serializers.FloatField(allow_null=True)
-    decisive_pairs = serializers.IntegerField()
-    decisive_agreement = serializers.FloatField(allow_null=True)
-    alpha = serializers.FloatField(allow_null=True)
-
-
-@extend_schema_serializer(component_name="LengthControl")
-class LengthControlSerializer(serializers.Serializer):
-    votes = serializers.IntegerField()
-    raw_rate = serializers.FloatField(allow_null=True)
-    controlled_rate = serializers.FloatField(allow_null=True)
-    length_coefficient = serializers.FloatField(allow_null=True)
-    unequal_votes = serializers.IntegerField()
-    longer_won_rate = serializers.FloatField(allow_null=True)
-
-
-@extend_schema_serializer(component_name="LabelResult")
-class LabelResultSerializer(serializers.Serializer):
-    label = serializers.CharField()
-    wins = serializers.IntegerField()
-    losses = serializers.IntegerField()
-    ties = serializers.IntegerField()
-    both_bad = serializers.IntegerField()
-    votes = serializers.IntegerField()
-    support_rate = serializers.FloatField(allow_null=True)
-    interval_low = serializers.FloatField(allow_null=True)
-    interval_high = serializers.FloatField(allow_null=True)
-
-
-@extend_schema_serializer(component_name="RaterReliability")
-class RaterReliabilitySerializer(serializers.Serializer):
-    rater_id = serializers.IntegerField()
-    username = serializers.CharField()
-    votes = serializers.IntegerField()
-    counted_votes = serializers.IntegerField()
-    gold_votes = serializers.IntegerField()
-    gold_correct = serializers.IntegerField()
-    gold_accuracy = serializers.FloatField(allow_null=True)
-    gold_low = serializers.FloatField(allow_null=True)
-    gold_high = serializers.FloatField(allow_null=True)
-    repeats = serializers.IntegerField()
-    repeats_consistent = serializers.IntegerField()
-    consistency = serializers.FloatField(allow_null=True)
-    median_seconds = serializers.FloatField(allow_null=True)
-    majority_votes = serializers.IntegerField()
-    majority_agreement = serializers.FloatField(allow_null=True)
-    flagged = serializers.BooleanField()
-    excluded = serializers.BooleanField()
-    exclusion_reason = serializers.CharField()
-
-
 class StudyResultsApi(APIView):
     """Support rate with its Wilson and prompt-level bootstrap intervals, the raw rates, the sign test, the verdict,
     rater agreement, the length-controlled rate and the per-label breakdown, per candidate arm (study.view_results)."""
 
-    @extend_schema_serializer(component_name="StudyResults")
-    class OutputSerializer(serializers.Serializer):
-        @extend_schema_serializer(component_name="StudyResultsStudy")
-        class StudySerializer(serializers.Serializer):
-            id = serializers.IntegerField()
-            name = serializers.CharField()
-            status = serializers.CharField()
-            question = serializers.CharField()
-            labels = serializers.ListField(child=serializers.CharField())
-            gold_rate = serializers.FloatField()
-            repeat_rate = serializers.FloatField()
-            gold_threshold = serializers.FloatField()
-
-        @extend_schema_serializer(component_name="StudyResult")
-        class ResultSerializer(serializers.Serializer):
-            @extend_schema_serializer(component_name="StudyVerdict")
-            class VerdictSerializer(serializers.Serializer):
-                band = serializers.CharField()
-                leaning = serializers.CharField(allow_null=True)
-                is_conclusive = serializers.BooleanField()
-                votes_needed = serializers.IntegerField(allow_null=True)
-                text = serializers.CharField()
-
-            baseline = serializers.CharField()
-            candidate = serializers.CharField()
-            wins = serializers.IntegerField()
-            losses = serializers.IntegerField()
-            ties = serializers.IntegerField()
-            both_bad = serializers.IntegerField()
-            votes = serializers.IntegerField()
-            decisive = serializers.IntegerField()
-            support_rate = serializers.FloatField(allow_null=True)
-            win_rate = serializers.FloatField(allow_null=True)
-            decisive_win_rate = serializers.FloatField(allow_null=True)
-            interval_low = serializers.FloatField(allow_null=True)
-            interval_high = serializers.FloatField(allow_null=True)
-            sign_test_p = serializers.FloatField(allow_null=True)
-            verdict = VerdictSerializer()
-            bootstrap_low = serializers.FloatField(allow_null=True)
-            bootstrap_high = serializers.FloatField(allow_null=True)
-            agreement = AgreementSerializer()
-            length = LengthControlSerializer()
-            labels = LabelResultSerializer(many=True)
-
-        @extend_schema_serializer(component_name="ArmRating")
-        class RatingSerializer(serializers.Serializer):
-            arm = serializers.CharField()
-            rating = serializers.FloatField()
-            low = serializers.FloatField()
-            high = serializers.FloatField()
-            rank = serializers.IntegerField()
-            votes = serializers.IntegerField()
-
-        @extend_schema_serializer(component_name="ArmMetrics")
-        class MetricsSerializer(serializers.Serializer):
-            arm = serializers.CharField()
-            count = serializers.IntegerField()
-            exact_match = serializers.FloatField(allow_null=True)
-            bleu = serializers.FloatField(allow_null=True)
-            rouge_l = serializers.FloatField(allow_null=True)
-
-        @extend_schema_serializer(component_name="JudgeResult")
-        class JudgeSerializer(serializers.Serializer):
-            @extend_schema_serializer(component_name="JudgeCandidateResult")
-            class CandidateSerializer(serializers.Serializer):
-                candidate = serializers.CharField()
-                support_rate = serializers.FloatField(allow_null=True)
-                interval_low = serializers.FloatField(allow_null=True)
-                interval_high = serializers.FloatField(allow_null=True)
-                votes = serializers.IntegerField()
-
-            id = serializers.IntegerField()
-            endpoint = serializers.CharField()
-            status = serializers.CharField()
-            error = serializers.CharField()
-            verdicts = serializers.IntegerField()
-            invalid = serializers.IntegerField()
-            flipped = serializers.IntegerField()
-            candidates = CandidateSerializer(many=True)
-            human_pairs = serializers.IntegerField()
-            human_agreement = serializers.FloatField(allow_null=True)
-            human_decisive_pairs = serializers.IntegerField()
-            human_decisive_agreement = serializers.FloatField(allow_null=True)
-
-        study = StudySerializer()
-        arms = ArmSerializer(many=True)
-        counts = StudyCountsSerializer()
-        results = ResultSerializer(many=True)
-        ranking = RatingSerializer(many=True)
-        metrics = MetricsSerializer(many=True)
-        judges = JudgeSerializer(many=True)
-        raters = RaterReliabilitySerializer(many=True, help_text="every rater's reliability; gold and repeat votes are "
-                                            "not in the results, nor the votes of excluded raters")
+    OutputSerializer = StudyReportSerializer
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, study_id: int):

@@ -3,7 +3,7 @@
 import pytest
 
 from evaluation.reliability import rater_reliability
-from evaluation.statistics import wilson_interval
+from common.statistics import wilson_interval
 
 # Comparisons: answer ids 1/2 (comparison 10), 3/4 (comparison 11), 5/6 (gold 12, gold answer 6), 7/8 (gold 13, gold 7),
 # mirror 20 of 10 (sides swapped: left 2, right 1), mirror 21 of 11 (left 4, right 3).

@@ -6,7 +6,7 @@ OutputSerializer, and calls a selector or a service: the views hold no rules.
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,19 +16,20 @@ from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
 from training.models import BaseModel, TrainingRun
+from training.runner.config import hyperparameter_fields
 from training.selectors import (
     base_model_list,
     metric_series,
     model_artifact_list,
-    training_run_list,
-    training_runs_compare,
     training_run_checkpoints,
+    training_run_list,
     training_run_log_tail,
     training_run_metric_points,
+    training_runs_compare,
 )
+from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
 from training.services.base_models import base_model_register
 from training.services.merging import model_artifact_merge_request
-from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
 from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
 
@@ -39,6 +40,25 @@ def _number_param(request, name: str) -> int | None:
     if not value.isdigit():
         raise ApplicationError(f"{name} must be a number", where=name)
     return int(value)
+
+
+def _hyperparameters_schema() -> dict:
+    """The OpenAPI object of a run's hyperparameters, from their one declaration (training.runner.config)."""
+    kinds = {bool: "boolean", int: "integer", float: "number"}
+    properties = {}
+    for spec in hyperparameter_fields():
+        meta = spec.metadata
+        described = meta["help"] + (f" Recommended: {meta['recommended']}." if meta["recommended"] else "")
+        properties[spec.name] = {"type": kinds[spec.type], "default": spec.default, "description": described}
+        if meta["minimum"] is not None:
+            properties[spec.name] |= {"minimum": meta["minimum"], "maximum": meta["maximum"]}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@extend_schema_field(_hyperparameters_schema(), component_name="Hyperparameters")
+class HyperparametersField(serializers.DictField):
+    """A run's hyperparameters by name. The service checks names, types and ranges (training.services.hyperparameters),
+    so a bad value is answered with the field it concerns."""
 
 
 class BaseModelOutputSerializer(serializers.Serializer):
@@ -94,7 +114,7 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     dataset_version_name = serializers.CharField(source="dataset_version.__str__")
     method = serializers.CharField()
     adapter = serializers.CharField()
-    hyperparameters = serializers.DictField()
+    hyperparameters = HyperparametersField()
     status = serializers.CharField()
     cancel_requested = serializers.BooleanField()
     progress = serializers.FloatField()
@@ -138,7 +158,7 @@ class TrainingRunsApi(APIView):
         dataset_version = serializers.IntegerField()
         method = serializers.CharField(default=TrainingRun.Method.SFT)
         adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
-        hyperparameters = serializers.DictField(required=False, default=dict)
+        hyperparameters = HyperparametersField(required=False, default=dict)
         override_memory = serializers.BooleanField(default=False,
                                                    help_text="launch even when the memory estimate exceeds the training device")
         probe_prompts = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False,
@@ -182,10 +202,10 @@ class TrainingRunPreflightApi(APIView):
         dataset_version = serializers.IntegerField()
         method = serializers.CharField(default=TrainingRun.Method.SFT)
         adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
-        hyperparameters = serializers.DictField(required=False, default=dict)
+        hyperparameters = HyperparametersField(required=False, default=dict)
 
     class OutputSerializer(serializers.Serializer):
-        hyperparameters = serializers.DictField()
+        hyperparameters = HyperparametersField()
         memory = serializers.DictField()
         preview = serializers.DictField()
 
@@ -233,7 +253,7 @@ class TrainingRunRetryApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False, default="")
-        hyperparameters = serializers.DictField(required=False, default=dict, help_text="only the ones to change")
+        hyperparameters = HyperparametersField(required=False, default=dict, help_text="only the ones to change")
         resume = serializers.BooleanField(default=False)
         override_memory = serializers.BooleanField(default=False)
 
@@ -354,7 +374,7 @@ class TrainingRunsCompareApi(APIView):
         status = serializers.CharField(source="run.status")
         method = serializers.CharField(source="run.method")
         adapter = serializers.CharField(source="run.adapter")
-        hyperparameters = serializers.DictField(source="run.hyperparameters")
+        hyperparameters = HyperparametersField(source="run.hyperparameters")
         series = serializers.DictField()
         final = serializers.DictField()
 

@@ -2,11 +2,34 @@
 
 The platform writes it (training.services) and the runner reads it; nothing else passes between them,
 so a run can be repeated by hand on any machine with `python -m training.runner --config config.json ...`.
+
+It is also the one declaration of the hyperparameters a user may set: each such field carries, in its metadata, the
+label a page shows, the allowed range, the range usually recommended and a line of help. The service that checks a
+run's values, the launch form, the API schema and the `train` command's --set all read them from here
+(training.services.hyperparameters); the fields without that metadata are set by the platform, not by the user.
 """
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
+
+
+def _(text: str) -> str:
+    """Marks a user-facing text for translation without translating it (gettext_noop): the runner imports no Django,
+    so makemessages extracts the text from here and the platform translates it where it shows it."""
+    return text
+
+
+def hyperparameter(default, *, label: str, minimum=None, maximum=None, recommended: str = "", help: str = ""):
+    """A field a user may set: its default, the label a page shows, the allowed range (numbers only, both ends
+    included), the range usually recommended and a line of help."""
+    return field(default=default, metadata={"label": label, "minimum": minimum, "maximum": maximum,
+                                            "recommended": recommended, "help": help})
+
+
+def hyperparameter_fields() -> list[Field]:
+    """The fields of RunConfig a user may set, in the order pages show them."""
+    return [spec for spec in fields(RunConfig) if "label" in spec.metadata]
 
 
 @dataclass
@@ -15,77 +38,104 @@ class RunConfig:
     """Directory of the model to fine-tune: config.json, weights, tokenizer and chat template (loaded offline)."""
 
     method: str = "sft"
-    """Training method: "sft" (conversations), "dpo" (chosen/rejected pairs) or "kto" (completions liked or disliked)."""
+    """Training method: "sft" (conversations), "dpo" (chosen/rejected pairs) or "kto" (completions liked or
+    disliked)."""
 
     adapter: str = "lora"
     """What is trained: "lora" (low-rank adapters on every linear layer, base frozen), "qlora" (the same on a 4-bit NF4
     base, bitsandbytes), "prompt_tuning" (learned virtual tokens before the input) or "full" (every weight)."""
 
-    learning_rate: float = 1e-4
+    learning_rate: float = hyperparameter(1e-4, label=_("Learning rate"), minimum=1e-7, maximum=1e-2,
+        recommended=_("5e-5 – 1e-4 for LoRA"), help=_("Peak learning rate of the linear schedule."))
     """Peak learning rate of the linear schedule. LoRA usually wants 5e-5 to 1e-4."""
 
-    num_train_epochs: float = 3.0
+    num_train_epochs: float = hyperparameter(3.0, label=_("Epochs"), minimum=0.01, maximum=100.0,
+        recommended=_("3 – 10"), help=_("Passes over the training split; ignored when max steps is set."))
     """Passes over the training split; ignored when max_steps is positive."""
 
-    max_steps: int = -1
+    max_steps: int = hyperparameter(-1, label=_("Max steps"), minimum=-1, maximum=1_000_000,
+        recommended=_("-1 = run all epochs"), help=_("Stop after this many optimizer steps."))
     """Stop after this many optimizer steps; -1 means run num_train_epochs in full."""
 
-    per_device_train_batch_size: int = 4
+    per_device_train_batch_size: int = hyperparameter(4, label=_("Batch size per device"), minimum=1, maximum=512,
+        recommended=_("1 – 8 on one GPU"), help=_("Conversations per forward pass."))
     """Conversations per forward pass on each device."""
 
-    gradient_accumulation_steps: int = 4
+    gradient_accumulation_steps: int = hyperparameter(4, label=_("Gradient accumulation"), minimum=1, maximum=1024,
+        recommended=_("2 – 8"), help=_("Forward passes per optimizer step."))
     """Forward passes summed into one optimizer step (effective batch = batch size x this x devices)."""
 
-    lora_r: int = 16
+    lora_r: int = hyperparameter(16, label=_("LoRA rank"), minimum=1, maximum=1024, recommended=_("8 – 64"),
+        help=_("Capacity of the adapter."))
     """Rank of the LoRA matrices: capacity of the adapter."""
 
-    lora_alpha: int = 32
+    lora_alpha: int = hyperparameter(32, label=_("LoRA alpha"), minimum=1, maximum=4096, recommended=_("1 – 2 × rank"),
+        help=_("Scaling of the adapter's update."))
     """LoRA scaling numerator (the update is scaled by alpha / r); 1 to 2 times the rank is usual."""
 
     lora_dropout: float = 0.05
     """Dropout on the LoRA input during training."""
 
-    max_length: int = 1024
+    max_length: int = hyperparameter(1024, label=_("Max length (tokens)"), minimum=16, maximum=131_072,
+        recommended=_("longest conversations you care about"), help=_("Longer conversations are cut."))
     """Tokens per conversation; longer ones are cut at the end (TRL keeps the start)."""
 
-    logging_steps: int = 5
+    logging_steps: int = hyperparameter(5, label=_("Logging steps"), minimum=1, maximum=100_000,
+        recommended=_("1 – 50"), help=_("A point on the loss chart every this many steps."))
     """Write a metrics line (loss, learning rate, grad norm, ...) every this many optimizer steps."""
 
-    eval_steps: int = 50
+    eval_steps: int = hyperparameter(50, label=_("Evaluation steps"), minimum=1, maximum=100_000,
+        recommended=_("10 – 500"),
+        help=_("Validation loss every this many steps, when the version has a validation split."))
     """Evaluate on the validation split every this many optimizer steps (and once at the end), when there is one."""
 
-    save_steps: int = 0
-    """Save a resumable checkpoint every this many optimizer steps (the last two are kept); 0 saves one only when cancelled."""
+    save_steps: int = hyperparameter(0, label=_("Checkpoint every (steps)"), minimum=0, maximum=1_000_000,
+        recommended=_("0 = only when cancelled"),
+        help=_("A resumable checkpoint every this many steps, so a run whose worker dies can continue."))
+    """Save a resumable checkpoint every this many optimizer steps (the last two are kept); 0 saves one only when
+    cancelled."""
 
-    seed: int = 42
+    seed: int = hyperparameter(42, label=_("Seed"), minimum=0, maximum=2**31 - 1,
+        help=_("Same seed, same data, same run."))
     """Seeds the weights of the adapter, the data order and dropout: the same config and data give the same run."""
 
-    packing: bool = False
-    """SFT: pack conversations into max_length rows without padding (TRL's best-fit decreasing; each keeps its own
-    positions, so packed conversations do not attend to each other). See training.runner.batching."""
-
-    padding_free: bool = True
-    """SFT without packing: lay each batch out without padding (its conversations in rows as wide as the longest, each
-    with its own positions), so no compute goes to padding; the batches, steps and learned tokens stay exactly those of
-    padded batches. False is TRL's plain default: each batch padded to its longest conversation."""
-
-    beta: float = 0.1
+    beta: float = hyperparameter(0.1, label=_("Beta (DPO, KTO)"), minimum=0.001, maximum=10.0,
+        recommended=_("0.1 – 0.5"), help=_("How far the tuned model may move from the base; higher keeps it closer."))
     """DPO and KTO: how far the trained model may move from the reference (the base with the adapter switched off)."""
 
     prompt_tuning_virtual_tokens: int = 20
     """Prompt tuning: learned virtual tokens put before every input."""
 
-    assistant_only_loss: bool = True
+    padding_free: bool = hyperparameter(True, label=_("Batches without padding (SFT)"), recommended=_("on"),
+        help=_("Lays each batch's conversations out without padding, each with its own positions: the same steps "
+               "and loss as padded batches, without computing the padding."))
+    """SFT without packing: lay each batch out without padding (its conversations in rows as wide as the longest, each
+    with its own positions), so no compute goes to padding; the batches, steps and learned tokens stay exactly those of
+    padded batches. False is TRL's plain default: each batch padded to its longest conversation."""
+
+    packing: bool = hyperparameter(False, label=_("Pack conversations (SFT)"),
+        recommended=_("on for many short conversations"),
+        help=_("Fills each row up to max length with several conversations instead of padding: faster, same loss."))
+    """SFT: pack conversations into max_length rows without padding (TRL's best-fit decreasing; each keeps its own
+    positions, so packed conversations do not attend to each other). See training.runner.batching."""
+
+    assistant_only_loss: bool = hyperparameter(True, label=_("Learn the assistant's replies only (SFT)"),
+        recommended=_("on for chat models"),
+        help=_("System and user turns and the template's own text are read but not learned; off learns every token."))
     """SFT on conversations: learn the assistant's tokens only (its replies and their end-of-turn), reading the system
     and user turns without learning them. Found by the chat template's {% generation %} markers (its own, or TRL's
     marked copy of a template TRL knows) or by rendering each prompt (training.runner.encoding). False learns every
     token. Prompt/completion rows always learn the completion only; DPO and KTO learn only the answers."""
 
-    keep_system_prompt: bool = True
+    keep_system_prompt: bool = hyperparameter(True, label=_("Keep the system prompt"), recommended=_("on"),
+        help=_("For a chat template that drops the system prompt from the trained text (Mistral v0.3): put it into "
+               "the last user turn, as the template does when the model answers."))
     """For a chat template that drops the system prompt from a conversation ending with the reply (Mistral v0.3):
     put the system prompt into the last user turn, as the template does when the model is asked to answer."""
 
-    keep_reasoning: bool = True
+    keep_reasoning: bool = hyperparameter(True, label=_("Keep the reasoning"), recommended=_("on"),
+        help=_("Train the final reply with its reasoning; for a chat template that deletes it (DeepSeek-R1-Distill), "
+               "train with a copy of the template that keeps it."))
     """Keep the final assistant turn's reasoning ("reasoning_content", or a <think>…</think> block) in the trained
     text; for a template that deletes it (DeepSeek-R1-Distill), train with TRL's training template or ours, which
     keep it. False trains the replies without their reasoning."""
@@ -95,7 +145,8 @@ class RunConfig:
 
     stream_metrics: bool = True
     """Write metrics.jsonl and progress.json as training goes and stop on CANCEL (the platform's live links). Off only
-    to measure what they cost (benchmarks/train_throughput.py): without them a run can be neither watched nor cancelled."""
+    to measure what they cost (benchmarks/train_throughput.py): without them a run can be neither watched nor
+    cancelled."""
 
     resume_from_checkpoint: str | None = None
     """A checkpoint directory (from a cancelled or crashed run) to continue from; None starts afresh."""

@@ -1,14 +1,17 @@
 """The hyperparameters a run accepts: type, default, allowed range and the range usually recommended.
 
-One table, read by the service (validation), the API (documentation) and the HTML form (the hints beside each field).
+Declared once, on the runner's config dataclass (training.runner.config.RunConfig, in each field's metadata); this
+module reads them from there, translated, for the service (validation), the API (its schema), the HTML form (the
+hints beside each field) and the `train` command (--set).
 """
 
-from dataclasses import dataclass
+from dataclasses import Field, dataclass
 
 from django.utils.translation import gettext_lazy as _
 
 from common.errors import ApplicationError
 from training.models import BaseModel
+from training.runner.config import hyperparameter_fields
 
 
 @dataclass(frozen=True)
@@ -16,52 +19,22 @@ class Hyperparameter:
     name: str
     kind: type  # int, float or bool
     default: float | int | bool
-    minimum: float | int | bool
-    maximum: float | int | bool
+    minimum: float | int | None  # None for a bool
+    maximum: float | int | None
     label: str
     recommended: str = ""
     help: str = ""
 
+    @classmethod
+    def of_field(cls, spec: Field) -> "Hyperparameter":
+        """A RunConfig field as the platform shows it: its texts translated when they are read."""
+        meta = spec.metadata
+        return cls(name=spec.name, kind=spec.type, default=spec.default, minimum=meta["minimum"], maximum=meta["maximum"],
+                   label=_(meta["label"]), recommended=_(meta["recommended"]) if meta["recommended"] else "",
+                   help=_(meta["help"]) if meta["help"] else "")
 
-HYPERPARAMETERS: list[Hyperparameter] = [
-    Hyperparameter("learning_rate", float, 1e-4, 1e-7, 1e-2, _("Learning rate"), _("5e-5 – 1e-4 for LoRA"),
-                   _("Peak learning rate of the linear schedule.")),
-    Hyperparameter("num_train_epochs", float, 3.0, 0.01, 100.0, _("Epochs"), _("3 – 10"),
-                   _("Passes over the training split; ignored when max steps is set.")),
-    Hyperparameter("max_steps", int, -1, -1, 1_000_000, _("Max steps"), _("-1 = run all epochs"),
-                   _("Stop after this many optimizer steps.")),
-    Hyperparameter("per_device_train_batch_size", int, 4, 1, 512, _("Batch size per device"), _("1 – 8 on one GPU"),
-                   _("Conversations per forward pass.")),
-    Hyperparameter("gradient_accumulation_steps", int, 4, 1, 1024, _("Gradient accumulation"), _("2 – 8"),
-                   _("Forward passes per optimizer step.")),
-    Hyperparameter("lora_r", int, 16, 1, 1024, _("LoRA rank"), _("8 – 64"), _("Capacity of the adapter.")),
-    Hyperparameter("lora_alpha", int, 32, 1, 4096, _("LoRA alpha"), _("1 – 2 × rank"), _("Scaling of the adapter's update.")),
-    Hyperparameter("max_length", int, 1024, 16, 131_072, _("Max length (tokens)"), _("longest conversations you care about"),
-                   _("Longer conversations are cut.")),
-    Hyperparameter("logging_steps", int, 5, 1, 100_000, _("Logging steps"), _("1 – 50"),
-                   _("A point on the loss chart every this many steps.")),
-    Hyperparameter("eval_steps", int, 50, 1, 100_000, _("Evaluation steps"), _("10 – 500"),
-                   _("Validation loss every this many steps, when the version has a validation split.")),
-    Hyperparameter("save_steps", int, 0, 0, 1_000_000, _("Checkpoint every (steps)"), _("0 = only when cancelled"),
-                   _("A resumable checkpoint every this many steps, so a run whose worker dies can continue.")),
-    Hyperparameter("seed", int, 42, 0, 2**31 - 1, _("Seed"), "", _("Same seed, same data, same run.")),
-    Hyperparameter("beta", float, 0.1, 0.001, 10.0, _("Beta (DPO, KTO)"), _("0.1 – 0.5"),
-                   _("How far the tuned model may move from the base; higher keeps it closer.")),
-    Hyperparameter("padding_free", bool, True, False, True, _("Batches without padding (SFT)"), _("on"),
-                   _("Lays each batch's conversations out without padding, each with its own positions: the same steps "
-                     "and loss as padded batches, without computing the padding.")),
-    Hyperparameter("packing", bool, False, False, True, _("Pack conversations (SFT)"), _("on for many short conversations"),
-                   _("Fills each row up to max length with several conversations instead of padding: faster, same loss.")),
-    Hyperparameter("assistant_only_loss", bool, True, False, True, _("Learn the assistant's replies only (SFT)"),
-                   _("on for chat models"),
-                   _("System and user turns and the template's own text are read but not learned; off learns every token.")),
-    Hyperparameter("keep_system_prompt", bool, True, False, True, _("Keep the system prompt"), _("on"),
-                   _("For a chat template that drops the system prompt from the trained text (Mistral v0.3): put it into "
-                     "the last user turn, as the template does when the model answers.")),
-    Hyperparameter("keep_reasoning", bool, True, False, True, _("Keep the reasoning"), _("on"),
-                   _("Train the final reply with its reasoning; for a chat template that deletes it (DeepSeek-R1-Distill), "
-                     "train with a copy of the template that keeps it.")),
-]
+
+HYPERPARAMETERS: list[Hyperparameter] = [Hyperparameter.of_field(spec) for spec in hyperparameter_fields()]
 BY_NAME = {h.name: h for h in HYPERPARAMETERS}
 
 

@@ -1,9 +1,11 @@
-"""Print a study's results as JSON: arms, counts, and per candidate the support rate, interval, rates, sign test, verdict."""
+"""Print a study's results as JSON, as GET /api/v1/studies/{id}/results/ answers: arms, counts, and per candidate the
+support rate, interval, rates, sign test, verdict."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from evaluation.api.serializers import StudyReportSerializer
 from evaluation.models import Study
 from evaluation.selectors import study_report
 
@@ -22,4 +24,5 @@ class Command(BaseCommand):
             self.stderr.write(f"study {study.pk} is still {study.status} ({study.progress:.0%} of answers generated); no votes yet")
         elif study.status == Study.Status.FAILED:
             raise CommandError(f"--study {study.pk}: the study failed: {study.error}")
-        self.stdout.write(json.dumps(study_report(study=study), ensure_ascii=False, indent=2))
+        report = StudyReportSerializer(study_report(study=study)).data
+        self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))

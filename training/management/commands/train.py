@@ -10,7 +10,7 @@ from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from training.models import BaseModel, TrainingRun
 from training.services.execution import training_run_supervise
-from training.services.hyperparameters import BY_NAME
+from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.runs import training_run_create
 
 
@@ -25,6 +25,20 @@ def setting_parse(text: str) -> tuple[str, float | int]:
     except json.JSONDecodeError as exc:
         raise CommandError(f"--set {name.strip()}: {value!r} is not a number") from exc
     return name.strip(), number
+
+
+def settings_help() -> str:
+    """--set's help: every hyperparameter with its default and allowed values, from their one declaration."""
+    described = []
+    for spec in HYPERPARAMETERS:
+        if spec.kind is bool:
+            allowed = "true or false"
+        elif spec.kind is int:
+            allowed = f"{spec.minimum} to {spec.maximum}"
+        else:
+            allowed = f"{spec.minimum:g} to {spec.maximum:g}"
+        described.append(f"{spec.name} (default {json.dumps(spec.default)}, {allowed})")
+    return "a hyperparameter, repeatable; one of: " + ", ".join(described)
 
 
 def _flag_for(where: str) -> str:
@@ -63,8 +77,7 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--version", required=True, type=int, help="dataset version number")
         parser.add_argument("--name", required=True, help="run name")
-        parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                            help=f"a hyperparameter, repeatable; one of: {', '.join(BY_NAME)}")
+        parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=settings_help())
         parser.add_argument("--method", default=TrainingRun.Method.SFT, choices=TrainingRun.Method.values, help="training method")
         parser.add_argument("--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained")
         parser.add_argument("--override-memory", action="store_true",

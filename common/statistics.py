@@ -1,17 +1,45 @@
-"""Inter-annotator agreement, in plain Python (no database): Krippendorff's alpha for any level of measurement with
-missing values, Cohen's and Fleiss' kappa, Kendall's tau-b for rankings, and a path-aware alpha for label trees.
+"""Statistics more than one app relies on, in plain Python (no database, no Django).
 
-Data shapes:
+- `wilson_interval`: the 95% interval of a proportion, used for the support rate of a study, a rater's gold accuracy
+  and the online win shares of production feedback.
+- Agreement between raters: Krippendorff's alpha for any level of measurement with missing values (annotation
+  projects, and the raters of a blind study), Cohen's and Fleiss' kappa, Kendall's tau-b for rankings, and a
+  path-aware distance for label trees.
+
+Data shapes for the agreement coefficients:
 - a reliability matrix is a list of units, each a list of the values the coders gave (None where a coder gave none);
   the coders need not be the same across units, only the values of one unit are compared with each other.
 - Fleiss' kappa takes, per item, how many raters chose each category.
+
+The facts they rest on (the Wilson interval's checks, which coefficient for which data) are in docs/reference.md,
+"Blind pairwise statistics" and "Agreement and label quality".
 """
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from itertools import combinations
 
+Z_95 = 1.959963984540054  # the two-sided 95% normal quantile
+
 Distance = Callable[[Hashable, Hashable], float]
+
+
+def wilson_interval(successes: float, n: int, *, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion. `successes` may be fractional (ties count half).
+
+    Precondition: 0 <= successes <= n and n > 0.
+    """
+    if n <= 0:
+        raise ValueError("the Wilson interval needs at least one observation")
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# ---------------------------------------------------------------- agreement
 
 
 def _nominal(a, b) -> float:
@@ -38,17 +66,21 @@ def path_distance(a: str, b: str) -> float:
 
 def coincidences(units: Sequence[Sequence]) -> dict[tuple, float]:
     """Krippendorff's coincidence matrix: for every unit with two or more values, each ordered pair of its values from
-    different coders adds 1 / (values in the unit - 1)."""
+    different coders adds 1 / (values in the unit - 1).
+
+    Counted per distinct value rather than per pair of coders, so a unit costs its number of distinct values squared:
+    a study's comparisons with many votes each stay cheap."""
     matrix: dict[tuple, float] = defaultdict(float)
     for unit in units:
-        values = [v for v in unit if v is not None]
-        m = len(values)
+        counts = Counter(v for v in unit if v is not None)
+        m = sum(counts.values())
         if m < 2:
             continue
-        for i, c in enumerate(values):
-            for j, k in enumerate(values):
-                if i != j:
-                    matrix[(c, k)] += 1 / (m - 1)
+        for c, n_c in counts.items():
+            for k, n_k in counts.items():
+                pairs = n_c * (n_k - 1) if c == k else n_c * n_k
+                if pairs:
+                    matrix[(c, k)] += pairs / (m - 1)
     return matrix
 
 

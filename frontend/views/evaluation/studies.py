@@ -1,8 +1,6 @@
-"""Studies for product managers and result readers; blind voting for raters.
+"""Studies for product managers: creating one, its page, LLM judges, exporting the votes, closing, retrying.
 
-The same services and selectors as evaluation/api; forms play the input serializers' part. A rater's pages carry
-the study id, the comparison's random token and the two texts: nothing that names an arm, a model or an answer.
-"""
+The same services and selectors as evaluation/api; forms play the input serializers' part."""
 
 from django import forms
 from django.contrib import messages
@@ -10,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
@@ -18,49 +15,30 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.access import user_can
 from common.errors import ApplicationError
-from evaluation.access import access_comparison_for_vote, access_study, access_study_for_vote
+from evaluation.access import access_study
 from evaluation.models import Study
-from evaluation.reliability import study_rater_reliability
 from evaluation.selectors import (
-    comparison_for_manager,
-    rater_of_study,
-    studies_open_for_rater,
     study_arms,
-    study_comparisons_for_manager,
     study_counts,
     study_dataset_version_choices,
     study_endpoint_choices,
     study_judge_endpoint_choices,
-    study_judge_results,
     study_list_viewable,
-    study_metrics,
     study_model_choices,
-    study_ranking,
-    study_results,
-    study_vote_rows,
-    waiting_count,
 )
 from evaluation.services import (
-    comparison_gold_set,
-    gold_parse_jsonl,
     judge_create,
-    showing_serve,
     study_abandon,
     study_close,
     study_create,
-    study_gold_upload,
     study_is_stale,
-    study_rater_exclude,
-    study_rater_include,
     study_retry,
     study_votes_export,
-    vote_submit,
 )
 from evaluation.services.judges import DEFAULT_JUDGE_PROMPT
 from evaluation.services.prompt_upload import prompts_parse_jsonl
 from feedback.selectors import feedback_support_rates
-
-app_name = "evaluation"
+from frontend.views.evaluation.results import results_context
 
 STUDIES_PER_PAGE = 25
 
@@ -224,96 +202,13 @@ def study_list(request):
     return render(request, "frontend/evaluation/study_list.html", {"page": page, "form": form})
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    return "–" if low is None or high is None else f"{_percent(low)} – {_percent(high)}"
-
-
-def _result_rows(results) -> list[dict]:
-    """Figures formatted for reading: percentages with one decimal, p and α with three."""
-    rows = []
-    for result in results:
-        s = result.summary
-        rows.append({
-            "result": result, "baseline": result.baseline, "candidate": result.candidate, "summary": s, "verdict": s.verdict,
-            "support_rate": _percent(s.support_rate), "interval_low": _percent(s.interval_low), "interval_high": _percent(s.interval_high),
-            "bootstrap_low": _percent(result.bootstrap_low), "bootstrap_high": _percent(result.bootstrap_high),
-            "win_rate": _percent(s.win_rate), "decisive_win_rate": _percent(s.decisive_win_rate),
-            "sign_test_p": "–" if s.sign_test_p is None else f"{s.sign_test_p:.3f}",
-            "length_controlled": _percent(result.length.controlled_rate), "longer_won": _percent(result.length.longer_won_rate),
-            "agreement": _percent(result.agreement.agreement), "decisive_agreement": _percent(result.agreement.decisive_agreement),
-            "alpha": "–" if result.agreement.alpha is None else f"{result.agreement.alpha:.3f}",
-            "labels": [{"label": label, "votes": summary.votes, "support_rate": _percent(summary.support_rate),
-                        "interval": _interval(summary.interval_low, summary.interval_high)}
-                       for label, summary in result.labels.items()],
-        })
-    return rows
-
-
-def _chart_bar(name: str, summary) -> dict:
-    return {"name": name, "rate": summary.support_rate * 100, "low": summary.interval_low * 100, "high": summary.interval_high * 100}
-
-
-def _chart_data(results) -> dict:
-    """Numbers for the results charts (percent), with the chart's words translated here."""
-    candidates = [_chart_bar(r.candidate.name, r.summary) for r in results if r.summary.votes]
-    labels = [_chart_bar(f"{r.candidate.name} · {label}" if len(results) > 1 else label, summary)
-              for r in results for label, summary in r.labels.items()]
-    words = {"support_rate": _("Support rate (ties count half)"), "damaged": _("damaged"),
-             "not_good_enough": _("not good enough"), "success": _("success"), "marked_improvement": _("marked improvement")}
-    return {"candidates": candidates, "labels": labels, "words": words}
-
-
-def _rater_rows(study) -> tuple[list[dict], list[dict]]:
-    """The reliability table's rows (formatted) and the chart's numbers (percent)."""
-    rows, chart = [], []
-    for r in study_rater_reliability(study=study):
-        rows.append({"rater": r, "gold": _percent(r.gold_accuracy), "gold_interval": _interval(r.gold_low, r.gold_high),
-                     "consistency": _percent(r.consistency), "majority": _percent(r.majority_agreement),
-                     "median_seconds": "–" if r.median_seconds is None else f"{r.median_seconds:.1f}"})
-        if r.gold_accuracy is not None:
-            chart.append({"name": r.username, "rate": r.gold_accuracy * 100, "low": r.gold_low * 100, "high": r.gold_high * 100,
-                          "consistency": None if r.consistency is None else r.consistency * 100})
-    return rows, chart
-
-
-def _results_context(study, arms) -> dict:
-    rows = study_vote_rows(study=study)
-    results = study_results(study=study, arms=arms, rows=rows)
-    ranking = study_ranking(study=study, arms=arms, rows=rows) if len(arms) > 2 else []
-    chart_data = _chart_data(results)
-    chart_data["ranking"] = [{"name": r.model.name, "rating": r.rating, "low": r.low, "high": r.high} for r in ranking]
-    chart_data["words"]["rating"] = _("Bradley–Terry rating (Elo scale)")
-    raters, chart_data["raters"] = _rater_rows(study)
-    chart_data["threshold"] = study.gold_threshold * 100
-    # xgettext:no-python-format
-    gold_accuracy = _("Gold accuracy (95% interval)")
-    chart_data["words"] |= {"gold_accuracy": gold_accuracy, "consistency": _("Repeat consistency"),
-                            "threshold": _("Flag threshold")}
-    metrics = [{"arm": arm, "count": m.count, "exact_match": _percent(m.exact_match),
-                "bleu": "–" if m.bleu is None else f"{m.bleu:.1f}", "rouge_l": "–" if m.rouge_l is None else f"{m.rouge_l:.3f}"}
-               for arm, m in study_metrics(study=study, arms=arms)]
-    return {"arms": arms, "results": _result_rows(results), "chart_data": chart_data, "has_labels": any(r.labels for r in results),
-            "raters": raters, "counts_excluded": sum(r["rater"].excluded for r in raters),
-            "metrics": metrics if any(m["count"] for m in metrics) else [],
-            "judges": [{"result": j, "agreement": _percent(j.human_agreement), "decisive_agreement": _percent(j.human_decisive_agreement),
-                        "candidates": [{"arm": arm, "support_rate": _percent(s.support_rate),
-                                        "interval": _interval(s.interval_low, s.interval_high)} for arm, s in j.candidates]}
-                       for j in study_judge_results(study=study, arms=arms, rows=rows)],
-            "ranking": [{"arm": r.model, "rating": f"{r.rating:.0f}", "interval": f"{r.low:.0f} – {r.high:.0f}", "rank": r.rank,
-                         "votes": r.votes} for r in ranking]}
-
-
 @login_required
 def study_detail(request, study_id: int):
     study = access_study(request.user, study_id)
     context = {"study": study, "arms": study_arms(study=study), "counts": study_counts(study=study), "results": None,
                "can_manage": user_can(request.user, "study.manage", study.workspace), "is_stale": study_is_stale(study=study)}
     if user_can(request.user, "study.view_results", study.workspace):
-        context |= _results_context(study, context["arms"])
+        context |= results_context(study, context["arms"], context["counts"])
         context["can_export"] = user_can(request.user, "data.edit", study.workspace)
     if user_can(request.user, "feedback.view", study.workspace):
         context["online_support"] = feedback_support_rates(workspace=study.workspace, since=study.created_at)
@@ -323,14 +218,6 @@ def study_detail(request, study_id: int):
         endpoints = study_judge_endpoint_choices(study=study)
         context["judge_form"] = JudgeForm(endpoints=endpoints) if endpoints else None
     return render(request, "frontend/evaluation/study_detail.html", context)
-
-
-@login_required
-def study_report(request, study_id: int):
-    """The results on one printable page: setup, arms revealed, every figure and the charts (study.view_results)."""
-    study = access_study(request.user, study_id, capabilities=("study.view_results",))
-    context = {"study": study, "counts": study_counts(study=study), **_results_context(study, study_arms(study=study))}
-    return render(request, "frontend/evaluation/study_report.html", context)
 
 
 class JudgeForm(forms.Form):
@@ -421,125 +308,3 @@ def study_status(request, study_id: int):
         return HttpResponseClientRefresh()
     return render(request, "frontend/evaluation/_study_status.html", {
         "study": study, "can_manage": user_can(request.user, "study.manage", study.workspace), "is_stale": study_is_stale(study=study)})
-
-
-@login_required
-def vote_home(request):
-    return render(request, "frontend/evaluation/vote_home.html", {"studies": studies_open_for_rater(rater=request.user)})
-
-
-class VoteForm(forms.Form):
-    token = forms.CharField(max_length=32)
-    choice = forms.CharField(max_length=16)
-    reason = forms.CharField(required=False, max_length=5000)
-    label = forms.CharField(required=False, max_length=64)
-    time_spent_ms = forms.IntegerField(required=False, min_value=0)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def vote(request, study_id: int):
-    """One comparison at a time; a plain form POST (the keyboard presses the same buttons), then the next one."""
-    study = access_study_for_vote(request.user, study_id)
-    if request.method == "POST":
-        form = VoteForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, _("That vote could not be read; please vote again."))
-            return redirect("evaluation:vote", study_id=study.pk)
-        comparison = access_comparison_for_vote(request.user, form.cleaned_data["token"])
-        if comparison.study_id != study.pk:
-            raise Http404
-        try:
-            vote_submit(comparison=comparison, rater=request.user, choice=form.cleaned_data["choice"],
-                        reason=form.cleaned_data["reason"], label=form.cleaned_data["label"],
-                        time_spent_ms=form.cleaned_data["time_spent_ms"] or 0)
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        return redirect("evaluation:vote", study_id=study.pk)
-    # The same comparison, same sides, on every reload until the rater votes on it.
-    showing = showing_serve(study=study, rater=request.user)
-    # Every kind of comparison (regular, gold, repeat) counts the same, so the number gives none of them away.
-    remaining = waiting_count(study=study, rater=request.user) if showing else 0
-    return render(request, "frontend/evaluation/vote.html", {"study": study, "showing": showing, "remaining": remaining})
-
-
-COMPARISONS_PER_PAGE = 25
-
-
-class GoldUploadForm(forms.Form):
-    gold_file = forms.FileField(label=gettext_lazy("Gold prompts (JSONL)"), help_text=gettext_lazy(
-        'One a line: {"messages": [{"role": "user", "content": "..."}], "chosen": "the better answer", "rejected": "the worse one"}.'))
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def study_gold(request, study_id: int):
-    """Gold and repeats of a study (study.manage): upload gold prompts, and mark built comparisons gold, arms shown."""
-    study = access_study(request.user, study_id, capabilities=("study.manage",))
-    form = GoldUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            added = study_gold_upload(study=study, items=gold_parse_jsonl(data=form.cleaned_data["gold_file"].read()), actor=request.user)
-        except ApplicationError as error:
-            form.add_error("gold_file", f"{error.where}: {error.message}" if error.where.startswith("gold line") else error.message)
-        else:
-            messages.success(request, ngettext("Added %(n)d gold comparison.", "Added %(n)d gold comparisons.", added) % {"n": added})
-            return redirect("evaluation:study-gold", study_id=study.pk)
-    gold_only = request.GET.get("gold") == "1"
-    page = Paginator(study_comparisons_for_manager(study=study, gold_only=gold_only), COMPARISONS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "frontend/evaluation/study_gold.html", {
-        "study": study, "form": form, "page": page, "gold_only": gold_only, "counts": study_counts(study=study),
-        "can_mark": study.status in (Study.Status.OPEN, Study.Status.CLOSED)})
-
-
-@login_required
-@require_http_methods(["POST"])
-def comparison_gold(request, study_id: int, comparison_id: int):
-    """Mark a comparison gold with its better side, or unmark it (study.manage); htmx swaps the row, else a redirect."""
-    study = access_study(request.user, study_id, capabilities=("study.manage",))
-    comparison = comparison_for_manager(study=study, comparison_id=comparison_id)
-    better = request.POST.get("better") or None
-    try:
-        comparison_gold_set(comparison=comparison, better=better, actor=request.user)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    if request.htmx:
-        return render(request, "frontend/evaluation/_gold_row.html", {
-            "study": study, "comparison": comparison_for_manager(study=study, comparison_id=comparison_id), "can_mark": True})
-    return redirect("evaluation:study-gold", study_id=study.pk)
-
-
-@login_required
-@require_http_methods(["POST"])
-def rater_exclusion(request, study_id: int, rater_id: int, action: str):
-    """Leave a rater's votes out of the results, or count them again (study.manage); back to the results."""
-    study = access_study(request.user, study_id, capabilities=("study.manage",))
-    rater = rater_of_study(study=study, rater_id=rater_id)
-    if rater is None or action not in ("exclude", "include"):
-        raise Http404
-    try:
-        if action == "exclude":
-            study_rater_exclude(study=study, rater=rater, actor=request.user, reason=request.POST.get("reason", ""))
-            messages.success(request, _("%(rater)s's votes are left out of the results.") % {"rater": rater.username})
-        else:
-            study_rater_include(study=study, rater=rater, actor=request.user)
-            messages.success(request, _("%(rater)s's votes count in the results again.") % {"rater": rater.username})
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    return redirect(reverse("evaluation:study-detail", args=[study.pk]) + "#raters")
-
-
-urlpatterns = [
-    path("", study_list, name="study-list"),
-    path("<int:study_id>/", study_detail, name="study-detail"),
-    path("<int:study_id>/status/", study_status, name="study-status"),
-    path("<int:study_id>/report/", study_report, name="study-report"),
-    path("<int:study_id>/export/", study_export, name="study-export"),
-    path("<int:study_id>/judges/", judge_add, name="judge-add"),
-    path("<int:study_id>/gold/", study_gold, name="study-gold"),
-    path("<int:study_id>/gold/<int:comparison_id>/", comparison_gold, name="comparison-gold"),
-    path("<int:study_id>/raters/<int:rater_id>/<slug:action>/", rater_exclusion, name="rater-exclusion"),
-    path("<int:study_id>/<slug:action>/", study_transition, name="study-transition"),
-    path("vote/", vote_home, name="vote-home"),
-    path("vote/<int:study_id>/", vote, name="vote"),
-]
