@@ -1,4 +1,4 @@
-"""Dedupe on real text from ../shared/data (skipped with a reason when the folder is absent, a failure in CI: tests/shared_data.py)."""
+"""Dedupe on real text from ../shared/data (absent: skipped with a reason, or a failure in CI; tests/shared_data.py)."""
 
 import json
 
