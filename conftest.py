@@ -18,6 +18,7 @@ pytest_plugins = [
     "training.tests.fixtures",
     "evaluation.tests.fixtures",
     "llm.tests.fixtures",
+    "finetuning.tests.fixtures",
 ]
 
 
