@@ -67,3 +67,18 @@ def access_fine_tuning_job(*, user, workspace: Workspace, job_id: str, capabilit
     if job is None:
         raise ApplicationError(f"Fine-tuning job {job_id} not found", where="fine_tuning_job_id", code="not_found")
     return job
+
+
+def access_fine_tuning_job_page(user, job_id: str):
+    """A job for the browser: in a workspace where `user` may view training; Http404 otherwise, as for a wrong id."""
+    from django.http import Http404
+
+    from accounts.access import scope_to_capability
+    from finetuning.models import FineTuningJob
+
+    jobs = scope_to_capability(FineTuningJob.objects.select_related("workspace", "base_model", "run__artifact"),
+                               user=user, capability=VIEW)
+    job = jobs.filter(public_id=job_id or "").first()
+    if job is None:
+        raise Http404
+    return job

@@ -2,6 +2,7 @@
 its records from the workspace's "OpenAI API uploads" source, each keeping its original line. Deleting a file removes
 the bytes and the file object; the dataset stays for the runs and models that came from it (lineage)."""
 
+import json
 import secrets
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.history import history_record
 from common.storage import storage_path, workspace_storage_relative
-from datahub.models import DatasetVersion, Source
+from datahub.models import DatasetVersion, Record, Source, VersionRecord
 from datahub.selectors import source_by_name
 from datahub.services.datasets import dataset_create, source_create
 from datahub.services.records import record_build, records_insert_ids
@@ -91,3 +92,40 @@ def fine_tuning_file_delete(*, file: FineTuningFile, deleted_by=None) -> None:
                    after={"filename": file.filename, "dataset": file.dataset_id, "version": file.version_id})
     file.delete()
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+
+
+def _openai_row(record: Record) -> dict:
+    """A record in OpenAI's training format (the inverse of finetuning.formats)."""
+    if record.kind == Record.Kind.PREFERENCE:
+        return {"input": {"messages": record.messages}, "preferred_output": [record.chosen],
+                "non_preferred_output": [record.rejected]}
+    row = {"messages": record.messages}
+    if record.tools:
+        row["tools"] = record.tools
+    return row
+
+
+@transaction.atomic
+def fine_tuning_file_from_version(*, version: DatasetVersion, created_by=None) -> FineTuningFile:
+    """A training file that IS an existing frozen version (the page's "pick a version"): no new dataset; its bytes are
+    the version's train examples in OpenAI's format, so /v1/files/{id}/content returns them. The version's own
+    validation split, if any, gives the job its validation loss."""
+    kinds = set(VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN)
+                .values_list("record__kind", flat=True).distinct())
+    if kinds not in ({Record.Kind.SFT}, {Record.Kind.PREFERENCE}):
+        raise ApplicationError(f"dataset version {version} must hold only conversations or only preference pairs in its "
+                               "train split to fine-tune on", where="dataset_version")
+    kind = "dpo" if kinds == {Record.Kind.PREFERENCE} else "supervised"
+    entries = (VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN).select_related("record")
+               .order_by("pk"))
+    data = "".join(json.dumps(_openai_row(entry.record), ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
+    identifier = public_id("file")
+    workspace = version.dataset.workspace
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    relative = f"{workspace_storage_relative(workspace.pk)}/openai-files/{identifier}.jsonl"
+    file = FineTuningFile.objects.create(public_id=identifier, workspace=workspace, filename=f"{version}.jsonl", size=len(data),
+                                         path=relative, kind=kind, rows=version.counts.get("train", 0), dataset=version.dataset,
+                                         version=version, created_by=user)
+    history_record(actor=created_by, target=file, verb="created", after={"from_version": version.pk, "kind": kind})
+    storage_path(relative).write_bytes(data)
+    return file

@@ -257,7 +257,7 @@ def _split_version(*, version: DatasetVersion, share: float, seed: int, created_
 
 
 def _locked(job: FineTuningJob) -> FineTuningJob:
-    return FineTuningJob.objects.select_for_update().select_related("run").get(pk=job.pk)
+    return FineTuningJob.objects.select_for_update(of=("self",)).select_related("run").get(pk=job.pk)
 
 
 def _finished(job: FineTuningJob) -> bool:
