@@ -70,8 +70,8 @@ def main() -> None:
                           ready_url=f"http://127.0.0.1:{port}/v1/models", name="serve_models", env=env)
     with open(scratch / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "db_worker", "--queue-name", "*",
-                                   "--interval", "0.2", "--no-startup-delay", "--no-reload"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **env, "DATABASE_URL": database_url})
+                                   "--interval", "0.2", "--no-startup-delay", "--no-reload"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, **env, "DATABASE_URL": database_url})
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_token_for(user=user), max_retries=0,
                                timeout=300)

@@ -97,3 +97,6 @@ class FineTuningJobEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["job", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.job}: {self.message[:60]}"

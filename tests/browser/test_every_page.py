@@ -59,7 +59,8 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
                                  created_by=users["ml_engineer"])
     for role in ROLES:
         api_token_create(user=users[role], name="script")
-    return {"job": job, "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
+    return {"job": job,
+            "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
             "run": run, "artifact": tiny_artifact, "study": open_study, "endpoint": tiny_endpoint}
 
 
