@@ -13,7 +13,7 @@ the file's kind; every other line must be of the same kind.
 import json
 
 from common.errors import ApplicationError
-from common.json_limits import json_too_deep
+from common.json_limits import MAX_DEPTH, json_too_deep
 from datahub.canonical import canonical_validate
 
 SUPERVISED, DPO = "supervised", "dpo"
@@ -160,7 +160,7 @@ def training_file_read(data: bytes) -> tuple[str, list[tuple[int, dict, dict]]]:
         if len(rows) >= MAX_LINES:
             raise ApplicationError(f"the file has more than {MAX_LINES} examples", where="file", code="invalid_file_format")
         if json_too_deep(line.encode("utf-8")):
-            _fail(number, "", "the line nests too deeply")
+            _fail(number, "", f"the JSON nests deeper than {MAX_DEPTH} levels, the limit")
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:

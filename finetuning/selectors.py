@@ -45,10 +45,6 @@ def file_get(*, workspace: Workspace, file_id: str) -> FineTuningFile | None:
     return FineTuningFile.objects.filter(workspace=workspace, public_id=file_id).first()
 
 
-def file_choices(*, workspace_ids) -> QuerySet[FineTuningFile]:
-    return FineTuningFile.objects.filter(workspace_id__in=workspace_ids).select_related("workspace").order_by("-created_at")
-
-
 # ------------------------------------------------------------------------------------------------ jobs
 
 
@@ -140,10 +136,6 @@ def job_object(job: FineTuningJob, *, trained_tokens: bool = True) -> dict:
         "method": {"type": method_type, method_type: {"hyperparameters": dict(resolved)}},
         "user_provided_suffix": job.suffix or None,
     }
-
-
-def job_runs(job: FineTuningJob) -> list[TrainingRun]:
-    return list(job.runs.order_by("created_at", "pk"))
 
 
 # ------------------------------------------------------------------------------------------------ events

@@ -2,6 +2,8 @@
 model id and a ready-to-copy Python snippet. The same services as /v1/fine_tuning/jobs; the training run behind the
 job has its own page with the live loss."""
 
+from datetime import UTC, datetime
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -167,7 +169,10 @@ def job_detail_view(request, job_id: str):
         ")\n"
         "print(reply.choices[0].message.content)\n"
     )
-    context = {"job": job, "shown": shown, "snippet": snippet, "events": job_events(job=job)[:EVENTS_SHOWN],
+    events = job_events(job=job)[:EVENTS_SHOWN]
+    for event in events:
+        event["when"] = datetime.fromtimestamp(event["created_at"], tz=UTC)
+    context = {"job": job, "shown": shown, "snippet": snippet, "events": events,
                "checkpoints": job_checkpoints(job=job), "can_launch": user_can(request.user, LAUNCH, job.workspace),
                "is_live": shown["status"] in ("validating_files", "queued", "running")}
     return render(request, "frontend/finetuning/job_detail.html", context)
