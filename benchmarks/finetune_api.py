@@ -23,10 +23,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, database_recreate, django_start, free_port, manage_serve, say_as
+from harness import ROOT, database_recreate, django_start, free_port, say_as
 
 DB_NAME = "whet_bench_finetune_api"
 say = say_as("finetune_api")
+
+
+def _serve(port: int, *, database_url: str, env: dict, log_path: Path) -> subprocess.Popen:
+    """`manage.py serve_models` (the whole site) in its own process, once it answers. Like harness.manage_serve, with
+    a longer wait: the server imports torch, which on a busy shared machine takes more than a minute."""
+    import httpx
+
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve_models", "--host", "127.0.0.1", "--port",
+                                    str(port), "--torch-threads", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                   env={**os.environ, **env, "DATABASE_URL": database_url})
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"serve_models exited with code {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.terminate()
+    raise SystemExit("serve_models did not answer within 600 s")
 
 
 def main() -> None:
@@ -65,9 +87,7 @@ def main() -> None:
     port = args.port or free_port()
     env = {"WHETSTONE_STORAGE": str(storage), "WHETSTONE_MODEL_ROOTS": str(scratch), "TOKENIZERS_PARALLELISM": "false"}
     say(f"starting serve_models on 127.0.0.1:{port} and a worker")
-    server = manage_serve(["serve_models", "--host", "127.0.0.1", "--port", str(port), "--torch-threads", "1"],
-                          database_url=database_url, log_path=scratch / "server.log",
-                          ready_url=f"http://127.0.0.1:{port}/v1/models", name="serve_models", env=env)
+    server = _serve(port, database_url=database_url, env=env, log_path=scratch / "server.log")
     with open(scratch / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "db_worker", "--queue-name", "*",
                                    "--interval", "0.2", "--no-startup-delay", "--no-reload"], cwd=ROOT, stdout=log,

@@ -86,8 +86,9 @@ def openai_client(model_server, model_server_user):
     model_server.wait_idle()
 
 
-def wait_for(client: openai.OpenAI, job_id: str, statuses: set[str], *, timeout: float = 240.0, check=None):
-    """Poll the job, as a script does, until its status is one of `statuses` (and `check(job)` holds, when given)."""
+def wait_for(client: openai.OpenAI, job_id: str, statuses: set[str], *, timeout: float = 600.0, check=None):
+    """Poll the job, as a script does, until its status is one of `statuses` (and `check(job)` holds, when given).
+    The timeout only guards against a hang: on a busy shared CI machine a tiny run can take minutes."""
     deadline = time.monotonic() + timeout
     while True:
         job = client.fine_tuning.jobs.retrieve(job_id)

@@ -133,16 +133,16 @@ def test_cancel_stops_a_running_job(openai_client, tiny_base_model, live_worker)
 
 def test_pause_keeps_a_checkpoint_and_resume_continues_from_it(openai_client, tiny_base_model, live_worker):
     client = openai_client()
-    training = upload(client, support_rows(24))
+    training = upload(client, support_rows(12))
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=training.id,
-                                         hyperparameters={"n_epochs": 3, "batch_size": 1})
+                                         hyperparameters={"n_epochs": 2, "batch_size": 1})
     wait_for(client, job.id, {"running"}, check=lambda _: _has_trained(job.id))
     client.fine_tuning.jobs.pause(job.id)
     paused = wait_for(client, job.id, {"paused"})
     assert paused.fine_tuned_model is None
     first = FineTuningJob.objects.get(public_id=job.id).run
     stopped_at = first.checkpoints.order_by("-step").first().step
-    assert 0 < stopped_at < 72
+    assert 0 < stopped_at < 24
     assert client.fine_tuning.jobs.resume(job.id).status == "queued"
     done = wait_for(client, job.id, {"succeeded"})
     second = FineTuningJob.objects.get(public_id=job.id).run
