@@ -67,6 +67,8 @@ def job_status(job: FineTuningJob) -> str:
     run = job.run
     if job.state in (FineTuningJob.State.VALIDATING, FineTuningJob.State.FAILED) or run is None:
         return "failed" if job.state == FineTuningJob.State.FAILED else "validating_files"
+    if job.state == FineTuningJob.State.PAUSED and run.status == TrainingRun.Status.SUCCEEDED:
+        return run.status  # it reached its end before the pause took effect
     if job.state in (FineTuningJob.State.PAUSED, FineTuningJob.State.CANCELLED):
         return job.state if run.status in FINISHED else run.status
     return run.status

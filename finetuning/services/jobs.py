@@ -262,7 +262,8 @@ def _locked(job: FineTuningJob) -> FineTuningJob:
 
 def _finished(job: FineTuningJob) -> bool:
     return job.state in (FineTuningJob.State.FAILED, FineTuningJob.State.CANCELLED) or (
-        job.state == FineTuningJob.State.TRAINING and job.run is not None and job.run.status in FINISHED)
+        job.state == FineTuningJob.State.TRAINING and job.run is not None and job.run.status in FINISHED) or (
+        job.run is not None and job.run.status == TrainingRun.Status.SUCCEEDED)
 
 
 @transaction.atomic
@@ -303,7 +304,7 @@ def fine_tuning_job_resume(*, job: FineTuningJob, resumed_by=None) -> FineTuning
     """Resume a paused job once its run has stopped: a new run continues from the run's last checkpoint (or starts
     over when it stopped before making one)."""
     job = _locked(job)
-    if job.state != FineTuningJob.State.PAUSED:
+    if job.state != FineTuningJob.State.PAUSED or job.run.status == TrainingRun.Status.SUCCEEDED:
         raise ApplicationError(f"Job {job.public_id} is not paused", where="fine_tuning_job_id", code="conflict")
     if job.run.status not in FINISHED:
         raise ApplicationError(f"Job {job.public_id} is still pausing; resume it once its status reads 'paused'",
