@@ -249,8 +249,8 @@ class FineTunedModel:
 
 def _served_jobs(*, user) -> QuerySet[FineTuningJob]:
     jobs = FineTuningJob.objects.select_related("workspace", "base_model", "run__artifact").filter(
-        model_deleted=False, state=FineTuningJob.State.TRAINING, run__status=TrainingRun.Status.SUCCEEDED,
-        run__artifact__kind=ModelArtifact.Kind.ADAPTER)
+        model_deleted=False, run__status=TrainingRun.Status.SUCCEEDED, run__artifact__kind=ModelArtifact.Kind.ADAPTER,
+    ).exclude(state=FineTuningJob.State.CANCELLED)
     return scope_to_capability(jobs, user=user, capability=VIEW)
 
 
