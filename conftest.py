@@ -19,6 +19,7 @@ pytest_plugins = [
     "training.tests.fixtures",
     "evaluation.tests.fixtures",
     "llm.tests.fixtures",
+    "finetuning.tests.fixtures",
 ]
 
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "training",
     "evaluation",
     "llm",
+    "finetuning",
     "frontend",
     "demo",
 ]

@@ -30,7 +30,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Pages link their icon; a browser that asks on its own (an error page, a bookmark) gets the same one.
     path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.svg"), permanent=True)),
-    # The OpenAI-compatible model server: /v1/models, /v1/chat/completions.
+    # The OpenAI-compatible fine-tuning API (/v1/files, /v1/fine_tuning/jobs, DELETE /v1/models/{id}), then the model
+    # server: /v1/models, /v1/chat/completions, and OpenAI's error for every other /v1/ path.
+    path("v1/", include("finetuning.api.urls")),
     path("v1/", include("training.server.urls")),
     path("", include("frontend.urls")),
 ]

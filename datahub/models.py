@@ -23,6 +23,7 @@ class Source(TimeStampedModel):
         SYNTHETIC = "synthetic", _("Model-generated")
         CROWDSOURCED = "crowdsourced", _("Crowdsourced")
         ONLINE = "online", _("Live system")
+        OPENAI_API = "openai_api", _("OpenAI fine-tuning API upload")
 
     class Tier(models.TextChoices):
         A = "A", _("A (best)")
@@ -270,6 +271,8 @@ class DatasetVersion(TimeStampedModel):
         MIX = "mix", _("Mix of sources")
         FEEDBACK = "feedback", _("Production feedback")
         EVALUATION_VOTES = "evaluation_votes", _("Evaluation votes")
+        OPENAI_FILE = "openai_file", _("OpenAI file upload")
+        OPENAI_JOB = "openai_job", _("OpenAI fine-tuning job data")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

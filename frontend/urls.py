@@ -8,6 +8,7 @@ urlpatterns = [
     path("annotate/", include("frontend.views.annotation")),
     path("feedback/", include("frontend.views.feedback")),
     path("training/", include("frontend.views.training")),
+    path("fine-tuning/", include("frontend.views.finetuning")),
     path("studies/", include("frontend.views.evaluation")),
     path("endpoints/", include("frontend.views.llm")),
     path("account/", include("frontend.views.accounts")),

@@ -343,6 +343,8 @@ def run_detail_view(request, run_id: int):
     context = _status_context(request, run)
     context["hyperparameters"] = [(spec.label, run.hyperparameters[spec.name]) for spec in HYPERPARAMETERS
                                   if spec.name in run.hyperparameters]
+    # A run made by the OpenAI-compatible fine-tuning API links back to its job.
+    context["fine_tuning_job"] = run.fine_tuning_jobs.values_list("public_id", flat=True).first()
     return render(request, "frontend/training/run_detail.html", context)
 
 

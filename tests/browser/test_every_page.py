@@ -49,9 +49,18 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     feedback_events_ingest(source=source, events=[{
         "idempotency_key": "every-page-1", "kind": "like", "messages": [{"role": "user", "content": "Where is my parcel?"}],
         "responses": [{"text": "It ships today.", "model": "support-faq-lora"}]}])
+    from finetuning.services.files import fine_tuning_file_create
+    from finetuning.services.jobs import fine_tuning_job_create
+    from finetuning.tests.fixtures import support_rows, training_lines
+
+    training_file = fine_tuning_file_create(workspace=workspace, filename="train.jsonl", data=training_lines(support_rows(4)),
+                                            created_by=users["ml_engineer"])
+    job = fine_tuning_job_create(workspace=workspace, model=run.base_model.name, training_file=training_file, suffix="pages",
+                                 created_by=users["ml_engineer"])
     for role in ROLES:
         api_token_create(user=users[role], name="script")
-    return {"dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
+    return {"job": job,
+            "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
             "run": run, "artifact": tiny_artifact, "study": open_study, "endpoint": tiny_endpoint}
 
 
@@ -70,6 +79,7 @@ def pages(thing) -> list[str]:
         "/training/", "/training/runs/new/", f"/training/runs/{run.pk}/", f"/training/runs/{run.pk}/retry/",
         f"/training/base-models/{run.base_model_id}/",
         f"/training/runs/compare/?runs={run.pk}",
+        "/fine-tuning/new/", f"/fine-tuning/{thing['job'].public_id}/",
         "/studies/", f"/studies/{study.pk}/", f"/studies/{study.pk}/report/", f"/studies/{study.pk}/gold/",
         "/studies/vote/", f"/studies/vote/{study.pk}/",
         "/endpoints/", "/endpoints/new/", f"/endpoints/{thing['endpoint'].pk}/edit/",

@@ -37,6 +37,19 @@ def test_deep_bodies_are_refused_on_every_json_endpoint(http, users, workspace):
     assert Dataset.objects.count() == 0
 
 
+def test_the_fine_tuning_api_refuses_deep_bodies_and_deep_lines_and_keeps_nothing(http, users, workspace):
+    from finetuning.models import FineTuningFile, FineTuningJob
+
+    bearer = {"Authorization": f"Bearer {api_token_for(user=users['ml_engineer'])}"}
+    job = http.post("/v1/fine_tuning/jobs", content=DEEP, headers={"Content-Type": "application/json", **bearer})
+    assert (job.status_code, job.json()["error"]["message"]) == (400, f"The body nests deeper than {MAX_DEPTH} levels, the limit.")
+    good = json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    file = http.post("/v1/files", data={"purpose": "fine-tune"}, files={"file": ("deep.jsonl", f"{good}\n{DEEP}\n".encode())},
+                     headers=bearer)
+    assert (file.status_code, file.json()["error"]["message"]) == (400, f"line 2: {LIMIT}")
+    assert FineTuningFile.objects.count() == FineTuningJob.objects.count() == Dataset.objects.count() == 0
+
+
 def test_deep_metadata_inside_a_feedback_batch_is_refused_and_nothing_is_stored(http, users, workspace):
     source = feedback_source_create(workspace=workspace, name="shop", created_by=users["ml_engineer"])
     token = feedback_token_create(source=source, created_by=users["ml_engineer"])[1]

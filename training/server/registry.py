@@ -4,6 +4,8 @@ Model ids are stable and unique across the installation:
 
     <workspace id>/<base model name>         a registered base model, e.g. "3/qwen2.5-0.5b-instruct"
     <workspace id>/artifacts/<artifact id>   a trained model artifact, e.g. "3/artifacts/12"
+    ft:<base>:<workspace>:<suffix>:<job id>  a fine-tuning job's model (finetuning.selectors), and with
+                                             ":ckpt-step-<step>" after it, one of its checkpoints
 
 Base model names are unique within a workspace; artifact names (a run's name) need not be, so artifacts are named by
 their id. The artifact form is matched first, so a base model literally named "artifacts/<digits>" is not reachable.
@@ -58,17 +60,32 @@ def _served_artifact(artifact: ModelArtifact) -> ServedModel:
                        owned_by=artifact.workspace.name, base_dir=base_dir, adapter_dir=adapter_dir)
 
 
+def _served_fine_tuned(model) -> ServedModel:
+    return ServedModel(id=model.id, created=model.created, owned_by=model.owned_by,
+                       base_dir=base_model_directory(model.base_model), adapter_dir=model_directory(model.adapter_path))
+
+
 def served_model_list(*, user) -> list[ServedModel]:
-    """Every model `user` may call, base models first, each group oldest first (two queries)."""
+    """Every model `user` may call, base models first, then artifacts, then fine-tuning jobs' models, each group
+    oldest first (three queries)."""
+    # The fine-tuning app builds on this one; imported here, where it is used, so neither imports the other first.
+    from finetuning.selectors import fine_tuned_models_list
+
     base_models = scope_to_capability(BaseModel.objects.select_related("workspace"), user=user, capability=CAPABILITY)
     artifacts = scope_to_capability(ModelArtifact.objects.select_related("workspace", "base_model"), user=user,
                                     capability=CAPABILITY)
     return ([_served_base(row) for row in base_models.order_by("workspace_id", "created_at", "pk")]
-            + [_served_artifact(row) for row in artifacts.order_by("workspace_id", "created_at", "pk")])
+            + [_served_artifact(row) for row in artifacts.order_by("workspace_id", "created_at", "pk")]
+            + [_served_fine_tuned(model) for model in fine_tuned_models_list(user=user)])
 
 
 def served_model_get(*, user, model_id: str) -> ServedModel | None:
     """The model named `model_id` if `user` may call it, else None (missing and forbidden look the same)."""
+    if model_id.startswith("ft:"):
+        from finetuning.selectors import fine_tuned_model_get
+
+        model = fine_tuned_model_get(user=user, model_id=model_id)
+        return _served_fine_tuned(model) if model is not None else None
     match = ARTIFACT_ID.match(model_id)
     if match:
         artifacts = scope_to_capability(ModelArtifact.objects.select_related("workspace", "base_model"), user=user,
