@@ -9,6 +9,7 @@ urlpatterns = [
     path("feedback/", include("frontend.views.feedback")),
     path("training/", include("frontend.views.training")),
     path("studies/", include("frontend.views.evaluation")),
+    path("general-checks/", include("frontend.views.general_eval")),
     path("endpoints/", include("frontend.views.llm")),
     path("account/", include("frontend.views.accounts")),
 ]

@@ -49,9 +49,16 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     feedback_events_ingest(source=source, events=[{
         "idempotency_key": "every-page-1", "kind": "like", "messages": [{"role": "user", "content": "Where is my parcel?"}],
         "responses": [{"text": "It ships today.", "model": "support-faq-lora"}]}])
+    from evaluation.services.general_eval import general_eval_create, general_eval_run
+
+    check = general_eval_create(workspace=workspace, name="General check", baseline=run.base_model, candidate=tiny_artifact, shots=1,
+                                test_uploads=[("toys_test.csv", b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\n")],
+                                dev_uploads=[("toys_dev.csv", b"D1,a,b,c,d,C\n")])
+    general_eval_run(general_eval=check)
     for role in ROLES:
         api_token_create(user=users[role], name="script")
-    return {"dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
+    return {"general_eval": check,
+            "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
             "run": run, "artifact": tiny_artifact, "study": open_study, "endpoint": tiny_endpoint}
 
 
@@ -72,6 +79,7 @@ def pages(thing) -> list[str]:
         f"/training/runs/compare/?runs={run.pk}",
         "/studies/", f"/studies/{study.pk}/", f"/studies/{study.pk}/report/", f"/studies/{study.pk}/gold/",
         "/studies/vote/", f"/studies/vote/{study.pk}/",
+        "/general-checks/", f"/general-checks/{thing['general_eval'].pk}/",
         "/endpoints/", "/endpoints/new/", f"/endpoints/{thing['endpoint'].pk}/edit/",
     ]
 
