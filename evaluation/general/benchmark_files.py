@@ -14,12 +14,12 @@ The style decides the prompt (English `Answer:` or Chinese `答案：`, and the 
 
 import csv
 import io
-import json
 import string
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from common.errors import ApplicationError
+from common.json_limits import json_loads
 
 STYLES = ("mmlu", "cmmlu", "ceval")
 LETTERS = string.ascii_uppercase
@@ -131,7 +131,7 @@ def _jsonl_items(text: str, name: str) -> list[ChoiceItem]:
         if not raw.strip():
             continue
         try:
-            row = json.loads(raw)
+            row = json_loads(raw, where=where)
         except ValueError as error:
             raise ApplicationError(f"the line is not JSON: {error}", where=where) from None
         if not isinstance(row, dict):
