@@ -162,9 +162,17 @@ def _score_chunk(model, chunk: list[_Row], cache, results, prompt_learning: bool
         kwargs["use_cache"] = True
     if not prompt_learning:
         kwargs["logits_to_keep"] = torch.tensor(wanted, dtype=torch.long)
+    trimmed = "logits_to_keep" in kwargs
     with torch.no_grad():
-        logits = model(input_ids=batch.to(model.device), **kwargs).logits
-    if prompt_learning:  # virtual tokens come first: keep the last `width` positions, then the wanted ones
+        try:
+            logits = model(input_ids=batch.to(model.device), **kwargs).logits
+        except TypeError:  # an architecture without logits_to_keep: every position, then the wanted ones
+            if not trimmed:
+                raise
+            kwargs.pop("logits_to_keep")
+            trimmed = False
+            logits = model(input_ids=batch.to(model.device), **kwargs).logits
+    if not trimmed:  # prompt learning puts virtual tokens first: keep the last `width` positions, then the wanted ones
         logits = logits[:, -width:, :][:, wanted, :]
     log_probs = F.log_softmax(logits.float(), dim=-1)
     column = {position: k for k, position in enumerate(wanted)}
