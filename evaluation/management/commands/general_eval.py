@@ -1,7 +1,6 @@
 """Run a general-capability check from the command line, or print one's report, as JSON."""
 
 import json
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -95,5 +94,5 @@ class Command(BaseCommand):
 
     def _progress(self, fraction: float) -> None:
         filled = int(fraction * 30)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:.0%}")
-        sys.stderr.flush()
+        self.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:.0%}", ending="")
+        self.stderr.flush()
