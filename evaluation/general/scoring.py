@@ -125,9 +125,16 @@ def loglikelihoods(model, tokenizer, requests: list[ScoreRequest], *, batch_size
                 row.targets.append((i, option, cont, len(ctx) - 1 - prefix_len))
             rows.extend(by_stem.values())
         for i in truncated:
+            # Cut from the left as lm-eval cuts; options whose cut inputs are the same tokens (one-token options)
+            # still share one row.
+            by_tokens: dict[tuple, _Row] = {}
             for option, (ctx, cont) in enumerate(encoded[i]):
                 tokens = (ctx + cont)[-(max_length + 1):][:-1]
-                cut.append(_Row(tokens=tokens, targets=[(i, option, cont, len(tokens) - len(cont))]))
+                row = by_tokens.get(tuple(tokens))
+                if row is None:
+                    row = by_tokens[tuple(tokens)] = _Row(tokens=tokens, targets=[])
+                row.targets.append((i, option, cont, len(tokens) - len(cont)))
+            cut.extend(by_tokens.values())
         cache = None
         if prefix:
             with torch.no_grad():
