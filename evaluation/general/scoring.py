@@ -57,13 +57,18 @@ def _tok_encode(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(text)
 
 
-def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+def encode_pair(tokenizer, context: str, continuation: str, *, cache: dict | None = None) -> tuple[list[int], list[int]]:
+    """lm-eval's `_encode_pair`; `cache` (context text → ids) saves encoding one context once per option."""
     spaces = len(context) - len(context.rstrip())
     if spaces:
         continuation = context[-spaces:] + continuation
         context = context[:-spaces]
     whole = _tok_encode(tokenizer, context + continuation)
-    context_ids = _tok_encode(tokenizer, context)
+    context_ids = cache.get(context) if cache is not None else None
+    if context_ids is None:
+        context_ids = _tok_encode(tokenizer, context)
+        if cache is not None:
+            cache[context] = context_ids
     return context_ids, whole[len(context_ids):]
 
 
@@ -106,9 +111,12 @@ def loglikelihoods(model, tokenizer, requests: list[ScoreRequest], *, batch_size
         groups.setdefault(request.group, []).append(index)
     done = 0
     for members in groups.values():
-        encoded = {i: [encode_pair(tokenizer, requests[i].context, c) for c in requests[i].continuations] for i in members}
+        contexts_seen: dict[str, list[int]] = {}
+        encoded = {i: [encode_pair(tokenizer, requests[i].context, c, cache=contexts_seen) for c in requests[i].continuations]
+                   for i in members}
         fitting = [i for i in members if all(len(ctx) + len(cont) <= max_length + 1 for ctx, cont in encoded[i])]
-        truncated = [i for i in members if i not in set(fitting)]
+        fitting_set = set(fitting)
+        truncated = [i for i in members if i not in fitting_set]
         prefix_len = 0
         if len(fitting) > 1 and not prompt_learning:
             contexts = [encoded[i][0][0] for i in fitting]
