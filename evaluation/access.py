@@ -59,3 +59,21 @@ def access_comparison_for_vote(user, token: str) -> Comparison:
     if comparison is None:
         raise Http404
     return comparison
+
+
+def access_general_eval(user, general_eval_id, *, capabilities: tuple[str, ...] = STUDY_VIEW_CAPABILITIES):
+    """A general-capability check the user may see (study.manage or study.view_results in its workspace)."""
+    from evaluation.models import GeneralEval
+
+    if general_eval_id is None or not str(general_eval_id).isdigit():
+        raise Http404
+    general_eval = (
+        scope_to_any_capability(GeneralEval.objects.all(), user=user, capabilities=capabilities)
+        .select_related("workspace", "baseline_base_model", "baseline_artifact", "candidate_base_model",
+                        "candidate_artifact", "created_by")
+        .filter(pk=general_eval_id)
+        .first()
+    )
+    if general_eval is None:
+        raise Http404
+    return general_eval

@@ -258,3 +258,70 @@ class JudgeVerdict(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["judge", "comparison"], name="judge_verdict_once_per_comparison")]
+
+
+class GeneralEval(TimeStampedModel):
+    """A general-capability check: multiple-choice benchmark files (MMLU, CMMLU, C-Eval style) scored the way
+    lm-evaluation-harness scores them, for a baseline model and optionally a candidate on the same items (see
+    evaluation/general). Each model is a base model or a model artifact (adapter, merged or full weights)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="general_evals")
+    name = models.CharField(max_length=200)
+    baseline_base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    baseline_artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    candidate_base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    candidate_artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    shots = models.PositiveSmallIntegerField(default=5, help_text="k: the first k rows of each subject's dev file")
+    tolerance = models.FloatField(default=0.02, help_text="accuracy drop (0..1) beyond which a significant drop is a regression")
+    files = models.JSONField(default=list, help_text='[{"name", "role": "test" | "dev", "path", "source": "upload" | "path"}]')
+    fewshot = models.JSONField(default=dict, help_text='subject → the k dev items: [{"question", "choices", "gold", "style"}]')
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    items_per_s = models.FloatField(null=True, blank=True, help_text="scoring speed of the last model scored")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(baseline_base_model__isnull=False, baseline_artifact__isnull=True)
+                                   | models.Q(baseline_base_model__isnull=True, baseline_artifact__isnull=False),
+                                   name="general_eval_one_baseline_model"),
+            models.CheckConstraint(condition=models.Q(candidate_base_model__isnull=True) | models.Q(candidate_artifact__isnull=True),
+                                   name="general_eval_at_most_one_candidate_model"),
+            models.CheckConstraint(condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="general_eval_progress_in_unit_range"),
+            models.CheckConstraint(condition=models.Q(tolerance__gte=0.0, tolerance__lte=1.0), name="general_eval_tolerance_in_unit_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_candidate(self) -> bool:
+        return bool(self.candidate_base_model_id or self.candidate_artifact_id)
+
+
+class GeneralEvalItem(models.Model):  # noqa: DJ008
+    """One question of a general check, with each model's log-likelihood per option once scored."""
+
+    general_eval = models.ForeignKey(GeneralEval, on_delete=models.CASCADE, related_name="items")
+    order = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200)
+    style = models.CharField(max_length=8, help_text="mmlu, cmmlu or ceval: the prompt's language and description")
+    question = models.TextField()
+    choices = models.JSONField()
+    gold = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=300, help_text="the file and line it came from")
+    baseline_scores = models.JSONField(null=True, blank=True)
+    candidate_scores = models.JSONField(null=True, blank=True)
+    baseline_correct = models.BooleanField(null=True, blank=True)
+    candidate_correct = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["general_eval", "order"], name="general_eval_item_order_unique")]
+        indexes = [models.Index(fields=["general_eval", "subject"])]

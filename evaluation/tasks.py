@@ -24,3 +24,16 @@ def judge_run_task(*, judge_id: int) -> None:
     judge = Judge.objects.select_related("study", "endpoint").filter(pk=judge_id).first()
     if judge is not None:
         judge_run(judge=judge)
+
+
+@task(queue_name="gpu")
+def general_eval_run_task(*, general_eval_id: int) -> None:
+    """Score a general-capability check's items with its models (the service records any failure on the check)."""
+    from evaluation.models import GeneralEval
+    from evaluation.services.general_eval import general_eval_run
+
+    general_eval = (GeneralEval.objects.select_related("baseline_base_model", "baseline_artifact__base_model",
+                                                       "candidate_base_model", "candidate_artifact__base_model")
+                    .filter(pk=general_eval_id).first())
+    if general_eval is not None:
+        general_eval_run(general_eval=general_eval)

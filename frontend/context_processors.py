@@ -12,6 +12,8 @@ NAV = [
     ("training.view", "training:run-list", _("Training")),
     ("study.view_results", "evaluation:study-list", _("Studies")),
     ("study.manage", "evaluation:study-list", _("Studies")),
+    ("study.view_results", "general_eval:list", _("General check")),
+    ("study.manage", "general_eval:list", _("General check")),
     ("study.vote", "evaluation:vote-home", _("Vote")),
     ("model_endpoints.use", "llm:endpoint-list", _("Endpoints")),
     ("feedback.view", "feedback:dashboard", _("Feedback")),

@@ -10,6 +10,7 @@ urlpatterns = [
     path("training/", include("frontend.views.training")),
     path("fine-tuning/", include("frontend.views.finetuning")),
     path("studies/", include("frontend.views.evaluation")),
+    path("general-checks/", include("frontend.views.general_eval")),
     path("endpoints/", include("frontend.views.llm")),
     path("account/", include("frontend.views.accounts")),
 ]

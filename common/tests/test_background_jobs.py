@@ -31,7 +31,8 @@ def _tasks() -> dict[str, Task]:
 def test_every_job_is_named_after_the_service_it_runs_and_takes_ids_as_keywords():
     tasks = _tasks()
     assert sorted(path.rsplit(".", 1)[1] for path in tasks) == [
-        "ai_run_execute_task", "augmentation_run_execute_task", "dedupe_run_execute_task", "grading_run_execute_task",
+        "ai_run_execute_task", "augmentation_run_execute_task", "dedupe_run_execute_task", "general_eval_run_task",
+        "grading_run_execute_task",
         "import_job_run_task", "judge_run_task", "mix_run_execute_task", "model_artifact_merge_task", "study_generate_task",
         "training_run_supervise_task"]
     for path, task in tasks.items():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluation.api import quality_views, views
+from evaluation.api import general_views, quality_views, views
 
 urlpatterns = [
     path("studies/", views.StudyListCreateApi.as_view(), name="api-study-list"),
@@ -16,5 +16,7 @@ urlpatterns = [
     path("studies/<int:study_id>/gold/", quality_views.StudyGoldUploadApi.as_view(), name="api-study-gold-upload"),
     path("studies/<int:study_id>/raters/<int:rater_id>/<slug:action>/", quality_views.RaterExcludeApi.as_view(), name="api-study-rater"),
     path("studies/<int:study_id>/next/", views.StudyNextComparisonApi.as_view(), name="api-study-next"),
+    path("general-evals/", general_views.GeneralEvalListCreateApi.as_view(), name="api-general-eval-list"),
+    path("general-evals/<int:general_eval_id>/", general_views.GeneralEvalDetailApi.as_view(), name="api-general-eval-detail"),
     path("comparisons/<str:token>/vote/", views.VoteSubmitApi.as_view(), name="api-comparison-vote"),
 ]

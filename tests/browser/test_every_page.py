@@ -57,9 +57,15 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
                                             created_by=users["ml_engineer"])
     job = fine_tuning_job_create(workspace=workspace, model=run.base_model.name, training_file=training_file, suffix="pages",
                                  created_by=users["ml_engineer"])
+    from evaluation.services.general_eval import general_eval_create, general_eval_run
+
+    check = general_eval_create(workspace=workspace, name="General check", baseline=run.base_model, candidate=tiny_artifact, shots=1,
+                                test_uploads=[("toys_test.csv", b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\n")],
+                                dev_uploads=[("toys_dev.csv", b"D1,a,b,c,d,C\n")])
+    general_eval_run(general_eval=check)
     for role in ROLES:
         api_token_create(user=users[role], name="script")
-    return {"job": job,
+    return {"job": job, "general_eval": check,
             "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
             "run": run, "artifact": tiny_artifact, "study": open_study, "endpoint": tiny_endpoint}
 
@@ -82,6 +88,7 @@ def pages(thing) -> list[str]:
         "/fine-tuning/new/", f"/fine-tuning/{thing['job'].public_id}/",
         "/studies/", f"/studies/{study.pk}/", f"/studies/{study.pk}/report/", f"/studies/{study.pk}/gold/",
         "/studies/vote/", f"/studies/vote/{study.pk}/",
+        "/general-checks/", f"/general-checks/{thing['general_eval'].pk}/",
         "/endpoints/", "/endpoints/new/", f"/endpoints/{thing['endpoint'].pk}/edit/",
     ]
 
