@@ -39,7 +39,7 @@ def test_source_create(workspace):
 
 @pytest.mark.parametrize("field,values,message", [
     ("kind", {"kind": "stolen"}, "unknown source kind 'stolen'; choose one of own, public, user_generated, expert_written, synthetic, "
-                                 "crowdsourced, online"),
+                                 "crowdsourced, online, openai_api"),
     ("quality_tier", {"quality_tier": "Z"}, "unknown quality tier 'Z'; choose one of A, B, C, D"),
 ])
 def test_source_create_rejects_unknown_choices(workspace, field, values, message):
