@@ -17,7 +17,7 @@ nothing. Nothing here depends on the study's seed: a rater who knows every publi
 
 The waiting count falls by exactly one with each of the rater's own votes, whatever kind it was: it counts the regular
 comparisons still open to the rater, the gold not yet seen, and the mirrors of comparisons the rater has voted on or
-may still vote on. (Other raters filling regular comparisons make it fall faster, as before.)
+may still vote on. (Other raters filling regular comparisons make it fall faster too.)
 """
 
 import secrets

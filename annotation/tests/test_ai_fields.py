@@ -101,7 +101,7 @@ Answer B: I cannot help.
 Answer with one JSON object and nothing else, for example:
 {"labels": ["account/login", "billing/refund"], "rating": 3, "free_text": "...", "preference": "a"}"""
     )
-    # Without the preference question a preference record reads as before: the chosen answer ends the conversation.
+    # Without the preference question a preference record is shown as a conversation: the chosen answer ends it.
     rating_only = ai_prompt_fill(
         template="{conversation}\n{questions}",
         record=pair_record(),

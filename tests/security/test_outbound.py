@@ -192,7 +192,7 @@ def test_an_endpoint_saved_before_the_rule_never_sends_the_variable(engineer, cl
     monkeypatch.setenv("SECRET_KEY", settings.SECRET_KEY)  # as on a production server
     listener = make_listener()
     outbound_allow(listener.address)
-    # A row from before the rule existed: written directly, since no service saves such a row any more.
+    # A row the services refuse to save, as an older database may hold: written directly to reach the call-time check.
     legacy = ModelEndpoint.objects.create(workspace=workspace, name="legacy", base_url=f"{listener.url}/v1",
                                           model="listener-model", api_key_env="SECRET_KEY", max_retries=0)
     body = engineer.post(f"/api/v1/model-endpoints/{legacy.pk}/test/").json()
@@ -284,7 +284,7 @@ def test_test_connection_to_loopback_is_refused_before_connecting_open_port_or_c
 @pytest.mark.parametrize("host", ["localhost", "[::ffff:127.0.0.1]", "2130706433", "127.1"])
 def test_a_stored_name_or_odd_spelling_of_loopback_is_refused_at_call_time(host, engineer, workspace, make_listener):
     listener = make_listener()
-    # Rows from before the policy existed: written directly, since no service saves them any more.
+    # Rows the services refuse to save, as an older database may hold: written directly to reach the call-time check.
     legacy = ModelEndpoint.objects.create(
         workspace=workspace,
         name="legacy",
