@@ -78,8 +78,8 @@ def api_for():
         from accounts.models import ApiToken
 
         key = api_token_for(user=user)
-        # A script's token has been used before: its "last used" is fresh, so no request in a test pays the once-a-minute
-        # write, and query counts are those of every later request.
+        # A script's token has been used before: its "last used" is fresh, so no request in a test pays the
+        # once-a-minute write, and query counts are those of every later request.
         ApiToken.objects.filter(user=user).update(last_used_at=timezone.now())
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")

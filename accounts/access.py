@@ -22,7 +22,11 @@ def scope_to_capability(queryset: QuerySet, *, user, capability: str, workspace_
 
 
 def access_workspace(user, workspace_id, *, capability: str) -> Workspace:
-    workspace = scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").filter(pk=workspace_id).first()
+    workspace = (
+        scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk")
+        .filter(pk=workspace_id)
+        .first()
+    )
     if workspace is None:
         raise Http404
     return workspace
@@ -47,14 +51,26 @@ def user_can(user, capability: str, workspace=None) -> bool:
     return memberships.exists()
 
 
-def fetch_in_workspace(queryset: QuerySet, *, user, pk, view_capability: str, capability: str, workspace_path: str = "workspace",
-                       workspace_of=lambda row: row.workspace):
+def fetch_in_workspace(
+    queryset: QuerySet,
+    *,
+    user,
+    pk,
+    view_capability: str,
+    capability: str,
+    workspace_path: str = "workspace",
+    workspace_of=lambda row: row.workspace,
+):
     """The one permission-checked fetch: a row outside the workspaces where the user holds `view_capability` is
     missing (Http404, the same as a wrong id); a stronger `capability` the user lacks on a row they can see is
     PermissionDenied (403), which tells them nothing new."""
     if pk is None or not str(pk).isdigit():
         raise Http404
-    row = scope_to_capability(queryset, user=user, capability=view_capability, workspace_path=workspace_path).filter(pk=pk).first()
+    row = (
+        scope_to_capability(queryset, user=user, capability=view_capability, workspace_path=workspace_path)
+        .filter(pk=pk)
+        .first()
+    )
     if row is None:
         raise Http404
     if capability != view_capability and not user_can(user, capability, workspace_of(row)):

@@ -18,8 +18,14 @@ def lockout_response(request, original_response=None, credentials=None):
     seconds = retry_after_seconds()
     minutes = math.ceil(seconds / 60)
     if request.path.startswith(("/api/", "/v1/")):
-        response = JsonResponse({"detail": f"too many failed sign-ins; try again in {seconds} seconds", "where": "username",
-                                 "code": "throttled"}, status=429)
+        response = JsonResponse(
+            {
+                "detail": f"too many failed sign-ins; try again in {seconds} seconds",
+                "where": "username",
+                "code": "throttled",
+            },
+            status=429,
+        )
     else:
         response = render(request, "frontend/locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(seconds)
@@ -28,7 +34,8 @@ def lockout_response(request, original_response=None, credentials=None):
 
 def client_address(request) -> str | None:
     """The client's address for counting failures: REMOTE_ADDR, or behind WHETSTONE_PROXY_COUNT trusted proxies the
-    address the outermost of them saw (counted from the right of X-Forwarded-For, which a client can only prepend to)."""
+    address the outermost of them saw (counted from the right of X-Forwarded-For, which a client can only prepend
+    to)."""
     if settings.PROXY_COUNT:
         forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= settings.PROXY_COUNT:

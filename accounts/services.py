@@ -85,7 +85,9 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
 
     One query for a token used within the last minute; a second (an UPDATE) otherwise.
     """
-    token = ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True).first()
+    token = (
+        ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True).first()
+    )
     if token is None:
         return None
     now = timezone.now()

@@ -18,7 +18,9 @@ REVIEW = "annotation.review"
 SPOT_CHECK = "annotation.spot_check"
 
 
-def scope_to_any_capability(queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace") -> QuerySet:
+def scope_to_any_capability(
+    queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace"
+) -> QuerySet:
     """Narrow `queryset` to rows in workspaces where `user` holds at least one of `capabilities`."""
     if not user.is_authenticated:
         return queryset.none()
@@ -46,10 +48,15 @@ def access_project(user, project_id, *, capabilities: tuple[str, ...] = (MANAGE,
 
 
 def access_assignment(user, assignment_id) -> Assignment:
-    """One of the user's own assignments, in a project they may work on; someone else's is as missing as no assignment."""
+    """One of the user's own assignments, in a project they may work on; someone else's is as missing as no
+    assignment."""
     assignments = Assignment.objects.select_related("task__project").filter(annotator_id=user.pk)
-    return _one(scope_to_any_capability(assignments, user=user, capabilities=(WORK,), workspace_path="task__project__workspace"),
-                assignment_id)
+    return _one(
+        scope_to_any_capability(
+            assignments, user=user, capabilities=(WORK,), workspace_path="task__project__workspace"
+        ),
+        assignment_id,
+    )
 
 
 def access_label_schema(user, schema_id) -> LabelSchema:
@@ -61,18 +68,32 @@ def access_label_schema(user, schema_id) -> LabelSchema:
 def access_dataset_version(user, version_id) -> DatasetVersion:
     """A dataset version the user may open an annotation project over."""
     versions = DatasetVersion.objects.select_related("dataset__workspace")
-    return _one(scope_to_any_capability(versions, user=user, capabilities=(MANAGE,), workspace_path="dataset__workspace"), version_id)
+    return _one(
+        scope_to_any_capability(versions, user=user, capabilities=(MANAGE,), workspace_path="dataset__workspace"),
+        version_id,
+    )
 
 
 def access_review(user, review_id) -> Review:
-    """A check the user may decide: a re-check needs annotation.review, a spot check or disagreement annotation.spot_check."""
+    """A check the user may decide: a re-check needs annotation.review, a spot check or disagreement
+    annotation.spot_check."""
     from annotation.services.reviews import CAPABILITY_BY_LAYER
 
-    reviews = Review.objects.select_related("task__project__workspace", "task__project__schema", "annotation__annotator")
-    found = _one(scope_to_any_capability(reviews, user=user, capabilities=(REVIEW, SPOT_CHECK), workspace_path="task__project__workspace"),
-                 review_id)
-    if not scope_to_any_capability(Review.objects.filter(pk=found.pk), user=user, capabilities=(CAPABILITY_BY_LAYER[found.layer],),
-                                   workspace_path="task__project__workspace").exists():
+    reviews = Review.objects.select_related(
+        "task__project__workspace", "task__project__schema", "annotation__annotator"
+    )
+    found = _one(
+        scope_to_any_capability(
+            reviews, user=user, capabilities=(REVIEW, SPOT_CHECK), workspace_path="task__project__workspace"
+        ),
+        review_id,
+    )
+    if not scope_to_any_capability(
+        Review.objects.filter(pk=found.pk),
+        user=user,
+        capabilities=(CAPABILITY_BY_LAYER[found.layer],),
+        workspace_path="task__project__workspace",
+    ).exists():
         raise Http404
     return found
 
@@ -80,11 +101,18 @@ def access_review(user, review_id) -> Review:
 def access_ai_annotator(user, ai_annotator_id) -> AIAnnotator:
     """An AI annotator of a project the user manages."""
     ais = AIAnnotator.objects.select_related("project__workspace", "project__schema", "endpoint", "user")
-    return _one(scope_to_any_capability(ais, user=user, capabilities=(MANAGE,), workspace_path="project__workspace"), ai_annotator_id)
+    return _one(
+        scope_to_any_capability(ais, user=user, capabilities=(MANAGE,), workspace_path="project__workspace"),
+        ai_annotator_id,
+    )
 
 
 def access_ai_run(user, ai_run_id) -> AIRun:
     """A run of an AI annotator of a project the user manages."""
     runs = AIRun.objects.select_related("ai_annotator__project")
-    return _one(scope_to_any_capability(runs, user=user, capabilities=(MANAGE,), workspace_path="ai_annotator__project__workspace"),
-                ai_run_id)
+    return _one(
+        scope_to_any_capability(
+            runs, user=user, capabilities=(MANAGE,), workspace_path="ai_annotator__project__workspace"
+        ),
+        ai_run_id,
+    )

@@ -70,7 +70,13 @@ def dawid_skene(items: dict, *, max_iterations: int = MAX_ITERATIONS, tolerance:
             break
     priors, confusion = _m_step(items, posteriors, classes, annotators)
     labels = {item: min(classes, key=lambda k: (-round(p[k], 12), k)) for item, p in posteriors.items()}
-    return {"labels": labels, "posteriors": posteriors, "confusion": confusion, "priors": priors, "iterations": iterations}
+    return {
+        "labels": labels,
+        "posteriors": posteriors,
+        "confusion": confusion,
+        "priors": priors,
+        "iterations": iterations,
+    }
 
 
 def _m_step(items, posteriors, classes, annotators):
@@ -94,7 +100,10 @@ def _e_step(items, priors, confusion, classes):
     posteriors = {}
     for item, votes in items.items():
         # Logs: a few dozen annotators' small probabilities would underflow as a product.
-        logs = {k: math.log(max(priors[k], 1e-300)) + sum(math.log(confusion[a][k][answer]) for a, answer in votes) for k in classes}
+        logs = {
+            k: math.log(max(priors[k], 1e-300)) + sum(math.log(confusion[a][k][answer]) for a, answer in votes)
+            for k in classes
+        }
         top = max(logs.values())
         weights = {k: math.exp(v - top) for k, v in logs.items()}
         total = sum(weights.values())
@@ -127,7 +136,9 @@ def ranking_pairs(rankings: list[list]) -> list[tuple]:
         return []
     places = mean_places(rankings)
     order = _order(rankings, places)
-    return [(better, worse) for i, better in enumerate(order) for worse in order[i + 1:] if places[better] != places[worse]]
+    return [
+        (better, worse) for i, better in enumerate(order) for worse in order[i + 1 :] if places[better] != places[worse]
+    ]
 
 
 def _order(rankings: list[list], places: dict) -> list:

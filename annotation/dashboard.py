@@ -56,7 +56,8 @@ class ProjectDashboard:
     reviews: dict[str, dict[str, int]]
     period: str = "week"
     agreement_over_time: list["AgreementPoint"] = field(default_factory=list)
-    # On a schema with a rating: items with several ratings, and Krippendorff's alpha on them as ordinal and interval data.
+    # On a schema with a rating: items with several ratings, and Krippendorff's alpha on them as ordinal and interval
+    # data.
     rating_units: int = 0
     alpha_rating_ordinal: float | None = None
     alpha_rating_interval: float | None = None
@@ -114,8 +115,9 @@ def _answers_by_annotation(*, project: AnnotationProject) -> dict[int, str]:
     # Labels of versions the project moved away from are compared under their current paths.
     mapper = label_path_mapper(project=project)
     paths: dict[int, list[str]] = {}
-    for annotation_id, schema_id, path in Annotation.labels.through.objects.filter(annotation__task__project=project).values_list(
-            "annotation_id", "label__schema_id", "label__path"):
+    for annotation_id, schema_id, path in Annotation.labels.through.objects.filter(
+        annotation__task__project=project
+    ).values_list("annotation_id", "label__schema_id", "label__path"):
         current = path_in_current(mapper, schema_id, path, project.schema_id) if mapper else path
         paths.setdefault(annotation_id, []).append(current if current is not None else path)
     return {pk: "|".join(sorted(chosen)) for pk, chosen in paths.items()}
@@ -127,16 +129,32 @@ DASHBOARD_TIMES = 5000
 def project_dashboard(*, project: AnnotationProject, period: str = "week") -> ProjectDashboard:
     """Progress, submissions per hour, time per item, agreement (Krippendorff's alpha on the chosen label sets, and
     path-aware on single-choice trees; Fleiss' kappa when every multi-annotated item has the same number of
-    annotations), gold accuracy and a row per annotator. A fixed number of queries; reads every annotation of the project."""
+    annotations), gold accuracy and a row per annotator. A fixed number of queries; reads every annotation of the
+    project."""
     from statistics import median
 
     from django.db.models.functions import TruncHour
 
     annotations = Annotation.objects.filter(task__project=project)
-    throughput = [(hour.isoformat(), n) for hour, n in annotations.annotate(hour=TruncHour("created_at")).values_list("hour")
-                  .annotate(n=Count("pk")).order_by("hour")]
-    rows = list(annotations.order_by("pk").values_list("pk", "task_id", "annotator_id", "annotator__username", "annotator_kind",
-                                                       "time_spent_ms", "gold_correct", "created_at"))
+    throughput = [
+        (hour.isoformat(), n)
+        for hour, n in annotations.annotate(hour=TruncHour("created_at"))
+        .values_list("hour")
+        .annotate(n=Count("pk"))
+        .order_by("hour")
+    ]
+    rows = list(
+        annotations.order_by("pk").values_list(
+            "pk",
+            "task_id",
+            "annotator_id",
+            "annotator__username",
+            "annotator_kind",
+            "time_spent_ms",
+            "gold_correct",
+            "created_at",
+        )
+    )
     chosen = _answers_by_annotation(project=project)
     answer = {pk: chosen.get(pk, "") for pk, *_ in rows}
     by_task: dict[int, list[tuple[int, str]]] = {}
@@ -152,7 +170,11 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
     if units and len({len(unit) for unit in units}) == 1:
         categories = sorted({value for unit in units for value in unit})
         fleiss = fleiss_kappa([[unit.count(c) for c in categories] for unit in units])
-    majority = {task_id: Counter(value for _, value in answers).most_common(1)[0] for task_id, answers in by_task.items() if len(answers) > 1}
+    majority = {
+        task_id: Counter(value for _, value in answers).most_common(1)[0]
+        for task_id, answers in by_task.items()
+        if len(answers) > 1
+    }
 
     human_answers: dict[int, list[tuple[int, str]]] = {}
     for pk, task_id, annotator_id, _, kind, *_ in rows:
@@ -162,8 +184,9 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
     rating_units, alpha_ordinal, alpha_interval, rating_gaps = _rating_agreement(project=project)
     per_annotator: dict[str, dict] = {}
     for pk, task_id, annotator_id, username, kind, time_ms, gold, _ in rows:
-        row = per_annotator.setdefault(username, {"id": annotator_id, "kind": kind, "n": 0, "gold": [], "agree": [], "times": [],
-                                                  "human": []})
+        row = per_annotator.setdefault(
+            username, {"id": annotator_id, "kind": kind, "n": 0, "gold": [], "agree": [], "times": [], "human": []}
+        )
         others = [value for other, value in human_answers.get(task_id, []) if other != annotator_id]
         if others:
             row["human"].append(answer[pk] == Counter(others).most_common(1)[0][0])
@@ -174,28 +197,55 @@ def project_dashboard(*, project: AnnotationProject, period: str = "week") -> Pr
         if task_id in majority:
             value, count = majority[task_id]
             row["agree"].append(count > 1 and answer[pk] == value)
-    annotators = [AnnotatorRow(username=name, kind=row["kind"], submitted=row["n"], gold_n=len(row["gold"]),
-                               gold_accuracy=sum(row["gold"]) / len(row["gold"]) if row["gold"] else None,
-                               agreement_n=len(row["agree"]), agreement=sum(row["agree"]) / len(row["agree"]) if row["agree"] else None,
-                               median_ms=int(median(row["times"])), human_agreement_n=len(row["human"]),
-                               human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None,
-                               ranking_tau=ranking_by_annotator.get(row["id"]), rating_gap=rating_gaps.get(row["id"]))
-                  for name, row in sorted(per_annotator.items())]
+    annotators = [
+        AnnotatorRow(
+            username=name,
+            kind=row["kind"],
+            submitted=row["n"],
+            gold_n=len(row["gold"]),
+            gold_accuracy=sum(row["gold"]) / len(row["gold"]) if row["gold"] else None,
+            agreement_n=len(row["agree"]),
+            agreement=sum(row["agree"]) / len(row["agree"]) if row["agree"] else None,
+            median_ms=int(median(row["times"])),
+            human_agreement_n=len(row["human"]),
+            human_agreement=sum(row["human"]) / len(row["human"]) if row["human"] else None,
+            ranking_tau=ranking_by_annotator.get(row["id"]),
+            rating_gap=rating_gaps.get(row["id"]),
+        )
+        for name, row in sorted(per_annotator.items())
+    ]
     pairwise_units, alpha_pairwise = _pairwise_agreement(project=project)
     gold = [g for *_, g, _ in rows if g is not None]
     times = [time_ms for *_, time_ms, _, _ in rows]
-    return ProjectDashboard(progress=project_progress(project=project), throughput=throughput, times_ms=times[-DASHBOARD_TIMES:],
-                            median_ms=int(median(times)) if times else 0, alpha_nominal=alpha_nominal, alpha_path=alpha_path,
-                            fleiss=fleiss, units=len(units), gold_n=len(gold), gold_accuracy=sum(gold) / len(gold) if gold else None,
-                            annotators=annotators, reviews=review_counts(project=project), period=period,
-                            agreement_over_time=timeline, rating_units=rating_units, alpha_rating_ordinal=alpha_ordinal,
-                            alpha_rating_interval=alpha_interval, pairwise_units=pairwise_units, alpha_pairwise=alpha_pairwise,
-                            ranking_units=ranking_units, ranking_tau=ranking_tau)
+    return ProjectDashboard(
+        progress=project_progress(project=project),
+        throughput=throughput,
+        times_ms=times[-DASHBOARD_TIMES:],
+        median_ms=int(median(times)) if times else 0,
+        alpha_nominal=alpha_nominal,
+        alpha_path=alpha_path,
+        fleiss=fleiss,
+        units=len(units),
+        gold_n=len(gold),
+        gold_accuracy=sum(gold) / len(gold) if gold else None,
+        annotators=annotators,
+        reviews=review_counts(project=project),
+        period=period,
+        agreement_over_time=timeline,
+        rating_units=rating_units,
+        alpha_rating_ordinal=alpha_ordinal,
+        alpha_rating_interval=alpha_interval,
+        pairwise_units=pairwise_units,
+        alpha_pairwise=alpha_pairwise,
+        ranking_units=ranking_units,
+        ranking_tau=ranking_tau,
+    )
 
 
 def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None, float | None, dict[int, float]]:
     """(items with several ratings, ordinal alpha, interval alpha, annotator id -> rating gap to people, see
-    AnnotatorRow.rating_gap) of the project's ratings; one query, and none when the project's schema asks for no rating."""
+    AnnotatorRow.rating_gap) of the project's ratings; one query, and none when the project's schema asks for no
+    rating."""
     if not project.schema.rating_scale:
         return 0, None, None, {}
     rated = list(Annotation.objects.filter(task__project=project, rating__isnull=False).values_list(
@@ -205,7 +255,9 @@ def _rating_agreement(*, project: AnnotationProject) -> tuple[int, float | None,
         by_task.setdefault(task_id, []).append((annotator_id, kind, rating))
     gaps: dict[int, list[float]] = {}
     for task_id, annotator_id, _, rating in rated:
-        people = [r for other, kind, r in by_task[task_id] if other != annotator_id and kind != Annotation.AnnotatorKind.AI]
+        people = [
+            r for other, kind, r in by_task[task_id] if other != annotator_id and kind != Annotation.AnnotatorKind.AI
+        ]
         if people:
             gaps.setdefault(annotator_id, []).append(abs(rating - sum(people) / len(people)))
     gap = {annotator: sum(values) / len(values) for annotator, values in gaps.items()}
@@ -237,8 +289,11 @@ def ranking_agreement(*, project: AnnotationProject) -> tuple[int, float | None,
     if not project.schema.ranking_question:
         return 0, None, {}
     by_task: dict[int, list[tuple[int, list[int]]]] = {}
-    for task_id, annotator_id, ranking in Annotation.objects.filter(task__project=project).exclude(ranking=[]).values_list(
-            "task_id", "annotator_id", "ranking"):
+    for task_id, annotator_id, ranking in (
+        Annotation.objects.filter(task__project=project)
+        .exclude(ranking=[])
+        .values_list("task_id", "annotator_id", "ranking")
+    ):
         by_task.setdefault(task_id, []).append((annotator_id, ranking))
     return ranking_taus(by_task)
 

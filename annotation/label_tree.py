@@ -30,7 +30,8 @@ class FlatLabel:
 
 
 def label_tree_validate(tree) -> list[FlatLabel]:
-    """Check a tree and return its nodes flattened depth-first, each error naming its place (`tree[1].children[0].name`)."""
+    """Check a tree and return its nodes flattened depth-first, each error naming its place
+    (`tree[1].children[0].name`)."""
     if not isinstance(tree, list) or not tree:
         raise ApplicationError("the label tree needs at least one label", where="tree")
     flat: list[FlatLabel] = []
@@ -48,7 +49,9 @@ def _walk(nodes, *, where: str, parent_index: int | None, parent_path: str, dept
             raise ApplicationError("a label must be an object with a name", where=place)
         unknown = set(node) - {"name", "description", "examples", "children"}
         if unknown:
-            raise ApplicationError(f"unknown key {sorted(unknown)[0]!r}; use name, description, examples and children", where=place)
+            raise ApplicationError(
+                f"unknown key {sorted(unknown)[0]!r}; use name, description, examples and children", where=place
+            )
         name = node.get("name")
         if not isinstance(name, str):
             raise ApplicationError("a name must be text", where=f"{place}.name")
@@ -56,25 +59,40 @@ def _walk(nodes, *, where: str, parent_index: int | None, parent_path: str, dept
         if not name:
             raise ApplicationError("empty", where=f"{place}.name")
         if "/" in name:
-            raise ApplicationError(f"{name!r} contains '/', which separates the levels of a path", where=f"{place}.name")
+            raise ApplicationError(
+                f"{name!r} contains '/', which separates the levels of a path", where=f"{place}.name"
+            )
         if len(name) > MAX_NAME_CHARS:
             raise ApplicationError(f"longer than {MAX_NAME_CHARS} characters", where=f"{place}.name")
         if name.casefold() in seen:
-            raise ApplicationError(f"{name!r} repeats the name of its sibling {where}[{seen[name.casefold()]}]", where=f"{place}.name")
+            raise ApplicationError(
+                f"{name!r} repeats the name of its sibling {where}[{seen[name.casefold()]}]", where=f"{place}.name"
+            )
         seen[name.casefold()] = i
         description = node.get("description") or ""
         if not isinstance(description, str):
             raise ApplicationError("a description must be text", where=f"{place}.description")
         path = f"{parent_path}/{name}" if parent_path else name
         if len(path) > MAX_PATH_CHARS:
-            raise ApplicationError(f"the path {path!r} is longer than {MAX_PATH_CHARS} characters", where=f"{place}.name")
+            raise ApplicationError(
+                f"the path {path!r} is longer than {MAX_PATH_CHARS} characters", where=f"{place}.name"
+            )
         children = node.get("children") or []
         if not isinstance(children, list):
             raise ApplicationError("children must be a list of labels", where=f"{place}.children")
         examples = _examples_check(node.get("examples"), where=f"{place}.examples")
         index = len(flat)
-        flat.append(FlatLabel(name=name, path=path, description=description.strip(), parent_index=parent_index, depth=depth,
-                              has_children=bool(children), examples=examples))
+        flat.append(
+            FlatLabel(
+                name=name,
+                path=path,
+                description=description.strip(),
+                parent_index=parent_index,
+                depth=depth,
+                has_children=bool(children),
+                examples=examples,
+            )
+        )
         _walk(children, where=f"{place}.children", parent_index=index, parent_path=path, depth=depth + 1, flat=flat)
 
 
@@ -120,7 +138,9 @@ def label_tree_from_text(text: str) -> list[dict]:
         indent = len(line) - len(line.lstrip(" "))
         if line.lstrip().startswith(">"):
             if not stack:
-                raise ApplicationError("an example (a line starting with >) needs a label above it", where=f"line {number}")
+                raise ApplicationError(
+                    "an example (a line starting with >) needs a label above it", where=f"line {number}"
+                )
             stack[-1][1].setdefault("examples", []).append(line.lstrip()[1:].strip())
             continue
         name, _, description = line.strip().partition(": ")
@@ -204,9 +224,16 @@ def label_tree_nested(labels, *, leaf_only: bool) -> list[LabelNode]:
         if selectable:
             shortcut += 1
         parent = nodes.get(label.parent_id) if label.parent_id is not None else None
-        node = LabelNode(id=label.pk, name=label.name, path=label.path, description=label.description,
-                         depth=parent.depth + 1 if parent else 0, selectable=selectable, shortcut=shortcut if selectable else None,
-                         examples=list(getattr(label, "examples", None) or []))
+        node = LabelNode(
+            id=label.pk,
+            name=label.name,
+            path=label.path,
+            description=label.description,
+            depth=parent.depth + 1 if parent else 0,
+            selectable=selectable,
+            shortcut=shortcut if selectable else None,
+            examples=list(getattr(label, "examples", None) or []),
+        )
         nodes[label.pk] = node
         (parent.children if parent else roots).append(node)
     return roots

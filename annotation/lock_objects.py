@@ -50,13 +50,15 @@ def tasks_lock_wait(queryset: QuerySet, *, limit: int) -> list[AnnotationTask]:
 
 
 def assignments_lock_live(*, project_id: int, annotator_id: int, now) -> list[Assignment]:
-    """Hold the annotator's unexpired active leases in a project, oldest first (the heartbeat; take annotator_lock first).
+    """Hold the annotator's unexpired active leases in a project, oldest first (the heartbeat; take annotator_lock
+    first).
 
     Assignments without their tasks: the renewal only moves `expires_at` forward on rows that have not run out, and
     no claim or submit changes such a row's slot, so no task lock is needed.
     """
-    live = Assignment.objects.filter(task__project_id=project_id, annotator_id=annotator_id, status=Assignment.Status.ACTIVE,
-                                     expires_at__gt=now)
+    live = Assignment.objects.filter(
+        task__project_id=project_id, annotator_id=annotator_id, status=Assignment.Status.ACTIVE, expires_at__gt=now
+    )
     return list(live.select_for_update(of=("self",)).order_by("claimed_at", "pk"))
 
 

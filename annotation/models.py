@@ -18,22 +18,36 @@ class LabelSchema(TimeStampedModel):
     multiple = models.BooleanField(default=False, help_text="several labels may be picked")
     leaf_only = models.BooleanField(default=True, help_text="only leaves may be picked")
     # Optional fields beside the labels, part of the published version like the labels.
-    rating_scale = models.PositiveSmallIntegerField(default=0, help_text="0: no rating; N: a rating from 1 to N (2..10)")
-    rating_question = models.CharField(max_length=300, blank=True, help_text="what the rating measures, e.g. 'How helpful is the answer?'")
-    free_text_question = models.CharField(max_length=300, blank=True, help_text="blank: no free-text field; else its question")
-    pairwise_question = models.CharField(max_length=300, blank=True,
-                                         help_text="blank: no A/B comparison; else its question, asked on records with two answers")
-    ranking_question = models.CharField(max_length=300, blank=True,
-                                        help_text="blank: no ranking; else its question: a project then groups the answers to one "
-                                                  "prompt into one item, and annotators rank them best first")
+    rating_scale = models.PositiveSmallIntegerField(
+        default=0, help_text="0: no rating; N: a rating from 1 to N (2..10)"
+    )
+    rating_question = models.CharField(
+        max_length=300, blank=True, help_text="what the rating measures, e.g. 'How helpful is the answer?'"
+    )
+    free_text_question = models.CharField(
+        max_length=300, blank=True, help_text="blank: no free-text field; else its question"
+    )
+    pairwise_question = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="blank: no A/B comparison; else its question, asked on records with two answers",
+    )
+    ranking_question = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="blank: no ranking; else its question: a project then groups the answers to one "
+        "prompt into one item, and annotators rank them best first",
+    )
     published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name", "version"], name="label_schema_version_unique"),
-            models.CheckConstraint(condition=models.Q(rating_scale=0) | models.Q(rating_scale__gte=2, rating_scale__lte=10),
-                                   name="label_schema_rating_scale_range"),
+            models.CheckConstraint(
+                condition=models.Q(rating_scale=0) | models.Q(rating_scale__gte=2, rating_scale__lte=10),
+                name="label_schema_rating_scale_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -79,7 +93,9 @@ class AnnotationProject(TimeStampedModel):
     gold_rate = models.FloatField(default=0.0)
     disagreement_threshold = models.FloatField(default=0.5)
     blind = models.BooleanField(default=True, help_text="annotators do not see each other's answers")
-    label_pools = models.JSONField(default=list, blank=True, help_text="annotator kinds that label (crowd, staff, expert); empty: all")
+    label_pools = models.JSONField(
+        default=list, blank=True, help_text="annotator kinds that label (crowd, staff, expert); empty: all"
+    )
 
     class Mode(models.TextChoices):
         HUMAN_ONLY = "human_only", _("Human only")
@@ -87,17 +103,27 @@ class AnnotationProject(TimeStampedModel):
         AI_FIRST = "ai_first", _("AI first, human verifies")
 
     # human_only: AI annotators may not run. ai_assists: an AI annotator is one more annotator (overlap, agreement and
-    # the sampled layers as for people). ai_first: an AI answer completes its item and always goes to the re-check queue;
-    # the export leaves it out until a reviewer accepts or fixes it, and a rejection gives the item back to people.
+    # the sampled layers as for people). ai_first: an AI answer completes its item and always goes to the re-check
+    # queue; the export leaves it out until a reviewer accepts or fixes it, and a rejection gives the item back to
+    # people.
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.HUMAN_ONLY)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(overlap__gte=1), name="annotation_project_overlap_positive"),
             models.CheckConstraint(
-                condition=models.Q(review_rate__gte=0, review_rate__lte=1, spot_check_rate__gte=0, spot_check_rate__lte=1,
-                                   gold_rate__gte=0, gold_rate__lte=1, disagreement_threshold__gte=0, disagreement_threshold__lte=1),
-                name="annotation_project_rates_are_shares"),
+                condition=models.Q(
+                    review_rate__gte=0,
+                    review_rate__lte=1,
+                    spot_check_rate__gte=0,
+                    spot_check_rate__lte=1,
+                    gold_rate__gte=0,
+                    gold_rate__lte=1,
+                    disagreement_threshold__gte=0,
+                    disagreement_threshold__lte=1,
+                ),
+                name="annotation_project_rates_are_shares",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -113,9 +139,12 @@ class AnnotationTask(models.Model):
     is_complete = models.BooleanField(default=False)
     is_gold = models.BooleanField(default=False)
     gold_labels = models.JSONField(default=list, blank=True, help_text="the known answer of a gold item: label paths")
-    candidates = models.JSONField(default=list, blank=True,
-                                  help_text="a ranking item: the version entries (ids) of the answers to rank, 2 to 9, all to "
-                                            "`entry`'s prompt, `entry` first; empty for an item of one record")
+    candidates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="a ranking item: the version entries (ids) of the answers to rank, 2 to 9, all to "
+        "`entry`'s prompt, `entry` first; empty for an item of one record",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "entry"], name="annotation_task_unique_entry")]
@@ -163,7 +192,9 @@ class Assignment(models.Model):
             models.Index(fields=["annotator", "status"]),
             # The queue asks, per candidate task, "is it leased?" and "did this annotator finish it?": both are
             # index probes, whatever the number of tasks already done.
-            models.Index(fields=["task", "expires_at"], condition=models.Q(status="active"), name="assignment_active_lease"),
+            models.Index(
+                fields=["task", "expires_at"], condition=models.Q(status="active"), name="assignment_active_lease"
+            ),
             models.Index(fields=["task", "annotator"], name="assignment_task_annotator"),
         ]
 
@@ -182,7 +213,9 @@ class Annotation(TimeStampedModel):
     labels = models.ManyToManyField(Label, related_name="annotations", blank=True)
     corrected_response = models.TextField(blank=True)
     comment = models.TextField(blank=True)
-    rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..the schema's rating_scale; empty when not rated")
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1..the schema's rating_scale; empty when not rated"
+    )
     free_text = models.TextField(blank=True, help_text="the answer to the schema's free-text question")
 
     class Preference(models.TextChoices):
@@ -190,12 +223,18 @@ class Annotation(TimeStampedModel):
         B = "b", _("Answer B")
         TIE = "tie", _("Tie")
 
-    preference = models.CharField(max_length=3, choices=Preference.choices, blank=True,
-                                  help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none")
+    preference = models.CharField(
+        max_length=3,
+        choices=Preference.choices,
+        blank=True,
+        help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none",
+    )
     ranking = models.JSONField(default=list, blank=True,
                                help_text="a ranking item: its candidate entry ids, best first; empty otherwise")
     time_spent_ms = models.PositiveIntegerField(default=0)
-    gold_correct = models.BooleanField(null=True, blank=True, help_text="on a gold item: whether the labels match the known answer")
+    gold_correct = models.BooleanField(
+        null=True, blank=True, help_text="on a gold item: whether the labels match the known answer"
+    )
 
 
 class Review(TimeStampedModel):
@@ -218,7 +257,9 @@ class Review(TimeStampedModel):
     layer = models.CharField(max_length=16, choices=Layer.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     sampled_because = models.CharField(max_length=200, blank=True)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
     claimed_until = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
     fixed_labels = models.ManyToManyField(Label, related_name="+", blank=True)
@@ -226,9 +267,14 @@ class Review(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["annotation", "layer"], condition=models.Q(annotation__isnull=False),
-                                    name="review_one_per_annotation_and_layer"),
-            models.UniqueConstraint(fields=["task"], condition=models.Q(layer="disagreement"), name="review_one_disagreement_per_task"),
+            models.UniqueConstraint(
+                fields=["annotation", "layer"],
+                condition=models.Q(annotation__isnull=False),
+                name="review_one_per_annotation_and_layer",
+            ),
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(layer="disagreement"), name="review_one_disagreement_per_task"
+            ),
         ]
         indexes = [models.Index(fields=["layer", "status", "id"], name="review_queue")]
 
@@ -242,8 +288,10 @@ class SchemaMove(TimeStampedModel):
     project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="schema_moves")
     from_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="+")
     to_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="+")
-    mapping = models.JSONField(default=dict, help_text="old label path -> new label path, for every label of the old version "
-                                                       "that has a counterpart")
+    mapping = models.JSONField(
+        default=dict,
+        help_text="old label path -> new label path, for every label of the old version that has a counterpart",
+    )
     moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
@@ -261,8 +309,9 @@ class AIAnnotator(TimeStampedModel):
     name = models.CharField(max_length=100)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_annotator")
     endpoint = models.ForeignKey("llm.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
-    prompt_template = models.TextField(help_text="with {conversation} and {labels}, and {questions} when the schema asks more "
-                                                 "than labels")
+    prompt_template = models.TextField(
+        help_text="with {conversation} and {labels}, and {questions} when the schema asks more than labels"
+    )
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=64)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -270,7 +319,9 @@ class AIAnnotator(TimeStampedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="ai_annotator_name_unique_in_project"),
-            models.CheckConstraint(condition=models.Q(temperature__gte=0, temperature__lte=2), name="ai_annotator_temperature_range"),
+            models.CheckConstraint(
+                condition=models.Q(temperature__gte=0, temperature__lte=2), name="ai_annotator_temperature_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -316,17 +367,24 @@ class AIAnswer(models.Model):
 
     run = models.ForeignKey(AIRun, on_delete=models.CASCADE, related_name="answers")
     task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="+")
-    annotation = models.OneToOneField(Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="ai_answer")
+    annotation = models.OneToOneField(
+        Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="ai_answer"
+    )
     model = models.CharField(max_length=300)
     prompt_version = models.CharField(max_length=16)
     response_text = models.TextField(blank=True)
     label_paths = models.JSONField(default=list, blank=True)
     # The answers to the schema's other questions, as read from the model's text (empty when not asked or unusable).
-    rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..the schema's rating_scale; empty when not asked")
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1..the schema's rating_scale; empty when not asked"
+    )
     free_text = models.TextField(blank=True, help_text="the answer to the schema's free-text question")
     preference = models.CharField(max_length=3, choices=Annotation.Preference.choices, blank=True,
-                                  help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or tie; blank: none")
-    ranking = models.JSONField(default=list, blank=True, help_text="a ranking item: its candidate entry ids, best first")
+                                  help_text="pairwise: a (the stored chosen answer), b (the stored rejected one) or "
+                                            "tie; blank: none")
+    ranking = models.JSONField(
+        default=list, blank=True, help_text="a ranking item: its candidate entry ids, best first"
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -28,10 +28,13 @@ from datahub.models import DatasetVersion, Record, VersionRecord
 
 
 def label_schemas_for_user(*, user) -> QuerySet[LabelSchema]:
-    """Schemas of the workspaces where the user sets projects up, newest version first, labels prefetched in tree order."""
+    """Schemas of the workspaces where the user sets projects up, newest version first, labels prefetched in tree
+    order."""
     labels = Prefetch("labels", queryset=Label.objects.order_by("order", "pk"))
     schemas = LabelSchema.objects.select_related("workspace").prefetch_related(labels)
-    return scope_to_any_capability(schemas, user=user, capabilities=(MANAGE,)).order_by("workspace__name", "name", "-version")
+    return scope_to_any_capability(schemas, user=user, capabilities=(MANAGE,)).order_by(
+        "workspace__name", "name", "-version"
+    )
 
 
 def label_schema_tree(*, schema: LabelSchema) -> list[LabelNode]:
@@ -61,7 +64,9 @@ class ProjectProgress:
 
 def project_progress(*, project: AnnotationProject, annotator=None) -> ProjectProgress:
     """Counts for one project (two queries); `mine_submitted` counts the annotator's submissions when one is given."""
-    tasks = project.tasks.aggregate(total=Count("pk"), done=Count("pk", filter=Q(is_complete=True)), annotations=Sum("submitted_count"))
+    tasks = project.tasks.aggregate(
+        total=Count("pk"), done=Count("pk", filter=Q(is_complete=True)), annotations=Sum("submitted_count")
+    )
     assignments = Assignment.objects.filter(task__project=project).aggregate(
         active=Count("pk", filter=Q(status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now())),
         mine=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED, annotator_id=getattr(annotator, "pk", None))),
@@ -121,8 +126,15 @@ def assignment_item(*, assignment: Assignment, project: AnnotationProject) -> It
     """The record and the label tree for an assignment of `project` (two queries at most; three on a ranking item)."""
     if _loaded(assignment, "task") and _loaded(assignment.task, "entry") and _loaded(assignment.task.entry, "record"):
         task = assignment.task
-        return Item(assignment=assignment, record=task.entry.record, project=project, labels=label_schema_tree(schema=project.schema),
-                    candidates=candidates_shown(task.candidates, candidate_answers(entry_ids=task.candidates), seed=assignment.pk))
+        return Item(
+            assignment=assignment,
+            record=task.entry.record,
+            project=project,
+            labels=label_schema_tree(schema=project.schema),
+            candidates=candidates_shown(
+                task.candidates, candidate_answers(entry_ids=task.candidates), seed=assignment.pk
+            ),
+        )
     return assignment_items(assignments=[assignment], project=project)[0]
 
 
@@ -131,7 +143,12 @@ def assignment_items(*, assignments: list[Assignment], project: AnnotationProjec
     when some are ranking items)."""
     if not assignments:
         return []
-    tasks = {task.pk: task for task in AnnotationTask.objects.select_related("entry__record").filter(pk__in=[a.task_id for a in assignments])}
+    tasks = {
+        task.pk: task
+        for task in AnnotationTask.objects.select_related("entry__record").filter(
+            pk__in=[a.task_id for a in assignments]
+        )
+    }
     answers = candidate_answers(entry_ids=[e for task in tasks.values() for e in task.candidates])
     labels = label_schema_tree(schema=project.schema)
     return [Item(assignment=a, record=tasks[a.task_id].entry.record, project=project, labels=labels,
@@ -142,7 +159,11 @@ def candidate_answers(*, entry_ids: list[int]) -> dict[int, str]:
     """entry id -> the text of its final assistant answer (one query; none for no ids)."""
     if not entry_ids:
         return {}
-    entries = VersionRecord.objects.filter(pk__in=entry_ids).select_related("record").only("pk", "record__messages", "record__kind")
+    entries = (
+        VersionRecord.objects.filter(pk__in=entry_ids)
+        .select_related("record")
+        .only("pk", "record__messages", "record__kind")
+    )
     return {entry.pk: entry.record.response_text for entry in entries}
 
 
@@ -153,7 +174,9 @@ def candidates_shown(entry_ids: list[int], answers: dict[int, str], *, seed: int
     order = list(entry_ids)
     if seed is not None:
         random.Random(seed).shuffle(order)
-    return [Candidate(entry_id=entry_id, number=i, content=answers.get(entry_id, "")) for i, entry_id in enumerate(order, 1)]
+    return [
+        Candidate(entry_id=entry_id, number=i, content=answers.get(entry_id, "")) for i, entry_id in enumerate(order, 1)
+    ]
 
 
 def _loaded(instance, field: str) -> bool:
@@ -168,14 +191,22 @@ def dataset_versions_for_annotation(*, user) -> QuerySet[DatasetVersion]:
 
 
 def workspaces_for_annotation_manage(*, user) -> QuerySet[Workspace]:
-    return scope_to_any_capability(Workspace.objects.all(), user=user, capabilities=(MANAGE,), workspace_path="pk").order_by("name")
+    return scope_to_any_capability(
+        Workspace.objects.all(), user=user, capabilities=(MANAGE,), workspace_path="pk"
+    ).order_by("name")
 
 
 def project_exports(*, project: AnnotationProject) -> QuerySet[DatasetVersion]:
     """The versions exported from this project, newest first."""
-    return (DatasetVersion.objects.filter(parent=project.dataset_version, operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
-                                          operation_detail__project_id=project.pk)
-            .select_related("dataset").order_by("-number"))
+    return (
+        DatasetVersion.objects.filter(
+            parent=project.dataset_version,
+            operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
+            operation_detail__project_id=project.pk,
+        )
+        .select_related("dataset")
+        .order_by("-number")
+    )
 
 
 def label_schema_by_name(*, workspace: Workspace, name: str, version: int | None = None) -> LabelSchema | None:
@@ -188,16 +219,28 @@ def label_schema_by_name(*, workspace: Workspace, name: str, version: int | None
 
 def newer_schema_versions(*, project: AnnotationProject) -> QuerySet[LabelSchema]:
     """Published versions of the project's schema newer than the one it uses, newest first."""
-    return LabelSchema.objects.filter(workspace_id=project.workspace_id, name=project.schema.name, version__gt=project.schema.version,
-                                      published_at__isnull=False).order_by("-version")
+    return LabelSchema.objects.filter(
+        workspace_id=project.workspace_id,
+        name=project.schema.name,
+        version__gt=project.schema.version,
+        published_at__isnull=False,
+    ).order_by("-version")
 
 
 def schema_moves_of(*, project: AnnotationProject) -> QuerySet[SchemaMove]:
-    return SchemaMove.objects.filter(project=project).select_related("from_schema", "to_schema", "moved_by").order_by("created_at", "pk")
+    return (
+        SchemaMove.objects.filter(project=project)
+        .select_related("from_schema", "to_schema", "moved_by")
+        .order_by("created_at", "pk")
+    )
 
 
 def annotation_project_by_id(*, project_id: int) -> AnnotationProject | None:
-    return AnnotationProject.objects.select_related("workspace", "schema", "dataset_version__dataset").filter(pk=project_id).first()
+    return (
+        AnnotationProject.objects.select_related("workspace", "schema", "dataset_version__dataset")
+        .filter(pk=project_id)
+        .first()
+    )
 
 
 @dataclass
@@ -228,10 +271,21 @@ def task_answers(*, task_id: int, exclude_annotator=None) -> list[Answer]:
     if exclude_annotator is not None:
         annotations = annotations.exclude(annotator=exclude_annotator)
     annotations = annotations.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("path")))
-    return [Answer(annotation_id=a.pk, annotator=a.annotator.get_username(), annotator_kind=a.annotator_kind,
-                   labels=[label.path for label in a.labels.all()], corrected_response=a.corrected_response, comment=a.comment,
-                   ranking=list(a.ranking or []), rating=a.rating, free_text=a.free_text, preference=a.preference)
-            for a in annotations]
+    return [
+        Answer(
+            annotation_id=a.pk,
+            annotator=a.annotator.get_username(),
+            annotator_kind=a.annotator_kind,
+            labels=[label.path for label in a.labels.all()],
+            corrected_response=a.corrected_response,
+            comment=a.comment,
+            ranking=list(a.ranking or []),
+            rating=a.rating,
+            free_text=a.free_text,
+            preference=a.preference,
+        )
+        for a in annotations
+    ]
 
 
 @dataclass
@@ -277,7 +331,9 @@ def review_item(*, review: Review, project: AnnotationProject) -> ReviewItem:
 def review_counts(*, project: AnnotationProject) -> dict[str, dict[str, int]]:
     """Checks per layer and status, e.g. {"review": {"pending": 3, "rejected": 1}} (one query)."""
     counts: dict[str, dict[str, int]] = {layer: {} for layer in Review.Layer.values}
-    for layer, status, n in Review.objects.filter(task__project=project).values_list("layer", "status").annotate(n=Count("pk")).order_by():
+    for layer, status, n in (
+        Review.objects.filter(task__project=project).values_list("layer", "status").annotate(n=Count("pk")).order_by()
+    ):
         counts[layer][status] = n
     return counts
 
@@ -288,8 +344,13 @@ def ai_annotators_of(*, project: AnnotationProject) -> QuerySet[AIAnnotator]:
     latest = AIRun.objects.filter(ai_annotator=OuterRef("pk")).order_by("-pk")
     fields = {f"run_{name}": Subquery(latest.values(name)[:1]) for name in
               ("id", "status", "limit", "processed", "annotated", "failed", "error")}
-    annotations_n = (Annotation.objects.filter(annotator_id=OuterRef("user_id"), task__project_id=OuterRef("project_id")).order_by()
-                     .values("annotator_id").annotate(n=Count("pk")).values("n"))
+    annotations_n = (
+        Annotation.objects.filter(annotator_id=OuterRef("user_id"), task__project_id=OuterRef("project_id"))
+        .order_by()
+        .values("annotator_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (AIAnnotator.objects.filter(project=project).select_related("endpoint", "user")
             .annotate(annotations_n=Coalesce(Subquery(annotations_n), 0), **fields).order_by("created_at", "pk"))
 

@@ -79,7 +79,9 @@ def table_parse(content: str, *, file_name: str = "table") -> dict[str, list[str
                 continue
             columns = line.split("\t")
             if len(columns) < 2 or not columns[0].strip():
-                raise ApplicationError("expected a word, a tab, then its synonyms separated by commas", where=f"{file_name}, line {number}")
+                raise ApplicationError(
+                    "expected a word, a tab, then its synonyms separated by commas", where=f"{file_name}, line {number}"
+                )
             pairs.append((columns[0], [s for column in columns[1:] for s in column.split(",")]))
     table = table_from_pairs(pairs)
     if not table:
@@ -168,7 +170,9 @@ def random_swap(words: list[str], n: int, rng: random.Random, table: SynonymTabl
     return words
 
 
-def random_delete(words: list[str], n: int, rng: random.Random, table: SynonymTable, *, alpha: float = 0.1) -> list[str]:
+def random_delete(
+    words: list[str], n: int, rng: random.Random, table: SynonymTable, *, alpha: float = 0.1
+) -> list[str]:
     """Each word goes with probability α; at least one word always stays."""
     if len(words) < 2:
         return list(words)

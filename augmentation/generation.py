@@ -23,32 +23,56 @@ def reply_clean(text: str) -> str:
     return text
 
 
-def paraphrases_generate(*, endpoint, texts: list[str], n: int, seed: int, temperature: float = 0.9, max_tokens: int = 256,
-                         purpose: str = "") -> list[list[str]]:
+def paraphrases_generate(
+    *, endpoint, texts: list[str], n: int, seed: int, temperature: float = 0.9, max_tokens: int = 256, purpose: str = ""
+) -> list[list[str]]:
     """`n` paraphrases of each text: request i of a text is seeded seed + i, so the variants differ and are cached."""
     from llm.client import chat_complete_many
 
-    requests = [{"messages": [{"role": "user", "content": PARAPHRASE_PROMPT.format(text=text)}], "max_tokens": max_tokens,
-                 "temperature": temperature, "seed": seed + i} for text in texts for i in range(n)]
+    requests = [
+        {
+            "messages": [{"role": "user", "content": PARAPHRASE_PROMPT.format(text=text)}],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": seed + i,
+        }
+        for text in texts
+        for i in range(n)
+    ]
     results = chat_complete_many(endpoint=endpoint, requests=requests, purpose=purpose) if requests else []
     replies = [reply_clean(r.text) for r in results]
     return [replies[k * n:(k + 1) * n] for k in range(len(texts))]
 
 
-def _translate_many(endpoint, texts: list[str], languages: list[str], *, seed: int, max_tokens: int, purpose: str) -> list[str]:
+def _translate_many(
+    endpoint, texts: list[str], languages: list[str], *, seed: int, max_tokens: int, purpose: str
+) -> list[str]:
     from llm.client import chat_complete_many
 
-    requests = [{"messages": [{"role": "user", "content": TRANSLATE_PROMPT.format(language=language, text=text)}],
-                 "max_tokens": max_tokens, "temperature": 0.0, "seed": seed} for text, language in zip(texts, languages)]
+    requests = [
+        {
+            "messages": [{"role": "user", "content": TRANSLATE_PROMPT.format(language=language, text=text)}],
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "seed": seed,
+        }
+        for text, language in zip(texts, languages)
+    ]
     results = chat_complete_many(endpoint=endpoint, requests=requests, purpose=purpose) if requests else []
     return [reply_clean(r.text) for r in results]
 
 
-def back_translations_llm(*, endpoint, texts: list[str], pivot: str, seed: int, max_tokens: int = 256, purpose: str = "") -> list[str]:
+def back_translations_llm(
+    *, endpoint, texts: list[str], pivot: str, seed: int, max_tokens: int = 256, purpose: str = ""
+) -> list[str]:
     """Each text translated into `pivot` (a language name, e.g. "German") and back into its own language."""
-    pivots = _translate_many(endpoint, texts, [pivot] * len(texts), seed=seed, max_tokens=max_tokens, purpose=f"{purpose} to {pivot}")
+    pivots = _translate_many(
+        endpoint, texts, [pivot] * len(texts), seed=seed, max_tokens=max_tokens, purpose=f"{purpose} to {pivot}"
+    )
     back_languages = [LANGUAGE_NAMES.get(language_of(text), "English") for text in texts]
-    return _translate_many(endpoint, pivots, back_languages, seed=seed, max_tokens=max_tokens, purpose=f"{purpose} back")
+    return _translate_many(
+        endpoint, pivots, back_languages, seed=seed, max_tokens=max_tokens, purpose=f"{purpose} back"
+    )
 
 
 def _seq2seq_translate(model_dir: str, texts: list[str], *, max_tokens: int, batch_size: int = 16) -> list[str]:

@@ -1,7 +1,8 @@
 """Rule-based quality score of one record: 1.0 minus a penalty per problem found, floored at 0; an empty answer is 0.
 
 Rule (code)           penalty  fires when
-too_short             0.3      the prompt has fewer than `min_prompt_chars` or the answer fewer than `min_response_chars`
+too_short             0.3      the prompt has fewer than `min_prompt_chars` or the answer fewer than
+                               `min_response_chars`
 too_long              0.2      prompt and answer together exceed `max_chars`
 language_mismatch     0.3      the answer's language differs from the expected one (option `language`), or, when
                                none is set, from the prompt's language
@@ -21,10 +22,36 @@ from augmentation.text import language_of, tokens
 RULES_DEFAULT = {"min_prompt_chars": 5, "min_response_chars": 10, "max_chars": 8000, "language": ""}
 PENALTIES = {"too_short": 0.3, "too_long": 0.2, "language_mismatch": 0.3, "refusal": 0.4, "broken_formatting": 0.2,
              "repeated_text": 0.3, "empty_response": 1.0}
-REFUSALS = ("as an ai language model", "as an ai assistant", "i cannot help with", "i can't help with", "i'm sorry, but i can",
-            "i am sorry, but i can", "i am unable to", "i'm unable to", "i cannot assist", "i can't assist",
-            "作为一个人工智能", "作为人工智能", "作为ai", "抱歉，我无法", "对不起，我无法", "我无法帮助", "我不能帮助")
-TEMPLATE_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "[INST]", "[/INST]", "</s>", "<s>", "<|assistant|>", "<|user|>")
+REFUSALS = (
+    "as an ai language model",
+    "as an ai assistant",
+    "i cannot help with",
+    "i can't help with",
+    "i'm sorry, but i can",
+    "i am sorry, but i can",
+    "i am unable to",
+    "i'm unable to",
+    "i cannot assist",
+    "i can't assist",
+    "作为一个人工智能",
+    "作为人工智能",
+    "作为ai",
+    "抱歉，我无法",
+    "对不起，我无法",
+    "我无法帮助",
+    "我不能帮助",
+)
+TEMPLATE_TOKENS = (
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "[INST]",
+    "[/INST]",
+    "</s>",
+    "<s>",
+    "<|assistant|>",
+    "<|user|>",
+)
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 
 
@@ -90,9 +117,11 @@ def rules_grade(prompt: str, response: str, options: dict | None = None) -> tupl
     return round(score, 4), reasons
 
 
-JUDGE_PROMPT = ("You grade training data for a chat assistant. Rate how good the answer is for the question: correct, "
-                "helpful, well written, in the question's language. Reply with one line: Score: N, where N is an integer "
-                "from 1 (useless) to 10 (excellent).\n\nQuestion:\n{prompt}\n\nAnswer:\n{response}")
+JUDGE_PROMPT = (
+    "You grade training data for a chat assistant. Rate how good the answer is for the question: correct, "
+    "helpful, well written, in the question's language. Reply with one line: Score: N, where N is an integer "
+    "from 1 (useless) to 10 (excellent).\n\nQuestion:\n{prompt}\n\nAnswer:\n{response}"
+)
 SCORE_PATTERNS = (
     re.compile(r"score\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?", re.IGNORECASE),
     re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of)\s*10\b", re.IGNORECASE),

@@ -1,4 +1,5 @@
-"""Name lookups for the augment, mix_sources and grade_source commands; each fails with a CommandError naming the option."""
+"""Name lookups for the augment, mix_sources and grade_source commands; each fails with a CommandError naming the
+option."""
 
 import time
 

@@ -52,7 +52,9 @@ class SynonymTable(TimeStampedModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="synonym_table_name_unique_in_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="synonym_table_name_unique_in_workspace")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -73,15 +75,23 @@ class AugmentationRun(ProgressModel):
     version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="augmentation_runs")
     methods = models.JSONField(default=list)
     options = models.JSONField(default=dict)
-    endpoint = models.ForeignKey("llm.ModelEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    synonym_table = models.ForeignKey(SynonymTable, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    endpoint = models.ForeignKey(
+        "llm.ModelEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    synonym_table = models.ForeignKey(
+        SynonymTable, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     embedding_model = models.CharField(max_length=500, blank=True)
     candidate_count = models.PositiveIntegerField(default=0)
     passing_count = models.PositiveIntegerField(default=0)
-    result_version = models.OneToOneField(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result_version = models.OneToOneField(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="augmentation_run_status_valid")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="augmentation_run_status_valid")
+        ]
         indexes = [models.Index(fields=["version", "-created_at"])]
 
     def __str__(self) -> str:
@@ -123,10 +133,14 @@ class MixRun(ProgressModel):
     total_size = models.PositiveIntegerField()
     seed = models.IntegerField(default=0)
     achieved = models.JSONField(default=dict)
-    result_version = models.OneToOneField(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result_version = models.OneToOneField(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="mix_run_status_valid")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="mix_run_status_valid")
+        ]
 
 
 class GradingRun(ProgressModel):
@@ -139,13 +153,17 @@ class GradingRun(ProgressModel):
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="grading_runs")
     method = models.CharField(max_length=16, choices=Method.choices, default=Method.RULES)
     options = models.JSONField(default=dict)
-    endpoint = models.ForeignKey("llm.ModelEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    endpoint = models.ForeignKey(
+        "llm.ModelEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     failed_count = models.PositiveIntegerField(default=0)
     mean_score = models.FloatField(null=True, blank=True)
     suggested_tier = models.CharField(max_length=1, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="grading_run_status_valid")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=STATUS_VALUES), name="grading_run_status_valid")
+        ]
         indexes = [models.Index(fields=["source", "-created_at"])]
 
 

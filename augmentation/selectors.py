@@ -8,8 +8,11 @@ HISTOGRAM_BINS = 10
 
 
 def augmentation_runs_of_dataset(*, dataset) -> QuerySet:
-    return (AugmentationRun.objects.filter(version__dataset=dataset).select_related("version", "result_version", "created_by")
-            .order_by("-created_at", "-pk"))
+    return (
+        AugmentationRun.objects.filter(version__dataset=dataset)
+        .select_related("version", "result_version", "created_by")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def candidate_list(*, run: AugmentationRun, decision: str | None = None, passing: bool | None = None) -> QuerySet:
@@ -24,7 +27,12 @@ def candidate_list(*, run: AugmentationRun, decision: str | None = None, passing
 
 def candidate_summary(*, run: AugmentationRun) -> dict:
     """Counts by reason and by decision, for the review header."""
-    by_reason = dict(AugmentationCandidate.objects.filter(run=run).values_list("reason").annotate(n=Count("pk")).values_list("reason", "n"))
+    by_reason = dict(
+        AugmentationCandidate.objects.filter(run=run)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .values_list("reason", "n")
+    )
     by_decision = dict(AugmentationCandidate.objects.filter(run=run).values_list("decision").annotate(n=Count("pk"))
                        .values_list("decision", "n"))
     return {"by_reason": dict(sorted(by_reason.items())), "by_decision": by_decision}
@@ -49,8 +57,18 @@ def source_quality_report(*, source, worst: int = 20) -> dict:
     if run is None:
         return {"run": None, "histogram": [0] * HISTOGRAM_BINS, "worst": [], "failures": []}
     histogram = [0] * HISTOGRAM_BINS
-    for score in RecordGrade.objects.filter(run=run, score__isnull=False).values_list("score", flat=True).iterator(chunk_size=5000):
+    for score in (
+        RecordGrade.objects.filter(run=run, score__isnull=False)
+        .values_list("score", flat=True)
+        .iterator(chunk_size=5000)
+    ):
         histogram[min(HISTOGRAM_BINS - 1, int(score * HISTOGRAM_BINS))] += 1
-    worst_grades = list(RecordGrade.objects.filter(run=run, score__isnull=False).select_related("record").order_by("score", "record_id")[:worst])
-    failures = list(RecordGrade.objects.filter(run=run, score__isnull=True).select_related("record").order_by("record_id")[:worst])
+    worst_grades = list(
+        RecordGrade.objects.filter(run=run, score__isnull=False)
+        .select_related("record")
+        .order_by("score", "record_id")[:worst]
+    )
+    failures = list(
+        RecordGrade.objects.filter(run=run, score__isnull=True).select_related("record").order_by("record_id")[:worst]
+    )
     return {"run": run, "histogram": histogram, "worst": worst_grades, "failures": failures}

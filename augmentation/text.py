@@ -1,4 +1,5 @@
-"""Text measures the augmentation filters use: language, token Jaccard, embedding cosine (ROUGE-L is common.text.rouge_l).
+"""Text measures the augmentation filters use: language, token Jaccard, embedding cosine (ROUGE-L is
+common.text.rouge_l).
 
 Tokens are lower-cased words for alphabetic scripts and single characters for CJK text (common.text.tokens), so the
 same measures work on English and Chinese prompts.

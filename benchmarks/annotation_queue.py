@@ -12,8 +12,8 @@ Builds a throwaway database `whet_bench_annotation_queue` on the local PostgreSQ
 fills a project with N tasks by set-based SQL (the services would spend minutes on a million rows that the claim never
 reads), then runs the real services: annotation.services.assignment_claim_next and annotation_submit.
 Prints progress on stderr and ONE JSON line last on stdout: p50/p95/p99 of claim and submit in milliseconds, submits per
-second, statements per claim and per submit, and `over_assigned`, the number of tasks holding more live assignments or submissions than the project's overlap
-(must be 0).
+second, statements per claim and per submit, and `over_assigned`, the number of tasks holding more live assignments or
+submissions than the project's overlap (must be 0).
 """
 
 import argparse
@@ -52,8 +52,15 @@ def project_build(*, tasks: int, annotators: int, overlap: int) -> tuple[int, li
     dataset = Dataset.objects.create(workspace=workspace, name="Bench chats")
     version = DatasetVersion.objects.create(dataset=dataset, number=1, manifest_hash="0" * 64, counts={"train": tasks},
                                             ratios={"train": 1.0})
-    project = AnnotationProject.objects.create(workspace=workspace, name="Bench", dataset_version=version, schema=schema,
-                                               overlap=overlap, lease_seconds=600, created_by=manager)
+    project = AnnotationProject.objects.create(
+        workspace=workspace,
+        name="Bench",
+        dataset_version=version,
+        schema=schema,
+        overlap=overlap,
+        lease_seconds=600,
+        created_by=manager,
+    )
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -62,7 +69,9 @@ def project_build(*, tasks: int, annotators: int, overlap: int) -> tuple[int, li
                       jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'Question ' || g),
                                         jsonb_build_object('role', 'assistant', 'content', 'Answer ' || g)),
                       md5('c' || g) || md5('C' || g), md5('p' || g) || md5('P' || g), '[]'::jsonb, 'import', now()
-               FROM generate_series(1, %s) AS g""", [dataset.pk, tasks])
+               FROM generate_series(1, %s) AS g""",
+            [dataset.pk, tasks],
+        )
         cursor.execute(
             """INSERT INTO datahub_versionrecord (version_id, record_id, split, labels)
                SELECT %s, id, 'train', '[]'::jsonb FROM datahub_record WHERE dataset_id = %s ORDER BY id""",
@@ -71,7 +80,8 @@ def project_build(*, tasks: int, annotators: int, overlap: int) -> tuple[int, li
             """INSERT INTO annotation_annotationtask (project_id, entry_id, submitted_count, is_complete, is_gold, gold_labels,
                                                       candidates)
                SELECT %s, id, 0, false, false, '[]'::jsonb, '[]'::jsonb FROM datahub_versionrecord WHERE version_id = %s ORDER BY id""",
-            [project.pk, version.pk])
+            [project.pk, version.pk],
+        )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     say(f"filled {tasks} tasks in {time.perf_counter() - started:.1f} s")
@@ -102,7 +112,9 @@ def annotator_process(args: tuple, ready, results) -> None:
         results.put([{"claims": [], "submits": [], "errors": 1, "empty": 0, "failure": repr(error)}])
 
 
-def annotator_run(project_id: int, user_id: int, label_ids: list[int], think_ms: float, index: int, deadline: float) -> dict:
+def annotator_run(
+    project_id: int, user_id: int, label_ids: list[int], think_ms: float, index: int, deadline: float
+) -> dict:
     """Claim, think, submit until `deadline`, like a person at the workbench. Returns timings in milliseconds.
 
     People do not all press "next" in the same millisecond: each annotator starts after a random part of one think time
@@ -139,7 +151,9 @@ def annotator_run(project_id: int, user_id: int, label_ids: list[int], think_ms:
             time.sleep(rng.uniform(0.5 * think_ms, 1.5 * think_ms) / 1000)
         t2, c2 = time.perf_counter(), time.thread_time()
         try:
-            annotation_submit(assignment=assignment, label_ids=[rng.choice(label_ids)], time_spent_ms=1, submitted_by=user)
+            annotation_submit(
+                assignment=assignment, label_ids=[rng.choice(label_ids)], time_spent_ms=1, submitted_by=user
+            )
         except Exception as error:  # noqa: BLE001
             errors += 1
             say(f"annotator {index} submit failed: {error!r}")
@@ -151,8 +165,8 @@ def annotator_run(project_id: int, user_id: int, label_ids: list[int], think_ms:
 
 
 def queries_per_operation(project_id: int, user_id: int, label_ids: list[int]) -> tuple[int, int]:
-    """Statements (BEGIN and COMMIT included) one claim and one submit send to PostgreSQL, counted on a quiet queue after
-    one warm-up item (the first submit of a process also reads the schema's labels, once)."""
+    """Statements (BEGIN and COMMIT included) one claim and one submit send to PostgreSQL, counted on a quiet queue
+    after one warm-up item (the first submit of a process also reads the schema's labels, once)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -195,14 +209,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--annotators", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=5, help="client processes the annotator threads are spread over")
+    parser.add_argument(
+        "--processes", type=int, default=5, help="client processes the annotator threads are spread over"
+    )
     parser.add_argument("--overlap", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the annotators work")
     parser.add_argument("--think-ms", type=float, default=3000.0,
                         help="mean time a person spends on an item between claim and submit (0: none, a stress test)")
     options = parser.parse_args()
-    if options.tasks < 1 or options.annotators < 1 or options.overlap < 1 or options.seconds <= 0 or options.processes < 1:
-        raise SystemExit("annotation_queue: --tasks, --annotators, --processes and --overlap must be at least 1, --seconds above 0")
+    if (
+        options.tasks < 1
+        or options.annotators < 1
+        or options.overlap < 1
+        or options.seconds <= 0
+        or options.processes < 1
+    ):
+        raise SystemExit(
+            "annotation_queue: --tasks, --annotators, --processes and --overlap must be at least 1, --seconds above 0"
+        )
     if options.think_ms < 0:
         raise SystemExit("annotation_queue: --think-ms must be 0 or more")
 
@@ -211,7 +235,9 @@ def main() -> None:
     django_start(database_url, migrate=True)
     from django.db import connections
 
-    project_id, user_ids, label_ids = project_build(tasks=options.tasks, annotators=options.annotators + 1, overlap=options.overlap)
+    project_id, user_ids, label_ids = project_build(
+        tasks=options.tasks, annotators=options.annotators + 1, overlap=options.overlap
+    )
     probe_user, user_ids = user_ids[-1], user_ids[:-1]
     claim_queries, submit_queries = queries_per_operation(project_id, probe_user, label_ids)
     connections.close_all()
@@ -224,9 +250,17 @@ def main() -> None:
     ready = context.Barrier(processes_n + 1)
     queue = context.Queue()
     shares = [user_ids[i::processes_n] for i in range(processes_n)]
-    processes = [context.Process(target=annotator_process, args=((database_url, project_id, share, label_ids, options.seconds,
-                                                                  options.think_ms, i * 1000), ready, queue))
-                 for i, share in enumerate(shares)]
+    processes = [
+        context.Process(
+            target=annotator_process,
+            args=(
+                (database_url, project_id, share, label_ids, options.seconds, options.think_ms, i * 1000),
+                ready,
+                queue,
+            ),
+        )
+        for i, share in enumerate(shares)
+    ]
     for process in processes:
         process.start()
     ready.wait()
@@ -245,24 +279,40 @@ def main() -> None:
     submits = [ms for r in results for ms in r["submits"]]
     over = over_assigned_count(project_id)
     summary = {
-        "benchmark": "annotation_queue", "n": options.tasks,
-        "tasks": options.tasks, "annotators": options.annotators, "processes": processes_n, "overlap": options.overlap,
-        "seconds": round(elapsed, 1), "think_ms": options.think_ms, "claims": len(claims), "submits": len(submits),
+        "benchmark": "annotation_queue",
+        "n": options.tasks,
+        "tasks": options.tasks,
+        "annotators": options.annotators,
+        "processes": processes_n,
+        "overlap": options.overlap,
+        "seconds": round(elapsed, 1),
+        "think_ms": options.think_ms,
+        "claims": len(claims),
+        "submits": len(submits),
         "errors": sum(r["errors"] for r in results),
-        "claim_p50_ms": round(percentile(claims, 0.5), 2), "claim_p95_ms": round(percentile(claims, 0.95), 2),
+        "claim_p50_ms": round(percentile(claims, 0.5), 2),
+        "claim_p95_ms": round(percentile(claims, 0.95), 2),
         "claim_p99_ms": round(percentile(claims, 0.99), 2),
-        "submit_p50_ms": round(percentile(submits, 0.5), 2), "submit_p95_ms": round(percentile(submits, 0.95), 2),
+        "submit_p50_ms": round(percentile(submits, 0.5), 2),
+        "submit_p95_ms": round(percentile(submits, 0.95), 2),
         "submit_p99_ms": round(percentile(submits, 0.99), 2),
         "claim_mean_ms": round(statistics.fmean(claims), 2) if claims else 0.0,
-        "submits_per_s": round(len(submits) / elapsed, 1), "over_assigned": over,
-        "claim_queries": claim_queries, "submit_queries": submit_queries,
+        "submits_per_s": round(len(submits) / elapsed, 1),
+        "over_assigned": over,
+        "claim_queries": claim_queries,
+        "submit_queries": submit_queries,
         # The client's own CPU (Django and the ORM) inside each call: the rest of the latency is PostgreSQL, the network
         # and waiting for a core.
-        "client_cpu_ms_per_claim": round(sum(r.get("cpu", {}).get("claim", 0) for r in results) / max(1, len(claims)), 2),
-        "client_cpu_ms_per_submit": round(sum(r.get("cpu", {}).get("submit", 0) for r in results) / max(1, len(submits)), 2),
+        "client_cpu_ms_per_claim": round(
+            sum(r.get("cpu", {}).get("claim", 0) for r in results) / max(1, len(claims)), 2
+        ),
+        "client_cpu_ms_per_submit": round(
+            sum(r.get("cpu", {}).get("submit", 0) for r in results) / max(1, len(submits)), 2
+        ),
         "target": {"claim_p95_ms": 50, "submit_p95_ms": 50, "over_assigned": 0},
         # Other work on the machine shows up in the latencies: report how busy it was.
-        "load_average_1m": [round(load_started, 1), round(load_average, 1)], "cpus": os.cpu_count(),
+        "load_average_1m": [round(load_started, 1), round(load_average, 1)],
+        "cpus": os.cpu_count(),
     }
     connections.close_all()
     print(json.dumps(summary), flush=True)

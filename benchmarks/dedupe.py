@@ -1,4 +1,5 @@
-"""Semantic dedupe cost: the whole run against embedding alone, a re-run over unchanged records, and growth from N to 4N.
+"""Semantic dedupe cost: the whole run against embedding alone, a re-run over unchanged records, and growth from N to
+4N.
 
     .venv/bin/python benchmarks/dedupe.py [--n N]
 
@@ -68,7 +69,9 @@ def semantic_run(dataset):
     from dedupe.services import dedupe_run_create, dedupe_run_execute
 
     started = time.perf_counter()
-    run = dedupe_run_execute(run=dedupe_run_create(dataset=dataset, use_exact=False, use_near=False, run_in_background=False))
+    run = dedupe_run_execute(
+        run=dedupe_run_create(dataset=dataset, use_exact=False, use_near=False, run_in_background=False)
+    )
     elapsed = time.perf_counter() - started
     assert run.status == "dry_run_ready", run.error
     return run, elapsed
@@ -76,7 +79,9 @@ def semantic_run(dataset):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=300, help="records in the small run; the large one has 4N (default 300)")
+    parser.add_argument(
+        "--n", type=int, default=300, help="records in the small run; the large one has 4N (default 300)"
+    )
     args = parser.parse_args()
     if not DATA.is_dir():
         print(json.dumps({"benchmark": "dedupe", "skipped": f"{DATA} is absent"}))
@@ -122,15 +127,30 @@ def main() -> None:
         "rerun_speedup": round(cold_s / warm_s, 2),
         "growth_4x": round(big_s / cold_s, 3),
     }
-    print(json.dumps({
-        "benchmark": "dedupe", "n": args.n, **figures, "target": TARGETS,
-        "met": {"overhead_ratio": figures["overhead_ratio"] <= 1.2, "rerun_speedup": figures["rerun_speedup"] >= 10,
-                "growth_4x": figures["growth_4x"] <= 5},
-        "embed_only_s": round(embed_only, 3), "run_s": round(cold_s, 3), "rerun_s": round(warm_s, 3), "run_4n_s": round(big_s, 3),
-        "run_timings": cold.timings, "rerun_timings": warm.timings, "run_4n_timings": big.timings,
-        "embedded": {"run": cold.embedded_count, "rerun": warm.embedded_count, "run_4n": big.embedded_count},
-        "clusters": {"run": cold.cluster_count, "run_4n": big.cluster_count},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "dedupe",
+                "n": args.n,
+                **figures,
+                "target": TARGETS,
+                "met": {
+                    "overhead_ratio": figures["overhead_ratio"] <= 1.2,
+                    "rerun_speedup": figures["rerun_speedup"] >= 10,
+                    "growth_4x": figures["growth_4x"] <= 5,
+                },
+                "embed_only_s": round(embed_only, 3),
+                "run_s": round(cold_s, 3),
+                "rerun_s": round(warm_s, 3),
+                "run_4n_s": round(big_s, 3),
+                "run_timings": cold.timings,
+                "rerun_timings": warm.timings,
+                "run_4n_timings": big.timings,
+                "embedded": {"run": cold.embedded_count, "rerun": warm.embedded_count, "run_4n": big.embedded_count},
+                "clusters": {"run": cold.cluster_count, "run_4n": big.cluster_count},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def near_stage(pairs, threshold: float) -> list[bool]:
 
 def cosines(pairs, model) -> list[float]:
     sentences = sorted({s for a, b, _ in pairs for s in (a, b)})
-    vectors = model.encode(sentences, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    vectors = model.encode(
+        sentences, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
     row = {s: i for i, s in enumerate(sentences)}
     return [float(vectors[row[a]] @ vectors[row[b]]) for a, b, _ in pairs]
 
@@ -100,12 +102,30 @@ def main() -> None:
         cos = cosines(pairs, model)
         semantic = scores([c >= args.cosine for c in cos], truth)
         sweep = {f"{t:.2f}": scores([c >= t for c in cos], truth) for t in SWEEP}
-        results[name] = {"pairs": len(pairs), "duplicates": sum(truth), "near": near, "semantic": semantic, "semantic_sweep": sweep}
+        results[name] = {
+            "pairs": len(pairs),
+            "duplicates": sum(truth),
+            "near": near,
+            "semantic": semantic,
+            "semantic_sweep": sweep,
+        }
         say(f"{name}: near {near}, semantic {semantic}")
-    print(json.dumps({"benchmark": "dedupe_quality", "n": args.n, "near_threshold": args.near_threshold, "cosine": args.cosine,
-                      "embedding_model": Path(EMBEDDING_MODEL_DEFAULT).name if "gt_all" not in EMBEDDING_MODEL_DEFAULT
-                      else "all-MiniLM-L6-v2", "stsb_duplicate_score": STSB_DUPLICATE_SCORE, "sets": results,
-                      "seconds": round(time.perf_counter() - started, 1)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "dedupe_quality",
+                "n": args.n,
+                "near_threshold": args.near_threshold,
+                "cosine": args.cosine,
+                "embedding_model": Path(EMBEDDING_MODEL_DEFAULT).name
+                if "gt_all" not in EMBEDDING_MODEL_DEFAULT
+                else "all-MiniLM-L6-v2",
+                "stsb_duplicate_score": STSB_DUPLICATE_SCORE,
+                "sets": results,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

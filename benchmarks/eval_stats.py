@@ -66,7 +66,9 @@ def main() -> None:
     )
 
     say(f"synthesising {args.votes} votes among {args.models} models over {args.prompts} prompts")
-    first, second, scores, prompt = synthesise(votes=args.votes, models=args.models, prompts=args.prompts, seed=args.seed)
+    first, second, scores, prompt = synthesise(
+        votes=args.votes, models=args.models, prompts=args.prompts, seed=args.seed
+    )
 
     say(f"Bradley–Terry with {args.rounds} bootstrap rounds")
     started = time.perf_counter()
@@ -90,17 +92,30 @@ def main() -> None:
 
     rows = reliability_rows(votes=args.votes, raters=args.raters, seed=args.seed)
     started = time.perf_counter()
-    table = rater_reliability(rows, threshold=0.7, exclusions={}, usernames={r: f"rater{r}" for r in range(args.raters)})
+    table = rater_reliability(
+        rows, threshold=0.7, exclusions={}, usernames={r: f"rater{r}" for r in range(args.raters)}
+    )
     reliability_seconds = time.perf_counter() - started
     say(f"done in {reliability_seconds:.2f} s; {sum(r.flagged for r in table)} of {len(table)} raters flagged")
 
-    print(json.dumps({
-        "benchmark": "eval_stats", "n": args.votes,
-        "seconds": round(seconds, 3), "max_abs_diff": diff, "max_abs_diff_elo": diff * ELO_SCALE,
-        "reliability_seconds": round(reliability_seconds, 3),
-        "votes": args.votes, "models": args.models, "rounds": args.rounds, "prompts": args.prompts, "raters": args.raters,
-        "target": {"seconds": 5.0, "max_abs_diff": 1e-6},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "eval_stats",
+                "n": args.votes,
+                "seconds": round(seconds, 3),
+                "max_abs_diff": diff,
+                "max_abs_diff_elo": diff * ELO_SCALE,
+                "reliability_seconds": round(reliability_seconds, 3),
+                "votes": args.votes,
+                "models": args.models,
+                "rounds": args.rounds,
+                "prompts": args.prompts,
+                "raters": args.raters,
+                "target": {"seconds": 5.0, "max_abs_diff": 1e-6},
+            }
+        )
+    )
 
 
 def reliability_rows(*, votes: int, raters: int, seed: int) -> list[dict]:
@@ -115,13 +130,33 @@ def reliability_rows(*, votes: int, raters: int, seed: int) -> list[dict]:
         rater = i % raters
         if originals.get(rater) and rng.random() < 0.1:
             original = originals[rater].pop()
-            rows.append({"rater_id": rater, "comparison_id": -1 - original, "choice": rng.choice(choices), "time_spent_ms": rng.randint(500, 60_000),
-                         "left_answer": 2 * original + 1, "right_answer": 2 * original, "gold_answer": None, "repeat_of": original})
+            rows.append(
+                {
+                    "rater_id": rater,
+                    "comparison_id": -1 - original,
+                    "choice": rng.choice(choices),
+                    "time_spent_ms": rng.randint(500, 60_000),
+                    "left_answer": 2 * original + 1,
+                    "right_answer": 2 * original,
+                    "gold_answer": None,
+                    "repeat_of": original,
+                }
+            )
             continue
         comparison = i // 3
         gold = 2 * comparison if comparison % 10 == 0 else None
-        rows.append({"rater_id": rater, "comparison_id": comparison, "choice": rng.choice(choices), "time_spent_ms": rng.randint(500, 60_000),
-                     "left_answer": 2 * comparison, "right_answer": 2 * comparison + 1, "gold_answer": gold, "repeat_of": None})
+        rows.append(
+            {
+                "rater_id": rater,
+                "comparison_id": comparison,
+                "choice": rng.choice(choices),
+                "time_spent_ms": rng.randint(500, 60_000),
+                "left_answer": 2 * comparison,
+                "right_answer": 2 * comparison + 1,
+                "gold_answer": gold,
+                "repeat_of": None,
+            }
+        )
         originals.setdefault(rater, []).append(comparison)
     return rows
 

@@ -25,9 +25,18 @@ def files_write(folder: Path, n: int) -> list[Path]:
     chats, pairs = folder / "chats.jsonl", folder / "pairs.jsonl"
     with open(chats, "w", encoding="utf-8") as out:
         for i in range(n):
-            out.write(json.dumps({"messages": [{"role": "system", "content": "You are a support agent."},
-                                               {"role": "user", "content": f"Where is my parcel {i}?"},
-                                               {"role": "assistant", "content": f"Parcel {i} left the depot this morning."}]}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "system", "content": "You are a support agent."},
+                            {"role": "user", "content": f"Where is my parcel {i}?"},
+                            {"role": "assistant", "content": f"Parcel {i} left the depot this morning."},
+                        ]
+                    }
+                )
+                + "\n"
+            )
     with open(pairs, "w", encoding="utf-8") as out:
         for i in range(max(1, n // 10)):
             out.write(json.dumps({"prompt": f"Refund order {i}?", "chosen": f"Refund for order {i} is on its way.",
@@ -37,7 +46,9 @@ def files_write(folder: Path, n: int) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=200_000, help="conversations to export, plus n/10 preference pairs (default 200,000)")
+    parser.add_argument(
+        "--n", type=int, default=200_000, help="conversations to export, plus n/10 preference pairs (default 200,000)"
+    )
     args = parser.parse_args()
     django_start(database_recreate(DB_NAME), migrate=True)
     from accounts.models import Workspace
@@ -49,7 +60,9 @@ def main() -> None:
     dataset = dataset_create(workspace=Workspace.objects.create(name="bench"), name="export")
     with tempfile.TemporaryDirectory() as folder:
         for path in files_write(Path(folder), args.n):
-            job = import_job_run(job=import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False))
+            job = import_job_run(
+                job=import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False)
+            )
             assert job.status == "succeeded", job.error
             say(f"imported {job.created_count} rows from {path.name}")
     version = dataset_version_freeze(dataset=dataset, seed=0)

@@ -135,17 +135,34 @@ def main() -> None:
         say(f"{len(failures)} batches failed, first: {failures[0]}")
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM feedback_feedbackevent WHERE source_id = %s", [source.pk])
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT idempotency_key) FROM feedback_feedbackevent WHERE source_id = %s",
+            [source.pk],
+        )
         stored, distinct = cursor.fetchone()
     events_per_s = args.n / wall
     lost = args.n - distinct
     doubled = (stored - distinct) + retry_not_duplicate[0] + max(0, acknowledged[0] - args.n)
     say(f"{args.n} events in {wall:.1f} s by {args.senders} senders: {events_per_s:,.0f} events/s, "
         f"p95 {percentile(latencies, 0.95):.0f} ms per batch; stored {stored}, lost {lost}, doubled {doubled}")
-    print(json.dumps({"benchmark": "feedback_ingest", "n": args.n, "batch": args.batch, "senders": args.senders,
-                      "servers": args.servers, "events_per_s": round(events_per_s, 1),
-                      "p50_ms": round(percentile(latencies, 0.5), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
-                      "lost": lost, "doubled": doubled, "failed_batches": len(failures), "target": TARGET_EVENTS_PER_S}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "feedback_ingest",
+                "n": args.n,
+                "batch": args.batch,
+                "senders": args.senders,
+                "servers": args.servers,
+                "events_per_s": round(events_per_s, 1),
+                "p50_ms": round(percentile(latencies, 0.5), 1),
+                "p95_ms": round(percentile(latencies, 0.95), 1),
+                "lost": lost,
+                "doubled": doubled,
+                "failed_batches": len(failures),
+                "target": TARGET_EVENTS_PER_S,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

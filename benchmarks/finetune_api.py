@@ -35,13 +35,29 @@ def _serve(port: int, *, database_url: str, env: dict, log_path: Path) -> subpro
     import httpx
 
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve_models", "--host", "127.0.0.1", "--port",
-                                    str(port), "--torch-threads", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-                                   env={**os.environ, **env, "DATABASE_URL": database_url})
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "serve_models",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--torch-threads",
+                "1",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, **env, "DATABASE_URL": database_url},
+        )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"serve_models exited with code {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+            raise SystemExit(
+                f"serve_models exited with code {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}"
+            )
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
             return process
@@ -96,7 +112,9 @@ def main() -> None:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_token_for(user=user), max_retries=0,
                                timeout=300)
         api_started = time.perf_counter()
-        file = client.files.create(file=("train.jsonl", io.BytesIO(training_lines(support_rows(args.n)))), purpose="fine-tune")
+        file = client.files.create(
+            file=("train.jsonl", io.BytesIO(training_lines(support_rows(args.n)))), purpose="fine-tune"
+        )
         uploaded = time.perf_counter()
         job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=file.id)
         while job.status not in ("succeeded", "failed", "cancelled"):
@@ -109,7 +127,10 @@ def main() -> None:
                                        max_tokens=8)
         api_s = time.perf_counter() - api_started
         chat_s = time.perf_counter() - done
-        say(f"API job {job.id}: {api_s:.1f} s (n_epochs {job.hyperparameters.n_epochs}, batch {job.hyperparameters.batch_size})")
+        say(
+            f"API job {job.id}: {api_s:.1f} s (n_epochs {job.hyperparameters.n_epochs}, batch "
+            f"{job.hyperparameters.batch_size})"
+        )
 
         from finetuning.models import FineTuningJob
 

@@ -37,7 +37,9 @@ def database_recreate(name: str) -> str:
     return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
 
 
-def django_start(database_url: str, *, migrate: bool = False, storage: Path | None = None, quiet_tokenizers: bool = False) -> None:
+def django_start(
+    database_url: str, *, migrate: bool = False, storage: Path | None = None, quiet_tokenizers: bool = False
+) -> None:
     """Django set up in this process against `database_url`, offline (no model may be fetched mid-measurement).
 
     migrate: off where the caller is a worker joining a database its parent already built.
@@ -94,7 +96,9 @@ def manage_serve(arguments: list[str], *, database_url: str, log_path: Path, rea
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{name} exited with code {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+            raise SystemExit(
+                f"{name} exited with code {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}"
+            )
         try:
             httpx.get(ready_url, timeout=1)
             return process

@@ -10,10 +10,10 @@ and writes an N-row JSONL file of distinct Alpaca rows. Then:
 - the baseline: the same rows read and validated the same way, inserted with Record.objects.bulk_create in
   batches of 1000 in one transaction (a plain ORM import; the search trigger indexes each batch as it goes).
 Both count parsing and validation, so the ratio is of whole imports. records_per_s is until the job succeeded (its
-records committed and visible, searchable by substring); searchable_records_per_s also counts the full-text
-indexing that import_job_run does right after (search_index_s). Peak RSS is the process's peak after the COPY
-path, before the baseline runs (parser_peak_rss_mb: the parser process's); load_average is the machine's 1-minute load when the run ended (the machine is
-shared, so compare ratios within one run). Prints progress on stderr and ONE JSON line last on stdout.
+records committed and visible, searchable by substring); searchable_records_per_s also counts the full-text indexing
+that import_job_run does right after (search_index_s). Peak RSS is the process's peak after the COPY path, before the
+baseline runs (parser_peak_rss_mb: the parser process's); load_average is the machine's 1-minute load when the run ended
+(the machine is shared, so compare ratios within one run). Prints progress on stderr and ONE JSON line last on stdout.
 """
 
 import argparse
@@ -35,8 +35,16 @@ def rows_write(path: Path, n: int) -> None:
     """N distinct Alpaca rows, written line by line so the generator holds nothing."""
     with open(path, "w", encoding="utf-8") as out:
         for i in range(n):
-            out.write(json.dumps({"instruction": f"How do I return order {i}?", "input": "",
-                                  "output": f"Open your orders, choose order {i} and press Return. A label is e-mailed to you."}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "instruction": f"How do I return order {i}?",
+                        "input": "",
+                        "output": f"Open your orders, choose order {i} and press Return. A label is e-mailed to you.",
+                    }
+                )
+                + "\n"
+            )
 
 
 def copy_path(dataset, path: Path) -> dict:
@@ -46,7 +54,9 @@ def copy_path(dataset, path: Path) -> dict:
 
     started_wall, started = time.time(), time.perf_counter()
     job = import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False)
-    job = import_job_run(job=job, on_progress=lambda done, total: say(f"copy path: {done}/{total}") if done % 200_000 == 0 else None)
+    job = import_job_run(
+        job=job, on_progress=lambda done, total: say(f"copy path: {done}/{total}") if done % 200_000 == 0 else None
+    )
     elapsed = time.perf_counter() - started
     assert job.status == "succeeded", job.error
     visible = job.finished_at.timestamp() - started_wall
@@ -69,7 +79,11 @@ def baseline_path(dataset, path: Path, n: int) -> float:
             if count > n:
                 break
             kind = kind or row_format(row, line=line)
-            batch.append(record_build(dataset=dataset, clean=row_canonical(row, format=kind, line=line), raw=row, line_number=line))
+            batch.append(
+                record_build(
+                    dataset=dataset, clean=row_canonical(row, format=kind, line=line), raw=row, line_number=line
+                )
+            )
             if len(batch) == 5000:
                 Record.objects.bulk_create(batch, batch_size=1000)
                 created += len(batch)
@@ -99,16 +113,31 @@ def main() -> None:
         rate = figures["records_per_s"]
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         parser_peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        say(f"copy path: {rate:,.0f} records/s committed, {figures['searchable_records_per_s']:,.0f} records/s searchable "
-            f"(index {figures['search_index_s']:.1f} s), peak RSS {peak_rss_mb:.0f} MB (parser process {parser_peak_rss_mb:.0f} MB)")
+        say(
+            f"copy path: {rate:,.0f} records/s committed, {figures['searchable_records_per_s']:,.0f} records/s "
+            "searchable "
+            f"(index {figures['search_index_s']:.1f} s), peak RSS {peak_rss_mb:.0f} MB (parser process "
+            f"{parser_peak_rss_mb:.0f} MB)"
+        )
         baseline = baseline_path(dataset_create(workspace=workspace, name="baseline"), path, args.baseline_n or args.n)
         say(f"baseline: {baseline:,.0f} records/s")
-    print(json.dumps({"records_per_s": round(rate), "baseline_records_per_s": round(baseline), "ratio": round(rate / baseline, 2),
-                      "target": TARGET_RATIO, "searchable_records_per_s": round(figures["searchable_records_per_s"]),
-                      "searchable_ratio": round(figures["searchable_records_per_s"] / baseline, 2),
-                      "search_index_s": round(figures["search_index_s"], 1), "peak_rss_mb": round(peak_rss_mb),
-                      "parser_peak_rss_mb": round(parser_peak_rss_mb), "n": args.n,
-                      "load_average": round(os.getloadavg()[0], 1)}))
+    print(
+        json.dumps(
+            {
+                "records_per_s": round(rate),
+                "baseline_records_per_s": round(baseline),
+                "ratio": round(rate / baseline, 2),
+                "target": TARGET_RATIO,
+                "searchable_records_per_s": round(figures["searchable_records_per_s"]),
+                "searchable_ratio": round(figures["searchable_records_per_s"] / baseline, 2),
+                "search_index_s": round(figures["search_index_s"], 1),
+                "peak_rss_mb": round(peak_rss_mb),
+                "parser_peak_rss_mb": round(parser_peak_rss_mb),
+                "n": args.n,
+                "load_average": round(os.getloadavg()[0], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def main() -> None:
     from datahub.leakage import leaks_find
 
     def hashed(text: str) -> str:
-        return prompt_hash({"kind": "sft", "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "-"}]})
+        return prompt_hash(
+            {"kind": "sft", "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "-"}]}
+        )
 
     results = {}
     for name in SETS:
@@ -70,9 +72,13 @@ def main() -> None:
         (test if int(key[:8], 16) % 5 == 0 else train).append((i, key, prompt))
     started = time.perf_counter()
     leaks = leaks_find(train=train, test=test)
-    results["alpaca_demo_80_20"] = {"train": len(train), "test": len(test), "exact": sum(leak.kind == "exact" for leak in leaks),
-                                    "near": sum(leak.kind == "near" for leak in leaks),
-                                    "seconds": round(time.perf_counter() - started, 2)}
+    results["alpaca_demo_80_20"] = {
+        "train": len(train),
+        "test": len(test),
+        "exact": sum(leak.kind == "exact" for leak in leaks),
+        "near": sum(leak.kind == "near" for leak in leaks),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     print(json.dumps({"benchmark": "leakage_quality", "n": args.n, "sets": results}))
 
 

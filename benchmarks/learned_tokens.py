@@ -11,7 +11,8 @@ LLaMA-Factory's alpaca_zh_demo.json (../shared/data/sft/..., read in place), con
 SFTTrainer with its dataset prepared, RunConfig defaults, max_length 1024); no step is trained.
 
 Two measures of "the assistant's", over the learned tokens (labels not -100):
-  assistant_share       tokens of a reply's text or of the <|im_end|> that ends it (what the model writes when it answers)
+  assistant_share       tokens of a reply's text or of the <|im_end|> that ends it (what the model writes when it
+                        answers)
   assistant_turn_share  tokens of the assistant's turn after its role header "<|im_start|>assistant": the reply, the
                         line breaks the template writes around it and its <|im_end|> (what TRL's marked training copy of
                         the template marks as the assistant's)
@@ -37,7 +38,10 @@ def conversations(path: Path, n: int) -> list[dict]:
 
     with open(path, encoding="utf-8") as source:
         records = json.load(source)[:n]
-    return [{"messages": row_canonical(record, format="alpaca", line=line)["messages"]} for line, record in enumerate(records, 1)]
+    return [
+        {"messages": row_canonical(record, format="alpaca", line=line)["messages"]}
+        for line, record in enumerate(records, 1)
+    ]
 
 
 def assistant_spans(text: str, messages: list[dict]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -68,7 +72,11 @@ def shares(trainer, tokenizer, rows: list[dict]) -> dict:
             learned += 1
             reply += any(a <= start and end <= b for a, b in replies)
             turn += any(a <= start and end <= b for a, b in turns)
-    return {"learned_tokens": learned, "assistant_share": round(reply / learned, 4), "assistant_turn_share": round(turn / learned, 4)}
+    return {
+        "learned_tokens": learned,
+        "assistant_share": round(reply / learned, 4),
+        "assistant_turn_share": round(turn / learned, 4),
+    }
 
 
 def main() -> None:
@@ -90,11 +98,15 @@ def main() -> None:
         model_dir = real_architecture_build(tokenizer_dir=TOKENIZER, out_dir=work / "model")
         data = work / "data"
         data.mkdir()
-        (data / "train.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+        (data / "train.jsonl").write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+        )
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         for name, overrides in (("default", {}), ("baseline", {"assistant_only_loss": False})):
             say(f"{name}: preparing {len(rows)} conversations")
-            trainer, _, _ = trainer_build(RunConfig(base_model_path=str(model_dir), max_steps=1, **overrides), data, work / name)
+            trainer, _, _ = trainer_build(
+                RunConfig(base_model_path=str(model_dir), max_steps=1, **overrides), data, work / name
+            )
             results[name] = shares(trainer, tokenizer, rows)
             say(f"{name}: {results[name]}")
     default, baseline = results["default"], results["baseline"]

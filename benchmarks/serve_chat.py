@@ -62,9 +62,13 @@ def main() -> None:
 
         port = args.port or free_port()
         say(f"starting serve_models on 127.0.0.1:{port}")
-        server = manage_serve(["serve_models", "--host", "127.0.0.1", "--port", str(port), "--torch-threads", str(args.torch_threads)],
-                              database_url=database_url, log_path=Path(scratch) / "server.log",
-                              ready_url=f"http://127.0.0.1:{port}/v1/models", name="serve_models")
+        server = manage_serve(
+            ["serve_models", "--host", "127.0.0.1", "--port", str(port), "--torch-threads", str(args.torch_threads)],
+            database_url=database_url,
+            log_path=Path(scratch) / "server.log",
+            ready_url=f"http://127.0.0.1:{port}/v1/models",
+            name="serve_models",
+        )
         try:
             base_url = f"http://127.0.0.1:{port}/v1"
             headers = {"Authorization": f"Bearer {token}"}

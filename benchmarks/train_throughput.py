@@ -32,8 +32,8 @@ crowded machine they move far less than wall time does.
 Streaming overhead: the default run with the platform's live links (PlatformCallback writing metrics.jsonl every step,
 and in this process a thread doing what the job does every second: read the new lines, insert MetricPoints into
 PostgreSQL, beat the heartbeat) against the same run with them off. `streaming_overhead` is the links' own cost per step
-(timed alone, see streaming_cost_per_step) over the quiet run's seconds per step; the whole-run difference is printed too,
-as `streaming_overhead_end_to_end`, but on a busy machine its noise is larger than the effect.
+(timed alone, see streaming_cost_per_step) over the quiet run's seconds per step; the whole-run difference is printed
+too, as `streaming_overhead_end_to_end`, but on a busy machine its noise is larger than the effect.
 
 Uses its own database `whet_bench_train_throughput` (dropped and made anew). Prints progress on stderr and ONE JSON
 line last on stdout: tokens_per_s, baseline_tokens_per_s, ratio, target, loss, baseline_loss, streaming_overhead
@@ -94,10 +94,18 @@ def real_tokens(model_dir: Path, rows: list[dict]) -> tuple[int, float]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    lengths = [min(MAX_LENGTH, len(tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"]))
-               for row in rows]
+    lengths = [
+        min(
+            MAX_LENGTH,
+            len(tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"]),
+        )
+        for row in rows
+    ]
     random.Random(0).shuffle(lengths)
-    padded = sum(max(lengths[i:i + PADDED_BATCH]) * len(lengths[i:i + PADDED_BATCH]) for i in range(0, len(lengths), PADDED_BATCH))
+    padded = sum(
+        max(lengths[i : i + PADDED_BATCH]) * len(lengths[i : i + PADDED_BATCH])
+        for i in range(0, len(lengths), PADDED_BATCH)
+    )
     return sum(lengths), 1 - sum(lengths) / padded
 
 
@@ -125,10 +133,20 @@ def same_tokens_loss(model_dir: Path, data_dir: Path, out_dir: Path, **variant) 
 
     config = run_config(model_dir, stream=False, **variant)
     model, tokenizer, peft_config = model_prepare(config)
-    args = SFTConfig(output_dir=str(out_dir), max_length=MAX_LENGTH, packing=config.packing, report_to="none", use_cpu=True,
-                     per_device_train_batch_size=config.per_device_train_batch_size)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset_build(rows_read(data_dir / "train.jsonl"), ("messages",)),
-                         processing_class=tokenizer)
+    args = SFTConfig(
+        output_dir=str(out_dir),
+        max_length=MAX_LENGTH,
+        packing=config.packing,
+        report_to="none",
+        use_cpu=True,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset_build(rows_read(data_dir / "train.jsonl"), ("messages",)),
+        processing_class=tokenizer,
+    )
     trainer_batching(trainer, packing=config.packing, padding_free=config.padding_free)
     total, count = 0.0, 0
     trainer.model.eval()
@@ -208,7 +226,14 @@ def streaming_cost_per_step(run, out_dir: Path, *, calls: int = 500) -> float:
     callback, control = PlatformCallback(out_dir), TrainerControl()
     args = TrainingArguments(output_dir=str(out_dir), report_to="none", use_cpu=True)
     state = TrainerState(max_steps=calls, epoch=0.0)
-    logs = {"loss": 5.9, "grad_norm": 1.0, "learning_rate": 1e-3, "entropy": 6.3, "mean_token_accuracy": 0.2, "num_tokens": 1e4}
+    logs = {
+        "loss": 5.9,
+        "grad_norm": 1.0,
+        "learning_rate": 1e-3,
+        "entropy": 6.3,
+        "mean_token_accuracy": 0.2,
+        "num_tokens": 1e4,
+    }
     started = time.perf_counter()
     for step in range(1, calls + 1):
         state.global_step = step
@@ -241,15 +266,21 @@ def platform_run(model_dir: Path, rows: list[dict]):
     dataset = dataset_create(workspace=workspace, name="support")
     records_bulk_create(dataset=dataset, rows=[{"kind": "sft", **row} for row in rows[:20]])
     ids = Record.objects.filter(dataset=dataset).values_list("pk", flat=True)
-    version = dataset_version_create(dataset=dataset, entries=[(pk, "train", []) for pk in ids], operation=DatasetVersion.Operation.FREEZE)
+    version = dataset_version_create(
+        dataset=dataset, entries=[(pk, "train", []) for pk in ids], operation=DatasetVersion.Operation.FREEZE
+    )
     return training_run_create(workspace=workspace, name="streaming", base_model=base_model, dataset_version=version)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=160, help="training conversations (default 160)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each variant, interleaved; the fastest counts (default 2)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="an Alpaca JSON file (default: alpaca_en_demo.json)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each variant, interleaved; the fastest counts (default 2)"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="an Alpaca JSON file (default: alpaca_en_demo.json)"
+    )
     options = parser.parse_args()
     if not options.data.is_file():
         sys.exit(f"no data file {options.data}; pass --data with an Alpaca JSON file")
@@ -265,11 +296,16 @@ def main() -> None:
     model_dir = model_build(work / "model", rows)
     data_dir = work / "data"
     data_dir.mkdir()
-    (data_dir / "train.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    (data_dir / "train.jsonl").write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
     tokens, padding = real_tokens(model_dir, rows)
     # About the same real tokens per optimizer step as the padded batch: comparable learning, comparable loss.
     packed_batch = max(1, round(PADDED_BATCH * tokens / len(rows) / MAX_LENGTH))
-    say(f"{len(rows)} conversations, {tokens} real tokens, {padding:.0%} of a random padded batch is padding; packed batch {packed_batch}")
+    say(
+        f"{len(rows)} conversations, {tokens} real tokens, {padding:.0%} of a random padded batch is padding; packed "
+        f"batch {packed_batch}"
+    )
 
     variants = {
         "baseline": ({"packing": False, "padding_free": False, "batch": PADDED_BATCH}, False),
@@ -280,7 +316,10 @@ def main() -> None:
     same_loss = {}
     for name in ("baseline", "default", "packed"):
         same_loss[name] = same_tokens_loss(model_dir, data_dir, work / f"loss-{name}", **variants[name][0])
-        say(f"untrained loss over the learned tokens, {name} batches: {same_loss[name][0]:.6f} over {same_loss[name][1]} tokens")
+        say(
+            f"untrained loss over the learned tokens, {name} batches: {same_loss[name][0]:.6f} over "
+            f"{same_loss[name][1]} tokens"
+        )
 
     run = platform_run(model_dir, rows)
     results = {name: [] for name in variants}
@@ -288,8 +327,11 @@ def main() -> None:
         for name, (variant, stream) in variants.items():
             say(f"{name} ({repeat + 1}/{options.repeats}): {variant}, streaming {stream}")
             result = train(model_dir, data_dir, work / f"{name}-{repeat}", stream=stream, run=run, **variant)
-            say(f"  {result['train_runtime']:.1f} s ({result['cpu_seconds']:.1f} CPU s with loading), loss {result['train_loss']:.4f}, "
-                f"{result['global_step']} steps")
+            say(
+                f"  {result['train_runtime']:.1f} s ({result['cpu_seconds']:.1f} CPU s with loading), loss "
+                f"{result['train_loss']:.4f}, "
+                f"{result['global_step']} steps"
+            )
             results[name].append(result)
 
     from training.models import MetricPoint

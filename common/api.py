@@ -19,7 +19,8 @@ class Pagination(LimitOffsetPagination):
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser with limits: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (or the view's json_body_max_bytes) and
-    common.json_limits' depth, each refused with a 400 that names the limit (instead of a RecursionError inside json)."""
+    common.json_limits' depth, each refused with a 400 that names the limit (instead of a RecursionError inside
+    json)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         view = (parser_context or {}).get("view")
@@ -66,7 +67,12 @@ def exception_handler(exc, context):
     if response is not None and isinstance(exc, exceptions.ParseError):
         response.data = {"detail": str(exc.detail), "where": "body", "code": "parse_error"}
     if response is not None and isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": _first_message(exc.detail), "where": _first_field(exc.detail), "code": "invalid", "errors": response.data}
+        response.data = {
+            "detail": _first_message(exc.detail),
+            "where": _first_field(exc.detail),
+            "code": "invalid",
+            "errors": response.data,
+        }
     return response
 
 

@@ -14,7 +14,9 @@ class HistoryEvent(models.Model):
     """An append-only row per state change, written by the service in the same transaction."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     target_type = models.CharField(max_length=64)
     target_id = models.BigIntegerField()
     verb = models.CharField(max_length=64)

@@ -5,7 +5,8 @@ from drf_spectacular import openapi as drf_spectacular_openapi
 
 class AutoSchema(drf_spectacular_openapi.AutoSchema):
     """OpenAPI for the house pattern: a view's nested InputSerializer / OutputSerializer describe its request and
-    response, and components are named by their full nesting (TrainingRunDetailApi.OutputSerializer → TrainingRunDetailOutput)."""
+    response, and components are named by their full nesting (TrainingRunDetailApi.OutputSerializer →
+    TrainingRunDetailOutput)."""
 
     def get_request_serializer(self):
         serializer = getattr(self.view, "InputSerializer", None)

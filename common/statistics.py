@@ -84,7 +84,9 @@ def coincidences(units: Sequence[Sequence]) -> dict[tuple, float]:
     return matrix
 
 
-def krippendorff_alpha(units: Sequence[Sequence], *, level: str = "nominal", distance: Distance | None = None) -> float | None:
+def krippendorff_alpha(
+    units: Sequence[Sequence], *, level: str = "nominal", distance: Distance | None = None
+) -> float | None:
     """Krippendorff's alpha over a reliability matrix (units x values, None for missing).
 
     `level`: "nominal", "ordinal" or "interval" (numbers), or pass `distance` (a squared difference function, e.g.

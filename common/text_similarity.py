@@ -53,7 +53,8 @@ _ASCII_KEY = bytes(ord(" ") if _PUNCTUATION.match(chr(c)) or _SPACE.match(chr(c)
 
 
 def normalised_text(text: str) -> str:
-    """NFKC, casefold, punctuation and symbols to spaces, whitespace collapsed; digits kept ("2+2" differs from "3+3")."""
+    """NFKC, casefold, punctuation and symbols to spaces, whitespace collapsed; digits kept ("2+2" differs from
+    "3+3")."""
     if text.isascii():
         # The same result, without the regular expressions.
         return b" ".join(text.encode("ascii").translate(_ASCII_KEY).split()).decode("ascii")
@@ -124,7 +125,9 @@ class Pair:
 def _signatures(sets: list[set[str]], *, num_perm: int, seed: int):
     from datasketch import MinHash
 
-    return MinHash.bulk([[s.encode("utf-8") for s in shingle_set] for shingle_set in sets], num_perm=num_perm, seed=seed)
+    return MinHash.bulk(
+        [[s.encode("utf-8") for s in shingle_set] for shingle_set in sets], num_perm=num_perm, seed=seed
+    )
 
 
 def _lsh(signatures, *, threshold: float, num_perm: int):
@@ -167,7 +170,9 @@ def near_matches(queries: list[str], corpus: list[str], *, threshold: float = NE
                                                       strict=True)):
         if not items:
             continue
-        best = max(((jaccard(items, corpus_sets[c]), -c) for c in lsh.query(signature) if corpus_sets[c]), default=(0.0, 0))
+        best = max(
+            ((jaccard(items, corpus_sets[c]), -c) for c in lsh.query(signature) if corpus_sets[c]), default=(0.0, 0)
+        )
         if best[0] >= threshold:
             matches.append(Pair(position, -best[1], best[0]))
     return matches

@@ -29,7 +29,9 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or ("whetstone-development-only-key" if DEBUG else None)
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()
+]
 
 # Running behind HTTPS (README, "Running in production"): WHETSTONE_HTTPS=1 makes cookies Secure-only, redirects plain
 # HTTP and sends HSTS; WHETSTONE_PROXY_COUNT=N trusts the last N proxies' X-Forwarded-For / X-Forwarded-Proto.
@@ -142,8 +144,8 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = int(os.environ.get("WHETSTONE_LOGIN_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("WHETSTONE_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-# A success does not clear failures: axes would clear the address's failures against every account with them, so
-# signing in to one's own account between guesses would lift the limit on someone else's. Failures lapse after the cool-off.
+# A success does not clear failures: axes would clear the address's failures against every account with them, so signing
+# in to one's own account between guesses would lift the limit on someone else's. Failures lapse after the cool-off.
 AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
@@ -213,9 +215,10 @@ LOGGING = {
 }
 
 # --- Outbound calls and model endpoint keys (llm/outbound.py, llm/keys.py; README "Outbound calls") -------------------
-# WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED  comma-separated name patterns (* is a wildcard) of the environment variables a model
+# WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED comma-separated name patterns (* is a wildcard) of the environment variables a
+# model
 #     endpoint may take its API key from. The server's own settings are refused whatever the patterns say.
-# WHETSTONE_OUTBOUND_HOSTS  comma-separated host patterns model endpoints may reach, e.g. "api.openai.com,*.example.com";
+# WHETSTONE_OUTBOUND_HOSTS comma-separated host patterns model endpoints may reach, e.g. "api.openai.com,*.example.com";
 #     "*" (the default) is any host whose addresses are all public.
 # WHETSTONE_OUTBOUND_PRIVATE_ALLOWED  comma-separated destinations allowed although they are not public (loopback,
 #     private, link-local, ...): host[:port], [IPv6 address]:port or a CIDR range, e.g. "127.0.0.1:8000,10.0.0.0/8".
@@ -223,4 +226,6 @@ LOGGING = {
 ENDPOINT_KEY_ENV_ALLOWED = [p.strip() for p in os.environ.get("WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED",
                                                               "*_API_KEY,WHETSTONE_KEY_*").split(",") if p.strip()]
 OUTBOUND_HOSTS = [p.strip() for p in os.environ.get("WHETSTONE_OUTBOUND_HOSTS", "*").split(",") if p.strip()]
-OUTBOUND_PRIVATE_ALLOWED = [p.strip() for p in os.environ.get("WHETSTONE_OUTBOUND_PRIVATE_ALLOWED", "").split(",") if p.strip()]
+OUTBOUND_PRIVATE_ALLOWED = [
+    p.strip() for p in os.environ.get("WHETSTONE_OUTBOUND_PRIVATE_ALLOWED", "").split(",") if p.strip()
+]

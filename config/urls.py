@@ -21,7 +21,11 @@ api_v1 = [
     # drf-spectacular-sidecar package: they work offline.
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
-    path("redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema", template_name="frontend/api_redoc.html")), name="api-redoc"),
+    path(
+        "redoc/",
+        login_required(SpectacularRedocView.as_view(url_name="api-schema", template_name="frontend/api_redoc.html")),
+        name="api-redoc",
+    ),
 ]
 
 urlpatterns = [

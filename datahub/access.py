@@ -37,10 +37,22 @@ def access_dataset(user, dataset_id, *, capability: str = VIEW) -> Dataset:
 
 
 def access_import_job(user, import_job_id, *, capability: str = VIEW) -> ImportJob:
-    return _fetch(ImportJob.objects.select_related("dataset__workspace", "source"), user=user, pk=import_job_id,
-                  capability=capability, workspace_path="dataset__workspace", workspace_of=lambda job: job.dataset.workspace)
+    return _fetch(
+        ImportJob.objects.select_related("dataset__workspace", "source"),
+        user=user,
+        pk=import_job_id,
+        capability=capability,
+        workspace_path="dataset__workspace",
+        workspace_of=lambda job: job.dataset.workspace,
+    )
 
 
 def access_version(user, version_id, *, capability: str = VIEW) -> DatasetVersion:
-    return _fetch(DatasetVersion.objects.select_related("dataset__workspace", "parent", "created_by"), user=user, pk=version_id,
-                  capability=capability, workspace_path="dataset__workspace", workspace_of=lambda version: version.dataset.workspace)
+    return _fetch(
+        DatasetVersion.objects.select_related("dataset__workspace", "parent", "created_by"),
+        user=user,
+        pk=version_id,
+        capability=capability,
+        workspace_path="dataset__workspace",
+        workspace_of=lambda version: version.dataset.workspace,
+    )

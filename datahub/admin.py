@@ -39,7 +39,17 @@ class RecordAdmin(ReadOnlyAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "file_name", "dataset", "status", "processed", "total", "created_count", "duplicate_count", "created_at"]
+    list_display = [
+        "id",
+        "file_name",
+        "dataset",
+        "status",
+        "processed",
+        "total",
+        "created_count",
+        "duplicate_count",
+        "created_at",
+    ]
     list_filter = ["status", "format"]
     list_select_related = ["dataset"]
 

@@ -37,7 +37,9 @@ def _message(message, where: str, index: int | None = None) -> dict:
         raise ApplicationError("a message must be an object with role and content", where=_at(where, index))
     role = message.get("role")
     if role not in ROLES:
-        raise ApplicationError(f"unknown role {role!r}; expected one of system, user, assistant, tool", where=f"{_at(where, index)}.role")
+        raise ApplicationError(
+            f"unknown role {role!r}; expected one of system, user, assistant, tool", where=f"{_at(where, index)}.role"
+        )
     content = message.get("content")
     if content is None and not message.get("tool_calls"):
         raise ApplicationError("message has no content", where=f"{_at(where, index)}.content")
@@ -86,7 +88,9 @@ def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[di
     if not turns or turns[0]["role"] != "user":
         raise ApplicationError("the first turn after the system prompt must be the user's", where=where)
     for previous, current in zip(turns, turns[1:]):
-        if previous["role"] == current["role"] == "user" or (previous["role"] == current["role"] == "assistant" and not previous.get("tool_calls")):
+        if previous["role"] == current["role"] == "user" or (
+            previous["role"] == current["role"] == "assistant" and not previous.get("tool_calls")
+        ):
             raise ApplicationError(f"two {current['role']} turns in a row", where=where)
     if ends_with_assistant and clean[-1]["role"] != "assistant":
         raise ApplicationError("the conversation must end with an assistant answer", where=where)
@@ -96,7 +100,8 @@ def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[di
 
 
 def canonical_validate(row: dict, *, where: str = "", max_chars: int = MAX_RECORD_CHARS) -> dict:
-    """Check a canonical row and return it cleaned (normalised text, known keys only); `max_chars` bounds its JSON size."""
+    """Check a canonical row and return it cleaned (normalised text, known keys only); `max_chars` bounds its JSON
+    size."""
     return canonical_checked(row, where=where, max_chars=max_chars)[0]
 
 
@@ -107,7 +112,10 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
     """
     kind = row.get("kind", "sft")
     if kind == "sft":
-        clean = {"kind": "sft", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True)}
+        clean = {
+            "kind": "sft",
+            "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True),
+        }
         if row.get("tools"):
             clean["tools"] = row["tools"]
     elif kind == "preference":
@@ -116,14 +124,21 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
         rejected = _message(row.get("rejected"), f"{where}rejected")
         for name, answer in (("chosen", chosen), ("rejected", rejected)):
             if answer["role"] != "assistant":
-                raise ApplicationError(f"the {name} answer must be an assistant message, not {answer['role']!r}", where=f"{where}{name}.role")
+                raise ApplicationError(
+                    f"the {name} answer must be an assistant message, not {answer['role']!r}",
+                    where=f"{where}{name}.role",
+                )
         if chosen["content"].strip() == rejected["content"].strip():
             raise ApplicationError("chosen and rejected are the same answer", where=f"{where}chosen")
         clean = {"kind": "preference", "messages": prompt, "chosen": chosen, "rejected": rejected}
     elif kind == "kto":
         if not isinstance(row.get("label"), bool):
             raise ApplicationError("label must be true or false", where=f"{where}label")
-        clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
+        clean = {
+            "kind": "kto",
+            "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True),
+            "label": row["label"],
+        }
     else:
         raise ApplicationError(f"unknown record kind {kind!r}", where=f"{where}kind")
     try:
@@ -132,7 +147,9 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
         raise ApplicationError(exc.message, where=where or "record", code=exc.code) from exc
     size = len(canonical_json(parts))
     if size > max_chars:
-        raise ApplicationError(f"record is {size} characters; the limit is {max_chars}", where=where or "record", code="oversize")
+        raise ApplicationError(
+            f"record is {size} characters; the limit is {max_chars}", where=where or "record", code="oversize"
+        )
     return clean, parts
 
 
@@ -177,8 +194,10 @@ def canonical_parts(clean: dict) -> dict[str, str]:
 
 def canonical_json(parts: dict[str, str]) -> str:
     """The clean row as one compact, key-sorted JSON object: what its size is measured on and its hash taken of."""
-    return (f'{{"chosen":{parts["chosen"]},"kind":{parts["kind"]},"label":{parts["label"]},"messages":{parts["messages"]},'
-            f'"rejected":{parts["rejected"]},"tools":{parts["tools"]}}}')
+    return (
+        f'{{"chosen":{parts["chosen"]},"kind":{parts["kind"]},"label":{parts["label"]},"messages":{parts["messages"]},'
+        f'"rejected":{parts["rejected"]},"tools":{parts["tools"]}}}'
+    )
 
 
 def _sha256(value) -> str:

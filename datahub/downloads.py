@@ -52,7 +52,9 @@ def _blocks(lines: Iterator[str], size: int = 256 * 1024) -> Iterator[bytes]:
         yield b"".join(block)
 
 
-def version_jsonl_response(version: DatasetVersion, split: str | None, shape: str = "messages") -> StreamingHttpResponse:
+def version_jsonl_response(
+    version: DatasetVersion, split: str | None, shape: str = "messages"
+) -> StreamingHttpResponse:
     """Rows are generated while the response is sent, so a million-record version never sits in memory."""
     response = StreamingHttpResponse(_blocks(version_jsonl_lines(version, split, shape=shape)),
                                      content_type="application/x-ndjson; charset=utf-8")

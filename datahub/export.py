@@ -21,8 +21,8 @@ SHAPES = ("messages", "prompt_completion")
 
 
 def trl_row(record: Record, *, shape: str = "messages") -> dict:
-    """The record as one TRL row. `shape` matters for conversations only: "messages" (the whole conversation)
-    or "prompt_completion" (the turns before the final answer, and that answer; TRL's conversational prompt-completion)."""
+    """The record as one TRL row. `shape` matters for conversations only: "messages" (the whole conversation) or
+    "prompt_completion" (the turns before the final answer, and that answer; TRL's conversational prompt-completion)."""
     if record.kind == Record.Kind.SFT and shape == "prompt_completion":
         row = {"prompt": record.messages[:-1], "completion": record.messages[-1:]}
         if record.tools:
@@ -49,8 +49,8 @@ def version_rows(version: DatasetVersion, split: str | None = None, *, shape: st
 
 
 def version_jsonl_lines(version: DatasetVersion, split: str | None = None, *, shape: str = "messages") -> Iterator[str]:
-    """The version as TRL JSONL text in entry order, each piece holding whole lines (one, or a page). On PostgreSQL the database writes each row's JSON
-    (the same object trl_row builds), so Python only passes text along."""
+    """The version as TRL JSONL text in entry order, each piece holding whole lines (one, or a page). On PostgreSQL the
+    database writes each row's JSON (the same object trl_row builds), so Python only passes text along."""
     if connection.vendor == "postgresql":
         yield from _postgres_jsonl_lines(version, split, shape)
         return
@@ -62,13 +62,17 @@ def _postgres_jsonl_lines(version: DatasetVersion, split: str | None, shape: str
     entries, records = VersionRecord._meta.db_table, Record._meta.db_table
     tools = ("CASE WHEN jsonb_typeof(r.tools) = 'array' AND jsonb_array_length(r.tools) > 0 "
              "THEN jsonb_build_object('tools', r.tools) ELSE '{}'::jsonb END")
-    conversation = (f"jsonb_build_object('prompt', r.messages - -1, 'completion', jsonb_build_array(r.messages -> -1)) || {tools}"
-                    if shape == "prompt_completion" else f"jsonb_build_object('messages', r.messages) || {tools}")
+    conversation = (
+        f"jsonb_build_object('prompt', r.messages - -1, 'completion', jsonb_build_array(r.messages -> -1)) || {tools}"
+        if shape == "prompt_completion"
+        else f"jsonb_build_object('messages', r.messages) || {tools}"
+    )
     row_json = (
         "CASE r.kind "
         "WHEN 'preference' THEN jsonb_build_object('prompt', r.messages, 'chosen', jsonb_build_array(r.chosen), "
         "'rejected', jsonb_build_array(r.rejected)) "
-        "WHEN 'kto' THEN jsonb_build_object('prompt', r.messages - -1, 'completion', jsonb_build_array(r.messages -> -1), "
+        "WHEN 'kto' THEN jsonb_build_object('prompt', r.messages - -1, 'completion', jsonb_build_array(r.messages -> "
+        "-1), "
         "'label', r.label) "
         f"ELSE {conversation} END::text"
     )

@@ -96,7 +96,9 @@ def _encoding(head: bytes, *, complete: bool) -> str:
         guess = _utf16_without_bom(head)
         if guess:
             return guess
-        raise ApplicationError("the file is binary, not JSON, JSONL, CSV, TSV or Parquet text", where="line 1", code="wrong_file_type")
+        raise ApplicationError(
+            "the file is binary, not JSON, JSONL, CSV, TSV or Parquet text", where="line 1", code="wrong_file_type"
+        )
     if _valid(head, "utf-8", complete=complete):
         return "utf-8"
     for candidate in _LEGACY_ENCODINGS:
@@ -125,8 +127,11 @@ def _decode_line(data: bytes, line: int) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApplicationError(f"the text is not valid UTF-8 (byte {exc.start + 1} of the line); save the file as UTF-8 or UTF-16",
-                               where=f"line {line}", code="wrong_encoding") from exc
+        raise ApplicationError(
+            f"the text is not valid UTF-8 (byte {exc.start + 1} of the line); save the file as UTF-8 or UTF-16",
+            where=f"line {line}",
+            code="wrong_encoding",
+        ) from exc
 
 
 def _text_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
@@ -168,8 +173,12 @@ def _container(path: Path, first: str, first_line: str, line: int) -> str:
     if suffix == ".csv" or "," in first_line:
         return "csv"
     raise ApplicationError(
-        f"the file is not JSON, JSONL, CSV or TSV: it starts with {first!r}, where a JSON array '[', a JSON object '{{' "
-        "or a header row should be", where=f"line {line}", code="wrong_file_type")
+        f"the file is not JSON, JSONL, CSV or TSV: it starts with {first!r}, where a JSON array '[', a JSON object "
+        f"'{{' "
+        "or a header row should be",
+        where=f"line {line}",
+        code="wrong_file_type",
+    )
 
 
 def file_rows(path: Path, *, container: str | None = None, tolerant: bool = False) -> FileRows:
@@ -180,7 +189,9 @@ def file_rows(path: Path, *, container: str | None = None, tolerant: bool = Fals
     With `tolerant`, a malformed JSONL line is yielded as a BadRow instead of stopping the file.
     """
     if container is not None and container not in CONTAINERS:
-        raise ApplicationError(f"unknown container {container!r}; choose one of {', '.join(CONTAINERS)}", where="container")
+        raise ApplicationError(
+            f"unknown container {container!r}; choose one of {', '.join(CONTAINERS)}", where="container"
+        )
     with open(path, "rb") as handle:
         head = handle.read(_HEAD_BYTES)
         complete = not handle.read(1)
@@ -202,13 +213,16 @@ def file_rows(path: Path, *, container: str | None = None, tolerant: bool = Fals
         total = sum(1 for _ in _table_rows(path, encoding, delimiter))
         if not total:
             raise ApplicationError("the table has a header but no rows", where="line 2", code="empty_file")
-        return FileRows(encoding=encoding, container=container, total=total, rows=_table_rows(path, encoding, delimiter))
+        return FileRows(
+            encoding=encoding, container=container, total=total, rows=_table_rows(path, encoding, delimiter)
+        )
     total = sum(1 for _, text in _text_lines(path, encoding) if text.strip())
     return FileRows(encoding=encoding, container="jsonl", total=total, rows=_jsonl_rows(path, encoding, tolerant))
 
 
 def _cell(value: str, line: int):
-    """A table cell: JSON lists and objects (a messages column) are parsed, true/false become booleans, text stays text."""
+    """A table cell: JSON lists and objects (a messages column) are parsed, true/false become booleans, text stays
+    text."""
     stripped = value.strip()
     if stripped[:1] in ("[", "{"):
         try:
@@ -243,7 +257,9 @@ def _parquet_rows(path: Path) -> FileRows:
     try:
         table = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises its own errors for damaged files
-        raise ApplicationError(f"the Parquet file cannot be read: {exc}", where="line 1", code="wrong_file_type") from exc
+        raise ApplicationError(
+            f"the Parquet file cannot be read: {exc}", where="line 1", code="wrong_file_type"
+        ) from exc
     total = table.metadata.num_rows
     if not total:
         raise ApplicationError("the Parquet file has no rows", where="line 1", code="empty_file")
@@ -321,8 +337,11 @@ class _JsonArrayStream:
             self.position += 1
             self.skip_space()
             if self.peek() == "]":
-                raise ApplicationError("the file holds an empty array: there are no rows to import", where=f"line {self.line}",
-                                       code="empty_file")
+                raise ApplicationError(
+                    "the file holds an empty array: there are no rows to import",
+                    where=f"line {self.line}",
+                    code="empty_file",
+                )
             while True:
                 value, end = self.element()
                 yield self.line, value
@@ -331,8 +350,11 @@ class _JsonArrayStream:
                 self.skip_space()
                 following = self.peek()
                 if not following:
-                    raise ApplicationError("malformed JSON: the array is not closed with ']'", where=f"line {self.line}",
-                                           code="malformed_json")
+                    raise ApplicationError(
+                        "malformed JSON: the array is not closed with ']'",
+                        where=f"line {self.line}",
+                        code="malformed_json",
+                    )
                 if following == "]":
                     break
                 if following != ",":
@@ -370,7 +392,9 @@ def _whole_text(path: Path, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding not in ("utf-8", "utf-8-sig"):
-            raise ApplicationError(f"the file is not valid {encoding} text", where="line 1", code="wrong_encoding") from exc
+            raise ApplicationError(
+                f"the file is not valid {encoding} text", where="line 1", code="wrong_encoding"
+            ) from exc
         line = data.count(b"\n", 0, exc.start) + 1
         raise ApplicationError("the text is not valid UTF-8; save the file as UTF-8 or UTF-16", where=f"line {line}",
                                code="wrong_encoding") from exc
@@ -436,8 +460,11 @@ def _jsonl_row(path: Path, encoding: str, tolerant: bool, number: int, text: str
             yield number, BadRow(f"malformed JSON: {exc.msg} (column {exc.colno})")
             return
         if number == 1 and _whole_file_is_one_object(path, encoding):
-            raise ApplicationError("the file holds one JSON object; expected an array of rows, or one row per line (JSONL)",
-                                   where="line 1", code="wrong_file_type") from exc
+            raise ApplicationError(
+                "the file holds one JSON object; expected an array of rows, or one row per line (JSONL)",
+                where="line 1",
+                code="wrong_file_type",
+            ) from exc
         raise ApplicationError(f"malformed JSON: {exc.msg} (column {exc.colno})", where=f"line {number}",
                                code="malformed_json") from exc
 

@@ -8,15 +8,17 @@ Two layers, kept apart so each can be tested alone:
 
 Formats:
   alpaca             {"instruction", "input"?, "output", "system"?, "history"?: [[user, assistant], ...]}
-  sharegpt           {"conversations": [{"from", "value"}, ...], "system"?, "tools"?}; from is human/user, gpt/assistant,
-                     system, function_call (→ assistant tool_calls) or observation (→ tool message)
+  sharegpt           {"conversations": [{"from", "value"}, ...], "system"?, "tools"?}; from is human/user,
+                     gpt/assistant, system, function_call (→ assistant tool_calls) or observation (→ tool message)
   firefly            {"conversation": [{"human", "assistant"}, ...], "system"?}
-  messages           {"messages": [{"role", "content"}, ...], "tools"?}   (OpenAI / TRL conversational; typed content parts)
+  messages           {"messages": [{"role", "content"}, ...], "tools"?} (OpenAI / TRL conversational; typed content
+                     parts)
   prompt_completion  {"prompt", "completion"}: text or messages (TRL's prompt-completion SFT)
   preference         {"prompt"?, "chosen", "rejected", "system"?}; prompt is text or messages; chosen and rejected are
                      text, one message, or a message list whose leading turns are the prompt (UltraFeedback style);
-                     HH-RLHF transcripts ("\\n\\nHuman: … \\n\\nAssistant: …"); ShareGPT pairs (conversations + chosen/rejected
-                     {"from", "value"}); LLaMA-Factory v1 chosen_messages / rejected_messages
+                     HH-RLHF transcripts ("\\n\\nHuman: … \\n\\nAssistant: …"); ShareGPT pairs
+                     (conversations + chosen/rejected {"from", "value"}); LLaMA-Factory v1
+                     chosen_messages / rejected_messages
   kto                {"messages", "label"}, TRL's {"prompt", "completion", "label"}, or ShareGPT with "kto_tag"
 """
 
@@ -34,10 +36,13 @@ FORMATS = ("alpaca", "sharegpt", "firefly", "messages", "prompt_completion", "pr
 
 
 def column_map_check(column_map: dict | None) -> dict:
-    """A mapping {field the format expects: column in the file}, e.g. {"instruction": "question", "output": "answer"}."""
+    """A mapping {field the format expects: column in the file}, e.g. {"instruction": "question", "output":
+    "answer"}."""
     if not column_map:
         return {}
-    if not isinstance(column_map, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in column_map.items()):
+    if not isinstance(column_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in column_map.items()
+    ):
         raise ApplicationError("the column mapping must map field names to column names, both text", where="column_map")
     return dict(column_map)
 
@@ -75,9 +80,13 @@ def row_format(row: object, *, line: int) -> str:
         return "alpaca"
     listed = ", ".join(sorted(fields)[:8]) or "none"
     raise ApplicationError(
-        f"cannot tell the row format from its fields ({listed}); expected Alpaca (instruction, output), ShareGPT (conversations), "
-        "messages, prompt/completion, prompt/chosen/rejected, or messages with a label; choose a format or map the columns",
-        where=f"line {line}", code="unknown_format")
+        f"cannot tell the row format from its fields ({listed}); expected Alpaca (instruction, output), ShareGPT "
+        "(conversations), "
+        "messages, prompt/completion, prompt/chosen/rejected, or messages with a label; choose a format or map the "
+        "columns",
+        where=f"line {line}",
+        code="unknown_format",
+    )
 
 
 def row_canonical(row: object, *, format: str, line: int, max_chars: int = MAX_RECORD_CHARS) -> dict:
@@ -85,7 +94,9 @@ def row_canonical(row: object, *, format: str, line: int, max_chars: int = MAX_R
     return row_canonical_checked(row, format=format, line=line, max_chars=max_chars)[0]
 
 
-def row_canonical_checked(row: object, *, format: str, line: int, max_chars: int = MAX_RECORD_CHARS) -> tuple[dict, dict[str, str]]:
+def row_canonical_checked(
+    row: object, *, format: str, line: int, max_chars: int = MAX_RECORD_CHARS
+) -> tuple[dict, dict[str, str]]:
     """row_canonical, also returning the fields as JSON text (datahub.canonical.canonical_checked)."""
     fields = _fields(row, line)
     where = f"line {line}"
@@ -163,14 +174,25 @@ def _alpaca(row: dict, where: str) -> dict:
 
 # ShareGPT speaker names → canonical roles; "function_call" becomes an assistant tool call.
 _SHAREGPT_ROLES = {
-    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "model": "assistant",
-    "bing": "assistant", "bard": "assistant", "system": "system", "function_call": "function_call", "observation": "tool",
-    "tool": "tool", "function": "tool",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "model": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "system": "system",
+    "function_call": "function_call",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
 }
 
 
 def _tool_calls(value: str, first_id: int, where: str) -> list[dict]:
-    """A ShareGPT function_call value ({"name", "arguments"} or a list of them) as OpenAI tool calls (arguments as JSON text)."""
+    """A ShareGPT function_call value ({"name", "arguments"} or a list of them) as OpenAI tool calls (arguments as JSON
+    text)."""
     try:
         parsed = json_loads(value, where=where)
     except json.JSONDecodeError as exc:
@@ -181,9 +203,16 @@ def _tool_calls(value: str, first_id: int, where: str) -> list[dict]:
         if not (isinstance(call, dict) and isinstance(call.get("name"), str) and call["name"]):
             raise ApplicationError("a function_call turn must name the function", where=where)
         arguments = call.get("arguments", {})
-        out.append({"id": f"call_{first_id + offset}", "type": "function",
-                    "function": {"name": call["name"],
-                                 "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)}})
+        out.append(
+            {
+                "id": f"call_{first_id + offset}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False),
+                },
+            }
+        )
     return out
 
 
@@ -199,8 +228,10 @@ def _sharegpt_turns(turns, name: str, where: str) -> list[dict]:
         value = turn.get("value", turn.get("content"))
         role = _SHAREGPT_ROLES.get(str(sender).lower())
         if role is None:
-            raise ApplicationError(f"{name}[{i}].from is {sender!r}; expected human, gpt, system, function_call or observation",
-                                   where=where)
+            raise ApplicationError(
+                f"{name}[{i}].from is {sender!r}; expected human, gpt, system, function_call or observation",
+                where=where,
+            )
         if not isinstance(value, str):
             raise ApplicationError(f"{name}[{i}].value must be text, not {_json_type(value)}", where=where)
         if role == "function_call":
@@ -237,7 +268,9 @@ def _firefly(row: dict, where: str) -> dict:
         raise ApplicationError(f"field 'conversation' must be a list of turns, not {_json_type(turns)}", where=where)
     messages = []
     for i, turn in enumerate(turns):
-        if not (isinstance(turn, dict) and isinstance(turn.get("human"), str) and isinstance(turn.get("assistant"), str)):
+        if not (
+            isinstance(turn, dict) and isinstance(turn.get("human"), str) and isinstance(turn.get("assistant"), str)
+        ):
             raise ApplicationError(f"conversation[{i}] must be an object with human and assistant texts", where=where)
         messages += [{"role": "user", "content": turn["human"]}, {"role": "assistant", "content": turn["assistant"]}]
     return {"kind": "sft", "messages": _with_system(messages, row, where)}
@@ -329,7 +362,9 @@ def _answer(value, name: str, where: str) -> tuple[list, dict]:
             raise ApplicationError(f"field {name!r} is an empty list", where=where, code="empty_field")
         messages = _with_where(lambda: _message_list(value, name, where), where)
         return messages[:-1], messages[-1]
-    raise ApplicationError(f"field {name!r} must be text, a message or a list of messages, not {_json_type(value)}", where=where)
+    raise ApplicationError(
+        f"field {name!r} must be text, a message or a list of messages, not {_json_type(value)}", where=where
+    )
 
 
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
@@ -364,8 +399,9 @@ def _hh_pair(chosen_text: str, rejected_text: str, where: str) -> dict:
     for name, turns in (("chosen", chosen_turns), ("rejected", rejected_turns)):
         rest = turns[shared:]
         if not shared or len(rest) != 1 or rest[0]["role"] != "assistant":
-            raise ApplicationError(f"the {name} transcript must be the shared dialogue followed by one Assistant: answer",
-                                   where=where)
+            raise ApplicationError(
+                f"the {name} transcript must be the shared dialogue followed by one Assistant: answer", where=where
+            )
         answers.append(rest[0])
     return {"kind": "preference", "messages": chosen_turns[:shared], "chosen": answers[0], "rejected": answers[1]}
 

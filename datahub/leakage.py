@@ -19,7 +19,9 @@ class Leak:
     prompt: str
 
 
-def leaks_find(*, train: list[tuple[int, str, str]], test: list[tuple[int, str, str]], threshold: float = NEAR_THRESHOLD) -> list[Leak]:
+def leaks_find(
+    *, train: list[tuple[int, str, str]], test: list[tuple[int, str, str]], threshold: float = NEAR_THRESHOLD
+) -> list[Leak]:
     """Leaks of `test` into `train`; each side is (record id, prompt hash, prompt text). One leak per test record,
     exact before near, the most similar train record for a near one."""
     exact_train = {}

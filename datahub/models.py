@@ -74,7 +74,9 @@ class Record(models.Model):
     # (dataset, id) and (dataset, content_hash) lead with the dataset, so a dataset-only index would be a third copy.
     # The dataset reference is checked once per statement by triggers (migration 0008), not once per row by a
     # foreign key constraint, which cost the bulk import a quarter of its database time.
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False)
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False
+    )
     # Lineage pointers are kept by Django (SET_NULL on delete) rather than by database constraints: a constraint
     # costs a trigger and a lookup per inserted row, which made up a third of a bulk import's time.
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="records",
@@ -89,12 +91,17 @@ class Record(models.Model):
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical content")
     prompt_hash = models.CharField(max_length=64, help_text="SHA-256 of the normalised prompt; groups splits")
     tags = models.JSONField(default=list, blank=True)
-    quality_score = models.FloatField(null=True, blank=True, help_text="0-1 from source grading; dedupe keeps the better")
+    quality_score = models.FloatField(
+        null=True, blank=True, help_text="0-1 from source grading; dedupe keeps the better"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                db_constraint=False, db_index=False)
-    origin = models.CharField(max_length=32, default="import", help_text="import, annotation, augmentation, feedback ...")
-    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="records",
-                                   db_constraint=False)
+    origin = models.CharField(
+        max_length=32, default="import", help_text="import, annotation, augmentation, feedback ..."
+    )
+    import_job = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="records", db_constraint=False
+    )
     line_number = models.PositiveIntegerField(null=True, blank=True)
     # The database's default as well: the bulk import leaves the column out of its COPY (one timestamp fewer to parse
     # per record) and its records get its transaction's start.
@@ -104,10 +111,13 @@ class Record(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dataset", "content_hash"], name="record_content_unique_in_dataset"),
             models.CheckConstraint(
-                condition=~models.Q(kind="preference") | (models.Q(chosen__isnull=False) & models.Q(rejected__isnull=False)),
+                condition=~models.Q(kind="preference")
+                | (models.Q(chosen__isnull=False) & models.Q(rejected__isnull=False)),
                 name="record_preference_has_pair",
             ),
-            models.CheckConstraint(condition=~models.Q(kind="kto") | models.Q(label__isnull=False), name="record_kto_has_label"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="kto") | models.Q(label__isnull=False), name="record_kto_has_label"
+            ),
         ]
         # No index on prompt_hash: records are grouped by prompt within a dataset, read in full (splits, leakage),
         # and a random-key index would cost every import a page visit per row.
@@ -145,11 +155,14 @@ class RecordSearch(models.Model):
 
     # No database constraint: checking it cost more than tokenising. Django deletes these rows with their records,
     # and a row left by a raw delete only ever points at an id that no record has.
-    record = models.OneToOneField(Record, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    record = models.OneToOneField(
+        Record, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     document = SearchVectorField()
 
 
-# A running import whose progress has not moved for this long has lost its worker (setting DATAHUB_IMPORT_STALE_SECONDS).
+# A running import whose progress has not moved for this long has lost its worker (setting
+# DATAHUB_IMPORT_STALE_SECONDS).
 IMPORT_STALE_AFTER = timedelta(seconds=getattr(settings, "DATAHUB_IMPORT_STALE_SECONDS", 600))
 
 
@@ -190,15 +203,24 @@ class ImportJob(TimeStampedModel):
                                  help_text="as requested; empty detects it")
     detected_container = models.CharField(max_length=16, blank=True)
     encoding = models.CharField(max_length=32, blank=True, help_text="the text encoding detected")
-    column_map = models.JSONField(default=dict, blank=True, help_text='{"field the format reads": "column in the file"}')
+    column_map = models.JSONField(
+        default=dict, blank=True, help_text='{"field the format reads": "column in the file"}'
+    )
     skip_invalid = models.BooleanField(default=False, help_text="keep good rows and report bad ones instead of failing")
-    dataset_is_new = models.BooleanField(default=False, help_text="the dataset was made for this import: if the import fails, "
-                                                                  "the dataset (still empty) is deleted with it")
+    dataset_is_new = models.BooleanField(
+        default=False,
+        help_text="the dataset was made for this import: if the import fails, "
+        "the dataset (still empty) is deleted with it",
+    )
     max_record_chars = models.PositiveIntegerField(default=200_000, help_text="a record larger than this is rejected")
-    resume_row = models.PositiveIntegerField(default=0, help_text="rows read and staged in committed chunks; a restart skips them")
+    resume_row = models.PositiveIntegerField(
+        default=0, help_text="rows read and staged in committed chunks; a restart skips them"
+    )
     # The staged chunks live in a file beside the upload (datahub.services.import_staging.StagedFile): these say how
     # much of it the committed chunks fill, and its checksum, so a restart can tell whether the file survived.
-    staged_bytes = models.PositiveBigIntegerField(default=0, help_text="bytes of staged records the committed chunks fill")
+    staged_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="bytes of staged records the committed chunks fill"
+    )
     staged_crc = models.PositiveBigIntegerField(default=0, help_text="CRC-32 of those bytes")
     invalid_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -24,7 +24,9 @@ def _count_of(queryset: QuerySet, field: str) -> Coalesce:
 
 def workspace_list_for(*, user, capability: str) -> QuerySet[Workspace]:
     """Workspaces where the user holds `capability` (for the workspace choice of a create form)."""
-    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by("name")
+    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by(
+        "name"
+    )
 
 
 def source_list(*, user, workspace: Workspace | None = None) -> QuerySet[Source]:
@@ -85,8 +87,13 @@ def import_job_removed_dataset(*, user, import_job_id) -> dict | None:
 
     if not str(import_job_id).isdigit() or not user.is_authenticated:
         return None
-    event = (HistoryEvent.objects.filter(target_type="datahub.dataset", verb="deleted", actor=user, after__import_job=int(import_job_id))
-             .order_by("-pk").first())
+    event = (
+        HistoryEvent.objects.filter(
+            target_type="datahub.dataset", verb="deleted", actor=user, after__import_job=int(import_job_id)
+        )
+        .order_by("-pk")
+        .first()
+    )
     return event.after if event is not None else None
 
 
@@ -109,7 +116,9 @@ def dataset_records(*, dataset: Dataset) -> QuerySet[Record]:
 
 
 def dataset_import_jobs(*, dataset: Dataset) -> QuerySet[ImportJob]:
-    return ImportJob.objects.filter(dataset=dataset).select_related("source", "created_by").order_by("-created_at", "-pk")
+    return (
+        ImportJob.objects.filter(dataset=dataset).select_related("source", "created_by").order_by("-created_at", "-pk")
+    )
 
 
 def dataset_versions(*, dataset: Dataset) -> QuerySet[DatasetVersion]:
@@ -142,7 +151,9 @@ def version_kind_counts(*, version: DatasetVersion, split: str | None = None) ->
     entries = VersionRecord.objects.filter(version=version)
     if split:
         entries = entries.filter(split=split)
-    counts = dict(entries.values_list("record__kind").annotate(n=Count("pk")).order_by().values_list("record__kind", "n"))
+    counts = dict(
+        entries.values_list("record__kind").annotate(n=Count("pk")).order_by().values_list("record__kind", "n")
+    )
     return {kind: counts.get(kind, 0) for kind in Record.Kind.values}
 
 
@@ -155,7 +166,10 @@ def version_leakage(*, version: DatasetVersion, split: str = "test", limit: int 
     def side(name: str) -> list[tuple[int, str, str]]:
         rows = VersionRecord.objects.filter(version=version, split=name).order_by("pk").values_list(
             "record_id", "record__prompt_hash", "record__messages", "record__kind")
-        return [(record_id, prompt_hash, prompt_text(messages, kind)) for record_id, prompt_hash, messages, kind in rows.iterator(2000)]
+        return [
+            (record_id, prompt_hash, prompt_text(messages, kind))
+            for record_id, prompt_hash, messages, kind in rows.iterator(2000)
+        ]
 
     test = side(split)
     leaks = leaks_find(train=side("train"), test=test)
@@ -176,7 +190,9 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion, limit: int = 100) 
     Returns counts and the first `limit` record ids of each list.
     """
     def entries(version: DatasetVersion) -> dict[str, tuple[int, str, int | None]]:
-        rows = VersionRecord.objects.filter(version=version).values_list("record__content_hash", "record_id", "split", "record__parent_id")
+        rows = VersionRecord.objects.filter(version=version).values_list(
+            "record__content_hash", "record_id", "split", "record__parent_id"
+        )
         return {content: (record_id, split, parent) for content, record_id, split, parent in rows.iterator(5000)}
 
     before, after = entries(old), entries(new)
@@ -191,8 +207,14 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion, limit: int = 100) 
     changed_new = {pair["new"] for pair in changed}
     added_ids = sorted(r for r, _, _ in added if r not in changed_new)
     removed_ids = sorted(r for c, (r, _, _) in removed.items() if c not in removed_by_change)
-    moved = sorted(({"record": after[c][0], "from": before[c][1], "to": after[c][1]} for c in after.keys() & before.keys()
-                    if after[c][1] != before[c][1]), key=lambda m: m["record"])
+    moved = sorted(
+        (
+            {"record": after[c][0], "from": before[c][1], "to": after[c][1]}
+            for c in after.keys() & before.keys()
+            if after[c][1] != before[c][1]
+        ),
+        key=lambda m: m["record"],
+    )
     return {
         "old": old.number, "new": new.number,
         "added": len(added_ids), "removed": len(removed_ids), "changed": len(changed), "moved": len(moved),
@@ -228,7 +250,9 @@ def version_card(*, version: DatasetVersion) -> dict:
     Four queries whatever the version's size; the lengths are measured by the database.
     """
     entries = VersionRecord.objects.filter(version=version)
-    mix: dict[str, dict[str, int]] = {split: {kind: 0 for kind in Record.Kind.values} for split in ("train", "validation", "test")}
+    mix: dict[str, dict[str, int]] = {
+        split: {kind: 0 for kind in Record.Kind.values} for split in ("train", "validation", "test")
+    }
     for split, kind, n in entries.values_list("split", "record__kind").annotate(n=Count("pk")).order_by():
         mix[split][kind] = n
     sources = list(entries.values_list("record__source__name", "record__source__kind", "record__source__quality_tier")
@@ -241,7 +265,10 @@ def version_card(*, version: DatasetVersion) -> dict:
         "total": sum(version.counts.values()),
         "splits": dict(version.counts),
         "mix": mix,
-        "sources": [{"name": name or "", "kind": kind or "", "tier": tier or "", "records": n} for name, kind, tier, n in sources],
+        "sources": [
+            {"name": name or "", "kind": kind or "", "tier": tier or "", "records": n}
+            for name, kind, tier, n in sources
+        ],
         "lengths": histogram,
     }
 
@@ -262,16 +289,25 @@ def record_search(*, dataset: Dataset, q: str = "", source_id: int | None = None
     q = (q or "").strip()
     if q:
         if connection.vendor == "postgresql" and not CJK.search(q):
-            # The words of an import whose indexing is still running (ImportJob.search_pending) are matched as substrings.
+            # The words of an import whose indexing is still running (ImportJob.search_pending) are matched as
+            # substrings.
             needles = [f"%{_like_escape(word)}%" for word in q.split()]
-            records = records.filter(RawSQL(
-                "(datahub_record.id IN (SELECT record_id FROM datahub_recordsearch "
-                "WHERE document @@ plainto_tsquery('simple'::regconfig, %s)) "
-                "OR (datahub_record.import_job_id IN (SELECT id FROM datahub_importjob WHERE search_pending AND dataset_id = %s) "
-                "AND datahub_record.messages::text ILIKE ALL (%s)))", [q, dataset.pk, needles], output_field=BooleanField()))
+            records = records.filter(
+                RawSQL(
+                    "(datahub_record.id IN (SELECT record_id FROM datahub_recordsearch "
+                    "WHERE document @@ plainto_tsquery('simple'::regconfig, %s)) "
+                    "OR (datahub_record.import_job_id IN (SELECT id FROM datahub_importjob WHERE search_pending AND "
+                    "dataset_id = %s) "
+                    "AND datahub_record.messages::text ILIKE ALL (%s)))",
+                    [q, dataset.pk, needles],
+                    output_field=BooleanField(),
+                )
+            )
         elif connection.vendor == "postgresql":
             needle = f"%{_like_escape(q)}%"
-            records = records.filter(RawSQL("datahub_record.messages::text ILIKE %s", [needle], output_field=BooleanField()))
+            records = records.filter(
+                RawSQL("datahub_record.messages::text ILIKE %s", [needle], output_field=BooleanField())
+            )
         else:
             records = records.annotate(_text=Cast("messages", TextField())).filter(_text__icontains=json.dumps(q)[1:-1])
     if source_id is not None:
@@ -307,7 +343,9 @@ def _sum_of(queryset: QuerySet, field: str, value) -> Coalesce:
     """A correlated SUM subquery per source row (no JOIN fan-out between several aggregates)."""
     from django.db.models import Sum
 
-    summed = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(total=Sum(value)).values("total")
+    summed = (
+        queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(total=Sum(value)).values("total")
+    )
     return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
 
 
@@ -319,9 +357,11 @@ def _cjk_records() -> QuerySet[Record]:
         return text.filter(_text__regex=f"[{CJK_RANGES}]")
     # The same ranges as json.dumps escapes them: \\uXXXX for the Basic Multilingual Plane, a surrogate pair for the
     # supplementary ideographs (high surrogates d840-d888 cover U+20000-U+323FF).
-    return text.filter(_text__iregex=r"\\u(11[0-9a-f]|30[4-9a-f]|31[0-8abf]|3[4-9a-f]|4[0-9a-c]|4d[0-9ab]|4[ef]|[5-9][0-9a-f]"
-                                     r"|a9[67]|a[c-f]|[bc][0-9a-f]|d[0-7]|d8[4-7][0-9a-f]|d88[0-8]|f[9a]"
-                                     r"|ff(6[6-9a-f]|[7-9a-c][0-9a-f]|d[0-9a-c]))")
+    return text.filter(
+        _text__iregex=r"\\u(11[0-9a-f]|30[4-9a-f]|31[0-8abf]|3[4-9a-f]|4[0-9a-c]|4d[0-9ab]|4[ef]|[5-9][0-9a-f]"
+        r"|a9[67]|a[c-f]|[bc][0-9a-f]|d[0-7]|d8[4-7][0-9a-f]|d88[0-8]|f[9a]"
+        r"|ff(6[6-9a-f]|[7-9a-c][0-9a-f]|d[0-9a-c]))"
+    )
 
 
 def source_stats(*, user, workspace: Workspace | None = None) -> QuerySet[Source]:
@@ -352,7 +392,11 @@ def dataset_in_workspace(*, workspace: Workspace, dataset_id) -> Dataset | None:
 
 def workspace_version_choices(*, workspace: Workspace) -> QuerySet[DatasetVersion]:
     """Every version of the workspace's datasets, by dataset name and newest first (for choice fields)."""
-    return DatasetVersion.objects.filter(dataset__workspace=workspace).select_related("dataset").order_by("dataset__name", "-number")
+    return (
+        DatasetVersion.objects.filter(dataset__workspace=workspace)
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
 
 
 def dataset_latest_version_id(*, dataset_id: int) -> int | None:
@@ -365,9 +409,13 @@ def version_record_list(*, version_id: int, fields: tuple[str, ...] | None = Non
     return records.only(*fields) if fields else records
 
 
-def dataset_record_list_upto(*, dataset_id: int, last_record_id: int, fields: tuple[str, ...] | None = None) -> QuerySet[Record]:
+def dataset_record_list_upto(
+    *, dataset_id: int, last_record_id: int, fields: tuple[str, ...] | None = None
+) -> QuerySet[Record]:
     """The dataset's records up to `last_record_id` (those present when a run started), with their sources, by id."""
-    records = Record.objects.filter(dataset_id=dataset_id, pk__lte=last_record_id).select_related("source").order_by("pk")
+    records = (
+        Record.objects.filter(dataset_id=dataset_id, pk__lte=last_record_id).select_related("source").order_by("pk")
+    )
     return records.only(*fields) if fields else records
 
 
@@ -387,12 +435,16 @@ def version_splits(*, version_id: int) -> dict[int, str]:
 
 def version_entry_rows(*, version_id: int) -> list[tuple[int, str, list]]:
     """(record id, split, labels) of the version's entries, in entry order."""
-    return list(VersionRecord.objects.filter(version_id=version_id).order_by("pk").values_list("record_id", "split", "labels"))
+    return list(
+        VersionRecord.objects.filter(version_id=version_id).order_by("pk").values_list("record_id", "split", "labels")
+    )
 
 
 def version_record_splits(*, version_id: int) -> list[tuple[int, str]]:
     """(record id, split) of the version's entries, by record id."""
-    return list(VersionRecord.objects.filter(version_id=version_id).order_by("record_id").values_list("record_id", "split"))
+    return list(
+        VersionRecord.objects.filter(version_id=version_id).order_by("record_id").values_list("record_id", "split")
+    )
 
 
 def version_split_entries(*, version: DatasetVersion, split: str) -> QuerySet[VersionRecord]:
@@ -426,4 +478,6 @@ def records_by_id(*, record_ids: list[int]) -> dict[int, Record]:
 
 def dataset_content_hashes_present(*, dataset_id: int, hashes: list[str]) -> set[str]:
     """Those of `hashes` that a record of the dataset already has (one query; callers pass bounded chunks)."""
-    return set(Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes).values_list("content_hash", flat=True))
+    return set(
+        Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes).values_list("content_hash", flat=True)
+    )

@@ -51,7 +51,9 @@ def split_targets(total: int, ratios: dict) -> dict[str, int]:
     shares = {split: ratios[split] * total for split in SPLITS}
     targets = {split: int(shares[split]) for split in SPLITS}
     left = total - sum(targets.values())
-    by_fraction = sorted((split for split in SPLITS if ratios[split] > 0), key=lambda s: (-(shares[s] - targets[s]), SPLITS.index(s)))
+    by_fraction = sorted(
+        (split for split in SPLITS if ratios[split] > 0), key=lambda s: (-(shares[s] - targets[s]), SPLITS.index(s))
+    )
     for split in by_fraction[:left]:
         targets[split] += 1
     return targets

@@ -11,12 +11,24 @@ __all__ = ["EDIT", "VIEW", "access_dedupe_run", "access_dedupe_decision"]
 
 
 def access_dedupe_run(user, run_id, *, capability: str = VIEW) -> DedupeRun:
-    return fetch_in_workspace(DedupeRun.objects.select_related("dataset__workspace", "version", "applied_version", "created_by"),
-                              user=user, pk=run_id, view_capability=VIEW, capability=capability,
-                              workspace_path="dataset__workspace", workspace_of=lambda run: run.dataset.workspace)
+    return fetch_in_workspace(
+        DedupeRun.objects.select_related("dataset__workspace", "version", "applied_version", "created_by"),
+        user=user,
+        pk=run_id,
+        view_capability=VIEW,
+        capability=capability,
+        workspace_path="dataset__workspace",
+        workspace_of=lambda run: run.dataset.workspace,
+    )
 
 
 def access_dedupe_decision(user, decision_id, *, capability: str = VIEW) -> DedupeDecision:
-    return fetch_in_workspace(DedupeDecision.objects.select_related("run__dataset__workspace"), user=user, pk=decision_id,
-                              view_capability=VIEW, capability=capability, workspace_path="run__dataset__workspace",
-                              workspace_of=lambda decision: decision.run.dataset.workspace)
+    return fetch_in_workspace(
+        DedupeDecision.objects.select_related("run__dataset__workspace"),
+        user=user,
+        pk=decision_id,
+        view_capability=VIEW,
+        capability=capability,
+        workspace_path="run__dataset__workspace",
+        workspace_of=lambda decision: decision.run.dataset.workspace,
+    )

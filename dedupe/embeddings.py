@@ -49,7 +49,9 @@ def embedding_model_check(*, workspace_id: int, name: str, where: str = "embeddi
         return EMBEDDING_MODEL_DEFAULT
     directory = user_directory(workspace_id=workspace_id, path=name, where=where)
     if not (directory / "modules.json").is_file():
-        raise ApplicationError(f"{name!r} is not a local sentence-transformers directory (no modules.json)", where=where)
+        raise ApplicationError(
+            f"{name!r} is not a local sentence-transformers directory (no modules.json)", where=where
+        )
     return str(directory)
 
 
@@ -82,7 +84,9 @@ def _cached_vectors(hashes: list[str], model_name: str) -> dict[str, np.ndarray]
     found: dict[str, np.ndarray] = {}
     for start in range(0, len(hashes), LOOKUP_CHUNK):
         chunk = hashes[start:start + LOOKUP_CHUNK]
-        rows = EmbeddingCache.objects.filter(model_name=model_name, text_hash__in=chunk).values_list("text_hash", "vector")
+        rows = EmbeddingCache.objects.filter(model_name=model_name, text_hash__in=chunk).values_list(
+            "text_hash", "vector"
+        )
         for digest, blob in rows:
             found[digest] = np.frombuffer(bytes(blob), dtype="<f4")
     return found
@@ -109,9 +113,14 @@ def texts_embed(texts: list[str], *, model_name: str | None = None, stats: dict 
         chunk = missing[start:start + BATCH_SIZE * 8]
         computed = _vectors_encode([unique[digest] for digest in chunk], name)
         EmbeddingCache.objects.bulk_create(
-            [EmbeddingCache(text_hash=digest, model_name=name, dim=computed.shape[1], vector=computed[i].astype("<f4").tobytes())
-             for i, digest in enumerate(chunk)],
-            ignore_conflicts=True, batch_size=1000,
+            [
+                EmbeddingCache(
+                    text_hash=digest, model_name=name, dim=computed.shape[1], vector=computed[i].astype("<f4").tobytes()
+                )
+                for i, digest in enumerate(chunk)
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
         )
         vectors.update({digest: computed[i] for i, digest in enumerate(chunk)})
         if on_progress is not None:

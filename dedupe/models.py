@@ -30,17 +30,28 @@ class DedupeRun(TimeStampedModel):
         FAILED = "failed", _("Failed")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="dedupe_runs")
-    version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="dedupe_runs",
-                                help_text="the version deduped; empty means the dataset's current records")
+    version = models.ForeignKey(
+        DatasetVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="dedupe_runs",
+        help_text="the version deduped; empty means the dataset's current records",
+    )
     use_exact = models.BooleanField(default=True)
     use_near = models.BooleanField(default=True)
     use_semantic = models.BooleanField(default=True)
-    near_threshold = models.FloatField(default=0.8, help_text="Jaccard similarity of shingles that makes a near-duplicate")
+    near_threshold = models.FloatField(
+        default=0.8, help_text="Jaccard similarity of shingles that makes a near-duplicate"
+    )
     num_perm = models.PositiveIntegerField(default=128)
     cosine_threshold = models.FloatField(default=0.95, help_text="cosine of prompt+response embeddings (1 - epsilon)")
-    embedding_model = models.CharField(max_length=500, blank=True, help_text="thresholds do not transfer between models")
-    last_record_id = models.BigIntegerField(null=True, blank=True,
-                                         help_text="over current records: the newest record that existed when the run was created")
+    embedding_model = models.CharField(
+        max_length=500, blank=True, help_text="thresholds do not transfer between models"
+    )
+    last_record_id = models.BigIntegerField(
+        null=True, blank=True, help_text="over current records: the newest record that existed when the run was created"
+    )
     seed = models.IntegerField(default=0, help_text="split seed when applying over current records")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=32, blank=True)
@@ -49,23 +60,38 @@ class DedupeRun(TimeStampedModel):
     record_count = models.PositiveIntegerField(default=0)
     drop_count = models.PositiveIntegerField(default=0)
     cluster_count = models.PositiveIntegerField(default=0)
-    histogram = models.JSONField(default=dict, blank=True, help_text='{"stage", "edges", "counts"}: nearest-neighbour similarity')
-    leakage = models.JSONField(default=dict, blank=True, help_text="duplicate pairs whose records sit in different splits")
+    histogram = models.JSONField(
+        default=dict, blank=True, help_text='{"stage", "edges", "counts"}: nearest-neighbour similarity'
+    )
+    leakage = models.JSONField(
+        default=dict, blank=True, help_text="duplicate pairs whose records sit in different splits"
+    )
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
     embedded_count = models.PositiveIntegerField(default=0, help_text="texts embedded by this run (cache misses)")
-    semantic_skipped = models.PositiveIntegerField(default=0, help_text="texts the embedding model cannot read (e.g. Chinese "
-                                                                        "for an English-only model), left out of the semantic stage")
+    semantic_skipped = models.PositiveIntegerField(
+        default=0,
+        help_text="texts the embedding model cannot read (e.g. Chinese "
+        "for an English-only model), left out of the semantic stage",
+    )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    applied_version = models.OneToOneField(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="dedupe_source")
+    applied_version = models.OneToOneField(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="dedupe_source"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=["queued", "running", "dry_run_ready", "applied", "failed"]),
-                                   name="dedupe_run_status_valid"),
-            models.CheckConstraint(condition=models.Q(near_threshold__gt=0, near_threshold__lte=1), name="dedupe_run_near_threshold_range"),
-            models.CheckConstraint(condition=models.Q(cosine_threshold__gt=0, cosine_threshold__lte=1), name="dedupe_run_cosine_range"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "dry_run_ready", "applied", "failed"]),
+                name="dedupe_run_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(near_threshold__gt=0, near_threshold__lte=1), name="dedupe_run_near_threshold_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cosine_threshold__gt=0, cosine_threshold__lte=1), name="dedupe_run_cosine_range"
+            ),
         ]
         indexes = [models.Index(fields=["dataset", "-created_at"])]
 
@@ -112,7 +138,9 @@ class DedupePair(models.Model):
     record_b = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
     stage = models.CharField(max_length=16, choices=Stage.choices)
     similarity = models.FloatField()
-    prompt_similarity = models.FloatField(null=True, blank=True, help_text="cosine of prompts only: reported, never deletes")
+    prompt_similarity = models.FloatField(
+        null=True, blank=True, help_text="cosine of prompts only: reported, never deletes"
+    )
     is_duplicate = models.BooleanField()
     split_a = models.CharField(max_length=16, blank=True)
     split_b = models.CharField(max_length=16, blank=True)
@@ -142,12 +170,16 @@ class DedupeDecision(models.Model):
     similarity = models.FloatField(null=True, blank=True)
     stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
     rank = models.PositiveIntegerField(help_text="position in the cluster by the keep policy (0 = best)")
-    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["run", "record"], name="dedupe_decision_record_unique_in_run"),
-            models.CheckConstraint(condition=models.Q(action__in=["keep", "drop"]), name="dedupe_decision_action_valid"),
+            models.CheckConstraint(
+                condition=models.Q(action__in=["keep", "drop"]), name="dedupe_decision_action_valid"
+            ),
         ]
         indexes = [models.Index(fields=["run", "cluster", "rank"])]
 

@@ -13,8 +13,11 @@ def dedupe_runs_for_dataset(*, dataset: Dataset) -> QuerySet[DedupeRun]:
             .order_by("-created_at", "-pk"))
 
 
-def dedupe_run_pairs(*, run: DedupeRun, duplicates_only: bool = False, leakage_only: bool = False) -> QuerySet[DedupePair]:
-    """The run's scored pairs, closest first; `leakage_only` keeps duplicate pairs whose records sit in different splits."""
+def dedupe_run_pairs(
+    *, run: DedupeRun, duplicates_only: bool = False, leakage_only: bool = False
+) -> QuerySet[DedupePair]:
+    """The run's scored pairs, closest first; `leakage_only` keeps duplicate pairs whose records sit in different
+    splits."""
     pairs = DedupePair.objects.filter(run=run).select_related(*_RECORD)
     if duplicates_only or leakage_only:
         pairs = pairs.filter(is_duplicate=True)

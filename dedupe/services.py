@@ -1,4 +1,5 @@
-"""Dedupe runs: create (queued), execute (a dry run: pairs, clusters, proposed decisions), override, apply (a new version).
+"""Dedupe runs: create (queued), execute (a dry run: pairs, clusters, proposed decisions), override, apply (a new
+version).
 
 Nothing changes in the dataset until a person applies a reviewed dry run; applying freezes the kept records as a new
 DatasetVersion (operation "dedupe") with lineage, and never touches Record rows.
@@ -48,7 +49,8 @@ def prompt_turns_text(record: Record) -> str:
 
 
 def full_text(record: Record) -> str:
-    """Everything that makes the record what it is, for the normalised exact key (preferences: prompt+chosen+rejected)."""
+    """Everything that makes the record what it is, for the normalised exact key (preferences:
+    prompt+chosen+rejected)."""
     parts = [str(m.get("content") or "") for m in record.messages]
     for answer in (record.chosen, record.rejected):
         if answer:
@@ -65,20 +67,34 @@ def keep_rank(record: Record) -> tuple:
     return tier, quality, record.created_at, record.pk
 
 
-def _check_settings(*, use_exact: bool, use_near: bool, use_semantic: bool, near_threshold: float, cosine_threshold: float) -> None:
+def _check_settings(
+    *, use_exact: bool, use_near: bool, use_semantic: bool, near_threshold: float, cosine_threshold: float
+) -> None:
     if not (use_exact or use_near or use_semantic):
         raise ApplicationError("choose at least one stage: exact, near-duplicate or semantic", where="stages")
     if not 0.5 <= near_threshold <= 1.0:
-        raise ApplicationError("the near-duplicate threshold is a Jaccard similarity from 0.5 to 1", where="near_threshold")
+        raise ApplicationError(
+            "the near-duplicate threshold is a Jaccard similarity from 0.5 to 1", where="near_threshold"
+        )
     if not 0.5 <= cosine_threshold <= 1.0:
         raise ApplicationError("the cosine threshold is from 0.5 to 1 (0.95 is the default for MiniLM-class models)",
                                where="cosine_threshold")
 
 
-def dedupe_run_create(*, dataset: Dataset, version: DatasetVersion | None = None, created_by=None, use_exact: bool = True,
-                      use_near: bool = True, use_semantic: bool = True, near_threshold: float = 0.8,
-                      cosine_threshold: float = 0.95, embedding_model: str = "", seed: int = 0,
-                      run_in_background: bool = True) -> DedupeRun:
+def dedupe_run_create(
+    *,
+    dataset: Dataset,
+    version: DatasetVersion | None = None,
+    created_by=None,
+    use_exact: bool = True,
+    use_near: bool = True,
+    use_semantic: bool = True,
+    near_threshold: float = 0.8,
+    cosine_threshold: float = 0.95,
+    embedding_model: str = "",
+    seed: int = 0,
+    run_in_background: bool = True,
+) -> DedupeRun:
     """Queue a dry run over `version`, or over the dataset's current records (those that exist now).
 
     With `run_in_background` the job is enqueued after commit; without, the caller runs `dedupe_run_execute`.
@@ -130,7 +146,9 @@ def _load(run: DedupeRun) -> tuple[list[Record], dict[int, str]]:
         records = list(version_record_list(version_id=run.version_id, fields=fields))
         split_version = run.version_id
     else:
-        records = list(dataset_record_list_upto(dataset_id=run.dataset_id, last_record_id=run.last_record_id, fields=fields))
+        records = list(
+            dataset_record_list_upto(dataset_id=run.dataset_id, last_record_id=run.last_record_id, fields=fields)
+        )
         split_version = dataset_latest_version_id(dataset_id=run.dataset_id)
     splits = version_splits(version_id=split_version) if split_version else {}
     records.sort(key=keep_rank)
@@ -160,7 +178,9 @@ def dedupe_run_execute(*, run: DedupeRun, on_progress: ProgressCallback | None =
 
 @transaction.atomic
 def _fail(run: DedupeRun, message: str) -> None:
-    DedupeRun.objects.filter(pk=run.pk).update(status=DedupeRun.Status.FAILED, error=message, finished_at=timezone.now())
+    DedupeRun.objects.filter(pk=run.pk).update(
+        status=DedupeRun.Status.FAILED, error=message, finished_at=timezone.now()
+    )
     history_record(actor=None, target=run, verb="failed", after={"error": message})
 
 
@@ -178,7 +198,9 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
     survivors, exact_drops = list(range(count)), {}
     if run.use_exact:
         _progress(run, on_progress, "exact", 0, count)
-        survivors, exact_drops = exact_collapse([r.content_hash for r in records], stage=Stage.EXACT, candidates=survivors)
+        survivors, exact_drops = exact_collapse(
+            [r.content_hash for r in records], stage=Stage.EXACT, candidates=survivors
+        )
         keys = [normalised_hash(full_text(r)) for r in records]
         survivors, normal_drops = exact_collapse(keys, stage=Stage.NORMALISED, candidates=survivors)
         exact_drops.update(normal_drops)
@@ -220,7 +242,10 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
         known = {(a, b) for a, b, _, _ in edges}
         pairs = [p for p in pairs if (positions[p.a], positions[p.b]) not in known]
         duplicates = [p for p in pairs if p.similarity >= run.cosine_threshold]
-        misses = sorted((p for p in pairs if SEMANTIC_MISS_FLOOR <= p.similarity < run.cosine_threshold), key=lambda p: -p.similarity)
+        misses = sorted(
+            (p for p in pairs if SEMANTIC_MISS_FLOOR <= p.similarity < run.cosine_threshold),
+            key=lambda p: -p.similarity,
+        )
         edges += [(positions[p.a], positions[p.b], p.similarity, Stage.SEMANTIC) for p in duplicates]
         shown += [(positions[p.a], positions[p.b], p.similarity, Stage.SEMANTIC) for p in misses[:CLOSEST_MISSES]]
         histogram = {"stage": Stage.SEMANTIC, **stages.histogram(nearest, low=0.0, bins=HISTOGRAM_BINS)}
@@ -233,9 +258,19 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
     _progress(run, on_progress, "save", 0, 1)
     pair_rows = [(d.position, d.kept, 1.0, d.stage) for d in exact_drops.values()]
     with transaction.atomic():
-        cluster_rows = DedupeCluster.objects.bulk_create([
-            DedupeCluster(run=run, number=i + 1, kept_id=records[c.kept].pk, size=len(c.members), max_similarity=c.max_similarity)
-            for i, c in enumerate(clusters)], batch_size=2000)
+        cluster_rows = DedupeCluster.objects.bulk_create(
+            [
+                DedupeCluster(
+                    run=run,
+                    number=i + 1,
+                    kept_id=records[c.kept].pk,
+                    size=len(c.members),
+                    max_similarity=c.max_similarity,
+                )
+                for i, c in enumerate(clusters)
+            ],
+            batch_size=2000,
+        )
         cluster_of = {member: row for c, row in zip(clusters, cluster_rows) for member in c.members}
         rank_in_cluster = {member: rank for c in clusters for rank, member in enumerate(c.members)}
         DedupeDecision.objects.bulk_create([
@@ -244,23 +279,50 @@ def _execute(run: DedupeRun, on_progress: ProgressCallback | None) -> None:
                            kept_record_id=records[d.kept].pk if d.kept is not None else None, similarity=d.similarity,
                            stage=d.stage, rank=rank_in_cluster[d.position])
             for d in decisions.values()], batch_size=2000)
-        stored = [(a, b, s, stage, True) for a, b, s, stage in pair_rows + edges] + [(a, b, s, stage, False) for a, b, s, stage in shown]
-        DedupePair.objects.bulk_create([
-            DedupePair(run=run, record_a_id=records[min(a, b)].pk, record_b_id=records[max(a, b)].pk, stage=stage, similarity=s,
-                       prompt_similarity=prompt_cosines.get((min(a, b), max(a, b))), is_duplicate=duplicate,
-                       split_a=splits.get(records[min(a, b)].pk, ""), split_b=splits.get(records[max(a, b)].pk, ""))
-            for a, b, s, stage, duplicate in stored], batch_size=2000)
+        stored = [(a, b, s, stage, True) for a, b, s, stage in pair_rows + edges] + [
+            (a, b, s, stage, False) for a, b, s, stage in shown
+        ]
+        DedupePair.objects.bulk_create(
+            [
+                DedupePair(
+                    run=run,
+                    record_a_id=records[min(a, b)].pk,
+                    record_b_id=records[max(a, b)].pk,
+                    stage=stage,
+                    similarity=s,
+                    prompt_similarity=prompt_cosines.get((min(a, b), max(a, b))),
+                    is_duplicate=duplicate,
+                    split_a=splits.get(records[min(a, b)].pk, ""),
+                    split_b=splits.get(records[max(a, b)].pk, ""),
+                )
+                for a, b, s, stage, duplicate in stored
+            ],
+            batch_size=2000,
+        )
         leakage = _leakage(stored, records, splits)
         timings["save"] = time.perf_counter() - stamp
         timings["total"] = time.perf_counter() - started
         drops = sum(1 for d in decisions.values() if d.drop)
         DedupeRun.objects.filter(pk=run.pk).update(
-            status=DedupeRun.Status.DRY_RUN_READY, phase="", record_count=count, drop_count=drops, cluster_count=len(clusters),
-            histogram=histogram, leakage=leakage, timings={k: round(v, 4) for k, v in timings.items()},
-            embedded_count=embed_stats.get("embedded", 0), semantic_skipped=semantic_skipped, finished_at=timezone.now(),
-            updated_at=timezone.now())
-        history_record(actor=None, target=run, verb="dry_run_ready",
-                       after={"records": count, "drops": drops, "clusters": len(clusters), "leakage": leakage.get("pairs", 0)})
+            status=DedupeRun.Status.DRY_RUN_READY,
+            phase="",
+            record_count=count,
+            drop_count=drops,
+            cluster_count=len(clusters),
+            histogram=histogram,
+            leakage=leakage,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            embedded_count=embed_stats.get("embedded", 0),
+            semantic_skipped=semantic_skipped,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        history_record(
+            actor=None,
+            target=run,
+            verb="dry_run_ready",
+            after={"records": count, "drops": drops, "clusters": len(clusters), "leakage": leakage.get("pairs", 0)},
+        )
     if on_progress is not None:
         on_progress("save", 1, 1)
 
@@ -293,8 +355,11 @@ def dedupe_decision_override(*, decision: DedupeDecision, action: str, actor) ->
         raise ApplicationError("action is keep or drop", where="action")
     run = DedupeRun.objects.select_for_update().get(pk=decision.run_id)
     if run.status != DedupeRun.Status.DRY_RUN_READY:
-        raise ApplicationError(f"run {run.pk} is {run.get_status_display().lower()}; only a dry run ready for review changes",
-                               where="status", code="not_reviewable")
+        raise ApplicationError(
+            f"run {run.pk} is {run.get_status_display().lower()}; only a dry run ready for review changes",
+            where="status",
+            code="not_reviewable",
+        )
     decision = DedupeDecision.objects.select_for_update().get(pk=decision.pk)
     before = decision.action
     if before != action:
@@ -317,8 +382,11 @@ def dedupe_run_apply(*, run: DedupeRun, actor=None, ratios: dict | None = None, 
     with transaction.atomic():
         run = DedupeRun.objects.select_for_update(of=("self",)).select_related("dataset", "version").get(pk=run.pk)
         if run.status != DedupeRun.Status.DRY_RUN_READY:
-            raise ApplicationError(f"run {run.pk} is {run.get_status_display().lower()}; only a dry run ready for review is applied",
-                                   where="status", code="not_applicable")
+            raise ApplicationError(
+                f"run {run.pk} is {run.get_status_display().lower()}; only a dry run ready for review is applied",
+                where="status",
+                code="not_applicable",
+            )
         dropped = set(run.decisions.filter(action="drop").values_list("record_id", flat=True))
         overridden = run.decisions.exclude(action=F("proposed_action")).count()
         if run.version_id:
@@ -330,14 +398,26 @@ def dedupe_run_apply(*, run: DedupeRun, actor=None, ratios: dict | None = None, 
             entries = _seeded_entries(run, dropped, seed=seed, ratios=ratios)
         detail = {"dedupe_run": run.pk, **_settings(run), "removed": len(dropped), "overridden": overridden,
                   "records_before": run.record_count}
-        version = dataset_version_create(dataset=run.dataset, entries=entries, operation=DatasetVersion.Operation.DEDUPE,
-                                         created_by=actor, parent=run.version, seed=seed, ratios=ratios, operation_detail=detail,
-                                         note=note)
+        version = dataset_version_create(
+            dataset=run.dataset,
+            entries=entries,
+            operation=DatasetVersion.Operation.DEDUPE,
+            created_by=actor,
+            parent=run.version,
+            seed=seed,
+            ratios=ratios,
+            operation_detail=detail,
+            note=note,
+        )
         run.status = DedupeRun.Status.APPLIED
         run.applied_version = version
         run.save(update_fields=["status", "applied_version", "updated_at"])
-        history_record(actor=actor, target=run, verb="applied", after={"version": version.number, "removed": len(dropped),
-                                                                       "overridden": overridden})
+        history_record(
+            actor=actor,
+            target=run,
+            verb="applied",
+            after={"version": version.number, "removed": len(dropped), "overridden": overridden},
+        )
     return version
 
 

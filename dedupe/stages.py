@@ -34,7 +34,9 @@ def _index(vectors: np.ndarray):
     return index
 
 
-def semantic_neighbours(vectors: np.ndarray, *, neighbours: int = NEIGHBOURS, floor: float = -1.0) -> tuple[list[Pair], np.ndarray]:
+def semantic_neighbours(
+    vectors: np.ndarray, *, neighbours: int = NEIGHBOURS, floor: float = -1.0
+) -> tuple[list[Pair], np.ndarray]:
     """The (item, neighbour) pairs with cosine >= `floor` among each item's `neighbours` nearest (deduplicated, a < b),
     and each item's nearest-neighbour cosine (nan for a lone item). `vectors` must be L2-normalised float32."""
     count = len(vectors)

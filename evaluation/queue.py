@@ -17,7 +17,7 @@ nothing. Nothing here depends on the study's seed: a rater who knows every publi
 
 The waiting count falls by exactly one with each of the rater's own votes, whatever kind it was: it counts the regular
 comparisons still open to the rater, the gold not yet seen, and the mirrors of comparisons the rater has voted on or
-may still vote on. (Other raters filling regular comparisons make it fall faster, as before.)
+may still vote on. (Other raters filling regular comparisons make it fall faster too.)
 """
 
 import secrets
@@ -41,7 +41,11 @@ def _regular_q() -> Q:
 def comparisons_waiting_for_rater(*, rater, study: Study | None = None) -> QuerySet:
     """Every shown comparison this rater may still be served (all studies unless `study`): regular ones still short of
     votes, gold not yet seen, and mirrors whose original the rater voted on or may still vote on."""
-    queryset = Comparison.objects.filter(is_identical=False) if study is None else Comparison.objects.filter(study=study, is_identical=False)
+    queryset = (
+        Comparison.objects.filter(is_identical=False)
+        if study is None
+        else Comparison.objects.filter(study=study, is_identical=False)
+    )
     original_waiting = (
         Q(repeat_of__gold_answer__isnull=False) | Q(repeat_of__vote_count__lt=F("study__votes_per_comparison"))
     ) & ~_voted_by(rater, "repeat_of")
@@ -57,7 +61,11 @@ def comparisons_open_for_rater(*, study: Study, rater) -> QuerySet:
     identical, fewer votes than the study wants, not already voted on by this rater. The queue draws among them."""
     if study.status != Study.Status.OPEN:
         return Comparison.objects.none()
-    return Comparison.objects.filter(_regular_q(), study=study, is_identical=False).exclude(votes__rater=rater).order_by("order")
+    return (
+        Comparison.objects.filter(_regular_q(), study=study, is_identical=False)
+        .exclude(votes__rater=rater)
+        .order_by("order")
+    )
 
 
 def waiting_count(*, study: Study, rater) -> int:
@@ -69,7 +77,8 @@ def waiting_count(*, study: Study, rater) -> int:
 
 def showing_pending(*, study: Study, rater) -> Showing | None:
     """The rater's pending showing in `study` with its comparison's prompt and both answers loaded, annotated with
-    `is_waiting`: whether its comparison may still be served to the rater (it may have filled up meanwhile). One query."""
+    `is_waiting`: whether its comparison may still be served to the rater (it may have filled up meanwhile). One
+    query."""
     waiting = comparisons_waiting_for_rater(rater=rater, study=study).filter(pk=OuterRef("comparison_id"))
     return (Showing.objects.filter(study=study, rater=rater, is_pending=True)
             .select_related("comparison__prompt", "comparison__left_answer", "comparison__right_answer")
@@ -95,7 +104,9 @@ def comparison_pick_next(*, study: Study, rater) -> Pick | None:
 
     Precondition: the study is open and the rater has no pending showing in it.
     """
-    original_side = Subquery(Showing.objects.filter(comparison=OuterRef("comparison_id"), rater=rater).values("is_swapped")[:1])
+    original_side = Subquery(
+        Showing.objects.filter(comparison=OuterRef("comparison_id"), rater=rater).values("is_swapped")[:1]
+    )
     history = list(Vote.objects.filter(comparison__study=study, rater=rater).order_by("pk")
                    .values_list("comparison_id", original_side))
     position = {pk: i for i, (pk, _) in enumerate(history)}

@@ -67,7 +67,9 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def rater_reliability(votes: list[dict], *, threshold: float, exclusions: dict[int, str], usernames: dict[int, str]) -> list[RaterReliability]:
+def rater_reliability(
+    votes: list[dict], *, threshold: float, exclusions: dict[int, str], usernames: dict[int, str]
+) -> list[RaterReliability]:
     """The figures of every rater from plain vote rows (rater_id, comparison_id, choice, time_spent_ms, left_answer,
     right_answer, gold_answer, repeat_of), ordered by rater name (`usernames` by rater id). Pure: no database."""
     by_rater: dict[int, list[dict]] = {}
@@ -82,7 +84,11 @@ def rater_reliability(votes: list[dict], *, threshold: float, exclusions: dict[i
         correct = sum(_preferred(v) == v["gold_answer"] for v in gold)
         low, high = wilson_interval(correct, len(gold)) if gold else (None, None)
         first = {v["comparison_id"]: _preferred(v) for v in own if v["repeat_of"] is None}
-        pairs = [(first[v["repeat_of"]], _preferred(v)) for v in own if v["repeat_of"] is not None and v["repeat_of"] in first]
+        pairs = [
+            (first[v["repeat_of"]], _preferred(v))
+            for v in own
+            if v["repeat_of"] is not None and v["repeat_of"] in first
+        ]
         consistent = sum(a == b for a, b in pairs)
         times = [v["time_spent_ms"] for v in own if v["time_spent_ms"]]
         majority_votes = majority_agree = 0
@@ -91,8 +97,14 @@ def rater_reliability(votes: list[dict], *, threshold: float, exclusions: dict[i
                 continue
             own_choice = _preferred(v)
             # The other raters' votes: this comparison's tally without this rater's one vote (one vote per rater).
-            others = sorted(((n - (choice == own_choice), choice) for choice, n in choices_by_comparison[v["comparison_id"]].items()),
-                            key=lambda item: item[0], reverse=True)
+            others = sorted(
+                (
+                    (n - (choice == own_choice), choice)
+                    for choice, n in choices_by_comparison[v["comparison_id"]].items()
+                ),
+                key=lambda item: item[0],
+                reverse=True,
+            )
             if not others or others[0][0] == 0 or (len(others) > 1 and others[0][0] == others[1][0]):
                 continue
             majority_votes += 1
@@ -114,10 +126,21 @@ def rater_reliability(votes: list[dict], *, threshold: float, exclusions: dict[i
 def study_rater_reliability(*, study: Study) -> list[RaterReliability]:
     """Every rater of the study with their reliability figures; two queries whatever the number of raters and votes.
     For result readers only: it names the raters."""
-    votes = list(Vote.objects.filter(comparison__study=study).values(
-        "rater_id", "comparison_id", "choice", "time_spent_ms", username=F("rater__username"), left_answer=F("comparison__left_answer_id"),
-        right_answer=F("comparison__right_answer_id"), gold_answer=F("comparison__gold_answer_id"),
-        repeat_of=F("comparison__repeat_of_id")).order_by("pk"))
+    votes = list(
+        Vote.objects.filter(comparison__study=study)
+        .values(
+            "rater_id",
+            "comparison_id",
+            "choice",
+            "time_spent_ms",
+            username=F("rater__username"),
+            left_answer=F("comparison__left_answer_id"),
+            right_answer=F("comparison__right_answer_id"),
+            gold_answer=F("comparison__gold_answer_id"),
+            repeat_of=F("comparison__repeat_of_id"),
+        )
+        .order_by("pk")
+    )
     exclusions = dict(RaterExclusion.objects.filter(study=study).values_list("rater_id", "reason"))
     usernames = {v["rater_id"]: v["username"] for v in votes}
     return rater_reliability(votes, threshold=study.gold_threshold, exclusions=exclusions, usernames=usernames)

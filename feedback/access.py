@@ -18,8 +18,11 @@ PICK = "feedback.pick"
 def access_feedback_workspace(user, workspace_id, *, capability: str = VIEW) -> Workspace:
     if workspace_id is None or not str(workspace_id).isdigit():
         raise Http404
-    workspace = scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").filter(
-        pk=workspace_id).first()
+    workspace = (
+        scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk")
+        .filter(pk=workspace_id)
+        .first()
+    )
     if workspace is None:
         raise Http404
     return workspace

@@ -12,7 +12,9 @@ PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "cn_id": "[ID]", "card":
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # 6-digit area, 8-digit birth date (18xx-20xx), 3-digit sequence, check digit (0-9 or X); not inside a longer number.
-CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+CN_ID = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
 # 13-19 digits, optionally grouped by single spaces or hyphens.
 CARD = re.compile(r"(?<![\d+])\d(?:[ \-]?\d){12,18}(?![\d])")
 # A Chinese mobile (optionally +86 / 0086), then international numbers written with a leading +.
@@ -64,11 +66,15 @@ def scrub_text(text: str, kinds: frozenset[str]) -> tuple[str, int]:
         if "cn_id" in kinds:
             text = _sub_checked(CN_ID, text, PLACEHOLDERS["cn_id"], cn_id_valid, counter)
         if "card" in kinds:
-            text = _sub_checked(CARD, text, PLACEHOLDERS["card"], lambda span: luhn_valid(re.sub(r"[ \-]", "", span)), counter)
+            text = _sub_checked(
+                CARD, text, PLACEHOLDERS["card"], lambda span: luhn_valid(re.sub(r"[ \-]", "", span)), counter
+            )
         if "phone" in kinds:
             text = _sub_checked(CN_MOBILE, text, PLACEHOLDERS["phone"], None, counter)
     if "phone" in kinds and "+" in text:
-        text = _sub_checked(INTL_PHONE, text, PLACEHOLDERS["phone"], lambda span: len(re.sub(r"\D", "", span)) >= 8, counter)
+        text = _sub_checked(
+            INTL_PHONE, text, PLACEHOLDERS["phone"], lambda span: len(re.sub(r"\D", "", span)) >= 8, counter
+        )
     if "email" in kinds and "@" in text:
         text = _sub_checked(EMAIL, text, PLACEHOLDERS["email"], None, counter)
     return text, counter[0]

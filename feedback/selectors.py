@@ -22,7 +22,9 @@ from feedback.models import FeedbackEvent, FeedbackSource, WorkbenchDraft
 
 
 def feedback_workspaces_for(*, user, capability: str = VIEW) -> QuerySet[Workspace]:
-    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by("name")
+    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by(
+        "name"
+    )
 
 
 def feedback_sources_for(*, user, workspace: Workspace | None = None) -> QuerySet[FeedbackSource]:
@@ -45,7 +47,9 @@ def feedback_source_tokens(*, sources) -> dict[int, list]:
     return tokens
 
 
-def feedback_events_for(*, user, source: FeedbackSource | None = None, kind: str | None = None) -> QuerySet[FeedbackEvent]:
+def feedback_events_for(
+    *, user, source: FeedbackSource | None = None, kind: str | None = None
+) -> QuerySet[FeedbackEvent]:
     events = scope_to_capability(FeedbackEvent.objects.select_related("source"), user=user, capability=VIEW,
                                  workspace_path="source__workspace")
     if source is not None:
@@ -74,11 +78,16 @@ def feedback_volume_by_day(*, workspace: Workspace, since=None, until=None) -> l
 
 def feedback_like_ratio(*, workspace: Workspace, since=None, until=None) -> list[dict]:
     """Per (model, prompt version): likes, dislikes and the share of likes with its Wilson interval."""
-    rows = (feedback_events_between(workspace, since, until).filter(kind__in=[FeedbackEvent.Kind.LIKE, FeedbackEvent.Kind.DISLIKE])
-            .values("model", "prompt_version")
-            .annotate(likes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.LIKE)),
-                      dislikes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.DISLIKE)))
-            .order_by("model", "prompt_version"))
+    rows = (
+        feedback_events_between(workspace, since, until)
+        .filter(kind__in=[FeedbackEvent.Kind.LIKE, FeedbackEvent.Kind.DISLIKE])
+        .values("model", "prompt_version")
+        .annotate(
+            likes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.LIKE)),
+            dislikes=Count("pk", filter=Q(kind=FeedbackEvent.Kind.DISLIKE)),
+        )
+        .order_by("model", "prompt_version")
+    )
     out = []
     for row in rows:
         n = row["likes"] + row["dislikes"]
@@ -106,9 +115,13 @@ def _choice_models(workspace: Workspace, since, until) -> list[tuple[list[str], 
     events = feedback_events_between(workspace, since, until).filter(kind=FeedbackEvent.Kind.CHOICE)
     if connection.vendor == "postgresql":
         # Only the model names leave the database, not the candidates' texts.
-        models = RawSQL("jsonb_path_query_array(feedback_feedbackevent.responses, '$[*].model')", [], output_field=JSONField())
+        models = RawSQL(
+            "jsonb_path_query_array(feedback_feedbackevent.responses, '$[*].model')", [], output_field=JSONField()
+        )
         return [(names, index) for names, index in events.annotate(models=models).values_list("models", "chosen_index")]
-    return [([r["model"] for r in responses], index) for responses, index in events.values_list("responses", "chosen_index")]
+    return [
+        ([r["model"] for r in responses], index) for responses, index in events.values_list("responses", "chosen_index")
+    ]
 
 
 def feedback_support_rates(*, workspace: Workspace, since=None, until=None) -> list[ModelSupport]:
@@ -156,5 +169,6 @@ def workbench_endpoints(*, workspace: Workspace):
 
 
 def workbench_recent_drafts(*, agent, workspace: Workspace, limit: int = 10) -> QuerySet[WorkbenchDraft]:
-    return WorkbenchDraft.objects.filter(agent=agent, workspace=workspace, picked_at__isnull=False).order_by("-picked_at")[:limit]
-
+    return WorkbenchDraft.objects.filter(agent=agent, workspace=workspace, picked_at__isnull=False).order_by(
+        "-picked_at"
+    )[:limit]

@@ -4,7 +4,8 @@ An event (JSON object):
     idempotency_key  text, 1-200 characters, unique per source: sending it again changes nothing
     kind             like | dislike | choice | edit | comment
     occurred_at      ISO 8601 time with a timezone
-    messages         the conversation before the answer: [{"role": "system"|"user"|"assistant"|"tool", "content": text}, ...]
+    messages         the conversation before the answer:
+                     [{"role": "system"|"user"|"assistant"|"tool", "content": text}, ...]
     responses        [{"text": text, "model": text, "prompt_version": text}, ...]: exactly one, or 2-16 for a choice
     chosen_index     for a choice: 0-based index into responses
     edited_text      for an edit: the answer as the user corrected it
@@ -23,8 +24,20 @@ MAX_CANDIDATES = 16
 MAX_MESSAGES = 200
 MAX_TEXT = 100_000
 MAX_ID = 200
-KNOWN_KEYS = {"idempotency_key", "kind", "occurred_at", "messages", "responses", "chosen_index", "edited_text", "comment",
-              "app_id", "session_id", "user_id", "metadata"}
+KNOWN_KEYS = {
+    "idempotency_key",
+    "kind",
+    "occurred_at",
+    "messages",
+    "responses",
+    "chosen_index",
+    "edited_text",
+    "comment",
+    "app_id",
+    "session_id",
+    "user_id",
+    "metadata",
+}
 
 
 class EventInvalid(Exception):
@@ -59,7 +72,9 @@ def _messages(value) -> list[dict]:
             raise EventInvalid(f"messages[{i}]", "must be an object with role and content")
         role = message.get("role")
         if role not in ROLES:
-            raise EventInvalid(f"messages[{i}].role", f"unknown role {role!r}; expected system, user, assistant or tool")
+            raise EventInvalid(
+                f"messages[{i}].role", f"unknown role {role!r}; expected system, user, assistant or tool"
+            )
         clean.append({"role": role, "content": _text(message.get("content"), f"messages[{i}].content", required=True)})
     if not any(m["role"] == "user" for m in clean):
         raise EventInvalid("messages", "has no user message")
@@ -77,11 +92,15 @@ def _responses(value, kind: str) -> list[dict]:
     for i, response in enumerate(value):
         if not isinstance(response, dict):
             raise EventInvalid(f"responses[{i}]", "must be an object with text, model and prompt_version")
-        clean.append({
-            "text": _text(response.get("text"), f"responses[{i}].text", required=True),
-            "model": _text(response.get("model"), f"responses[{i}].model", required=True, limit=300),
-            "prompt_version": _text(response.get("prompt_version"), f"responses[{i}].prompt_version", required=False, limit=MAX_ID),
-        })
+        clean.append(
+            {
+                "text": _text(response.get("text"), f"responses[{i}].text", required=True),
+                "model": _text(response.get("model"), f"responses[{i}].model", required=True, limit=300),
+                "prompt_version": _text(
+                    response.get("prompt_version"), f"responses[{i}].prompt_version", required=False, limit=MAX_ID
+                ),
+            }
+        )
     return clean
 
 
@@ -98,7 +117,9 @@ def _when(value) -> datetime:
 
 
 def prompt_hash_of(messages: list[dict]) -> str:
-    text = json.dumps([[m["role"], " ".join(m["content"].split())] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(
+        [[m["role"], " ".join(m["content"].split())] for m in messages], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -118,7 +139,11 @@ def event_validate(event) -> dict:
     responses = _responses(event.get("responses"), kind)
     chosen_index = event.get("chosen_index")
     if kind == "choice":
-        if not isinstance(chosen_index, int) or isinstance(chosen_index, bool) or not 0 <= chosen_index < len(responses):
+        if (
+            not isinstance(chosen_index, int)
+            or isinstance(chosen_index, bool)
+            or not 0 <= chosen_index < len(responses)
+        ):
             raise EventInvalid("chosen_index", f"must be an index between 0 and {len(responses) - 1}")
     elif chosen_index is not None:
         raise EventInvalid("chosen_index", f"only a choice has one, not a {kind}")

@@ -28,13 +28,17 @@ def api_workspace(*, user, headers) -> Workspace:
         found = workspaces.filter(pk=int(asked)).first() if asked.isdigit() else None
         found = found or workspaces.filter(name=asked).first()
         if found is None:
-            raise ApplicationError(f"you belong to no workspace {asked!r}", where="OpenAI-Project", code="workspace_not_found")
+            raise ApplicationError(
+                f"you belong to no workspace {asked!r}", where="OpenAI-Project", code="workspace_not_found"
+            )
         return found
     found = list(workspaces[:11])
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ApplicationError("this token's user belongs to no workspace", where="OpenAI-Project", code="workspace_not_found")
+        raise ApplicationError(
+            "this token's user belongs to no workspace", where="OpenAI-Project", code="workspace_not_found"
+        )
     names = ", ".join(repr(workspace.name) for workspace in found[:10])
     raise ApplicationError(f"this token's user belongs to several workspaces ({names}); name one in the OpenAI-Project "
                            "header (OpenAI(project=...) sends it)", where="OpenAI-Project", code="workspace_required")

@@ -22,7 +22,9 @@ MAX_LINES = 100_000
 
 
 def _fail(line: int, field: str, message: str):
-    raise ApplicationError(message, where=f"line {line}: {field}" if field else f"line {line}", code="invalid_file_format")
+    raise ApplicationError(
+        message, where=f"line {line}: {field}" if field else f"line {line}", code="invalid_file_format"
+    )
 
 
 def _content(value, line: int, field: str):
@@ -158,7 +160,9 @@ def training_file_read(data: bytes) -> tuple[str, list[tuple[int, dict, dict]]]:
         if not line.strip():
             continue
         if len(rows) >= MAX_LINES:
-            raise ApplicationError(f"the file has more than {MAX_LINES} examples", where="file", code="invalid_file_format")
+            raise ApplicationError(
+                f"the file has more than {MAX_LINES} examples", where="file", code="invalid_file_format"
+            )
         if json_too_deep(line.encode("utf-8")):
             _fail(number, "", f"the JSON nests deeper than {MAX_DEPTH} levels, the limit")
         try:

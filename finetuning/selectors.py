@@ -164,16 +164,35 @@ def job_events(*, job: FineTuningJob) -> list[dict]:
             if "loss" in values:
                 data = {"step": point.step, "train_loss": values["loss"], "total_steps": None,
                         "train_mean_token_accuracy": values.get("mean_token_accuracy"), "epoch": point.epoch}
-                events.append(_event(f"ftevent-m{point.pk}", point.created_at,
-                                     f"Step {point.step}: training loss={values['loss']:.4f}", data=data, kind="metrics"))
+                events.append(
+                    _event(
+                        f"ftevent-m{point.pk}",
+                        point.created_at,
+                        f"Step {point.step}: training loss={values['loss']:.4f}",
+                        data=data,
+                        kind="metrics",
+                    )
+                )
             if "eval_loss" in values:
                 data = {"step": point.step, "valid_loss": values["eval_loss"], "epoch": point.epoch}
-                events.append(_event(f"ftevent-v{point.pk}", point.created_at,
-                                     f"Step {point.step}: validation loss={values['eval_loss']:.4f}", data=data, kind="metrics"))
+                events.append(
+                    _event(
+                        f"ftevent-v{point.pk}",
+                        point.created_at,
+                        f"Step {point.step}: validation loss={values['eval_loss']:.4f}",
+                        data=data,
+                        kind="metrics",
+                    )
+                )
         for checkpoint in run.checkpoints.all():
-            events.append(_event(f"ftevent-c{checkpoint.pk}", checkpoint.created_at,
-                                 f"Checkpoint created at step {checkpoint.step}",
-                                 data={"step": checkpoint.step, "fine_tuned_model_checkpoint": checkpoint_model_id(job, checkpoint)}))
+            events.append(
+                _event(
+                    f"ftevent-c{checkpoint.pk}",
+                    checkpoint.created_at,
+                    f"Checkpoint created at step {checkpoint.step}",
+                    data={"step": checkpoint.step, "fine_tuned_model_checkpoint": checkpoint_model_id(job, checkpoint)},
+                )
+            )
         if run.finished_at and run.status in FINISHED:
             if run.status == TrainingRun.Status.SUCCEEDED:
                 events.append(_event(f"ftevent-e{run.pk}", run.finished_at,
@@ -216,21 +235,32 @@ def job_checkpoints(*, job: FineTuningJob) -> list[dict]:
     """The job's checkpoints, newest first, each with the metrics logged at its step and a model id chat can use."""
     checkpoints = list(Checkpoint.objects.filter(run__in=job.runs.all()).order_by("-step", "-pk"))
     points = {}
-    for point in MetricPoint.objects.filter(run__in=job.runs.all(), step__in=[c.step for c in checkpoints]).order_by("id"):
+    for point in MetricPoint.objects.filter(run__in=job.runs.all(), step__in=[c.step for c in checkpoints]).order_by(
+        "id"
+    ):
         points.setdefault(point.step, {}).update(point.values or {})
     objects = []
     for checkpoint in checkpoints:
         values = points.get(checkpoint.step, {})
-        objects.append({
-            "object": "fine_tuning.job.checkpoint", "id": f"ftckpt-{checkpoint.pk}", "created_at": _ts(checkpoint.created_at),
-            "fine_tuned_model_checkpoint": checkpoint_model_id(job, checkpoint), "fine_tuning_job_id": job.public_id,
-            "step_number": checkpoint.step,
-            "metrics": {"step": float(checkpoint.step), "train_loss": values.get("loss"),
-                        "train_mean_token_accuracy": values.get("mean_token_accuracy"), "valid_loss": values.get("eval_loss"),
-                        "valid_mean_token_accuracy": values.get("eval_mean_token_accuracy"),
-                        "full_valid_loss": values.get("eval_loss"),
-                        "full_valid_mean_token_accuracy": values.get("eval_mean_token_accuracy")},
-        })
+        objects.append(
+            {
+                "object": "fine_tuning.job.checkpoint",
+                "id": f"ftckpt-{checkpoint.pk}",
+                "created_at": _ts(checkpoint.created_at),
+                "fine_tuned_model_checkpoint": checkpoint_model_id(job, checkpoint),
+                "fine_tuning_job_id": job.public_id,
+                "step_number": checkpoint.step,
+                "metrics": {
+                    "step": float(checkpoint.step),
+                    "train_loss": values.get("loss"),
+                    "train_mean_token_accuracy": values.get("mean_token_accuracy"),
+                    "valid_loss": values.get("eval_loss"),
+                    "valid_mean_token_accuracy": values.get("eval_mean_token_accuracy"),
+                    "full_valid_loss": values.get("eval_loss"),
+                    "full_valid_mean_token_accuracy": values.get("eval_mean_token_accuracy"),
+                },
+            }
+        )
     return objects
 
 
@@ -256,9 +286,17 @@ def _served_jobs(*, user) -> QuerySet[FineTuningJob]:
 
 def fine_tuned_models_list(*, user) -> list[FineTunedModel]:
     """The fine-tuned models `user` may call, oldest first (one query)."""
-    return [FineTunedModel(id=fine_tuned_model_id(job), created=_ts(job.run.finished_at or job.created_at),
-                           owned_by=job.workspace.name, base_model=job.base_model, adapter_path=job.run.artifact.path, job=job)
-            for job in _served_jobs(user=user).order_by("created_at", "pk")]
+    return [
+        FineTunedModel(
+            id=fine_tuned_model_id(job),
+            created=_ts(job.run.finished_at or job.created_at),
+            owned_by=job.workspace.name,
+            base_model=job.base_model,
+            adapter_path=job.run.artifact.path,
+            job=job,
+        )
+        for job in _served_jobs(user=user).order_by("created_at", "pk")
+    ]
 
 
 def fine_tuned_model_get(*, user, model_id: str) -> FineTunedModel | None:
@@ -272,8 +310,9 @@ def fine_tuned_model_get(*, user, model_id: str) -> FineTunedModel | None:
             return None
         step = int(step_text)
     job_id = name.rsplit(":", 1)[-1]
-    jobs = scope_to_capability(FineTuningJob.objects.select_related("workspace", "base_model", "run__artifact"), user=user,
-                               capability=VIEW).filter(public_id=job_id, model_deleted=False)
+    jobs = scope_to_capability(
+        FineTuningJob.objects.select_related("workspace", "base_model", "run__artifact"), user=user, capability=VIEW
+    ).filter(public_id=job_id, model_deleted=False)
     job = jobs.first()
     if job is None or fine_tuned_model_id(job) != name:
         return None

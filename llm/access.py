@@ -16,8 +16,13 @@ MANAGE = "model_endpoints.manage"
 
 
 def access_model_endpoint(user, endpoint_id, *, capability: str = USE) -> ModelEndpoint:
-    return fetch_in_workspace(ModelEndpoint.objects.select_related("workspace"), user=user, pk=endpoint_id, view_capability=USE,
-                              capability=capability)
+    return fetch_in_workspace(
+        ModelEndpoint.objects.select_related("workspace"),
+        user=user,
+        pk=endpoint_id,
+        view_capability=USE,
+        capability=capability,
+    )
 
 
 def access_endpoint_workspace(user, workspace_id) -> Workspace:

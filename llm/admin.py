@@ -59,8 +59,17 @@ class ModelEndpointAdminForm(forms.ModelForm):
 @admin.register(ModelEndpoint)
 class ModelEndpointAdmin(admin.ModelAdmin):
     form = ModelEndpointAdminForm
-    list_display = ["name", "workspace", "base_url", "model", "has_api_key", "timeout_seconds", "max_retries", "concurrency",
-                    "requests_per_minute"]
+    list_display = [
+        "name",
+        "workspace",
+        "base_url",
+        "model",
+        "has_api_key",
+        "timeout_seconds",
+        "max_retries",
+        "concurrency",
+        "requests_per_minute",
+    ]
     list_filter = ["workspace"]
     search_fields = ["name", "base_url", "model"]
     list_select_related = ["workspace"]
@@ -74,8 +83,17 @@ class ModelEndpointAdmin(admin.ModelAdmin):
 class ModelCallAdmin(admin.ModelAdmin):
     """Read-only: the log of what every call cost."""
 
-    list_display = ["created_at", "endpoint", "purpose", "status", "cached", "attempts", "prompt_tokens", "completion_tokens",
-                    "latency_ms"]
+    list_display = [
+        "created_at",
+        "endpoint",
+        "purpose",
+        "status",
+        "cached",
+        "attempts",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+    ]
     list_filter = ["status", "cached", "endpoint"]
     search_fields = ["purpose", "error"]
     list_select_related = ["endpoint"]

@@ -76,7 +76,14 @@ def chat_request_body(*, model: str, messages: list[dict], max_tokens: int = 256
     """The JSON body sent to /chat/completions. Optional parameters left at None are not sent at all."""
     if not isinstance(messages, list) or not messages:
         raise ApplicationError("a chat request needs a non-empty list of messages", where="messages")
-    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "n": n}
+    body = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "n": n,
+    }
     if stop is not None:
         body["stop"] = stop
     if seed is not None:
@@ -148,7 +155,8 @@ def _http_client(endpoint: ModelEndpoint) -> httpx.Client:
 
 
 def _send(http: httpx.Client, endpoint: ModelEndpoint, api_key: str, body: dict) -> tuple[dict, int, float]:
-    """POST the body, retrying what may succeed later. Returns (response JSON, attempts, latency ms of the last attempt).
+    """POST the body, retrying what may succeed later. Returns (response JSON, attempts, latency ms of the last
+    attempt).
 
     Raises _Failure. Touches no database: it runs in worker threads.
     """
@@ -167,7 +175,9 @@ def _send(http: httpx.Client, endpoint: ModelEndpoint, api_key: str, body: dict)
                 # Decided before connecting, and asking again cannot change the answer.
                 raise _Failure(error.message, None, False, attempts, 0.0) from error
             except httpx.HTTPError as error:
-                problem = connection_problem(error, base_url=endpoint.base_url, timeout_seconds=endpoint.timeout_seconds)
+                problem = connection_problem(
+                    error, base_url=endpoint.base_url, timeout_seconds=endpoint.timeout_seconds
+                )
                 status, retryable = None, True
             else:
                 status = response.status_code
@@ -197,8 +207,14 @@ def _result_from(data: dict, *, latency_ms: float, cached: bool) -> ChatResult:
         texts.append(content if isinstance(content, str) else "")
     usage = data.get("usage") or {}
     usage = {name: int(usage.get(name) or 0) for name in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    return ChatResult(texts=texts, usage=usage, latency_ms=latency_ms, cached=cached,
-                      finish_reasons=[choice.get("finish_reason") or "" for choice in choices], model=str(data.get("model", "")))
+    return ChatResult(
+        texts=texts,
+        usage=usage,
+        latency_ms=latency_ms,
+        cached=cached,
+        finish_reasons=[choice.get("finish_reason") or "" for choice in choices],
+        model=str(data.get("model", "")),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,7 +236,9 @@ def _prepare_all(endpoint: ModelEndpoint, requests: list[dict], purpose: str) ->
         if unknown:
             raise ApplicationError(f"unknown chat request parameters: {', '.join(sorted(unknown))}", where="requests")
         body = chat_request_body(model=endpoint.model, **request)
-        prepared.append(_Prepared(body, cache_key(base_url=endpoint.base_url, body=body) if is_deterministic(body) else None))
+        prepared.append(
+            _Prepared(body, cache_key(base_url=endpoint.base_url, body=body) if is_deterministic(body) else None)
+        )
     keys = {item.key for item in prepared if item.key is not None}
     if not keys:
         return prepared
@@ -233,9 +251,19 @@ def _prepare_all(endpoint: ModelEndpoint, requests: list[dict], purpose: str) ->
     for item in prepared:
         if item.key in hits:
             item.cached = _result_from(json.loads(hits[item.key].response), latency_ms=lookup_ms, cached=True)
-            calls.append(ModelCall(endpoint=endpoint, purpose=purpose[:200], model=endpoint.model, status=ModelCall.Status.OK,
-                                   cached=True, attempts=0, prompt_tokens=item.cached.usage["prompt_tokens"],
-                                   completion_tokens=item.cached.usage["completion_tokens"], latency_ms=lookup_ms))
+            calls.append(
+                ModelCall(
+                    endpoint=endpoint,
+                    purpose=purpose[:200],
+                    model=endpoint.model,
+                    status=ModelCall.Status.OK,
+                    cached=True,
+                    attempts=0,
+                    prompt_tokens=item.cached.usage["prompt_tokens"],
+                    completion_tokens=item.cached.usage["completion_tokens"],
+                    latency_ms=lookup_ms,
+                )
+            )
     with transaction.atomic():
         CachedResponse.objects.filter(pk__in=[row.pk for row in hits.values()]).update(hits=F("hits") + 1)
         ModelCall.objects.bulk_create(calls)
@@ -247,11 +275,21 @@ def _outcome_to_result(endpoint: ModelEndpoint, outcome, purpose: str) -> tuple[
     log = {"endpoint": endpoint, "purpose": purpose[:200], "model": endpoint.model}
     if isinstance(outcome, _Failure):
         tries = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
-        error = ModelCallError(f"model endpoint {endpoint.name!r} ({endpoint.base_url}, model {endpoint.model!r}) failed{tries}: "
-                               f"{outcome.message}", endpoint_name=endpoint.name, status=outcome.status,
-                               retryable=outcome.retryable, attempts=outcome.attempts)
-        return error, ModelCall(**log, status=ModelCall.Status.ERROR, attempts=outcome.attempts, latency_ms=outcome.latency_ms,
-                                error=outcome.message)
+        error = ModelCallError(
+            f"model endpoint {endpoint.name!r} ({endpoint.base_url}, model {endpoint.model!r}) failed{tries}: "
+            f"{outcome.message}",
+            endpoint_name=endpoint.name,
+            status=outcome.status,
+            retryable=outcome.retryable,
+            attempts=outcome.attempts,
+        )
+        return error, ModelCall(
+            **log,
+            status=ModelCall.Status.ERROR,
+            attempts=outcome.attempts,
+            latency_ms=outcome.latency_ms,
+            error=outcome.message,
+        )
     data, attempts, latency_ms = outcome
     result = _result_from(data, latency_ms=latency_ms, cached=False)
     if not result.texts:
@@ -259,8 +297,14 @@ def _outcome_to_result(endpoint: ModelEndpoint, outcome, purpose: str) -> tuple[
                                endpoint_name=endpoint.name, status=200, attempts=attempts)
         return error, ModelCall(**log, status=ModelCall.Status.ERROR, attempts=attempts, latency_ms=latency_ms,
                                 error="the answer has no choices")
-    return result, ModelCall(**log, status=ModelCall.Status.OK, attempts=attempts, prompt_tokens=result.usage["prompt_tokens"],
-                             completion_tokens=result.usage["completion_tokens"], latency_ms=latency_ms)
+    return result, ModelCall(
+        **log,
+        status=ModelCall.Status.OK,
+        attempts=attempts,
+        prompt_tokens=result.usage["prompt_tokens"],
+        completion_tokens=result.usage["completion_tokens"],
+        latency_ms=latency_ms,
+    )
 
 
 def _record_all(endpoint: ModelEndpoint, prepared: list[_Prepared], outcomes: dict, purpose: str) -> list:
@@ -305,7 +349,9 @@ def _run(endpoint: ModelEndpoint, requests: list[dict], purpose: str) -> list:
                 outcomes = {pending[0]: _attempt(http, endpoint, api_key, prepared[pending[0]].body)}
             else:
                 with ThreadPoolExecutor(max_workers=min(endpoint.concurrency, len(pending))) as pool:
-                    futures = {index: pool.submit(_attempt, http, endpoint, api_key, prepared[index].body) for index in pending}
+                    futures = {
+                        index: pool.submit(_attempt, http, endpoint, api_key, prepared[index].body) for index in pending
+                    }
                     outcomes = {index: future.result() for index, future in futures.items()}
     return _record_all(endpoint, prepared, outcomes, purpose)
 

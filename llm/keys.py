@@ -1,4 +1,5 @@
-"""API keys of model endpoints: encrypted at rest with a Fernet key derived from SECRET_KEY, or read from the environment.
+"""API keys of model endpoints: encrypted at rest with a Fernet key derived from SECRET_KEY, or read from the
+environment.
 
 An endpoint sends its key to a URL its creator chose, so the environment variable it names must be one the operator
 meant for keys: its name matches ENDPOINT_KEY_ENV_ALLOWED (WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED, default "*_API_KEY,
@@ -38,22 +39,41 @@ def _server_setting_names() -> frozenset[str]:
 def api_key_env_check(name: str) -> None:
     """Refuse (ApplicationError at api_key_env) an environment variable an endpoint may not take its key from."""
     if len(name) > 200 or not ENV_NAME.fullmatch(name):
-        raise ApplicationError(_("%(name)s is not an environment variable name (letters, digits and _, not starting with "
-                                 "a digit)") % {"name": repr(name[:200])}, where="api_key_env")
+        raise ApplicationError(
+            _("%(name)s is not an environment variable name (letters, digits and _, not starting with a digit)")
+            % {"name": repr(name[:200])},
+            where="api_key_env",
+        )
     upper = name.upper()
     own = upper in _server_setting_names() or (upper.startswith(SERVER_PREFIXES) and not upper.startswith(KEY_PREFIX))
     if own:
-        raise ApplicationError(_("the environment variable %(name)s may not hold an endpoint's key: the server reads it for "
-                                 "its own settings") % {"name": name}, where="api_key_env")
+        raise ApplicationError(
+            _(
+                "the environment variable %(name)s may not hold an endpoint's key: the server reads it for "
+                "its own settings"
+            )
+            % {"name": name},
+            where="api_key_env",
+        )
     patterns = settings.ENDPOINT_KEY_ENV_ALLOWED
     if not patterns:
-        raise ApplicationError(_("the environment variable %(name)s may not hold an endpoint's key: the operator allows none "
-                                 "(WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED is empty); store the key encrypted instead")
-                               % {"name": name}, where="api_key_env")
+        raise ApplicationError(
+            _(
+                "the environment variable %(name)s may not hold an endpoint's key: the operator allows none "
+                "(WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED is empty); store the key encrypted instead"
+            )
+            % {"name": name},
+            where="api_key_env",
+        )
     if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
-        raise ApplicationError(_("the environment variable %(name)s may not hold an endpoint's key: the operator allows only "
-                                 "names matching %(patterns)s (WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED)")
-                               % {"name": name, "patterns": ", ".join(patterns)}, where="api_key_env")
+        raise ApplicationError(
+            _(
+                "the environment variable %(name)s may not hold an endpoint's key: the operator allows only "
+                "names matching %(patterns)s (WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED)"
+            )
+            % {"name": name, "patterns": ", ".join(patterns)},
+            where="api_key_env",
+        )
 
 
 def _fernet():

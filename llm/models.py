@@ -15,11 +15,15 @@ class ModelEndpoint(TimeStampedModel):
     name = models.CharField(max_length=200)
     base_url = models.URLField(max_length=500, help_text="e.g. http://127.0.0.1:8000/v1")
     model = models.CharField(max_length=300, help_text="the model name the endpoint expects")
-    api_key_env = models.CharField(max_length=200, blank=True, help_text="name of an environment variable holding the key")
+    api_key_env = models.CharField(
+        max_length=200, blank=True, help_text="name of an environment variable holding the key"
+    )
     api_key_encrypted = models.TextField(blank=True)
     timeout_seconds = models.FloatField(default=60.0)
     max_retries = models.PositiveSmallIntegerField(default=3)
-    backoff_seconds = models.FloatField(default=0.5, help_text="first retry waits this long; each further retry doubles it")
+    backoff_seconds = models.FloatField(
+        default=0.5, help_text="first retry waits this long; each further retry doubles it"
+    )
     concurrency = models.PositiveSmallIntegerField(default=4, help_text="requests in flight at once for batch jobs")
     requests_per_minute = models.PositiveIntegerField(default=0, help_text="0 means no limit")
 
@@ -28,7 +32,9 @@ class ModelEndpoint(TimeStampedModel):
             models.UniqueConstraint(fields=["workspace", "name"], name="model_endpoint_name_unique_in_workspace"),
             models.CheckConstraint(condition=models.Q(timeout_seconds__gt=0), name="model_endpoint_timeout_positive"),
             models.CheckConstraint(condition=models.Q(concurrency__gte=1), name="model_endpoint_concurrency_positive"),
-            models.CheckConstraint(condition=models.Q(backoff_seconds__gte=0), name="model_endpoint_backoff_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(backoff_seconds__gte=0), name="model_endpoint_backoff_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -40,7 +46,8 @@ class ModelEndpoint(TimeStampedModel):
 
 
 class ModelCall(models.Model):
-    """One chat completion asked of an endpoint: what it cost (tokens, time) and how it ended. Cache hits are logged too."""
+    """One chat completion asked of an endpoint: what it cost (tokens, time) and how it ended. Cache hits are logged
+    too."""
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
@@ -69,7 +76,8 @@ class CachedResponse(models.Model):
 
     key = models.CharField(max_length=64, unique=True)
     endpoint = models.ForeignKey(ModelEndpoint, null=True, on_delete=models.SET_NULL, related_name="+")
-    # JSON as text, not JSONField: model output may hold U+0000, which PostgreSQL's jsonb refuses; json.dumps escapes it.
+    # JSON as text, not JSONField: model output may hold U+0000, which PostgreSQL's jsonb refuses; json.dumps escapes
+    # it.
     request = models.TextField()
     response = models.TextField()
     hits = models.PositiveIntegerField(default=0)

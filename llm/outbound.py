@@ -122,8 +122,9 @@ def _allowance_parse(entry: str) -> _Allowance:
         if text.count(":") > 1:
             return _Allowance(ipaddress.ip_network(text), "", None)
     except ValueError as error:
-        raise ImproperlyConfigured(f"WHETSTONE_OUTBOUND_PRIVATE_ALLOWED: {entry!r} is not host[:port], [IPv6 address]:port "
-                                   f"or a CIDR range") from error
+        raise ImproperlyConfigured(
+            f"WHETSTONE_OUTBOUND_PRIVATE_ALLOWED: {entry!r} is not host[:port], [IPv6 address]:port or a CIDR range"
+        ) from error
     host, _colon, port_text = text.partition(":")
     port = _port(port_text, entry) if _colon else None
     try:
@@ -131,7 +132,8 @@ def _allowance_parse(entry: str) -> _Allowance:
     except ValueError:
         pass
     if not host or not all(char.isalnum() or char in ".-_*" for char in host):
-        raise ImproperlyConfigured(f"WHETSTONE_OUTBOUND_PRIVATE_ALLOWED: {entry!r} is not host[:port], [IPv6 address]:port "
+        raise ImproperlyConfigured(f"WHETSTONE_OUTBOUND_PRIVATE_ALLOWED: {entry!r} is not host[:port], [IPv6 "
+                                   "address]:port "
                                    f"or a CIDR range")
     return _Allowance(None, host.rstrip("."), port)
 
@@ -196,14 +198,21 @@ def destination_addresses(host: str, port: int) -> list[Address]:
         if not settings.OUTBOUND_HOSTS:
             raise OutboundRefused(_("the outbound policy refuses %(host)s: WHETSTONE_OUTBOUND_HOSTS allows no host")
                                   % {"host": host})
-        raise OutboundRefused(_("the outbound policy refuses %(host)s: model endpoints may reach only %(patterns)s "
-                                "(WHETSTONE_OUTBOUND_HOSTS)") % {"host": host, "patterns": ", ".join(settings.OUTBOUND_HOSTS)})
+        raise OutboundRefused(
+            _(
+                "the outbound policy refuses %(host)s: model endpoints may reach only %(patterns)s "
+                "(WHETSTONE_OUTBOUND_HOSTS)"
+            )
+            % {"host": host, "patterns": ", ".join(settings.OUTBOUND_HOSTS)}
+        )
     # A literal address is checked before anything touches the network; a name is resolved first.
     if literal is not None and not listed and not address_is_public(literal):
         raise _refusal(host)
     addresses = _resolve(host, port)
     for address in addresses:
-        if not address_is_public(address) and not any(allowance.matches_address(address, port) for allowance in allowances):
+        if not address_is_public(address) and not any(
+            allowance.matches_address(address, port) for allowance in allowances
+        ):
             raise _refusal(host)
     return addresses
 
@@ -213,7 +222,9 @@ def base_url_parts(base_url: str) -> tuple[str, int]:
     try:
         url = httpx.URL(base_url)
     except (httpx.InvalidURL, TypeError, ValueError) as error:
-        raise ApplicationError(_("the base URL is not a valid URL: %(url)s") % {"url": repr(base_url)}, where="base_url") from error
+        raise ApplicationError(
+            _("the base URL is not a valid URL: %(url)s") % {"url": repr(base_url)}, where="base_url"
+        ) from error
     if url.scheme not in DEFAULT_PORTS or not url.raw_host:
         raise ApplicationError(_("the base URL must start with http:// or https:// and name a host; got %(url)s")
                                % {"url": repr(base_url)}, where="base_url")
@@ -296,8 +307,10 @@ def http_status_problem(status: int) -> str:
     """What an HTTP status other than 200 means, in our words: the remote's body and headers are never relayed (they
     would make this a way to read internal pages). Operators find the body in the server log."""
     if 300 <= status < 400:
-        return _("the endpoint answered with a redirect (HTTP status %(status)s), which is not followed; use the address "
-                 "it redirects to as the base URL") % {"status": status}
+        return _(
+            "the endpoint answered with a redirect (HTTP status %(status)s), which is not followed; use the address "
+            "it redirects to as the base URL"
+        ) % {"status": status}
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:

@@ -23,7 +23,9 @@ def model_endpoint_list(*, user, workspace: Workspace | None = None) -> QuerySet
 
 def endpoint_workspaces_for(*, user) -> QuerySet[Workspace]:
     """Workspaces where the user may create endpoints (the workspace choice of the create form)."""
-    return scope_to_capability(Workspace.objects.all(), user=user, capability=MANAGE, workspace_path="pk").order_by("name")
+    return scope_to_capability(Workspace.objects.all(), user=user, capability=MANAGE, workspace_path="pk").order_by(
+        "name"
+    )
 
 
 def model_call_recent(*, endpoint: ModelEndpoint, limit: int = 20) -> QuerySet[ModelCall]:

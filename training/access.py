@@ -27,9 +27,17 @@ def access_training_workspace(user, workspace_id, *, capability: str = LAUNCH) -
 
 
 def access_training_run(user, run_id, *, capability: str = VIEW) -> TrainingRun:
-    runs = TrainingRun.objects.select_related("workspace", "base_model", "dataset_version__dataset", "created_by", "artifact",
-                                              "resume_from", "parent")
-    return _fetch(runs, user=user, pk=run_id, capability=capability, workspace_path="workspace", workspace_of=lambda run: run.workspace)
+    runs = TrainingRun.objects.select_related(
+        "workspace", "base_model", "dataset_version__dataset", "created_by", "artifact", "resume_from", "parent"
+    )
+    return _fetch(
+        runs,
+        user=user,
+        pk=run_id,
+        capability=capability,
+        workspace_path="workspace",
+        workspace_of=lambda run: run.workspace,
+    )
 
 
 def access_base_model(user, base_model_id, *, capability: str = VIEW) -> BaseModel:

@@ -19,8 +19,20 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "method", "adapter", "workspace"]
     search_fields = ["name"]
     list_select_related = ["workspace"]
-    readonly_fields = ["status", "cancel_requested", "output_dir", "heartbeat_at", "started_at", "finished_at", "error", "progress",
-                       "hyperparameters", "base_model", "dataset_version", "created_by"]
+    readonly_fields = [
+        "status",
+        "cancel_requested",
+        "output_dir",
+        "heartbeat_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "progress",
+        "hyperparameters",
+        "base_model",
+        "dataset_version",
+        "created_by",
+    ]
 
 
 @admin.register(MetricPoint)

@@ -52,9 +52,14 @@ class ModelShape:
         heads = config.get("num_attention_heads") or 1
         head_dim = config.get("head_dim") or hidden // heads
         kv_heads = config.get("num_key_value_heads") or heads
-        return cls(hidden=hidden, kv_dim=kv_heads * head_dim, intermediate=config.get("intermediate_size") or 4 * hidden,
-                   layers=config["num_hidden_layers"], vocab=config["vocab_size"],
-                   tied_embeddings=bool(config.get("tie_word_embeddings", False)))
+        return cls(
+            hidden=hidden,
+            kv_dim=kv_heads * head_dim,
+            intermediate=config.get("intermediate_size") or 4 * hidden,
+            layers=config["num_hidden_layers"],
+            vocab=config["vocab_size"],
+            tied_embeddings=bool(config.get("tie_word_embeddings", False)),
+        )
 
     @property
     def linear_parameters(self) -> int:
@@ -93,23 +98,35 @@ class MemoryEstimate:
         return self.weights + self.trainable + self.activations + self.logits + self.overhead
 
     def as_gib(self) -> dict[str, float]:
-        """{"weights": ..., "trainable": ..., "activations": ..., "logits": ..., "overhead": ..., "total": ...} in GiB, 2 decimals."""
+        """{"weights": ..., "trainable": ..., "activations": ..., "logits": ..., "overhead": ..., "total": ...} in GiB,
+        2 decimals."""
         parts = {"weights": self.weights, "trainable": self.trainable, "activations": self.activations,
                  "logits": self.logits, "overhead": self.overhead, "total": self.total}
         return {name: round(value / GIB, 2) for name, value in parts.items()}
 
 
-def memory_estimate(*, shape: ModelShape, method: str = "sft", adapter: str = "lora", lora_r: int = 16, batch_size: int = 1,
-                    sequence_length: int = 1024, gradient_checkpointing: bool = True, chunked_logits: bool = True,
-                    pure_bf16: bool = True, optimizer_bytes_per_parameter: float | None = None,
-                    runtime_context_gib: float = RUNTIME_CONTEXT_GIB,
-                    fragmentation_factor: float = FRAGMENTATION_FACTOR) -> MemoryEstimate:
+def memory_estimate(
+    *,
+    shape: ModelShape,
+    method: str = "sft",
+    adapter: str = "lora",
+    lora_r: int = 16,
+    batch_size: int = 1,
+    sequence_length: int = 1024,
+    gradient_checkpointing: bool = True,
+    chunked_logits: bool = True,
+    pure_bf16: bool = True,
+    optimizer_bytes_per_parameter: float | None = None,
+    runtime_context_gib: float = RUNTIME_CONTEXT_GIB,
+    fragmentation_factor: float = FRAGMENTATION_FACTOR,
+) -> MemoryEstimate:
     """Peak memory of one device training `shape` with the given method and adapter.
 
-    `pure_bf16` matters for full fine-tuning only: True keeps weights, gradients and Adam states in bf16 (what the runner
-    does on a bf16 GPU), False is mixed precision (fp32 master weights, P·6 + P·12). `optimizer_bytes_per_parameter`
-    replaces Adam's 8 (or 4) bytes, e.g. 2 for 8-bit Adam. `chunked_logits` is TRL 1.16's default loss, which never
-    materialises the full logits tensor. Raises ValueError for an unknown method or adapter.
+    `pure_bf16` matters for full fine-tuning only: True keeps weights, gradients and Adam states in bf16 (what the
+    runner does on a bf16 GPU), False is mixed precision (fp32 master weights, P·6 + P·12).
+    `optimizer_bytes_per_parameter` replaces Adam's 8 (or 4) bytes, e.g. 2 for 8-bit Adam. `chunked_logits` is TRL
+    1.16's default loss, which never materialises the full logits tensor. Raises ValueError for an unknown method or
+    adapter.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -122,14 +139,22 @@ def memory_estimate(*, shape: ModelShape, method: str = "sft", adapter: str = "l
     if adapter == "full":
         weights = p * (2 if pure_bf16 else 6)
         gradient_bytes, adam_bytes = (2, 4) if pure_bf16 else (4, 8)
-        trainable = p * (gradient_bytes + (optimizer_bytes_per_parameter if optimizer_bytes_per_parameter is not None else adam_bytes))
+        trainable = p * (
+            gradient_bytes
+            + (optimizer_bytes_per_parameter if optimizer_bytes_per_parameter is not None else adam_bytes)
+        )
     else:
         if adapter == "qlora":
-            weights = shape.linear_parameters * NF4_BITS_PER_PARAMETER / 8 + (shape.embedding_parameters + shape.norm_parameters) * 2
+            weights = (
+                shape.linear_parameters * NF4_BITS_PER_PARAMETER / 8
+                + (shape.embedding_parameters + shape.norm_parameters) * 2
+            )
         else:
             weights = p * 2
         # fp32 weights, gradients and two Adam moments: 16 bytes per trainable parameter.
-        trainable_count = PROMPT_TUNING_VIRTUAL_TOKENS * h if adapter == "prompt_tuning" else shape.lora_parameters(lora_r)
+        trainable_count = (
+            PROMPT_TUNING_VIRTUAL_TOKENS * h if adapter == "prompt_tuning" else shape.lora_parameters(lora_r)
+        )
         trainable = trainable_count * 16
     if method in PREFERENCE_METHODS and adapter == "full":
         # Without an adapter to switch off, the reference model is a second copy of the weights.

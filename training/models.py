@@ -17,13 +17,18 @@ class BaseModel(TimeStampedModel):
     parameter_count = models.BigIntegerField(default=0)
     config = models.JSONField(default=dict, blank=True)
     has_chat_template = models.BooleanField(default=False)
-    chat_template_facts = models.JSONField(default=dict, blank=True,
-                                           help_text="training.runner.templates.TemplateFacts.as_dict(): the end-of-turn "
-                                                     "token and the template's traps, found at registration")
+    chat_template_facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="training.runner.templates.TemplateFacts.as_dict(): the end-of-turn "
+        "token and the template's traps, found at registration",
+    )
     warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="base_model_name_unique_in_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="base_model_name_unique_in_workspace")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -63,9 +68,14 @@ class TrainingRun(TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     progress = models.FloatField(default=0.0, help_text="0..1")
-    memory_estimate = models.JSONField(default=dict, blank=True,
-                                       help_text='training.services.memory.MemoryCheck.as_dict(): {"parts": {...GiB}, "device_gib", "fits"}')
-    memory_override = models.BooleanField(default=False, help_text="launched although the estimate did not fit the device")
+    memory_estimate = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='training.services.memory.MemoryCheck.as_dict(): {"parts": {...GiB}, "device_gib", "fits"}',
+    )
+    memory_override = models.BooleanField(
+        default=False, help_text="launched although the estimate did not fit the device"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                help_text="the run this one retries or resumes")
@@ -75,8 +85,11 @@ class TrainingRun(TimeStampedModel):
                               help_text='the probe set: [{"messages": [...], "prompt", "base": answer or null, '
                                         '"trained": answer or null}]; see training.services.probes')
     probe_error = models.TextField(blank=True, help_text="why the probe set could not be answered, when it could not")
-    warnings = models.JSONField(default=list, blank=True,
-                                help_text='what the runner warned about the data: [{"source": "trl" | "whetstone", "message"}]')
+    warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='what the runner warned about the data: [{"source": "trl" | "whetstone", "message"}]',
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -122,7 +135,9 @@ class ModelArtifact(TimeStampedModel):
     name = models.CharField(max_length=200)
     run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="artifact")
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="artifacts")
-    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_artifacts")
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_artifacts"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ADAPTER)
     path = models.CharField(max_length=500, help_text="relative to the storage root")
     is_partial = models.BooleanField(default=False, help_text="saved by a cancelled run before its planned end")

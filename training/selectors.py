@@ -20,7 +20,9 @@ METRICS_LIMIT = 5000
 
 def training_workspaces_for(*, user, capability: str = LAUNCH) -> QuerySet[Workspace]:
     """Workspaces where the user holds `capability` (the workspace choice of a launch or register form)."""
-    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by("name")
+    return scope_to_capability(Workspace.objects.all(), user=user, capability=capability, workspace_path="pk").order_by(
+        "name"
+    )
 
 
 def base_model_list(*, user, workspace: Workspace | None = None) -> QuerySet[BaseModel]:
@@ -32,9 +34,11 @@ def base_model_list(*, user, workspace: Workspace | None = None) -> QuerySet[Bas
 
 def training_run_list(*, user, workspace: Workspace | None = None, status: str | None = None) -> QuerySet[TrainingRun]:
     runs = scope_to_capability(
-        TrainingRun.objects.select_related("workspace", "base_model", "dataset_version__dataset", "created_by", "artifact",
-                                           "resume_from"),
-        user=user, capability=VIEW,
+        TrainingRun.objects.select_related(
+            "workspace", "base_model", "dataset_version__dataset", "created_by", "artifact", "resume_from"
+        ),
+        user=user,
+        capability=VIEW,
     )
     if workspace is not None:
         runs = runs.filter(workspace=workspace)
@@ -45,7 +49,9 @@ def training_run_list(*, user, workspace: Workspace | None = None, status: str |
 
 def model_artifact_list(*, user, workspace: Workspace | None = None) -> QuerySet[ModelArtifact]:
     artifacts = scope_to_capability(
-        ModelArtifact.objects.select_related("workspace", "base_model", "run", "dataset_version__dataset"), user=user, capability=VIEW,
+        ModelArtifact.objects.select_related("workspace", "base_model", "run", "dataset_version__dataset"),
+        user=user,
+        capability=VIEW,
     )
     if workspace is not None:
         artifacts = artifacts.filter(workspace=workspace)
@@ -93,13 +99,18 @@ def dataset_version_choices(*, workspace_ids) -> QuerySet[DatasetVersion]:
 
 
 def dataset_version_newest_of_kind(versions, *, kind: str) -> DatasetVersion | None:
-    """The newest of `versions` (from dataset_version_choices, already loaded) whose train rows are of `kind`, or None."""
+    """The newest of `versions` (from dataset_version_choices, already loaded) whose train rows are of `kind`, or
+    None."""
     fitting = [version for version in versions if version.train_kind == kind]
     return max(fitting, key=lambda version: (version.created_at, version.pk)) if fitting else None
 
 
 def base_model_choices(*, workspace_ids) -> QuerySet[BaseModel]:
-    return BaseModel.objects.filter(workspace_id__in=workspace_ids).select_related("workspace").order_by("workspace__name", "name")
+    return (
+        BaseModel.objects.filter(workspace_id__in=workspace_ids)
+        .select_related("workspace")
+        .order_by("workspace__name", "name")
+    )
 
 
 COMPARE_LIMIT = 8
@@ -107,8 +118,8 @@ FINAL_METRICS = ("loss", "eval_loss", "train_loss", "train_runtime", "rewards/ac
 
 
 def training_runs_compare(*, user, run_ids: list[int]) -> list[dict]:
-    """The runs the user may see among `run_ids` (at most COMPARE_LIMIT, in the order asked), each as
-    {"run", "series" (metric_series), "final" (the last value of each FINAL_METRICS name)}. Two queries, whatever the count.
+    """The runs the user may see among `run_ids` (at most COMPARE_LIMIT, in the order asked), each as {"run", "series"
+    (metric_series), "final" (the last value of each FINAL_METRICS name)}. Two queries, whatever the count.
     """
     wanted = [pk for pk in dict.fromkeys(run_ids)][:COMPARE_LIMIT]
     runs = {run.pk: run for run in training_run_list(user=user).filter(pk__in=wanted)}
@@ -178,12 +189,24 @@ def version_token_lengths(*, version: DatasetVersion, base_model: BaseModel, lim
     limit = TOKEN_SAMPLE if limit is None else limit
     tokenizer = tokenizer_load(base_model)
     total = sum(version.counts.values())
-    result = {"base_model": base_model.name, "total": total, "measured": 0, "sampled": total > limit, "seed": version.seed,
-              "histogram": length_histogram_empty(TOKEN_BUCKETS), "p50": None, "p95": None, "max": None,
-              "over": [{"max_length": length, "records": 0} for length in COMMON_MAX_LENGTHS], "unrendered": 0,
-              "warnings": list(base_model.warnings or [])}
+    result = {
+        "base_model": base_model.name,
+        "total": total,
+        "measured": 0,
+        "sampled": total > limit,
+        "seed": version.seed,
+        "histogram": length_histogram_empty(TOKEN_BUCKETS),
+        "p50": None,
+        "p95": None,
+        "max": None,
+        "over": [{"max_length": length, "records": 0} for length in COMMON_MAX_LENGTHS],
+        "unrendered": 0,
+        "warnings": list(base_model.warnings or []),
+    }
     if not getattr(tokenizer, "chat_template", None):
-        result["warnings"].append("the tokenizer has no chat template, so conversations cannot be rendered as training sees them")
+        result["warnings"].append(
+            "the tokenizer has no chat template, so conversations cannot be rendered as training sees them"
+        )
         return result
     if result["sampled"]:
         entry_ids = list(VersionRecord.objects.filter(version=version).order_by("pk").values_list("pk", flat=True))
@@ -202,7 +225,9 @@ def version_token_lengths(*, version: DatasetVersion, base_model: BaseModel, lim
             continue
         lengths.append(length)
     if first_error:
-        result["warnings"].append(f"the chat template could not render {result['unrendered']} record(s); first: {first_error}")
+        result["warnings"].append(
+            f"the chat template could not render {result['unrendered']} record(s); first: {first_error}"
+        )
     summary = token_length_summary(lengths)
     if summary is None:
         return result

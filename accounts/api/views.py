@@ -100,5 +100,9 @@ class MeApi(APIView):
 
     def get(self, request):
         user = request.user
-        body = {"username": user.username, "is_superuser": user.is_superuser, "memberships": memberships_for_user(user=user)}
+        body = {
+            "username": user.username,
+            "is_superuser": user.is_superuser,
+            "memberships": memberships_for_user(user=user),
+        }
         return Response(self.OutputSerializer(body).data)

@@ -22,11 +22,20 @@ def client_with(header: str) -> APIClient:
 def test_a_token_is_kept_only_as_its_hash_and_works_as_token_and_bearer(users):
     token, key = api_token_create(user=users["ml_engineer"], name="nightly export")
     stored = ApiToken.objects.get()
-    assert (stored.name, stored.prefix, stored.key_hash) == ("nightly export", key[:10], hashlib.sha256(key.encode()).hexdigest())
+    assert (stored.name, stored.prefix, stored.key_hash) == (
+        "nightly export",
+        key[:10],
+        hashlib.sha256(key.encode()).hexdigest(),
+    )
     assert key.startswith("wst_") and key not in str(ApiToken.objects.values().get())
     for scheme in ("Token", "Bearer", "bearer"):
         assert client_with(f"{scheme} {key}").get("/api/v1/me/").json()["username"] == "ml_engineer"
-    assert HistoryEvent.objects.filter(target_type="accounts.apitoken", target_id=token.pk).values_list("verb", flat=True).get() == "created"
+    assert (
+        HistoryEvent.objects.filter(target_type="accounts.apitoken", target_id=token.pk)
+        .values_list("verb", flat=True)
+        .get()
+        == "created"
+    )
 
 
 def test_a_revoked_or_wrong_token_is_refused(users):
@@ -37,7 +46,9 @@ def test_a_revoked_or_wrong_token_is_refused(users):
         response = client_with(header).get("/api/v1/me/")
         assert response.status_code == 403, header  # session authentication comes first and has no challenge to send
     assert client_with(f"Token {key}").get("/api/v1/me/").json()["detail"] == "invalid or revoked API token"
-    assert list(HistoryEvent.objects.filter(target_type="accounts.apitoken").order_by("pk").values_list("verb", flat=True)) == ["created", "revoked"]
+    assert list(
+        HistoryEvent.objects.filter(target_type="accounts.apitoken").order_by("pk").values_list("verb", flat=True)
+    ) == ["created", "revoked"]
 
 
 def test_last_used_is_noted_at_most_once_a_minute(users, django_assert_num_queries):
@@ -90,7 +101,9 @@ def test_token_list_costs_the_same_for_1_and_10_tokens(users, api_for, django_as
 
 
 def test_the_password_exchange_makes_a_named_token(users):
-    response = APIClient().post("/api/v1/auth/token/", {"username": "reviewer", "password": "pw-reviewer"}, format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "reviewer", "password": "pw-reviewer"}, format="json"
+    )
     key = response.json()["token"]
     assert ApiToken.objects.get(user=users["reviewer"]).name == "Password exchange"
     assert client_with(f"Token {key}").get("/api/v1/me/").json()["username"] == "reviewer"

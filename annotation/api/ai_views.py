@@ -51,7 +51,10 @@ class AIAnnotatorOutputSerializer(serializers.Serializer):
     def get_latest_run(self, ai) -> dict | None:
         if getattr(ai, "run_id", None) is None:
             return None
-        return {name: getattr(ai, f"run_{name}") for name in ("id", "status", "limit", "processed", "annotated", "failed", "error")}
+        return {
+            name: getattr(ai, f"run_{name}")
+            for name in ("id", "status", "limit", "processed", "annotated", "failed", "error")
+        }
 
 
 class AIAnnotatorListApi(APIView):
@@ -84,7 +87,9 @@ class AIAnnotatorListApi(APIView):
         fields = data.validated_data
         endpoint = access_model_endpoint(request.user, fields.pop("endpoint"))
         ai = ai_annotator_create(project=project, endpoint=endpoint, created_by=request.user, **fields)
-        return Response(self.OutputSerializer(ai_annotators_of(project=project).get(pk=ai.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.OutputSerializer(ai_annotators_of(project=project).get(pk=ai.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class AIRunStartApi(APIView):

@@ -90,16 +90,22 @@ class LabelSchemaListApi(APIView):
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
-        tree = serializers.JSONField(required=False, default=list,
-                                     help_text="the labels; may be empty when the schema asks a rating, free-text, A/B or ranking question")
+        tree = serializers.JSONField(
+            required=False,
+            default=list,
+            help_text="the labels; may be empty when the schema asks a rating, free-text, A/B or ranking question",
+        )
         multiple = serializers.BooleanField(default=False)
         leaf_only = serializers.BooleanField(default=True)
         rating_scale = serializers.IntegerField(default=0)
         rating_question = serializers.CharField(default="", allow_blank=True)
         free_text_question = serializers.CharField(default="", allow_blank=True)
         pairwise_question = serializers.CharField(default="", allow_blank=True)
-        ranking_question = serializers.CharField(default="", allow_blank=True,
-                                                 help_text="a question to rank the answers to one prompt, best first; blank: none")
+        ranking_question = serializers.CharField(
+            default="",
+            allow_blank=True,
+            help_text="a question to rank the answers to one prompt, best first; blank: none",
+        )
 
         class Meta:
             ref_name = "LabelSchemaCreateInput"
@@ -189,8 +195,11 @@ class ItemOutputSerializer(serializers.Serializer):
     free_text_question = serializers.CharField(source="project.schema.free_text_question")
     pairwise_question = serializers.CharField(source="project.schema.pairwise_question")
     ranking_question = serializers.CharField(source="project.schema.ranking_question")
-    candidates = CandidateOutputSerializer(many=True, help_text="a ranking item's answers as this annotator sees them (submit "
-                                                                "their entry_ids, best first, as `ranking`); empty otherwise")
+    candidates = CandidateOutputSerializer(
+        many=True,
+        help_text="a ranking item's answers as this annotator sees them (submit "
+        "their entry_ids, best first, as `ranking`); empty otherwise",
+    )
     labels = serializers.SerializerMethodField()
 
     def get_labels(self, item) -> list[dict]:
@@ -270,17 +279,26 @@ class AnnotationOutputSerializer(serializers.Serializer):
 
 
 class AssignmentSubmitApi(APIView):
-    """Submit labels (and optionally a corrected answer) for an assignment. Repeating a submit returns the same annotation."""
+    """Submit labels (and optionally a corrected answer) for an assignment. Repeating a submit returns the same
+    annotation."""
 
     class InputSerializer(serializers.Serializer):
         label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
         corrected_response = serializers.CharField(default="", allow_blank=True, trim_whitespace=False)
         comment = serializers.CharField(default="", allow_blank=True)
         time_spent_ms = serializers.IntegerField(default=0, min_value=0)
-        rating = serializers.IntegerField(default=None, allow_null=True, help_text="1..the schema's rating_scale, when it has one")
-        free_text = serializers.CharField(default="", allow_blank=True, help_text="the answer to the schema's free-text question")
-        preference = serializers.ChoiceField(choices=["", "a", "b", "tie"], default="", allow_blank=True,
-                                             help_text="pairwise: a (the record's chosen answer), b (its rejected one) or tie")
+        rating = serializers.IntegerField(
+            default=None, allow_null=True, help_text="1..the schema's rating_scale, when it has one"
+        )
+        free_text = serializers.CharField(
+            default="", allow_blank=True, help_text="the answer to the schema's free-text question"
+        )
+        preference = serializers.ChoiceField(
+            choices=["", "a", "b", "tie"],
+            default="",
+            allow_blank=True,
+            help_text="pairwise: a (the record's chosen answer), b (its rejected one) or tie",
+        )
         ranking = serializers.ListField(child=serializers.IntegerField(), default=list,
                                         help_text="a ranking item: every candidate's entry_id, best first")
 
@@ -374,10 +392,20 @@ class ProjectAgreementApi(APIView):
         class Meta:
             ref_name = "AnnotationAgreementPoint"
 
-    @extend_schema(parameters=[InputSerializer], responses={200: inline_serializer(
-        name="AnnotationAgreementOutput", fields={"period": serializers.CharField(), "points": PointSerializer(many=True),
-                                                  "ranking_items": serializers.IntegerField(),
-                                                  "ranking_tau": serializers.FloatField(allow_null=True)})})
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={
+            200: inline_serializer(
+                name="AnnotationAgreementOutput",
+                fields={
+                    "period": serializers.CharField(),
+                    "points": PointSerializer(many=True),
+                    "ranking_items": serializers.IntegerField(),
+                    "ranking_tau": serializers.FloatField(allow_null=True),
+                },
+            )
+        },
+    )
     def get(self, request, project_id: int):
         project = access_project(request.user, project_id, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
         data = self.InputSerializer(data=request.query_params)

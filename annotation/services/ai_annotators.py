@@ -83,7 +83,9 @@ def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: Mode
     schema = project.schema
     template = (prompt_template or "").strip() or ai_default_prompt(schema)
     if len(template) > PROMPT_MAX:
-        raise ApplicationError(f"the prompt is {len(template)} characters; the limit is {PROMPT_MAX}", where="prompt_template")
+        raise ApplicationError(
+            f"the prompt is {len(template)} characters; the limit is {PROMPT_MAX}", where="prompt_template"
+        )
     has_labels = bool(schema_labels(schema=schema))
     missing = [p for p in PLACEHOLDERS if p not in template and (p != "{labels}" or has_labels)]
     if missing:
@@ -96,12 +98,28 @@ def ai_annotator_create(*, project: AnnotationProject, name: str, endpoint: Mode
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= 4096:
         raise ApplicationError("must be a whole number between 1 and 4096", where="max_tokens")
     user = _service_user(project=project, name=name)
-    ai = AIAnnotator.objects.create(project=project, name=name, user=user, endpoint=endpoint, prompt_template=template,
-                                    temperature=float(temperature), max_tokens=max_tokens,
-                                    created_by=created_by if created_by is not None and created_by.is_authenticated else None)
-    history_record(actor=created_by, target=ai, verb="created",
-                   after={"project": project.pk, "endpoint": endpoint.pk, "user": user.pk, "prompt_version": prompt_version(template),
-                          "temperature": ai.temperature})
+    ai = AIAnnotator.objects.create(
+        project=project,
+        name=name,
+        user=user,
+        endpoint=endpoint,
+        prompt_template=template,
+        temperature=float(temperature),
+        max_tokens=max_tokens,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+    )
+    history_record(
+        actor=created_by,
+        target=ai,
+        verb="created",
+        after={
+            "project": project.pk,
+            "endpoint": endpoint.pk,
+            "user": user.pk,
+            "prompt_version": prompt_version(template),
+            "temperature": ai.temperature,
+        },
+    )
     return ai
 
 
@@ -116,8 +134,12 @@ def ai_default_prompt(schema: LabelSchema) -> str:
     return DEFAULT_PROMPT_WITH_QUESTIONS if has_labels else DEFAULT_PROMPT_QUESTIONS_ONLY
 
 
-_QUESTION_NAMES = {"rating": "a rating", "free_text": "a free-text answer", "preference": "a preference between two answers",
-                   "ranking": "a ranking of several answers"}
+_QUESTION_NAMES = {
+    "rating": "a rating",
+    "free_text": "a free-text answer",
+    "preference": "a preference between two answers",
+    "ranking": "a ranking of several answers",
+}
 
 
 def questions_placeholder_check(*, template: str, schema: LabelSchema) -> None:
@@ -126,8 +148,11 @@ def questions_placeholder_check(*, template: str, schema: LabelSchema) -> None:
     keys = schema_questions(schema)
     if keys and QUESTIONS_PLACEHOLDER not in template:
         asked = ", ".join(_QUESTION_NAMES.get(key, key) for key in keys)
-        raise ApplicationError(f"the schema {schema} also asks for {asked}; the prompt must contain {QUESTIONS_PLACEHOLDER}, "
-                               "which is replaced by the questions and the answer format", where="prompt_template")
+        raise ApplicationError(
+            f"the schema {schema} also asks for {asked}; the prompt must contain {QUESTIONS_PLACEHOLDER}, "
+            "which is replaced by the questions and the answer format",
+            where="prompt_template",
+        )
 
 
 def _service_user(*, project: AnnotationProject, name: str):
@@ -160,14 +185,24 @@ def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enq
         raise ApplicationError("the project is closed", where="project", code="closed")
     human_only_check(project)
     questions_placeholder_check(template=ai_annotator.prompt_template, schema=project.schema)
-    live = list(AIRun.objects.select_for_update().filter(ai_annotator=ai_annotator, status__in=[AIRun.Status.QUEUED, AIRun.Status.RUNNING]))
+    live = list(
+        AIRun.objects.select_for_update().filter(
+            ai_annotator=ai_annotator, status__in=[AIRun.Status.QUEUED, AIRun.Status.RUNNING]
+        )
+    )
     for run in live:
         if run.updated_at > timezone.now() - STALE_AFTER:
-            raise ApplicationError(f"run {run.pk} of {ai_annotator.name!r} is still {run.status}; wait for it to finish",
-                                   where="ai_annotator", code="busy")
+            raise ApplicationError(
+                f"run {run.pk} of {ai_annotator.name!r} is still {run.status}; wait for it to finish",
+                where="ai_annotator",
+                code="busy",
+            )
         _finish(run, status=AIRun.Status.FAILED, error="stopped making progress (the worker was probably restarted)")
-    run = AIRun.objects.create(ai_annotator=ai_annotator, limit=limit,
-                               created_by=created_by if created_by is not None and created_by.is_authenticated else None)
+    run = AIRun.objects.create(
+        ai_annotator=ai_annotator,
+        limit=limit,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+    )
     history_record(actor=created_by, target=run, verb="queued", after={"ai_annotator": ai_annotator.pk, "limit": limit})
     if enqueue:
         from annotation.tasks import ai_run_execute_task
@@ -180,8 +215,12 @@ def ai_run_create(*, ai_annotator: AIAnnotator, limit: int, created_by=None, enq
 def human_only_check(project: AnnotationProject) -> None:
     """Refuse AI work in a project whose mode is human only."""
     if project.mode == AnnotationProject.Mode.HUMAN_ONLY:
-        raise ApplicationError("this project is labelled by people only; choose the mode \"AI first, human verifies\" or "
-                               "\"AI labels beside people\" in its layers to run AI annotators", where="project", code="human_only")
+        raise ApplicationError(
+            "this project is labelled by people only; choose the mode \"AI first, human verifies\" or "
+            "\"AI labels beside people\" in its layers to run AI annotators",
+            where="project",
+            code="human_only",
+        )
 
 
 def _finish(run: AIRun, *, status: str, error: str = "") -> None:
@@ -201,12 +240,15 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
     from llm.client import chat_complete_many
     from llm.errors import ModelCallError
 
-    if not AIRun.objects.filter(pk=run.pk, status=AIRun.Status.QUEUED).update(status=AIRun.Status.RUNNING, started_at=timezone.now(),
-                                                                            updated_at=timezone.now()):
+    if not AIRun.objects.filter(pk=run.pk, status=AIRun.Status.QUEUED).update(
+        status=AIRun.Status.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+    ):
         run.refresh_from_db()
         return run
     run.refresh_from_db()
-    ai = AIAnnotator.objects.select_related("project__workspace", "project__schema", "endpoint", "user").get(pk=run.ai_annotator_id)
+    ai = AIAnnotator.objects.select_related("project__workspace", "project__schema", "endpoint", "user").get(
+        pk=run.ai_annotator_id
+    )
     project, schema = ai.project, ai.project.schema
     if project.mode == AnnotationProject.Mode.HUMAN_ONLY:
         # The mode changed after the run was queued.
@@ -237,12 +279,31 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
                 break
             records = _records_of(batch)
             candidates = _candidates_of(batch) if schema.ranking_question else {}
-            questions = {a.task_id: ai_questions(schema=schema, record=records[a.task_id], candidates=candidates.get(a.task_id, []))
-                         for a in batch}
-            requests = [{"messages": [{"role": "user", "content": ai_prompt_fill(template=ai.prompt_template, record=records[a.task_id],
-                                                                                choices=choices, multiple=schema.multiple,
-                                                                                questions=questions[a.task_id])}],
-                         "max_tokens": ai.max_tokens, "temperature": ai.temperature} for a in batch]
+            questions = {
+                a.task_id: ai_questions(
+                    schema=schema, record=records[a.task_id], candidates=candidates.get(a.task_id, [])
+                )
+                for a in batch
+            }
+            requests = [
+                {
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": ai_prompt_fill(
+                                template=ai.prompt_template,
+                                record=records[a.task_id],
+                                choices=choices,
+                                multiple=schema.multiple,
+                                questions=questions[a.task_id],
+                            ),
+                        }
+                    ],
+                    "max_tokens": ai.max_tokens,
+                    "temperature": ai.temperature,
+                }
+                for a in batch
+            ]
             try:
                 results = chat_complete_many(endpoint=ai.endpoint, requests=requests, purpose=purpose)
             except ModelCallError as error:
@@ -252,14 +313,21 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
                 return run
             annotated = failed = 0
             for assignment, result in zip(batch, results):
-                answer = AIAnswer(run=run, task_id=assignment.task_id, model=result.model or ai.endpoint.model, prompt_version=version,
-                                  response_text=result.text[:20_000])
+                answer = AIAnswer(
+                    run=run,
+                    task_id=assignment.task_id,
+                    model=result.model or ai.endpoint.model,
+                    prompt_version=version,
+                    response_text=result.text[:20_000],
+                )
                 try:
                     reading = ai_answer_read(result.text, paths=paths, multiple=schema.multiple, leaf_paths=leaf_paths,
                                              questions=questions[assignment.task_id])
                 except AnswerUnusable as problem:
                     answer.outcome, answer.reason = AIAnswer.Outcome.FAILED, problem.reason[:500]
-                    assignment_skip(assignment=assignment, reason=f"AI answer unusable: {problem.reason}"[:500], skipped_by=ai.user)
+                    assignment_skip(
+                        assignment=assignment, reason=f"AI answer unusable: {problem.reason}"[:500], skipped_by=ai.user
+                    )
                 else:
                     answer.label_paths = reading.label_paths
                     # Each read field has the same name on AIAnswer and in annotation_submit.
@@ -267,21 +335,32 @@ def ai_run_execute(*, run: AIRun, on_progress: Callable[[int, int], None] | None
                         setattr(answer, key, value)
                     try:
                         answer.annotation = annotation_submit(
-                            assignment=assignment, label_ids=[label_by_path[path].pk for path in reading.label_paths],
-                            time_spent_ms=min(int(result.latency_ms), MAX_TIME_SPENT_MS), submitted_by=ai.user, **reading.fields)
+                            assignment=assignment,
+                            label_ids=[label_by_path[path].pk for path in reading.label_paths],
+                            time_spent_ms=min(int(result.latency_ms), MAX_TIME_SPENT_MS),
+                            submitted_by=ai.user,
+                            **reading.fields,
+                        )
                         answer.outcome = AIAnswer.Outcome.ANNOTATED
                     except ApplicationError as refused:
                         # E.g. the lease ran out while the model answered: the item goes back to the queue, this
                         # annotator included.
-                        answer.outcome, answer.reason = AIAnswer.Outcome.FAILED, f"submit refused: {refused.message}"[:500]
+                        answer.outcome, answer.reason = (
+                            AIAnswer.Outcome.FAILED,
+                            f"submit refused: {refused.message}"[:500],
+                        )
                         assignment_release(assignment=assignment, released_by=ai.user, reason=answer.reason)
                 if answer.outcome == AIAnswer.Outcome.ANNOTATED:
                     annotated += 1
                 else:
                     failed += 1
                 answer.save()
-            AIRun.objects.filter(pk=run.pk).update(processed=F("processed") + annotated + failed, annotated=F("annotated") + annotated,
-                                                   failed=F("failed") + failed, updated_at=timezone.now())
+            AIRun.objects.filter(pk=run.pk).update(
+                processed=F("processed") + annotated + failed,
+                annotated=F("annotated") + annotated,
+                failed=F("failed") + failed,
+                updated_at=timezone.now(),
+            )
             run.refresh_from_db()
             if on_progress is not None:
                 on_progress(run.processed, run.limit)
@@ -320,6 +399,7 @@ def _candidates_of(assignments) -> dict[int, list]:
 
 def _records_of(assignments) -> dict[int, Record]:
     """task id -> its record, for a batch (one query)."""
-    records = Record.objects.filter(version_entries__annotation_tasks__pk__in=[a.task_id for a in assignments]).annotate(
-        task_id=F("version_entries__annotation_tasks__pk"))
+    records = Record.objects.filter(
+        version_entries__annotation_tasks__pk__in=[a.task_id for a in assignments]
+    ).annotate(task_id=F("version_entries__annotation_tasks__pk"))
     return {record.task_id: record for record in records}

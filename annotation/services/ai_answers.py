@@ -2,10 +2,11 @@
 
 A schema that asks only for labels keeps the labels-only exchange: the prompt lists the labels and asks for a label
 path, and the answer is read leniently (paths, bare leaf names, lists, fenced JSON, a path inside a sentence).
-A schema that also asks questions (a rating, a free-text question, the pairwise preference on records with two
-answers, the ranking of a ranking item's answers) gets one JSON object back, e.g. {"labels": ["billing/refund"], "rating": 4, "free_text": "...", "preference": "a"};
-{questions} in the template expands to the questions and that format. Each field has its own reader, and an answer
-whose labels or any asked field are unusable is refused with a reason that names the field.
+A schema that also asks questions (a rating, a free-text question, the pairwise preference on records with two answers,
+the ranking of a ranking item's answers) gets one JSON object back, e.g. {"labels": ["billing/refund"], "rating": 4,
+"free_text": "...", "preference": "a"}; {questions} in the template expands to the questions and that format. Each field
+has its own reader, and an answer whose labels or any asked field are unusable is refused with a reason that names the
+field.
 
 One more question is one more `Question` built in `ai_questions`, one reader in `_READERS`, and a field of the same
 name on AIAnswer and annotation_submit (the run passes the read fields on by name).
@@ -41,8 +42,8 @@ DEFAULT_PROMPT_QUESTIONS_ONLY = """You review conversations. Read the conversati
 {questions}"""
 
 # The default for a schema that asks more than labels: {questions} holds the questions and the answer format.
-DEFAULT_PROMPT_WITH_QUESTIONS = """You label conversations. Read the conversation, pick the label that fits it best and answer the \
-questions about it.
+DEFAULT_PROMPT_WITH_QUESTIONS = """You label conversations. Read the conversation, pick the label that fits it best \
+and answer the questions about it.
 
 [Labels]
 {labels}
@@ -54,7 +55,9 @@ questions about it.
 
 QUESTIONS_PLACEHOLDER = "{questions}"
 _PLACEHOLDER = re.compile(r"\{(conversation|labels|example|questions)\}")
-_LABELS_ONLY_ANSWER = "Answer with the label path only, exactly as written in the list (for example: {example}). Do not explain."
+_LABELS_ONLY_ANSWER = (
+    "Answer with the label path only, exactly as written in the list (for example: {example}). Do not explain."
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Question:
 
 
 def schema_questions(schema: LabelSchema) -> list[str]:
-    """The keys of the questions the schema may ask beside the labels (the preference only on records with two answers)."""
+    """The keys of the questions the schema may ask beside the labels (the preference only on records with two
+    answers)."""
     keys = []
     if schema.rating_scale:
         keys.append("rating")
@@ -88,10 +92,18 @@ def ai_questions(*, schema: LabelSchema, record: Record, candidates: list = ()) 
     answers of a ranking item (see annotation.selectors.candidates_shown)."""
     questions = []
     if schema.rating_scale:
-        questions.append(Question("rating", schema.rating_question or "How good is the conversation?",
-                                  f"a whole number from 1 (lowest) to {schema.rating_scale} (highest)", scale=schema.rating_scale))
+        questions.append(
+            Question(
+                "rating",
+                schema.rating_question or "How good is the conversation?",
+                f"a whole number from 1 (lowest) to {schema.rating_scale} (highest)",
+                scale=schema.rating_scale,
+            )
+        )
     if schema.free_text_question:
-        questions.append(Question("free_text", schema.free_text_question, 'a short text ("" when there is nothing to say)'))
+        questions.append(
+            Question("free_text", schema.free_text_question, 'a short text ("" when there is nothing to say)')
+        )
     if schema.pairwise_question and pairwise_record(record):
         questions.append(Question("preference", schema.pairwise_question,
                                   '"a" if Answer A is better, "b" if Answer B is better, "tie" if neither is better'))
@@ -121,7 +133,10 @@ def ai_prompt_fill(*, template: str, record: Record, choices: list[tuple[str, st
         messages = list(record.prompt_messages)
     lines = [f"{m.get('role', '')}: {m.get('content') or ''}" for m in messages]
     if pairwise:
-        lines += [f"Answer A: {record.chosen.get('content') or ''}", f"Answer B: {record.rejected.get('content') or ''}"]
+        lines += [
+            f"Answer A: {record.chosen.get('content') or ''}",
+            f"Answer B: {record.rejected.get('content') or ''}",
+        ]
     if ranking is not None:
         lines += [f"Answer {candidate.number}: {candidate.content}" for candidate in ranking.candidates]
     conversation = "\n".join(lines)
@@ -197,14 +212,21 @@ def ai_answer_read(text: str, *, paths: list[str], multiple: bool, leaf_paths: s
         labels = ai_answer_parse(text, paths=paths, multiple=multiple, leaf_paths=leaf_paths)
         found = {}
     else:
-        labels = ai_answer_parse(_labels_text(found.get("labels")), paths=paths, multiple=multiple, leaf_paths=leaf_paths)
-    return AIReading(labels, {question.key: _READERS[question.key](found.get(question.key), question) for question in questions})
+        labels = ai_answer_parse(
+            _labels_text(found.get("labels")), paths=paths, multiple=multiple, leaf_paths=leaf_paths
+        )
+    return AIReading(
+        labels, {question.key: _READERS[question.key](found.get(question.key), question) for question in questions}
+    )
 
 
 _KEYS = {"labels": "labels", "label": "labels", "rating": "rating", "score": "rating", "freetext": "free_text",
          "preference": "preference", "preferred": "preference", "ranking": "ranking", "order": "ranking"}
-_KEY_LINE = re.compile(r"^\s*(?:[-*•]\s*)?[*_\"'`]*(labels?|rating|score|free[ _-]?text|preference|preferred|ranking|order)[*_\"'`]*"
-                       r"\s*[:=]\s*(.*)$", re.IGNORECASE)
+_KEY_LINE = re.compile(
+    r"^\s*(?:[-*•]\s*)?[*_\"'`]*(labels?|rating|score|free[ _-]?text|preference|preferred|ranking|order)[*_\"'`]*"
+    r"\s*[:=]\s*(.*)$",
+    re.IGNORECASE,
+)
 
 
 def _key(name: str) -> str | None:
@@ -338,7 +360,12 @@ def _ranking_read(value, question: Question) -> list[int]:
     return [by_number[number] for number in numbers]
 
 
-_READERS = {"rating": _rating_read, "free_text": _free_text_read, "preference": _preference_read, "ranking": _ranking_read}
+_READERS = {
+    "rating": _rating_read,
+    "free_text": _free_text_read,
+    "preference": _preference_read,
+    "ranking": _ranking_read,
+}
 
 
 # Labels: the lenient reader used since the first AI annotators.
@@ -407,7 +434,11 @@ def ai_answer_parse(text: str, *, paths: list[str], multiple: bool, leaf_paths: 
         chosen = []
         for path in sorted(by_lower, key=len, reverse=True):
             pattern = r"(?<![\w/])" + re.escape(path) + r"(?![\w/])"
-            if "/" in path and re.search(pattern, lowered) and not any(c.lower().startswith(path + "/") for c in chosen):
+            if (
+                "/" in path
+                and re.search(pattern, lowered)
+                and not any(c.lower().startswith(path + "/") for c in chosen)
+            ):
                 chosen.append(by_lower[path])
         if not chosen:
             unknown = next((piece for piece, hit in zip(candidates, found) if hit is None), "")

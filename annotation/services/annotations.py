@@ -38,12 +38,12 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
     Idempotent: submitting an already submitted assignment again with the same answer returns its annotation unchanged;
     with a different answer it is a conflict (code "conflict").
     Refused when the assignment is someone else's, was skipped, or its lease expired. `rating` (1..the schema's
-    rating_scale) and `free_text` are optional, and only taken when the schema asks for them; so is `preference` (a, b or
-    tie: which of the record's two answers is better, A being the stored chosen one), taken when the schema has a
+    rating_scale) and `free_text` are optional, and only taken when the schema asks for them; so is `preference` (a, b
+    or tie: which of the record's two answers is better, A being the stored chosen one), taken when the schema has a
     pairwise question and the record two answers (a preference record). `ranking` (the item's candidate entry ids, best
-    first) is required on a ranking item and refused elsewhere (see ranking_check). The task row is locked
-    first (see lock_objects), so a concurrent claim cannot expire the lease halfway; the task's count moves under that
-    lock and the task completes when it reaches the project's overlap.
+    first) is required on a ranking item and refused elsewhere (see ranking_check). The task row is locked first (see
+    lock_objects), so a concurrent claim cannot expire the lease halfway; the task's count moves under that lock and the
+    task completes when it reaches the project's overlap.
 
     Everything that needs no lock is read and checked first (one query: the project with the submitter's role; the
     schema's labels are read once per process, see schema_labels). The locked part is queue_paths.submit_record: on
@@ -67,9 +67,20 @@ def annotation_submit(*, assignment: Assignment, label_ids: list, corrected_resp
         if Annotation.objects.filter(assignment_id=assignment.pk).exists():
             raise _answered_differently() from None
         raise
-    answer = {"assignment": assignment, "project": project, "labels": labels, "correction": correction, "comment": comment,
-              "kind": kind, "time_spent_ms": time_spent_ms, "submitted_by": submitted_by, "rating": rating, "free_text": free_text,
-              "preference": preference, "ranking": ranking}
+    answer = {
+        "assignment": assignment,
+        "project": project,
+        "labels": labels,
+        "correction": correction,
+        "comment": comment,
+        "kind": kind,
+        "time_spent_ms": time_spent_ms,
+        "submitted_by": submitted_by,
+        "rating": rating,
+        "free_text": free_text,
+        "preference": preference,
+        "ranking": ranking,
+    }
     annotation = submit_record(**answer)
     if annotation is None:
         return _submit_refused(assignment=assignment, answer=answer)
@@ -101,27 +112,44 @@ def _submit_refused(*, assignment: Assignment, answer: dict) -> Annotation:
         return existing
     if current.status == Assignment.Status.SKIPPED:
         raise ApplicationError("this item was skipped; claim the next one", where="assignment", code="skipped")
-    raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
-                           where="assignment", code="expired")
+    raise ApplicationError(
+        f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
+        where="assignment",
+        code="expired",
+    )
 
 
-def _answer_check(*, assignment: Assignment, label_ids, corrected_response: str, comment: str, time_spent_ms, submitted_by):
+def _answer_check(
+    *, assignment: Assignment, label_ids, corrected_response: str, comment: str, time_spent_ms, submitted_by
+):
     """The project, labels, correction, comment and annotator kind of a submit, checked without any lock."""
     # The submitter's role comes with the project (one query for both): it decides the kind of annotator.
     role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=submitted_by).values("role")[:1]
-    project = (AnnotationProject.objects.select_related("schema", "workspace")
-               .annotate(submitter_role=Subquery(role), submitter_is_ai=Exists(AIAnnotator.objects.filter(user_id=submitted_by.pk)))
-               .get(tasks__pk=assignment.task_id))
+    project = (
+        AnnotationProject.objects.select_related("schema", "workspace")
+        .annotate(
+            submitter_role=Subquery(role), submitter_is_ai=Exists(AIAnnotator.objects.filter(user_id=submitted_by.pk))
+        )
+        .get(tasks__pk=assignment.task_id)
+    )
     labels = labels_check(schema=project.schema, label_ids=label_ids)
     correction = ""
     if (corrected_response or "").strip():
         if AnnotationTask.objects.values_list("candidates", flat=True).get(pk=assignment.task_id):
             raise ApplicationError("a ranking item has several answers; rank them instead of correcting one",
                                    where="corrected_response")
-        record = Record.objects.only("kind", "messages", "chosen").get(version_entries__annotation_tasks__pk=assignment.task_id)
+        record = Record.objects.only("kind", "messages", "chosen").get(
+            version_entries__annotation_tasks__pk=assignment.task_id
+        )
         correction = correction_check(record=record, text=corrected_response)
-    if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS:
-        raise ApplicationError(f"must be a whole number of milliseconds between 0 and {MAX_TIME_SPENT_MS}", where="time_spent_ms")
+    if (
+        not isinstance(time_spent_ms, int)
+        or isinstance(time_spent_ms, bool)
+        or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS
+    ):
+        raise ApplicationError(
+            f"must be a whole number of milliseconds between 0 and {MAX_TIME_SPENT_MS}", where="time_spent_ms"
+        )
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise ApplicationError(f"longer than {MAX_COMMENT_CHARS} characters", where="comment")
@@ -160,7 +188,9 @@ def preference_check(*, schema: LabelSchema, task_id: int, preference) -> str:
         raise ApplicationError(f"the schema {schema} has no pairwise question", where="preference")
     if preference not in Annotation.Preference.values:
         raise ApplicationError("must be a, b or tie", where="preference")
-    if not pairwise_record(Record.objects.only("chosen", "rejected").get(version_entries__annotation_tasks__pk=task_id)):
+    if not pairwise_record(
+        Record.objects.only("chosen", "rejected").get(version_entries__annotation_tasks__pk=task_id)
+    ):
         raise ApplicationError("this record has no two answers to compare", where="preference")
     return preference
 
@@ -226,7 +256,9 @@ def labels_check(*, schema: LabelSchema, label_ids) -> list[Label]:
         if label_id not in found:
             raise ApplicationError(f"label {label_id} is not in the schema {schema}", where=f"label_ids[{i}]")
         if schema.leaf_only and found[label_id].has_children:
-            raise ApplicationError(f"{found[label_id].path!r} has sub-labels; pick one of them", where=f"label_ids[{i}]")
+            raise ApplicationError(
+                f"{found[label_id].path!r} has sub-labels; pick one of them", where=f"label_ids[{i}]"
+            )
     return [found[label_id] for label_id in ids]
 
 
@@ -244,7 +276,9 @@ def schema_labels(*, schema: LabelSchema) -> dict[int, Label]:
     key = (schema.pk, schema.published_at)
     found = _SCHEMA_LABELS.get(key) if schema.published_at is not None else None
     if found is None:
-        labels = Label.objects.filter(schema=schema).annotate(has_children=Exists(Label.objects.filter(parent=OuterRef("pk"))))
+        labels = Label.objects.filter(schema=schema).annotate(
+            has_children=Exists(Label.objects.filter(parent=OuterRef("pk")))
+        )
         found = {label.pk: label for label in labels}
         if schema.published_at is not None:
             if len(_SCHEMA_LABELS) >= _SCHEMA_LABELS_KEPT:

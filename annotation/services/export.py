@@ -7,9 +7,9 @@ Aggregation when several annotators labelled one entry (overlap > 1):
 - corrected answer: the correction given by the most annotators (identical text); on a tie, the earliest submitted.
   An annotation without a correction does not vote against one.
 With one annotation per entry both rules reduce to "what the annotator gave".
-The label rule can be chosen instead (`aggregation`, see annotation.aggregation): "reliability" takes the answer (the set
-of paths an annotator picked) given by most annotators and breaks ties by the annotators' gold accuracy in the project;
-"dawid_skene" estimates each annotator's confusion between answers by EM and takes the most probable answer.
+The label rule can be chosen instead (`aggregation`, see annotation.aggregation): "reliability" takes the answer (the
+set of paths an annotator picked) given by most annotators and breaks ties by the annotators' gold accuracy in the
+project; "dawid_skene" estimates each annotator's confusion between answers by EM and takes the most probable answer.
 Layers: an annotation a reviewer or expert rejected does not vote; where a check fixed the labels, the latest fix is the
 entry's labels whatever the votes say.
 In an AI-first project an AI answer whose re-check is still pending does not vote either: only verified AI labels
@@ -54,7 +54,8 @@ AGGREGATION_RULE = "majority, else plurality with ties kept; correction by most 
 # Label rules an export can use, with the text recorded on the version.
 AGGREGATIONS = {
     "majority": AGGREGATION_RULE,
-    "reliability": "answer given by most annotators, ties to the higher summed gold accuracy; correction by most annotators",
+    "reliability": "answer given by most annotators, ties to the higher summed gold accuracy; correction by most "
+                   "annotators",
     "dawid_skene": "Dawid-Skene EM over each annotator's confusion between answers; correction by most annotators",
 }
 
@@ -67,11 +68,15 @@ def annotator_reliability(*, project: AnnotationProject) -> dict[int, float]:
     return reliability_from_gold({row["annotator_id"]: (row["correct"], row["scored"]) for row in rows})
 
 
-def labels_by_rule(*, project: AnnotationProject, votes: dict[int, list[tuple[int, list[str]]]], aggregation: str) -> dict[int, list[str]]:
+def labels_by_rule(
+    *, project: AnnotationProject, votes: dict[int, list[tuple[int, list[str]]]], aggregation: str
+) -> dict[int, list[str]]:
     """entry id -> kept label paths from {entry id: [(annotator id, chosen paths), ...]} under the named rule."""
     if aggregation == "majority":
         return {entry: labels_aggregate([paths for _, paths in pairs]) for entry, pairs in votes.items()}
-    answers = {entry: [(annotator, tuple(sorted(set(paths)))) for annotator, paths in pairs] for entry, pairs in votes.items()}
+    answers = {
+        entry: [(annotator, tuple(sorted(set(paths)))) for annotator, paths in pairs] for entry, pairs in votes.items()
+    }
     if aggregation == "reliability":
         chosen = majority_by_reliability(answers, annotator_reliability(project=project))
     else:
@@ -82,7 +87,9 @@ def labels_by_rule(*, project: AnnotationProject, votes: dict[int, list[tuple[in
 def counted_annotations(*, project: AnnotationProject):
     """(the annotations that vote in an export, AI answers still awaiting review): every submitted annotation except
     those a check rejected and, in an AI-first project, AI answers whose re-check is pending."""
-    rejected = Review.objects.filter(task__project=project, status=Review.Status.REJECTED, annotation__isnull=False).values("annotation_id")
+    rejected = Review.objects.filter(
+        task__project=project, status=Review.Status.REJECTED, annotation__isnull=False
+    ).values("annotation_id")
     counted = Annotation.objects.filter(task__project=project).exclude(pk__in=rejected)
     unverified = 0
     if project.mode == AnnotationProject.Mode.AI_FIRST:
@@ -145,7 +152,9 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
         return preference_pairs_export(project=project, created_by=created_by)
     source = project.dataset_version
     dataset = source.dataset
-    entries = list(VersionRecord.objects.filter(version=source).order_by("pk").values_list("pk", "record_id", "split", "labels"))
+    entries = list(
+        VersionRecord.objects.filter(version=source).order_by("pk").values_list("pk", "record_id", "split", "labels")
+    )
 
     # Annotations first, then their labels: an annotation's labels commit with it, so every annotation read has all its
     # labels in the second read; labels of annotations submitted in between are ignored.
@@ -154,12 +163,15 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
                        .values_list("pk", "task__entry_id", "corrected_response", "annotator_id", "rating", "free_text",
                                      "preference", "ranking", "task__candidates"))
     fixes: dict[int, list[str]] = defaultdict(list)
-    fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by("decided_at", "pk")
+    fixed_reviews = Review.objects.filter(task__project=project, status=Review.Status.FIXED).order_by(
+        "decided_at", "pk"
+    )
     latest_fix = {entry_id: review_id for review_id, entry_id in fixed_reviews.values_list("pk", "task__entry_id")}
     # Labels of versions the project moved away from count under the paths the moves gave them (dropped if none).
     mapper = label_path_mapper(project=project)
-    for review_id, schema_id, path in Review.fixed_labels.through.objects.filter(review_id__in=list(latest_fix.values())).values_list(
-            "review_id", "label__schema_id", "label__path"):
+    for review_id, schema_id, path in Review.fixed_labels.through.objects.filter(
+        review_id__in=list(latest_fix.values())
+    ).values_list("review_id", "label__schema_id", "label__path"):
         if (path := path_in_current(mapper, schema_id, path, project.schema_id)) is not None:
             fixes[review_id].append(path)
     labels_by_annotation: dict[int, list[str]] = defaultdict(list)
@@ -175,7 +187,17 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     preferences: dict[int, list[str]] = defaultdict(list)
     rankings: dict[int, list[list[int]]] = defaultdict(list)
     group_of: dict[int, int] = {}  # the answers of a ranking item -> the item's entry, which holds the item's answers
-    for annotation_id, entry_id, corrected, annotator_id, rating, free_text, preference, ranking, candidates in annotations:
+    for (
+        annotation_id,
+        entry_id,
+        corrected,
+        annotator_id,
+        rating,
+        free_text,
+        preference,
+        ranking,
+        candidates,
+    ) in annotations:
         group_of.update((candidate, entry_id) for candidate in candidates or ())
         if ranking:
             rankings[entry_id].append(ranking)
@@ -192,12 +214,17 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
         raise ApplicationError("the project has no submitted annotations to export", where="project", code="empty")
 
     kept = labels_by_rule(project=project, votes=choices, aggregation=aggregation)
-    replacements = _corrected_records(dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()})
+    replacements = _corrected_records(
+        dataset=dataset, corrections={e: correction_aggregate(c) for e, c in corrections.items()}
+    )
     preferred = {entry_id: preference_aggregate(given) for entry_id, given in preferences.items()}
-    swaps = _swapped_records(dataset=dataset, entry_ids=[e for e, p in preferred.items() if p == "b" and e not in replacements])
+    swaps = _swapped_records(
+        dataset=dataset, entry_ids=[e for e, p in preferred.items() if p == "b" and e not in replacements]
+    )
     replacements.update(swaps)
 
-    # A correction can turn one entry into another entry's exact content; the version keeps one copy, with both label sets.
+    # A correction can turn one entry into another entry's exact content; the version keeps one copy, with both label
+    # sets.
     out: dict[int, list] = {}
     free_text_by_record: dict[str, list[str]] = {}
     merged = 0
@@ -260,12 +287,18 @@ def annotation_project_export(*, project: AnnotationProject, created_by=None, ag
     )
     # The free-text answers stay on the version only; the history row names how many records have some.
     logged = {**detail, "free_text": len(free_text_by_record)} if free_text_by_record else detail
-    history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **logged})
+    history_record(
+        actor=created_by,
+        target=project,
+        verb="exported",
+        after={"version": version.pk, "number": version.number, **logged},
+    )
     return version
 
 
 def preference_aggregate(given: list[str]) -> str:
-    """The preference kept for one entry from its annotators' a / b / tie: the most given, "tie" when the top is shared."""
+    """The preference kept for one entry from its annotators' a / b / tie: the most given, "tie" when the top is
+    shared."""
     counts = Counter(given).most_common()
     if len(counts) > 1 and counts[0][1] == counts[1][1]:
         return "tie"
@@ -282,10 +315,21 @@ def _swapped_records(*, dataset, entry_ids: list[int]) -> dict[int, int]:
         original = entry.record
         if original.kind != Record.Kind.PREFERENCE or not (original.chosen and original.rejected):
             continue
-        row = {"kind": original.kind, "messages": original.messages, "chosen": original.rejected, "rejected": original.chosen}
+        row = {
+            "kind": original.kind,
+            "messages": original.messages,
+            "chosen": original.rejected,
+            "rejected": original.chosen,
+        }
         clean = canonical_validate(row, where=f"record {original.pk}: ")
-        built[entry.pk] = record_build(dataset=dataset, clean=clean, source=original.source, origin="annotation", parent=original,
-                                       tags=list(original.tags or []))
+        built[entry.pk] = record_build(
+            dataset=dataset,
+            clean=clean,
+            source=original.source,
+            origin="annotation",
+            parent=original,
+            tags=list(original.tags or []),
+        )
     if not built:
         return {}
     by_hash = records_insert_ids(dataset=dataset, records=list(built.values()))
@@ -297,7 +341,9 @@ def _corrected_records(*, dataset, corrections: dict[int, str]) -> dict[int, int
     corrections = {entry_id: text for entry_id, text in corrections.items() if text}
     if not corrections:
         return {}
-    originals = {entry.pk: entry.record for entry in VersionRecord.objects.filter(pk__in=corrections).select_related("record")}
+    originals = {
+        entry.pk: entry.record for entry in VersionRecord.objects.filter(pk__in=corrections).select_related("record")
+    }
     built: dict[int, Record] = {}
     for entry_id, text in corrections.items():
         original = originals[entry_id]
@@ -307,8 +353,14 @@ def _corrected_records(*, dataset, corrections: dict[int, str]) -> dict[int, int
         if original.kind == Record.Kind.KTO:
             row["label"] = original.label
         clean = canonical_validate(row, where=f"record {original.pk}: ")
-        built[entry_id] = record_build(dataset=dataset, clean=clean, source=original.source, origin="annotation", parent=original,
-                                       tags=list(original.tags or []))
+        built[entry_id] = record_build(
+            dataset=dataset,
+            clean=clean,
+            source=original.source,
+            origin="annotation",
+            parent=original,
+            tags=list(original.tags or []),
+        )
     # Content the dataset already held was not inserted again; either way the row with that content is the one to use.
     by_hash = records_insert_ids(dataset=dataset, records=list(built.values()))
     return {entry_id: by_hash[record.content_hash] for entry_id, record in built.items()}

@@ -11,18 +11,30 @@ from common.history import history_record
 
 
 @transaction.atomic
-def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple: bool = False, leaf_only: bool = True,
-                        rating_scale: int = 0, rating_question: str = "", free_text_question: str = "", pairwise_question: str = "",
-                        ranking_question: str = "", created_by=None) -> LabelSchema:
+def label_schema_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    tree: list,
+    multiple: bool = False,
+    leaf_only: bool = True,
+    rating_scale: int = 0,
+    rating_question: str = "",
+    free_text_question: str = "",
+    pairwise_question: str = "",
+    ranking_question: str = "",
+    created_by=None,
+) -> LabelSchema:
     """Publish a label schema: its tree of labels, fixed from now on.
 
     A published schema never changes; creating one under a name the workspace already uses publishes the next
     version of that name. Labels are stored depth-first (`order`), so reading them in order draws the tree.
 
     Optional fields beside the labels: `rating_scale` N (2..10) asks every annotator for a rating from 1 to N
-    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer, `pairwise_question` asks which of a
-    record's two answers is better (A, B or a tie; on preference records), `ranking_question` asks to rank the answers
-    to one prompt, best first (a project over the schema groups them into one item, see annotation_project_create).
+    (`rating_question` says what it measures), `free_text_question` asks for a free-text answer, `pairwise_question`
+    asks which of a record's two answers is better (A, B or a tie; on preference records), `ranking_question` asks to
+    rank the answers to one prompt, best first (a project over the schema groups them into one item, see
+    annotation_project_create).
     0 / blank: not asked. A schema that asks any of these may have no labels at all (`tree` empty): a rating-only or
     ranking-only schema.
     """
@@ -31,7 +43,11 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
         raise ApplicationError("empty", where="name")
     if len(name) > 200:
         raise ApplicationError("longer than 200 characters", where="name")
-    if isinstance(rating_scale, bool) or not isinstance(rating_scale, int) or not (rating_scale == 0 or 2 <= rating_scale <= 10):
+    if (
+        isinstance(rating_scale, bool)
+        or not isinstance(rating_scale, int)
+        or not (rating_scale == 0 or 2 <= rating_scale <= 10)
+    ):
         raise ApplicationError("must be 0 (no rating) or a whole number from 2 to 10", where="rating_scale")
     rating_question = " ".join((rating_question or "").split())
     free_text_question = " ".join((free_text_question or "").split())
@@ -47,10 +63,20 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
     flat = [] if asks and not tree else label_tree_validate(tree)
     workspace_lock(workspace=workspace)
     version = (LabelSchema.objects.filter(workspace=workspace, name=name).aggregate(n=Max("version"))["n"] or 0) + 1
-    schema = LabelSchema.objects.create(workspace=workspace, name=name, version=version, multiple=multiple, leaf_only=leaf_only,
-                                        rating_scale=rating_scale, rating_question=rating_question,
-                                        free_text_question=free_text_question, pairwise_question=pairwise_question,
-                                        ranking_question=ranking_question, published_at=timezone.now(), created_by=created_by)
+    schema = LabelSchema.objects.create(
+        workspace=workspace,
+        name=name,
+        version=version,
+        multiple=multiple,
+        leaf_only=leaf_only,
+        rating_scale=rating_scale,
+        rating_question=rating_question,
+        free_text_question=free_text_question,
+        pairwise_question=pairwise_question,
+        ranking_question=ranking_question,
+        published_at=timezone.now(),
+        created_by=created_by,
+    )
     # Level by level, so every parent has its id before its children are inserted.
     saved: list[Label | None] = [None] * len(flat)
     for depth in range(max((node.depth for node in flat), default=-1) + 1):
@@ -62,9 +88,21 @@ def label_schema_create(*, workspace: Workspace, name: str, tree: list, multiple
         ])
         for (i, _), row in zip(level, rows):
             saved[i] = row
-    history_record(actor=created_by, target=schema, verb="published",
-                   after={"name": name, "version": version, "labels": [node.path for node in flat], "multiple": multiple,
-                          "leaf_only": leaf_only, "rating_scale": rating_scale, "rating_question": rating_question,
-                          "free_text_question": free_text_question, "pairwise_question": pairwise_question,
-                          "ranking_question": ranking_question})
+    history_record(
+        actor=created_by,
+        target=schema,
+        verb="published",
+        after={
+            "name": name,
+            "version": version,
+            "labels": [node.path for node in flat],
+            "multiple": multiple,
+            "leaf_only": leaf_only,
+            "rating_scale": rating_scale,
+            "rating_question": rating_question,
+            "free_text_question": free_text_question,
+            "pairwise_question": pairwise_question,
+            "ranking_question": ranking_question,
+        },
+    )
     return schema

@@ -44,12 +44,21 @@ def annotation_project_create(*, workspace: Workspace, name: str, dataset_versio
         raise ApplicationError(f"overlap must be between 1 and {MAX_OVERLAP}", where="overlap")
     if not 30 <= lease_seconds <= MAX_LEASE_SECONDS:
         raise ApplicationError(f"a lease lasts between 30 and {MAX_LEASE_SECONDS} seconds", where="lease_seconds")
-    project = AnnotationProject.objects.create(workspace=workspace, name=name, dataset_version=dataset_version, schema=schema,
-                                               overlap=overlap, instructions=instructions.strip(), lease_seconds=lease_seconds,
-                                               created_by=created_by)
+    project = AnnotationProject.objects.create(
+        workspace=workspace,
+        name=name,
+        dataset_version=dataset_version,
+        schema=schema,
+        overlap=overlap,
+        instructions=instructions.strip(),
+        lease_seconds=lease_seconds,
+        created_by=created_by,
+    )
     created, ranked, batch = 0, 0, []
     for entries in project_items(dataset_version, schema):
-        batch.append(AnnotationTask(project=project, entry_id=entries[0], candidates=entries if len(entries) > 1 else []))
+        batch.append(
+            AnnotationTask(project=project, entry_id=entries[0], candidates=entries if len(entries) > 1 else [])
+        )
         ranked += len(entries) > 1
         if len(batch) == TASK_BATCH:
             created += len(AnnotationTask.objects.bulk_create(batch))
@@ -58,11 +67,20 @@ def annotation_project_create(*, workspace: Workspace, name: str, dataset_versio
         created += len(AnnotationTask.objects.bulk_create(batch))
     if not created:
         if not schema_labels(schema=schema):
-            raise ApplicationError(f"the dataset version has nothing the schema {schema} asks about (without labels it asks "
-                                   "only its questions: a ranking needs several answers to one prompt, an A/B question "
-                                   "preference records)", where="dataset_version")
+            raise ApplicationError(
+                f"the dataset version has nothing the schema {schema} asks about (without labels it asks "
+                "only its questions: a ranking needs several answers to one prompt, an A/B question "
+                "preference records)",
+                where="dataset_version",
+            )
         raise ApplicationError("the dataset version has no records to annotate", where="dataset_version")
-    after = {"name": name, "dataset_version": dataset_version.pk, "schema": schema.pk, "overlap": overlap, "tasks": created}
+    after = {
+        "name": name,
+        "dataset_version": dataset_version.pk,
+        "schema": schema.pk,
+        "overlap": overlap,
+        "tasks": created,
+    }
     if schema.ranking_question:
         after["ranking_items"] = ranked
     history_record(actor=created_by, target=project, verb="created", after=after)

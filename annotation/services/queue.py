@@ -87,11 +87,17 @@ def _claim(*, project: AnnotationProject, annotator, want: int) -> list[Assignme
     """The annotator's live leases in the project, oldest first, after claiming new ones until they hold `want` (fewer
     when nothing is left). An annotator outside the project's labelling pools keeps the leases they hold but gets no new
     one: refused when they hold fewer than `want`."""
-    if project.label_pools and annotator_kind_for(user=annotator, workspace=project.workspace) not in project.label_pools:
+    if (
+        project.label_pools
+        and annotator_kind_for(user=annotator, workspace=project.workspace) not in project.label_pools
+    ):
         held = claim_leases(project=project, annotator=annotator, want=0)
         if len(held) < want:
-            raise ApplicationError(f"this project is labelled by {', '.join(project.label_pools)} annotators only", where="project",
-                                   code="not_in_pool")
+            raise ApplicationError(
+                f"this project is labelled by {', '.join(project.label_pools)} annotators only",
+                where="project",
+                code="not_in_pool",
+            )
         return held
     return claim_leases(project=project, annotator=annotator, want=want)
 
@@ -114,10 +120,16 @@ def assignment_heartbeat(*, assignment: Assignment, annotator) -> list[Assignmen
     if assignment.pk not in {a.pk for a in live}:
         current = Assignment.objects.only("status", "expires_at").get(pk=assignment.pk)
         if current.status == Assignment.Status.ACTIVE:
-            raise ApplicationError(f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
-                                   where="assignment", code="expired")
-        raise ApplicationError(f"this item is {current.get_status_display().lower()}; nothing to renew", where="assignment",
-                               code=current.status)
+            raise ApplicationError(
+                f"the lease on this item expired at {current.expires_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one",
+                where="assignment",
+                code="expired",
+            )
+        raise ApplicationError(
+            f"this item is {current.get_status_display().lower()}; nothing to renew",
+            where="assignment",
+            code=current.status,
+        )
     expires_at = now + timedelta(seconds=project.lease_seconds)
     Assignment.objects.filter(pk__in=[a.pk for a in live]).update(expires_at=expires_at)
     for renewed in live:
@@ -144,7 +156,9 @@ def assignment_skip(*, assignment: Assignment, reason: str = "", skipped_by=None
     if locked.status == Assignment.Status.SKIPPED:
         return locked
     if locked.status == Assignment.Status.SUBMITTED:
-        raise ApplicationError("this item is already submitted; it cannot be skipped", where="assignment", code="submitted")
+        raise ApplicationError(
+            "this item is already submitted; it cannot be skipped", where="assignment", code="submitted"
+        )
     before = locked.status
     locked.status = Assignment.Status.SKIPPED
     locked.finished_at = timezone.now()

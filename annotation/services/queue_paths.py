@@ -39,9 +39,20 @@ def claim_leases(*, project: AnnotationProject, annotator, want: int) -> list[As
     now = timezone.now()
     if connection.vendor == "postgresql":
         # The last argument: a claim that is its own transaction commits without waiting for the disk (see claim.sql).
-        return list(Assignment.objects.raw(
-            "SELECT * FROM annotation_claim(%s, %s, %s, %s, %s, %s, %s)",
-            [project.pk, annotator.pk, project.overlap, project.lease_seconds, now, want, not connection.in_atomic_block]))
+        return list(
+            Assignment.objects.raw(
+                "SELECT * FROM annotation_claim(%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    project.pk,
+                    annotator.pk,
+                    project.overlap,
+                    project.lease_seconds,
+                    now,
+                    want,
+                    not connection.in_atomic_block,
+                ],
+            )
+        )
     return _claim_portable(project=project, annotator=annotator, want=want, now=now)
 
 
@@ -138,8 +149,12 @@ def _slot_take(*, task: AnnotationTask, project: AnnotationProject, annotator, n
         return None
     assignment = Assignment.objects.create(task=task, annotator=annotator, slot=free,
                                            expires_at=now + timedelta(seconds=project.lease_seconds))
-    history_record(actor=annotator, target=assignment, verb="claimed",
-                   after={"task": task.pk, "slot": free, "expires_at": assignment.expires_at.isoformat(), "expired": stale})
+    history_record(
+        actor=annotator,
+        target=assignment,
+        verb="claimed",
+        after={"task": task.pk, "slot": free, "expires_at": assignment.expires_at.isoformat(), "expired": stale},
+    )
     return assignment
 
 
@@ -241,8 +256,18 @@ def _checks_sample(**kwargs) -> list[Review]:
     return checks_sample(**kwargs)
 
 
-def _history_after(*, assignment: Assignment, labels: list[Label], correction: str, time_spent_ms: int, kind: str,
-                   rating: int | None = None, free_text: str = "", preference: str = "", ranking: list | None = None) -> dict:
+def _history_after(
+    *,
+    assignment: Assignment,
+    labels: list[Label],
+    correction: str,
+    time_spent_ms: int,
+    kind: str,
+    rating: int | None = None,
+    free_text: str = "",
+    preference: str = "",
+    ranking: list | None = None,
+) -> dict:
     after = {"assignment": assignment.pk, "task": assignment.task_id, "labels": [label.path for label in labels],
              "corrected": bool(correction), "time_spent_ms": time_spent_ms, "annotator_kind": kind}
     # Only the answers given, so the history of a labels-only schema carries labels only.

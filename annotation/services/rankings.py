@@ -37,14 +37,17 @@ def preference_pairs_export(*, project: AnnotationProject, created_by=None) -> D
     counted, unverified = counted_annotations(project=project)
     rankings: dict[int, list[list[int]]] = defaultdict(list)
     preferences: dict[int, list[str]] = defaultdict(list)
-    for entry_id, ranking, preference in counted.order_by("created_at", "pk").values_list("task__entry_id", "ranking", "preference"):
+    for entry_id, ranking, preference in counted.order_by("created_at", "pk").values_list(
+        "task__entry_id", "ranking", "preference"
+    ):
         if ranking:
             rankings[entry_id].append(ranking)
         if preference:
             preferences[entry_id].append(preference)
     if not rankings and not preferences:
-        raise ApplicationError("the project has no rankings or A/B choices to export as preference pairs", where="project",
-                               code="empty")
+        raise ApplicationError(
+            "the project has no rankings or A/B choices to export as preference pairs", where="project", code="empty"
+        )
 
     pairs = {entry_id: ranking_pairs(given) for entry_id, given in rankings.items()}
     entry_ids = {e for item in pairs.values() for pair in item for e in pair} | set(preferences)
@@ -56,8 +59,19 @@ def preference_pairs_export(*, project: AnnotationProject, created_by=None) -> D
             row = {"kind": Record.Kind.PREFERENCE, "messages": chosen.prompt_messages, "chosen": chosen.messages[-1],
                    "rejected": rejected.messages[-1]}
             clean = canonical_validate(row, where=f"records {chosen.pk} and {rejected.pk}: ")
-            built.append((record_build(dataset=dataset, clean=clean, source=chosen.source, origin="annotation", parent=chosen,
-                                       tags=list(chosen.tags or [])), entries[better].split))
+            built.append(
+                (
+                    record_build(
+                        dataset=dataset,
+                        clean=clean,
+                        source=chosen.source,
+                        origin="annotation",
+                        parent=chosen,
+                        tags=list(chosen.tags or []),
+                    ),
+                    entries[better].split,
+                )
+            )
     by_hash = records_insert_ids(dataset=dataset, records=[record for record, _ in built])
     out: dict[int, tuple] = {}
     for record, split in built:
@@ -93,9 +107,20 @@ def preference_pairs_export(*, project: AnnotationProject, created_by=None) -> D
         detail["mode"] = project.mode
         detail["ai_answers_awaiting_review"] = unverified
     version = dataset_version_create(
-        dataset=dataset, entries=list(out.values()), operation=DatasetVersion.Operation.ANNOTATION_EXPORT, created_by=created_by,
-        parent=source, seed=source.seed, ratios=source.ratios, operation_detail=detail,
+        dataset=dataset,
+        entries=list(out.values()),
+        operation=DatasetVersion.Operation.ANNOTATION_EXPORT,
+        created_by=created_by,
+        parent=source,
+        seed=source.seed,
+        ratios=source.ratios,
+        operation_detail=detail,
         note=f"preference pairs from the rankings and A/B choices of project {project.name!r}",
     )
-    history_record(actor=created_by, target=project, verb="exported", after={"version": version.pk, "number": version.number, **detail})
+    history_record(
+        actor=created_by,
+        target=project,
+        verb="exported",
+        after={"version": version.pk, "number": version.number, **detail},
+    )
     return version

@@ -45,9 +45,18 @@ def _share_check(value, *, where: str) -> float:
 
 
 @transaction.atomic
-def annotation_project_layers_set(*, project: AnnotationProject, review_rate: float, spot_check_rate: float, gold_rate: float,
-                                  disagreement_threshold: float, blind: bool, label_pools: list, mode: str | None = None,
-                                  set_by=None) -> AnnotationProject:
+def annotation_project_layers_set(
+    *,
+    project: AnnotationProject,
+    review_rate: float,
+    spot_check_rate: float,
+    gold_rate: float,
+    disagreement_threshold: float,
+    blind: bool,
+    label_pools: list,
+    mode: str | None = None,
+    set_by=None,
+) -> AnnotationProject:
     """Set the project's layers: review, spot-check and gold rates, the disagreement threshold, blind mode, which
     annotator kinds label (empty: every kind) and the mode (AnnotationProject.Mode; None keeps the current one). Gold
     items are drawn again among the items nobody has labelled yet whose dataset entry already carries labels; those
@@ -67,7 +76,9 @@ def annotation_project_layers_set(*, project: AnnotationProject, review_rate: fl
     values["mode"] = project.mode if mode is None else mode
     pools = values["label_pools"]
     if values["mode"] == AnnotationProject.Mode.AI_FIRST and pools and Annotation.AnnotatorKind.AI not in pools:
-        raise ApplicationError("AI first needs AI annotators in the labelling pools (or every pool)", where="label_pools")
+        raise ApplicationError(
+            "AI first needs AI annotators in the labelling pools (or every pool)", where="label_pools"
+        )
     before = {field: getattr(project, field) for field in LAYER_FIELDS}
     for field, value in values.items():
         setattr(project, field, value)
@@ -82,7 +93,8 @@ LAYER_FIELDS = ["review_rate", "spot_check_rate", "gold_rate", "disagreement_thr
 
 
 def _gold_draw(*, project: AnnotationProject) -> int:
-    """Mark gold the unlabelled items drawn at the gold rate among those whose entry has labels; returns the gold count."""
+    """Mark gold the unlabelled items drawn at the gold rate among those whose entry has labels; returns the gold
+    count."""
     paths = set(project.schema.labels.values_list("path", flat=True))
     fresh = AnnotationTask.objects.filter(project=project, submitted_count=0)
     gold_ids, gold_labels = [], {}
@@ -105,7 +117,9 @@ def annotator_quality(*, project: AnnotationProject, annotator) -> dict:
     gold_ok = gold.filter(gold_correct=True).count()
     agreement_n = agreed = 0
     if project.overlap > 1:
-        tasks = AnnotationTask.objects.filter(project=project, is_complete=True, annotations__annotator=annotator).values("pk")
+        tasks = AnnotationTask.objects.filter(
+            project=project, is_complete=True, annotations__annotator=annotator
+        ).values("pk")
         label_sets: dict[int, dict[int, frozenset]] = {}
         chosen = Annotation.labels.through.objects.filter(annotation__task__in=tasks).values_list(
             "annotation__task_id", "annotation__annotator_id", "label_id")
@@ -139,14 +153,17 @@ def checks_sample(*, project: AnnotationProject, task_id: int, annotation: Annot
         elif quality["agreement_n"] >= LOW_QUALITY_MIN_ITEMS and quality["agreement"] < LOW_QUALITY:
             rate, because = min(1.0, 2 * rate), f"agreement {quality['agreement']:.0%}"
         if _draw(project.pk, annotation.pk, "spot_check") < rate:
-            reviews.append(Review(task_id=task_id, annotation=annotation, layer=Review.Layer.SPOT_CHECK, sampled_because=because))
+            reviews.append(
+                Review(task_id=task_id, annotation=annotation, layer=Review.Layer.SPOT_CHECK, sampled_because=because)
+            )
     return reviews
 
 
 @transaction.atomic
 def review_claim_next(*, project: AnnotationProject, reviewer, layer: str) -> Review | None:
-    """The reviewer's next pending check in `layer`: the one they hold, else the first pending one nobody holds (or whose
-    hold ran out) that is not about their own work. None when nothing is left. The capability is the caller's check."""
+    """The reviewer's next pending check in `layer`: the one they hold, else the first pending one nobody holds (or
+    whose hold ran out) that is not about their own work. None when nothing is left. The capability is the caller's
+    check."""
     if layer not in Review.Layer.values:
         raise ApplicationError(f"must be one of {', '.join(Review.Layer.values)}", where="layer")
     now = timezone.now()
@@ -176,8 +193,9 @@ def review_decide(*, review: Review, reviewer, verdict: str, reason: str = "", l
     """
     locked = review_lock(review_id=review.pk)
     if locked.status != Review.Status.PENDING:
-        raise ApplicationError(f"this check was already decided ({locked.get_status_display().lower()})", where="review",
-                               code="decided")
+        raise ApplicationError(
+            f"this check was already decided ({locked.get_status_display().lower()})", where="review", code="decided"
+        )
     if locked.reviewer_id != reviewer.pk or locked.claimed_until is None or locked.claimed_until <= timezone.now():
         raise ApplicationError("take this check from the queue first", where="review", code="not_yours")
     reason = (reason or "").strip()
@@ -194,7 +212,9 @@ def review_decide(*, review: Review, reviewer, verdict: str, reason: str = "", l
         project = AnnotationProject.objects.select_related("schema").get(tasks__pk=locked.task_id)
         labels = labels_check(schema=project.schema, label_ids=label_ids if label_ids is not None else [])
         if not labels:
-            raise ApplicationError(f"the schema {project.schema} has no labels to fix; accept or reject", where="verdict")
+            raise ApplicationError(
+                f"the schema {project.schema} has no labels to fix; accept or reject", where="verdict"
+            )
         locked.status = Review.Status.FIXED
     else:
         raise ApplicationError("must be accept, reject or fix", where="verdict")
@@ -204,9 +224,19 @@ def review_decide(*, review: Review, reviewer, verdict: str, reason: str = "", l
     if labels:
         locked.fixed_labels.set(labels)
     reopened = locked.status == Review.Status.REJECTED and _ai_first_answer_give_back(review=locked, reviewer=reviewer)
-    history_record(actor=reviewer, target=locked, verb=locked.status,
-                   after={"layer": locked.layer, "annotation": locked.annotation_id, "task": locked.task_id, "reason": reason,
-                          "labels": [label.path for label in labels], **({"item_given_back": True} if reopened else {})})
+    history_record(
+        actor=reviewer,
+        target=locked,
+        verb=locked.status,
+        after={
+            "layer": locked.layer,
+            "annotation": locked.annotation_id,
+            "task": locked.task_id,
+            "reason": reason,
+            "labels": [label.path for label in labels],
+            **({"item_given_back": True} if reopened else {}),
+        },
+    )
     return locked
 
 
@@ -218,11 +248,16 @@ def _ai_first_answer_give_back(*, review: Review, reviewer) -> bool:
     if review.annotation_id is None or review.layer != Review.Layer.REVIEW:
         return False
     annotation = Annotation.objects.select_related("task__project").get(pk=review.annotation_id)
-    if annotation.annotator_kind != Annotation.AnnotatorKind.AI or annotation.task.project.mode != AnnotationProject.Mode.AI_FIRST:
+    if (
+        annotation.annotator_kind != Annotation.AnnotatorKind.AI
+        or annotation.task.project.mode != AnnotationProject.Mode.AI_FIRST
+    ):
         return False
     task = task_lock(task_id=review.task_id)
     moved = Assignment.objects.filter(pk=annotation.assignment_id, status=Assignment.Status.SUBMITTED).update(
         status=Assignment.Status.SKIPPED, skip_reason=f"AI answer rejected by a reviewer: {review.reason}"[:500])
     if moved:
-        AnnotationTask.objects.filter(pk=task.pk).update(submitted_count=max(0, task.submitted_count - 1), is_complete=False)
+        AnnotationTask.objects.filter(pk=task.pk).update(
+            submitted_count=max(0, task.submitted_count - 1), is_complete=False
+        )
     return bool(moved)

@@ -15,7 +15,9 @@ from common.history import history_record
 
 
 @transaction.atomic
-def annotation_project_schema_move(*, project: AnnotationProject, schema: LabelSchema, mapping: dict, moved_by=None) -> SchemaMove:
+def annotation_project_schema_move(
+    *, project: AnnotationProject, schema: LabelSchema, mapping: dict, moved_by=None
+) -> SchemaMove:
     """Move the project to `schema`, a newer published version of the same schema name in the same workspace.
 
     `mapping`: old label path -> new label path (only the labels that change path). Gold answers of the project's items
@@ -25,7 +27,9 @@ def annotation_project_schema_move(*, project: AnnotationProject, schema: LabelS
     locked = AnnotationProject.objects.select_for_update().select_related("schema").get(pk=project.pk)
     old = locked.schema
     if schema.workspace_id != locked.workspace_id or schema.name != old.name:
-        raise ApplicationError(f"must be a version of the label schema {old.name!r} in the project's workspace", where="schema")
+        raise ApplicationError(
+            f"must be a version of the label schema {old.name!r} in the project's workspace", where="schema"
+        )
     if schema.version <= old.version:
         raise ApplicationError(f"must be newer than the project's version {old.version}", where="schema")
     if schema.published_at is None:
@@ -45,7 +49,9 @@ def annotation_project_schema_move(*, project: AnnotationProject, schema: LabelS
     full = {path: mapping.get(path, path) for path in sorted(old_paths) if mapping.get(path, path) in new_labels}
     unmapped = _used_paths(project=locked, schema=old) - set(full)
     if unmapped:
-        raise ApplicationError(f"used in this project but not in {schema}: {', '.join(sorted(unmapped))}; map them", where="mapping")
+        raise ApplicationError(
+            f"used in this project but not in {schema}: {', '.join(sorted(unmapped))}; map them", where="mapping"
+        )
 
     for task in AnnotationTask.objects.filter(project=locked, is_gold=True).only("pk", "gold_labels"):
         moved = sorted({full.get(path, path) for path in task.gold_labels})

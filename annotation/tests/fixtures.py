@@ -25,9 +25,12 @@ def support_row(i: int) -> dict:
 
 def preference_row(i: int) -> dict:
     """A preference record: a customer question with a helpful (chosen) and an unhelpful (rejected) answer."""
-    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
-            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing, then Refunds."},
-            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help with that."}}
+    return {
+        "kind": "preference",
+        "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
+        "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing, then Refunds."},
+        "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help with that."},
+    }
 
 
 def project_mode_set(project, mode: str):
@@ -63,11 +66,24 @@ def topic_schema(workspace, users):
 
 @pytest.fixture
 def annotation_project_factory(workspace, users, annotation_version_factory, topic_schema):
-    def make(*, n: int = 3, overlap: int = 1, lease_seconds: int = 600, schema=None, version=None, name: str = "Support topics",
-             mode: str = ""):
+    def make(
+        *,
+        n: int = 3,
+        overlap: int = 1,
+        lease_seconds: int = 600,
+        schema=None,
+        version=None,
+        name: str = "Support topics",
+        mode: str = "",
+    ):
         project = annotation_project_create(
-            workspace=workspace, name=name, dataset_version=version or annotation_version_factory(n=n), schema=schema or topic_schema,
-            overlap=overlap, instructions="Pick the topic; fix the answer if it is wrong.", lease_seconds=lease_seconds,
+            workspace=workspace,
+            name=name,
+            dataset_version=version or annotation_version_factory(n=n),
+            schema=schema or topic_schema,
+            overlap=overlap,
+            instructions="Pick the topic; fix the answer if it is wrong.",
+            lease_seconds=lease_seconds,
             created_by=users["ml_engineer"],
         )
         return project_mode_set(project, mode) if mode else project
@@ -84,7 +100,9 @@ def submit_as(user, assignment, *paths: str, **fields):
     """Submit the labels at `paths` for `assignment` through the real service (time 1 ms unless given)."""
     schema = assignment.task.project.schema
     fields.setdefault("time_spent_ms", 1)
-    return annotation_submit(assignment=assignment, label_ids=[label_id(schema, p) for p in paths], submitted_by=user, **fields)
+    return annotation_submit(
+        assignment=assignment, label_ids=[label_id(schema, p) for p in paths], submitted_by=user, **fields
+    )
 
 
 def ai_replies_seed(ai, project, replies) -> None:
@@ -113,9 +131,17 @@ def ai_replies_seed(ai, project, replies) -> None:
         questions = ai_questions(schema=schema, record=record, candidates=candidates[task.pk])
         content = ai_prompt_fill(template=ai.prompt_template, record=record, choices=choices, multiple=schema.multiple,
                                  questions=questions)
-        body = chat_request_body(model=ai.endpoint.model, messages=[{"role": "user", "content": content}], max_tokens=ai.max_tokens,
-                                 temperature=ai.temperature)
+        body = chat_request_body(
+            model=ai.endpoint.model,
+            messages=[{"role": "user", "content": content}],
+            max_tokens=ai.max_tokens,
+            temperature=ai.temperature,
+        )
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        reply = {"model": ai.endpoint.model, "choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+        reply = {
+            "model": ai.endpoint.model,
+            "choices": [choice],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+        }
         CachedResponse.objects.create(key=cache_key(base_url=ai.endpoint.base_url, body=body), endpoint=ai.endpoint,
                                       request=json.dumps(body), response=json.dumps(reply))

@@ -29,7 +29,13 @@ def test_majority_breaks_ties_by_summed_reliability_then_sort_order():
         "i5": [("a", "y"), ("b", "x"), ("c", "x"), ("d", "y")],  # 2-2: a 0.9 + d 0.5 = 1.4 > b 0.5 + c 0.6 = 1.1 -> y
         "i6": [],
     }
-    assert majority_by_reliability(items, {"a": 0.9, "c": 0.6}) == {"i1": "x", "i2": "x", "i3": "x", "i4": "x", "i5": "y"}
+    assert majority_by_reliability(items, {"a": 0.9, "c": 0.6}) == {
+        "i1": "x",
+        "i2": "x",
+        "i3": "x",
+        "i4": "x",
+        "i5": "y",
+    }
 
 
 def test_majority_without_reliabilities_is_plain_majority():

@@ -31,14 +31,18 @@ def _as_array(coders):
 def test_alpha_matches_the_published_example_and_the_package(level, published):
     ours = krippendorff_alpha(_units(KRIPPENDORFF_2011), level=level)
     assert round(ours, 3) == published
-    assert ours == pytest.approx(krippendorff.alpha(reliability_data=_as_array(KRIPPENDORFF_2011), level_of_measurement=level), abs=1e-9)
+    assert ours == pytest.approx(
+        krippendorff.alpha(reliability_data=_as_array(KRIPPENDORFF_2011), level_of_measurement=level), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
 def test_alpha_matches_the_package_on_random_data_with_missing_values(level):
     rng = random.Random(11)
     for _ in range(20):
-        coders = [[rng.choice([None, 1, 2, 3, 4, 5]) if rng.random() < 0.8 else None for _ in range(30)] for _ in range(4)]
+        coders = [
+            [rng.choice([None, 1, 2, 3, 4, 5]) if rng.random() < 0.8 else None for _ in range(30)] for _ in range(4)
+        ]
         expected = krippendorff.alpha(reliability_data=_as_array(coders), level_of_measurement=level)
         assert krippendorff_alpha(_units(coders), level=level) == pytest.approx(expected, abs=1e-9)
 
@@ -55,8 +59,16 @@ def test_path_aware_alpha_counts_siblings_as_closer_than_other_branches():
     assert path_distance("billing/refund", "billing/refund") == 0.0
     assert path_distance("billing/refund", "billing/invoice") == 0.25
     assert path_distance("billing/refund", "account/login") == 1.0
-    siblings = [["billing/refund", "billing/invoice"], ["account/login", "account/login"], ["billing/invoice", "billing/invoice"]]
-    branches = [["billing/refund", "account/delete"], ["account/login", "account/login"], ["billing/invoice", "billing/invoice"]]
+    siblings = [
+        ["billing/refund", "billing/invoice"],
+        ["account/login", "account/login"],
+        ["billing/invoice", "billing/invoice"],
+    ]
+    branches = [
+        ["billing/refund", "account/delete"],
+        ["account/login", "account/login"],
+        ["billing/invoice", "billing/invoice"],
+    ]
     near = krippendorff_alpha(siblings, distance=path_distance)
     far = krippendorff_alpha(branches, distance=path_distance)
     assert (round(near, 4), round(far, 4)) == (0.8571, 0.5)  # by hand: 1 - 0.5 / 3.5 and 1 - 2 / 4

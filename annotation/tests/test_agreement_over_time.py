@@ -13,12 +13,16 @@ from annotation.services import assignment_claim_next
 from annotation.tests.fixtures import submit_as
 
 R, L = "billing/refund", "account/login"
-# Item -> (when both annotations came in, crowd's answer, staff's answer). Week of 2 November: both items agree (alpha 1);
-# week of 9 November: the two items are swapped disagreements. Alpha by hand: observed 4 (each unit gives the pairs
+# Item -> (when both annotations came in, crowd's answer, staff's answer). Week of 2 November: both items agree (alpha
+# 1); week of 9 November: the two items are swapped disagreements. Alpha by hand: observed 4 (each unit gives the pairs
 # (r, l) and (l, r) weight 1), expected (2*2 + 2*2) / (4 - 1) = 8/3, alpha = 1 - 4 / (8/3) = -0.5. One item alone on a
 # day: all one value, alpha undefined; one disagreeing item: observed 2, expected 2, alpha 0.
-ITEMS = [(datetime(2026, 11, 2, 12, tzinfo=dt_timezone.utc), R, R), (datetime(2026, 11, 4, 12, tzinfo=dt_timezone.utc), L, L),
-         (datetime(2026, 11, 10, 12, tzinfo=dt_timezone.utc), R, L), (datetime(2026, 11, 11, 12, tzinfo=dt_timezone.utc), L, R)]
+ITEMS = [
+    (datetime(2026, 11, 2, 12, tzinfo=dt_timezone.utc), R, R),
+    (datetime(2026, 11, 4, 12, tzinfo=dt_timezone.utc), L, L),
+    (datetime(2026, 11, 10, 12, tzinfo=dt_timezone.utc), R, L),
+    (datetime(2026, 11, 11, 12, tzinfo=dt_timezone.utc), L, R),
+]
 
 
 @pytest.fixture
@@ -44,9 +48,14 @@ def test_alpha_by_week_and_by_day(dated_project):
 
 
 def test_an_item_counts_when_its_last_annotation_came_in(dated_project):
-    last = Annotation.objects.filter(task__project=dated_project).order_by("task_id", "pk").values_list("pk", flat=True)[1]
+    last = (
+        Annotation.objects.filter(task__project=dated_project).order_by("task_id", "pk").values_list("pk", flat=True)[1]
+    )
     Annotation.objects.filter(pk=last).update(created_at=datetime(2026, 11, 12, 9, tzinfo=dt_timezone.utc))
-    assert [(p.start, p.items) for p in agreement_over_time(project=dated_project)] == [(date(2026, 11, 2), 1), (date(2026, 11, 9), 3)]
+    assert [(p.start, p.items) for p in agreement_over_time(project=dated_project)] == [
+        (date(2026, 11, 2), 1),
+        (date(2026, 11, 9), 3),
+    ]
 
 
 def test_dashboard_draws_it_by_week_or_day(dated_project, client, users, django_assert_num_queries):

@@ -21,8 +21,13 @@ def answer_row(question: int, answer: int) -> dict:
 
 @pytest.fixture
 def ranking_schema(workspace, users):
-    return label_schema_create(workspace=workspace, name="Ranked", tree=TOPIC_TREE, ranking_question="Which draft would you send first?",
-                               created_by=users["ml_engineer"])
+    return label_schema_create(
+        workspace=workspace,
+        name="Ranked",
+        tree=TOPIC_TREE,
+        ranking_question="Which draft would you send first?",
+        created_by=users["ml_engineer"],
+    )
 
 
 def _question(entries=(11, 12, 13)):
@@ -38,9 +43,16 @@ def _question(entries=(11, 12, 13)):
 def test_the_prompt_numbers_the_answers_after_the_prompt_turns():
     schema, record, questions = _question()
     assert [(q.key, q.scale) for q in questions] == [("ranking", 3)]
-    prompt = ai_prompt_fill(template="{conversation}\n{questions}", record=record, choices=[("billing/refund", "")], multiple=False,
-                            questions=questions)
-    assert prompt.startswith("user: Question 0: where is my parcel?\nAnswer 1: text 11\nAnswer 2: text 12\nAnswer 3: text 13\n")
+    prompt = ai_prompt_fill(
+        template="{conversation}\n{questions}",
+        record=record,
+        choices=[("billing/refund", "")],
+        multiple=False,
+        questions=questions,
+    )
+    assert prompt.startswith(
+        "user: Question 0: where is my parcel?\nAnswer 1: text 11\nAnswer 2: text 12\nAnswer 3: text 13\n"
+    )
     assert "Draft 0" not in prompt  # the record's own answer is shown once, as one of the numbered answers
     assert "- ranking: Best first? Answer: the numbers of all 3 answers, best first, each once, as a list." in prompt
     assert prompt.endswith('{"labels": ["billing/refund"], "ranking": [1, 2, 3]}')
@@ -74,18 +86,30 @@ def test_the_reader_refuses_an_unusable_order_with_its_reason(text, reason):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_ranks_through_the_queue_and_fails_an_unusable_order(annotation_project_factory, annotation_version_factory,
-                                                                   ranking_schema, tiny_endpoint, users):
+def test_a_run_ranks_through_the_queue_and_fails_an_unusable_order(
+    annotation_project_factory, annotation_version_factory, ranking_schema, tiny_endpoint, users
+):
     rows = [answer_row(q, a) for q in range(2) for a in range(3)]
-    project = annotation_project_factory(version=annotation_version_factory(rows=rows), schema=ranking_schema, mode="ai_assists")
+    project = annotation_project_factory(
+        version=annotation_version_factory(rows=rows), schema=ranking_schema, mode="ai_assists"
+    )
     ai = ai_annotator_create(project=project, name="Ranker", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
-    answers = {0: '{"labels": ["billing/refund"], "ranking": [3, 1, 2]}', 1: '{"labels": ["billing/refund"], "ranking": [1, 1, 2]}'}
-    ai_replies_seed(ai, project, lambda index, record: answers[int(re.match(r"Question (\d+)", record.messages[0]["content"]).group(1))])
+    answers = {
+        0: '{"labels": ["billing/refund"], "ranking": [3, 1, 2]}',
+        1: '{"labels": ["billing/refund"], "ranking": [1, 1, 2]}',
+    }
+    ai_replies_seed(
+        ai,
+        project,
+        lambda index, record: answers[int(re.match(r"Question (\d+)", record.messages[0]["content"]).group(1))],
+    )
     tasks = list(project.tasks.order_by("pk"))
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
 
     assert (run.status, run.annotated, run.failed) == ("done", 1, 1)
-    assert list(ModelCall.objects.filter(purpose__startswith=f"ai annotator {ai.pk}").values_list("cached", flat=True)) == [True, True]
+    assert list(
+        ModelCall.objects.filter(purpose__startswith=f"ai annotator {ai.pk}").values_list("cached", flat=True)
+    ) == [True, True]
     first, second = (AnnotationTask.objects.get(pk=task.pk).candidates for task in tasks)
     done = Annotation.objects.get(annotator=ai.user)
     assert (done.task_id, done.ranking, done.annotator_kind) == (tasks[0].pk, [first[2], first[0], first[1]], "ai")

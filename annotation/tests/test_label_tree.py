@@ -5,10 +5,16 @@ from common.errors import ApplicationError
 
 
 def test_validate_flattens_depth_first_with_paths():
-    tree = [{"name": "billing", "children": [{"name": "refund", "children": [{"name": "partial"}]}]}, {"name": "account"}]
+    tree = [
+        {"name": "billing", "children": [{"name": "refund", "children": [{"name": "partial"}]}]},
+        {"name": "account"},
+    ]
     flat = label_tree_validate(tree)
     assert [(n.path, n.depth, n.parent_index, n.has_children) for n in flat] == [
-        ("billing", 0, None, True), ("billing/refund", 1, 0, True), ("billing/refund/partial", 2, 1, False), ("account", 0, None, False),
+        ("billing", 0, None, True),
+        ("billing/refund", 1, 0, True),
+        ("billing/refund/partial", 2, 1, False),
+        ("account", 0, None, False),
     ]
 
 
@@ -32,10 +38,21 @@ def test_indented_text_parses_to_a_tree_and_back():
     text = "billing: Money questions\n  refund\n  invoice\naccount\n  login\n    sso\n"
     tree = label_tree_from_text(text)
     assert tree == [
-        {"name": "billing", "description": "Money questions", "children": [
-            {"name": "refund", "description": "", "children": []}, {"name": "invoice", "description": "", "children": []}]},
-        {"name": "account", "description": "", "children": [
-            {"name": "login", "description": "", "children": [{"name": "sso", "description": "", "children": []}]}]},
+        {
+            "name": "billing",
+            "description": "Money questions",
+            "children": [
+                {"name": "refund", "description": "", "children": []},
+                {"name": "invoice", "description": "", "children": []},
+            ],
+        },
+        {
+            "name": "account",
+            "description": "",
+            "children": [
+                {"name": "login", "description": "", "children": [{"name": "sso", "description": "", "children": []}]}
+            ],
+        },
     ]
     assert label_tree_to_text(tree) + "\n" == text
 
@@ -64,7 +81,10 @@ def test_examples_come_from_lines_starting_with_a_chevron_and_round_trip():
     assert tree[0]["children"][0]["examples"] == ["Where is my refund?", "I returned the lamp,   when do I get paid?"]
     flat = label_tree_validate(tree)
     assert [(n.path, n.examples) for n in flat] == [
-        ("billing", []), ("billing/refund", ["Where is my refund?", "I returned the lamp, when do I get paid?"]), ("billing/invoice", [])]
+        ("billing", []),
+        ("billing/refund", ["Where is my refund?", "I returned the lamp, when do I get paid?"]),
+        ("billing/invoice", []),
+    ]
     assert label_tree_from_text(label_tree_to_text(tree)) == tree
     with pytest.raises(ApplicationError) as error:
         label_tree_from_text("> an example first\nbilling")

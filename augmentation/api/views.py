@@ -73,7 +73,9 @@ class VersionAugmentationsApi(APIView):
         class Meta:
             ref_name = "AugmentationRunCreateInput"
 
-        methods = serializers.ListField(child=serializers.ChoiceField(choices=AugmentationRun.Method.choices), min_length=1)
+        methods = serializers.ListField(
+            child=serializers.ChoiceField(choices=AugmentationRun.Method.choices), min_length=1
+        )
         options = serializers.DictField(required=False, default=dict)
         endpoint = serializers.IntegerField(required=False, allow_null=True, default=None)
         synonym_table = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -85,7 +87,9 @@ class VersionAugmentationsApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        table = access_synonym_table(request.user, values["synonym_table"]) if values["synonym_table"] is not None else None
+        table = (
+            access_synonym_table(request.user, values["synonym_table"]) if values["synonym_table"] is not None else None
+        )
         run = augmentation_run_create(version=version, methods=values["methods"], options=values["options"],
                                       endpoint=_endpoint(request.user, values["endpoint"]), synonym_table=table,
                                       embedding_model=values["embedding_model"], created_by=request.user)
@@ -110,7 +114,9 @@ class AugmentationRunApi(APIView):
 class AugmentationRunRetryApi(APIView):
     @extend_schema(request=None, responses=AugmentationRunOutputSerializer)
     def post(self, request, run_id: int):
-        run = augmentation_run_retry(run=access_augmentation_run(request.user, run_id, capability=EDIT), actor=request.user)
+        run = augmentation_run_retry(
+            run=access_augmentation_run(request.user, run_id, capability=EDIT), actor=request.user
+        )
         return Response(AugmentationRunOutputSerializer(run).data)
 
 
@@ -174,7 +180,9 @@ class CandidateDecisionsApi(APIView):
         else:
             if "decision" not in values:
                 raise ApplicationError("give a decision, or all_passing", where="decision")
-            changed = candidates_decide(run=run, candidate_ids=values["candidates"], decision=values["decision"], actor=request.user)
+            changed = candidates_decide(
+                run=run, candidate_ids=values["candidates"], decision=values["decision"], actor=request.user
+            )
         return Response({"changed": changed})
 
 
@@ -221,7 +229,9 @@ class DatasetMixesApi(APIView):
 
     @extend_schema(responses=MixRunOutputSerializer(many=True))
     def get(self, request, dataset_id: int):
-        return paginated(self, mix_runs_of_dataset(dataset=access_dataset(request.user, dataset_id)), MixRunOutputSerializer)
+        return paginated(
+            self, mix_runs_of_dataset(dataset=access_dataset(request.user, dataset_id)), MixRunOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: MixRunOutputSerializer})
     def post(self, request, dataset_id: int):
@@ -264,7 +274,9 @@ class SourceGradingsApi(APIView):
 
     @extend_schema(responses=GradingRunOutputSerializer(many=True))
     def get(self, request, source_id: int):
-        return paginated(self, grading_runs_of_source(source=access_source(request.user, source_id)), GradingRunOutputSerializer)
+        return paginated(
+            self, grading_runs_of_source(source=access_source(request.user, source_id)), GradingRunOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: GradingRunOutputSerializer})
     def post(self, request, source_id: int):
@@ -301,9 +313,14 @@ class SourceQualityApi(APIView):
     def get(self, request, source_id: int):
         source = access_source(request.user, source_id)
         report = source_quality_report(source=source)
-        body = {"source": source.pk, "quality_tier": source.quality_tier, "run": report["run"], "histogram": report["histogram"],
-                "worst": [{"record": g.record_id, "score": g.score, "reasons": g.reasons} for g in report["worst"]],
-                "failures": [{"record": g.record_id, "error": g.error} for g in report["failures"]]}
+        body = {
+            "source": source.pk,
+            "quality_tier": source.quality_tier,
+            "run": report["run"],
+            "histogram": report["histogram"],
+            "worst": [{"record": g.record_id, "score": g.score, "reasons": g.reasons} for g in report["worst"]],
+            "failures": [{"record": g.record_id, "error": g.error} for g in report["failures"]],
+        }
         return Response(self.OutputSerializer(body).data)
 
 
@@ -371,6 +388,11 @@ class SynonymTablesApi(APIView):
         values = data.validated_data
         workspace = access_data_workspace(request.user, values["workspace"], capability=EDIT)
         upload = values["file"]
-        table = synonym_table_create(workspace=workspace, name=values["name"], content=upload.read(), file_name=upload.name,
-                                     created_by=request.user)
+        table = synonym_table_create(
+            workspace=workspace,
+            name=values["name"],
+            content=upload.read(),
+            file_name=upload.name,
+            created_by=request.user,
+        )
         return Response(SynonymTableOutputSerializer(table).data, status=status.HTTP_201_CREATED)

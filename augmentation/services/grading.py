@@ -17,8 +17,15 @@ JUDGE_BATCH = 32
 OPTIONS_DEFAULT = {**RULES_DEFAULT, "judge_max_tokens": 32, "seed": 0}
 
 
-def grading_run_create(*, source: Source, method: str = GradingRun.Method.RULES, options: dict | None = None, endpoint=None,
-                       created_by=None, run_in_background: bool = True) -> GradingRun:
+def grading_run_create(
+    *,
+    source: Source,
+    method: str = GradingRun.Method.RULES,
+    options: dict | None = None,
+    endpoint=None,
+    created_by=None,
+    run_in_background: bool = True,
+) -> GradingRun:
     if method not in GradingRun.Method.values:
         raise ApplicationError(f"method is one of {', '.join(GradingRun.Method.values)}", where="method")
     unknown = set(options or {}) - set(OPTIONS_DEFAULT)
@@ -32,7 +39,9 @@ def grading_run_create(*, source: Source, method: str = GradingRun.Method.RULES,
     if endpoint is not None and endpoint.workspace_id != source.workspace_id:
         raise ApplicationError("the model endpoint belongs to another workspace", where="endpoint")
     with transaction.atomic():
-        run = GradingRun.objects.create(source=source, method=method, options=clean, endpoint=endpoint, created_by=created_by)
+        run = GradingRun.objects.create(
+            source=source, method=method, options=clean, endpoint=endpoint, created_by=created_by
+        )
         history_record(actor=created_by, target=run, verb="created", after={"source": source.pk, "method": method})
         if run_in_background:
             from augmentation.tasks import grading_run_execute_task
@@ -56,8 +65,14 @@ def _judge(run: GradingRun, records: list[Record]) -> list[tuple[float | None, l
     requests = []
     for record in records:
         prompt, response = record_texts(record)
-        requests.append({"messages": [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, response=response)}],
-                         "max_tokens": run.options["judge_max_tokens"], "temperature": 0.0, "seed": run.options["seed"]})
+        requests.append(
+            {
+                "messages": [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, response=response)}],
+                "max_tokens": run.options["judge_max_tokens"],
+                "temperature": 0.0,
+                "seed": run.options["seed"],
+            }
+        )
     purpose = f"grading {run.pk}"
     try:
         replies: list = [r.text for r in chat_complete_many(endpoint=run.endpoint, requests=requests, purpose=purpose)]
@@ -84,7 +99,9 @@ def _judge(run: GradingRun, records: list[Record]) -> list[tuple[float | None, l
 def grading_run_execute(*, run: GradingRun, on_progress=None) -> GradingRun:
     """Score every record of the source, store a RecordGrade each and the record's quality_score, then the run's mean
     and suggested tier. Idempotent: only a queued run is executed; a re-run replaces its own grades."""
-    claimed = GradingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())
+    claimed = GradingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, updated_at=timezone.now()
+    )
     if not claimed:
         return GradingRun.objects.get(pk=run.pk)
     run.refresh_from_db()
@@ -103,8 +120,12 @@ def grading_run_execute(*, run: GradingRun, on_progress=None) -> GradingRun:
                 for batch_start in range(0, len(chunk), JUDGE_BATCH):
                     results.extend(_judge(run, chunk[batch_start:batch_start + JUDGE_BATCH]))
             with transaction.atomic():
-                RecordGrade.objects.bulk_create([RecordGrade(run=run, record=r, score=score, reasons=reasons, error=error)
-                                                 for r, (score, reasons, error) in zip(chunk, results)])
+                RecordGrade.objects.bulk_create(
+                    [
+                        RecordGrade(run=run, record=r, score=score, reasons=reasons, error=error)
+                        for r, (score, reasons, error) in zip(chunk, results)
+                    ]
+                )
                 scored = []
                 for record, (score, _, _) in zip(chunk, results):
                     if score is not None:
@@ -113,20 +134,32 @@ def grading_run_execute(*, run: GradingRun, on_progress=None) -> GradingRun:
                 records_quality_score_set(records=scored)
                 done += len(chunk)
                 failed += sum(1 for score, _, _ in results if score is None)
-                GradingRun.objects.filter(pk=run.pk).update(processed=done, failed_count=failed, updated_at=timezone.now())
+                GradingRun.objects.filter(pk=run.pk).update(
+                    processed=done, failed_count=failed, updated_at=timezone.now()
+                )
             if on_progress:
                 on_progress(done, total)
     except Exception as exc:  # noqa: BLE001 - the run ends with its reason; grades written so far stay visible
-        GradingRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+        GradingRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
         run.refresh_from_db()
         return run
     from django.db.models import Avg
 
     mean = RecordGrade.objects.filter(run=run, score__isnull=False).aggregate(m=Avg("score"))["m"]
     with transaction.atomic():
-        GradingRun.objects.filter(pk=run.pk).update(status=JobStatus.SUCCEEDED, mean_score=None if mean is None else round(mean, 4),
-                                                    suggested_tier=tier_suggest(mean), finished_at=timezone.now())
+        GradingRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.SUCCEEDED,
+            mean_score=None if mean is None else round(mean, 4),
+            suggested_tier=tier_suggest(mean),
+            finished_at=timezone.now(),
+        )
         run.refresh_from_db()
-        history_record(actor=None, target=run, verb="graded", after={"records": done, "failed": failed, "mean": run.mean_score,
-                                                                       "suggested_tier": run.suggested_tier})
+        history_record(
+            actor=None,
+            target=run,
+            verb="graded",
+            after={"records": done, "failed": failed, "mean": run.mean_score, "suggested_tier": run.suggested_tier},
+        )
     return run

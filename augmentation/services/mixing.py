@@ -82,8 +82,12 @@ def mix_run_create(*, dataset: Dataset, ingredients: list[dict], total_size: int
         raise ApplicationError("the total size must be at least 1", where="total_size")
     clean = ingredients_check(dataset=dataset, ingredients=ingredients)
     with transaction.atomic():
-        run = MixRun.objects.create(dataset=dataset, ingredients=clean, total_size=total_size, seed=seed, created_by=created_by)
-        history_record(actor=created_by, target=run, verb="created", after={"ingredients": clean, "total_size": total_size})
+        run = MixRun.objects.create(
+            dataset=dataset, ingredients=clean, total_size=total_size, seed=seed, created_by=created_by
+        )
+        history_record(
+            actor=created_by, target=run, verb="created", after={"ingredients": clean, "total_size": total_size}
+        )
         if run_in_background:
             from augmentation.tasks import mix_run_execute_task
 
@@ -103,9 +107,18 @@ def _copies(dataset: Dataset, records: list[Record]) -> dict[int, int]:
     foreign = [r for r in records if r.dataset_id != dataset.pk]
     built = []
     for r in foreign:
-        row = {"kind": r.kind, "messages": r.messages, "tools": r.tools, "chosen": r.chosen, "rejected": r.rejected, "label": r.label}
+        row = {
+            "kind": r.kind,
+            "messages": r.messages,
+            "tools": r.tools,
+            "chosen": r.chosen,
+            "rejected": r.rejected,
+            "label": r.label,
+        }
         clean = canonical_validate({k: v for k, v in row.items() if v is not None}, where=f"record {r.pk}: ")
-        built.append(record_build(dataset=dataset, clean=clean, source=r.source, origin="mix", parent=r, tags=list(r.tags or [])))
+        built.append(
+            record_build(dataset=dataset, clean=clean, source=r.source, origin="mix", parent=r, tags=list(r.tags or []))
+        )
     records_insert(dataset=dataset, records=built)
     by_hash = record_ids_by_hash(dataset=dataset, hashes=(r.content_hash for r in records))
     return {r.pk: by_hash[r.content_hash] for r in records}
@@ -113,7 +126,9 @@ def _copies(dataset: Dataset, records: list[Record]) -> dict[int, int]:
 
 def mix_run_execute(*, run: MixRun, on_progress=None) -> MixRun:
     """Sample, copy and freeze the mix. Idempotent: only a queued run executes."""
-    claimed = MixRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())
+    claimed = MixRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, updated_at=timezone.now()
+    )
     if not claimed:
         return MixRun.objects.get(pk=run.pk)
     run.refresh_from_db()
@@ -140,7 +155,11 @@ def mix_run_execute(*, run: MixRun, on_progress=None) -> MixRun:
                 for pk, split in chosen:
                     taken_hashes.add(hashes[pk])
                     record = records[pk]
-                    entries[target_of[pk]] = (target_of[pk], split or split_for(record.prompt_hash, seed=run.seed, ratios=DEFAULT_RATIOS), [])
+                    entries[target_of[pk]] = (
+                        target_of[pk],
+                        split or split_for(record.prompt_hash, seed=run.seed, ratios=DEFAULT_RATIOS),
+                        [],
+                    )
                 report.append({**item, "available": len(available), "requested": quota, "taken": len(chosen)})
                 MixRun.objects.filter(pk=run.pk).update(processed=index + 1, updated_at=timezone.now())
                 if on_progress:
@@ -152,14 +171,26 @@ def mix_run_execute(*, run: MixRun, on_progress=None) -> MixRun:
                         "exact": all(r["taken"] == r["requested"] for r in report)}
             if not total:
                 raise ApplicationError("the ingredients hold no records", where="ingredients")
-            version = dataset_version_create(dataset=dataset, entries=list(entries.values()), operation=DatasetVersion.Operation.MIX,
-                                             created_by=run.created_by, parent=dataset.versions.order_by("-number").first(),
-                                             seed=run.seed, ratios=DEFAULT_RATIOS, operation_detail={"mix_run": run.pk, **achieved},
-                                             note=f"mix run {run.pk}")
-            MixRun.objects.filter(pk=run.pk).update(status=JobStatus.SUCCEEDED, achieved=achieved, result_version=version,
-                                                    finished_at=timezone.now())
-            history_record(actor=run.created_by, target=run, verb="mixed", after={"version": version.pk, "total": total})
+            version = dataset_version_create(
+                dataset=dataset,
+                entries=list(entries.values()),
+                operation=DatasetVersion.Operation.MIX,
+                created_by=run.created_by,
+                parent=dataset.versions.order_by("-number").first(),
+                seed=run.seed,
+                ratios=DEFAULT_RATIOS,
+                operation_detail={"mix_run": run.pk, **achieved},
+                note=f"mix run {run.pk}",
+            )
+            MixRun.objects.filter(pk=run.pk).update(
+                status=JobStatus.SUCCEEDED, achieved=achieved, result_version=version, finished_at=timezone.now()
+            )
+            history_record(
+                actor=run.created_by, target=run, verb="mixed", after={"version": version.pk, "total": total}
+            )
     except Exception as exc:  # noqa: BLE001 - nothing was written (one transaction); the run keeps the reason
-        MixRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+        MixRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
     run.refresh_from_db()
     return run

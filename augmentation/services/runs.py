@@ -51,7 +51,9 @@ def options_clean(methods: list[str], options: dict | None) -> dict:
         raise ApplicationError("paraphrases per record must be between 1 and 10", where="paraphrase_n")
     bad = set(clean["eda_operations"]) - set(eda.ALL_OPERATIONS)
     if bad or not clean["eda_operations"]:
-        raise ApplicationError(f"EDA operations are chosen from {', '.join(eda.ALL_OPERATIONS)}", where="eda_operations")
+        raise ApplicationError(
+            f"EDA operations are chosen from {', '.join(eda.ALL_OPERATIONS)}", where="eda_operations"
+        )
     if Method.BACK_TRANSLATION in methods and clean["back_translation_engine"] == "seq2seq":
         if not clean["seq2seq_forward_dir"] or not clean["seq2seq_back_dir"]:
             raise ApplicationError("seq2seq back-translation needs both model directories", where="seq2seq_forward_dir")
@@ -69,7 +71,9 @@ def augmentation_run_create(*, version: DatasetVersion, methods: list[str], opti
         raise ApplicationError(f"choose methods from {', '.join(Method.values)}", where="methods")
     clean = options_clean(methods, options)
     workspace_id = version.dataset.workspace_id
-    needs_endpoint = Method.PARAPHRASE in methods or (Method.BACK_TRANSLATION in methods and clean["back_translation_engine"] == "llm")
+    needs_endpoint = Method.PARAPHRASE in methods or (
+        Method.BACK_TRANSLATION in methods and clean["back_translation_engine"] == "llm"
+    )
     if needs_endpoint and endpoint is None:
         raise ApplicationError("paraphrase and LLM back-translation need a model endpoint", where="endpoint")
     if endpoint is not None and endpoint.workspace_id != workspace_id:
@@ -142,25 +146,44 @@ def _generate(run: AugmentationRun, parents: list[tuple[Record, str, str]], on_p
                 user_entries = run.synonym_table.entries if run.synonym_table_id else None
                 for (record, split, text) in chunk:
                     table = eda.table_for(text, user_entries)
-                    for operation, new in eda.eda_variants(text, seed=options["seed"], alpha=options["eda_alpha"],
-                                                           variants=options["eda_variants"], operations=options["eda_operations"],
-                                                           table=table):
+                    for operation, new in eda.eda_variants(
+                        text,
+                        seed=options["seed"],
+                        alpha=options["eda_alpha"],
+                        variants=options["eda_variants"],
+                        operations=options["eda_operations"],
+                        table=table,
+                    ):
                         out.append((record, split, method, operation, text, new))
             elif method == Method.PARAPHRASE:
                 variants = generation.paraphrases_generate(
-                    endpoint=run.endpoint, texts=chunk_texts, n=options["paraphrase_n"], seed=options["seed"],
-                    temperature=options["paraphrase_temperature"], max_tokens=options["max_tokens"], purpose=f"augmentation {run.pk} paraphrase")
+                    endpoint=run.endpoint,
+                    texts=chunk_texts,
+                    n=options["paraphrase_n"],
+                    seed=options["seed"],
+                    temperature=options["paraphrase_temperature"],
+                    max_tokens=options["max_tokens"],
+                    purpose=f"augmentation {run.pk} paraphrase",
+                )
                 for (record, split, text), news in zip(chunk, variants):
                     out.extend((record, split, method, f"variant {i + 1}", text, new) for i, new in enumerate(news))
             else:
                 if options["back_translation_engine"] == "seq2seq":
-                    backs = generation.back_translations_seq2seq(forward_dir=options["seq2seq_forward_dir"],
-                                                                 back_dir=options["seq2seq_back_dir"], texts=chunk_texts,
-                                                                 max_tokens=options["max_tokens"])
+                    backs = generation.back_translations_seq2seq(
+                        forward_dir=options["seq2seq_forward_dir"],
+                        back_dir=options["seq2seq_back_dir"],
+                        texts=chunk_texts,
+                        max_tokens=options["max_tokens"],
+                    )
                 else:
-                    backs = generation.back_translations_llm(endpoint=run.endpoint, texts=chunk_texts, pivot=options["pivot_language"],
-                                                             seed=options["seed"], max_tokens=options["max_tokens"],
-                                                             purpose=f"augmentation {run.pk} back-translation")
+                    backs = generation.back_translations_llm(
+                        endpoint=run.endpoint,
+                        texts=chunk_texts,
+                        pivot=options["pivot_language"],
+                        seed=options["seed"],
+                        max_tokens=options["max_tokens"],
+                        purpose=f"augmentation {run.pk} back-translation",
+                    )
                 out.extend((record, split, method, options["pivot_language"], text, new)
                            for (record, split, text), new in zip(chunk, backs))
             done += len(chunk)
@@ -190,22 +213,43 @@ def candidates_filter(*, run: AugmentationRun, generated: list[tuple]) -> list[A
     kept: dict[int, list[str]] = {}
     candidates = []
     for record, split, method, operation, original, text, row, digest in built:
-        verdict = filters.verdict_dedupe(original=original, text=text, content_hash=digest, existing_hashes=existing, seen_hashes=seen)
+        verdict = filters.verdict_dedupe(
+            original=original, text=text, content_hash=digest, existing_hashes=existing, seen_hashes=seen
+        )
         if verdict is None and method in LLM_METHODS and (original, text) not in cosine_of:
             verdict = filters.Verdict("unreadable")
         elif verdict is None and method == Method.BACK_TRANSLATION:
-            verdict = filters.verdict_back_translation(original=original, text=text, cosine=cosine_of[original, text], thresholds=options)
+            verdict = filters.verdict_back_translation(
+                original=original, text=text, cosine=cosine_of[original, text], thresholds=options
+            )
         elif verdict is None and method == Method.PARAPHRASE:
             verdict = filters.verdict_paraphrase(original=original, text=text, cosine=cosine_of[original, text],
                                                  kept=kept.setdefault(record.pk, [original]), thresholds=options)
         elif verdict is None:
             verdict = filters.Verdict(filters.KEPT)
-        if not verdict.is_passing and digest in seen and verdict.reason not in ("duplicate_candidate", "duplicate_original"):
+        if (
+            not verdict.is_passing
+            and digest in seen
+            and verdict.reason not in ("duplicate_candidate", "duplicate_original")
+        ):
             # A candidate the method's rule refused must not block a later identical one that might pass.
             seen.discard(digest)
-        candidates.append(AugmentationCandidate(
-            run=run, parent=record, split=split, method=method, operation=operation, original_text=original, text=text,
-            row=row or {}, content_hash=digest or "", scores=verdict.scores, is_passing=verdict.is_passing, reason=verdict.reason))
+        candidates.append(
+            AugmentationCandidate(
+                run=run,
+                parent=record,
+                split=split,
+                method=method,
+                operation=operation,
+                original_text=original,
+                text=text,
+                row=row or {},
+                content_hash=digest or "",
+                scores=verdict.scores,
+                is_passing=verdict.is_passing,
+                reason=verdict.reason,
+            )
+        )
     return candidates
 
 
@@ -218,7 +262,9 @@ def generation_cosines(pairs: list[tuple[str, str]], model_name: str) -> list[fl
 def augmentation_run_execute(*, run: AugmentationRun, on_progress=None) -> AugmentationRun:
     """Generate and filter the run's candidates. Idempotent: a run that is not queued is left as it is; model calls
     are cached, so running a failed run again (after augmentation_run_retry) pays only for what was missing."""
-    claimed = AugmentationRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, updated_at=timezone.now())
+    claimed = AugmentationRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, updated_at=timezone.now()
+    )
     if not claimed:
         return AugmentationRun.objects.get(pk=run.pk)
     run.refresh_from_db()
@@ -244,7 +290,9 @@ def augmentation_run_execute(*, run: AugmentationRun, on_progress=None) -> Augme
             run.embedding_model = embedding_model_default()
         candidates = candidates_filter(run=run, generated=_generate(run, parents, report))
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with its reason; nothing was written
-        AugmentationRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+        AugmentationRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
         run.refresh_from_db()
         return run
     with transaction.atomic():
@@ -252,10 +300,17 @@ def augmentation_run_execute(*, run: AugmentationRun, on_progress=None) -> Augme
         AugmentationCandidate.objects.bulk_create(candidates, batch_size=1000)
         passing = sum(c.is_passing for c in candidates)
         AugmentationRun.objects.filter(pk=run.pk).update(
-            status=JobStatus.SUCCEEDED, candidate_count=len(candidates), passing_count=passing, embedding_model=run.embedding_model,
-            processed=run.total if run.total else 0, finished_at=timezone.now())
+            status=JobStatus.SUCCEEDED,
+            candidate_count=len(candidates),
+            passing_count=passing,
+            embedding_model=run.embedding_model,
+            processed=run.total if run.total else 0,
+            finished_at=timezone.now(),
+        )
         run.refresh_from_db()
-        history_record(actor=None, target=run, verb="generated", after={"candidates": len(candidates), "passing": passing})
+        history_record(
+            actor=None, target=run, verb="generated", after={"candidates": len(candidates), "passing": passing}
+        )
     return run
 
 

@@ -11,7 +11,9 @@ MAX_BYTES = 5_000_000
 
 
 @transaction.atomic
-def synonym_table_create(*, workspace, name: str, content: bytes | str, file_name: str = "table", created_by=None) -> SynonymTable:
+def synonym_table_create(
+    *, workspace, name: str, content: bytes | str, file_name: str = "table", created_by=None
+) -> SynonymTable:
     """Parse and store a table; a name already used in the workspace is refused."""
     if isinstance(content, bytes):
         if len(content) > MAX_BYTES:
@@ -25,7 +27,8 @@ def synonym_table_create(*, workspace, name: str, content: bytes | str, file_nam
         raise ApplicationError("give the table a name", where="name")
     if SynonymTable.objects.filter(workspace=workspace, name=name).exists():
         raise ApplicationError(f"a synonym table named {name!r} exists already", where="name")
-    table = SynonymTable.objects.create(workspace=workspace, name=name, entries=table_parse(content, file_name=file_name),
-                                        created_by=created_by)
+    table = SynonymTable.objects.create(
+        workspace=workspace, name=name, entries=table_parse(content, file_name=file_name), created_by=created_by
+    )
     history_record(actor=created_by, target=table, verb="created", after={"words": len(table.entries)})
     return table

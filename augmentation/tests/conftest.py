@@ -24,7 +24,9 @@ def make_version(workspace, aug_source):
         dataset = dataset_create(workspace=workspace, name=name)
         splits = [("train", train), ("validation", validation), ("test", test)]
         with transaction.atomic():
-            records_bulk_create(dataset=dataset, rows=[sft(p, a) for _, rows in splits for p, a in rows], source=source or aug_source)
+            records_bulk_create(
+                dataset=dataset, rows=[sft(p, a) for _, rows in splits for p, a in rows], source=source or aug_source
+            )
         ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
         entries, position = [], 0
         for split, rows in splits:

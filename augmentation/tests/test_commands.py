@@ -28,23 +28,69 @@ def test_augment_eda_and_accept(version, workspace, tmp_path):
 
 def test_augment_bad_input_says_where(version, workspace):
     with pytest.raises(CommandError, match="--dataset-version: dataset 'Support chats' has no version 9"):
-        call("augment", "--workspace", workspace.name, "--dataset", version.dataset.name, "--dataset-version", "9", "--method", "eda")
+        call(
+            "augment",
+            "--workspace",
+            workspace.name,
+            "--dataset",
+            version.dataset.name,
+            "--dataset-version",
+            "9",
+            "--method",
+            "eda",
+        )
     with pytest.raises(CommandError, match="--endpoint: paraphrase and LLM back-translation need a model endpoint"):
         call("augment", "--workspace", workspace.name, "--dataset", version.dataset.name, "--method", "paraphrase")
     with pytest.raises(CommandError, match="--eda-alpha: alpha must be above 0"):
-        call("augment", "--workspace", workspace.name, "--dataset", version.dataset.name, "--method", "eda", "--alpha", "0.9")
+        call(
+            "augment",
+            "--workspace",
+            workspace.name,
+            "--dataset",
+            version.dataset.name,
+            "--method",
+            "eda",
+            "--alpha",
+            "0.9",
+        )
     assert AugmentationRun.objects.count() == 0
 
 
 def test_mix_sources(version, workspace, aug_source):
-    out, err = call("mix_sources", "--workspace", workspace.name, "--dataset", "Mixed", "--create", "--source", f"{aug_source.name}=0.5",
-                    "--from-version", f"{version.dataset.name}:1=0.5", "--total", "4")
-    assert "mixed 4 records into 'Mixed' v1: Help desk 2/2 (0.500 of 0.500), Support chats v1 2/2 (0.500 of 0.500)" in out
+    out, err = call(
+        "mix_sources",
+        "--workspace",
+        workspace.name,
+        "--dataset",
+        "Mixed",
+        "--create",
+        "--source",
+        f"{aug_source.name}=0.5",
+        "--from-version",
+        f"{version.dataset.name}:1=0.5",
+        "--total",
+        "4",
+    )
+    assert (
+        "mixed 4 records into 'Mixed' v1: Help desk 2/2 (0.500 of 0.500), Support chats v1 2/2 (0.500 of 0.500)" in out
+    )
     assert "mixing [" in err
     with pytest.raises(CommandError, match="--source 'Help desk': expected NAME=RATIO"):
-        call("mix_sources", "--workspace", workspace.name, "--dataset", "Mixed", "--source", "Help desk", "--total", "4")
+        call(
+            "mix_sources", "--workspace", workspace.name, "--dataset", "Mixed", "--source", "Help desk", "--total", "4"
+        )
     with pytest.raises(CommandError, match="the ratios must add up to 1"):
-        call("mix_sources", "--workspace", workspace.name, "--dataset", "Mixed", "--source", f"{aug_source.name}=0.3", "--total", "4")
+        call(
+            "mix_sources",
+            "--workspace",
+            workspace.name,
+            "--dataset",
+            "Mixed",
+            "--source",
+            f"{aug_source.name}=0.3",
+            "--total",
+            "4",
+        )
 
 
 def test_grade_source_rules_and_set_tier(version, workspace, aug_source):

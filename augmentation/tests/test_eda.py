@@ -43,7 +43,9 @@ def test_synonym_replacement_keeps_case_and_punctuation():
 
 def test_shuffle_is_off_by_default_and_available():
     assert all(op != "shuffle" for op, _ in eda_variants("one two three four five", seed=0, variants=8))
-    assert [op for op, _ in eda_variants("one two three four five", seed=0, variants=1, operations=["shuffle"])] == ["shuffle"]
+    assert [op for op, _ in eda_variants("one two three four five", seed=0, variants=1, operations=["shuffle"])] == [
+        "shuffle"
+    ]
 
 
 def test_alpha_sets_how_many_words_change():

@@ -13,9 +13,14 @@ def test_dedupe_checks_in_order():
     assert filters.verdict_dedupe(original="a b", text="  ", content_hash=None, **common).reason == "empty"
     assert filters.verdict_dedupe(original="a b", text="a c", content_hash=None, **common).reason == "invalid"
     assert filters.verdict_dedupe(original="a  b", text="a b", content_hash="h1", **common).reason == "unchanged"
-    assert filters.verdict_dedupe(original="a b", text="a c", content_hash="h-old", **common).reason == "duplicate_original"
+    assert (
+        filters.verdict_dedupe(original="a b", text="a c", content_hash="h-old", **common).reason
+        == "duplicate_original"
+    )
     assert filters.verdict_dedupe(original="a b", text="a c", content_hash="h2", **common) is None
-    assert filters.verdict_dedupe(original="a b", text="a d", content_hash="h2", **common).reason == "duplicate_candidate"
+    assert (
+        filters.verdict_dedupe(original="a b", text="a d", content_hash="h2", **common).reason == "duplicate_candidate"
+    )
     assert seen == {"h2"}
 
 
@@ -45,7 +50,9 @@ def test_paraphrase_window_and_rouge_against_everything_kept():
         ("is there a way to recover access to my account", 0.95),  # 0.95 is outside [0.85, 0.95)
         ("is there a way to recover access to my account", 0.86),  # kept
     ]
-    verdicts = [filters.verdict_paraphrase(original=original, text=t, cosine=c, kept=kept, thresholds=T) for t, c in cases]
+    verdicts = [
+        filters.verdict_paraphrase(original=original, text=t, cosine=c, kept=kept, thresholds=T) for t, c in cases
+    ]
     assert [v.reason for v in verdicts] == ["kept", "rouge_overlap", "too_close", "too_far", "too_close", "kept"]
     assert kept == [original, cases[0][0], cases[5][0]]
     assert verdicts[1].scores["rouge_l"] == pytest.approx(2 * 9 / 10 * 9 / 9 / (9 / 10 + 1), abs=1e-4)

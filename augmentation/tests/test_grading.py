@@ -31,8 +31,10 @@ def test_each_rule_with_its_exact_score():
     assert codes("Say hi", " ".join(["buy now"] * 15)) == (0.7, ["repeated_text"])
     assert codes("Say hi", "") == (0.0, ["empty_response"])
     # Penalties add up and the score stops at 0.
-    assert codes("Hi", "As an AI language model I can't help with {{x}} <|im_end|>\n" * 3) == (0.0, ["too_short", "refusal",
-                                                                                                  "broken_formatting", "repeated_text"])
+    assert codes("Hi", "As an AI language model I can't help with {{x}} <|im_end|>\n" * 3) == (
+        0.0,
+        ["too_short", "refusal", "broken_formatting", "repeated_text"],
+    )
 
 
 def test_every_reason_explains_itself():
@@ -63,9 +65,18 @@ def graded_source(workspace, aug_source):
             ("Hi", "Hello, how can I help?"),
             ("Say hi", "")]
     with transaction.atomic():
-        records_bulk_create(dataset=dataset, rows=[{"kind": "sft", "messages": [{"role": "user", "content": p}]
-                                                    + ([{"role": "assistant", "content": a}] if a else [{"role": "assistant", "content": " "}])}
-                                                   for p, a in rows], source=aug_source)
+        records_bulk_create(
+            dataset=dataset,
+            rows=[
+                {
+                    "kind": "sft",
+                    "messages": [{"role": "user", "content": p}]
+                    + ([{"role": "assistant", "content": a}] if a else [{"role": "assistant", "content": " "}]),
+                }
+                for p, a in rows
+            ],
+            source=aug_source,
+        )
     return aug_source
 
 
@@ -102,8 +113,13 @@ def test_bad_grading_input_creates_nothing(graded_source):
 
 @pytest.mark.django_db(transaction=True)
 def test_llm_judge_records_a_score_or_the_failure_per_record(graded_source, tiny_endpoint, model_server):
-    run = grading_run_create(source=graded_source, method="llm_judge", endpoint=tiny_endpoint, options={"judge_max_tokens": 8},
-                             run_in_background=False)
+    run = grading_run_create(
+        source=graded_source,
+        method="llm_judge",
+        endpoint=tiny_endpoint,
+        options={"judge_max_tokens": 8},
+        run_in_background=False,
+    )
     run = grading_run_execute(run=run)
     assert run.status == "succeeded"
     grades = list(RecordGrade.objects.filter(run=run))

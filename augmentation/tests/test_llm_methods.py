@@ -32,7 +32,8 @@ def _check(run):
         assert c.split == "train"
         if c.reason in ("empty", "unchanged", "invalid", "duplicate_original", "duplicate_candidate"):
             assert c.scores == {}
-        elif c.reason == "unreadable":  # the tiny model's gibberish is often CJK, which the English-only model cannot judge
+        #the tiny model's gibberish is often CJK, which the English-only model cannot judge
+        elif c.reason == "unreadable":
             assert c.scores == {} and (mostly_cjk(c.text) or mostly_cjk(c.original_text))
         else:
             assert c.reason == _reason_from_scores(c.method, c.scores)
@@ -50,8 +51,11 @@ def test_paraphrase_two_variants_per_train_record(version, tiny_endpoint, model_
     assert list(run.candidates.values_list("operation", flat=True).order_by("pk")) == ["variant 1", "variant 2"] * 3
     assert run.embedding_model.endswith("all-MiniLM-L6-v2") or "minilm" in run.embedding_model.lower()
     _check(run)
-    again = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["paraphrase"], options=options,
-                                                                     endpoint=tiny_endpoint, run_in_background=False))
+    again = augmentation_run_execute(
+        run=augmentation_run_create(
+            version=version, methods=["paraphrase"], options=options, endpoint=tiny_endpoint, run_in_background=False
+        )
+    )
     assert ModelCall.objects.filter(endpoint=tiny_endpoint, cached=False).count() == 6
     assert ModelCall.objects.filter(endpoint=tiny_endpoint, cached=True).count() == 6
     assert list(again.candidates.values_list("text", "reason")) == list(run.candidates.values_list("text", "reason"))
@@ -59,8 +63,9 @@ def test_paraphrase_two_variants_per_train_record(version, tiny_endpoint, model_
 
 def test_back_translation_through_a_pivot(version, tiny_endpoint, model_server):
     options = {"pivot_language": "French", "max_tokens": 12}
-    run = augmentation_run_create(version=version, methods=["back_translation"], options=options, endpoint=tiny_endpoint,
-                                  run_in_background=False)
+    run = augmentation_run_create(
+        version=version, methods=["back_translation"], options=options, endpoint=tiny_endpoint, run_in_background=False
+    )
     run = augmentation_run_execute(run=run)
     assert run.status == "succeeded", run.error
     assert run.candidate_count == 3

@@ -20,9 +20,20 @@ def two_sources(workspace):
     """Source "Experts" with 30 records, "Crowd" with 20, in two datasets; one prompt is in both."""
     experts = source_create(workspace=workspace, name="Experts", kind="expert_written", quality_tier="A")
     crowd = source_create(workspace=workspace, name="Crowd", kind="crowdsourced", quality_tier="C")
-    first, second = dataset_create(workspace=workspace, name="Expert set"), dataset_create(workspace=workspace, name="Crowd set")
-    rows = lambda n, word: [{"kind": "sft", "messages": [{"role": "user", "content": f"{word} question {i}"},  # noqa: E731
-                                                         {"role": "assistant", "content": f"answer {i}"}]} for i in range(n)]
+    first, second = (
+        dataset_create(workspace=workspace, name="Expert set"),
+        dataset_create(workspace=workspace, name="Crowd set"),
+    )
+    rows = lambda n, word: [  # noqa: E731
+        {
+            "kind": "sft",
+            "messages": [
+                {"role": "user", "content": f"{word} question {i}"},
+                {"role": "assistant", "content": f"answer {i}"},
+            ],
+        }
+        for i in range(n)
+    ]
     with transaction.atomic():
         records_bulk_create(dataset=first, rows=rows(30, "expert"), source=experts)
         records_bulk_create(dataset=second, rows=rows(19, "crowd") + rows(1, "expert"), source=crowd)
@@ -38,7 +49,11 @@ def _mix(dataset, ingredients, total, seed=0):
 def test_ratios_achieved_exactly(workspace, two_sources):
     experts, crowd = two_sources
     target = dataset_create(workspace=workspace, name="Mix")
-    run = _mix(target, [{"kind": "source", "id": experts.pk, "ratio": 0.6}, {"kind": "source", "id": crowd.pk, "ratio": 0.4}], 20)
+    run = _mix(
+        target,
+        [{"kind": "source", "id": experts.pk, "ratio": 0.6}, {"kind": "source", "id": crowd.pk, "ratio": 0.4}],
+        20,
+    )
     assert run.status == "succeeded", run.error
     version = run.result_version
     assert version.operation == DatasetVersion.Operation.MIX
@@ -57,9 +72,14 @@ def test_ratios_achieved_exactly(workspace, two_sources):
 def test_a_short_ingredient_gives_all_it_has_and_the_achieved_ratio_says_so(workspace, two_sources):
     experts, crowd = two_sources
     target = dataset_create(workspace=workspace, name="Mix")
-    run = _mix(target, [{"kind": "source", "id": experts.pk, "ratio": 0.5}, {"kind": "source", "id": crowd.pk, "ratio": 0.5}], 60)
+    run = _mix(
+        target,
+        [{"kind": "source", "id": experts.pk, "ratio": 0.5}, {"kind": "source", "id": crowd.pk, "ratio": 0.5}],
+        60,
+    )
     rows = run.achieved["ingredients"]
-    assert [(r["requested"], r["taken"]) for r in rows] == [(30, 30), (30, 19)]  # the crowd's copy of an expert prompt is a duplicate
+    #the crowd's copy of an expert prompt is a duplicate
+    assert [(r["requested"], r["taken"]) for r in rows] == [(30, 30), (30, 19)]
     assert run.achieved["total"] == 49 and run.achieved["exact"] is False
     assert rows[0]["achieved_ratio"] == round(30 / 49, 6)
 
@@ -67,12 +87,20 @@ def test_a_short_ingredient_gives_all_it_has_and_the_achieved_ratio_says_so(work
 @pytest.mark.django_db
 def test_a_version_ingredient_keeps_its_splits_and_the_mix_is_seeded(workspace, two_sources, make_version):
     experts, _ = two_sources
-    version = make_version(train=[(f"train prompt {i}", "a.") for i in range(6)], test=[(f"test prompt {i}", "b.") for i in range(4)],
-                           name="Base")
-    ingredients = [{"kind": "version", "id": version.pk, "ratio": 0.5}, {"kind": "source", "id": experts.pk, "ratio": 0.5}]
+    version = make_version(
+        train=[(f"train prompt {i}", "a.") for i in range(6)],
+        test=[(f"test prompt {i}", "b.") for i in range(4)],
+        name="Base",
+    )
+    ingredients = [
+        {"kind": "version", "id": version.pk, "ratio": 0.5},
+        {"kind": "source", "id": experts.pk, "ratio": 0.5},
+    ]
     first = _mix(version.dataset, ingredients, 10, seed=3)
     second = _mix(version.dataset, ingredients, 10, seed=3)
-    pick = lambda run: sorted(VersionRecord.objects.filter(version=run.result_version).values_list("record_id", "split"))  # noqa: E731
+    pick = lambda run: sorted(  # noqa: E731
+        VersionRecord.objects.filter(version=run.result_version).values_list("record_id", "split")
+    )
     assert pick(first) == pick(second)
     base_splits = dict(VersionRecord.objects.filter(version=version).values_list("record_id", "split"))
     for record_id, split in pick(first):

@@ -17,7 +17,10 @@ def eda_run(version):
 def test_accept_passing_then_reject_one_then_version(eda_run, version, users):
     assert candidates_accept_passing(run=eda_run) == eda_run.passing_count == 12
     rejected = eda_run.candidates.order_by("pk").first()
-    assert candidates_decide(run=eda_run, candidate_ids=[rejected.pk], decision="rejected", actor=users["ml_engineer"]) == 1
+    assert (
+        candidates_decide(run=eda_run, candidate_ids=[rejected.pk], decision="rejected", actor=users["ml_engineer"])
+        == 1
+    )
     new = augmentation_run_accept(run=eda_run, created_by=users["ml_engineer"])
     assert new.operation == DatasetVersion.Operation.AUGMENTATION
     assert new.parent == version
@@ -53,7 +56,9 @@ def test_accept_needs_an_accepted_candidate_and_happens_once(eda_run):
 
 @pytest.mark.django_db
 def test_decide_refuses_candidates_of_another_run(eda_run, version):
-    other = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
+    other = augmentation_run_execute(
+        run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False)
+    )
     foreign = other.candidates.first()
     with pytest.raises(ApplicationError):
         candidates_decide(run=eda_run, candidate_ids=[foreign.pk], decision="accepted")
@@ -63,7 +68,9 @@ def test_decide_refuses_candidates_of_another_run(eda_run, version):
 @pytest.mark.django_db
 def test_a_failing_candidate_can_be_accepted_by_a_person(make_version):
     version = make_version(train=[("Hello", "Hi."), ("Please help me", "Sure.")])
-    run = augmentation_run_execute(run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False))
+    run = augmentation_run_execute(
+        run=augmentation_run_create(version=version, methods=["eda"], run_in_background=False)
+    )
     unchanged = run.candidates.filter(reason="unchanged").first()
     candidates_decide(run=run, candidate_ids=[unchanged.pk], decision="accepted")
     # Its content is the parent's own: the version gains nothing from it, and no record is duplicated.
@@ -75,7 +82,12 @@ def test_a_failing_candidate_can_be_accepted_by_a_person(make_version):
 @pytest.mark.django_db
 def test_an_empty_candidate_cannot_be_accepted(eda_run):
     candidate = eda_run.candidates.first()
-    type(candidate).objects.filter(pk=candidate.pk).update(text="", row={}, content_hash="", reason="empty", is_passing=False)
+    type(candidate).objects.filter(pk=candidate.pk).update(
+        text="", row={}, content_hash="", reason="empty", is_passing=False
+    )
     with pytest.raises(ApplicationError) as error:
         candidates_decide(run=eda_run, candidate_ids=[candidate.pk], decision="accepted")
-    assert error.value.message == f"candidate {candidate.pk} is not a valid record (empty or malformed) and cannot be accepted"
+    assert (
+        error.value.message
+        == f"candidate {candidate.pk} is not a valid record (empty or malformed) and cannot be accepted"
+    )

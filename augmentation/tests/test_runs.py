@@ -48,10 +48,19 @@ def test_eda_filter_exact_kept_and_rejected(make_version):
 @pytest.mark.django_db
 def test_duplicate_candidates_within_a_run(make_version):
     # Deleting from "help me" can only give "help", "me" or the text unchanged: repeats are certain.
-    run = _run(make_version(train=[("help me", "ok.")]), seed=0, eda_variants=8, eda_operations=["delete"], eda_alpha=0.5)
+    run = _run(
+        make_version(train=[("help me", "ok.")]), seed=0, eda_variants=8, eda_operations=["delete"], eda_alpha=0.5
+    )
     assert list(run.candidates.order_by("pk").values_list("text", "reason")) == [
-        ("me", "kept"), ("help me", "unchanged"), ("help", "kept"), ("help", "duplicate_candidate"),
-        ("help me", "unchanged"), ("help", "duplicate_candidate"), ("me", "duplicate_candidate"), ("me", "duplicate_candidate")]
+        ("me", "kept"),
+        ("help me", "unchanged"),
+        ("help", "kept"),
+        ("help", "duplicate_candidate"),
+        ("help me", "unchanged"),
+        ("help", "duplicate_candidate"),
+        ("me", "duplicate_candidate"),
+        ("me", "duplicate_candidate"),
+    ]
 
 
 @pytest.mark.django_db
@@ -80,10 +89,13 @@ def test_execute_is_idempotent(version):
 
 @pytest.mark.django_db
 def test_an_english_only_model_never_judges_chinese_paraphrases(make_version):
-    """all-MiniLM-L6-v2 scores unrelated Chinese sentences above 0.9: such candidates get "unreadable", not a verdict."""
+    """all-MiniLM-L6-v2 scores unrelated Chinese sentences above 0.9: such candidates get "unreadable", not a
+    verdict."""
     from augmentation.services.runs import candidates_filter
 
-    version = make_version(train=[("怎么注销账户？", "在设置里选择“注销账户”。"), ("How do I cancel my account?", "Open Settings.")])
+    version = make_version(
+        train=[("怎么注销账户？", "在设置里选择“注销账户”。"), ("How do I cancel my account?", "Open Settings.")]
+    )
     run = augmentation_run_create(version=version, methods=["eda"], options={}, run_in_background=False)
     records = {r.messages[0]["content"]: r for r in Record.objects.filter(dataset=version.dataset)}
     generated = [(records["怎么注销账户？"], "train", "paraphrase", "", "怎么注销账户？", "灯泡坏了怎么申请退款？"),

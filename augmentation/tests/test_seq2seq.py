@@ -18,9 +18,18 @@ def tiny_seq2seq_dir(tmp_path_factory):
 
     tokenizer = tokenizer_train(texts=[p + " " + a for p, a in TRAIN] * 20, vocab_size=300)
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=16,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        d_kv=8,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
     out = tmp_path_factory.mktemp("tiny-t5")
     T5ForConditionalGeneration(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -31,7 +40,9 @@ def tiny_seq2seq_dir(tmp_path_factory):
 def test_seq2seq_back_translation(version, tiny_seq2seq_dir):
     options = {"back_translation_engine": "seq2seq", "seq2seq_forward_dir": str(tiny_seq2seq_dir),
                "seq2seq_back_dir": str(tiny_seq2seq_dir), "max_tokens": 8}
-    run = augmentation_run_create(version=version, methods=["back_translation"], options=options, run_in_background=False)
+    run = augmentation_run_create(
+        version=version, methods=["back_translation"], options=options, run_in_background=False
+    )
     run = augmentation_run_execute(run=run)
     assert run.status == "succeeded", run.error
     assert run.candidate_count == 3
@@ -52,6 +63,10 @@ def test_seq2seq_needs_both_directories(version):
     from common.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as error:
-        augmentation_run_create(version=version, methods=["back_translation"], options={"back_translation_engine": "seq2seq"},
-                                run_in_background=False)
+        augmentation_run_create(
+            version=version,
+            methods=["back_translation"],
+            options={"back_translation_engine": "seq2seq"},
+            run_in_background=False,
+        )
     assert error.value.where == "seq2seq_forward_dir"

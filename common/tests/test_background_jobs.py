@@ -31,10 +31,18 @@ def _tasks() -> dict[str, Task]:
 def test_every_job_is_named_after_the_service_it_runs_and_takes_ids_as_keywords():
     tasks = _tasks()
     assert sorted(path.rsplit(".", 1)[1] for path in tasks) == [
-        "ai_run_execute_task", "augmentation_run_execute_task", "dedupe_run_execute_task", "general_eval_run_task",
+        "ai_run_execute_task",
+        "augmentation_run_execute_task",
+        "dedupe_run_execute_task",
+        "general_eval_run_task",
         "grading_run_execute_task",
-        "import_job_run_task", "judge_run_task", "mix_run_execute_task", "model_artifact_merge_task", "study_generate_task",
-        "training_run_supervise_task"]
+        "import_job_run_task",
+        "judge_run_task",
+        "mix_run_execute_task",
+        "model_artifact_merge_task",
+        "study_generate_task",
+        "training_run_supervise_task",
+    ]
     for path, task in tasks.items():
         service = task.name.removesuffix("_task")
         assert task.name.endswith("_task") and f"{service}(" in inspect.getsource(task.func), path
@@ -55,7 +63,11 @@ def test_jobs_queued_under_their_old_names_still_run(run_jobs):
             task = tasks[new]
             ids = {name: MISSING for name in inspect.signature(task.func).parameters}
             result = task.enqueue(**ids)
-            stored = {"args": [MISSING], "kwargs": {}} if old == "training.tasks.training_run_execute" else {"args": [], "kwargs": ids}
+            stored = (
+                {"args": [MISSING], "kwargs": {}}
+                if old == "training.tasks.training_run_execute"
+                else {"args": [], "kwargs": ids}
+            )
             DBTaskResult.objects.filter(pk=result.id).update(task_path=old, args_kwargs=stored)
     finally:
         MigrationExecutor(connection).migrate([("common", "0002_background_job_names")])

@@ -7,7 +7,11 @@ urlpatterns = [
     path("datasets/", datasets.DatasetsApi.as_view(), name="api-datasets"),
     path("datasets/<int:dataset_id>/", datasets.DatasetDetailApi.as_view(), name="api-dataset"),
     path("datasets/<int:dataset_id>/records/", datasets.DatasetRecordsApi.as_view(), name="api-dataset-records"),
-    path("datasets/<int:dataset_id>/records/tags/", datasets.DatasetRecordTagsApi.as_view(), name="api-dataset-record-tags"),
+    path(
+        "datasets/<int:dataset_id>/records/tags/",
+        datasets.DatasetRecordTagsApi.as_view(),
+        name="api-dataset-record-tags",
+    ),
     path("datasets/<int:dataset_id>/imports/", imports.DatasetImportsApi.as_view(), name="api-dataset-imports"),
     path("datasets/<int:dataset_id>/versions/", versions.DatasetVersionsApi.as_view(), name="api-dataset-versions"),
     path("imports/<int:import_job_id>/", imports.ImportJobDetailApi.as_view(), name="api-import-job"),

@@ -30,18 +30,28 @@ def source_create(*, workspace: Workspace, name: str, kind: str = Source.Kind.OW
     """Register where records come from. The name is unique in the workspace."""
     name = _clean_name(name)
     if kind not in Source.Kind.values:
-        raise ApplicationError(f"unknown source kind {kind!r}; choose one of {', '.join(Source.Kind.values)}", where="kind")
+        raise ApplicationError(
+            f"unknown source kind {kind!r}; choose one of {', '.join(Source.Kind.values)}", where="kind"
+        )
     if quality_tier not in Source.Tier.values:
         raise ApplicationError(f"unknown quality tier {quality_tier!r}; choose one of {', '.join(Source.Tier.values)}",
                                where="quality_tier")
     try:
         # The unique constraint decides, so two concurrent creates cannot both win.
         with transaction.atomic():
-            source = Source.objects.create(workspace=workspace, name=name, kind=kind, quality_tier=quality_tier, description=description)
+            source = Source.objects.create(
+                workspace=workspace, name=name, kind=kind, quality_tier=quality_tier, description=description
+            )
     except IntegrityError as exc:
-        raise ApplicationError(f"a source named {name!r} already exists in workspace {workspace.name!r}",
-                               where="name", code="duplicate") from exc
-    history_record(actor=created_by, target=source, verb="created", after={"name": name, "kind": kind, "quality_tier": quality_tier})
+        raise ApplicationError(
+            f"a source named {name!r} already exists in workspace {workspace.name!r}", where="name", code="duplicate"
+        ) from exc
+    history_record(
+        actor=created_by,
+        target=source,
+        verb="created",
+        after={"name": name, "kind": kind, "quality_tier": quality_tier},
+    )
     return source
 
 
@@ -93,19 +103,31 @@ def dataset_users(*, dataset: Dataset) -> list[str]:
     users: list[str] = []
     versions = DatasetVersion.objects.filter(dataset=dataset)
     for relation, noun in VERSION_USERS:
-        rows = versions.filter(**{f"{relation}__isnull": False}).values_list("number", f"{relation}__name").order_by("number", f"{relation}__pk")
+        rows = (
+            versions.filter(**{f"{relation}__isnull": False})
+            .values_list("number", f"{relation}__name")
+            .order_by("number", f"{relation}__pk")
+        )
         users += [f"{noun} {name!r} (v{number})" for number, name in rows[:USERS_NAMED]]
     derived = (DatasetVersion.objects.filter(parent__dataset=dataset).exclude(dataset=dataset)
                .values_list("dataset__name", "number", "parent__number").order_by("pk")[:USERS_NAMED])
     users += [f"dataset {name!r} v{number} (made from v{parent})" for name, number, parent in derived]
     under_way = [ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    users += [f"import of {name!r} ({status})" for name, status in
-              ImportJob.objects.filter(dataset=dataset, status__in=under_way).values_list("file_name", "status")[:USERS_NAMED]]
+    users += [
+        f"import of {name!r} ({status})"
+        for name, status in ImportJob.objects.filter(dataset=dataset, status__in=under_way).values_list(
+            "file_name", "status"
+        )[:USERS_NAMED]
+    ]
     users += [f"dedupe run {pk} ({status})" for pk, status in
               DedupeRun.objects.filter(dataset=dataset, status__in=under_way).values_list("pk", "status")[:USERS_NAMED]]
     running = [JobStatus.QUEUED, JobStatus.RUNNING]
-    users += [f"augmentation run {pk} ({status})" for pk, status in
-              AugmentationRun.objects.filter(version__dataset=dataset, status__in=running).values_list("pk", "status")[:USERS_NAMED]]
+    users += [
+        f"augmentation run {pk} ({status})"
+        for pk, status in AugmentationRun.objects.filter(version__dataset=dataset, status__in=running).values_list(
+            "pk", "status"
+        )[:USERS_NAMED]
+    ]
     users += [f"mix run {pk} ({status})" for pk, status in
               MixRun.objects.filter(dataset=dataset, status__in=running).values_list("pk", "status")[:USERS_NAMED]]
     return users

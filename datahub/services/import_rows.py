@@ -23,8 +23,23 @@ from datahub.formats import row_canonical_checked, row_remap
 
 # Record's columns in the order of a record line: the job's values first (the same on every line), then the row's.
 # created_at is left to the database's default (the moving transaction's start).
-RECORD_COLUMNS = ("dataset_id", "source_id", "import_job_id", "origin", "tags", "kind", "messages", "tools", "chosen", "rejected",
-                  "label", "raw", "content_hash", "prompt_hash", "line_number")
+RECORD_COLUMNS = (
+    "dataset_id",
+    "source_id",
+    "import_job_id",
+    "origin",
+    "tags",
+    "kind",
+    "messages",
+    "tools",
+    "chosen",
+    "rejected",
+    "label",
+    "raw",
+    "content_hash",
+    "prompt_hash",
+    "line_number",
+)
 CONTENT_HASH_FIELD = RECORD_COLUMNS.index("content_hash")
 NULL = r"\N"
 # Chunks handed to the parser process ahead of the one being staged.
@@ -45,7 +60,9 @@ class RowRules:
 
 def record_line_start(*, dataset_id: int, source_id: int | None, job_id: int) -> str:
     """The fields every record of one import shares, as the start of its COPY line."""
-    return "\t".join((str(dataset_id), NULL if source_id is None else str(source_id), str(job_id), "import", "[]")) + "\t"
+    return (
+        "\t".join((str(dataset_id), NULL if source_id is None else str(source_id), str(job_id), "import", "[]")) + "\t"
+    )
 
 
 def _json_text(value) -> str:
@@ -62,7 +79,8 @@ def _copy_text(text: str) -> str:
 
 
 def record_line(rules: RowRules, clean: dict, parts: dict[str, str], raw, hashes: tuple[str, str], line: int) -> str:
-    """A validated row's record as a line of COPY text: the JSON the validation already wrote is reused, not written again."""
+    """A validated row's record as a line of COPY text: the JSON the validation already wrote is reused, not written
+    again."""
     label = clean.get("label")
     return rules.line_start + "\t".join((
         clean["kind"], _copy_text(parts["messages"]),
@@ -76,7 +94,9 @@ def record_line(rules: RowRules, clean: dict, parts: dict[str, str], raw, hashes
 
 def record_line_values(text: str) -> dict:
     """A record line back into Record's field values (for a database without COPY)."""
-    values = dict(zip(RECORD_COLUMNS, (None if v == NULL else v.replace("\\\\", "\\") for v in text.rstrip("\n").split("\t"))))
+    values = dict(
+        zip(RECORD_COLUMNS, (None if v == NULL else v.replace("\\\\", "\\") for v in text.rstrip("\n").split("\t")))
+    )
     for name in ("tags", "messages", "tools", "chosen", "rejected", "raw"):
         if values[name] is not None:
             values[name] = json.loads(values[name])
@@ -144,7 +164,8 @@ class ChunkParser:
                 self.pending.append((len(lines), self.pool.submit(chunk_parse, self.rules, self.row_kind, lines)))
 
     def next(self) -> tuple[int, str, int, list, tuple | None]:
-        """(rows read, record lines, how many, row errors, stopping error) of the next chunk; (0, "", 0, [], None) at the end."""
+        """(rows read, record lines, how many, row errors, stopping error) of the next chunk; (0, "", 0, [], None) at
+        the end."""
         self._submit()
         if not self.pending:
             return 0, "", 0, [], None

@@ -123,7 +123,9 @@ class StagedFile:
                 while length:
                     block = staged.read(min(_READ_BYTES, length))
                     if not block:
-                        raise ApplicationError("the staged records are shorter than their committed chunks", where="staging")
+                        raise ApplicationError(
+                            "the staged records are shorter than their committed chunks", where="staging"
+                        )
                     length -= len(block)
                     yield block
         except FileNotFoundError as exc:
@@ -181,11 +183,18 @@ class RecordCopier:
         try:
             with transaction.atomic():
                 if uses_copy():
-                    with connection.cursor() as cursor, connection.wrap_database_errors, \
-                            cursor.cursor.copy(f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
+                    with (
+                        connection.cursor() as cursor,
+                        connection.wrap_database_errors,
+                        cursor.cursor.copy(
+                            f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN"
+                        ) as copy,
+                    ):
                         copy.write(lines)
                 else:
-                    Record.objects.bulk_create([Record(**record_line_values(line)) for line in lines.splitlines()], batch_size=500)
+                    Record.objects.bulk_create(
+                        [Record(**record_line_values(line)) for line in lines.splitlines()], batch_size=500
+                    )
         except IntegrityError as exc:
             if not _content_conflict(exc):
                 raise
@@ -361,9 +370,12 @@ def _id_ranges(job_id: int) -> list[tuple[int, int]]:
 def _search_index_range(job_id: int, ids: tuple[int, int], *, own_connection: bool = False) -> int:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("INSERT INTO datahub_recordsearch (record_id, document) "
-                           f"SELECT id, {SEARCH_DOCUMENT} FROM datahub_record "
-                           "WHERE import_job_id = %s AND id BETWEEN %s AND %s ON CONFLICT (record_id) DO NOTHING", [job_id, *ids])
+            cursor.execute(
+                "INSERT INTO datahub_recordsearch (record_id, document) "
+                f"SELECT id, {SEARCH_DOCUMENT} FROM datahub_record "
+                "WHERE import_job_id = %s AND id BETWEEN %s AND %s ON CONFLICT (record_id) DO NOTHING",
+                [job_id, *ids],
+            )
             return cursor.rowcount
     finally:
         if own_connection:

@@ -1,11 +1,11 @@
 """Importing a file into a dataset: an ImportJob per file, run by the background worker or by a command.
 
 Streaming and all or nothing: rows are read one at a time, validated, and staged in chunks (the COPY lines of the
-chunk's records, in a file beside the upload); each chunk commits together with the job's resume point, so memory
-stays flat and a restarted job continues from its last committed row without duplicating any. The staged chunks reach Record
+chunk's records, in a file beside the upload); each chunk commits together with the job's resume point, so memory stays
+flat and a restarted job continues from its last committed row without duplicating any. The staged chunks reach Record
 inside one transaction that commits with the job's success (exact duplicates left out, the first copy kept), so the
-dataset sees all of the file or none of it; on PostgreSQL that transaction copies each chunk while the next is
-being read (datahub.services.import_staging). Chunks go in through COPY on PostgreSQL, bulk_create elsewhere.
+dataset sees all of the file or none of it; on PostgreSQL that transaction copies each chunk while the next is being
+read (datahub.services.import_staging). Chunks go in through COPY on PostgreSQL, bulk_create elsewhere.
 
 With `skip_invalid` a bad row is written to the job's error report (line, field, reason) and left out instead.
 """
@@ -29,7 +29,15 @@ from datahub.canonical import MAX_RECORD_CHARS
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
 from datahub.models import IMPORT_STALE_AFTER, Dataset, ImportJob, ImportRowError, Source
-from datahub.services.import_rows import ChunkParser, RowRules, record_line, record_line_start, row_checked, row_hashes, row_prepared
+from datahub.services.import_rows import (
+    ChunkParser,
+    RowRules,
+    record_line,
+    record_line_start,
+    row_checked,
+    row_hashes,
+    row_prepared,
+)
 from datahub.services.import_staging import StagedFile, ThreadMover, mover_for, search_index_pending
 
 # Rows per committed chunk: the unit of progress, of resuming, and of one COPY (setting DATAHUB_IMPORT_CHUNK_ROWS).
@@ -47,10 +55,22 @@ def _stored_name(file_name: str) -> str:
     return name[-100:]
 
 
-def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, source: Source | None = None, created_by=None,
-                      uploaded_file=None, path: Path | str | None = None, run_in_background: bool = True,
-                      container: str = "", column_map: dict | None = None, skip_invalid: bool = False,
-                      max_record_chars: int | None = None, dataset_is_new: bool = False) -> ImportJob:
+def import_job_create(
+    *,
+    dataset: Dataset,
+    file_name: str,
+    format: str = AUTO,
+    source: Source | None = None,
+    created_by=None,
+    uploaded_file=None,
+    path: Path | str | None = None,
+    run_in_background: bool = True,
+    container: str = "",
+    column_map: dict | None = None,
+    skip_invalid: bool = False,
+    max_record_chars: int | None = None,
+    dataset_is_new: bool = False,
+) -> ImportJob:
     """Store the file (an upload, or a path on this machine) and queue its import.
 
     Give exactly one of `uploaded_file` (a Django UploadedFile) and `path`. With `run_in_background` the
@@ -61,11 +81,15 @@ def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, s
     dataset was made for this import (dataset_import_new): should the import fail, the dataset goes with it.
     """
     if format not in ImportJob.Format.values:
-        raise ApplicationError(f"unknown format {format!r}; choose one of {', '.join(ImportJob.Format.values)}", where="format")
+        raise ApplicationError(
+            f"unknown format {format!r}; choose one of {', '.join(ImportJob.Format.values)}", where="format"
+        )
     container = container or ""
     if container not in ImportJob.Container.values:
-        raise ApplicationError(f"unknown container {container!r}; choose one of {', '.join(v for v in ImportJob.Container.values if v)}",
-                               where="container")
+        raise ApplicationError(
+            f"unknown container {container!r}; choose one of {', '.join(v for v in ImportJob.Container.values if v)}",
+            where="container",
+        )
     column_map = column_map_check(column_map)
     max_record_chars = DEFAULT_MAX_RECORD_CHARS if max_record_chars is None else max_record_chars
     if not isinstance(max_record_chars, int) or not 100 <= max_record_chars <= 50_000_000:
@@ -90,9 +114,17 @@ def import_job_create(*, dataset: Dataset, file_name: str, format: str = AUTO, s
     try:
         with transaction.atomic():
             job = ImportJob.objects.create(
-                dataset=dataset, source=source, file_name=Path(file_name).name[:255], file_path=relative, format=format,
-                container=container, column_map=column_map, skip_invalid=skip_invalid, max_record_chars=max_record_chars,
-                dataset_is_new=dataset_is_new, created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+                dataset=dataset,
+                source=source,
+                file_name=Path(file_name).name[:255],
+                file_path=relative,
+                format=format,
+                container=container,
+                column_map=column_map,
+                skip_invalid=skip_invalid,
+                max_record_chars=max_record_chars,
+                dataset_is_new=dataset_is_new,
+                created_by=created_by if created_by is not None and created_by.is_authenticated else None,
             )
             history_record(actor=created_by, target=job, verb="created",
                            after={"file_name": job.file_name, "format": format, "skip_invalid": skip_invalid})
@@ -125,8 +157,11 @@ def import_job_resume(*, job: ImportJob, actor=None, run_in_background: bool = T
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         if not import_job_is_stale(job, now=now, stale_after=stale_after):
-            raise ApplicationError(f"import job {job.pk} is {job.status} and still moving; only a stalled running import resumes",
-                                   where="status", code="not_stale")
+            raise ApplicationError(
+                f"import job {job.pk} is {job.status} and still moving; only a stalled running import resumes",
+                where="status",
+                code="not_stale",
+            )
         job.status = ImportJob.Status.QUEUED
         job.save(update_fields=["status", "updated_at"])
         history_record(actor=actor, target=job, verb="resumed", after={"resume_row": job.resume_row})
@@ -158,7 +193,9 @@ def import_job_run(*, job: ImportJob, on_progress: ProgressCallback | None = Non
         if job.resume_row:
             mover.resume(job.staged_bytes)
         _rows_stage(job, on_progress, mover)
-        mover.commit(lambda created, duplicates: _job_succeed(job, created, duplicates, search_pending=mover.defers_search))
+        mover.commit(
+            lambda created, duplicates: _job_succeed(job, created, duplicates, search_pending=mover.defers_search)
+        )
     except ApplicationError as exc:
         mover.abort()
         return _job_fail(job, message=exc.message, where=exc.where)
@@ -183,13 +220,15 @@ def _job_restart(job: ImportJob) -> None:
         history_record(actor=job.created_by, target=job, verb="restarted",
                        after={"reason": "staged rows lost", "resume_row": job.resume_row})
         job.resume_row = job.processed = job.invalid_count = job.staged_bytes = job.staged_crc = 0
-        ImportJob.objects.filter(pk=job.pk).update(resume_row=0, processed=0, invalid_count=0, staged_bytes=0, staged_crc=0,
-                                                   updated_at=timezone.now())
+        ImportJob.objects.filter(pk=job.pk).update(
+            resume_row=0, processed=0, invalid_count=0, staged_bytes=0, staged_crc=0, updated_at=timezone.now()
+        )
     StagedFile(job).discard()
 
 
 def _row_error(job: ImportJob, line: int, message: str, where: str) -> ImportRowError:
-    """A row skip_invalid leaves out. Its field: what follows "line N, " in where, else a quoted field in the message."""
+    """A row skip_invalid leaves out. Its field: what follows "line N, " in where, else a quoted field in the
+    message."""
     where = where or ""
     if ", " in where:
         field = where.split(", ", 1)[1]
@@ -210,8 +249,9 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> 
         raise ApplicationError("the stored file is missing", where=job.file_name, code="not_found")
     opened = file_rows(path, container=job.container or None, tolerant=job.skip_invalid)
     job.total, job.encoding, job.detected_container = opened.total, opened.encoding, opened.container
-    ImportJob.objects.filter(pk=job.pk).update(total=job.total, encoding=job.encoding, detected_container=job.detected_container,
-                                               updated_at=timezone.now())
+    ImportJob.objects.filter(pk=job.pk).update(
+        total=job.total, encoding=job.encoding, detected_container=job.detected_container, updated_at=timezone.now()
+    )
     if on_progress is not None:
         on_progress(job.resume_row, job.total)
     # A resumed job keeps the format its first run detected: a restart must read the file the same way.
@@ -246,10 +286,15 @@ def _rows_stage(job: ImportJob, on_progress: ProgressCallback | None, mover) -> 
                     ImportRowError.objects.bulk_create(reader.errors, batch_size=2000)
                 job.processed = job.resume_row
                 job.invalid_count += len(reader.errors)
-                ImportJob.objects.filter(pk=job.pk).update(resume_row=job.resume_row, processed=job.processed,
-                                                           invalid_count=job.invalid_count, staged_bytes=job.staged_bytes,
-                                                           staged_crc=job.staged_crc, detected_format=job.detected_format,
-                                                           updated_at=timezone.now())
+                ImportJob.objects.filter(pk=job.pk).update(
+                    resume_row=job.resume_row,
+                    processed=job.processed,
+                    invalid_count=job.invalid_count,
+                    staged_bytes=job.staged_bytes,
+                    staged_crc=job.staged_crc,
+                    detected_format=job.detected_format,
+                    updated_at=timezone.now(),
+                )
             if on_progress is not None:
                 on_progress(job.processed, job.total)
             mover.move(lines, records)
@@ -329,16 +374,30 @@ def _job_succeed(job: ImportJob, created: int, duplicates: int, *, search_pendin
                                                duplicate_count=duplicates, search_pending=job.search_pending,
                                                finished_at=job.finished_at, detected_format=job.detected_format,
                                                updated_at=job.finished_at)
-    history_record(actor=job.created_by, target=job, verb="succeeded",
-                   after={"created": created, "duplicates": duplicates, "invalid": job.invalid_count, "format": job.detected_format})
+    history_record(
+        actor=job.created_by,
+        target=job,
+        verb="succeeded",
+        after={
+            "created": created,
+            "duplicates": duplicates,
+            "invalid": job.invalid_count,
+            "format": job.detected_format,
+        },
+    )
 
 
 def _job_fail(job: ImportJob, *, message: str, where: str) -> ImportJob:
     StagedFile(job).discard()
     with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.FAILED, error=message, error_where=where[:255],
-                                                   detected_format=job.detected_format or "",
-                                                   finished_at=timezone.now(), updated_at=timezone.now())
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            error=message,
+            error_where=where[:255],
+            detected_format=job.detected_format or "",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
         history_record(actor=job.created_by, target=job, verb="failed", after={"error": message, "where": where})
     job.refresh_from_db()
     if job.dataset_is_new:
@@ -353,10 +412,18 @@ def _new_dataset_remove(job: ImportJob) -> None:
 
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().filter(pk=job.dataset_id).first()
-        if dataset is None or dataset.records.exists() or dataset.versions.exists() or dataset.import_jobs.exclude(pk=job.pk).exists():
+        if (
+            dataset is None
+            or dataset.records.exists()
+            or dataset.versions.exists()
+            or dataset.import_jobs.exclude(pk=job.pk).exists()
+        ):
             return
-        dataset_delete(dataset=dataset, deleted_by=job.created_by,
-                       reason={"import_job": job.pk, "file_name": job.file_name, "error": job.error, "where": job.error_where})
+        dataset_delete(
+            dataset=dataset,
+            deleted_by=job.created_by,
+            reason={"import_job": job.pk, "file_name": job.file_name, "error": job.error, "where": job.error_where},
+        )
 
 
 @transaction.atomic

@@ -30,13 +30,19 @@ def record_build(*, dataset: Dataset, clean: dict, source: Source | None = None,
     )
 
 
-def records_bulk_create(*, dataset: Dataset, rows: Iterable[dict], source: Source | None = None, origin: str = "import") -> tuple[int, int]:
+def records_bulk_create(
+    *, dataset: Dataset, rows: Iterable[dict], source: Source | None = None, origin: str = "import"
+) -> tuple[int, int]:
     """Validate canonical rows and add the ones whose content the dataset does not hold yet.
 
     Returns (created, duplicates). Call inside a transaction: a bad row raises and nothing is kept.
     """
-    records = [record_build(dataset=dataset, clean=canonical_validate(row, where=f"row {i + 1}: "), source=source, origin=origin)
-               for i, row in enumerate(rows)]
+    records = [
+        record_build(
+            dataset=dataset, clean=canonical_validate(row, where=f"row {i + 1}: "), source=source, origin=origin
+        )
+        for i, row in enumerate(rows)
+    ]
     return records_insert(dataset=dataset, records=records)
 
 
@@ -50,7 +56,9 @@ def records_insert(*, dataset: Dataset, records: list[Record]) -> tuple[int, int
     existing: set[str] = set()
     for start in range(0, len(hashes), LOOKUP_CHUNK):
         chunk = hashes[start:start + LOOKUP_CHUNK]
-        existing.update(Record.objects.filter(dataset=dataset, content_hash__in=chunk).values_list("content_hash", flat=True))
+        existing.update(
+            Record.objects.filter(dataset=dataset, content_hash__in=chunk).values_list("content_hash", flat=True)
+        )
     fresh, seen = [], existing
     for record in records:
         if record.content_hash not in seen:
@@ -71,7 +79,8 @@ def record_ids_by_hash(*, dataset: Dataset, hashes) -> dict[str, int]:
 
 
 def records_insert_ids(*, dataset: Dataset, records: list[Record]) -> dict[str, int]:
-    """records_insert, then content hash -> id of the record now holding each one's content (inserted, or already there)."""
+    """records_insert, then content hash -> id of the record now holding each one's content (inserted, or already
+    there)."""
     records_insert(dataset=dataset, records=records)
     return record_ids_by_hash(dataset=dataset, hashes=(r.content_hash for r in records))
 
@@ -85,8 +94,14 @@ def records_quality_score_set(*, records: list[Record]) -> None:
 TAG_MAX = 64
 
 
-def records_tag(*, dataset: Dataset, record_ids: list[int], add: list[str] | None = None, remove: list[str] | None = None,
-                actor=None) -> int:
+def records_tag(
+    *,
+    dataset: Dataset,
+    record_ids: list[int],
+    add: list[str] | None = None,
+    remove: list[str] | None = None,
+    actor=None,
+) -> int:
     """Add and remove tags on the given records of `dataset`; return how many records changed.
 
     Tags are not content (the content hash ignores them), so frozen versions are unaffected. Ids outside the

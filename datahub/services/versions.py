@@ -29,7 +29,9 @@ def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, li
         raise ApplicationError("a version needs at least one record", where="records")
     Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
     number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    hashes = dict(Record.objects.filter(pk__in=[e[0] for e in entries], dataset=dataset).values_list("pk", "content_hash"))
+    hashes = dict(
+        Record.objects.filter(pk__in=[e[0] for e in entries], dataset=dataset).values_list("pk", "content_hash")
+    )
     missing = [e[0] for e in entries if e[0] not in hashes]
     if missing:
         raise ApplicationError(f"record {missing[0]} is not in dataset {dataset.name!r}", where="records")
@@ -42,9 +44,15 @@ def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, li
         manifest_hash=manifest_hash([(hashes[rid], split, labels) for rid, split, labels in entries]),
     )
     VersionRecord.objects.bulk_create(
-        [VersionRecord(version=version, record_id=rid, split=split, labels=labels) for rid, split, labels in entries], batch_size=2000
+        [VersionRecord(version=version, record_id=rid, split=split, labels=labels) for rid, split, labels in entries],
+        batch_size=2000,
     )
-    history_record(actor=created_by, target=version, verb="frozen", after={"number": number, "counts": counts, "operation": operation})
+    history_record(
+        actor=created_by,
+        target=version,
+        verb="frozen",
+        after={"number": number, "counts": counts, "operation": operation},
+    )
     return version
 
 
@@ -53,14 +61,25 @@ def _stratum(kind: str, label) -> str:
     return f"{kind}:{label}" if kind == Record.Kind.KTO else kind
 
 
-def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, ratios: dict | None = None, note: str = "",
-                           stratify: bool = False) -> DatasetVersion:
+def dataset_version_freeze(
+    *,
+    dataset: Dataset,
+    created_by=None,
+    seed: int = 0,
+    ratios: dict | None = None,
+    note: str = "",
+    stratify: bool = False,
+) -> DatasetVersion:
     """Freeze every record of the dataset with a seeded split, grouped so that no prompt (nor a record and its
     augmentations or corrections) lands in two splits, and split sizes by largest remainder (datahub.splits). With
     `stratify`, each label (kind; KTO desirable or not) is divided in the ratios on its own."""
     ratios = ratios_check(ratios or DEFAULT_RATIOS)
-    rows = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", "prompt_hash", "parent_id", "kind", "label")
-                .iterator(chunk_size=5000))
+    rows = list(
+        Record.objects.filter(dataset=dataset)
+        .order_by("pk")
+        .values_list("pk", "prompt_hash", "parent_id", "kind", "label")
+        .iterator(chunk_size=5000)
+    )
     if not rows:
         raise ApplicationError(f"dataset {dataset.name!r} has no records to freeze", where="dataset")
     keys = group_keys([(pk, prompt, parent) for pk, prompt, parent, _, _ in rows])
@@ -74,6 +93,14 @@ def dataset_version_freeze(*, dataset: Dataset, created_by=None, seed: int = 0, 
     else:
         entries = split_entries([pk for pk, *_ in rows], keys, seed=seed, ratios=ratios)
     parent = dataset.versions.order_by("-number").first()
-    return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE, created_by=created_by,
-                                  parent=parent, seed=seed, ratios=ratios, note=note,
-                                  operation_detail={"stratified": True} if stratify else None)
+    return dataset_version_create(
+        dataset=dataset,
+        entries=entries,
+        operation=DatasetVersion.Operation.FREEZE,
+        created_by=created_by,
+        parent=parent,
+        seed=seed,
+        ratios=ratios,
+        note=note,
+        operation_detail={"stratified": True} if stratify else None,
+    )

@@ -62,9 +62,14 @@ def staging_left(job: ImportJob) -> bool:
 
 def sft_row(question: str, answer: str = "Yes.") -> dict:
     """A canonical one-turn conversation."""
-    return {"kind": "sft", "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+    return {
+        "kind": "sft",
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+    }
 
 
 def alpaca_rows(count: int, *, start: int = 0) -> list[dict]:
     """Distinct small Alpaca rows; row i asks about the number start + i."""
-    return [{"instruction": f"What is {n} + {n}?", "input": "", "output": f"{2 * n}"} for n in range(start, start + count)]
+    return [
+        {"instruction": f"What is {n} + {n}?", "input": "", "output": f"{2 * n}"} for n in range(start, start + count)
+    ]

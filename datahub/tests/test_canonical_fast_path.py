@@ -48,8 +48,12 @@ class OrjsonRefusing:
 
 
 def test_hashes_do_not_depend_on_orjson(monkeypatch):
-    row = {"kind": "preference", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Héllo, World!"}],
-           "chosen": {"role": "assistant", "content": "Hi."}, "rejected": {"role": "assistant", "content": "Go away."}}
+    row = {
+        "kind": "preference",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Héllo, World!"}],
+        "chosen": {"role": "assistant", "content": "Hi."},
+        "rejected": {"role": "assistant", "content": "Go away."},
+    }
     fast = canonical_checked(row)
     monkeypatch.setattr(canonical, "orjson", OrjsonRefusing)
     assert canonical_checked(row) == fast

@@ -19,8 +19,12 @@ def sft(prompt: str, answer: str = "ok") -> dict:
 
 
 def preference(prompt: str) -> dict:
-    return {"kind": "preference", "messages": [{"role": "user", "content": prompt}],
-            "chosen": {"role": "assistant", "content": "Sure, here it is."}, "rejected": {"role": "assistant", "content": "No."}}
+    return {
+        "kind": "preference",
+        "messages": [{"role": "user", "content": prompt}],
+        "chosen": {"role": "assistant", "content": "Sure, here it is."},
+        "rejected": {"role": "assistant", "content": "No."},
+    }
 
 
 def rendered_length(tokenizer, conversation: list[dict]) -> int:
@@ -39,8 +43,12 @@ def tokenizer(tiny_model_dir):
 @pytest.fixture
 def mixed_version(dataset):
     """Eight short conversations, a medium and a very long one, and one preference pair, all in train."""
-    records_bulk_create(dataset=dataset, rows=[sft(f"Where is my order number {n}?", f"It ships on day {n}.") for n in range(8)])
-    records_bulk_create(dataset=dataset, rows=[sft("Please help " * 100, "Of course."), sft("Please help " * 400, "Sure.")])
+    records_bulk_create(
+        dataset=dataset, rows=[sft(f"Where is my order number {n}?", f"It ships on day {n}.") for n in range(8)]
+    )
+    records_bulk_create(
+        dataset=dataset, rows=[sft("Please help " * 100, "Of course."), sft("Please help " * 400, "Sure.")]
+    )
     records_bulk_create(dataset=dataset, rows=[preference("Can I get a refund?")])
     ids = sorted(Record.objects.filter(dataset=dataset).values_list("pk", flat=True))
     return dataset_version_create(dataset=dataset, entries=[(pk, "train", []) for pk in ids], operation="freeze")
@@ -106,8 +114,9 @@ def test_token_lengths_cost_the_same_queries_for_1_and_10_records(size, dataset,
         assert client.get(url).status_code == 200
 
 
-def test_card_page_offers_the_workspace_base_models_and_shows_token_figures(mixed_version, tiny_base_model, tokenizer,
-                                                                            client, users, other_workspace, tiny_model_dir):
+def test_card_page_offers_the_workspace_base_models_and_shows_token_figures(
+    mixed_version, tiny_base_model, tokenizer, client, users, other_workspace, tiny_model_dir
+):
     from training.services.base_models import base_model_register
 
     base_model_register(workspace=other_workspace, name="elsewhere-model", path=str(tiny_model_dir))
@@ -125,7 +134,9 @@ def test_card_page_offers_the_workspace_base_models_and_shows_token_figures(mixe
     assert "Length (tokens)" in page
 
 
-def test_card_api_counts_tokens_with_a_base_model_of_the_workspace(mixed_version, tiny_base_model, tokenizer, api_for, users):
+def test_card_api_counts_tokens_with_a_base_model_of_the_workspace(
+    mixed_version, tiny_base_model, tokenizer, api_for, users
+):
     lengths = expected_lengths(tokenizer, mixed_version)
     api = api_for(users["ml_engineer"])
     plain = api.get(f"/api/v1/versions/{mixed_version.pk}/card/")
@@ -160,8 +171,12 @@ def test_a_base_model_of_another_workspace_is_refused(mixed_version, tiny_base_m
 
 
 def test_datahub_imports_without_torch_or_transformers():
-    code = ("import sys, django; django.setup(); import datahub.selectors, datahub.api.views, datahub.api.urls; "
-            "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]; print(loaded); sys.exit(1 if loaded else 0)")
+    code = (
+        "import sys, django; django.setup(); import datahub.selectors, datahub.api.views, datahub.api.urls; "
+        "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]; print(loaded); sys.exit(1 if loaded else 0)"
+    )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+    )
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr

@@ -14,14 +14,26 @@ TOOLS = [{"type": "function", "function": {"name": "refund", "parameters": {"typ
 def mixed_dataset(workspace, write_file, import_path):
     """A dataset holding conversations (one with tools), preference pairs and KTO rows."""
     dataset = dataset_create(workspace=workspace, name="Mixed")
-    chats = [{"messages": [{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]}]}
-             for r in alpaca_rows(20)]
-    chats.append({"messages": [{"role": "user", "content": "Refund order 7"}, {"role": "assistant", "content": "Done."}], "tools": TOOLS})
+    chats = [
+        {"messages": [{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]}]}
+        for r in alpaca_rows(20)
+    ]
+    chats.append(
+        {
+            "messages": [{"role": "user", "content": "Refund order 7"}, {"role": "assistant", "content": "Done."}],
+            "tools": TOOLS,
+        }
+    )
     import_path(dataset, write_file("chats.jsonl", chats))
     prefs = [{"prompt": f"Rate {n}", "chosen": f"Kind {n}", "rejected": f"Rude {n}"} for n in range(10)]
     import_path(dataset, write_file("prefs.jsonl", prefs))
-    kto = [{"messages": [{"role": "user", "content": f"Hi {n}"}, {"role": "assistant", "content": f"Yo {n}"}], "label": n % 2 == 0}
-           for n in range(10)]
+    kto = [
+        {
+            "messages": [{"role": "user", "content": f"Hi {n}"}, {"role": "assistant", "content": f"Yo {n}"}],
+            "label": n % 2 == 0,
+        }
+        for n in range(10)
+    ]
     import_path(dataset, write_file("kto.jsonl", kto))
     return dataset
 
@@ -38,7 +50,12 @@ def test_export_rows_equal_trl_rows(workspace, write_file, import_path, tmp_path
     exported = read_jsonl(out)
     assert exported == [trl_row(entry.record) for entry in version_entries(version)]
     kinds = {tuple(sorted(row)) for row in exported}
-    assert kinds == {("messages",), ("messages", "tools"), ("chosen", "prompt", "rejected"), ("completion", "label", "prompt")}
+    assert kinds == {
+        ("messages",),
+        ("messages", "tools"),
+        ("chosen", "prompt", "rejected"),
+        ("completion", "label", "prompt"),
+    }
     preference = next(row for row in exported if "chosen" in row)
     assert preference["chosen"][0]["role"] == "assistant" and preference["prompt"][0]["role"] == "user"
 
@@ -57,8 +74,13 @@ def test_exported_file_imports_back_to_the_same_records(workspace, write_file, i
     rows_by_kind = {
         "sft": alpaca_rows(15),
         "preference": [{"prompt": f"Rate {n}", "chosen": f"Kind {n}", "rejected": f"Rude {n}"} for n in range(8)],
-        "kto": [{"messages": [{"role": "user", "content": f"Hi {n}"}, {"role": "assistant", "content": f"Yo {n}"}], "label": n % 3 == 0}
-                for n in range(9)],
+        "kto": [
+            {
+                "messages": [{"role": "user", "content": f"Hi {n}"}, {"role": "assistant", "content": f"Yo {n}"}],
+                "label": n % 3 == 0,
+            }
+            for n in range(9)
+        ],
     }
     for kind, rows in rows_by_kind.items():
         original = dataset_create(workspace=workspace, name=f"{kind} original")

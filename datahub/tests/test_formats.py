@@ -48,7 +48,10 @@ def test_alpaca_en_demo_reads_every_row(shared_data):
         {"role": "assistant", "content": original[0]["output"]},
     ]
     with_input = next(i for i, row in enumerate(original) if row["input"])
-    assert rows[with_input][1]["messages"][0]["content"] == f"{original[with_input]['instruction']}\n{original[with_input]['input']}"
+    assert (
+        rows[with_input][1]["messages"][0]["content"]
+        == f"{original[with_input]['instruction']}\n{original[with_input]['input']}"
+    )
     # Each row of this pretty-printed file spans five lines, so the recorded lines step by five.
     assert [line for line, _ in rows[:4]] == [2, 7, 12, 17]
 
@@ -58,7 +61,11 @@ def test_alpaca_zh_demo_keeps_chinese_text(shared_data):
     original = json.loads(path.read_text(encoding="utf-8"))
     rows = read_all(path)
     assert len(rows) == 1000
-    assert rows[0][1]["messages"][0]["content"] == original[0]["instruction"] == "识别并解释给定列表中的两个科学理论：细胞理论和日心说。"
+    assert (
+        rows[0][1]["messages"][0]["content"]
+        == original[0]["instruction"]
+        == "识别并解释给定列表中的两个科学理论：细胞理论和日心说。"
+    )
     assert rows[0][1]["messages"][1]["content"] == original[0]["output"]
 
 
@@ -89,7 +96,9 @@ def test_typed_content_parts_are_flattened(shared_data):
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     rows = read_all(path)
     assert len(rows) == 500
-    assert rows[0][1]["messages"] == [{"role": m["role"], "content": m["content"][0]["value"]} for m in first["messages"]]
+    assert rows[0][1]["messages"] == [
+        {"role": m["role"], "content": m["content"][0]["value"]} for m in first["messages"]
+    ]
 
 
 # ---------------------------------------------------------------- formats and encodings, inline
@@ -97,37 +106,117 @@ def test_typed_content_parts_are_flattened(shared_data):
 
 def test_messages_jsonl_with_tools(write_file):
     tools = [{"type": "function", "function": {"name": "refund", "parameters": {}}}]
-    path = write_file("chat.jsonl", [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                                                   {"role": "assistant", "content": "Hello!"}], "tools": tools}])
-    assert read_all(path) == [(1, {"kind": "sft", "tools": tools, "messages": [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]})]
+    path = write_file(
+        "chat.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello!"},
+                ],
+                "tools": tools,
+            }
+        ],
+    )
+    assert read_all(path) == [
+        (
+            1,
+            {
+                "kind": "sft",
+                "tools": tools,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello!"},
+                ],
+            },
+        )
+    ]
 
 
 def test_alpaca_system_and_history(write_file):
-    path = write_file("a.json", json.dumps([{"system": "You are a clerk.", "history": [["Hi", "Hello"]], "instruction": "Refund?",
-                                             "input": "order 7", "output": "Done."}]))
-    assert read_all(path) == [(1, {"kind": "sft", "messages": [
-        {"role": "system", "content": "You are a clerk."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-        {"role": "user", "content": "Refund?\norder 7"}, {"role": "assistant", "content": "Done."}]})]
+    path = write_file(
+        "a.json",
+        json.dumps(
+            [
+                {
+                    "system": "You are a clerk.",
+                    "history": [["Hi", "Hello"]],
+                    "instruction": "Refund?",
+                    "input": "order 7",
+                    "output": "Done.",
+                }
+            ]
+        ),
+    )
+    assert read_all(path) == [
+        (
+            1,
+            {
+                "kind": "sft",
+                "messages": [
+                    {"role": "system", "content": "You are a clerk."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello"},
+                    {"role": "user", "content": "Refund?\norder 7"},
+                    {"role": "assistant", "content": "Done."},
+                ],
+            },
+        )
+    ]
 
 
 def test_preference_from_plain_strings_with_system(write_file):
     path = write_file("p.jsonl", [{"system": "Be kind.", "prompt": "Rate me", "chosen": "Gladly.", "rejected": "No."}])
-    assert read_all(path) == [(1, {"kind": "preference",
-                                   "messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Rate me"}],
-                                   "chosen": {"role": "assistant", "content": "Gladly."},
-                                   "rejected": {"role": "assistant", "content": "No."}})]
+    assert read_all(path) == [
+        (
+            1,
+            {
+                "kind": "preference",
+                "messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Rate me"}],
+                "chosen": {"role": "assistant", "content": "Gladly."},
+                "rejected": {"role": "assistant", "content": "No."},
+            },
+        )
+    ]
 
 
 def test_trl_kto_prompt_completion_rows(write_file):
-    path = write_file("k.jsonl", [{"prompt": [{"role": "user", "content": "Hi"}], "completion": [{"role": "assistant", "content": "Yo"}],
-                                   "label": False}])
-    assert read_all(path) == [(1, {"kind": "kto", "label": False,
-                                   "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]})]
+    path = write_file(
+        "k.jsonl",
+        [
+            {
+                "prompt": [{"role": "user", "content": "Hi"}],
+                "completion": [{"role": "assistant", "content": "Yo"}],
+                "label": False,
+            }
+        ],
+    )
+    assert read_all(path) == [
+        (
+            1,
+            {
+                "kind": "kto",
+                "label": False,
+                "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
+            },
+        )
+    ]
 
 
-@pytest.mark.parametrize("encoding,expected", [("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be"),
-                                               ("utf-8", "utf-8"), ("gb18030", "gb18030"), ("gbk", "gb18030")])
+@pytest.mark.parametrize(
+    "encoding,expected",
+    [
+        ("utf-8-sig", "utf-8-sig"),
+        ("utf-16", "utf-16"),
+        ("utf-16-le", "utf-16-le"),
+        ("utf-16-be", "utf-16-be"),
+        ("utf-8", "utf-8"),
+        ("gb18030", "gb18030"),
+        ("gbk", "gb18030"),
+    ],
+)
 def test_encodings(write_file, encoding, expected):
     text = json.dumps({"instruction": "咖啡馆在哪里？", "output": "咖啡"}, ensure_ascii=False) + "\n"
     path = write_file("enc.jsonl", text, encoding=encoding)
@@ -144,14 +233,20 @@ def test_utf16_json_array_keeps_line_numbers(write_file):
 
 def test_explicit_format_overrides_detection(write_file):
     # A row with both shapes: auto picks messages (it has "messages"); forcing alpaca reads instruction/output.
-    row = {"messages": [{"role": "user", "content": "m"}, {"role": "assistant", "content": "n"}], "instruction": "i", "output": "o"}
+    row = {
+        "messages": [{"role": "user", "content": "m"}, {"role": "assistant", "content": "n"}],
+        "instruction": "i",
+        "output": "o",
+    }
     path = write_file("both.jsonl", [row])
     assert read_all(path)[0][1]["messages"][0]["content"] == "m"
     assert read_all(path, "alpaca")[0][1]["messages"][0]["content"] == "i"
 
 
 def test_blank_lines_in_jsonl_are_skipped_and_lines_counted(write_file):
-    path = write_file("gaps.jsonl", '{"instruction": "a", "output": "b"}\n\n\r\n{"instruction": "c", "output": "d"}\r\n')
+    path = write_file(
+        "gaps.jsonl", '{"instruction": "a", "output": "b"}\n\n\r\n{"instruction": "c", "output": "d"}\r\n'
+    )
     assert file_rows(path).total == 2
     assert [line for line, _ in read_all(path)] == [1, 4]
 
@@ -167,7 +262,9 @@ def test_malformed_jsonl_line(write_file):
 
 
 def test_malformed_json_array_names_the_line(write_file):
-    path = write_file("bad.json", '[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c" "output": "d"}\n]\n')
+    path = write_file(
+        "bad.json", '[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c" "output": "d"}\n]\n'
+    )
     assert failure(path) == ("line 3", "malformed JSON: Expecting ',' delimiter (column 23)")
 
 
@@ -206,7 +303,10 @@ def test_empty_conversation(write_file):
 
 def test_unknown_role(write_file):
     path = write_file("role.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}])
-    assert failure(path) == ("line 1, messages[1].role", "unknown role 'bot'; expected one of system, user, assistant, tool")
+    assert failure(path) == (
+        "line 1, messages[1].role",
+        "unknown role 'bot'; expected one of system, user, assistant, tool",
+    )
 
 
 def test_chosen_equal_to_rejected(write_file):
@@ -227,13 +327,18 @@ def test_kto_label_must_be_boolean(write_file):
 
 def test_unknown_row_shape(write_file):
     path = write_file("shape.jsonl", [{"question": "a", "answer": "b"}])
-    assert failure(path) == ("line 1", "cannot tell the row format from its fields (answer, question); "
-                                       "expected Alpaca (instruction, output), ShareGPT (conversations), messages, prompt/completion, "
-                                       "prompt/chosen/rejected, or messages with a label; choose a format or map the columns")
+    assert failure(path) == (
+        "line 1",
+        "cannot tell the row format from its fields (answer, question); "
+        "expected Alpaca (instruction, output), ShareGPT (conversations), messages, prompt/completion, "
+        "prompt/chosen/rejected, or messages with a label; choose a format or map the columns",
+    )
 
 
 def test_a_later_row_of_another_shape_is_an_error_not_a_guess(write_file):
-    path = write_file("mixed.jsonl", [{"instruction": "a", "output": "b"}, {"messages": [{"role": "user", "content": "c"}]}])
+    path = write_file(
+        "mixed.jsonl", [{"instruction": "a", "output": "b"}, {"messages": [{"role": "user", "content": "c"}]}]
+    )
     assert failure(path) == ("line 2", "field 'instruction' is missing")
 
 
@@ -243,17 +348,29 @@ def test_a_later_row_of_another_shape_is_an_error_not_a_guess(write_file):
     (b"%PDF-1.7", "a PDF document"),
 ])
 def test_archives_and_documents_are_named(write_file, content, what):
-    assert failure(write_file("blob.bin", content)) == ("line 1", f"the file is {what}, not JSON, JSONL, CSV, TSV or Parquet")
+    assert failure(write_file("blob.bin", content)) == (
+        "line 1",
+        f"the file is {what}, not JSON, JSONL, CSV, TSV or Parquet",
+    )
 
 
 def test_binary_file(write_file):
-    assert failure(write_file("blob.bin", bytes(range(256)))) == ("line 1", "the file is binary, not JSON, JSONL, CSV, TSV or Parquet text")
+    assert failure(write_file("blob.bin", bytes(range(256)))) == (
+        "line 1",
+        "the file is binary, not JSON, JSONL, CSV, TSV or Parquet text",
+    )
 
 
 def test_invalid_utf8_names_the_line(write_file):
-    good, bad = '{"instruction": "a", "output": "b"}\n'.encode(), '{"instruction": "café", "output": "b"}\n'.encode("latin-1")
+    good, bad = (
+        '{"instruction": "a", "output": "b"}\n'.encode(),
+        '{"instruction": "café", "output": "b"}\n'.encode("latin-1"),
+    )
     path = write_file("latin1.jsonl", good + bad)
-    assert failure(path) == ("line 2", "the text is not valid UTF-8 (byte 21 of the line); save the file as UTF-8 or UTF-16")
+    assert failure(path) == (
+        "line 2",
+        "the text is not valid UTF-8 (byte 21 of the line); save the file as UTF-8 or UTF-16",
+    )
 
 
 @pytest.mark.parametrize("content", ["", "  \n\n", "[]", "[ \n ]"])
@@ -264,7 +381,10 @@ def test_empty_files(write_file, content):
 
 def test_single_pretty_printed_object_is_explained(write_file):
     path = write_file("one.json", json.dumps({"instruction": "a", "output": "b"}, indent=2))
-    assert failure(path) == ("line 1", "the file holds one JSON object; expected an array of rows, or one row per line (JSONL)")
+    assert failure(path) == (
+        "line 1",
+        "the file holds one JSON object; expected an array of rows, or one row per line (JSONL)",
+    )
 
 
 def alpaca_like(count: int) -> list[dict]:

@@ -55,7 +55,15 @@ def test_sharegpt_unknown_speaker_is_named():
 
 def test_sharegpt_roles_out_of_order_are_rejected():
     with pytest.raises(ApplicationError) as caught:
-        one({"conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}, {"from": "gpt", "value": "c"}]})
+        one(
+            {
+                "conversations": [
+                    {"from": "human", "value": "a"},
+                    {"from": "human", "value": "b"},
+                    {"from": "gpt", "value": "c"},
+                ]
+            }
+        )
     assert (caught.value.where, caught.value.message) == ("line 1, messages", "two user turns in a row")
 
 
@@ -125,7 +133,10 @@ def test_image_parts_are_refused():
     row = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}
     with pytest.raises(ApplicationError) as caught:
         one(row)
-    assert (caught.value.where, caught.value.message) == ("line 1", "only text content is supported, found a 'image_url' part")
+    assert (caught.value.where, caught.value.message) == (
+        "line 1",
+        "only text content is supported, found a 'image_url' part",
+    )
 
 
 def test_csv_with_json_cells_and_a_header(write_file):
@@ -140,8 +151,16 @@ def test_csv_with_json_cells_and_a_header(write_file):
 def test_tsv_with_messages_column_and_label(write_file):
     messages = json.dumps([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
     path = write_file("k.tsv", f"messages\tlabel\n{messages}\ttrue\n")
-    assert read_all(path) == [(2, {"kind": "kto", "label": True,
-                                   "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})]
+    assert read_all(path) == [
+        (
+            2,
+            {
+                "kind": "kto",
+                "label": True,
+                "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            },
+        )
+    ]
 
 
 def test_parquet(tmp_path):

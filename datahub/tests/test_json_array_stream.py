@@ -16,7 +16,10 @@ def rows_of(path):
 
 @pytest.mark.parametrize("block", [1, 2, 3, 7, 64])
 def test_rows_and_lines_are_the_same_for_any_block_size(write_file, monkeypatch, block):
-    rows = [{"instruction": f"Question {i} with \\n, [brackets], {{braces}} and \"quotes\"", "output": "答案 " * i} for i in range(6)]
+    rows = [
+        {"instruction": f"Question {i} with \\n, [brackets], {{braces}} and \"quotes\"", "output": "答案 " * i}
+        for i in range(6)
+    ]
     path = write_file("a.json", "\n" + json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     expected = rows_of(path)
     monkeypatch.setattr(formats._JsonArrayStream, "BLOCK", block)
@@ -28,10 +31,15 @@ def test_rows_and_lines_are_the_same_for_any_block_size(write_file, monkeypatch,
 @pytest.mark.parametrize("block", [2, 5, 1 << 20])
 def test_a_malformed_element_is_named_by_its_line_in_the_file(write_file, monkeypatch, block):
     monkeypatch.setattr(formats._JsonArrayStream, "BLOCK", block)
-    path = write_file("bad.json", '[\n  {"instruction": "a", "output": "b"},\n\n  {"instruction": "c" "output": "d"}\n]\n')
+    path = write_file(
+        "bad.json", '[\n  {"instruction": "a", "output": "b"},\n\n  {"instruction": "c" "output": "d"}\n]\n'
+    )
     with pytest.raises(ApplicationError) as caught:
         file_rows(path)
-    assert (caught.value.where, caught.value.message) == ("line 4", "malformed JSON: Expecting ',' delimiter (column 23)")
+    assert (caught.value.where, caught.value.message) == (
+        "line 4",
+        "malformed JSON: Expecting ',' delimiter (column 23)",
+    )
 
 
 def test_the_buffer_stays_small_however_long_the_array(write_file, monkeypatch):

@@ -13,15 +13,25 @@ def sft(prompt: str, answer: str = "ok") -> dict:
 
 
 def test_near_duplicates_are_found_in_english_and_chinese():
-    train = [(1, "h1", "How do I reset my password on the website?"), (2, "h2", "我的订单什么时候发货？请尽快告诉我"), (3, "h3", "Totally unrelated")]
-    test = [(10, "h1", "anything"), (11, "x", "How do I reset my password on the web site??"), (12, "y", "我的订单什么时候发货？请尽快告诉我。"),
-            (13, "z", "What is the capital of France?")]
+    train = [
+        (1, "h1", "How do I reset my password on the website?"),
+        (2, "h2", "我的订单什么时候发货？请尽快告诉我"),
+        (3, "h3", "Totally unrelated"),
+    ]
+    test = [
+        (10, "h1", "anything"),
+        (11, "x", "How do I reset my password on the web site??"),
+        (12, "y", "我的订单什么时候发货？请尽快告诉我。"),
+        (13, "z", "What is the capital of France?"),
+    ]
     leaks = leaks_find(train=train, test=test)
     # "near" is dedupe's near duplicate: the two English prompts share 6 of 9 word 3-grams (0.67 < 0.8), so only the
     # Chinese one (character 5-grams of the normalised text, identical) is near.
     assert [(l.test_record, l.train_record, l.kind) for l in leaks] == [(10, 1, "exact"), (12, 2, "near")]
     assert jaccard(shingles("abcdefgh"), shingles("abcdefgh")) == 1.0
-    long_prompt = "How do I reset my password on the website when I no longer have access to the email address I signed up with"
+    long_prompt = (
+        "How do I reset my password on the website when I no longer have access to the email address I signed up with"
+    )
     near = leaks_find(train=[(1, "h1", long_prompt)], test=[(11, "x", long_prompt + " years ago?")])
     assert [(l.test_record, l.train_record, l.kind, l.similarity) for l in near] == [(11, 1, "near", round(21 / 23, 3))]
 
@@ -57,7 +67,9 @@ def test_version_diff_counts_added_removed_changed_and_moved(dataset):
     records_bulk_create(dataset=dataset, rows=[sft(f"q{n}") for n in range(5)])
     ids = sorted(Record.objects.filter(dataset=dataset).values_list("pk", flat=True))
     old = dataset_version_create(dataset=dataset, entries=[(i, "train", []) for i in ids[:4]], operation="freeze")
-    fixed = record_build(dataset=dataset, clean=sft("q1", "corrected"), parent=Record.objects.get(pk=ids[1]), origin="annotation")
+    fixed = record_build(
+        dataset=dataset, clean=sft("q1", "corrected"), parent=Record.objects.get(pk=ids[1]), origin="annotation"
+    )
     records_insert(dataset=dataset, records=[fixed])
     new_entries = [(ids[0], "test", []), (fixed.pk, "train", []), (ids[3], "train", []), (ids[4], "train", [])]
     new = dataset_version_create(dataset=dataset, entries=new_entries, operation="freeze", parent=old)
@@ -88,13 +100,19 @@ def test_leakage_and_diff_through_api_and_pages(api_for, client, users, dataset)
     assert api.get(f"/api/v1/versions/{second.pk}/leakage/?split=train").json()["where"] == "split"
     diff = api.get(f"/api/v1/versions/{second.pk}/diff/?against={first.pk}").json()
     assert (diff["added"], diff["removed"], diff["old"], diff["new"]) == (1, 0, 1, 2)
-    assert api_for(users["crowd_annotator"]).get(f"/api/v1/versions/{second.pk}/diff/?against={first.pk}").status_code == 404
+    assert (
+        api_for(users["crowd_annotator"]).get(f"/api/v1/versions/{second.pk}/diff/?against={first.pk}").status_code
+        == 404
+    )
     client.force_login(users["product_manager"])
     page = client.get(reverse("datahub:version-detail", args=[second.pk])).content.decode()
     assert reverse("datahub:version-leakage", args=[second.pk]) in page
     assert f'{reverse("datahub:version-diff", args=[second.pk])}?against={first.pk}' in page
     assert "0 exact, 0 near-exact" in client.get(reverse("datahub:version-leakage", args=[second.pk])).content.decode()
-    assert "Changes from v1 to v2" in client.get(reverse("datahub:version-diff", args=[second.pk]) + f"?against={first.pk}").content.decode()
+    assert (
+        "Changes from v1 to v2"
+        in client.get(reverse("datahub:version-diff", args=[second.pk]) + f"?against={first.pk}").content.decode()
+    )
 
 
 def test_version_card_counts_mix_sources_and_lengths(client, users, dataset, source, django_assert_num_queries):
@@ -103,7 +121,9 @@ def test_version_card_counts_mix_sources_and_lengths(client, users, dataset, sou
     from datahub.selectors import version_card
 
     records_bulk_create(dataset=dataset, rows=[sft(f"q{n}") for n in range(8)], source=source)
-    records_bulk_create(dataset=dataset, rows=[{"kind": "kto", "label": True, "messages": sft("long " * 100)["messages"]}])
+    records_bulk_create(
+        dataset=dataset, rows=[{"kind": "kto", "label": True, "messages": sft("long " * 100)["messages"]}]
+    )
     version = dataset_version_freeze(dataset=dataset, seed=1)
     with django_assert_num_queries(3):
         card = version_card(version=version)

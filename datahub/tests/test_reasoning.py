@@ -18,11 +18,27 @@ THOUGHT = "The customer wants a refund; orders ship within 3 days."
 
 
 def test_reasoning_content_is_kept_and_a_think_block_becomes_it():
-    kept = canonical_validate({"messages": [{"role": "user", "content": "Hi"},
-                                            {"role": "assistant", "content": "Hello!", "reasoning_content": f"\n{THOUGHT}\n"}]})
-    inline = canonical_validate({"messages": [{"role": "user", "content": "Hi"},
-                                              {"role": "assistant", "content": f"<think>\n{THOUGHT}\n</think>\n\nHello!"}]})
-    assert kept["messages"][1] == inline["messages"][1] == {"role": "assistant", "content": "Hello!", "reasoning_content": THOUGHT}
+    kept = canonical_validate(
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!", "reasoning_content": f"\n{THOUGHT}\n"},
+            ]
+        }
+    )
+    inline = canonical_validate(
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": f"<think>\n{THOUGHT}\n</think>\n\nHello!"},
+            ]
+        }
+    )
+    assert (
+        kept["messages"][1]
+        == inline["messages"][1]
+        == {"role": "assistant", "content": "Hello!", "reasoning_content": THOUGHT}
+    )
     # An empty block is no reasoning; text that merely mentions the tag is left alone.
     empty = canonical_validate({"messages": [{"role": "user", "content": "Hi"},
                                              {"role": "assistant", "content": "<think>\n\n</think>\n\nHello!"}]})
@@ -36,7 +52,10 @@ def test_reasoning_that_is_not_text_is_refused_where_it_is():
     with pytest.raises(ApplicationError) as error:
         canonical_validate({"messages": [{"role": "user", "content": "Hi"},
                                          {"role": "assistant", "content": "Hello!", "reasoning_content": ["no"]}]})
-    assert (error.value.message, error.value.where) == ("reasoning_content must be text", "messages[1].reasoning_content")
+    assert (error.value.message, error.value.where) == (
+        "reasoning_content must be text",
+        "messages[1].reasoning_content",
+    )
 
 
 @pytest.fixture
@@ -47,9 +66,23 @@ def reasoning_dataset(workspace, write_file, import_path):
     import_path(dataset, write_file("messages.jsonl", [{"messages": [
         {"role": "user", "content": "Where is my order?"},
         {"role": "assistant", "content": "It ships tomorrow.", "reasoning_content": THOUGHT}]}]))
-    import_path(dataset, write_file("alpaca.jsonl", [{"instruction": "Refund?", "output": f"<think>{THOUGHT}</think>Yes."}]))
-    import_path(dataset, write_file("sharegpt.jsonl", [{"conversations": [
-        {"from": "human", "value": "Shipping cost?"}, {"from": "gpt", "value": f"<think>\n{THOUGHT}\n</think>\n\nFree over 50."}]}]))
+    import_path(
+        dataset, write_file("alpaca.jsonl", [{"instruction": "Refund?", "output": f"<think>{THOUGHT}</think>Yes."}])
+    )
+    import_path(
+        dataset,
+        write_file(
+            "sharegpt.jsonl",
+            [
+                {
+                    "conversations": [
+                        {"from": "human", "value": "Shipping cost?"},
+                        {"from": "gpt", "value": f"<think>\n{THOUGHT}\n</think>\n\nFree over 50."},
+                    ]
+                }
+            ],
+        ),
+    )
     import_path(dataset, write_file("pairs.jsonl", [{"prompt": "Return?", "chosen": f"<think>{THOUGHT}</think>Sure.",
                                                      "rejected": "No."}]))
     return dataset
@@ -69,8 +102,13 @@ def test_reasoning_exports_to_trl_jsonl_and_the_hugging_face_folder(reasoning_da
     version = dataset_version_freeze(dataset=reasoning_dataset, seed=1)
     version_export_jsonl(version, split=None, path=tmp_path / "all.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()]
-    thought = [message.get("reasoning_content") for row in rows for key in ("messages", "chosen") for message in row.get(key, [])
-               if message["role"] == "assistant"]
+    thought = [
+        message.get("reasoning_content")
+        for row in rows
+        for key in ("messages", "chosen")
+        for message in row.get(key, [])
+        if message["role"] == "assistant"
+    ]
     assert thought == [THOUGHT] * 4
 
     version_export_hf_zip(version, path=tmp_path / "hf.zip")

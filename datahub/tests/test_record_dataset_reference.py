@@ -25,8 +25,17 @@ def test_records_naming_a_dataset_that_does_not_exist_are_refused(dataset):
     record = Record.objects.get()
     missing = Dataset.objects.order_by("-pk").first().pk + 1000
     with pytest.raises(IntegrityError, match=f"dataset {missing} does not exist"), transaction.atomic():
-        Record.objects.bulk_create([Record(dataset_id=missing, kind="sft", messages=record.messages, content_hash="x" * 64,
-                                           prompt_hash="y" * 64)])
+        Record.objects.bulk_create(
+            [
+                Record(
+                    dataset_id=missing,
+                    kind="sft",
+                    messages=record.messages,
+                    content_hash="x" * 64,
+                    prompt_hash="y" * 64,
+                )
+            ]
+        )
     with pytest.raises(IntegrityError, match=f"dataset {missing} does not exist"), transaction.atomic():
         Record.objects.filter(pk=record.pk).update(dataset_id=missing)
     assert list(Record.objects.values_list("dataset_id", flat=True)) == [dataset.pk]
@@ -59,7 +68,8 @@ def test_a_dataset_deleted_while_records_go_into_it_keeps_them_or_refuses_them(d
             inserted.wait(10)
             with transaction.atomic(), connection.cursor() as cursor:
                 delete_started.set()
-                cursor.execute("DELETE FROM datahub_dataset WHERE id = %s", [dataset.pk])  # waits for the insert's commit
+                #waits for the insert's commit
+                cursor.execute("DELETE FROM datahub_dataset WHERE id = %s", [dataset.pk])
             outcome["delete"] = "committed"
         except IntegrityError as exc:
             outcome["delete"] = str(exc).splitlines()[0]

@@ -16,7 +16,11 @@ FOLDERS = ("sft", "preference")
 REAL_FILES = sorted(str(p.relative_to(SHARED_DATA)) for folder in FOLDERS if (SHARED_DATA / folder).is_dir()
                     for p in (SHARED_DATA / folder).rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl"))
 # Expected kinds, so a file silently read as the wrong format fails.
-EXPECTED_COLUMNS = {"sft": {"messages"}, "preference": {"prompt", "chosen", "rejected"}, "kto": {"prompt", "completion", "label"}}
+EXPECTED_COLUMNS = {
+    "sft": {"messages"},
+    "preference": {"prompt", "chosen", "rejected"},
+    "kto": {"prompt", "completion", "label"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,9 @@ def test_the_shared_folders_are_found():
 
 
 @pytest.mark.parametrize("relative", REAL_FILES or ["(none)"])
-def test_real_file_round_trips_into_trl(relative, workspace, dataset, import_path, shared_data, tmp_path, chat_tokenizer):
+def test_real_file_round_trips_into_trl(
+    relative, workspace, dataset, import_path, shared_data, tmp_path, chat_tokenizer
+):
     from datasets import load_dataset
     from trl.data_utils import maybe_apply_chat_template
 
@@ -53,7 +59,9 @@ def test_real_file_round_trips_into_trl(relative, workspace, dataset, import_pat
         tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
         example = {k: v for k, v in row.items() if k != "tools"}
         rendered = maybe_apply_chat_template(example, chat_tokenizer, tools=_without_nulls(tools))
-        text_keys = {"sft": ["text"], "preference": ["prompt", "chosen", "rejected"], "kto": ["prompt", "completion"]}[kind]
+        text_keys = {"sft": ["text"], "preference": ["prompt", "chosen", "rejected"], "kto": ["prompt", "completion"]}[
+            kind
+        ]
         assert all(isinstance(rendered[k], str) and rendered[k] for k in text_keys)
     assert set(first_exported) >= EXPECTED_COLUMNS[kind]
 

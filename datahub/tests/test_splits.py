@@ -4,7 +4,15 @@ from collections import Counter
 
 import pytest
 
-from datahub.splits import DEFAULT_RATIOS, group_keys, split_assign, split_entries, split_for, split_targets, stratified_assign
+from datahub.splits import (
+    DEFAULT_RATIOS,
+    group_keys,
+    split_assign,
+    split_entries,
+    split_for,
+    split_targets,
+    stratified_assign,
+)
 
 
 def test_a_lone_record_keeps_its_own_prompt_hash():
@@ -29,14 +37,22 @@ def test_the_key_does_not_depend_on_row_order():
 
 
 def test_links_join_groups_and_a_cycle_of_parents_still_gets_a_key():
-    assert group_keys([(1, "a", None), (2, "b", None), (3, "c", None)], links=[(1, 3), (8, 9)]) == {1: "a", 2: "b", 3: "a"}
+    assert group_keys([(1, "a", None), (2, "b", None), (3, "c", None)], links=[(1, 3), (8, 9)]) == {
+        1: "a",
+        2: "b",
+        3: "a",
+    }
     assert group_keys([(1, "z", 2), (2, "y", 1)]) == {1: "y", 2: "y"}
 
 
 def test_every_augmentation_lands_in_its_roots_split():
     rows = []
     for root in range(1, 301):
-        rows += [(root, f"prompt-{root}", None), (1000 + root, f"rewrite-{root}", root), (2000 + root, f"again-{root}", 1000 + root)]
+        rows += [
+            (root, f"prompt-{root}", None),
+            (1000 + root, f"rewrite-{root}", root),
+            (2000 + root, f"again-{root}", 1000 + root),
+        ]
     keys = group_keys(rows)
     split_of = {pk: split_for(keys[pk], seed=7, ratios=DEFAULT_RATIOS) for pk, _, _ in rows}
     assert all(split_of[1000 + root] == split_of[2000 + root] == split_of[root] for root in range(1, 301))
@@ -75,7 +91,9 @@ def test_groups_never_straddle_and_miss_the_targets_by_at_most_a_group():
             pk += 1
             rows.append((pk, f"prompt-{prompt}", None))
     keys = group_keys(rows)
-    entries = split_entries([pk for pk, _, _ in rows], keys, seed=3, ratios={"train": 0.75, "validation": 0.1, "test": 0.15})
+    entries = split_entries(
+        [pk for pk, _, _ in rows], keys, seed=3, ratios={"train": 0.75, "validation": 0.1, "test": 0.15}
+    )
     split_of = {pk: split for pk, split, _ in entries}
     for prompt in range(40):
         assert len({split_of[pk] for pk, p, _ in rows if p == f"prompt-{prompt}"}) == 1
@@ -87,7 +105,9 @@ def test_groups_never_straddle_and_miss_the_targets_by_at_most_a_group():
 def test_the_assignment_depends_on_the_seed_and_the_groups_not_their_order():
     groups = {f"g{i}": 1 + i % 2 for i in range(30)}
     ratios = {"train": 0.6, "validation": 0.2, "test": 0.2}
-    assert split_assign(groups, seed=1, ratios=ratios) == split_assign(dict(reversed(groups.items())), seed=1, ratios=ratios)
+    assert split_assign(groups, seed=1, ratios=ratios) == split_assign(
+        dict(reversed(groups.items())), seed=1, ratios=ratios
+    )
     assert split_assign(groups, seed=1, ratios=ratios) != split_assign(groups, seed=2, ratios=ratios)
 
 

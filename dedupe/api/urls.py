@@ -8,5 +8,9 @@ urlpatterns = [
     path("dedupe-runs/<int:run_id>/pairs/", views.DedupeRunPairsApi.as_view(), name="api-dedupe-run-pairs"),
     path("dedupe-runs/<int:run_id>/clusters/", views.DedupeRunClustersApi.as_view(), name="api-dedupe-run-clusters"),
     path("dedupe-runs/<int:run_id>/apply/", views.DedupeRunApplyApi.as_view(), name="api-dedupe-run-apply"),
-    path("dedupe-decisions/<int:decision_id>/override/", views.DedupeDecisionOverrideApi.as_view(), name="api-dedupe-decision-override"),
+    path(
+        "dedupe-decisions/<int:decision_id>/override/",
+        views.DedupeDecisionOverrideApi.as_view(),
+        name="api-dedupe-decision-override",
+    ),
 ]

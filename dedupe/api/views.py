@@ -81,7 +81,9 @@ class DedupeRunsApi(APIView):
         if number is not None:
             version = version_by_number(dataset=dataset, number=number)
             if version is None:
-                raise ApplicationError(f"dataset {dataset.name!r} has no version {number}", where="version", code="not_found")
+                raise ApplicationError(
+                    f"dataset {dataset.name!r} has no version {number}", where="version", code="not_found"
+                )
         run = dedupe_run_create(dataset=dataset, version=version, created_by=request.user, **values)
         return Response(self.OutputSerializer(run).data, status=status.HTTP_201_CREATED)
 

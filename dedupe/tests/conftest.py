@@ -14,11 +14,16 @@ from dedupe.services import dedupe_run_create, dedupe_run_execute
 
 def chat(row: dict) -> dict:
     """An Alpaca-style row as a canonical conversation."""
-    return {"messages": [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["output"]}]}
+    return {
+        "messages": [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["output"]}]
+    }
 
-REFUND_ANSWER = ("Refunds are issued to the original payment method within five business days after the warehouse receives "
-                 "the returned item. You will get an email with the refund amount and a tracking number for the return, "
-                 "and you can follow the status of the refund under Orders in your account at any time.")
+
+REFUND_ANSWER = (
+    "Refunds are issued to the original payment method within five business days after the warehouse receives "
+    "the returned item. You will get an email with the refund amount and a tracking number for the return, "
+    "and you can follow the status of the refund under Orders in your account at any time."
+)
 
 ZH_ANSWER = ("订单发货后一般三到五个工作日送达，偏远地区可能需要七个工作日。您可以在订单页面查看物流信息，"
              "如果超过十个工作日仍未收到包裹，请联系在线客服，我们会为您核实并补发。")
@@ -36,15 +41,28 @@ FORUM_ROWS = [
 
 HELP_DESK_ROWS = [
     # the forum's password answer, differently cased and punctuated: a normalised exact duplicate
-    {"instruction": "how do I reset my password", "input": "",
-     "output": "open settings - choose security; then click reset password and follow the link we email you"},
+    {
+        "instruction": "how do I reset my password",
+        "input": "",
+        "output": "open settings - choose security; then click reset password and follow the link we email you",
+    },
     # the refund answer with its last word changed: a near duplicate (word 3-gram Jaccard 0.88)
-    {"instruction": "How can I get a refund for my order?", "input": "", "output": REFUND_ANSWER.replace("any time.", "any moment.")},
+    {
+        "instruction": "How can I get a refund for my order?",
+        "input": "",
+        "output": REFUND_ANSWER.replace("any time.", "any moment."),
+    },
     # the payment answer reworded: a semantic duplicate only
-    {"instruction": "Which payment methods do you accept?", "input": "",
-     "output": "We accept PayPal, bank transfer, Visa, Mastercard and American Express."},
-    {"instruction": "Can I change my delivery address after ordering?", "input": "",
-     "output": "Yes, until the order ships: open the order and choose Change address."},
+    {
+        "instruction": "Which payment methods do you accept?",
+        "input": "",
+        "output": "We accept PayPal, bank transfer, Visa, Mastercard and American Express.",
+    },
+    {
+        "instruction": "Can I change my delivery address after ordering?",
+        "input": "",
+        "output": "Yes, until the order ships: open the order and choose Change address.",
+    },
     # the Chinese delivery question with one character changed: near duplicate on character 5-grams
     {"instruction": "我的包裹什么时候到？", "input": "", "output": ZH_ANSWER.replace("查看", "查询")},
 ]

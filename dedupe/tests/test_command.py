@@ -27,8 +27,10 @@ def test_dry_run_then_apply(support_dataset):
     assert DatasetVersion.objects.count() == 0
     out, _ = run_command("--workspace", "Acme support", "--dataset", "Support chats", "--apply", "--cosine", "0.9")
     version = DatasetVersion.objects.get()
-    assert out.splitlines()[1] == (f"applied: version 1 of 'Support chats' with 7 records ({version.counts['train']} train, "
-                                   f"{version.counts['validation']} validation, {version.counts['test']} test)")
+    assert out.splitlines()[1] == (
+        f"applied: version 1 of 'Support chats' with 7 records ({version.counts['train']} train, "
+        f"{version.counts['validation']} validation, {version.counts['test']} test)"
+    )
     assert DedupeRun.objects.order_by("-pk").first().cosine_threshold == 0.9
 
 
@@ -40,19 +42,33 @@ def test_over_a_version(support_dataset):
     assert (version.parent.number, version.operation, sum(version.counts.values())) == (1, "dedupe", 10)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--workspace", "Nope", "--dataset", "Support chats"], "--workspace: no workspace named 'Nope'"),
-    (["--workspace", "Acme support", "--dataset", "Nope"], "--dataset: no dataset named 'Nope' in workspace 'Acme support'"),
-    (["--workspace", "Acme support", "--dataset", "Support chats", "--version", "4"],
-     "--version: dataset 'Support chats' has no version 4"),
-    (["--workspace", "Acme support", "--dataset", "Support chats", "--no-exact", "--no-near", "--no-semantic"],
-     "--stages: choose at least one stage: exact, near-duplicate or semantic"),
-    (["--workspace", "Acme support", "--dataset", "Support chats", "--cosine", "2"],
-     "--cosine-threshold: the cosine threshold is from 0.5 to 1 (0.95 is the default for MiniLM-class models)"),
-    (["--workspace", "Acme support", "--dataset", "Support chats", "--model", "/nowhere"],
-     "--embedding-model: /nowhere is not inside a model directory this server allows: name a directory under one of the "
-     "operator's model roots (WHETSTONE_MODEL_ROOTS) or inside this workspace's storage"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workspace", "Nope", "--dataset", "Support chats"], "--workspace: no workspace named 'Nope'"),
+        (
+            ["--workspace", "Acme support", "--dataset", "Nope"],
+            "--dataset: no dataset named 'Nope' in workspace 'Acme support'",
+        ),
+        (
+            ["--workspace", "Acme support", "--dataset", "Support chats", "--version", "4"],
+            "--version: dataset 'Support chats' has no version 4",
+        ),
+        (
+            ["--workspace", "Acme support", "--dataset", "Support chats", "--no-exact", "--no-near", "--no-semantic"],
+            "--stages: choose at least one stage: exact, near-duplicate or semantic",
+        ),
+        (
+            ["--workspace", "Acme support", "--dataset", "Support chats", "--cosine", "2"],
+            "--cosine-threshold: the cosine threshold is from 0.5 to 1 (0.95 is the default for MiniLM-class models)",
+        ),
+        (
+            ["--workspace", "Acme support", "--dataset", "Support chats", "--model", "/nowhere"],
+            "--embedding-model: /nowhere is not inside a model directory this server allows: name a directory under one of the "
+            "operator's model roots (WHETSTONE_MODEL_ROOTS) or inside this workspace's storage",
+        ),
+    ],
+)
 def test_bad_input_fails_with_a_clear_message_and_creates_nothing(support_dataset, args, message):
     with pytest.raises(CommandError) as caught:
         run_command(*args)

@@ -8,7 +8,9 @@ from dedupe.tests.conftest import chat
 
 
 def long_alpaca_rows(path, count: int) -> list[dict]:
-    rows = [r for r in json.loads(path.read_text(encoding="utf-8")) if not r["input"] and len(r["output"].split()) >= 60]
+    rows = [
+        r for r in json.loads(path.read_text(encoding="utf-8")) if not r["input"] and len(r["output"].split()) >= 60
+    ]
     return rows[:count]
 
 
@@ -20,7 +22,9 @@ def test_copies_of_real_alpaca_rows_are_found_and_the_originals_kept(shared_data
     records_bulk_create(dataset=dataset, rows=[chat(r) for r in originals], source=help_desk)
     recased = [{"instruction": r["instruction"].upper().rstrip("?.!"), "output": r["output"].replace(",", "").upper()}
                for r in originals[:5]]
-    reworded = [{"instruction": r["instruction"], "output": r["output"].rsplit(" ", 1)[0] + " indeed."} for r in originals[5:10]]
+    reworded = [
+        {"instruction": r["instruction"], "output": r["output"].rsplit(" ", 1)[0] + " indeed."} for r in originals[5:10]
+    ]
     records_bulk_create(dataset=dataset, rows=[chat(r) for r in recased + reworded], source=forum)
     run = dry_run(dataset=dataset)
     assert (run.record_count, run.cluster_count, run.drop_count) == (40, 10, 10)

@@ -33,7 +33,13 @@ def outcome(run: DedupeRun, records_by_prompt: dict) -> list[tuple]:
 
 def test_all_stages_find_four_clusters_and_keep_the_help_desk_copy(dry_run, records_by_prompt):
     run = dry_run()
-    assert (run.status, run.record_count, run.cluster_count, run.drop_count, run.error) == ("dry_run_ready", 11, 4, 4, "")
+    assert (run.status, run.record_count, run.cluster_count, run.drop_count, run.error) == (
+        "dry_run_ready",
+        11,
+        4,
+        4,
+        "",
+    )
     assert outcome(run, records_by_prompt) == [
         (1, PASSWORD_A, "keep", "", None, None), (1, PASSWORD_C, "drop", "normalised", PASSWORD_A, 1.0),
         (2, REFUND_A, "keep", "", None, None), (2, REFUND_C, "drop", "near", REFUND_A, 0.967),
@@ -96,7 +102,12 @@ def test_override_then_apply_makes_a_version_with_exact_counts_and_lineage(dry_r
     keep_forum_refund = DedupeDecision.objects.get(run=run, record=records_by_prompt[REFUND_C])
     drop_two_plus_two = records_by_prompt[("What is 2+2?", "Forum scrape")]
     decision = dedupe_decision_override(decision=keep_forum_refund, action="keep", actor=engineer)
-    assert (decision.action, decision.proposed_action, decision.is_overridden, decision.overridden_by) == ("keep", "drop", True, engineer)
+    assert (decision.action, decision.proposed_action, decision.is_overridden, decision.overridden_by) == (
+        "keep",
+        "drop",
+        True,
+        engineer,
+    )
     assert DedupeRun.objects.get(pk=run.pk).drop_count == 2
     version = dedupe_run_apply(run=run, actor=engineer, note="first clean-up")
     assert (version.number, version.operation, version.parent, version.created_by, version.note) == (
@@ -105,9 +116,20 @@ def test_override_then_apply_makes_a_version_with_exact_counts_and_lineage(dry_r
     dropped = {records_by_prompt[PASSWORD_C].pk, records_by_prompt[PARCEL_C].pk}
     assert kept_ids == set(Record.objects.filter(dataset=run.dataset).values_list("pk", flat=True)) - dropped
     assert sum(version.counts.values()) == 9 and drop_two_plus_two.pk in kept_ids
-    assert version.operation_detail == {"dedupe_run": run.pk, "version": None, "exact": True, "near": True, "semantic": False,
-                                        "near_threshold": 0.8, "num_perm": 128, "cosine_threshold": 0.95, "embedding_model": "",
-                                        "removed": 2, "overridden": 1, "records_before": 11}
+    assert version.operation_detail == {
+        "dedupe_run": run.pk,
+        "version": None,
+        "exact": True,
+        "near": True,
+        "semantic": False,
+        "near_threshold": 0.8,
+        "num_perm": 128,
+        "cosine_threshold": 0.95,
+        "embedding_model": "",
+        "removed": 2,
+        "overridden": 1,
+        "records_before": 11,
+    }
     # the duplicate a person kept lands in the same split as its cluster's kept copy: no leakage by construction
     splits = dict(VersionRecord.objects.filter(version=version).values_list("record_id", "split"))
     assert splits[records_by_prompt[REFUND_C].pk] == splits[records_by_prompt[REFUND_A].pk]
@@ -122,17 +144,23 @@ def test_override_then_apply_makes_a_version_with_exact_counts_and_lineage(dry_r
     assert DatasetVersion.objects.filter(dataset=run.dataset).count() == 1
 
 
-ORDER_ANSWER = ("Your order left our warehouse yesterday and is with the courier now. The tracking page under Orders shows "
-                "each scan; most parcels arrive within three business days of leaving the warehouse.")
+ORDER_ANSWER = (
+    "Your order left our warehouse yesterday and is with the courier now. The tracking page under Orders shows "
+    "each scan; most parcels arrive within three business days of leaving the warehouse."
+)
 
 
-def test_a_run_over_a_version_keeps_splits_reports_leakage_and_links_the_parent(support_dataset, dry_run, records_by_prompt, help_desk):
+def test_a_run_over_a_version_keeps_splits_reports_leakage_and_links_the_parent(
+    support_dataset, dry_run, records_by_prompt, help_desk
+):
     """Splits group records by prompt, so the fixture's duplicates share a split; two differently worded questions
     with the same answer do not, and seed 9 puts them on both sides of the train/test line: leakage."""
     records_bulk_create(dataset=support_dataset, source=help_desk, rows=[
         chat({"instruction": "Where is my order right now?", "output": ORDER_ANSWER}),
         chat({"instruction": "Where is my order at the moment?", "output": ORDER_ANSWER})])
-    parent = dataset_version_freeze(dataset=support_dataset, seed=9, ratios={"train": 0.5, "validation": 0.0, "test": 0.5})
+    parent = dataset_version_freeze(
+        dataset=support_dataset, seed=9, ratios={"train": 0.5, "validation": 0.0, "test": 0.5}
+    )
     splits = dict(parent.entries.values_list("record_id", "split"))
     run = dry_run(version=parent)
     assert run.leakage == {"pairs": 1, "by_splits": {"test/train": 1}, "has_splits": True}
@@ -155,8 +183,11 @@ def test_a_rerun_embeds_only_new_texts(dry_run, support_dataset, help_desk):
     second = dry_run(use_exact=False, use_near=False)
     assert second.embedded_count == 0
     assert outcome_counts(second) == outcome_counts(first)
-    records_bulk_create(dataset=support_dataset, rows=[chat({"instruction": "Do you ship to Canada?", "output": "Yes, in 7 days."})],
-                        source=help_desk)
+    records_bulk_create(
+        dataset=support_dataset,
+        rows=[chat({"instruction": "Do you ship to Canada?", "output": "Yes, in 7 days."})],
+        source=help_desk,
+    )
     third = dry_run(use_exact=False, use_near=False)
     assert (third.embedded_count, third.record_count) == (1, 12)
     assert EmbeddingCache.objects.count() == cached + 1
@@ -194,10 +225,20 @@ def test_a_run_whose_records_are_gone_fails_with_the_reason(support_dataset):
 
 def test_an_english_only_model_never_judges_chinese_text(dataset, dry_run):
     """all-MiniLM-L6-v2 puts unrelated Chinese questions at cosine 0.95 or more; it must not drop any of them."""
-    rows = [("在哪里下载订单发票？", "在订单页面点击“发票”即可下载。"), ("灯泡坏了怎么申请退款？", "在 App 里提交退款申请并上传照片。"),
-            ("我登录不了 Lumen App。", "请先重置密码，再重新登录。"), ("怎么注销账户？", "在设置里选择“注销账户”。"),
-            ("Where can I download my invoice?", "Open the order and click Invoice.")]
+    rows = [
+        ("在哪里下载订单发票？", "在订单页面点击“发票”即可下载。"),
+        ("灯泡坏了怎么申请退款？", "在 App 里提交退款申请并上传照片。"),
+        ("我登录不了 Lumen App。", "请先重置密码，再重新登录。"),
+        ("怎么注销账户？", "在设置里选择“注销账户”。"),
+        ("Where can I download my invoice?", "Open the order and click Invoice."),
+    ]
     records_bulk_create(dataset=dataset, rows=[chat({"instruction": q, "output": a}) for q, a in rows])
     run = dry_run(dataset=dataset, use_exact=False, use_near=False)
-    assert (run.status, run.record_count, run.drop_count, run.semantic_skipped, run.embedded_count) == ("dry_run_ready", 5, 0, 4, 1)
+    assert (run.status, run.record_count, run.drop_count, run.semantic_skipped, run.embedded_count) == (
+        "dry_run_ready",
+        5,
+        0,
+        4,
+        1,
+    )
     assert not DedupePair.objects.filter(run=run).exists()

@@ -19,14 +19,34 @@ def test_normalised_key_ignores_case_punctuation_and_spacing_but_keeps_digits():
 def test_shingles_are_word_trigrams_for_long_text_and_character_5grams_for_short_or_cjk():
     assert text_similarity.shingles("one two three four five six seven eight") == {
         "one two three", "two three four", "three four five", "four five six", "five six seven", "six seven eight"}
-    assert text_similarity.shingles("Reset it now") == {"reset", "eset ", "set i", "et it", "t it ", " it n", "it no", "t now"}
-    assert text_similarity.shingles("我的包裹什么时候到") == {"我的包裹什", "的包裹什么", "包裹什么时", "裹什么时候", "什么时候到"}
+    assert text_similarity.shingles("Reset it now") == {
+        "reset",
+        "eset ",
+        "set i",
+        "et it",
+        "t it ",
+        " it n",
+        "it no",
+        "t now",
+    }
+    assert text_similarity.shingles("我的包裹什么时候到") == {
+        "我的包裹什",
+        "的包裹什么",
+        "包裹什么时",
+        "裹什么时候",
+        "什么时候到",
+    }
     assert text_similarity.shingles("hi!") == {"hi"}
 
 
 def test_near_pairs_verifies_candidates_with_exact_jaccard():
     base = " ".join(f"word{i}" for i in range(40))
-    texts = [base, base.replace("word39", "other"), base.replace("word20", "x").replace("word30", "y"), "an unrelated short text"]
+    texts = [
+        base,
+        base.replace("word39", "other"),
+        base.replace("word20", "x").replace("word30", "y"),
+        "an unrelated short text",
+    ]
     duplicates, misses = text_similarity.near_pairs(texts, threshold=0.8)
     # one word changed of forty: 37 shared word 3-grams of 39; two words changed: 32 of 44, below 0.8
     assert [(p.a, p.b, round(p.similarity, 4)) for p in duplicates] == [(0, 1, round(37 / 39, 4))]

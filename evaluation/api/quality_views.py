@@ -29,15 +29,20 @@ class StudyComparisonListApi(APIView):
         right_arm = serializers.CharField(source="right_answer.arm.name", default=None, allow_null=True)
         right = serializers.CharField(source="right_answer.text")
         is_identical = serializers.BooleanField()
-        gold = serializers.CharField(source="gold_side", allow_null=True, help_text="left or right: the gold answer; null when not gold")
+        gold = serializers.CharField(
+            source="gold_side", allow_null=True, help_text="left or right: the gold answer; null when not gold"
+        )
         has_repeat = serializers.BooleanField()
         vote_count = serializers.IntegerField()
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, study_id: int):
         study = access_study(request.user, study_id, capabilities=("study.manage",))
-        return paginated(self, study_comparisons_for_manager(study=study, gold_only=request.query_params.get("gold") == "1"),
-                         self.OutputSerializer)
+        return paginated(
+            self,
+            study_comparisons_for_manager(study=study, gold_only=request.query_params.get("gold") == "1"),
+            self.OutputSerializer,
+        )
 
 
 class ComparisonGoldApi(APIView):
@@ -54,7 +59,11 @@ class ComparisonGoldApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         comparison_gold_set(comparison=comparison, better=data.validated_data["better"], actor=request.user)
-        return Response(StudyComparisonListApi.OutputSerializer(comparison_for_manager(study=study, comparison_id=comparison_id)).data)
+        return Response(
+            StudyComparisonListApi.OutputSerializer(
+                comparison_for_manager(study=study, comparison_id=comparison_id)
+            ).data
+        )
 
 
 class StudyGoldUploadApi(APIView):
@@ -62,9 +71,14 @@ class StudyGoldUploadApi(APIView):
 
     @extend_schema_serializer(component_name="GoldUploadInput")
     class InputSerializer(serializers.Serializer):
-        items = serializers.ListField(child=serializers.JSONField(), help_text='each {"messages": [...], "chosen": "...", "rejected": "..."}')
+        items = serializers.ListField(
+            child=serializers.JSONField(), help_text='each {"messages": [...], "chosen": "...", "rejected": "..."}'
+        )
 
-    @extend_schema(request=InputSerializer, responses={201: inline_serializer("GoldUploaded", {"added": serializers.IntegerField()})})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: inline_serializer("GoldUploaded", {"added": serializers.IntegerField()})},
+    )
     def post(self, request, study_id: int):
         study = access_study(request.user, study_id, capabilities=("study.manage",))
         data = self.InputSerializer(data=request.data)
@@ -92,4 +106,6 @@ class RaterExcludeApi(APIView):
             study_rater_exclude(study=study, rater=rater, actor=request.user, reason=data.validated_data["reason"])
         else:
             study_rater_include(study=study, rater=rater, actor=request.user)
-        return Response(RaterReliabilitySerializer([r.as_dict() for r in study_rater_reliability(study=study)], many=True).data)
+        return Response(
+            RaterReliabilitySerializer([r.as_dict() for r in study_rater_reliability(study=study)], many=True).data
+        )

@@ -67,19 +67,31 @@ class StudyCreateApi(APIView):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
         dataset_version = serializers.IntegerField(required=False, allow_null=True, default=None)
-        prompts = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True, default=None,
-                                        help_text='instead of a dataset version: conversations, each {"messages": [...]}')
+        prompts = serializers.ListField(
+            child=serializers.JSONField(),
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text='instead of a dataset version: conversations, each {"messages": [...]}',
+        )
         arms = ArmInputSerializer(many=True)
         split = serializers.CharField(default="test")
         max_prompts = serializers.IntegerField(default=50)
         max_new_tokens = serializers.IntegerField(default=64)
         votes_per_comparison = serializers.IntegerField(default=1)
-        seed = serializers.IntegerField(default=0, help_text="seeds the prompt sample, generation and the results' bootstrap; "
-                                                             "never the sides raters see or the order they are served in")
+        seed = serializers.IntegerField(
+            default=0,
+            help_text="seeds the prompt sample, generation and the results' bootstrap; "
+            "never the sides raters see or the order they are served in",
+        )
         question = serializers.CharField(default="", allow_blank=True)
         labels = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
-        gold_rate = serializers.FloatField(default=0.0, help_text="share of a rater's queue drawn from gold comparisons, in [0, 1)")
-        repeat_rate = serializers.FloatField(default=0.0, help_text="share of comparisons shown again, sides swapped, in [0, 1]")
+        gold_rate = serializers.FloatField(
+            default=0.0, help_text="share of a rater's queue drawn from gold comparisons, in [0, 1)"
+        )
+        repeat_rate = serializers.FloatField(
+            default=0.0, help_text="share of comparisons shown again, sides swapped, in [0, 1]"
+        )
         gold_threshold = serializers.FloatField(default=0.7, help_text="gold accuracy below which a rater is flagged")
 
     @extend_schema(request=InputSerializer, responses={201: StudySummarySerializer})
@@ -104,19 +116,31 @@ class StudyCreateApi(APIView):
 
 def _arm_resolve(workspace, index: int, arm: dict) -> dict:
     """An arm's model ids made objects of `workspace`; a model elsewhere reads as missing, so ids leak nothing."""
-    resolved = {"name": arm["name"], "is_baseline": arm["is_baseline"], "base_model": None, "artifact": None, "endpoint": None}
+    resolved = {
+        "name": arm["name"],
+        "is_baseline": arm["is_baseline"],
+        "base_model": None,
+        "artifact": None,
+        "endpoint": None,
+    }
     if arm["base_model"] is not None:
         resolved["base_model"] = base_model_for_study(workspace=workspace, base_model_id=arm["base_model"])
         if resolved["base_model"] is None:
-            raise ApplicationError(f"no base model {arm['base_model']} in this workspace", where=f"arms[{index}].base_model")
+            raise ApplicationError(
+                f"no base model {arm['base_model']} in this workspace", where=f"arms[{index}].base_model"
+            )
     if arm["artifact"] is not None:
         resolved["artifact"] = artifact_for_study(workspace=workspace, artifact_id=arm["artifact"])
         if resolved["artifact"] is None:
-            raise ApplicationError(f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact")
+            raise ApplicationError(
+                f"no model artifact {arm['artifact']} in this workspace", where=f"arms[{index}].artifact"
+            )
     if arm["endpoint"] is not None:
         resolved["endpoint"] = endpoint_for_study(workspace=workspace, endpoint_id=arm["endpoint"])
         if resolved["endpoint"] is None:
-            raise ApplicationError(f"no model endpoint {arm['endpoint']} in this workspace", where=f"arms[{index}].endpoint")
+            raise ApplicationError(
+                f"no model endpoint {arm['endpoint']} in this workspace", where=f"arms[{index}].endpoint"
+            )
     return resolved
 
 
@@ -215,8 +239,10 @@ class VoteSubmitApi(APIView):
         data.is_valid(raise_exception=True)
         vote_submit(comparison=comparison, rater=request.user, **data.validated_data)
         # The choice as pressed: the stored one (the comparison's orientation) would tell the rater that orientation.
-        return Response(self.OutputSerializer({"token": comparison.token, "choice": data.validated_data["choice"]}).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            self.OutputSerializer({"token": comparison.token, "choice": data.validated_data["choice"]}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class _StudyTransitionApi(APIView):
@@ -272,7 +298,9 @@ class StudyVotesExportApi(APIView):
             raise Http404
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = study_votes_export(study=study, dataset_name=data.validated_data["dataset_name"], created_by=request.user)
+        version = study_votes_export(
+            study=study, dataset_name=data.validated_data["dataset_name"], created_by=request.user
+        )
         return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -299,6 +327,10 @@ class JudgeCreateApi(APIView):
         data.is_valid(raise_exception=True)
         endpoint = endpoint_for_study(workspace=study.workspace, endpoint_id=data.validated_data["endpoint"])
         if endpoint is None:
-            raise ApplicationError(f"no model endpoint {data.validated_data['endpoint']} in this workspace", where="endpoint")
-        judge = judge_create(study=study, endpoint=endpoint, prompt=data.validated_data["prompt"], created_by=request.user)
+            raise ApplicationError(
+                f"no model endpoint {data.validated_data['endpoint']} in this workspace", where="endpoint"
+            )
+        judge = judge_create(
+            study=study, endpoint=endpoint, prompt=data.validated_data["prompt"], created_by=request.user
+        )
         return Response(self.OutputSerializer(judge).data, status=status.HTTP_201_CREATED)

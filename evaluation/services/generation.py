@@ -12,7 +12,8 @@ from evaluation.services.studies import study_fail, study_open
 
 
 def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt], done: int, total: int) -> int:
-    """Answer the prompts this arm has not answered yet, store the answers and the study's progress; return answers done.
+    """Answer the prompts this arm has not answered yet, store the answers and the study's progress; return answers
+    done.
 
     One generate_replies call per local arm: it loads the model per call, so the whole prompt set goes in one batch;
     an endpoint arm sends the prompts through llm.client.chat_complete_many (bounded concurrency, cached).
@@ -28,8 +29,13 @@ def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt],
             from training.services.generation import generate_replies
 
             base_model = arm.artifact.base_model if arm.artifact_id else arm.base_model
-            replies = generate_replies(base_model=base_model, artifact=arm.artifact, conversations=[p.messages for p in pending],
-                                       max_new_tokens=study.max_new_tokens, seed=study.seed)
+            replies = generate_replies(
+                base_model=base_model,
+                artifact=arm.artifact,
+                conversations=[p.messages for p in pending],
+                max_new_tokens=study.max_new_tokens,
+                seed=study.seed,
+            )
         if len(replies) != len(pending):
             raise RuntimeError(f"the model returned {len(replies)} replies for {len(pending)} prompts")
         study_answers_record(study=study, arm=arm, answers=list(zip(pending, replies, strict=True)),
@@ -38,7 +44,9 @@ def _arm_answers_generate(*, study: Study, arm: Arm, prompts: list[StudyPrompt],
 
 
 @transaction.atomic
-def study_answers_record(*, study: Study, arm: Arm, answers: list[tuple[StudyPrompt, str]], progress: float) -> list[Answer]:
+def study_answers_record(
+    *, study: Study, arm: Arm, answers: list[tuple[StudyPrompt, str]], progress: float
+) -> list[Answer]:
     """Store `arm`'s answer to each prompt of `answers` ((prompt, text) pairs) and the study's `progress` (0–1): the one
     way answers enter a study; study_generate calls it once per arm with what the model replied.
 
@@ -47,14 +55,18 @@ def study_answers_record(*, study: Study, arm: Arm, answers: list[tuple[StudyPro
     once every arm has answered (study_comparisons_build).
     """
     if study.status != Study.Status.GENERATING:
-        raise ApplicationError(f"the study is {study.status}; answers are recorded only while it is generating", where="study")
+        raise ApplicationError(
+            f"the study is {study.status}; answers are recorded only while it is generating", where="study"
+        )
     if arm.study_id != study.pk:
         raise ApplicationError(f"arm {arm.name!r} belongs to another study", where="arm")
     for i, (prompt, _) in enumerate(answers):
         if prompt.study_id != study.pk or prompt.is_gold:
             raise ApplicationError("the prompt is not one of the study's prompts to answer", where=f"answers[{i}]")
     # A model may emit a NUL byte, which PostgreSQL text cannot hold; it carries no meaning for a rater.
-    stored = Answer.objects.bulk_create([Answer(prompt=prompt, arm=arm, text=text.replace("\x00", "")) for prompt, text in answers])
+    stored = Answer.objects.bulk_create(
+        [Answer(prompt=prompt, arm=arm, text=text.replace("\x00", "")) for prompt, text in answers]
+    )
     # updated_at too: it is the heartbeat by which a study whose worker died is recognised as stale.
     Study.objects.filter(pk=study.pk).update(progress=progress, updated_at=timezone.now())
     return stored
@@ -116,7 +128,9 @@ def study_generate(*, study: Study) -> Study:
     if study.status != Study.Status.GENERATING:
         return study
     prompts = list(study.prompts.filter(is_gold=False).order_by("order"))
-    arms = list(study.arms.select_related("base_model", "artifact__base_model", "endpoint").order_by("-is_baseline", "pk"))
+    arms = list(
+        study.arms.select_related("base_model", "artifact__base_model", "endpoint").order_by("-is_baseline", "pk")
+    )
     total = len(prompts) * len(arms)
     done = 0
     for arm in arms:

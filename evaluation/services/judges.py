@@ -72,8 +72,12 @@ _PLACEHOLDER = re.compile(r"\{(question|conversation|answer_a|answer_b)\}")
 
 def judge_prompt_fill(*, prompt: str, question: str, messages: list[dict], answer_a: str, answer_b: str) -> str:
     """The judge prompt with its placeholders filled in one pass, so braces inside the texts stay as they are."""
-    values = {"question": f"[Question for the judge] {question}" if question else "", "conversation": _conversation_text(messages),
-              "answer_a": answer_a, "answer_b": answer_b}
+    values = {
+        "question": f"[Question for the judge] {question}" if question else "",
+        "conversation": _conversation_text(messages),
+        "answer_a": answer_a,
+        "answer_b": answer_b,
+    }
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], prompt)
 
 
@@ -85,14 +89,20 @@ def judge_create(*, study: Study, endpoint: ModelEndpoint, prompt: str = "", cre
     if endpoint.workspace_id != study.workspace_id:
         raise ApplicationError(f"model endpoint {endpoint.name!r} belongs to another workspace", where="endpoint")
     if study.status not in (Study.Status.OPEN, Study.Status.CLOSED):
-        raise ApplicationError(f"a judge needs the study's comparisons; this study is {study.status}", where="study", code="not_open")
+        raise ApplicationError(
+            f"a judge needs the study's comparisons; this study is {study.status}", where="study", code="not_open"
+        )
     if len(prompt) > PROMPT_MAX:
         raise ApplicationError(f"the prompt is {len(prompt)} characters; the limit is {PROMPT_MAX}", where="prompt")
     missing = [p for p in PLACEHOLDERS if p not in prompt]
     if missing:
         raise ApplicationError(f"the prompt must contain {', '.join(missing)}", where="prompt")
-    judge = Judge.objects.create(study=study, endpoint=endpoint, prompt=prompt,
-                                 created_by=created_by if created_by is not None and created_by.is_authenticated else None)
+    judge = Judge.objects.create(
+        study=study,
+        endpoint=endpoint,
+        prompt=prompt,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+    )
     history_record(actor=created_by, target=judge, verb="created", after={"study": study.pk, "endpoint": endpoint.pk})
 
     from evaluation.tasks import judge_run_task
@@ -116,18 +126,26 @@ def judge_run(*, judge: Judge) -> Judge:
     requests = []
     for c in comparisons:
         for a, b in ((c.left_answer.text, c.right_answer.text), (c.right_answer.text, c.left_answer.text)):
-            content = judge_prompt_fill(prompt=judge.prompt, question=study.question, messages=c.prompt.messages, answer_a=a, answer_b=b)
+            content = judge_prompt_fill(
+                prompt=judge.prompt, question=study.question, messages=c.prompt.messages, answer_a=a, answer_b=b
+            )
             requests.append({"messages": [{"role": "user", "content": content}], "max_tokens": 16, "temperature": 0.0})
     try:
-        results = chat_complete_many(endpoint=judge.endpoint, requests=requests, purpose=f"judge {judge.pk} of study {study.pk}")
+        results = chat_complete_many(
+            endpoint=judge.endpoint, requests=requests, purpose=f"judge {judge.pk} of study {study.pk}"
+        )
     except ApplicationError as error:
         Judge.objects.filter(pk=judge.pk).update(status=Judge.Status.FAILED, error=error.message)
         judge.refresh_from_db()
         return judge
     verdicts = []
     for i, c in enumerate(comparisons):
-        shown, swapped, combined = verdicts_combine(verdict_parse(results[2 * i].text), verdict_parse(results[2 * i + 1].text))
-        verdicts.append(JudgeVerdict(judge=judge, comparison=c, shown_order=shown, swapped_order=swapped, outcome=combined))
+        shown, swapped, combined = verdicts_combine(
+            verdict_parse(results[2 * i].text), verdict_parse(results[2 * i + 1].text)
+        )
+        verdicts.append(
+            JudgeVerdict(judge=judge, comparison=c, shown_order=shown, swapped_order=swapped, outcome=combined)
+        )
     with transaction.atomic():
         JudgeVerdict.objects.bulk_create(verdicts)
         judge.status = Judge.Status.DONE

@@ -17,8 +17,14 @@ def _conversation(value, *, line: int) -> list[dict]:
         raise ApplicationError('expected {"messages": [...]} or a list of messages', where=where)
     clean = []
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-            raise ApplicationError(f"message {i} needs a role ({', '.join(sorted(ROLES))}) and text content", where=where)
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise ApplicationError(
+                f"message {i} needs a role ({', '.join(sorted(ROLES))}) and text content", where=where
+            )
         clean.append({"role": message["role"], "content": message["content"]})
     # As with a dataset record: the prompt is everything before a final assistant answer.
     if clean[-1]["role"] == "assistant":

@@ -1,9 +1,10 @@
 """Rater quality control: gold comparisons (a known better answer), side-swapped repeats, and leaving a rater out.
 
-Gold comparisons come two ways: the product manager marks a built comparison with the answer a careful rater prefers,
-or uploads prompts that come with a better and a worse answer (no arm answers them). Either way the gold comparison is
+Gold comparisons come two ways: the product manager marks a built comparison with the answer a careful rater prefers, or
+uploads prompts that come with a better and a worse answer (no arm answers them). Either way the gold comparison is
 served to every rater, mixed into the queue at the study's gold_rate (evaluation/queue.py), on the same page as any
-other, its sides drawn per rater with `secrets` like any other; its votes score the rater's gold accuracy, never the arms.
+other, its sides drawn per rater with `secrets` like any other; its votes score the rater's gold accuracy, never the
+arms.
 
 Repeats are built with the comparisons (study_repeats_build): a share repeat_rate of them gets a mirror comparison —
 same prompt and answers, left and right exchanged, its own random token — served to a rater some votes after the
@@ -31,7 +32,9 @@ def rate_check(value, *, where: str, upper_inclusive: bool = True) -> float:
         raise ApplicationError(f"must be a number between 0 and 1; got {value!r}", where=where)
     value = float(value)
     if not (0.0 <= value <= 1.0) or (not upper_inclusive and value >= 1.0):
-        raise ApplicationError(f"must be between 0 and 1{'' if upper_inclusive else ' (below 1)'}; got {value}", where=where)
+        raise ApplicationError(
+            f"must be between 0 and 1{'' if upper_inclusive else ' (below 1)'}; got {value}", where=where
+        )
     return value
 
 
@@ -41,11 +44,14 @@ def _next_order(study: Study) -> int:
 
 
 def study_repeats_build(*, study: Study) -> int:
-    """Mirror a share `repeat_rate`, drawn with `secrets`, of the study's shown comparisons (rounded, at least one when the rate is
-    above zero and any comparison is shown). Called inside study_comparisons_build's transaction. Returns how many."""
+    """Mirror a share `repeat_rate`, drawn with `secrets`, of the study's shown comparisons (rounded, at least one when
+    the rate is above zero and any comparison is shown). Called inside study_comparisons_build's transaction. Returns
+    how many."""
     if study.repeat_rate <= 0:
         return 0
-    shown = list(Comparison.objects.filter(study=study, is_identical=False, repeat_of=None, gold_answer=None).order_by("pk"))
+    shown = list(
+        Comparison.objects.filter(study=study, is_identical=False, repeat_of=None, gold_answer=None).order_by("pk")
+    )
     if not shown:
         return 0
     count = min(len(shown), max(1, round(study.repeat_rate * len(shown))))
@@ -71,7 +77,9 @@ def comparison_gold_set(*, comparison: Comparison, better: str | None, actor) ->
     """
     comparison = Comparison.objects.select_for_update().select_related("study", "prompt").get(pk=comparison.pk)
     if comparison.repeat_of_id is not None:
-        raise ApplicationError("this is a side-swapped repeat; mark its original comparison instead", where="comparison")
+        raise ApplicationError(
+            "this is a side-swapped repeat; mark its original comparison instead", where="comparison"
+        )
     if comparison.is_identical:
         raise ApplicationError("the two answers are identical; neither can be the better one", where="comparison")
     if comparison.study.status not in (Study.Status.OPEN, Study.Status.CLOSED):
@@ -104,8 +112,8 @@ def _answer_text(value, *, where: str) -> str:
 
 
 def gold_items_check(items) -> list[tuple[list[dict], str, str]]:
-    """(prompt messages, better answer, worse answer) of each gold item {"messages": [...], "chosen": ..., "rejected": ...};
-    an answer is text or {"role": "assistant", "content": text}."""
+    """(prompt messages, better answer, worse answer) of each gold item {"messages": [...], "chosen": ..., "rejected":
+    ...}; an answer is text or {"role": "assistant", "content": text}."""
     if not isinstance(items, list) or not items:
         raise ApplicationError("no gold items given", where="gold")
     if len(items) > GOLD_UPLOAD_LIMIT:
@@ -139,20 +147,30 @@ def study_gold_upload(*, study: Study, items: list, actor) -> int:
                                code="not_open")
     checked = gold_items_check(items)
     prompt_start = (study.prompts.aggregate(top=Max("order"))["top"] or 0) + 1
-    prompts = StudyPrompt.objects.bulk_create([
-        StudyPrompt(study=study, messages=messages, order=prompt_start + i, is_gold=True) for i, (messages, _, _) in enumerate(checked)
-    ])
-    answers = Answer.objects.bulk_create([
-        Answer(prompt=prompt, arm=None, text=text) for prompt, (_, chosen, rejected) in zip(prompts, checked) for text in (chosen, rejected)
-    ])
+    prompts = StudyPrompt.objects.bulk_create(
+        [
+            StudyPrompt(study=study, messages=messages, order=prompt_start + i, is_gold=True)
+            for i, (messages, _, _) in enumerate(checked)
+        ]
+    )
+    answers = Answer.objects.bulk_create(
+        [
+            Answer(prompt=prompt, arm=None, text=text)
+            for prompt, (_, chosen, rejected) in zip(prompts, checked)
+            for text in (chosen, rejected)
+        ]
+    )
     rng = secrets.SystemRandom()
     order = _next_order(study)
     comparisons = []
     for i, prompt in enumerate(prompts):
         chosen, rejected = answers[2 * i], answers[2 * i + 1]
         left, right = (chosen, rejected) if rng.random() < 0.5 else (rejected, chosen)
-        comparisons.append(Comparison(study=study, prompt=prompt, left_answer=left, right_answer=right, gold_answer=chosen,
-                                      order=order + i))
+        comparisons.append(
+            Comparison(
+                study=study, prompt=prompt, left_answer=left, right_answer=right, gold_answer=chosen, order=order + i
+            )
+        )
     Comparison.objects.bulk_create(comparisons)
     history_record(actor=actor, target=study, verb="gold_uploaded", after={"gold_comparisons": len(comparisons)})
     return len(comparisons)
@@ -163,11 +181,14 @@ def study_rater_exclude(*, study: Study, rater, actor, reason: str = "") -> Rate
     """Leave every vote of `rater` out of the study's results (support rate, Bradley–Terry, export)."""
     if not Vote.objects.filter(comparison__study=study, rater=rater).exists():
         raise ApplicationError("this rater has not voted in this study", where="rater")
-    exclusion, created = RaterExclusion.objects.get_or_create(study=study, rater=rater,
-                                                             defaults={"reason": (reason or "").strip()[:2000], "excluded_by": actor})
+    exclusion, created = RaterExclusion.objects.get_or_create(
+        study=study, rater=rater, defaults={"reason": (reason or "").strip()[:2000], "excluded_by": actor}
+    )
     if not created:
         raise ApplicationError("this rater's votes are already left out", where="rater", code="already_excluded")
-    history_record(actor=actor, target=study, verb="rater_excluded", after={"rater": rater.pk, "reason": exclusion.reason})
+    history_record(
+        actor=actor, target=study, verb="rater_excluded", after={"rater": rater.pk, "reason": exclusion.reason}
+    )
     return exclusion
 
 

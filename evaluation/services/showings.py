@@ -14,7 +14,10 @@ def _showing_take(*, study: Study, comparison_id: int, rater, is_swapped: bool, 
     made pending when `is_pending`. None when another showing of the rater became pending first (a second tab)."""
     try:
         showing, created = Showing.objects.get_or_create(
-            comparison_id=comparison_id, rater=rater, defaults={"study": study, "is_swapped": is_swapped, "is_pending": is_pending})
+            comparison_id=comparison_id,
+            rater=rater,
+            defaults={"study": study, "is_swapped": is_swapped, "is_pending": is_pending},
+        )
         if not created and is_pending and not showing.is_pending:
             with transaction.atomic():
                 Showing.objects.filter(pk=showing.pk).update(is_pending=True)
@@ -60,5 +63,6 @@ def comparison_show(*, comparison: Comparison, rater) -> Showing:
     on a comparison they chose. Its sides are drawn with `secrets` the first time, like any other, and then kept."""
     _showing_take(study=comparison.study, comparison_id=comparison.pk, rater=rater, is_swapped=secrets.randbits(1) == 1,
                   is_pending=False)
-    return Showing.objects.select_related("comparison__left_answer", "comparison__right_answer").get(comparison=comparison,
-                                                                                                    rater=rater)
+    return Showing.objects.select_related("comparison__left_answer", "comparison__right_answer").get(
+        comparison=comparison, rater=rater
+    )

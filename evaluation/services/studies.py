@@ -38,7 +38,8 @@ MODEL_KIND_NAMES = {"base_model": "base model", "artifact": "model artifact", "e
 
 
 def _arms_check(*, workspace: Workspace, arms: list[dict]) -> list[dict]:
-    """Each arm: a unique name, exactly one of base_model / artifact / endpoint, in `workspace`; exactly one baseline."""
+    """Each arm: a unique name, exactly one of base_model / artifact / endpoint, in `workspace`; exactly one
+    baseline."""
     if len(arms) < 2:
         raise ApplicationError(f"a study needs at least two arms; got {len(arms)}", where="arms")
     clean, names = [], set()
@@ -48,13 +49,17 @@ def _arms_check(*, workspace: Workspace, arms: list[dict]) -> list[dict]:
         if not name:
             raise ApplicationError("an arm needs a name", where=f"{where}.name")
         if len(name) > NAME_MAX:
-            raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where=f"{where}.name")
+            raise ApplicationError(
+                f"the name is {len(name)} characters; the limit is {NAME_MAX}", where=f"{where}.name"
+            )
         if name in names:
             raise ApplicationError(f"two arms are named {name!r}; arm names must differ", where=f"{where}.name")
         names.add(name)
         given = [kind for kind in MODEL_KINDS if arm.get(kind) is not None]
         if len(given) != 1:
-            raise ApplicationError("an arm needs exactly one model: a base model, a model artifact or a model endpoint", where=where)
+            raise ApplicationError(
+                "an arm needs exactly one model: a base model, a model artifact or a model endpoint", where=where
+            )
         kind = given[0]
         model: BaseModel | ModelArtifact | ModelEndpoint = arm[kind]
         if model.workspace_id != workspace.pk:
@@ -75,7 +80,9 @@ def labels_check(labels: list[str] | None) -> list[str]:
         if not isinstance(label, str) or not label:
             raise ApplicationError("a label must be non-empty text", where=f"labels[{i}]")
         if len(label) > LABEL_MAX:
-            raise ApplicationError(f"the label is {len(label)} characters; the limit is {LABEL_MAX}", where=f"labels[{i}]")
+            raise ApplicationError(
+                f"the label is {len(label)} characters; the limit is {LABEL_MAX}", where=f"labels[{i}]"
+            )
         if label in clean:
             raise ApplicationError(f"the label {label!r} is given twice", where=f"labels[{i}]")
         clean.append(label)
@@ -86,7 +93,11 @@ def labels_check(labels: list[str] | None) -> list[str]:
 
 def _prompt_records(*, dataset_version: DatasetVersion, split: str, max_prompts: int, seed: int) -> list[Record]:
     """A seeded sample of up to `max_prompts` records of the split, in a stable order."""
-    ids = list(VersionRecord.objects.filter(version=dataset_version, split=split).order_by("record_id").values_list("record_id", flat=True))
+    ids = list(
+        VersionRecord.objects.filter(version=dataset_version, split=split)
+        .order_by("record_id")
+        .values_list("record_id", flat=True)
+    )
     if len(ids) > max_prompts:
         ids = sorted(random.Random(seed).sample(ids, max_prompts))
     records = Record.objects.in_bulk(ids)
@@ -94,11 +105,26 @@ def _prompt_records(*, dataset_version: DatasetVersion, split: str, max_prompts:
 
 
 @transaction.atomic
-def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_version: DatasetVersion | None = None,
-                 prompts: list | None = None, upload_name: str = "", split: str = "test", max_prompts: int = 50,
-                 max_new_tokens: int = 64, votes_per_comparison: int = 1, seed: int = 0, question: str = "",
-                 labels: list[str] | None = None, gold_rate: float = 0.0, repeat_rate: float = 0.0, gold_threshold: float = 0.7,
-                 created_by=None) -> Study:
+def study_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    arms: list[dict],
+    dataset_version: DatasetVersion | None = None,
+    prompts: list | None = None,
+    upload_name: str = "",
+    split: str = "test",
+    max_prompts: int = 50,
+    max_new_tokens: int = 64,
+    votes_per_comparison: int = 1,
+    seed: int = 0,
+    question: str = "",
+    labels: list[str] | None = None,
+    gold_rate: float = 0.0,
+    repeat_rate: float = 0.0,
+    gold_threshold: float = 0.7,
+    created_by=None,
+) -> Study:
     """Create a study over the prompts of one split of a frozen version, or over uploaded `prompts` (conversations as
     prompts_parse_jsonl returns them, named `upload_name`); exactly one of the two. Queues answer generation.
 
@@ -127,12 +153,16 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
     gold_threshold = rate_check(gold_threshold, where="gold_threshold")
     if dataset_version is not None:
         if dataset_version.dataset.workspace_id != workspace.pk:
-            raise ApplicationError(f"dataset version {dataset_version} belongs to another workspace", where="dataset_version")
+            raise ApplicationError(
+                f"dataset version {dataset_version} belongs to another workspace", where="dataset_version"
+            )
         if split not in SPLITS:
             raise ApplicationError(f"unknown split {split!r}; use train, validation or test", where="split")
         records = _prompt_records(dataset_version=dataset_version, split=split, max_prompts=max_prompts, seed=seed)
         if not records:
-            raise ApplicationError(f"the {split} split of {dataset_version} has no records to use as prompts", where="split")
+            raise ApplicationError(
+                f"the {split} split of {dataset_version} has no records to use as prompts", where="split"
+            )
         conversations = [(record.prompt_messages, record.pk) for record in records]
         upload_name = ""
     else:
@@ -145,22 +175,48 @@ def study_create(*, workspace: Workspace, name: str, arms: list[dict], dataset_v
         split = ""
 
     study = Study.objects.create(
-        workspace=workspace, name=name, question=question.strip(), dataset_version=dataset_version, upload_name=upload_name, split=split,
-        max_prompts=max_prompts, max_new_tokens=max_new_tokens, votes_per_comparison=votes_per_comparison, seed=seed,
-        labels=clean_labels, gold_rate=gold_rate, repeat_rate=repeat_rate, gold_threshold=gold_threshold,
-        status=Study.Status.GENERATING, progress=0.0,
+        workspace=workspace,
+        name=name,
+        question=question.strip(),
+        dataset_version=dataset_version,
+        upload_name=upload_name,
+        split=split,
+        max_prompts=max_prompts,
+        max_new_tokens=max_new_tokens,
+        votes_per_comparison=votes_per_comparison,
+        seed=seed,
+        labels=clean_labels,
+        gold_rate=gold_rate,
+        repeat_rate=repeat_rate,
+        gold_threshold=gold_threshold,
+        status=Study.Status.GENERATING,
+        progress=0.0,
         created_by=created_by if created_by is not None and created_by.is_authenticated else None,
     )
     Arm.objects.bulk_create([Arm(study=study, **arm) for arm in clean_arms])
     StudyPrompt.objects.bulk_create(
-        [StudyPrompt(study=study, messages=messages, record_id=record_id, order=i) for i, (messages, record_id) in enumerate(conversations)]
+        [
+            StudyPrompt(study=study, messages=messages, record_id=record_id, order=i)
+            for i, (messages, record_id) in enumerate(conversations)
+        ]
     )
-    history_record(actor=created_by, target=study, verb="created", after={
-        "name": name, "dataset_version": dataset_version.pk if dataset_version else None, "upload": upload_name, "split": split,
-        "prompts": len(conversations), "labels": clean_labels, "gold_rate": gold_rate, "repeat_rate": repeat_rate,
-        "gold_threshold": gold_threshold,
-        "arms": [{"name": a["name"], "is_baseline": a["is_baseline"]} for a in clean_arms],
-    })
+    history_record(
+        actor=created_by,
+        target=study,
+        verb="created",
+        after={
+            "name": name,
+            "dataset_version": dataset_version.pk if dataset_version else None,
+            "upload": upload_name,
+            "split": split,
+            "prompts": len(conversations),
+            "labels": clean_labels,
+            "gold_rate": gold_rate,
+            "repeat_rate": repeat_rate,
+            "gold_threshold": gold_threshold,
+            "arms": [{"name": a["name"], "is_baseline": a["is_baseline"]} for a in clean_arms],
+        },
+    )
 
     from evaluation.tasks import study_generate_task  # here, not at the top: tasks.py imports the services
 
@@ -187,7 +243,13 @@ def study_fail(*, study: Study, reason: str, actor=None) -> Study:
     Answer.objects.filter(prompt__study=study).delete()
     study.status, study.error = Study.Status.FAILED, reason
     study.save(update_fields=["status", "error", "updated_at"])
-    history_record(actor=actor, target=study, verb="failed", before={"status": before}, after={"status": study.status, "error": reason})
+    history_record(
+        actor=actor,
+        target=study,
+        verb="failed",
+        before={"status": before},
+        after={"status": study.status, "error": reason},
+    )
     return study
 
 
@@ -207,10 +269,14 @@ def study_close(*, study: Study, actor) -> Study:
     """Close an open study: no more votes are taken; the results stay readable. Only an open study can close."""
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status != Study.Status.OPEN:
-        raise ApplicationError(f"only an open study can be closed; this one is {study.status}", where="status", code="not_open")
+        raise ApplicationError(
+            f"only an open study can be closed; this one is {study.status}", where="status", code="not_open"
+        )
     study.status = Study.Status.CLOSED
     study.save(update_fields=["status", "updated_at"])
-    history_record(actor=actor, target=study, verb="closed", before={"status": Study.Status.OPEN}, after={"status": study.status})
+    history_record(
+        actor=actor, target=study, verb="closed", before={"status": Study.Status.OPEN}, after={"status": study.status}
+    )
     return study
 
 
@@ -222,8 +288,12 @@ def study_retry(*, study: Study, actor) -> Study:
     study = Study.objects.select_for_update().get(pk=study.pk)
     if not (study.status == Study.Status.FAILED or study_is_stale(study=study)):
         raise ApplicationError(
-            f"only a failed study, or one generating without progress for {int(STALE_AFTER.total_seconds() // 60)} minutes, "
-            f"can be retried; this one is {study.status}", where="status", code="not_retryable")
+            f"only a failed study, or one generating without progress for {int(STALE_AFTER.total_seconds() // 60)} "
+            "minutes, "
+            f"can be retried; this one is {study.status}",
+            where="status",
+            code="not_retryable",
+        )
     before = study.status
     study.status, study.error = Study.Status.GENERATING, ""
     if before == Study.Status.FAILED:
@@ -246,4 +316,6 @@ def study_abandon(*, study: Study, actor) -> Study:
         raise ApplicationError("only a study generating without progress for "
                                f"{int(STALE_AFTER.total_seconds() // 60)} minutes can be marked failed", where="status",
                                code="not_stale")
-    return study_fail(study=study, reason="generation stopped making progress (the worker was probably restarted)", actor=actor)
+    return study_fail(
+        study=study, reason="generation stopped making progress (the worker was probably restarted)", actor=actor
+    )

@@ -25,7 +25,9 @@ def _scipy_openblas():
     """scipy's bundled OpenBLAS (which L-BFGS-B calls), or None when this scipy build has none we can reach."""
     import scipy
 
-    for path in glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so*")):
+    for path in glob.glob(
+        os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so*")
+    ):
         try:
             library = ctypes.CDLL(path)
             library.scipy_openblas_get_num_threads, library.scipy_openblas_set_num_threads  # noqa: B018 (both must exist)
@@ -41,7 +43,8 @@ _OPENBLAS = _scipy_openblas()
 @contextmanager
 def blas_single_thread():
     """Run the block with scipy's OpenBLAS on one thread. An L-BFGS step on a few dozen parameters is tiny, and waking
-    the BLAS thread pool for it costs more than the step (measured: 200 bootstrap fits 1.2 s on one thread, 2.6 s on two).
+    the BLAS thread pool for it costs more than the step (measured: 200 bootstrap fits 1.2 s on one thread, 2.6 s on
+    two).
     """
     if _OPENBLAS is None:
         yield
@@ -68,7 +71,8 @@ def bradley_terry_fit(wins: np.ndarray, *, prior: float = BT_PRIOR, start: np.nd
 
     `wins` is the soft win matrix (ties as half a win to each side). With prior 0 the MLE exists only when the
     comparison graph is strongly connected (every model wins and loses somewhere); with a positive prior it always does.
-    `start` warm-starts the search (bootstrap rounds start from the point fit); `tolerance` bounds the per-vote gradient.
+    `start` warm-starts the search (bootstrap rounds start from the point fit); `tolerance` bounds the per-vote
+    gradient.
     """
     n = wins.shape[0]
     games = wins + wins.T
@@ -132,7 +136,9 @@ def bradley_terry_ratings(first, second, scores, *, prompts=None, weights=None, 
             picks = rng.multinomial(groups, np.full(groups, 1.0 / groups)).astype(np.float64) if groups else np.zeros(0)
             # A looser tolerance than the point fit: 1e-8 per vote moves a rating by far less than an interval's width.
             wins = _soft_win_matrix(a, b, y, w * picks[group], n)
-            samples[r] = elo_from_strengths(bradley_terry_fit(wins, prior=prior, start=beta, tolerance=BT_BOOTSTRAP_TOLERANCE))
+            samples[r] = elo_from_strengths(
+                bradley_terry_fit(wins, prior=prior, start=beta, tolerance=BT_BOOTSTRAP_TOLERANCE)
+            )
     low, high = (np.quantile(samples, [0.025, 0.975], axis=0) if rounds else (point, point))
     votes = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
     ratings = [Rating(model=names[i], rating=float(point[i]), low=float(low[i]), high=float(high[i]),

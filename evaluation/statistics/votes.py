@@ -40,7 +40,8 @@ def bootstrap_support_interval(prompts, scores, *, rounds: int = BOOTSTRAP_ROUND
     sizes = np.bincount(group).astype(np.float64)
     n = sums.size
     rng = np.random.default_rng(seed)
-    # A multinomial draw per round gives how often each prompt was picked: the same as sampling n prompts with replacement.
+    # A multinomial draw per round gives how often each prompt was picked: the same as sampling n prompts with
+    # replacement.
     picks = rng.multinomial(n, np.full(n, 1.0 / n), size=rounds).astype(np.float64)
     rates = (picks @ sums) / (picks @ sizes)
     tail = (1 - level) / 2
@@ -49,7 +50,8 @@ def bootstrap_support_interval(prompts, scores, *, rounds: int = BOOTSTRAP_ROUND
 
 
 def label_breakdown(labels, outcomes) -> dict[str, Summary]:
-    """Every two-arm figure per label (e.g. per category a rater chose), labels sorted; unlabelled votes ("") skipped."""
+    """Every two-arm figure per label (e.g. per category a rater chose), labels sorted; unlabelled votes ("")
+    skipped."""
     by_label: dict[str, list[str]] = {}
     for label, outcome in zip(labels, outcomes, strict=True):
         if label:
@@ -92,8 +94,11 @@ def rater_agreement(items, outcomes) -> Agreement:
     decisive_pairs = float((decisive.sum(axis=1) * (decisive.sum(axis=1) - 1) / 2).sum())
     decisive_agreeing = float((decisive * (decisive - 1) / 2).sum())
     return Agreement(
-        items=len(units), pairs=int(pairs), agreement=agreeing / pairs,
-        decisive_pairs=int(decisive_pairs), decisive_agreement=decisive_agreeing / decisive_pairs if decisive_pairs else None,
+        items=len(units),
+        pairs=int(pairs),
+        agreement=agreeing / pairs,
+        decisive_pairs=int(decisive_pairs),
+        decisive_agreement=decisive_agreeing / decisive_pairs if decisive_pairs else None,
         alpha=krippendorff_alpha(units, level="nominal"),
     )
 

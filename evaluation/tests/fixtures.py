@@ -61,7 +61,9 @@ def other_tiny_model_dir(tmp_path_factory):
     from training.tests.fixtures import tiny_training_texts
     from training.tiny_model import tiny_model_build
 
-    return tiny_model_build(out_dir=tmp_path_factory.mktemp("tiny-model-other"), texts=tiny_training_texts(), vocab_size=600, seed=1)
+    return tiny_model_build(
+        out_dir=tmp_path_factory.mktemp("tiny-model-other"), texts=tiny_training_texts(), vocab_size=600, seed=1
+    )
 
 
 @pytest.fixture
@@ -72,14 +74,20 @@ def candidate_base_model(workspace, other_tiny_model_dir):
 
 
 @pytest.fixture
-def make_study(workspace, eval_version, tiny_base_model, candidate_base_model, users, django_capture_on_commit_callbacks):
-    """Create a two-arm study (baseline: tiny-chat, candidate: tiny-chat-other, or `candidate_artifact`) through the service;
-    the job is queued."""
+def make_study(
+    workspace, eval_version, tiny_base_model, candidate_base_model, users, django_capture_on_commit_callbacks
+):
+    """Create a two-arm study (baseline: tiny-chat, candidate: tiny-chat-other, or `candidate_artifact`) through the
+    service; the job is queued."""
     from evaluation.services import study_create
 
     def make(*, name: str = "Support answers", baseline=None, candidate=None, candidate_artifact=None, **options):
         options.setdefault("max_new_tokens", 8)
-        candidate_model = {"artifact": candidate_artifact} if candidate_artifact else {"base_model": candidate or candidate_base_model}
+        candidate_model = (
+            {"artifact": candidate_artifact}
+            if candidate_artifact
+            else {"base_model": candidate or candidate_base_model}
+        )
         arms = [
             {"name": "baseline-arm", "base_model": baseline or tiny_base_model, "is_baseline": True},
             {"name": "candidate-arm", "is_baseline": False, **candidate_model},

@@ -1,4 +1,5 @@
-"""Nothing a rater can see — page HTML, API JSON, element ids and attributes, URLs — reveals which arm wrote an answer."""
+"""Nothing a rater can see — page HTML, API JSON, element ids and attributes, URLs — reveals which arm wrote an
+answer."""
 
 import re
 from html.parser import HTMLParser
@@ -26,7 +27,9 @@ def _secrets(study, tiny_base_model, candidate_base_model) -> tuple[list[str], s
     arms = list(Arm.objects.filter(study=study))
     names = [arm.name for arm in arms] + [tiny_base_model.name, candidate_base_model.name, tiny_base_model.path,
                                           candidate_base_model.path, "baseline", "candidate"]
-    ids = {str(arm.pk) for arm in arms} | {str(pk) for pk in Answer.objects.filter(prompt__study=study).values_list("pk", flat=True)}
+    ids = {str(arm.pk) for arm in arms} | {
+        str(pk) for pk in Answer.objects.filter(prompt__study=study).values_list("pk", flat=True)
+    }
     return names, ids
 
 
@@ -117,17 +120,21 @@ GOLD_ITEMS = [
 KIND_WORDS = ("gold", "repeat", "mirror", "swap", "check", "control", "attention")
 
 
-def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_api(make_study, answer_studies, users, api_for):
+def test_gold_and_repeats_look_like_any_other_comparison_on_the_page_and_in_the_api(
+    make_study, answer_studies, users, api_for
+):
     """A rater voting through a study with gold (marked and uploaded) and side-swapped repeats: every page has the same
-    form attributes once the token is taken out, the waiting count falls by exactly one per vote, no word names the kind,
-    and the API answer has the same keys and types for every kind."""
+    form attributes once the token is taken out, the waiting count falls by exactly one per vote, no word names the
+    kind, and the API answer has the same keys and types for every kind."""
     from evaluation.services import comparison_gold_set, study_gold_upload
 
     study = make_study(repeat_rate=0.5, gold_rate=0.3)
     answer_studies()
     study.refresh_from_db()
     pm, rater = users["product_manager"], users["crowd_annotator"]
-    comparison_gold_set(comparison=study.comparisons.filter(repeat_of=None).order_by("order").last(), better="left", actor=pm)
+    comparison_gold_set(
+        comparison=study.comparisons.filter(repeat_of=None).order_by("order").last(), better="left", actor=pm
+    )
     study_gold_upload(study=study, items=GOLD_ITEMS, actor=pm)
     client = Client()
     client.force_login(rater)

@@ -21,7 +21,9 @@ def test_rouge_l_is_the_longest_common_subsequence_f_measure():
     # reference 6 tokens, prediction 6 tokens, LCS "the cat sat on mat" = 5: P = R = F = 5/6.
     metrics = automatic_metrics(["the cat sat on a mat"], ["the cat sat on the mat"])
     assert metrics.rouge_l == pytest.approx(5 / 6)
-    assert metrics.bleu == pytest.approx(sacrebleu.corpus_bleu(["the cat sat on a mat"], [["the cat sat on the mat"]]).score)
+    assert metrics.bleu == pytest.approx(
+        sacrebleu.corpus_bleu(["the cat sat on a mat"], [["the cat sat on the mat"]]).score
+    )
 
 
 def test_chinese_is_scored_by_characters():

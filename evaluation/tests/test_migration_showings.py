@@ -29,13 +29,17 @@ def test_earlier_votes_get_showings_with_the_stored_sides_and_count_as_before(op
         for comparison, voter, choice in [(comparisons[0], rater, "left"), (comparisons[1], rater, "right"),
                                           (comparisons[1], other, "tie")]:
             OldVote.objects.create(comparison_id=comparison.pk, rater_id=voter.pk, choice=choice)
-            OldComparison.objects.filter(pk=comparison.pk).update(vote_count=OldVote.objects.filter(comparison_id=comparison.pk).count())
+            OldComparison.objects.filter(pk=comparison.pk).update(
+                vote_count=OldVote.objects.filter(comparison_id=comparison.pk).count()
+            )
     finally:
         # Forward to the newest state of every app, not to 0008 alone: later migrations' tables must come back too.
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
     assert {c.pk: (c.left_answer_id, c.right_answer_id) for c in Comparison.objects.filter(study=open_study)} == sides
-    showings = list(Showing.objects.order_by("pk").values_list("study_id", "comparison_id", "rater_id", "is_swapped", "is_pending"))
+    showings = list(
+        Showing.objects.order_by("pk").values_list("study_id", "comparison_id", "rater_id", "is_swapped", "is_pending")
+    )
     assert showings == [(open_study.pk, comparisons[0].pk, rater.pk, False, False),
                         (open_study.pk, comparisons[1].pk, rater.pk, False, False),
                         (open_study.pk, comparisons[1].pk, other.pk, False, False)]

@@ -18,7 +18,13 @@ COMPARISONS = {
 
 
 def _vote(rater: int, comparison: int, choice: str, ms: int = 1000) -> dict:
-    return {"rater_id": rater, "comparison_id": comparison, "choice": choice, "time_spent_ms": ms, **COMPARISONS[comparison]}
+    return {
+        "rater_id": rater,
+        "comparison_id": comparison,
+        "choice": choice,
+        "time_spent_ms": ms,
+        **COMPARISONS[comparison],
+    }
 
 
 def _by_name(votes, **kwargs):
@@ -62,16 +68,29 @@ def test_median_time_and_agreement_with_the_majority_of_the_others():
              _vote(1, 11, "tie", 2000), _vote(2, 11, "both_bad", 500), _vote(3, 11, "left", 600)]
     rows = _by_name(votes)
     # careful: on 10 the others split left/right (no majority: left out); on 11 the others split both_bad/left.
-    assert (rows["careful"].majority_votes, rows["careful"].majority_agreement, rows["careful"].median_seconds) == (0, None, 1.5)
-    # tier: on 10 the others both said left (tier said right: disagrees); on 11 tie and both bad are one choice: no preference.
+    assert (rows["careful"].majority_votes, rows["careful"].majority_agreement, rows["careful"].median_seconds) == (
+        0,
+        None,
+        1.5,
+    )
+    # tier: on 10 the others both said left (tier said right: disagrees); on 11 tie and both bad are one choice: no
+    # preference.
     assert (rows["tier"].majority_votes, rows["tier"].majority_agreement) == (2, 0.0)
     # flipper: the others split on both comparisons.
-    assert (rows["flipper"].majority_votes, rows["flipper"].majority_agreement, rows["flipper"].median_seconds) == (0, None, 1.75)
+    assert (rows["flipper"].majority_votes, rows["flipper"].majority_agreement, rows["flipper"].median_seconds) == (
+        0,
+        None,
+        1.75,
+    )
 
 
 def test_excluded_raters_are_marked_with_their_reason():
     rows = _by_name([_vote(2, 12, "left")], exclusions={2: "presses left"})
-    assert (rows["flipper"].excluded, rows["flipper"].exclusion_reason, rows["flipper"].flagged) == (True, "presses left", True)
+    assert (rows["flipper"].excluded, rows["flipper"].exclusion_reason, rows["flipper"].flagged) == (
+        True,
+        "presses left",
+        True,
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.5])
@@ -81,8 +100,16 @@ def test_nobody_is_flagged_at_or_above_the_threshold(threshold):
 
 
 def test_agreeing_with_a_clear_majority_of_the_others():
-    votes = [_vote(1, 10, "left"), _vote(2, 10, "left"), _vote(3, 10, "left"), _vote(1, 11, "right"), _vote(2, 11, "tie"),
-             _vote(3, 11, "tie")]
+    votes = [
+        _vote(1, 10, "left"),
+        _vote(2, 10, "left"),
+        _vote(3, 10, "left"),
+        _vote(1, 11, "right"),
+        _vote(2, 11, "tie"),
+        _vote(3, 11, "tie"),
+    ]
     rows = _by_name(votes)
-    assert (rows["careful"].majority_votes, rows["careful"].majority_agreement) == (2, 0.5)  # left agrees; right against tie
-    assert (rows["tier"].majority_votes, rows["tier"].majority_agreement) == (1, 1.0)  # on 11 the others split right/tie
+    #left agrees; right against tie
+    assert (rows["careful"].majority_votes, rows["careful"].majority_agreement) == (2, 0.5)
+    #on 11 the others split right/tie
+    assert (rows["tier"].majority_votes, rows["tier"].majority_agreement) == (1, 1.0)

@@ -59,7 +59,13 @@ def test_both_bad_counts_as_a_tie_in_the_support_rate():
 
 def test_no_votes_is_not_conclusive():
     summary = summarize(Tally())
-    assert (summary.support_rate, summary.win_rate, summary.decisive_win_rate, summary.interval_low, summary.sign_test_p) == (None,) * 5
+    assert (
+        summary.support_rate,
+        summary.win_rate,
+        summary.decisive_win_rate,
+        summary.interval_low,
+        summary.sign_test_p,
+    ) == (None,) * 5
     assert summary.verdict.band == INCONCLUSIVE
     assert summary.verdict.text == "not yet conclusive — no votes yet"
 
@@ -78,7 +84,12 @@ def test_a_band_is_claimed_when_the_interval_supports_it(tally, band, text):
 
 def test_a_rate_in_a_band_without_the_interval_is_not_conclusive_and_says_how_many_votes_settle_it():
     verdict = summarize(Tally(wins=75, losses=25)).verdict
-    assert (verdict.band, verdict.leaning, verdict.is_conclusive, verdict.votes_needed) == (INCONCLUSIVE, SUCCESS, False, 223)
+    assert (verdict.band, verdict.leaning, verdict.is_conclusive, verdict.votes_needed) == (
+        INCONCLUSIVE,
+        SUCCESS,
+        False,
+        223,
+    )
     assert verdict.text == "not yet conclusive — about 223 more votes would settle it"
     # 223 more votes at 75% lift the lower bound above 70%; one fewer does not.
     assert wilson_interval(0.75 * 323, 323)[0] > 0.7 >= wilson_interval(0.75 * 322, 322)[0]

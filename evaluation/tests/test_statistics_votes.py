@@ -40,7 +40,9 @@ def test_bradley_terry_reproduces_the_wikipedia_strengths():
 
 def test_bradley_terry_agrees_with_evalica_on_a_battle_table():
     left, right, winner = zip(*BATTLES)
-    reference = evalica.bradley_terry(list(left), list(right), [EVALICA_WINNER[w] for w in winner], tolerance=1e-13, limit=100_000)
+    reference = evalica.bradley_terry(
+        list(left), list(right), [EVALICA_WINNER[w] for w in winner], tolerance=1e-13, limit=100_000
+    )
     ratings = bradley_terry_ratings(left, right, [SCORE[w] for w in winner], prior=0.0, rounds=0)
     theirs = np.log(reference.scores)
     theirs -= theirs.mean()
@@ -122,7 +124,9 @@ def test_rater_agreement_counts_pairs_and_matches_krippendorff():
     assert (agreement.items, agreement.pairs, agreement.agreement) == (4, 8, 3 / 8)
     assert (agreement.decisive_pairs, agreement.decisive_agreement) == (7, 2 / 7)
     reliability = np.array([[0, 2, 1, 0], [0, 2, 1, 1], [1, np.nan, 0, np.nan]])
-    assert agreement.alpha == pytest.approx(krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal"))
+    assert agreement.alpha == pytest.approx(
+        krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal")
+    )
 
 
 def test_rater_agreement_without_repeated_items():

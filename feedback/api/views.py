@@ -1,4 +1,5 @@
-"""Production feedback API: ingest (ingest tokens), sources and tokens, events, datasets and support rates (user tokens).
+"""Production feedback API: ingest (ingest tokens), sources and tokens, events, datasets and support rates (user
+tokens).
 
 One view per operation; the services hold the rules, access.py the permission checks.
 """
@@ -68,8 +69,9 @@ class FeedbackEventsApi(APIView):
     json_body_max_bytes = BODY_MAX_BYTES
 
     class InputSerializer(serializers.Serializer):
-        source = serializers.IntegerField(required=False,
-                                          help_text="needed with a user token; with an ingest token, its own source or nothing")
+        source = serializers.IntegerField(
+            required=False, help_text="needed with a user token; with an ingest token, its own source or nothing"
+        )
         events = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=BATCH_MAX)
 
     class OutputSerializer(serializers.Serializer):
@@ -100,8 +102,15 @@ class FeedbackEventsApi(APIView):
         except ValueError:
             length = 0
         if length > BODY_MAX_BYTES:
-            return Response({"detail": f"the request body is {length} bytes; the limit is {BODY_MAX_BYTES}: send smaller batches",
-                             "where": "events", "code": "too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            return Response(
+                {
+                    "detail": f"the request body is {length} bytes; the limit is {BODY_MAX_BYTES}: "
+                    "send smaller batches",
+                    "where": "events",
+                    "code": "too_large",
+                },
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         body = request.data if isinstance(request.data, dict) else {}
         source = self._source(request, body)
         # The batch is checked event by event by the service (one bad event must not sink the others), so the
@@ -119,11 +128,17 @@ class FeedbackEventsApi(APIView):
     def get(self, request):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
-        source = access_feedback_source(request.user, request.query_params["source"]) if request.query_params.get("source") else None
+        source = (
+            access_feedback_source(request.user, request.query_params["source"])
+            if request.query_params.get("source")
+            else None
+        )
         kind = request.query_params.get("kind")
         if kind and kind not in FeedbackEvent.Kind.values:
             raise exceptions.ValidationError({"kind": [f"unknown kind {kind!r}"]})
-        return paginated(self, feedback_events_for(user=request.user, source=source, kind=kind), FeedbackEventOutputSerializer)
+        return paginated(
+            self, feedback_events_for(user=request.user, source=source, kind=kind), FeedbackEventOutputSerializer
+        )
 
 
 class FeedbackSourceOutputSerializer(serializers.Serializer):
@@ -248,9 +263,17 @@ class FeedbackDatasetBuildApi(APIView):
             dataset = dataset_in_workspace(workspace=workspace, dataset_id=fields["dataset"])
             if dataset is None:
                 raise exceptions.NotFound()
-        export = feedback_dataset_build(workspace=workspace, dataset_name=fields["dataset_name"], dataset=dataset, sources=sources,
-                                        since=fields["since"], until=fields["until"], review=fields["review"], seed=fields["seed"],
-                                        created_by=request.user)
+        export = feedback_dataset_build(
+            workspace=workspace,
+            dataset_name=fields["dataset_name"],
+            dataset=dataset,
+            sources=sources,
+            since=fields["since"],
+            until=fields["until"],
+            review=fields["review"],
+            seed=fields["seed"],
+            created_by=request.user,
+        )
         return Response(self.OutputSerializer(export).data, status=status.HTTP_201_CREATED)
 
 

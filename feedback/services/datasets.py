@@ -3,7 +3,8 @@ a dataset version (operation "feedback"), with conflicting signals sent to exper
 
 The rules:
     choice among N      one DPO pair per other candidate: chosen over it
-    like / dislike      one KTO row per (prompt, answer); and DPO pairs where one prompt has a liked and a disliked answer
+    like / dislike      one KTO row per (prompt, answer); and DPO pairs where one prompt has a liked and a disliked
+                        answer
     edit                an SFT record with the edited answer, and a DPO pair: edited over original
     conflicts           the same prompt and answer both liked and disliked, and disputed dislikes (an answer disliked by
                         one user but picked as the best of N by another) give no training row: they become items of an
@@ -53,7 +54,8 @@ def _norm(text: str) -> str:
 
 
 class _Rows:
-    """Canonical rows keyed by content, each with the events it came from; rows the canonical form refuses are counted."""
+    """Canonical rows keyed by content, each with the events it came from; rows the canonical form refuses are
+    counted."""
 
     def __init__(self):
         self.rows: dict[tuple, dict] = {}
@@ -65,7 +67,13 @@ class _Rows:
         except ApplicationError:
             self.skipped += 1
             return
-        key = (clean["kind"], repr(clean["messages"]), repr(clean.get("chosen")), repr(clean.get("rejected")), clean.get("label"))
+        key = (
+            clean["kind"],
+            repr(clean["messages"]),
+            repr(clean.get("chosen")),
+            repr(clean.get("rejected")),
+            clean.get("label"),
+        )
         entry = self.rows.setdefault(key, {"clean": clean, "rule": rule, "events": set()})
         entry["events"].update(events)
 
@@ -135,13 +143,24 @@ def feedback_rows_build(events, *, on_progress=None) -> tuple[_Rows, list[dict]]
     return rows, review
 
 
-def _freeze(*, dataset: Dataset, operation_detail: dict, note: str, seed: int, ratios: dict, created_by) -> DatasetVersion:
+def _freeze(
+    *, dataset: Dataset, operation_detail: dict, note: str, seed: int, ratios: dict, created_by
+) -> DatasetVersion:
     """Every record of the dataset as its next version, split by prompt so no prompt lands in two splits."""
     rows = dataset_group_rows(dataset_id=dataset.pk)
     entries = split_entries([pk for pk, _, _ in rows], {pk: prompt for pk, prompt, _ in rows}, seed=seed, ratios=ratios)
     parent = dataset.versions.order_by("-number").first()
-    return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FEEDBACK, parent=parent,
-                                  seed=seed, ratios=ratios, operation_detail=operation_detail, note=note, created_by=created_by)
+    return dataset_version_create(
+        dataset=dataset,
+        entries=entries,
+        operation=DatasetVersion.Operation.FEEDBACK,
+        parent=parent,
+        seed=seed,
+        ratios=ratios,
+        operation_detail=operation_detail,
+        note=note,
+        created_by=created_by,
+    )
 
 
 def _insert(dataset: Dataset, items: list[tuple[dict, dict]]) -> tuple[int, int]:
@@ -155,24 +174,52 @@ def _review_project(*, workspace, dataset: Dataset, review: list[dict], detail: 
         clean = canonical_validate({"kind": "sft", "messages": entry["messages"] + [_assistant(entry["text"])]})
         items.append((clean, {"feedback_events": sorted(entry["likes"] + entry["dislikes"]), "rule": entry["reason"],
                               "likes": len(entry["likes"]), "dislikes": len(entry["dislikes"])}))
-    review_dataset = dataset_create(workspace=workspace, name=f"{dataset.name[:150]} · review {detail['version']}",
-                                    description="conflicting production feedback for expert review", created_by=created_by)
+    review_dataset = dataset_create(
+        workspace=workspace,
+        name=f"{dataset.name[:150]} · review {detail['version']}",
+        description="conflicting production feedback for expert review",
+        created_by=created_by,
+    )
     _insert(review_dataset, items)
-    version = _freeze(dataset=review_dataset, operation_detail={**detail, "review": True}, note="feedback for expert review",
-                      seed=0, ratios={"train": 1.0, "validation": 0.0, "test": 0.0}, created_by=created_by)
+    version = _freeze(
+        dataset=review_dataset,
+        operation_detail={**detail, "review": True},
+        note="feedback for expert review",
+        seed=0,
+        ratios={"train": 1.0, "validation": 0.0, "test": 0.0},
+        created_by=created_by,
+    )
     schema = label_schema_by_name(workspace=workspace, name=REVIEW_SCHEMA_NAME)
     if schema is None:
-        schema = label_schema_create(workspace=workspace, name=REVIEW_SCHEMA_NAME, tree=REVIEW_TREE, created_by=created_by)
+        schema = label_schema_create(
+            workspace=workspace, name=REVIEW_SCHEMA_NAME, tree=REVIEW_TREE, created_by=created_by
+        )
     return annotation_project_create(
-        workspace=workspace, name=f"Feedback review: {dataset.name[:150]} v{detail['version']}", dataset_version=version, schema=schema,
+        workspace=workspace,
+        name=f"Feedback review: {dataset.name[:150]} v{detail['version']}",
+        dataset_version=version,
+        schema=schema,
         instructions="Users disagreed about these answers (liked and disliked, or disliked but picked as the best). "
-                     "Label each answer good or bad.", created_by=created_by)
+        "Label each answer good or bad.",
+        created_by=created_by,
+    )
 
 
 @transaction.atomic
-def feedback_dataset_build(*, workspace: Workspace, dataset_name: str = "", dataset: Dataset | None = None,
-                           sources: list[FeedbackSource] | None = None, since=None, until=None, review: bool = True,
-                           seed: int = 0, ratios: dict | None = None, created_by=None, on_progress=None) -> FeedbackExport:
+def feedback_dataset_build(
+    *,
+    workspace: Workspace,
+    dataset_name: str = "",
+    dataset: Dataset | None = None,
+    sources: list[FeedbackSource] | None = None,
+    since=None,
+    until=None,
+    review: bool = True,
+    seed: int = 0,
+    ratios: dict | None = None,
+    created_by=None,
+    on_progress=None,
+) -> FeedbackExport:
     """Turn the workspace's events (of `sources`, occurred in [since, until)) into records of a dataset and freeze its
     next version with operation "feedback". Give `dataset` to add to an existing dataset (records it already holds are
     kept once), or `dataset_name` for a new one. With `review`, conflicting signals become an annotation project.
@@ -196,10 +243,19 @@ def feedback_dataset_build(*, workspace: Workspace, dataset_name: str = "", data
         raise ApplicationError(f"the {len(events)} events gave no training record (only conflicts, or answers the "
                                "canonical form refuses)", where="events")
     if dataset is None:
-        dataset = dataset_create(workspace=workspace, name=dataset_name, description="training data from production feedback",
-                                 created_by=created_by)
-    created, duplicates = _insert(dataset, [(entry["clean"], {"feedback_events": sorted(entry["events"]), "rule": entry["rule"]})
-                                            for entry in rows.rows.values()])
+        dataset = dataset_create(
+            workspace=workspace,
+            name=dataset_name,
+            description="training data from production feedback",
+            created_by=created_by,
+        )
+    created, duplicates = _insert(
+        dataset,
+        [
+            (entry["clean"], {"feedback_events": sorted(entry["events"]), "rule": entry["rule"]})
+            for entry in rows.rows.values()
+        ],
+    )
     counts = {"events": len(events), "records": len(rows.rows), "created": created, "already_in_dataset": duplicates,
               "skipped": rows.skipped, "review": len(review_items), "by_rule": rows.counts()}
     detail = {"source": "feedback", "sources": sorted(source.pk for source in sources or []),

@@ -54,7 +54,9 @@ def rate_limit_take(*, source: FeedbackSource, events: int, now=None) -> None:
     window_start = now.replace(second=0, microsecond=0)
     retry_after = max(1, 60 - now.second)
     if events > limit:
-        raise RateLimited(f"a batch of {events} events is more than this source's limit of {limit} a minute", retry_after=retry_after)
+        raise RateLimited(
+            f"a batch of {events} events is more than this source's limit of {limit} a minute", retry_after=retry_after
+        )
     table = FeedbackRateWindow._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -66,7 +68,9 @@ def rate_limit_take(*, source: FeedbackSource, events: int, now=None) -> None:
         )
         row = cursor.fetchone()
     if row is None:
-        raise RateLimited(f"this source may send {limit} events a minute; try again in {retry_after} s", retry_after=retry_after)
+        raise RateLimited(
+            f"this source may send {limit} events a minute; try again in {retry_after} s", retry_after=retry_after
+        )
     if row[0] == events:  # the first batch of a new minute sweeps the source's old windows
         FeedbackRateWindow.objects.filter(source=source, window_start__lt=window_start - timedelta(hours=1)).delete()
 
@@ -86,9 +90,21 @@ def _scrub(clean: dict, kinds: frozenset[str]) -> None:
 
 
 COLUMNS = [
-    ("idempotency_key", "text"), ("kind", "text"), ("messages", "jsonb"), ("responses", "jsonb"), ("chosen_index", "smallint"),
-    ("edited_text", "text"), ("comment", "text"), ("model", "text"), ("prompt_version", "text"), ("prompt_hash", "text"),
-    ("app_id", "text"), ("session_id", "text"), ("user_ref", "text"), ("metadata", "jsonb"), ("pii_replaced", "integer"),
+    ("idempotency_key", "text"),
+    ("kind", "text"),
+    ("messages", "jsonb"),
+    ("responses", "jsonb"),
+    ("chosen_index", "smallint"),
+    ("edited_text", "text"),
+    ("comment", "text"),
+    ("model", "text"),
+    ("prompt_version", "text"),
+    ("prompt_hash", "text"),
+    ("app_id", "text"),
+    ("session_id", "text"),
+    ("user_ref", "text"),
+    ("metadata", "jsonb"),
+    ("pii_replaced", "integer"),
     ("occurred_at", "timestamptz"),
 ]
 
@@ -113,8 +129,14 @@ def _insert_postgresql(source: FeedbackSource, rows: list[dict], received_at) ->
 def _insert_portable(source: FeedbackSource, rows: list[dict], received_at) -> set[str]:
     """The same for SQLite (one writer at a time, so looking first and inserting after cannot race)."""
     keys = [row["idempotency_key"] for row in rows]
-    existing = set(FeedbackEvent.objects.filter(source=source, idempotency_key__in=keys).values_list("idempotency_key", flat=True))
-    fresh = [FeedbackEvent(source=source, received_at=received_at, **row) for row in rows if row["idempotency_key"] not in existing]
+    existing = set(
+        FeedbackEvent.objects.filter(source=source, idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+    )
+    fresh = [
+        FeedbackEvent(source=source, received_at=received_at, **row)
+        for row in rows
+        if row["idempotency_key"] not in existing
+    ]
     FeedbackEvent.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
     return {event.idempotency_key for event in fresh}
 

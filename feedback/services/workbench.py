@@ -25,15 +25,29 @@ def _ask(endpoint: ModelEndpoint, messages: list[dict], seeds: range, max_tokens
     try:
         # Distinct seeds, so two candidates (from one endpoint, or two serving the same weights) differ when the
         # temperature lets them.
-        requests = [{"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed} for seed in seeds]
-        return [result.text for result in chat_complete_many(endpoint=endpoint, requests=requests, purpose="feedback workbench")]
+        requests = [
+            {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed} for seed in seeds
+        ]
+        return [
+            result.text
+            for result in chat_complete_many(endpoint=endpoint, requests=requests, purpose="feedback workbench")
+        ]
     finally:
         connections.close_all()  # this worker thread's own connection
 
 
-def workbench_draft_create(*, workspace: Workspace, agent, endpoints: list[ModelEndpoint], customer_message: str,
-                           system_prompt: str = "", prompt_version: str = "", per_endpoint: int = 1, max_tokens: int = 256,
-                           temperature: float = 0.7) -> WorkbenchDraft:
+def workbench_draft_create(
+    *,
+    workspace: Workspace,
+    agent,
+    endpoints: list[ModelEndpoint],
+    customer_message: str,
+    system_prompt: str = "",
+    prompt_version: str = "",
+    per_endpoint: int = 1,
+    max_tokens: int = 256,
+    temperature: float = 0.7,
+) -> WorkbenchDraft:
     """Ask every endpoint (at once) for `per_endpoint` answers and keep them, shuffled, as a draft to pick from.
 
     Calls the network, so it must not run inside an open transaction. Endpoints must belong to `workspace`.
@@ -52,8 +66,12 @@ def workbench_draft_create(*, workspace: Workspace, agent, endpoints: list[Model
     messages = ([{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []) + [
         {"role": "user", "content": customer_message}]
     with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
-        futures = [pool.submit(_ask, endpoint, messages, range(i * per_endpoint, (i + 1) * per_endpoint), max_tokens, temperature)
-                   for i, endpoint in enumerate(endpoints)]
+        futures = [
+            pool.submit(
+                _ask, endpoint, messages, range(i * per_endpoint, (i + 1) * per_endpoint), max_tokens, temperature
+            )
+            for i, endpoint in enumerate(endpoints)
+        ]
         try:
             answers = [future.result() for future in futures]
         except ModelCallError as error:
@@ -91,10 +109,21 @@ def workbench_pick(*, draft: WorkbenchDraft, agent, index: int, edited_text: str
     now = timezone.now().isoformat()
     common = {"occurred_at": now, "messages": draft.messages, "app_id": "workbench", "session_id": f"draft-{draft.pk}",
               "user_id": f"agent-{agent.pk}"}
-    responses = [{"text": c["text"] or " ", "model": _model_label(c), "prompt_version": c["prompt_version"]} for c in draft.candidates]
+    responses = [
+        {"text": c["text"] or " ", "model": _model_label(c), "prompt_version": c["prompt_version"]}
+        for c in draft.candidates
+    ]
     events = [{**common, "idempotency_key": keys[0], "kind": "choice", "responses": responses, "chosen_index": index}]
     if edited:
-        events.append({**common, "idempotency_key": keys[1], "kind": "edit", "responses": [responses[index]], "edited_text": edited_text})
+        events.append(
+            {
+                **common,
+                "idempotency_key": keys[1],
+                "kind": "edit",
+                "responses": [responses[index]],
+                "edited_text": edited_text,
+            }
+        )
     result = feedback_events_ingest(source=source, events=events)
     if REJECTED in result.statuses:
         error = result.errors[0]
@@ -103,5 +132,7 @@ def workbench_pick(*, draft: WorkbenchDraft, agent, index: int, edited_text: str
     draft.final_text = edited_text if edited else picked["text"]
     draft.picked_at = timezone.now()
     draft.save(update_fields=["picked_index", "final_text", "picked_at", "updated_at"])
-    history_record(actor=agent, target=draft, verb="picked", after={"index": index, "edited": edited, "candidates": len(responses)})
+    history_record(
+        actor=agent, target=draft, verb="picked", after={"index": index, "edited": edited, "candidates": len(responses)}
+    )
     return list(FeedbackEvent.objects.filter(source=source, idempotency_key__in=keys).order_by("pk"))

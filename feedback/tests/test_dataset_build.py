@@ -39,8 +39,12 @@ def _rows(version):
 
 def test_the_rules_turn_events_into_dpo_kto_and_sft_records_with_lineage(workspace, users, mixed_events):
     ids = mixed_events
-    export = feedback_dataset_build(workspace=workspace, dataset_name="Feedback November", created_by=users["ml_engineer"],
-                                    until=datetime(2026, 11, 21, tzinfo=timezone.utc))
+    export = feedback_dataset_build(
+        workspace=workspace,
+        dataset_name="Feedback November",
+        created_by=users["ml_engineer"],
+        until=datetime(2026, 11, 21, tzinfo=timezone.utc),
+    )
     version = export.version
     assert (version.number, version.operation) == (1, DatasetVersion.Operation.FEEDBACK)
     assert sum(version.counts.values()) == 7
@@ -54,8 +58,15 @@ def test_the_rules_turn_events_into_dpo_kto_and_sft_records_with_lineage(workspa
         ("preference", "edit_pair", "fixed4", "orig4", (ids["evt-7"],)),
     }
     assert set(Record.objects.filter(dataset=version.dataset).values_list("origin", flat=True)) == {"feedback"}
-    assert export.counts == {"events": 7, "records": 7, "created": 7, "already_in_dataset": 0, "skipped": 0, "review": 2,
-                             "by_rule": {"choice": 2, "kto": 2, "like_pair": 1, "edit_sft": 1, "edit_pair": 1}}
+    assert export.counts == {
+        "events": 7,
+        "records": 7,
+        "created": 7,
+        "already_in_dataset": 0,
+        "skipped": 0,
+        "review": 2,
+        "by_rule": {"choice": 2, "kto": 2, "like_pair": 1, "edit_sft": 1, "edit_pair": 1},
+    }
     project = export.review_project
     assert project.schema.name == "Feedback review" and version.operation_detail["review_project"] == project.pk
     review = {(r.messages[-1]["content"], r.raw["rule"], r.raw["likes"], r.raw["dislikes"])
@@ -83,12 +94,19 @@ def test_nothing_is_left_behind_when_there_is_nothing_to_build(workspace, feedba
 def test_the_api_builds_a_version_and_refuses_those_who_may_not(api_for, users, workspace, mixed_events):
     body = {"workspace": workspace.pk, "dataset_name": "From API", "review": True}
     for who in ("product_manager", "staff_annotator", "outsider"):
-        assert api_for(users[who]).post("/api/v1/feedback/datasets/", body, format="json").status_code in (403, 404), who
+        assert api_for(users[who]).post("/api/v1/feedback/datasets/", body, format="json").status_code in (403, 404), (
+            who
+        )
     assert Dataset.objects.count() == 0 and AnnotationProject.objects.count() == 0
     response = api_for(users["ml_engineer"]).post("/api/v1/feedback/datasets/", body, format="json")
     assert response.status_code == 201, response.json()
     data = response.json()
-    assert (data["operation"], data["version_number"], data["counts"]["records"], data["counts"]["review"]) == ("feedback", 1, 8, 2)
+    assert (data["operation"], data["version_number"], data["counts"]["records"], data["counts"]["review"]) == (
+        "feedback",
+        1,
+        8,
+        2,
+    )
     assert data["review_project_id"] == AnnotationProject.objects.get().pk
 
 
@@ -112,4 +130,6 @@ def test_the_source_command_prints_a_working_token_once(workspace):
 
     assert feedback_token_authenticate(key=key).source.name == "Mobile app"
     with pytest.raises(CommandError, match="--pii-kinds: unknown PII kind 'ssn'"):
-        call_command("feedback_source_create", workspace=workspace.name, name="Other", pii_kinds="ssn", stdout=out, stderr=err)
+        call_command(
+            "feedback_source_create", workspace=workspace.name, name="Other", pii_kinds="ssn", stdout=out, stderr=err
+        )

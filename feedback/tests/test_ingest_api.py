@@ -84,10 +84,14 @@ def test_an_ingest_token_reads_nothing(ingest_client, feedback_source):
 
 
 def test_a_member_who_manages_feedback_may_send_with_their_own_token(api_for, users, feedback_source):
-    response = api_for(users["ml_engineer"]).post(URL, {"source": feedback_source.pk, "events": [make_event(1)]}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        URL, {"source": feedback_source.pk, "events": [make_event(1)]}, format="json"
+    )
     assert response.status_code == 200 and response.json()["accepted"] == 1
     for who in ("product_manager", "staff_annotator", "outsider"):
-        response = api_for(users[who]).post(URL, {"source": feedback_source.pk, "events": [make_event(2)]}, format="json")
+        response = api_for(users[who]).post(
+            URL, {"source": feedback_source.pk, "events": [make_event(2)]}, format="json"
+        )
         assert response.status_code in (403, 404), who
     assert FeedbackEvent.objects.count() == 1
 
@@ -101,7 +105,9 @@ def test_batch_size_limits(ingest_client):
 
 
 def test_the_rate_limit_counts_events_per_source_and_minute(feedback_source, ingest_client):
-    feedback_source_settings_update(source=feedback_source, pii_scrub=True, pii_kinds=["email"], rate_limit_per_minute=5)
+    feedback_source_settings_update(
+        source=feedback_source, pii_scrub=True, pii_kinds=["email"], rate_limit_per_minute=5
+    )
     assert ingest_client.post(URL, {"events": [make_event(i) for i in range(3)]}, format="json").status_code == 200
     limited = ingest_client.post(URL, {"events": [make_event(i) for i in range(3, 6)]}, format="json")
     assert limited.status_code == 429
@@ -163,7 +169,9 @@ def test_tokens_are_stored_hashed_and_shown_once(feedback_source):
 
 def test_a_full_batch_of_5000_long_events_is_taken(ingest_client, feedback_source):
     long_answer = "Please open Orders, choose the item and press Refund. " * 20  # ~1 kB each: a 6 MB body
-    response = ingest_client.post(URL, {"events": [make_event(i, answer=long_answer) for i in range(5000)]}, format="json")
+    response = ingest_client.post(
+        URL, {"events": [make_event(i, answer=long_answer) for i in range(5000)]}, format="json"
+    )
     assert response.status_code == 200 and response.json()["accepted"] == 5000
     assert FeedbackEvent.objects.filter(source=feedback_source).count() == 5000
 

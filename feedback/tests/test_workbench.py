@@ -19,8 +19,15 @@ def two_endpoints(tiny_endpoint, make_endpoint, tiny_base_model):
 
 def test_candidates_are_shuffled_unlabelled_and_a_pick_with_an_edit_becomes_two_events(workspace, users, two_endpoints):
     agent = users["staff_annotator"]
-    draft = workbench_draft_create(workspace=workspace, agent=agent, endpoints=two_endpoints, customer_message="Where is my parcel?",
-                                   prompt_version="v7", per_endpoint=2, max_tokens=8)
+    draft = workbench_draft_create(
+        workspace=workspace,
+        agent=agent,
+        endpoints=two_endpoints,
+        customer_message="Where is my parcel?",
+        prompt_version="v7",
+        per_endpoint=2,
+        max_tokens=8,
+    )
     assert len(draft.candidates) == 4
     assert sorted(c["endpoint"] for c in draft.candidates) == ["tiny local", "tiny local", "tiny second", "tiny second"]
     assert draft.messages == [{"role": "user", "content": "Where is my parcel?"}]
@@ -34,7 +41,11 @@ def test_candidates_are_shuffled_unlabelled_and_a_pick_with_an_edit_becomes_two_
     assert (choice.kind, choice.chosen_index, choice.source.kind) == ("choice", 2, FeedbackSource.Kind.WORKBENCH)
     assert [r["model"] for r in choice.responses] == [f"{c['endpoint']} ({c['model']})" for c in draft.candidates]
     assert choice.prompt_version == "v7" and choice.user_ref == f"agent-{agent.pk}"
-    assert (edit.kind, edit.edited_text, edit.responses[0]["text"]) == ("edit", "Edited reply.", draft.candidates[2]["text"] or " ")
+    assert (edit.kind, edit.edited_text, edit.responses[0]["text"]) == (
+        "edit",
+        "Edited reply.",
+        draft.candidates[2]["text"] or " ",
+    )
 
     # Picking again (a double key press) changes nothing; another agent cannot pick this draft.
     again = workbench_pick(draft=draft, agent=agent, index=0)
@@ -48,9 +59,16 @@ def test_candidates_are_shuffled_unlabelled_and_a_pick_with_an_edit_becomes_two_
 def test_the_candidates_page_shows_no_model_names(workspace, users, two_endpoints):
     client = Client()
     client.force_login(users["expert_annotator"])
-    response = client.post("/feedback/workbench/candidates/", {
-        "workspace": workspace.pk, "endpoints": [e.pk for e in two_endpoints], "message": "Refund please", "per_endpoint": "1"},
-        HTTP_HX_REQUEST="true")
+    response = client.post(
+        "/feedback/workbench/candidates/",
+        {
+            "workspace": workspace.pk,
+            "endpoints": [e.pk for e in two_endpoints],
+            "message": "Refund please",
+            "per_endpoint": "1",
+        },
+        HTTP_HX_REQUEST="true",
+    )
     body = response.content.decode()
     assert response.status_code == 200 and body.count('class="fb-candidate"') == 2
     assert "tiny" not in body and two_endpoints[0].model not in body
@@ -59,9 +77,13 @@ def test_the_candidates_page_shows_no_model_names(workspace, users, two_endpoint
 
 def test_bad_input_is_refused_before_any_model_is_called(workspace, users, two_endpoints):
     with pytest.raises(ApplicationError, match="type or paste the customer's message"):
-        workbench_draft_create(workspace=workspace, agent=users["reviewer"], endpoints=two_endpoints, customer_message="  ")
+        workbench_draft_create(
+            workspace=workspace, agent=users["reviewer"], endpoints=two_endpoints, customer_message="  "
+        )
     with pytest.raises(ApplicationError, match="choose endpoints for 2 to 8 candidates"):
-        workbench_draft_create(workspace=workspace, agent=users["reviewer"], endpoints=two_endpoints[:1], customer_message="Hi")
+        workbench_draft_create(
+            workspace=workspace, agent=users["reviewer"], endpoints=two_endpoints[:1], customer_message="Hi"
+        )
     client = Client()
     client.force_login(users["crowd_annotator"])
     assert client.post("/feedback/workbench/candidates/", {"workspace": workspace.pk, "message": "Hi",

@@ -45,8 +45,10 @@ class RequestError(Exception):
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
 
     def response(self) -> JsonResponse:
-        return JsonResponse({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}},
-                            status=self.status)
+        return JsonResponse(
+            {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}},
+            status=self.status,
+        )
 
 
 def _from_application_error(error: ApplicationError) -> RequestError:
@@ -165,7 +167,9 @@ def _file_param(request, body: dict, name: str, *, required: bool):
     value = body.get(name)
     if value is None:
         if required:
-            raise RequestError(400, f"'{name}' is required: the id of a file uploaded with purpose 'fine-tune'.", param=name)
+            raise RequestError(
+                400, f"'{name}' is required: the id of a file uploaded with purpose 'fine-tune'.", param=name
+            )
         return None
     if not isinstance(value, str):
         raise RequestError(400, f"'{name}' must be a file id.", param=name)
@@ -188,7 +192,9 @@ def jobs_view(request):
         body = _body(request)
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise RequestError(400, "'model' is required: a base model of this workspace (GET /v1/models).", param="model")
+            raise RequestError(
+                400, "'model' is required: a base model of this workspace (GET /v1/models).", param="model"
+            )
         job = fine_tuning_job_create(
             workspace=workspace, model=model, training_file=_file_param(request, body, "training_file", required=True),
             validation_file=_file_param(request, body, "validation_file", required=False), suffix=body.get("suffix"),
@@ -214,7 +220,9 @@ ACTOR_ARGUMENT = {"cancel": "cancelled_by", "pause": "paused_by", "resume": "res
 
 @_endpoint("POST")
 def job_action_view(request, job_id: str, action: str):
-    job = access_fine_tuning_job(user=request.api_user, workspace=request.api_workspace, job_id=job_id, capability=LAUNCH)
+    job = access_fine_tuning_job(
+        user=request.api_user, workspace=request.api_workspace, job_id=job_id, capability=LAUNCH
+    )
     ACTIONS[action](job=job, **{ACTOR_ARGUMENT[action]: request.api_user})
     job = access_fine_tuning_job(user=request.api_user, workspace=request.api_workspace, job_id=job_id)
     return JsonResponse(selectors.job_object(job))
@@ -223,7 +231,9 @@ def job_action_view(request, job_id: str, action: str):
 @_endpoint("GET")
 def job_events_view(request, job_id: str):
     job = access_fine_tuning_job(user=request.api_user, workspace=request.api_workspace, job_id=job_id)
-    data, has_more = selectors.page(selectors.job_events(job=job), after=request.GET.get("after"), limit=_limit(request, 20))
+    data, has_more = selectors.page(
+        selectors.job_events(job=job), after=request.GET.get("after"), limit=_limit(request, 20)
+    )
     return _list(data, has_more)
 
 
@@ -244,8 +254,13 @@ def model_delete_view(request, model_id: str):
     api_capability_check(user=user, workspace=workspace, capability=LAUNCH)
     job = selectors.fine_tuned_job_for_model(workspace=workspace, model_id=model_id)
     if job is None:
-        raise RequestError(404, f"The model '{model_id}' does not exist or you do not have access to it; only fine-tuned "
-                                "models (ft:…) can be deleted.", param="model", code="model_not_found")
+        raise RequestError(
+            404,
+            f"The model '{model_id}' does not exist or you do not have access to it; only fine-tuned "
+            "models (ft:…) can be deleted.",
+            param="model",
+            code="model_not_found",
+        )
     fine_tuned_model_delete(job=job, deleted_by=user)
     return JsonResponse({"id": model_id, "object": "model", "deleted": True})
 

@@ -50,15 +50,19 @@ def fine_tuning_file_create(*, workspace: Workspace, filename: str, data: bytes,
     filename = Path((filename or "").replace("\\", "/")).name.strip() or "training.jsonl"
     filename = filename[-FILENAME_MAX:]
     if len(data) > MAX_BYTES:
-        raise ApplicationError(f"the file is {len(data)} bytes; the limit is {MAX_BYTES}", where="file", code="file_too_large")
+        raise ApplicationError(
+            f"the file is {len(data)} bytes; the limit is {MAX_BYTES}", where="file", code="file_too_large"
+        )
     kind, rows = training_file_read(data)
     identifier = public_id("file")
     user = created_by if created_by is not None and created_by.is_authenticated else None
     source = _source(workspace, user)
     dataset = dataset_create(workspace=workspace, name=f"{filename} ({identifier})"[:200], created_by=user,
                              description=f"Uploaded through the OpenAI-compatible API as {identifier}.")
-    records = [record_build(dataset=dataset, clean=clean, source=source, raw=row, origin="openai_file", line_number=line)
-               for line, row, clean in rows]
+    records = [
+        record_build(dataset=dataset, clean=clean, source=source, raw=row, origin="openai_file", line_number=line)
+        for line, row, clean in rows
+    ]
     ids = records_insert_ids(dataset=dataset, records=records)
     # A line repeated in the file is one record: a version holds each record once.
     record_ids = list(dict.fromkeys(ids[record.content_hash] for record in records))
@@ -71,8 +75,12 @@ def fine_tuning_file_create(*, workspace: Workspace, filename: str, data: bytes,
     file = FineTuningFile.objects.create(public_id=identifier, workspace=workspace, filename=filename, purpose=purpose,
                                          size=len(data), path=relative, kind=kind, rows=len(rows), dataset=dataset,
                                          version=version, created_by=user)
-    history_record(actor=created_by, target=file, verb="created",
-                   after={"filename": filename, "kind": kind, "rows": len(rows), "dataset": dataset.pk, "version": version.pk})
+    history_record(
+        actor=created_by,
+        target=file,
+        verb="created",
+        after={"filename": filename, "kind": kind, "rows": len(rows), "dataset": dataset.pk, "version": version.pk},
+    )
     # Written last, so nothing before it can fail and leave the bytes without their file object.
     storage_path(relative).write_bytes(data)
     return file
@@ -113,19 +121,33 @@ def fine_tuning_file_from_version(*, version: DatasetVersion, created_by=None) -
     kinds = set(VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN)
                 .values_list("record__kind", flat=True).distinct())
     if kinds not in ({Record.Kind.SFT}, {Record.Kind.PREFERENCE}):
-        raise ApplicationError(f"dataset version {version} must hold only conversations or only preference pairs in its "
-                               "train split to fine-tune on", where="dataset_version")
+        raise ApplicationError(
+            f"dataset version {version} must hold only conversations or only preference pairs in its "
+            "train split to fine-tune on",
+            where="dataset_version",
+        )
     kind = "dpo" if kinds == {Record.Kind.PREFERENCE} else "supervised"
     entries = (VersionRecord.objects.filter(version=version, split=VersionRecord.Split.TRAIN).select_related("record")
                .order_by("pk"))
-    data = "".join(json.dumps(_openai_row(entry.record), ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
+    data = "".join(json.dumps(_openai_row(entry.record), ensure_ascii=False) + "\n" for entry in entries).encode(
+        "utf-8"
+    )
     identifier = public_id("file")
     workspace = version.dataset.workspace
     user = created_by if created_by is not None and created_by.is_authenticated else None
     relative = f"{workspace_storage_relative(workspace.pk)}/openai-files/{identifier}.jsonl"
-    file = FineTuningFile.objects.create(public_id=identifier, workspace=workspace, filename=f"{version}.jsonl", size=len(data),
-                                         path=relative, kind=kind, rows=version.counts.get("train", 0), dataset=version.dataset,
-                                         version=version, created_by=user)
+    file = FineTuningFile.objects.create(
+        public_id=identifier,
+        workspace=workspace,
+        filename=f"{version}.jsonl",
+        size=len(data),
+        path=relative,
+        kind=kind,
+        rows=version.counts.get("train", 0),
+        dataset=version.dataset,
+        version=version,
+        created_by=user,
+    )
     history_record(actor=created_by, target=file, verb="created", after={"from_version": version.pk, "kind": kind})
     storage_path(relative).write_bytes(data)
     return file

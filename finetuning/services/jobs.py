@@ -40,7 +40,9 @@ SUFFIX_MAX = 64
 METADATA_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
 
 
-def event_add(*, job: FineTuningJob, message: str, level: str = FineTuningJobEvent.Level.INFO, data: dict | None = None):
+def event_add(
+    *, job: FineTuningJob, message: str, level: str = FineTuningJobEvent.Level.INFO, data: dict | None = None
+):
     return FineTuningJobEvent.objects.create(job=job, message=message, level=level, data=data)
 
 
@@ -76,7 +78,9 @@ def method_resolve(*, method: dict | None, hyperparameters: dict | None) -> tupl
         raise ApplicationError("method must be an object with a 'type'", where="method")
     kind = (method or {}).get("type") or "supervised"
     if kind not in METHODS:
-        raise ApplicationError(f"method type {kind!r} is not supported here; use 'supervised' or 'dpo'", where="method.type")
+        raise ApplicationError(
+            f"method type {kind!r} is not supported here; use 'supervised' or 'dpo'", where="method.type"
+        )
     settings = ((method or {}).get(kind) or {})
     if not isinstance(settings, dict):
         raise ApplicationError(f"method.{kind} must be an object", where=f"method.{kind}")
@@ -87,14 +91,18 @@ def method_resolve(*, method: dict | None, hyperparameters: dict | None) -> tupl
             raise ApplicationError("the top-level hyperparameters are for supervised jobs; give DPO's under method.dpo",
                                    where="hyperparameters")
         if given:
-            raise ApplicationError("give hyperparameters either at the top level or under method, not both", where="hyperparameters")
+            raise ApplicationError(
+                "give hyperparameters either at the top level or under method, not both", where="hyperparameters"
+            )
         given, prefix = hyperparameters, "hyperparameters"
     if not isinstance(given, dict):
         raise ApplicationError("hyperparameters must be an object", where=prefix)
     names = ["n_epochs", "batch_size", "learning_rate_multiplier"] + (["beta"] if kind == "dpo" else [])
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise ApplicationError(f"unknown hyperparameter {unknown[0]!r}; known: {', '.join(names)}", where=f"{prefix}.{unknown[0]}")
+        raise ApplicationError(
+            f"unknown hyperparameter {unknown[0]!r}; known: {', '.join(names)}", where=f"{prefix}.{unknown[0]}"
+        )
     return kind, {name: _value(name, given.get(name), f"{prefix}.{name}") for name in names}
 
 
@@ -105,8 +113,11 @@ def _metadata(metadata) -> dict:
         raise ApplicationError(f"metadata must be an object of at most {METADATA_PAIRS} pairs", where="metadata")
     for key, value in metadata.items():
         if len(key) > METADATA_KEY_MAX or not isinstance(value, str) or len(value) > METADATA_VALUE_MAX:
-            raise ApplicationError(f"metadata keys are strings of at most {METADATA_KEY_MAX} characters and values strings "
-                                   f"of at most {METADATA_VALUE_MAX}", where=f"metadata.{key}")
+            raise ApplicationError(
+                f"metadata keys are strings of at most {METADATA_KEY_MAX} characters and values strings "
+                f"of at most {METADATA_VALUE_MAX}",
+                where=f"metadata.{key}",
+            )
     return metadata
 
 
@@ -118,8 +129,12 @@ def base_model_for(*, workspace: Workspace, model: str) -> BaseModel:
         name = name[len(prefix):]
     base_model = BaseModel.objects.filter(workspace=workspace, name=name).first() if name else None
     if base_model is None:
-        raise ApplicationError(f"Model {model!r} is not available for fine-tuning or does not exist; GET /v1/models lists "
-                               "the base models of this workspace", where="model", code="model_not_available")
+        raise ApplicationError(
+            f"Model {model!r} is not available for fine-tuning or does not exist; GET /v1/models lists "
+            "the base models of this workspace",
+            where="model",
+            code="model_not_available",
+        )
     return base_model
 
 
@@ -129,22 +144,45 @@ def _data_version(*, training: FineTuningFile, validation: FineTuningFile | None
     if validation is None:
         return training.version
     dataset = training.dataset
-    train_ids = list(VersionRecord.objects.filter(version=training.version).order_by("pk").values_list("record_id", flat=True))
-    copies = [record_build(dataset=dataset, clean={"kind": record.kind, "messages": record.messages, "tools": record.tools,
-                                                   "chosen": record.chosen, "rejected": record.rejected},
-                           source=record.source, raw=record.raw, origin="openai_file", parent=record,
-                           line_number=record.line_number)
-              for record in Record.objects.filter(version_entries__version=validation.version).order_by("pk")]
+    train_ids = list(
+        VersionRecord.objects.filter(version=training.version).order_by("pk").values_list("record_id", flat=True)
+    )
+    copies = [
+        record_build(
+            dataset=dataset,
+            clean={
+                "kind": record.kind,
+                "messages": record.messages,
+                "tools": record.tools,
+                "chosen": record.chosen,
+                "rejected": record.rejected,
+            },
+            source=record.source,
+            raw=record.raw,
+            origin="openai_file",
+            parent=record,
+            line_number=record.line_number,
+        )
+        for record in Record.objects.filter(version_entries__version=validation.version).order_by("pk")
+    ]
     ids = records_insert_ids(dataset=dataset, records=copies)
     taken = set(train_ids)
     validation_ids = [pk for pk in dict.fromkeys(ids[copy.content_hash] for copy in copies) if pk not in taken]
     entries = [(pk, "train", []) for pk in train_ids] + [(pk, "validation", []) for pk in validation_ids]
-    return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.OPENAI_JOB,
-                                  created_by=created_by, parent=training.version,
-                                  ratios={"train": 1.0, "validation": 0.0, "test": 0.0},
-                                  operation_detail={"training_file": training.public_id, "validation_file": validation.public_id,
-                                                    "validation_version": validation.version_id},
-                                  note=f"training {training.public_id}, validation {validation.public_id}")
+    return dataset_version_create(
+        dataset=dataset,
+        entries=entries,
+        operation=DatasetVersion.Operation.OPENAI_JOB,
+        created_by=created_by,
+        parent=training.version,
+        ratios={"train": 1.0, "validation": 0.0, "test": 0.0},
+        operation_detail={
+            "training_file": training.public_id,
+            "validation_file": validation.public_id,
+            "validation_version": validation.version_id,
+        },
+        note=f"training {training.public_id}, validation {validation.public_id}",
+    )
 
 
 def run_hyperparameters(*, kind: str, resolved: dict, train_rows: int, seed: int) -> dict:
@@ -169,10 +207,20 @@ def _refusal(error: ApplicationError) -> dict:
 
 
 @transaction.atomic
-def fine_tuning_job_create(*, workspace: Workspace, model: str, training_file: FineTuningFile,
-                           validation_file: FineTuningFile | None = None, suffix: str | None = None, seed: int | None = None,
-                           metadata: dict | None = None, method: dict | None = None, hyperparameters: dict | None = None,
-                           validation_split: float = 0.0, created_by=None) -> FineTuningJob:
+def fine_tuning_job_create(
+    *,
+    workspace: Workspace,
+    model: str,
+    training_file: FineTuningFile,
+    validation_file: FineTuningFile | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+    metadata: dict | None = None,
+    method: dict | None = None,
+    hyperparameters: dict | None = None,
+    validation_split: float = 0.0,
+    created_by=None,
+) -> FineTuningJob:
     """Check the request (an ApplicationError names the parameter), make the job and queue its training run.
 
     A run the platform refuses (the memory check, the chat template, the data) leaves the job failed, with OpenAI's
@@ -216,12 +264,19 @@ def fine_tuning_job_create(*, workspace: Workspace, model: str, training_file: F
             if validation_split:
                 version = _split_version(version=version, share=validation_split, seed=seed, created_by=user)
             train_rows = version.counts.get("train", 0)
-            resolved = {name: (_auto(name, train_rows) if value == "auto" else value) for name, value in requested.items()}
+            resolved = {
+                name: (_auto(name, train_rows) if value == "auto" else value) for name, value in requested.items()
+            }
             run = training_run_create(
-                workspace=workspace, name=f"{job.public_id}" + (f" ({suffix})" if suffix else ""), base_model=base_model,
-                dataset_version=version, method=METHODS[kind], adapter=TrainingRun.Adapter.LORA,
+                workspace=workspace,
+                name=f"{job.public_id}" + (f" ({suffix})" if suffix else ""),
+                base_model=base_model,
+                dataset_version=version,
+                method=METHODS[kind],
+                adapter=TrainingRun.Adapter.LORA,
                 hyperparameters=run_hyperparameters(kind=kind, resolved=resolved, train_rows=train_rows, seed=seed),
-                created_by=created_by)
+                created_by=created_by,
+            )
     except ApplicationError as error:
         job.state = FineTuningJob.State.FAILED
         job.error = _refusal(error)
@@ -251,9 +306,17 @@ def _split_version(*, version: DatasetVersion, share: float, seed: int, created_
     keys = group_keys(rows)
     ratios = {"train": round(1 - share, 6), "validation": round(share, 6), "test": 0.0}
     entries = split_entries([pk for pk, _, _ in rows], keys, seed=seed, ratios=ratios)
-    return dataset_version_create(dataset=version.dataset, entries=entries, operation=DatasetVersion.Operation.OPENAI_JOB,
-                                  created_by=created_by, parent=version, seed=seed, ratios=ratios,
-                                  operation_detail={"validation_split": share}, note=f"{share:.0%} held out for validation")
+    return dataset_version_create(
+        dataset=version.dataset,
+        entries=entries,
+        operation=DatasetVersion.Operation.OPENAI_JOB,
+        created_by=created_by,
+        parent=version,
+        seed=seed,
+        ratios=ratios,
+        operation_detail={"validation_split": share},
+        note=f"{share:.0%} held out for validation",
+    )
 
 
 def _locked(job: FineTuningJob) -> FineTuningJob:
@@ -272,15 +335,20 @@ def fine_tuning_job_cancel(*, job: FineTuningJob, cancelled_by=None) -> FineTuni
     simply ends. A finished job is refused."""
     job = _locked(job)
     if _finished(job):
-        raise ApplicationError(f"Job {job.public_id} has already completed and cannot be cancelled", where="fine_tuning_job_id",
-                               code="conflict")
+        raise ApplicationError(
+            f"Job {job.public_id} has already completed and cannot be cancelled",
+            where="fine_tuning_job_id",
+            code="conflict",
+        )
     if job.run is not None and job.run.status not in FINISHED:
         training_run_cancel(run=job.run, cancelled_by=cancelled_by)
     before = job.state
     job.state = FineTuningJob.State.CANCELLED
     job.save(update_fields=["state", "updated_at"])
     event_add(job=job, message="Job cancelled" if before != FineTuningJob.State.PAUSED else "Paused job cancelled")
-    history_record(actor=cancelled_by, target=job, verb="cancelled", before={"state": before}, after={"state": job.state})
+    history_record(
+        actor=cancelled_by, target=job, verb="cancelled", before={"state": before}, after={"state": job.state}
+    )
     return job
 
 
@@ -319,7 +387,9 @@ def fine_tuning_job_resume(*, job: FineTuningJob, resumed_by=None) -> FineTuning
     step = run.resume_from.step if run.resume_from_id else 0
     event_add(job=job, message=f"Job resumed from step {step}" if step else "Job resumed from the start",
               data={"run": run.pk, "step": step})
-    history_record(actor=resumed_by, target=job, verb="resumed", before={"run": before}, after={"run": run.pk, "step": step})
+    history_record(
+        actor=resumed_by, target=job, verb="resumed", before={"run": before}, after={"run": run.pk, "step": step}
+    )
     return job
 
 

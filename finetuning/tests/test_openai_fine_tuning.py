@@ -22,11 +22,18 @@ def upload(client, rows, name="train.jsonl"):
     return client.files.create(file=(name, io.BytesIO(training_lines(rows))), purpose="fine-tune")
 
 
-def test_supervised_job_trains_reports_and_serves_its_model_and_checkpoints(openai_client, tiny_base_model, live_worker):
+def test_supervised_job_trains_reports_and_serves_its_model_and_checkpoints(
+    openai_client, tiny_base_model, live_worker
+):
     client = openai_client()
     training = upload(client, support_rows(12))
     validation = upload(client, support_rows(16)[12:], name="valid.jsonl")
-    assert (training.object, training.purpose, training.status, training.filename) == ("file", "fine-tune", "processed", "train.jsonl")
+    assert (training.object, training.purpose, training.status, training.filename) == (
+        "file",
+        "fine-tune",
+        "processed",
+        "train.jsonl",
+    )
     assert client.files.retrieve(training.id).bytes == len(training_lines(support_rows(12)))
     assert client.files.content(training.id).content == training_lines(support_rows(12))
 
@@ -51,11 +58,17 @@ def test_supervised_job_trains_reports_and_serves_its_model_and_checkpoints(open
                             f"Validating training file: {training.id} and validation file: {validation.id}",
                             "Files validated, moving job to queued state"]
     assert "Fine-tuning job started" in messages
-    assert messages[-2:] == [f"New fine-tuned model created: {done.fine_tuned_model}", "The job has successfully completed"]
+    assert messages[-2:] == [
+        f"New fine-tuned model created: {done.fine_tuned_model}",
+        "The job has successfully completed",
+    ]
     steps = [event.data["step"] for event in reversed(events) if event.type == "metrics" and "train_loss" in event.data]
     assert steps == [1, 2, 3, 4, 5, 6]  # 12 examples, batches of 4, 2 epochs: one metrics event a step
     assert any(event.type == "metrics" and "valid_loss" in event.data for event in events)
-    assert [m for m in messages if m.startswith("Checkpoint")] == ["Checkpoint created at step 3", "Checkpoint created at step 6"]
+    assert [m for m in messages if m.startswith("Checkpoint")] == [
+        "Checkpoint created at step 3",
+        "Checkpoint created at step 6",
+    ]
     page = client.fine_tuning.jobs.list_events(job.id, limit=2)
     assert [event.id for event in page.data] == [event.id for event in events[:2]] and page.has_more
 
@@ -160,8 +173,9 @@ def test_a_broken_line_is_named_with_its_field_and_nothing_is_kept(openai_client
     with pytest.raises(openai.BadRequestError) as raised:
         upload(client, rows)
     error = raised.value.body
-    assert error["message"] == ("line 3: messages[1].role: unknown role 'customer'; expected one of assistant, developer, "
-                                "system, tool, user")
+    assert error["message"] == (
+        "line 3: messages[1].role: unknown role 'customer'; expected one of assistant, developer, system, tool, user"
+    )
     assert (error["param"], error["code"], error["type"]) == ("file", "invalid_file_format", "invalid_request_error")
     broken = training_lines(support_rows(2)) + b'{"messages": [\n'
     with pytest.raises(openai.BadRequestError, match=r"line 3: not valid JSON"):
@@ -175,19 +189,34 @@ def test_a_broken_line_is_named_with_its_field_and_nothing_is_kept(openai_client
 
 def test_tools_and_weights_are_accepted_in_supervised_files(openai_client, tiny_base_model):
     client = openai_client()
-    tools = [{"type": "function", "function": {"name": "order_status", "parameters": {"type": "object", "properties": {}}}}]
-    row = {"messages": [{"role": "user", "content": "Where is order 7?"},
-                        {"role": "assistant", "content": None, "weight": 0, "tool_calls": [
-                            {"id": "call_1", "type": "function", "function": {"name": "order_status", "arguments": "{}"}}]},
-                        {"role": "tool", "tool_call_id": "call_1", "content": "shipped"},
-                        {"role": "assistant", "content": "It has shipped.", "weight": 1}],
-           "tools": tools, "parallel_tool_calls": False}
+    tools = [
+        {"type": "function", "function": {"name": "order_status", "parameters": {"type": "object", "properties": {}}}}
+    ]
+    row = {
+        "messages": [
+            {"role": "user", "content": "Where is order 7?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "weight": 0,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "order_status", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "shipped"},
+            {"role": "assistant", "content": "It has shipped.", "weight": 1},
+        ],
+        "tools": tools,
+        "parallel_tool_calls": False,
+    }
     file = upload(client, [row])
     record = FineTuningFile.objects.get(public_id=file.id).version.entries.get().record
     assert record.tools == tools and record.raw == row and record.line_number == 1
 
 
-def test_unknown_model_and_another_workspaces_file_are_refused(openai_client, tiny_base_model, make_user, other_workspace):
+def test_unknown_model_and_another_workspaces_file_are_refused(
+    openai_client, tiny_base_model, make_user, other_workspace
+):
     client = openai_client()
     training = upload(client, support_rows(4))
     with pytest.raises(openai.BadRequestError) as raised:

@@ -45,7 +45,9 @@ def test_a_broken_line_is_shown_beside_the_upload_and_nothing_starts(client, use
 
 
 @pytest.mark.django_db
-def test_a_picked_version_trains_as_it_is(client, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+def test_a_picked_version_trains_as_it_is(
+    client, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks
+):
     client.force_login(users["ml_engineer"])
     with django_capture_on_commit_callbacks(execute=False):
         response = _post(client, base_model=tiny_base_model.pk, training_version=sft_version.pk)

@@ -50,7 +50,10 @@ def token_list_view(request):
 @require_POST
 def token_revoke_view(request, token_id: int):
     token = api_token_revoke(token=access_api_token(request.user, token_id), revoked_by=request.user)
-    messages.success(request, _("Token “%(name)s” (%(prefix)s…) revoked: it no longer works.") % {"name": token.name, "prefix": token.prefix})
+    messages.success(
+        request,
+        _("Token “%(name)s” (%(prefix)s…) revoked: it no longer works.") % {"name": token.name, "prefix": token.prefix},
+    )
     return redirect(reverse("accounts:token-list"))
 
 

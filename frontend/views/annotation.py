@@ -64,30 +64,42 @@ from frontend.views.annotation_review import urlpatterns as review_urlpatterns
 
 app_name = "annotation"
 
-TREE_EXAMPLE = "billing: Money questions\n  refund\n    > Where is my money for the returned lamp?\n  invoice\naccount\n  login"
+TREE_EXAMPLE = (
+    "billing: Money questions\n  refund\n    > Where is my money for the returned lamp?\n  invoice\naccount\n  login"
+)
 
 
 class LabelSchemaForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=_("Workspace"))
     name = forms.CharField(max_length=200, label=_("Name"))
     tree_text = forms.CharField(
-        required=False, label=_("Labels"),
+        required=False,
+        label=_("Labels"),
         widget=forms.Textarea(attrs={"rows": 8, "placeholder": TREE_EXAMPLE, "spellcheck": "false"}),
-        help_text=_("One label per line; indent a label under its parent. Text after \": \" is its description; a line "
-                    "starting with \">\" is an example of the label above it. Leave it empty for a schema that only asks "
-                    "the questions below (a rating, a ranking …)."),
+        help_text=_(
+            "One label per line; indent a label under its parent. Text after \": \" is its description; a line "
+            "starting with \">\" is an example of the label above it. Leave it empty for a schema that only asks "
+            "the questions below (a rating, a ranking …)."
+        ),
     )
     multiple = forms.BooleanField(required=False, label=_("Several labels may be picked"))
     leaf_only = forms.BooleanField(required=False, initial=True, label=_("Only the most specific labels may be picked"))
-    rating_scale = forms.IntegerField(required=False, min_value=0, max_value=10, initial=0, label=_("Rating scale: 1 to N (0: no rating)"))
+    rating_scale = forms.IntegerField(
+        required=False, min_value=0, max_value=10, initial=0, label=_("Rating scale: 1 to N (0: no rating)")
+    )
     rating_question = forms.CharField(required=False, max_length=300, label=_("What the rating measures"))
     free_text_question = forms.CharField(required=False, max_length=300, label=_("Free-text question (blank: none)"))
     pairwise_question = forms.CharField(required=False, max_length=300,
                                         label=_("A/B question on records with two answers (blank: none)"))
-    ranking_question = forms.CharField(required=False, max_length=300,
-                                       label=_("Ranking question (blank: none)"),
-                                       help_text=_("Asked on the answers to one prompt, grouped into one item (2 to 9 answers): "
-                                                   "annotators put them in order, best first."))
+    ranking_question = forms.CharField(
+        required=False,
+        max_length=300,
+        label=_("Ranking question (blank: none)"),
+        help_text=_(
+            "Asked on the answers to one prompt, grouped into one item (2 to 9 answers): "
+            "annotators put them in order, best first."
+        ),
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,7 +133,9 @@ class ProjectForm(forms.Form):
     dataset_version = VersionChoiceField(queryset=None, empty_label=None, label=_("Dataset version"))
     schema = SchemaChoiceField(queryset=None, empty_label=None, label=_("Label schema"))
     overlap = forms.IntegerField(min_value=1, max_value=MAX_OVERLAP, initial=1, label=_("Annotations per item"))
-    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Instructions for annotators"))
+    instructions = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Instructions for annotators")
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -146,23 +160,42 @@ class LayersForm(forms.Form):
     review_rate = forms.FloatField(min_value=0, max_value=100, label=_("Re-checked by reviewers (%)"))
     spot_check_rate = forms.FloatField(min_value=0, max_value=100, label=_("Spot-checked by experts (%)"))
     gold_rate = forms.FloatField(min_value=0, max_value=100, label=_("Gold items among labelled entries (%)"))
-    disagreement_threshold = forms.FloatField(min_value=0, max_value=100, label=_("Disagreement sent to an expert above (%)"))
+    disagreement_threshold = forms.FloatField(
+        min_value=0, max_value=100, label=_("Disagreement sent to an expert above (%)")
+    )
     blind = forms.BooleanField(required=False, label=_("Blind: annotators do not see each other's answers"))
-    label_pools = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label=_("Who labels (none: everyone)"),
-                                            choices=[(kind, kind) for kind in ANNOTATOR_POOLS])
+    label_pools = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Who labels (none: everyone)"),
+        choices=[(kind, kind) for kind in ANNOTATOR_POOLS],
+    )
     # Not required: a post without it keeps the project's mode.
-    mode = forms.ChoiceField(required=False, choices=AnnotationProject.Mode.choices, label=_("Mode"),
-                             help_text=_("Human only: AI annotators may not run. AI labels beside people: an AI is one more "
-                                         "annotator. AI first, human verifies: an AI answer completes its item and every one "
-                                         "goes to the re-check queue; only accepted or fixed AI labels are exported, and a "
-                                         "rejected item goes back to people."))
+    mode = forms.ChoiceField(
+        required=False,
+        choices=AnnotationProject.Mode.choices,
+        label=_("Mode"),
+        help_text=_(
+            "Human only: AI annotators may not run. AI labels beside people: an AI is one more "
+            "annotator. AI first, human verifies: an AI answer completes its item and every one "
+            "goes to the re-check queue; only accepted or fixed AI labels are exported, and a "
+            "rejected item goes back to people."
+        ),
+    )
 
     @classmethod
     def for_project(cls, project):
-        return cls(initial={"review_rate": round(100 * project.review_rate, 2), "spot_check_rate": round(100 * project.spot_check_rate, 2),
-                            "gold_rate": round(100 * project.gold_rate, 2),
-                            "disagreement_threshold": round(100 * project.disagreement_threshold, 2), "blind": project.blind,
-                            "label_pools": project.label_pools, "mode": project.mode})
+        return cls(
+            initial={
+                "review_rate": round(100 * project.review_rate, 2),
+                "spot_check_rate": round(100 * project.spot_check_rate, 2),
+                "gold_rate": round(100 * project.gold_rate, 2),
+                "disagreement_threshold": round(100 * project.disagreement_threshold, 2),
+                "blind": project.blind,
+                "label_pools": project.label_pools,
+                "mode": project.mode,
+            }
+        )
 
 
 class SkipForm(forms.Form):
@@ -194,11 +227,19 @@ def schema_create(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            schema = label_schema_create(workspace=data["workspace"], name=data["name"], tree=data["tree"], multiple=data["multiple"],
-                                         leaf_only=data["leaf_only"], rating_scale=data["rating_scale"] or 0,
-                                         rating_question=data["rating_question"], free_text_question=data["free_text_question"],
-                                         pairwise_question=data["pairwise_question"],
-                                         ranking_question=data["ranking_question"], created_by=request.user)
+            schema = label_schema_create(
+                workspace=data["workspace"],
+                name=data["name"],
+                tree=data["tree"],
+                multiple=data["multiple"],
+                leaf_only=data["leaf_only"],
+                rating_scale=data["rating_scale"] or 0,
+                rating_question=data["rating_question"],
+                free_text_question=data["free_text_question"],
+                pairwise_question=data["pairwise_question"],
+                ranking_question=data["ranking_question"],
+                created_by=request.user,
+            )
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:
@@ -217,8 +258,13 @@ def project_create(request):
         data = form.cleaned_data
         try:
             project = annotation_project_create(
-                workspace=data["dataset_version"].dataset.workspace, name=data["name"], dataset_version=data["dataset_version"],
-                schema=data["schema"], overlap=data["overlap"], instructions=data["instructions"], created_by=request.user,
+                workspace=data["dataset_version"].dataset.workspace,
+                name=data["name"],
+                dataset_version=data["dataset_version"],
+                schema=data["schema"],
+                overlap=data["overlap"],
+                instructions=data["instructions"],
+                created_by=request.user,
             )
         except ApplicationError as error:
             form.add_error(None, str(error))
@@ -235,7 +281,9 @@ def project_detail(request, pk: int):
     return _project_detail_page(request, project=project)
 
 
-def _project_detail_page(request, *, project, layers_form=None, schema_move_error: str = "", status: int = 200) -> HttpResponse:
+def _project_detail_page(
+    request, *, project, layers_form=None, schema_move_error: str = "", status: int = 200
+) -> HttpResponse:
     # One role read decides every button on the page.
     role = user_role(request.user, project.workspace)
     can = {capability: role in roles_with(capability) for capability in (MANAGE, WORK, *CAPABILITY_BY_LAYER.values())}
@@ -288,16 +336,25 @@ def project_layers(request, pk: int):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            annotation_project_layers_set(project=project, review_rate=data["review_rate"] / 100, spot_check_rate=data["spot_check_rate"] / 100,
-                                          gold_rate=data["gold_rate"] / 100, disagreement_threshold=data["disagreement_threshold"] / 100,
-                                          blind=data["blind"], label_pools=data["label_pools"], mode=data["mode"] or None,
-                                          set_by=request.user)
+            annotation_project_layers_set(
+                project=project,
+                review_rate=data["review_rate"] / 100,
+                spot_check_rate=data["spot_check_rate"] / 100,
+                gold_rate=data["gold_rate"] / 100,
+                disagreement_threshold=data["disagreement_threshold"] / 100,
+                blind=data["blind"],
+                label_pools=data["label_pools"],
+                mode=data["mode"] or None,
+                set_by=request.user,
+            )
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:
             messages.success(request, gettext("Saved the layers."))
             return redirect("annotation:project-detail", pk=project.pk)
-    return _project_detail_page(request, project=access_project(request.user, pk, capabilities=(MANAGE,)), layers_form=form, status=400)
+    return _project_detail_page(
+        request, project=access_project(request.user, pk, capabilities=(MANAGE,)), layers_form=form, status=400
+    )
 
 
 @login_required
@@ -307,18 +364,35 @@ def project_dashboard_view(request, pk: int):
     project = access_project(request.user, pk, capabilities=(MANAGE, *set(CAPABILITY_BY_LAYER.values())))
     period = request.GET.get("period") if request.GET.get("period") in AGREEMENT_PERIODS else "week"
     dashboard = project_dashboard(project=project, period=period)
-    charts = {"throughput": dashboard.throughput, "times_ms": dashboard.times_ms,
-              "annotators": [[row.username, row.gold_accuracy, row.agreement] for row in dashboard.annotators],
-              "agreement_over_time": [[point.start.isoformat(), point.alpha, point.items] for point in dashboard.agreement_over_time],
-              "titles": {"throughput": gettext("Submissions per hour"), "times": gettext("Time per item (s)"),
-                         "quality": gettext("Per annotator"), "gold": gettext("Gold accuracy"), "agreement": gettext("Agreement with the majority"),
-                         "over_time": gettext("Krippendorff's alpha by day") if period == "day" else gettext("Krippendorff's alpha by week")},
-              # What a chart with nothing to draw says instead of showing empty axes.
-              "empty": {"throughput": gettext("No submissions yet."), "times": gettext("No submissions yet."),
-                        "quality": gettext("No annotator has a gold score or shares an item with another annotator yet: this "
-                                           "chart fills in once gold items are answered or an item is annotated twice "
-                                           "(overlap above 1 or a review layer)."),
-                        "over_time": gettext("No item has several annotations yet.")}}
+    charts = {
+        "throughput": dashboard.throughput,
+        "times_ms": dashboard.times_ms,
+        "annotators": [[row.username, row.gold_accuracy, row.agreement] for row in dashboard.annotators],
+        "agreement_over_time": [
+            [point.start.isoformat(), point.alpha, point.items] for point in dashboard.agreement_over_time
+        ],
+        "titles": {
+            "throughput": gettext("Submissions per hour"),
+            "times": gettext("Time per item (s)"),
+            "quality": gettext("Per annotator"),
+            "gold": gettext("Gold accuracy"),
+            "agreement": gettext("Agreement with the majority"),
+            "over_time": gettext("Krippendorff's alpha by day")
+            if period == "day"
+            else gettext("Krippendorff's alpha by week"),
+        },
+        # What a chart with nothing to draw says instead of showing empty axes.
+        "empty": {
+            "throughput": gettext("No submissions yet."),
+            "times": gettext("No submissions yet."),
+            "quality": gettext(
+                "No annotator has a gold score or shares an item with another annotator yet: this "
+                "chart fills in once gold items are answered or an item is annotated twice "
+                "(overlap above 1 or a review layer)."
+            ),
+            "over_time": gettext("No item has several annotations yet."),
+        },
+    }
     return render(request, "frontend/annotation/dashboard.html", {"project": project, "d": dashboard, "charts": charts})
 
 
@@ -344,26 +418,55 @@ def workbench(request, pk: int):
     project = access_project(request.user, pk, capabilities=(WORK,))
     if request.method == "POST":
         return _claim_next_and_show(request, project=project)
-    return _workbench_page(request, project=project, assignment=assignment_active_for(project=project, annotator=request.user),
-                           queue_empty=request.GET.get("empty") == "1")
+    return _workbench_page(
+        request,
+        project=project,
+        assignment=assignment_active_for(project=project, annotator=request.user),
+        queue_empty=request.GET.get("empty") == "1",
+    )
 
 
-def _workbench_page(request, *, project, assignment, error: str = "", selected: frozenset = frozenset(), corrected: str | None = None,
-                    comment: str = "", rating: int | None = None, free_text: str = "", preference: str = "",
-                    places: dict | None = None, queue_empty: bool = False, status: int = 200) -> HttpResponse:
-    context = {"project": project, "progress": project_progress(project=project, annotator=request.user), "error": error,
-               "queue_empty": queue_empty}
+def _workbench_page(
+    request,
+    *,
+    project,
+    assignment,
+    error: str = "",
+    selected: frozenset = frozenset(),
+    corrected: str | None = None,
+    comment: str = "",
+    rating: int | None = None,
+    free_text: str = "",
+    preference: str = "",
+    places: dict | None = None,
+    queue_empty: bool = False,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "progress": project_progress(project=project, annotator=request.user),
+        "error": error,
+        "queue_empty": queue_empty,
+    }
     if assignment is not None:
         item = assignment_item(assignment=assignment, project=project)
         labels = label_nodes_flat(item.labels)
-        context.update(item=item, labels=labels, label_guide=any(node.description or node.examples for node in labels),
-                       selected=selected, comment=comment, rating=rating, free_text=free_text, preference=preference,
-                       pairwise=bool(project.schema.pairwise_question) and pairwise_record(item.record),
-                       ranked_candidates=[(c, (places or {}).get(c.entry_id)) for c in item.candidates],
-                       place_values=range(1, len(item.candidates) + 1),
-                       rating_values=range(1, project.schema.rating_scale + 1),
-                       corrected=item.response if corrected is None else corrected,
-                       others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user))
+        context.update(
+            item=item,
+            labels=labels,
+            label_guide=any(node.description or node.examples for node in labels),
+            selected=selected,
+            comment=comment,
+            rating=rating,
+            free_text=free_text,
+            preference=preference,
+            pairwise=bool(project.schema.pairwise_question) and pairwise_record(item.record),
+            ranked_candidates=[(c, (places or {}).get(c.entry_id)) for c in item.candidates],
+            place_values=range(1, len(item.candidates) + 1),
+            rating_values=range(1, project.schema.rating_scale + 1),
+            corrected=item.response if corrected is None else corrected,
+            others=[] if project.blind else task_answers(task_id=assignment.task_id, exclude_annotator=request.user),
+        )
     # htmx swaps only 2xx answers; an error must still reach the page.
     return render(request, "frontend/annotation/workbench.html", context, status=200 if request.htmx else status)
 
@@ -410,7 +513,9 @@ def ranking_from_places(places: dict[int, int], *, answers: int) -> list[int]:
     """The ranking (entry ids, best first) the places give, checked in the page's terms (places, not entry ids); the
     service checks the ids."""
     if answers and len(places) < answers:
-        raise ApplicationError(gettext("Give each of the %(n)s answers a place, 1 to %(n)s.") % {"n": answers}, where="ranking")
+        raise ApplicationError(
+            gettext("Give each of the %(n)s answers a place, 1 to %(n)s.") % {"n": answers}, where="ranking"
+        )
     if len(set(places.values())) != len(places):
         raise ApplicationError(gettext("Give every answer a place of its own."), where="ranking")
     return sorted(places, key=places.get)
@@ -442,7 +547,11 @@ def project_prefetch(request, pk: int):
     except ApplicationError as error:
         return HttpResponse(str(error), content_type="text/plain; charset=utf-8")
     ahead = max(0, len(held) - 1)
-    text = ngettext("%(n)d more item reserved for you", "%(n)d more items reserved for you", ahead) % {"n": ahead} if ahead else ""
+    text = (
+        ngettext("%(n)d more item reserved for you", "%(n)d more items reserved for you", ahead) % {"n": ahead}
+        if ahead
+        else ""
+    )
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
@@ -457,12 +566,18 @@ def assignment_heartbeat_view(request, pk: int):
     except ApplicationError as error:
         return JsonResponse({"detail": str(error), "code": error.code}, status=409)
     expires_at = renewed[0].expires_at
-    return JsonResponse({"expires_at": expires_at.isoformat(), "until": time_format(timezone.localtime(expires_at), "H:i"),
-                         "renewed": len(renewed)})
+    return JsonResponse(
+        {
+            "expires_at": expires_at.isoformat(),
+            "until": time_format(timezone.localtime(expires_at), "H:i"),
+            "renewed": len(renewed),
+        }
+    )
 
 
 def _claim_next_and_show(request, *, project) -> HttpResponse:
-    """Claim the next item and redirect to the workbench, which shows it (or says the queue is empty for this annotator)."""
+    """Claim the next item and redirect to the workbench, which shows it (or says the queue is empty for this
+    annotator)."""
     try:
         assignment = assignment_claim_next(project=project, annotator=request.user)
     except ApplicationError as error:

@@ -25,17 +25,32 @@ from llm.selectors import model_endpoint_list
 
 class AIAnnotatorForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
-    endpoint = forms.ModelChoiceField(queryset=None, empty_label=None, label=_("Model endpoint"),
-                                      help_text=_("One of this workspace's model endpoints; none yet? Register one on the Endpoints "
-                                                  "page (Whetstone's own model server works), then come back."))
+    endpoint = forms.ModelChoiceField(
+        queryset=None,
+        empty_label=None,
+        label=_("Model endpoint"),
+        help_text=_(
+            "One of this workspace's model endpoints; none yet? Register one on the Endpoints "
+            "page (Whetstone's own model server works), then come back."
+        ),
+    )
     prompt_template = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label=_("Prompt template"),
-        help_text=_("{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "
-                    "{example} by an example answer, {questions} by the schema's other questions (rating, free text, which "
-                    "of two answers is better) and the JSON answer format. {questions} is required when the schema asks "
-                    "more than labels."))
-    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, label=_("Temperature"),
-                                   help_text=_("0 answers the same way every time, and a rerun is answered from the cache."))
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}),
+        label=_("Prompt template"),
+        help_text=_(
+            "{conversation} is replaced by the conversation, {labels} by the labels that may be picked (one per line), "
+            "{example} by an example answer, {questions} by the schema's other questions (rating, free text, which "
+            "of two answers is better) and the JSON answer format. {questions} is required when the schema asks "
+            "more than labels."
+        ),
+    )
+    temperature = forms.FloatField(
+        min_value=0,
+        max_value=2,
+        initial=0.0,
+        label=_("Temperature"),
+        help_text=_("0 answers the same way every time, and a rerun is answered from the cache."),
+    )
     max_tokens = forms.IntegerField(min_value=1, max_value=4096, label=_("Longest answer (tokens)"))
 
     def __init__(self, *args, user, project, **kwargs):
@@ -43,7 +58,9 @@ class AIAnnotatorForm(forms.Form):
         self.fields["endpoint"].queryset = model_endpoint_list(user=user, workspace=project.workspace)
         # A schema with questions beside the labels starts from the prompt that asks them, with room for a JSON answer.
         self.fields["prompt_template"].initial = ai_default_prompt(project.schema)
-        self.fields["max_tokens"].initial = MAX_TOKENS_QUESTIONS if schema_questions(project.schema) else MAX_TOKENS_LABELS
+        self.fields["max_tokens"].initial = (
+            MAX_TOKENS_QUESTIONS if schema_questions(project.schema) else MAX_TOKENS_LABELS
+        )
 
 
 class AIRunForm(forms.Form):
@@ -59,10 +76,14 @@ def project_ai(request, pk: int):
 
 
 def _project_ai_page(request, *, project, form=None, status: int = 200) -> HttpResponse:
-    context = {"project": project, "ai_annotators": ai_annotators_of(project=project), "run_form": AIRunForm(),
-               "form": form or AIAnnotatorForm(user=request.user, project=project, initial={"name": gettext("AI annotator")}),
-               "ai_in_pools": not project.label_pools or "ai" in project.label_pools,
-               "asks_questions": bool(schema_questions(project.schema))}
+    context = {
+        "project": project,
+        "ai_annotators": ai_annotators_of(project=project),
+        "run_form": AIRunForm(),
+        "form": form or AIAnnotatorForm(user=request.user, project=project, initial={"name": gettext("AI annotator")}),
+        "ai_in_pools": not project.label_pools or "ai" in project.label_pools,
+        "asks_questions": bool(schema_questions(project.schema)),
+    }
     return render(request, "frontend/annotation/ai.html", context, status=status)
 
 
@@ -95,7 +116,10 @@ def ai_run_start(request, pk: int):
     except ApplicationError as error:
         messages.error(request, str(error))
         return redirect("annotation:project-ai", pk=ai.project_id)
-    messages.success(request, gettext("Run %(run)d of %(name)s started; its progress below follows it.") % {"run": run.pk, "name": ai.name})
+    messages.success(
+        request,
+        gettext("Run %(run)d of %(name)s started; its progress below follows it.") % {"run": run.pk, "name": ai.name},
+    )
     return redirect("annotation:ai-run", pk=run.pk)
 
 
@@ -110,9 +134,14 @@ def ai_run_view(request, pk: int):
     if request.htmx:
         return render(request, "frontend/annotation/_ai_run_status.html", context)
     answers = context["answers"] = ai_run_answers(run=run)
-    # Columns for the other questions only when some answer has them (no query for the schema; labels-only runs look as before).
-    context["columns"] = {"rating": any(a.rating is not None for a in answers), "preference": any(a.preference for a in answers),
-                          "free_text": any(a.free_text for a in answers), "ranking": any(a.ranking for a in answers)}
+    # Columns for the other questions only when some answer has them (no query for the schema; labels-only runs look as
+    # before).
+    context["columns"] = {
+        "rating": any(a.rating is not None for a in answers),
+        "preference": any(a.preference for a in answers),
+        "free_text": any(a.free_text for a in answers),
+        "ranking": any(a.ranking for a in answers),
+    }
     return render(request, "frontend/annotation/ai_run.html", context)
 
 

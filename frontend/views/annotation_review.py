@@ -43,9 +43,17 @@ def review_queue(request, pk: int, layer: str):
     return _review_page(request, project=project, layer=layer, review=held, queue_empty=request.GET.get("empty") == "1")
 
 
-def _review_page(request, *, project, layer: str, review, error: str = "", queue_empty: bool = False, status: int = 200) -> HttpResponse:
-    context = {"project": project, "layer": layer, "layer_label": Review.Layer(layer).label, "error": error, "queue_empty": queue_empty,
-               "counts": review_counts(project=project)[layer]}
+def _review_page(
+    request, *, project, layer: str, review, error: str = "", queue_empty: bool = False, status: int = 200
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "layer": layer,
+        "layer_label": Review.Layer(layer).label,
+        "error": error,
+        "queue_empty": queue_empty,
+        "counts": review_counts(project=project)[layer],
+    }
     if review is not None:
         item = review_item(review=review, project=project)
         context.update(item=item, labels=label_nodes_flat(item.labels))
@@ -65,10 +73,17 @@ def review_decide_view(request, pk: int):
     project = review.task.project
     form = DecideForm(request.POST)
     if not form.is_valid():
-        return _review_page(request, project=project, layer=review.layer, review=review, error=form_error(form), status=400)
+        return _review_page(
+            request, project=project, layer=review.layer, review=review, error=form_error(form), status=400
+        )
     try:
-        review_decide(review=review, reviewer=request.user, verdict=form.cleaned_data["verdict"], reason=form.cleaned_data["reason"],
-                      label_ids=request.POST.getlist("label_ids"))
+        review_decide(
+            review=review,
+            reviewer=request.user,
+            verdict=form.cleaned_data["verdict"],
+            reason=form.cleaned_data["reason"],
+            label_ids=request.POST.getlist("label_ids"),
+        )
     except ApplicationError as error:
         return _review_page(request, project=project, layer=review.layer, review=review, error=str(error), status=400)
     return _review_next_and_show(request, project=project, layer=review.layer)

@@ -65,18 +65,34 @@ class AugmentationForm(forms.Form):
                                       help_text=gettext_lazy("for paraphrase and back-translation"))
     seed = forms.IntegerField(initial=0, label=gettext_lazy("Seed"))
     limit = forms.IntegerField(initial=0, min_value=0, label=gettext_lazy("At most this many records (0: all)"))
-    eda_variants = forms.IntegerField(initial=4, min_value=1, max_value=16, label=gettext_lazy("EDA variants per record"))
-    eda_alpha = forms.FloatField(initial=0.1, min_value=0.01, max_value=0.5, label=gettext_lazy("EDA α (share of words changed)"))
-    eda_operations = forms.MultipleChoiceField(choices=[(op, op) for op in ALL_OPERATIONS], initial=list(OPERATIONS),
-                                               widget=forms.CheckboxSelectMultiple, label=gettext_lazy("EDA operations"),
-                                               help_text=gettext_lazy("shuffle changes word order and often meaning: off by default"))
+    eda_variants = forms.IntegerField(
+        initial=4, min_value=1, max_value=16, label=gettext_lazy("EDA variants per record")
+    )
+    eda_alpha = forms.FloatField(
+        initial=0.1, min_value=0.01, max_value=0.5, label=gettext_lazy("EDA α (share of words changed)")
+    )
+    eda_operations = forms.MultipleChoiceField(
+        choices=[(op, op) for op in ALL_OPERATIONS],
+        initial=list(OPERATIONS),
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("EDA operations"),
+        help_text=gettext_lazy("shuffle changes word order and often meaning: off by default"),
+    )
     synonym_table = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Synonym table"),
                                            empty_label=gettext_lazy("(the shipped English and Chinese tables)"))
-    paraphrase_n = forms.IntegerField(initial=2, min_value=1, max_value=10, label=gettext_lazy("Paraphrases per record"))
+    paraphrase_n = forms.IntegerField(
+        initial=2, min_value=1, max_value=10, label=gettext_lazy("Paraphrases per record")
+    )
     pivot_language = forms.CharField(initial="German", max_length=40, label=gettext_lazy("Pivot language"))
-    seq2seq_forward_dir = forms.CharField(required=False, max_length=500, label=gettext_lazy("Local translation model to the pivot"),
-                                          help_text=gettext_lazy("a model directory on the worker; with the one back, replaces the endpoint"))
-    seq2seq_back_dir = forms.CharField(required=False, max_length=500, label=gettext_lazy("Local translation model back"))
+    seq2seq_forward_dir = forms.CharField(
+        required=False,
+        max_length=500,
+        label=gettext_lazy("Local translation model to the pivot"),
+        help_text=gettext_lazy("a model directory on the worker; with the one back, replaces the endpoint"),
+    )
+    seq2seq_back_dir = forms.CharField(
+        required=False, max_length=500, label=gettext_lazy("Local translation model back")
+    )
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,16 +100,21 @@ class AugmentationForm(forms.Form):
         if not self.fields["endpoint"].queryset.exists():
             # Said before the click: paraphrase and back-translation through a model need an endpoint first.
             self.fields["endpoint"].empty_label = _("(no endpoint in this workspace yet)")
-            self.fields["endpoint"].help_text = _("LLM paraphrase and back-translation need a model endpoint: register one on "
-                                                  "the Endpoints page, or give local translation models below.")
+            self.fields["endpoint"].help_text = _(
+                "LLM paraphrase and back-translation need a model endpoint: register one on "
+                "the Endpoints page, or give local translation models below."
+            )
         self.fields["synonym_table"].queryset = synonym_tables_of_workspace(workspace_id=workspace.pk)
 
     def options(self) -> dict:
         keys = ("seed", "limit", "eda_variants", "eda_alpha", "eda_operations", "paraphrase_n", "pivot_language")
         options = {key: self.cleaned_data[key] for key in keys}
         if self.cleaned_data["seq2seq_forward_dir"] or self.cleaned_data["seq2seq_back_dir"]:
-            options.update(back_translation_engine="seq2seq", seq2seq_forward_dir=self.cleaned_data["seq2seq_forward_dir"],
-                           seq2seq_back_dir=self.cleaned_data["seq2seq_back_dir"])
+            options.update(
+                back_translation_engine="seq2seq",
+                seq2seq_forward_dir=self.cleaned_data["seq2seq_forward_dir"],
+                seq2seq_back_dir=self.cleaned_data["seq2seq_back_dir"],
+            )
         return options
 
 
@@ -124,10 +145,15 @@ class MixForm(forms.Form):
 
 
 class GradingForm(forms.Form):
-    method = forms.ChoiceField(choices=GradingRun.Method.choices, initial=GradingRun.Method.RULES, label=gettext_lazy("Method"))
+    method = forms.ChoiceField(
+        choices=GradingRun.Method.choices, initial=GradingRun.Method.RULES, label=gettext_lazy("Method")
+    )
     endpoint = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Judge endpoint"))
-    language = forms.ChoiceField(choices=[("", gettext_lazy("the prompt's")), ("en", "English"), ("zh", "中文")], required=False,
-                                 label=gettext_lazy("Expected answer language"))
+    language = forms.ChoiceField(
+        choices=[("", gettext_lazy("the prompt's")), ("en", "English"), ("zh", "中文")],
+        required=False,
+        label=gettext_lazy("Expected answer language"),
+    )
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
@@ -146,14 +172,22 @@ class TierForm(forms.Form):
 def dataset_runs_view(request, dataset_id: int):
     """The dataset's augmentation runs and mixes, newest first."""
     dataset = access_dataset(request.user, dataset_id)
-    context = {"dataset": dataset, "runs": augmentation_runs_of_dataset(dataset=dataset)[:50],
-               "mixes": mix_runs_of_dataset(dataset=dataset)[:50], "can_edit": user_can(request.user, EDIT, dataset.workspace)}
+    context = {
+        "dataset": dataset,
+        "runs": augmentation_runs_of_dataset(dataset=dataset)[:50],
+        "mixes": mix_runs_of_dataset(dataset=dataset)[:50],
+        "can_edit": user_can(request.user, EDIT, dataset.workspace),
+    }
     return render(request, "frontend/augmentation/dataset_runs.html", context)
 
 
 def _run_form_page(request, version, form, table_form, status=200):
-    return render(request, "frontend/augmentation/run_new.html",
-                  {"version": version, "dataset": version.dataset, "form": form, "table_form": table_form}, status=status)
+    return render(
+        request,
+        "frontend/augmentation/run_new.html",
+        {"version": version, "dataset": version.dataset, "form": form, "table_form": table_form},
+        status=status,
+    )
 
 
 @login_required
@@ -166,8 +200,14 @@ def run_create_view(request, version_id: int):
         try:
             if endpoint is not None and not user_can(request.user, "model_endpoints.use", workspace):
                 raise ApplicationError(_("You may not use model endpoints in this workspace."), where="endpoint")
-            run = augmentation_run_create(version=version, methods=form.cleaned_data["methods"], options=form.options(),
-                                          endpoint=endpoint, synonym_table=form.cleaned_data["synonym_table"], created_by=request.user)
+            run = augmentation_run_create(
+                version=version,
+                methods=form.cleaned_data["methods"],
+                options=form.options(),
+                endpoint=endpoint,
+                synonym_table=form.cleaned_data["synonym_table"],
+                created_by=request.user,
+            )
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -184,13 +224,21 @@ def synonym_table_create_view(request, version_id: int):
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            table = synonym_table_create(workspace=version.dataset.workspace, name=form.cleaned_data["name"], content=upload.read(),
-                                         file_name=upload.name, created_by=request.user)
+            table = synonym_table_create(
+                workspace=version.dataset.workspace,
+                name=form.cleaned_data["name"],
+                content=upload.read(),
+                file_name=upload.name,
+                created_by=request.user,
+            )
         except ApplicationError as exc:
             form.add_error("name" if exc.where == "name" else "file", exc.message)
         else:
-            messages.success(request, _("Synonym table “%(name)s” added with %(count)s words.") % {"name": table.name,
-                                                                                                  "count": len(table.entries)})
+            messages.success(
+                request,
+                _("Synonym table “%(name)s” added with %(count)s words.")
+                % {"name": table.name, "count": len(table.entries)},
+            )
             return redirect("augmentation:run-create", version_id=version.pk)
     return _run_form_page(request, version, AugmentationForm(workspace=version.dataset.workspace), form, status=400)
 
@@ -222,8 +270,14 @@ def run_retry_view(request, run_id: int):
     return redirect("augmentation:run-detail", run_id=run.pk)
 
 
-REVIEW_FILTERS = {"": {}, "passing": {"passing": True}, "failing": {"passing": False}, "pending": {"decision": "pending"},
-                  "accepted": {"decision": "accepted"}, "rejected": {"decision": "rejected"}}
+REVIEW_FILTERS = {
+    "": {},
+    "passing": {"passing": True},
+    "failing": {"passing": False},
+    "pending": {"decision": "pending"},
+    "accepted": {"decision": "accepted"},
+    "rejected": {"decision": "rejected"},
+}
 
 
 @login_required
@@ -255,8 +309,17 @@ def candidate_decide_view(request, run_id: int, candidate_id: int):
         return redirect("augmentation:review", run_id=run.pk)
     candidate = candidate_list(run=run).get(pk=candidate_id)
     if request.htmx:
-        return render(request, "frontend/augmentation/_decision_response.html",
-                      {"candidate": candidate, "run": run, "reasons": REASONS, "can_edit": True, "summary": candidate_summary(run=run)})
+        return render(
+            request,
+            "frontend/augmentation/_decision_response.html",
+            {
+                "candidate": candidate,
+                "run": run,
+                "reasons": REASONS,
+                "can_edit": True,
+                "summary": candidate_summary(run=run),
+            },
+        )
     return redirect("augmentation:review", run_id=run.pk)
 
 
@@ -282,7 +345,9 @@ def run_accept_view(request, run_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("augmentation:review", run_id=run.pk)
-    messages.success(request, _("Version %(number)s created with the accepted candidates.") % {"number": version.number})
+    messages.success(
+        request, _("Version %(number)s created with the accepted candidates.") % {"number": version.number}
+    )
     return redirect("datahub:version-detail", version_id=version.pk)
 
 
@@ -302,8 +367,13 @@ def mix_create_view(request, dataset_id: int):
     form = _mix_form(request, dataset)
     if request.method == "POST" and form.is_valid():
         try:
-            run = mix_run_create(dataset=dataset, ingredients=form.ingredients(), total_size=form.cleaned_data["total_size"],
-                                 seed=form.cleaned_data["seed"], created_by=request.user)
+            run = mix_run_create(
+                dataset=dataset,
+                ingredients=form.ingredients(),
+                total_size=form.cleaned_data["total_size"],
+                seed=form.cleaned_data["seed"],
+                created_by=request.user,
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -333,12 +403,18 @@ def _quality_context(request, source, *, grading_form=None, tier_form=None) -> d
     labels = [f"{i / 10:.1f}–{(i + 1) / 10:.1f}" for i in range(len(report["histogram"]))]
     chart = {"histogram": report["histogram"], "labels": labels, "pairs": list(zip(labels, report["histogram"])),
              "words": {"title": _("Quality scores"), "score": _("Score"), "records": _("Records")}}
-    return {"source": source, "report": report, "chart": chart,
-            "runs": grading_runs_of_source(source=source)[:GRADING_RUNS_SHOWN],
-            "can_edit": user_can(request.user, EDIT, source.workspace),
-            "grading_form": grading_form or GradingForm(workspace=source.workspace),
-            "tier_form": tier_form or TierForm(initial={"quality_tier": (report["run"].suggested_tier if report["run"] else "")
-                                                        or source.quality_tier})}
+    return {
+        "source": source,
+        "report": report,
+        "chart": chart,
+        "runs": grading_runs_of_source(source=source)[:GRADING_RUNS_SHOWN],
+        "can_edit": user_can(request.user, EDIT, source.workspace),
+        "grading_form": grading_form or GradingForm(workspace=source.workspace),
+        "tier_form": tier_form
+        or TierForm(
+            initial={"quality_tier": (report["run"].suggested_tier if report["run"] else "") or source.quality_tier}
+        ),
+    }
 
 
 @login_required
@@ -355,14 +431,24 @@ def source_grade_view(request, source_id: int):
     form = GradingForm(request.POST, workspace=source.workspace)
     if form.is_valid():
         try:
-            grading_run_create(source=source, method=form.cleaned_data["method"], endpoint=form.cleaned_data["endpoint"],
-                               options={"language": form.cleaned_data["language"]}, created_by=request.user)
+            grading_run_create(
+                source=source,
+                method=form.cleaned_data["method"],
+                endpoint=form.cleaned_data["endpoint"],
+                options={"language": form.cleaned_data["language"]},
+                created_by=request.user,
+            )
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
             messages.success(request, _("Grading started: the report updates when it finishes."))
             return redirect("augmentation:source-quality", source_id=source.pk)
-    return render(request, "frontend/augmentation/source_quality.html", _quality_context(request, source, grading_form=form), status=400)
+    return render(
+        request,
+        "frontend/augmentation/source_quality.html",
+        _quality_context(request, source, grading_form=form),
+        status=400,
+    )
 
 
 @login_required
@@ -374,7 +460,12 @@ def source_tier_view(request, source_id: int):
         source_quality_tier_set(source=source, tier=form.cleaned_data["quality_tier"], actor=request.user)
         messages.success(request, _("Quality tier set to %(tier)s.") % {"tier": form.cleaned_data["quality_tier"]})
         return redirect("augmentation:source-quality", source_id=source.pk)
-    return render(request, "frontend/augmentation/source_quality.html", _quality_context(request, source, tier_form=form), status=400)
+    return render(
+        request,
+        "frontend/augmentation/source_quality.html",
+        _quality_context(request, source, tier_form=form),
+        status=400,
+    )
 
 
 @login_required

@@ -41,15 +41,26 @@ CLUSTERS_PER_PAGE = 20
 class DedupeRunForm(forms.Form):
     version = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Records"),
                                      empty_label=gettext_lazy("Current records"))
-    use_exact = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Exact (content hash and normalised text)"))
+    use_exact = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("Exact (content hash and normalised text)")
+    )
     use_near = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Near-duplicate (MinHash LSH)"))
     use_semantic = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Semantic (embeddings)"))
     near_threshold = forms.FloatField(initial=0.8, min_value=0.5, max_value=1, label=gettext_lazy("Jaccard threshold"),
                                       help_text=gettext_lazy("0.7 aggressive, 0.8 default, 0.9 conservative"))
-    cosine_threshold = forms.FloatField(initial=0.95, min_value=0.5, max_value=1, label=gettext_lazy("Cosine threshold"),
-                                        help_text=gettext_lazy("0.90 aggressive, 0.95 default, 0.98 conservative (MiniLM-class models)"))
-    embedding_model = forms.CharField(required=False, max_length=500, label=gettext_lazy("Embedding model directory"),
-                                      help_text=gettext_lazy("empty: all-MiniLM-L6-v2; or a local sentence-transformers directory"))
+    cosine_threshold = forms.FloatField(
+        initial=0.95,
+        min_value=0.5,
+        max_value=1,
+        label=gettext_lazy("Cosine threshold"),
+        help_text=gettext_lazy("0.90 aggressive, 0.95 default, 0.98 conservative (MiniLM-class models)"),
+    )
+    embedding_model = forms.CharField(
+        required=False,
+        max_length=500,
+        label=gettext_lazy("Embedding model directory"),
+        help_text=gettext_lazy("empty: all-MiniLM-L6-v2; or a local sentence-transformers directory"),
+    )
     seed = forms.IntegerField(initial=0, label=gettext_lazy("Split seed"),
                               help_text=gettext_lazy("used when applying over current records"))
 
@@ -78,7 +89,12 @@ def run_list_view(request, dataset_id: int):
             messages.success(request, _("Dry run started: nothing changes until you apply it."))
             return redirect("dedupe:run-detail", run_id=run.pk)
     runs = Paginator(dedupe_runs_for_dataset(dataset=dataset), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"dataset": dataset, "runs": runs, "form": form, "can_edit": user_can(request.user, EDIT, dataset.workspace)}
+    context = {
+        "dataset": dataset,
+        "runs": runs,
+        "form": form,
+        "can_edit": user_can(request.user, EDIT, dataset.workspace),
+    }
     return render(request, "frontend/dedupe/run_list.html", context, status=400 if form.errors else 200)
 
 
@@ -90,17 +106,26 @@ def run_detail_view(request, run_id: int):
     pairs = Paginator(dedupe_run_pairs(run=run, duplicates_only=view == "duplicates", leakage_only=view == "leakage"),
                       PAIRS_PER_PAGE).get_page(request.GET.get("page"))
     clusters = Paginator(dedupe_run_clusters(run=run), CLUSTERS_PER_PAGE).get_page(request.GET.get("clusters_page"))
-    decisions = dedupe_run_decisions_by_record(run=run, record_ids={r for p in pairs for r in (p.record_a_id, p.record_b_id)})
+    decisions = dedupe_run_decisions_by_record(
+        run=run, record_ids={r for p in pairs for r in (p.record_a_id, p.record_b_id)}
+    )
     shown_pairs = [{"pair": p, "a": decisions.get(p.record_a_id), "b": decisions.get(p.record_b_id)} for p in pairs]
     threshold = run.cosine_threshold if run.histogram.get("stage") == "semantic" else run.near_threshold
     chart = {"histogram": run.histogram, "threshold": threshold,
              "words": {"title": _("Nearest-neighbour similarity"), "x": _("similarity"), "y": _("records"),
                        "threshold": _("threshold")}}
     context = {
-        "run": run, "dataset": run.dataset, "pairs": pairs, "shown_pairs": shown_pairs, "pair_view": view or "all",
+        "run": run,
+        "dataset": run.dataset,
+        "pairs": pairs,
+        "shown_pairs": shown_pairs,
+        "pair_view": view or "all",
         "embedding_model": embedding_model_label(run.embedding_model),
-        "clusters": clusters, "counts": dedupe_run_decision_counts(run=run), "chart": chart,
-        "can_edit": user_can(request.user, EDIT, run.dataset.workspace) and run.status == DedupeRun.Status.DRY_RUN_READY,
+        "clusters": clusters,
+        "counts": dedupe_run_decision_counts(run=run),
+        "chart": chart,
+        "can_edit": user_can(request.user, EDIT, run.dataset.workspace)
+        and run.status == DedupeRun.Status.DRY_RUN_READY,
     }
     return render(request, "frontend/dedupe/run_detail.html", context)
 
@@ -125,8 +150,12 @@ def decision_override_view(request, decision_id: int):
     try:
         decision = dedupe_decision_override(decision=decision, action=action, actor=request.user)
     except ApplicationError as exc:
-        return render(request, "frontend/dedupe/_decision.html", {"decision": decision, "can_edit": False, "error": exc.message},
-                      status=400)
+        return render(
+            request,
+            "frontend/dedupe/_decision.html",
+            {"decision": decision, "can_edit": False, "error": exc.message},
+            status=400,
+        )
     if request.htmx:
         return render(request, "frontend/dedupe/_decision.html", {"decision": decision, "can_edit": True})
     return redirect("dedupe:run-detail", run_id=decision.run_id)

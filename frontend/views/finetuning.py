@@ -45,8 +45,12 @@ class FineTuningJobForm(forms.Form):
                                       help_text=gettext_lazy("JSONL in OpenAI's format: “messages” for supervised "
                                                              "fine-tuning, or “input” / “preferred_output” / "
                                                              "“non_preferred_output” for DPO."))
-    training_version = VersionChoiceField(queryset=None, required=False, label=gettext_lazy("…or pick a dataset version"),
-                                          empty_label=gettext_lazy("(none: use the upload)"))
+    training_version = VersionChoiceField(
+        queryset=None,
+        required=False,
+        label=gettext_lazy("…or pick a dataset version"),
+        empty_label=gettext_lazy("(none: use the upload)"),
+    )
     validation_upload = forms.FileField(required=False, label=gettext_lazy("Validation file"),
                                         help_text=gettext_lazy("Optional; same format as the training file."))
     validation_split = forms.FloatField(required=False, min_value=0, max_value=0.5, initial=0.1,
@@ -54,12 +58,18 @@ class FineTuningJobForm(forms.Form):
                                         help_text=gettext_lazy("Share of the uploaded examples kept for the validation "
                                                                "loss when no validation file is given (0 – 0.5; 0.1 "
                                                                "recommended). A picked version keeps its own split."))
-    n_epochs = forms.CharField(initial="auto", label=gettext_lazy("Epochs"),
-                               help_text=gettext_lazy("auto: 3, more for small files (at least 100 examples seen), at most 10"))
+    n_epochs = forms.CharField(
+        initial="auto",
+        label=gettext_lazy("Epochs"),
+        help_text=gettext_lazy("auto: 3, more for small files (at least 100 examples seen), at most 10"),
+    )
     batch_size = forms.CharField(initial="auto", label=gettext_lazy("Batch size"),
                                  help_text=gettext_lazy("auto: 1 per 500 examples, at least 1"))
-    learning_rate_multiplier = forms.CharField(initial="auto", label=gettext_lazy("Learning rate multiplier"),
-                                               help_text=gettext_lazy("auto: 1.0 × %(sft)g (supervised) or %(dpo)g (DPO)"))
+    learning_rate_multiplier = forms.CharField(
+        initial="auto",
+        label=gettext_lazy("Learning rate multiplier"),
+        help_text=gettext_lazy("auto: 1.0 × %(sft)g (supervised) or %(dpo)g (DPO)"),
+    )
     beta = forms.CharField(initial="auto", label=gettext_lazy("Beta (DPO only)"), help_text=gettext_lazy("auto: 0.1"))
     suffix = forms.CharField(required=False, max_length=64, label=gettext_lazy("Suffix"),
                              help_text=gettext_lazy("Part of the model's name, e.g. “support”."))
@@ -105,7 +115,11 @@ def _field_of(where: str) -> str | None:
     if where.startswith("line "):
         return "training_upload"
     name = where.split(".")[-1]
-    return name if name in ("n_epochs", "batch_size", "learning_rate_multiplier", "beta") else FIELD_OF_PARAM.get(where.split(".")[0])
+    return (
+        name
+        if name in ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+        else FIELD_OF_PARAM.get(where.split(".")[0])
+    )
 
 
 @login_required
@@ -120,7 +134,10 @@ def job_new_view(request):
         try:
             job = _job_start(request, workspace, data)
         except ApplicationError as error:
-            form.add_error(_field_of(error.where), f"{error.where}: {error.message}" if error.where.startswith("line ") else error.message)
+            form.add_error(
+                _field_of(error.where),
+                f"{error.where}: {error.message}" if error.where.startswith("line ") else error.message,
+            )
         else:
             return redirect("finetuning:job-detail", job_id=job.public_id)
     return render(request, "frontend/finetuning/job_new.html", {"form": form}, status=400 if form.errors else 200)
@@ -138,7 +155,9 @@ def _job_start(request, workspace, data) -> FineTuningJob:
         else:
             version = data["training_version"]
             if version.dataset.workspace_id != workspace.pk:
-                raise ApplicationError(_("the version and the base model belong to different workspaces"), where="training_file")
+                raise ApplicationError(
+                    _("the version and the base model belong to different workspaces"), where="training_file"
+                )
             training = fine_tuning_file_from_version(version=version, created_by=request.user)
             split = 0.0
         validation = None

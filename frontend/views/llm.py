@@ -19,13 +19,26 @@ from django.views.decorators.http import require_POST
 from common.errors import ApplicationError
 from llm.access import MANAGE, access_endpoint_workspace, access_model_endpoint
 from llm.selectors import endpoint_workspaces_for, model_call_recent, model_endpoint_list
-from llm.services.endpoints import model_endpoint_create, model_endpoint_delete, model_endpoint_test, model_endpoint_update
+from llm.services.endpoints import (
+    model_endpoint_create,
+    model_endpoint_delete,
+    model_endpoint_test,
+    model_endpoint_update,
+)
 from training.server.registry import served_model_list
 
 app_name = "llm"
 
 LIST_LIMIT = 200
-SETTINGS = ["base_url", "model", "timeout_seconds", "max_retries", "backoff_seconds", "concurrency", "requests_per_minute"]
+SETTINGS = [
+    "base_url",
+    "model",
+    "timeout_seconds",
+    "max_retries",
+    "backoff_seconds",
+    "concurrency",
+    "requests_per_minute",
+]
 
 
 class EndpointForm(forms.Form):
@@ -121,14 +134,24 @@ def endpoint_create_view(request):
 @login_required
 def endpoint_edit_view(request, endpoint_id: int):
     endpoint = access_model_endpoint(request.user, endpoint_id, capability=MANAGE)
-    initial = {"name": endpoint.name, "api_key_env": endpoint.api_key_env, **{name: getattr(endpoint, name) for name in SETTINGS}}
+    initial = {
+        "name": endpoint.name,
+        "api_key_env": endpoint.api_key_env,
+        **{name: getattr(endpoint, name) for name in SETTINGS},
+    }
     form = EndpointEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            endpoint = model_endpoint_update(endpoint=endpoint, updated_by=request.user, name=data["name"],
-                                             api_key=data["api_key"] or None, api_key_env=data["api_key_env"] or None,
-                                             clear_api_key=data["clear_api_key"], **{name: data[name] for name in SETTINGS})
+            endpoint = model_endpoint_update(
+                endpoint=endpoint,
+                updated_by=request.user,
+                name=data["name"],
+                api_key=data["api_key"] or None,
+                api_key_env=data["api_key_env"] or None,
+                clear_api_key=data["clear_api_key"],
+                **{name: data[name] for name in SETTINGS},
+            )
         except ApplicationError as exc:
             _service_error(form, exc)
         else:
@@ -154,7 +177,11 @@ def endpoint_delete_view(request, endpoint_id: int):
 def endpoint_test_view(request, endpoint_id: int):
     """The result panel of the "Test connection" button (an htmx fragment)."""
     endpoint = access_model_endpoint(request.user, endpoint_id, capability=MANAGE)
-    return render(request, "frontend/llm/_test_result.html", {"endpoint": endpoint, "result": model_endpoint_test(endpoint=endpoint)})
+    return render(
+        request,
+        "frontend/llm/_test_result.html",
+        {"endpoint": endpoint, "result": model_endpoint_test(endpoint=endpoint)},
+    )
 
 
 urlpatterns = [

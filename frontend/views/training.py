@@ -18,7 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.models import Record
-from training.access import LAUNCH, access_base_model, access_model_artifact, access_training_run, access_training_workspace
+from training.access import (
+    LAUNCH,
+    access_base_model,
+    access_model_artifact,
+    access_training_run,
+    access_training_workspace,
+)
 from training.models import TrainingRun
 from training.selectors import (
     base_model_choices,
@@ -78,12 +84,18 @@ def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> Non
     for spec in HYPERPARAMETERS:
         value = (initial or {}).get(spec.name, defaults[spec.name])
         if spec.kind is bool:
-            form.fields[spec.name] = forms.BooleanField(label=spec.label, initial=value, required=False, help_text=spec.recommended)
+            form.fields[spec.name] = forms.BooleanField(
+                label=spec.label, initial=value, required=False, help_text=spec.recommended
+            )
             continue
         field_class = forms.IntegerField if spec.kind is int else forms.FloatField
         if initial is None and spec.name == "max_length":
             value = None
-        placeholder = _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]} if value is None else ""
+        placeholder = (
+            _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]}
+            if value is None
+            else ""
+        )
         form.fields[spec.name] = field_class(
             label=spec.label, initial=value, min_value=spec.minimum, max_value=spec.maximum, required=False,
             help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any", "placeholder": placeholder}),
@@ -97,13 +109,25 @@ class RunForm(forms.Form):
     # No blank choice: with one model or one version (the usual start) it is already chosen.
     base_model = BaseModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Base model"))
     dataset_version = VersionChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Dataset version"))
-    method = forms.ChoiceField(choices=TrainingRun.Method.choices, initial=TrainingRun.Method.SFT, label=gettext_lazy("Method"),
-                               help_text=gettext_lazy("SFT learns conversations; DPO learns from chosen/rejected pairs; KTO from "
-                                                      "answers marked liked or disliked. The version's records must be of that kind."))
-    adapter = forms.ChoiceField(choices=TrainingRun.Adapter.choices, initial=TrainingRun.Adapter.LORA, label=gettext_lazy("Adapter"),
-                                help_text=gettext_lazy("LoRA: small trainable matrices on every linear layer, base frozen. QLoRA: "
-                                                       "the same on a 4-bit base, for a quarter of the weight memory. Prompt "
-                                                       "tuning: learned virtual tokens only. Full: every weight (most memory)."))
+    method = forms.ChoiceField(
+        choices=TrainingRun.Method.choices,
+        initial=TrainingRun.Method.SFT,
+        label=gettext_lazy("Method"),
+        help_text=gettext_lazy(
+            "SFT learns conversations; DPO learns from chosen/rejected pairs; KTO from "
+            "answers marked liked or disliked. The version's records must be of that kind."
+        ),
+    )
+    adapter = forms.ChoiceField(
+        choices=TrainingRun.Adapter.choices,
+        initial=TrainingRun.Adapter.LORA,
+        label=gettext_lazy("Adapter"),
+        help_text=gettext_lazy(
+            "LoRA: small trainable matrices on every linear layer, base frozen. QLoRA: "
+            "the same on a 4-bit base, for a quarter of the weight memory. Prompt "
+            "tuning: learned virtual tokens only. Full: every weight (most memory)."
+        ),
+    )
 
     def __init__(self, *args, workspace_ids, **kwargs):
         super().__init__(*args, **kwargs)
@@ -112,18 +136,31 @@ class RunForm(forms.Form):
         _hyperparameter_fields_add(self, initial=None)
 
     override_memory = forms.BooleanField(
-        required=False, label=gettext_lazy("Launch even if the memory estimate exceeds the training device"),
-        help_text=gettext_lazy("The estimate is conservative; a run that does not fit stops with an out-of-memory error."))
+        required=False,
+        label=gettext_lazy("Launch even if the memory estimate exceeds the training device"),
+        help_text=gettext_lazy(
+            "The estimate is conservative; a run that does not fit stops with an out-of-memory error."
+        ),
+    )
     probe_prompts = forms.CharField(
-        required=False, label=gettext_lazy("Probe prompts"), widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("One prompt per line. The base model answers them before training and the trained model after "
-                               "it (greedy, same settings); the answers are shown side by side on the run page."))
+        required=False,
+        label=gettext_lazy("Probe prompts"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "One prompt per line. The base model answers them before training and the trained model after "
+            "it (greedy, same settings); the answers are shown side by side on the run page."
+        ),
+    )
     probe_test_count = forms.IntegerField(
         required=False, min_value=0, max_value=PROBE_LIMIT, initial=0, label=gettext_lazy("Probe with test prompts"),
         help_text=gettext_lazy("Also probe with the first N prompts of the version's test split."))
 
     def hyperparameters(self) -> dict:
-        return {spec.name: self.cleaned_data[spec.name] for spec in HYPERPARAMETERS if self.cleaned_data.get(spec.name) is not None}
+        return {
+            spec.name: self.cleaned_data[spec.name]
+            for spec in HYPERPARAMETERS
+            if self.cleaned_data.get(spec.name) is not None
+        }
 
     def probe_prompts_list(self) -> list[str]:
         return [line.strip() for line in (self.cleaned_data.get("probe_prompts") or "").splitlines() if line.strip()]
@@ -151,7 +188,11 @@ class RetryForm(forms.Form):
         _hyperparameter_fields_add(self, initial=run.hyperparameters)
 
     def hyperparameters(self) -> dict:
-        return {spec.name: self.cleaned_data[spec.name] for spec in HYPERPARAMETERS if self.cleaned_data.get(spec.name) is not None}
+        return {
+            spec.name: self.cleaned_data[spec.name]
+            for spec in HYPERPARAMETERS
+            if self.cleaned_data.get(spec.name) is not None
+        }
 
     def hyperparameter_fields(self):
         return [self[spec.name] for spec in HYPERPARAMETERS]
@@ -160,10 +201,15 @@ class RetryForm(forms.Form):
 class BaseModelForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
-    path = forms.CharField(max_length=500, label=gettext_lazy("Path on the server"),
-                           help_text=gettext_lazy("A model directory with config.json, weights and tokenizer: absolute, under "
-                                                  "one of the model roots the operator allows, or relative to this workspace's "
-                                                  "storage."))
+    path = forms.CharField(
+        max_length=500,
+        label=gettext_lazy("Path on the server"),
+        help_text=gettext_lazy(
+            "A model directory with config.json, weights and tokenizer: absolute, under "
+            "one of the model roots the operator allows, or relative to this workspace's "
+            "storage."
+        ),
+    )
 
     def __init__(self, *args, workspaces, **kwargs):
         super().__init__(*args, **kwargs)
@@ -205,15 +251,21 @@ def base_model_create_view(request):
     if form.is_valid():
         workspace = access_training_workspace(request.user, form.cleaned_data["workspace"].pk, capability=LAUNCH)
         try:
-            base_model = base_model_register(workspace=workspace, name=form.cleaned_data["name"], path=form.cleaned_data["path"],
-                                             registered_by=request.user)
+            base_model = base_model_register(
+                workspace=workspace,
+                name=form.cleaned_data["name"],
+                path=form.cleaned_data["path"],
+                registered_by=request.user,
+            )
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
             messages.success(request, _("Base model “%(name)s” registered.") % {"name": base_model.name})
             facts = template_facts_load(base_model.chat_template_facts)
             if facts is not None and facts.turn_end:
-                messages.info(request, _("A turn ends with %(token)s: generation stops there.") % {"token": facts.turn_end})
+                messages.info(
+                    request, _("A turn ends with %(token)s: generation stops there.") % {"token": facts.turn_end}
+                )
             for note in model_notes(facts=facts, has_chat_template=base_model.has_chat_template):
                 (messages.warning if note.level == WARNING else messages.info)(request, note.message)
             return redirect("training:base-model-detail", base_model_id=base_model.pk)
@@ -254,12 +306,19 @@ def run_new_view(request):
         base_model = form.cleaned_data["base_model"]
         workspace = access_training_workspace(request.user, base_model.workspace_id, capability=LAUNCH)
         try:
-            run = training_run_create(workspace=workspace, name=form.cleaned_data["name"], base_model=base_model,
-                                      dataset_version=form.cleaned_data["dataset_version"], method=form.cleaned_data["method"],
-                                      adapter=form.cleaned_data["adapter"], hyperparameters=form.hyperparameters(),
-                                      override_memory=form.cleaned_data["override_memory"], created_by=request.user,
-                                      probe_prompts=form.probe_prompts_list(),
-                                      probe_test_count=form.cleaned_data.get("probe_test_count") or 0)
+            run = training_run_create(
+                workspace=workspace,
+                name=form.cleaned_data["name"],
+                base_model=base_model,
+                dataset_version=form.cleaned_data["dataset_version"],
+                method=form.cleaned_data["method"],
+                adapter=form.cleaned_data["adapter"],
+                hyperparameters=form.hyperparameters(),
+                override_memory=form.cleaned_data["override_memory"],
+                created_by=request.user,
+                probe_prompts=form.probe_prompts_list(),
+                probe_test_count=form.cleaned_data.get("probe_test_count") or 0,
+            )
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
@@ -277,7 +336,9 @@ def _method_and_version_initial(form: RunForm, *, asked_version: str | None, ask
     chosen = next((v for v in versions if str(v.pk) == asked_version), None)
     if chosen is None:
         method = asked_method if asked_method in TrainingRun.Method.values else TrainingRun.Method.SFT
-        chosen = dataset_version_newest_of_kind(versions, kind=METHOD_RECORD_KIND[method]) or (versions[0] if versions else None)
+        chosen = dataset_version_newest_of_kind(versions, kind=METHOD_RECORD_KIND[method]) or (
+            versions[0] if versions else None
+        )
     if chosen is None:
         return {}
     return {"dataset_version": chosen.pk, "method": method_of_kind.get(chosen.train_kind, TrainingRun.Method.SFT)}
@@ -301,14 +362,21 @@ def run_preflight_view(request):
         workspace = access_training_workspace(request.user, base_model.workspace_id, capability=LAUNCH)
         try:
             context["result"] = training_run_preflight(
-                workspace=workspace, base_model=base_model, dataset_version=form.cleaned_data["dataset_version"],
-                method=form.cleaned_data["method"], adapter=form.cleaned_data["adapter"], hyperparameters=form.hyperparameters())
+                workspace=workspace,
+                base_model=base_model,
+                dataset_version=form.cleaned_data["dataset_version"],
+                method=form.cleaned_data["method"],
+                adapter=form.cleaned_data["adapter"],
+                hyperparameters=form.hyperparameters(),
+            )
         except ApplicationError as exc:
             context["errors"] = [exc.message]
     if context["result"] is not None:
         parts = context["result"]["memory"]["parts"]
         total = parts["total"] or 1
-        context["memory_parts"] = [(label, parts[key], round(100 * parts[key] / total)) for key, label in MEMORY_PART_LABELS]
+        context["memory_parts"] = [
+            (label, parts[key], round(100 * parts[key] / total)) for key, label in MEMORY_PART_LABELS
+        ]
     return render(request, "frontend/training/_preflight.html", context)
 
 
@@ -329,7 +397,8 @@ def _status_context(request, run) -> dict:
         "artifact": getattr(run, "artifact", None),
         "log_tail": training_run_log_tail(run=run),
         "can_launch": user_can(request.user, LAUNCH, run.workspace),
-        "is_finished": run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED),
+        "is_finished": run.status
+        in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED),
         "percent": round(run.progress * 100),
         "checkpoints": checkpoints,
         "checkpoints_last": checkpoints[-1] if checkpoints else None,
@@ -368,7 +437,9 @@ def run_cancel_view(request, run_id: int):
         if run.status == TrainingRun.Status.CANCELLED:
             messages.success(request, _("Run cancelled."))
         else:
-            messages.success(request, _("Cancelling: the run stops after its current step and keeps what it learned so far."))
+            messages.success(
+                request, _("Cancelling: the run stops after its current step and keeps what it learned so far.")
+            )
     return redirect("training:run-detail", run_id=run.pk)
 
 
@@ -379,15 +450,24 @@ def run_retry_view(request, run_id: int):
     form = RetryForm(request.POST or None, run=run)
     if request.method == "POST" and form.is_valid():
         try:
-            new_run = training_run_retry(run=run, hyperparameters=form.hyperparameters(), resume=form.cleaned_data["resume"],
-                                         name=form.cleaned_data["name"], override_memory=form.cleaned_data["override_memory"],
-                                         created_by=request.user)
+            new_run = training_run_retry(
+                run=run,
+                hyperparameters=form.hyperparameters(),
+                resume=form.cleaned_data["resume"],
+                name=form.cleaned_data["name"],
+                override_memory=form.cleaned_data["override_memory"],
+                created_by=request.user,
+            )
         except ApplicationError as exc:
             _add_service_error(form, exc)
         else:
-            messages.success(request, _("Run “%(name)s” launched; its status below follows it.") % {"name": new_run.name})
+            messages.success(
+                request, _("Run “%(name)s” launched; its status below follows it.") % {"name": new_run.name}
+            )
             return redirect("training:run-detail", run_id=new_run.pk)
-    can_resume = run.status in (TrainingRun.Status.CANCELLED, TrainingRun.Status.FAILED) and bool(training_run_checkpoints(run=run))
+    can_resume = run.status in (TrainingRun.Status.CANCELLED, TrainingRun.Status.FAILED) and bool(
+        training_run_checkpoints(run=run)
+    )
     return render(request, "frontend/training/run_retry.html", {"form": form, "run": run, "can_resume": can_resume},
                   status=400 if form.errors else 200)
 
@@ -415,8 +495,11 @@ def artifact_merge_view(request, artifact_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Merging “%(name)s” into its base model; the merged model appears in the list when done.")
-                         % {"name": artifact.name})
+        messages.success(
+            request,
+            _("Merging “%(name)s” into its base model; the merged model appears in the list when done.")
+            % {"name": artifact.name},
+        )
     return redirect("training:run-list")
 
 

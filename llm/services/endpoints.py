@@ -37,7 +37,15 @@ LIMITS = {
     "concurrency": (1, 64),
     "requests_per_minute": (0, 100_000),
 }
-SETTINGS = ("base_url", "model", "timeout_seconds", "max_retries", "backoff_seconds", "concurrency", "requests_per_minute")
+SETTINGS = (
+    "base_url",
+    "model",
+    "timeout_seconds",
+    "max_retries",
+    "backoff_seconds",
+    "concurrency",
+    "requests_per_minute",
+)
 
 
 def _snapshot(endpoint: ModelEndpoint) -> dict:
@@ -68,8 +76,9 @@ def _save(endpoint: ModelEndpoint) -> None:
         with transaction.atomic():
             endpoint.save()
     except IntegrityError as error:
-        raise ApplicationError(f"a model endpoint named {endpoint.name!r} already exists in this workspace", where="name",
-                               code="duplicate") from error
+        raise ApplicationError(
+            f"a model endpoint named {endpoint.name!r} already exists in this workspace", where="name", code="duplicate"
+        ) from error
 
 
 @transaction.atomic
@@ -82,7 +91,9 @@ def model_endpoint_create(*, workspace: Workspace, name: str, base_url: str, mod
     numbers = {"timeout_seconds": timeout_seconds, "max_retries": max_retries, "backoff_seconds": backoff_seconds,
                "concurrency": concurrency, "requests_per_minute": requests_per_minute}
     if api_key and api_key_env:
-        raise ApplicationError("give either an API key or the environment variable holding it, not both", where="api_key")
+        raise ApplicationError(
+            "give either an API key or the environment variable holding it, not both", where="api_key"
+        )
     _check(name=name, base_url=base_url, model=model, api_key_env=api_key_env, numbers=numbers)
     endpoint = ModelEndpoint(workspace=workspace, name=name, base_url=base_url, model=model, api_key_env=api_key_env,
                              api_key_encrypted=api_key_encrypt(api_key) if api_key else "", **numbers)
@@ -108,9 +119,15 @@ def model_endpoint_update(*, endpoint: ModelEndpoint, updated_by=None, name: str
         endpoint.name = name.strip()
     for field, value in settings.items():
         if value is not None:
-            setattr(endpoint, field, value.strip().rstrip("/") if field == "base_url" else value.strip() if field == "model" else value)
+            setattr(
+                endpoint,
+                field,
+                value.strip().rstrip("/") if field == "base_url" else value.strip() if field == "model" else value,
+            )
     if api_key and api_key_env:
-        raise ApplicationError("give either an API key or the environment variable holding it, not both", where="api_key")
+        raise ApplicationError(
+            "give either an API key or the environment variable holding it, not both", where="api_key"
+        )
     if clear_api_key:
         endpoint.api_key_env, endpoint.api_key_encrypted = "", ""
     if api_key:
@@ -176,4 +193,9 @@ def model_endpoint_test(*, endpoint: ModelEndpoint) -> dict:
     if endpoint.model not in models:
         return {"ok": False, "message": f"connected, but the endpoint does not serve {endpoint.model!r}",
                 "latency_ms": latency_ms, "models": models[:50]}
-    return {"ok": True, "message": f"connected; {endpoint.model!r} is served", "latency_ms": latency_ms, "models": models[:50]}
+    return {
+        "ok": True,
+        "message": f"connected; {endpoint.model!r} is served",
+        "latency_ms": latency_ms,
+        "models": models[:50],
+    }

@@ -6,8 +6,8 @@ model_server_user    (function) an ML engineer of the `workspace` fixture whose 
 tiny_endpoint        (function) a ModelEndpoint of `workspace` pointing at `model_server`, serving the tiny base model
                      (training's `tiny_base_model`), with fast retries (backoff 0.01 s) so failing tests stay quick
 make_endpoint        (function) make_endpoint(model=..., **fields) -> another such endpoint, e.g. with a tiny timeout
-outbound_allow       (function) outbound_allow("127.0.0.1:8000", ...) adds destinations to the operator's private-address
-                     allowance (settings.OUTBOUND_PRIVATE_ALLOWED) for this test, as an operator would
+outbound_allow       (function) outbound_allow("127.0.0.1:8000", ...) adds destinations to the operator's
+                     private-address allowance (settings.OUTBOUND_PRIVATE_ALLOWED) for this test, as an operator would
 make_listener        (function) make_listener(answer=...) -> a started llm.tests.listener.Listener on 127.0.0.1, stopped
                      after the test; the policy does NOT allow it unless the test says so
 """

@@ -18,11 +18,19 @@ MODEL = "listener-model"
 
 def openai_answer(method: str, path: str) -> tuple[int, dict, bytes]:
     if method == "GET" and path.endswith("/models"):
-        return 200, {"Content-Type": "application/json"}, json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode()
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode(),
+        )
     if method == "POST" and path.endswith("/chat/completions"):
-        body = {"id": "x", "object": "chat.completion", "model": MODEL,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        body = {
+            "id": "x",
+            "object": "chat.completion",
+            "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
     return 404, {"Content-Type": "text/plain"}, b"not here"
 

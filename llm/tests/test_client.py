@@ -1,4 +1,5 @@
-"""The client against Whetstone's real server on 127.0.0.1: results, cache, retries, timeouts, errors. No mocked HTTP."""
+"""The client against Whetstone's real server on 127.0.0.1: results, cache, retries, timeouts, errors. No mocked
+HTTP."""
 
 import pytest
 
@@ -18,8 +19,17 @@ def test_completion_records_usage_latency_and_purpose(tiny_endpoint):
     assert result.usage["total_tokens"] == result.usage["prompt_tokens"] + result.usage["completion_tokens"]
     assert result.latency_ms > 0
     call = ModelCall.objects.get()
-    assert (call.endpoint_id, call.purpose, call.status, call.cached, call.attempts) == (tiny_endpoint.pk, "smoke", "ok", False, 1)
-    assert (call.prompt_tokens, call.completion_tokens) == (result.usage["prompt_tokens"], result.usage["completion_tokens"])
+    assert (call.endpoint_id, call.purpose, call.status, call.cached, call.attempts) == (
+        tiny_endpoint.pk,
+        "smoke",
+        "ok",
+        False,
+        1,
+    )
+    assert (call.prompt_tokens, call.completion_tokens) == (
+        result.usage["prompt_tokens"],
+        result.usage["completion_tokens"],
+    )
 
 
 def test_a_repeated_deterministic_request_is_served_from_the_cache(tiny_endpoint):
@@ -31,13 +41,19 @@ def test_a_repeated_deterministic_request_is_served_from_the_cache(tiny_endpoint
     assert again.usage == first.usage
     assert other.cached is False
     assert CachedResponse.objects.count() == 2
-    assert list(ModelCall.objects.order_by("id").values_list("cached", "attempts")) == [(False, 1), (True, 0), (False, 1)]
+    assert list(ModelCall.objects.order_by("id").values_list("cached", "attempts")) == [
+        (False, 1),
+        (True, 0),
+        (False, 1),
+    ]
 
 
 def test_sampling_without_a_seed_is_never_cached(tiny_endpoint):
     chat_complete(endpoint=tiny_endpoint, messages=HELLO, max_tokens=4, temperature=0.8)
     second = chat_complete(endpoint=tiny_endpoint, messages=HELLO, max_tokens=4, temperature=0.8)
-    seeded = [chat_complete(endpoint=tiny_endpoint, messages=HELLO, max_tokens=4, temperature=0.8, seed=3) for _ in range(2)]
+    seeded = [
+        chat_complete(endpoint=tiny_endpoint, messages=HELLO, max_tokens=4, temperature=0.8, seed=3) for _ in range(2)
+    ]
     assert second.cached is False
     assert [result.cached for result in seeded] == [False, True]
     assert CachedResponse.objects.count() == 1
@@ -53,8 +69,10 @@ def test_cache_key_covers_base_url_model_every_parameter_and_messages():
         cache_key(base_url="http://a/v1", body=chat_request_body(model="m", messages=HELLO, max_tokens=8, top_p=0.5)),
         cache_key(base_url="http://a/v1", body=chat_request_body(model="m", messages=HELLO, max_tokens=8, stop=["x"])),
         cache_key(base_url="http://a/v1", body=chat_request_body(model="m", messages=HELLO, max_tokens=8, n=2)),
-        cache_key(base_url="http://a/v1", body=chat_request_body(model="m", messages=[{"role": "user", "content": "Hi"}],
-                                                                 max_tokens=8)),
+        cache_key(
+            base_url="http://a/v1",
+            body=chat_request_body(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=8),
+        ),
     ]
     assert len({key, *variants}) == 7
     assert is_deterministic(chat_request_body(model="m", messages=HELLO, temperature=0.0))
@@ -75,7 +93,9 @@ def test_many_keeps_order_and_bounded_concurrency_gives_the_same_answers(tiny_en
 def test_a_tiny_timeout_is_retried_then_fails_naming_the_endpoint(make_endpoint, tiny_base_model, model_server):
     from training.server.registry import base_model_id
 
-    endpoint = make_endpoint(model=base_model_id(tiny_base_model), name="impatient", timeout_seconds=0.001, max_retries=2)
+    endpoint = make_endpoint(
+        model=base_model_id(tiny_base_model), name="impatient", timeout_seconds=0.001, max_retries=2
+    )
     with pytest.raises(ModelCallError) as caught:
         chat_complete(endpoint=endpoint, messages=HELLO, max_tokens=64)
     assert "'impatient'" in caught.value.message
@@ -102,7 +122,9 @@ def test_server_errors_are_retried(make_endpoint, workspace, tiny_model_dir, tmp
     with pytest.raises(ModelCallError) as caught:
         chat_complete(endpoint=endpoint, messages=HELLO)
     assert (caught.value.status, caught.value.attempts, caught.value.retryable) == (500, 4, True)
-    assert caught.value.message.endswith("failed after 4 attempts: the endpoint answered HTTP status 500 (Internal Server Error)")
+    assert caught.value.message.endswith(
+        "failed after 4 attempts: the endpoint answered HTTP status 500 (Internal Server Error)"
+    )
     # What the remote said goes to the operator's log, never into the message a user reads.
     assert "failed to load" not in caught.value.message
     assert "failed to load" in caplog.text
@@ -113,8 +135,10 @@ def test_client_errors_are_not_retried(make_endpoint, tiny_base_model):
     with pytest.raises(ModelCallError) as caught:
         chat_complete(endpoint=endpoint, messages=HELLO)
     assert (caught.value.status, caught.value.attempts, caught.value.retryable) == (404, 1, False)
-    assert caught.value.message == (f"model endpoint 'typo' ({endpoint.base_url}, model '{endpoint.model}') failed: the endpoint "
-                                    f"answered HTTP status 404 (Not Found)")
+    assert caught.value.message == (
+        f"model endpoint 'typo' ({endpoint.base_url}, model '{endpoint.model}') failed: the endpoint "
+        f"answered HTTP status 404 (Not Found)"
+    )
 
 
 def test_a_wrong_key_is_a_401_without_retries(make_endpoint, tiny_base_model):

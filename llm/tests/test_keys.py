@@ -21,7 +21,10 @@ def test_environment_variable_key(workspace, monkeypatch):
     monkeypatch.delenv("WHET_TEST_API_KEY")
     with pytest.raises(ApplicationError) as caught:
         endpoint_api_key(endpoint)
-    assert caught.value.message == "the environment variable WHET_TEST_API_KEY (API key of model endpoint 'vllm') is not set"
+    assert (
+        caught.value.message
+        == "the environment variable WHET_TEST_API_KEY (API key of model endpoint 'vllm') is not set"
+    )
 
 
 def test_a_key_encrypted_under_another_secret_is_refused(workspace, settings):
@@ -45,8 +48,10 @@ def test_the_servers_own_variables_are_refused_even_when_the_patterns_allow_ever
     settings.ENDPOINT_KEY_ENV_ALLOWED = ["*"]
     with pytest.raises(ApplicationError) as caught:
         api_key_env_check(name)
-    assert (caught.value.where, caught.value.message) == ("api_key_env", f"the environment variable {name} may not hold an "
-                                                                         f"endpoint's key: {reason}")
+    assert (caught.value.where, caught.value.message) == (
+        "api_key_env",
+        f"the environment variable {name} may not hold an endpoint's key: {reason}",
+    )
 
 
 @pytest.mark.parametrize("name", ["MY-KEY", "1_API_KEY", "A B_API_KEY", "X" * 201 + "_API_KEY", ""])
@@ -67,5 +72,7 @@ def test_the_rule_is_checked_again_when_the_key_is_used(workspace, monkeypatch, 
     settings.ENDPOINT_KEY_ENV_ALLOWED = ["WHETSTONE_KEY_*"]  # the operator narrows the rule
     with pytest.raises(ApplicationError) as caught:
         endpoint_api_key(endpoint)
-    assert caught.value.message == ("the environment variable VLLM_API_KEY may not hold an endpoint's key: the operator allows "
-                                    "only names matching WHETSTONE_KEY_* (WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED)")
+    assert caught.value.message == (
+        "the environment variable VLLM_API_KEY may not hold an endpoint's key: the operator allows "
+        "only names matching WHETSTONE_KEY_* (WHETSTONE_ENDPOINT_KEY_ENV_ALLOWED)"
+    )

@@ -19,15 +19,42 @@ def default_policy(settings):
     settings.OUTBOUND_PRIVATE_ALLOWED = []
 
 
-@pytest.mark.parametrize("address,public", [
-    ("8.8.8.8", True), ("2606:4700::1", True), ("::ffff:8.8.8.8", True), ("2002:808:808::", True), ("64:ff9b::808:808", True),
-    ("127.0.0.1", False), ("10.0.0.1", False), ("172.31.255.255", False), ("192.168.0.1", False), ("169.254.169.254", False),
-    ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False), ("239.255.255.250", False), ("240.0.0.1", False),
-    ("255.255.255.255", False), ("192.0.2.1", False), ("198.18.0.1", False), ("::1", False), ("::", False), ("fe80::1", False),
-    ("fc00::1", False), ("ff0e::1", False), ("::ffff:127.0.0.1", False), ("::ffff:169.254.169.254", False),
-    ("2002:7f00:1::", False), ("64:ff9b::7f00:1", False), ("::7f00:1", False), ("::808:808", False), ("2001:db8::1", False),
-    ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo, client 127.0.0.1
-])
+@pytest.mark.parametrize(
+    "address,public",
+    [
+        ("8.8.8.8", True),
+        ("2606:4700::1", True),
+        ("::ffff:8.8.8.8", True),
+        ("2002:808:808::", True),
+        ("64:ff9b::808:808", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.31.255.255", False),
+        ("192.168.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("239.255.255.250", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("192.0.2.1", False),
+        ("198.18.0.1", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("ff0e::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("2002:7f00:1::", False),
+        ("64:ff9b::7f00:1", False),
+        ("::7f00:1", False),
+        ("::808:808", False),
+        ("2001:db8::1", False),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo, client 127.0.0.1
+    ],
+)
 def test_which_addresses_are_public(address, public):
     assert address_is_public(ipaddress.ip_address(address)) is public
 
@@ -61,11 +88,15 @@ def test_host_patterns_limit_names_but_not_what_the_operator_listed(settings):
     base_url_check("https://models.example.org/v1")  # does not resolve here: let through until it is used
     with pytest.raises(OutboundRefused) as caught:
         base_url_check("https://example.org/v1")
-    assert caught.value.message == ("the outbound policy refuses example.org: model endpoints may reach only api.openai.com, "
-                                    "*.example.org (WHETSTONE_OUTBOUND_HOSTS)")
+    assert caught.value.message == (
+        "the outbound policy refuses example.org: model endpoints may reach only api.openai.com, "
+        "*.example.org (WHETSTONE_OUTBOUND_HOSTS)"
+    )
 
 
-@pytest.mark.parametrize("url", ["http://[::1/v1", "http://host:99999/v1", "http://host:0/v1", "http://:80/v1", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url", ["http://[::1/v1", "http://host:99999/v1", "http://host:0/v1", "http://:80/v1", "file:///etc/passwd"]
+)
 def test_a_base_url_that_does_not_parse_is_refused_at_base_url(url):
     from common.errors import ApplicationError
 

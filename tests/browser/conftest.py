@@ -12,17 +12,27 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def browser():
     if CHROMIUM is None:
         if os.environ.get("WHETSTONE_REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required here (WHETSTONE_REQUIRE_BROWSER) but not installed: apt-get install chromium")
+            pytest.fail(
+                "Chromium is required here (WHETSTONE_REQUIRE_BROWSER) but not installed: apt-get install chromium"
+            )
         pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test body are still synchronous.
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test body are still
+    # synchronous.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()

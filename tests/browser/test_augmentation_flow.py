@@ -23,8 +23,11 @@ def frozen(workspace):
     with transaction.atomic():
         records_bulk_create(dataset=dataset, rows=[sft(p, a) for p, a in TRAIN + TEST], source=source)
     ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
-    return dataset_version_create(dataset=dataset, entries=[(pk, "train" if i < 3 else "test", []) for i, pk in enumerate(ids)],
-                                  operation="freeze")
+    return dataset_version_create(
+        dataset=dataset,
+        entries=[(pk, "train" if i < 3 else "test", []) for i, pk in enumerate(ids)],
+        operation="freeze",
+    )
 
 
 def test_eda_review_by_keyboard_and_accept(page, live_server, login, users, frozen, run_jobs):
@@ -62,4 +65,6 @@ def test_eda_review_by_keyboard_and_accept(page, live_server, login, users, froz
     children = Record.objects.filter(origin="augmentation")
     assert children.count() == 11
     assert not children.filter(content_hash=first.content_hash).exists()
-    assert set(VersionRecord.objects.filter(version=new, record__in=children).values_list("split", flat=True)) == {"train"}
+    assert set(VersionRecord.objects.filter(version=new, record__in=children).values_list("split", flat=True)) == {
+        "train"
+    }

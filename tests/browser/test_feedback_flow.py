@@ -47,11 +47,15 @@ def test_an_agent_picks_and_edits_with_the_keyboard(page, live_server, login, us
     page.wait_for_selector("#wb-picked")
 
     first, second = WorkbenchDraft.objects.order_by("pk")
-    events = list(FeedbackEvent.objects.order_by("pk").values_list("kind", "idempotency_key", "chosen_index", "edited_text"))
+    events = list(
+        FeedbackEvent.objects.order_by("pk").values_list("kind", "idempotency_key", "chosen_index", "edited_text")
+    )
     assert events == [("choice", f"workbench-{first.pk}-choice", 1, ""), ("edit", f"workbench-{first.pk}-edit", None,
                                                                               "Sorry! A new parcel ships today."),
                       ("choice", f"workbench-{second.pk}-choice", 0, "")]
-    assert FeedbackEvent.objects.first().messages == [{"role": "user", "content": "My parcel never arrived. Order 1234."}]
+    assert FeedbackEvent.objects.first().messages == [
+        {"role": "user", "content": "My parcel never arrived. Order 1234."}
+    ]
 
     page.click("summary.user")  # the account menu holds "Log out"
     page.click("text=Log out")

@@ -13,7 +13,9 @@ def _press_button(page, selector: str) -> None:
     page.keyboard.press("Enter")
 
 
-def test_label_with_keys_then_review_rejects_and_expert_spot_checks(page, live_server, login, users, annotation_project):
+def test_label_with_keys_then_review_rejects_and_expert_spot_checks(
+    page, live_server, login, users, annotation_project
+):
     AnnotationProject.objects.filter(pk=annotation_project.pk).update(review_rate=1.0, spot_check_rate=1.0)
     base = live_server.url
 
@@ -25,7 +27,9 @@ def test_label_with_keys_then_review_rejects_and_expert_spot_checks(page, live_s
         current = page.locator("#workbench").get_attribute("data-assignment-id")
         page.keyboard.press(key)
         page.keyboard.press("Enter")
-        page.wait_for_function(f"!document.querySelector('#workbench') || document.querySelector('#workbench').dataset.assignmentId !== '{current}'")
+        page.wait_for_function(
+            f"!document.querySelector('#workbench') || document.querySelector('#workbench').dataset.assignmentId !== '{current}'"
+        )
     page.wait_for_selector("#queue-empty")
     assert sorted(label for a in Annotation.objects.all() for label in a.labels.values_list("path", flat=True)) == [
         "account/login", "billing/invoice", "billing/refund"]

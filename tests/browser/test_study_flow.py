@@ -8,8 +8,9 @@ from evaluation.models import Showing, Study, Vote
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_manager_creates_a_study_and_reads_the_result_of_keyboard_votes(page, live_server, login, users, eval_version,
-                                                                         tiny_base_model, candidate_base_model, run_jobs):
+def test_a_manager_creates_a_study_and_reads_the_result_of_keyboard_votes(
+    page, live_server, login, users, eval_version, tiny_base_model, candidate_base_model, run_jobs
+):
     login(page, "product_manager", "pw-product_manager")
     page.goto(f"{live_server.url}/studies/")
     page.fill("#study-create-form input[name=name]", "Kindness check")

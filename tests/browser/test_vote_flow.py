@@ -17,11 +17,19 @@ def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page,
         page.wait_for_timeout(50)  # a measurable time spent
         with page.expect_navigation():
             page.keyboard.press(key)
-        assert page.locator("input[name=token]").count() == 0 or page.locator("input[name=token]").get_attribute("value") != token
+        assert (
+            page.locator("input[name=token]").count() == 0
+            or page.locator("input[name=token]").get_attribute("value") != token
+        )
     assert page.locator("#vote-done h2").inner_text() == "No more comparisons"
     votes = list(Vote.objects.order_by("pk").values_list("choice", "time_spent_ms", "comparison_id"))
     shown = {s.comparison_id: s for s in Showing.objects.all()}  # the keys press the sides as this rater saw them
-    assert [shown[comparison].choice_shown(choice) for choice, _, comparison in votes] == ["left", "right", "tie", "both_bad"]
+    assert [shown[comparison].choice_shown(choice) for choice, _, comparison in votes] == [
+        "left",
+        "right",
+        "tie",
+        "both_bad",
+    ]
     assert all(ms >= 50 for _, ms, _ in votes), votes
 
     page.click("summary.user")  # the account menu holds "Log out"
@@ -32,7 +40,9 @@ def test_a_rater_votes_with_the_keyboard_and_the_manager_reads_the_results(page,
     assert page.locator("#verdict").inner_text().startswith("Verdict: not yet conclusive")
 
 
-def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, live_server, login, users, make_study, answer_studies):
+def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(
+    page, live_server, login, users, make_study, answer_studies
+):
     """The manager marks a gold comparison on the gold page (htmx); a rater presses ← on everything served, gold and
     repeats included; the results show the gold scored as the rater saw it, 0% consistency (each repeat is mirrored
     against the sides this rater saw), and the manager leaves the rater out."""
@@ -68,7 +78,8 @@ def test_gold_and_swapped_repeats_score_a_rater_who_always_presses_left(page, li
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     row = page.locator("#rater-table tbody tr")
     assert row.count() == 1
-    gold_on_the_left = not Showing.objects.get(comparison=first).is_swapped  # the rater's own sides: a coin from secrets
+    #the rater's own sides: a coin from secrets
+    gold_on_the_left = not Showing.objects.get(comparison=first).is_swapped
     assert row.locator(".gold-accuracy").inner_text() == ("100.0% (1/1)" if gold_on_the_left else "0.0% (0/1)")
     assert row.locator(".consistency").inner_text() == "0.0% (0/2)"
     page.wait_for_selector("#rater-chart .main-svg")

@@ -1,4 +1,5 @@
-"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time spent."""
+"""The workbench in Chromium: keyboard labelling, correcting, the plain click-and-submit path, skipping, and the time
+spent."""
 
 import pytest
 
@@ -72,12 +73,20 @@ def test_submit_without_a_label_shows_the_error_in_place(in_browser, users, anno
     assert Annotation.objects.count() == 0
 
 
-def test_annotator_rates_and_answers_the_free_text_question_with_keys(in_browser, users, workspace, annotation_project_factory):
+def test_annotator_rates_and_answers_the_free_text_question_with_keys(
+    in_browser, users, workspace, annotation_project_factory
+):
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE
 
-    schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=5, rating_question="How helpful?",
-                                 free_text_question="What is missing?")
+    schema = label_schema_create(
+        workspace=workspace,
+        name="Rated",
+        tree=TOPIC_TREE,
+        rating_scale=5,
+        rating_question="How helpful?",
+        free_text_question="What is missing?",
+    )
     project = annotation_project_factory(n=2, schema=schema)
 
     def scenario(page, url):
@@ -112,8 +121,12 @@ def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspa
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE, preference_row
 
-    schema = label_schema_create(workspace=workspace, name="Compare", tree=TOPIC_TREE, pairwise_question="Which answer is better?")
-    project = annotation_project_factory(version=annotation_version_factory(rows=[preference_row(0), preference_row(1)]), schema=schema)
+    schema = label_schema_create(
+        workspace=workspace, name="Compare", tree=TOPIC_TREE, pairwise_question="Which answer is better?"
+    )
+    project = annotation_project_factory(
+        version=annotation_version_factory(rows=[preference_row(0), preference_row(1)]), schema=schema
+    )
 
     def scenario(page, url):
         page.goto(f"{url}/annotate/projects/{project.pk}/")
@@ -142,13 +155,17 @@ def test_annotator_compares_answers_a_and_b_with_keys(in_browser, users, workspa
     assert shown == (f"Answer A\n{record.chosen['content']}", f"Answer B\n{record.rejected['content']}")
 
 
-def test_annotator_ranks_four_answers_with_keys(in_browser, users, workspace, annotation_project_factory, annotation_version_factory):
+def test_annotator_ranks_four_answers_with_keys(
+    in_browser, users, workspace, annotation_project_factory, annotation_version_factory
+):
     """K, then the answers' numbers best first; Backspace takes the last one back; the fourth places itself."""
     from annotation.models import AnnotationTask
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE
 
-    schema = label_schema_create(workspace=workspace, name="Ranked", tree=TOPIC_TREE, ranking_question="Best answer first")
+    schema = label_schema_create(
+        workspace=workspace, name="Ranked", tree=TOPIC_TREE, ranking_question="Best answer first"
+    )
     rows = [{"kind": "sft", "messages": [{"role": "user", "content": "How do I get my money back?"},
                                          {"role": "assistant", "content": f"Answer number {a}."}]} for a in range(4)]
     project = annotation_project_factory(version=annotation_version_factory(rows=rows), schema=schema)
@@ -177,7 +194,9 @@ def test_annotator_ranks_four_answers_with_keys(in_browser, users, workspace, an
 
     assignment, shown = in_browser("crowd_annotator", scenario)
     annotation = Annotation.objects.get(assignment_id=assignment)
-    texts = dict(AnnotationTask.objects.get(pk=annotation.task_id).entry.version.entries.values_list("pk", "record__messages"))
+    texts = dict(
+        AnnotationTask.objects.get(pk=annotation.task_id).entry.version.entries.values_list("pk", "record__messages")
+    )
     ranked = [texts[entry][-1]["content"] for entry in annotation.ranking]
     assert ranked == [shown[2], shown[0], shown[3], shown[1]]
     assert [label.path for label in annotation.labels.all()] == ["billing/refund"]

@@ -1,5 +1,6 @@
-"""Attacks are made the way an attacker makes them: over HTTP, against the project's own server on 127.0.0.1 (pytest-django's
-live_server, which runs with DEBUG off), as a member of another workspace, an annotator or nobody at all."""
+"""Attacks are made the way an attacker makes them: over HTTP, against the project's own server on 127.0.0.1
+(pytest-django's live_server, which runs with DEBUG off), as a member of another workspace, an annotator or nobody at
+all."""
 
 import re
 

@@ -9,7 +9,9 @@ from annotation.tests.fixtures import label_id
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_second_submit_with_other_labels_is_a_conflict_and_changes_nothing(http, users, annotation_project, topic_schema):
+def test_a_second_submit_with_other_labels_is_a_conflict_and_changes_nothing(
+    http, users, annotation_project, topic_schema
+):
     annotator = http.as_user(users["crowd_annotator"])
     assignment = annotator.post(f"/api/v1/annotation/projects/{annotation_project.pk}/claim/").json()["assignment_id"]
     url = f"/api/v1/annotation/assignments/{assignment}/submit/"
@@ -29,5 +31,9 @@ def test_someone_elses_assignment_answers_like_a_missing_one(http, users, annota
     for action, body in (("submit", refund), ("skip", {}), ("heartbeat", None)):
         theirs = other.post(f"/api/v1/annotation/assignments/{assignment}/{action}/", json=body)
         missing = other.post(f"/api/v1/annotation/assignments/{assignment + 999}/{action}/", json=body)
-        assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
+        assert (
+            (theirs.status_code, theirs.json())
+            == (missing.status_code, missing.json())
+            == (404, {"detail": "Not found."})
+        )
     assert Annotation.objects.count() == 0

@@ -30,16 +30,27 @@ ALPHA = 1e-5
 
 
 def _prompts() -> list[dict]:
-    return [{"messages": [{"role": "user", "content": f"Order {i}: parcel {i * 7919 % 1000} has not arrived, what now?"}]}
-            for i in range(PROMPTS)]
+    return [
+        {"messages": [{"role": "user", "content": f"Order {i}: parcel {i * 7919 % 1000} has not arrived, what now?"}]}
+        for i in range(PROMPTS)
+    ]
 
 
 @pytest.fixture
 def big_study(users, tiny_base_model, candidate_base_model, api_for, run_jobs, django_capture_on_commit_callbacks):
-    body = {"workspace": tiny_base_model.workspace_id, "name": "Blind enough?", "prompts": _prompts(), "max_prompts": PROMPTS,
-            "max_new_tokens": 4, "votes_per_comparison": 2, "seed": SEED,
-            "arms": [{"name": "baseline-arm", "base_model": tiny_base_model.pk, "is_baseline": True},
-                     {"name": "candidate-arm", "base_model": candidate_base_model.pk}]}
+    body = {
+        "workspace": tiny_base_model.workspace_id,
+        "name": "Blind enough?",
+        "prompts": _prompts(),
+        "max_prompts": PROMPTS,
+        "max_new_tokens": 4,
+        "votes_per_comparison": 2,
+        "seed": SEED,
+        "arms": [
+            {"name": "baseline-arm", "base_model": tiny_base_model.pk, "is_baseline": True},
+            {"name": "candidate-arm", "base_model": candidate_base_model.pk},
+        ],
+    }
     response = api_for(users["product_manager"]).post("/api/v1/studies/", body, format="json")
     assert response.status_code == 201, response.content
     run_jobs()
@@ -56,14 +67,24 @@ def _seeded_coin_of_old(study_id: int) -> list[bool]:
 
 
 def _served_by_api(api, study_id: int) -> list[dict]:
-    """Every comparison served to the API's rater: token, prompt, left and right text; each read twice before the vote."""
+    """Every comparison served to the API's rater: token, prompt, left and right text; each read twice before the
+    vote."""
     served = []
     while (first := api.get(f"/api/v1/studies/{study_id}/next/")).status_code == 200:
         again = api.get(f"/api/v1/studies/{study_id}/next/")
         assert again.json() == first.json()  # a reload shows the same comparison, same sides
         body = first.json()
-        served.append({"token": body["token"], "prompt": body["prompt"][-1]["content"], "left": body["left"], "right": body["right"]})
-        assert api.post(f"/api/v1/comparisons/{body['token']}/vote/", {"choice": "left"}, format="json").status_code == 201
+        served.append(
+            {
+                "token": body["token"],
+                "prompt": body["prompt"][-1]["content"],
+                "left": body["left"],
+                "right": body["right"],
+            }
+        )
+        assert (
+            api.post(f"/api/v1/comparisons/{body['token']}/vote/", {"choice": "left"}, format="json").status_code == 201
+        )
         assert len(served) <= PROMPTS
     assert first.status_code == 204
     return served
@@ -96,7 +117,9 @@ def _served_by_page(client: Client, study_id: int) -> list[dict]:
 
 def _baseline_left(served: list[dict], study_id: int) -> list[bool]:
     """The truth the observer tries to guess: was the baseline's answer on the left? (The test reads the database.)"""
-    baseline = dict(Answer.objects.filter(prompt__study_id=study_id, arm__is_baseline=True).values_list("prompt_id", "text"))
+    baseline = dict(
+        Answer.objects.filter(prompt__study_id=study_id, arm__is_baseline=True).values_list("prompt_id", "text")
+    )
     prompt_of = dict(Comparison.objects.filter(study_id=study_id).values_list("token", "prompt_id"))
     truth = []
     for seen in served:
@@ -125,14 +148,19 @@ def test_an_observer_who_knows_every_public_fact_predicts_the_sides_no_better_th
     coin = _seeded_coin_of_old(study_id)
     strategies: dict[str, list[tuple[bool, bool]]] = {
         # the seeded coin over (study id, seed), replayed in creation order
-        "seeded coin": [(coin[creation_index[s["prompt"]]], t) for s, t in zip(first + second, truth_first + truth_second)],
+        "seeded coin": [
+            (coin[creation_index[s["prompt"]]], t) for s, t in zip(first + second, truth_first + truth_second)
+        ],
         # the answer created first (the baseline) on the left
         "creation order": [(True, t) for t in truth_first + truth_second],
         # the side the other rater saw for the same comparison
-        "same as the other rater": [(dict(zip([s["token"] for s in first], truth_first))[s["token"]], t)
-                                    for s, t in zip(second, truth_second)],
+        "same as the other rater": [
+            (dict(zip([s["token"] for s in first], truth_first))[s["token"]], t) for s, t in zip(second, truth_second)
+        ],
         # the side the same rater saw on the comparison before
-        "same as the one before": [(truth[i - 1], truth[i]) for truth in (truth_first, truth_second) for i in range(1, len(truth))],
+        "same as the one before": [
+            (truth[i - 1], truth[i]) for truth in (truth_first, truth_second) for i in range(1, len(truth))
+        ],
     }
     for name, guesses in strategies.items():
         hits = sum(guess == truth for guess, truth in guesses)

@@ -1,4 +1,5 @@
-"""Deleting something still in use answers 409 naming what uses it, from the API and from the pages, and deletes nothing."""
+"""Deleting something still in use answers 409 naming what uses it, from the API and from the pages, and deletes
+nothing."""
 
 import pytest
 
@@ -12,7 +13,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def used_endpoint(make_endpoint, annotation_project, users):
     endpoint = make_endpoint(model="1/tiny-chat", name="judge-model")
-    ai_annotator_create(project=annotation_project, name="triage-bot", endpoint=endpoint, created_by=users["ml_engineer"])
+    ai_annotator_create(
+        project=annotation_project, name="triage-bot", endpoint=endpoint, created_by=users["ml_engineer"]
+    )
     return endpoint
 
 

@@ -31,9 +31,18 @@ def test_deep_bodies_are_refused_on_every_json_endpoint(http, users, workspace):
     for path in ("/api/v1/datasets/", "/api/v1/feedback/events", "/api/v1/model-endpoints/", "/api/v1/base-models/"):
         response = member.post(path, content=DEEP, headers={"Content-Type": "application/json"})
         assert (path, response.status_code, response.json()["detail"]) == (path, 400, LIMIT)
-    chat = http.post("/v1/chat/completions", content=DEEP,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_token_for(user=users['ml_engineer'])}"})
-    assert (chat.status_code, chat.json()["error"]["message"]) == (400, f"The body nests deeper than {MAX_DEPTH} levels, the limit.")
+    chat = http.post(
+        "/v1/chat/completions",
+        content=DEEP,
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {api_token_for(user=users['ml_engineer'])}",
+        },
+    )
+    assert (chat.status_code, chat.json()["error"]["message"]) == (
+        400,
+        f"The body nests deeper than {MAX_DEPTH} levels, the limit.",
+    )
     assert Dataset.objects.count() == 0
 
 
@@ -42,10 +51,17 @@ def test_the_fine_tuning_api_refuses_deep_bodies_and_deep_lines_and_keeps_nothin
 
     bearer = {"Authorization": f"Bearer {api_token_for(user=users['ml_engineer'])}"}
     job = http.post("/v1/fine_tuning/jobs", content=DEEP, headers={"Content-Type": "application/json", **bearer})
-    assert (job.status_code, job.json()["error"]["message"]) == (400, f"The body nests deeper than {MAX_DEPTH} levels, the limit.")
+    assert (job.status_code, job.json()["error"]["message"]) == (
+        400,
+        f"The body nests deeper than {MAX_DEPTH} levels, the limit.",
+    )
     good = json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    file = http.post("/v1/files", data={"purpose": "fine-tune"}, files={"file": ("deep.jsonl", f"{good}\n{DEEP}\n".encode())},
-                     headers=bearer)
+    file = http.post(
+        "/v1/files",
+        data={"purpose": "fine-tune"},
+        files={"file": ("deep.jsonl", f"{good}\n{DEEP}\n".encode())},
+        headers=bearer,
+    )
     assert (file.status_code, file.json()["error"]["message"]) == (400, f"line 2: {LIMIT}")
     assert FineTuningFile.objects.count() == FineTuningJob.objects.count() == Dataset.objects.count() == 0
 
@@ -56,7 +72,9 @@ def test_deep_metadata_inside_a_feedback_batch_is_refused_and_nothing_is_stored(
     event = {"idempotency_key": "k1", "kind": "like", "occurred_at": "2026-11-20T10:02:11Z",
              "messages": [{"role": "user", "content": "Hi"}], "responses": [{"text": "Hello", "model": "m"}],
              "metadata": nested(MAX_DEPTH + 10)}
-    response = http.post("/api/v1/feedback/events", json={"events": [event]}, headers={"Authorization": f"Bearer {token}"})
+    response = http.post(
+        "/api/v1/feedback/events", json={"events": [event]}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert (response.status_code, response.json()["detail"]) == (400, LIMIT)
     assert FeedbackEvent.objects.count() == 0
 

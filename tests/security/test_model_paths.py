@@ -10,8 +10,10 @@ from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REFUSAL = ("is not inside a model directory this server allows: name a directory under one of the operator's model roots "
-           "(WHETSTONE_MODEL_ROOTS) or inside this workspace's storage")
+REFUSAL = (
+    "is not inside a model directory this server allows: name a directory under one of the operator's model roots "
+    "(WHETSTONE_MODEL_ROOTS) or inside this workspace's storage"
+)
 
 
 @pytest.fixture
@@ -26,8 +28,9 @@ def register(client, workspace, path):
     return client.post("/api/v1/base-models/", json={"workspace": workspace.pk, "name": "stolen", "path": str(path)})
 
 
-def test_another_workspaces_model_or_a_server_directory_is_refused_alike(http, users, workspace, other_workspace, their_model,
-                                                                          settings, tmp_path):
+def test_another_workspaces_model_or_a_server_directory_is_refused_alike(
+    http, users, workspace, other_workspace, their_model, settings, tmp_path
+):
     attacker = http.as_user(users["outsider"])
     store = settings.STORAGE_ROOT
     link = tmp_path / "innocent-link"
@@ -52,12 +55,16 @@ def test_another_workspaces_model_or_a_server_directory_is_refused_alike(http, u
     assert BaseModel.objects.count() == 0
 
 
-def test_the_owner_registers_from_their_own_storage_and_a_model_root(http, users, workspace, their_model, tiny_model_dir):
+def test_the_owner_registers_from_their_own_storage_and_a_model_root(
+    http, users, workspace, their_model, tiny_model_dir
+):
     owner = http.as_user(users["ml_engineer"])
     response = register(owner, workspace, "artifacts/1-merged")
     assert response.status_code == 201
     assert response.json()["path"] == f"workspaces/{workspace.pk}/artifacts/1-merged"
-    from_root = owner.post("/api/v1/base-models/", json={"workspace": workspace.pk, "name": "root", "path": str(tiny_model_dir)})
+    from_root = owner.post(
+        "/api/v1/base-models/", json={"workspace": workspace.pk, "name": "root", "path": str(tiny_model_dir)}
+    )
     assert (from_root.status_code, from_root.json()["path"]) == (201, str(tiny_model_dir))
 
 

@@ -11,7 +11,15 @@ urlpatterns = [
     path("training/runs/<int:run_id>/metrics/", views.TrainingRunMetricsApi.as_view(), name="api-training-run-metrics"),
     path("training/runs/<int:run_id>/cancel/", views.TrainingRunCancelApi.as_view(), name="api-training-run-cancel"),
     path("training/runs/<int:run_id>/retry/", views.TrainingRunRetryApi.as_view(), name="api-training-run-retry"),
-    path("model-artifacts/<int:artifact_id>/download/", views.ModelArtifactDownloadApi.as_view(), name="api-model-artifact-download"),
-    path("model-artifacts/<int:artifact_id>/merge/", views.ModelArtifactMergeApi.as_view(), name="api-model-artifact-merge"),
+    path(
+        "model-artifacts/<int:artifact_id>/download/",
+        views.ModelArtifactDownloadApi.as_view(),
+        name="api-model-artifact-download",
+    ),
+    path(
+        "model-artifacts/<int:artifact_id>/merge/",
+        views.ModelArtifactMergeApi.as_view(),
+        name="api-model-artifact-merge",
+    ),
     path("model-artifacts/", views.ModelArtifactsApi.as_view(), name="api-model-artifacts"),
 ]

@@ -69,10 +69,12 @@ class BaseModelOutputSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     parameter_count = serializers.IntegerField()
     has_chat_template = serializers.BooleanField()
-    chat_template_facts = serializers.DictField(help_text='what the chat template does: "turn_end" (the token ending an '
-                                                          'assistant turn; generation stops there), "eos", and the traps '
-                                                          '"drops_system_prompt", "strips_reasoning", "writes_date", '
-                                                          '"generation_prefill", "has_generation_markers", "trl_template"')
+    chat_template_facts = serializers.DictField(
+        help_text='what the chat template does: "turn_end" (the token ending an '
+        'assistant turn; generation stops there), "eos", and the traps '
+        '"drops_system_prompt", "strips_reasoning", "writes_date", '
+        '"generation_prefill", "has_generation_markers", "trl_template"'
+    )
     warnings = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
 
@@ -83,8 +85,11 @@ class BaseModelsApi(APIView):
     class InputSerializer(serializers.Serializer):
         workspace = serializers.IntegerField()
         name = serializers.CharField(max_length=200)
-        path = serializers.CharField(max_length=500, help_text="a model directory: absolute, under one of the operator's model "
-                                                               "roots (WHETSTONE_MODEL_ROOTS), or relative to the workspace's storage")
+        path = serializers.CharField(
+            max_length=500,
+            help_text="a model directory: absolute, under one of the operator's model "
+            "roots (WHETSTONE_MODEL_ROOTS), or relative to the workspace's storage",
+        )
 
     OutputSerializer = BaseModelOutputSerializer
 
@@ -99,8 +104,12 @@ class BaseModelsApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         workspace = access_training_workspace(request.user, data.validated_data["workspace"], capability=LAUNCH)
-        base_model = base_model_register(workspace=workspace, name=data.validated_data["name"], path=data.validated_data["path"],
-                                         registered_by=request.user)
+        base_model = base_model_register(
+            workspace=workspace,
+            name=data.validated_data["name"],
+            path=data.validated_data["path"],
+            registered_by=request.user,
+        )
         return Response(self.OutputSerializer(base_model).data, status=status.HTTP_201_CREATED)
 
 
@@ -119,11 +128,15 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     cancel_requested = serializers.BooleanField()
     progress = serializers.FloatField()
     error = serializers.CharField()
-    memory_estimate = serializers.DictField(help_text='{"parts": {weights, trainable, activations, logits, overhead, total} '
-                                                      'in GiB, "device_gib", "device_source", "fits"}')
+    memory_estimate = serializers.DictField(
+        help_text='{"parts": {weights, trainable, activations, logits, overhead, total} '
+        'in GiB, "device_gib", "device_source", "fits"}'
+    )
     memory_override = serializers.BooleanField()
-    warnings = serializers.ListField(child=serializers.DictField(), help_text='what TRL and the runner warned about the '
-                                                                            'data: [{"source": "trl" | "whetstone", "message"}]')
+    warnings = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='what TRL and the runner warned about the data: [{"source": "trl" | "whetstone", "message"}]',
+    )
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
     resume_from_step = serializers.IntegerField(source="resume_from.step", allow_null=True, default=None)
     artifact = serializers.SerializerMethodField()
@@ -159,11 +172,15 @@ class TrainingRunsApi(APIView):
         method = serializers.CharField(default=TrainingRun.Method.SFT)
         adapter = serializers.CharField(default=TrainingRun.Adapter.LORA)
         hyperparameters = HyperparametersField(required=False, default=dict)
-        override_memory = serializers.BooleanField(default=False,
-                                                   help_text="launch even when the memory estimate exceeds the training device")
-        probe_prompts = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False,
-                                              default=list, help_text="prompts answered by the base model before training "
-                                                                      "and by the trained model after it")
+        override_memory = serializers.BooleanField(
+            default=False, help_text="launch even when the memory estimate exceeds the training device"
+        )
+        probe_prompts = serializers.ListField(
+            child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+            required=False,
+            default=list,
+            help_text="prompts answered by the base model before training and by the trained model after it",
+        )
         probe_test_count = serializers.IntegerField(default=0, min_value=0,
                                                     help_text="also probe with the first N prompts of the test split")
 
@@ -181,11 +198,22 @@ class TrainingRunsApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         workspace, base_model, version = _run_inputs(request, values)
-        run = training_run_create(workspace=workspace, name=values["name"], base_model=base_model, dataset_version=version,
-                                  method=values["method"], adapter=values["adapter"], hyperparameters=values["hyperparameters"],
-                                  override_memory=values["override_memory"], created_by=request.user,
-                                  probe_prompts=values["probe_prompts"], probe_test_count=values["probe_test_count"])
-        return Response(self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED)
+        run = training_run_create(
+            workspace=workspace,
+            name=values["name"],
+            base_model=base_model,
+            dataset_version=version,
+            method=values["method"],
+            adapter=values["adapter"],
+            hyperparameters=values["hyperparameters"],
+            override_memory=values["override_memory"],
+            created_by=request.user,
+            probe_prompts=values["probe_prompts"],
+            probe_test_count=values["probe_test_count"],
+        )
+        return Response(
+            self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class TrainingRunPreflightApi(APIView):
@@ -264,9 +292,17 @@ class TrainingRunRetryApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        new_run = training_run_retry(run=run, hyperparameters=values["hyperparameters"], resume=values["resume"], name=values["name"],
-                                     override_memory=values["override_memory"], created_by=request.user)
-        return Response(self.OutputSerializer(access_training_run(request.user, new_run.pk)).data, status=status.HTTP_201_CREATED)
+        new_run = training_run_retry(
+            run=run,
+            hyperparameters=values["hyperparameters"],
+            resume=values["resume"],
+            name=values["name"],
+            override_memory=values["override_memory"],
+            created_by=request.user,
+        )
+        return Response(
+            self.OutputSerializer(access_training_run(request.user, new_run.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class TrainingRunMetricsApi(APIView):
@@ -325,7 +361,9 @@ class ModelArtifactsApi(APIView):
         base_model_name = serializers.CharField(source="base_model.name")
         dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
         is_partial = serializers.BooleanField(help_text="saved by a cancelled run before its planned end")
-        source = serializers.IntegerField(source="source_id", allow_null=True, help_text="merged: the adapter it was made from")
+        source = serializers.IntegerField(
+            source="source_id", allow_null=True, help_text="merged: the adapter it was made from"
+        )
         created_at = serializers.DateTimeField()
 
     def get(self, request):

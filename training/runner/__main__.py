@@ -16,10 +16,16 @@ from training.runner.files import ERROR_FILE
 
 
 def arguments_parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.runner", description="Fine-tune a model on exported conversations.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.runner", description="Fine-tune a model on exported conversations."
+    )
     parser.add_argument("--config", required=True, type=Path, help="run config JSON (training.runner.config.RunConfig)")
-    parser.add_argument("--data", required=True, type=Path, help="directory with train.jsonl and optionally validation.jsonl")
-    parser.add_argument("--out", required=True, type=Path, help="output directory: adapter/, metrics.jsonl, result.json")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="directory with train.jsonl and optionally validation.jsonl"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output directory: adapter/, metrics.jsonl, result.json"
+    )
     return parser.parse_args(argv)
 
 

@@ -5,8 +5,8 @@ padded        TRL's default: each batch padded to its longest conversation. On v
 padding-free  Whetstone's default: the SAME batches (same conversations per optimizer step, same order, same number of
               steps), each laid out without padding: best-fit decreasing into rows as wide as its longest conversation,
               every conversation keeping its own position ids (PaddingFreeRowsCollator).
-packed        the packing option: the whole dataset packed into rows of max_length beforehand (TRL's best-fit decreasing),
-              fewer and fuller rows, so a batch holds more conversations and an epoch takes fewer steps.
+packed        the packing option: the whole dataset packed into rows of max_length beforehand (TRL's best-fit
+              decreasing), fewer and fuller rows, so a batch holds more conversations and an epoch takes fewer steps.
 
 Why not TRL's own padding-free collation (SFTConfig padding_free=True) everywhere: it flattens the whole batch into
 ONE row. That is right for flash attention, whose variable-length kernel reads the boundaries (cu_seq_lens) and
@@ -75,7 +75,8 @@ def rows_best_fit(lengths: list[int], capacity: int) -> list[list[int]]:
 
 class PaddingFreeRowsCollator:
     """A batch of separate conversations, laid out without padding: best-fit decreasing into rows as wide as the
-    batch's longest conversation, then collated as packed rows. The batch learns exactly what the padded batch learns."""
+    batch's longest conversation, then collated as packed rows. The batch learns exactly what the padded batch
+    learns."""
 
     def __init__(self, pad_token_id: int):
         self.rows = PackedRowsCollator(pad_token_id)
@@ -84,11 +85,15 @@ class PaddingFreeRowsCollator:
         lengths = [len(example["input_ids"]) for example in examples]
         packed = []
         for row in rows_best_fit(lengths, max(lengths)):
-            packed.append({
-                "input_ids": [token for index in row for token in examples[index]["input_ids"]],
-                "labels": [label for index in row for label in examples[index].get("labels", examples[index]["input_ids"])],
-                "seq_lengths": [lengths[index] for index in row],
-            })
+            packed.append(
+                {
+                    "input_ids": [token for index in row for token in examples[index]["input_ids"]],
+                    "labels": [
+                        label for index in row for label in examples[index].get("labels", examples[index]["input_ids"])
+                    ],
+                    "seq_lengths": [lengths[index] for index in row],
+                }
+            )
         return self.rows(packed)
 
 

@@ -57,12 +57,17 @@ def run_chat_plan(config: RunConfig, tokenizer, recorder=None):
     from training.runner.templates import chat_plan, template_text
 
     if not template_text(tokenizer):
-        raise ValueError(f"the tokenizer in {config.base_model_path} has no chat template, so conversations cannot be written")
+        raise ValueError(
+            f"the tokenizer in {config.base_model_path} has no chat template, so conversations cannot be written"
+        )
     plan = chat_plan(tokenizer, keep_system_prompt=config.keep_system_prompt, keep_reasoning=config.keep_reasoning,
                      day=date.fromisoformat(config.template_date) if config.template_date else None)
     if recorder is not None and "strips_reasoning" in plan.unfixed:
-        recorder.add("whetstone", "the chat template deletes the reasoning of every assistant turn and no training template "
-                                  "that keeps it is known: the final turns are trained without their reasoning")
+        recorder.add(
+            "whetstone",
+            "the chat template deletes the reasoning of every assistant turn and no training template "
+            "that keeps it is known: the final turns are trained without their reasoning",
+        )
     return plan
 
 
@@ -79,7 +84,8 @@ def trainer_arguments(config: RunConfig, out_dir: Path, *, has_validation: bool,
         "logging_steps": config.logging_steps,
         "eval_strategy": "steps" if has_validation else "no",
         "eval_steps": config.eval_steps if has_validation else None,
-        # Without save_steps, checkpoints only when cancelled (the callback asks for one); the model is saved at the end.
+        # Without save_steps, checkpoints only when cancelled (the callback asks for one); the model is saved at the
+        # end.
         "save_strategy": "steps" if config.save_steps > 0 else "no",
         "save_steps": config.save_steps if config.save_steps > 0 else 500,
         "save_total_limit": 2,
@@ -95,7 +101,8 @@ def trainer_arguments(config: RunConfig, out_dir: Path, *, has_validation: bool,
 
 
 def outcome_save(*, trainer, tokenizer, callback, outcome, config: RunConfig, out_dir: Path) -> dict:
-    """Save the trained adapter (or, for full fine-tuning, the whole model) with the tokenizer; write and return result.json."""
+    """Save the trained adapter (or, for full fine-tuning, the whole model) with the tokenizer; write and return
+    result.json."""
     kind = "full" if config.adapter == "full" else "adapter"
     artifact_dir = out_dir / (MODEL_DIR if kind == "full" else ADAPTER_DIR)
     trainer.save_model(str(artifact_dir))

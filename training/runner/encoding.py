@@ -115,10 +115,20 @@ def _ids(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _chat_ids(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None, add_generation_prompt: bool = False) -> list[int]:
+def _chat_ids(
+    tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None, add_generation_prompt: bool = False
+) -> list[int]:
     """Token ids exactly as TRL's trainers tokenize a conversation (apply_chat_template, tokenize=True)."""
-    return list(tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=plan.chat_template, tokenize=True,
-                                              return_dict=True, add_generation_prompt=add_generation_prompt)["input_ids"])
+    return list(
+        tokenizer.apply_chat_template(
+            messages,
+            tools=tools or None,
+            chat_template=plan.chat_template,
+            tokenize=True,
+            return_dict=True,
+            add_generation_prompt=add_generation_prompt,
+        )["input_ids"]
+    )
 
 
 def common_prefix_length(ids: list[int], other: list[int]) -> int:
@@ -135,7 +145,9 @@ def _excerpt(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-def _assistant_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[tuple[int, int]]]:
+def _assistant_spans(
+    tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None
+) -> tuple[str, list[tuple[int, int]]]:
     """(the conversation's text, the character span of each assistant turn) found by rendering: each turn runs from
     the end of the conversation before it, rendered with the generation prompt, to the end of the conversation
     through it. Raises TemplateMismatch when a rendering is not a prefix of the next."""
@@ -144,9 +156,14 @@ def _assistant_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=N
     for index, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        before = render(tokenizer, messages[:index], chat_template=plan.chat_template, add_generation_prompt=True, tools=tools)
-        through = full if index == len(messages) - 1 else render(tokenizer, messages[:index + 1], chat_template=plan.chat_template,
-                                                                  tools=tools)
+        before = render(
+            tokenizer, messages[:index], chat_template=plan.chat_template, add_generation_prompt=True, tools=tools
+        )
+        through = (
+            full
+            if index == len(messages) - 1
+            else render(tokenizer, messages[: index + 1], chat_template=plan.chat_template, tools=tools)
+        )
         if not through.startswith(before) or not full.startswith(through):
             turn = sum(1 for m in messages[:index + 1] if m.get("role") == "assistant")
             raise TemplateMismatch(_mismatch(f"the conversation up to assistant turn {turn}", before, through))
@@ -157,18 +174,26 @@ def _assistant_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=N
 def _marked_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[tuple[int, int]]]:
     """(the conversation's text, the character span of each token the template's {% generation %} blocks mark):
     transformers' assistant mask, exactly as SFTTrainer's assistant_only_loss computes it."""
-    encoded = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=plan.chat_template, tokenize=True,
-                                            return_dict=True, return_assistant_tokens_mask=True,
-                                            tokenizer_kwargs={"return_offsets_mapping": True})
+    encoded = tokenizer.apply_chat_template(
+        messages,
+        tools=tools or None,
+        chat_template=plan.chat_template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        tokenizer_kwargs={"return_offsets_mapping": True},
+    )
     text = render(tokenizer, messages, chat_template=plan.chat_template, tools=tools)
     return text, [tuple(span) for span, marked in zip(encoded["offset_mapping"], encoded["assistant_masks"]) if marked]
 
 
 def _mismatch(what: str, asked: str, answered: str) -> str:
     shared = next((i for i, (a, b) in enumerate(zip(asked, answered)) if a != b), min(len(asked), len(answered)))
-    return (f"the chat template writes {what} one way when the model is asked to answer ({_excerpt(asked[shared:])}) and "
-            f"another when the answer follows ({_excerpt(answered[shared:])}), so no training text matches what the "
-            "model sees when it answers")
+    return (
+        f"the chat template writes {what} one way when the model is asked to answer ({_excerpt(asked[shared:])}) and "
+        f"another when the answer follows ({_excerpt(answered[shared:])}), so no training text matches what the "
+        "model sees when it answers"
+    )
 
 
 def _tokens_with_offsets(tokenizer, text: str, start: int) -> tuple[list[int], list[tuple[int, int]]]:
@@ -193,7 +218,8 @@ def _overlapping(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -
 
 
 def _template_errors_named(encode):
-    """A chat template that refuses a row (raise_exception, a field it needs missing) raises TemplateMismatch saying so."""
+    """A chat template that refuses a row (raise_exception, a field it needs missing) raises TemplateMismatch saying
+    so."""
     import functools
 
     from jinja2 import TemplateError
@@ -214,7 +240,9 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
     "completion"} (which learns the completion, as TRL does). Raises TemplateMismatch (see the module docstring)."""
     tools = row.get("tools")
     if "messages" not in row:
-        encoded = preference_encode(tokenizer, {"prompt": row["prompt"], "completion": row["completion"], "tools": tools}, plan)
+        encoded = preference_encode(
+            tokenizer, {"prompt": row["prompt"], "completion": row["completion"], "tools": tools}, plan
+        )
         ids = encoded["prompt_ids"] + encoded["completion_ids"]
         return {"input_ids": ids, "labels": [IGNORED] * len(encoded["prompt_ids"]) + encoded["completion_ids"]}
     messages = row["messages"]
@@ -228,9 +256,13 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
     if messages[-1].get("role") == "assistant":
         # The final reply is tokenized after its prompt exactly as the model's own template writes that prompt when
         # it answers: the same text, and the same token ids (no token runs across the boundary).
-        prompt = render(tokenizer, messages[:-1], chat_template=plan.inference_template, add_generation_prompt=True, tools=tools)
+        prompt = render(
+            tokenizer, messages[:-1], chat_template=plan.inference_template, add_generation_prompt=True, tools=tools
+        )
         if not text.startswith(prompt):
-            raise TemplateMismatch(_mismatch("the conversation before the final reply", prompt, text[:len(prompt) + 40]))
+            raise TemplateMismatch(
+                _mismatch("the conversation before the final reply", prompt, text[: len(prompt) + 40])
+            )
         head_ids, head_offsets = _tokens_with_offsets(tokenizer, text[:len(prompt)], 0)
         tail_ids, tail_offsets = _tokens_with_offsets(tokenizer, text[len(prompt):], len(prompt))
         ids, offsets = head_ids + tail_ids, head_offsets + tail_offsets

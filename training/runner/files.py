@@ -4,7 +4,8 @@ CONFIG_FILE = "config.json"  # training.runner.config.RunConfig, written by the 
 METRICS_FILE = "metrics.jsonl"  # one JSON line per Trainer log call: {"step", "epoch", "max_steps", "values": {...}}
 PROGRESS_FILE = "progress.json"  # {"step", "max_steps", "epoch"} after every optimizer step
 CANCEL_FILE = "CANCEL"  # created by the platform; the run stops at the next step end, saving a checkpoint first
-RESULT_FILE = "result.json"  # {"global_step", "cancelled", "train_loss", "artifact_kind", "artifact_dir"} when the runner finished
+#{"global_step", "cancelled", "train_loss", "artifact_kind", "artifact_dir"} when the runner finished
+RESULT_FILE = "result.json"
 ERROR_FILE = "error.json"  # {"error": "<Type>: <message>"} when the runner failed
 WARNINGS_FILE = "warnings.jsonl"  # one {"source": "trl" | "whetstone", "message"} per distinct warning about the data
 ADAPTER_DIR = "adapter"  # the trained adapter and the tokenizer

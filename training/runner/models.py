@@ -36,8 +36,12 @@ def model_prepare(config: RunConfig):
     if config.adapter == "qlora":
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
                                           bnb_4bit_use_double_quant=True)
-        model = AutoModelForCausalLM.from_pretrained(config.base_model_path, quantization_config=quantization, dtype=dtype,
-                                                     device_map={"": 0} if on_gpu else {"": "cpu"})
+        model = AutoModelForCausalLM.from_pretrained(
+            config.base_model_path,
+            quantization_config=quantization,
+            dtype=dtype,
+            device_map={"": 0} if on_gpu else {"": "cpu"},
+        )
     else:
         model = AutoModelForCausalLM.from_pretrained(config.base_model_path, dtype=dtype)
 

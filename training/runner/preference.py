@@ -2,11 +2,11 @@
 
 dpo  data_dir/*.jsonl rows {"prompt": [messages], "chosen": [message], "rejected": [message]}
 kto  data_dir/*.jsonl rows {"prompt": [messages], "completion": [message], "label": true | false}
-Both conversational, as datahub.export writes them. The rows get the chat plan's fixes (training.runner.encoding),
-TRL tokenizes them with the plan's template, and the result is checked, row by row, against the token ids the
-launch page's preview shows (dataset_check) before a step is taken. With an adapter, the reference model is the base with the
-adapter switched off (no second copy in memory); with full fine-tuning TRL keeps a frozen copy. The outputs are
-the SFT runner's (see training.runner.sft); metrics.jsonl also carries rewards/* and logps/*.
+Both conversational, as datahub.export writes them. The rows get the chat plan's fixes (training.runner.encoding), TRL
+tokenizes them with the plan's template, and the result is checked, row by row, against the token ids the launch page's
+preview shows (dataset_check) before a step is taken. With an adapter, the reference model is the base with the adapter
+switched off (no second copy in memory); with full fine-tuning TRL keeps a frozen copy. The outputs are the SFT runner's
+(see training.runner.sft); metrics.jsonl also carries rewards/* and logps/*.
 """
 
 from pathlib import Path
@@ -44,10 +44,15 @@ def dataset_check(dataset, tokenizer, rows: list[dict], plan, *, max_length: int
     for number, (wanted, prepared) in enumerate(zip(expected, dataset), start=1):
         differing = [key for key, ids in wanted.items() if list(prepared[key]) != ids]
         if differing:
-            raise ValueError(f"{path}, row {number}: the trainer's {differing[0]} differ from the tokens the preview shows")
+            raise ValueError(
+                f"{path}, row {number}: the trainer's {differing[0]} differ from the tokens the preview shows"
+            )
     if cut and recorder is not None:
-        recorder.add("whetstone", f"{cut} of {len(rows)} rows in {path.name}: the prompt does not tokenise as the start of "
-                                  "prompt + answer, so the end of the prompt is trained as part of the answers")
+        recorder.add(
+            "whetstone",
+            f"{cut} of {len(rows)} rows in {path.name}: the prompt does not tokenise as the start of "
+            "prompt + answer, so the end of the prompt is trained as part of the answers",
+        )
 
 
 def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=None):
@@ -76,7 +81,9 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
         raise ValueError(f"{data_dir / 'train.jsonl'}: no training rows")
     missing = [column for column in columns if column not in train_rows[0]]
     if missing:
-        raise ValueError(f"{data_dir / 'train.jsonl'}:1: {config.method} rows need {', '.join(columns)}; missing {missing[0]}")
+        raise ValueError(
+            f"{data_dir / 'train.jsonl'}:1: {config.method} rows need {', '.join(columns)}; missing {missing[0]}"
+        )
 
     on_gpu, bf16 = device_precision()
     model, tokenizer, peft_config = model_prepare(config)
@@ -116,7 +123,11 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
     with warnings_recorded(out_dir) as recorder:
         trainer, callback, tokenizer = trainer_build(config, data_dir, out_dir, recorder)
         outcome = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-        if trainer.eval_dataset is not None and not callback.cancelled and callback.last_evaluated_step != trainer.state.global_step:
+        if (
+            trainer.eval_dataset is not None
+            and not callback.cancelled
+            and callback.last_evaluated_step != trainer.state.global_step
+        ):
             trainer.evaluate()
         return outcome_save(trainer=trainer, tokenizer=tokenizer, callback=callback, outcome=outcome, config=config,
                             out_dir=Path(out_dir))

@@ -76,7 +76,12 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
     validation = dataset_encode(tokenizer, validation_rows, plan, assistant_only_loss=config.assistant_only_loss,
                                 path=data_dir / "validation.jsonl") if validation_rows else None
     turn_end = tokenizer.convert_tokens_to_ids(plan.facts.turn_end) if plan.facts.turn_end else None
-    if recorder is not None and config.assistant_only_loss and turn_end is not None and turn_end not in train[0]["labels"]:
+    if (
+        recorder is not None
+        and config.assistant_only_loss
+        and turn_end is not None
+        and turn_end not in train[0]["labels"]
+    ):
         recorder.add("whetstone", f"the chat template leaves the end-of-turn token {plan.facts.turn_end!r} out of the "
                                   "assistant's learned tokens: the model may not learn to stop")
     args = SFTConfig(
@@ -100,7 +105,9 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
     )
     # Batches without padding (training.runner.batching): the same tokens learned, none computed for nothing.
     # peft's prompt tuning drops position ids (and puts its virtual tokens before each row), so it keeps padded batches.
-    trainer_batching(trainer, packing=config.packing, padding_free=config.padding_free and config.adapter != "prompt_tuning")
+    trainer_batching(
+        trainer, packing=config.packing, padding_free=config.padding_free and config.adapter != "prompt_tuning"
+    )
     return trainer, callback, tokenizer
 
 
@@ -113,7 +120,11 @@ def main(config: RunConfig, data_dir: Path, out_dir: Path) -> dict:
         trainer, callback, tokenizer = trainer_build(config, data_dir, out_dir, recorder)
         outcome = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
         # The Trainer evaluates at the last step only when it falls on eval_steps; the final eval_loss is always wanted.
-        if trainer.eval_dataset is not None and not callback.cancelled and callback.last_evaluated_step != trainer.state.global_step:
+        if (
+            trainer.eval_dataset is not None
+            and not callback.cancelled
+            and callback.last_evaluated_step != trainer.state.global_step
+        ):
             trainer.evaluate()
         return outcome_save(trainer=trainer, tokenizer=tokenizer, callback=callback, outcome=outcome, config=config,
                             out_dir=Path(out_dir))

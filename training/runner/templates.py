@@ -47,8 +47,13 @@ def template_text(tokenizer) -> str:
 def render(tokenizer, messages: list[dict], *, chat_template: str | None = None, add_generation_prompt: bool = False,
            tools: list | None = None) -> str:
     """The conversation as the template writes it (the model's own template unless `chat_template` is given)."""
-    return tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=chat_template or None, tokenize=False,
-                                         add_generation_prompt=add_generation_prompt)
+    return tokenizer.apply_chat_template(
+        messages,
+        tools=tools or None,
+        chat_template=chat_template or None,
+        tokenize=False,
+        add_generation_prompt=add_generation_prompt,
+    )
 
 
 def _render_or_none(tokenizer, messages: list[dict], **options) -> str | None:
@@ -66,8 +71,11 @@ def has_generation_markers(chat_template: str) -> bool:
 def turn_end_token(tokenizer, *, chat_template: str | None = None) -> str | None:
     """The token that ends an assistant turn: rendering a user/assistant pair, the first added token after the reply
     (<|im_end|> for ChatML, </s> for Mistral). None when the template writes none."""
-    text = _render_or_none(tokenizer, [{"role": "user", "content": PROBE_USER}, {"role": "assistant", "content": PROBE_REPLY}],
-                           chat_template=chat_template)
+    text = _render_or_none(
+        tokenizer,
+        [{"role": "user", "content": PROBE_USER}, {"role": "assistant", "content": PROBE_REPLY}],
+        chat_template=chat_template,
+    )
     if text is None or PROBE_REPLY not in text:
         return None
     after = text[text.rindex(PROBE_REPLY) + len(PROBE_REPLY):]
@@ -123,10 +131,14 @@ def _generation_prefill(tokenizer, chat_template: str) -> str:
     user = [{"role": "user", "content": PROBE_USER}]
     alone = _render_or_none(tokenizer, user, chat_template=chat_template)
     prompt = _render_or_none(tokenizer, user, chat_template=chat_template, add_generation_prompt=True)
-    answered = _render_or_none(tokenizer, user + [{"role": "assistant", "content": PROBE_REPLY}], chat_template=chat_template)
+    answered = _render_or_none(
+        tokenizer, user + [{"role": "assistant", "content": PROBE_REPLY}], chat_template=chat_template
+    )
     if None in (alone, prompt, answered) or not prompt.startswith(alone) or not answered.startswith(alone):
         return ""
-    opening = answered[len(alone):answered.find(PROBE_REPLY, len(alone))] if PROBE_REPLY in answered[len(alone):] else None
+    opening = (
+        answered[len(alone) : answered.find(PROBE_REPLY, len(alone))] if PROBE_REPLY in answered[len(alone) :] else None
+    )
     generation = prompt[len(alone):]
     if opening is None or not generation.startswith(opening):
         return ""
@@ -149,8 +161,10 @@ def trl_training_template(tokenizer) -> tuple[str, str] | None:
     import trl.chat_template_utils as utils
 
     folder = Path(utils.__file__).parent / "chat_templates"
-    name = next((path.name for path in sorted(folder.glob("*_training.jinja")) if path.read_text(encoding="utf-8") == text),
-                "training template")
+    name = next(
+        (path.name for path in sorted(folder.glob("*_training.jinja")) if path.read_text(encoding="utf-8") == text),
+        "training template",
+    )
     return name, text
 
 
@@ -160,9 +174,11 @@ def template_facts(tokenizer, *, chat_template: str | None = None) -> TemplateFa
     user = {"role": "user", "content": PROBE_USER}
     with_system = _render_or_none(tokenizer, [{"role": "system", "content": PROBE_SYSTEM}, user,
                                               {"role": "assistant", "content": PROBE_REPLY}], chat_template=template)
-    inline = _render_or_none(tokenizer, [user, {"role": "assistant",
-                                                "content": f"{THINK_OPEN}\n{PROBE_REASONING}\n{THINK_CLOSE}\n\n{PROBE_REPLY}"}],
-                             chat_template=template)
+    inline = _render_or_none(
+        tokenizer,
+        [user, {"role": "assistant", "content": f"{THINK_OPEN}\n{PROBE_REASONING}\n{THINK_CLOSE}\n\n{PROBE_REPLY}"}],
+        chat_template=template,
+    )
     field_text = _render_or_none(tokenizer, [user, {"role": "assistant", "content": PROBE_REPLY,
                                                     "reasoning_content": PROBE_REASONING}], chat_template=template)
     own = chat_template is None or chat_template == template_text(tokenizer)
@@ -223,7 +239,9 @@ class ChatPlan:
     unfixed: list[str] = field(default_factory=list)  # traps that stay: "strips_reasoning" when no fix exists
 
 
-def chat_plan(tokenizer, *, keep_system_prompt: bool = True, keep_reasoning: bool = True, day: Date | None = None) -> ChatPlan:
+def chat_plan(
+    tokenizer, *, keep_system_prompt: bool = True, keep_reasoning: bool = True, day: Date | None = None
+) -> ChatPlan:
     """The plan for training on `tokenizer`'s model. `keep_system_prompt` and `keep_reasoning` switch the fixes of the
     two traps (on by default); `day` is the date a template that writes one is pinned to (today when None).
     Precondition: the tokenizer has a chat template."""

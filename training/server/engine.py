@@ -137,9 +137,14 @@ def generate(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperatur
     with generation_lock, torch.no_grad():
         _seed(seed, choice)
         inputs = torch.tensor([ids], device=loaded.model.device)
-        output = loaded.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_tokens,
-                                       eos_token_id=loaded.stop_ids or None, pad_token_id=loaded.tokenizer.pad_token_id,
-                                       **_sampling(temperature=temperature, top_p=top_p))
+        output = loaded.model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            max_new_tokens=max_tokens,
+            eos_token_id=loaded.stop_ids or None,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+            **_sampling(temperature=temperature, top_p=top_p),
+        )
     new_tokens = output[0, len(ids):].tolist()
     ended = bool(new_tokens) and new_tokens[-1] in loaded.stop_ids
     text = loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)

@@ -94,7 +94,9 @@ def served_model_get(*, user, model_id: str) -> ServedModel | None:
         return _served_artifact(artifact) if artifact is not None else None
     match = BASE_ID.match(model_id)
     if match:
-        base_models = scope_to_capability(BaseModel.objects.select_related("workspace"), user=user, capability=CAPABILITY)
+        base_models = scope_to_capability(
+            BaseModel.objects.select_related("workspace"), user=user, capability=CAPABILITY
+        )
         base_model = base_models.filter(workspace_id=int(match[1]), name=match[2]).first()
         return _served_base(base_model) if base_model is not None else None
     return None

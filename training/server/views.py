@@ -126,7 +126,9 @@ def _messages(body: dict) -> list[dict]:
     clean = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise RequestError(400, f"messages[{index}] must be an object with 'role' and 'content'.", param=f"messages[{index}]")
+            raise RequestError(
+                400, f"messages[{index}] must be an object with 'role' and 'content'.", param=f"messages[{index}]"
+            )
         role = message.get("role")
         if role not in ROLES:
             raise RequestError(400, f"messages[{index}].role must be one of {', '.join(sorted(ROLES))}; got {role!r}.",
@@ -134,7 +136,9 @@ def _messages(body: dict) -> list[dict]:
         if "content" not in message:
             raise RequestError(400, f"messages[{index}] has no 'content'.", param=f"messages[{index}].content")
         # "developer" is the newer name of "system"; chat templates only know the latter.
-        clean.append({"role": "system" if role == "developer" else role, "content": _content_text(message["content"], index)})
+        clean.append(
+            {"role": "system" if role == "developer" else role, "content": _content_text(message["content"], index)}
+        )
     return clean
 
 
@@ -145,7 +149,9 @@ def _stop(body: dict) -> list[str]:
     if isinstance(stop, str):
         stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(word, str) and word for word in stop) or len(stop) > MAX_STOP:
-        raise RequestError(400, f"'stop' must be a non-empty string or an array of up to {MAX_STOP} of them.", param="stop")
+        raise RequestError(
+            400, f"'stop' must be a non-empty string or an array of up to {MAX_STOP} of them.", param="stop"
+        )
     return stop
 
 
@@ -207,14 +213,20 @@ def chat_completions(request):
     try:
         ids = engine.prompt_ids(loaded, params["messages"])
     except Exception as error:  # templates raise on conversations they reject (e.g. roles out of order)
-        raise RequestError(400, f"The model's chat template rejected these messages: {error}", param="messages") from error
+        raise RequestError(
+            400, f"The model's chat template rejected these messages: {error}", param="messages"
+        ) from error
     room = loaded.context_length - len(ids)
     max_tokens = params["max_tokens"] if params["max_tokens"] is not None else min(DEFAULT_MAX_TOKENS, max(room, 0))
     if len(ids) + max_tokens > loaded.context_length or max_tokens < 1:
-        raise RequestError(400, f"This model's maximum context length is {loaded.context_length} tokens. However, you "
-                                f"requested {len(ids) + max_tokens} tokens ({len(ids)} in the messages, {max_tokens} in "
-                                f"the completion). Please reduce the length of the messages or completion.",
-                           param="messages", code="context_length_exceeded")
+        raise RequestError(
+            400,
+            f"This model's maximum context length is {loaded.context_length} tokens. However, you "
+            f"requested {len(ids) + max_tokens} tokens ({len(ids)} in the messages, {max_tokens} in "
+            f"the completion). Please reduce the length of the messages or completion.",
+            param="messages",
+            code="context_length_exceeded",
+        )
     settings = {"ids": ids, "max_tokens": max_tokens, "temperature": params["temperature"], "top_p": params["top_p"],
                 "seed": params["seed"], "stop": params["stop"]}
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": served.id}
@@ -246,8 +258,19 @@ def _events(loaded, settings: dict, meta: dict, n: int, include_usage: bool):
     chunk = {**meta, "object": "chat.completion.chunk", "system_fingerprint": None}
     completion = 0
     for choice in range(n):
-        yield _event({**chunk, "choices": [{"index": choice, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                                            "finish_reason": None}]})
+        yield _event(
+            {
+                **chunk,
+                "choices": [
+                    {
+                        "index": choice,
+                        "delta": {"role": "assistant", "content": ""},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
         try:
             for piece in engine.generate_stream(loaded, choice=choice, **settings):
                 if isinstance(piece, engine.Reply):

@@ -13,7 +13,8 @@ from training.services.base_models import model_directory
 @transaction.atomic
 def model_artifact_register(*, run: TrainingRun, path: str, kind: str = ModelArtifact.Kind.ADAPTER,
                             is_partial: bool = False) -> ModelArtifact:
-    """Record what `run` produced at `path` (relative to the storage root, or absolute), with its lineage: base model and data.
+    """Record what `run` produced at `path` (relative to the storage root, or absolute), with its lineage: base model
+    and data.
 
     A run has at most one artifact; registering again returns the one already there.
     """

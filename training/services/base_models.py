@@ -73,7 +73,9 @@ def model_inspect(directory: Path) -> dict:
     try:
         config = AutoConfig.from_pretrained(directory)
     except Exception as error:  # transformers raises ValueError, KeyError, OSError ... for unknown architectures
-        raise ApplicationError(f"config.json in {directory} is not a model transformers knows: {error}", where="path") from error
+        raise ApplicationError(
+            f"config.json in {directory} is not a model transformers knows: {error}", where="path"
+        ) from error
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
     except Exception as error:
@@ -105,8 +107,11 @@ def base_model_register(*, workspace: Workspace, name: str, path: str | Path, re
     if len(name) > NAME_MAX:
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     if BaseModel.objects.filter(workspace=workspace, name=name).exists():
-        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name",
-                               code="duplicate")
+        raise ApplicationError(
+            f"a base model named {name!r} already exists in workspace {workspace.name!r}",
+            where="name",
+            code="duplicate",
+        )
     directory = user_directory(workspace_id=workspace.pk, path=path)
     facts = model_inspect(directory)
     path = stored_path(directory)
@@ -115,8 +120,15 @@ def base_model_register(*, workspace: Workspace, name: str, path: str | Path, re
         with transaction.atomic():
             base_model = BaseModel.objects.create(workspace=workspace, name=name, path=path, **facts)
     except IntegrityError as error:
-        raise ApplicationError(f"a base model named {name!r} already exists in workspace {workspace.name!r}", where="name",
-                               code="duplicate") from error
-    history_record(actor=registered_by, target=base_model, verb="registered",
-                   after={"name": name, "path": path, "parameter_count": facts["parameter_count"], "warnings": facts["warnings"]})
+        raise ApplicationError(
+            f"a base model named {name!r} already exists in workspace {workspace.name!r}",
+            where="name",
+            code="duplicate",
+        ) from error
+    history_record(
+        actor=registered_by,
+        target=base_model,
+        verb="registered",
+        after={"name": name, "path": path, "parameter_count": facts["parameter_count"], "warnings": facts["warnings"]},
+    )
     return base_model

@@ -94,8 +94,12 @@ class MetricsTail:
 
 
 def metric_points_ingest(*, run: TrainingRun, rows: list[dict]) -> int:
-    points = [MetricPoint(run=run, step=max(0, int(row.get("step") or 0)), epoch=row.get("epoch"), values=row.get("values") or {})
-              for row in rows]
+    points = [
+        MetricPoint(
+            run=run, step=max(0, int(row.get("step") or 0)), epoch=row.get("epoch"), values=row.get("values") or {}
+        )
+        for row in rows
+    ]
     MetricPoint.objects.bulk_create(points)
     return len(points)
 
@@ -147,7 +151,8 @@ def _failure_reason(run_dir: Path, code: int) -> str:
 
 
 def checkpoints_record(*, run: TrainingRun) -> list[Checkpoint]:
-    """Record the resumable checkpoints the run left on disk (the Trainer's checkpoint-<step> directories), oldest first.
+    """Record the resumable checkpoints the run left on disk (the Trainer's checkpoint-<step> directories), oldest
+    first.
 
     Idempotent: a checkpoint already recorded is not recorded again; one the Trainer rotated away is forgotten.
     """
@@ -160,7 +165,9 @@ def checkpoints_record(*, run: TrainingRun) -> list[Checkpoint]:
                 found[int(step)] = f"{run.output_dir}/{CHECKPOINTS_DIR}/{directory.name}"
     Checkpoint.objects.filter(run=run).exclude(step__in=found).delete()
     known = set(Checkpoint.objects.filter(run=run).values_list("step", flat=True))
-    Checkpoint.objects.bulk_create([Checkpoint(run=run, step=step, path=path) for step, path in found.items() if step not in known])
+    Checkpoint.objects.bulk_create(
+        [Checkpoint(run=run, step=step, path=path) for step, path in found.items() if step not in known]
+    )
     return list(Checkpoint.objects.filter(run=run).order_by("step"))
 
 
@@ -171,12 +178,19 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
     version_export_jsonl(run.dataset_version, split="validation", path=data_dir / "validation.jsonl")
     resume = str(model_directory(run.resume_from.path)) if run.resume_from_id else None
     # A template that writes today's date writes the day the run was launched, as its preview showed.
-    config = RunConfig(base_model_path=str(base_model_directory(run.base_model)), method=run.method, adapter=run.adapter,
-                       resume_from_checkpoint=resume, template_date=timezone.localdate(run.created_at).isoformat(),
-                       **run.hyperparameters)
+    config = RunConfig(
+        base_model_path=str(base_model_directory(run.base_model)),
+        method=run.method,
+        adapter=run.adapter,
+        resume_from_checkpoint=resume,
+        template_date=timezone.localdate(run.created_at).isoformat(),
+        **run.hyperparameters,
+    )
     config.to_json(run_dir / CONFIG_FILE)
     # One process per GPU through accelerate when there are several; otherwise the runner alone.
-    return runner_command(config_path=run_dir / CONFIG_FILE, data_dir=data_dir, out_dir=run_dir, gpus=training_gpu_count())
+    return runner_command(
+        config_path=run_dir / CONFIG_FILE, data_dir=data_dir, out_dir=run_dir, gpus=training_gpu_count()
+    )
 
 
 def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_seconds: float,
@@ -188,8 +202,14 @@ def runner_watch(*, run: TrainingRun, run_dir: Path, command: list[str], poll_se
     metrics = MetricsTail(run_dir / METRICS_FILE)
     with open(run_dir / LOG_FILE, "ab") as log:
         # A session of its own, so that stopping it stops every process accelerate started too.
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=_runner_environment(), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=_runner_environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             while True:
                 try:
@@ -245,15 +265,25 @@ def training_run_supervise(*, run: TrainingRun, poll_seconds: float = POLL_SECON
         cancelled = run.cancel_requested or result.get("cancelled", False)
         # A cancelled run keeps what it learned, registered but marked partial: it can be tried, compared or
         # resumed, and nobody mistakes it for a finished model.
-        model_artifact_register(run=run, path=f"{run.output_dir}/{MODEL_DIR if kind == ModelArtifact.Kind.FULL else ADAPTER_DIR}",
-                                kind=kind, is_partial=cancelled)
+        model_artifact_register(
+            run=run,
+            path=f"{run.output_dir}/{MODEL_DIR if kind == ModelArtifact.Kind.FULL else ADAPTER_DIR}",
+            kind=kind,
+            is_partial=cancelled,
+        )
         run = training_run_probes_answer(run=run, stage="trained")
-        return training_run_finish(run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED)
+        return training_run_finish(
+            run=run, status=TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.SUCCEEDED
+        )
     except BaseException as error:
         logger.exception("training run %s failed in its job", run.pk)
         run.refresh_from_db()
         if run.status == TrainingRun.Status.RUNNING:
-            reason = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else "the worker was stopped during the run"
+            reason = (
+                f"{type(error).__name__}: {error}"
+                if isinstance(error, Exception)
+                else "the worker was stopped during the run"
+            )
             run = training_run_finish(run=run, status=TrainingRun.Status.FAILED, error=reason)
         if not isinstance(error, Exception):
             raise

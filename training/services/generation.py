@@ -57,12 +57,18 @@ def generate_replies(*, base_model: BaseModel, artifact: ModelArtifact | None, c
     stop_ids = stop_token_ids(tokenizer, model.generation_config)
     context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
     prompt_limit = max(1, context - max_new_tokens)
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature > 0 else {"do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
+        if temperature > 0
+        else {"do_sample": False}
+    )
 
     replies = []
     for start in range(0, len(conversations), BATCH_SIZE):
         chunk = conversations[start:start + BATCH_SIZE]
-        prompts = [tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) for messages in chunk]
+        prompts = [
+            tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) for messages in chunk
+        ]
         # The template already wrote every special token; adding a BOS again would change what the model sees.
         batch = tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=prompt_limit,
                           add_special_tokens=False).to(model.device)

@@ -29,9 +29,16 @@ class Hyperparameter:
     def of_field(cls, spec: Field) -> "Hyperparameter":
         """A RunConfig field as the platform shows it: its texts translated when they are read."""
         meta = spec.metadata
-        return cls(name=spec.name, kind=spec.type, default=spec.default, minimum=meta["minimum"], maximum=meta["maximum"],
-                   label=_(meta["label"]), recommended=_(meta["recommended"]) if meta["recommended"] else "",
-                   help=_(meta["help"]) if meta["help"] else "")
+        return cls(
+            name=spec.name,
+            kind=spec.type,
+            default=spec.default,
+            minimum=meta["minimum"],
+            maximum=meta["maximum"],
+            label=_(meta["label"]),
+            recommended=_(meta["recommended"]) if meta["recommended"] else "",
+            help=_(meta["help"]) if meta["help"] else "",
+        )
 
 
 HYPERPARAMETERS: list[Hyperparameter] = [Hyperparameter.of_field(spec) for spec in hyperparameter_fields()]
@@ -63,7 +70,9 @@ def _number(spec: Hyperparameter, value):
     else:
         value = float(value)
     if not spec.minimum <= value <= spec.maximum:
-        raise ApplicationError(f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value:g}", where=where)
+        raise ApplicationError(
+            f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value:g}", where=where
+        )
     return value
 
 
@@ -76,7 +85,9 @@ def hyperparameters_clean(*, values: dict, base_model: BaseModel | None = None) 
         raise ApplicationError("hyperparameters must be an object", where="hyperparameters")
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
-        raise ApplicationError(f"unknown hyperparameter {unknown[0]!r}; known: {', '.join(BY_NAME)}", where=f"hyperparameters.{unknown[0]}")
+        raise ApplicationError(
+            f"unknown hyperparameter {unknown[0]!r}; known: {', '.join(BY_NAME)}", where=f"hyperparameters.{unknown[0]}"
+        )
     clean = hyperparameter_defaults(base_model=base_model)
     for name, value in values.items():
         if value is not None:
@@ -84,8 +95,10 @@ def hyperparameters_clean(*, values: dict, base_model: BaseModel | None = None) 
     context = (base_model.config or {}).get("max_position_embeddings") if base_model is not None else None
     if isinstance(context, int) and clean["max_length"] > context:
         raise ApplicationError(
-            f"max_length {clean['max_length']} is longer than the {context} tokens base model {base_model.name!r} was built for",
-            where="hyperparameters.max_length")
+            f"max_length {clean['max_length']} is longer than the {context} tokens base model {base_model.name!r} was "
+            "built for",
+            where="hyperparameters.max_length",
+        )
     if clean["max_steps"] == 0:
         raise ApplicationError("max_steps must be positive, or -1 to run all epochs", where="hyperparameters.max_steps")
     return clean

@@ -30,7 +30,8 @@ def training_gpu_count() -> int:
 
 
 def free_port() -> int:
-    """A TCP port free on this machine now, for the processes' rendezvous: two runs on one machine must not share one."""
+    """A TCP port free on this machine now, for the processes' rendezvous: two runs on one machine must not share
+    one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -45,5 +46,16 @@ def runner_command(*, config_path: Path, data_dir: Path, out_dir: Path, gpus: in
     runner = ["-m", "training.runner", "--config", str(config_path), "--data", str(data_dir), "--out", str(out_dir)]
     if gpus <= 1:
         return [python, *runner]
-    return [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(gpus), "--num_machines", "1",
-            "--main_process_port", str(port if port is not None else free_port()), *runner]
+    return [
+        python,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(gpus),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port if port is not None else free_port()),
+        *runner,
+    ]

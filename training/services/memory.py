@@ -26,8 +26,12 @@ class MemoryCheck:
 
     def as_dict(self) -> dict:
         """What a run stores and the API returns: the parts in GiB, the device's size and whether it fits."""
-        return {"parts": self.estimate.as_gib(), "device_gib": round(self.device_gib, 2), "device_source": self.device_source,
-                "fits": self.fits}
+        return {
+            "parts": self.estimate.as_gib(),
+            "device_gib": round(self.device_gib, 2),
+            "device_source": self.device_source,
+            "fits": self.fits,
+        }
 
 
 def training_device_memory_gib() -> tuple[float, str]:

@@ -18,11 +18,16 @@ MERGED_ROOT = "artifacts"
 
 def _mergeable_check(artifact: ModelArtifact) -> None:
     if artifact.kind != ModelArtifact.Kind.ADAPTER:
-        raise ApplicationError(f"model artifact {artifact.name!r} holds {artifact.get_kind_display().lower()}; only an adapter "
-                               "is merged", where="kind")
+        raise ApplicationError(
+            f"model artifact {artifact.name!r} holds {artifact.get_kind_display().lower()}; only an adapter is merged",
+            where="kind",
+        )
     if artifact.run is not None and artifact.run.adapter == "prompt_tuning":
-        raise ApplicationError(f"model artifact {artifact.name!r} is a prompt-tuning adapter: its virtual tokens have no "
-                               "weights to fold into the base", where="kind")
+        raise ApplicationError(
+            f"model artifact {artifact.name!r} is a prompt-tuning adapter: its virtual tokens have no "
+            "weights to fold into the base",
+            where="kind",
+        )
     if ModelArtifact.objects.filter(source=artifact, kind=ModelArtifact.Kind.MERGED).exists():
         raise ApplicationError(f"model artifact {artifact.name!r} is already merged", where="kind", code="duplicate")
 
@@ -42,7 +47,8 @@ def model_artifact_merge_request(*, artifact: ModelArtifact, requested_by=None) 
 def model_artifact_merge(*, artifact: ModelArtifact, merged_by=None) -> ModelArtifact:
     """Merge `artifact` (a LoRA adapter) into its base and register the merged weights as a new artifact linked to it.
 
-    Writes <storage>/workspaces/<workspace id>/artifacts/<id>-merged/; the database rows are written only after the files are complete.
+    Writes <storage>/workspaces/<workspace id>/artifacts/<id>-merged/; the database rows are written only after the
+    files are complete.
     """
     _mergeable_check(artifact)
     import torch
@@ -59,9 +65,16 @@ def model_artifact_merge(*, artifact: ModelArtifact, merged_by=None) -> ModelArt
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(out_dir)
     with transaction.atomic():
         result = ModelArtifact.objects.create(
-            workspace=artifact.workspace, name=f"{artifact.name} (merged)"[:200], run=None, base_model=artifact.base_model,
-            dataset_version=artifact.dataset_version, kind=ModelArtifact.Kind.MERGED, path=relative, is_partial=artifact.is_partial,
-            source=artifact)
+            workspace=artifact.workspace,
+            name=f"{artifact.name} (merged)"[:200],
+            run=None,
+            base_model=artifact.base_model,
+            dataset_version=artifact.dataset_version,
+            kind=ModelArtifact.Kind.MERGED,
+            path=relative,
+            is_partial=artifact.is_partial,
+            source=artifact,
+        )
         history_record(actor=merged_by, target=result, verb="merged",
                        after={"source": artifact.pk, "path": relative, "base_model": artifact.base_model_id})
     return result

@@ -37,8 +37,17 @@ CHECK_SAMPLE = 200  # rows a launch checks the chat template against before it q
 
 
 # The files a tokenizer (with its chat template) is read from: a change to any of them loads it afresh.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja",
-                   "chat_template.json", "vocab.json", "merges.txt", "added_tokens.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -57,7 +66,9 @@ def tokenizer_load(base_model: BaseModel):
     try:
         return _tokenizer_cached(str(directory), signature)
     except Exception as error:  # transformers raises OSError, ValueError ... for a broken directory
-        raise ApplicationError(f"cannot load the tokenizer of base model {base_model.name!r}: {error}", where="base_model") from error
+        raise ApplicationError(
+            f"cannot load the tokenizer of base model {base_model.name!r}: {error}", where="base_model"
+        ) from error
 
 
 def run_plan(tokenizer, hyperparameters: dict) -> ChatPlan:
@@ -92,7 +103,9 @@ def view_segments(tokenizer, view: View) -> list[dict]:
         if end == len(view.ids) or view.states[end] != view.states[start]:
             ids = view.ids[start:end]
             # Decoding a run of tokens at once keeps multi-byte characters whole.
-            segments.append({"text": tokenizer.decode(ids, skip_special_tokens=False), "state": view.states[start], "ids": ids})
+            segments.append(
+                {"text": tokenizer.decode(ids, skip_special_tokens=False), "state": view.states[start], "ids": ids}
+            )
             start = end
     return segments
 
@@ -113,8 +126,15 @@ def _rows_with(rows: list[dict]) -> dict:
     }
 
 
-def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersion, hyperparameters: dict, method: str = "sft",
-                         examples: int = EXAMPLES, length_sample: int = LENGTH_SAMPLE) -> dict:
+def training_run_preview(
+    *,
+    base_model: BaseModel,
+    dataset_version: DatasetVersion,
+    hyperparameters: dict,
+    method: str = "sft",
+    examples: int = EXAMPLES,
+    length_sample: int = LENGTH_SAMPLE,
+) -> dict:
     """The preview of a run. Precondition: `hyperparameters` went through hyperparameters_clean, and the train split
     holds the method's kind of rows (run_settings_check).
 
@@ -136,9 +156,21 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
     tokenizer = tokenizer_load(base_model)
     max_length = hyperparameters["max_length"]
     assistant_only_loss = bool(hyperparameters.get("assistant_only_loss", True))
-    preview = {"examples": [], "lengths": None, "over_max_length": 0, "max_length": max_length, "sampled": False, "dropped": 0,
-               "notes": [], "turn_end": None, "eos": tokenizer.eos_token, "mismatch": None, "prompt_cut": None,
-               "rows_with": {"system": 0, "reasoning": 0}, "warnings": []}
+    preview = {
+        "examples": [],
+        "lengths": None,
+        "over_max_length": 0,
+        "max_length": max_length,
+        "sampled": False,
+        "dropped": 0,
+        "notes": [],
+        "turn_end": None,
+        "eos": tokenizer.eos_token,
+        "mismatch": None,
+        "prompt_cut": None,
+        "rows_with": {"system": 0, "reasoning": 0},
+        "warnings": [],
+    }
     if not template_text(tokenizer):
         notes = model_notes(facts=None, has_chat_template=False)
         preview["notes"] = [note.as_dict() for note in notes]
@@ -181,12 +213,25 @@ def training_run_preview(*, base_model: BaseModel, dataset_version: DatasetVersi
                 example["label"] = bool(row.get("label"))
             preview["examples"].append(example)
     preview["rows_with"] = _rows_with(rows)
-    notes = run_notes(plan=plan, facts=facts, hyperparameters=hyperparameters, method=method, rows_with=preview["rows_with"],
-                      measured=len(rows))
+    notes = run_notes(
+        plan=plan,
+        facts=facts,
+        hyperparameters=hyperparameters,
+        method=method,
+        rows_with=preview["rows_with"],
+        measured=len(rows),
+    )
     if mismatches:
-        field, value = ("", False) if isinstance(mismatches[0], TemplateRefused) else mismatch_fix(plan, hyperparameters)
-        preview["mismatch"] = {"count": len(mismatches), "measured": len(rows), "message": str(mismatches[0]), "fix": field,
-                               "fix_value": value}
+        field, value = (
+            ("", False) if isinstance(mismatches[0], TemplateRefused) else mismatch_fix(plan, hyperparameters)
+        )
+        preview["mismatch"] = {
+            "count": len(mismatches),
+            "measured": len(rows),
+            "message": str(mismatches[0]),
+            "fix": field,
+            "fix_value": value,
+        }
     if cut_rows:
         preview["prompt_cut"] = {"count": cut_rows, "text": cut_text}
     preview["lengths"] = token_length_summary(lengths)
@@ -220,11 +265,17 @@ def training_text_check(*, base_model: BaseModel, dataset_version: DatasetVersio
     if not failures:
         return
     if isinstance(failures[0], TemplateRefused):
-        raise ApplicationError(f"{len(failures)} of the first {checked} rows cannot be written by the chat template of base "
-                               f"model {base_model.name!r}: {failures[0]}", where="dataset_version")
+        raise ApplicationError(
+            f"{len(failures)} of the first {checked} rows cannot be written by the chat template of base "
+            f"model {base_model.name!r}: {failures[0]}",
+            where="dataset_version",
+        )
     field, value = mismatch_fix(plan, hyperparameters)
-    raise ApplicationError(f"{len(failures)} of the first {checked} conversations cannot be trained on the assistant's tokens "
-                           f"alone: {failures[0]}; set {field} to {'true' if value else 'false'}", where=f"hyperparameters.{field}")
+    raise ApplicationError(
+        f"{len(failures)} of the first {checked} conversations cannot be trained on the assistant's tokens "
+        f"alone: {failures[0]}; set {field} to {'true' if value else 'false'}",
+        where=f"hyperparameters.{field}",
+    )
 
 
 def mismatch_fix(plan: ChatPlan, hyperparameters: dict) -> tuple[str, bool]:
@@ -232,6 +283,8 @@ def mismatch_fix(plan: ChatPlan, hyperparameters: dict) -> tuple[str, bool]:
     fix that is off, or else learning every token."""
     if plan.facts.drops_system_prompt and not plan.system_to_last_user:
         return "keep_system_prompt", True
-    if (plan.facts.strips_reasoning or plan.facts.generation_prefill) and not hyperparameters.get("keep_reasoning", True):
+    if (plan.facts.strips_reasoning or plan.facts.generation_prefill) and not hyperparameters.get(
+        "keep_reasoning", True
+    ):
         return "keep_reasoning", True
     return "assistant_only_loss", False

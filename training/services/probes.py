@@ -28,7 +28,9 @@ def _last_user_turn(messages: list[dict]) -> str:
     return ""
 
 
-def probe_set_build(*, dataset_version: DatasetVersion, prompts: list[str] | None = None, test_count: int = 0) -> list[dict]:
+def probe_set_build(
+    *, dataset_version: DatasetVersion, prompts: list[str] | None = None, test_count: int = 0
+) -> list[dict]:
     """The probe set of a new run: the typed `prompts` (blank ones dropped), then the first `test_count` prompts of the
     version's test split (in the version's order). At most PROBE_LIMIT in all; raises ApplicationError naming the field.
     """
@@ -52,17 +54,25 @@ def probe_set_build(*, dataset_version: DatasetVersion, prompts: list[str] | Non
                    .select_related("record").order_by("id")[:test_count])
         records = [entry.record for entry in entries]
         if len(records) < test_count:
-            raise ApplicationError(f"the test split of dataset version {dataset_version} has {len(records)} conversations, "
-                                   f"not {test_count}", where="probe_test_count")
+            raise ApplicationError(
+                f"the test split of dataset version {dataset_version} has {len(records)} conversations, "
+                f"not {test_count}",
+                where="probe_test_count",
+            )
         for record in records:
-            messages = [{"role": message.get("role"), "content": message.get("content") or ""} for message in record.prompt_messages]
+            messages = [
+                {"role": message.get("role"), "content": message.get("content") or ""}
+                for message in record.prompt_messages
+            ]
             probes.append({"messages": messages, "prompt": _last_user_turn(messages), "base": None, "trained": None})
     return probes
 
 
 def probe_set_reset(probes: list[dict]) -> list[dict]:
     """The same prompts, unanswered: what a retried run starts with."""
-    return [{"messages": probe["messages"], "prompt": probe["prompt"], "base": None, "trained": None} for probe in probes]
+    return [
+        {"messages": probe["messages"], "prompt": probe["prompt"], "base": None, "trained": None} for probe in probes
+    ]
 
 
 def training_run_probes_answer(*, run: TrainingRun, stage: str) -> TrainingRun:

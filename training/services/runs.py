@@ -42,8 +42,11 @@ def _train_split_check(dataset_version: DatasetVersion, method: str) -> None:
               .exclude(record__kind=kind).count())
     if others:
         raise ApplicationError(
-            f"{TrainingRun.Method(method).label} trains on {Record.Kind(kind).label} records, but the train split of dataset "
-            f"version {dataset_version} holds {others} records of another kind", where="dataset_version")
+            f"{TrainingRun.Method(method).label} trains on {Record.Kind(kind).label} records, but the train split of "
+            "dataset "
+            f"version {dataset_version} holds {others} records of another kind",
+            where="dataset_version",
+        )
 
 
 def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
@@ -60,13 +63,17 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
     if adapter not in TrainingRun.Adapter.values:
         raise ApplicationError(f"unknown adapter {adapter!r}", where="adapter")
     if not base_model.has_chat_template:
-        raise ApplicationError(f"base model {base_model.name!r} has no chat template; training on conversations needs one",
-                               where="base_model")
+        raise ApplicationError(
+            f"base model {base_model.name!r} has no chat template; training on conversations needs one",
+            where="base_model",
+        )
     _train_split_check(dataset_version, method)
     clean = hyperparameters_clean(values=hyperparameters or {}, base_model=base_model)
     if method == TrainingRun.Method.KTO and clean["per_device_train_batch_size"] < 2:
-        raise ApplicationError("KTO compares the completions within a batch; the batch size per device must be 2 or more",
-                               where="hyperparameters.per_device_train_batch_size")
+        raise ApplicationError(
+            "KTO compares the completions within a batch; the batch size per device must be 2 or more",
+            where="hyperparameters.per_device_train_batch_size",
+        )
     if clean["packing"] and method != TrainingRun.Method.SFT:
         raise ApplicationError("packing is for SFT; DPO and KTO keep each pair whole", where="hyperparameters.packing")
     if clean["packing"] and adapter == TrainingRun.Adapter.PROMPT_TUNING:
@@ -75,35 +82,61 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
     return clean
 
 
-def training_run_preflight(*, workspace: Workspace, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
-                           method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
-                           hyperparameters: dict | None = None) -> dict:
+def training_run_preflight(
+    *,
+    workspace: Workspace,
+    base_model: BaseModel | None,
+    dataset_version: DatasetVersion | None,
+    method: str = TrainingRun.Method.SFT,
+    adapter: str = TrainingRun.Adapter.LORA,
+    hyperparameters: dict | None = None,
+) -> dict:
     """What launching these settings would do, without launching: {"hyperparameters", "memory", "preview"}.
 
     The same checks as training_run_create (an ApplicationError names the field); "memory" is MemoryCheck.as_dict(),
     "preview" is training_run_preview's result. Changes nothing.
     """
-    clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
-                               adapter=adapter, hyperparameters=hyperparameters)
+    clean = run_settings_check(
+        workspace=workspace,
+        base_model=base_model,
+        dataset_version=dataset_version,
+        method=method,
+        adapter=adapter,
+        hyperparameters=hyperparameters,
+    )
     memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
-    preview = training_run_preview(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method)
+    preview = training_run_preview(
+        base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method
+    )
     return {"hyperparameters": clean, "memory": memory.as_dict(), "preview": preview}
 
 
 @transaction.atomic
-def training_run_create(*, workspace: Workspace, name: str, base_model: BaseModel | None, dataset_version: DatasetVersion | None,
-                        method: str = TrainingRun.Method.SFT, adapter: str = TrainingRun.Adapter.LORA,
-                        hyperparameters: dict | None = None, override_memory: bool = False, created_by=None,
-                        parent: TrainingRun | None = None, resume_from: Checkpoint | None = None,
-                        probe_prompts: list[str] | None = None, probe_test_count: int = 0,
-                        probes: list[dict] | None = None) -> TrainingRun:
+def training_run_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    base_model: BaseModel | None,
+    dataset_version: DatasetVersion | None,
+    method: str = TrainingRun.Method.SFT,
+    adapter: str = TrainingRun.Adapter.LORA,
+    hyperparameters: dict | None = None,
+    override_memory: bool = False,
+    created_by=None,
+    parent: TrainingRun | None = None,
+    resume_from: Checkpoint | None = None,
+    probe_prompts: list[str] | None = None,
+    probe_test_count: int = 0,
+    probes: list[dict] | None = None,
+) -> TrainingRun:
     """Check and queue a run on the "gpu" queue; the job starts after the transaction commits.
 
-    The probe set (training.services.probes) is `probe_prompts` typed in plus the first `probe_test_count` prompts of the
-    version's test split, or `probes` as they are (a retry repeats its parent's); the job answers it with the base model
-    before training and with the trained model after.
+    The probe set (training.services.probes) is `probe_prompts` typed in plus the first `probe_test_count` prompts of
+    the version's test split, or `probes` as they are (a retry repeats its parent's); the job answers it with the base
+    model before training and with the trained model after.
 
-    `parent` and `resume_from` are for training_run_retry: the run this one repeats, and the checkpoint it continues from.
+    `parent` and `resume_from` are for training_run_retry: the run this one repeats, and the checkpoint it continues
+    from.
 
     Hyperparameters not given take their defaults; the run stores the complete set it will train with, and the memory
     estimate. A run whose estimate exceeds the training device is refused (where="memory") unless `override_memory`.
@@ -113,8 +146,14 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
         raise ApplicationError("a run needs a name", where="name")
     if len(name) > NAME_MAX:
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
-    clean = run_settings_check(workspace=workspace, base_model=base_model, dataset_version=dataset_version, method=method,
-                               adapter=adapter, hyperparameters=hyperparameters)
+    clean = run_settings_check(
+        workspace=workspace,
+        base_model=base_model,
+        dataset_version=dataset_version,
+        method=method,
+        adapter=adapter,
+        hyperparameters=hyperparameters,
+    )
     # The same rows the preview showed: a chat template that cannot write them consistently is refused here, not
     # discovered by the runner.
     training_text_check(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method)
@@ -126,22 +165,49 @@ def training_run_create(*, workspace: Workspace, name: str, base_model: BaseMode
         raise ApplicationError(
             f"the run needs about {parts['total']:g} GiB (weights {parts['weights']:g}, trainable and optimizer "
             f"{parts['trainable']:g}, activations {parts['activations']:g}, logits {parts['logits']:g}, overhead "
-            f"{parts['overhead']:g}) but the training device has {memory.device_gib:.2f} GiB; lower the batch size or max "
-            "length, use QLoRA, or override", where="memory", code="memory")
+            f"{parts['overhead']:g}) but the training device has {memory.device_gib:.2f} GiB; lower the batch size or "
+            "max "
+            "length, use QLoRA, or override",
+            where="memory",
+            code="memory",
+        )
 
     user = created_by if created_by is not None and created_by.is_authenticated else None
-    run = TrainingRun.objects.create(workspace=workspace, name=name, base_model=base_model, dataset_version=dataset_version,
-                                     method=method, adapter=adapter, hyperparameters=clean, created_by=user,
-                                     memory_estimate=memory.as_dict(), memory_override=not memory.fits, parent=parent,
-                                     resume_from=resume_from, probes=probes)
+    run = TrainingRun.objects.create(
+        workspace=workspace,
+        name=name,
+        base_model=base_model,
+        dataset_version=dataset_version,
+        method=method,
+        adapter=adapter,
+        hyperparameters=clean,
+        created_by=user,
+        memory_estimate=memory.as_dict(),
+        memory_override=not memory.fits,
+        parent=parent,
+        resume_from=resume_from,
+        probes=probes,
+    )
     run.output_dir = f"{workspace_storage_relative(workspace.pk)}/runs/{run.pk}"
     run.save(update_fields=["output_dir", "updated_at"])
-    history_record(actor=created_by, target=run, verb="created",
-                   after={"status": run.status, "base_model": base_model.pk, "dataset_version": dataset_version.pk,
-                          "method": method, "adapter": adapter, "hyperparameters": clean,
-                          "memory_gib": memory.estimate.as_gib()["total"], "memory_override": not memory.fits,
-                          "parent": parent.pk if parent else None, "resume_from_step": resume_from.step if resume_from else None,
-                          "probes": len(probes)})
+    history_record(
+        actor=created_by,
+        target=run,
+        verb="created",
+        after={
+            "status": run.status,
+            "base_model": base_model.pk,
+            "dataset_version": dataset_version.pk,
+            "method": method,
+            "adapter": adapter,
+            "hyperparameters": clean,
+            "memory_gib": memory.estimate.as_gib()["total"],
+            "memory_override": not memory.fits,
+            "parent": parent.pk if parent else None,
+            "resume_from_step": resume_from.step if resume_from else None,
+            "probes": len(probes),
+        },
+    )
 
     from training.tasks import training_run_supervise_task
 
@@ -168,8 +234,10 @@ def training_run_retry(*, run: TrainingRun, hyperparameters: dict | None = None,
     checkpoint = None
     if resume:
         if run.status not in RESUMABLE:
-            raise ApplicationError(f"run {run.name!r} {run.status}; only a cancelled or failed run is resumed — retry it instead",
-                                   where="resume")
+            raise ApplicationError(
+                f"run {run.name!r} {run.status}; only a cancelled or failed run is resumed — retry it instead",
+                where="resume",
+            )
         checkpoint = Checkpoint.objects.filter(run=run).order_by("-step").first()
         if checkpoint is None:
             raise ApplicationError(f"run {run.name!r} left no checkpoint to resume from", where="resume")
@@ -178,9 +246,20 @@ def training_run_retry(*, run: TrainingRun, hyperparameters: dict | None = None,
     values = {**run.hyperparameters, **(hyperparameters or {})}
     suffix = f" (resumed at step {checkpoint.step})" if checkpoint else " (retry)"
     name = (name or "").strip() or (run.name[:NAME_MAX - len(suffix)] + suffix)
-    return training_run_create(workspace=run.workspace, name=name, base_model=run.base_model, dataset_version=run.dataset_version,
-                               method=run.method, adapter=run.adapter, hyperparameters=values, override_memory=override_memory,
-                               created_by=created_by, parent=run, resume_from=checkpoint, probes=probe_set_reset(run.probes))
+    return training_run_create(
+        workspace=run.workspace,
+        name=name,
+        base_model=run.base_model,
+        dataset_version=run.dataset_version,
+        method=run.method,
+        adapter=run.adapter,
+        hyperparameters=values,
+        override_memory=override_memory,
+        created_by=created_by,
+        parent=run,
+        resume_from=checkpoint,
+        probes=probe_set_reset(run.probes),
+    )
 
 
 def _locked(run: TrainingRun) -> TrainingRun:
@@ -198,7 +277,13 @@ def training_run_start(*, run: TrainingRun) -> TrainingRun | None:
     run.started_at = now
     run.heartbeat_at = now
     run.save(update_fields=["status", "started_at", "heartbeat_at", "updated_at"])
-    history_record(actor=None, target=run, verb="started", before={"status": TrainingRun.Status.QUEUED}, after={"status": run.status})
+    history_record(
+        actor=None,
+        target=run,
+        verb="started",
+        before={"status": TrainingRun.Status.QUEUED},
+        after={"status": run.status},
+    )
     return run
 
 
@@ -216,7 +301,8 @@ def training_run_heartbeat(*, run: TrainingRun, progress: float | None = None) -
 
 @transaction.atomic
 def training_run_finish(*, run: TrainingRun, status: str, error: str = "") -> TrainingRun:
-    """End a running run as succeeded, failed or cancelled. A run that is not running (finished meanwhile) is refused."""
+    """End a running run as succeeded, failed or cancelled. A run that is not running (finished meanwhile) is
+    refused."""
     if status not in FINISHED:
         raise ApplicationError(f"a run cannot finish as {status!r}", where="status")
     run = _locked(run)
@@ -229,7 +315,9 @@ def training_run_finish(*, run: TrainingRun, status: str, error: str = "") -> Tr
     if status == TrainingRun.Status.SUCCEEDED:
         run.progress = 1.0
     run.save(update_fields=["status", "error", "finished_at", "progress", "updated_at"])
-    history_record(actor=None, target=run, verb=status, before={"status": before}, after={"status": status, "error": error[:500]})
+    history_record(
+        actor=None, target=run, verb=status, before={"status": before}, after={"status": status, "error": error[:500]}
+    )
     return run
 
 

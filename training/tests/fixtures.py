@@ -3,7 +3,8 @@
 tiny_model_dir    (session) a tiny random chat model on disk, built once per test session
 tiny_base_model   (function) that model registered as a BaseModel of the `workspace` fixture
 tiny_adapter_dir  (session) an untrained but non-zero LoRA adapter for the tiny model (replies differ from the base)
-tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_version` with that adapter as its ModelArtifact
+tiny_artifact     (function) a succeeded run of `tiny_base_model` on `sft_version` with that adapter as its
+                  ModelArtifact
 sft_version       (function) a frozen dataset version of bilingual support conversations, train and validation
 preference_version (function) the same questions as DPO pairs: the right answer chosen, another question's rejected
 kto_version       (function) the same as like/dislike completions: each right answer liked, each wrong one disliked
@@ -29,7 +30,12 @@ from training.tiny_model import BUILTIN_TEXTS as TINY_TEXTS
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
 SHARED_TOKENIZERS = SHARED_DATA / "tokenizers"
-REAL_MODELS = ("qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3", "deepseek-r1-distill-qwen-7b", "deepseek-r1-distill-qwen-7b-current")
+REAL_MODELS = (
+    "qwen2.5-7b-instruct",
+    "mistral-7b-instruct-v0.3",
+    "deepseek-r1-distill-qwen-7b",
+    "deepseek-r1-distill-qwen-7b-current",
+)
 CHAT_MODELS = ("tiny", *REAL_MODELS)
 
 
@@ -80,8 +86,10 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(1)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False),
+    )
     out_dir = tmp_path_factory.mktemp("tiny-adapter")
     model.save_pretrained(out_dir)
     return out_dir
@@ -93,7 +101,9 @@ def tiny_artifact(workspace, tiny_base_model, sft_version, tiny_adapter_dir):
     from training.services.artifacts import model_artifact_register
     from training.services.runs import training_run_create, training_run_finish, training_run_start
 
-    run = training_run_create(workspace=workspace, name="tiny-tuned", base_model=tiny_base_model, dataset_version=sft_version)
+    run = training_run_create(
+        workspace=workspace, name="tiny-tuned", base_model=tiny_base_model, dataset_version=sft_version
+    )
     run = training_run_start(run=run)
     artifact = model_artifact_register(run=run, path=str(tiny_adapter_dir))
     training_run_finish(run=run, status=TrainingRun.Status.SUCCEEDED)
@@ -116,10 +126,18 @@ def sft_version(workspace):
 
 
 def preference_rows() -> list[dict]:
-    """Canonical preference rows: each support question with its answer chosen and the next question's answer rejected."""
+    """Canonical preference rows: each support question with its answer chosen and the next question's answer
+    rejected."""
     conversations = [row["messages"] for row in support_conversations()]
-    return [{"kind": "preference", "messages": messages[:2], "chosen": messages[2],
-             "rejected": conversations[(index + 1) % len(conversations)][2]} for index, messages in enumerate(conversations)]
+    return [
+        {
+            "kind": "preference",
+            "messages": messages[:2],
+            "chosen": messages[2],
+            "rejected": conversations[(index + 1) % len(conversations)][2],
+        }
+        for index, messages in enumerate(conversations)
+    ]
 
 
 def kto_rows() -> list[dict]:
@@ -139,7 +157,9 @@ def _frozen_version(workspace, name: str, rows: list[dict], validation_every: in
     dataset = dataset_create(workspace=workspace, name=name)
     records_bulk_create(dataset=dataset, rows=rows)
     ids = list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
-    entries = [(pk, "validation" if i % validation_every == validation_every - 1 else "train", []) for i, pk in enumerate(ids)]
+    entries = [
+        (pk, "validation" if i % validation_every == validation_every - 1 else "train", []) for i, pk in enumerate(ids)
+    ]
     return dataset_version_create(dataset=dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
 
 
@@ -207,7 +227,9 @@ def turn_end_model_dir(real_model_dirs, tmp_path_factory) -> Path:
     (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
     # Only the eos, as an int: nothing but the chat template says that <|im_end|> ends a turn.
     generation = json.loads((out_dir / "generation_config.json").read_text(encoding="utf-8"))
-    (out_dir / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": 151643}), encoding="utf-8")
+    (out_dir / "generation_config.json").write_text(
+        json.dumps({**generation, "eos_token_id": 151643}), encoding="utf-8"
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(out_dir)
     word, turn_end = tokenizer.convert_tokens_to_ids("Hello"), tokenizer.convert_tokens_to_ids("<|im_end|>")

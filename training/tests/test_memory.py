@@ -1,5 +1,6 @@
 """The memory estimator against the published points of docs/reference.md §2 (sequence 2048, batch 1, LoRA r16
-all-linear, unless the point says otherwise), within ±15%. Published "GB" are read as GiB, as the tools that print them do."""
+all-linear, unless the point says otherwise), within ±15%. Published "GB" are read as GiB, as the tools that print them
+do."""
 
 import pytest
 
@@ -37,7 +38,8 @@ def test_memory_estimate_reproduces_published_point_within_15_percent(point):
 
 def test_unsloth_8b_qlora_minimum_is_below_what_standard_training_needs():
     """Unsloth's 6 GB for Llama-3.1-8B QLoRA relies on its own offloading: the unquantized embeddings and head
-    (2·128256·4096 parameters in bf16) and the NF4 linear layers alone are 5.3 GiB, so the standard estimate is higher."""
+    (2·128256·4096 parameters in bf16) and the NF4 linear layers alone are 5.3 GiB, so the standard estimate is
+    higher."""
     estimate = memory_estimate(shape=LLAMA_31_8B, adapter="qlora", lora_r=16, sequence_length=2048)
     assert round(estimate.weights / GIB, 2) == 5.31
     assert estimate.total / GIB > 6

@@ -44,7 +44,9 @@ FINAL_REPLIES = ["<think>\nThree plus three is six.\n</think>\n\n6.", "你好！
 
 def write_split(directory, rows):
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "train.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    (directory / "train.jsonl").write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
     return directory
 
 
@@ -71,22 +73,71 @@ def learned_runs(tokenizer, input_ids, labels) -> list[str]:
 def test_every_folder_of_shared_tokenizers_is_covered():
     if not SHARED_TOKENIZERS.is_dir():
         shared_data_absent(SHARED_TOKENIZERS)
-    assert sorted(path.name for path in SHARED_TOKENIZERS.iterdir() if (path / "config.json").is_file()) == sorted(REAL_MODELS)
+    assert sorted(path.name for path in SHARED_TOKENIZERS.iterdir() if (path / "config.json").is_file()) == sorted(
+        REAL_MODELS
+    )
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("tiny", {"turn_end": "<|im_end|>", "drops_system_prompt": False, "strips_reasoning": False, "generation_prefill": "",
-              "has_generation_markers": True, "trl_template": None}),
-    (QWEN, {"turn_end": "<|im_end|>", "drops_system_prompt": False, "strips_reasoning": False, "generation_prefill": "",
-            "has_generation_markers": False, "trl_template": "qwen2_5_training.jinja"}),
-    (MISTRAL, {"turn_end": "</s>", "drops_system_prompt": True, "strips_reasoning": False, "generation_prefill": "",
-               "has_generation_markers": False, "trl_template": None}),
-    (DEEPSEEK, {"turn_end": "<｜end▁of▁sentence｜>", "drops_system_prompt": False, "strips_reasoning": True,
-                "generation_prefill": "", "has_generation_markers": False, "trl_template": None}),
-    (DEEPSEEK_CURRENT, {"turn_end": "<｜end▁of▁sentence｜>", "drops_system_prompt": False, "strips_reasoning": True,
-                        "generation_prefill": "<think>\n", "has_generation_markers": False,
-                        "trl_template": "deepseek_r1_distill_training.jinja"}),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "tiny",
+            {
+                "turn_end": "<|im_end|>",
+                "drops_system_prompt": False,
+                "strips_reasoning": False,
+                "generation_prefill": "",
+                "has_generation_markers": True,
+                "trl_template": None,
+            },
+        ),
+        (
+            QWEN,
+            {
+                "turn_end": "<|im_end|>",
+                "drops_system_prompt": False,
+                "strips_reasoning": False,
+                "generation_prefill": "",
+                "has_generation_markers": False,
+                "trl_template": "qwen2_5_training.jinja",
+            },
+        ),
+        (
+            MISTRAL,
+            {
+                "turn_end": "</s>",
+                "drops_system_prompt": True,
+                "strips_reasoning": False,
+                "generation_prefill": "",
+                "has_generation_markers": False,
+                "trl_template": None,
+            },
+        ),
+        (
+            DEEPSEEK,
+            {
+                "turn_end": "<｜end▁of▁sentence｜>",
+                "drops_system_prompt": False,
+                "strips_reasoning": True,
+                "generation_prefill": "",
+                "has_generation_markers": False,
+                "trl_template": None,
+            },
+        ),
+        (
+            DEEPSEEK_CURRENT,
+            {
+                "turn_end": "<｜end▁of▁sentence｜>",
+                "drops_system_prompt": False,
+                "strips_reasoning": True,
+                "generation_prefill": "<think>\n",
+                "has_generation_markers": False,
+                "trl_template": "deepseek_r1_distill_training.jinja",
+            },
+        ),
+    ],
+)
 def test_template_facts_of_each_real_template(chat_model_dirs, name, expected):
     from transformers import AutoTokenizer
 
@@ -132,7 +183,9 @@ def test_mistral_trains_the_system_prompt_where_its_template_puts_it_when_answer
     data = write_split(tmp_path / "data", CONVERSATIONS[:1])
     trainer, _, tokenizer = trainer_build(quick_config(chat_model_dirs(MISTRAL)), data, tmp_path / "out")
     text = tokenizer.decode(trainer.train_dataset[0]["input_ids"], skip_special_tokens=False)
-    prompt = tokenizer.apply_chat_template(CONVERSATIONS[0]["messages"][:-1], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        CONVERSATIONS[0]["messages"][:-1], tokenize=False, add_generation_prompt=True
+    )
     assert "Answer in one line.\n\nAnd 3+3?[/INST]" in prompt
     # The text trained is what the model reads when asked for the final reply, then the reply.
     assert text.startswith(prompt)
@@ -142,8 +195,11 @@ def test_without_the_fix_mistral_refuses_the_multi_turn_conversation_and_names_w
     from training.runner.sft import trainer_build
 
     data = write_split(tmp_path / "data", CONVERSATIONS[:1])
-    with pytest.raises(ValueError, match=r"train.jsonl, row 1: the chat template writes the conversation up to assistant "
-                                         r"turn 1 one way when the model is asked to answer"):
+    with pytest.raises(
+        ValueError,
+        match=r"train.jsonl, row 1: the chat template writes the conversation up to assistant "
+        r"turn 1 one way when the model is asked to answer",
+    ):
         trainer_build(quick_config(chat_model_dirs(MISTRAL), keep_system_prompt=False), data, tmp_path / "out")
 
 
@@ -151,7 +207,9 @@ def test_without_assistant_only_loss_every_token_is_learned(chat_model_dirs, tmp
     from training.runner.sft import trainer_build
 
     data = write_split(tmp_path / "data", CONVERSATIONS)
-    trainer, _, _ = trainer_build(quick_config(chat_model_dirs(QWEN), assistant_only_loss=False), data, tmp_path / "out")
+    trainer, _, _ = trainer_build(
+        quick_config(chat_model_dirs(QWEN), assistant_only_loss=False), data, tmp_path / "out"
+    )
     assert all(row["labels"] == row["input_ids"] for row in trainer.train_dataset)
 
 
@@ -168,10 +226,19 @@ def test_marked_templates_learn_exactly_what_trls_own_assistant_only_loss_learns
     ours, _, _ = trainer_build(quick_config(chat_model_dirs(name)), data, tmp_path / "out")
 
     tokenizer = AutoTokenizer.from_pretrained(chat_model_dirs(name))
-    trl = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(chat_model_dirs(name)), processing_class=tokenizer,
-                     args=SFTConfig(output_dir=str(tmp_path / "trl"), assistant_only_loss=True, max_length=512, report_to="none",
-                                    use_cpu=True, bf16=False),
-                     train_dataset=Dataset.from_list([{"messages": row["messages"]} for row in CONVERSATIONS[1:]]))
+    trl = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(chat_model_dirs(name)),
+        processing_class=tokenizer,
+        args=SFTConfig(
+            output_dir=str(tmp_path / "trl"),
+            assistant_only_loss=True,
+            max_length=512,
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+        ),
+        train_dataset=Dataset.from_list([{"messages": row["messages"]} for row in CONVERSATIONS[1:]]),
+    )
     for mine, theirs in zip(ours.train_dataset, trl.train_dataset, strict=True):
         assert (mine["input_ids"], mine["labels"]) == (theirs["input_ids"], theirs["labels"])
 
@@ -192,7 +259,10 @@ def _preview_rows(example: dict, method: str, max_length: int) -> dict:
     assert [state == CUT for state in states] == [index >= max_length for index in range(len(ids))]
     if method == "sft":
         kept = [(token, state) for token, state in zip(ids, states) if state != CUT]
-        return {"input_ids": [token for token, _ in kept], "labels": [token if state == TRAINED else IGNORED for token, state in kept]}
+        return {
+            "input_ids": [token for token, _ in kept],
+            "labels": [token if state == TRAINED else IGNORED for token, state in kept],
+        }
     answer = [token for token, state in zip(ids, states) if state != "masked"]
     prompt = ids[:len(ids) - len(answer)]
     assert all(state == "masked" for state in states[:len(prompt)])
@@ -204,8 +274,9 @@ def _preview_rows(example: dict, method: str, max_length: int) -> dict:
 
 @pytest.mark.parametrize("method", ["sft", "dpo", "kto"])
 @pytest.mark.parametrize("name", CHAT_MODELS)
-def test_the_preview_is_what_the_trainer_trains_token_for_token(workspace, chat_model_dirs, sft_version, preference_version,
-                                                               kto_version, tmp_path, name, method):
+def test_the_preview_is_what_the_trainer_trains_token_for_token(
+    workspace, chat_model_dirs, sft_version, preference_version, kto_version, tmp_path, name, method
+):
     from datahub.export import version_export_jsonl
     from training.runner import preference, sft
     from training.services.base_models import base_model_register
@@ -218,8 +289,13 @@ def test_the_preview_is_what_the_trainer_trains_token_for_token(workspace, chat_
                                     hyperparameters=hyperparameters_clean(values={}, base_model=base_model))
     # Cut at the median length, so some rows are cut and, for SFT, some left with nothing to learn (TRL drops them).
     max_length = measured["lengths"]["median"]
-    preview = training_run_preview(base_model=base_model, dataset_version=version, method=method, examples=100,
-                                   hyperparameters=hyperparameters_clean(values={"max_length": max_length}, base_model=base_model))
+    preview = training_run_preview(
+        base_model=base_model,
+        dataset_version=version,
+        method=method,
+        examples=100,
+        hyperparameters=hyperparameters_clean(values={"max_length": max_length}, base_model=base_model),
+    )
     assert preview["mismatch"] is None and preview["prompt_cut"] is None
     assert any(example["cut_tokens"] for example in preview["examples"])
 
@@ -237,8 +313,9 @@ def test_the_preview_is_what_the_trainer_trains_token_for_token(workspace, chat_
         assert trainer.train().global_step == 1
 
 
-def test_mistral_dpo_without_the_fix_is_warned_in_the_preview_and_on_the_run(workspace, real_model_dirs, preference_version,
-                                                                             tmp_path):
+def test_mistral_dpo_without_the_fix_is_warned_in_the_preview_and_on_the_run(
+    workspace, real_model_dirs, preference_version, tmp_path
+):
     import logging
 
     from datahub.export import version_export_jsonl
@@ -250,10 +327,15 @@ def test_mistral_dpo_without_the_fix_is_warned_in_the_preview_and_on_the_run(wor
 
     base_model = base_model_register(workspace=workspace, name="mistral", path=str(real_model_dirs(MISTRAL)))
     values = hyperparameters_clean(values={"keep_system_prompt": False}, base_model=base_model)
-    preview = training_run_preview(base_model=base_model, dataset_version=preference_version, method="dpo", hyperparameters=values)
+    preview = training_run_preview(
+        base_model=base_model, dataset_version=preference_version, method="dpo", hyperparameters=values
+    )
     # The template drops the system prompt once the answer follows: the prompt shrinks to <s>[INST] and the question
     # becomes part of both answers.
-    assert preview["prompt_cut"] == {"count": 10, "text": "You are a helpful support assistant.\n\nI would like to return my order.[/INST]"}
+    assert preview["prompt_cut"] == {
+        "count": 10,
+        "text": "You are a helpful support assistant.\n\nI would like to return my order.[/INST]",
+    }
     assert preview["examples"][0]["segments"][0] == {"text": "<s>[INST]", "state": "masked", "ids": [1, 3]}
 
     data = tmp_path / "data"
@@ -261,9 +343,13 @@ def test_mistral_dpo_without_the_fix_is_warned_in_the_preview_and_on_the_run(wor
     logging.Logger.warning_once.cache_clear()  # TRL warns once per process; an earlier test may have had it
     out = tmp_path / "out"
     with preference.warnings_recorded(out) as recorder:
-        preference.trainer_build(quick_config(real_model_dirs(MISTRAL), method="dpo", keep_system_prompt=False), data, out, recorder)
+        preference.trainer_build(
+            quick_config(real_model_dirs(MISTRAL), method="dpo", keep_system_prompt=False), data, out, recorder
+        )
     warnings = [json.loads(line) for line in (out / WARNINGS_FILE).read_text(encoding="utf-8").splitlines()]
     assert [warning["source"] for warning in warnings] == ["trl", "whetstone"]
     assert warnings[0]["message"].startswith("The tokenized prompt is not a prefix of the tokenized prompt+completion")
-    assert warnings[1]["message"] == ("10 of 10 rows in train.jsonl: the prompt does not tokenise as the start of prompt + answer, "
-                                      "so the end of the prompt is trained as part of the answers")
+    assert warnings[1]["message"] == (
+        "10 of 10 rows in train.jsonl: the prompt does not tokenise as the start of prompt + answer, "
+        "so the end of the prompt is trained as part of the answers"
+    )

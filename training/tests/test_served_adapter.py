@@ -11,13 +11,29 @@ from training.services.runs import training_run_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-QUESTION = [{"role": "system", "content": "You are a helpful support assistant."}, {"role": "user", "content": "我想退货。"}]
+QUESTION = [
+    {"role": "system", "content": "You are a helpful support assistant."},
+    {"role": "user", "content": "我想退货。"},
+]
 
 
-def test_trained_adapter_answers_through_the_model_server(workspace, tiny_base_model, sft_version, run_jobs, make_endpoint):
-    run = training_run_create(workspace=workspace, name="served", base_model=tiny_base_model, dataset_version=sft_version,
-                              hyperparameters={"max_steps": 6, "logging_steps": 1, "per_device_train_batch_size": 5,
-                                               "gradient_accumulation_steps": 1, "learning_rate": 1e-2, "max_length": 128})
+def test_trained_adapter_answers_through_the_model_server(
+    workspace, tiny_base_model, sft_version, run_jobs, make_endpoint
+):
+    run = training_run_create(
+        workspace=workspace,
+        name="served",
+        base_model=tiny_base_model,
+        dataset_version=sft_version,
+        hyperparameters={
+            "max_steps": 6,
+            "logging_steps": 1,
+            "per_device_train_batch_size": 5,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 1e-2,
+            "max_length": 128,
+        },
+    )
     run_jobs()
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
@@ -31,8 +47,12 @@ def test_trained_adapter_answers_through_the_model_server(workspace, tiny_base_m
 
     # The server answers with the adapter on its base: exactly what the adapter says when loaded here, greedily,
     # and not what the base alone says.
-    [expected] = generate_replies(base_model=tiny_base_model, artifact=artifact, conversations=[QUESTION], max_new_tokens=16)
-    [expected_base] = generate_replies(base_model=tiny_base_model, artifact=None, conversations=[QUESTION], max_new_tokens=16)
+    [expected] = generate_replies(
+        base_model=tiny_base_model, artifact=artifact, conversations=[QUESTION], max_new_tokens=16
+    )
+    [expected_base] = generate_replies(
+        base_model=tiny_base_model, artifact=None, conversations=[QUESTION], max_new_tokens=16
+    )
     assert answer.model == artifact_model_id(artifact)
     assert answer.texts[0].strip() == expected
     assert base_answer.texts[0].strip() == expected_base

@@ -16,8 +16,15 @@ from training.services.runs import training_run_cancel, training_run_create, tra
 # The worker commits and closes connections as a real one does, so these tests run outside a wrapping transaction.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-QUICK = {"max_steps": 4, "logging_steps": 1, "eval_steps": 2, "per_device_train_batch_size": 5, "gradient_accumulation_steps": 1,
-         "learning_rate": 5e-3, "max_length": 128}
+QUICK = {
+    "max_steps": 4,
+    "logging_steps": 1,
+    "eval_steps": 2,
+    "per_device_train_batch_size": 5,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 5e-3,
+    "max_length": 128,
+}
 
 
 def history(run) -> list[str]:
@@ -30,7 +37,9 @@ def launch(workspace, base_model, version, **hyperparameters):
                                hyperparameters={**QUICK, **hyperparameters})
 
 
-def test_job_trains_streams_metrics_and_registers_the_adapter(workspace, tiny_base_model, sft_version, run_jobs, settings):
+def test_job_trains_streams_metrics_and_registers_the_adapter(
+    workspace, tiny_base_model, sft_version, run_jobs, settings
+):
     run = launch(workspace, tiny_base_model, sft_version)
 
     run_jobs()
@@ -49,8 +58,12 @@ def test_job_trains_streams_metrics_and_registers_the_adapter(workspace, tiny_ba
     artifact = ModelArtifact.objects.get()
     assert (artifact.run, artifact.base_model, artifact.dataset_version, artifact.kind, artifact.path) == (
         run, tiny_base_model, sft_version, ModelArtifact.Kind.ADAPTER, f"{run.output_dir}/adapter")
-    replies = generate_replies(base_model=tiny_base_model, artifact=artifact, conversations=[[{"role": "user", "content": "我想退货。"}]],
-                               max_new_tokens=6)
+    replies = generate_replies(
+        base_model=tiny_base_model,
+        artifact=artifact,
+        conversations=[[{"role": "user", "content": "我想退货。"}]],
+        max_new_tokens=6,
+    )
     assert len(replies) == 1 and isinstance(replies[0], str)
     run_dir = settings.STORAGE_ROOT / run.output_dir
     assert (run_dir / "data" / "train.jsonl").read_text().count("\n") == 10
@@ -89,7 +102,9 @@ def test_job_skips_a_run_cancelled_while_queued(workspace, tiny_base_model, sft_
 
 
 @pytest.mark.postgres
-def test_cancel_while_running_stops_the_runner_and_keeps_its_adapter(workspace, tiny_base_model, sft_version, run_jobs, settings):
+def test_cancel_while_running_stops_the_runner_and_keeps_its_adapter(
+    workspace, tiny_base_model, sft_version, run_jobs, settings
+):
     if connection.vendor != "postgresql":
         pytest.skip("the worker thread and the test share the database only on PostgreSQL")
     run = launch(workspace, tiny_base_model, sft_version, max_steps=100_000, eval_steps=100_000)
@@ -123,17 +138,32 @@ def test_cancel_while_running_stops_the_runner_and_keeps_its_adapter(workspace, 
     checkpoint = Checkpoint.objects.get(run=run)
     assert checkpoint.path == f"{run.output_dir}/checkpoints/checkpoint-{checkpoint.step}"
     resumed = training_run_retry(run=run, resume=True, hyperparameters={"max_steps": checkpoint.step + 2})
-    assert (resumed.parent, resumed.resume_from, resumed.name) == (run, checkpoint, f"quick (resumed at step {checkpoint.step})")
+    assert (resumed.parent, resumed.resume_from, resumed.name) == (
+        run,
+        checkpoint,
+        f"quick (resumed at step {checkpoint.step})",
+    )
     run_jobs()
     resumed.refresh_from_db()
     assert resumed.status == TrainingRun.Status.SUCCEEDED, resumed.error
-    assert [p.step for p in MetricPoint.objects.filter(run=resumed) if "loss" in p.values] == [checkpoint.step + 1, checkpoint.step + 2]
+    assert [p.step for p in MetricPoint.objects.filter(run=resumed) if "loss" in p.values] == [
+        checkpoint.step + 1,
+        checkpoint.step + 2,
+    ]
     assert ModelArtifact.objects.get(run=resumed).is_partial is False
 
 
-def test_job_trains_dpo_streams_rewards_and_registers_the_adapter(workspace, tiny_base_model, preference_version, run_jobs):
-    run = training_run_create(workspace=workspace, name="dpo", base_model=tiny_base_model, dataset_version=preference_version,
-                              method="dpo", hyperparameters={**QUICK, "max_steps": 2, "eval_steps": 2})
+def test_job_trains_dpo_streams_rewards_and_registers_the_adapter(
+    workspace, tiny_base_model, preference_version, run_jobs
+):
+    run = training_run_create(
+        workspace=workspace,
+        name="dpo",
+        base_model=tiny_base_model,
+        dataset_version=preference_version,
+        method="dpo",
+        hyperparameters={**QUICK, "max_steps": 2, "eval_steps": 2},
+    )
 
     run_jobs()
 

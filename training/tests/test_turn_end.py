@@ -38,7 +38,8 @@ def test_registration_shows_the_turn_end_and_warns_that_it_is_not_the_eos(turn_e
     assert (facts["turn_end"], facts["eos"]) == ("<|im_end|>", "<|endoftext|>")
     assert turn_end_base_model.warnings == [
         "A turn ends with <|im_end|>, not with the tokenizer's end-of-sequence token <|endoftext|>: generation stops at "
-        "either, in the model server, probes, studies, judges and AI annotators."]
+        "either, in the model server, probes, studies, judges and AI annotators."
+    ]
 
 
 def test_the_model_server_stops_at_the_turn_end(turn_end_base_model, users):
@@ -46,8 +47,12 @@ def test_the_model_server_stops_at_the_turn_end(turn_end_base_model, users):
     from training.server.registry import base_model_id
 
     client = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_for(user=users['ml_engineer'])}")
-    body = {"model": base_model_id(turn_end_base_model), "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8,
-            "temperature": 0}
+    body = {
+        "model": base_model_id(turn_end_base_model),
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 8,
+        "temperature": 0,
+    }
     response = client.post("/v1/chat/completions", json.dumps(body), content_type="application/json")
     assert response.status_code == 200, response.content
     reply = response.json()
@@ -55,9 +60,14 @@ def test_the_model_server_stops_at_the_turn_end(turn_end_base_model, users):
     assert (reply["choices"][0]["message"]["content"], reply["choices"][0]["finish_reason"]) == ("Hello", "stop")
     assert reply["usage"]["completion_tokens"] == 2
 
-    streamed = client.post("/v1/chat/completions", json.dumps({**body, "stream": True}), content_type="application/json")
-    events = [json.loads(line.removeprefix("data: ")) for line in b"".join(streamed.streaming_content).decode().split("\n\n")
-              if line.startswith("data: {")]
+    streamed = client.post(
+        "/v1/chat/completions", json.dumps({**body, "stream": True}), content_type="application/json"
+    )
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in b"".join(streamed.streaming_content).decode().split("\n\n")
+        if line.startswith("data: {")
+    ]
     assert "".join(event["choices"][0]["delta"].get("content", "") for event in events) == "Hello"
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
@@ -68,9 +78,18 @@ def test_probes_and_study_answers_stop_at_the_turn_end(workspace, turn_end_base_
     from training.services.runs import training_run_create
 
     # Study answers of a local arm are generate_replies' (evaluation.services.generation).
-    assert generate_replies(base_model=turn_end_base_model, artifact=None, max_new_tokens=8,
-                            conversations=[[{"role": "user", "content": "Hi"}], [{"role": "user", "content": "你好"}]]) == ["Hello", "Hello"]
-    run = training_run_create(workspace=workspace, name="probed", base_model=turn_end_base_model, dataset_version=sft_version,
-                              probe_prompts=["Where is my package?"])
+    assert generate_replies(
+        base_model=turn_end_base_model,
+        artifact=None,
+        max_new_tokens=8,
+        conversations=[[{"role": "user", "content": "Hi"}], [{"role": "user", "content": "你好"}]],
+    ) == ["Hello", "Hello"]
+    run = training_run_create(
+        workspace=workspace,
+        name="probed",
+        base_model=turn_end_base_model,
+        dataset_version=sft_version,
+        probe_prompts=["Where is my package?"],
+    )
     run = training_run_probes_answer(run=run, stage="base")
     assert (run.probes[0]["base"], run.probe_error) == ("Hello", "")

@@ -14,7 +14,11 @@ from datahub.selectors import version_by_number
 
 def version_named(workspace: Workspace, dataset_name: str, number: int | None) -> DatasetVersion:
     dataset = dataset_named(workspace, dataset_name)
-    version = version_by_number(dataset=dataset, number=number) if number is not None else dataset.versions.order_by("-number").first()
+    version = (
+        version_by_number(dataset=dataset, number=number)
+        if number is not None
+        else dataset.versions.order_by("-number").first()
+    )
     if version is None:
         raise CommandError(f"--dataset-version: dataset {dataset_name!r} has no version {number}" if number is not None
                            else f"--dataset: dataset {dataset_name!r} has no frozen version yet")

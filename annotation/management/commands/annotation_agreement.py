@@ -7,8 +7,11 @@ from annotation.dashboard import AGREEMENT_PERIODS, agreement_over_time, ranking
 
 
 class Command(BaseCommand):
-    help = ("Print Krippendorff's alpha (nominal) per day or week over the items of a project with several annotations, "
-            "each item counted when its last annotation came in; with a ranking question, Kendall's tau between rankings too.")
+    help = (
+        "Print Krippendorff's alpha (nominal) per day or week over the items of a project with several annotations, "
+        "each item counted when its last annotation came in; with a ranking question, Kendall's tau between rankings "
+        "too."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--project", type=int, required=True, help="annotation project id")

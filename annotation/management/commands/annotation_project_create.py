@@ -24,9 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--overlap", type=int, default=1, help="annotations wanted per item (default 1)")
         parser.add_argument("--instructions", default="", help="instructions shown to annotators")
         parser.add_argument("--user", help="user name recorded as the creator")
-        parser.add_argument("--mode", choices=AnnotationProject.Mode.values, default=AnnotationProject.Mode.HUMAN_ONLY,
-                            help="human_only (default): AI annotators may not run; ai_assists: an AI is one more annotator; "
-                                 "ai_first: AI answers complete their items and all go to the reviewers' re-check queue")
+        parser.add_argument(
+            "--mode",
+            choices=AnnotationProject.Mode.values,
+            default=AnnotationProject.Mode.HUMAN_ONLY,
+            help="human_only (default): AI annotators may not run; ai_assists: an AI is one more annotator; "
+            "ai_first: AI answers complete their items and all go to the reviewers' re-check queue",
+        )
 
     def handle(self, *args, **options):
         workspace = workspace_named(options["workspace"])
@@ -36,13 +40,25 @@ class Command(BaseCommand):
         creator = user_named(options["user"])
         try:
             with transaction.atomic():
-                project = annotation_project_create(workspace=workspace, name=options["name"], dataset_version=version, schema=schema,
-                                                    overlap=options["overlap"], instructions=options["instructions"],
-                                                    created_by=creator)
+                project = annotation_project_create(
+                    workspace=workspace,
+                    name=options["name"],
+                    dataset_version=version,
+                    schema=schema,
+                    overlap=options["overlap"],
+                    instructions=options["instructions"],
+                    created_by=creator,
+                )
                 if options["mode"] != project.mode:
                     layers = {field: getattr(project, field) for field in LAYER_FIELDS if field != "mode"}
-                    project = annotation_project_layers_set(project=project, mode=options["mode"], set_by=creator, **layers)
+                    project = annotation_project_layers_set(
+                        project=project, mode=options["mode"], set_by=creator, **layers
+                    )
         except ApplicationError as exc:
-            raise CommandError(f"--{exc.where}: {exc.message}" if exc.where in {"overlap", "name"} else str(exc)) from exc
+            raise CommandError(
+                f"--{exc.where}: {exc.message}" if exc.where in {"overlap", "name"} else str(exc)
+            ) from exc
         mode = "" if project.mode == AnnotationProject.Mode.HUMAN_ONLY else f", mode {project.mode}"
-        self.stdout.write(f"created annotation project {project.name!r} (id {project.pk}) with {project.tasks.count()} items{mode}")
+        self.stdout.write(
+            f"created annotation project {project.name!r} (id {project.pk}) with {project.tasks.count()} items{mode}"
+        )

@@ -23,12 +23,19 @@ def list_url(project):
 
 @pytest.mark.parametrize("role", [*Role.values, "outsider"])
 def test_only_managers_add_an_ai_annotator(api_for, users, annotation_project, endpoint, role):
-    response = api_for(users[role]).post(list_url(annotation_project), {"name": "Tiny", "endpoint": endpoint.pk}, format="json")
+    response = api_for(users[role]).post(
+        list_url(annotation_project), {"name": "Tiny", "endpoint": endpoint.pk}, format="json"
+    )
     if role in MANAGERS:
         assert response.status_code == 201
         ai = AIAnnotator.objects.get()
         body = response.json()
-        assert (body["id"], body["name"], body["kind"], body["username"]) == (ai.pk, "Tiny", "ai", f"ai-{annotation_project.pk}-tiny")
+        assert (body["id"], body["name"], body["kind"], body["username"]) == (
+            ai.pk,
+            "Tiny",
+            "ai",
+            f"ai-{annotation_project.pk}-tiny",
+        )
         assert (body["endpoint"], body["model"], body["temperature"]) == ("local", "tiny", 0.0)
         assert (body["annotations"], body["latest_run"]) == (0, None)
         assert body["prompt_version"] == ai.prompt_version
@@ -39,15 +46,22 @@ def test_only_managers_add_an_ai_annotator(api_for, users, annotation_project, e
 
 
 def test_an_endpoint_of_another_workspace_is_not_found(api_for, users, annotation_project, other_workspace):
-    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m")
-    response = api_for(users["ml_engineer"]).post(list_url(annotation_project), {"name": "Tiny", "endpoint": foreign.pk}, format="json")
+    foreign = model_endpoint_create(
+        workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m"
+    )
+    response = api_for(users["ml_engineer"]).post(
+        list_url(annotation_project), {"name": "Tiny", "endpoint": foreign.pk}, format="json"
+    )
     assert response.status_code == 404
     assert AIAnnotator.objects.count() == 0
 
 
 def test_a_bad_prompt_is_refused_with_the_field(api_for, users, annotation_project, endpoint):
-    response = api_for(users["ml_engineer"]).post(list_url(annotation_project), {"name": "Tiny", "endpoint": endpoint.pk,
-                                                                                 "prompt_template": "Label it."}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        list_url(annotation_project),
+        {"name": "Tiny", "endpoint": endpoint.pk, "prompt_template": "Label it."},
+        format="json",
+    )
     assert response.status_code == 400
     assert "the prompt must contain {conversation}, {labels}" in str(response.json())
     assert AIAnnotator.objects.count() == 0
@@ -67,7 +81,9 @@ def test_list_costs_the_same_for_1_and_10(api_for, users, annotation_project, en
 
 
 @pytest.mark.parametrize("role", [*Role.values, "outsider"])
-def test_only_managers_start_and_see_a_run(api_for, users, annotation_project, endpoint, role, django_capture_on_commit_callbacks):
+def test_only_managers_start_and_see_a_run(
+    api_for, users, annotation_project, endpoint, role, django_capture_on_commit_callbacks
+):
     ai = ai_annotator_create(project=project_mode_set(annotation_project, "ai_assists"), name="Tiny", endpoint=endpoint)
     client = api_for(users[role])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -86,7 +102,9 @@ def test_only_managers_start_and_see_a_run(api_for, users, annotation_project, e
 
 def test_a_run_limit_out_of_range_is_refused(api_for, users, annotation_project, endpoint):
     ai = ai_annotator_create(project=annotation_project, name="Tiny", endpoint=endpoint)
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 0}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 0}, format="json"
+    )
     assert response.status_code == 400
     assert AIRun.objects.count() == 0
 

@@ -11,8 +11,13 @@ MANAGERS = {"admin", "ml_engineer"}
 @pytest.fixture
 def annotated_project(annotation_project, users, topic_schema):
     assignment = assignment_claim_next(project=annotation_project, annotator=users["crowd_annotator"])
-    annotation_submit(assignment=assignment, label_ids=[label_id(topic_schema, "billing/refund")], corrected_response="A better answer.",
-                      time_spent_ms=1, submitted_by=users["crowd_annotator"])
+    annotation_submit(
+        assignment=assignment,
+        label_ids=[label_id(topic_schema, "billing/refund")],
+        corrected_response="A better answer.",
+        time_spent_ms=1,
+        submitted_by=users["crowd_annotator"],
+    )
     return annotation_project
 
 
@@ -35,4 +40,8 @@ def test_export_per_role(api_for, users, annotated_project, role):
 def test_export_with_nothing_annotated_says_so(api_for, users, annotation_project):
     response = api_for(users["ml_engineer"]).post(f"/api/v1/annotation/projects/{annotation_project.pk}/export/")
     assert response.status_code == 400
-    assert response.json() == {"detail": "the project has no submitted annotations to export", "where": "project", "code": "empty"}
+    assert response.json() == {
+        "detail": "the project has no submitted annotations to export",
+        "where": "project",
+        "code": "empty",
+    }

@@ -11,13 +11,19 @@ MANAGERS = {"admin", "ml_engineer"}
 
 @pytest.mark.parametrize("role", [*Role.values, "outsider"])
 def test_create_per_role(api_for, users, workspace, role):
-    response = api_for(users[role]).post(URL, {"workspace": workspace.pk, "name": "Topic", "tree": TOPIC_TREE}, format="json")
+    response = api_for(users[role]).post(
+        URL, {"workspace": workspace.pk, "name": "Topic", "tree": TOPIC_TREE}, format="json"
+    )
     if role in MANAGERS:
         assert response.status_code == 201
         body = response.json()
         assert (body["name"], body["version"], body["multiple"], body["leaf_only"]) == ("Topic", 1, False, True)
-        assert [(n["path"], n["selectable"], n["shortcut"], [c["path"] for c in n["children"]]) for n in body["labels"]] == [
-            ("billing", False, None, ["billing/refund", "billing/invoice"]), ("account", False, None, ["account/login", "account/delete"])]
+        assert [
+            (n["path"], n["selectable"], n["shortcut"], [c["path"] for c in n["children"]]) for n in body["labels"]
+        ] == [
+            ("billing", False, None, ["billing/refund", "billing/invoice"]),
+            ("account", False, None, ["account/login", "account/delete"]),
+        ]
         assert [c["shortcut"] for n in body["labels"] for c in n["children"]] == [1, 2, 3, 4]
         assert LabelSchema.objects.count() == 1
     else:
@@ -27,7 +33,9 @@ def test_create_per_role(api_for, users, workspace, role):
 
 def test_create_names_the_bad_node(api_for, users, workspace):
     tree = [{"name": "a"}, {"name": "b", "children": [{"name": ""}]}]
-    response = api_for(users["ml_engineer"]).post(URL, {"workspace": workspace.pk, "name": "Topic", "tree": tree}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        URL, {"workspace": workspace.pk, "name": "Topic", "tree": tree}, format="json"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "empty", "where": "tree[1].children[0].name", "code": "invalid"}
 

@@ -17,7 +17,13 @@ def test_create_per_role(api_for, users, annotation_version_factory, topic_schem
     if role in MANAGERS:
         assert response.status_code == 201
         body = response.json()
-        assert (body["name"], body["overlap"], body["tasks_total"], body["tasks_done"], body["status"]) == ("Topics", 2, 3, 0, "open")
+        assert (body["name"], body["overlap"], body["tasks_total"], body["tasks_done"], body["status"]) == (
+            "Topics",
+            2,
+            3,
+            0,
+            "open",
+        )
         assert (AnnotationProject.objects.count(), AnnotationTask.objects.count()) == (1, 3)
     else:
         assert response.status_code == 404

@@ -17,12 +17,18 @@ def _labelled(project, users):
 
 @pytest.mark.parametrize("role", [*Role.values, "outsider"])
 def test_layers_per_role(api_for, users, annotation_project, role):
-    response = api_for(users[role]).put(f"/api/v1/annotation/projects/{annotation_project.pk}/layers/", LAYERS, format="json")
+    response = api_for(users[role]).put(
+        f"/api/v1/annotation/projects/{annotation_project.pk}/layers/", LAYERS, format="json"
+    )
     annotation_project.refresh_from_db()
     if role in {"admin", "ml_engineer"}:
         assert response.status_code == 200
         assert response.json() == {"id": annotation_project.pk, **LAYERS, "mode": "human_only", "gold_items": 0}
-        assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (1.0, False, ["crowd", "staff"])
+        assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (
+            1.0,
+            False,
+            ["crowd", "staff"],
+        )
     else:
         assert response.status_code == 404
         assert (annotation_project.review_rate, annotation_project.blind) == (0.0, True)
@@ -44,18 +50,36 @@ def test_review_claim_and_decide_per_role(api_for, users, annotation_project, ro
     annotation_project.refresh_from_db()
     _labelled(annotation_project, users)
     client = api_for(users[role])
-    response = client.post(f"/api/v1/annotation/projects/{annotation_project.pk}/reviews/claim/", {"layer": layer}, format="json")
+    response = client.post(
+        f"/api/v1/annotation/projects/{annotation_project.pk}/reviews/claim/", {"layer": layer}, format="json"
+    )
     if not allowed:
         assert response.status_code == 404
         assert Review.objects.exclude(reviewer=None).count() == 0
         return
     body = response.json()
     review = Review.objects.get(pk=body["review_id"])
-    assert (body["layer"], body["status"], body["task_id"], review.reviewer) == (layer, "pending", review.task_id, users[role])
-    assert body["answers"] == [{"annotation_id": review.annotation_id, "annotator": users["crowd_annotator"].username,
-                                "annotator_kind": "crowd", "labels": ["billing/refund"], "corrected_response": "", "comment": ""}]
-    decided = client.post(f"/api/v1/annotation/reviews/{review.pk}/decide/",
-                          {"verdict": "fix", "label_ids": [label_id(annotation_project.schema, "account/delete")]}, format="json")
+    assert (body["layer"], body["status"], body["task_id"], review.reviewer) == (
+        layer,
+        "pending",
+        review.task_id,
+        users[role],
+    )
+    assert body["answers"] == [
+        {
+            "annotation_id": review.annotation_id,
+            "annotator": users["crowd_annotator"].username,
+            "annotator_kind": "crowd",
+            "labels": ["billing/refund"],
+            "corrected_response": "",
+            "comment": "",
+        }
+    ]
+    decided = client.post(
+        f"/api/v1/annotation/reviews/{review.pk}/decide/",
+        {"verdict": "fix", "label_ids": [label_id(annotation_project.schema, "account/delete")]},
+        format="json",
+    )
     assert decided.status_code == 200
     assert (decided.json()["status"], decided.json()["fixed_labels"]) == ("fixed", ["account/delete"])
 
@@ -65,7 +89,9 @@ def test_decide_is_404_for_a_reviewer_on_a_spot_check(api_for, users, annotation
     annotation_project.refresh_from_db()
     _labelled(annotation_project, users)
     review = Review.objects.filter(layer="spot_check").first()
-    response = api_for(users["reviewer"]).post(f"/api/v1/annotation/reviews/{review.pk}/decide/", {"verdict": "accept"}, format="json")
+    response = api_for(users["reviewer"]).post(
+        f"/api/v1/annotation/reviews/{review.pk}/decide/", {"verdict": "accept"}, format="json"
+    )
     assert response.status_code == 404
     review.refresh_from_db()
     assert review.status == "pending"

@@ -24,7 +24,9 @@ def endpoint(workspace):
     return model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="tiny")
 
 
-def test_ai_page_costs_the_same_for_1_and_10(client_for, users, annotation_project, endpoint, django_assert_num_queries):
+def test_ai_page_costs_the_same_for_1_and_10(
+    client_for, users, annotation_project, endpoint, django_assert_num_queries
+):
     client = client_for(users["ml_engineer"])
     url = reverse("annotation:project-ai", args=[annotation_project.pk])
     ai_annotator_create(project=annotation_project, name="AI 0", endpoint=endpoint)
@@ -38,12 +40,21 @@ def test_ai_page_costs_the_same_for_1_and_10(client_for, users, annotation_proje
     assert 'id="ai-not-in-pools"' not in ten
 
 
-def test_a_manager_adds_and_runs_an_ai_annotator(client_for, users, annotation_project, endpoint, django_capture_on_commit_callbacks):
+def test_a_manager_adds_and_runs_an_ai_annotator(
+    client_for, users, annotation_project, endpoint, django_capture_on_commit_callbacks
+):
     project_mode_set(annotation_project, "ai_assists")
     client = client_for(users["ml_engineer"])
-    response = client.post(reverse("annotation:project-ai-create", args=[annotation_project.pk]),
-                           {"name": "Tiny <b>", "endpoint": endpoint.pk, "prompt_template": "{labels}\n{conversation}", "temperature": "0",
-                            "max_tokens": "16"})
+    response = client.post(
+        reverse("annotation:project-ai-create", args=[annotation_project.pk]),
+        {
+            "name": "Tiny <b>",
+            "endpoint": endpoint.pk,
+            "prompt_template": "{labels}\n{conversation}",
+            "temperature": "0",
+            "max_tokens": "16",
+        },
+    )
     assert response.status_code == 302
     ai = AIAnnotator.objects.get()
     assert (ai.name, ai.prompt_template, ai.max_tokens) == ("Tiny <b>", "{labels}\n{conversation}", 16)
@@ -58,9 +69,16 @@ def test_a_manager_adds_and_runs_an_ai_annotator(client_for, users, annotation_p
 
 
 def test_a_bad_prompt_shows_the_reason_and_creates_nothing(client_for, users, annotation_project, endpoint):
-    response = client_for(users["ml_engineer"]).post(reverse("annotation:project-ai-create", args=[annotation_project.pk]),
-                                                     {"name": "Tiny", "endpoint": endpoint.pk, "prompt_template": "Label it.",
-                                                      "temperature": "0", "max_tokens": "16"})
+    response = client_for(users["ml_engineer"]).post(
+        reverse("annotation:project-ai-create", args=[annotation_project.pk]),
+        {
+            "name": "Tiny",
+            "endpoint": endpoint.pk,
+            "prompt_template": "Label it.",
+            "temperature": "0",
+            "max_tokens": "16",
+        },
+    )
     assert response.status_code == 400
     assert "the prompt must contain {conversation}, {labels}" in response.content.decode()
     assert AIAnnotator.objects.count() == 0
@@ -71,9 +89,19 @@ def test_others_cannot_add_or_run(client_for, users, annotation_project, endpoin
     ai = ai_annotator_create(project=annotation_project, name="Tiny", endpoint=endpoint)
     client = client_for(users[role])
     assert client.get(reverse("annotation:project-ai", args=[annotation_project.pk])).status_code == 404
-    assert client.post(reverse("annotation:project-ai-create", args=[annotation_project.pk]),
-                       {"name": "Other", "endpoint": endpoint.pk, "prompt_template": "{labels}{conversation}", "temperature": "0",
-                        "max_tokens": "16"}).status_code == 404
+    assert (
+        client.post(
+            reverse("annotation:project-ai-create", args=[annotation_project.pk]),
+            {
+                "name": "Other",
+                "endpoint": endpoint.pk,
+                "prompt_template": "{labels}{conversation}",
+                "temperature": "0",
+                "max_tokens": "16",
+            },
+        ).status_code
+        == 404
+    )
     assert client.post(reverse("annotation:ai-run-start", args=[ai.pk]), {"limit": "2"}).status_code == 404
     assert (AIAnnotator.objects.count(), AIRun.objects.count()) == (1, 0)
 

@@ -20,8 +20,9 @@ def client_for(client):
     return login
 
 
-def test_project_list_costs_the_same_for_1_and_10_projects(client_for, users, workspace, annotation_version_factory, topic_schema,
-                                                           django_assert_num_queries):
+def test_project_list_costs_the_same_for_1_and_10_projects(
+    client_for, users, workspace, annotation_version_factory, topic_schema, django_assert_num_queries
+):
     client = client_for(users["ml_engineer"])
     version = annotation_version_factory(n=2)
     annotation_project_create(workspace=workspace, name="P0", dataset_version=version, schema=topic_schema)
@@ -52,9 +53,15 @@ def test_outsiders_see_no_projects(client_for, users, annotation_project):
 
 def test_schema_form_takes_an_indented_tree(client_for, users, workspace):
     client = client_for(users["ml_engineer"])
-    response = client.post(reverse("annotation:schema-create"), {
-        "workspace": workspace.pk, "name": "Topic", "tree_text": "billing\n  refund\n  invoice\naccount\n  login", "leaf_only": "on",
-    })
+    response = client.post(
+        reverse("annotation:schema-create"),
+        {
+            "workspace": workspace.pk,
+            "name": "Topic",
+            "tree_text": "billing\n  refund\n  invoice\naccount\n  login",
+            "leaf_only": "on",
+        },
+    )
     assert response.status_code == 302
     schema = LabelSchema.objects.get()
     assert (schema.multiple, schema.leaf_only) == (False, True)
@@ -70,9 +77,16 @@ def test_schema_form_names_the_bad_line(client_for, users, workspace):
     assert LabelSchema.objects.count() == 0
 
 
-def test_schema_and_project_forms_are_refused_to_workers(client_for, users, workspace, annotation_version_factory, topic_schema):
+def test_schema_and_project_forms_are_refused_to_workers(
+    client_for, users, workspace, annotation_version_factory, topic_schema
+):
     client = client_for(users["expert_annotator"])
-    assert client.post(reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "X", "tree_text": "a"}).status_code == 404
+    assert (
+        client.post(
+            reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "X", "tree_text": "a"}
+        ).status_code
+        == 404
+    )
     version = annotation_version_factory()
     form = {"name": "X", "dataset_version": version.pk, "schema": topic_schema.pk, "overlap": 1}
     response = client.post(reverse("annotation:project-create"), form)
@@ -82,8 +96,16 @@ def test_schema_and_project_forms_are_refused_to_workers(client_for, users, work
 
 def test_project_form_creates_the_project(client_for, users, annotation_version_factory, topic_schema):
     version = annotation_version_factory(n=4)
-    response = client_for(users["admin"]).post(reverse("annotation:project-create"), {
-        "name": "Topics", "dataset_version": version.pk, "schema": topic_schema.pk, "overlap": 2, "instructions": "Be careful."})
+    response = client_for(users["admin"]).post(
+        reverse("annotation:project-create"),
+        {
+            "name": "Topics",
+            "dataset_version": version.pk,
+            "schema": topic_schema.pk,
+            "overlap": 2,
+            "instructions": "Be careful.",
+        },
+    )
     project = AnnotationProject.objects.get()
     assert response.url == reverse("annotation:project-detail", args=[project.pk])
     assert (project.overlap, project.instructions, project.tasks.count()) == (2, "Be careful.", 4)
@@ -110,7 +132,9 @@ def test_project_detail_is_404_for_other_roles_and_workspaces(client_for, users,
         assert client_for(users[role]).get(url).status_code == 404
 
 
-def test_workbench_flow_claim_label_correct_submit_next(client_for, users, annotation_project, topic_schema, django_assert_num_queries):
+def test_workbench_flow_claim_label_correct_submit_next(
+    client_for, users, annotation_project, topic_schema, django_assert_num_queries
+):
     client = client_for(users["crowd_annotator"])
     url = reverse("annotation:workbench", args=[annotation_project.pk])
     assert client.post(url).url == url
@@ -124,9 +148,15 @@ def test_workbench_flow_claim_label_correct_submit_next(client_for, users, annot
     # Parents are headings, not choices, in a leaf-only schema.
     assert re.search(r'<div class="label-group depth-0" data-label-path="billing">', page)
 
-    response = client.post(reverse("annotation:assignment-submit", args=[first.pk]), {
-        "label_ids": [label_id(topic_schema, "billing/refund")], "corrected_response": "Open Billing, then Refunds.", "comment": "",
-        "time_spent_ms": "5300"})
+    response = client.post(
+        reverse("annotation:assignment-submit", args=[first.pk]),
+        {
+            "label_ids": [label_id(topic_schema, "billing/refund")],
+            "corrected_response": "Open Billing, then Refunds.",
+            "comment": "",
+            "time_spent_ms": "5300",
+        },
+    )
     assert response.status_code == 302 and response.url == url
     annotation = Annotation.objects.get()
     assert (annotation.time_spent_ms, annotation.annotator_kind) == (5300, "crowd")
@@ -151,7 +181,9 @@ def test_submit_without_a_label_shows_the_error_and_keeps_the_item(client_for, u
 def test_htmx_submit_answers_200_so_the_error_is_swapped_in(client_for, users, annotation_project):
     client = client_for(users["crowd_annotator"])
     assignment = assignment_claim_next(project=annotation_project, annotator=users["crowd_annotator"])
-    response = client.post(reverse("annotation:assignment-submit", args=[assignment.pk]), {"time_spent_ms": "1"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("annotation:assignment-submit", args=[assignment.pk]), {"time_spent_ms": "1"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert 'id="workbench"' in response.content.decode()
 
@@ -176,10 +208,14 @@ def test_empty_queue_says_so(client_for, users, annotation_project_factory, topi
     assert 'id="queue-empty"' in page and "1 submitted by you" in page
 
 
-def test_someone_elses_assignment_cannot_be_submitted_from_the_page(client_for, users, annotation_project, topic_schema):
+def test_someone_elses_assignment_cannot_be_submitted_from_the_page(
+    client_for, users, annotation_project, topic_schema
+):
     assignment = assignment_claim_next(project=annotation_project, annotator=users["crowd_annotator"])
-    response = client_for(users["staff_annotator"]).post(reverse("annotation:assignment-submit", args=[assignment.pk]),
-                                                         {"label_ids": [label_id(topic_schema, "billing/refund")], "time_spent_ms": "1"})
+    response = client_for(users["staff_annotator"]).post(
+        reverse("annotation:assignment-submit", args=[assignment.pk]),
+        {"label_ids": [label_id(topic_schema, "billing/refund")], "time_spent_ms": "1"},
+    )
     assert response.status_code == 404
     assert Annotation.objects.count() == 0
 
@@ -200,17 +236,27 @@ def test_export_button_makes_a_version(client_for, users, annotation_project, to
     page = response.content.decode()
     assert f"Exported as {version}." in page
     assert 'id="export-table"' in page
-    assert client_for(users["crowd_annotator"]).post(reverse("annotation:project-export", args=[annotation_project.pk])).status_code == 404
+    assert (
+        client_for(users["crowd_annotator"])
+        .post(reverse("annotation:project-export", args=[annotation_project.pk]))
+        .status_code
+        == 404
+    )
 
 
 def test_workbench_without_a_lease_offers_the_next_item_and_claims_nothing(client_for, users, annotation_project):
-    page = client_for(users["crowd_annotator"]).get(reverse("annotation:workbench", args=[annotation_project.pk])).content.decode()
+    page = (
+        client_for(users["crowd_annotator"])
+        .get(reverse("annotation:workbench", args=[annotation_project.pk]))
+        .content.decode()
+    )
     assert 'id="no-item"' in page and 'id="queue-empty"' not in page
     assert Assignment.objects.count() == 0
 
 
-def test_workbench_prefetches_in_the_background_and_the_next_item_is_already_held(client_for, users, annotation_project_factory,
-                                                                                 topic_schema):
+def test_workbench_prefetches_in_the_background_and_the_next_item_is_already_held(
+    client_for, users, annotation_project_factory, topic_schema
+):
     project = annotation_project_factory(n=4)
     client = client_for(users["crowd_annotator"])
     url = reverse("annotation:workbench", args=[project.pk])
@@ -230,7 +276,9 @@ def test_workbench_prefetches_in_the_background_and_the_next_item_is_already_hel
 
 
 def test_prefetch_page_endpoint_is_404_for_non_workers(client_for, users, annotation_project):
-    response = client_for(users["product_manager"]).post(reverse("annotation:project-prefetch", args=[annotation_project.pk]))
+    response = client_for(users["product_manager"]).post(
+        reverse("annotation:project-prefetch", args=[annotation_project.pk])
+    )
     assert response.status_code == 404
     assert Assignment.objects.count() == 0
 
@@ -257,16 +305,35 @@ def test_heartbeat_page_endpoint_renews_or_says_why_not(client_for, users, annot
 
 def test_layers_form_sets_the_layers_and_shows_the_checks(client_for, users, annotation_project):
     client = client_for(users["ml_engineer"])
-    response = client.post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
-        "review_rate": "100", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50", "label_pools": ["crowd"]})
+    response = client.post(
+        reverse("annotation:project-layers", args=[annotation_project.pk]),
+        {
+            "review_rate": "100",
+            "spot_check_rate": "0",
+            "gold_rate": "0",
+            "disagreement_threshold": "50",
+            "label_pools": ["crowd"],
+        },
+    )
     assert response.status_code == 302
     annotation_project.refresh_from_db()
-    assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (1.0, False, ["crowd"])
+    assert (annotation_project.review_rate, annotation_project.blind, annotation_project.label_pools) == (
+        1.0,
+        False,
+        ["crowd"],
+    )
     bad = client.post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
         "review_rate": "150", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50"})
     assert bad.status_code == 400
-    assert client_for(users["crowd_annotator"]).post(reverse("annotation:project-layers", args=[annotation_project.pk]), {
-        "review_rate": "0", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50"}).status_code == 404
+    assert (
+        client_for(users["crowd_annotator"])
+        .post(
+            reverse("annotation:project-layers", args=[annotation_project.pk]),
+            {"review_rate": "0", "spot_check_rate": "0", "gold_rate": "0", "disagreement_threshold": "50"},
+        )
+        .status_code
+        == 404
+    )
     annotation_project.refresh_from_db()
     assert annotation_project.review_rate == 1.0
 
@@ -276,7 +343,11 @@ def test_review_page_flow_reject_then_accept(client_for, users, annotation_proje
     AnnotationProject.objects.filter(pk=project.pk).update(review_rate=1.0, blind=False)
     project.refresh_from_db()
     for _ in range(2):
-        submit_as(users["crowd_annotator"], assignment_claim_next(project=project, annotator=users["crowd_annotator"]), "billing/refund")
+        submit_as(
+            users["crowd_annotator"],
+            assignment_claim_next(project=project, annotator=users["crowd_annotator"]),
+            "billing/refund",
+        )
     client = client_for(users["reviewer"])
     detail = client.get(reverse("annotation:project-detail", args=[project.pk])).content.decode()
     assert 'id="open-review"' in detail and 'id="open-spot_check"' not in detail
@@ -301,7 +372,11 @@ def test_review_page_flow_reject_then_accept(client_for, users, annotation_proje
 
 def test_non_blind_workbench_shows_the_answers_of_others(client_for, users, annotation_project_factory):
     project = annotation_project_factory(n=1, overlap=2)
-    submit_as(users["staff_annotator"], assignment_claim_next(project=project, annotator=users["staff_annotator"]), "account/login")
+    submit_as(
+        users["staff_annotator"],
+        assignment_claim_next(project=project, annotator=users["staff_annotator"]),
+        "account/login",
+    )
     client = client_for(users["crowd_annotator"])
     url = reverse("annotation:workbench", args=[project.pk])
     client.post(url)
@@ -311,12 +386,17 @@ def test_non_blind_workbench_shows_the_answers_of_others(client_for, users, anno
     assert 'id="others-answers"' in page and "<code>account/login</code>" in page
 
 
-def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_project_factory, django_assert_num_queries):
+def test_dashboard_shows_agreement_gold_and_time(
+    client_for, users, annotation_project_factory, django_assert_num_queries
+):
     from annotation.models import AnnotationTask
 
     project = annotation_project_factory(n=2, overlap=2)
     AnnotationTask.objects.filter(project=project).update(is_gold=True, gold_labels=["billing/refund"])
-    answers = {"crowd_annotator": ["billing/refund", "account/login"], "staff_annotator": ["billing/refund", "billing/invoice"]}
+    answers = {
+        "crowd_annotator": ["billing/refund", "account/login"],
+        "staff_annotator": ["billing/refund", "billing/invoice"],
+    }
     for username, paths in answers.items():
         for path in paths:
             user = users[username]
@@ -326,7 +406,8 @@ def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_p
     # 11: the project's schema moves are read once to compare old answers under current label paths.
     with django_assert_num_queries(11):
         page = client.get(url).content.decode()
-    # Item 1: both "billing/refund"; item 2: "account/login" vs "billing/invoice". Nominal alpha by hand: 1 - 2 / (10 / 3).
+    # Item 1: both "billing/refund"; item 2: "account/login" vs "billing/invoice". Nominal alpha by hand: 1 - 2 / (10 /
+    # 3).
     assert '<dd id="alpha-nominal">0.400</dd>' in page
     assert '<dd id="gold-accuracy">0.50 (4)</dd>' in page
     assert '<dd id="items-done">2 / 2</dd>' in page
@@ -335,12 +416,20 @@ def test_dashboard_shows_agreement_gold_and_time(client_for, users, annotation_p
     assert client_for(users["crowd_annotator"]).get(url).status_code == 404
 
 
-def test_workbench_asks_for_rating_and_free_text_and_keeps_them_on_error(client_for, users, workspace, annotation_project_factory):
+def test_workbench_asks_for_rating_and_free_text_and_keeps_them_on_error(
+    client_for, users, workspace, annotation_project_factory
+):
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE
 
-    schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=3, rating_question="Helpful <b>?",
-                                 free_text_question="What is missing?")
+    schema = label_schema_create(
+        workspace=workspace,
+        name="Rated",
+        tree=TOPIC_TREE,
+        rating_scale=3,
+        rating_question="Helpful <b>?",
+        free_text_question="What is missing?",
+    )
     project = annotation_project_factory(n=2, schema=schema)
     client = client_for(users["crowd_annotator"])
     url = reverse("annotation:workbench", args=[project.pk])
@@ -353,17 +442,33 @@ def test_workbench_asks_for_rating_and_free_text_and_keeps_them_on_error(client_
     refused = client.post(submit, {"rating": "2", "free_text": "Dates.", "time_spent_ms": "1"})
     assert refused.status_code == 400
     assert 'value="2" checked' in refused.content.decode() and ">Dates.</textarea>" in refused.content.decode()
-    client.post(submit, {"label_ids": [label_id(schema, "billing/refund")], "rating": "2", "free_text": "Dates.", "time_spent_ms": "1"})
+    client.post(
+        submit,
+        {"label_ids": [label_id(schema, "billing/refund")], "rating": "2", "free_text": "Dates.", "time_spent_ms": "1"},
+    )
     assert list(Annotation.objects.values_list("rating", "free_text")) == [(2, "Dates.")]
 
 
 def test_schema_form_takes_rating_and_free_text(client_for, users, workspace):
-    response = client_for(users["ml_engineer"]).post(reverse("annotation:schema-create"), {
-        "workspace": workspace.pk, "name": "Rated", "tree_text": "billing\n  refund\naccount", "leaf_only": "on", "rating_scale": "5",
-        "rating_question": "Helpful?", "free_text_question": "What is missing?"})
+    response = client_for(users["ml_engineer"]).post(
+        reverse("annotation:schema-create"),
+        {
+            "workspace": workspace.pk,
+            "name": "Rated",
+            "tree_text": "billing\n  refund\naccount",
+            "leaf_only": "on",
+            "rating_scale": "5",
+            "rating_question": "Helpful?",
+            "free_text_question": "What is missing?",
+        },
+    )
     assert response.status_code == 302
     schema = LabelSchema.objects.get()
-    assert (schema.rating_scale, schema.rating_question, schema.free_text_question) == (5, "Helpful?", "What is missing?")
+    assert (schema.rating_scale, schema.rating_question, schema.free_text_question) == (
+        5,
+        "Helpful?",
+        "What is missing?",
+    )
 
 
 def test_dashboard_shows_rating_agreement_on_a_rated_schema(client_for, users, workspace, annotation_project_factory):
@@ -373,8 +478,14 @@ def test_dashboard_shows_rating_agreement_on_a_rated_schema(client_for, users, w
     schema = label_schema_create(workspace=workspace, name="Rated", tree=TOPIC_TREE, rating_scale=3)
     project = annotation_project_factory(n=1, overlap=2, schema=schema)
     for name, rating in (("crowd_annotator", 3), ("staff_annotator", 1)):
-        submit_as(users[name], assignment_claim_next(project=project, annotator=users[name]), "billing/refund", rating=rating)
-    page = client_for(users["ml_engineer"]).get(reverse("annotation:project-dashboard", args=[project.pk])).content.decode()
+        submit_as(
+            users[name], assignment_claim_next(project=project, annotator=users[name]), "billing/refund", rating=rating
+        )
+    page = (
+        client_for(users["ml_engineer"])
+        .get(reverse("annotation:project-dashboard", args=[project.pk]))
+        .content.decode()
+    )
     assert '<dd id="rating-units">1</dd>' in page
     # One item with two different ratings: alpha is 0 (no better than chance) on both levels.
     assert 'id="alpha-rating-ordinal">0.000</dd>' in page and 'id="alpha-rating-interval">0.000</dd>' in page

@@ -48,19 +48,29 @@ def test_parse_realistic_answers(text, labels):
     assert ai_answer_parse(text, paths=PATHS, multiple=False, leaf_paths=LEAVES) == labels
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", "empty answer"),
-    ("   \n", "empty answer"),
-    ("billing/refunds", "unknown label 'billing/refunds'"),
-    ("shipping", "unknown label 'shipping'"),
-    ("billing", "'billing' has sub-labels; a more specific label is needed"),
-    ("billing/refund, account/login", "one label expected, the answer names 2: billing/refund, account/login"),
-    ("It is either billing/refund or account/login.", "one label expected, the answer names 2: billing/refund, account/login"),
-    ("I am not sure which label fits this conversation, it could be many things really",
-     "no known label in the answer 'I am not sure which label fits this conversation, it could be many things really'"),
-    ("refund refund refund ok ok ok " * 5,
-     "no known label in the answer 'refund refund refund ok ok ok refund refund refund ok ok ok refund refund refun…'"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty answer"),
+        ("   \n", "empty answer"),
+        ("billing/refunds", "unknown label 'billing/refunds'"),
+        ("shipping", "unknown label 'shipping'"),
+        ("billing", "'billing' has sub-labels; a more specific label is needed"),
+        ("billing/refund, account/login", "one label expected, the answer names 2: billing/refund, account/login"),
+        (
+            "It is either billing/refund or account/login.",
+            "one label expected, the answer names 2: billing/refund, account/login",
+        ),
+        (
+            "I am not sure which label fits this conversation, it could be many things really",
+            "no known label in the answer 'I am not sure which label fits this conversation, it could be many things really'",
+        ),
+        (
+            "refund refund refund ok ok ok " * 5,
+            "no known label in the answer 'refund refund refund ok ok ok refund refund refund ok ok ok refund refund refun…'",
+        ),
+    ],
+)
 def test_parse_refuses_unusable_answers_with_the_reason(text, reason):
     with pytest.raises(AnswerUnusable) as refused:
         ai_answer_parse(text, paths=PATHS, multiple=False, leaf_paths=LEAVES)
@@ -86,24 +96,41 @@ def test_prompt_lists_the_choices_and_keeps_braces_of_the_conversation(annotatio
 
 
 @pytest.mark.django_db
-def test_create_checks_its_input_and_makes_an_inactive_service_user(annotation_project, users, workspace, other_workspace):
+def test_create_checks_its_input_and_makes_an_inactive_service_user(
+    annotation_project, users, workspace, other_workspace
+):
     from llm.services.endpoints import model_endpoint_create
 
     endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
-    foreign = model_endpoint_create(workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m")
-    make = lambda **fields: ai_annotator_create(**{"project": annotation_project, "name": "Tiny", "endpoint": endpoint,  # noqa: E731
-                                                   "created_by": users["ml_engineer"], **fields})
-    for fields, message in [({"endpoint": foreign}, "endpoint: model endpoint 'theirs' belongs to another workspace"),
-                            ({"prompt_template": "Label {conversation}"}, "prompt_template: the prompt must contain {labels}"),
-                            ({"temperature": 2.5}, "temperature: must be a number between 0 and 2"),
-                            ({"name": "  "}, "name: give a name of 1 to 100 characters")]:
+    foreign = model_endpoint_create(
+        workspace=other_workspace, name="theirs", base_url="http://model.invalid/v1", model="m"
+    )
+    make = lambda **fields: ai_annotator_create(  # noqa: E731
+        **{
+            "project": annotation_project,
+            "name": "Tiny",
+            "endpoint": endpoint,
+            "created_by": users["ml_engineer"],
+            **fields,
+        }
+    )
+    for fields, message in [
+        ({"endpoint": foreign}, "endpoint: model endpoint 'theirs' belongs to another workspace"),
+        ({"prompt_template": "Label {conversation}"}, "prompt_template: the prompt must contain {labels}"),
+        ({"temperature": 2.5}, "temperature: must be a number between 0 and 2"),
+        ({"name": "  "}, "name: give a name of 1 to 100 characters"),
+    ]:
         with pytest.raises(ApplicationError) as refused:
             make(**fields)
         assert str(refused.value) == message
     assert AIAnnotator.objects.count() == 0
     assert not get_user_model().objects.filter(username__startswith="ai-").exists()
     ai = make()
-    assert (ai.user.username, ai.user.is_active, ai.user.has_usable_password()) == (f"ai-{annotation_project.pk}-tiny", False, False)
+    assert (ai.user.username, ai.user.is_active, ai.user.has_usable_password()) == (
+        f"ai-{annotation_project.pk}-tiny",
+        False,
+        False,
+    )
     assert ai.user.memberships.count() == 0
     with pytest.raises(ApplicationError, match="already has an AI annotator named 'Tiny'"):
         make()
@@ -112,7 +139,9 @@ def test_create_checks_its_input_and_makes_an_inactive_service_user(annotation_p
 @pytest.mark.django_db(transaction=True)
 def test_gibberish_is_recorded_as_failures_and_the_items_go_back(annotation_project_factory, tiny_endpoint, users):
     project = annotation_project_factory(n=3, mode="ai_assists")
-    ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=8, created_by=users["ml_engineer"])
+    ai = ai_annotator_create(
+        project=project, name="Tiny", endpoint=tiny_endpoint, max_tokens=8, created_by=users["ml_engineer"]
+    )
     seen = []
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=5, enqueue=False),
                          on_progress=lambda done, total: seen.append((done, total)))
@@ -124,7 +153,12 @@ def test_gibberish_is_recorded_as_failures_and_the_items_go_back(annotation_proj
     for answer in answers:
         with pytest.raises(AnswerUnusable) as refused:
             ai_answer_parse(answer.response_text, paths=PATHS, multiple=False, leaf_paths=LEAVES)
-        assert (answer.outcome, answer.reason, answer.annotation_id, answer.label_paths) == ("failed", refused.value.reason, None, [])
+        assert (answer.outcome, answer.reason, answer.annotation_id, answer.label_paths) == (
+            "failed",
+            refused.value.reason,
+            None,
+            [],
+        )
         assert (answer.model, answer.prompt_version) == (tiny_endpoint.model, prompt_version(ai.prompt_template))
     skipped = list(Assignment.objects.values_list("annotator_id", "status", "skip_reason"))
     assert sorted(skipped) == sorted((ai.user_id, "skipped", f"AI answer unusable: {a.reason}"[:500]) for a in answers)
@@ -137,10 +171,19 @@ def test_gibberish_is_recorded_as_failures_and_the_items_go_back(annotation_proj
 
 
 @pytest.mark.django_db(transaction=True)
-def test_answers_naming_labels_become_ai_annotations_in_overlap_gold_and_agreement(annotation_project_factory, tiny_endpoint, users):
+def test_answers_naming_labels_become_ai_annotations_in_overlap_gold_and_agreement(
+    annotation_project_factory, tiny_endpoint, users
+):
     project = annotation_project_factory(n=3, overlap=2, mode="ai_assists")
-    annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
-                                  label_pools=["crowd", "ai"])
+    annotation_project_layers_set(
+        project=project,
+        review_rate=0,
+        spot_check_rate=0,
+        gold_rate=0,
+        disagreement_threshold=0.5,
+        blind=True,
+        label_pools=["crowd", "ai"],
+    )
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
     ai_replies_seed(ai, project, {0: "billing/refund", 1: "The topic is account/login.", 2: "shipping"})
     person = users["crowd_annotator"]
@@ -159,18 +202,34 @@ def test_answers_naming_labels_become_ai_annotations_in_overlap_gold_and_agreeme
     calls = ModelCall.objects.filter(purpose=f"ai annotator {ai.pk} run {run.pk}")
     assert list(calls.values_list("cached", flat=True)) == [True, True, True]
     # Overlap 2: the first item is complete (person + AI); the others still have a slot for a person.
-    assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [(2, True), (1, False), (0, False)]
+    assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [
+        (2, True),
+        (1, False),
+        (0, False),
+    ]
     dashboard = project_dashboard(project=project)
     rows = {row.username: row for row in dashboard.annotators}
-    assert (rows[ai.user.username].kind, rows[ai.user.username].is_ai, rows[ai.user.username].submitted) == ("ai", True, 2)
+    assert (rows[ai.user.username].kind, rows[ai.user.username].is_ai, rows[ai.user.username].submitted) == (
+        "ai",
+        True,
+        2,
+    )
     assert (rows[ai.user.username].human_agreement, rows[ai.user.username].human_agreement_n) == (1.0, 1)
     assert (rows["crowd_annotator"].human_agreement, rows["crowd_annotator"].human_agreement_n) == (None, 0)
     listed = ai_annotators_of(project=project).get()
-    assert (listed.annotations_n, listed.run_id, listed.run_status, listed.run_annotated, listed.run_failed) == (2, run.pk, "done", 2, 1)
+    assert (listed.annotations_n, listed.run_id, listed.run_status, listed.run_annotated, listed.run_failed) == (
+        2,
+        run.pk,
+        "done",
+        2,
+        1,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_gold_items_score_the_ai_like_a_person(annotation_project_factory, annotation_version_factory, tiny_endpoint, users):
+def test_gold_items_score_the_ai_like_a_person(
+    annotation_project_factory, annotation_version_factory, tiny_endpoint, users
+):
     from annotation.tests.fixtures import support_row
 
     from datahub.models import VersionRecord
@@ -178,8 +237,15 @@ def test_gold_items_score_the_ai_like_a_person(annotation_project_factory, annot
     version = annotation_version_factory(rows=[support_row(i) for i in range(2)])
     VersionRecord.objects.filter(version=version).update(labels=["billing/refund"])
     project = annotation_project_factory(version=version, mode="ai_assists")
-    annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=1, disagreement_threshold=0.5, blind=True,
-                                  label_pools=[])
+    annotation_project_layers_set(
+        project=project,
+        review_rate=0,
+        spot_check_rate=0,
+        gold_rate=1,
+        disagreement_threshold=0.5,
+        blind=True,
+        label_pools=[],
+    )
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
     ai_replies_seed(ai, project, {0: "billing/refund", 1: "billing/invoice"})
     run = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
@@ -208,8 +274,16 @@ def test_pools_without_ai_stop_the_run_and_a_live_run_blocks_another(annotation_
     from llm.services.endpoints import model_endpoint_create
 
     project = annotation_project_factory(n=2)
-    annotation_project_layers_set(project=project, review_rate=0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5, blind=True,
-                                  label_pools=["crowd"], mode="ai_assists")
+    annotation_project_layers_set(
+        project=project,
+        review_rate=0,
+        spot_check_rate=0,
+        gold_rate=0,
+        disagreement_threshold=0.5,
+        blind=True,
+        label_pools=["crowd"],
+        mode="ai_assists",
+    )
     endpoint = model_endpoint_create(workspace=workspace, name="local", base_url="http://model.invalid/v1", model="m")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=endpoint, created_by=users["ml_engineer"])
     queued = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)

@@ -36,8 +36,15 @@ def client_for(client):
 
 
 def _mode(project, mode: str, **layers):
-    values = {"review_rate": 0, "spot_check_rate": 0, "gold_rate": 0, "disagreement_threshold": 0.5, "blind": True, "label_pools": [],
-              **layers}
+    values = {
+        "review_rate": 0,
+        "spot_check_rate": 0,
+        "gold_rate": 0,
+        "disagreement_threshold": 0.5,
+        "blind": True,
+        "label_pools": [],
+        **layers,
+    }
     return annotation_project_layers_set(project=project, mode=mode, **values)
 
 
@@ -46,8 +53,9 @@ def _exported_labels(version) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ai_first_every_ai_answer_is_re_checked_and_the_export_has_the_verified_labels(annotation_project_factory, tiny_endpoint,
-                                                                                      users, topic_schema):
+def test_ai_first_every_ai_answer_is_re_checked_and_the_export_has_the_verified_labels(
+    annotation_project_factory, tiny_endpoint, users, topic_schema
+):
     project = _mode(annotation_project_factory(n=3), "ai_first")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
     ai_replies_seed(ai, project, {0: "billing/refund", 1: "account/login", 2: "billing/invoice"})
@@ -56,7 +64,11 @@ def test_ai_first_every_ai_answer_is_re_checked_and_the_export_has_the_verified_
 
     assert (run.status, run.processed, run.annotated, run.failed) == ("done", 3, 3, 0)
     # Labelled by the AI: complete, so people are not offered them.
-    assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [(1, True), (1, True), (1, True)]
+    assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [
+        (1, True),
+        (1, True),
+        (1, True),
+    ]
     assert assignment_claim_next(project=project, annotator=users["crowd_annotator"]) is None
     queue = Review.objects.filter(task__project=project).order_by("pk")
     assert list(queue.values_list("layer", "status", "sampled_because", "annotation__annotator_kind")) == [
@@ -76,12 +88,18 @@ def test_ai_first_every_ai_answer_is_re_checked_and_the_export_has_the_verified_
     version = annotation_project_export(project=project)
     assert _exported_labels(version) == [["billing/refund"], ["account/login"], ["account/delete"]]
     detail = version.operation_detail
-    assert (detail["annotated"], detail["fixed_by_review"], detail["mode"], detail["ai_answers_awaiting_review"]) == (3, 1, "ai_first", 0)
+    assert (detail["annotated"], detail["fixed_by_review"], detail["mode"], detail["ai_answers_awaiting_review"]) == (
+        3,
+        1,
+        "ai_first",
+        0,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are_not_exported(annotation_project_factory,
-                                                                                              tiny_endpoint, users):
+def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are_not_exported(
+    annotation_project_factory, tiny_endpoint, users
+):
     # Overlap 2: an AI answer still completes its item; a rejected one frees the item for two people.
     project = _mode(annotation_project_factory(n=2, overlap=2), "ai_first")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
@@ -92,7 +110,9 @@ def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are
 
     reviewer = users["reviewer"]
     review = review_claim_next(project=project, reviewer=reviewer, layer="review")
-    rejected = review_decide(review=review, reviewer=reviewer, verdict="reject", reason="It asks for money back? No: login.")
+    rejected = review_decide(
+        review=review, reviewer=reviewer, verdict="reject", reason="It asks for money back? No: login."
+    )
     first, second = project.tasks.order_by("pk")
     assert rejected.task_id == first.pk
     assert list(project.tasks.order_by("pk").values_list("submitted_count", "is_complete")) == [(0, False), (1, True)]
@@ -109,7 +129,10 @@ def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are
     again = ai_run_execute(run=ai_run_create(ai_annotator=ai, limit=2, enqueue=False))
     assert (again.status, again.processed) == ("done", 0)
     # People's answers are not re-checked (review rate 0); the second AI answer still waits.
-    assert list(Review.objects.order_by("pk").values_list("task_id", "status")) == [(first.pk, "rejected"), (second.pk, "pending")]
+    assert list(Review.objects.order_by("pk").values_list("task_id", "status")) == [
+        (first.pk, "rejected"),
+        (second.pk, "pending"),
+    ]
 
     version = annotation_project_export(project=project)
     assert _exported_labels(version) == [["account/login"], []]
@@ -117,25 +140,38 @@ def test_ai_first_a_rejected_item_goes_back_to_people_and_pending_ai_answers_are
 
 
 @pytest.mark.django_db
-def test_human_only_refuses_an_ai_run_and_creates_nothing(annotation_project_factory, tiny_endpoint, users, api_for, client_for):
+def test_human_only_refuses_an_ai_run_and_creates_nothing(
+    annotation_project_factory, tiny_endpoint, users, api_for, client_for
+):
     project = annotation_project_factory(n=2)
     assert project.mode == "human_only"
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
     with pytest.raises(ApplicationError) as refused:
         ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
     assert (refused.value.where, refused.value.code) == ("project", "human_only")
-    assert refused.value.message == ('this project is labelled by people only; choose the mode "AI first, human verifies" or '
-                                     '"AI labels beside people" in its layers to run AI annotators')
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 2}, format="json")
+    assert refused.value.message == (
+        'this project is labelled by people only; choose the mode "AI first, human verifies" or '
+        '"AI labels beside people" in its layers to run AI annotators'
+    )
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/annotation/ai-annotators/{ai.pk}/runs/", {"limit": 2}, format="json"
+    )
     assert (response.status_code, response.json()["where"]) == (400, "project")
     client = client_for(users["ml_engineer"])
     page = client.post(reverse("annotation:ai-run-start", args=[ai.pk]), {"limit": "2"}, follow=True).content.decode()
     assert 'id="ai-human-only"' in page and "labelled by people only" in page
-    assert (AIRun.objects.count(), AIAnswer.objects.count(), Assignment.objects.count(), Annotation.objects.count()) == (0, 0, 0, 0)
+    assert (
+        AIRun.objects.count(),
+        AIAnswer.objects.count(),
+        Assignment.objects.count(),
+        Annotation.objects.count(),
+    ) == (0, 0, 0, 0)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_queued_before_the_mode_went_human_only_fails_without_labelling(annotation_project_factory, tiny_endpoint, users):
+def test_a_run_queued_before_the_mode_went_human_only_fails_without_labelling(
+    annotation_project_factory, tiny_endpoint, users
+):
     project = _mode(annotation_project_factory(n=2), "ai_first")
     ai = ai_annotator_create(project=project, name="Tiny", endpoint=tiny_endpoint, created_by=users["ml_engineer"])
     queued = ai_run_create(ai_annotator=ai, limit=2, enqueue=False)
@@ -165,8 +201,14 @@ def test_mode_is_checked_and_kept_when_left_out(annotation_project_factory):
 
 @pytest.mark.django_db
 def test_mode_through_the_api_and_the_layers_form(annotation_project, api_for, client_for, users):
-    layers = {"review_rate": 0.0, "spot_check_rate": 0.0, "gold_rate": 0.0, "disagreement_threshold": 0.5, "blind": True,
-              "label_pools": []}
+    layers = {
+        "review_rate": 0.0,
+        "spot_check_rate": 0.0,
+        "gold_rate": 0.0,
+        "disagreement_threshold": 0.5,
+        "blind": True,
+        "label_pools": [],
+    }
     url = f"/api/v1/annotation/projects/{annotation_project.pk}/layers/"
     client = api_for(users["ml_engineer"])
     response = client.put(url, {**layers, "mode": "ai_first"}, format="json")
@@ -174,7 +216,9 @@ def test_mode_through_the_api_and_the_layers_form(annotation_project, api_for, c
     assert client.get(f"/api/v1/annotation/projects/{annotation_project.pk}/").json()["mode"] == "ai_first"
     bad = client.put(url, {**layers, "mode": "robots_only"}, format="json")
     assert (bad.status_code, bad.json()["where"]) == (400, "mode")
-    assert api_for(users["crowd_annotator"]).put(url, {**layers, "mode": "human_only"}, format="json").status_code == 404
+    assert (
+        api_for(users["crowd_annotator"]).put(url, {**layers, "mode": "human_only"}, format="json").status_code == 404
+    )
     assert AnnotationProject.objects.get(pk=annotation_project.pk).mode == "ai_first"
 
     browser = client_for(users["ml_engineer"])

@@ -11,8 +11,13 @@ from datahub.models import DatasetVersion, Record
 def _work(project, user, paths, correction="", schema=None):
     assignment = assignment_claim_next(project=project, annotator=user)
     schema = schema or project.schema
-    annotation_submit(assignment=assignment, label_ids=[label_id(schema, p) for p in paths], corrected_response=correction, time_spent_ms=1,
-                      submitted_by=user)
+    annotation_submit(
+        assignment=assignment,
+        label_ids=[label_id(schema, p) for p in paths],
+        corrected_response=correction,
+        time_spent_ms=1,
+        submitted_by=user,
+    )
     return assignment
 
 
@@ -30,13 +35,22 @@ def test_export_labels_corrects_and_keeps_the_rest(annotation_project_factory, u
     assert version.operation == "annotation_export"
     assert (version.seed, version.ratios, version.counts) == (source.seed, source.ratios, source.counts)
     assert version.operation_detail == {
-        "project_id": project.pk, "project": "Support topics", "schema": "Topic v1", "annotated": 2, "corrected": 1, "merged": 0,
-        "overlap": 1, "aggregation": "majority", "rule": "majority, else plurality with ties kept; correction by most annotators, ties to the earliest",
+        "project_id": project.pk,
+        "project": "Support topics",
+        "schema": "Topic v1",
+        "annotated": 2,
+        "corrected": 1,
+        "merged": 0,
+        "overlap": 1,
+        "aggregation": "majority",
+        "rule": "majority, else plurality with ties kept; correction by most annotators, ties to the earliest",
     }
     corrected = Record.objects.get(origin="annotation")
     original = entries[1].record
     assert (corrected.parent_id, corrected.dataset_id, corrected.kind) == (original.pk, original.dataset_id, "sft")
-    assert corrected.messages == original.messages[:-1] + [{"role": "assistant", "content": "Reset it from the login page."}]
+    assert corrected.messages == original.messages[:-1] + [
+        {"role": "assistant", "content": "Reset it from the login page."}
+    ]
     assert corrected.prompt_hash == original.prompt_hash
     got = sorted(version.entries.values_list("record_id", "split", "labels"))
     assert got == sorted([
@@ -77,7 +91,9 @@ def test_no_annotations_no_export(annotation_project):
     assert DatasetVersion.objects.count() == 1
 
 
-def test_a_correction_equal_to_another_entry_merges_the_two(annotation_project_factory, annotation_version_factory, users):
+def test_a_correction_equal_to_another_entry_merges_the_two(
+    annotation_project_factory, annotation_version_factory, users
+):
     rows = [support_row(0), support_row(0)]
     rows[1]["messages"][-1]["content"] = "Another answer."
     project = annotation_project_factory(version=annotation_version_factory(rows=rows))
@@ -85,7 +101,9 @@ def test_a_correction_equal_to_another_entry_merges_the_two(annotation_project_f
     _work(project, users["crowd_annotator"], ["billing/refund"], correction="Another answer.")
     _work(project, users["staff_annotator"], ["billing/invoice"])
     version = annotation_project_export(project=project)
-    assert list(version.entries.values_list("record_id", "labels")) == [(entries[1].record_id, ["billing/invoice", "billing/refund"])]
+    assert list(version.entries.values_list("record_id", "labels")) == [
+        (entries[1].record_id, ["billing/invoice", "billing/refund"])
+    ]
     assert (version.operation_detail["merged"], version.operation_detail["corrected"]) == (1, 1)
     assert Record.objects.filter(origin="annotation").count() == 0
 

@@ -16,8 +16,14 @@ def claimed(annotation_project, users):
 
 
 def test_submit_records_labels_kind_time_and_completes_the_task(claimed, users, topic_schema):
-    annotation = annotation_submit(assignment=claimed, label_ids=[label_id(topic_schema, "billing/refund")], corrected_response="",
-                                   comment=" looks fine ", time_spent_ms=4200, submitted_by=users["expert_annotator"])
+    annotation = annotation_submit(
+        assignment=claimed,
+        label_ids=[label_id(topic_schema, "billing/refund")],
+        corrected_response="",
+        comment=" looks fine ",
+        time_spent_ms=4200,
+        submitted_by=users["expert_annotator"],
+    )
     assert [l.path for l in annotation.labels.all()] == ["billing/refund"]
     assert (annotation.annotator_kind, annotation.comment, annotation.time_spent_ms) == ("expert", "looks fine", 4200)
     assert annotation.corrected_response == ""
@@ -31,11 +37,17 @@ def test_submit_records_labels_kind_time_and_completes_the_task(claimed, users, 
 
 def test_second_submit_returns_the_same_annotation_and_counts_once(claimed, users, topic_schema):
     refund, invoice = label_id(topic_schema, "billing/refund"), label_id(topic_schema, "billing/invoice")
-    first = annotation_submit(assignment=claimed, label_ids=[refund], time_spent_ms=100, submitted_by=users["expert_annotator"])
-    second = annotation_submit(assignment=claimed, label_ids=[refund], time_spent_ms=900, submitted_by=users["expert_annotator"])
+    first = annotation_submit(
+        assignment=claimed, label_ids=[refund], time_spent_ms=100, submitted_by=users["expert_annotator"]
+    )
+    second = annotation_submit(
+        assignment=claimed, label_ids=[refund], time_spent_ms=900, submitted_by=users["expert_annotator"]
+    )
     assert second.pk == first.pk
     with pytest.raises(ApplicationError) as changed:
-        annotation_submit(assignment=claimed, label_ids=[invoice], time_spent_ms=900, submitted_by=users["expert_annotator"])
+        annotation_submit(
+            assignment=claimed, label_ids=[invoice], time_spent_ms=900, submitted_by=users["expert_annotator"]
+        )
     assert (changed.value.code, changed.value.where) == ("conflict", "assignment")
     assert [l.path for l in first.labels.all()] == ["billing/refund"]
     assert (Annotation.objects.count(), AnnotationTask.objects.get(pk=claimed.task_id).submitted_count) == (1, 1)
@@ -55,8 +67,16 @@ def test_overlap_two_completes_at_the_second_submit(annotation_project_factory, 
     assert sorted(Annotation.objects.values_list("annotator_kind", flat=True)) == ["crowd", "staff"]
 
 
-@pytest.mark.parametrize(("role", "kind"), [("expert_annotator", "expert"), ("staff_annotator", "staff"), ("crowd_annotator", "crowd"),
-                                            ("reviewer", "staff"), ("admin", "staff")])
+@pytest.mark.parametrize(
+    ("role", "kind"),
+    [
+        ("expert_annotator", "expert"),
+        ("staff_annotator", "staff"),
+        ("crowd_annotator", "crowd"),
+        ("reviewer", "staff"),
+        ("admin", "staff"),
+    ],
+)
 def test_annotator_kind_follows_the_role(annotation_project, users, topic_schema, role, kind):
     assignment = assignment_claim_next(project=annotation_project, annotator=users[role])
     annotation = submit_as(users[role], assignment, "account/login")
@@ -66,7 +86,10 @@ def test_annotator_kind_follows_the_role(annotation_project, users, topic_schema
 def test_someone_elses_assignment_is_refused(claimed, users, topic_schema):
     with pytest.raises(ApplicationError) as error:
         submit_as(users["crowd_annotator"], claimed, "billing/refund")
-    assert (error.value.code, str(error.value)) == ("not_yours", "assignment: this item is assigned to another annotator")
+    assert (error.value.code, str(error.value)) == (
+        "not_yours",
+        "assignment: this item is assigned to another annotator",
+    )
     assert Annotation.objects.count() == 0
 
 
@@ -76,7 +99,10 @@ def test_expired_assignment_is_refused_and_nothing_counts(claimed, users, topic_
     with pytest.raises(ApplicationError) as error:
         submit_as(users["expert_annotator"], claimed, "billing/refund")
     assert error.value.code == "expired"
-    assert error.value.message == f"the lease on this item expired at {expired_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one"
+    assert (
+        error.value.message
+        == f"the lease on this item expired at {expired_at:%Y-%m-%d %H:%M:%S} UTC; claim the next one"
+    )
     assert (Annotation.objects.count(), AnnotationTask.objects.get(pk=claimed.task_id).submitted_count) == (0, 0)
 
 
@@ -90,7 +116,9 @@ def test_skipped_assignment_cannot_be_submitted(claimed, users, topic_schema):
 def test_label_rules(claimed, users, topic_schema, workspace):
     def submit(ids):
         with pytest.raises(ApplicationError) as error:
-            annotation_submit(assignment=claimed, label_ids=ids, time_spent_ms=1, submitted_by=users["expert_annotator"])
+            annotation_submit(
+                assignment=claimed, label_ids=ids, time_spent_ms=1, submitted_by=users["expert_annotator"]
+            )
         return str(error.value)
 
     refund, login, billing = (label_id(topic_schema, p) for p in ("billing/refund", "account/login", "billing"))

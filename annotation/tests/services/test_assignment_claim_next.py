@@ -34,7 +34,9 @@ def test_overlap_one_never_gives_a_task_twice_and_ends_with_none(annotation_proj
     assert assignment_claim_next(project=project, annotator=users["expert_annotator"]) is None
 
 
-def test_overlap_two_gives_each_task_to_two_annotators_in_different_slots(annotation_project_factory, users, topic_schema):
+def test_overlap_two_gives_each_task_to_two_annotators_in_different_slots(
+    annotation_project_factory, users, topic_schema
+):
     project = annotation_project_factory(n=1, overlap=2)
     a = assignment_claim_next(project=project, annotator=users["crowd_annotator"])
     b = assignment_claim_next(project=project, annotator=users["staff_annotator"])

@@ -6,7 +6,12 @@ from django.urls import reverse
 
 from accounts.models import Role
 from annotation.models import AnnotationTask
-from annotation.services import annotation_project_export, annotation_project_layers_set, assignment_claim_next, assignment_skip
+from annotation.services import (
+    annotation_project_export,
+    annotation_project_layers_set,
+    assignment_claim_next,
+    assignment_skip,
+)
 from annotation.services.export import annotator_reliability
 from annotation.tests.fixtures import submit_as
 from common.errors import ApplicationError
@@ -18,8 +23,9 @@ LAYERS = {"review_rate": 0.0, "spot_check_rate": 0.0, "disagreement_threshold": 
 
 @pytest.fixture
 def flip_project(annotation_project_factory, make_user, workspace, users):
-    """Six items, five annotators: A, B, C answer the truth (x x y y on the first four), D and E always the other label;
-    the last two items only A, D and E answer (the other two skip them). Hand-worked in annotation/tests/test_aggregation.py."""
+    """Six items, five annotators: A, B, C answer the truth (x x y y on the first four), D and E always the other
+    label; the last two items only A, D and E answer (the other two skip them). Hand-worked in
+    annotation/tests/test_aggregation.py."""
     project = annotation_project_factory(n=6, overlap=5)
     people = {name: make_user(f"flip_{name}", role=Role.CROWD_ANNOTATOR, workspace=workspace) for name in "ABCDE"}
     truth = [X, X, Y, Y, X, Y]
@@ -45,7 +51,10 @@ def test_dawid_skene_export_follows_the_honest_annotator_where_the_majority_foll
     assert _labels(majority) == [[X], [X], [Y], [Y], [Y], [X]]
     assert _labels(skene) == [[X], [X], [Y], [Y], [X], [Y]]
     assert (skene.operation_detail["aggregation"], skene.operation_detail["annotated"]) == ("dawid_skene", 6)
-    assert skene.operation_detail["rule"] == "Dawid-Skene EM over each annotator's confusion between answers; correction by most annotators"
+    assert (
+        skene.operation_detail["rule"]
+        == "Dawid-Skene EM over each annotator's confusion between answers; correction by most annotators"
+    )
 
 
 def test_reliability_export_breaks_ties_by_gold_accuracy(annotation_project_factory, annotation_version_factory, users):
@@ -54,9 +63,14 @@ def test_reliability_export_breaks_ties_by_gold_accuracy(annotation_project_fact
     VersionRecord.objects.filter(pk__in=first_two).update(labels=[X])
     project = annotation_project_factory(version=version, overlap=2)
     annotation_project_layers_set(project=project, gold_rate=1.0, **LAYERS)
-    assert list(AnnotationTask.objects.filter(project=project).order_by("pk").values_list("is_gold", flat=True)) == [True, True, False]
+    assert list(AnnotationTask.objects.filter(project=project).order_by("pk").values_list("is_gold", flat=True)) == [
+        True,
+        True,
+        False,
+    ]
     crowd, staff = users["crowd_annotator"], users["staff_annotator"]
-    # crowd is right on both gold items ((2 + 1) / (2 + 2) = 0.75), staff wrong on both (1 / 4 = 0.25); every item is a tie.
+    # crowd is right on both gold items ((2 + 1) / (2 + 2) = 0.75), staff wrong on both (1 / 4 = 0.25); every item is a
+    # tie.
     for person, answers in ((crowd, [X, X, Y]), (staff, [Y, Y, X])):
         for path in answers:
             submit_as(person, assignment_claim_next(project=project, annotator=person), path)
@@ -72,7 +86,10 @@ def test_reliability_export_breaks_ties_by_gold_accuracy(annotation_project_fact
 def test_unknown_aggregation_is_refused_and_nothing_is_made(flip_project):
     with pytest.raises(ApplicationError) as error:
         annotation_project_export(project=flip_project, aggregation="vote")
-    assert (error.value.where, error.value.message) == ("aggregation", "must be one of majority, reliability, dawid_skene")
+    assert (error.value.where, error.value.message) == (
+        "aggregation",
+        "must be one of majority, reliability, dawid_skene",
+    )
     assert DatasetVersion.objects.filter(operation="annotation_export").count() == 0
 
 
@@ -81,8 +98,9 @@ def test_api_command_and_page_take_the_aggregation(flip_project, api_for, client
                                                   {"aggregation": "dawid_skene"}, format="json")
     assert response.status_code == 201
     assert response.json()["operation_detail"]["aggregation"] == "dawid_skene"
-    bad = api_for(users["ml_engineer"]).post(f"/api/v1/annotation/projects/{flip_project.pk}/export/", {"aggregation": "vote"},
-                                             format="json")
+    bad = api_for(users["ml_engineer"]).post(
+        f"/api/v1/annotation/projects/{flip_project.pk}/export/", {"aggregation": "vote"}, format="json"
+    )
     assert (bad.status_code, bad.json()["where"]) == (400, "aggregation")
 
     call_command("annotation_export", "--project", str(flip_project.pk), "--aggregation", "reliability")
@@ -94,7 +112,9 @@ def test_api_command_and_page_take_the_aggregation(flip_project, api_for, client
     client.force_login(users["ml_engineer"])
     page = client.get(reverse("annotation:project-detail", args=[flip_project.pk])).content.decode()
     assert '<option value="dawid_skene">' in page
-    response = client.post(reverse("annotation:project-export", args=[flip_project.pk]), {"aggregation": "dawid_skene"}, follow=True)
+    response = client.post(
+        reverse("annotation:project-export", args=[flip_project.pk]), {"aggregation": "dawid_skene"}, follow=True
+    )
     latest = DatasetVersion.objects.filter(operation="annotation_export").latest("pk")
     assert latest.operation_detail["aggregation"] == "dawid_skene"
     assert "<td>dawid_skene</td>" in response.content.decode()

@@ -20,34 +20,53 @@ from datahub.models import Record
 
 @pytest.fixture
 def pairwise_schema(workspace, users):
-    return label_schema_create(workspace=workspace, name="Compare", tree=TOPIC_TREE, pairwise_question="  Which answer is better? ",
-                               created_by=users["ml_engineer"])
+    return label_schema_create(
+        workspace=workspace,
+        name="Compare",
+        tree=TOPIC_TREE,
+        pairwise_question="  Which answer is better? ",
+        created_by=users["ml_engineer"],
+    )
 
 
 @pytest.fixture
 def pairwise_project(annotation_project_factory, annotation_version_factory, pairwise_schema):
     def make(*, n: int = 3, overlap: int = 1, name: str = "Compare answers"):
-        return annotation_project_factory(version=annotation_version_factory(rows=[preference_row(i) for i in range(n)]), overlap=overlap,
-                                          schema=pairwise_schema, name=name)
+        return annotation_project_factory(
+            version=annotation_version_factory(rows=[preference_row(i) for i in range(n)]),
+            overlap=overlap,
+            schema=pairwise_schema,
+            name=name,
+        )
 
     return make
 
 
 def _submit(project, user, preference="", path="billing/refund"):
     assignment = assignment_claim_next(project=project, annotator=user)
-    return annotation_submit(assignment=assignment, label_ids=[label_id(project.schema, path)], time_spent_ms=1, submitted_by=user,
-                             preference=preference)
+    return annotation_submit(
+        assignment=assignment,
+        label_ids=[label_id(project.schema, path)],
+        time_spent_ms=1,
+        submitted_by=user,
+        preference=preference,
+    )
 
 
 def test_schema_keeps_the_pairwise_question(pairwise_schema, workspace):
     assert pairwise_schema.pairwise_question == "Which answer is better?"
-    assert HistoryEvent.objects.get(verb="published", target_id=pairwise_schema.pk).after["pairwise_question"] == "Which answer is better?"
+    assert (
+        HistoryEvent.objects.get(verb="published", target_id=pairwise_schema.pk).after["pairwise_question"]
+        == "Which answer is better?"
+    )
     with pytest.raises(ApplicationError) as refused:
         label_schema_create(workspace=workspace, name="Bad", tree=TOPIC_TREE, pairwise_question="x" * 301)
     assert str(refused.value) == "pairwise_question: longer than 300 characters"
 
 
-def test_submit_stores_the_preference_and_checks_it(pairwise_project, annotation_project_factory, topic_schema, pairwise_schema, users):
+def test_submit_stores_the_preference_and_checks_it(
+    pairwise_project, annotation_project_factory, topic_schema, pairwise_schema, users
+):
     project = pairwise_project()
     person = users["crowd_annotator"]
     with pytest.raises(ApplicationError) as refused:
@@ -134,7 +153,9 @@ def test_workbench_shows_answers_a_and_b_and_submits_the_preference(pairwise_pro
     assert Annotation.objects.get(assignment=assignment).preference == "tie"
 
 
-def test_api_schema_item_and_submit_carry_the_preference(api_for, users, workspace, annotation_project_factory, annotation_version_factory):
+def test_api_schema_item_and_submit_carry_the_preference(
+    api_for, users, workspace, annotation_project_factory, annotation_version_factory
+):
     manager = api_for(users["ml_engineer"])
     response = manager.post("/api/v1/label-schemas/", {"workspace": workspace.pk, "name": "Compare", "tree": TOPIC_TREE,
                                                         "pairwise_question": "Better?"}, format="json")

@@ -33,14 +33,24 @@ def draft_row(question: int, answer: int) -> dict:
 
 
 def pair_row(i: int) -> dict:
-    return {"kind": "preference", "messages": [{"role": "user", "content": f"Pair question {i}?"}],
-            "chosen": {"role": "assistant", "content": f"Pair {i} first."}, "rejected": {"role": "assistant", "content": f"Pair {i} second."}}
+    return {
+        "kind": "preference",
+        "messages": [{"role": "user", "content": f"Pair question {i}?"}],
+        "chosen": {"role": "assistant", "content": f"Pair {i} first."},
+        "rejected": {"role": "assistant", "content": f"Pair {i} second."},
+    }
 
 
 @pytest.fixture
 def rating_only(workspace, users):
-    return label_schema_create(workspace=workspace, name="Helpfulness", tree=[], rating_scale=5, rating_question="How helpful?",
-                               created_by=users["ml_engineer"])
+    return label_schema_create(
+        workspace=workspace,
+        name="Helpfulness",
+        tree=[],
+        rating_scale=5,
+        rating_question="How helpful?",
+        created_by=users["ml_engineer"],
+    )
 
 
 def test_a_schema_may_go_without_labels_only_when_it_asks_a_question(workspace, rating_only):
@@ -60,7 +70,9 @@ def test_a_rating_only_project_asks_every_record_and_needs_an_answer(annotation_
     for fields, message in [({}, "answer: answer at least one of the questions"),
                             ({"label_ids": [1]}, f"label_ids[0]: label 1 is not in the schema {rating_only}")]:
         with pytest.raises(ApplicationError) as refused:
-            annotation_submit(assignment=assignment, time_spent_ms=1, submitted_by=person, **{"label_ids": [], **fields})
+            annotation_submit(
+                assignment=assignment, time_spent_ms=1, submitted_by=person, **{"label_ids": [], **fields}
+            )
         assert str(refused.value) == message
     annotation = annotation_submit(assignment=assignment, label_ids=[], rating=4, time_spent_ms=1, submitted_by=person)
     assert (annotation.rating, list(annotation.labels.all())) == (4, [])
@@ -73,29 +85,52 @@ def test_question_only_schemas_make_items_only_of_what_they_ask_about(annotation
     version = annotation_version_factory(rows=rows)
 
     def items(schema):
-        project = annotation_project_create(workspace=workspace, name=f"Over {schema.name}", dataset_version=version, schema=schema)
-        return sorted(len(candidates) for candidates in AnnotationTask.objects.filter(project=project).values_list("candidates", flat=True))
+        project = annotation_project_create(
+            workspace=workspace, name=f"Over {schema.name}", dataset_version=version, schema=schema
+        )
+        return sorted(
+            len(candidates)
+            for candidates in AnnotationTask.objects.filter(project=project).values_list("candidates", flat=True)
+        )
 
     ranking = label_schema_create(workspace=workspace, name="Rank only", tree=[], ranking_question="Best first")
     both = label_schema_create(workspace=workspace, name="Rank and compare", tree=[], ranking_question="Best first",
                                pairwise_question="Which is better?")
-    pairwise = label_schema_create(workspace=workspace, name="Compare only", tree=[], pairwise_question="Which is better?")
+    pairwise = label_schema_create(
+        workspace=workspace, name="Compare only", tree=[], pairwise_question="Which is better?"
+    )
     assert items(ranking) == [3]  # the lone answer and the preference records have nothing to be asked
     assert items(both) == [0, 0, 3]  # the two preference records are compared
     assert items(pairwise) == [0, 0]
     nothing = annotation_version_factory(rows=[support_row(0)])
     with pytest.raises(ApplicationError) as refused:
         annotation_project_create(workspace=workspace, name="Nothing", dataset_version=nothing, schema=pairwise)
-    assert str(refused.value).startswith("dataset_version: the dataset version has nothing the schema Compare only v1 asks about")
+    assert str(refused.value).startswith(
+        "dataset_version: the dataset version has nothing the schema Compare only v1 asks about"
+    )
 
 
-def test_a_check_of_an_answer_without_labels_can_be_accepted_or_rejected_not_fixed(annotation_project_factory, rating_only, users):
+def test_a_check_of_an_answer_without_labels_can_be_accepted_or_rejected_not_fixed(
+    annotation_project_factory, rating_only, users
+):
     project = annotation_project_factory(n=1, schema=rating_only)
-    annotation_project_layers_set(project=project, review_rate=1.0, spot_check_rate=0, gold_rate=0, disagreement_threshold=0.5,
-                                  blind=True, label_pools=[])
+    annotation_project_layers_set(
+        project=project,
+        review_rate=1.0,
+        spot_check_rate=0,
+        gold_rate=0,
+        disagreement_threshold=0.5,
+        blind=True,
+        label_pools=[],
+    )
     person, reviewer = users["crowd_annotator"], users["reviewer"]
-    annotation_submit(assignment=assignment_claim_next(project=project, annotator=person), label_ids=[], rating=2, time_spent_ms=1,
-                      submitted_by=person)
+    annotation_submit(
+        assignment=assignment_claim_next(project=project, annotator=person),
+        label_ids=[],
+        rating=2,
+        time_spent_ms=1,
+        submitted_by=person,
+    )
     review = review_claim_next(project=project, reviewer=reviewer, layer="review")
     with pytest.raises(ApplicationError) as refused:
         review_decide(review=review, reviewer=reviewer, verdict="fix", label_ids=[])
@@ -103,12 +138,18 @@ def test_a_check_of_an_answer_without_labels_can_be_accepted_or_rejected_not_fix
     assert review_decide(review=review, reviewer=reviewer, verdict="accept").status == "accepted"
 
 
-def test_pages_and_command_make_and_show_a_schema_without_labels(client, users, workspace, annotation_project_factory, rating_only):
+def test_pages_and_command_make_and_show_a_schema_without_labels(
+    client, users, workspace, annotation_project_factory, rating_only
+):
     client.force_login(users["ml_engineer"])
-    made = client.post(reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "Stars", "tree_text": "",
-                                                             "leaf_only": "on", "rating_scale": 5})
+    made = client.post(
+        reverse("annotation:schema-create"),
+        {"workspace": workspace.pk, "name": "Stars", "tree_text": "", "leaf_only": "on", "rating_scale": 5},
+    )
     assert made.status_code == 302 and LabelSchema.objects.get(name="Stars").labels.count() == 0
-    refused = client.post(reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "Nothing", "tree_text": "  "})
+    refused = client.post(
+        reverse("annotation:schema-create"), {"workspace": workspace.pk, "name": "Nothing", "tree_text": "  "}
+    )
     assert refused.status_code == 400 and "the label tree needs at least one label" in refused.content.decode()
     project = annotation_project_factory(n=1, schema=rating_only)
     detail = client.get(reverse("annotation:project-detail", args=[project.pk])).content.decode()
@@ -118,7 +159,16 @@ def test_pages_and_command_make_and_show_a_schema_without_labels(client, users, 
     page = client.post(reverse("annotation:workbench", args=[project.pk]), follow=True).content.decode()
     assert 'id="rating"' in page and 'id="label-tree"' not in page
     out = io.StringIO()
-    call_command("label_schema_create", "--workspace", "Acme support", "--name", "Ranks", "--ranking-question", "Best first?", stdout=out)
+    call_command(
+        "label_schema_create",
+        "--workspace",
+        "Acme support",
+        "--name",
+        "Ranks",
+        "--ranking-question",
+        "Best first?",
+        stdout=out,
+    )
     assert "with 0 labels" in out.getvalue()
     with pytest.raises(CommandError) as error:
         call_command("label_schema_create", "--workspace", "Acme support", "--name", "Bare")

@@ -63,7 +63,9 @@ def test_concurrent_claims_never_give_a_task_twice(annotation_project_factory, m
 def test_concurrent_first_claims_take_distinct_tasks(annotation_project_factory, make_user, workspace):
     project = annotation_project_factory(n=THREADS - 2)
     annotators = [make_user(f"staff{i}", role="staff_annotator", workspace=workspace) for i in range(THREADS)]
-    results = _run_in_threads(lambda i: getattr(assignment_claim_next(project=project, annotator=annotators[i]), "task_id", None), THREADS)
+    results = _run_in_threads(
+        lambda i: getattr(assignment_claim_next(project=project, annotator=annotators[i]), "task_id", None), THREADS
+    )
     taken = [task for task in results if task is not None]
     assert sorted(taken) == sorted(project.tasks.values_list("pk", flat=True))
     assert results.count(None) == 2
@@ -78,8 +80,12 @@ def test_concurrent_claims_with_overlap_fill_each_slot_once(annotation_project_f
         got = []
         while (assignment := assignment_claim_next(project=project, annotator=annotators[i])) is not None:
             got.append((assignment.task_id, assignment.slot))
-            annotation_submit(assignment=assignment, label_ids=[label_id(project.schema, "account/login")], time_spent_ms=1,
-                              submitted_by=annotators[i])
+            annotation_submit(
+                assignment=assignment,
+                label_ids=[label_id(project.schema, "account/login")],
+                time_spent_ms=1,
+                submitted_by=annotators[i],
+            )
         return got
 
     slots = [slot for got in _run_in_threads(claim_all, THREADS) for slot in got]

@@ -18,13 +18,22 @@ LAYERS = {"review_rate": 0.0, "spot_check_rate": 0.0, "gold_rate": 0.0, "blind":
 
 
 def _state(project):
-    assignments = sorted(Assignment.objects.filter(task__project=project).values_list("task__entry_id", "annotator__username", "slot",
-                                                                                        "status"))
+    assignments = sorted(
+        Assignment.objects.filter(task__project=project).values_list(
+            "task__entry_id", "annotator__username", "slot", "status"
+        )
+    )
     annotations = sorted(Annotation.objects.filter(task__project=project).values_list(
         "task__entry_id", "annotator__username", "annotator_kind", "gold_correct", "rating", "free_text", "preference",
         "ranking"))
-    tasks = list(AnnotationTask.objects.filter(project=project).order_by("entry_id").values_list("submitted_count", "is_complete"))
-    reviews = sorted(Review.objects.filter(task__project=project).values_list("task__entry_id", "layer", "sampled_because"))
+    tasks = list(
+        AnnotationTask.objects.filter(project=project)
+        .order_by("entry_id")
+        .values_list("submitted_count", "is_complete")
+    )
+    reviews = sorted(
+        Review.objects.filter(task__project=project).values_list("task__entry_id", "layer", "sampled_because")
+    )
     verbs = sorted(HistoryEvent.objects.filter(verb__in=["claimed", "submitted"]).values_list("verb", flat=True))
     return assignments, annotations, tasks, reviews, verbs
 
@@ -65,17 +74,33 @@ def _claim_portable(project, user):
 def _submit_function(assignment, user, label_ids, rating=None, free_text="", preference="", ranking=None):
     if ranking is None and assignment.task.project.schema.ranking_question:
         ranking = AnnotationTask.objects.get(pk=assignment.task_id).candidates
-    return annotation_submit(assignment=assignment, label_ids=label_ids, time_spent_ms=5, submitted_by=user, rating=rating,
-                             free_text=free_text, preference=preference, ranking=ranking)
+    return annotation_submit(
+        assignment=assignment,
+        label_ids=label_ids,
+        time_spent_ms=5,
+        submitted_by=user,
+        rating=rating,
+        free_text=free_text,
+        preference=preference,
+        ranking=ranking,
+    )
 
 
 def _submit_portable(assignment, user, label_ids, rating=None, free_text="", preference="", ranking=None):
     if ranking is None and assignment.task.project.schema.ranking_question:
         ranking = AnnotationTask.objects.get(pk=assignment.task_id).candidates
     project, labels, correction, comment, kind = annotation_services._answer_check(
-        assignment=assignment, label_ids=label_ids, corrected_response="", comment="", time_spent_ms=5, submitted_by=user)
+        assignment=assignment,
+        label_ids=label_ids,
+        corrected_response="",
+        comment="",
+        time_spent_ms=5,
+        submitted_by=user,
+    )
     rating, free_text = annotation_services.fields_check(schema=project.schema, rating=rating, free_text=free_text)
-    preference = annotation_services.preference_check(schema=project.schema, task_id=assignment.task_id, preference=preference)
+    preference = annotation_services.preference_check(
+        schema=project.schema, task_id=assignment.task_id, preference=preference
+    )
     ranking = annotation_services.ranking_check(schema=project.schema, task_id=assignment.task_id, ranking=ranking)
     return queue_paths._submit_portable(assignment=assignment, project=project, labels=labels, correction=correction,
                                         comment=comment, kind=kind, time_spent_ms=5, submitted_by=user, rating=rating,
@@ -84,9 +109,12 @@ def _submit_portable(assignment, user, label_ids, rating=None, free_text="", pre
 
 
 def _pair_row(i: int) -> dict:
-    return {"kind": "preference", "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
-            "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing."},
-            "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help."}}
+    return {
+        "kind": "preference",
+        "messages": [{"role": "user", "content": f"Question {i}: how do I get my money back?"}],
+        "chosen": {"role": "assistant", "content": f"Answer {i}: open Billing."},
+        "rejected": {"role": "assistant", "content": f"Answer {i}: I cannot help."},
+    }
 
 
 def _answers_row(i: int, answer: int) -> dict:
@@ -95,8 +123,9 @@ def _answers_row(i: int, answer: int) -> dict:
 
 
 @pytest.mark.parametrize("fields", ["labels", "rated", "pairwise", "ranking"])
-def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_factory, annotation_version_factory, users, topic_schema,
-                                                          workspace, fields):
+def test_functions_and_portable_steps_leave_the_same_rows(
+    annotation_project_factory, annotation_version_factory, users, topic_schema, workspace, fields
+):
     from annotation.services import label_schema_create
     from annotation.tests.fixtures import TOPIC_TREE
 
@@ -105,9 +134,13 @@ def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_fac
         schema = label_schema_create(workspace=workspace, name="Rated topic", tree=TOPIC_TREE, rating_scale=5,
                                      rating_question="How good is the answer?", free_text_question="What is missing?")
     if fields == "pairwise":
-        schema = label_schema_create(workspace=workspace, name="Pairwise topic", tree=TOPIC_TREE, pairwise_question="Which is better?")
+        schema = label_schema_create(
+            workspace=workspace, name="Pairwise topic", tree=TOPIC_TREE, pairwise_question="Which is better?"
+        )
     if fields == "ranking":
-        schema = label_schema_create(workspace=workspace, name="Ranked topic", tree=TOPIC_TREE, ranking_question="Best answer first")
+        schema = label_schema_create(
+            workspace=workspace, name="Ranked topic", tree=TOPIC_TREE, ranking_question="Best answer first"
+        )
     states = []
     for i, (claim, submit) in enumerate([(_claim_function, _submit_function), (_claim_portable, _submit_portable)]):
         version = None
@@ -128,38 +161,70 @@ def test_functions_and_portable_steps_leave_the_same_rows(annotation_project_fac
         position = {entry: entries.index(entry) for entry in entries}
         # A ranking names entries too: compare each as the order of its entries' ranks within the item.
         annotations = [(*rest, [sorted(ranking).index(e) for e in ranking]) for *rest, ranking in annotations]
-        normalised.append(([(position[e], *rest) for e, *rest in assignments], [(position[e], *rest) for e, *rest in annotations],
-                           tasks, [(position[e], *rest) for e, *rest in reviews], verbs))
+        normalised.append(
+            (
+                [(position[e], *rest) for e, *rest in assignments],
+                [(position[e], *rest) for e, *rest in annotations],
+                tasks,
+                [(position[e], *rest) for e, *rest in reviews],
+                verbs,
+            )
+        )
     assert normalised[0] == normalised[1]
     assert normalised[0][3] == [(0, "disagreement", "disagreement 0.50")]
     assert normalised[0][2] == [(2, True), (1, False), (0, False)]
-    ratings = sorted(((rating, text) for *_, rating, text, _, _ in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1]))
+    ratings = sorted(
+        ((rating, text) for *_, rating, text, _, _ in normalised[0][1]), key=lambda p: (p[0] is None, p[0] or 0, p[1])
+    )
     assert ratings == ([(2, ""), (4, "Polite."), (None, "")] if fields == "rated" else [(None, "")] * 3)
     assert sorted(row[-2] for row in normalised[0][1]) == (["", "b", "tie"] if fields == "pairwise" else ["", "", ""])
-    assert sorted(row[-1] for row in normalised[0][1]) == ([[0, 1, 2], [0, 1, 2], [2, 1, 0]] if fields == "ranking" else [[]] * 3)
+    assert sorted(row[-1] for row in normalised[0][1]) == (
+        [[0, 1, 2], [0, 1, 2], [2, 1, 0]] if fields == "ranking" else [[]] * 3
+    )
 
 
-def test_a_claim_is_one_statement_and_a_submit_two(annotation_project_factory, users, topic_schema, django_assert_num_queries):
+def test_a_claim_is_one_statement_and_a_submit_two(
+    annotation_project_factory, users, topic_schema, django_assert_num_queries
+):
     project = annotation_project_factory(n=3)
     annotator = users["crowd_annotator"]
     warm = assignment_claim_next(project=project, annotator=annotator)
-    annotation_submit(assignment=warm, label_ids=[label_id(topic_schema, "billing/refund")], time_spent_ms=1, submitted_by=annotator)
+    annotation_submit(
+        assignment=warm, label_ids=[label_id(topic_schema, "billing/refund")], time_spent_ms=1, submitted_by=annotator
+    )
     with django_assert_num_queries(1):
         assignment = assignment_claim_next(project=project, annotator=annotator)
     refund = label_id(topic_schema, "billing/refund")
     # The project with the submitter's role, then the function (the schema's labels were read by the first submit).
     with django_assert_num_queries(2):
-        annotation = annotation_submit(assignment=assignment, label_ids=[refund], time_spent_ms=1, submitted_by=annotator)
-    assert (annotation.assignment_id, annotation.annotator_kind, list(annotation.labels.values_list("path", flat=True))) == (
-        assignment.pk, "crowd", ["billing/refund"])
+        annotation = annotation_submit(
+            assignment=assignment, label_ids=[refund], time_spent_ms=1, submitted_by=annotator
+        )
+    assert (
+        annotation.assignment_id,
+        annotation.annotator_kind,
+        list(annotation.labels.values_list("path", flat=True)),
+    ) == (assignment.pk, "crowd", ["billing/refund"])
     assert HistoryEvent.objects.get(verb="submitted", target_id=annotation.pk).after == {
-        "assignment": assignment.pk, "task": assignment.task_id, "labels": ["billing/refund"], "corrected": False, "time_spent_ms": 1,
-        "annotator_kind": "crowd"}
+        "assignment": assignment.pk,
+        "task": assignment.task_id,
+        "labels": ["billing/refund"],
+        "corrected": False,
+        "time_spent_ms": 1,
+        "annotator_kind": "crowd",
+    }
     claimed = HistoryEvent.objects.get(verb="claimed", target_id=assignment.pk).after
-    assert claimed == {"task": assignment.task_id, "slot": 0, "expires_at": assignment.expires_at.isoformat(), "expired": []}
+    assert claimed == {
+        "task": assignment.task_id,
+        "slot": 0,
+        "expires_at": assignment.expires_at.isoformat(),
+        "expired": [],
+    }
 
 
-def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation_project_factory, users, topic_schema, workspace):
+def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(
+    annotation_project_factory, users, topic_schema, workspace
+):
     """AI first: an AI answer completes its item whatever the overlap and always goes to the re-check queue; a person's
     answer counts against the overlap as usual and is not re-checked (review rate 0)."""
     from annotation.services import ai_annotator_create
@@ -186,7 +251,9 @@ def test_ai_first_answers_complete_and_queue_a_re_check_on_both_paths(annotation
     assert [(row[0], row[1]) for row in states[0][1]] == [(0, "ai"), (1, "crowd")]
 
 
-def test_both_paths_write_a_disagreement_as_the_function_rounds_it(annotation_project_factory, make_user, workspace, topic_schema):
+def test_both_paths_write_a_disagreement_as_the_function_rounds_it(
+    annotation_project_factory, make_user, workspace, topic_schema
+):
     """Seven of eight annotators agree: the disagreement is 1/8 = 0.125, written 0.13 by both paths (half away from
     zero, as PostgreSQL rounds a numeric), where Python's own formatting would write 0.12."""
     reasons = []

@@ -1,6 +1,6 @@
-"""Ranking of N answers per schema: items grouped by prompt, submit checks, both queue paths' storage (test_queue_paths),
-agreement (Kendall tau against scipy), export as rank labels and as preference pairs, the API, the command and the
-workbench page."""
+"""Ranking of N answers per schema: items grouped by prompt, submit checks, both queue paths' storage
+(test_queue_paths), agreement (Kendall tau against scipy), export as rank labels and as preference pairs, the API, the
+command and the workbench page."""
 
 import io
 import json
@@ -23,9 +23,14 @@ from datahub.models import Record, VersionRecord
 
 
 def answer_row(question: int, answer: int) -> dict:
-    return {"kind": "sft", "messages": [{"role": "system", "content": "You are Acme's support assistant."},
-                                        {"role": "user", "content": f"Question {question}: how do I get my money back?"},
-                                        {"role": "assistant", "content": f"Answer {answer} to question {question}."}]}
+    return {
+        "kind": "sft",
+        "messages": [
+            {"role": "system", "content": "You are Acme's support assistant."},
+            {"role": "user", "content": f"Question {question}: how do I get my money back?"},
+            {"role": "assistant", "content": f"Answer {answer} to question {question}."},
+        ],
+    }
 
 
 def pair_row(i: int) -> dict:
@@ -36,14 +41,22 @@ def pair_row(i: int) -> dict:
 
 @pytest.fixture
 def ranking_schema(workspace, users):
-    return label_schema_create(workspace=workspace, name="Rank", tree=TOPIC_TREE, ranking_question=" Best answer first ",
-                               pairwise_question="Which is better?", created_by=users["ml_engineer"])
+    return label_schema_create(
+        workspace=workspace,
+        name="Rank",
+        tree=TOPIC_TREE,
+        ranking_question=" Best answer first ",
+        pairwise_question="Which is better?",
+        created_by=users["ml_engineer"],
+    )
 
 
 @pytest.fixture
 def ranking_project(annotation_project_factory, annotation_version_factory, ranking_schema):
     def make(*, rows: list[dict], overlap: int = 1, name: str = "Rank answers"):
-        return annotation_project_factory(version=annotation_version_factory(rows=rows), overlap=overlap, schema=ranking_schema, name=name)
+        return annotation_project_factory(
+            version=annotation_version_factory(rows=rows), overlap=overlap, schema=ranking_schema, name=name
+        )
 
     return make
 
@@ -58,13 +71,24 @@ def _rank(project, user, order: list[int] | None = None, **fields):
     assignment = assignment_claim_next(project=project, annotator=user)
     candidates = AnnotationTask.objects.get(pk=assignment.task_id).candidates
     ranking = [candidates[i] for i in order] if order is not None else []
-    return annotation_submit(assignment=assignment, label_ids=[label_id(project.schema, "billing/refund")], time_spent_ms=1,
-                             submitted_by=user, ranking=ranking, **fields)
+    return annotation_submit(
+        assignment=assignment,
+        label_ids=[label_id(project.schema, "billing/refund")],
+        time_spent_ms=1,
+        submitted_by=user,
+        ranking=ranking,
+        **fields,
+    )
 
 
 def test_a_project_groups_the_answers_to_one_prompt_into_ranking_items(ranking_project):
     # Question 0: three answers; question 1: one; question 2: eleven (cut 6 + 5); a preference record stays alone.
-    rows = [answer_row(0, a) for a in range(3)] + [answer_row(1, 0)] + [answer_row(2, a) for a in range(11)] + [pair_row(0)]
+    rows = (
+        [answer_row(0, a) for a in range(3)]
+        + [answer_row(1, 0)]
+        + [answer_row(2, a) for a in range(11)]
+        + [pair_row(0)]
+    )
     project = ranking_project(rows=rows)
     tasks = list(AnnotationTask.objects.filter(project=project).order_by("pk").values_list("entry_id", "candidates"))
     by_text = {tuple(_texts(candidates or [entry])): (entry, candidates) for entry, candidates in tasks}
@@ -75,7 +99,12 @@ def test_a_project_groups_the_answers_to_one_prompt_into_ranking_items(ranking_p
             assert len({text.split(" to ")[1] for text in texts}) == 1  # one prompt per item
     assert ("Answer 0 to question 1.",) in by_text
     assert sum(len(key) for key in by_text) == len(rows)
-    assert HistoryEvent.objects.get(verb="created", target_type="annotation.annotationproject", target_id=project.pk).after["ranking_items"] == 3
+    assert (
+        HistoryEvent.objects.get(
+            verb="created", target_type="annotation.annotationproject", target_id=project.pk
+        ).after["ranking_items"]
+        == 3
+    )
     # Tasks come in entry order, so the queue walks the version as stored.
     assert [entry for entry, _ in tasks] == sorted(entry for entry, _ in tasks)
 
@@ -94,11 +123,16 @@ def test_submit_stores_the_ranking_and_checks_it(ranking_project, annotation_pro
     cases = [
         ({}, "ranking: rank the 3 answers, best first"),
         ({"ranking": candidates[:2]}, f"ranking: rank every answer; not ranked: {candidates[2]}"),
-        ({"ranking": [candidates[0], candidates[0], candidates[1]]}, f"ranking[1]: answer {candidates[0]} is ranked twice"),
+        (
+            {"ranking": [candidates[0], candidates[0], candidates[1]]},
+            f"ranking[1]: answer {candidates[0]} is ranked twice",
+        ),
         ({"ranking": [candidates[0], 999_999, candidates[1]]}, "ranking[1]: 999999 is not one of this item's answers"),
         ({"ranking": ["x"]}, "ranking[0]: 'x' is not an answer id"),
-        ({"ranking": candidates, "corrected_response": "Better."},
-         "corrected_response: a ranking item has several answers; rank them instead of correcting one"),
+        (
+            {"ranking": candidates, "corrected_response": "Better."},
+            "corrected_response: a ranking item has several answers; rank them instead of correcting one",
+        ),
     ]
     for fields, message in cases:
         with pytest.raises(ApplicationError) as refused:
@@ -148,7 +182,11 @@ def test_kendall_tau_agreement_equals_scipy(ranking_project, users, client):
     project = ranking_project(rows=[answer_row(q, a) for q in range(3) for a in range(4)], overlap=3)
     people = [users["crowd_annotator"], users["staff_annotator"], users["expert_annotator"]]
     # Per item, each annotator's order of the candidate positions, best first.
-    table = [[[0, 1, 2, 3], [0, 1, 2, 3], [3, 2, 1, 0]], [[1, 0, 2, 3], [0, 1, 3, 2], [0, 1, 2, 3]], [[2, 0, 1, 3], [2, 1, 0, 3], [2, 0, 1, 3]]]
+    table = [
+        [[0, 1, 2, 3], [0, 1, 2, 3], [3, 2, 1, 0]],
+        [[1, 0, 2, 3], [0, 1, 3, 2], [0, 1, 2, 3]],
+        [[2, 0, 1, 3], [2, 1, 0, 3], [2, 0, 1, 3]],
+    ]
     for item in table:
         for person, order in zip(people, item, strict=True):
             _rank(project, person, order)
@@ -164,7 +202,8 @@ def test_kendall_tau_agreement_equals_scipy(ranking_project, users, client):
     assert units == 3
     assert mean == pytest.approx(sum(expected) / len(expected), abs=1e-12)
     assert mine == pytest.approx({pk: sum(v) / len(v) for pk, v in per_person.items()}, abs=1e-12)
-    # By hand on the first item: the two identical rankings agree fully (1) and each disagrees fully with the reversed one.
+    # By hand on the first item: the two identical rankings agree fully (1) and each disagrees fully with the reversed
+    # one.
     assert ranking_taus({1: [(1, [5, 6, 7]), (2, [5, 6, 7]), (3, [7, 6, 5])]})[1] == pytest.approx((1 - 1 - 1) / 3)
     dashboard = project_dashboard(project=project)
     assert (dashboard.ranking_units, dashboard.ranking_tau) == (3, pytest.approx(mean))
@@ -207,8 +246,13 @@ def test_preference_pairs_export_is_ready_for_dpo(ranking_project, users):
             assignment = assignment_claim_next(project=project, annotator=person)
             assert assignment.task_id == task.pk
             fields = {"ranking": [task.candidates[i] for i in answer]} if task.candidates else {"preference": answer}
-            annotation_submit(assignment=assignment, label_ids=[label_id(project.schema, "billing/refund")], time_spent_ms=1,
-                              submitted_by=person, **fields)
+            annotation_submit(
+                assignment=assignment,
+                label_ids=[label_id(project.schema, "billing/refund")],
+                time_spent_ms=1,
+                submitted_by=person,
+                **fields,
+            )
     version = annotation_project_export(project=project, created_by=users["ml_engineer"], output="preference_pairs")
     entries = list(version.entries.select_related("record").order_by("pk"))
     assert all(entry.record.kind == "preference" for entry in entries)
@@ -217,7 +261,11 @@ def test_preference_pairs_export_is_ready_for_dpo(ranking_project, users):
     a, b, c = _texts(three)
     assert rows_out == {(c, a), (c, b), (a, b), ("Pair 0: the stored rejected one.", "Pair 0: the stored chosen one."),
                         ("Pair 1: the stored chosen one.", "Pair 1: the stored rejected one.")}
-    ranked = [entry for entry in entries if entry.record.origin == "annotation" and entry.record.messages[-1]["content"].startswith("Question")]
+    ranked = [
+        entry
+        for entry in entries
+        if entry.record.origin == "annotation" and entry.record.messages[-1]["content"].startswith("Question")
+    ]
     for entry in ranked:
         parent = Record.objects.get(pk=entry.record.parent_id)
         assert parent.messages[-1] == entry.record.chosen and parent.messages[:-1] == entry.record.messages
@@ -242,13 +290,17 @@ def test_preference_pairs_export_needs_rankings_or_choices(ranking_project, user
     assert str(refused.value) == "output: must be one of records, preference_pairs"
 
 
-def test_api_claim_submit_and_export_carry_the_ranking(api_for, users, workspace, annotation_project_factory, annotation_version_factory):
+def test_api_claim_submit_and_export_carry_the_ranking(
+    api_for, users, workspace, annotation_project_factory, annotation_version_factory
+):
     manager = api_for(users["ml_engineer"])
     response = manager.post("/api/v1/label-schemas/", {"workspace": workspace.pk, "name": "Rank", "tree": TOPIC_TREE,
                                                         "ranking_question": "Best first?"}, format="json")
     assert response.status_code == 201 and response.json()["ranking_question"] == "Best first?"
     schema = LabelSchema.objects.get(pk=response.json()["id"])
-    project = annotation_project_factory(version=annotation_version_factory(rows=[answer_row(0, a) for a in range(3)]), schema=schema)
+    project = annotation_project_factory(
+        version=annotation_version_factory(rows=[answer_row(0, a) for a in range(3)]), schema=schema
+    )
     worker = api_for(users["crowd_annotator"])
     item = worker.post(f"/api/v1/annotation/projects/{project.pk}/claim/").json()
     assert item["ranking_question"] == "Best first?" and item["correctable"] is False
@@ -263,7 +315,9 @@ def test_api_claim_submit_and_export_carry_the_ranking(api_for, users, workspace
     assert done.status_code == 200 and done.json()["ranking"] == order
     agreement = manager.get(f"/api/v1/annotation/projects/{project.pk}/agreement/").json()
     assert (agreement["ranking_items"], agreement["ranking_tau"]) == (0, None)
-    exported = manager.post(f"/api/v1/annotation/projects/{project.pk}/export/", {"output": "preference_pairs"}, format="json")
+    exported = manager.post(
+        f"/api/v1/annotation/projects/{project.pk}/export/", {"output": "preference_pairs"}, format="json"
+    )
     assert exported.status_code == 201
     assert exported.json()["operation_detail"]["pairs"] == 3 and exported.json()["counts"]
 
@@ -277,7 +331,15 @@ def test_commands_take_the_ranking_question_and_export_pairs(tmp_path, workspace
     project = ranking_project(rows=[answer_row(0, a) for a in range(3)])
     _rank(project, users["crowd_annotator"], [1, 0, 2])
     out = io.StringIO()
-    call_command("annotation_export", "--project", str(project.pk), "--output", "preference_pairs", stdout=out, stderr=io.StringIO())
+    call_command(
+        "annotation_export",
+        "--project",
+        str(project.pk),
+        "--output",
+        "preference_pairs",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     assert "3 preference pairs (3 from 1 ranked items, 0 A/B pairs swapped)" in out.getvalue()
     out = io.StringIO()
     call_command("annotation_agreement", "--project", str(project.pk), stdout=out)
@@ -291,13 +353,16 @@ def test_workbench_shows_the_answers_shuffled_and_takes_places(ranking_project, 
     assignment = Assignment.objects.get(annotator=users["crowd_annotator"], status="active")
     candidates = AnnotationTask.objects.get(pk=assignment.task_id).candidates
     assert 'id="ranking"' in page and "Best answer first" in page and 'id="corrected-response"' not in page
-    # The page shows the answers in this assignment's shuffled order, numbered 1..4, each select naming its answer's entry.
+    # The page shows the answers in this assignment's shuffled order, numbered 1..4, each select naming its answer's
+    # entry.
     from annotation.selectors import candidates_shown
 
     order = [c.entry_id for c in candidates_shown(candidates, {}, seed=assignment.pk)]
     texts = _texts(order)
     assert [page.index(text) for text in texts] == sorted(page.index(text) for text in texts)
-    assert [page.index(f'name="place_{entry}"') for entry in order] == sorted(page.index(f'name="place_{e}"') for e in order)
+    assert [page.index(f'name="place_{entry}"') for entry in order] == sorted(
+        page.index(f'name="place_{e}"') for e in order
+    )
     assert f'id="candidate-1" data-number="1"><span class="role">Answer 1</span>{texts[0]}' in page
     url = reverse("annotation:assignment-submit", args=[assignment.pk])
     label = label_id(project.schema, "billing/refund")

@@ -8,7 +8,14 @@ from annotation.tests.fixtures import label_id, submit_as
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 
-LAYERS = {"review_rate": 0.0, "spot_check_rate": 0.0, "gold_rate": 0.0, "disagreement_threshold": 0.5, "blind": True, "label_pools": []}
+LAYERS = {
+    "review_rate": 0.0,
+    "spot_check_rate": 0.0,
+    "gold_rate": 0.0,
+    "disagreement_threshold": 0.5,
+    "blind": True,
+    "label_pools": [],
+}
 
 
 def _layers(project, **changes):
@@ -62,7 +69,9 @@ def test_reviewer_claims_then_rejects_with_a_reason_and_cannot_decide_twice(anno
     assert HistoryEvent.objects.filter(verb__in=["rejected", "accepted"]).count() == 2
 
 
-def test_fix_takes_the_right_labels_and_reviewers_never_check_their_own_work(annotation_project_factory, users, topic_schema):
+def test_fix_takes_the_right_labels_and_reviewers_never_check_their_own_work(
+    annotation_project_factory, users, topic_schema
+):
     project = _layers(annotation_project_factory(n=1), review_rate=1.0)
     _label_all(project, users["expert_annotator"], "billing/refund")
     assert review_claim_next(project=project, reviewer=users["expert_annotator"], layer="review") is None
@@ -70,13 +79,23 @@ def test_fix_takes_the_right_labels_and_reviewers_never_check_their_own_work(ann
     with pytest.raises(ApplicationError) as error:
         review_decide(review=review, reviewer=users["reviewer"], verdict="fix", label_ids=[])
     assert error.value.where == "label_ids"
-    fixed = review_decide(review=review, reviewer=users["reviewer"], verdict="fix", label_ids=[label_id(topic_schema, "account/login")])
+    fixed = review_decide(
+        review=review, reviewer=users["reviewer"], verdict="fix", label_ids=[label_id(topic_schema, "account/login")]
+    )
     assert (fixed.status, [label.path for label in fixed.fixed_labels.all()]) == ("fixed", ["account/login"])
 
 
-def test_gold_items_are_drawn_from_labelled_entries_and_scored_on_submit(annotation_project_factory, annotation_version_factory, users):
-    rows = [{"kind": "sft", "labels": ["billing/refund"], "messages": [{"role": "user", "content": f"Refund {i}?"},
-                                                                        {"role": "assistant", "content": "Yes."}]} for i in range(4)]
+def test_gold_items_are_drawn_from_labelled_entries_and_scored_on_submit(
+    annotation_project_factory, annotation_version_factory, users
+):
+    rows = [
+        {
+            "kind": "sft",
+            "labels": ["billing/refund"],
+            "messages": [{"role": "user", "content": f"Refund {i}?"}, {"role": "assistant", "content": "Yes."}],
+        }
+        for i in range(4)
+    ]
     version = annotation_version_factory(rows=rows)
     from datahub.models import VersionRecord
 
@@ -87,8 +106,12 @@ def test_gold_items_are_drawn_from_labelled_entries_and_scored_on_submit(annotat
     for path in ["billing/refund", "account/login", "account/login", "account/login"]:
         submit_as(annotator, assignment_claim_next(project=project, annotator=annotator), path)
     assert list(Annotation.objects.order_by("pk").values_list("gold_correct", flat=True)) == [True, False, False, False]
-    assert annotator_quality(project=project, annotator=annotator) == {"gold_n": 4, "gold_accuracy": 0.25, "agreement_n": 0,
-                                                                       "agreement": None}
+    assert annotator_quality(project=project, annotator=annotator) == {
+        "gold_n": 4,
+        "gold_accuracy": 0.25,
+        "agreement_n": 0,
+        "agreement": None,
+    }
 
 
 def test_low_gold_accuracy_doubles_the_spot_check_rate(annotation_project_factory, annotation_version_factory, users):
@@ -112,8 +135,12 @@ def test_disagreement_above_the_threshold_goes_to_an_expert(annotation_project_f
     submit_as(crowd, a, "billing/refund")
     submit_as(staff, b, "account/login")
     review = Review.objects.get()
-    assert (review.layer, review.task_id, review.annotation, review.sampled_because) == ("disagreement", a.task_id, None,
-                                                                                          "disagreement 0.50")
+    assert (review.layer, review.task_id, review.annotation, review.sampled_because) == (
+        "disagreement",
+        a.task_id,
+        None,
+        "disagreement 0.50",
+    )
     assert task_disagreement(task=review.task) == 0.5
     c = assignment_claim_next(project=project, annotator=crowd)
     d = assignment_claim_next(project=project, annotator=staff)
@@ -137,7 +164,10 @@ def test_layers_are_checked_and_pools_limit_who_labels(annotation_project_factor
     _layers(project, label_pools=["expert"])
     with pytest.raises(ApplicationError) as error:
         assignment_claim_next(project=project, annotator=users["crowd_annotator"])
-    assert (error.value.code, error.value.message) == ("not_in_pool", "this project is labelled by expert annotators only")
+    assert (error.value.code, error.value.message) == (
+        "not_in_pool",
+        "this project is labelled by expert annotators only",
+    )
     assert assignment_claim_next(project=project, annotator=users["expert_annotator"]) is not None
 
 
@@ -148,7 +178,11 @@ def test_export_drops_rejected_answers_and_applies_fixes(annotation_project_fact
     project = _layers(annotation_project_factory(n=3), review_rate=1.0)
     _label_all(project, users["crowd_annotator"], "billing/refund")
     reviewer = users["reviewer"]
-    verdicts = [("reject", {"reason": "wrong"}), ("fix", {"label_ids": [label_id(topic_schema, "account/delete")]}), ("accept", {})]
+    verdicts = [
+        ("reject", {"reason": "wrong"}),
+        ("fix", {"label_ids": [label_id(topic_schema, "account/delete")]}),
+        ("accept", {}),
+    ]
     for verdict, extra in verdicts:
         review = review_claim_next(project=project, reviewer=reviewer, layer="review")
         review_decide(review=review, reviewer=reviewer, verdict=verdict, **extra)

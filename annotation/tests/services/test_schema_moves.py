@@ -1,4 +1,5 @@
-"""Moving a project to a newer label schema version: the service, exports through the moves, the API, command and page."""
+"""Moving a project to a newer label schema version: the service, exports through the moves, the API, command and
+page."""
 
 from io import StringIO
 
@@ -23,8 +24,14 @@ V2_TREE = [
     {"name": "account", "children": [{"name": "sign-in"}, {"name": "delete"}]},
     {"name": "shipping", "children": [{"name": "late"}]},
 ]
-FULL_V1_TO_V2 = {"account": "account", "account/delete": "account/delete", "account/login": "account/sign-in", "billing": "billing",
-                 "billing/invoice": "billing/invoice", "billing/refund": "billing/refund"}
+FULL_V1_TO_V2 = {
+    "account": "account",
+    "account/delete": "account/delete",
+    "account/login": "account/sign-in",
+    "billing": "billing",
+    "billing/invoice": "billing/invoice",
+    "billing/refund": "billing/refund",
+}
 
 
 @pytest.fixture
@@ -54,16 +61,26 @@ def test_move_records_the_full_mapping_and_old_answers_export_under_new_paths(la
     labelled.refresh_from_db()
     assert (labelled.schema, move.from_schema, move.to_schema, move.mapping) == (v2, topic_schema, v2, FULL_V1_TO_V2)
     assert AnnotationTask.objects.get(project=labelled, is_gold=True).gold_labels == ["account/sign-in"]
-    assert HistoryEvent.objects.get(verb="schema_moved").after == {"schema": v2.pk, "version": 2, "mapping": FULL_V1_TO_V2,
-                                                                   "move": move.pk}
+    assert HistoryEvent.objects.get(verb="schema_moved").after == {
+        "schema": v2.pk,
+        "version": 2,
+        "mapping": FULL_V1_TO_V2,
+        "move": move.pk,
+    }
     crowd = users["crowd_annotator"]
     third = assignment_claim_next(project=labelled, annotator=crowd)
     with pytest.raises(ApplicationError) as error:
-        annotation_submit(assignment=third, label_ids=[label_id(topic_schema, "billing/refund")], time_spent_ms=1, submitted_by=crowd)
+        annotation_submit(
+            assignment=third, label_ids=[label_id(topic_schema, "billing/refund")], time_spent_ms=1, submitted_by=crowd
+        )
     assert error.value.message == f"label {label_id(topic_schema, 'billing/refund')} is not in the schema Topic v2"
     submit_as(crowd, third, "shipping/late")
 
-    assert _labels(annotation_project_export(project=labelled)) == [["account/sign-in"], ["billing/refund"], ["shipping/late"]]
+    assert _labels(annotation_project_export(project=labelled)) == [
+        ["account/sign-in"],
+        ["billing/refund"],
+        ["shipping/late"],
+    ]
 
 
 def test_moves_chain_and_a_used_label_without_counterpart_is_refused(labelled, v2, workspace, users):
@@ -72,7 +89,10 @@ def test_moves_chain_and_a_used_label_without_counterpart_is_refused(labelled, v
         {"name": "billing", "children": [{"name": "refund"}]}, {"name": "access"}])
     with pytest.raises(ApplicationError) as error:
         annotation_project_schema_move(project=labelled, schema=v3, mapping={})
-    assert (error.value.where, error.value.message) == ("mapping", "used in this project but not in Topic v3: account/sign-in; map them")
+    assert (error.value.where, error.value.message) == (
+        "mapping",
+        "used in this project but not in Topic v3: account/sign-in; map them",
+    )
     assert SchemaMove.objects.count() == 1
     annotation_project_schema_move(project=labelled, schema=v3, mapping={"account/sign-in": "access"})
     assert _labels(annotation_project_export(project=labelled)) == [["access"], ["billing/refund"], []]
@@ -86,8 +106,14 @@ def test_moves_chain_and_a_used_label_without_counterpart_is_refused(labelled, v
     ("v2", {"account/login": "account"}, "mapping", "'account' has sub-labels in Topic v2; map to one of them"),
     ("v2", {}, "mapping", "used in this project but not in Topic v2: account/login; map them"),
 ])
-def test_bad_moves_are_refused_and_nothing_changes(labelled, v2, topic_schema, workspace, target, mapping, where, message):
-    schemas = {"v1": topic_schema, "v2": v2, "other": label_schema_create(workspace=workspace, name="Other", tree=V2_TREE)}
+def test_bad_moves_are_refused_and_nothing_changes(
+    labelled, v2, topic_schema, workspace, target, mapping, where, message
+):
+    schemas = {
+        "v1": topic_schema,
+        "v2": v2,
+        "other": label_schema_create(workspace=workspace, name="Other", tree=V2_TREE),
+    }
     with pytest.raises(ApplicationError) as error:
         annotation_project_schema_move(project=labelled, schema=schemas[target], mapping=mapping)
     assert (error.value.where, error.value.message) == (where, message)
@@ -97,22 +123,33 @@ def test_bad_moves_are_refused_and_nothing_changes(labelled, v2, topic_schema, w
 
 @pytest.mark.parametrize("role", ["ml_engineer", "crowd_annotator", "reviewer", "outsider"])
 def test_api_moves_for_managers_only(labelled, v2, api_for, users, role):
-    response = api_for(users[role]).post(f"/api/v1/annotation/projects/{labelled.pk}/schema/",
-                                         {"schema_id": v2.pk, "mapping": {"account/login": "account/sign-in"}}, format="json")
+    response = api_for(users[role]).post(
+        f"/api/v1/annotation/projects/{labelled.pk}/schema/",
+        {"schema_id": v2.pk, "mapping": {"account/login": "account/sign-in"}},
+        format="json",
+    )
     if role == "ml_engineer":
         assert response.status_code == 200
         body = response.json()
-        assert (body["from_schema_id"], body["to_schema_id"], body["mapping"]) == (labelled.schema_id, v2.pk, FULL_V1_TO_V2)
+        assert (body["from_schema_id"], body["to_schema_id"], body["mapping"]) == (
+            labelled.schema_id,
+            v2.pk,
+            FULL_V1_TO_V2,
+        )
     else:
         assert response.status_code == 404
         assert SchemaMove.objects.count() == 0
-    bad = api_for(users["ml_engineer"]).post(f"/api/v1/annotation/projects/{labelled.pk}/schema/", {"schema_id": v2.pk}, format="json")
+    bad = api_for(users["ml_engineer"]).post(
+        f"/api/v1/annotation/projects/{labelled.pk}/schema/", {"schema_id": v2.pk}, format="json"
+    )
     assert bad.status_code == 400 if role != "ml_engineer" else bad.json()["where"] == "schema"
 
 
 def test_command_moves_and_names_the_bad_option(labelled, v2):
     with pytest.raises(CommandError) as error:
-        call_command("annotation_schema_move", "--project", str(labelled.pk), "--schema-version", "2", "--map", "account/login")
+        call_command(
+            "annotation_schema_move", "--project", str(labelled.pk), "--schema-version", "2", "--map", "account/login"
+        )
     assert str(error.value) == "--map: 'account/login' is not old/path=new/path"
     with pytest.raises(CommandError) as error:
         call_command("annotation_schema_move", "--project", str(labelled.pk), "--schema-version", "2")
@@ -121,8 +158,16 @@ def test_command_moves_and_names_the_bad_option(labelled, v2):
         call_command("annotation_schema_move", "--project", str(labelled.pk), "--schema-version", "9")
     assert str(error.value) == "--schema-version: label schema 'Topic' has no version 9"
     out = StringIO()
-    call_command("annotation_schema_move", "--project", str(labelled.pk), "--schema-version", "2", "--map", "account/login=account/sign-in",
-                 stdout=out)
+    call_command(
+        "annotation_schema_move",
+        "--project",
+        str(labelled.pk),
+        "--schema-version",
+        "2",
+        "--map",
+        "account/login=account/sign-in",
+        stdout=out,
+    )
     assert out.getvalue() == "moved project 'Support topics' from Topic v1 to Topic v2: 6 labels mapped, 1 renamed\n"
 
 

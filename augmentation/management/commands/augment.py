@@ -16,7 +16,10 @@ from datahub.lookups import dataset_named
 
 
 class Command(BaseCommand):
-    help = "Augment a version's train split; print kept / rejected counts by reason; --accept-passing makes the new version."
+    help = (
+        "Augment a version's train split; print kept / rejected counts by reason; --accept-passing makes the new "
+        "version."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace name")
@@ -29,22 +32,37 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="augment at most this many train records (0: all)")
         parser.add_argument("--variants", type=int, default=4, help="EDA variants per record (default 4)")
         parser.add_argument("--alpha", type=float, default=0.1, help="EDA: share of words changed (default 0.1)")
-        parser.add_argument("--operations", default="synonym,insert,swap,delete",
-                            help="EDA operations, comma-separated; add shuffle for word-order shuffling (off by default)")
-        parser.add_argument("--synonyms", type=Path, help="a synonym table (TSV word<TAB>syn1,syn2 or JSON) to use in EDA")
+        parser.add_argument(
+            "--operations",
+            default="synonym,insert,swap,delete",
+            help="EDA operations, comma-separated; add shuffle for word-order shuffling (off by default)",
+        )
+        parser.add_argument(
+            "--synonyms", type=Path, help="a synonym table (TSV word<TAB>syn1,syn2 or JSON) to use in EDA"
+        )
         parser.add_argument("--paraphrases", type=int, default=2, help="paraphrases per record (default 2)")
         parser.add_argument("--pivot", default="German", help="pivot language of back-translation (default German)")
         parser.add_argument("--seq2seq", nargs=2, metavar=("FORWARD_DIR", "BACK_DIR"),
                             help="back-translate with two local translation model directories instead of an endpoint")
-        parser.add_argument("--accept-passing", action="store_true", help="accept every passing candidate and freeze the new version")
+        parser.add_argument(
+            "--accept-passing", action="store_true", help="accept every passing candidate and freeze the new version"
+        )
 
     def handle(self, *args, **options):
         workspace = workspace_named(options["workspace"])
-        version = version_of(dataset_named(workspace, options["dataset"]), options["dataset_version"], option="--dataset-version")
+        version = version_of(
+            dataset_named(workspace, options["dataset"]), options["dataset_version"], option="--dataset-version"
+        )
         endpoint = endpoint_named(workspace, options["endpoint"])
-        run_options = {"seed": options["seed"], "limit": options["limit"], "eda_variants": options["variants"],
-                       "eda_alpha": options["alpha"], "paraphrase_n": options["paraphrases"], "pivot_language": options["pivot"],
-                       "eda_operations": [op.strip() for op in options["operations"].split(",") if op.strip()]}
+        run_options = {
+            "seed": options["seed"],
+            "limit": options["limit"],
+            "eda_variants": options["variants"],
+            "eda_alpha": options["alpha"],
+            "paraphrase_n": options["paraphrases"],
+            "pivot_language": options["pivot"],
+            "eda_operations": [op.strip() for op in options["operations"].split(",") if op.strip()],
+        }
         if options["seq2seq"]:
             run_options.update(back_translation_engine="seq2seq", seq2seq_forward_dir=options["seq2seq"][0],
                                seq2seq_back_dir=options["seq2seq"][1])
@@ -54,10 +72,17 @@ class Command(BaseCommand):
                 path = options["synonyms"]
                 if not path.is_file():
                     raise CommandError(f"--synonyms: {path}: no such file")
-                table = synonym_table_create(workspace=workspace, name=f"{path.name} ({version})", content=path.read_bytes(),
-                                             file_name=path.name)
-            run = augmentation_run_create(version=version, methods=options["method"], options=run_options, endpoint=endpoint,
-                                          synonym_table=table, run_in_background=False)
+                table = synonym_table_create(
+                    workspace=workspace, name=f"{path.name} ({version})", content=path.read_bytes(), file_name=path.name
+                )
+            run = augmentation_run_create(
+                version=version,
+                methods=options["method"],
+                options=run_options,
+                endpoint=endpoint,
+                synonym_table=table,
+                run_in_background=False,
+            )
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
         run = augmentation_run_execute(run=run, on_progress=progress_bar(self.stderr, "augmenting"))
@@ -68,7 +93,9 @@ class Command(BaseCommand):
         for reason in run.candidates.values_list("reason", flat=True):
             reasons[reason] = reasons.get(reason, 0) + 1
         summary = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
-        self.stdout.write(f"augmentation run {run.pk}: {run.candidate_count} candidates, {run.passing_count} passing ({summary})")
+        self.stdout.write(
+            f"augmentation run {run.pk}: {run.candidate_count} candidates, {run.passing_count} passing ({summary})"
+        )
         if options["accept_passing"]:
             try:
                 candidates_accept_passing(run=run)

@@ -27,8 +27,13 @@ class Command(BaseCommand):
         workspace = workspace_named(options["workspace"])
         source = source_named(workspace, options["source"])
         try:
-            run = grading_run_create(source=source, method=options["method"], endpoint=endpoint_named(workspace, options["endpoint"]),
-                                     options={"language": options["language"]}, run_in_background=False)
+            run = grading_run_create(
+                source=source,
+                method=options["method"],
+                endpoint=endpoint_named(workspace, options["endpoint"]),
+                options={"language": options["language"]},
+                run_in_background=False,
+            )
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
         run = grading_run_execute(run=run, on_progress=progress_bar(self.stderr, "grading"))
@@ -36,8 +41,10 @@ class Command(BaseCommand):
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"grading run {run.pk} failed: {run.error}")
         mean = "-" if run.mean_score is None else f"{run.mean_score:.3f}"
-        self.stdout.write(f"graded {run.processed} records of {source.name!r}: mean {mean}, {run.failed_count} without a score, "
-                          f"suggested tier {run.suggested_tier or '-'} (now {source.quality_tier})")
+        self.stdout.write(
+            f"graded {run.processed} records of {source.name!r}: mean {mean}, {run.failed_count} without a score, "
+            f"suggested tier {run.suggested_tier or '-'} (now {source.quality_tier})"
+        )
         for grade in source_quality_report(source=source, worst=options["worst"])["worst"]:
             reasons = "; ".join(f"{r['code']}: {r['detail']}" for r in grade.reasons) or "no problem found"
             self.stdout.write(f"  record {grade.record_id}: {grade.score:.2f} ({reasons})")

@@ -24,7 +24,10 @@ def _ratio(text: str, option: str) -> tuple[str, float]:
 
 
 class Command(BaseCommand):
-    help = "Mix sources (--source NAME=RATIO) and versions (--from-version DATASET:N=RATIO) into a new version of --dataset."
+    help = (
+        "Mix sources (--source NAME=RATIO) and versions (--from-version DATASET:N=RATIO) into a new version of "
+        "--dataset."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True)
@@ -56,8 +59,13 @@ class Command(BaseCommand):
                 dataset = dataset_create(workspace=workspace, name=options["dataset"])
             elif dataset is None:
                 dataset = dataset_named(workspace, options["dataset"])
-            run = mix_run_create(dataset=dataset, ingredients=ingredients, total_size=options["total"], seed=options["seed"],
-                                 run_in_background=False)
+            run = mix_run_create(
+                dataset=dataset,
+                ingredients=ingredients,
+                total_size=options["total"],
+                seed=options["seed"],
+                run_in_background=False,
+            )
         except ApplicationError as exc:
             raise CommandError(error_text(exc)) from exc
         run = mix_run_execute(run=run, on_progress=progress_bar(self.stderr, "mixing"))
@@ -66,4 +74,6 @@ class Command(BaseCommand):
             raise CommandError(f"mix run {run.pk} failed: {run.error}")
         parts = ", ".join(f"{i['name']} {i['taken']}/{i['requested']} ({i['achieved_ratio']:.3f} of {i['ratio']:.3f})"
                           for i in run.achieved["ingredients"])
-        self.stdout.write(f"mixed {run.achieved['total']} records into {dataset.name!r} v{run.result_version.number}: {parts}")
+        self.stdout.write(
+            f"mixed {run.achieved['total']} records into {dataset.name!r} v{run.result_version.number}: {parts}"
+        )

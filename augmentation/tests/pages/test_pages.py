@@ -62,9 +62,13 @@ def test_review_page_cost_is_flat(client, users, make_version, django_assert_num
     one = _run(make_version(train=[("Please help me", "ok.")], name="One"), eda_variants=1)
     ten = _run(make_version(train=[("Please help me", "ok.")], name="Ten"), eda_variants=10)
     with CaptureQueriesContext(connection) as first:
-        assert client.get(reverse("augmentation:review", args=[one.pk])).content.decode().count('class="candidate ') == 1
+        assert (
+            client.get(reverse("augmentation:review", args=[one.pk])).content.decode().count('class="candidate ') == 1
+        )
     with django_assert_num_queries(len(first.captured_queries)):
-        assert client.get(reverse("augmentation:review", args=[ten.pk])).content.decode().count('class="candidate ') == 10
+        assert (
+            client.get(reverse("augmentation:review", args=[ten.pk])).content.decode().count('class="candidate ') == 10
+        )
 
 
 def test_dataset_runs_page_cost_is_flat(client, users, version, django_assert_num_queries):
@@ -86,7 +90,9 @@ def test_a_product_manager_sees_but_cannot_change(client, users, version):
     assert b"accept-run-form" not in client.get(reverse("augmentation:review", args=[run.pk])).content
     assert client.post(reverse("augmentation:accept-passing", args=[run.pk])).status_code == 403
     assert client.get(reverse("augmentation:run-create", args=[version.pk])).status_code == 403
-    assert client.post(reverse("augmentation:mix-create", args=[version.dataset_id]), {"total_size": 2}).status_code == 403
+    assert (
+        client.post(reverse("augmentation:mix-create", args=[version.dataset_id]), {"total_size": 2}).status_code == 403
+    )
     assert run.candidates.filter(decision="accepted").count() == 0
     assert MixRun.objects.count() == 0
 
@@ -94,8 +100,11 @@ def test_a_product_manager_sees_but_cannot_change(client, users, version):
 def test_an_outsider_gets_404(client, users, version, aug_source):
     run = _run(version)
     client.force_login(users["outsider"])
-    for url in (reverse("augmentation:review", args=[run.pk]), reverse("augmentation:source-quality", args=[aug_source.pk]),
-                reverse("augmentation:dataset-runs", args=[version.dataset_id])):
+    for url in (
+        reverse("augmentation:review", args=[run.pk]),
+        reverse("augmentation:source-quality", args=[aug_source.pk]),
+        reverse("augmentation:dataset-runs", args=[version.dataset_id]),
+    ):
         assert client.get(url).status_code == 404
 
 

@@ -106,7 +106,9 @@ class DatasetsApi(APIView):
         class Meta:
             ref_name = "DatasetCreatedOutput"
 
-        import_job = serializers.IntegerField(allow_null=True, help_text="the first file's import job, if a file was sent")
+        import_job = serializers.IntegerField(
+            allow_null=True, help_text="the first file's import job, if a file was sent"
+        )
 
     @extend_schema(parameters=[WORKSPACE_FILTER], responses=DatasetOutputSerializer(many=True))
     def get(self, request):
@@ -127,8 +129,14 @@ class DatasetsApi(APIView):
         if upload is None:
             dataset, job = dataset_create(workspace=workspace, created_by=request.user, **values), None
         else:
-            job = dataset_import_new(workspace=workspace, created_by=request.user, uploaded_file=upload, file_name=upload.name,
-                                     format=file_format, **values)
+            job = dataset_import_new(
+                workspace=workspace,
+                created_by=request.user,
+                uploaded_file=upload,
+                file_name=upload.name,
+                format=file_format,
+                **values,
+            )
             dataset = job.dataset
         body = dataset_with_counts(dataset=dataset)
         body.import_job = job.pk if job else None
@@ -195,7 +203,9 @@ class DatasetRecordsApi(APIView):
         kind = serializers.ChoiceField(choices=Record.Kind.choices, required=False, allow_blank=True, default="")
         label = serializers.BooleanField(required=False, allow_null=True, default=None)
         version = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="version number")
-        split = serializers.ChoiceField(choices=["train", "validation", "test"], required=False, allow_blank=True, default="")
+        split = serializers.ChoiceField(
+            choices=["train", "validation", "test"], required=False, allow_blank=True, default=""
+        )
         min_length = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
         max_length = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
 
@@ -204,7 +214,11 @@ class DatasetRecordsApi(APIView):
         dataset = access_dataset(request.user, dataset_id)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return paginated(self, record_search(dataset=dataset, **record_filters(dataset, filters.validated_data)), self.OutputSerializer)
+        return paginated(
+            self,
+            record_search(dataset=dataset, **record_filters(dataset, filters.validated_data)),
+            self.OutputSerializer,
+        )
 
 
 def record_filters(dataset, values: dict) -> dict:
@@ -241,6 +255,11 @@ class DatasetRecordTagsApi(APIView):
         dataset = access_dataset(request.user, dataset_id, capability=EDIT)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        changed = records_tag(dataset=dataset, record_ids=data.validated_data["records"], add=data.validated_data["add"],
-                              remove=data.validated_data["remove"], actor=request.user)
+        changed = records_tag(
+            dataset=dataset,
+            record_ids=data.validated_data["records"],
+            add=data.validated_data["add"],
+            remove=data.validated_data["remove"],
+            actor=request.user,
+        )
         return Response(self.OutputSerializer({"changed": changed}).data)

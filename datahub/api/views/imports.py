@@ -57,7 +57,9 @@ class DatasetImportsApi(APIView):
         file = serializers.FileField(allow_empty_file=True)
         format = serializers.ChoiceField(choices=ImportJob.Format.choices, default=ImportJob.Format.AUTO)
         source = serializers.IntegerField(required=False, allow_null=True)
-        container = serializers.ChoiceField(choices=ImportJob.Container.choices, required=False, default="", allow_blank=True)
+        container = serializers.ChoiceField(
+            choices=ImportJob.Container.choices, required=False, default="", allow_blank=True
+        )
         # binary=True: in a multipart form the mapping arrives as JSON text, e.g. {"instruction": "question"}.
         column_map = JSONField(required=False, default=dict, binary=True)
         skip_invalid = serializers.BooleanField(required=False, default=False)
@@ -79,7 +81,9 @@ class DatasetImportsApi(APIView):
         if data.validated_data.get("source") is not None:
             source = source_in_workspace(workspace=dataset.workspace, source_id=data.validated_data["source"])
             if source is None:
-                raise ApplicationError(f"no source {data.validated_data['source']} in workspace {dataset.workspace.name!r}", where="source")
+                raise ApplicationError(
+                    f"no source {data.validated_data['source']} in workspace {dataset.workspace.name!r}", where="source"
+                )
         upload = data.validated_data["file"]
         values = data.validated_data
         job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=values["format"],

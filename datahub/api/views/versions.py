@@ -61,9 +61,14 @@ class DatasetVersionsApi(APIView):
         dataset = access_dataset(request.user, dataset_id, capability=EDIT)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = dataset_version_freeze(dataset=dataset, created_by=request.user, seed=data.validated_data["seed"],
-                                         ratios=data.validated_data.get("ratios") or DEFAULT_RATIOS, note=data.validated_data["note"],
-                                         stratify=data.validated_data["stratify"])
+        version = dataset_version_freeze(
+            dataset=dataset,
+            created_by=request.user,
+            seed=data.validated_data["seed"],
+            ratios=data.validated_data.get("ratios") or DEFAULT_RATIOS,
+            note=data.validated_data["note"],
+            stratify=data.validated_data["stratify"],
+        )
         return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -88,7 +93,8 @@ class VersionExportApi(APIView):
 
 
 class VersionLeakageApi(APIView):
-    """Test prompts (or ?split=validation) that also appear in train, exactly or nearly (Jaccard of character 5-grams ≥ 0.8)."""
+    """Test prompts (or ?split=validation) that also appear in train, exactly or nearly (Jaccard of character 5-grams ≥
+    0.8)."""
 
     class OutputSerializer(serializers.Serializer):
         class LeakSerializer(serializers.Serializer):
@@ -184,15 +190,23 @@ class VersionCardApi(APIView):
         lengths = serializers.DictField(child=serializers.IntegerField())
         tokens = TokensSerializer(allow_null=True)
 
-    @extend_schema(parameters=[OpenApiParameter("base_model", int, description="count tokens with this base model's tokenizer")],
-                   responses=OutputSerializer)
+    @extend_schema(
+        parameters=[OpenApiParameter("base_model", int, description="count tokens with this base model's tokenizer")],
+        responses=OutputSerializer,
+    )
     def get(self, request, version_id: int):
         # The card composes the data hub's counts with training's token lengths (a base model's tokenizer).
         from training.selectors import version_card_base_model, version_token_lengths
 
         version = access_version(request.user, version_id)
         base_model_id = request.query_params.get("base_model") or ""
-        base_model = version_card_base_model(user=request.user, version=version, base_model_id=base_model_id) if base_model_id else None
+        base_model = (
+            version_card_base_model(user=request.user, version=version, base_model_id=base_model_id)
+            if base_model_id
+            else None
+        )
         card = version_card(version=version)
-        card["tokens"] = version_token_lengths(version=version, base_model=base_model) if base_model is not None else None
+        card["tokens"] = (
+            version_token_lengths(version=version, base_model=base_model) if base_model is not None else None
+        )
         return Response(self.OutputSerializer(card).data)

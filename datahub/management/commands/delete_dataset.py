@@ -22,6 +22,8 @@ class Command(BaseCommand):
             dataset_delete(dataset=dataset)
         except ApplicationError as exc:
             if exc.code == "in_use":
-                raise CommandError(f"--dataset {dataset.name!r} is in use by:\n  " + "\n  ".join(exc.extra["used_by"])) from exc
+                raise CommandError(
+                    f"--dataset {dataset.name!r} is in use by:\n  " + "\n  ".join(exc.extra["used_by"])
+                ) from exc
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"deleted dataset {dataset.name!r}")

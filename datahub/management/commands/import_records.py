@@ -1,5 +1,5 @@
-"""Import a file (JSON, JSONL, CSV, TSV, Parquet; any supported format) into a dataset, through the same service as uploads,
-or resume a stalled import with --resume JOB_ID."""
+"""Import a file (JSON, JSONL, CSV, TSV, Parquet; any supported format) into a dataset, through the same service as
+uploads, or resume a stalled import with --resume JOB_ID."""
 
 import time
 from pathlib import Path
@@ -17,8 +17,11 @@ from datahub.services.imports import dataset_import_new, import_job_create, impo
 
 
 class Command(BaseCommand):
-    help = ("Import records from a JSON, JSONL, CSV, TSV or Parquet file into a dataset (all or nothing unless --skip-invalid; "
-            "exact duplicates are skipped).")
+    help = (
+        "Import records from a JSON, JSONL, CSV, TSV or Parquet file into a dataset (all or nothing unless "
+        "--skip-invalid; "
+        "exact duplicates are skipped)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, nargs="?", help="a .json, .jsonl, .csv, .tsv or .parquet file")
@@ -29,11 +32,20 @@ class Command(BaseCommand):
                             help="row format; auto detects it from the first row (default)")
         parser.add_argument("--container", default="", choices=[v for v in ImportJob.Container.values if v],
                             help="file container; detected from the extension and content when left out")
-        parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                            help="read the format's FIELD from the file's COLUMN (repeatable), e.g. --map instruction=question")
-        parser.add_argument("--skip-invalid", action="store_true", help="keep good rows, report bad ones (default: all or nothing)")
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="FIELD=COLUMN",
+            help="read the format's FIELD from the file's COLUMN (repeatable), e.g. --map instruction=question",
+        )
+        parser.add_argument(
+            "--skip-invalid", action="store_true", help="keep good rows, report bad ones (default: all or nothing)"
+        )
         parser.add_argument("--max-record-chars", type=int, help="reject records larger than this many characters")
-        parser.add_argument("--resume", type=int, metavar="JOB_ID", help="resume a stalled import job (its worker died)")
+        parser.add_argument(
+            "--resume", type=int, metavar="JOB_ID", help="resume a stalled import job (its worker died)"
+        )
         parser.add_argument("--create", action="store_true", help="create the dataset (and the source) when missing")
 
     def handle(self, *args, **options):
@@ -49,7 +61,11 @@ class Command(BaseCommand):
             where = f", {job.error_where}" if job.error_where else ""
             removed = "; the dataset made for it was removed" if job.dataset_is_new else ""
             raise CommandError(f"{place}{where}: {job.error} (nothing was imported{removed})")
-        invalid = f", left out {job.invalid_count} invalid rows (report: import job {job.pk} errors)" if job.invalid_count else ""
+        invalid = (
+            f", left out {job.invalid_count} invalid rows (report: import job {job.pk} errors)"
+            if job.invalid_count
+            else ""
+        )
         self.stdout.write(f"created {job.created_count} records, skipped {job.duplicate_count} duplicates{invalid} "
                           f"({job.detected_format}, {job.detected_container}, {job.encoding}, import job {job.pk}, "
                           f"dataset {job.dataset.name!r})")
@@ -79,9 +95,16 @@ class Command(BaseCommand):
             column_map[field] = column
         workspace = workspace_named(options["workspace"])
         name = options["dataset"]
-        import_options = {"path": path, "file_name": path.name, "format": options["format"], "run_in_background": False,
-                          "container": options["container"], "column_map": column_map, "skip_invalid": options["skip_invalid"],
-                          "max_record_chars": options["max_record_chars"]}
+        import_options = {
+            "path": path,
+            "file_name": path.name,
+            "format": options["format"],
+            "run_in_background": False,
+            "container": options["container"],
+            "column_map": column_map,
+            "skip_invalid": options["skip_invalid"],
+            "max_record_chars": options["max_record_chars"],
+        }
         try:
             # One transaction: a refused file leaves no dataset or source made for it; a failed import removes the
             # dataset it made (dataset_import_new).
@@ -101,7 +124,9 @@ class Command(BaseCommand):
         if source is not None:
             return source
         if not create:
-            raise CommandError(f"--source: no source named {name!r} in workspace {workspace.name!r} (add --create to create it)")
+            raise CommandError(
+                f"--source: no source named {name!r} in workspace {workspace.name!r} (add --create to create it)"
+            )
         self.stderr.write(f"creating source {name!r}")
         return source_create(workspace=workspace, name=name)
 

@@ -22,7 +22,9 @@ EVERYONE = [*Role.values, "outsider"]
 
 
 def upload(name: str, rows: list[dict]) -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, "".join(json.dumps(r) + "\n" for r in rows).encode(), content_type="application/jsonl")
+    return SimpleUploadedFile(
+        name, "".join(json.dumps(r) + "\n" for r in rows).encode(), content_type="application/jsonl"
+    )
 
 
 @pytest.fixture
@@ -36,12 +38,24 @@ def version(dataset, write_file, import_path):
 
 def test_create_and_list_datasets(api_for, users, workspace):
     client = api_for(users["ml_engineer"])
-    created = client.post("/api/v1/datasets/", {"workspace": workspace.pk, "name": "Refunds", "description": "refund chats"}, format="json")
+    created = client.post(
+        "/api/v1/datasets/",
+        {"workspace": workspace.pk, "name": "Refunds", "description": "refund chats"},
+        format="json",
+    )
     assert created.status_code == 201
     body = created.json()
-    assert body == {"id": body["id"], "workspace": workspace.pk, "workspace_name": "Acme support", "name": "Refunds",
-                    "description": "refund chats", "record_count": 0, "version_count": 0, "created_at": body["created_at"],
-                    "import_job": None}
+    assert body == {
+        "id": body["id"],
+        "workspace": workspace.pk,
+        "workspace_name": "Acme support",
+        "name": "Refunds",
+        "description": "refund chats",
+        "record_count": 0,
+        "version_count": 0,
+        "created_at": body["created_at"],
+        "import_job": None,
+    }
     del body["import_job"]  # only the answer to a create says which import it started
     listed = client.get("/api/v1/datasets/").json()
     assert listed["count"] == 1 and listed["results"] == [body]
@@ -49,16 +63,24 @@ def test_create_and_list_datasets(api_for, users, workspace):
 
 
 def test_duplicate_dataset_name_is_a_clear_error(api_for, users, workspace, dataset):
-    response = api_for(users["ml_engineer"]).post("/api/v1/datasets/", {"workspace": workspace.pk, "name": "Support chats"}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        "/api/v1/datasets/", {"workspace": workspace.pk, "name": "Support chats"}, format="json"
+    )
     assert response.status_code == 400
-    assert response.json() == {"detail": "a dataset named 'Support chats' already exists in workspace 'Acme support'", "where": "name",
-                               "code": "duplicate"}
+    assert response.json() == {
+        "detail": "a dataset named 'Support chats' already exists in workspace 'Acme support'",
+        "where": "name",
+        "code": "duplicate",
+    }
 
 
 def test_create_and_list_sources(api_for, users, workspace, other_workspace):
     client = api_for(users["admin"])
-    created = client.post("/api/v1/sources/", {"workspace": workspace.pk, "name": "Forum", "kind": "public", "quality_tier": "C"},
-                          format="json")
+    created = client.post(
+        "/api/v1/sources/",
+        {"workspace": workspace.pk, "name": "Forum", "kind": "public", "quality_tier": "C"},
+        format="json",
+    )
     assert created.status_code == 201
     assert created.json()["kind"] == "public" and created.json()["record_count"] == 0
     source_create(workspace=other_workspace, name="Hidden")
@@ -69,21 +91,32 @@ def test_create_and_list_sources(api_for, users, workspace, other_workspace):
 
 def test_import_upload_runs_and_reports(api_for, users, dataset, source):
     client = api_for(users["ml_engineer"])
-    response = client.post(f"/api/v1/datasets/{dataset.pk}/imports/",
-                           {"file": upload("chats.jsonl", alpaca_rows(5) + alpaca_rows(1)), "format": "alpaca", "source": source.pk},
-                           format="multipart")
+    response = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/",
+        {"file": upload("chats.jsonl", alpaca_rows(5) + alpaca_rows(1)), "format": "alpaca", "source": source.pk},
+        format="multipart",
+    )
     assert response.status_code == 202
     job = response.json()
     assert (job["status"], job["format"], job["file_name"], job["source"], job["processed"], job["total"]) == (
         "queued", "alpaca", "chats.jsonl", source.pk, 0, 0)
     import_job_run(job=ImportJob.objects.get(pk=job["id"]))
     done = client.get(f"/api/v1/imports/{job['id']}/").json()
-    assert (done["status"], done["created_count"], done["duplicate_count"], done["processed"], done["total"], done["percent"]) == (
-        "succeeded", 5, 1, 6, 6, 100)
+    assert (
+        done["status"],
+        done["created_count"],
+        done["duplicate_count"],
+        done["processed"],
+        done["total"],
+        done["percent"],
+    ) == ("succeeded", 5, 1, 6, 6, 100)
     assert (done["error"], done["where"], done["detected_format"]) == ("", "", "alpaca")
     records = client.get(f"/api/v1/datasets/{dataset.pk}/records/?limit=2").json()
     assert records["count"] == 5
-    assert records["results"][0]["messages"] == [{"role": "user", "content": "What is 0 + 0?"}, {"role": "assistant", "content": "0"}]
+    assert records["results"][0]["messages"] == [
+        {"role": "user", "content": "What is 0 + 0?"},
+        {"role": "assistant", "content": "0"},
+    ]
     first = records["results"][0]
     assert (first["raw"], first["line_number"], first["source"]) == (alpaca_rows(1)[0], 1, source.pk)
     assert [j["id"] for j in client.get(f"/api/v1/datasets/{dataset.pk}/imports/").json()["results"]] == [job["id"]]
@@ -91,8 +124,11 @@ def test_import_upload_runs_and_reports(api_for, users, dataset, source):
 
 def test_failed_import_shows_error_and_where(api_for, users, dataset):
     client = api_for(users["ml_engineer"])
-    job = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("bad.jsonl", alpaca_rows(2) + [{"output": "x"}])},
-                      format="multipart").json()
+    job = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/",
+        {"file": upload("bad.jsonl", alpaca_rows(2) + [{"output": "x"}])},
+        format="multipart",
+    ).json()
     import_job_run(job=ImportJob.objects.get(pk=job["id"]))
     done = client.get(f"/api/v1/imports/{job['id']}/").json()
     assert (done["status"], done["error"], done["where"]) == ("failed", "field 'instruction' is missing", "line 3")
@@ -103,7 +139,9 @@ def test_failed_import_shows_error_and_where(api_for, users, dataset):
 @pytest.mark.django_db(transaction=True)
 def test_import_upload_runs_on_the_worker(api_for, users, dataset, run_jobs):
     client = api_for(users["ml_engineer"])
-    job = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(3))}, format="multipart").json()
+    job = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(3))}, format="multipart"
+    ).json()
     run_jobs()
     assert client.get(f"/api/v1/imports/{job['id']}/").json()["status"] == "succeeded"
     assert Record.objects.filter(dataset=dataset).count() == 3
@@ -111,14 +149,28 @@ def test_import_upload_runs_on_the_worker(api_for, users, dataset, run_jobs):
 
 def test_import_rejects_unknown_format_and_foreign_source(api_for, users, dataset, other_workspace):
     client = api_for(users["ml_engineer"])
-    response = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(1)), "format": "csv"},
-                           format="multipart")
-    assert (response.status_code, response.json()["where"], response.json()["detail"]) == (400, "format", '"csv" is not a valid choice.')
+    response = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/",
+        {"file": upload("a.jsonl", alpaca_rows(1)), "format": "csv"},
+        format="multipart",
+    )
+    assert (response.status_code, response.json()["where"], response.json()["detail"]) == (
+        400,
+        "format",
+        '"csv" is not a valid choice.',
+    )
     foreign = source_create(workspace=other_workspace, name="Theirs")
-    response = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(1)), "source": foreign.pk},
-                           format="multipart")
+    response = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/",
+        {"file": upload("a.jsonl", alpaca_rows(1)), "source": foreign.pk},
+        format="multipart",
+    )
     assert response.status_code == 400
-    assert response.json() == {"detail": f"no source {foreign.pk} in workspace 'Acme support'", "where": "source", "code": "invalid"}
+    assert response.json() == {
+        "detail": f"no source {foreign.pk} in workspace 'Acme support'",
+        "where": "source",
+        "code": "invalid",
+    }
     response = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {"format": "auto"}, format="multipart")
     assert (response.status_code, response.json()["where"]) == (400, "file")
     assert ImportJob.objects.count() == 0
@@ -127,17 +179,35 @@ def test_import_rejects_unknown_format_and_foreign_source(api_for, users, datase
 def test_freeze_and_read_versions(api_for, users, dataset, write_file, import_path):
     import_path(dataset, write_file("a.jsonl", alpaca_rows(50)))
     client = api_for(users["ml_engineer"])
-    response = client.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"seed": 9, "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2},
-                                                                         "note": "first cut"}, format="json")
+    response = client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"seed": 9, "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2}, "note": "first cut"},
+        format="json",
+    )
     assert response.status_code == 201
     first = response.json()
     stored = DatasetVersion.objects.get(pk=first["id"])
-    assert first == {"id": stored.pk, "dataset": dataset.pk, "number": 1, "parent": None, "parent_number": None, "operation": "freeze",
-                     "operation_detail": {}, "seed": 9, "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2}, "counts": stored.counts,
-                     "manifest_hash": stored.manifest_hash, "note": "first cut", "created_by": "ml_engineer",
-                     "created_at": first["created_at"]}
-    second = client.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"seed": 9, "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2}},
-                         format="json").json()
+    assert first == {
+        "id": stored.pk,
+        "dataset": dataset.pk,
+        "number": 1,
+        "parent": None,
+        "parent_number": None,
+        "operation": "freeze",
+        "operation_detail": {},
+        "seed": 9,
+        "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2},
+        "counts": stored.counts,
+        "manifest_hash": stored.manifest_hash,
+        "note": "first cut",
+        "created_by": "ml_engineer",
+        "created_at": first["created_at"],
+    }
+    second = client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"seed": 9, "ratios": {"train": 0.6, "validation": 0.2, "test": 0.2}},
+        format="json",
+    ).json()
     assert (second["number"], second["parent"], second["parent_number"]) == (2, first["id"], 1)
     assert second["manifest_hash"] == first["manifest_hash"]
     assert [v["number"] for v in client.get(f"/api/v1/datasets/{dataset.pk}/versions/").json()["results"]] == [2, 1]
@@ -146,9 +216,15 @@ def test_freeze_and_read_versions(api_for, users, dataset, write_file, import_pa
 
 def test_freeze_with_bad_ratios(api_for, users, dataset, write_file, import_path):
     import_path(dataset, write_file("a.jsonl", alpaca_rows(5)))
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/datasets/{dataset.pk}/versions/", {"ratios": {"train": 0.9}}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"ratios": {"train": 0.9}}, format="json"
+    )
     assert response.status_code == 400
-    assert response.json() == {"detail": "split ratios must be non-negative and add up to 1", "where": "ratios", "code": "invalid"}
+    assert response.json() == {
+        "detail": "split ratios must be non-negative and add up to 1",
+        "where": "ratios",
+        "code": "invalid",
+    }
     assert DatasetVersion.objects.count() == 0
 
 
@@ -159,7 +235,10 @@ def test_export_streams_trl_jsonl(api_for, users, version):
         assert response.status_code == 200
         assert response.streaming
         assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
-        assert response["Content-Disposition"] == f'attachment; filename="support-chats-v1{"-" + split if split else ""}.jsonl"'
+        assert (
+            response["Content-Disposition"]
+            == f'attachment; filename="support-chats-v1{"-" + split if split else ""}.jsonl"'
+        )
         rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
         assert rows == [trl_row(entry.record) for entry in version_entries(version, split)]
 
@@ -167,7 +246,11 @@ def test_export_streams_trl_jsonl(api_for, users, version):
 def test_export_unknown_split(api_for, users, version):
     response = api_for(users["ml_engineer"]).get(f"/api/v1/versions/{version.pk}/export/?split=dev")
     assert response.status_code == 400
-    assert response.json() == {"detail": "unknown split 'dev'; choose train, validation or test", "where": "split", "code": "invalid"}
+    assert response.json() == {
+        "detail": "unknown split 'dev'; choose train, validation or test",
+        "where": "split",
+        "code": "invalid",
+    }
 
 
 def test_session_auth_works_too(client, users, dataset):
@@ -211,7 +294,9 @@ def test_source_list_costs_the_same_for_1_and_10_rows(api_for, users, workspace,
     assert one == 3
 
 
-def test_record_list_costs_the_same_for_1_and_10_rows(api_for, users, dataset, write_file, import_path, django_assert_num_queries):
+def test_record_list_costs_the_same_for_1_and_10_rows(
+    api_for, users, dataset, write_file, import_path, django_assert_num_queries
+):
     client = api_for(users["ml_engineer"])
     url = f"/api/v1/datasets/{dataset.pk}/records/"
     import_path(dataset, write_file("a.jsonl", alpaca_rows(1)))
@@ -279,8 +364,9 @@ def test_source_create_permission(role, users, api_for, workspace):
 
 @pytest.mark.parametrize("role", EVERYONE)
 def test_import_permission(role, users, api_for, dataset):
-    response = api_for(users[role]).post(f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(2))},
-                                         format="multipart")
+    response = api_for(users[role]).post(
+        f"/api/v1/datasets/{dataset.pk}/imports/", {"file": upload("a.jsonl", alpaca_rows(2))}, format="multipart"
+    )
     assert response.status_code == expected(role, EDITORS, 202)
     assert ImportJob.objects.count() == (1 if role in EDITORS else 0)
 
@@ -296,4 +382,8 @@ def test_missing_and_forbidden_look_the_same(users, api_for, dataset):
     client = api_for(users["crowd_annotator"])
     forbidden = client.get(f"/api/v1/datasets/{dataset.pk}/")
     missing = client.get("/api/v1/datasets/999999/")
-    assert (forbidden.status_code, forbidden.json()) == (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
+    assert (
+        (forbidden.status_code, forbidden.json())
+        == (missing.status_code, missing.json())
+        == (404, {"detail": "Not found."})
+    )

@@ -1,4 +1,5 @@
-"""Import options through the API: CSV with a column mapping, skip_invalid and its CSV report, resuming a stalled job."""
+"""Import options through the API: CSV with a column mapping, skip_invalid and its CSV report, resuming a stalled
+job."""
 
 import json
 from datetime import timedelta
@@ -27,14 +28,28 @@ def stalled_job(dataset, write_file, import_path) -> ImportJob:
 def test_csv_upload_with_column_map_and_skip_invalid_report(api_for, users, dataset):
     client = api_for(users["ml_engineer"])
     upload = SimpleUploadedFile("qa.csv", b"question,answer\nWhat?,That.\nEmpty?,\nWhy?,Because.\n")
-    response = client.post(f"/api/v1/datasets/{dataset.pk}/imports/", {
-        "file": upload, "column_map": json.dumps({"instruction": "question", "output": "answer"}), "skip_invalid": "true",
-    }, format="multipart")
+    response = client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports/",
+        {
+            "file": upload,
+            "column_map": json.dumps({"instruction": "question", "output": "answer"}),
+            "skip_invalid": "true",
+        },
+        format="multipart",
+    )
     assert response.status_code == 202
-    assert (response.json()["column_map"], response.json()["skip_invalid"]) == ({"instruction": "question", "output": "answer"}, True)
+    assert (response.json()["column_map"], response.json()["skip_invalid"]) == (
+        {"instruction": "question", "output": "answer"},
+        True,
+    )
     job = import_job_run(job=ImportJob.objects.get())
     body = client.get(f"/api/v1/imports/{job.pk}/").json()
-    assert (body["status"], body["created_count"], body["invalid_count"], body["detected_container"]) == ("succeeded", 2, 1, "csv")
+    assert (body["status"], body["created_count"], body["invalid_count"], body["detected_container"]) == (
+        "succeeded",
+        2,
+        1,
+        "csv",
+    )
     report = client.get(f"/api/v1/imports/{job.pk}/errors/")
     assert report["Content-Type"] == "text/csv; charset=utf-8"
     assert b"".join(report.streaming_content).decode() == "line,field,reason\r\n3,output,field 'output' is empty\r\n"
@@ -49,7 +64,9 @@ def test_resume_refuses_a_job_that_is_not_stalled(api_for, users, dataset, write
 @pytest.mark.parametrize("role", EVERYONE)
 def test_resume_permission(role, users, api_for, dataset, write_file, import_path):
     job = stalled_job(dataset, write_file, import_path)
-    assert api_for(users[role]).get(f"/api/v1/imports/{job.pk}/").json().get("stale") is (True if role in VIEWERS else None)
+    assert api_for(users[role]).get(f"/api/v1/imports/{job.pk}/").json().get("stale") is (
+        True if role in VIEWERS else None
+    )
     response = api_for(users[role]).post(f"/api/v1/imports/{job.pk}/resume/")
     expected = 202 if role in EDITORS else 403 if role in VIEWERS else 404
     assert response.status_code == expected
@@ -60,5 +77,7 @@ def test_resume_permission(role, users, api_for, dataset, write_file, import_pat
 @pytest.mark.parametrize("role", EVERYONE)
 def test_error_report_permission(role, users, api_for, dataset, write_file, import_path):
     job = import_path(dataset, write_file("a.jsonl", alpaca_rows(2)))
-    assert api_for(users[role]).get(f"/api/v1/imports/{job.pk}/errors/").status_code == (200 if role in VIEWERS else 404)
+    assert api_for(users[role]).get(f"/api/v1/imports/{job.pk}/errors/").status_code == (
+        200 if role in VIEWERS else 404
+    )
     assert Record.objects.count() == 2

@@ -24,9 +24,13 @@ def run(*args) -> tuple[str, str]:
 
 def test_import_records_creates_dataset_and_source(workspace, write_file):
     path = write_file("chats.jsonl", alpaca_rows(6) + alpaca_rows(2))
-    out, err = run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Chats", "--source", "Desk", "--create")
+    out, err = run(
+        "import_records", str(path), "--workspace", "Acme support", "--dataset", "Chats", "--source", "Desk", "--create"
+    )
     job = ImportJob.objects.get()
-    assert out == f"created 6 records, skipped 2 duplicates (alpaca, jsonl, utf-8, import job {job.pk}, dataset 'Chats')\n"
+    assert (
+        out == f"created 6 records, skipped 2 duplicates (alpaca, jsonl, utf-8, import job {job.pk}, dataset 'Chats')\n"
+    )
     assert "creating dataset 'Chats'" in err and "creating source 'Desk'" in err
     assert "read 8/8 rows (100%" in err
     dataset = Dataset.objects.get(name="Chats")
@@ -36,9 +40,16 @@ def test_import_records_creates_dataset_and_source(workspace, write_file):
 
 def test_import_records_real_file_with_explicit_format(workspace, dataset, shared_data):
     path = shared_data(ALPACA_EN)
-    out, _ = run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats", "--format", "alpaca")
+    out, _ = run(
+        "import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats", "--format", "alpaca"
+    )
     job = ImportJob.objects.get()
-    assert (job.status, job.format, job.total, job.created_count + job.duplicate_count) == ("succeeded", "alpaca", 999, 999)
+    assert (job.status, job.format, job.total, job.created_count + job.duplicate_count) == (
+        "succeeded",
+        "alpaca",
+        999,
+        999,
+    )
     assert out.startswith(f"created {job.created_count} records, skipped {job.duplicate_count} duplicates")
 
 
@@ -51,12 +62,20 @@ def test_import_records_bad_row_exits_with_the_place(workspace, dataset, write_f
     assert ImportJob.objects.get().status == "failed"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--workspace", "Nope", "--dataset", "Support chats"], "--workspace: no workspace named 'Nope'"),
-    (["--workspace", "Acme support", "--dataset", "Nope"], "--dataset: no dataset named 'Nope' in workspace 'Acme support'"),
-    (["--workspace", "Acme support", "--dataset", "Support chats", "--source", "Nope"],
-     "--source: no source named 'Nope' in workspace 'Acme support' (add --create to create it)"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--workspace", "Nope", "--dataset", "Support chats"], "--workspace: no workspace named 'Nope'"),
+        (
+            ["--workspace", "Acme support", "--dataset", "Nope"],
+            "--dataset: no dataset named 'Nope' in workspace 'Acme support'",
+        ),
+        (
+            ["--workspace", "Acme support", "--dataset", "Support chats", "--source", "Nope"],
+            "--source: no source named 'Nope' in workspace 'Acme support' (add --create to create it)",
+        ),
+    ],
+)
 def test_import_records_names_what_is_missing(workspace, dataset, write_file, args, message):
     path = write_file("a.jsonl", alpaca_rows(1))
     with pytest.raises(CommandError) as caught:
@@ -73,7 +92,17 @@ def test_import_records_missing_file(workspace, dataset, tmp_path):
 
 def test_freeze_version(workspace, dataset, write_file, import_path):
     import_path(dataset, write_file("a.jsonl", alpaca_rows(40)))
-    out, _ = run("freeze_version", "--workspace", "Acme support", "--dataset", "Support chats", "--seed", "4", "--ratios", "0.5,0.25,0.25")
+    out, _ = run(
+        "freeze_version",
+        "--workspace",
+        "Acme support",
+        "--dataset",
+        "Support chats",
+        "--seed",
+        "4",
+        "--ratios",
+        "0.5,0.25,0.25",
+    )
     version = DatasetVersion.objects.get()
     assert (version.seed, version.ratios) == (4, {"train": 0.5, "validation": 0.25, "test": 0.25})
     c = version.counts
@@ -114,8 +143,19 @@ def test_export_version(workspace, dataset, write_file, import_path, tmp_path):
     import_path(dataset, write_file("a.jsonl", alpaca_rows(30)))
     version = dataset_version_freeze(dataset=dataset, seed=1)
     out_file = tmp_path / "out" / "train.jsonl"
-    out, err = run("export_version", "--workspace", "Acme support", "--dataset", "Support chats", "--version", "1", "--split", "train",
-                   "--out", str(out_file))
+    out, err = run(
+        "export_version",
+        "--workspace",
+        "Acme support",
+        "--dataset",
+        "Support chats",
+        "--version",
+        "1",
+        "--split",
+        "train",
+        "--out",
+        str(out_file),
+    )
     train = version.counts["train"]
     assert out == f"wrote {train} rows (split 'train' of 'Support chats' v1) to {out_file}\n"
     assert f"wrote {train}/{train} rows" in err
@@ -135,7 +175,14 @@ def test_export_version_unknown_version(workspace, dataset, tmp_path):
 def test_commands_find_datasets_per_workspace(workspace, other_workspace, write_file):
     dataset_create(workspace=other_workspace, name="Chats")
     with pytest.raises(CommandError) as caught:
-        run("import_records", str(write_file("a.jsonl", alpaca_rows(1))), "--workspace", "Acme support", "--dataset", "Chats")
+        run(
+            "import_records",
+            str(write_file("a.jsonl", alpaca_rows(1))),
+            "--workspace",
+            "Acme support",
+            "--dataset",
+            "Chats",
+        )
     assert str(caught.value) == "--dataset: no dataset named 'Chats' in workspace 'Acme support'"
 
 
@@ -144,10 +191,21 @@ def test_import_records_csv_with_map_and_skip_invalid(workspace, dataset, write_
     out, _ = run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats",
                  "--map", "instruction=question", "--map", "output=answer", "--skip-invalid")
     job = ImportJob.objects.get()
-    assert out == (f"created 1 records, skipped 0 duplicates, left out 1 invalid rows (report: import job {job.pk} errors) "
-                   f"(alpaca, csv, utf-8, import job {job.pk}, dataset 'Support chats')\n")
+    assert out == (
+        f"created 1 records, skipped 0 duplicates, left out 1 invalid rows (report: import job {job.pk} errors) "
+        f"(alpaca, csv, utf-8, import job {job.pk}, dataset 'Support chats')\n"
+    )
     with pytest.raises(CommandError) as caught:
-        run("import_records", str(path), "--workspace", "Acme support", "--dataset", "Support chats", "--map", "nonsense")
+        run(
+            "import_records",
+            str(path),
+            "--workspace",
+            "Acme support",
+            "--dataset",
+            "Support chats",
+            "--map",
+            "nonsense",
+        )
     assert str(caught.value) == "--map 'nonsense': expected FIELD=COLUMN"
 
 
@@ -158,10 +216,15 @@ def test_import_records_resume_of_a_stalled_job(workspace, dataset, write_file):
 
     from datahub.services.imports import import_job_create
 
-    job = import_job_create(dataset=dataset, path=write_file("a.jsonl", alpaca_rows(3)), file_name="a.jsonl", run_in_background=False)
+    job = import_job_create(
+        dataset=dataset, path=write_file("a.jsonl", alpaca_rows(3)), file_name="a.jsonl", run_in_background=False
+    )
     with pytest.raises(CommandError) as caught:
         run("import_records", "--resume", str(job.pk))
-    assert str(caught.value) == f"--resume {job.pk}: import job {job.pk} is queued and still moving; only a stalled running import resumes"
+    assert (
+        str(caught.value)
+        == f"--resume {job.pk}: import job {job.pk} is queued and still moving; only a stalled running import resumes"
+    )
     ImportJob.objects.filter(pk=job.pk).update(status="running", updated_at=timezone.now() - timedelta(hours=2))
     out, err = run("import_records", "--resume", str(job.pk))
     assert f"resuming import job {job.pk} after row 0" in err

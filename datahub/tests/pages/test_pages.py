@@ -1,4 +1,5 @@
-"""The datahub browser pages: they call the same services, show errors where they belong, escape data, and cost fixed queries."""
+"""The datahub browser pages: they call the same services, show errors where they belong, escape data, and cost fixed
+queries."""
 
 import json
 from datetime import timedelta
@@ -40,7 +41,9 @@ def test_dataset_list_and_create(browser, users, workspace, dataset):
     page = client.get(reverse("datahub:dataset-list"))
     assert page.status_code == 200
     assert b"Support chats" in page.content and b'id="dataset-create"' in page.content
-    response = client.post(reverse("datahub:dataset-list"), {"dataset-workspace": workspace.pk, "dataset-name": "Refunds"})
+    response = client.post(
+        reverse("datahub:dataset-list"), {"dataset-workspace": workspace.pk, "dataset-name": "Refunds"}
+    )
     created = Dataset.objects.get(name="Refunds")
     assert response.status_code == 302 and response["Location"] == reverse("datahub:dataset-detail", args=[created.pk])
     assert created.created_by == users["ml_engineer"]
@@ -50,13 +53,18 @@ def test_duplicate_dataset_name_is_shown_on_the_form(browser, users, workspace, 
     response = browser(users["ml_engineer"]).post(reverse("datahub:dataset-list"),
                                                   {"dataset-workspace": workspace.pk, "dataset-name": "Support chats"})
     assert response.status_code == 400
-    assert "a dataset named &#x27;Support chats&#x27; already exists in workspace &#x27;Acme support&#x27;" in response.content.decode()
+    assert (
+        "a dataset named &#x27;Support chats&#x27; already exists in workspace &#x27;Acme support&#x27;"
+        in response.content.decode()
+    )
     assert Dataset.objects.count() == 1
 
 
 def test_source_create(browser, users, workspace):
-    response = browser(users["admin"]).post(reverse("datahub:source-create"), {"source-workspace": workspace.pk, "source-name": "Forum",
-                                                                                "source-kind": "public", "source-quality_tier": "C"})
+    response = browser(users["admin"]).post(
+        reverse("datahub:source-create"),
+        {"source-workspace": workspace.pk, "source-name": "Forum", "source-kind": "public", "source-quality_tier": "C"},
+    )
     assert response.status_code == 302
     assert Source.objects.get().kind == "public"
 
@@ -69,7 +77,9 @@ def test_product_manager_sees_data_but_no_forms(browser, users, workspace, datas
     assert b'id="import-form"' not in detail and b'id="freeze-form"' not in detail
     response = client.post(reverse("datahub:dataset-list"), {"dataset-workspace": workspace.pk, "dataset-name": "Mine"})
     assert response.status_code == 400
-    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]), {"import-file": jsonl("a.jsonl", alpaca_rows(1))})
+    response = client.post(
+        reverse("datahub:dataset-import", args=[dataset.pk]), {"import-file": jsonl("a.jsonl", alpaca_rows(1))}
+    )
     assert response.status_code == 403
     assert client.post(reverse("datahub:dataset-freeze", args=[dataset.pk]), {"freeze-seed": 0}).status_code == 403
     assert (Dataset.objects.count(), ImportJob.objects.count(), DatasetVersion.objects.count()) == (1, 0, 0)
@@ -81,7 +91,12 @@ def test_non_viewers_get_404(browser, users, role, dataset, write_file, import_p
     version = dataset_version_freeze(dataset=dataset)
     client = browser(users[role])
     assert b"Support chats" not in client.get(reverse("datahub:dataset-list")).content
-    pages = [("dataset-detail", [dataset.pk]), ("import-job", [job.pk]), ("version-detail", [version.pk]), ("version-export", [version.pk])]
+    pages = [
+        ("dataset-detail", [dataset.pk]),
+        ("import-job", [job.pk]),
+        ("version-detail", [version.pk]),
+        ("version-export", [version.pk]),
+    ]
     for name, args in pages:
         assert client.get(reverse(f"datahub:{name}", args=args)).status_code == 404
     assert client.post(reverse("datahub:dataset-freeze", args=[dataset.pk]), {"freeze-seed": 0}).status_code == 404
@@ -95,8 +110,10 @@ def test_anonymous_is_sent_to_login(client, dataset):
 
 def test_import_through_the_page_with_progress_polling(browser, users, dataset, source):
     client = browser(users["ml_engineer"])
-    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]),
-                           {"import-file": jsonl("chats.jsonl", alpaca_rows(4)), "import-format": "auto", "import-source": source.pk})
+    response = client.post(
+        reverse("datahub:dataset-import", args=[dataset.pk]),
+        {"import-file": jsonl("chats.jsonl", alpaca_rows(4)), "import-format": "auto", "import-source": source.pk},
+    )
     assert response.status_code == 302
     job = ImportJob.objects.get()
     assert (job.status, job.source, job.created_by) == ("queued", source, users["ml_engineer"])
@@ -117,7 +134,9 @@ def test_import_through_the_page_with_progress_polling(browser, users, dataset, 
 def test_failed_import_shows_error_and_where(browser, users, dataset):
     client = browser(users["ml_engineer"])
     bad_file = jsonl("bad.jsonl", alpaca_rows(2) + [{"instruction": "?"}])
-    client.post(reverse("datahub:dataset-import", args=[dataset.pk]), {"import-file": bad_file, "import-format": "auto"})
+    client.post(
+        reverse("datahub:dataset-import", args=[dataset.pk]), {"import-file": bad_file, "import-format": "auto"}
+    )
     import_job_run(job=ImportJob.objects.get())
     detail = client.get(reverse("datahub:dataset-detail", args=[dataset.pk])).content.decode()
     assert "<strong>line 3</strong>: field &#x27;output&#x27; is missing" in detail
@@ -125,7 +144,9 @@ def test_failed_import_shows_error_and_where(browser, users, dataset):
 
 
 def test_import_form_errors_stay_on_the_page(browser, users, dataset):
-    response = browser(users["ml_engineer"]).post(reverse("datahub:dataset-import", args=[dataset.pk]), {"import-format": "auto"})
+    response = browser(users["ml_engineer"]).post(
+        reverse("datahub:dataset-import", args=[dataset.pk]), {"import-format": "auto"}
+    )
     assert response.status_code == 400
     assert "This field is required." in response.content.decode()
     assert ImportJob.objects.count() == 0
@@ -149,11 +170,18 @@ def test_freeze_through_the_page_and_version_detail(browser, users, dataset, wri
     import_path(dataset, write_file("a.jsonl", alpaca_rows(40)))
     client = browser(users["ml_engineer"])
     first = dataset_version_freeze(dataset=dataset, seed=3)
-    response = client.post(reverse("datahub:dataset-freeze", args=[dataset.pk]),
-                           {"freeze-seed": 3, "freeze-train": 0.8, "freeze-validation": 0.1, "freeze-test": 0.1, "freeze-note": "again"})
+    response = client.post(
+        reverse("datahub:dataset-freeze", args=[dataset.pk]),
+        {"freeze-seed": 3, "freeze-train": 0.8, "freeze-validation": 0.1, "freeze-test": 0.1, "freeze-note": "again"},
+    )
     version = DatasetVersion.objects.get(number=2)
     assert response.status_code == 302 and response["Location"] == reverse("datahub:version-detail", args=[version.pk])
-    assert (version.parent, version.seed, version.note, version.manifest_hash) == (first, 3, "again", first.manifest_hash)
+    assert (version.parent, version.seed, version.note, version.manifest_hash) == (
+        first,
+        3,
+        "again",
+        first.manifest_hash,
+    )
     page = client.get(response["Location"]).content.decode()
     assert version.manifest_hash in page
     assert f'href="{reverse("datahub:version-detail", args=[first.pk])}">v1</a>' in page
@@ -166,8 +194,10 @@ def test_freeze_through_the_page_and_version_detail(browser, users, dataset, wri
 
 def test_freeze_form_errors(browser, users, dataset, write_file, import_path):
     import_path(dataset, write_file("a.jsonl", alpaca_rows(3)))
-    response = browser(users["ml_engineer"]).post(reverse("datahub:dataset-freeze", args=[dataset.pk]),
-                                                  {"freeze-seed": 0, "freeze-train": 0.9, "freeze-validation": 0.5, "freeze-test": 0})
+    response = browser(users["ml_engineer"]).post(
+        reverse("datahub:dataset-freeze", args=[dataset.pk]),
+        {"freeze-seed": 0, "freeze-train": 0.9, "freeze-validation": 0.5, "freeze-test": 0},
+    )
     assert response.status_code == 400
     assert "split ratios must be non-negative and add up to 1" in response.content.decode()
     assert DatasetVersion.objects.count() == 0
@@ -209,13 +239,18 @@ def test_dataset_list_page_costs_the_same_for_1_and_10_rows(browser, users, work
 def test_dataset_list_sorts_naturally_searches_and_pages(browser, users, workspace, django_assert_num_queries):
     client = browser(users["ml_engineer"])
     for name in ("bad_10", "bad_2", "Bad_1", "good"):
-        dataset_create(workspace=workspace, name=name, description="broken rows" if name.lower().startswith("bad") else "")
+        dataset_create(
+            workspace=workspace, name=name, description="broken rows" if name.lower().startswith("bad") else ""
+        )
     page = client.get(reverse("datahub:dataset-list")).content.decode()
     assert [page.index(f">{name}</a>") for name in ("Bad_1", "bad_2", "bad_10", "good")] == sorted(
         page.index(f">{name}</a>") for name in ("Bad_1", "bad_2", "bad_10", "good"))
     found = client.get(reverse("datahub:dataset-list"), {"q": "BROKEN"}).content.decode()
     assert ">bad_2</a>" in found and ">good</a>" not in found
-    assert "No dataset matches “nothing-like-it”." in client.get(reverse("datahub:dataset-list"), {"q": "nothing-like-it"}).content.decode()
+    assert (
+        "No dataset matches “nothing-like-it”."
+        in client.get(reverse("datahub:dataset-list"), {"q": "nothing-like-it"}).content.decode()
+    )
     for n in range(30):
         dataset_create(workspace=workspace, name=f"many {n}")
     first = client.get(reverse("datahub:dataset-list")).content.decode()
@@ -258,12 +293,25 @@ def test_version_detail_page_costs_the_same_for_1_and_10_rows(browser, users, wo
 def test_import_page_options_error_report_and_resume(browser, users, dataset, write_file, import_path):
     client = browser(users["ml_engineer"])
     upload = SimpleUploadedFile("qa.tsv", "q\ta\n问题\t答案\nnothing\t\n".encode("gb18030"))
-    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]), {
-        "import-file": upload, "import-format": "auto", "import-column_map": "instruction=q, output=a", "import-skip_invalid": "on",
-        "import-max_record_chars": "1000"})
+    response = client.post(
+        reverse("datahub:dataset-import", args=[dataset.pk]),
+        {
+            "import-file": upload,
+            "import-format": "auto",
+            "import-column_map": "instruction=q, output=a",
+            "import-skip_invalid": "on",
+            "import-max_record_chars": "1000",
+        },
+    )
     assert response.status_code == 302
     job = import_job_run(job=ImportJob.objects.get())
-    assert (job.status, job.encoding, job.created_count, job.invalid_count, job.max_record_chars) == ("succeeded", "gb18030", 1, 1, 1000)
+    assert (job.status, job.encoding, job.created_count, job.invalid_count, job.max_record_chars) == (
+        "succeeded",
+        "gb18030",
+        1,
+        1,
+        1000,
+    )
     detail = client.get(reverse("datahub:dataset-detail", args=[dataset.pk])).content.decode()
     assert "1 invalid row left out." in detail and reverse("datahub:import-job-errors", args=[job.pk]) in detail
     report = client.get(reverse("datahub:import-job-errors", args=[job.pk]))
@@ -277,8 +325,10 @@ def test_import_page_options_error_report_and_resume(browser, users, dataset, wr
 
 def test_bad_column_map_stays_on_the_form(browser, users, dataset):
     client = browser(users["ml_engineer"])
-    response = client.post(reverse("datahub:dataset-import", args=[dataset.pk]),
-                           {"import-file": jsonl("a.jsonl", alpaca_rows(1)), "import-format": "auto", "import-column_map": "nonsense"})
+    response = client.post(
+        reverse("datahub:dataset-import", args=[dataset.pk]),
+        {"import-file": jsonl("a.jsonl", alpaca_rows(1)), "import-format": "auto", "import-column_map": "nonsense"},
+    )
     assert response.status_code == 400
     assert "Write each mapping as field=column." in response.content.decode()
     assert ImportJob.objects.count() == 0

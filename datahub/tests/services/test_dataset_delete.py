@@ -30,7 +30,9 @@ def filled(workspace, write_file, import_path, users):
     return dataset, neighbour
 
 
-def test_a_dataset_goes_with_everything_of_its_own_and_nothing_else(filled, users, settings, django_capture_on_commit_callbacks):
+def test_a_dataset_goes_with_everything_of_its_own_and_nothing_else(
+    filled, users, settings, django_capture_on_commit_callbacks
+):
     dataset, neighbour = filled
     from common.storage import workspace_storage_relative
 
@@ -39,7 +41,12 @@ def test_a_dataset_goes_with_everything_of_its_own_and_nothing_else(filled, user
     with django_capture_on_commit_callbacks(execute=True):
         dataset_delete(dataset=dataset, deleted_by=users["ml_engineer"])
     assert not Dataset.objects.filter(pk=dataset.pk).exists()
-    assert (Record.objects.count(), DatasetVersion.objects.count(), VersionRecord.objects.count(), ImportJob.objects.count()) == (3, 1, 3, 1)
+    assert (
+        Record.objects.count(),
+        DatasetVersion.objects.count(),
+        VersionRecord.objects.count(),
+        ImportJob.objects.count(),
+    ) == (3, 1, 3, 1)
     assert set(Record.objects.values_list("dataset_id", flat=True)) == {neighbour.pk}
     if RecordSearch.objects.exists():  # PostgreSQL keeps a search row per record
         assert RecordSearch.objects.count() == 3
@@ -51,12 +58,20 @@ def test_a_dataset_goes_with_everything_of_its_own_and_nothing_else(filled, user
 
 def test_a_dataset_whose_version_trained_a_model_is_refused_naming_it(tiny_artifact):
     dataset = tiny_artifact.dataset_version.dataset
-    assert dataset_users(dataset=dataset) == ["training run 'tiny-tuned' (v1)", f"model artifact {tiny_artifact.name!r} (v1)"]
+    assert dataset_users(dataset=dataset) == [
+        "training run 'tiny-tuned' (v1)",
+        f"model artifact {tiny_artifact.name!r} (v1)",
+    ]
     with pytest.raises(ApplicationError) as error:
         dataset_delete(dataset=dataset)
     assert error.value.code == "in_use"
-    assert error.value.extra == {"used_by": ["training run 'tiny-tuned' (v1)", f"model artifact {tiny_artifact.name!r} (v1)"]}
-    assert Record.objects.filter(dataset=dataset).count() == 12 and DatasetVersion.objects.filter(dataset=dataset).count() == 1
+    assert error.value.extra == {
+        "used_by": ["training run 'tiny-tuned' (v1)", f"model artifact {tiny_artifact.name!r} (v1)"]
+    }
+    assert (
+        Record.objects.filter(dataset=dataset).count() == 12
+        and DatasetVersion.objects.filter(dataset=dataset).count() == 1
+    )
 
 
 def test_the_api_deletes_and_answers_409_naming_the_users(filled, tiny_artifact, api_for, users):
@@ -112,16 +127,31 @@ def test_a_refused_import_with_create_leaves_no_dataset(workspace, write_file):
 def test_a_failed_import_into_an_existing_dataset_keeps_it(workspace, dataset, write_file):
     bad = write_file("bad.jsonl", '{"nonsense": true}\n')
     with pytest.raises(CommandError):
-        call_command("import_records", str(bad), "--workspace", "Acme support", "--dataset", "Support chats", "--create",
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "import_records",
+            str(bad),
+            "--workspace",
+            "Acme support",
+            "--dataset",
+            "Support chats",
+            "--create",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     assert Dataset.objects.filter(pk=dataset.pk).exists()
     assert ImportJob.objects.get().status == "failed"
 
 
 def test_a_dataset_made_with_its_first_file_goes_when_the_import_fails(workspace, write_file, users, client):
     bad = write_file("bad.jsonl", '{"nonsense": true}\n')
-    job = dataset_import_new(workspace=workspace, name="Fresh", created_by=users["ml_engineer"], path=bad, file_name="bad.jsonl",
-                             run_in_background=False)
+    job = dataset_import_new(
+        workspace=workspace,
+        name="Fresh",
+        created_by=users["ml_engineer"],
+        path=bad,
+        file_name="bad.jsonl",
+        run_in_background=False,
+    )
     assert Dataset.objects.filter(name="Fresh").exists()
     job = import_job_run(job=job)
     assert job.status == "failed"
@@ -142,8 +172,10 @@ def test_the_new_dataset_form_takes_a_first_file(workspace, users, client):
 
     client.force_login(users["ml_engineer"])
     upload = SimpleUploadedFile("chats.jsonl", b'{"instruction": "Hi?", "output": "Hello."}\n')
-    response = client.post(reverse("datahub:dataset-list"), {"dataset-workspace": workspace.pk, "dataset-name": "With file",
-                                                             "dataset-file": upload})
+    response = client.post(
+        reverse("datahub:dataset-list"),
+        {"dataset-workspace": workspace.pk, "dataset-name": "With file", "dataset-file": upload},
+    )
     dataset = Dataset.objects.get(name="With file")
     assert response.url == reverse("datahub:dataset-detail", args=[dataset.pk])
     job = ImportJob.objects.get(dataset=dataset)

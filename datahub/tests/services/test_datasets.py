@@ -7,7 +7,9 @@ from datahub.services.datasets import dataset_create, source_create
 
 
 def test_dataset_create_writes_history(workspace, users):
-    dataset = dataset_create(workspace=workspace, name="  Refunds ", description="refund chats", created_by=users["ml_engineer"])
+    dataset = dataset_create(
+        workspace=workspace, name="  Refunds ", description="refund chats", created_by=users["ml_engineer"]
+    )
     assert (dataset.name, dataset.description, dataset.created_by) == ("Refunds", "refund chats", users["ml_engineer"])
     event = HistoryEvent.objects.get(target_type="datahub.dataset", target_id=dataset.pk)
     assert (event.verb, event.actor, event.after) == ("created", users["ml_engineer"], {"name": "Refunds"})
@@ -37,11 +39,18 @@ def test_source_create(workspace):
     assert HistoryEvent.objects.filter(target_type="datahub.source", target_id=source.pk, verb="created").count() == 1
 
 
-@pytest.mark.parametrize("field,values,message", [
-    ("kind", {"kind": "stolen"}, "unknown source kind 'stolen'; choose one of own, public, user_generated, expert_written, synthetic, "
-                                 "crowdsourced, online, openai_api"),
-    ("quality_tier", {"quality_tier": "Z"}, "unknown quality tier 'Z'; choose one of A, B, C, D"),
-])
+@pytest.mark.parametrize(
+    "field,values,message",
+    [
+        (
+            "kind",
+            {"kind": "stolen"},
+            "unknown source kind 'stolen'; choose one of own, public, user_generated, expert_written, synthetic, "
+            "crowdsourced, online, openai_api",
+        ),
+        ("quality_tier", {"quality_tier": "Z"}, "unknown quality tier 'Z'; choose one of A, B, C, D"),
+    ],
+)
 def test_source_create_rejects_unknown_choices(workspace, field, values, message):
     with pytest.raises(ApplicationError) as caught:
         source_create(workspace=workspace, name="Forum", **values)

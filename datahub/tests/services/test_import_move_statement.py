@@ -23,7 +23,9 @@ def postgres_only():
 
 
 def _job(dataset, write_file) -> ImportJob:
-    return import_job_create(dataset=dataset, path=write_file("a.jsonl", alpaca_rows(1)), file_name="a.jsonl", run_in_background=False)
+    return import_job_create(
+        dataset=dataset, path=write_file("a.jsonl", alpaca_rows(1)), file_name="a.jsonl", run_in_background=False
+    )
 
 
 def _lines(job: ImportJob, questions: list[tuple[int, str]]) -> tuple[str, int]:
@@ -50,8 +52,12 @@ def test_chunks_go_in_whole_until_one_repeats_and_the_first_copy_stays(dataset, 
     assert counts == [(5, 2)]
     moved = Record.objects.filter(import_job=job).order_by("pk")
     assert [(r.line_number, r.messages[0]["content"], r.raw) for r in moved] == [
-        (1, "Question 1?", {"q": "Question 1?"}), (2, "Question 2?", {"q": "Question 2?"}), (3, "Question 3?", {"q": "Question 3?"}),
-        (6, "Question 6?", {"q": "Question 6?"}), (7, "Question 7?", {"q": "Question 7?"})]
+        (1, "Question 1?", {"q": "Question 1?"}),
+        (2, "Question 2?", {"q": "Question 2?"}),
+        (3, "Question 3?", {"q": "Question 3?"}),
+        (6, "Question 6?", {"q": "Question 6?"}),
+        (7, "Question 7?", {"q": "Question 7?"}),
+    ]
 
 
 def test_a_chunk_that_repeats_makes_the_next_ones_filtered_until_one_does_not(dataset, write_file):
@@ -97,9 +103,12 @@ def test_a_lookup_by_source_uses_the_partial_index(dataset, source):
     records_bulk_create(dataset=dataset, rows=[sft_row("Without one?")])
     sql, params = Record.objects.filter(source=source).values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'datahub_record' AND indexdef LIKE '%%(source_id)%%'")
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'datahub_record' AND indexdef LIKE '%%(source_id)%%'"
+        )
         assert [row[0] for row in cursor.fetchall()] == [
-            "CREATE INDEX record_source_set ON public.datahub_record USING btree (source_id) WHERE (source_id IS NOT NULL)"]
+            "CREATE INDEX record_source_set ON public.datahub_record USING btree (source_id) WHERE (source_id IS NOT NULL)"
+        ]
         cursor.execute("SET enable_seqscan = off")
         try:
             cursor.execute(f"EXPLAIN {sql}", params)

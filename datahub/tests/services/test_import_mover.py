@@ -38,12 +38,25 @@ def job_for(dataset, path, **options) -> ImportJob:
 
 def test_chunks_move_in_file_order_and_duplicates_are_dropped(dataset, write_file, settings):
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
-    records_bulk_create(dataset=dataset, rows=[{"kind": "sft", "messages": [{"role": "user", "content": "What is 4 + 4?"},
-                                                                             {"role": "assistant", "content": "8"}]}])
+    records_bulk_create(
+        dataset=dataset,
+        rows=[
+            {
+                "kind": "sft",
+                "messages": [{"role": "user", "content": "What is 4 + 4?"}, {"role": "assistant", "content": "8"}],
+            }
+        ],
+    )
     job = job_for(dataset, write_file("a.jsonl", alpaca_rows(10) + alpaca_rows(2)))
     assert mover_class() is ThreadMover
     job = import_job_run(job=job)
-    assert (job.status, job.created_count, job.duplicate_count, job.processed, job.search_pending) == ("succeeded", 9, 3, 12, False)
+    assert (job.status, job.created_count, job.duplicate_count, job.processed, job.search_pending) == (
+        "succeeded",
+        9,
+        3,
+        12,
+        False,
+    )
     imported = list(Record.objects.filter(import_job=job).order_by("pk").values_list("line_number", flat=True))
     assert imported == [1, 2, 3, 4, 6, 7, 8, 9, 10]
     assert not staging_left(job)
@@ -80,7 +93,9 @@ def test_a_dead_worker_rolls_back_the_move_and_the_resumed_job_finishes_once(dat
     job = import_job_run(job=job, on_progress=lambda processed, total: seen.append(processed))
     assert seen[0] == 6
     assert (job.status, job.created_count, job.duplicate_count) == ("succeeded", 10, 2)
-    assert list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("line_number", flat=True)) == list(range(1, 11))
+    assert list(Record.objects.filter(dataset=dataset).order_by("pk").values_list("line_number", flat=True)) == list(
+        range(1, 11)
+    )
     assert not staging_left(job)
 
 
@@ -127,8 +142,18 @@ def test_records_waiting_for_the_index_are_found_by_substring(dataset, write_fil
 
 
 def test_records_made_elsewhere_are_indexed_as_they_are_inserted(dataset):
-    records_bulk_create(dataset=dataset, rows=[{"kind": "sft", "messages": [{"role": "user", "content": "Reset my password"},
-                                                                             {"role": "assistant", "content": "Use the link."}]}])
+    records_bulk_create(
+        dataset=dataset,
+        rows=[
+            {
+                "kind": "sft",
+                "messages": [
+                    {"role": "user", "content": "Reset my password"},
+                    {"role": "assistant", "content": "Use the link."},
+                ],
+            }
+        ],
+    )
     assert RecordSearch.objects.count() == 1
     assert [r.messages[0]["content"] for r in record_search(dataset=dataset, q="password")] == ["Reset my password"]
     # Keys are not words: every record has a role and a content.
@@ -146,8 +171,16 @@ def test_the_parser_process_stages_exactly_what_the_reader_would(dataset, worksp
     from datahub.services.import_rows import ChunkParser
 
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
-    rows = alpaca_rows(8) + [{"instruction": "no answer"}, {"instruction": "中文 \\ tab\there", "output": "好"}] + alpaca_rows(3)
-    content = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) + "{broken\n\n" + json.dumps(alpaca_rows(2, start=50)[1])
+    rows = (
+        alpaca_rows(8)
+        + [{"instruction": "no answer"}, {"instruction": "中文 \\ tab\there", "output": "好"}]
+        + alpaca_rows(3)
+    )
+    content = (
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        + "{broken\n\n"
+        + json.dumps(alpaca_rows(2, start=50)[1])
+    )
     path = write_file("mixed.jsonl", content)
     chunks = []
     next_chunk = ChunkParser.next
@@ -166,14 +199,23 @@ def test_the_parser_process_stages_exactly_what_the_reader_would(dataset, worksp
 
     assert outcome(parsed, dataset) == outcome(read, other)
     assert outcome(parsed, dataset)[0] == ("succeeded", 10, 3, 2, 15)
-    assert outcome(parsed, dataset)[2] == [(9, "output", "field 'output' is missing"),
-                                           (14, "", "malformed JSON: Expecting property name enclosed in double quotes (column 2)")]
+    assert outcome(parsed, dataset)[2] == [
+        (9, "output", "field 'output' is missing"),
+        (14, "", "malformed JSON: Expecting property name enclosed in double quotes (column 2)"),
+    ]
 
 
 def test_a_bad_row_in_a_parsed_chunk_fails_the_job_at_its_line(dataset, write_file, settings):
     settings.DATAHUB_IMPORT_CHUNK_ROWS = 3
-    job = import_job_run(job=job_for(dataset, write_file("bad.jsonl", alpaca_rows(10) + [{"output": "x"}] + alpaca_rows(3, start=20))))
-    assert (job.status, job.error_where, job.error, job.resume_row) == ("failed", "line 11", "field 'instruction' is missing", 9)
+    job = import_job_run(
+        job=job_for(dataset, write_file("bad.jsonl", alpaca_rows(10) + [{"output": "x"}] + alpaca_rows(3, start=20)))
+    )
+    assert (job.status, job.error_where, job.error, job.resume_row) == (
+        "failed",
+        "line 11",
+        "field 'instruction' is missing",
+        9,
+    )
     assert (Record.objects.count(), staging_left(job)) == (0, False)
 
 
@@ -213,8 +255,21 @@ def test_a_real_file_imports_the_same_by_every_path(relative, workspace, shared_
         dataset = dataset_create(workspace=workspace, name=name)
         job = import_job_run(job=job_for(dataset, path))
         assert (job.status, job.error) == ("succeeded", "")
-        return [(r.line_number, r.kind, r.messages, r.chosen, r.rejected, r.tools, r.label, r.raw, r.content_hash, r.prompt_hash)
-                for r in Record.objects.filter(dataset=dataset).order_by("pk")]
+        return [
+            (
+                r.line_number,
+                r.kind,
+                r.messages,
+                r.chosen,
+                r.rejected,
+                r.tools,
+                r.label,
+                r.raw,
+                r.content_hash,
+                r.prompt_hash,
+            )
+            for r in Record.objects.filter(dataset=dataset).order_by("pk")
+        ]
 
     parsed = imported("parser process")
     read = imported("reader", DATAHUB_IMPORT_PARSER_PROCESS=False)
@@ -236,6 +291,18 @@ def _canonical_records(path) -> list[tuple]:
         clean = row_canonical(row, format=kind, line=line)
         if content_hash(clean) not in seen:
             seen.add(content_hash(clean))
-            records.append((line, clean["kind"], clean["messages"], clean.get("chosen"), clean.get("rejected"), clean.get("tools"),
-                            clean.get("label"), row, content_hash(clean), prompt_hash(clean)))
+            records.append(
+                (
+                    line,
+                    clean["kind"],
+                    clean["messages"],
+                    clean.get("chosen"),
+                    clean.get("rejected"),
+                    clean.get("tools"),
+                    clean.get("label"),
+                    row,
+                    content_hash(clean),
+                    prompt_hash(clean),
+                )
+            )
     return records

@@ -19,7 +19,12 @@ class WorkerDied(BaseException):
 
 
 def test_skip_invalid_keeps_good_rows_and_reports_bad_ones(dataset, write_file, import_path):
-    rows = alpaca_rows(3) + [{"instruction": "no answer"}] + alpaca_rows(2, start=10) + [{"instruction": "q", "output": "x" * 400}]
+    rows = (
+        alpaca_rows(3)
+        + [{"instruction": "no answer"}]
+        + alpaca_rows(2, start=10)
+        + [{"instruction": "q", "output": "x" * 400}]
+    )
     path = write_file("mixed.jsonl", "".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
     job = import_job_create(dataset=dataset, path=path, file_name=path.name, skip_invalid=True, max_record_chars=300,
                             run_in_background=False)
@@ -39,8 +44,10 @@ def job_record_size() -> int:
 
     from datahub.canonical import canonical_checked, canonical_json
 
-    _, parts = canonical_checked({"kind": "sft", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x" * 400}]},
-                                 max_chars=10**6)
+    _, parts = canonical_checked(
+        {"kind": "sft", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x" * 400}]},
+        max_chars=10**6,
+    )
     return len(canonical_json(parts))
 
 
@@ -85,7 +92,10 @@ def test_resume_refuses_finished_jobs(dataset, write_file, import_path):
     job = import_path(dataset, write_file("a.jsonl", alpaca_rows(2)))
     with pytest.raises(ApplicationError) as caught:
         import_job_resume(job=job, run_in_background=False, now=timezone.now() + timedelta(days=1))
-    assert caught.value.message == f"import job {job.pk} is succeeded and still moving; only a stalled running import resumes"
+    assert (
+        caught.value.message
+        == f"import job {job.pk} is succeeded and still moving; only a stalled running import resumes"
+    )
 
 
 @pytest.mark.postgres
@@ -110,8 +120,16 @@ def test_column_map_and_container_are_kept_on_the_job(dataset, write_file, impor
     job = import_job_create(dataset=dataset, path=path, file_name=path.name, container="tsv",
                             column_map={"instruction": "question", "output": "answer"}, run_in_background=False)
     job = import_job_run(job=job)
-    assert (job.status, job.detected_container, job.detected_format, job.encoding) == ("succeeded", "tsv", "alpaca", "utf-8")
-    assert Record.objects.get(dataset=dataset).messages == [{"role": "user", "content": "What?"}, {"role": "assistant", "content": "That."}]
+    assert (job.status, job.detected_container, job.detected_format, job.encoding) == (
+        "succeeded",
+        "tsv",
+        "alpaca",
+        "utf-8",
+    )
+    assert Record.objects.get(dataset=dataset).messages == [
+        {"role": "user", "content": "What?"},
+        {"role": "assistant", "content": "That."},
+    ]
 
 
 @pytest.mark.parametrize("values,where", [
@@ -121,8 +139,13 @@ def test_column_map_and_container_are_kept_on_the_job(dataset, write_file, impor
 ])
 def test_import_job_create_checks_the_new_options(dataset, write_file, values, where):
     with pytest.raises(ApplicationError) as caught:
-        import_job_create(dataset=dataset, path=write_file("a.jsonl", alpaca_rows(1)), file_name="a.jsonl", run_in_background=False,
-                          **values)
+        import_job_create(
+            dataset=dataset,
+            path=write_file("a.jsonl", alpaca_rows(1)),
+            file_name="a.jsonl",
+            run_in_background=False,
+            **values,
+        )
     assert caught.value.where == where
     assert ImportJob.objects.count() == 0
 
@@ -133,9 +156,14 @@ def test_a_lone_surrogate_is_bad_input_with_its_line(dataset, write_file, contai
     lone = '{"instruction": "broken \\ud800 half", "output": "ok"}'
     text = f"{good}\n{lone}\n" if container == "jsonl" else f"[{good},\n{lone}]\n"
     path = write_file(f"surrogate.{container}", text)
-    job = import_job_run(job=import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False))
+    job = import_job_run(
+        job=import_job_create(dataset=dataset, path=path, file_name=path.name, run_in_background=False)
+    )
     assert (job.status, job.error_where) == ("failed", "line 2")
-    assert job.error == "the text holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); fix or remove it"
+    assert (
+        job.error
+        == "the text holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); fix or remove it"
+    )
     assert Record.objects.count() == 0
     tolerant = import_job_run(job=import_job_create(dataset=dataset, path=path, file_name=path.name, skip_invalid=True,
                                                     run_in_background=False))

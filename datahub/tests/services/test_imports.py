@@ -29,7 +29,13 @@ def test_import_alpaca_en_demo(shared_data, dataset, source, users, import_path)
     assert (job.error, job.error_where) == ("", "")
     assert Record.objects.filter(dataset=dataset).count() == distinct
     first = Record.objects.filter(dataset=dataset).order_by("pk").first()
-    assert (first.raw, first.line_number, first.source, first.import_job, first.origin) == (original[0], 2, source, job, "import")
+    assert (first.raw, first.line_number, first.source, first.import_job, first.origin) == (
+        original[0],
+        2,
+        source,
+        job,
+        "import",
+    )
     assert first.messages == [{"role": "user", "content": original[0]["instruction"]},
                               {"role": "assistant", "content": original[0]["output"]}]
     assert history_verbs(job) == ["created", "started", "succeeded"]
@@ -96,7 +102,9 @@ def test_import_runs_in_the_background_after_commit(dataset, write_file, users, 
     assert job.status == "queued"
     stored = Path(settings.STORAGE_ROOT) / job.file_path
     assert stored.read_bytes() == path.read_bytes()
-    assert job.file_path.startswith(f"workspaces/{dataset.workspace_id}/imports/dataset-{dataset.pk}/") and job.file_path.endswith("/a.jsonl")
+    assert job.file_path.startswith(
+        f"workspaces/{dataset.workspace_id}/imports/dataset-{dataset.pk}/"
+    ) and job.file_path.endswith("/a.jsonl")
     run_jobs()
     job.refresh_from_db()
     assert (job.status, job.created_count, job.processed, job.total) == ("succeeded", 4, 4, 4)
@@ -120,10 +128,17 @@ def test_uploaded_file_is_stored(dataset):
     assert (Path(settings.STORAGE_ROOT) / job.file_path).read_bytes() == b'{"instruction": "a", "output": "b"}\n'
 
 
-@pytest.mark.parametrize("values,where,message", [
-    ({"format": "csv"}, "format", "unknown format 'csv'; choose one of auto, alpaca, sharegpt, firefly, messages, prompt_completion, preference, kto"),
-    ({"path": "/nonexistent/file.jsonl"}, "file", "no file at /nonexistent/file.jsonl"),
-])
+@pytest.mark.parametrize(
+    "values,where,message",
+    [
+        (
+            {"format": "csv"},
+            "format",
+            "unknown format 'csv'; choose one of auto, alpaca, sharegpt, firefly, messages, prompt_completion, preference, kto",
+        ),
+        ({"path": "/nonexistent/file.jsonl"}, "file", "no file at /nonexistent/file.jsonl"),
+    ],
+)
 def test_import_job_create_rejects_bad_input(dataset, values, where, message):
     arguments = {"path": "/nonexistent/file.jsonl", "format": "auto", **values}
     with pytest.raises(ApplicationError) as caught:
@@ -137,7 +152,9 @@ def test_source_of_another_workspace_is_refused(dataset, other_workspace, write_
 
     foreign = source_create(workspace=other_workspace, name="Theirs")
     with pytest.raises(ApplicationError) as caught:
-        import_job_create(dataset=dataset, path=write_file("a.jsonl", alpaca_rows(1)), file_name="a.jsonl", source=foreign)
+        import_job_create(
+            dataset=dataset, path=write_file("a.jsonl", alpaca_rows(1)), file_name="a.jsonl", source=foreign
+        )
     assert (caught.value.where, caught.value.message) == ("source", "source 'Theirs' belongs to another workspace")
     assert ImportJob.objects.count() == 0
 
@@ -151,8 +168,15 @@ def test_concurrent_imports_into_one_dataset_count_duplicates_exactly(dataset, w
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: row locks between two connections")
-    jobs = [import_job_create(dataset=dataset, path=write_file(f"{n}.jsonl", alpaca_rows(300, start=100 * n)), file_name=f"{n}.jsonl",
-                              run_in_background=False) for n in range(2)]
+    jobs = [
+        import_job_create(
+            dataset=dataset,
+            path=write_file(f"{n}.jsonl", alpaca_rows(300, start=100 * n)),
+            file_name=f"{n}.jsonl",
+            run_in_background=False,
+        )
+        for n in range(2)
+    ]
 
     def run(job):
         try:

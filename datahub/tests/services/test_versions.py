@@ -37,7 +37,10 @@ def test_manifest_depends_on_content_not_on_import_order(workspace, write_file, 
     backward = dataset_create(workspace=workspace, name="Backward")
     import_path(forward, write_file("f.jsonl", alpaca_rows(50)))
     import_path(backward, write_file("b.jsonl", list(reversed(alpaca_rows(50)))))
-    assert dataset_version_freeze(dataset=forward, seed=3).manifest_hash == dataset_version_freeze(dataset=backward, seed=3).manifest_hash
+    assert (
+        dataset_version_freeze(dataset=forward, seed=3).manifest_hash
+        == dataset_version_freeze(dataset=backward, seed=3).manifest_hash
+    )
 
 
 def test_no_prompt_lands_in_two_splits(dataset, write_file, import_path):
@@ -93,9 +96,20 @@ def test_version_in_workspace_and_kind_counts(workspace, other_workspace, datase
     from datahub.selectors import version_in_workspace, version_kind_counts
     from datahub.services.records import records_bulk_create
 
-    records_bulk_create(dataset=dataset, rows=[
-        {"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"}, {"role": "assistant", "content": "a"}]} for n in range(5)
-    ] + [{"kind": "kto", "label": True, "messages": [{"role": "user", "content": "k"}, {"role": "assistant", "content": "a"}]}])
+    records_bulk_create(
+        dataset=dataset,
+        rows=[
+            {"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"}, {"role": "assistant", "content": "a"}]}
+            for n in range(5)
+        ]
+        + [
+            {
+                "kind": "kto",
+                "label": True,
+                "messages": [{"role": "user", "content": "k"}, {"role": "assistant", "content": "a"}],
+            }
+        ],
+    )
     version = dataset_version_freeze(dataset=dataset, seed=0)
     assert version_in_workspace(workspace=workspace, version_id=version.pk) == version
     assert version_in_workspace(workspace=other_workspace, version_id=version.pk) is None
@@ -109,12 +123,19 @@ def test_stratified_freeze_splits_each_label_in_the_ratios(dataset):
     from datahub.services.records import records_bulk_create
 
     def kto(n: int, label: bool) -> dict:
-        return {"kind": "kto", "label": label, "messages": [{"role": "user", "content": f"p{n}"}, {"role": "assistant", "content": "a"}]}
+        return {
+            "kind": "kto",
+            "label": label,
+            "messages": [{"role": "user", "content": f"p{n}"}, {"role": "assistant", "content": "a"}],
+        }
 
     records_bulk_create(dataset=dataset, rows=[kto(n, n < 20) for n in range(200)])
     version = dataset_version_freeze(dataset=dataset, seed=7, stratify=True)
     assert version.operation_detail == {"stratified": True}
-    per_label = Counter((entry.record.label, entry.split) for entry in VersionRecord.objects.filter(version=version).select_related("record"))
+    per_label = Counter(
+        (entry.record.label, entry.split)
+        for entry in VersionRecord.objects.filter(version=version).select_related("record")
+    )
     assert (per_label[(True, "train")], per_label[(True, "validation")], per_label[(True, "test")]) == (16, 2, 2)
     assert (per_label[(False, "train")], per_label[(False, "validation")], per_label[(False, "test")]) == (144, 18, 18)
     again = dataset_version_freeze(dataset=dataset, seed=7, stratify=True)
@@ -124,13 +145,33 @@ def test_stratified_freeze_splits_each_label_in_the_ratios(dataset):
 def test_a_correction_lands_in_the_split_of_its_parent(dataset):
     from datahub.services.records import record_build, records_bulk_create, records_insert
 
-    records_bulk_create(dataset=dataset, rows=[{"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"},
-                                                                           {"role": "assistant", "content": "a"}]} for n in range(40)])
+    records_bulk_create(
+        dataset=dataset,
+        rows=[
+            {"kind": "sft", "messages": [{"role": "user", "content": f"q{n}"}, {"role": "assistant", "content": "a"}]}
+            for n in range(40)
+        ],
+    )
     parents = list(Record.objects.filter(dataset=dataset))
-    children = [record_build(dataset=dataset, parent=p, origin="augmentation",
-                             clean={"kind": "sft", "messages": [{"role": "user", "content": f"rephrased {p.pk} differently"},
-                                                                {"role": "assistant", "content": "a"}]}) for p in parents]
+    children = [
+        record_build(
+            dataset=dataset,
+            parent=p,
+            origin="augmentation",
+            clean={
+                "kind": "sft",
+                "messages": [
+                    {"role": "user", "content": f"rephrased {p.pk} differently"},
+                    {"role": "assistant", "content": "a"},
+                ],
+            },
+        )
+        for p in parents
+    ]
     records_insert(dataset=dataset, records=children)
     version = dataset_version_freeze(dataset=dataset, seed=3)
     split_of = dict(VersionRecord.objects.filter(version=version).values_list("record_id", "split"))
-    assert all(split_of[child.pk] == split_of[child.parent_id] for child in Record.objects.filter(dataset=dataset, parent__isnull=False))
+    assert all(
+        split_of[child.pk] == split_of[child.parent_id]
+        for child in Record.objects.filter(dataset=dataset, parent__isnull=False)
+    )

@@ -25,12 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", required=True, help="workspace name")
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--version", type=int, help="dedupe this version number (default: the current records)")
-        parser.add_argument("--no-exact", action="store_true", help="skip the exact stage (content hash and normalised key)")
+        parser.add_argument(
+            "--no-exact", action="store_true", help="skip the exact stage (content hash and normalised key)"
+        )
         parser.add_argument("--no-near", action="store_true", help="skip the near-duplicate stage (MinHash LSH)")
         parser.add_argument("--no-semantic", action="store_true", help="skip the semantic stage (embeddings)")
         parser.add_argument("--near-threshold", type=float, default=0.8, help="Jaccard threshold (default 0.8)")
         parser.add_argument("--cosine", type=float, default=0.95, help="cosine threshold, 1 - epsilon (default 0.95)")
-        parser.add_argument("--model", default="", help="a local sentence-transformers directory (default all-MiniLM-L6-v2)")
+        parser.add_argument(
+            "--model", default="", help="a local sentence-transformers directory (default all-MiniLM-L6-v2)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="split seed when applying over current records")
         parser.add_argument("--apply", action="store_true", help="apply the proposed decisions as a new version")
 
@@ -63,8 +67,10 @@ class Command(BaseCommand):
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
             counts = applied.counts
-            self.stdout.write(f"applied: version {applied.number} of {dataset.name!r} with {sum(counts.values())} records "
-                              f"({counts['train']} train, {counts['validation']} validation, {counts['test']} test)")
+            self.stdout.write(
+                f"applied: version {applied.number} of {dataset.name!r} with {sum(counts.values())} records "
+                f"({counts['train']} train, {counts['validation']} validation, {counts['test']} test)"
+            )
         else:
             self.stdout.write("dry run only: review it in the browser, or run again with --apply")
 
@@ -75,8 +81,11 @@ class Command(BaseCommand):
         def report(phase: str, done: int, total: int) -> None:
             percent = 100 * done // total if total else 100
             filled = percent // 5
-            stream.write(f"\r{phase:<7} [{'#' * filled}{'.' * (20 - filled)}] {done}/{total} ({time.monotonic() - started:.1f} s)",
-                         ending="")
+            stream.write(
+                f"\r{phase:<7} [{'#' * filled}{'.' * (20 - filled)}] {done}/{total} ({time.monotonic() - started:.1f} "
+                "s)",
+                ending="",
+            )
             stream.flush()
 
         return report

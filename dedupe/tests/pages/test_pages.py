@@ -30,7 +30,9 @@ def test_the_form_starts_a_dry_run_after_commit(client, users, support_dataset, 
     url = reverse("dedupe:run-list", args=[support_dataset.pk])
     assert 'id="dedupe-form"' in page.get(url).content.decode()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = page.post(url, {"use_exact": "on", "use_near": "on", "near_threshold": "0.8", "cosine_threshold": "0.95", "seed": "0"})
+        response = page.post(
+            url, {"use_exact": "on", "use_near": "on", "near_threshold": "0.8", "cosine_threshold": "0.95", "seed": "0"}
+        )
     run = DedupeRun.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("dedupe:run-detail", args=[run.pk])
     assert (run.use_exact, run.use_near, run.use_semantic, run.status) == (True, True, False, "queued")
@@ -38,8 +40,10 @@ def test_the_form_starts_a_dry_run_after_commit(client, users, support_dataset, 
 
 
 def test_a_form_error_is_shown_and_nothing_is_created(client, users, support_dataset):
-    response = logged_in(client, users["ml_engineer"]).post(reverse("dedupe:run-list", args=[support_dataset.pk]),
-                                                            {"near_threshold": "0.8", "cosine_threshold": "0.95", "seed": "0"})
+    response = logged_in(client, users["ml_engineer"]).post(
+        reverse("dedupe:run-list", args=[support_dataset.pk]),
+        {"near_threshold": "0.8", "cosine_threshold": "0.95", "seed": "0"},
+    )
     assert response.status_code == 400
     assert "choose at least one stage" in response.content.decode()
     assert DedupeRun.objects.count() == 0
@@ -79,7 +83,9 @@ def test_override_and_apply_pages_check_permissions(client, users, support_datas
     run = finished_run(support_dataset, use_semantic=False)
     decision = DedupeDecision.objects.filter(run=run, action="drop").first()
     page = logged_in(client, users[role])
-    override = page.post(reverse("dedupe:decision-override", args=[decision.pk]), {"action": "keep"}, HTTP_HX_REQUEST="true")
+    override = page.post(
+        reverse("dedupe:decision-override", args=[decision.pk]), {"action": "keep"}, HTTP_HX_REQUEST="true"
+    )
     apply = page.post(reverse("dedupe:run-apply", args=[run.pk]))
     expected = (200, 302) if role in EDITORS else (403, 403) if role in VIEWERS else (404, 404)
     assert (override.status_code, apply.status_code) == expected

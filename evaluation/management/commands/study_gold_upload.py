@@ -11,8 +11,10 @@ from evaluation.services import gold_parse_jsonl, study_gold_upload
 
 
 class Command(BaseCommand):
-    help = ('Add gold comparisons to an open study. Each line of the file: {"messages": [...], "chosen": "better answer", '
-            '"rejected": "worse answer"}.')
+    help = (
+        'Add gold comparisons to an open study. Each line of the file: {"messages": [...], "chosen": "better answer", '
+        '"rejected": "worse answer"}.'
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", type=int, required=True, help="the study id")

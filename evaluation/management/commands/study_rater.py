@@ -13,7 +13,9 @@ from evaluation.services import study_rater_exclude, study_rater_include
 
 
 class Command(BaseCommand):
-    help = "Print a study's rater reliability as JSON; with --exclude or --include, change whether a rater's votes count."
+    help = (
+        "Print a study's rater reliability as JSON; with --exclude or --include, change whether a rater's votes count."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", type=int, required=True, help="the study id")
@@ -41,4 +43,6 @@ class Command(BaseCommand):
                     study_rater_include(study=study, rater=rater, actor=actor)
             except ApplicationError as error:
                 raise CommandError(f"{option} {name}: {error.message}") from error
-        self.stdout.write(json.dumps([r.as_dict() for r in study_rater_reliability(study=study)], ensure_ascii=False, indent=2))
+        self.stdout.write(
+            json.dumps([r.as_dict() for r in study_rater_reliability(study=study)], ensure_ascii=False, indent=2)
+        )

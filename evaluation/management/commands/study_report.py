@@ -21,7 +21,9 @@ class Command(BaseCommand):
         if study is None:
             raise CommandError(f"--study {options['study']}: no study with this id")
         if study.status in (Study.Status.GENERATING, Study.Status.DRAFT):
-            self.stderr.write(f"study {study.pk} is still {study.status} ({study.progress:.0%} of answers generated); no votes yet")
+            self.stderr.write(
+                f"study {study.pk} is still {study.status} ({study.progress:.0%} of answers generated); no votes yet"
+            )
         elif study.status == Study.Status.FAILED:
             raise CommandError(f"--study {study.pk}: the study failed: {study.error}")
         report = StudyReportSerializer(study_report(study=study)).data

@@ -14,8 +14,10 @@ ROLES = ["admin", "product_manager", "ml_engineer", "reviewer", "crowd_annotator
 
 
 def _gold(n: int) -> list[dict]:
-    return [{"messages": [{"role": "user", "content": f"Question {i}?"}], "chosen": f"Right {i}", "rejected": f"Wrong {i}"}
-            for i in range(n)]
+    return [
+        {"messages": [{"role": "user", "content": f"Question {i}?"}], "chosen": f"Right {i}", "rejected": f"Wrong {i}"}
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -30,7 +32,15 @@ def gold_study(make_study, answer_studies):
 def test_create_takes_the_quality_settings_and_detail_shows_them(gold_study, users, api_for):
     body = api_for(users["product_manager"]).get(f"/api/v1/studies/{gold_study.pk}/").json()
     assert (body["gold_rate"], body["repeat_rate"], body["gold_threshold"]) == (0.25, 0.25, 0.8)
-    assert body["counts"] == {"prompts": 4, "comparisons": 4, "identical": 0, "gold": 0, "repeats": 1, "votes": 0, "counted_votes": 0}
+    assert body["counts"] == {
+        "prompts": 4,
+        "comparisons": 4,
+        "identical": 0,
+        "gold": 0,
+        "repeats": 1,
+        "votes": 0,
+        "counted_votes": 0,
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -46,7 +56,9 @@ def test_gold_upload_permissions(role, gold_study, users, api_for):
 
 def test_a_bad_gold_upload_names_the_line(gold_study, users, api_for):
     items = _gold(1) + [{"messages": [{"role": "user", "content": "Hi"}], "chosen": "Same", "rejected": "Same"}]
-    response = api_for(users["product_manager"]).post(f"/api/v1/studies/{gold_study.pk}/gold/", {"items": items}, format="json")
+    response = api_for(users["product_manager"]).post(
+        f"/api/v1/studies/{gold_study.pk}/gold/", {"items": items}, format="json"
+    )
     assert response.status_code == 400
     assert "the better and the worse answer are the same text" in str(response.json())
     assert not StudyPrompt.objects.filter(is_gold=True).exists()
@@ -75,8 +87,9 @@ def test_the_comparison_list_costs_the_same_queries_for_one_and_ten_rows(gold_st
 @pytest.mark.parametrize("role", ROLES)
 def test_marking_gold_permissions(role, gold_study, users, api_for):
     comparison = Comparison.objects.filter(study=gold_study, repeat_of=None).order_by("order").first()
-    response = api_for(users[role]).post(f"/api/v1/studies/{gold_study.pk}/comparisons/{comparison.pk}/gold/", {"better": "right"},
-                                         format="json")
+    response = api_for(users[role]).post(
+        f"/api/v1/studies/{gold_study.pk}/comparisons/{comparison.pk}/gold/", {"better": "right"}, format="json"
+    )
     comparison.refresh_from_db()
     if role in MANAGERS:
         assert response.status_code == 200
@@ -96,13 +109,38 @@ def test_results_carry_the_reliability_table_and_exclusion_is_the_managers_call(
     gold = Comparison.objects.get(study=gold_study, gold_answer__isnull=False)
     wrong = "right" if gold.gold_answer_id == gold.left_answer_id else "left"
     vote_as_stored(comparison=gold, rater=rater, choice=wrong, time_spent_ms=3000)
-    vote_submit(comparison=showing_serve(study=gold_study, rater=rater).comparison, rater=rater, choice="tie", time_spent_ms=1000)
+    vote_submit(
+        comparison=showing_serve(study=gold_study, rater=rater).comparison,
+        rater=rater,
+        choice="tie",
+        time_spent_ms=1000,
+    )
     results = api_for(users["ml_engineer"]).get(f"/api/v1/studies/{gold_study.pk}/results/").json()
     [row] = results["raters"]
-    assert {k: row[k] for k in ("username", "votes", "counted_votes", "gold_votes", "gold_correct", "gold_accuracy", "median_seconds",
-                                "flagged", "excluded")} == {
-        "username": "crowd_annotator", "votes": 2, "counted_votes": 1, "gold_votes": 1, "gold_correct": 0, "gold_accuracy": 0.0,
-        "median_seconds": 2.0, "flagged": True, "excluded": False}
+    assert {
+        k: row[k]
+        for k in (
+            "username",
+            "votes",
+            "counted_votes",
+            "gold_votes",
+            "gold_correct",
+            "gold_accuracy",
+            "median_seconds",
+            "flagged",
+            "excluded",
+        )
+    } == {
+        "username": "crowd_annotator",
+        "votes": 2,
+        "counted_votes": 1,
+        "gold_votes": 1,
+        "gold_correct": 0,
+        "gold_accuracy": 0.0,
+        "median_seconds": 2.0,
+        "flagged": True,
+        "excluded": False,
+    }
     assert (row["gold_low"], round(row["gold_high"], 4)) == (0.0, 0.7935)
     assert results["results"][0]["votes"] == 1 and results["counts"]["counted_votes"] == 1
 
@@ -113,10 +151,25 @@ def test_results_carry_the_reliability_table_and_exclusion_is_the_managers_call(
     response = api_for(pm).post(url, {"reason": "fails gold"}, format="json")
     assert response.status_code == 200 and response.json()[0]["excluded"] is True
     results = api_for(pm).get(f"/api/v1/studies/{gold_study.pk}/results/").json()
-    assert (results["results"][0]["votes"], results["counts"]["counted_votes"], results["raters"][0]["exclusion_reason"]) == (0, 0, "fails gold")
+    assert (
+        results["results"][0]["votes"],
+        results["counts"]["counted_votes"],
+        results["raters"][0]["exclusion_reason"],
+    ) == (0, 0, "fails gold")
     assert api_for(pm).post(url, {}, format="json").status_code == 400  # already left out
-    assert api_for(pm).post(f"/api/v1/studies/{gold_study.pk}/raters/{rater.pk}/include/", {}, format="json").status_code == 200
-    assert api_for(pm).post(f"/api/v1/studies/{gold_study.pk}/raters/{users['reviewer'].pk}/exclude/", {}, format="json").status_code == 404
-    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=gold_study.pk, verb__startswith="rater_")
-                .order_by("pk").values_list("verb", flat=True)) == ["rater_excluded", "rater_included"]
+    assert (
+        api_for(pm).post(f"/api/v1/studies/{gold_study.pk}/raters/{rater.pk}/include/", {}, format="json").status_code
+        == 200
+    )
+    assert (
+        api_for(pm)
+        .post(f"/api/v1/studies/{gold_study.pk}/raters/{users['reviewer'].pk}/exclude/", {}, format="json")
+        .status_code
+        == 404
+    )
+    assert list(
+        HistoryEvent.objects.filter(target_type="evaluation.study", target_id=gold_study.pk, verb__startswith="rater_")
+        .order_by("pk")
+        .values_list("verb", flat=True)
+    ) == ["rater_excluded", "rater_included"]
     assert Vote.objects.count() == 2

@@ -14,10 +14,14 @@ RATERS = {"reviewer", "expert_annotator", "staff_annotator", "crowd_annotator"}
 
 def _create_body(workspace, eval_version, baseline, candidate, **overrides):
     body = {
-        "workspace": workspace.pk, "name": "Support answers", "dataset_version": eval_version.pk if eval_version else None,
+        "workspace": workspace.pk,
+        "name": "Support answers",
+        "dataset_version": eval_version.pk if eval_version else None,
         "max_new_tokens": 8,
-        "arms": [{"name": "base", "base_model": baseline.pk, "is_baseline": True},
-                 {"name": "cand", "base_model": candidate.pk, "is_baseline": False}],
+        "arms": [
+            {"name": "base", "base_model": baseline.pk, "is_baseline": True},
+            {"name": "cand", "base_model": candidate.pk, "is_baseline": False},
+        ],
     }
     body.update(overrides)
     return body
@@ -25,23 +29,35 @@ def _create_body(workspace, eval_version, baseline, candidate, **overrides):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_create_study_permissions(role, users, api_for, workspace, eval_version, tiny_base_model, candidate_base_model):
-    response = api_for(users[role]).post("/api/v1/studies/", _create_body(workspace, eval_version, tiny_base_model, candidate_base_model),
-                                         format="json")
+    response = api_for(users[role]).post(
+        "/api/v1/studies/", _create_body(workspace, eval_version, tiny_base_model, candidate_base_model), format="json"
+    )
     if role in MANAGERS:
         assert response.status_code == 201
         study = Study.objects.get()
         assert response.json() == {
-            "id": study.pk, "name": "Support answers", "question": "", "workspace": workspace.pk, "workspace_name": "Acme support",
-            "status": "generating", "progress": 0.0, "created_at": response.json()["created_at"],
+            "id": study.pk,
+            "name": "Support answers",
+            "question": "",
+            "workspace": workspace.pk,
+            "workspace_name": "Acme support",
+            "status": "generating",
+            "progress": 0.0,
+            "created_at": response.json()["created_at"],
         }
-        assert list(Arm.objects.order_by("name").values_list("name", "is_baseline")) == [("base", True), ("cand", False)]
+        assert list(Arm.objects.order_by("name").values_list("name", "is_baseline")) == [
+            ("base", True),
+            ("cand", False),
+        ]
     else:
         assert response.status_code == 404
         assert Study.objects.count() == 0
         assert Arm.objects.count() == 0
 
 
-def test_create_study_with_one_arm_names_the_problem(users, api_for, workspace, eval_version, tiny_base_model, candidate_base_model):
+def test_create_study_with_one_arm_names_the_problem(
+    users, api_for, workspace, eval_version, tiny_base_model, candidate_base_model
+):
     body = _create_body(workspace, eval_version, tiny_base_model, candidate_base_model)
     body["arms"] = body["arms"][:1]
     response = api_for(users["product_manager"]).post("/api/v1/studies/", body, format="json")
@@ -50,15 +66,21 @@ def test_create_study_with_one_arm_names_the_problem(users, api_for, workspace, 
     assert Study.objects.count() == 0
 
 
-def test_create_study_with_a_model_of_another_workspace_says_not_found_here(users, api_for, workspace, other_workspace, eval_version,
-                                                                             tiny_base_model, tiny_model_dir):
+def test_create_study_with_a_model_of_another_workspace_says_not_found_here(
+    users, api_for, workspace, other_workspace, eval_version, tiny_base_model, tiny_model_dir
+):
     from training.services.base_models import base_model_register
 
     theirs = base_model_register(workspace=other_workspace, name="theirs", path=str(tiny_model_dir))
-    response = api_for(users["product_manager"]).post("/api/v1/studies/", _create_body(workspace, eval_version, tiny_base_model, theirs),
-                                                      format="json")
+    response = api_for(users["product_manager"]).post(
+        "/api/v1/studies/", _create_body(workspace, eval_version, tiny_base_model, theirs), format="json"
+    )
     assert response.status_code == 400
-    assert response.json() == {"detail": f"no base model {theirs.pk} in this workspace", "where": "arms[1].base_model", "code": "invalid"}
+    assert response.json() == {
+        "detail": f"no base model {theirs.pk} in this workspace",
+        "where": "arms[1].base_model",
+        "code": "invalid",
+    }
     assert Study.objects.count() == 0
 
 
@@ -130,7 +152,9 @@ def test_next_and_vote_permissions(role, users, api_for, open_study):
         assert vote.status_code == 404
         assert Vote.objects.count() == Showing.objects.count() == 0
     # Raters never read results.
-    assert client.get(f"/api/v1/studies/{open_study.pk}/results/").status_code == (200 if role in RESULT_READERS else 404)
+    assert client.get(f"/api/v1/studies/{open_study.pk}/results/").status_code == (
+        200 if role in RESULT_READERS else 404
+    )
 
 
 def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study):
@@ -145,7 +169,10 @@ def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study
             assert client.get(f"/api/v1/studies/{open_study.pk}/next/").json() == response.json()
         tokens.append(response.json()["token"])
         with CaptureQueriesContext(connection) as voted:
-            assert client.post(f"/api/v1/comparisons/{tokens[-1]}/vote/", {"choice": "left"}, format="json").status_code == 201
+            assert (
+                client.post(f"/api/v1/comparisons/{tokens[-1]}/vote/", {"choice": "left"}, format="json").status_code
+                == 201
+            )
         counts.append((len(served), len(reloaded), len(voted)))
     assert response.status_code == 204
     # Whatever the rater's history: a new pick, a reload of it (token user, study, the pending showing, in a
@@ -154,10 +181,22 @@ def test_voting_through_the_api_until_nothing_is_left(users, api_for, open_study
     assert sorted(tokens) == sorted(open_study.comparisons.values_list("token", flat=True))
     again = client.post(f"/api/v1/comparisons/{tokens[0]}/vote/", {"choice": "right"}, format="json")
     assert again.status_code == 400
-    assert again.json() == {"detail": "you have already voted on this comparison", "where": "comparison", "code": "already_voted"}
+    assert again.json() == {
+        "detail": "you have already voted on this comparison",
+        "where": "comparison",
+        "code": "already_voted",
+    }
     assert Vote.objects.count() == 4
     results = api_for(users["product_manager"]).get(f"/api/v1/studies/{open_study.pk}/results/").json()
-    assert results["counts"] == {"prompts": 4, "comparisons": 4, "identical": 0, "gold": 0, "repeats": 0, "votes": 4, "counted_votes": 4}
+    assert results["counts"] == {
+        "prompts": 4,
+        "comparisons": 4,
+        "identical": 0,
+        "gold": 0,
+        "repeats": 0,
+        "votes": 4,
+        "counted_votes": 4,
+    }
     assert results["results"][0]["votes"] == 4
 
 
@@ -181,15 +220,28 @@ def test_retry_and_abandon_permissions(role, users, api_for, make_study):
         assert Study.objects.get(pk=study.pk).status == "generating"
 
 
-def test_create_a_study_over_prompts_given_in_the_body(users, api_for, workspace, tiny_base_model, candidate_base_model):
-    body = _create_body(workspace, None, tiny_base_model, candidate_base_model, labels=["tone"],
-                        prompts=[{"messages": [{"role": "user", "content": "Hi?"}]}, [{"role": "user", "content": "Bye?"}]])
+def test_create_a_study_over_prompts_given_in_the_body(
+    users, api_for, workspace, tiny_base_model, candidate_base_model
+):
+    body = _create_body(
+        workspace,
+        None,
+        tiny_base_model,
+        candidate_base_model,
+        labels=["tone"],
+        prompts=[{"messages": [{"role": "user", "content": "Hi?"}]}, [{"role": "user", "content": "Bye?"}]],
+    )
     del body["dataset_version"]
     client = api_for(users["product_manager"])
     response = client.post("/api/v1/studies/", body, format="json")
     assert response.status_code == 201, response.json()
     detail = client.get(f"/api/v1/studies/{response.json()['id']}/").json()
-    assert (detail["dataset_version"], detail["upload_name"], detail["split"], detail["labels"]) == (None, "api", "", ["tone"])
+    assert (detail["dataset_version"], detail["upload_name"], detail["split"], detail["labels"]) == (
+        None,
+        "api",
+        "",
+        ["tone"],
+    )
     assert detail["counts"]["prompts"] == 2
     bad = client.post("/api/v1/studies/", {**body, "prompts": [{"messages": []}]}, format="json")
     assert (bad.status_code, bad.json()["where"]) == (400, "prompts line 1")

@@ -14,7 +14,9 @@ def test_gold_upload_from_a_file_and_its_errors(open_study, users, tmp_path):
     path = tmp_path / "gold.jsonl"
     path.write_text(GOLD + GOLD.replace("2 + 2", "3 + 3").replace('"4"', '"6"'), encoding="utf-8")
     out = StringIO()
-    call_command("study_gold_upload", "--study", str(open_study.pk), "--file", str(path), "--user", "product_manager", stdout=out)
+    call_command(
+        "study_gold_upload", "--study", str(open_study.pk), "--file", str(path), "--user", "product_manager", stdout=out
+    )
     assert out.getvalue().strip() == f"added 2 gold comparisons to study {open_study.pk}"
     assert Comparison.objects.filter(study=open_study, gold_answer__isnull=False).count() == 2
     bad = tmp_path / "bad.jsonl"
@@ -30,7 +32,12 @@ def test_gold_upload_from_a_file_and_its_errors(open_study, users, tmp_path):
 
 def test_study_rater_prints_reliability_and_excludes_and_includes(open_study, users):
     rater = users["crowd_annotator"]
-    vote_submit(comparison=showing_serve(study=open_study, rater=rater).comparison, rater=rater, choice="left", time_spent_ms=500)
+    vote_submit(
+        comparison=showing_serve(study=open_study, rater=rater).comparison,
+        rater=rater,
+        choice="left",
+        time_spent_ms=500,
+    )
     out = StringIO()
     call_command("study_rater", "--study", str(open_study.pk), "--exclude", "crowd_annotator", "--reason", "test",
                  "--user", "product_manager", stdout=out)

@@ -19,7 +19,15 @@ def test_study_report_of_a_generating_study_says_so_and_prints_empty_results(mak
     call_command("study_report", "--study", str(study.pk), stdout=out, stderr=err)
     assert err.getvalue().strip() == f"study {study.pk} is still generating (0% of answers generated); no votes yet"
     report = json.loads(out.getvalue())
-    assert report["counts"] == {"comparisons": 0, "identical": 0, "gold": 0, "repeats": 0, "votes": 0, "counted_votes": 0, "prompts": 4}
+    assert report["counts"] == {
+        "comparisons": 0,
+        "identical": 0,
+        "gold": 0,
+        "repeats": 0,
+        "votes": 0,
+        "counted_votes": 0,
+        "prompts": 4,
+    }
     assert report["results"][0]["verdict"]["text"] == "not yet conclusive — no votes yet"
 
 
@@ -41,12 +49,20 @@ def test_study_report_prints_the_results_as_json(open_study, users):
     assert result["verdict"]["band"] == "inconclusive"
     # Three unanimous prompts: every bootstrap resample says 100%; one vote per comparison: no agreement to measure.
     assert (result["bootstrap_low"], result["bootstrap_high"]) == (1.0, 1.0)
-    assert result["agreement"] == {"items": 0, "pairs": 0, "agreement": None, "decisive_pairs": 0, "decisive_agreement": None,
-                                   "alpha": None}
+    assert result["agreement"] == {
+        "items": 0,
+        "pairs": 0,
+        "agreement": None,
+        "decisive_pairs": 0,
+        "decisive_agreement": None,
+        "alpha": None,
+    }
     assert (result["length"]["votes"], result["length"]["raw_rate"], result["labels"]) == (3, 1.0, [])
     # Every test record has a reference answer (its last assistant turn, or the chosen answer): four per arm.
     assert [(m["arm"], m["count"]) for m in report["metrics"]] == [("baseline-arm", 4), ("candidate-arm", 4)]
-    assert all(0 <= m["exact_match"] <= 1 and 0 <= m["rouge_l"] <= 1 and 0 <= m["bleu"] <= 100 for m in report["metrics"])
+    assert all(
+        0 <= m["exact_match"] <= 1 and 0 <= m["rouge_l"] <= 1 and 0 <= m["bleu"] <= 100 for m in report["metrics"]
+    )
     assert report["ranking"] == []  # two arms: the support rate says it all
     # One rater, no gold and no repeats: reliability has only the count of votes and their time.
     [rater] = report["raters"]

@@ -21,8 +21,10 @@ def _client(user) -> Client:
 
 
 def _gold(n: int, start: int = 0) -> list[dict]:
-    return [{"messages": [{"role": "user", "content": f"Question {i}?"}], "chosen": f"Right {i}", "rejected": f"Wrong {i}"}
-            for i in range(start, start + n)]
+    return [
+        {"messages": [{"role": "user", "content": f"Question {i}?"}], "chosen": f"Right {i}", "rejected": f"Wrong {i}"}
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture
@@ -84,9 +86,18 @@ def test_the_results_page_shows_the_reliability_table_and_the_manager_leaves_a_r
     pm, rater = users["product_manager"], users["crowd_annotator"]
     study_gold_upload(study=gold_study, items=_gold(1), actor=pm)
     gold = Comparison.objects.get(study=gold_study, gold_answer__isnull=False)
-    vote_as_stored(comparison=gold, rater=rater, choice="left" if gold.gold_answer_id == gold.left_answer_id else "right",
-                   time_spent_ms=2000)
-    vote_submit(comparison=showing_serve(study=gold_study, rater=rater).comparison, rater=rater, choice="tie", time_spent_ms=4000)
+    vote_as_stored(
+        comparison=gold,
+        rater=rater,
+        choice="left" if gold.gold_answer_id == gold.left_answer_id else "right",
+        time_spent_ms=2000,
+    )
+    vote_submit(
+        comparison=showing_serve(study=gold_study, rater=rater).comparison,
+        rater=rater,
+        choice="tie",
+        time_spent_ms=4000,
+    )
     detail = reverse("evaluation:study-detail", args=[gold_study.pk])
     html = _client(pm).get(detail).content.decode()
     assert 'id="rater-table"' in html and 'id="rater-chart"' in html
@@ -102,6 +113,13 @@ def test_the_results_page_shows_the_reliability_table_and_the_manager_leaves_a_r
     html = response.content.decode()
     assert "crowd_annotator&#x27;s votes are left out of the results." in html
     assert 'id="raters-excluded"' in html and "too fast" in html and "rater-include" in html
-    assert HistoryEvent.objects.filter(target_type="evaluation.study", target_id=gold_study.pk, verb="rater_excluded").count() == 1
-    report = _client(users["ml_engineer"]).get(reverse("evaluation:study-report", args=[gold_study.pk])).content.decode()
+    assert (
+        HistoryEvent.objects.filter(
+            target_type="evaluation.study", target_id=gold_study.pk, verb="rater_excluded"
+        ).count()
+        == 1
+    )
+    report = (
+        _client(users["ml_engineer"]).get(reverse("evaluation:study-report", args=[gold_study.pk])).content.decode()
+    )
     assert 'id="rater-table"' in report and 'id="raters-excluded"' in report and "rater-include" not in report

@@ -33,8 +33,13 @@ def test_both_orders_combine_and_a_flip_is_a_tie(shown, swapped, combined):
 
 
 def test_the_prompt_is_filled_without_format_surprises():
-    text = judge_prompt_fill(prompt=DEFAULT_JUDGE_PROMPT, question="Which is kinder?", messages=[{"role": "user", "content": "Hi {x}"}],
-                             answer_a="Hello {answer_b}", answer_b="Bye")
+    text = judge_prompt_fill(
+        prompt=DEFAULT_JUDGE_PROMPT,
+        question="Which is kinder?",
+        messages=[{"role": "user", "content": "Hi {x}"}],
+        answer_a="Hello {answer_b}",
+        answer_b="Bye",
+    )
     assert "user: Hi {x}" in text and "[Answer A]\nHello {answer_b}" in text and "[Answer B]\nBye" in text
     assert "[Question for the judge] Which is kinder?" in text
 
@@ -45,8 +50,9 @@ def test_a_judge_of_random_text_counts_unreadable_verdicts_as_ties(open_study, t
     comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer__arm").order_by("order"))
     for comparison in comparisons:
         vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice="left")
-    response = api_for(users["product_manager"]).post(f"/api/v1/studies/{open_study.pk}/judges/", {"endpoint": tiny_endpoint.pk},
-                                                      format="json")
+    response = api_for(users["product_manager"]).post(
+        f"/api/v1/studies/{open_study.pk}/judges/", {"endpoint": tiny_endpoint.pk}, format="json"
+    )
     assert response.status_code == 201, response.json()
     run_jobs()
     judge = Judge.objects.get()
@@ -65,7 +71,9 @@ def test_a_judge_of_random_text_counts_unreadable_verdicts_as_ties(open_study, t
     # A judge is asked once: running it again changes nothing.
     assert judge_run(judge=judge) == judge and JudgeVerdict.objects.count() == len(comparisons)
     results = api_for(users["ml_engineer"]).get(f"/api/v1/studies/{open_study.pk}/results/").json()
-    assert [(j["endpoint"], j["status"], j["verdicts"]) for j in results["judges"]] == [("tiny local", "done", len(comparisons))]
+    assert [(j["endpoint"], j["status"], j["verdicts"]) for j in results["judges"]] == [
+        ("tiny local", "done", len(comparisons))
+    ]
 
 
 @pytest.mark.slow
@@ -79,7 +87,9 @@ def test_judge_create_checks_and_permissions(open_study, make_study, tiny_endpoi
         judge_create(study=generating, endpoint=tiny_endpoint)
     assert error.value.message == "a judge needs the study's comparisons; this study is generating"
     for role in ("ml_engineer", "crowd_annotator", "outsider"):
-        response = api_for(users[role]).post(f"/api/v1/studies/{open_study.pk}/judges/", {"endpoint": tiny_endpoint.pk}, format="json")
+        response = api_for(users[role]).post(
+            f"/api/v1/studies/{open_study.pk}/judges/", {"endpoint": tiny_endpoint.pk}, format="json"
+        )
         assert response.status_code == 404
     assert Judge.objects.count() == 0
 
@@ -92,7 +102,9 @@ def test_a_manager_adds_a_judge_from_the_study_page(open_study, workspace, users
 
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="judge model", base_url="http://model.invalid/v1", model="m")
+    endpoint = model_endpoint_create(
+        workspace=workspace, name="judge model", base_url="http://model.invalid/v1", model="m"
+    )
     manager, engineer = Client(), Client()
     manager.force_login(users["product_manager"])
     engineer.force_login(users["ml_engineer"])
@@ -100,10 +112,14 @@ def test_a_manager_adds_a_judge_from_the_study_page(open_study, workspace, users
     html = manager.get(page).content.decode()
     assert 'id="judge-form"' in html and f'<option value="{endpoint.pk}">judge model</option>' in html
     assert 'id="judge-form"' not in engineer.get(page).content.decode()  # reads results, does not run studies
-    response = manager.post(reverse("evaluation:judge-add", args=[open_study.pk]), {"endpoint": str(endpoint.pk), "prompt": ""},
-                            follow=True)
+    response = manager.post(
+        reverse("evaluation:judge-add", args=[open_study.pk]), {"endpoint": str(endpoint.pk), "prompt": ""}, follow=True
+    )
     assert "The judge is at work" in response.content.decode()
     judge = Judge.objects.get()
     assert (judge.endpoint, judge.prompt, judge.status) == (endpoint, DEFAULT_JUDGE_PROMPT, "queued")
     assert 'id="judge-table"' in engineer.get(page).content.decode()
-    assert engineer.post(reverse("evaluation:judge-add", args=[open_study.pk]), {"endpoint": str(endpoint.pk)}).status_code == 404
+    assert (
+        engineer.post(reverse("evaluation:judge-add", args=[open_study.pk]), {"endpoint": str(endpoint.pk)}).status_code
+        == 404
+    )

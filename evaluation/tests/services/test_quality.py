@@ -1,4 +1,5 @@
-"""Gold comparisons, side-swapped repeats and leaving a rater out: what raters are served, and what the results count."""
+"""Gold comparisons, side-swapped repeats and leaving a rater out: what raters are served, and what the results
+count."""
 
 import pytest
 
@@ -22,8 +23,11 @@ from evaluation.services import (
 
 GOLD_ITEMS = [
     {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "chosen": "4", "rejected": "5"},
-    {"messages": [{"role": "user", "content": "Capital of France?"}], "chosen": {"role": "assistant", "content": "Paris"},
-     "rejected": "Berlin"},
+    {
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+        "chosen": {"role": "assistant", "content": "Paris"},
+        "rejected": "Berlin",
+    },
 ]
 
 
@@ -69,8 +73,15 @@ def test_repeats_are_mirrors_with_the_sides_swapped(quality_study):
         assert (mirror.prompt_id, mirror.left_answer_id, mirror.right_answer_id) == (
             original.prompt_id, original.right_answer_id, original.left_answer_id)
         assert mirror.token != original.token and mirror.repeat_of.repeat_of_id is None
-    assert study_counts(study=quality_study) == {"prompts": 4, "comparisons": 4, "identical": 0, "gold": 0, "repeats": 2,
-                                                 "votes": 0, "counted_votes": 0}
+    assert study_counts(study=quality_study) == {
+        "prompts": 4,
+        "comparisons": 4,
+        "identical": 0,
+        "gold": 0,
+        "repeats": 2,
+        "votes": 0,
+        "counted_votes": 0,
+    }
 
 
 def test_a_rater_who_always_presses_left_is_0_percent_consistent_and_repeats_count_once(quality_study, users):
@@ -99,7 +110,12 @@ def test_a_rater_who_picks_the_same_answer_on_either_side_is_100_percent_consist
 
 def test_gold_is_served_to_every_rater_scored_and_left_out_of_the_results(quality_study, users):
     pm, careful, careless = users["product_manager"], users["crowd_annotator"], users["staff_annotator"]
-    marked = Comparison.objects.filter(study=quality_study, repeat_of=None).select_related("left_answer__arm").order_by("order").first()
+    marked = (
+        Comparison.objects.filter(study=quality_study, repeat_of=None)
+        .select_related("left_answer__arm")
+        .order_by("order")
+        .first()
+    )
     comparison_gold_set(comparison=marked, better=_candidate_side(marked), actor=pm)
     assert study_gold_upload(study=quality_study, items=GOLD_ITEMS, actor=pm) == 2
     assert StudyPrompt.objects.filter(study=quality_study, is_gold=True).count() == 2
@@ -108,16 +124,25 @@ def test_gold_is_served_to_every_rater_scored_and_left_out_of_the_results(qualit
     assert (counts["prompts"], counts["comparisons"], counts["gold"], counts["repeats"]) == (4, 3, 3, 2)
 
     served = _vote_through(quality_study, careful, lambda s: _gold_side(s) if s.comparison.gold_answer_id else "tie")
-    # 3 regular + 3 gold + the repeats of those repeated originals that are not gold (a gold original's mirror is gold too).
+    # 3 regular + 3 gold + the repeats of those repeated originals that are not gold (a gold original's mirror is gold
+    # too).
     mirrors = Comparison.objects.filter(study=quality_study, repeat_of__isnull=False).count()
     assert len(served) == 3 + 3 + mirrors
     assert sum(1 for c in served if c.gold_answer_id and c.repeat_of_id is None) == 3
     _vote_through(quality_study, careless,
                   lambda s: ("right" if _gold_side(s) == "left" else "left") if s.comparison.gold_answer_id else "tie")
     rows = {row.username: row for row in study_rater_reliability(study=quality_study)}
-    assert (rows["crowd_annotator"].gold_votes, rows["crowd_annotator"].gold_correct, rows["crowd_annotator"].gold_accuracy,
-            rows["crowd_annotator"].flagged) == (3, 3, 1.0, False)
-    assert (rows["staff_annotator"].gold_votes, rows["staff_annotator"].gold_accuracy, rows["staff_annotator"].flagged) == (3, 0.0, True)
+    assert (
+        rows["crowd_annotator"].gold_votes,
+        rows["crowd_annotator"].gold_correct,
+        rows["crowd_annotator"].gold_accuracy,
+        rows["crowd_annotator"].flagged,
+    ) == (3, 3, 1.0, False)
+    assert (
+        rows["staff_annotator"].gold_votes,
+        rows["staff_annotator"].gold_accuracy,
+        rows["staff_annotator"].flagged,
+    ) == (3, 0.0, True)
     # Gold and repeat votes stay out: each regular comparison got one vote (votes_per_comparison 1), careful's ties.
     [result] = study_results(study=quality_study)
     assert (result.summary.votes, result.summary.ties) == (3, 3)
@@ -125,13 +150,20 @@ def test_gold_is_served_to_every_rater_scored_and_left_out_of_the_results(qualit
 
     study_rater_exclude(study=quality_study, rater=careless, actor=pm, reason="wrong on every gold item")
     assert study_rater_reliability(study=quality_study)[1].excluded is True
-    event = HistoryEvent.objects.filter(target_type="evaluation.study", target_id=quality_study.pk, verb="rater_excluded").get()
+    event = HistoryEvent.objects.filter(
+        target_type="evaluation.study", target_id=quality_study.pk, verb="rater_excluded"
+    ).get()
     assert (event.actor, event.after) == (pm, {"rater": careless.pk, "reason": "wrong on every gold item"})
     # The careless rater got no regular comparison (each had its one vote already), so the results stay at 3.
     assert study_results(study=quality_study)[0].summary.votes == 3
     study_rater_include(study=quality_study, rater=careless, actor=pm)
     assert not RaterExclusion.objects.exists()
-    assert HistoryEvent.objects.filter(target_id=quality_study.pk, target_type="evaluation.study", verb="rater_included").count() == 1
+    assert (
+        HistoryEvent.objects.filter(
+            target_id=quality_study.pk, target_type="evaluation.study", verb="rater_included"
+        ).count()
+        == 1
+    )
 
 
 def test_excluding_a_rater_takes_their_votes_out_of_the_results_and_the_export(quality_study, users):
@@ -148,7 +180,10 @@ def test_excluding_a_rater_takes_their_votes_out_of_the_results_and_the_export(q
     assert again.value.code == "already_excluded"
     study_rater_include(study=quality_study, rater=rater, actor=pm)
     version = study_votes_export(study=quality_study, dataset_name="pairs", created_by=pm)
-    assert (version.operation, version.operation_detail) == (DatasetVersion.Operation.EVALUATION_VOTES, {"study": quality_study.pk, "pairs": 4})
+    assert (version.operation, version.operation_detail) == (
+        DatasetVersion.Operation.EVALUATION_VOTES,
+        {"study": quality_study.pk, "pairs": 4},
+    )
 
 
 def test_marking_gold_is_refused_on_a_repeat_and_for_a_bad_side(quality_study, users):
@@ -172,20 +207,35 @@ def test_marking_gold_is_refused_on_a_repeat_and_for_a_bad_side(quality_study, u
         "gold_marked", "gold_unmarked"]
 
 
-@pytest.mark.parametrize(("items", "message", "where"), [
-    ([], "no gold items given", "gold"),
-    ([{"messages": [{"role": "user", "content": "Hi"}], "chosen": "Hello"}], 'expected {"messages": [...], "chosen": ..., "rejected": ...}',
-     "gold line 1"),
-    ([GOLD_ITEMS[0], {"messages": [{"role": "user", "content": "Hi"}], "chosen": "Same ", "rejected": "Same"}],
-     "the better and the worse answer are the same text", "gold line 2"),
-    ([{"messages": [{"role": "user", "content": "Hi"}], "chosen": "", "rejected": "No"}],
-     "needs a non-empty answer (text, or a message with content)", "gold line 1.chosen"),
-])
+@pytest.mark.parametrize(
+    ("items", "message", "where"),
+    [
+        ([], "no gold items given", "gold"),
+        (
+            [{"messages": [{"role": "user", "content": "Hi"}], "chosen": "Hello"}],
+            'expected {"messages": [...], "chosen": ..., "rejected": ...}',
+            "gold line 1",
+        ),
+        (
+            [GOLD_ITEMS[0], {"messages": [{"role": "user", "content": "Hi"}], "chosen": "Same ", "rejected": "Same"}],
+            "the better and the worse answer are the same text",
+            "gold line 2",
+        ),
+        (
+            [{"messages": [{"role": "user", "content": "Hi"}], "chosen": "", "rejected": "No"}],
+            "needs a non-empty answer (text, or a message with content)",
+            "gold line 1.chosen",
+        ),
+    ],
+)
 def test_bad_gold_uploads_are_refused_and_create_nothing(quality_study, users, items, message, where):
     with pytest.raises(ApplicationError) as error:
         study_gold_upload(study=quality_study, items=items, actor=users["product_manager"])
     assert (error.value.message, error.value.where) == (message, where)
-    assert not StudyPrompt.objects.filter(is_gold=True).exists() and not Comparison.objects.filter(gold_answer__isnull=False).exists()
+    assert (
+        not StudyPrompt.objects.filter(is_gold=True).exists()
+        and not Comparison.objects.filter(gold_answer__isnull=False).exists()
+    )
 
 
 def test_an_uploaded_gold_comparison_cannot_be_unmarked_but_may_be_corrected(quality_study, users):

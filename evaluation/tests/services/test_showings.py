@@ -1,4 +1,5 @@
-"""Each rater's own sides: drawn when a comparison is first served, kept on reload, mirrored on a repeat, one pending."""
+"""Each rater's own sides: drawn when a comparison is first served, kept on reload, mirrored on a repeat, one
+pending."""
 
 import threading
 
@@ -54,7 +55,9 @@ def test_a_repeat_is_mirrored_against_the_sides_this_rater_saw(make_study, answe
         assert vote.choice == original.choice  # mirrored stored orientation: the same stored choice is the other answer
 
 
-def test_a_vote_from_before_showings_were_kept_mirrors_against_the_stored_orientation(make_study, answer_studies, users):
+def test_a_vote_from_before_showings_were_kept_mirrors_against_the_stored_orientation(
+    make_study, answer_studies, users
+):
     """What the 0008 migration leaves: every earlier vote has a showing with the stored sides (is_swapped False)."""
     study = make_study(repeat_rate=1.0)
     answer_studies()
@@ -67,7 +70,10 @@ def test_a_vote_from_before_showings_were_kept_mirrors_against_the_stored_orient
     while (following := showing_serve(study=study, rater=rater)).comparison != mirror:
         vote_submit(comparison=following.comparison, rater=rater, choice="tie")
     assert following.is_swapped is False
-    assert (following.left_answer, following.right_answer) == (showing.comparison.right_answer, showing.comparison.left_answer)
+    assert (following.left_answer, following.right_answer) == (
+        showing.comparison.right_answer,
+        showing.comparison.left_answer,
+    )
 
 
 def _in_threads(work, count: int) -> list:
@@ -93,7 +99,9 @@ def _in_threads(work, count: int) -> list:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent inserts against a partial unique index need PostgreSQL")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent inserts against a partial unique index need PostgreSQL"
+)
 @pytest.mark.django_db(transaction=True)  # the tabs are threads, each with its own connection
 def test_tabs_racing_to_be_served_end_with_one_showing_and_one_vote(open_study, users, api_for):
     rater = users["crowd_annotator"]

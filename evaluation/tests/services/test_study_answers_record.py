@@ -13,7 +13,9 @@ def test_answers_are_stored_with_the_progress_and_a_fresh_heartbeat(make_study):
     arm = study.arms.get(is_baseline=True)
     prompts = list(study.prompts.order_by("order"))
     before = Study.objects.get(pk=study.pk).updated_at
-    stored = study_answers_record(study=study, arm=arm, answers=[(p, f"reply\x00 {p.order}") for p in prompts], progress=0.5)
+    stored = study_answers_record(
+        study=study, arm=arm, answers=[(p, f"reply\x00 {p.order}") for p in prompts], progress=0.5
+    )
     assert [(a.prompt_id, a.arm_id, a.text) for a in stored] == [(p.pk, arm.pk, f"reply {p.order}") for p in prompts]
     assert Answer.objects.filter(arm=arm).count() == 4
     after = Study.objects.get(pk=study.pk)
@@ -36,11 +38,21 @@ def test_answers_are_refused_for_another_studys_arm_or_prompt_and_once_the_study
     arm, prompt = study.arms.get(is_baseline=True), study.prompts.order_by("order").first()
     foreign_arm, foreign_prompt = open_study.arms.get(is_baseline=True), open_study.prompts.order_by("order").first()
     cases = [
-        (dict(study=study, arm=foreign_arm, answers=[(prompt, "x")]), "arm", "arm 'baseline-arm' belongs to another study"),
-        (dict(study=study, arm=arm, answers=[(prompt, "x"), (foreign_prompt, "y")]), "answers[1]",
-         "the prompt is not one of the study's prompts to answer"),
-        (dict(study=open_study, arm=foreign_arm, answers=[(foreign_prompt, "x")]), "study",
-         "the study is open; answers are recorded only while it is generating"),
+        (
+            dict(study=study, arm=foreign_arm, answers=[(prompt, "x")]),
+            "arm",
+            "arm 'baseline-arm' belongs to another study",
+        ),
+        (
+            dict(study=study, arm=arm, answers=[(prompt, "x"), (foreign_prompt, "y")]),
+            "answers[1]",
+            "the prompt is not one of the study's prompts to answer",
+        ),
+        (
+            dict(study=open_study, arm=foreign_arm, answers=[(foreign_prompt, "x")]),
+            "study",
+            "the study is open; answers are recorded only while it is generating",
+        ),
     ]
     answers = Answer.objects.count()
     for kwargs, where, message in cases:

@@ -15,7 +15,10 @@ from training.services.base_models import base_model_register
 
 
 def _arms(baseline, candidate):
-    return [{"name": "base", "base_model": baseline, "is_baseline": True}, {"name": "cand", "base_model": candidate, "is_baseline": False}]
+    return [
+        {"name": "base", "base_model": baseline, "is_baseline": True},
+        {"name": "cand", "base_model": candidate, "is_baseline": False},
+    ]
 
 
 def _create(**overrides):
@@ -33,11 +36,18 @@ def _refused(message: str, where: str, **kwargs):
     assert StudyPrompt.objects.count() == 0
 
 
-def test_study_create_takes_prompts_from_the_split_and_queues_generation(workspace, eval_version, tiny_base_model, candidate_base_model,
-                                                                         users, django_capture_on_commit_callbacks):
+def test_study_create_takes_prompts_from_the_split_and_queues_generation(
+    workspace, eval_version, tiny_base_model, candidate_base_model, users, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        study = study_create(workspace=workspace, name="  Support answers ", dataset_version=eval_version, question="Which helps more?",
-                             arms=_arms(tiny_base_model, candidate_base_model), created_by=users["product_manager"])
+        study = study_create(
+            workspace=workspace,
+            name="  Support answers ",
+            dataset_version=eval_version,
+            question="Which helps more?",
+            arms=_arms(tiny_base_model, candidate_base_model),
+            created_by=users["product_manager"],
+        )
     assert len(callbacks) == 1
     assert (study.name, study.status, study.progress, study.split, study.created_by) == (
         "Support answers", "generating", 0.0, "test", users["product_manager"])
@@ -78,30 +88,56 @@ def test_fewer_than_two_arms_is_refused(workspace, eval_version, tiny_base_model
 def test_exactly_one_baseline(workspace, eval_version, tiny_base_model, candidate_base_model, flags, got):
     arms = _arms(tiny_base_model, candidate_base_model)
     arms[0]["is_baseline"], arms[1]["is_baseline"] = flags
-    _refused(f"a study needs exactly one baseline arm; got {got}", "arms", workspace=workspace, dataset_version=eval_version, arms=arms)
+    _refused(
+        f"a study needs exactly one baseline arm; got {got}",
+        "arms",
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=arms,
+    )
 
 
 def test_an_arm_needs_exactly_one_model(workspace, eval_version, tiny_base_model):
-    arms = [{"name": "base", "base_model": tiny_base_model, "is_baseline": True}, {"name": "cand", "is_baseline": False}]
-    _refused("an arm needs exactly one model: a base model, a model artifact or a model endpoint", "arms[1]", workspace=workspace,
-             dataset_version=eval_version, arms=arms)
+    arms = [
+        {"name": "base", "base_model": tiny_base_model, "is_baseline": True},
+        {"name": "cand", "is_baseline": False},
+    ]
+    _refused(
+        "an arm needs exactly one model: a base model, a model artifact or a model endpoint",
+        "arms[1]",
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=arms,
+    )
 
 
 def test_arm_names_must_differ(workspace, eval_version, tiny_base_model, candidate_base_model):
     arms = _arms(tiny_base_model, candidate_base_model)
     arms[1]["name"] = "base"
-    _refused("two arms are named 'base'; arm names must differ", "arms[1].name", workspace=workspace, dataset_version=eval_version,
-             arms=arms)
+    _refused(
+        "two arms are named 'base'; arm names must differ",
+        "arms[1].name",
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=arms,
+    )
 
 
 def test_arms_must_be_in_the_study_workspace(workspace, other_workspace, eval_version, tiny_base_model, tiny_model_dir):
     elsewhere = base_model_register(workspace=other_workspace, name="theirs", path=str(tiny_model_dir))
-    _refused("base model 'theirs' belongs to another workspace", "arms[1]", workspace=workspace, dataset_version=eval_version,
-             arms=_arms(tiny_base_model, elsewhere))
+    _refused(
+        "base model 'theirs' belongs to another workspace",
+        "arms[1]",
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=_arms(tiny_base_model, elsewhere),
+    )
 
 
 def test_an_artifact_arm_is_accepted(workspace, eval_version, tiny_base_model):
-    artifact = ModelArtifact.objects.create(workspace=workspace, name="tiny-sft", base_model=tiny_base_model, path="runs/1/adapter")
+    artifact = ModelArtifact.objects.create(
+        workspace=workspace, name="tiny-sft", base_model=tiny_base_model, path="runs/1/adapter"
+    )
     arms = [{"name": "base", "base_model": tiny_base_model, "is_baseline": True},
             {"name": "sft", "artifact": artifact, "is_baseline": False}]
     study = _create(workspace=workspace, dataset_version=eval_version, arms=arms)
@@ -114,17 +150,30 @@ def test_the_split_must_have_prompts(workspace, eval_version, tiny_base_model, c
 
 
 def test_an_unknown_split_is_refused(workspace, eval_version, tiny_base_model, candidate_base_model):
-    _refused("unknown split 'dev'; use train, validation or test", "split", workspace=workspace, dataset_version=eval_version,
-             arms=_arms(tiny_base_model, candidate_base_model), split="dev")
+    _refused(
+        "unknown split 'dev'; use train, validation or test",
+        "split",
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=_arms(tiny_base_model, candidate_base_model),
+        split="dev",
+    )
 
 
-def test_the_dataset_version_must_be_in_the_workspace(workspace, other_workspace, tiny_base_model, candidate_base_model):
+def test_the_dataset_version_must_be_in_the_workspace(
+    workspace, other_workspace, tiny_base_model, candidate_base_model
+):
     dataset = dataset_create(workspace=other_workspace, name="theirs")
     records_bulk_create(dataset=dataset, rows=EVAL_ROWS[:1])
     version = dataset_version_create(dataset=dataset, entries=[(dataset.records.get().pk, "test", [])],
                                      operation=DatasetVersion.Operation.FREEZE)
-    _refused("dataset version theirs v1 belongs to another workspace", "dataset_version", workspace=workspace, dataset_version=version,
-             arms=_arms(tiny_base_model, candidate_base_model))
+    _refused(
+        "dataset version theirs v1 belongs to another workspace",
+        "dataset_version",
+        workspace=workspace,
+        dataset_version=version,
+        arms=_arms(tiny_base_model, candidate_base_model),
+    )
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -133,8 +182,14 @@ def test_the_dataset_version_must_be_in_the_workspace(workspace, other_workspace
     ("max_new_tokens", 5000, "must be at most 4096; got 5000"),
 ])
 def test_sizes_are_checked(workspace, eval_version, tiny_base_model, candidate_base_model, field, value, message):
-    _refused(message, field, workspace=workspace, dataset_version=eval_version, arms=_arms(tiny_base_model, candidate_base_model),
-             **{field: value})
+    _refused(
+        message,
+        field,
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=_arms(tiny_base_model, candidate_base_model),
+        **{field: value},
+    )
 
 
 def test_a_name_is_required(workspace, eval_version, tiny_base_model, candidate_base_model):
@@ -149,11 +204,21 @@ def test_a_name_is_required(workspace, eval_version, tiny_base_model, candidate_
     ([f"l{i}" for i in range(21)], "21 labels; the limit is 20", "labels"),
 ])
 def test_labels_are_checked(workspace, eval_version, tiny_base_model, candidate_base_model, labels, message, where):
-    _refused(message, where, workspace=workspace, dataset_version=eval_version, arms=_arms(tiny_base_model, candidate_base_model),
-             labels=labels)
+    _refused(
+        message,
+        where,
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=_arms(tiny_base_model, candidate_base_model),
+        labels=labels,
+    )
 
 
 def test_labels_are_kept_stripped(workspace, eval_version, tiny_base_model, candidate_base_model):
-    study = _create(workspace=workspace, dataset_version=eval_version, arms=_arms(tiny_base_model, candidate_base_model),
-                    labels=[" tone", "facts "])
+    study = _create(
+        workspace=workspace,
+        dataset_version=eval_version,
+        arms=_arms(tiny_base_model, candidate_base_model),
+        labels=[" tone", "facts "],
+    )
     assert Study.objects.get(pk=study.pk).labels == ["tone", "facts"]

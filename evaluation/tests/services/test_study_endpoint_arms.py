@@ -11,8 +11,9 @@ from llm.models import ModelCall
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_endpoint_arm_answers_through_the_model_server(workspace, eval_version, candidate_base_model, tiny_endpoint, users,
-                                                           django_capture_on_commit_callbacks):
+def test_an_endpoint_arm_answers_through_the_model_server(
+    workspace, eval_version, candidate_base_model, tiny_endpoint, users, django_capture_on_commit_callbacks
+):
     arms = [{"name": "served", "endpoint": tiny_endpoint, "is_baseline": True},
             {"name": "local", "base_model": candidate_base_model, "is_baseline": False}]
     with django_capture_on_commit_callbacks(execute=False):
@@ -27,13 +28,16 @@ def test_an_endpoint_arm_answers_through_the_model_server(workspace, eval_versio
     assert study.comparisons.count() == 4
 
 
-def test_an_unreachable_endpoint_fails_the_study_with_the_reason(workspace, eval_version, candidate_base_model, make_endpoint,
-                                                                 django_capture_on_commit_callbacks):
+def test_an_unreachable_endpoint_fails_the_study_with_the_reason(
+    workspace, eval_version, candidate_base_model, make_endpoint, django_capture_on_commit_callbacks
+):
     missing = make_endpoint(model="no-such-model", name="nothing here", max_retries=0)
     arms = [{"name": "local", "base_model": candidate_base_model, "is_baseline": True},
             {"name": "served", "endpoint": missing, "is_baseline": False}]
     with django_capture_on_commit_callbacks(execute=False):
-        study = study_create(workspace=workspace, name="Broken", dataset_version=eval_version, arms=arms, max_new_tokens=4)
+        study = study_create(
+            workspace=workspace, name="Broken", dataset_version=eval_version, arms=arms, max_new_tokens=4
+        )
     study = study_generate(study=study)
     assert study.status == Study.Status.FAILED
     assert study.error.startswith("generating the answers of arm 'served' failed: ")

@@ -18,13 +18,19 @@ def test_generation_job_answers_every_prompt_and_builds_blinded_comparisons(gene
     comparisons = list(Comparison.objects.filter(study=generated_study).select_related("left_answer", "right_answer"))
     assert len(comparisons) == 4
     for comparison in comparisons:
-        assert {comparison.left_answer.arm_id, comparison.right_answer.arm_id} == {arms["baseline-arm"].pk, arms["candidate-arm"].pk}
+        assert {comparison.left_answer.arm_id, comparison.right_answer.arm_id} == {
+            arms["baseline-arm"].pk,
+            arms["candidate-arm"].pk,
+        }
         assert comparison.left_answer.prompt_id == comparison.right_answer.prompt_id == comparison.prompt_id
         assert comparison.is_identical == (comparison.left_answer.text.strip() == comparison.right_answer.text.strip())
     assert sorted(c.order for c in comparisons) == [0, 1, 2, 3]
     assert len({c.token for c in comparisons}) == 4
-    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=generated_study.pk).values_list("verb", flat=True)
-                .order_by("pk")) == ["created", "opened"]
+    assert list(
+        HistoryEvent.objects.filter(target_type="evaluation.study", target_id=generated_study.pk)
+        .values_list("verb", flat=True)
+        .order_by("pk")
+    ) == ["created", "opened"]
 
 
 def test_the_two_tiny_models_answer_differently(generated_study):
@@ -44,7 +50,9 @@ def test_identical_answers_are_flagged_and_never_shown(make_study, tiny_base_mod
     assert showing_serve(study=study, rater=users["crowd_annotator"]) is None
 
 
-def test_a_failing_arm_fails_the_study_with_the_reason_and_leaves_no_answers(make_study, workspace, tiny_model_dir, tmp_path, run_jobs):
+def test_a_failing_arm_fails_the_study_with_the_reason_and_leaves_no_answers(
+    make_study, workspace, tiny_model_dir, tmp_path, run_jobs
+):
     import shutil
 
     copy = shutil.copytree(tiny_model_dir, tmp_path / "vanishing-model")
@@ -57,8 +65,11 @@ def test_a_failing_arm_fails_the_study_with_the_reason_and_leaves_no_answers(mak
     assert study.error.startswith("generating the answers of arm 'candidate-arm' failed: ")
     assert Answer.objects.filter(prompt__study=study).count() == 0
     assert Comparison.objects.filter(study=study).count() == 0
-    assert list(HistoryEvent.objects.filter(target_type="evaluation.study", target_id=study.pk).values_list("verb", flat=True)
-                .order_by("pk")) == ["created", "failed"]
+    assert list(
+        HistoryEvent.objects.filter(target_type="evaluation.study", target_id=study.pk)
+        .values_list("verb", flat=True)
+        .order_by("pk")
+    ) == ["created", "failed"]
 
 
 def test_generating_again_changes_nothing_once_open(generated_study):

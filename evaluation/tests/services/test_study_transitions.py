@@ -9,7 +9,15 @@ from django_tasks_db.models import DBTaskResult
 from common.errors import ApplicationError
 from common.models import HistoryEvent
 from evaluation.models import Study
-from evaluation.services import showing_serve, study_abandon, study_close, study_fail, study_is_stale, study_retry, vote_submit
+from evaluation.services import (
+    showing_serve,
+    study_abandon,
+    study_close,
+    study_fail,
+    study_is_stale,
+    study_retry,
+    vote_submit,
+)
 from evaluation.services.studies import STALE_AFTER
 
 
@@ -31,12 +39,24 @@ def _refused(service, study, message, code, **kwargs):
 def test_a_fresh_generating_study_is_neither_stale_nor_retryable(make_study):
     study = make_study()
     assert not study_is_stale(study=study)
-    _refused(study_retry, study, "only a failed study, or one generating without progress for 30 minutes, can be retried; "
-             "this one is generating", "not_retryable")
-    _refused(study_abandon, study, "only a study generating without progress for 30 minutes can be marked failed", "not_stale")
+    _refused(
+        study_retry,
+        study,
+        "only a failed study, or one generating without progress for 30 minutes, can be retried; "
+        "this one is generating",
+        "not_retryable",
+    )
+    _refused(
+        study_abandon,
+        study,
+        "only a study generating without progress for 30 minutes can be marked failed",
+        "not_stale",
+    )
 
 
-def test_a_stale_study_can_be_retried_and_the_job_is_queued_again(make_study, users, django_capture_on_commit_callbacks):
+def test_a_stale_study_can_be_retried_and_the_job_is_queued_again(
+    make_study, users, django_capture_on_commit_callbacks
+):
     study = _age(make_study(), STALE_AFTER + timedelta(seconds=1))
     assert study_is_stale(study=study)
     with django_capture_on_commit_callbacks(execute=True):
@@ -48,10 +68,15 @@ def test_a_stale_study_can_be_retried_and_the_job_is_queued_again(make_study, us
         "retried", users["product_manager"], {"status": "generating"}, {"status": "generating"})
 
 
-def test_a_stale_study_can_be_marked_failed_then_retried_from_scratch(make_study, users, django_capture_on_commit_callbacks):
+def test_a_stale_study_can_be_marked_failed_then_retried_from_scratch(
+    make_study, users, django_capture_on_commit_callbacks
+):
     study = _age(make_study(), STALE_AFTER * 2)
     study = study_abandon(study=study, actor=users["product_manager"])
-    assert (study.status, study.error) == ("failed", "generation stopped making progress (the worker was probably restarted)")
+    assert (study.status, study.error) == (
+        "failed",
+        "generation stopped making progress (the worker was probably restarted)",
+    )
     event = HistoryEvent.objects.filter(target_type="evaluation.study", target_id=study.pk).latest("pk")
     assert (event.verb, event.actor) == ("failed", users["product_manager"])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:

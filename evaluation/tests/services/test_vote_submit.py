@@ -52,10 +52,17 @@ def test_a_comparison_never_served_to_the_rater_takes_no_vote(open_study, users)
     assert not Vote.objects.exists() and Comparison.objects.filter(vote_count__gt=0).count() == 0
 
 
-@pytest.mark.parametrize(("kwargs", "message", "where"), [
-    ({"choice": "middle"}, "unknown choice 'middle'; choose one of left, right, tie, both_bad", "choice"),
-    ({"choice": "tie", "time_spent_ms": -1}, "time spent must be between 0 and 86400000 milliseconds; got -1", "time_spent_ms"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message", "where"),
+    [
+        ({"choice": "middle"}, "unknown choice 'middle'; choose one of left, right, tie, both_bad", "choice"),
+        (
+            {"choice": "tie", "time_spent_ms": -1},
+            "time spent must be between 0 and 86400000 milliseconds; got -1",
+            "time_spent_ms",
+        ),
+    ],
+)
 def test_bad_votes_are_refused(open_study, users, kwargs, message, where):
     comparison = showing_serve(study=open_study, rater=users["crowd_annotator"]).comparison
     with pytest.raises(ApplicationError) as error:
@@ -127,7 +134,10 @@ def test_results_map_left_and_right_back_to_the_arms(make_study, answer_studies,
     assert (s.win_rate, s.decisive_win_rate) == (4 / 7, 4 / 5)
     assert s.sign_test_p == 0.375
     # Per label: "tone" holds the first rater's three candidate wins, "facts" its one loss; the second rater gave none.
-    assert {label: (x.wins, x.losses, x.votes) for label, x in result.labels.items()} == {"facts": (0, 1, 1), "tone": (3, 0, 3)}
+    assert {label: (x.wins, x.losses, x.votes) for label, x in result.labels.items()} == {
+        "facts": (0, 1, 1),
+        "tone": (3, 0, 3),
+    }
     # Agreement on the three comparisons both judged: win/tie and win/both-bad disagree, win/win agrees.
     a = result.agreement
     assert (a.items, a.pairs, a.agreement, a.decisive_pairs, a.decisive_agreement) == (3, 3, 1 / 3, 1, 1.0)
@@ -139,7 +149,10 @@ def test_a_vote_label_must_be_one_of_the_study_labels(open_study, users):
     comparison = showing_serve(study=open_study, rater=users["crowd_annotator"]).comparison
     with pytest.raises(ApplicationError) as error:
         vote_submit(comparison=comparison, rater=users["crowd_annotator"], choice="tie", label="tone")
-    assert (error.value.where, error.value.message) == ("label", "unknown label 'tone'; choose one of the study's labels or none")
+    assert (error.value.where, error.value.message) == (
+        "label",
+        "unknown label 'tone'; choose one of the study's labels or none",
+    )
     assert not Vote.objects.exists()
 
 

@@ -10,8 +10,11 @@ from evaluation.tests.fixtures import vote_as_stored
 
 
 def test_majority_votes_become_preference_pairs_in_the_prompts_split(open_study, users, api_for):
-    comparisons = list(Comparison.objects.filter(study=open_study).select_related("left_answer", "right_answer", "prompt")
-                       .order_by("order"))
+    comparisons = list(
+        Comparison.objects.filter(study=open_study)
+        .select_related("left_answer", "right_answer", "prompt")
+        .order_by("order")
+    )
     a, b, c = users["crowd_annotator"], users["staff_annotator"], users["reviewer"]
     vote_as_stored(comparison=comparisons[0], rater=a, choice="left")  # one vote: left
     vote_as_stored(comparison=comparisons[1], rater=a, choice="right")  # 2 right vs 1 left: right
@@ -21,14 +24,21 @@ def test_majority_votes_become_preference_pairs_in_the_prompts_split(open_study,
     vote_as_stored(comparison=comparisons[2], rater=b, choice="right")
     vote_as_stored(comparison=comparisons[3], rater=a, choice="tie")  # only a tie: no pair
 
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/studies/{open_study.pk}/export/", {"dataset_name": "study prefs"},
-                                                  format="json")
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/studies/{open_study.pk}/export/", {"dataset_name": "study prefs"}, format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert (body["dataset_name"], body["number"], body["counts"]) == ("study prefs", 1, {"train": 0, "validation": 0, "test": 2})
+    assert (body["dataset_name"], body["number"], body["counts"]) == (
+        "study prefs",
+        1,
+        {"train": 0, "validation": 0, "test": 2},
+    )
     records = {tuple(m["content"] for m in r.messages): r for r in Record.objects.filter(dataset_id=body["dataset"])}
     first, second = comparisons[0], comparisons[1]
-    assert records[tuple(m["content"] for m in first.prompt.messages)].chosen["content"] == first.left_answer.text.strip()
+    assert (
+        records[tuple(m["content"] for m in first.prompt.messages)].chosen["content"] == first.left_answer.text.strip()
+    )
     pair = records[tuple(m["content"] for m in second.prompt.messages)]
     assert (pair.kind, pair.chosen["content"], pair.rejected["content"], pair.origin) == (
         "preference", second.right_answer.text.strip(), second.left_answer.text.strip(), "evaluation")
@@ -57,6 +67,11 @@ def test_the_export_form_on_the_study_page(open_study, users):
     page = reverse("evaluation:study-detail", args=[open_study.pk])
     assert 'id="export-form"' in engineer.get(page).content.decode()
     assert 'id="export-form"' not in manager.get(page).content.decode()
-    response = engineer.post(reverse("evaluation:study-export", args=[open_study.pk]), {"dataset_name": "from the page"}, follow=True)
+    response = engineer.post(
+        reverse("evaluation:study-export", args=[open_study.pk]), {"dataset_name": "from the page"}, follow=True
+    )
     assert "Exported 1 preference pair as from the page v1." in response.content.decode()
-    assert manager.post(reverse("evaluation:study-export", args=[open_study.pk]), {"dataset_name": "no"}).status_code == 404
+    assert (
+        manager.post(reverse("evaluation:study-export", args=[open_study.pk]), {"dataset_name": "no"}).status_code
+        == 404
+    )

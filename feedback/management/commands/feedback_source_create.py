@@ -15,8 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", required=True, help="workspace name")
         parser.add_argument("--name", required=True, help="source name, unique in the workspace")
         parser.add_argument("--no-pii-scrub", action="store_true", help="store text as sent (default: scrub PII)")
-        parser.add_argument("--pii-kinds", default=",".join(PII_KINDS), help=f"kinds to scrub (default {','.join(PII_KINDS)})")
-        parser.add_argument("--rate-limit", type=int, default=600_000, help="events per minute, 0 for none (default 600000)")
+        parser.add_argument(
+            "--pii-kinds", default=",".join(PII_KINDS), help=f"kinds to scrub (default {','.join(PII_KINDS)})"
+        )
+        parser.add_argument(
+            "--rate-limit", type=int, default=600_000, help="events per minute, 0 for none (default 600000)"
+        )
         parser.add_argument("--user", help="who creates it (recorded in the history)")
 
     def handle(self, *args, **options):
@@ -24,11 +28,21 @@ class Command(BaseCommand):
         user = user_named(options["user"])
         kinds = [kind.strip() for kind in options["pii_kinds"].split(",") if kind.strip()]
         try:
-            source = feedback_source_create(workspace=workspace, name=options["name"], pii_scrub=not options["no_pii_scrub"],
-                                            pii_kinds=kinds, rate_limit_per_minute=options["rate_limit"], created_by=user)
+            source = feedback_source_create(
+                workspace=workspace,
+                name=options["name"],
+                pii_scrub=not options["no_pii_scrub"],
+                pii_kinds=kinds,
+                rate_limit_per_minute=options["rate_limit"],
+                created_by=user,
+            )
             _, key = feedback_token_create(source=source, created_by=user)
         except ApplicationError as exc:
-            option = {"pii_kinds": "--pii-kinds", "rate_limit_per_minute": "--rate-limit", "name": "--name"}.get(exc.where, exc.where)
+            option = {"pii_kinds": "--pii-kinds", "rate_limit_per_minute": "--rate-limit", "name": "--name"}.get(
+                exc.where, exc.where
+            )
             raise CommandError(f"{option}: {exc.message}") from exc
-        self.stderr.write(f"created feedback source {source.name!r} (id {source.pk}) in {workspace.name!r}; the token is shown once:")
+        self.stderr.write(
+            f"created feedback source {source.name!r} (id {source.pk}) in {workspace.name!r}; the token is shown once:"
+        )
         self.stdout.write(key)

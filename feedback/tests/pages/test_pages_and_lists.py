@@ -21,8 +21,15 @@ def _fill(source, n: int) -> None:
     for i in range(n):
         events.append(make_event(4 * i, kind="like", model=f"m{i % 3}", prompt_version=f"v{i % 2}"))
         events.append(make_event(4 * i + 1, kind="dislike", model=f"m{i % 3}"))
-        events.append(make_choice(4 * i + 2, question=f"Q{i}", answers=[("a", f"m{i % 3}"), ("b", "base")], chosen=i % 2,
-                                  occurred_at=f"2026-11-{10 + i % 10}T09:00:00Z"))
+        events.append(
+            make_choice(
+                4 * i + 2,
+                question=f"Q{i}",
+                answers=[("a", f"m{i % 3}"), ("b", "base")],
+                chosen=i % 2,
+                occurred_at=f"2026-11-{10 + i % 10}T09:00:00Z",
+            )
+        )
     feedback_events_ingest(source=source, events=events)
 
 
@@ -87,7 +94,10 @@ def test_the_build_button_freezes_a_feedback_version(users, workspace, feedback_
     assert DatasetVersion.objects.count() == 0
     response = browser_for(users["ml_engineer"]).post("/feedback/datasets/build/", form, follow=True)
     version = DatasetVersion.objects.get(operation=DatasetVersion.Operation.FEEDBACK, dataset__name="From the page")
-    assert f"Version 1 of “From the page”: {sum(version.counts.values())} records from 6 events." in response.content.decode()
+    assert (
+        f"Version 1 of “From the page”: {sum(version.counts.values())} records from 6 events."
+        in response.content.decode()
+    )
 
 
 def test_support_rates_count_picks_and_head_to_head_wins(workspace, feedback_source, api_for, users):
@@ -103,11 +113,15 @@ def test_support_rates_count_picks_and_head_to_head_wins(workspace, feedback_sou
     assert rows["tuned"].support_low == pytest.approx(0.2077, abs=1e-4)
     data = api_for(users["product_manager"]).get(f"/api/v1/feedback/support-rates/?workspace={workspace.pk}").json()
     assert [(row["model"], row["shown"], row["chosen"]) for row in data] == [("tuned", 4, 2), ("base", 3, 1)]
-    assert api_for(users["outsider"]).get(f"/api/v1/feedback/support-rates/?workspace={workspace.pk}").status_code == 404
+    assert (
+        api_for(users["outsider"]).get(f"/api/v1/feedback/support-rates/?workspace={workspace.pk}").status_code == 404
+    )
 
 
 @pytest.mark.parametrize("url", ["/api/v1/feedback/sources/", "/api/v1/feedback/events"])
-def test_list_endpoints_cost_the_same_queries_for_1_and_10_rows(url, api_for, users, workspace, django_assert_num_queries):
+def test_list_endpoints_cost_the_same_queries_for_1_and_10_rows(
+    url, api_for, users, workspace, django_assert_num_queries
+):
     client = api_for(users["ml_engineer"])
     first = feedback_source_create(workspace=workspace, name="App 0")
     feedback_token_create(source=first)
@@ -140,10 +154,16 @@ def test_source_settings_change_through_the_page_and_the_api(users, api_for, fee
     assert (feedback_source.pii_scrub, feedback_source.rate_limit_per_minute) == (True, 600_000)
     browser_for(users["ml_engineer"]).post(url, form)
     feedback_source.refresh_from_db()
-    assert (feedback_source.pii_scrub, feedback_source.pii_kinds, feedback_source.rate_limit_per_minute) == (False, ["card"], 50)
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/feedback/sources/{feedback_source.pk}/settings/",
-                                                  {"pii_scrub": True, "pii_kinds": ["email", "phone"], "rate_limit_per_minute": 0},
-                                                  format="json")
+    assert (feedback_source.pii_scrub, feedback_source.pii_kinds, feedback_source.rate_limit_per_minute) == (
+        False,
+        ["card"],
+        50,
+    )
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/feedback/sources/{feedback_source.pk}/settings/",
+        {"pii_scrub": True, "pii_kinds": ["email", "phone"], "rate_limit_per_minute": 0},
+        format="json",
+    )
     assert response.status_code == 200 and response.json()["pii_kinds"] == ["email", "phone"]
 
 

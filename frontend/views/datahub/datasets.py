@@ -61,7 +61,9 @@ IMPORT_JOBS_SHOWN = 10
 def _list_context(request, *, form: DatasetForm, source_form: "SourceForm", editable) -> dict:
     search = DatasetSearchForm(request.GET or None)
     query = search.cleaned_data["q"] if search.is_valid() else ""
-    page = Paginator(dataset_ids_natural(user=request.user, query=query), DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(dataset_ids_natural(user=request.user, query=query), DATASETS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return {
         "datasets": dataset_page(ids=list(page)),
         "page": page,
@@ -86,13 +88,17 @@ def dataset_list_view(request):
             if upload is None:
                 dataset = dataset_create(created_by=request.user, **values)
             else:
-                dataset = dataset_import_new(created_by=request.user, uploaded_file=upload, file_name=upload.name, **values).dataset
+                dataset = dataset_import_new(
+                    created_by=request.user, uploaded_file=upload, file_name=upload.name, **values
+                ).dataset
         except ApplicationError as exc:
             add_service_error(form, exc)
         else:
             messages.success(request, _("Dataset “%(name)s” created.") % {"name": dataset.name})
             return redirect("datahub:dataset-detail", dataset_id=dataset.pk)
-    context = _list_context(request, form=form, source_form=SourceForm(workspaces=editable, prefix="source"), editable=editable)
+    context = _list_context(
+        request, form=form, source_form=SourceForm(workspaces=editable, prefix="source"), editable=editable
+    )
     return render(request, "frontend/datahub/dataset_list.html", context, status=400 if form.errors else 200)
 
 
@@ -121,7 +127,9 @@ def source_create_view(request):
         else:
             messages.success(request, _("Source “%(name)s” registered.") % {"name": source.name})
             return redirect("datahub:dataset-list")
-    context = _list_context(request, form=DatasetForm(workspaces=editable, prefix="dataset"), source_form=form, editable=editable)
+    context = _list_context(
+        request, form=DatasetForm(workspaces=editable, prefix="dataset"), source_form=form, editable=editable
+    )
     return render(request, "frontend/datahub/dataset_list.html", context, status=400)
 
 
@@ -184,23 +192,35 @@ def dataset_import_view(request, dataset_id: int):
         upload = form.cleaned_data["file"]
         try:
             values = form.cleaned_data
-            job = import_job_create(dataset=dataset, uploaded_file=upload, file_name=upload.name, format=values["format"],
-                                    source=values["source"], created_by=request.user, container=values["container"] or "",
-                                    column_map=values["column_map"], skip_invalid=values["skip_invalid"],
-                                    max_record_chars=values["max_record_chars"])
+            job = import_job_create(
+                dataset=dataset,
+                uploaded_file=upload,
+                file_name=upload.name,
+                format=values["format"],
+                source=values["source"],
+                created_by=request.user,
+                container=values["container"] or "",
+                column_map=values["column_map"],
+                skip_invalid=values["skip_invalid"],
+                max_record_chars=values["max_record_chars"],
+            )
         except ApplicationError as exc:
             add_service_error(form, exc)
         else:
             messages.success(request, _("Importing “%(file)s”: the progress shows below.") % {"file": job.file_name})
             return redirect("datahub:dataset-detail", dataset_id=dataset.pk)
-    return render(request, "frontend/datahub/dataset_detail.html", _detail_context(request, dataset, import_form=form), status=400)
+    return render(
+        request, "frontend/datahub/dataset_detail.html", _detail_context(request, dataset, import_form=form), status=400
+    )
 
 
 @login_required
 @require_GET
 def import_job_view(request, import_job_id: int):
-    """The job's row, polled by htmx while it runs. When a polled job finishes, the page reloads to show the new records.
-    When the job failed and took its new dataset with it (dataset_import_new), the poll says why and goes to the list."""
+    """The job's row, polled by htmx while it runs. When a polled job finishes, the page reloads to show the new
+    records.
+    When the job failed and took its new dataset with it (dataset_import_new), the poll says why and goes to the
+    list."""
     try:
         job = access_import_job(request.user, import_job_id)
     except Http404:
@@ -208,8 +228,15 @@ def import_job_view(request, import_job_id: int):
         if removed is None:
             raise
         where = f"{removed['where']}: " if removed.get("where") else ""
-        messages.error(request, _("The import of “%(file)s” failed (%(error)s), so the new dataset “%(name)s” was not kept.")
-                       % {"file": removed.get("file_name", ""), "error": where + removed.get("error", ""), "name": removed.get("name", "")})
+        messages.error(
+            request,
+            _("The import of “%(file)s” failed (%(error)s), so the new dataset “%(name)s” was not kept.")
+            % {
+                "file": removed.get("file_name", ""),
+                "error": where + removed.get("error", ""),
+                "name": removed.get("name", ""),
+            },
+        )
         response = HttpResponse(status=204)
         response["HX-Redirect"] = reverse("datahub:dataset-list")
         return response
@@ -254,7 +281,9 @@ def import_job_resume_view(request, import_job_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Import “%(file)s” resumes from row %(row)s.") % {"file": job.file_name, "row": job.resume_row})
+        messages.success(
+            request, _("Import “%(file)s” resumes from row %(row)s.") % {"file": job.file_name, "row": job.resume_row}
+        )
     return redirect("datahub:dataset-detail", dataset_id=job.dataset_id)
 
 
@@ -273,7 +302,9 @@ def dataset_freeze_view(request, dataset_id: int):
         else:
             messages.success(request, _("Version %(number)s frozen.") % {"number": version.number})
             return redirect("datahub:version-detail", version_id=version.pk)
-    return render(request, "frontend/datahub/dataset_detail.html", _detail_context(request, dataset, freeze_form=form), status=400)
+    return render(
+        request, "frontend/datahub/dataset_detail.html", _detail_context(request, dataset, freeze_form=form), status=400
+    )
 
 
 @login_required
@@ -285,8 +316,11 @@ def dataset_delete_view(request, dataset_id: int):
     except ApplicationError as exc:
         if exc.code != "in_use":
             raise
-        messages.error(request, _("“%(name)s” was not deleted: it is in use by %(users)s. Delete or finish those first.")
-                       % {"name": dataset.name, "users": "; ".join(exc.extra["used_by"])})
+        messages.error(
+            request,
+            _("“%(name)s” was not deleted: it is in use by %(users)s. Delete or finish those first.")
+            % {"name": dataset.name, "users": "; ".join(exc.extra["used_by"])},
+        )
         return redirect("datahub:dataset-detail", dataset_id=dataset.pk)
     messages.success(request, _("Dataset “%(name)s” deleted.") % {"name": dataset.name})
     return redirect("datahub:dataset-list")

@@ -11,10 +11,17 @@ from datahub.splits import DEFAULT_RATIOS, SPLITS
 class DatasetForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Description"))
-    file = forms.FileField(required=False, allow_empty_file=True, label=gettext_lazy("First file (optional)"),
-                           help_text=gettext_lazy("Imported right away, its format detected. Should the import fail, the "
-                                                  "dataset is not kept."))
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Description")
+    )
+    file = forms.FileField(
+        required=False,
+        allow_empty_file=True,
+        label=gettext_lazy("First file (optional)"),
+        help_text=gettext_lazy(
+            "Imported right away, its format detected. Should the import fail, the dataset is not kept."
+        ),
+    )
 
     def __init__(self, *args, workspaces, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,7 +36,9 @@ class SourceForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
     kind = forms.ChoiceField(choices=Source.Kind.choices, initial=Source.Kind.OWN, label=gettext_lazy("Kind"))
-    quality_tier = forms.ChoiceField(choices=Source.Tier.choices, initial=Source.Tier.B, label=gettext_lazy("Quality tier"))
+    quality_tier = forms.ChoiceField(
+        choices=Source.Tier.choices, initial=Source.Tier.B, label=gettext_lazy("Quality tier")
+    )
     description = forms.CharField(required=False, label=gettext_lazy("Description"))
 
     def __init__(self, *args, workspaces, **kwargs):
@@ -39,13 +48,22 @@ class SourceForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(label=gettext_lazy("File (JSON, JSONL, CSV, TSV or Parquet)"), allow_empty_file=True)
-    format = forms.ChoiceField(choices=ImportJob.Format.choices, initial=ImportJob.Format.AUTO, label=gettext_lazy("Format"))
-    source = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(none)"))
+    format = forms.ChoiceField(
+        choices=ImportJob.Format.choices, initial=ImportJob.Format.AUTO, label=gettext_lazy("Format")
+    )
+    source = forms.ModelChoiceField(
+        queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(none)")
+    )
     container = forms.ChoiceField(choices=ImportJob.Container.choices, required=False, label=gettext_lazy("File type"))
-    column_map = forms.CharField(required=False, label=gettext_lazy("Column mapping"),
-                                 help_text=gettext_lazy("field=column pairs, comma-separated, e.g. instruction=question, output=answer"))
+    column_map = forms.CharField(
+        required=False,
+        label=gettext_lazy("Column mapping"),
+        help_text=gettext_lazy("field=column pairs, comma-separated, e.g. instruction=question, output=answer"),
+    )
     skip_invalid = forms.BooleanField(required=False, label=gettext_lazy("Skip invalid rows (and report them)"))
-    max_record_chars = forms.IntegerField(required=False, min_value=100, label=gettext_lazy("Record size limit (characters)"))
+    max_record_chars = forms.IntegerField(
+        required=False, min_value=100, label=gettext_lazy("Record size limit (characters)")
+    )
 
     def __init__(self, *args, sources, **kwargs):
         super().__init__(*args, **kwargs)
@@ -65,9 +83,13 @@ class RecordFilterForm(forms.Form):
     """The record browser's filters (GET). Plays the API's FilterSerializer part; record_search holds the rules."""
 
     q = forms.CharField(required=False, label=gettext_lazy("Search"))
-    source = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(any)"))
+    source = forms.ModelChoiceField(
+        queryset=None, required=False, label=gettext_lazy("Source"), empty_label=gettext_lazy("(any)")
+    )
     tag = forms.CharField(required=False, max_length=64, label=gettext_lazy("Tag"))
-    kind = forms.ChoiceField(choices=[("", gettext_lazy("(any)")), *Record.Kind.choices], required=False, label=gettext_lazy("Kind"))
+    kind = forms.ChoiceField(
+        choices=[("", gettext_lazy("(any)")), *Record.Kind.choices], required=False, label=gettext_lazy("Kind")
+    )
     label = forms.NullBooleanField(required=False, label=gettext_lazy("KTO label"), widget=forms.Select(choices=[
         ("", gettext_lazy("(any)")), ("true", gettext_lazy("desirable")), ("false", gettext_lazy("undesirable"))]))
     version = forms.IntegerField(required=False, min_value=1, label=gettext_lazy("Version"))
@@ -91,16 +113,24 @@ class TagForm(forms.Form):
         return [t.strip() for t in text.split(",") if t.strip()]
 
     def values(self, record_ids: list[int]) -> dict:
-        return {"record_ids": record_ids, "add": self._tags(self.cleaned_data["add"]), "remove": self._tags(self.cleaned_data["remove"])}
+        return {
+            "record_ids": record_ids,
+            "add": self._tags(self.cleaned_data["add"]),
+            "remove": self._tags(self.cleaned_data["remove"]),
+        }
 
 
 class FreezeForm(forms.Form):
     seed = forms.IntegerField(initial=0, label=gettext_lazy("Seed"))
     train = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_RATIOS["train"], label=gettext_lazy("Train"))
-    validation = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_RATIOS["validation"], label=gettext_lazy("Validation"))
+    validation = forms.FloatField(
+        min_value=0, max_value=1, initial=DEFAULT_RATIOS["validation"], label=gettext_lazy("Validation")
+    )
     test = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_RATIOS["test"], label=gettext_lazy("Test"))
     note = forms.CharField(required=False, label=gettext_lazy("Note"))
-    stratify = forms.BooleanField(required=False, label=gettext_lazy("Stratify by label (each kind and KTO label split in the ratios)"))
+    stratify = forms.BooleanField(
+        required=False, label=gettext_lazy("Stratify by label (each kind and KTO label split in the ratios)")
+    )
 
     def ratios(self) -> dict:
         return {split: self.cleaned_data[split] for split in SPLITS}

@@ -30,13 +30,21 @@ def version_detail_view(request, version_id: int):
     split = request.GET.get("split") or None
     if split not in (None, *SPLITS):
         split = None
-    entries = Paginator(version_entry_list(version=version, split=split), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    entries = Paginator(version_entry_list(version=version, split=split), ENTRIES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     total = sum(version.counts.values())
     # Requested (the ratios the version was frozen with) beside achieved (each split's share of the records).
-    exports = [{"split": s, "count": version.counts.get(s, 0), "url": reverse("datahub:version-export", args=[version.pk]) + f"?split={s}",
-                "requested": 100 * version.ratios[s] if s in version.ratios else None,
-                "achieved": 100 * version.counts.get(s, 0) / total if total else 0.0}
-               for s in SPLITS]
+    exports = [
+        {
+            "split": s,
+            "count": version.counts.get(s, 0),
+            "url": reverse("datahub:version-export", args=[version.pk]) + f"?split={s}",
+            "requested": 100 * version.ratios[s] if s in version.ratios else None,
+            "achieved": 100 * version.counts.get(s, 0) / total if total else 0.0,
+        }
+        for s in SPLITS
+    ]
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -79,7 +87,9 @@ def version_export_hf_view(request, version_id: int):
 def version_leakage_view(request, version_id: int):
     """The leakage check, run on request (it reads every train and test prompt); htmx swaps it into the version page."""
     version = access_version(request.user, version_id)
-    return render(request, "frontend/datahub/_leakage.html", {"version": version, "report": version_leakage(version=version)})
+    return render(
+        request, "frontend/datahub/_leakage.html", {"version": version, "report": version_leakage(version=version)}
+    )
 
 
 @login_required
@@ -102,7 +112,11 @@ def version_card_view(request, version_id: int):
     version = access_version(request.user, version_id)
     base_models = list(version_card_base_models(user=request.user, version=version))
     base_model_id = request.GET.get("base_model") or ""
-    base_model = version_card_base_model(user=request.user, version=version, base_model_id=base_model_id) if base_model_id else None
+    base_model = (
+        version_card_base_model(user=request.user, version=version, base_model_id=base_model_id)
+        if base_model_id
+        else None
+    )
     card = version_card(version=version)
     tokens = None
     if base_model is not None:

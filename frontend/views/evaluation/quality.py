@@ -27,8 +27,13 @@ COMPARISONS_PER_PAGE = 25
 
 
 class GoldUploadForm(forms.Form):
-    gold_file = forms.FileField(label=gettext_lazy("Gold prompts (JSONL)"), help_text=gettext_lazy(
-        'One a line: {"messages": [{"role": "user", "content": "..."}], "chosen": "the better answer", "rejected": "the worse one"}.'))
+    gold_file = forms.FileField(
+        label=gettext_lazy("Gold prompts (JSONL)"),
+        help_text=gettext_lazy(
+            'One a line: {"messages": [{"role": "user", "content": "..."}], "chosen": "the better answer", "rejected": '
+            '"the worse one"}.'
+        ),
+    )
 
 
 @login_required
@@ -39,11 +44,17 @@ def study_gold(request, study_id: int):
     form = GoldUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = study_gold_upload(study=study, items=gold_parse_jsonl(data=form.cleaned_data["gold_file"].read()), actor=request.user)
+            added = study_gold_upload(
+                study=study, items=gold_parse_jsonl(data=form.cleaned_data["gold_file"].read()), actor=request.user
+            )
         except ApplicationError as error:
-            form.add_error("gold_file", f"{error.where}: {error.message}" if error.where.startswith("gold line") else error.message)
+            form.add_error(
+                "gold_file", f"{error.where}: {error.message}" if error.where.startswith("gold line") else error.message
+            )
         else:
-            messages.success(request, ngettext("Added %(n)d gold comparison.", "Added %(n)d gold comparisons.", added) % {"n": added})
+            messages.success(
+                request, ngettext("Added %(n)d gold comparison.", "Added %(n)d gold comparisons.", added) % {"n": added}
+            )
             return redirect("evaluation:study-gold", study_id=study.pk)
     gold_only = request.GET.get("gold") == "1"
     comparisons = study_comparisons_for_manager(study=study, gold_only=gold_only)
@@ -65,8 +76,15 @@ def comparison_gold(request, study_id: int, comparison_id: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     if request.htmx:
-        return render(request, "frontend/evaluation/_gold_row.html", {
-            "study": study, "comparison": comparison_for_manager(study=study, comparison_id=comparison_id), "can_mark": True})
+        return render(
+            request,
+            "frontend/evaluation/_gold_row.html",
+            {
+                "study": study,
+                "comparison": comparison_for_manager(study=study, comparison_id=comparison_id),
+                "can_mark": True,
+            },
+        )
     return redirect("evaluation:study-gold", study_id=study.pk)
 
 

@@ -11,7 +11,12 @@ from evaluation.selectors import study_arms, study_counts, study_report
 
 
 def _chart_bar(name: str, summary) -> dict:
-    return {"name": name, "rate": summary.support_rate * 100, "low": summary.interval_low * 100, "high": summary.interval_high * 100}
+    return {
+        "name": name,
+        "rate": summary.support_rate * 100,
+        "low": summary.interval_low * 100,
+        "high": summary.interval_high * 100,
+    }
 
 
 def _chart_data(report) -> dict:
@@ -22,10 +27,17 @@ def _chart_data(report) -> dict:
               for r in results for label, summary in r.labels.items()]
     # xgettext:no-python-format
     gold_accuracy = _("Gold accuracy (95% interval)")
-    words = {"support_rate": _("Support rate (ties count half)"), "damaged": _("damaged"),
-             "not_good_enough": _("not good enough"), "success": _("success"), "marked_improvement": _("marked improvement"),
-             "rating": _("Bradley–Terry rating (Elo scale)"), "gold_accuracy": gold_accuracy,
-             "consistency": _("Repeat consistency"), "threshold": _("Flag threshold")}
+    words = {
+        "support_rate": _("Support rate (ties count half)"),
+        "damaged": _("damaged"),
+        "not_good_enough": _("not good enough"),
+        "success": _("success"),
+        "marked_improvement": _("marked improvement"),
+        "rating": _("Bradley–Terry rating (Elo scale)"),
+        "gold_accuracy": gold_accuracy,
+        "consistency": _("Repeat consistency"),
+        "threshold": _("Flag threshold"),
+    }
     ranking = [{"name": r.model.name, "rating": r.rating, "low": r.low, "high": r.high} for r in report.ranking]
     raters = [{"name": r.username, "rate": r.gold_accuracy * 100, "low": r.gold_low * 100, "high": r.gold_high * 100,
                "consistency": None if r.consistency is None else r.consistency * 100}

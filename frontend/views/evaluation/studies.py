@@ -48,9 +48,14 @@ class StudyCreateForm(forms.Form):
 
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200,
                            help_text=gettext_lazy("Raters see this name: do not name the models in it."))
-    question = forms.CharField(label=gettext_lazy("Question for raters"), required=False,
-                               widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Which answer helps the customer more?")}))
-    dataset_version = forms.ChoiceField(label=gettext_lazy("Dataset version (its test split gives the prompts)"), required=False)
+    question = forms.CharField(
+        label=gettext_lazy("Question for raters"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Which answer helps the customer more?")}),
+    )
+    dataset_version = forms.ChoiceField(
+        label=gettext_lazy("Dataset version (its test split gives the prompts)"), required=False
+    )
     prompts_file = forms.FileField(
         label=gettext_lazy("Or upload prompts (JSONL)"), required=False,
         help_text=gettext_lazy('One conversation a line: {"messages": [{"role": "user", "content": "..."}]}. '
@@ -58,28 +63,69 @@ class StudyCreateForm(forms.Form):
     baseline = forms.ChoiceField(label=gettext_lazy("Baseline model"))
     candidate = forms.ChoiceField(label=gettext_lazy("Candidate model"))
     more_candidates = forms.MultipleChoiceField(
-        label=gettext_lazy("More candidates (optional)"), required=False,
-        help_text=gettext_lazy("Each candidate is compared with the baseline; with more than one, the results also rank all arms."))
-    votes_per_comparison = forms.IntegerField(label=gettext_lazy("Votes per comparison"), min_value=1, max_value=50, initial=1)
+        label=gettext_lazy("More candidates (optional)"),
+        required=False,
+        help_text=gettext_lazy(
+            "Each candidate is compared with the baseline; with more than one, the results also rank all arms."
+        ),
+    )
+    votes_per_comparison = forms.IntegerField(
+        label=gettext_lazy("Votes per comparison"), min_value=1, max_value=50, initial=1
+    )
     max_prompts = forms.IntegerField(label=gettext_lazy("Prompts (at most)"), min_value=1, max_value=5000, initial=50)
-    labels = forms.CharField(label=gettext_lazy("Vote labels (optional, comma-separated)"), required=False, max_length=2000,
-                             help_text=gettext_lazy("Raters may tag a vote with one, e.g. tone, facts, safety; "
-                                                    "results break down by label."))
+    labels = forms.CharField(
+        label=gettext_lazy("Vote labels (optional, comma-separated)"),
+        required=False,
+        max_length=2000,
+        help_text=gettext_lazy(
+            "Raters may tag a vote with one, e.g. tone, facts, safety; results break down by label."
+        ),
+    )
     gold_percent = forms.IntegerField(
-        label=gettext_lazy("Gold share of each rater's queue (%)"), min_value=0, max_value=50, initial=0, required=False,
-        help_text=gettext_lazy("Gold comparisons have a known better answer; you add them once the study is open. "
-                               "Raters cannot tell them apart; they score each rater's accuracy and stay out of the results."))
+        label=gettext_lazy("Gold share of each rater's queue (%)"),
+        min_value=0,
+        max_value=50,
+        initial=0,
+        required=False,
+        help_text=gettext_lazy(
+            "Gold comparisons have a known better answer; you add them once the study is open. "
+            "Raters cannot tell them apart; they score each rater's accuracy and stay out of the results."
+        ),
+    )
     repeat_percent = forms.IntegerField(
-        label=gettext_lazy("Comparisons repeated with the sides swapped (%)"), min_value=0, max_value=100, initial=0, required=False,
-        help_text=gettext_lazy("Shown again to the same rater a few votes later, to measure consistency; only the first vote counts."))
+        label=gettext_lazy("Comparisons repeated with the sides swapped (%)"),
+        min_value=0,
+        max_value=100,
+        initial=0,
+        required=False,
+        help_text=gettext_lazy(
+            "Shown again to the same rater a few votes later, to measure consistency; only the first vote counts."
+        ),
+    )
     gold_threshold_percent = forms.IntegerField(
-        label=gettext_lazy("Flag raters below this gold accuracy (%)"), min_value=0, max_value=100, initial=70, required=False)
+        label=gettext_lazy("Flag raters below this gold accuracy (%)"),
+        min_value=0,
+        max_value=100,
+        initial=70,
+        required=False,
+    )
 
     # The service's `where` → the field that shows the message.
-    FIELD_FOR_WHERE = {"name": "name", "question": "question", "dataset_version": "dataset_version", "split": "dataset_version",
-                       "arms[0]": "baseline", "arms[1]": "candidate", "votes_per_comparison": "votes_per_comparison",
-                       "max_prompts": "max_prompts", "labels": "labels", "prompts": "prompts_file", "gold_rate": "gold_percent",
-                       "repeat_rate": "repeat_percent", "gold_threshold": "gold_threshold_percent"}
+    FIELD_FOR_WHERE = {
+        "name": "name",
+        "question": "question",
+        "dataset_version": "dataset_version",
+        "split": "dataset_version",
+        "arms[0]": "baseline",
+        "arms[1]": "candidate",
+        "votes_per_comparison": "votes_per_comparison",
+        "max_prompts": "max_prompts",
+        "labels": "labels",
+        "prompts": "prompts_file",
+        "gold_rate": "gold_percent",
+        "repeat_rate": "repeat_percent",
+        "gold_threshold": "gold_threshold_percent",
+    }
 
     def __init__(self, *args, versions, base_models, artifacts, endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,19 +142,24 @@ class StudyCreateForm(forms.Form):
         self.fields["dataset_version"].widget.choices = [("", _("— none: use the uploaded file —"))] + [
             (key, label) for key, label in choices if key in usable]
         if usable:  # the usual source; the empty choice is for an upload
-            # The test split of the data the newest trained model learned from, else the newest version with test prompts.
+            # The test split of the data the newest trained model learned from, else the newest version with test
+            # prompts.
             trained_on = str(artifacts[0].dataset_version_id) if artifacts else None
             newest = max((self.versions[key] for key in usable), key=lambda v: (v.created_at, v.pk))
             self.fields["dataset_version"].initial = trained_on if trained_on in usable else str(newest.pk)
         else:
-            self.fields["dataset_version"].help_text = _("No frozen version here has a test split: upload prompts instead, "
-                                                         "or freeze a version with a test share.")
+            self.fields["dataset_version"].help_text = _(
+                "No frozen version here has a test split: upload prompts instead, "
+                "or freeze a version with a test share."
+            )
         model_choices = [
             (_("Base models"), [(f"base_model:{m.pk}", f"{m.workspace.name} · {m.name}") for m in base_models]),
             (_("Trained models"), [(f"artifact:{a.pk}", f"{a.workspace.name} · {a.name}") for a in artifacts]),
         ]
         if endpoints:
-            model_choices.append((_("Model endpoints"), [(f"endpoint:{e.pk}", f"{e.workspace.name} · {e.name}") for e in endpoints]))
+            model_choices.append(
+                (_("Model endpoints"), [(f"endpoint:{e.pk}", f"{e.workspace.name} · {e.name}") for e in endpoints])
+            )
         self.fields["baseline"].choices = model_choices
         self.fields["candidate"].choices = model_choices
         self.fields["more_candidates"].choices = model_choices
@@ -146,7 +197,11 @@ class StudyCreateForm(forms.Form):
 
     def quality_settings(self) -> dict:
         """study_create's gold_rate, repeat_rate and gold_threshold from the percentages (blank: the defaults)."""
-        percent = {"gold_rate": ("gold_percent", 0), "repeat_rate": ("repeat_percent", 0), "gold_threshold": ("gold_threshold_percent", 70)}
+        percent = {
+            "gold_rate": ("gold_percent", 0),
+            "repeat_rate": ("repeat_percent", 0),
+            "gold_threshold": ("gold_threshold_percent", 70),
+        }
         return {key: (default if self.cleaned_data.get(field) is None else self.cleaned_data[field]) / 100
                 for key, (field, default) in percent.items()}
 
@@ -178,13 +233,21 @@ def study_list(request):
     form = None
     if can_create:
         base_models, artifacts = study_model_choices(user=request.user)
-        choices = {"versions": study_dataset_version_choices(user=request.user), "base_models": base_models, "artifacts": artifacts,
-                   "endpoints": study_endpoint_choices(user=request.user)}
+        choices = {
+            "versions": study_dataset_version_choices(user=request.user),
+            "base_models": base_models,
+            "artifacts": artifacts,
+            "endpoints": study_endpoint_choices(user=request.user),
+        }
         form = StudyCreateForm(request.POST or None, request.FILES or None, **choices)
         if request.method == "POST" and form.is_valid():
             try:
                 source = form.prompt_source()
-                workspace = source["dataset_version"].dataset.workspace if source.get("dataset_version") else _only_workspace(form)
+                workspace = (
+                    source["dataset_version"].dataset.workspace
+                    if source.get("dataset_version")
+                    else _only_workspace(form)
+                )
                 study = study_create(
                     workspace=workspace, name=form.cleaned_data["name"], question=form.cleaned_data["question"],
                     arms=form.arms(), votes_per_comparison=form.cleaned_data["votes_per_comparison"],
@@ -205,8 +268,14 @@ def study_list(request):
 @login_required
 def study_detail(request, study_id: int):
     study = access_study(request.user, study_id)
-    context = {"study": study, "arms": study_arms(study=study), "counts": study_counts(study=study), "results": None,
-               "can_manage": user_can(request.user, "study.manage", study.workspace), "is_stale": study_is_stale(study=study)}
+    context = {
+        "study": study,
+        "arms": study_arms(study=study),
+        "counts": study_counts(study=study),
+        "results": None,
+        "can_manage": user_can(request.user, "study.manage", study.workspace),
+        "is_stale": study_is_stale(study=study),
+    }
     if user_can(request.user, "study.view_results", study.workspace):
         context |= results_context(study, context["arms"], context["counts"])
         context["can_export"] = user_can(request.user, "data.edit", study.workspace)
@@ -222,8 +291,12 @@ def study_detail(request, study_id: int):
 
 class JudgeForm(forms.Form):
     endpoint = forms.ChoiceField(label=gettext_lazy("Judge model endpoint"))
-    prompt = forms.CharField(label=gettext_lazy("Judge prompt"), widget=forms.Textarea(attrs={"rows": 8}), required=False,
-                             help_text=gettext_lazy("Must contain {conversation}, {answer_a} and {answer_b}; may contain {question}."))
+    prompt = forms.CharField(
+        label=gettext_lazy("Judge prompt"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        help_text=gettext_lazy("Must contain {conversation}, {answer_a} and {answer_b}; may contain {question}."),
+    )
 
     def __init__(self, *args, endpoints, **kwargs):
         super().__init__(*args, **kwargs)
@@ -244,8 +317,12 @@ def judge_add(request, study_id: int):
         messages.error(request, _("Choose a model endpoint for the judge."))
         return redirect("evaluation:study-detail", study_id=study.pk)
     try:
-        judge_create(study=study, endpoint=form.endpoints[form.cleaned_data["endpoint"]], prompt=form.cleaned_data["prompt"],
-                     created_by=request.user)
+        judge_create(
+            study=study,
+            endpoint=form.endpoints[form.cleaned_data["endpoint"]],
+            prompt=form.cleaned_data["prompt"],
+            created_by=request.user,
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
@@ -269,7 +346,9 @@ def study_export(request, study_id: int):
         messages.error(request, _("Give the new dataset a name."))
         return redirect("evaluation:study-detail", study_id=study.pk)
     try:
-        version = study_votes_export(study=study, dataset_name=form.cleaned_data["dataset_name"], created_by=request.user)
+        version = study_votes_export(
+            study=study, dataset_name=form.cleaned_data["dataset_name"], created_by=request.user
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
@@ -306,5 +385,12 @@ def study_status(request, study_id: int):
     study = access_study(request.user, study_id)
     if request.htmx and study.status != Study.Status.GENERATING:
         return HttpResponseClientRefresh()
-    return render(request, "frontend/evaluation/_study_status.html", {
-        "study": study, "can_manage": user_can(request.user, "study.manage", study.workspace), "is_stale": study_is_stale(study=study)})
+    return render(
+        request,
+        "frontend/evaluation/_study_status.html",
+        {
+            "study": study,
+            "can_manage": user_can(request.user, "study.manage", study.workspace),
+            "is_stale": study_is_stale(study=study),
+        },
+    )

@@ -17,7 +17,9 @@ from evaluation.services import showing_serve, vote_submit
 
 @login_required
 def vote_home(request):
-    return render(request, "frontend/evaluation/vote_home.html", {"studies": studies_open_for_rater(rater=request.user)})
+    return render(
+        request, "frontend/evaluation/vote_home.html", {"studies": studies_open_for_rater(rater=request.user)}
+    )
 
 
 class VoteForm(forms.Form):
@@ -52,4 +54,6 @@ def vote(request, study_id: int):
     showing = showing_serve(study=study, rater=request.user)
     # Every kind of comparison (regular, gold, repeat) counts the same, so the number gives none of them away.
     remaining = waiting_count(study=study, rater=request.user) if showing else 0
-    return render(request, "frontend/evaluation/vote.html", {"study": study, "showing": showing, "remaining": remaining})
+    return render(
+        request, "frontend/evaluation/vote.html", {"study": study, "showing": showing, "remaining": remaining}
+    )

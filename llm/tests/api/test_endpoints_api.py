@@ -4,7 +4,16 @@ from common.models import HistoryEvent
 from llm.models import ModelEndpoint
 from llm.services.endpoints import model_endpoint_create
 
-ALL = ["admin", "ml_engineer", "product_manager", "reviewer", "expert_annotator", "staff_annotator", "crowd_annotator", "outsider"]
+ALL = [
+    "admin",
+    "ml_engineer",
+    "product_manager",
+    "reviewer",
+    "expert_annotator",
+    "staff_annotator",
+    "crowd_annotator",
+    "outsider",
+]
 MANAGERS = {"admin", "ml_engineer"}
 USERS_OF = {"admin", "ml_engineer", "product_manager"}
 
@@ -30,7 +39,9 @@ def test_create_by_role_and_the_key_never_comes_back(who, users, api_for, worksp
     endpoint = ModelEndpoint.objects.get()
     assert (response.json()["id"], response.json()["has_api_key"], endpoint.timeout_seconds, endpoint.concurrency) == (
         endpoint.pk, True, 20.0, 8)
-    assert HistoryEvent.objects.filter(target_type="llm.modelendpoint", target_id=endpoint.pk, verb="created").count() == 1
+    assert (
+        HistoryEvent.objects.filter(target_type="llm.modelendpoint", target_id=endpoint.pk, verb="created").count() == 1
+    )
     assert "sk-very-secret" not in str(HistoryEvent.objects.get(target_type="llm.modelendpoint").after)
 
 
@@ -54,7 +65,9 @@ def test_list_and_detail_by_role(who, users, api_for, workspace):
 def test_update_and_delete_by_role(who, users, api_for, workspace):
     endpoint = make(workspace)
     client = api_for(users[who])
-    patched = client.patch(f"/api/v1/model-endpoints/{endpoint.pk}/", {"model": "llama", "max_retries": 5}, format="json")
+    patched = client.patch(
+        f"/api/v1/model-endpoints/{endpoint.pk}/", {"model": "llama", "max_retries": 5}, format="json"
+    )
     deleted = client.delete(f"/api/v1/model-endpoints/{endpoint.pk}/")
     expected = {"product_manager": 403}.get(who, 200 if who in MANAGERS else 404)
     assert patched.status_code == expected
@@ -63,7 +76,9 @@ def test_update_and_delete_by_role(who, users, api_for, workspace):
         assert patched.json()["model"] == "llama"
         assert patched.json()["max_retries"] == 5
         assert ModelEndpoint.objects.count() == 0
-        verbs = HistoryEvent.objects.filter(target_type="llm.modelendpoint").order_by("pk").values_list("verb", flat=True)
+        verbs = (
+            HistoryEvent.objects.filter(target_type="llm.modelendpoint").order_by("pk").values_list("verb", flat=True)
+        )
         assert list(verbs) == ["created", "updated", "deleted"]
     else:
         endpoint.refresh_from_db()
@@ -73,7 +88,9 @@ def test_update_and_delete_by_role(who, users, api_for, workspace):
 def test_key_switches_between_encrypted_and_environment(users, api_for, workspace):
     endpoint = make(workspace, api_key="sk-1")
     client = api_for(users["ml_engineer"])
-    body = client.patch(f"/api/v1/model-endpoints/{endpoint.pk}/", {"api_key_env": "VLLM_API_KEY"}, format="json").json()
+    body = client.patch(
+        f"/api/v1/model-endpoints/{endpoint.pk}/", {"api_key_env": "VLLM_API_KEY"}, format="json"
+    ).json()
     endpoint.refresh_from_db()
     assert (body["has_api_key"], body["api_key_env"], endpoint.api_key_encrypted) == (True, "VLLM_API_KEY", "")
     body = client.patch(f"/api/v1/model-endpoints/{endpoint.pk}/", {"clear_api_key": True}, format="json").json()
@@ -85,7 +102,9 @@ def test_bad_settings_are_400_naming_the_field(users, api_for, workspace):
     body = {"workspace": workspace.pk, "name": "x", "base_url": "ftp://nowhere", "model": "m"}
     response = client.post("/api/v1/model-endpoints/", body, format="json")
     assert (response.status_code, response.json()["where"]) == (400, "base_url")
-    response = client.post("/api/v1/model-endpoints/", {**body, "base_url": "http://h/v1", "concurrency": 0}, format="json")
+    response = client.post(
+        "/api/v1/model-endpoints/", {**body, "base_url": "http://h/v1", "concurrency": 0}, format="json"
+    )
     assert (response.status_code, response.json()["where"]) == (400, "concurrency")
     make(workspace, name="x")
     response = client.post("/api/v1/model-endpoints/", {**body, "base_url": "http://h/v1"}, format="json")

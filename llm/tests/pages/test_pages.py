@@ -19,9 +19,18 @@ def browser(client):
 
 
 def form_data(workspace=None, **overrides) -> dict:
-    data = {"name": "vllm", "base_url": "http://vllm:8000/v1", "model": "qwen", "api_key": "sk-typed-once",
-            "api_key_env": "", "timeout_seconds": "30", "max_retries": "2", "backoff_seconds": "0.5", "concurrency": "4",
-            "requests_per_minute": "0"}
+    data = {
+        "name": "vllm",
+        "base_url": "http://vllm:8000/v1",
+        "model": "qwen",
+        "api_key": "sk-typed-once",
+        "api_key_env": "",
+        "timeout_seconds": "30",
+        "max_retries": "2",
+        "backoff_seconds": "0.5",
+        "concurrency": "4",
+        "requests_per_minute": "0",
+    }
     if workspace is not None:
         data["workspace"] = workspace.pk
     data.update(overrides)
@@ -60,7 +69,8 @@ def test_service_errors_show_beside_the_field_and_create_nothing(browser, users,
     assert ModelEndpoint.objects.count() == 0
 
 
-@pytest.mark.parametrize("who,status", [("product_manager", 404), ("reviewer", 404), ("outsider", 400)])  # outsider: not a workspace choice
+#outsider: not a workspace choice
+@pytest.mark.parametrize("who,status", [("product_manager", 404), ("reviewer", 404), ("outsider", 400)])
 def test_only_managers_create(browser, users, workspace, who, status):
     response = browser(users[who]).post(reverse("llm:endpoint-create"), form_data(workspace))
     assert response.status_code == status
@@ -100,7 +110,9 @@ def test_list_page_costs_the_same_for_1_and_10_rows(browser, users, workspace, t
 
 @pytest.mark.django_db(transaction=True)
 def test_test_connection_button_reports_the_real_server(browser, users, tiny_endpoint):
-    response = browser(users["ml_engineer"]).post(reverse("llm:endpoint-test", args=[tiny_endpoint.pk]), HTTP_HX_REQUEST="true")
+    response = browser(users["ml_engineer"]).post(
+        reverse("llm:endpoint-test", args=[tiny_endpoint.pk]), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert f"Connected: “{tiny_endpoint.model}” is served." in page

@@ -28,7 +28,11 @@ def test_a_failed_load_is_remembered_with_its_reason(fresh_cache, tmp_path):
     (tmp_path / "missing").mkdir()  # not retried: the remembered reason comes back at once
     with pytest.raises(engine.ModelLoadError) as second:
         engine.model_get(base_dir=tmp_path / "missing", adapter_dir=None)
-    assert str(first.value) == str(second.value) == f"cannot load {tmp_path / 'missing'}: no model directory at {tmp_path / 'missing'}"
+    assert (
+        str(first.value)
+        == str(second.value)
+        == f"cannot load {tmp_path / 'missing'}: no model directory at {tmp_path / 'missing'}"
+    )
 
 
 def test_truncate_at_the_earliest_stop_string():

@@ -33,12 +33,17 @@ def client(connect, model_server_user):
     return connect(api_token_for(user=model_server_user))
 
 
-def test_list_models_names_base_models_and_artifacts_of_visible_workspaces(client, tiny_artifact, other_workspace, tiny_model_dir):
+def test_list_models_names_base_models_and_artifacts_of_visible_workspaces(
+    client, tiny_artifact, other_workspace, tiny_model_dir
+):
     from training.services.base_models import base_model_register
 
     base_model_register(workspace=other_workspace, name="hidden", path=str(tiny_model_dir))
     listed = client.models.list()
-    assert [model.id for model in listed.data] == [base_model_id(tiny_artifact.base_model), artifact_model_id(tiny_artifact)]
+    assert [model.id for model in listed.data] == [
+        base_model_id(tiny_artifact.base_model),
+        artifact_model_id(tiny_artifact),
+    ]
     assert {model.owned_by for model in listed.data} == {"Acme support"}
     assert client.models.retrieve(artifact_model_id(tiny_artifact)).id == artifact_model_id(tiny_artifact)
 
@@ -59,8 +64,12 @@ def test_completion_is_greedy_at_temperature_zero_and_counts_usage(client, tiny_
 
 def test_n_choices_with_a_seed_are_reproducible(client, tiny_base_model):
     model = base_model_id(tiny_base_model)
-    one = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=8, temperature=1.0, top_p=0.9, seed=7, n=3)
-    two = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=8, temperature=1.0, top_p=0.9, seed=7, n=3)
+    one = client.chat.completions.create(
+        model=model, messages=QUESTION, max_tokens=8, temperature=1.0, top_p=0.9, seed=7, n=3
+    )
+    two = client.chat.completions.create(
+        model=model, messages=QUESTION, max_tokens=8, temperature=1.0, top_p=0.9, seed=7, n=3
+    )
     assert [choice.index for choice in one.choices] == [0, 1, 2]
     assert [c.message.content for c in one.choices] == [c.message.content for c in two.choices]
 
@@ -82,7 +91,11 @@ def test_streamed_completion_joins_to_the_plain_completion(client, tiny_base_mod
 
 def test_stop_string_cuts_the_reply_plainly_and_streamed(client, tiny_base_model):
     model = base_model_id(tiny_base_model)
-    full = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=16, temperature=0).choices[0].message.content
+    full = (
+        client.chat.completions.create(model=model, messages=QUESTION, max_tokens=16, temperature=0)
+        .choices[0]
+        .message.content
+    )
     assert len(full) >= 4
     stop = full[2:4]
     cut = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=16, temperature=0, stop=[stop])
@@ -95,8 +108,9 @@ def test_stop_string_cuts_the_reply_plainly_and_streamed(client, tiny_base_model
 
 
 def test_adapter_model_answers_differently_from_its_base(client, tiny_artifact):
-    base = client.chat.completions.create(model=base_model_id(tiny_artifact.base_model), messages=QUESTION, max_tokens=12,
-                                          temperature=0)
+    base = client.chat.completions.create(
+        model=base_model_id(tiny_artifact.base_model), messages=QUESTION, max_tokens=12, temperature=0
+    )
     tuned = client.chat.completions.create(model=artifact_model_id(tiny_artifact), messages=QUESTION, max_tokens=12,
                                            temperature=0)
     assert tuned.model == artifact_model_id(tiny_artifact)
@@ -159,5 +173,7 @@ def test_a_model_that_fails_to_load_reports_why_and_the_server_keeps_serving(cli
         client.chat.completions.create(model=base_model_id(broken), messages=QUESTION, max_tokens=4)
     assert second.value.message == first.value.message
     assert (str(broken_dir), None) not in engine.cached_keys()
-    healthy = client.chat.completions.create(model=base_model_id(tiny_base_model), messages=QUESTION, max_tokens=4, temperature=0)
+    healthy = client.chat.completions.create(
+        model=base_model_id(tiny_base_model), messages=QUESTION, max_tokens=4, temperature=0
+    )
     assert healthy.choices[0].message.content is not None

@@ -16,30 +16,53 @@ DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "customer_service.jsonl"
 
 
 class Command(BaseCommand):
-    help = ("Build a tiny random Llama-style chat model whose tokenizer is trained on the demo conversations "
-            "(demo/data/customer_service.jsonl), write it into the workspace's storage (models/<name>/) and register it as a base model.")
+    help = (
+        "Build a tiny random Llama-style chat model whose tokenizer is trained on the demo conversations "
+        "(demo/data/customer_service.jsonl), write it into the workspace's storage (models/<name>/) and register it as "
+        "a base model."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace name")
         parser.add_argument("--name", default="tiny-chat", help="base model name (default: tiny-chat)")
-        parser.add_argument("--out", type=Path, help="directory to write (default: <workspace storage>/models/<name>; elsewhere it must lie under WHETSTONE_MODEL_ROOTS)")
+        parser.add_argument(
+            "--out",
+            type=Path,
+            help="directory to write (default: <workspace storage>/models/<name>; elsewhere it must lie under "
+                 "WHETSTONE_MODEL_ROOTS)",
+        )
         parser.add_argument("--texts", type=Path,
                             help='a {"messages": [...]} JSONL file to train the tokenizer on (default: the demo data)')
         parser.add_argument("--vocab-size", type=int, default=2000, help="tokenizer vocabulary size (default: 2000)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default: 0)")
 
-    def handle(self, *args, workspace: str, name: str, out: Path | None, texts: Path | None, vocab_size: int, seed: int, **options):
+    def handle(
+        self,
+        *args,
+        workspace: str,
+        name: str,
+        out: Path | None,
+        texts: Path | None,
+        vocab_size: int,
+        seed: int,
+        **options,
+    ):
         found = workspace_named(workspace)
         if BaseModel.objects.filter(workspace=found, name=name).exists():
             raise CommandError(f"--name: a base model named {name!r} already exists in workspace {workspace!r}")
         if vocab_size < 259:
-            raise CommandError(f"--vocab-size: {vocab_size} is too small; byte-level BPE needs at least 259 (256 bytes + 3 special tokens)")
+            raise CommandError(
+                f"--vocab-size: {vocab_size} is too small; byte-level BPE needs at least 259 (256 bytes + 3 special "
+                "tokens)"
+            )
         corpus = self._corpus(texts)
 
         out_dir = (out or workspace_storage(found.pk) / "models" / name).resolve()
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"--out: {out_dir} is a file")
-        self.stdout.write(f"building {name!r}: tokenizer ({vocab_size} tokens) and random weights (seed {seed}) → {out_dir}")
+        self.stdout.write(
+            f"building {name!r}: tokenizer ({vocab_size} tokens) and random weights (seed {seed}) → {out_dir}"
+        )
         tiny_model_build(out_dir=out_dir, texts=corpus, vocab_size=vocab_size, seed=seed)
 
         try:

@@ -62,10 +62,13 @@ def probes_write(out, run: TrainingRun) -> None:
 
 
 class Command(BaseCommand):
-    help = ("Launch a training run (SFT, DPO or KTO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model on "
-            "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
-            "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
-            "--override-memory.")
+    help = (
+        "Launch a training run (SFT, DPO or KTO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model "
+        "on "
+        "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
+        "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
+        "--override-memory."
+    )
 
     def add_arguments(self, parser):
         for action in list(parser._actions):
@@ -73,46 +76,76 @@ class Command(BaseCommand):
             if "--version" in action.option_strings:
                 parser._handle_conflict_resolve(None, [("--version", action)])
         parser.add_argument("--workspace", required=True, help="workspace name")
-        parser.add_argument("--base-model", required=True, help="base model name (see build_tiny_model or the base models page)")
+        parser.add_argument(
+            "--base-model", required=True, help="base model name (see build_tiny_model or the base models page)"
+        )
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--version", required=True, type=int, help="dataset version number")
         parser.add_argument("--name", required=True, help="run name")
         parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=settings_help())
-        parser.add_argument("--method", default=TrainingRun.Method.SFT, choices=TrainingRun.Method.values, help="training method")
-        parser.add_argument("--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained")
+        parser.add_argument(
+            "--method", default=TrainingRun.Method.SFT, choices=TrainingRun.Method.values, help="training method"
+        )
+        parser.add_argument(
+            "--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained"
+        )
         parser.add_argument("--override-memory", action="store_true",
                             help="launch even when the memory estimate exceeds the training device")
-        parser.add_argument("--probe", action="append", default=[], metavar="PROMPT",
-                            help="a probe prompt, repeatable: answered by the base model before training and the trained one after")
+        parser.add_argument(
+            "--probe",
+            action="append",
+            default=[],
+            metavar="PROMPT",
+            help="a probe prompt, repeatable: answered by the base model before training and the trained one after",
+        )
         parser.add_argument("--probe-test", type=int, default=0, metavar="N",
                             help="also probe with the first N prompts of the version's test split")
-        parser.add_argument("--now", action="store_true", help="train in this process and wait for the end (no worker needed)")
+        parser.add_argument(
+            "--now", action="store_true", help="train in this process and wait for the end (no worker needed)"
+        )
 
     def handle(self, *args, **options):
         workspace = workspace_named(options["workspace"])
         base_model = BaseModel.objects.filter(workspace=workspace, name=options["base_model"]).first()
         if base_model is None:
-            raise CommandError(f"--base-model: no base model named {options['base_model']!r} in workspace {workspace.name!r}")
-        version = (DatasetVersion.objects.select_related("dataset")
-                   .filter(dataset__workspace=workspace, dataset__name=options["dataset"], number=options["version"]).first())
+            raise CommandError(
+                f"--base-model: no base model named {options['base_model']!r} in workspace {workspace.name!r}"
+            )
+        version = (
+            DatasetVersion.objects.select_related("dataset")
+            .filter(dataset__workspace=workspace, dataset__name=options["dataset"], number=options["version"])
+            .first()
+        )
         if version is None:
-            raise CommandError(f"--dataset/--version: no version {options['version']} of a dataset named {options['dataset']!r} "
-                               f"in workspace {workspace.name!r}")
+            raise CommandError(
+                f"--dataset/--version: no version {options['version']} of a dataset named {options['dataset']!r} "
+                f"in workspace {workspace.name!r}"
+            )
         hyperparameters = dict(setting_parse(text) for text in options["set"])
         try:
             with transaction.atomic():
-                run = training_run_create(workspace=workspace, name=options["name"], base_model=base_model, dataset_version=version,
-                                          method=options["method"], adapter=options["adapter"], hyperparameters=hyperparameters,
-                                          override_memory=options["override_memory"], probe_prompts=options["probe"],
-                                          probe_test_count=options["probe_test"])
+                run = training_run_create(
+                    workspace=workspace,
+                    name=options["name"],
+                    base_model=base_model,
+                    dataset_version=version,
+                    method=options["method"],
+                    adapter=options["adapter"],
+                    hyperparameters=hyperparameters,
+                    override_memory=options["override_memory"],
+                    probe_prompts=options["probe"],
+                    probe_test_count=options["probe_test"],
+                )
         except ApplicationError as exc:
             raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
         self.stdout.write(f"run {run.pk} {run.name!r} queued: {base_model.name} on {version}, "
                           + ", ".join(f"{k}={v}" for k, v in run.hyperparameters.items()))
         parts = run.memory_estimate["parts"]
-        self.stdout.write(f"memory estimate {parts['total']} GiB of {run.memory_estimate['device_gib']} GiB (weights "
-                          f"{parts['weights']}, trainable and optimizer {parts['trainable']}, activations {parts['activations']}, "
-                          f"logits {parts['logits']}, overhead {parts['overhead']})")
+        self.stdout.write(
+            f"memory estimate {parts['total']} GiB of {run.memory_estimate['device_gib']} GiB (weights "
+            f"{parts['weights']}, trainable and optimizer {parts['trainable']}, activations {parts['activations']}, "
+            f"logits {parts['logits']}, overhead {parts['overhead']})"
+        )
         if not options["now"]:
             self.stdout.write("a worker of the \"gpu\" queue will train it: manage.py db_worker --queue-name gpu")
             return
@@ -121,8 +154,12 @@ class Command(BaseCommand):
         if run.status == TrainingRun.Status.FAILED:
             raise CommandError(f"run {run.pk} failed: {run.error}")
         artifact = getattr(run, "artifact", None)
-        self.stdout.write(self.style.SUCCESS(f"run {run.pk} {run.status}; {run.metric_points.count()} metric points"
-                                             + (f"; {artifact.get_kind_display().lower()} at {artifact.path}" if artifact else "")))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"run {run.pk} {run.status}; {run.metric_points.count()} metric points"
+                + (f"; {artifact.get_kind_display().lower()} at {artifact.path}" if artifact else "")
+            )
+        )
         probes_write(self.stdout, run)
 
     def _progress(self, progress: float | None, rows: list[dict]) -> None:

@@ -5,7 +5,16 @@ from training.services.runs import training_run_create
 
 VIEWERS = {"admin", "ml_engineer", "product_manager"}
 LAUNCHERS = {"admin", "ml_engineer"}
-ALL = ["admin", "ml_engineer", "product_manager", "reviewer", "expert_annotator", "staff_annotator", "crowd_annotator", "outsider"]
+ALL = [
+    "admin",
+    "ml_engineer",
+    "product_manager",
+    "reviewer",
+    "expert_annotator",
+    "staff_annotator",
+    "crowd_annotator",
+    "outsider",
+]
 
 
 def launch(workspace, base_model, version, name="run"):
@@ -33,9 +42,16 @@ def test_run_list_and_detail_by_role(who, users, api_for, run):
 
 
 @pytest.mark.parametrize("who", ALL)
-def test_run_launch_by_role(who, users, api_for, workspace, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
-    body = {"workspace": workspace.pk, "name": "api run", "base_model": tiny_base_model.pk, "dataset_version": sft_version.pk,
-            "hyperparameters": {"learning_rate": 5e-5, "max_steps": 3}}
+def test_run_launch_by_role(
+    who, users, api_for, workspace, tiny_base_model, sft_version, django_capture_on_commit_callbacks
+):
+    body = {
+        "workspace": workspace.pk,
+        "name": "api run",
+        "base_model": tiny_base_model.pk,
+        "dataset_version": sft_version.pk,
+        "hyperparameters": {"learning_rate": 5e-5, "max_steps": 3},
+    }
     with django_capture_on_commit_callbacks(execute=False):
         response = api_for(users[who]).post("/api/v1/training/runs/", body, format="json")
     if who in LAUNCHERS:
@@ -64,12 +80,18 @@ def test_run_cancel_by_role(who, users, api_for, run):
 
 @pytest.mark.parametrize("who", ALL)
 def test_base_model_register_by_role(who, users, api_for, workspace, tiny_model_dir):
-    response = api_for(users[who]).post("/api/v1/base-models/", {"workspace": workspace.pk, "name": "tiny", "path": str(tiny_model_dir)},
-                                        format="json")
+    response = api_for(users[who]).post(
+        "/api/v1/base-models/", {"workspace": workspace.pk, "name": "tiny", "path": str(tiny_model_dir)}, format="json"
+    )
     if who in LAUNCHERS:
         assert response.status_code == 201
         body = response.json()
-        assert (body["name"], body["architecture"], body["has_chat_template"], body["warnings"]) == ("tiny", "LlamaForCausalLM", True, [])
+        assert (body["name"], body["architecture"], body["has_chat_template"], body["warnings"]) == (
+            "tiny",
+            "LlamaForCausalLM",
+            True,
+            [],
+        )
         assert BaseModel.objects.count() == 1
     else:
         assert response.status_code == (403 if who == "product_manager" else 404)
@@ -94,10 +116,16 @@ def test_launch_names_the_bad_field(users, api_for, workspace, tiny_base_model, 
             "hyperparameters": {"lora_r": 0}}
     response = api_for(users["ml_engineer"]).post("/api/v1/training/runs/", body, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "lora_r must be between 1 and 1024, not 0", "where": "hyperparameters.lora_r", "code": "invalid"}
+    assert response.json() == {
+        "detail": "lora_r must be between 1 and 1024, not 0",
+        "where": "hyperparameters.lora_r",
+        "code": "invalid",
+    }
 
 
-def test_launch_with_a_base_model_of_another_workspace_is_unknown(users, api_for, workspace, other_workspace, sft_version, tiny_model_dir):
+def test_launch_with_a_base_model_of_another_workspace_is_unknown(
+    users, api_for, workspace, other_workspace, sft_version, tiny_model_dir
+):
     from training.services.base_models import base_model_register
 
     foreign = base_model_register(workspace=other_workspace, name="theirs", path=str(tiny_model_dir))
@@ -107,8 +135,9 @@ def test_launch_with_a_base_model_of_another_workspace_is_unknown(users, api_for
 
 
 def test_register_a_missing_path_names_it(users, api_for, workspace, tmp_path):
-    response = api_for(users["ml_engineer"]).post("/api/v1/base-models/", {"workspace": workspace.pk, "name": "x", "path": str(tmp_path)},
-                                                  format="json")
+    response = api_for(users["ml_engineer"]).post(
+        "/api/v1/base-models/", {"workspace": workspace.pk, "name": "x", "path": str(tmp_path)}, format="json"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": f"no config.json in {tmp_path}", "where": "path", "code": "invalid"}
 
@@ -118,7 +147,11 @@ def test_cancel_a_finished_run_is_a_clear_error(users, api_for, run):
     client.post(f"/api/v1/training/runs/{run.pk}/cancel/")
     response = client.post(f"/api/v1/training/runs/{run.pk}/cancel/")
     assert response.status_code == 409
-    assert response.json() == {"detail": "run 'run' has already finished (cancelled)", "where": "status", "code": "conflict"}
+    assert response.json() == {
+        "detail": "run 'run' has already finished (cancelled)",
+        "where": "status",
+        "code": "conflict",
+    }
 
 
 def test_metrics_returns_points_after_an_id_and_the_series(users, api_for, run):
@@ -144,10 +177,16 @@ def test_run_detail_carries_the_log_tail(users, api_for, run, settings):
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     body = api_for(users["ml_engineer"]).get(f"/api/v1/training/runs/{run.pk}/").json()
     assert body["log_tail"] == "\n".join(f"line {i}" for i in range(60, 100))
-    assert (body["base_model_name"], body["dataset_version_name"], body["artifact"]) == ("tiny-chat", "support v1", None)
+    assert (body["base_model_name"], body["dataset_version_name"], body["artifact"]) == (
+        "tiny-chat",
+        "support v1",
+        None,
+    )
 
 
-def test_run_list_costs_the_same_for_1_and_10_rows(users, api_for, workspace, tiny_base_model, sft_version, django_assert_num_queries):
+def test_run_list_costs_the_same_for_1_and_10_rows(
+    users, api_for, workspace, tiny_base_model, sft_version, django_assert_num_queries
+):
     client = api_for(users["ml_engineer"])
     launch(workspace, tiny_base_model, sft_version, name="r0")
     with django_assert_num_queries(3):  # token auth, count, page: nothing per row
@@ -158,8 +197,9 @@ def test_run_list_costs_the_same_for_1_and_10_rows(users, api_for, workspace, ti
         assert len(client.get("/api/v1/training/runs/").json()["results"]) == 10
 
 
-def test_artifact_and_base_model_lists_cost_the_same_for_1_and_10_rows(users, api_for, workspace, tiny_artifact, tiny_adapter_dir,
-                                                                       tiny_model_dir, django_assert_num_queries):
+def test_artifact_and_base_model_lists_cost_the_same_for_1_and_10_rows(
+    users, api_for, workspace, tiny_artifact, tiny_adapter_dir, tiny_model_dir, django_assert_num_queries
+):
     from training.services.artifacts import model_artifact_register
     from training.services.base_models import base_model_register
 
@@ -200,11 +240,17 @@ def test_preflight_by_role_shows_memory_and_preview_and_creates_nothing(who, use
     assert body["preview"]["warnings"] == []
 
 
-def test_launch_that_does_not_fit_is_refused_unless_overridden(users, api_for, workspace, tiny_base_model, sft_version, settings,
-                                                              django_capture_on_commit_callbacks):
+def test_launch_that_does_not_fit_is_refused_unless_overridden(
+    users, api_for, workspace, tiny_base_model, sft_version, settings, django_capture_on_commit_callbacks
+):
     settings.TRAINING_DEVICE_MEMORY_GB = 0.5
     client = api_for(users["ml_engineer"])
-    body = {"workspace": workspace.pk, "name": "big", "base_model": tiny_base_model.pk, "dataset_version": sft_version.pk}
+    body = {
+        "workspace": workspace.pk,
+        "name": "big",
+        "base_model": tiny_base_model.pk,
+        "dataset_version": sft_version.pk,
+    }
 
     refused = client.post("/api/v1/training/runs/", body, format="json")
     assert refused.status_code == 400
@@ -222,7 +268,9 @@ def test_retry_by_role(who, users, api_for, run):
     from training.services.runs import training_run_cancel
 
     training_run_cancel(run=run)
-    response = api_for(users[who]).post(f"/api/v1/training/runs/{run.pk}/retry/", {"hyperparameters": {"lora_r": 4}}, format="json")
+    response = api_for(users[who]).post(
+        f"/api/v1/training/runs/{run.pk}/retry/", {"hyperparameters": {"lora_r": 4}}, format="json"
+    )
     if who in LAUNCHERS:
         assert response.status_code == 201
         body = response.json()
@@ -238,9 +286,14 @@ def test_resume_without_a_checkpoint_names_the_reason(users, api_for, run):
     from training.services.runs import training_run_cancel
 
     training_run_cancel(run=run)
-    response = api_for(users["ml_engineer"]).post(f"/api/v1/training/runs/{run.pk}/retry/", {"resume": True}, format="json")
+    response = api_for(users["ml_engineer"]).post(
+        f"/api/v1/training/runs/{run.pk}/retry/", {"resume": True}, format="json"
+    )
     assert response.status_code == 400
-    assert (response.json()["where"], response.json()["detail"]) == ("resume", "run 'run' left no checkpoint to resume from")
+    assert (response.json()["where"], response.json()["detail"]) == (
+        "resume",
+        "run 'run' left no checkpoint to resume from",
+    )
 
 
 def test_run_detail_lists_checkpoints(users, api_for, run, settings):
@@ -269,7 +322,9 @@ def test_artifact_download_streams_a_zip_by_role(who, users, api_for, tiny_artif
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="tiny-tuned-{tiny_artifact.pk}.zip"'
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    expected = sorted(f"tiny-tuned/{p.relative_to(tiny_adapter_dir).as_posix()}" for p in tiny_adapter_dir.rglob("*") if p.is_file())
+    expected = sorted(
+        f"tiny-tuned/{p.relative_to(tiny_adapter_dir).as_posix()}" for p in tiny_adapter_dir.rglob("*") if p.is_file()
+    )
     assert sorted(archive.namelist()) == expected
     assert archive.read("tiny-tuned/adapter_config.json") == (tiny_adapter_dir / "adapter_config.json").read_bytes()
 

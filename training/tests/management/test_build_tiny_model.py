@@ -58,12 +58,16 @@ def test_build_tiny_model_bad_options(workspace, options, message):
 
 
 def test_build_tiny_model_refuses_a_taken_name(tiny_base_model):
-    with pytest.raises(CommandError, match="--name: a base model named 'tiny-chat' already exists in workspace 'Acme support'"):
+    with pytest.raises(
+        CommandError, match="--name: a base model named 'tiny-chat' already exists in workspace 'Acme support'"
+    ):
         call_command("build_tiny_model", workspace="Acme support")
 
 
 def test_build_tiny_model_names_a_bad_texts_line(workspace, tmp_path):
     texts = tmp_path / "texts.jsonl"
     texts.write_text('{"messages": []}\n{oops\n')
-    with pytest.raises(CommandError, match=r"texts.jsonl: not a JSON-lines file of conversations \(line 2: not valid JSON"):
+    with pytest.raises(
+        CommandError, match=r"texts.jsonl: not a JSON-lines file of conversations \(line 2: not valid JSON"
+    ):
         call_command("build_tiny_model", workspace="Acme support", texts=texts)

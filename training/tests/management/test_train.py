@@ -15,8 +15,16 @@ def test_train_queues_a_run(tiny_base_model, sft_version, capsys):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_train_now_trains_here_and_reports(tiny_base_model, sft_version, capsys):
-    call_command("train", workspace="Acme support", base_model="tiny-chat", dataset="support", version=1, name="cli", now=True,
-                 set=["max_steps=2", "logging_steps=1", "per_device_train_batch_size=5", "gradient_accumulation_steps=1"])
+    call_command(
+        "train",
+        workspace="Acme support",
+        base_model="tiny-chat",
+        dataset="support",
+        version=1,
+        name="cli",
+        now=True,
+        set=["max_steps=2", "logging_steps=1", "per_device_train_batch_size=5", "gradient_accumulation_steps=1"],
+    )
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert ModelArtifact.objects.get().run == run
@@ -33,7 +41,14 @@ def test_train_now_trains_here_and_reports(tiny_base_model, sft_version, capsys)
     ({"name": " "}, "--name: a run needs a name"),
 ])
 def test_train_bad_input_names_the_option(tiny_base_model, sft_version, options, message):
-    values = {"workspace": "Acme support", "base_model": "tiny-chat", "dataset": "support", "version": 1, "name": "cli", **options}
+    values = {
+        "workspace": "Acme support",
+        "base_model": "tiny-chat",
+        "dataset": "support",
+        "version": 1,
+        "name": "cli",
+        **options,
+    }
     with pytest.raises(CommandError) as error:
         call_command("train", **values)
     assert str(error.value) == message
@@ -43,17 +58,28 @@ def test_train_bad_input_names_the_option(tiny_base_model, sft_version, options,
 def test_train_prints_the_memory_estimate_and_refuses_what_does_not_fit(tiny_base_model, sft_version, settings, capsys):
     settings.TRAINING_DEVICE_MEMORY_GB = 0.5
     values = {"workspace": "Acme support", "base_model": "tiny-chat", "dataset": "support", "version": 1, "name": "cli"}
-    with pytest.raises(CommandError, match=r"^--override-memory: the run needs about .* but the training device has 0.50 GiB"):
+    with pytest.raises(
+        CommandError, match=r"^--override-memory: the run needs about .* but the training device has 0.50 GiB"
+    ):
         call_command("train", **values)
     assert TrainingRun.objects.count() == 0
 
     call_command("train", **values, override_memory=True, adapter="qlora", set=["packing=true"])
     run = TrainingRun.objects.get()
     assert (run.adapter, run.hyperparameters["packing"], run.memory_override) == ("qlora", True, True)
-    assert f"memory estimate {run.memory_estimate['parts']['total']} GiB of 0.5 GiB (weights " in capsys.readouterr().out
+    assert (
+        f"memory estimate {run.memory_estimate['parts']['total']} GiB of 0.5 GiB (weights " in capsys.readouterr().out
+    )
 
 
 def test_train_queues_dpo(tiny_base_model, preference_version):
-    call_command("train", workspace="Acme support", base_model="tiny-chat", dataset="support preferences", version=1, name="dpo",
-                 method="dpo")
+    call_command(
+        "train",
+        workspace="Acme support",
+        base_model="tiny-chat",
+        dataset="support preferences",
+        version=1,
+        name="dpo",
+        method="dpo",
+    )
     assert TrainingRun.objects.get().method == "dpo"

@@ -1,4 +1,5 @@
-"""The training pages: they call the same services, show errors where they belong, escape data, and cost fixed queries."""
+"""The training pages: they call the same services, show errors where they belong, escape data, and cost fixed
+queries."""
 
 import re
 
@@ -28,8 +29,18 @@ def launch(workspace, base_model, version, name="first run", **hyperparameters):
 
 
 def run_new_form(base_model, version, **overrides) -> dict:
-    return {"name": "from the form", "base_model": base_model.pk, "dataset_version": version.pk, "method": "sft", "adapter": "lora",
-            "learning_rate": "5e-5", "num_train_epochs": "3", "lora_r": "8", "lora_alpha": "16", **overrides}
+    return {
+        "name": "from the form",
+        "base_model": base_model.pk,
+        "dataset_version": version.pk,
+        "method": "sft",
+        "adapter": "lora",
+        "learning_rate": "5e-5",
+        "num_train_epochs": "3",
+        "lora_r": "8",
+        "lora_alpha": "16",
+        **overrides,
+    }
 
 
 def test_nav_url_name_exists():
@@ -54,7 +65,9 @@ def test_run_list_is_empty_for_annotators(browser, users, tiny_artifact):
     assert "tiny-chat" not in content
 
 
-def test_run_list_costs_the_same_for_1_and_10_rows(browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+def test_run_list_costs_the_same_for_1_and_10_rows(
+    browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir
+):
     client = browser(users["ml_engineer"])
 
     def add(i):
@@ -72,12 +85,16 @@ def test_run_list_costs_the_same_for_1_and_10_rows(browser, users, workspace, ti
     assert len(ten.captured_queries) == len(one.captured_queries)
 
 
-def test_run_new_launches_through_the_service(browser, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks):
+def test_run_new_launches_through_the_service(
+    browser, users, tiny_base_model, sft_version, django_capture_on_commit_callbacks
+):
     client = browser(users["ml_engineer"])
     page = client.get(reverse("training:run-new") + f"?dataset_version={sft_version.pk}")
     content = page.content.decode()
     assert page.status_code == 200
-    assert "5e-5 – 1e-4 for LoRA" in content and "8 – 64" in content and "1 – 2 × rank" in content and "2 – 8" in content
+    assert (
+        "5e-5 – 1e-4 for LoRA" in content and "8 – 64" in content and "1 – 2 × rank" in content and "2 – 8" in content
+    )
     assert f'<option value="{sft_version.pk}" selected>' in content
 
     # Post back what the page shows, as a browser would, with a name and two values changed.
@@ -94,8 +111,9 @@ def test_run_new_launches_through_the_service(browser, users, tiny_base_model, s
     assert (run.hyperparameters["max_length"], run.hyperparameters["gradient_accumulation_steps"]) == (512, 4)
 
 
-def test_run_new_starts_with_a_version_that_fits_the_method(browser, users, tiny_base_model, sft_version, preference_version,
-                                                             kto_version, workspace):
+def test_run_new_starts_with_a_version_that_fits_the_method(
+    browser, users, tiny_base_model, sft_version, preference_version, kto_version, workspace
+):
     from datahub.services.datasets import dataset_create
 
     dataset_create(workspace=workspace, name="empty one")  # no version: never offered
@@ -109,9 +127,17 @@ def test_run_new_starts_with_a_version_that_fits_the_method(browser, users, tiny
     content = client.get(reverse("training:run-new") + "?method=kto").content.decode()
     assert f'<option value="{kto_version.pk}" selected>' in content and '<option value="kto" selected>' in content
     content = client.get(reverse("training:run-new") + f"?dataset_version={preference_version.pk}").content.decode()
-    assert f'<option value="{preference_version.pk}" selected>' in content and '<option value="dpo" selected>' in content
+    assert (
+        f'<option value="{preference_version.pk}" selected>' in content and '<option value="dpo" selected>' in content
+    )
     # What the page starts with passes the checks the preflight panel runs on load: no red error.
-    shown = {"name": "x", "base_model": tiny_base_model.pk, "dataset_version": preference_version.pk, "method": "dpo", "adapter": "lora"}
+    shown = {
+        "name": "x",
+        "base_model": tiny_base_model.pk,
+        "dataset_version": preference_version.pk,
+        "method": "dpo",
+        "adapter": "lora",
+    }
     panel = client.post(reverse("training:run-preflight"), shown).content.decode()
     assert "trains on" not in panel
 
@@ -120,7 +146,10 @@ def test_run_new_shows_the_service_error_beside_its_field(browser, users, tiny_b
     response = browser(users["ml_engineer"]).post(reverse("training:run-new"),
                                                   run_new_form(tiny_base_model, sft_version, max_length="4096"))
     assert response.status_code == 400
-    assert "max_length 4096 is longer than the 512 tokens base model &#x27;tiny-chat&#x27; was built for" in response.content.decode()
+    assert (
+        "max_length 4096 is longer than the 512 tokens base model &#x27;tiny-chat&#x27; was built for"
+        in response.content.decode()
+    )
     assert TrainingRun.objects.count() == 0
 
 
@@ -148,9 +177,13 @@ def test_run_detail_of_a_running_run_polls_and_offers_cancel(browser, users, wor
     assert "cancelling after the current step" in panel
 
 
-def test_run_detail_of_a_failed_run_shows_why_escaped_and_stops_polling(browser, users, workspace, tiny_base_model, sft_version):
+def test_run_detail_of_a_failed_run_shows_why_escaped_and_stops_polling(
+    browser, users, workspace, tiny_base_model, sft_version
+):
     run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
-    training_run_finish(run=run, status=TrainingRun.Status.FAILED, error="ValueError: <script>alert(1)</script> is not a model")
+    training_run_finish(
+        run=run, status=TrainingRun.Status.FAILED, error="ValueError: <script>alert(1)</script> is not a model"
+    )
     content = browser(users["product_manager"]).get(reverse("training:run-detail", args=[run.pk])).content.decode()
     assert "ValueError: &lt;script&gt;alert(1)&lt;/script&gt; is not a model" in content
     assert "hx-trigger" not in content
@@ -158,7 +191,9 @@ def test_run_detail_of_a_failed_run_shows_why_escaped_and_stops_polling(browser,
 
 
 def test_run_detail_of_a_succeeded_run_shows_its_artifact(browser, users, tiny_artifact):
-    content = browser(users["ml_engineer"]).get(reverse("training:run-detail", args=[tiny_artifact.run_id])).content.decode()
+    content = (
+        browser(users["ml_engineer"]).get(reverse("training:run-detail", args=[tiny_artifact.run_id])).content.decode()
+    )
     assert 'id="run-artifact"' in content
     assert "Adapter “tiny-tuned”" in content
 
@@ -169,7 +204,9 @@ def test_run_detail_costs_the_same_however_many_metric_points(browser, users, wo
     metric_points_ingest(run=run, rows=[{"step": 1, "epoch": 0.1, "values": {"loss": 3.0}}])
     with CaptureQueriesContext(connection) as few:
         client.get(reverse("training:run-detail", args=[run.pk]))
-    metric_points_ingest(run=run, rows=[{"step": s, "epoch": s / 10, "values": {"loss": 3.0 - s / 100}} for s in range(2, 50)])
+    metric_points_ingest(
+        run=run, rows=[{"step": s, "epoch": s / 10, "values": {"loss": 3.0 - s / 100}} for s in range(2, 50)]
+    )
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("training:run-detail", args=[run.pk]))
     assert len(many.captured_queries) == len(few.captured_queries)
@@ -190,12 +227,16 @@ def test_cancel_is_refused_to_a_product_manager(browser, users, workspace, tiny_
 
 def test_register_a_base_model_from_the_page(browser, users, workspace, tiny_model_dir, tmp_path):
     client = browser(users["ml_engineer"])
-    response = client.post(reverse("training:base-model-create"),
-                           {"base_model-workspace": workspace.pk, "base_model-name": "tiny", "base_model-path": str(tiny_model_dir)})
+    response = client.post(
+        reverse("training:base-model-create"),
+        {"base_model-workspace": workspace.pk, "base_model-name": "tiny", "base_model-path": str(tiny_model_dir)},
+    )
     assert response.status_code == 302
     assert BaseModel.objects.get().name == "tiny"
-    refused = client.post(reverse("training:base-model-create"),
-                          {"base_model-workspace": workspace.pk, "base_model-name": "empty", "base_model-path": str(tmp_path)})
+    refused = client.post(
+        reverse("training:base-model-create"),
+        {"base_model-workspace": workspace.pk, "base_model-name": "empty", "base_model-path": str(tmp_path)},
+    )
     assert refused.status_code == 400
     assert f"no config.json in {tmp_path}" in refused.content.decode()
     assert BaseModel.objects.count() == 1
@@ -208,8 +249,11 @@ def test_register_a_base_model_with_warnings_shows_them(browser, users, workspac
     shutil.copytree(tiny_model_dir, bare)
     (bare / "chat_template.jinja").unlink()
     client = browser(users["ml_engineer"])
-    response = client.post(reverse("training:base-model-create"),
-                           {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)}, follow=True)
+    response = client.post(
+        reverse("training:base-model-create"),
+        {"base_model-workspace": workspace.pk, "base_model-name": "bare", "base_model-path": str(bare)},
+        follow=True,
+    )
     assert "The tokenizer has no chat template" in response.content.decode()
     assert BaseModel.objects.get().has_chat_template is False
 
@@ -221,10 +265,14 @@ def test_run_new_page_loads_the_before_launch_panel_with_htmx(browser, users, ti
     assert 'name="override_memory"' in content and 'name="assistant_only_loss"' in content
 
 
-def test_preflight_panel_shows_memory_parts_and_the_masked_training_text(browser, users, tiny_base_model, sft_version, settings):
+def test_preflight_panel_shows_memory_parts_and_the_masked_training_text(
+    browser, users, tiny_base_model, sft_version, settings
+):
     settings.TRAINING_DEVICE_MEMORY_GB = 16
     response = browser(users["ml_engineer"]).post(
-        reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version, name="", assistant_only_loss="on", max_length="40"))
+        reverse("training:run-preflight"),
+        run_new_form(tiny_base_model, sft_version, name="", assistant_only_loss="on", max_length="40"),
+    )
     content = response.content.decode()
     assert response.status_code == 200
     assert "it fits." in content
@@ -243,8 +291,11 @@ def test_preflight_panel_warns_when_the_run_will_not_fit(browser, users, tiny_ba
 
 
 def test_preflight_panel_names_a_bad_field(browser, users, tiny_base_model, sft_version):
-    content = browser(users["ml_engineer"]).post(reverse("training:run-preflight"),
-                                                 run_new_form(tiny_base_model, sft_version, max_length="4096")).content.decode()
+    content = (
+        browser(users["ml_engineer"])
+        .post(reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version, max_length="4096"))
+        .content.decode()
+    )
     assert "max_length 4096 is longer than the 512 tokens" in content
     assert "memory-estimate" not in content
 
@@ -258,18 +309,24 @@ def test_launch_that_does_not_fit_needs_the_override_box(browser, users, tiny_ba
     assert "but the training device has 0.50 GiB" in refused.content.decode()
     assert TrainingRun.objects.count() == 0
     with django_capture_on_commit_callbacks(execute=False):
-        launched = client.post(reverse("training:run-new"), run_new_form(tiny_base_model, sft_version, override_memory="on"))
+        launched = client.post(
+            reverse("training:run-new"), run_new_form(tiny_base_model, sft_version, override_memory="on")
+        )
     assert launched.status_code == 302
     assert TrainingRun.objects.get().memory_override is True
 
 
 def test_preflight_is_refused_to_a_product_manager(browser, users, tiny_base_model, sft_version):
-    response = browser(users["product_manager"]).post(reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version))
+    response = browser(users["product_manager"]).post(
+        reverse("training:run-preflight"), run_new_form(tiny_base_model, sft_version)
+    )
     assert "memory-estimate" not in response.content.decode()
     assert TrainingRun.objects.count() == 0
 
 
-def test_run_new_launches_dpo_with_qlora(browser, users, tiny_base_model, preference_version, django_capture_on_commit_callbacks):
+def test_run_new_launches_dpo_with_qlora(
+    browser, users, tiny_base_model, preference_version, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False):
         response = browser(users["ml_engineer"]).post(reverse("training:run-new"), run_new_form(
             tiny_base_model, preference_version, method="dpo", adapter="qlora", beta="0.2"))
@@ -307,8 +364,9 @@ def test_retry_page_prefills_the_run_and_launches_a_linked_run(browser, users, w
     assert f'<a href="{reverse("training:run-detail", args=[run.pk])}" id="run-parent">first run</a>' in detail
 
 
-def test_resume_button_continues_from_the_last_checkpoint(browser, users, workspace, tiny_base_model, sft_version, settings,
-                                                          django_capture_on_commit_callbacks):
+def test_resume_button_continues_from_the_last_checkpoint(
+    browser, users, workspace, tiny_base_model, sft_version, settings, django_capture_on_commit_callbacks
+):
     from training.services.execution import checkpoints_record
 
     run = finished(workspace, tiny_base_model, sft_version, status=TrainingRun.Status.FAILED)
@@ -335,7 +393,9 @@ def test_resume_and_retry_are_refused_to_a_product_manager(browser, users, works
     assert TrainingRun.objects.count() == 1
 
 
-def test_partial_artifact_is_marked_and_downloads(browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+def test_partial_artifact_is_marked_and_downloads(
+    browser, users, workspace, tiny_base_model, sft_version, tiny_adapter_dir
+):
     run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
     artifact = model_artifact_register(run=run, path=str(tiny_adapter_dir), is_partial=True)
     training_run_finish(run=run, status=TrainingRun.Status.CANCELLED)
@@ -351,7 +411,9 @@ def test_partial_artifact_is_marked_and_downloads(browser, users, workspace, tin
 def test_compare_overlays_the_runs_loss(browser, users, workspace, tiny_base_model, sft_version):
     first = launch(workspace, tiny_base_model, sft_version, name="lr high")
     second = launch(workspace, tiny_base_model, sft_version, name="lr <low>")
-    metric_points_ingest(run=first, rows=[{"step": 1, "values": {"loss": 2.5}}, {"step": 2, "values": {"loss": 2.0, "eval_loss": 2.2}}])
+    metric_points_ingest(
+        run=first, rows=[{"step": 1, "values": {"loss": 2.5}}, {"step": 2, "values": {"loss": 2.0, "eval_loss": 2.2}}]
+    )
     metric_points_ingest(run=second, rows=[{"step": 1, "values": {"loss": 2.6}}])
     client = browser(users["product_manager"])
     assert f'name="run" value="{first.pk}"' in client.get(reverse("training:run-list")).content.decode()
@@ -360,12 +422,23 @@ def test_compare_overlays_the_runs_loss(browser, users, workspace, tiny_base_mod
     content = response.content.decode()
     assert response.status_code == 200
     assert "lr &lt;low&gt;" in content and "<low>" not in content.replace("\\u003Clow\\u003E", "")
-    assert content.index("lr \\u003Clow\\u003E") < content.index("lr high") < content.index("lr &lt;low&gt;") < content.rindex("lr high")
-    assert '"series": {"loss": {"step": [1, 2], "value": [2.5, 2.0]}, "eval_loss": {"step": [2], "value": [2.2]}}' in content
+    assert (
+        content.index("lr \\u003Clow\\u003E")
+        < content.index("lr high")
+        < content.index("lr &lt;low&gt;")
+        < content.rindex("lr high")
+    )
+    assert (
+        '"series": {"loss": {"step": [1, 2], "value": [2.5, 2.0]}, "eval_loss": {"step": [2], "value": [2.2]}}'
+        in content
+    )
     assert "<td class=\"num\">2.2000</td>" in content
 
     # Runs of other workspaces and unknown ids are left out.
-    assert "lr high" not in browser(users["outsider"]).get(reverse("training:run-compare") + f"?run={first.pk}").content.decode()
+    assert (
+        "lr high"
+        not in browser(users["outsider"]).get(reverse("training:run-compare") + f"?run={first.pk}").content.decode()
+    )
 
 
 def test_compare_api(users, api_for, workspace, tiny_base_model, sft_version):
@@ -389,8 +462,18 @@ def test_run_new_takes_a_probe_set_one_prompt_per_line(browser, users, tiny_base
     run = TrainingRun.objects.get()
     assert response.status_code == 302
     assert run.probes == [
-        {"messages": [{"role": "user", "content": "Where is my order?"}], "prompt": "Where is my order?", "base": None, "trained": None},
-        {"messages": [{"role": "user", "content": "我想退货。"}], "prompt": "我想退货。", "base": None, "trained": None},
+        {
+            "messages": [{"role": "user", "content": "Where is my order?"}],
+            "prompt": "Where is my order?",
+            "base": None,
+            "trained": None,
+        },
+        {
+            "messages": [{"role": "user", "content": "我想退货。"}],
+            "prompt": "我想退货。",
+            "base": None,
+            "trained": None,
+        },
     ]
     page = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
     assert page.count("not answered yet") == 4
@@ -417,40 +500,63 @@ def real_base_model(workspace, real_model_dirs, name):
 
 
 @pytest.mark.slow
-def test_launch_page_warns_that_mistral_drops_the_system_prompt_and_offers_the_fix(browser, users, workspace, real_model_dirs,
-                                                                                  sft_version):
+def test_launch_page_warns_that_mistral_drops_the_system_prompt_and_offers_the_fix(
+    browser, users, workspace, real_model_dirs, sft_version
+):
     base_model = real_base_model(workspace, real_model_dirs, "mistral-7b-instruct-v0.3")
     client = browser(users["ml_engineer"])
     switches = {**REAL_TEMPLATE_SWITCHES, "keep_system_prompt": ""}
-    content = client.post(reverse("training:run-preflight"), run_new_form(base_model, sft_version, **switches)).content.decode()
+    content = client.post(
+        reverse("training:run-preflight"), run_new_form(base_model, sft_version, **switches)
+    ).content.decode()
     assert "The chat template drops the system prompt from a conversation that ends with the reply" in content
     assert "10 of the 10 rows measured have one. This run trains without it." in content
-    assert '<button type="button" class="link" data-fix="keep_system_prompt" data-fix-value="on">Apply the fix</button>' in content
+    assert (
+        '<button type="button" class="link" data-fix="keep_system_prompt" data-fix-value="on">Apply the fix</button>'
+        in content
+    )
     # Without the fix the conversations cannot be written as the model reads them when answering: the run is refused.
     assert 'id="template-mismatch"' in content and "This run would be refused" in content
     refused = client.post(reverse("training:run-new"), run_new_form(base_model, sft_version, **switches))
     assert refused.status_code == 400 and TrainingRun.objects.count() == 0
 
-    fixed = client.post(reverse("training:run-preflight"), run_new_form(base_model, sft_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
+    fixed = client.post(
+        reverse("training:run-preflight"), run_new_form(base_model, sft_version, **REAL_TEMPLATE_SWITCHES)
+    ).content.decode()
     assert "This run puts it into the last user turn, as the template does when the model answers." in fixed
     assert "Fixed for this run." in fixed and 'id="template-mismatch"' not in fixed
-    assert ('<span class="seg masked">&lt;s&gt;[INST] You are a helpful support assistant.\n\nI would like to return my order.[/INST]'
-            in fixed)
+    assert (
+        '<span class="seg masked">&lt;s&gt;[INST] You are a helpful support assistant.\n\nI would like to return my order.[/INST]'
+        in fixed
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "how"), [
-    ("deepseek-r1-distill-qwen-7b", "This run trains with Whetstone&#x27;s copy of the template without the deletion, which keeps it."),
-    ("deepseek-r1-distill-qwen-7b-current", "This run trains with TRL&#x27;s training template deepseek_r1_distill_training.jinja, "
-                                            "which keeps it."),
-])
-def test_launch_page_warns_that_deepseek_deletes_the_reasoning_and_offers_the_fix(browser, users, workspace, real_model_dirs,
-                                                                                 reasoning_version, name, how):
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [
+        (
+            "deepseek-r1-distill-qwen-7b",
+            "This run trains with Whetstone&#x27;s copy of the template without the deletion, which keeps it.",
+        ),
+        (
+            "deepseek-r1-distill-qwen-7b-current",
+            "This run trains with TRL&#x27;s training template deepseek_r1_distill_training.jinja, which keeps it.",
+        ),
+    ],
+)
+def test_launch_page_warns_that_deepseek_deletes_the_reasoning_and_offers_the_fix(
+    browser, users, workspace, real_model_dirs, reasoning_version, name, how
+):
     base_model = real_base_model(workspace, real_model_dirs, name)
     client = browser(users["ml_engineer"])
-    unfixed = client.post(reverse("training:run-preflight"),
-                          run_new_form(base_model, reasoning_version, **{**REAL_TEMPLATE_SWITCHES, "keep_reasoning": ""})).content.decode()
-    assert "The chat template deletes the reasoning (everything up to &lt;/think&gt;) from every assistant turn" in unfixed
+    unfixed = client.post(
+        reverse("training:run-preflight"),
+        run_new_form(base_model, reasoning_version, **{**REAL_TEMPLATE_SWITCHES, "keep_reasoning": ""}),
+    ).content.decode()
+    assert (
+        "The chat template deletes the reasoning (everything up to &lt;/think&gt;) from every assistant turn" in unfixed
+    )
     assert "10 of the 10 rows measured carry reasoning. This run trains the replies without it." in unfixed
     assert 'data-fix="keep_reasoning" data-fix-value="on">Apply the fix</button>' in unfixed
     assert "The customer asks" not in unfixed
@@ -459,26 +565,42 @@ def test_launch_page_warns_that_deepseek_deletes_the_reasoning_and_offers_the_fi
                         run_new_form(base_model, reasoning_version, **REAL_TEMPLATE_SWITCHES)).content.decode()
     assert how in fixed and "Fixed for this run." in fixed
     # The reasoning is in the learned text of the answer.
-    assert re.search(r'<span class="seg trained">[^<]*&lt;think&gt;\nThe customer asks: I would like to return my order.\n'
-                     r'&lt;/think&gt;\n\nSure.', fixed)
+    assert re.search(
+        r'<span class="seg trained">[^<]*&lt;think&gt;\nThe customer asks: I would like to return my order.\n'
+        r'&lt;/think&gt;\n\nSure.',
+        fixed,
+    )
 
 
 @pytest.mark.slow
-def test_base_model_page_shows_the_turn_end_stop_tokens_and_a_trained_conversation(browser, users, workspace, real_model_dirs):
+def test_base_model_page_shows_the_turn_end_stop_tokens_and_a_trained_conversation(
+    browser, users, workspace, real_model_dirs
+):
     client = browser(users["ml_engineer"])
-    response = client.post(reverse("training:base-model-create"), {
-        "base_model-workspace": workspace.pk, "base_model-name": "qwen", "base_model-path": str(real_model_dirs("qwen2.5-7b-instruct"))},
-        follow=True)
+    response = client.post(
+        reverse("training:base-model-create"),
+        {
+            "base_model-workspace": workspace.pk,
+            "base_model-name": "qwen",
+            "base_model-path": str(real_model_dirs("qwen2.5-7b-instruct")),
+        },
+        follow=True,
+    )
     content = response.content.decode()
     base_model = BaseModel.objects.get()
     assert response.redirect_chain == [(reverse("training:base-model-detail", args=[base_model.pk]), 302)]
     assert "A turn ends with &lt;|im_end|&gt;: generation stops there." in content
     assert '<dd id="turn-end">&lt;|im_end|&gt;</dd>' in content
     # Both ids of generation_config.json's eos list stop generation.
-    assert "<code>&lt;|endoftext|&gt;</code> <span class=\"muted\">(151643)</span>, <code>&lt;|im_end|&gt;</code>" in content
+    assert (
+        "<code>&lt;|endoftext|&gt;</code> <span class=\"muted\">(151643)</span>, <code>&lt;|im_end|&gt;</code>"
+        in content
+    )
     assert "TRL's training copy (qwen2_5_training.jinja)" in content
-    assert ('<span class="seg trained">\n&lt;think&gt;\nTwo and two make four.\n&lt;/think&gt;\n\n4.&lt;|im_end|&gt;\n</span>'
-            in content)
+    assert (
+        '<span class="seg trained">\n&lt;think&gt;\nTwo and two make four.\n&lt;/think&gt;\n\n4.&lt;|im_end|&gt;\n</span>'
+        in content
+    )
 
 
 def test_base_model_page_is_hidden_from_outsiders(browser, users, tiny_base_model):
@@ -486,7 +608,9 @@ def test_base_model_page_is_hidden_from_outsiders(browser, users, tiny_base_mode
     assert page.status_code == 404
 
 
-def test_run_page_shows_what_trl_and_the_runner_warned_about_the_data(browser, users, workspace, tiny_base_model, sft_version):
+def test_run_page_shows_what_trl_and_the_runner_warned_about_the_data(
+    browser, users, workspace, tiny_base_model, sft_version
+):
     import json
 
     from training.services.execution import run_directory, run_warnings_ingest
@@ -494,9 +618,12 @@ def test_run_page_shows_what_trl_and_the_runner_warned_about_the_data(browser, u
     run = training_run_start(run=launch(workspace, tiny_base_model, sft_version))
     run_dir = run_directory(run)
     run_dir.mkdir(parents=True)
-    (run_dir / "warnings.jsonl").write_text(json.dumps({"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}) + "\n",
-                                           encoding="utf-8")
-    assert run_warnings_ingest(run=run, run_dir=run_dir) == [{"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}]
+    (run_dir / "warnings.jsonl").write_text(
+        json.dumps({"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}) + "\n", encoding="utf-8"
+    )
+    assert run_warnings_ingest(run=run, run_dir=run_dir) == [
+        {"source": "trl", "message": "The tokenized prompt is not a prefix <b>"}
+    ]
     content = browser(users["product_manager"]).get(reverse("training:run-detail", args=[run.pk])).content.decode()
     assert "Warnings about the training data" in content
     assert "The tokenized prompt is not a prefix &lt;b&gt; <span class=\"muted\">(TRL)</span>" in content

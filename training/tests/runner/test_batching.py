@@ -5,7 +5,13 @@ import json
 import pytest
 import torch
 
-from training.runner.batching import PackedRowsCollator, PaddingFreeRowsCollator, flash_attention, rows_best_fit, trainer_batching
+from training.runner.batching import (
+    PackedRowsCollator,
+    PaddingFreeRowsCollator,
+    flash_attention,
+    rows_best_fit,
+    trainer_batching,
+)
 from training.runner.config import RunConfig
 from training.runner.sft import main
 from training.tests.fixtures import support_conversations
@@ -52,8 +58,9 @@ def _summed_loss(model, batches) -> tuple[float, int]:
             labels = batch.pop("labels")
             logits = model(**{key: value for key, value in batch.items() if torch.is_tensor(value)}).logits
             targets = labels[:, 1:]
-            total += torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100,
-                                                       reduction="sum").item()
+            total += torch.nn.functional.cross_entropy(
+                logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum"
+            ).item()
             count += int((targets != -100).sum())
     return total, count
 
@@ -74,7 +81,9 @@ def test_padded_flattened_and_packed_row_batches_give_the_same_loss_over_the_sam
     for name, packing in (("padded", False), ("flattened", True), ("rows", True), ("padding_free", False)):
         args = SFTConfig(output_dir=str(tmp_path / name), max_length=64, packing=packing, per_device_train_batch_size=3,
                          report_to="none", use_cpu=True)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset_build(rows, ("messages",)), processing_class=tokenizer)
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=dataset_build(rows, ("messages",)), processing_class=tokenizer
+        )
         if name == "rows":
             assert trainer_batching(trainer, packing=True, padding_free=True) == "packed_rows"
             assert isinstance(trainer.data_collator, PackedRowsCollator)
@@ -103,8 +112,11 @@ def test_padding_free_training_takes_the_same_steps_with_the_same_losses_as_padd
     losses = {}
     for padding_free in (False, True):
         out_dir = tmp_path / f"out-{padding_free}"
-        result = main(quick_config(tiny_model_dir, max_steps=4, per_device_train_batch_size=4, padding_free=padding_free),
-                      data_dir, out_dir)
+        result = main(
+            quick_config(tiny_model_dir, max_steps=4, per_device_train_batch_size=4, padding_free=padding_free),
+            data_dir,
+            out_dir,
+        )
         assert result["global_step"] == 4
         losses[padding_free] = [line["values"]["loss"] for line in metric_lines(out_dir) if "loss" in line["values"]]
     assert len(losses[True]) == 4

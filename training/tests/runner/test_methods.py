@@ -16,7 +16,9 @@ def write_rows(directory, rows_train, rows_validation=()):
     directory.mkdir()
     for name, rows in (("train", rows_train), ("validation", rows_validation)):
         if rows:
-            (directory / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            (directory / f"{name}.jsonl").write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+            )
     return directory
 
 
@@ -90,7 +92,9 @@ def test_prompt_tuning_learns_virtual_tokens(tiny_model_dir, sft_dir, tmp_path):
 
 def test_sft_with_packing_and_assistant_only_loss(tiny_model_dir, sft_dir, tmp_path):
     out_dir = tmp_path / "out"
-    result = sft.main(quick_config(tiny_model_dir, packing=True, assistant_only_loss=True, max_steps=6), sft_dir, out_dir)
+    result = sft.main(
+        quick_config(tiny_model_dir, packing=True, assistant_only_loss=True, max_steps=6), sft_dir, out_dir
+    )
     assert result["global_step"] == 6
     assert all(math.isfinite(loss) for loss in losses(out_dir))
     assert losses(out_dir)[-1] < losses(out_dir)[0]
@@ -130,14 +134,18 @@ def test_preference_runner_names_a_row_of_the_wrong_format(tiny_model_dir, sft_d
         preference.main(quick_config(tiny_model_dir, method="dpo"), sft_dir, tmp_path / "out")
 
 
-@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="CUDA QLoRA (bf16 compute on the GPU) needs a GPU")
+@pytest.mark.skipif(
+    "not __import__('torch').cuda.is_available()", reason="CUDA QLoRA (bf16 compute on the GPU) needs a GPU"
+)
 def test_qlora_on_a_gpu_computes_in_bf16(tiny_model_dir, sft_dir, tmp_path):
     import torch
 
     from training.runner.models import model_prepare
 
     model, _, peft_config = model_prepare(quick_config(tiny_model_dir, adapter="qlora"))
-    assert model.config.quantization_config.bnb_4bit_compute_dtype == (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32)
+    assert model.config.quantization_config.bnb_4bit_compute_dtype == (
+        torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    )
     assert next(model.parameters()).is_cuda
     result = sft.main(quick_config(tiny_model_dir, adapter="qlora", max_steps=2), sft_dir, tmp_path / "out")
     assert result["global_step"] == 2

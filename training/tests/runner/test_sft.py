@@ -20,15 +20,29 @@ def data_dir(tmp_path):
     rows = [{"messages": row["messages"]} for row in support_conversations()]
     directory = tmp_path / "data"
     directory.mkdir()
-    (directory / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:10]), encoding="utf-8")
-    (directory / "validation.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[10:]), encoding="utf-8")
+    (directory / "train.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:10]), encoding="utf-8"
+    )
+    (directory / "validation.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[10:]), encoding="utf-8"
+    )
     return directory
 
 
 def quick_config(model_dir, **overrides) -> RunConfig:
-    settings = {"base_model_path": str(model_dir), "max_steps": 8, "learning_rate": 5e-3, "per_device_train_batch_size": 5,
-                "gradient_accumulation_steps": 1, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "logging_steps": 1,
-                "eval_steps": 4, "max_length": 128}
+    settings = {
+        "base_model_path": str(model_dir),
+        "max_steps": 8,
+        "learning_rate": 5e-3,
+        "per_device_train_batch_size": 5,
+        "gradient_accumulation_steps": 1,
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.0,
+        "logging_steps": 1,
+        "eval_steps": 4,
+        "max_length": 128,
+    }
     return RunConfig(**{**settings, **overrides})
 
 
@@ -84,8 +98,11 @@ def test_a_cancelled_run_resumes_from_its_checkpoint(tiny_model_dir, data_dir, t
     main(quick_config(tiny_model_dir, max_steps=3), data_dir, out_dir)
     (out_dir / CANCEL_FILE).unlink()
 
-    resumed = main(quick_config(tiny_model_dir, max_steps=3, resume_from_checkpoint=str(out_dir / "checkpoints" / "checkpoint-1")),
-                   data_dir, tmp_path / "resumed")
+    resumed = main(
+        quick_config(tiny_model_dir, max_steps=3, resume_from_checkpoint=str(out_dir / "checkpoints" / "checkpoint-1")),
+        data_dir,
+        tmp_path / "resumed",
+    )
 
     assert resumed["global_step"] == 3
     assert resumed["cancelled"] is False

@@ -27,7 +27,9 @@ def test_a_template_that_writes_the_date_is_pinned_to_the_runs_day(tiny_model_di
     assert template_facts(tokenizer).writes_date is True
     plan = chat_plan(tokenizer, day=date(2025, 1, 2))
     assert plan.pinned_date == "2025-01-02"
-    assert render(tokenizer, CONVERSATION, chat_template=plan.chat_template).startswith("<|im_start|>system\nToday is 02 Jan 2025.")
+    assert render(tokenizer, CONVERSATION, chat_template=plan.chat_template).startswith(
+        "<|im_start|>system\nToday is 02 Jan 2025."
+    )
     # Asked to answer, the model's own template with the same day: the prompt the trained reply follows.
     encoded = sft_encode(tokenizer, row_prepare({"messages": CONVERSATION}, plan), plan, assistant_only_loss=True)
     assert "Today is 02 Jan 2025." in tokenizer.decode(encoded["input_ids"])
@@ -41,8 +43,16 @@ def test_the_reasoning_deletion_is_taken_out_of_a_template_only_where_it_is():
 
 
 def test_the_runner_imports_no_django():
-    code = ("import sys; import training.runner.sft, training.runner.preference, training.runner.encoding, "
-            "training.runner.templates, training.runner.notices; print(sorted(m for m in sys.modules if m.startswith('django')))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True,
-                            env={"PATH": "", "HF_HUB_OFFLINE": "1"})
+    code = (
+        "import sys; import training.runner.sft, training.runner.preference, training.runner.encoding, "
+        "training.runner.templates, training.runner.notices; print(sorted(m for m in sys.modules if m.startswith('django')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "", "HF_HUB_OFFLINE": "1"},
+    )
     assert result.stdout.strip() == "[]"

@@ -43,7 +43,9 @@ def test_register_warns_about_a_tokenizer_without_chat_template(workspace, tiny_
     base_model = base_model_register(workspace=workspace, name="bare", path=str(bare))
 
     assert base_model.has_chat_template is False
-    assert base_model.warnings == ["The tokenizer has no chat template: conversations cannot be written for training or chat."]
+    assert base_model.warnings == [
+        "The tokenizer has no chat template: conversations cannot be written for training or chat."
+    ]
     assert base_model.chat_template_facts == {}
 
 

@@ -46,7 +46,9 @@ def test_log_tail_keeps_the_last_lines(tmp_path):
     assert log_tail(path, lines=3) == "27\n28\n29"
 
 
-def test_the_runner_config_pins_a_template_date_to_the_day_the_run_was_launched(workspace, tiny_base_model, sft_version):
+def test_the_runner_config_pins_a_template_date_to_the_day_the_run_was_launched(
+    workspace, tiny_base_model, sft_version
+):
     from training.runner.config import RunConfig
     from training.services.execution import run_directory, runner_prepare
 

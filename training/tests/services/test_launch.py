@@ -24,8 +24,18 @@ def test_no_gpu_or_one_gpu_runs_the_runner_alone(gpus):
 
 def test_several_gpus_launch_one_process_each_through_accelerate():
     assert runner_command(**PATHS, gpus=4, port=29611, python="/venv/bin/python") == [
-        "/venv/bin/python", "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "4", "--num_machines", "1",
-        "--main_process_port", "29611", *RUNNER]
+        "/venv/bin/python",
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "4",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        "29611",
+        *RUNNER,
+    ]
 
 
 def test_without_a_port_a_free_one_is_chosen():
@@ -52,9 +62,19 @@ def test_gpu_count_is_what_is_requested_capped_at_what_there_is(settings, monkey
 @pytest.mark.skipif(GPUS < 2, reason="needs two or more CUDA devices")
 @pytest.mark.django_db(transaction=True)
 def test_a_run_trains_on_every_gpu_through_accelerate(workspace, tiny_base_model, sft_version, settings):
-    run = training_run_create(workspace=workspace, name="multi-gpu", base_model=tiny_base_model, dataset_version=sft_version,
-                              hyperparameters={"max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2,
-                                               "gradient_accumulation_steps": 1, "max_length": 128})
+    run = training_run_create(
+        workspace=workspace,
+        name="multi-gpu",
+        base_model=tiny_base_model,
+        dataset_version=sft_version,
+        hyperparameters={
+            "max_steps": 2,
+            "logging_steps": 1,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "max_length": 128,
+        },
+    )
 
     run = training_run_supervise(run=run)
 

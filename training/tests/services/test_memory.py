@@ -10,7 +10,9 @@ from training.services.runs import training_run_create
 
 def test_memory_check_of_the_tiny_model_reads_its_config_and_the_setting(settings, tiny_base_model):
     settings.TRAINING_DEVICE_MEMORY_GB = 16
-    clean = hyperparameters_clean(values={"per_device_train_batch_size": 2, "max_length": 256}, base_model=tiny_base_model)
+    clean = hyperparameters_clean(
+        values={"per_device_train_batch_size": 2, "max_length": 256}, base_model=tiny_base_model
+    )
     check = training_memory_check(base_model=tiny_base_model, method="sft", adapter="lora", hyperparameters=clean)
 
     # hidden 64, 2 layers, intermediate 128, kv 2 heads of 16, vocab 600, untied.
@@ -27,7 +29,9 @@ def test_a_run_that_does_not_fit_is_refused_and_nothing_is_created(settings, wor
     settings.TRAINING_DEVICE_MEMORY_GB = 0.5  # below the runtime context alone
 
     with pytest.raises(ApplicationError) as error:
-        training_run_create(workspace=workspace, name="too big", base_model=tiny_base_model, dataset_version=sft_version)
+        training_run_create(
+            workspace=workspace, name="too big", base_model=tiny_base_model, dataset_version=sft_version
+        )
 
     assert error.value.where == "memory"
     assert error.value.code == "memory"
@@ -39,8 +43,13 @@ def test_a_run_that_does_not_fit_is_refused_and_nothing_is_created(settings, wor
 def test_override_launches_it_and_records_that_it_was_overridden(settings, workspace, tiny_base_model, sft_version):
     settings.TRAINING_DEVICE_MEMORY_GB = 0.5
 
-    run = training_run_create(workspace=workspace, name="too big", base_model=tiny_base_model, dataset_version=sft_version,
-                              override_memory=True)
+    run = training_run_create(
+        workspace=workspace,
+        name="too big",
+        base_model=tiny_base_model,
+        dataset_version=sft_version,
+        override_memory=True,
+    )
 
     assert run.memory_override is True
     assert run.memory_estimate["fits"] is False
@@ -50,6 +59,8 @@ def test_override_launches_it_and_records_that_it_was_overridden(settings, works
 
 def test_a_run_that_fits_stores_its_estimate(settings, workspace, tiny_base_model, sft_version):
     settings.TRAINING_DEVICE_MEMORY_GB = 16
-    run = training_run_create(workspace=workspace, name="small", base_model=tiny_base_model, dataset_version=sft_version)
+    run = training_run_create(
+        workspace=workspace, name="small", base_model=tiny_base_model, dataset_version=sft_version
+    )
     assert run.memory_override is False
     assert run.memory_estimate["fits"] is True

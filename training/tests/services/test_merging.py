@@ -15,8 +15,9 @@ def test_merged_weights_answer_like_the_base_with_the_adapter(tiny_artifact, use
     assert (merged.kind, merged.source, merged.run, merged.dataset_version) == (
         ModelArtifact.Kind.MERGED, tiny_artifact, None, tiny_artifact.dataset_version)
     assert merged.path == f"workspaces/{tiny_artifact.workspace_id}/artifacts/{tiny_artifact.pk}-merged"
-    with_adapter = generate_replies(base_model=tiny_artifact.base_model, artifact=tiny_artifact, conversations=CONVERSATIONS,
-                                    max_new_tokens=8)
+    with_adapter = generate_replies(
+        base_model=tiny_artifact.base_model, artifact=tiny_artifact, conversations=CONVERSATIONS, max_new_tokens=8
+    )
     assert generate_replies(base_model=tiny_artifact.base_model, artifact=merged, conversations=CONVERSATIONS,
                             max_new_tokens=8) == with_adapter
     with pytest.raises(ApplicationError, match="is already merged"):

@@ -48,8 +48,9 @@ def test_lengths_and_the_examples_max_length_would_cut(tiny_base_model, sft_vers
     assert example["cut_tokens"] == example["tokens"] - cut_at
 
 
-def test_a_template_that_never_ends_the_turn_is_warned_about_and_learns_what_follows_the_prompt(workspace, tiny_model_dir,
-                                                                                                   tmp_path, sft_version):
+def test_a_template_that_never_ends_the_turn_is_warned_about_and_learns_what_follows_the_prompt(
+    workspace, tiny_model_dir, tmp_path, sft_version
+):
     import shutil
 
     from training.services.base_models import base_model_register
@@ -59,7 +60,9 @@ def test_a_template_that_never_ends_the_turn_is_warned_about_and_learns_what_fol
     shutil.copytree(tiny_model_dir, model_dir)
     # Plain "role: content" lines: no markers, no generation prompt and no <|im_end|> after a reply.
     (model_dir / "chat_template.jinja").write_text(
-        "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}", encoding="utf-8")
+        "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}",
+        encoding="utf-8",
+    )
     base_model = base_model_register(workspace=workspace, name="no-end", path=str(model_dir))
     assert base_model.warnings == [
         "The chat template writes no end-of-turn token after a reply: generation will not know where to stop."]
@@ -90,7 +93,9 @@ def test_dpo_preview_reads_the_prompt_and_learns_the_chosen_answer(workspace, ti
     assert result["preview"]["lengths"]["count"] == 10
 
 
-def test_a_template_that_refuses_the_rows_is_shown_and_refused_at_launch(workspace, tiny_model_dir, tmp_path, sft_version):
+def test_a_template_that_refuses_the_rows_is_shown_and_refused_at_launch(
+    workspace, tiny_model_dir, tmp_path, sft_version
+):
     import shutil
 
     import pytest
@@ -103,15 +108,24 @@ def test_a_template_that_refuses_the_rows_is_shown_and_refused_at_launch(workspa
     model_dir = tmp_path / "no-system"
     shutil.copytree(tiny_model_dir, model_dir)
     (model_dir / "chat_template.jinja").write_text(
-        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System prompts are not supported') }}{% endif %}" + CHAT_TEMPLATE,
-        encoding="utf-8")
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System prompts are not supported') }}{% endif %}"
+        + CHAT_TEMPLATE,
+        encoding="utf-8",
+    )
     base_model = base_model_register(workspace=workspace, name="no-system", path=str(model_dir))
 
     preview = training_run_preflight(workspace=workspace, base_model=base_model, dataset_version=sft_version)["preview"]
-    assert preview["mismatch"] == {"count": 10, "measured": 10, "fix": "", "fix_value": False,
-                                   "message": "the chat template cannot write this row: System prompts are not supported"}
+    assert preview["mismatch"] == {
+        "count": 10,
+        "measured": 10,
+        "fix": "",
+        "fix_value": False,
+        "message": "the chat template cannot write this row: System prompts are not supported",
+    }
     with pytest.raises(ApplicationError) as error:
         training_run_create(workspace=workspace, name="refused", base_model=base_model, dataset_version=sft_version)
     assert (error.value.message, error.value.where) == (
         "10 of the first 10 rows cannot be written by the chat template of base model 'no-system': the chat template cannot "
-        "write this row: System prompts are not supported", "dataset_version")
+        "write this row: System prompts are not supported",
+        "dataset_version",
+    )

@@ -34,10 +34,17 @@ def version_with_test(workspace):
 def test_probe_set_takes_typed_prompts_then_the_first_test_prompts(version_with_test):
     conversations = [row["messages"] for row in support_conversations()]
 
-    probes = probe_set_build(dataset_version=version_with_test, prompts=["  Where is my parcel?  ", "", "你好"], test_count=2)
+    probes = probe_set_build(
+        dataset_version=version_with_test, prompts=["  Where is my parcel?  ", "", "你好"], test_count=2
+    )
 
     assert probes == [
-        {"messages": [{"role": "user", "content": "Where is my parcel?"}], "prompt": "Where is my parcel?", "base": None, "trained": None},
+        {
+            "messages": [{"role": "user", "content": "Where is my parcel?"}],
+            "prompt": "Where is my parcel?",
+            "base": None,
+            "trained": None,
+        },
         {"messages": [{"role": "user", "content": "你好"}], "prompt": "你好", "base": None, "trained": None},
         {"messages": conversations[2][:2], "prompt": conversations[2][1]["content"], "base": None, "trained": None},
         {"messages": conversations[5][:2], "prompt": conversations[5][1]["content"], "base": None, "trained": None},
@@ -53,21 +60,36 @@ def test_probe_set_takes_typed_prompts_then_the_first_test_prompts(version_with_
     ([], -1, "the number of test prompts must be a whole number, 0 or more", "probe_test_count"),
     ([], 5, "the test split of dataset version support with test v1 has 4 conversations, not 5", "probe_test_count"),
 ])
-def test_bad_probe_sets_are_refused_and_nothing_is_created(workspace, tiny_base_model, version_with_test, prompts, test_count,
-                                                           message, where):
+def test_bad_probe_sets_are_refused_and_nothing_is_created(
+    workspace, tiny_base_model, version_with_test, prompts, test_count, message, where
+):
     with pytest.raises(ApplicationError) as error:
-        training_run_create(workspace=workspace, name="probed", base_model=tiny_base_model, dataset_version=version_with_test,
-                            probe_prompts=prompts, probe_test_count=test_count)
+        training_run_create(
+            workspace=workspace,
+            name="probed",
+            base_model=tiny_base_model,
+            dataset_version=version_with_test,
+            probe_prompts=prompts,
+            probe_test_count=test_count,
+        )
     assert (error.value.message, error.value.where) == (message, where)
     assert TrainingRun.objects.count() == 0
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_base_and_trained_model_answer_the_probe_set_shown_everywhere(workspace, tiny_base_model, version_with_test, run_jobs,
-                                                                      users, api_for, client, capsys):
-    run = training_run_create(workspace=workspace, name="probed", base_model=tiny_base_model, dataset_version=version_with_test,
-                              hyperparameters=QUICK, probe_prompts=["我想退货。"], probe_test_count=1)
+def test_base_and_trained_model_answer_the_probe_set_shown_everywhere(
+    workspace, tiny_base_model, version_with_test, run_jobs, users, api_for, client, capsys
+):
+    run = training_run_create(
+        workspace=workspace,
+        name="probed",
+        base_model=tiny_base_model,
+        dataset_version=version_with_test,
+        hyperparameters=QUICK,
+        probe_prompts=["我想退货。"],
+        probe_test_count=1,
+    )
 
     run_jobs()
 
@@ -76,10 +98,15 @@ def test_base_and_trained_model_answer_the_probe_set_shown_everywhere(workspace,
     artifact = ModelArtifact.objects.get(run=run)
     conversations = [probe["messages"] for probe in run.probes]
     # Greedy, the same settings for both: the answers are exactly what each model says on its own.
-    base = generate_replies(base_model=tiny_base_model, artifact=None, conversations=conversations, max_new_tokens=PROBE_MAX_NEW_TOKENS)
+    base = generate_replies(
+        base_model=tiny_base_model, artifact=None, conversations=conversations, max_new_tokens=PROBE_MAX_NEW_TOKENS
+    )
     trained = generate_replies(base_model=tiny_base_model, artifact=artifact, conversations=conversations,
                                max_new_tokens=PROBE_MAX_NEW_TOKENS)
-    assert [probe["prompt"] for probe in run.probes] == ["我想退货。", support_conversations()[2]["messages"][1]["content"]]
+    assert [probe["prompt"] for probe in run.probes] == [
+        "我想退货。",
+        support_conversations()[2]["messages"][1]["content"],
+    ]
     assert [probe["base"] for probe in run.probes] == base
     assert [probe["trained"] for probe in run.probes] == trained
     assert run.probe_error == ""
@@ -96,28 +123,42 @@ def test_base_and_trained_model_answer_the_probe_set_shown_everywhere(workspace,
 
     call_command("run_probes", run.pk)
     out = capsys.readouterr().out
-    assert out.startswith(f"run {run.pk} 'probed' (succeeded): 2 probes\nprobe 1: 我想退货。\n  base    {base[0]}\n  trained {trained[0]}\n")
+    assert out.startswith(
+        f"run {run.pk} 'probed' (succeeded): 2 probes\nprobe 1: 我想退货。\n  base    {base[0]}\n  trained {trained[0]}\n"
+    )
 
     retry = training_run_retry(run=run)
     assert retry.probes == [{**probe, "base": None, "trained": None} for probe in run.probes]
 
 
-def test_probe_set_is_launched_from_the_api_and_the_command(workspace, users, api_for, tiny_base_model, version_with_test,
-                                                            django_capture_on_commit_callbacks):
-    body = {"workspace": workspace.pk, "name": "api probed", "base_model": tiny_base_model.pk, "dataset_version": version_with_test.pk,
-            "probe_prompts": ["Hello?"], "probe_test_count": 1}
+def test_probe_set_is_launched_from_the_api_and_the_command(
+    workspace, users, api_for, tiny_base_model, version_with_test, django_capture_on_commit_callbacks
+):
+    body = {
+        "workspace": workspace.pk,
+        "name": "api probed",
+        "base_model": tiny_base_model.pk,
+        "dataset_version": version_with_test.pk,
+        "probe_prompts": ["Hello?"],
+        "probe_test_count": 1,
+    }
     with django_capture_on_commit_callbacks(execute=False):
         response = api_for(users["ml_engineer"]).post("/api/v1/training/runs/", body, format="json")
         call_command("train", workspace="Acme support", base_model="tiny-chat", dataset="support with test", version=1,
                      name="cli probed", probe=["Hi there"], probe_test=0)
     assert response.status_code == 201, response.json()
     api_run, cli_run = TrainingRun.objects.order_by("pk")
-    assert [probe["prompt"] for probe in api_run.probes] == ["Hello?", support_conversations()[2]["messages"][1]["content"]]
+    assert [probe["prompt"] for probe in api_run.probes] == [
+        "Hello?",
+        support_conversations()[2]["messages"][1]["content"],
+    ]
     assert [probe["prompt"] for probe in cli_run.probes] == ["Hi there"]
 
 
 def test_command_refuses_a_run_without_probes(workspace, tiny_base_model, version_with_test):
-    run = training_run_create(workspace=workspace, name="plain", base_model=tiny_base_model, dataset_version=version_with_test)
+    run = training_run_create(
+        workspace=workspace, name="plain", base_model=tiny_base_model, dataset_version=version_with_test
+    )
     with pytest.raises(CommandError) as error:
         call_command("run_probes", run.pk)
     assert str(error.value) == f"run {run.pk} 'plain' has no probe set"
