@@ -129,7 +129,8 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
             if answer["role"] != "assistant":
                 raise ApplicationError(f"the {name} answer must be an assistant message, not {answer['role']!r}", where=f"{where}{name}.role")
             if answer.get("weight") == 0:
-                raise ApplicationError(f"the {name} answer is always learned; weight 0 belongs to conversations", where=f"{where}{name}.weight")
+                raise ApplicationError(f"the {name} answer is always learned; weight 0 belongs to conversations",
+                                       where=f"{where}{name}.weight")
         if chosen["content"].strip() == rejected["content"].strip():
             raise ApplicationError("chosen and rejected are the same answer", where=f"{where}chosen")
         clean = {"kind": "preference", "messages": prompt, "chosen": chosen, "rejected": rejected}
