@@ -166,7 +166,7 @@ def _marked_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None
     text = render(tokenizer, messages, chat_template=plan.chat_template, tools=tools)
     stretches: list[list[tuple[int, int]]] = []
     previous = False
-    for span, marked in zip(encoded["offset_mapping"], encoded["assistant_masks"]):
+    for span, marked in zip(encoded["offset_mapping"], encoded["assistant_masks"], strict=True):
         if marked and not previous:
             stretches.append([])
         if marked:
@@ -265,8 +265,10 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
         if tokens != ids:
             raise TemplateMismatch("the conversation's text tokenizes differently from the chat template's own tokens, "
                                    "so a turn of weight 0 cannot be left out")
-        skipped = _overlapping(offsets, [span for spans, keep in zip(turns, learned_turns) if not keep for span in spans])
-        return {"input_ids": ids, "labels": [IGNORED if skip else token for token, skip in zip(ids, skipped)]}
+        unlearned = [span for spans, keep in zip(turns, learned_turns, strict=True) if not keep for span in spans]
+        skipped = _overlapping(offsets, unlearned)
+        labels = [IGNORED if skip else token for token, skip in zip(ids, skipped, strict=True)]
+        return {"input_ids": ids, "labels": labels}
     if all(learned_turns) and plan.masks == MASKS_MARKERS:
         text, stretches = _marked_spans(tokenizer, messages, plan, tools=tools)
         spans = [span for stretch in stretches for span in stretch]
@@ -274,7 +276,7 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
         text, spans = _assistant_spans(tokenizer, messages, plan, tools=tools)
     else:
         text, turns = _turn_spans(tokenizer, messages, plan, tools=tools)
-        spans = [span for turn_spans, keep in zip(turns, learned_turns) if keep for span in turn_spans]
+        spans = [span for turn_spans, keep in zip(turns, learned_turns, strict=True) if keep for span in turn_spans]
     if messages[-1].get("role") == "assistant":
         # The final reply is tokenized after its prompt exactly as the model's own template writes that prompt when
         # it answers: the same text, and the same token ids (no token runs across the boundary).

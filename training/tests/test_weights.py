@@ -52,7 +52,8 @@ def test_the_turn_of_weight_0_and_nothing_else_is_left_unlearned(chat_model_dirs
 
     ids = plain["input_ids"]
     assert weighted["input_ids"] == ids and weight_1 == plain  # the same text; weight 1 is the default
-    changed = [index for index, (before, after) in enumerate(zip(plain["labels"], weighted["labels"])) if before != after]
+    pairs = enumerate(zip(plain["labels"], weighted["labels"], strict=True))
+    changed = [index for index, (before, after) in pairs if before != after]
     # One stretch of tokens, learned without the weight and not with it: exactly the first turn as the template writes it.
     assert changed == list(range(changed[0], changed[-1] + 1))
     assert [plain["labels"][i] for i in changed] == [ids[i] for i in changed]
