@@ -3,7 +3,8 @@
 A canonical row is a dict with "kind" and the fields of datahub.models.Record:
     {"kind": "sft", "messages": [{"role": ..., "content": ...}, ...], "tools": [...]?}
 An assistant message may carry its reasoning as "reasoning_content" (a <think>…</think> block opening an imported
-answer is moved there), which exports keep and training writes into the final assistant turn.
+answer is moved there), which exports keep and training writes into the final assistant turn. An assistant message of
+a conversation may carry "weight": 0 (OpenAI's chat format: read, not learned); 1, the default, is not stored.
     {"kind": "preference", "messages": prompt turns, "chosen": {"role": "assistant", ...}, "rejected": {...}}
     {"kind": "kto", "messages": prompt turns + assistant completion, "label": bool}
 Format readers (datahub.formats) turn what people have into this; everything downstream reads only this.
@@ -59,6 +60,14 @@ def _message(message, where: str, index: int | None = None) -> dict:
             reasoning, clean["content"] = reasoning_parts(normalise_text(reasoning or ""), clean["content"])
             if reasoning:
                 clean["reasoning_content"] = reasoning
+        if "weight" in message:
+            weight = message["weight"]
+            if isinstance(weight, bool) or weight not in (0, 1):
+                raise ApplicationError(f"weight must be 0 or 1, not {weight!r}", where=f"{_at(where, index)}.weight")
+            if weight == 0:
+                clean["weight"] = 0
+    elif message.get("weight") is not None and len(message) > 2:
+        raise ApplicationError("only assistant messages take a weight", where=f"{_at(where, index)}.weight")
     return clean
 
 
@@ -94,6 +103,8 @@ def _conversation(messages, where: str, *, ends_with_assistant: bool) -> list[di
             raise ApplicationError(f"two {current['role']} turns in a row", where=where)
     if ends_with_assistant and clean[-1]["role"] != "assistant":
         raise ApplicationError("the conversation must end with an assistant answer", where=where)
+    if ends_with_assistant and all(m.get("weight") == 0 for m in clean if m["role"] == "assistant"):
+        raise ApplicationError("every assistant message has weight 0, so nothing would be learned", where=where)
     if not ends_with_assistant and clean[-1]["role"] == "assistant":
         raise ApplicationError("the prompt must not end with an assistant answer", where=where)
     return clean
@@ -124,21 +135,20 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
         rejected = _message(row.get("rejected"), f"{where}rejected")
         for name, answer in (("chosen", chosen), ("rejected", rejected)):
             if answer["role"] != "assistant":
-                raise ApplicationError(
-                    f"the {name} answer must be an assistant message, not {answer['role']!r}",
-                    where=f"{where}{name}.role",
-                )
+                raise ApplicationError(f"the {name} answer must be an assistant message, not {answer['role']!r}", where=f"{where}{name}.role")
+            if answer.get("weight") == 0:
+                raise ApplicationError(f"the {name} answer is always learned; weight 0 belongs to conversations",
+                                       where=f"{where}{name}.weight")
         if chosen["content"].strip() == rejected["content"].strip():
             raise ApplicationError("chosen and rejected are the same answer", where=f"{where}chosen")
         clean = {"kind": "preference", "messages": prompt, "chosen": chosen, "rejected": rejected}
     elif kind == "kto":
         if not isinstance(row.get("label"), bool):
             raise ApplicationError("label must be true or false", where=f"{where}label")
-        clean = {
-            "kind": "kto",
-            "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True),
-            "label": row["label"],
-        }
+        clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
+        if clean["messages"][-1].get("weight") == 0:
+            raise ApplicationError("the completion is always learned; weight 0 belongs to earlier turns",
+                                   where=f"{where}messages[{len(clean['messages']) - 1}].weight")
     else:
         raise ApplicationError(f"unknown record kind {kind!r}", where=f"{where}kind")
     try:

@@ -2,7 +2,8 @@
 
 supervised  {"messages": [...], "tools"?: [...], "parallel_tool_calls"?: bool}
             messages: system | developer | user | assistant | tool; content a string or text parts; an assistant
-            message may carry tool_calls and "weight" (0 or 1: OpenAI's switch for learning that message or not)
+            message may carry tool_calls and "weight" (0 or 1: OpenAI's switch for learning that message or not;
+            the record keeps 0, and training reads that message without learning it)
 dpo         {"input": {"messages": [...], "tools"?, "parallel_tool_calls"?},
              "preferred_output": [{"role": "assistant", ...}], "non_preferred_output": [{"role": "assistant", ...}]}
 
@@ -78,6 +79,8 @@ def _messages(value, line: int, field: str) -> list[dict]:
         for key in ("name", "tool_call_id"):
             if message.get(key) is not None:
                 out[key] = message[key]
+        if "weight" in message:
+            out["weight"] = message["weight"]  # the record keeps weight 0 (datahub.canonical); training skips that turn
         if content is None and "tool_calls" not in out:
             _fail(line, f"{where}.content", "message has no content")
         clean.append(out)

@@ -212,6 +212,22 @@ def test_tools_and_weights_are_accepted_in_supervised_files(openai_client, tiny_
     file = upload(client, [row])
     record = FineTuningFile.objects.get(public_id=file.id).version.entries.get().record
     assert record.tools == tools and record.raw == row and record.line_number == 1
+    # The record itself keeps weight 0 (training reads that turn without learning it); 1 is the default, not stored.
+    assert [message.get("weight") for message in record.messages] == [None, 0, None, None]
+    assert client.files.content(file.id).content == training_lines([row])
+
+
+def test_a_file_whose_every_answer_has_weight_0_is_refused_with_its_line(openai_client, tiny_base_model):
+    client = openai_client()
+    rows = support_rows(2)
+    for message in rows[1]["messages"]:
+        if message["role"] == "assistant":
+            message["weight"] = 0
+    with pytest.raises(openai.BadRequestError) as raised:
+        upload(client, rows)
+    message = "line 2: messages: every assistant message has weight 0, so nothing would be learned"
+    assert raised.value.body["message"] == message
+    assert FineTuningFile.objects.count() == 0 and Dataset.objects.count() == 0
 
 
 def test_unknown_model_and_another_workspaces_file_are_refused(

@@ -12,7 +12,9 @@ sft_encode         {"input_ids", "labels"} (-100 where nothing is learned), TRL'
                    (its own or TRL's marked copy, exactly as SFTTrainer finds them) or, for a template without
                    markers, by rendering the conversation up to each assistant turn with the generation prompt and
                    through it: each rendering must be a prefix of the next and of the whole, and the final reply is
-                   tokenized after the prompt exactly as the model sees it when it answers
+                   tokenized after the prompt exactly as the model sees it when it answers. An assistant turn of
+                   "weight": 0 (OpenAI's chat format) is read, never learned, with or without assistant-only loss:
+                   its tokens (the same stretch assistant-only loss would learn) are labelled -100
 preference_encode  DPO {"prompt_ids", "chosen_ids", "rejected_ids"} and KTO {"prompt_ids", "completion_ids"}: TRL's own
                    tokenization (the prompt with the generation prompt; the answers where the tokens part from it),
                    which the runner checks against what the trainer prepared
@@ -171,20 +173,45 @@ def _assistant_spans(
     return full, spans
 
 
-def _marked_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[tuple[int, int]]]:
-    """(the conversation's text, the character span of each token the template's {% generation %} blocks mark):
-    transformers' assistant mask, exactly as SFTTrainer's assistant_only_loss computes it."""
-    encoded = tokenizer.apply_chat_template(
-        messages,
-        tools=tools or None,
-        chat_template=plan.chat_template,
-        tokenize=True,
-        return_dict=True,
-        return_assistant_tokens_mask=True,
-        tokenizer_kwargs={"return_offsets_mapping": True},
-    )
+def _marked_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[list[tuple[int, int]]]]:
+    """(the conversation's text, the character spans of the tokens the template's {% generation %} blocks mark, one
+    list per stretch of consecutive marked tokens): transformers' assistant mask, exactly as SFTTrainer's
+    assistant_only_loss computes it."""
+    encoded = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=plan.chat_template, tokenize=True,
+                                            return_dict=True, return_assistant_tokens_mask=True,
+                                            tokenizer_kwargs={"return_offsets_mapping": True})
     text = render(tokenizer, messages, chat_template=plan.chat_template, tools=tools)
-    return text, [tuple(span) for span, marked in zip(encoded["offset_mapping"], encoded["assistant_masks"]) if marked]
+    stretches: list[list[tuple[int, int]]] = []
+    previous = False
+    for span, marked in zip(encoded["offset_mapping"], encoded["assistant_masks"], strict=True):
+        if marked and not previous:
+            stretches.append([])
+        if marked:
+            stretches[-1].append(tuple(span))
+        previous = bool(marked)
+    return text, stretches
+
+
+def _weights_split(messages: list[dict]) -> tuple[list[dict], list[bool]]:
+    """(the messages as the template reads them, without "weight"; for each assistant turn in order, whether it is
+    learned: not when its weight is 0)."""
+    learned = [message.get("weight") != 0 for message in messages if message.get("role") == "assistant"]
+    return [{k: v for k, v in message.items() if k != "weight"} if "weight" in message else message
+            for message in messages], learned
+
+
+def _turn_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[list[tuple[int, int]]]]:
+    """(the conversation's text, for each assistant turn the character spans assistant-only loss learns of it): the
+    plan's {% generation %} stretches, one per turn, or the rendered turns (_assistant_spans)."""
+    if plan.masks != MASKS_MARKERS:
+        text, spans = _assistant_spans(tokenizer, messages, plan, tools=tools)
+        return text, [[span] for span in spans]
+    text, stretches = _marked_spans(tokenizer, messages, plan, tools=tools)
+    turns = sum(1 for message in messages if message.get("role") == "assistant")
+    if len(stretches) != turns:
+        raise TemplateMismatch(f"the chat template's {{% generation %}} blocks mark {len(stretches)} stretches of this "
+                               f"conversation's {turns} assistant turns, so a turn of weight 0 cannot be left out")
+    return text, stretches
 
 
 def _mismatch(what: str, asked: str, answered: str) -> str:
@@ -240,19 +267,36 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
     "completion"} (which learns the completion, as TRL does). Raises TemplateMismatch (see the module docstring)."""
     tools = row.get("tools")
     if "messages" not in row:
-        encoded = preference_encode(
-            tokenizer, {"prompt": row["prompt"], "completion": row["completion"], "tools": tools}, plan
-        )
+        prompt, completion, learned_turns = row["prompt"], row["completion"], [True]
+        if isinstance(prompt, list) and isinstance(completion, list):
+            prompt = _weights_split(prompt)[0]
+            completion, learned_turns = _weights_split(completion)
+        encoded = preference_encode(tokenizer, {"prompt": prompt, "completion": completion, "tools": tools}, plan)
         ids = encoded["prompt_ids"] + encoded["completion_ids"]
-        return {"input_ids": ids, "labels": [IGNORED] * len(encoded["prompt_ids"]) + encoded["completion_ids"]}
-    messages = row["messages"]
+        learned = encoded["completion_ids"] if all(learned_turns) else [IGNORED] * len(encoded["completion_ids"])
+        return {"input_ids": ids, "labels": [IGNORED] * len(encoded["prompt_ids"]) + learned}
+    messages, learned_turns = _weights_split(row["messages"])
     if not assistant_only_loss:
         ids = _chat_ids(tokenizer, messages, plan, tools=tools)
-        return {"input_ids": ids, "labels": list(ids)}
-    if plan.masks == MASKS_MARKERS:
-        text, spans = _marked_spans(tokenizer, messages, plan, tools=tools)
-    else:
+        if all(learned_turns):
+            return {"input_ids": ids, "labels": list(ids)}
+        text, turns = _turn_spans(tokenizer, messages, plan, tools=tools)
+        tokens, offsets = _tokens_with_offsets(tokenizer, text, 0)
+        if tokens != ids:
+            raise TemplateMismatch("the conversation's text tokenizes differently from the chat template's own tokens, "
+                                   "so a turn of weight 0 cannot be left out")
+        unlearned = [span for spans, keep in zip(turns, learned_turns, strict=True) if not keep for span in spans]
+        skipped = _overlapping(offsets, unlearned)
+        labels = [IGNORED if skip else token for token, skip in zip(ids, skipped, strict=True)]
+        return {"input_ids": ids, "labels": labels}
+    if all(learned_turns) and plan.masks == MASKS_MARKERS:
+        text, stretches = _marked_spans(tokenizer, messages, plan, tools=tools)
+        spans = [span for stretch in stretches for span in stretch]
+    elif all(learned_turns):
         text, spans = _assistant_spans(tokenizer, messages, plan, tools=tools)
+    else:
+        text, turns = _turn_spans(tokenizer, messages, plan, tools=tools)
+        spans = [span for turn_spans, keep in zip(turns, learned_turns, strict=True) if keep for span in turn_spans]
     if messages[-1].get("role") == "assistant":
         # The final reply is tokenized after its prompt exactly as the model's own template writes that prompt when
         # it answers: the same text, and the same token ids (no token runs across the boundary).
@@ -269,7 +313,7 @@ def sft_encode(tokenizer, row: dict, plan: ChatPlan, *, assistant_only_loss: boo
     else:
         ids, offsets = _tokens_with_offsets(tokenizer, text, 0)
     learned = _overlapping(offsets, spans)
-    if not any(learned):
+    if not any(learned) and any(learned_turns):  # every turn of weight 0: nothing to learn, and TRL drops the row
         raise TemplateMismatch("the chat template marks no token of this conversation as the assistant's")
     return {"input_ids": ids, "labels": [token if keep else IGNORED for token, keep in zip(ids, learned)]}
 
