@@ -8,6 +8,7 @@ from django.http import Http404
 from django.db.models.functions import Coalesce, Length
 
 from accounts.access import scope_to_capability
+from common.simulation import rule_description
 from datahub.models import DatasetVersion
 from evaluation.access import STUDY_VIEW_CAPABILITIES, scope_to_any_capability
 from datahub.models import Record
@@ -94,6 +95,15 @@ def study_counts(*, study: Study) -> dict:
     counts["prompts"] = study.prompts.filter(is_gold=False).count()
     counts["counted_votes"] = votes_counted(study=study).count()
     return counts
+
+
+def study_simulated_votes(*, study: Study) -> list[dict]:
+    """Per common.simulation rule that voted in the study: {"rule", "description", "votes"}, most votes first; empty
+    when only people voted. One query."""
+    rows = (Vote.objects.filter(comparison__study=study).exclude(simulated_by="").values("simulated_by")
+            .annotate(votes=Count("pk")).order_by("-votes", "simulated_by"))
+    return [{"rule": row["simulated_by"], "description": rule_description(row["simulated_by"]), "votes": row["votes"]}
+            for row in rows]
 
 
 @dataclass(frozen=True)
@@ -351,6 +361,7 @@ def study_report(*, study: Study) -> dict:
         "ranking": [{"arm": r.model.name, "rating": r.rating, "low": r.low, "high": r.high, "rank": r.rank, "votes": r.votes}
                     for r in ranking],
         "raters": [r.as_dict() for r in study_rater_reliability(study=study)],
+        "simulated_votes": [{"rule": row["rule"], "votes": row["votes"]} for row in study_simulated_votes(study=study)],
     }
 
 

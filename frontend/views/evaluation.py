@@ -31,6 +31,7 @@ from evaluation.selectors import (
     study_dataset_version_choices,
     study_endpoint_choices,
     study_judge_endpoint_choices,
+    study_simulated_votes,
     study_judge_results,
     study_list_viewable,
     study_metrics,
@@ -297,7 +298,8 @@ def _results_context(study, arms) -> dict:
     metrics = [{"arm": arm, "count": m.count, "exact_match": _percent(m.exact_match),
                 "bleu": "–" if m.bleu is None else f"{m.bleu:.1f}", "rouge_l": "–" if m.rouge_l is None else f"{m.rouge_l:.3f}"}
                for arm, m in study_metrics(study=study, arms=arms)]
-    return {"arms": arms, "results": _result_rows(results), "chart_data": chart_data, "has_labels": any(r.labels for r in results),
+    return {"arms": arms, "results": _result_rows(results), "chart_data": chart_data,
+            "simulated": study_simulated_votes(study=study), "has_labels": any(r.labels for r in results),
             "raters": raters, "counts_excluded": sum(r["rater"].excluded for r in raters),
             "metrics": metrics if any(m["count"] for m in metrics) else [],
             "judges": [{"result": j, "agreement": _percent(j.human_agreement), "decisive_agreement": _percent(j.human_decisive_agreement),
