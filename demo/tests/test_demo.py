@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 # Reduced settings for tests: the real code path (pretraining, cache, SFT, study, rule, endpoints) at a fraction of
 # `make demo`'s steps; the demo's own figures come from running it (README).
 PRETRAIN_STEPS = 12
-TRAIN_STEPS = 4
+TRAIN_STEPS = 15
 
 
 @pytest.fixture
