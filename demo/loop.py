@@ -108,7 +108,7 @@ DEMO_SHAPE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads":
               "intermediate_size": 384, "max_position_embeddings": 512}
 DEMO_VOCAB = 3000
 PRETRAIN_CONVERSATIONS = 4000
-PRETRAIN_STEPS = 300
+PRETRAIN_STEPS = 150
 PRETRAIN_SETTINGS = {"batch_size": 16, "block_size": 128, "learning_rate": 3e-3, "seed": 0}
 
 
