@@ -378,7 +378,9 @@ def demo_feedback_send(*, workspace, created_by, study, count: int = 24) -> int:
         answers.setdefault(prompt, {})[arm] = text
     baseline, candidate = (study.arms.get(is_baseline=True).name, study.arms.exclude(is_baseline=True).order_by("pk")[0].name)
     prompts = {prompt.pk: prompt.messages for prompt in StudyPrompt.objects.filter(pk__in=list(answers))}
-    order = [prompt for prompt in sorted(answers) if {baseline, candidate} <= set(answers[prompt])]
+    # An empty answer cannot be sent as feedback (the ingest refuses it): the shop asks only where both models answered.
+    order = [prompt for prompt in sorted(answers)
+             if {baseline, candidate} <= set(answers[prompt]) and answers[prompt][baseline].strip() and answers[prompt][candidate].strip()]
     if not order:
         return 0
     rng = random.Random(11)

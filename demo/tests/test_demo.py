@@ -96,7 +96,9 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     source = FeedbackSource.objects.get(name="Lumen shop app (demo)")
     assert source.simulated_by == CLOSER_TO_REFERENCE
     events = list(FeedbackEvent.objects.filter(source=source))
-    assert len(events) == 24
+    # 24 events, but only on questions both models answered with some text (a barely trained model may answer nothing).
+    assert len(events) > 0 and f"the demo shop app sent {len(events)} simulated feedback events" in printed
+    assert len(events) == 24 or len(events) < 24 and "" in answers_texts(study)
     answers = {(a.prompt.messages[-1]["content"], a.arm.name): a.text for a in Answer.objects.filter(prompt__study=study, arm__isnull=False)
                .select_related("prompt", "arm")}
     reference_of = {StudyPrompt.objects.get(pk=pk).messages[-1]["content"]: text for pk, text in references.items()}
@@ -129,6 +131,10 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     call_command("demo", no_serve=True, addr=addr, stdout=again)
     assert "already loaded" in again.getvalue()
     assert TrainingRun.objects.count() == 1
+
+
+def answers_texts(study) -> list[str]:
+    return [text.strip() for text in Answer.objects.filter(prompt__study=study, arm__isnull=False).values_list("text", flat=True)]
 
 
 def _parameters(directory) -> int:

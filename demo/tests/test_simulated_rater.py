@@ -1,7 +1,14 @@
 """The demo's simulated rater (common.simulation): it prefers the answer closer to the reference reply by ROUGE-L F1."""
 
-from common.simulation import (CLOSER_TO_REFERENCE, LIKE_THRESHOLD, TIE_MARGIN, closer_to_reference, liked_by_reference,
-                               picked_by_reference, rule_description)
+from common.simulation import (
+    CLOSER_TO_REFERENCE,
+    LIKE_THRESHOLD,
+    TIE_MARGIN,
+    closer_to_reference,
+    liked_by_reference,
+    picked_by_reference,
+    rule_description,
+)
 from common.text import rouge_l
 
 REFERENCE = "Refunds are issued within 5 business days after the warehouse receives your return."
