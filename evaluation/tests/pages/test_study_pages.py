@@ -403,7 +403,7 @@ def test_votes_a_rule_cast_are_said_so_with_the_rule_on_the_study_page_and_the_r
     for url in pages:
         html = _client(users["product_manager"]).get(url).content.decode()
         assert "2 votes were cast by a simulated rater, not a person." in html
-        assert "prefers the answer closer to the team&#x27;s reference reply, by ROUGE-L F1" in html
+        assert "the answer closer to the team&#x27;s reference reply wins, by ROUGE-L F1" in html
     assert study_report(study=open_study)["simulated_votes"] == [{"rule": CLOSER_TO_REFERENCE, "votes": 2}]
 
 
