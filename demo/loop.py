@@ -219,9 +219,13 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
                                           pretrain_steps=pretrain_steps, say=say)
 
     with transaction.atomic():
-        run = training_run_create(workspace=workspace, name="support-faq-lora", base_model=base_model, dataset_version=labelled_version,
-                                  hyperparameters={"max_steps": train_steps, "learning_rate": 3e-3 if model_dir is None else 2e-4,
-                                                   "logging_steps": 5, "lora_r": 32, "lora_alpha": 64}, created_by=ml)
+        # The tiny model's pretraining never saw the shop's words (their embeddings are still random), which a LoRA
+        # adapter cannot reach: it is tuned whole. A real model (MODEL=) gets a LoRA adapter.
+        tiny = model_dir is None
+        run = training_run_create(workspace=workspace, name="support-faq-tuned" if tiny else "support-faq-lora", base_model=base_model,
+                                  dataset_version=labelled_version, adapter=TrainingRun.Adapter.FULL if tiny else TrainingRun.Adapter.LORA,
+                                  hyperparameters={"max_steps": train_steps, "learning_rate": 1e-3 if tiny else 2e-4,
+                                                   "logging_steps": 5}, created_by=ml)
     run_queued_jobs()
     run.refresh_from_db()
     if run.status != TrainingRun.Status.SUCCEEDED:
@@ -232,7 +236,7 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
     with transaction.atomic():
         study = study_create(workspace=workspace, name="Does the fine-tune answer better?", dataset_version=labelled_version,
                              arms=[{"name": f"{base_model.name} (base)", "base_model": base_model, "is_baseline": True},
-                                   {"name": "support-faq-lora", "artifact": run.artifact, "is_baseline": False}],
+                                   {"name": run.name, "artifact": run.artifact, "is_baseline": False}],
                              max_new_tokens=64, votes_per_comparison=2, question="Which answer helps the customer more?", created_by=pm)
     run_queued_jobs()
     study.refresh_from_db()

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Reduced settings for tests: the real code path (pretraining, cache, SFT, study, rule, endpoints) at a fraction of
 # `make demo`'s steps; the demo's own figures come from running it (README).
-PRETRAIN_STEPS = 12
+PRETRAIN_STEPS = 40
 TRAIN_STEPS = 15
 
 
@@ -72,7 +72,7 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.metric_points.exists()
     assert run.hyperparameters["assistant_only_loss"] is True
-    assert "trained support-faq-lora on the replies only:" in printed
+    assert "trained support-faq-tuned on the replies only:" in printed
     assert ModelArtifact.objects.get().run == run
 
     # The study: every comparison voted once by the simulated rater, each vote what the rule says about the two answers.
@@ -89,7 +89,7 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
                                        second=comparison.right_answer.text)
         assert vote.choice == {"first": "left", "second": "right", "tie": "tie"}[expected]
     [result] = study_report(study=study)["results"]
-    assert f"support rate support-faq-lora {result['support_rate']:.0%}" in printed
+    assert f"support rate support-faq-tuned {result['support_rate']:.0%}" in printed
     assert study_report(study=study)["simulated_votes"] == [{"rule": CLOSER_TO_REFERENCE, "votes": len(votes)}]
 
     # The shop's feedback: simulated, and each like, dislike and pick is the rule's verdict on the models' real answers.
