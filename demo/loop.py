@@ -231,7 +231,7 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
     if run.status != TrainingRun.Status.SUCCEEDED:
         raise RuntimeError(f"the demo training run ended {run.status}: {run.error}")
     learned = "the replies only" if run.hyperparameters["assistant_only_loss"] else "every token"
-    say(f"trained {run.name} on {learned}: {run.metric_points.count()} metric points, adapter registered")
+    say(f"trained {run.name} on {learned}: {run.metric_points.count()} metric points, the tuned model registered")
 
     with transaction.atomic():
         study = study_create(workspace=workspace, name="Does the fine-tune answer better?", dataset_version=labelled_version,
