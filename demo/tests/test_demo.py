@@ -170,7 +170,7 @@ def test_make_demo_model_runs_the_loop_on_a_real_model_directory(demo_env, real_
     """`make demo MODEL=...`: a small random model with Qwen2.5's real tokenizer and template, outside every model root
     and the store; the demo allows its directory for itself and runs the same loop on it, pretraining nothing."""
     model_dir = real_model_dirs("qwen2.5-7b-instruct")
-    assert not any(model_dir.is_relative_to(root) for root in settings.MODEL_ROOTS)
+    settings.MODEL_ROOTS = []  # no operator root covers it: only the demo's own allowance does
     out = StringIO()
     call_command("demo", no_serve=True, model=model_dir, train_steps=2, stdout=out)
     printed = out.getvalue()
