@@ -21,9 +21,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# `make demo MODEL=/path/to/a/chat/model` runs the loop on that model directory instead of the tiny pretrained one.
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo
+	$(PY) manage.py demo $(if $(MODEL),--model "$(MODEL)")
 
 test: install
 	$(PY) -m pytest

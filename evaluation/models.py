@@ -201,6 +201,9 @@ class Vote(TimeStampedModel):
     reason = models.TextField(blank=True)
     label = models.CharField(max_length=64, blank=True, help_text="one of the study's labels, or empty")
     time_spent_ms = models.PositiveIntegerField(default=0)
+    simulated_by = models.CharField(max_length=64, blank=True,
+                                    help_text="the rule that cast this vote in place of a person (common.simulation); "
+                                              "empty for a person's vote")
 
     class Meta:
         constraints = [

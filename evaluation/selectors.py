@@ -4,11 +4,26 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Length
 from django.http import Http404
 
 from accounts.access import scope_to_capability
+from common.simulation import rule_description
 from datahub.models import DatasetVersion, Record
 from evaluation.access import STUDY_VIEW_CAPABILITIES, scope_to_any_capability
 from evaluation.metrics import Metrics, automatic_metrics
@@ -94,6 +109,15 @@ def study_counts(*, study: Study) -> dict:
     counts["prompts"] = study.prompts.filter(is_gold=False).count()
     counts["counted_votes"] = votes_counted(study=study).count()
     return counts
+
+
+def study_simulated_votes(*, study: Study) -> list[dict]:
+    """Per common.simulation rule that voted in the study: {"rule", "description", "votes"}, most votes first; empty
+    when only people voted. One query."""
+    rows = (Vote.objects.filter(comparison__study=study).exclude(simulated_by="").values("simulated_by")
+            .annotate(votes=Count("pk")).order_by("-votes", "simulated_by"))
+    return [{"rule": row["simulated_by"], "description": rule_description(row["simulated_by"]), "votes": row["votes"]}
+            for row in rows]
 
 
 class LabelResult(NamedTuple):
@@ -347,6 +371,7 @@ class StudyReport:
     metrics: list[ArmMetrics]
     judges: list[JudgeResult]
     raters: list[RaterReliability]
+    simulated_votes: list[dict]  # per simulation rule that voted: {"rule", "description", "votes"}
 
     @property
     def arm_rows(self) -> list[dict]:
@@ -378,6 +403,7 @@ def study_report(*, study: Study, arms: list[Arm] | None = None, counts: dict | 
         metrics=study_metrics(study=study, arms=arms),
         judges=study_judge_results(study=study, arms=arms, rows=rows),
         raters=study_rater_reliability(study=study),
+        simulated_votes=study_simulated_votes(study=study),
     )
 
 

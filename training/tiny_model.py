@@ -145,11 +145,12 @@ def tokenizer_train(*, texts: Iterable[str], vocab_size: int = 2000):
     return tokenizer
 
 
-def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2000, seed: int = 0) -> Path:
+def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2000, seed: int = 0,
+                     shape: dict | None = None) -> Path:
     """Write a tiny random Llama chat model with a tokenizer trained on `texts` into `out_dir`; return `out_dir`.
 
-    The same texts, vocab_size and seed give the same files. `texts` should hold a few hundred sentences at least,
-    or the tokenizer stops far short of `vocab_size` (it still works, byte by byte).
+    The same texts, vocab_size, seed and shape (default TINY_SHAPE) give the same files. `texts` should hold a few
+    hundred sentences at least, or the tokenizer stops far short of `vocab_size` (it still works, byte by byte).
     """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -163,7 +164,7 @@ def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
-        **TINY_SHAPE,
+        **(shape or TINY_SHAPE),
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
@@ -171,6 +172,59 @@ def tiny_model_build(*, out_dir: Path, texts: Iterable[str], vocab_size: int = 2
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def tiny_model_pretrain(*, model_dir: Path, conversations: list[list[dict]], steps: int, batch_size: int = 16,
+                        block_size: int = 128, learning_rate: float = 3e-3, seed: int = 0, on_step=None) -> list[float]:
+    """Train the model in `model_dir` in place as a language model on `conversations` (each rendered with the model's
+    chat template, every token learned: the turns, the template's text and each reply's end), for `steps` optimizer
+    steps of `batch_size` rows of `block_size` tokens cut from the concatenated text; AdamW, a short warm-up, then a
+    cosine decay. Plain torch: this is the base model's own pretraining, before any fine-tune. Returns the loss of every
+    step; `on_step(step, loss)` is called after each. The same inputs give the same weights on the same machine.
+    """
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    texts = tokenizer.apply_chat_template(conversations, tokenize=False)
+    ids = [token for row in tokenizer(texts, add_special_tokens=False)["input_ids"] for token in row]
+    stream = torch.tensor(ids, dtype=torch.long)
+    if len(stream) <= block_size:
+        raise ValueError(f"{len(stream)} tokens of text are too few for blocks of {block_size}")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
+    warmup = max(1, steps // 20)
+
+    def rate(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    model.train()
+    model.config.use_cache = False
+    losses = []
+    for step in range(steps):
+        starts = torch.randint(0, len(stream) - block_size, (batch_size,), generator=generator)
+        batch = torch.stack([stream[start:start + block_size] for start in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step + 1, losses[-1])
+    model.config.use_cache = True
+    model.eval()
+    model.save_pretrained(model_dir)
+    return losses
 
 
 # The real-architecture models' shape: the architecture and vocabulary of the real model, two small layers.

@@ -96,6 +96,11 @@ class RaterReliabilitySerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="StudyResults")
+class SimulatedVotesSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="the common.simulation rule that cast these votes")
+    votes = serializers.IntegerField()
+
+
 class StudyReportSerializer(serializers.Serializer):
     """An evaluation.selectors.StudyReport."""
 
@@ -192,3 +197,4 @@ class StudyReportSerializer(serializers.Serializer):
     judges = JudgeSerializer(many=True)
     raters = RaterReliabilitySerializer(many=True, help_text="every rater's reliability; gold and repeat votes are "
                                         "not in the results, nor the votes of excluded raters")
+    simulated_votes = SimulatedVotesSerializer(many=True, help_text="votes cast by a stated rule, not a person (the demo)")

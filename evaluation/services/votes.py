@@ -15,9 +15,11 @@ def _already_voted() -> ApplicationError:
     return ApplicationError("you have already voted on this comparison", where="comparison", code="already_voted")
 
 
-def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", label: str = "", time_spent_ms: int = 0) -> Vote:
+def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", label: str = "", time_spent_ms: int = 0,
+                simulated_by: str = "") -> Vote:
     """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it; `label` is empty or one of
-    the study's labels.
+    the study's labels. `simulated_by` names the common.simulation rule that chose in place of a person (the demo's
+    raters); the results say how many votes a rule cast.
 
     `choice` is what the rater pressed, left and right as they saw them: it is stored in the comparison's orientation
     through the rater's Showing of it (Vote.choice). Only a comparison served to the rater (one with a showing) takes
@@ -55,11 +57,12 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
     try:
         with transaction.atomic():
             vote = Vote.objects.create(comparison=comparison, rater=rater, choice=stored, reason=reason, label=label,
-                                       time_spent_ms=time_spent_ms)
+                                       time_spent_ms=time_spent_ms, simulated_by=simulated_by)
             Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
             Showing.objects.filter(pk=showing.pk, is_pending=True).update(is_pending=False)
             history_record(actor=rater, target=vote, verb="voted", after={
-                "comparison": comparison.pk, "choice": stored, "shown_choice": choice, **({"label": label} if label else {})})
+                "comparison": comparison.pk, "choice": stored, "shown_choice": choice, **({"label": label} if label else {}),
+                **({"simulated_by": simulated_by} if simulated_by else {})})
     except IntegrityError as error:
         # A concurrent second submit by the same rater lost the race to the unique constraint.
         if Vote.objects.filter(comparison=comparison, rater=rater).exists():

@@ -38,8 +38,9 @@ def _settings_check(*, pii_kinds, rate_limit_per_minute: int) -> list[str]:
 @transaction.atomic
 def feedback_source_create(*, workspace: Workspace, name: str, description: str = "", pii_scrub: bool = True,
                            pii_kinds: list[str] | None = None, rate_limit_per_minute: int = 600_000,
-                           kind: str = FeedbackSource.Kind.APP, created_by=None) -> FeedbackSource:
-    """Register a production app that sends feedback. The name is unique in the workspace."""
+                           kind: str = FeedbackSource.Kind.APP, simulated_by: str = "", created_by=None) -> FeedbackSource:
+    """Register a production app that sends feedback. The name is unique in the workspace. `simulated_by` names the
+    common.simulation rule deciding its events when no people are behind them (the demo's shop app); pages say so."""
     name = " ".join((name or "").split())
     if not name:
         raise ApplicationError("a name is required", where="name")
@@ -51,13 +52,15 @@ def feedback_source_create(*, workspace: Workspace, name: str, description: str 
         with transaction.atomic():
             source = FeedbackSource.objects.create(workspace=workspace, name=name, kind=kind, description=description.strip(),
                                                    pii_scrub=pii_scrub, pii_kinds=kinds,
-                                                   rate_limit_per_minute=rate_limit_per_minute, created_by=user)
+                                                   rate_limit_per_minute=rate_limit_per_minute, simulated_by=simulated_by,
+                                                   created_by=user)
     except IntegrityError as exc:
         raise ApplicationError(f"a feedback source named {name!r} already exists in workspace {workspace.name!r}",
                                where="name", code="duplicate") from exc
     history_record(actor=created_by, target=source, verb="created",
                    after={"name": name, "kind": kind, "pii_scrub": pii_scrub, "pii_kinds": kinds,
-                          "rate_limit_per_minute": rate_limit_per_minute})
+                          "rate_limit_per_minute": rate_limit_per_minute,
+                          **({"simulated_by": simulated_by} if simulated_by else {})})
     return source
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
+from common.simulation import rule_description
 from datahub.selectors import dataset_by_name
 from feedback.access import (
     MANAGE,
@@ -130,6 +131,7 @@ def dashboard_view(request):
     tokens = feedback_source_tokens(sources=sources) if can_manage else {}
     for source in sources:
         source.token_rows = tokens.get(source.pk, [])
+        source.simulated_rule = rule_description(source.simulated_by) if source.simulated_by else ""
     return render(request, "frontend/feedback/dashboard.html", {
         "workspace": workspace, "workspaces": feedback_workspaces_for(user=request.user), "days": days, "days_choices": DAYS_CHOICES,
         "data": data, "charts": _charts(data), "sources": sources, "can_manage": can_manage,

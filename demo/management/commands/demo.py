@@ -1,7 +1,8 @@
 """`manage.py demo`: load the demo workspace, run the whole loop once, then serve the UI with a worker.
 
-import → (exact dedupe) → label → freeze → SFT on the tiny model → blind study with votes.
-The demo data (demo/data/customer_service.jsonl) is a small bilingual customer-service set written for this project.
+import → dedupe → label → export → the base model (the tiny model pretrained on everyday conversation and cached under
+var/cache/, or `--model DIR`) → SFT → blind study voted by a simulated rater → simulated shop feedback → the built-in model
+server as endpoints. The demo data (demo/data/) is a small bilingual customer-service set written for this project.
 """
 
 import os
@@ -12,10 +13,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role, Workspace
-from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, demo_loop_run
+from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, PRETRAIN_STEPS, demo_loop_run, model_roots_allow
 
 
 class Command(BaseCommand):
@@ -24,20 +25,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="run the loop and exit without serving")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address to serve on")
-        parser.add_argument("--train-steps", type=int, default=30, help="optimizer steps of the demo SFT run")
+        parser.add_argument("--train-steps", type=int, default=60, help="optimizer steps of the demo SFT run")
+        parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS,
+                            help="pretraining steps of the tiny base model (cached under var/cache/demo-base-model/ by its recipe)")
+        parser.add_argument("--model", type=Path,
+                            help="a local chat model directory to run the loop on instead of the tiny model (`make demo MODEL=...`); "
+                                 "the demo adds it to the model roots for its own processes")
 
-    def handle(self, *args, no_serve: bool, addr: str, train_steps: int, **options):
+    def handle(self, *args, no_serve: bool, addr: str, train_steps: int, pretrain_steps: int, model: Path | None, **options):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        if model is not None:
+            if not (model.expanduser() / "config.json").is_file():
+                raise CommandError(f"--model: {model} is not a model directory (no config.json)")
+            model_roots_allow(model.expanduser())
+        # The endpoints the loop registers point at the built-in model server this command serves: allow its address.
+        entry = own_server_allow(addr)
         call_command("migrate", interactive=False, verbosity=0)
         if Workspace.objects.filter(name=DEMO_WORKSPACE).exists():
             self.stdout.write(f"The demo workspace {DEMO_WORKSPACE!r} is already loaded; skipping the loop.")
         else:
-            demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"), train_steps=train_steps)
+            demo_loop_run(say=lambda message: self.stdout.write(f"· {message}"), train_steps=train_steps,
+                          pretrain_steps=pretrain_steps, model_dir=model, server=entry)
         self._print_logins(addr)
         if not no_serve:
-            entry = own_server_allow(addr)
             self.stdout.write(f"Model endpoints may call the built-in model server at http://{entry}/v1 "
                               f"(WHETSTONE_OUTBOUND_PRIVATE_ALLOWED={','.join(settings.OUTBOUND_PRIVATE_ALLOWED)}).")
             self._serve(addr)

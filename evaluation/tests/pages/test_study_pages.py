@@ -365,3 +365,36 @@ def test_the_form_starts_with_the_test_split_the_trained_model_learned_from(user
     html = _client(users["product_manager"]).get(reverse("evaluation:study-list")).content.decode()
     # The artifact learned from v1, which has no test split: the newest version with test prompts comes first instead.
     assert f'<option value="{newer.pk}" selected>' in html
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_votes_a_rule_cast_are_said_so_with_the_rule_on_the_study_page_and_the_report(users, open_study):
+    from common.simulation import CLOSER_TO_REFERENCE
+    from evaluation.selectors import study_report
+
+    pages = [reverse("evaluation:study-detail", args=[open_study.pk]), reverse("evaluation:study-report", args=[open_study.pk])]
+    for url in pages:
+        assert 'id="simulated-votes"' not in _client(users["product_manager"]).get(url).content.decode()
+    for rater in ("crowd_annotator", "staff_annotator"):
+        comparison = showing_serve(study=open_study, rater=users[rater]).comparison
+        vote_submit(comparison=comparison, rater=users[rater], choice="left", simulated_by=CLOSER_TO_REFERENCE)
+    comparison = showing_serve(study=open_study, rater=users["reviewer"]).comparison
+    vote_submit(comparison=comparison, rater=users["reviewer"], choice="left")
+    assert Vote.objects.filter(simulated_by=CLOSER_TO_REFERENCE).count() == 2
+    for url in pages:
+        html = _client(users["product_manager"]).get(url).content.decode()
+        assert "2 votes were cast by a simulated rater, not a person." in html
+        assert "the answer closer to the team&#x27;s reference reply wins, by ROUGE-L F1" in html
+    assert study_report(study=open_study)["simulated_votes"] == [{"rule": CLOSER_TO_REFERENCE, "votes": 2}]
+
+
+def test_the_feedback_dashboard_says_which_sources_are_simulated(users, workspace):
+    from common.simulation import CLOSER_TO_REFERENCE
+
+    shop = feedback_source_create(workspace=workspace, name="Shop (demo)", simulated_by=CLOSER_TO_REFERENCE)
+    real = feedback_source_create(workspace=workspace, name="Shop web")
+    html = _client(users["ml_engineer"]).get(f"{reverse('feedback:dashboard')}?workspace={workspace.pk}").content.decode()
+    assert f'id="simulated-source-{shop.pk}"' in html and f'id="simulated-source-{real.pk}"' not in html
+    assert "The events of Shop (demo) are simulated, not sent by people." in html
+    assert html.count('<span class="badge">simulated</span>') == 1
