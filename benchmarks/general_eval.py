@@ -30,7 +30,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 SHARED = ROOT.parent / "shared" / "data"
 SETS = [
-    (SHARED / "general_eval/hendrycks__test/data/test", SHARED / "general_eval/hendrycks__test/data/dev", "_test", "_dev"),
+    (
+        SHARED / "general_eval/hendrycks__test/data/test",
+        SHARED / "general_eval/hendrycks__test/data/dev",
+        "_test",
+        "_dev",
+    ),
     (SHARED / "general_eval/haonan-li__CMMLU/data/test", SHARED / "general_eval/haonan-li__CMMLU/data/dev", "", ""),
 ]
 
@@ -65,7 +70,9 @@ def main() -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     out = Path(tempfile.mkdtemp(prefix="general-eval-bench-"))
     if args.model == "qwen":
-        model_dir = real_architecture_build(tokenizer_dir=SHARED / "tokenizers" / "qwen2.5-7b-instruct", out_dir=out / "model")
+        model_dir = real_architecture_build(
+            tokenizer_dir=SHARED / "tokenizers" / "qwen2.5-7b-instruct", out_dir=out / "model"
+        )
     else:
         model_dir = tiny_model_build(out_dir=out / "model", texts=BUILTIN_TEXTS * 3, vocab_size=600)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -82,8 +89,15 @@ def main() -> None:
     gold = np.array([item.gold for item in items])
     say(f"{len(items)} questions from {len(subjects)} files, {args.shots}-shot, model {args.model}")
 
-    requests = [ScoreRequest(context=prompts.context(item, dev[: args.shots]), continuations=tuple(prompts.continuations(item)),
-                             group=item.subject) for test, dev in subjects for item in test]
+    requests = [
+        ScoreRequest(
+            context=prompts.context(item, dev[: args.shots]),
+            continuations=tuple(prompts.continuations(item)),
+            group=item.subject,
+        )
+        for test, dev in subjects
+        for item in test
+    ]
     instances = [lm_eval_requests(test=test, dev=dev, k=args.shots) for test, dev in subjects]
     same_prompts = [inst.args for group in instances for inst in group] == [
         (r.context, c) for r in requests for c in r.continuations]
@@ -103,17 +117,28 @@ def main() -> None:
     reference_accuracy = float((reference.argmax(1) == gold).mean())
     items_per_s = len(items) / ours_s
     reference_items_per_s = len(items) / reference_s
-    print(json.dumps({
-        "benchmark": "general_eval", "n": len(items), "model": args.model, "shots": args.shots,
-        "same_prompts": same_prompts,
-        "accuracy": accuracy, "reference_accuracy": reference_accuracy,
-        "accuracy_abs_diff": abs(accuracy - reference_accuracy),
-        "same_predictions": bool((ours.argmax(1) == reference.argmax(1)).all()),
-        "max_loglikelihood_abs_diff": float(np.abs(ours - reference).max()),
-        "items_per_s": round(items_per_s, 3), "reference_items_per_s": round(reference_items_per_s, 3),
-        "baseline": f"lm-eval {__import__('lm_eval').__version__} HFLM.loglikelihood, batch size {args.reference_batch_size}",
-        "ratio": round(items_per_s / reference_items_per_s, 2), "target": 1.0,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "general_eval",
+                "n": len(items),
+                "model": args.model,
+                "shots": args.shots,
+                "same_prompts": same_prompts,
+                "accuracy": accuracy,
+                "reference_accuracy": reference_accuracy,
+                "accuracy_abs_diff": abs(accuracy - reference_accuracy),
+                "same_predictions": bool((ours.argmax(1) == reference.argmax(1)).all()),
+                "max_loglikelihood_abs_diff": float(np.abs(ours - reference).max()),
+                "items_per_s": round(items_per_s, 3),
+                "reference_items_per_s": round(reference_items_per_s, 3),
+                "baseline": f"lm-eval {__import__('lm_eval').__version__} HFLM.loglikelihood, batch size "
+                            f"{args.reference_batch_size}",
+                "ratio": round(items_per_s / reference_items_per_s, 2),
+                "target": 1.0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ LIKE_THRESHOLD = 0.25
 
 RULES = {
     CLOSER_TO_REFERENCE: _(
-        "the answer closer to the team's reference reply wins, by ROUGE-L F1 (shared words in order; Chinese counted by "
+        "the answer closer to the team's reference reply wins, by ROUGE-L F1 (shared words in order; Chinese counted "
+        "by "
         "character); a tie when the two differ by less than 0.02. A single answer is liked when its ROUGE-L F1 is at "
-        "least 0.25, else disliked."),
+        "least 0.25, else disliked."
+    ),
 }
 
 

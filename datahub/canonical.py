@@ -135,7 +135,10 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
         rejected = _message(row.get("rejected"), f"{where}rejected")
         for name, answer in (("chosen", chosen), ("rejected", rejected)):
             if answer["role"] != "assistant":
-                raise ApplicationError(f"the {name} answer must be an assistant message, not {answer['role']!r}", where=f"{where}{name}.role")
+                raise ApplicationError(
+                    f"the {name} answer must be an assistant message, not {answer['role']!r}",
+                    where=f"{where}{name}.role",
+                )
             if answer.get("weight") == 0:
                 raise ApplicationError(f"the {name} answer is always learned; weight 0 belongs to conversations",
                                        where=f"{where}{name}.weight")
@@ -145,7 +148,11 @@ def canonical_checked(row: dict, *, where: str = "", max_chars: int = MAX_RECORD
     elif kind == "kto":
         if not isinstance(row.get("label"), bool):
             raise ApplicationError("label must be true or false", where=f"{where}label")
-        clean = {"kind": "kto", "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True), "label": row["label"]}
+        clean = {
+            "kind": "kto",
+            "messages": _conversation(row.get("messages"), f"{where}messages", ends_with_assistant=True),
+            "label": row["label"],
+        }
         if clean["messages"][-1].get("weight") == 0:
             raise ApplicationError("the completion is always learned; weight 0 belongs to earlier turns",
                                    where=f"{where}messages[{len(clean['messages']) - 1}].weight")

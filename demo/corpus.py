@@ -17,11 +17,25 @@ SYSTEM_PROMPTS = {
 SLOTS = {
     "en": {
         "city": ["Paris", "Tokyo", "Beijing", "London", "Shanghai", "Berlin", "Rome", "Sydney", "Madrid", "Seoul"],
-        "dish": ["noodle soup", "fried rice", "pancakes", "a vegetable curry", "tomato pasta", "dumplings", "a fresh salad"],
+        "dish": [
+            "noodle soup",
+            "fried rice",
+            "pancakes",
+            "a vegetable curry",
+            "tomato pasta",
+            "dumplings",
+            "a fresh salad",
+        ],
         "day": ["today", "tomorrow", "on Saturday", "on Sunday", "this weekend", "next Monday", "tonight"],
         "hobby": ["reading", "swimming", "painting", "running", "cooking", "playing the piano", "gardening", "hiking"],
         "drink": ["green tea", "coffee", "hot chocolate", "orange juice", "warm milk", "lemon water"],
-        "book": ["a mystery novel", "a book about history", "a collection of short stories", "a travel diary", "a science book"],
+        "book": [
+            "a mystery novel",
+            "a book about history",
+            "a collection of short stories",
+            "a travel diary",
+            "a science book",
+        ],
         "weather": ["sunny and warm", "cold and windy", "rainy all day", "cloudy but dry", "snowy in the morning"],
         "friend": ["my sister", "my brother", "an old friend", "my neighbour", "my colleague", "my parents"],
         "time": ["seven o'clock", "half past eight", "noon", "six in the evening", "ten at night"],
@@ -44,105 +58,240 @@ SLOTS = {
 # (questions, replies) per topic and language: any question of a topic may be answered by any of its replies.
 TOPICS = {
     "en": [
-        (["Hello! How are you {day}?", "Hi there, how is your day going?", "Good morning! How are you?"],
-         ["I am doing well, thank you for asking. How can I help you {day}?",
-          "Very well, thanks! What would you like to talk about?",
-          "I am fine, thank you. It is nice to hear from you."]),
-        (["What is the weather like in {city} {day}?", "Will it rain in {city} {day}?", "Should I take an umbrella {day}?"],
-         ["I cannot see the sky, but the forecast for {city} says it will be {weather}. Dress for it and enjoy the day.",
-          "The weather can change quickly. If it is {weather}, a light coat and an umbrella are a good idea.",
-          "Please check a weather service before you go out. If it looks {weather}, plan your walk for the afternoon."]),
-        (["What should I cook for dinner {day}?", "Can you suggest an easy meal?", "I am hungry. What can I make quickly?"],
-         ["How about {dish}? It takes about twenty minutes and you only need a few simple things.",
-          "You could try {dish}. Start with the vegetables, then add the rest and taste as you go.",
-          "{dish} is a good choice. Cook a little more than you need, and you have lunch for tomorrow too."]),
-        (["How do I make {drink}?", "What is a good drink for a cold evening?", "I cannot sleep. What should I drink?"],
-         ["Try {drink}. Heat it gently, let it rest for a minute, and drink it slowly.",
-          "A cup of {drink} is nice in the evening. Avoid coffee after six, it keeps you awake.",
-          "Many people like {drink} before bed. Keep the lights low and put your phone away."]),
-        (["I want to start a new hobby. Any ideas?", "What can I do on a quiet weekend?", "I feel bored. What should I do?"],
-         ["You could try {hobby}. Start with twenty minutes a day and see how you like it.",
-          "How about {hobby}? It is relaxing, and you can do it with {friend}.",
-          "Go to {place} and take a walk, or spend an hour {hobby}. Small plans make a good day."]),
-        (["Can you recommend a book?", "What should I read this week?", "I want to read more. Where do I start?"],
-         ["Try {book}. Read a few pages every evening and it will become a habit.",
-          "I would start with {book}. It is easy to read and hard to put down.",
-          "Visit {place} near you and pick {book}. Reading a little every day is better than a lot once a month."]),
-        (["I am planning a trip to {city}. Any tips?", "What should I see in {city}?", "Is {city} nice to visit?"],
-         ["{city} is lovely. Walk through the old streets, visit {place}, and try the local food.",
-          "Book your hotel early and buy a travel card for the trains. In {city} you can walk almost everywhere.",
-          "Yes, {city} is worth a visit. Go in spring or autumn, when the weather is mild."]),
-        (["How can I sleep better?", "I always feel tired. What can I do?", "How do I wake up earlier?"],
-         ["Go to bed at the same time every night, for example at {time}, and keep your room dark and quiet.",
-          "Try to walk outside every day and drink less coffee. A short rest after lunch also helps.",
-          "Put your phone away an hour before bed. Reading {book} is a calmer way to end the day."]),
-        (["How do I learn a new language?", "Is it hard to learn Chinese?", "How can I practise English every day?"],
-         ["Practise a little every day. Read short texts, listen to songs and talk with {friend}.",
-          "It takes time, but it is fun. Learn ten new words a day and use them in sentences.",
-          "Speak as much as you can, even with mistakes. Most people are happy to help you."]),
-        (["What time is it in {city} now?", "When should I leave to arrive by {time}?", "How long does the trip take?"],
-         ["I do not know the exact time, but your phone shows the time in {city} if you add it to the world clock.",
-          "Leave a little early. If you need to be there at {time}, start half an hour before and you will not hurry.",
-          "It depends on the traffic. Check the map before you go and give yourself some extra time."]),
-        (["Thank you for your help!", "Thanks, that was useful.", "Great, thank you very much."],
-         ["You are welcome! Have a wonderful day.", "I am glad I could help. Enjoy your {day}!",
-          "Any time. Come back if you have more questions."]),
-        (["I am going to meet {friend} {day}. What can we do?", "What is a good plan for a birthday?"],
-         ["Meet at {place} at {time}, have {dish} together, and take a walk afterwards.",
-          "Keep it simple: a good meal, a small gift and time to talk. That is what people remember.",
-          "You could go to {place} and then cook {dish} at home. It is cheap and fun."]),
-        (["Can you tell me a fun fact?", "Tell me something interesting.", "What is something new I can learn today?"],
-         ["Honey never goes bad. Sealed honey can stay good for many years.",
-          "An octopus has three hearts and blue blood.",
-          "The moon moves a few centimetres away from the Earth every year."]),
+        (
+            ["Hello! How are you {day}?", "Hi there, how is your day going?", "Good morning! How are you?"],
+            [
+                "I am doing well, thank you for asking. How can I help you {day}?",
+                "Very well, thanks! What would you like to talk about?",
+                "I am fine, thank you. It is nice to hear from you.",
+            ],
+        ),
+        (
+            [
+                "What is the weather like in {city} {day}?",
+                "Will it rain in {city} {day}?",
+                "Should I take an umbrella {day}?",
+            ],
+            [
+                "I cannot see the sky, but the forecast for {city} says it will be {weather}. Dress for it and enjoy "
+                "the day.",
+                "The weather can change quickly. If it is {weather}, a light coat and an umbrella are a good idea.",
+                "Please check a weather service before you go out. If it looks {weather}, plan your walk for the "
+                "afternoon.",
+            ],
+        ),
+        (
+            [
+                "What should I cook for dinner {day}?",
+                "Can you suggest an easy meal?",
+                "I am hungry. What can I make quickly?",
+            ],
+            [
+                "How about {dish}? It takes about twenty minutes and you only need a few simple things.",
+                "You could try {dish}. Start with the vegetables, then add the rest and taste as you go.",
+                "{dish} is a good choice. Cook a little more than you need, and you have lunch for tomorrow too.",
+            ],
+        ),
+        (
+            [
+                "How do I make {drink}?",
+                "What is a good drink for a cold evening?",
+                "I cannot sleep. What should I drink?",
+            ],
+            [
+                "Try {drink}. Heat it gently, let it rest for a minute, and drink it slowly.",
+                "A cup of {drink} is nice in the evening. Avoid coffee after six, it keeps you awake.",
+                "Many people like {drink} before bed. Keep the lights low and put your phone away.",
+            ],
+        ),
+        (
+            [
+                "I want to start a new hobby. Any ideas?",
+                "What can I do on a quiet weekend?",
+                "I feel bored. What should I do?",
+            ],
+            [
+                "You could try {hobby}. Start with twenty minutes a day and see how you like it.",
+                "How about {hobby}? It is relaxing, and you can do it with {friend}.",
+                "Go to {place} and take a walk, or spend an hour {hobby}. Small plans make a good day.",
+            ],
+        ),
+        (
+            ["Can you recommend a book?", "What should I read this week?", "I want to read more. Where do I start?"],
+            [
+                "Try {book}. Read a few pages every evening and it will become a habit.",
+                "I would start with {book}. It is easy to read and hard to put down.",
+                "Visit {place} near you and pick {book}. Reading a little every day is better than a lot once a month.",
+            ],
+        ),
+        (
+            ["I am planning a trip to {city}. Any tips?", "What should I see in {city}?", "Is {city} nice to visit?"],
+            [
+                "{city} is lovely. Walk through the old streets, visit {place}, and try the local food.",
+                "Book your hotel early and buy a travel card for the trains. In {city} you can walk almost everywhere.",
+                "Yes, {city} is worth a visit. Go in spring or autumn, when the weather is mild.",
+            ],
+        ),
+        (
+            ["How can I sleep better?", "I always feel tired. What can I do?", "How do I wake up earlier?"],
+            [
+                "Go to bed at the same time every night, for example at {time}, and keep your room dark and quiet.",
+                "Try to walk outside every day and drink less coffee. A short rest after lunch also helps.",
+                "Put your phone away an hour before bed. Reading {book} is a calmer way to end the day.",
+            ],
+        ),
+        (
+            ["How do I learn a new language?", "Is it hard to learn Chinese?", "How can I practise English every day?"],
+            [
+                "Practise a little every day. Read short texts, listen to songs and talk with {friend}.",
+                "It takes time, but it is fun. Learn ten new words a day and use them in sentences.",
+                "Speak as much as you can, even with mistakes. Most people are happy to help you.",
+            ],
+        ),
+        (
+            [
+                "What time is it in {city} now?",
+                "When should I leave to arrive by {time}?",
+                "How long does the trip take?",
+            ],
+            [
+                "I do not know the exact time, but your phone shows the time in {city} if you add it to the world "
+                "clock.",
+                "Leave a little early. If you need to be there at {time}, start half an hour before and you will not "
+                "hurry.",
+                "It depends on the traffic. Check the map before you go and give yourself some extra time.",
+            ],
+        ),
+        (
+            ["Thank you for your help!", "Thanks, that was useful.", "Great, thank you very much."],
+            [
+                "You are welcome! Have a wonderful day.",
+                "I am glad I could help. Enjoy your {day}!",
+                "Any time. Come back if you have more questions.",
+            ],
+        ),
+        (
+            ["I am going to meet {friend} {day}. What can we do?", "What is a good plan for a birthday?"],
+            [
+                "Meet at {place} at {time}, have {dish} together, and take a walk afterwards.",
+                "Keep it simple: a good meal, a small gift and time to talk. That is what people remember.",
+                "You could go to {place} and then cook {dish} at home. It is cheap and fun.",
+            ],
+        ),
+        (
+            [
+                "Can you tell me a fun fact?",
+                "Tell me something interesting.",
+                "What is something new I can learn today?",
+            ],
+            [
+                "Honey never goes bad. Sealed honey can stay good for many years.",
+                "An octopus has three hearts and blue blood.",
+                "The moon moves a few centimetres away from the Earth every year.",
+            ],
+        ),
     ],
     "zh": [
-        (["你好！{day}过得怎么样？", "嗨，你今天好吗？", "早上好！最近怎么样？"],
-         ["我很好，谢谢关心。{day}有什么可以帮你的吗？", "挺好的，谢谢！你想聊点什么？", "我很好，谢谢。很高兴收到你的消息。"]),
-        (["{city}{day}天气怎么样？", "{city}{day}会下雨吗？", "{day}出门要带伞吗？"],
-         ["我看不到天空，不过天气预报说{city}会是{weather}。注意穿衣，祝你开心。",
-          "天气变化很快。如果是{weather}，带一件薄外套和一把伞比较好。",
-          "出门前请看一下天气预报。如果是{weather}，可以把散步安排在下午。"]),
-        (["{day}晚饭吃什么好？", "能推荐一个简单的菜吗？", "我饿了，有什么能快点做的？"],
-         ["做{dish}怎么样？大约二十分钟就好，只需要几样简单的材料。",
-          "可以试试{dish}。先处理蔬菜，再放其他材料，边做边尝味道。",
-          "{dish}是个好选择。多做一点，明天的午饭也有了。"]),
-        (["{drink}怎么做？", "冷天的晚上喝什么好？", "我睡不着，喝点什么好？"],
-         ["试试{drink}。小火慢慢加热，放一分钟，再慢慢喝。",
-          "晚上喝一杯{drink}很舒服。六点以后别喝咖啡，会睡不着。",
-          "很多人睡前喜欢喝{drink}。把灯调暗，把手机放下。"]),
-        (["我想培养一个新爱好，有什么建议？", "安静的周末可以做什么？", "我觉得无聊，该做点什么？"],
-         ["你可以试试{hobby}。每天二十分钟，看看自己喜不喜欢。",
-          "{hobby}怎么样？很放松，还可以和{friend}一起。",
-          "去{place}走一走，或者花一个小时{hobby}。小小的计划也能让一天很充实。"]),
-        (["能推荐一本书吗？", "这周读点什么好？", "我想多读书，从哪里开始？"],
-         ["试试{book}。每天晚上读几页，慢慢就成了习惯。",
-          "我会从{book}开始。它好读，而且让人放不下。",
-          "去附近的{place}挑{book}。每天读一点，比一个月读一次好。"]),
-        (["我打算去{city}旅行，有什么建议？", "{city}有什么值得看的？", "{city}好玩吗？"],
-         ["{city}很美。去老街走走，看看{place}，尝尝当地的小吃。",
-          "早点订酒店，买一张交通卡。在{city}很多地方都可以走路去。",
-          "{city}值得一去。春天或秋天去最好，天气不冷不热。"]),
-        (["怎样才能睡得更好？", "我总是觉得累，怎么办？", "怎样才能早点起床？"],
-         ["每天同一时间睡觉，比如{time}，让房间保持安静和黑暗。",
-          "每天到户外走一走，少喝咖啡。午饭后休息一会儿也有帮助。",
-          "睡前一小时放下手机。读{book}是更安静的结束一天的方式。"]),
-        (["怎样学习一门新语言？", "学中文难吗？", "怎样每天练习英语？"],
-         ["每天练习一点。读短文，听歌，和{friend}聊天。",
-          "需要时间，但是很有意思。每天学十个新词，并用它们造句。",
-          "尽量多说，说错了也没关系。大多数人都很乐意帮你。"]),
-        (["{city}现在几点？", "要在{time}到，我该什么时候出发？", "路上要多久？"],
-         ["我不知道准确的时间，不过把{city}加到手机的世界时钟里就能看到。",
-          "早点出发。如果要在{time}到，提前半小时出门就不用着急。",
-          "要看路况。出发前看一下地图，多留一点时间。"]),
-        (["谢谢你的帮助！", "谢谢，很有用。", "太好了，非常感谢。"],
-         ["不客气！祝你今天愉快。", "很高兴能帮到你。{day}玩得开心！", "随时欢迎。有问题再来问我。"]),
-        (["我{day}要和{friend}见面，我们可以做什么？", "过生日有什么好的安排？"],
-         ["{time}在{place}见面，一起吃{dish}，然后散散步。",
-          "简单一点就好：一顿好饭，一份小礼物，还有聊天的时间。这才是大家记得的。",
-          "可以先去{place}，然后回家做{dish}。省钱又有趣。"]),
-        (["能告诉我一个有趣的知识吗？", "说点有意思的事吧。", "今天能学点什么新东西？"],
-         ["蜂蜜不会变质。密封好的蜂蜜可以保存很多年。", "章鱼有三颗心脏，血是蓝色的。", "月球每年都会离地球远几厘米。"]),
+        (
+            ["你好！{day}过得怎么样？", "嗨，你今天好吗？", "早上好！最近怎么样？"],
+            [
+                "我很好，谢谢关心。{day}有什么可以帮你的吗？",
+                "挺好的，谢谢！你想聊点什么？",
+                "我很好，谢谢。很高兴收到你的消息。",
+            ],
+        ),
+        (
+            ["{city}{day}天气怎么样？", "{city}{day}会下雨吗？", "{day}出门要带伞吗？"],
+            [
+                "我看不到天空，不过天气预报说{city}会是{weather}。注意穿衣，祝你开心。",
+                "天气变化很快。如果是{weather}，带一件薄外套和一把伞比较好。",
+                "出门前请看一下天气预报。如果是{weather}，可以把散步安排在下午。",
+            ],
+        ),
+        (
+            ["{day}晚饭吃什么好？", "能推荐一个简单的菜吗？", "我饿了，有什么能快点做的？"],
+            [
+                "做{dish}怎么样？大约二十分钟就好，只需要几样简单的材料。",
+                "可以试试{dish}。先处理蔬菜，再放其他材料，边做边尝味道。",
+                "{dish}是个好选择。多做一点，明天的午饭也有了。",
+            ],
+        ),
+        (
+            ["{drink}怎么做？", "冷天的晚上喝什么好？", "我睡不着，喝点什么好？"],
+            [
+                "试试{drink}。小火慢慢加热，放一分钟，再慢慢喝。",
+                "晚上喝一杯{drink}很舒服。六点以后别喝咖啡，会睡不着。",
+                "很多人睡前喜欢喝{drink}。把灯调暗，把手机放下。",
+            ],
+        ),
+        (
+            ["我想培养一个新爱好，有什么建议？", "安静的周末可以做什么？", "我觉得无聊，该做点什么？"],
+            [
+                "你可以试试{hobby}。每天二十分钟，看看自己喜不喜欢。",
+                "{hobby}怎么样？很放松，还可以和{friend}一起。",
+                "去{place}走一走，或者花一个小时{hobby}。小小的计划也能让一天很充实。",
+            ],
+        ),
+        (
+            ["能推荐一本书吗？", "这周读点什么好？", "我想多读书，从哪里开始？"],
+            [
+                "试试{book}。每天晚上读几页，慢慢就成了习惯。",
+                "我会从{book}开始。它好读，而且让人放不下。",
+                "去附近的{place}挑{book}。每天读一点，比一个月读一次好。",
+            ],
+        ),
+        (
+            ["我打算去{city}旅行，有什么建议？", "{city}有什么值得看的？", "{city}好玩吗？"],
+            [
+                "{city}很美。去老街走走，看看{place}，尝尝当地的小吃。",
+                "早点订酒店，买一张交通卡。在{city}很多地方都可以走路去。",
+                "{city}值得一去。春天或秋天去最好，天气不冷不热。",
+            ],
+        ),
+        (
+            ["怎样才能睡得更好？", "我总是觉得累，怎么办？", "怎样才能早点起床？"],
+            [
+                "每天同一时间睡觉，比如{time}，让房间保持安静和黑暗。",
+                "每天到户外走一走，少喝咖啡。午饭后休息一会儿也有帮助。",
+                "睡前一小时放下手机。读{book}是更安静的结束一天的方式。",
+            ],
+        ),
+        (
+            ["怎样学习一门新语言？", "学中文难吗？", "怎样每天练习英语？"],
+            [
+                "每天练习一点。读短文，听歌，和{friend}聊天。",
+                "需要时间，但是很有意思。每天学十个新词，并用它们造句。",
+                "尽量多说，说错了也没关系。大多数人都很乐意帮你。",
+            ],
+        ),
+        (
+            ["{city}现在几点？", "要在{time}到，我该什么时候出发？", "路上要多久？"],
+            [
+                "我不知道准确的时间，不过把{city}加到手机的世界时钟里就能看到。",
+                "早点出发。如果要在{time}到，提前半小时出门就不用着急。",
+                "要看路况。出发前看一下地图，多留一点时间。",
+            ],
+        ),
+        (
+            ["谢谢你的帮助！", "谢谢，很有用。", "太好了，非常感谢。"],
+            ["不客气！祝你今天愉快。", "很高兴能帮到你。{day}玩得开心！", "随时欢迎。有问题再来问我。"],
+        ),
+        (
+            ["我{day}要和{friend}见面，我们可以做什么？", "过生日有什么好的安排？"],
+            [
+                "{time}在{place}见面，一起吃{dish}，然后散散步。",
+                "简单一点就好：一顿好饭，一份小礼物，还有聊天的时间。这才是大家记得的。",
+                "可以先去{place}，然后回家做{dish}。省钱又有趣。",
+            ],
+        ),
+        (
+            ["能告诉我一个有趣的知识吗？", "说点有意思的事吧。", "今天能学点什么新东西？"],
+            [
+                "蜂蜜不会变质。密封好的蜂蜜可以保存很多年。",
+                "章鱼有三颗心脏，血是蓝色的。",
+                "月球每年都会离地球远几厘米。",
+            ],
+        ),
     ],
 }
 

@@ -1,14 +1,14 @@
 """The demo workspace and one pass of the whole loop, through the same services every user goes through.
 
-import → dedupe (exact, near-duplicate, semantic; applied as v1) → label (two annotators per item, a share re-checked)
-→ export → the base model (the tiny model pretrained on everyday conversation, cached under var/; or the model directory
-given) → SFT → blind study voted by a simulated rater → a week of production feedback from a demo shop app, decided by the
-same rule; the built-in model server registered as model endpoints (base and fine-tune); beside it, reply drafts ranked
-by two annotators and exported as DPO preference pairs.
+import → dedupe (exact, near-duplicate, semantic; applied as v1) → label (two annotators per item, a share re-checked) →
+export → the base model (the tiny model pretrained on everyday conversation, cached under var/; or the model directory
+given) → SFT → blind study voted by a simulated rater → a week of production feedback from a demo shop app, decided by
+the same rule; the built-in model server registered as model endpoints (base and fine-tune); beside it, reply drafts
+ranked by two annotators and exported as DPO preference pairs.
 
-The simulated rater is a stated rule (common.simulation.closer_to_reference), not a coin: it prefers the answer closer to
-the team's reference reply, so the study's support rate follows from what the two models wrote. Its votes and the shop's
-events are marked simulated, and the pages say so.
+The simulated rater is a stated rule (common.simulation.closer_to_reference), not a coin: it prefers the answer closer
+to the team's reference reply, so the study's support rate follows from what the two models wrote. Its votes and the
+shop's events are marked simulated, and the pages say so.
 """
 
 import hashlib
@@ -71,13 +71,26 @@ DEMO_PEOPLE = [
 # The simulated rater: a member who never signs in (no usable password), whose votes the rule casts.
 SIMULATED_RATER = "simulated-rater"
 DEMO_LABELS = [
-    {"name": "billing", "description": "Money: refunds, invoices, charges", "children": [
-        {"name": "refund"}, {"name": "invoice"}, {"name": "charge"}]},
-    {"name": "account", "description": "Signing in and managing the account", "children": [
-        {"name": "login"}, {"name": "password"}, {"name": "delete"}]},
-    {"name": "shipping", "description": "Getting the parcel there", "children": [{"name": "delay"}, {"name": "address"}]},
-    {"name": "product", "description": "Using the lamps and thermostats", "children": [
-        {"name": "setup"}, {"name": "warranty"}, {"name": "usage"}]},
+    {
+        "name": "billing",
+        "description": "Money: refunds, invoices, charges",
+        "children": [{"name": "refund"}, {"name": "invoice"}, {"name": "charge"}],
+    },
+    {
+        "name": "account",
+        "description": "Signing in and managing the account",
+        "children": [{"name": "login"}, {"name": "password"}, {"name": "delete"}],
+    },
+    {
+        "name": "shipping",
+        "description": "Getting the parcel there",
+        "children": [{"name": "delay"}, {"name": "address"}],
+    },
+    {
+        "name": "product",
+        "description": "Using the lamps and thermostats",
+        "children": [{"name": "setup"}, {"name": "warranty"}, {"name": "usage"}],
+    },
 ]
 
 
@@ -125,25 +138,46 @@ def demo_base_model_build(*, steps: int = PRETRAIN_STEPS, say: Callable[[str], N
     written beside it and renamed when done.
     """
     conversations = pretraining_conversations(count=PRETRAIN_CONVERSATIONS)
-    texts = [m["content"] for messages in conversations for m in messages] + list(conversation_texts(DEMO_DATA)) + BUILTIN_TEXTS
-    recipe = {"conversations": conversations, "texts": texts, "shape": DEMO_SHAPE, "vocab_size": DEMO_VOCAB, "steps": steps,
-              **PRETRAIN_SETTINGS}
+    texts = (
+        [m["content"] for messages in conversations for m in messages]
+        + list(conversation_texts(DEMO_DATA))
+        + BUILTIN_TEXTS
+    )
+    recipe = {
+        "conversations": conversations,
+        "texts": texts,
+        "shape": DEMO_SHAPE,
+        "vocab_size": DEMO_VOCAB,
+        "steps": steps,
+        **PRETRAIN_SETTINGS,
+    }
     key = hashlib.sha256(json.dumps(recipe, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
     target = demo_base_model_cache() / key
     if (target / "config.json").is_file():
         return target, True
     building = target.with_name(f".{key}.{os.getpid()}.partial")
     shutil.rmtree(building, ignore_errors=True)
-    tiny_model_build(out_dir=building, texts=texts, vocab_size=DEMO_VOCAB, seed=PRETRAIN_SETTINGS["seed"], shape=DEMO_SHAPE)
+    tiny_model_build(
+        out_dir=building, texts=texts, vocab_size=DEMO_VOCAB, seed=PRETRAIN_SETTINGS["seed"], shape=DEMO_SHAPE
+    )
 
     def progress(step: int, loss: float) -> None:
         if step % 50 == 0 or step == steps:
             say(f"  pretraining step {step}/{steps}: loss {loss:.2f}")
 
-    say(f"pretraining the tiny base model on {len(conversations)} everyday conversations ({steps} steps; cached in {target})")
-    tiny_model_pretrain(model_dir=building, conversations=conversations, steps=steps, on_step=progress, **PRETRAIN_SETTINGS)
-    (building / "whetstone-demo.json").write_text(json.dumps({"key": key, "steps": steps, "conversations": len(conversations),
-                                                               "shape": DEMO_SHAPE, **PRETRAIN_SETTINGS}, indent=2))
+    say(
+        f"pretraining the tiny base model on {len(conversations)} everyday conversations ({steps} steps; cached in "
+        f"{target})"
+    )
+    tiny_model_pretrain(
+        model_dir=building, conversations=conversations, steps=steps, on_step=progress, **PRETRAIN_SETTINGS
+    )
+    (building / "whetstone-demo.json").write_text(
+        json.dumps(
+            {"key": key, "steps": steps, "conversations": len(conversations), "shape": DEMO_SHAPE, **PRETRAIN_SETTINGS},
+            indent=2,
+        )
+    )
     try:
         building.rename(target)
     except OSError:  # another demo finished the same build first: theirs is as good
@@ -167,7 +201,9 @@ def demo_base_model_register(*, workspace, registered_by, model_dir: Path | None
     if model_dir is not None:
         model_dir = Path(model_dir).expanduser().resolve()
         model_roots_allow(model_dir)
-        base_model = base_model_register(workspace=workspace, name=model_dir.name, path=model_dir, registered_by=registered_by)
+        base_model = base_model_register(
+            workspace=workspace, name=model_dir.name, path=model_dir, registered_by=registered_by
+        )
         say(f"registered the model directory {model_dir} as the base model {base_model.name} "
             f"({base_model.parameter_count:,} parameters)")
         return base_model
@@ -187,25 +223,56 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
     `server` is the host:port the built-in model server will answer on (the endpoints point there); the outbound policy
     must allow it (demo.management.commands.demo.own_server_allow)."""
     with transaction.atomic():
-        workspace = workspace_create(name=DEMO_WORKSPACE, description="A smart-home maker's customer service, in English and Chinese.")
+        workspace = workspace_create(
+            name=DEMO_WORKSPACE, description="A smart-home maker's customer service, in English and Chinese."
+        )
         people = demo_people_create(workspace)
         ml, pm = people["ml"], people["pm"]
-        source = source_create(workspace=workspace, name="Support FAQ (written by the team)", kind="expert_written", quality_tier="A")
-        dataset = dataset_create(workspace=workspace, name="support-faq", description="Customer-service answers", created_by=ml)
-        job = import_job_create(dataset=dataset, file_name=DEMO_DATA.name, path=DEMO_DATA, source=source, created_by=ml, run_in_background=False)
+        source = source_create(
+            workspace=workspace, name="Support FAQ (written by the team)", kind="expert_written", quality_tier="A"
+        )
+        dataset = dataset_create(
+            workspace=workspace, name="support-faq", description="Customer-service answers", created_by=ml
+        )
+        job = import_job_create(
+            dataset=dataset,
+            file_name=DEMO_DATA.name,
+            path=DEMO_DATA,
+            source=source,
+            created_by=ml,
+            run_in_background=False,
+        )
     job = import_job_run(job=job)
     say(f"imported {job.created_count} records ({job.duplicate_count} exact duplicates skipped)")
 
     dedupe = dedupe_run_execute(run=dedupe_run_create(dataset=dataset, created_by=ml, seed=7, run_in_background=False))
     version = dedupe_run_apply(run=dedupe, actor=ml, ratios={"train": 0.75, "validation": 0.1, "test": 0.15})
-    say(f"deduped: dropped {dedupe.drop_count} of {dedupe.record_count} records; {dataset.name} v{version.number}: {version.counts}")
+    say(
+        f"deduped: dropped {dedupe.drop_count} of {dedupe.record_count} records; {dataset.name} v{version.number}: "
+        f"{version.counts}"
+    )
 
     schema = label_schema_create(workspace=workspace, name="Support topics", tree=DEMO_LABELS, created_by=ml)
-    project = annotation_project_create(workspace=workspace, name="Topic labels", dataset_version=version, schema=schema, overlap=2,
-                                        instructions="Pick the topic of the customer's message. Fix the answer if it is wrong.", created_by=ml)
+    project = annotation_project_create(
+        workspace=workspace,
+        name="Topic labels",
+        dataset_version=version,
+        schema=schema,
+        overlap=2,
+        instructions="Pick the topic of the customer's message. Fix the answer if it is wrong.",
+        created_by=ml,
+    )
     # A third of the labels go to a reviewer's re-check queue, so review and agreement have something to show.
-    annotation_project_layers_set(project=project, review_rate=0.34, spot_check_rate=0.0, gold_rate=0.0, disagreement_threshold=0.5,
-                                  blind=False, label_pools=[], set_by=ml)
+    annotation_project_layers_set(
+        project=project,
+        review_rate=0.34,
+        spot_check_rate=0.0,
+        gold_rate=0.0,
+        disagreement_threshold=0.5,
+        blind=False,
+        label_pools=[],
+        set_by=ml,
+    )
     labelled, disagreed = _demo_label(project=project, schema=schema, annotators=(people["expert"], people["staff"]))
     review = review_claim_next(project=project, reviewer=people["reviewer"], layer="review")
     if review is not None:
@@ -221,10 +288,15 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
         # The tiny model's pretraining never saw the shop's words (their embeddings are still random), which a LoRA
         # adapter cannot reach: it is tuned whole. A real model (MODEL=) gets a LoRA adapter.
         tiny = model_dir is None
-        run = training_run_create(workspace=workspace, name="support-faq-tuned" if tiny else "support-faq-lora", base_model=base_model,
-                                  dataset_version=labelled_version, adapter=TrainingRun.Adapter.FULL if tiny else TrainingRun.Adapter.LORA,
-                                  hyperparameters={"max_steps": train_steps, "learning_rate": 1e-3 if tiny else 2e-4,
-                                                   "logging_steps": 5}, created_by=ml)
+        run = training_run_create(
+            workspace=workspace,
+            name="support-faq-tuned" if tiny else "support-faq-lora",
+            base_model=base_model,
+            dataset_version=labelled_version,
+            adapter=TrainingRun.Adapter.FULL if tiny else TrainingRun.Adapter.LORA,
+            hyperparameters={"max_steps": train_steps, "learning_rate": 1e-3 if tiny else 2e-4, "logging_steps": 5},
+            created_by=ml,
+        )
     run_queued_jobs()
     run.refresh_from_db()
     if run.status != TrainingRun.Status.SUCCEEDED:
@@ -233,23 +305,37 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
     say(f"trained {run.name} on {learned}: {run.metric_points.count()} metric points, the tuned model registered")
 
     with transaction.atomic():
-        study = study_create(workspace=workspace, name="Does the fine-tune answer better?", dataset_version=labelled_version,
-                             arms=[{"name": f"{base_model.name} (base)", "base_model": base_model, "is_baseline": True},
-                                   {"name": run.name, "artifact": run.artifact, "is_baseline": False}],
-                             max_new_tokens=64, votes_per_comparison=2, question="Which answer helps the customer more?", created_by=pm)
+        study = study_create(
+            workspace=workspace,
+            name="Does the fine-tune answer better?",
+            dataset_version=labelled_version,
+            arms=[
+                {"name": f"{base_model.name} (base)", "base_model": base_model, "is_baseline": True},
+                {"name": run.name, "artifact": run.artifact, "is_baseline": False},
+            ],
+            max_new_tokens=64,
+            votes_per_comparison=2,
+            question="Which answer helps the customer more?",
+            created_by=pm,
+        )
     run_queued_jobs()
     study.refresh_from_db()
     if study.status != study.Status.OPEN:
         raise RuntimeError(f"the demo study ended {study.status}: {study.error}")
     votes = demo_votes_simulate(study=study, rater=people[SIMULATED_RATER])
     report = study_report(study=study)
-    rates = ", ".join(f"{row['candidate']} {row['support_rate']:.0%}" for row in report["results"] if row["support_rate"] is not None)
+    rates = ", ".join(
+        f"{row['candidate']} {row['support_rate']:.0%}" for row in report["results"] if row["support_rate"] is not None
+    )
     say(f"study {study.name!r}: the simulated rater (the answer closer to the reference reply) cast {votes} votes; "
         f"support rate {rates or 'not yet'}; each comparison waits for one more vote from a person")
 
     accepted = demo_feedback_send(workspace=workspace, created_by=ml, study=study)
-    say(f"the demo shop app sent {accepted} simulated feedback events (likes, dislikes, best-of-2 picks, decided by the "
-        f"same rule); open Feedback as ml or pm")
+    say(
+        f"the demo shop app sent {accepted} simulated feedback events (likes, dislikes, best-of-2 picks, decided by "
+        "the "
+        f"same rule); open Feedback as ml or pm"
+    )
     endpoints = demo_endpoints_register(workspace=workspace, owner=ml, base_model=base_model, run=run, server=server)
     say(f"registered the built-in model server (http://{server}/v1) as {len(endpoints)} model endpoints: "
         f"{', '.join(e.name for e in endpoints)}")
@@ -263,7 +349,8 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
 
 def _demo_label(*, project, schema, annotators) -> tuple[int, int]:
     """Both annotators label the first items of the project with the topic each question was written under; the second
-    picks a sibling topic once, so agreement has a disagreement to show. Returns (items per annotator, disagreements)."""
+    picks a sibling topic once, so agreement has a disagreement to show. Returns (items per annotator,
+    disagreements)."""
     labels_by_path = {label.path: label for label in Label.objects.filter(schema=schema)}
     topics = _demo_topics()
     done, disagreed = 0, 0
@@ -277,7 +364,9 @@ def _demo_label(*, project, schema, annotators) -> tuple[int, int]:
             topic = topics.get(record.messages[1]["content"], "product/usage")
             if position == 1 and disagreed == 0 and topic.startswith("billing/") and topic != "billing/charge":
                 topic, disagreed = "billing/charge", 1
-            annotation_submit(assignment=assignment, label_ids=[labels_by_path[topic].pk], time_spent_ms=4200, submitted_by=annotator)
+            annotation_submit(
+                assignment=assignment, label_ids=[labels_by_path[topic].pk], time_spent_ms=4200, submitted_by=annotator
+            )
             done += 1
     return done, disagreed
 
@@ -296,7 +385,8 @@ def _references(study) -> dict[int, str]:
 
 def demo_votes_simulate(*, study, rater) -> int:
     """The simulated rater votes once on every comparison it is served: the answer closer to the reference reply
-    (common.simulation.closer_to_reference) as it sees the sides, a tie when they are about as close. Returns the votes."""
+    (common.simulation.closer_to_reference) as it sees the sides, a tie when they are about as close. Returns the
+    votes."""
     references = _references(study)
     votes = 0
     while (showing := showing_serve(study=study, rater=rater)) is not None:
@@ -304,9 +394,13 @@ def demo_votes_simulate(*, study, rater) -> int:
         if reference is None:
             choice = "tie"
         else:
-            preferred = closer_to_reference(reference=reference, first=showing.left_answer.text, second=showing.right_answer.text)
+            preferred = closer_to_reference(
+                reference=reference, first=showing.left_answer.text, second=showing.right_answer.text
+            )
             choice = {"first": "left", "second": "right", "tie": "tie"}[preferred]
-        vote_submit(comparison=showing.comparison, rater=rater, choice=choice, time_spent_ms=0, simulated_by=CLOSER_TO_REFERENCE)
+        vote_submit(
+            comparison=showing.comparison, rater=rater, choice=choice, time_spent_ms=0, simulated_by=CLOSER_TO_REFERENCE
+        )
         votes += 1
     return votes
 
@@ -318,8 +412,20 @@ def demo_endpoints_register(*, workspace, owner, base_model, run, server: str) -
     base_url = f"http://{server}/v1"
     models = [(f"{base_model.name} (base, built-in server)", f"{workspace.pk}/{base_model.name}"),
               (f"{run.name} (fine-tune, built-in server)", f"{workspace.pk}/artifacts/{run.artifact.pk}")]
-    return [model_endpoint_create(workspace=workspace, name=name, base_url=base_url, model=model, api_key=key, timeout_seconds=120,
-                                  max_retries=1, concurrency=2, created_by=owner) for name, model in models]
+    return [
+        model_endpoint_create(
+            workspace=workspace,
+            name=name,
+            base_url=base_url,
+            model=model,
+            api_key=key,
+            timeout_seconds=120,
+            max_retries=1,
+            concurrency=2,
+            created_by=owner,
+        )
+        for name, model in models
+    ]
 
 
 def demo_ranking_run(*, workspace, people: dict):
@@ -327,26 +433,44 @@ def demo_ranking_run(*, workspace, people: dict):
     preference pairs; returns the exported version."""
     ml = people["ml"]
     with transaction.atomic():
-        source = source_create(workspace=workspace, name="Reply drafts (several models)", kind="synthetic", quality_tier="C")
-        dataset = dataset_create(workspace=workspace, name="reply-drafts", description="Three drafts per question, to rank",
-                                 created_by=ml)
-        job = import_job_create(dataset=dataset, file_name=DEMO_DRAFTS.name, path=DEMO_DRAFTS, source=source, created_by=ml,
-                                run_in_background=False)
+        source = source_create(
+            workspace=workspace, name="Reply drafts (several models)", kind="synthetic", quality_tier="C"
+        )
+        dataset = dataset_create(
+            workspace=workspace, name="reply-drafts", description="Three drafts per question, to rank", created_by=ml
+        )
+        job = import_job_create(
+            dataset=dataset,
+            file_name=DEMO_DRAFTS.name,
+            path=DEMO_DRAFTS,
+            source=source,
+            created_by=ml,
+            run_in_background=False,
+        )
     import_job_run(job=job)
     version = dataset_version_freeze(dataset=dataset, created_by=ml, seed=7)
     schema = label_schema_create(workspace=workspace, name="Reply drafts", created_by=ml,
                                  tree=[{"name": "fine", "description": "Nothing wrong with the question"},
                                        {"name": "unclear", "description": "The question needs more detail"}],
                                  ranking_question="Put the drafts in order: the one you would send first")
-    project = annotation_project_create(workspace=workspace, name="Rank reply drafts", dataset_version=version, schema=schema,
-                                        overlap=2, instructions="Rank the drafts: correct and complete beats short.", created_by=ml)
+    project = annotation_project_create(
+        workspace=workspace,
+        name="Rank reply drafts",
+        dataset_version=version,
+        schema=schema,
+        overlap=2,
+        instructions="Rank the drafts: correct and complete beats short.",
+        created_by=ml,
+    )
     fine = Label.objects.get(schema=schema, path="fine")
     with open(DEMO_DRAFTS, encoding="utf-8") as lines:
         place = {row["messages"][-1]["content"]: i % 3 for i, row in enumerate(map(json.loads, lines))}
     for annotator in (people["crowd"], people["staff"]):
         first = True
         while (assignment := assignment_claim_next(project=project, annotator=annotator)) is not None:
-            texts = dict(VersionRecord.objects.filter(pk__in=assignment.task.candidates).values_list("pk", "record__messages"))
+            texts = dict(
+                VersionRecord.objects.filter(pk__in=assignment.task.candidates).values_list("pk", "record__messages")
+            )
             ranking = sorted(texts, key=lambda entry: place[texts[entry][-1]["content"]])
             if annotator == people["staff"] and first:
                 ranking[1], ranking[2] = ranking[2], ranking[1]  # one disagreement, for the dashboard's Kendall tau
@@ -371,19 +495,32 @@ def demo_feedback_send(*, workspace, created_by, study, count: int = 24) -> int:
     simulated rater's rule on what the two models actually answered in the study (the test questions, which neither
     model trained on): a like when an answer is close enough to the team's reference reply, else a dislike; a best-of-2
     pick of the closer answer. The source is marked simulated."""
-    source = feedback_source_create(workspace=workspace, name="Lumen shop app (demo)", created_by=created_by,
-                                    simulated_by=CLOSER_TO_REFERENCE,
-                                    description="A simulated shop app: its likes, dislikes and picks follow a stated rule.")
+    source = feedback_source_create(
+        workspace=workspace,
+        name="Lumen shop app (demo)",
+        created_by=created_by,
+        simulated_by=CLOSER_TO_REFERENCE,
+        description="A simulated shop app: its likes, dislikes and picks follow a stated rule.",
+    )
     references = _references(study)
     answers: dict[int, dict[str, str]] = {}
-    for prompt, arm, text in Answer.objects.filter(prompt__study=study, prompt__in=list(references), arm__isnull=False) \
-            .values_list("prompt_id", "arm__name", "text"):
+    for prompt, arm, text in Answer.objects.filter(
+        prompt__study=study, prompt__in=list(references), arm__isnull=False
+    ).values_list("prompt_id", "arm__name", "text"):
         answers.setdefault(prompt, {})[arm] = text
-    baseline, candidate = (study.arms.get(is_baseline=True).name, study.arms.exclude(is_baseline=True).order_by("pk")[0].name)
+    baseline, candidate = (
+        study.arms.get(is_baseline=True).name,
+        study.arms.exclude(is_baseline=True).order_by("pk")[0].name,
+    )
     prompts = {prompt.pk: prompt.messages for prompt in StudyPrompt.objects.filter(pk__in=list(answers))}
     # An empty answer cannot be sent as feedback (the ingest refuses it): the shop asks only where both models answered.
-    order = [prompt for prompt in sorted(answers)
-             if {baseline, candidate} <= set(answers[prompt]) and answers[prompt][baseline].strip() and answers[prompt][candidate].strip()]
+    order = [
+        prompt
+        for prompt in sorted(answers)
+        if {baseline, candidate} <= set(answers[prompt])
+        and answers[prompt][baseline].strip()
+        and answers[prompt][candidate].strip()
+    ]
     if not order:
         return 0
     rng = random.Random(11)

@@ -13,9 +13,13 @@ from evaluation.models import Comparison, Study
 STUDY_VIEW_CAPABILITIES = ("study.manage", "study.view_results")
 
 
-def scope_to_any_capability(queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace") -> QuerySet:
+def scope_to_any_capability(
+    queryset: QuerySet, *, user, capabilities: tuple[str, ...], workspace_path: str = "workspace"
+) -> QuerySet:
     """Rows in workspaces where `user` holds at least one of `capabilities`."""
-    scoped = [scope_to_capability(queryset, user=user, capability=c, workspace_path=workspace_path) for c in capabilities]
+    scoped = [
+        scope_to_capability(queryset, user=user, capability=c, workspace_path=workspace_path) for c in capabilities
+    ]
     combined = scoped[0]
     for more in scoped[1:]:
         combined = combined | more

@@ -26,23 +26,31 @@ class Study(TimeStampedModel):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="studies")
     name = models.CharField(max_length=200)
-    question = models.TextField(blank=True, help_text="what raters are asked, e.g. which answer helps the customer more")
+    question = models.TextField(
+        blank=True, help_text="what raters are asked, e.g. which answer helps the customer more"
+    )
     # The prompts come from one split of a frozen version, or from an uploaded file (then no version, and upload_name).
-    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="studies")
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
+    )
     upload_name = models.CharField(max_length=255, blank=True, help_text="the uploaded prompt file's name")
     split = models.CharField(max_length=16, default="test")
     max_prompts = models.PositiveIntegerField(default=50)
     max_new_tokens = models.PositiveIntegerField(default=64)
     votes_per_comparison = models.PositiveSmallIntegerField(default=1)
-    seed = models.IntegerField(default=0,
-                               help_text="seeds the prompt sample, generation and the results' bootstrap; never the sides or the serving order")
+    seed = models.IntegerField(
+        default=0,
+        help_text="seeds the prompt sample, generation and the results' bootstrap; never the sides or the serving order",
+    )
     labels = models.JSONField(default=list, blank=True,
                               help_text="categories a rater may tag a vote with, for the per-label breakdown")
     # Rater quality control (see evaluation/services/quality.py): gold comparisons mixed into each rater's queue at
     # gold_rate, a share repeat_rate of comparisons shown again to the same rater with the sides swapped, and the gold
     # accuracy below which a rater's votes are flagged for the product manager.
     gold_rate = models.FloatField(default=0.0, help_text="share of a rater's queue drawn from the gold comparisons")
-    repeat_rate = models.FloatField(default=0.0, help_text="share of comparisons shown again, sides swapped, to the same rater")
+    repeat_rate = models.FloatField(
+        default=0.0, help_text="share of comparisons shown again, sides swapped, to the same rater"
+    )
     gold_threshold = models.FloatField(default=0.7, help_text="gold accuracy below which a rater's votes are flagged")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     progress = models.FloatField(default=0.0)
@@ -51,15 +59,27 @@ class Study(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="study_progress_in_unit_range"),
-            models.CheckConstraint(condition=models.Q(votes_per_comparison__gte=1), name="study_votes_per_comparison_positive"),
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="study_progress_in_unit_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(votes_per_comparison__gte=1), name="study_votes_per_comparison_positive"
+            ),
             models.CheckConstraint(condition=models.Q(max_prompts__gte=1), name="study_max_prompts_positive"),
-            models.CheckConstraint(condition=models.Q(dataset_version__isnull=False) | ~models.Q(upload_name=""),
-                                   name="study_has_a_prompt_source"),
-            models.CheckConstraint(condition=models.Q(gold_rate__gte=0.0, gold_rate__lt=1.0), name="study_gold_rate_in_range"),
-            models.CheckConstraint(condition=models.Q(repeat_rate__gte=0.0, repeat_rate__lte=1.0), name="study_repeat_rate_in_range"),
-            models.CheckConstraint(condition=models.Q(gold_threshold__gte=0.0, gold_threshold__lte=1.0),
-                                   name="study_gold_threshold_in_range"),
+            models.CheckConstraint(
+                condition=models.Q(dataset_version__isnull=False) | ~models.Q(upload_name=""),
+                name="study_has_a_prompt_source",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_rate__gte=0.0, gold_rate__lt=1.0), name="study_gold_rate_in_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(repeat_rate__gte=0.0, repeat_rate__lte=1.0), name="study_repeat_rate_in_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_threshold__gte=0.0, gold_threshold__lte=1.0),
+                name="study_gold_threshold_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -86,7 +106,9 @@ class Arm(models.Model):
                 name="arm_has_exactly_one_model",
             ),
             models.UniqueConstraint(fields=["study", "name"], name="arm_name_unique_in_study"),
-            models.UniqueConstraint(fields=["study"], condition=models.Q(is_baseline=True), name="arm_one_baseline_per_study"),
+            models.UniqueConstraint(
+                fields=["study"], condition=models.Q(is_baseline=True), name="arm_one_baseline_per_study"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,7 +120,9 @@ class StudyPrompt(models.Model):
     messages = models.JSONField(help_text="the conversation up to the answer")
     record_id = models.BigIntegerField(null=True, blank=True)
     order = models.PositiveIntegerField()
-    is_gold = models.BooleanField(default=False, help_text="an uploaded gold prompt: its two answers come with it, no arm answers it")
+    is_gold = models.BooleanField(
+        default=False, help_text="an uploaded gold prompt: its two answers come with it, no arm answers it"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "order"], name="study_prompt_order_unique")]
@@ -126,7 +150,9 @@ class Comparison(models.Model):
     right_answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="+")
     is_identical = models.BooleanField(default=False, help_text="identical answers are not shown to raters")
     vote_count = models.PositiveSmallIntegerField(default=0)
-    order = models.PositiveIntegerField(default=0, help_text="a shuffle drawn with secrets, so this order hides creation order")
+    order = models.PositiveIntegerField(
+        default=0, help_text="a shuffle drawn with secrets, so this order hides creation order"
+    )
     # Gold: the answer a careful rater prefers, set by the product manager (or given with an uploaded gold prompt).
     # Gold comparisons are served to every rater at the study's gold_rate and left out of the results.
     gold_answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -137,10 +163,16 @@ class Comparison(models.Model):
     class Meta:
         indexes = [models.Index(fields=["study", "is_identical", "vote_count", "order"])]
         constraints = [
-            models.CheckConstraint(condition=~models.Q(left_answer=models.F("right_answer")), name="comparison_two_different_answers"),
+            models.CheckConstraint(
+                condition=~models.Q(left_answer=models.F("right_answer")), name="comparison_two_different_answers"
+            ),
             models.UniqueConstraint(fields=["study", "order"], name="comparison_order_unique_in_study"),
-            models.CheckConstraint(condition=models.Q(gold_answer__isnull=True) | models.Q(gold_answer=models.F("left_answer"))
-                                   | models.Q(gold_answer=models.F("right_answer")), name="comparison_gold_is_one_of_its_answers"),
+            models.CheckConstraint(
+                condition=models.Q(gold_answer__isnull=True)
+                | models.Q(gold_answer=models.F("left_answer"))
+                | models.Q(gold_answer=models.F("right_answer")),
+                name="comparison_gold_is_one_of_its_answers",
+            ),
         ]
 
 
@@ -208,7 +240,9 @@ class Vote(TimeStampedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["comparison", "rater"], name="vote_one_per_rater"),
-            models.CheckConstraint(condition=models.Q(choice__in=["left", "right", "tie", "both_bad"]), name="vote_choice_valid"),
+            models.CheckConstraint(
+                condition=models.Q(choice__in=["left", "right", "tie", "both_bad"]), name="vote_choice_valid"
+            ),
         ]
 
 
@@ -255,12 +289,20 @@ class JudgeVerdict(models.Model):
 
     judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="verdicts")
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judge_verdicts")
-    shown_order = models.CharField(max_length=16, choices=Outcome.choices, help_text="the verdict with the left answer as A")
-    swapped_order = models.CharField(max_length=16, choices=Outcome.choices, help_text="the verdict with the right answer as A")
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, help_text="both orders combined; a flip is a tie")
+    shown_order = models.CharField(
+        max_length=16, choices=Outcome.choices, help_text="the verdict with the left answer as A"
+    )
+    swapped_order = models.CharField(
+        max_length=16, choices=Outcome.choices, help_text="the verdict with the right answer as A"
+    )
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, help_text="both orders combined; a flip is a tie"
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["judge", "comparison"], name="judge_verdict_once_per_comparison")]
+        constraints = [
+            models.UniqueConstraint(fields=["judge", "comparison"], name="judge_verdict_once_per_comparison")
+        ]
 
 
 class GeneralEval(TimeStampedModel):
@@ -276,14 +318,28 @@ class GeneralEval(TimeStampedModel):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="general_evals")
     name = models.CharField(max_length=200)
-    baseline_base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    baseline_artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    candidate_base_model = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    candidate_artifact = models.ForeignKey(ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    baseline_base_model = models.ForeignKey(
+        BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    baseline_artifact = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    candidate_base_model = models.ForeignKey(
+        BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    candidate_artifact = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     shots = models.PositiveSmallIntegerField(default=5, help_text="k: the first k rows of each subject's dev file")
-    tolerance = models.FloatField(default=0.02, help_text="accuracy drop (0..1) beyond which a significant drop is a regression")
-    files = models.JSONField(default=list, help_text='[{"name", "role": "test" | "dev", "path", "source": "upload" | "path"}]')
-    fewshot = models.JSONField(default=dict, help_text='subject → the k dev items: [{"question", "choices", "gold", "style"}]')
+    tolerance = models.FloatField(
+        default=0.02, help_text="accuracy drop (0..1) beyond which a significant drop is a regression"
+    )
+    files = models.JSONField(
+        default=list, help_text='[{"name", "role": "test" | "dev", "path", "source": "upload" | "path"}]'
+    )
+    fewshot = models.JSONField(
+        default=dict, help_text='subject → the k dev items: [{"question", "choices", "gold", "style"}]'
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -292,13 +348,21 @@ class GeneralEval(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(baseline_base_model__isnull=False, baseline_artifact__isnull=True)
-                                   | models.Q(baseline_base_model__isnull=True, baseline_artifact__isnull=False),
-                                   name="general_eval_one_baseline_model"),
-            models.CheckConstraint(condition=models.Q(candidate_base_model__isnull=True) | models.Q(candidate_artifact__isnull=True),
-                                   name="general_eval_at_most_one_candidate_model"),
-            models.CheckConstraint(condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="general_eval_progress_in_unit_range"),
-            models.CheckConstraint(condition=models.Q(tolerance__gte=0.0, tolerance__lte=1.0), name="general_eval_tolerance_in_unit_range"),
+            models.CheckConstraint(
+                condition=models.Q(baseline_base_model__isnull=False, baseline_artifact__isnull=True)
+                | models.Q(baseline_base_model__isnull=True, baseline_artifact__isnull=False),
+                name="general_eval_one_baseline_model",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(candidate_base_model__isnull=True) | models.Q(candidate_artifact__isnull=True),
+                name="general_eval_at_most_one_candidate_model",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="general_eval_progress_in_unit_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tolerance__gte=0.0, tolerance__lte=1.0), name="general_eval_tolerance_in_unit_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -149,9 +149,16 @@ def study_vote_rows(*, study: Study) -> list[dict]:
     label and both answers' lengths (in characters), in one query."""
     return list(
         votes_counted(study=study)
-        .values("choice", "label", "comparison_id", "comparison__prompt_id",
-                left_arm=F("comparison__left_answer__arm_id"), right_arm=F("comparison__right_answer__arm_id"),
-                left_length=Length("comparison__left_answer__text"), right_length=Length("comparison__right_answer__text"))
+        .values(
+            "choice",
+            "label",
+            "comparison_id",
+            "comparison__prompt_id",
+            left_arm=F("comparison__left_answer__arm_id"),
+            right_arm=F("comparison__right_answer__arm_id"),
+            left_length=Length("comparison__left_answer__text"),
+            right_length=Length("comparison__right_answer__text"),
+        )
         .order_by("pk")
     )
 
@@ -168,7 +175,9 @@ def _candidate_outcome(row: dict, candidate_id: int) -> tuple[str, int]:
     return outcome, difference if candidate_left else -difference
 
 
-def study_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None) -> list[CandidateResult]:
+def study_results(
+    *, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None
+) -> list[CandidateResult]:
     """For each candidate arm, every figure of its votes against the baseline.
 
     Votes are mapped back to arms through the left/right answers kept server-side: "left" is a win for the candidate
@@ -187,7 +196,9 @@ def study_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dic
         candidate = row["right_arm"] if row["left_arm"] == baseline.pk else row["left_arm"]
         if candidate in per_candidate:
             outcome, difference = _candidate_outcome(row, candidate)
-            per_candidate[candidate].append((outcome, difference, row["comparison__prompt_id"], row["comparison_id"], row["label"]))
+            per_candidate[candidate].append(
+                (outcome, difference, row["comparison__prompt_id"], row["comparison_id"], row["label"])
+            )
     results = []
     for arm in arms:
         if arm.is_baseline:
@@ -226,8 +237,12 @@ def study_metrics(*, study: Study, arms: list[Arm] | None = None) -> list[ArmMet
             "arm_id", "prompt_id", "text"):
         if prompt_id in references and arm_id in answers:
             answers[arm_id].append((text, references[prompt_id]))
-    return [ArmMetrics(arm, automatic_metrics([answer for answer, _ in answers[arm.pk]], [ref for _, ref in answers[arm.pk]]))
-            for arm in arms]
+    return [
+        ArmMetrics(
+            arm, automatic_metrics([answer for answer, _ in answers[arm.pk]], [ref for _, ref in answers[arm.pk]])
+        )
+        for arm in arms
+    ]
 
 
 class JudgeCandidate(NamedTuple):
@@ -248,7 +263,9 @@ class JudgeResult:
     human_decisive_agreement: float | None
 
 
-def study_judge_results(*, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None) -> list[JudgeResult]:
+def study_judge_results(
+    *, study: Study, arms: list[Arm] | None = None, rows: list[dict] | None = None
+) -> list[JudgeResult]:
     """Every LLM judge of the study with its verdicts turned into figures, and its agreement with human votes on the
     same comparisons. Three queries whatever the number of judges and verdicts (plus the vote rows, unless given)."""
     arms = study_arms(study=study) if arms is None else arms
@@ -277,7 +294,9 @@ def study_judge_results(*, study: Study, arms: list[Arm] | None = None, rows: li
             candidate = v["right_arm"] if v["left_arm"] == baseline.pk else v["left_arm"]
             if candidate in outcomes:
                 candidate_left = v["left_arm"] == candidate
-                outcomes[candidate].append(TIE if judged == "tie" else WIN if (judged == "left") == candidate_left else LOSS)
+                outcomes[candidate].append(
+                    TIE if judged == "tie" else WIN if (judged == "left") == candidate_left else LOSS
+                )
             for choice in human.get(v["comparison_id"], []):
                 pairs += 1
                 agree += choice == judged
@@ -309,16 +328,27 @@ def study_ranking(*, study: Study, arms: list[Arm] | None = None, rows: list[dic
     if not rows:
         return []
     by_id = {arm.pk: arm for arm in arms}
-    return bradley_terry_ratings([by_id[r["left_arm"]] for r in rows], [by_id[r["right_arm"]] for r in rows],
-                                 [CHOICE_SCORE[r["choice"]] for r in rows], prompts=[r["comparison__prompt_id"] for r in rows],
-                                 seed=study.seed, models=arms)
+    return bradley_terry_ratings(
+        [by_id[r["left_arm"]] for r in rows],
+        [by_id[r["right_arm"]] for r in rows],
+        [CHOICE_SCORE[r["choice"]] for r in rows],
+        prompts=[r["comparison__prompt_id"] for r in rows],
+        seed=study.seed,
+        models=arms,
+    )
 
 
 def study_model_choices(*, user) -> tuple[list[BaseModel], list[ModelArtifact]]:
     """Base models (by name) and model artifacts (newest first) of the workspaces where the user may create studies."""
-    base_models = scope_to_capability(BaseModel.objects.all(), user=user, capability="study.manage").select_related("workspace")
-    artifacts = scope_to_capability(ModelArtifact.objects.all(), user=user, capability="study.manage").select_related("workspace")
-    return list(base_models.order_by("workspace__name", "name")), list(artifacts.order_by("workspace__name", "-created_at", "-pk"))
+    base_models = scope_to_capability(BaseModel.objects.all(), user=user, capability="study.manage").select_related(
+        "workspace"
+    )
+    artifacts = scope_to_capability(ModelArtifact.objects.all(), user=user, capability="study.manage").select_related(
+        "workspace"
+    )
+    return list(base_models.order_by("workspace__name", "name")), list(
+        artifacts.order_by("workspace__name", "-created_at", "-pk")
+    )
 
 
 def study_judge_endpoint_choices(*, study: Study) -> list[ModelEndpoint]:
@@ -335,8 +365,12 @@ def study_endpoint_choices(*, user) -> list[ModelEndpoint]:
 
 def study_dataset_version_choices(*, user) -> list[DatasetVersion]:
     """Frozen dataset versions of the workspaces where the user may create studies."""
-    versions = scope_to_capability(DatasetVersion.objects.all(), user=user, capability="study.manage", workspace_path="dataset__workspace")
-    return list(versions.select_related("dataset__workspace").order_by("dataset__workspace__name", "dataset__name", "-number"))
+    versions = scope_to_capability(
+        DatasetVersion.objects.all(), user=user, capability="study.manage", workspace_path="dataset__workspace"
+    )
+    return list(
+        versions.select_related("dataset__workspace").order_by("dataset__workspace__name", "dataset__name", "-number")
+    )
 
 
 def arm_model_kind(arm: Arm) -> str:
@@ -413,9 +447,15 @@ def study_comparisons_for_manager(*, study: Study, gold_only: bool = False) -> Q
     queryset = (
         Comparison.objects.filter(study=study, repeat_of__isnull=True)
         .select_related("prompt", "left_answer__arm", "right_answer__arm")
-        .annotate(gold_side=Case(When(gold_answer=F("left_answer"), then=Value("left")),
-                                 When(gold_answer=F("right_answer"), then=Value("right")), default=None, output_field=CharField()),
-                  has_repeat=Exists(Comparison.objects.filter(repeat_of=OuterRef("pk"))))
+        .annotate(
+            gold_side=Case(
+                When(gold_answer=F("left_answer"), then=Value("left")),
+                When(gold_answer=F("right_answer"), then=Value("right")),
+                default=None,
+                output_field=CharField(),
+            ),
+            has_repeat=Exists(Comparison.objects.filter(repeat_of=OuterRef("pk"))),
+        )
     )
     if gold_only:
         queryset = queryset.filter(gold_answer__isnull=False)

@@ -26,13 +26,22 @@ class FeedbackSource(TimeStampedModel):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.APP)
     description = models.TextField(blank=True)
-    pii_scrub = models.BooleanField(default=True, help_text="replace e-mail addresses, phone, ID and card numbers before storage")
+    pii_scrub = models.BooleanField(
+        default=True, help_text="replace e-mail addresses, phone, ID and card numbers before storage"
+    )
     pii_kinds = models.JSONField(default=pii_kinds_default, blank=True, help_text="which kinds the scrub replaces")
-    rate_limit_per_minute = models.PositiveIntegerField(default=600_000, help_text="events accepted per minute; 0 means none")
-    simulated_by = models.CharField(max_length=64, blank=True,
-                                    help_text="the rule that decides this source's likes, dislikes and picks in place of people "
-                                              "(common.simulation), as the demo's shop app does; empty for real users")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=600_000, help_text="events accepted per minute; 0 means none"
+    )
+    simulated_by = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="the rule that decides this source's likes, dislikes and picks in place of people "
+        "(common.simulation), as the demo's shop app does; empty for real users",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -52,7 +61,9 @@ class FeedbackIngestToken(models.Model):
     source = models.ForeignKey(FeedbackSource, on_delete=models.CASCADE, related_name="tokens")
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

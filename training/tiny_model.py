@@ -39,7 +39,8 @@ CHAT_TEMPLATE = (
     "{%- generation %}"
     "{{- message['content'] or '' }}"
     "{%- if message['tool_calls'] %}{%- for call in message['tool_calls'] %}"
-    "{{- '<tool_call>' }}{{- (call['function'] if call['function'] is defined else call) | tojson }}{{- '</tool_call>' }}"
+    "{{- '<tool_call>' }}{{- (call['function'] if call['function'] is defined else call) | tojson }}{{- '</tool_call>' "
+    "}}"
     "{%- endfor %}{%- endif %}"
     "{{- '<|im_end|>' }}"
     "{%- endgeneration %}"
@@ -228,7 +229,13 @@ def tiny_model_pretrain(*, model_dir: Path, conversations: list[list[dict]], ste
 
 
 # The real-architecture models' shape: the architecture and vocabulary of the real model, two small layers.
-REAL_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
+REAL_SHAPE = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
 # config.json fields that follow the layer count or the head size, dropped so transformers derives them again.
 _SHAPE_DERIVED = ("layer_types", "head_dim", "architectures", "transformers_version", "torch_dtype", "dtype")
 

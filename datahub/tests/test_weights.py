@@ -33,19 +33,39 @@ def test_weight_0_is_kept_and_1_is_the_default_not_stored():
     assert canonical_validate({"messages": two_turns(1, 1)}) == canonical_validate({"messages": two_turns()})
 
 
-@pytest.mark.parametrize(("row", "message", "where"), [
-    ({"messages": two_turns(2)}, "weight must be 0 or 1, not 2", "messages[1].weight"),
-    ({"messages": two_turns(True)}, "weight must be 0 or 1, not True", "messages[1].weight"),
-    ({"messages": two_turns(None, "0")}, "weight must be 0 or 1, not '0'", "messages[3].weight"),
-    ({"messages": [{"role": "user", "content": "Hi", "weight": 0}, {"role": "assistant", "content": "Hello"}]},
-     "only assistant messages take a weight", "messages[0].weight"),
-    ({"messages": two_turns(0, 0)}, "every assistant message has weight 0, so nothing would be learned", "messages"),
-    ({"kind": "preference", "messages": [{"role": "user", "content": "Hi"}],
-      "chosen": {"role": "assistant", "content": "Hello", "weight": 0}, "rejected": {"role": "assistant", "content": "Go away"}},
-     "the chosen answer is always learned; weight 0 belongs to conversations", "chosen.weight"),
-    ({"kind": "kto", "messages": two_turns(None, 0), "label": True},
-     "the completion is always learned; weight 0 belongs to earlier turns", "messages[3].weight"),
-])
+@pytest.mark.parametrize(
+    ("row", "message", "where"),
+    [
+        ({"messages": two_turns(2)}, "weight must be 0 or 1, not 2", "messages[1].weight"),
+        ({"messages": two_turns(True)}, "weight must be 0 or 1, not True", "messages[1].weight"),
+        ({"messages": two_turns(None, "0")}, "weight must be 0 or 1, not '0'", "messages[3].weight"),
+        (
+            {"messages": [{"role": "user", "content": "Hi", "weight": 0}, {"role": "assistant", "content": "Hello"}]},
+            "only assistant messages take a weight",
+            "messages[0].weight",
+        ),
+        (
+            {"messages": two_turns(0, 0)},
+            "every assistant message has weight 0, so nothing would be learned",
+            "messages",
+        ),
+        (
+            {
+                "kind": "preference",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "chosen": {"role": "assistant", "content": "Hello", "weight": 0},
+                "rejected": {"role": "assistant", "content": "Go away"},
+            },
+            "the chosen answer is always learned; weight 0 belongs to conversations",
+            "chosen.weight",
+        ),
+        (
+            {"kind": "kto", "messages": two_turns(None, 0), "label": True},
+            "the completion is always learned; weight 0 belongs to earlier turns",
+            "messages[3].weight",
+        ),
+    ],
+)
 def test_a_wrong_weight_is_refused_where_it_is(row, message, where):
     with pytest.raises(ApplicationError) as error:
         canonical_validate(row)
@@ -62,9 +82,13 @@ def weighted_dataset(workspace, write_file, import_path):
 
 
 def test_an_openai_chat_jsonl_import_keeps_the_weight(weighted_dataset):
-    messages = {record.messages[-1]["content"]: record.messages for record in Record.objects.filter(dataset=weighted_dataset)}
-    assert messages == {"It ships tomorrow.": [*two_turns(0)[:3], {"role": "assistant", "content": "It ships tomorrow."}],
-                        "Yes.": [{"role": "user", "content": "Refund?"}, {"role": "assistant", "content": "Yes."}]}
+    messages = {
+        record.messages[-1]["content"]: record.messages for record in Record.objects.filter(dataset=weighted_dataset)
+    }
+    assert messages == {
+        "It ships tomorrow.": [*two_turns(0)[:3], {"role": "assistant", "content": "It ships tomorrow."}],
+        "Yes.": [{"role": "user", "content": "Refund?"}, {"role": "assistant", "content": "Yes."}],
+    }
 
 
 def test_the_weight_exports_to_trl_jsonl_and_the_hugging_face_folder(weighted_dataset, tmp_path):
@@ -91,6 +115,8 @@ def test_the_weight_exports_to_trl_jsonl_and_the_hugging_face_folder(weighted_da
 def test_the_conversation_viewer_says_the_turn_is_not_learned(client, users, weighted_dataset):
     client.force_login(users["ml_engineer"])
     content = client.get(reverse("datahub:dataset-detail", args=[weighted_dataset.pk])).content.decode()
-    badge = ('<span class="role">assistant <span class="badge" title="Weight 0: training reads this answer but does not '
-             'learn it.">not learned</span></span>Let me check.')
+    badge = (
+        '<span class="role">assistant <span class="badge" title="Weight 0: training reads this answer but does not '
+        'learn it.">not learned</span></span>Let me check.'
+    )
     assert content.count("not learned</span>") == 1 and badge in content

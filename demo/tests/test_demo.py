@@ -48,8 +48,9 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     printed = out.getvalue()
 
     assert Record.objects.filter(origin="import", dataset__name="support-faq").count() == 64
-    assert list(DatasetVersion.objects.filter(dataset__name="support-faq").order_by("number").values_list("number", "operation")) == [
-        (1, "dedupe"), (2, "annotation_export")]
+    assert list(
+        DatasetVersion.objects.filter(dataset__name="support-faq").order_by("number").values_list("number", "operation")
+    ) == [(1, "dedupe"), (2, "annotation_export")]
     # Two annotators on the same six items, a third of them re-checked: agreement and review have something to show.
     project = AnnotationProject.objects.get(name="Topic labels")
     assert (project.overlap, project.review_rate) == (2, 0.34)
@@ -64,7 +65,9 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     # The base model: pretrained on everyday conversation, kept in var/cache/ under its recipe's key, copied in.
     base_model = BaseModel.objects.get()
     cached = list((demo_env / "var" / "cache" / "demo-base-model").iterdir())
-    assert [c.name for c in cached if not c.name.startswith(".")] == [json.loads((cached[0] / "whetstone-demo.json").read_text())["key"]]
+    assert [c.name for c in cached if not c.name.startswith(".")] == [
+        json.loads((cached[0] / "whetstone-demo.json").read_text())["key"]
+    ]
     assert json.loads((cached[0] / "whetstone-demo.json").read_text())["steps"] == PRETRAIN_STEPS
     assert (base_model.name, base_model.parameter_count) == ("tiny-chat", _parameters(cached[0]))
     assert f"pretraining the tiny base model on {PRETRAIN_CONVERSATIONS} everyday conversations" in printed
@@ -78,7 +81,9 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     # The study: every comparison voted once by the simulated rater, each vote what the rule says about the two answers.
     study = Study.objects.get()
     assert study.status == "open"
-    comparisons = list(Comparison.objects.filter(study=study, is_identical=False).select_related("left_answer", "right_answer"))
+    comparisons = list(
+        Comparison.objects.filter(study=study, is_identical=False).select_related("left_answer", "right_answer")
+    )
     votes = list(Vote.objects.filter(comparison__study=study).select_related("rater"))
     assert len(votes) == len(comparisons) > 0
     assert {(v.rater.username, v.simulated_by) for v in votes} == {(SIMULATED_RATER, CLOSER_TO_REFERENCE)}
@@ -99,23 +104,30 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     # 24 events, but only on questions both models answered with some text (a barely trained model may answer nothing).
     assert len(events) > 0 and f"the demo shop app sent {len(events)} simulated feedback events" in printed
     assert len(events) == 24 or len(events) < 24 and "" in answers_texts(study)
-    answers = {(a.prompt.messages[-1]["content"], a.arm.name): a.text for a in Answer.objects.filter(prompt__study=study, arm__isnull=False)
-               .select_related("prompt", "arm")}
+    answers = {
+        (a.prompt.messages[-1]["content"], a.arm.name): a.text
+        for a in Answer.objects.filter(prompt__study=study, arm__isnull=False).select_related("prompt", "arm")
+    }
     reference_of = {StudyPrompt.objects.get(pk=pk).messages[-1]["content"]: text for pk, text in references.items()}
     for event in events:
         question = event.messages[-1]["content"]
         for response in event.responses:
             assert answers[(question, response["model"])] == response["text"]
         if event.kind == "choice":
-            assert event.chosen_index == picked_by_reference(reference=reference_of[question], answers=[r["text"] for r in event.responses])
+            assert event.chosen_index == picked_by_reference(
+                reference=reference_of[question], answers=[r["text"] for r in event.responses]
+            )
         else:
-            assert (event.kind == "like") == liked_by_reference(reference=reference_of[question], answer=event.responses[0]["text"])
+            assert (event.kind == "like") == liked_by_reference(
+                reference=reference_of[question], answer=event.responses[0]["text"]
+            )
 
     # The built-in model server as two endpoints, base and fine-tune, reachable and answering.
     endpoints = {e.model: e for e in ModelEndpoint.objects.all()}
     assert set(endpoints) == {f"{study.workspace_id}/tiny-chat", f"{study.workspace_id}/artifacts/{run.artifact.pk}"}
     for model, endpoint in endpoints.items():
-        assert endpoint.base_url == f"http://127.0.0.1:{addr.rsplit(':', 1)[1]}/v1"  # localhost, as the outbound rule names it
+        #localhost, as the outbound rule names it
+        assert endpoint.base_url == f"http://127.0.0.1:{addr.rsplit(':', 1)[1]}/v1"
         tested = model_endpoint_test(endpoint=endpoint)
         assert tested["ok"] and model in tested["models"], tested
         reply = chat_complete(endpoint=endpoint, messages=[{"role": "user", "content": "Hello!"}], max_tokens=8)
@@ -134,7 +146,10 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
 
 
 def answers_texts(study) -> list[str]:
-    return [text.strip() for text in Answer.objects.filter(prompt__study=study, arm__isnull=False).values_list("text", flat=True)]
+    return [
+        text.strip()
+        for text in Answer.objects.filter(prompt__study=study, arm__isnull=False).values_list("text", flat=True)
+    ]
 
 
 def _parameters(directory) -> int:
@@ -175,13 +190,21 @@ def test_make_demo_model_runs_the_loop_on_a_real_model_directory(demo_env, real_
     call_command("demo", no_serve=True, model=model_dir, train_steps=2, stdout=out)
     printed = out.getvalue()
     base_model = BaseModel.objects.get()
-    assert (base_model.name, base_model.path, base_model.architecture) == (model_dir.name, str(model_dir), "Qwen2ForCausalLM")
+    assert (base_model.name, base_model.path, base_model.architecture) == (
+        model_dir.name,
+        str(model_dir),
+        "Qwen2ForCausalLM",
+    )
     assert "pretraining" not in printed
     assert not (demo_env / "var" / "cache").exists()
     assert settings.MODEL_ROOTS[-1] == model_dir and os.environ["WHETSTONE_MODEL_ROOTS"].endswith(str(model_dir))
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.base_model == base_model
-    assert Vote.objects.filter(simulated_by=CLOSER_TO_REFERENCE).count() == Comparison.objects.filter(is_identical=False).count() > 0
+    assert (
+        Vote.objects.filter(simulated_by=CLOSER_TO_REFERENCE).count()
+        == Comparison.objects.filter(is_identical=False).count()
+        > 0
+    )
     assert ModelEndpoint.objects.filter(model=f"{base_model.workspace_id}/{base_model.name}").exists()
 
 

@@ -36,7 +36,10 @@ def test_answers_about_as_close_are_a_tie():
 
 def test_chinese_is_compared_by_character():
     reference = "退款会在仓库收到退货后的5个工作日内发放。"
-    assert closer_to_reference(reference=reference, first="今天天气很好。", second="退货收到后5个工作日内退款。") == "second"
+    assert (
+        closer_to_reference(reference=reference, first="今天天气很好。", second="退货收到后5个工作日内退款。")
+        == "second"
+    )
 
 
 def test_likes_and_picks_follow_the_same_similarity():

@@ -80,11 +80,17 @@ class GeneralEvalListCreateApi(APIView):
         candidate_base_model = serializers.IntegerField(required=False, allow_null=True, default=None)
         candidate_artifact = serializers.IntegerField(required=False, allow_null=True, default=None)
         shots = serializers.IntegerField(default=5)
-        tolerance = serializers.FloatField(default=0.02, help_text="accuracy drop (0..1) beyond which a significant drop is a regression")
+        tolerance = serializers.FloatField(
+            default=0.02, help_text="accuracy drop (0..1) beyond which a significant drop is a regression"
+        )
         test_files = serializers.ListField(child=serializers.FileField(), required=False, default=list)
         dev_files = serializers.ListField(child=serializers.FileField(), required=False, default=list)
-        test_path = serializers.CharField(required=False, allow_blank=True, default="",
-                                          help_text="a file or folder on the server (under a model root or the workspace's storage)")
+        test_path = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="a file or folder on the server (under a model root or the workspace's storage)",
+        )
         dev_path = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(responses=GeneralEvalSummarySerializer(many=True))
@@ -113,7 +119,9 @@ class GeneralEvalListCreateApi(APIView):
             elif artifact_id is not None:
                 models[slot] = artifact_for_general_eval(workspace=workspace, pk=artifact_id)
                 if models[slot] is None:
-                    raise ApplicationError(f"no model artifact {artifact_id} in this workspace", where=f"{slot}_artifact")
+                    raise ApplicationError(
+                        f"no model artifact {artifact_id} in this workspace", where=f"{slot}_artifact"
+                    )
         if "baseline" not in models:
             raise ApplicationError("choose the baseline model", where="baseline_base_model")
         general_eval = general_eval_create(

@@ -197,4 +197,6 @@ class StudyReportSerializer(serializers.Serializer):
     judges = JudgeSerializer(many=True)
     raters = RaterReliabilitySerializer(many=True, help_text="every rater's reliability; gold and repeat votes are "
                                         "not in the results, nor the votes of excluded raters")
-    simulated_votes = SimulatedVotesSerializer(many=True, help_text="votes cast by a stated rule, not a person (the demo)")
+    simulated_votes = SimulatedVotesSerializer(
+        many=True, help_text="votes cast by a stated rule, not a person (the demo)"
+    )

@@ -11,12 +11,28 @@ urlpatterns = [
     path("studies/<int:study_id>/judges/", views.JudgeCreateApi.as_view(), name="api-study-judge-create"),
     path("studies/<int:study_id>/export/", views.StudyVotesExportApi.as_view(), name="api-study-export"),
     path("studies/<int:study_id>/results/", views.StudyResultsApi.as_view(), name="api-study-results"),
-    path("studies/<int:study_id>/comparisons/", quality_views.StudyComparisonListApi.as_view(), name="api-study-comparisons"),
-    path("studies/<int:study_id>/comparisons/<int:comparison_id>/gold/", quality_views.ComparisonGoldApi.as_view(), name="api-comparison-gold"),
+    path(
+        "studies/<int:study_id>/comparisons/",
+        quality_views.StudyComparisonListApi.as_view(),
+        name="api-study-comparisons",
+    ),
+    path(
+        "studies/<int:study_id>/comparisons/<int:comparison_id>/gold/",
+        quality_views.ComparisonGoldApi.as_view(),
+        name="api-comparison-gold",
+    ),
     path("studies/<int:study_id>/gold/", quality_views.StudyGoldUploadApi.as_view(), name="api-study-gold-upload"),
-    path("studies/<int:study_id>/raters/<int:rater_id>/<slug:action>/", quality_views.RaterExcludeApi.as_view(), name="api-study-rater"),
+    path(
+        "studies/<int:study_id>/raters/<int:rater_id>/<slug:action>/",
+        quality_views.RaterExcludeApi.as_view(),
+        name="api-study-rater",
+    ),
     path("studies/<int:study_id>/next/", views.StudyNextComparisonApi.as_view(), name="api-study-next"),
     path("general-evals/", general_views.GeneralEvalListCreateApi.as_view(), name="api-general-eval-list"),
-    path("general-evals/<int:general_eval_id>/", general_views.GeneralEvalDetailApi.as_view(), name="api-general-eval-detail"),
+    path(
+        "general-evals/<int:general_eval_id>/",
+        general_views.GeneralEvalDetailApi.as_view(),
+        name="api-general-eval-detail",
+    ),
     path("comparisons/<str:token>/vote/", views.VoteSubmitApi.as_view(), name="api-comparison-vote"),
 ]

@@ -103,20 +103,25 @@ def _csv_items(text: str, name: str) -> list[ChoiceItem]:
                 continue
             if style == "mmlu":
                 if len(row) != 6:
-                    raise ApplicationError(f"an MMLU row has 6 fields (question, A, B, C, D, answer), this one has {len(row)}",
-                                           where=where)
+                    raise ApplicationError(
+                        f"an MMLU row has 6 fields (question, A, B, C, D, answer), this one has {len(row)}", where=where
+                    )
                 items.append(_item(subject=subject, style=style, question=row[0], choices=row[1:5], answer=row[5],
                                    where=where, fields=["question", "A", "B", "C", "D", "answer"]))
             elif style == "cmmlu":
                 if len(row) != 7:
-                    raise ApplicationError(f"a CMMLU row has 7 fields (index, Question, A, B, C, D, Answer), this one has {len(row)}",
-                                           where=where)
+                    raise ApplicationError(
+                        f"a CMMLU row has 7 fields (index, Question, A, B, C, D, Answer), this one has {len(row)}",
+                        where=where,
+                    )
                 items.append(_item(subject=subject, style=style, question=row[1], choices=row[2:6], answer=row[6],
                                    where=where, fields=["Question", "A", "B", "C", "D", "Answer"]))
             else:
                 if len(row) < 7:
-                    raise ApplicationError(f"a C-Eval row has at least 7 fields (id, question, A, B, C, D, answer), not {len(row)}",
-                                           where=where)
+                    raise ApplicationError(
+                        f"a C-Eval row has at least 7 fields (id, question, A, B, C, D, answer), not {len(row)}",
+                        where=where,
+                    )
                 items.append(_item(subject=subject, style=style, question=row[1], choices=row[2:6], answer=row[6],
                                    where=where, fields=["question", "A", "B", "C", "D", "answer"]))
     except csv.Error as error:
@@ -138,7 +143,9 @@ def _jsonl_items(text: str, name: str) -> list[ChoiceItem]:
             raise ApplicationError("each line must be a JSON object", where=where)
         style = row.get("style", "mmlu")
         if style not in STYLES:
-            raise ApplicationError(f"the style must be one of {', '.join(STYLES)}, got {style!r}", where=f"{where}, field style")
+            raise ApplicationError(
+                f"the style must be one of {', '.join(STYLES)}, got {style!r}", where=f"{where}, field style"
+            )
         if "choices" in row:
             choices = row["choices"]
             if not isinstance(choices, list) or not 2 <= len(choices) <= len(LETTERS):

@@ -34,7 +34,9 @@ def question_text(item: ChoiceItem) -> str:
 
 def context(item: ChoiceItem, shots: list[ChoiceItem]) -> str:
     """The text the options' log-likelihoods are conditioned on (precondition: the shots share the item's subject)."""
-    examples = "".join(question_text(shot) + TARGET_DELIMITER + LETTERS[shot.gold] + FEWSHOT_DELIMITER for shot in shots)
+    examples = "".join(
+        question_text(shot) + TARGET_DELIMITER + LETTERS[shot.gold] + FEWSHOT_DELIMITER for shot in shots
+    )
     return description(subject=item.subject, style=item.style) + examples + question_text(item)
 
 

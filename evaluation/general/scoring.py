@@ -57,7 +57,9 @@ def _tok_encode(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(text)
 
 
-def encode_pair(tokenizer, context: str, continuation: str, *, cache: dict | None = None) -> tuple[list[int], list[int]]:
+def encode_pair(
+    tokenizer, context: str, continuation: str, *, cache: dict | None = None
+) -> tuple[list[int], list[int]]:
     """lm-eval's `_encode_pair`; `cache` (context text → ids) saves encoding one context once per option."""
     spaces = len(context) - len(context.rstrip())
     if spaces:
@@ -112,8 +114,10 @@ def loglikelihoods(model, tokenizer, requests: list[ScoreRequest], *, batch_size
     done = 0
     for members in groups.values():
         contexts_seen: dict[str, list[int]] = {}
-        encoded = {i: [encode_pair(tokenizer, requests[i].context, c, cache=contexts_seen) for c in requests[i].continuations]
-                   for i in members}
+        encoded = {
+            i: [encode_pair(tokenizer, requests[i].context, c, cache=contexts_seen) for c in requests[i].continuations]
+            for i in members
+        }
         fitting = [i for i in members if all(len(ctx) + len(cont) <= max_length + 1 for ctx, cont in encoded[i])]
         fitting_set = set(fitting)
         truncated = [i for i in members if i not in fitting_set]

@@ -16,7 +16,9 @@ def general_eval_list_for_user(*, user) -> QuerySet:
     item count (`item_count`) and models loaded: one query per page whatever the row count."""
     return (
         scope_to_any_capability(GeneralEval.objects.all(), user=user, capabilities=STUDY_VIEW_CAPABILITIES)
-        .select_related("workspace", "baseline_base_model", "baseline_artifact", "candidate_base_model", "candidate_artifact")
+        .select_related(
+            "workspace", "baseline_base_model", "baseline_artifact", "candidate_base_model", "candidate_artifact"
+        )
         .annotate(item_count=Count("items"))
         .order_by("-created_at", "-pk")
     )
@@ -33,7 +35,11 @@ def base_model_for_general_eval(*, workspace: Workspace, pk) -> BaseModel | None
 
 
 def artifact_for_general_eval(*, workspace: Workspace, pk) -> ModelArtifact | None:
-    return ModelArtifact.objects.select_related("base_model").filter(workspace=workspace, pk=pk).first() if str(pk).isdigit() else None
+    return (
+        ModelArtifact.objects.select_related("base_model").filter(workspace=workspace, pk=pk).first()
+        if str(pk).isdigit()
+        else None
+    )
 
 
 def model_label(general_eval: GeneralEval, slot: str) -> str:

@@ -58,7 +58,14 @@ def subject_result(subject: str, pairs: list[tuple[bool, bool | None]], *, toler
     n = len(pairs)
     base = sum(1 for b, _ in pairs if b)
     low, high = wilson_interval(base, n)
-    result = dict(subject=subject, items=n, baseline_correct=base, baseline_accuracy=base / n, baseline_low=low, baseline_high=high)
+    result = dict(
+        subject=subject,
+        items=n,
+        baseline_correct=base,
+        baseline_accuracy=base / n,
+        baseline_low=low,
+        baseline_high=high,
+    )
     if pairs and all(c is not None for _, c in pairs):
         cand = sum(1 for _, c in pairs if c)
         lost = sum(1 for b, c in pairs if b and not c)
@@ -70,12 +77,24 @@ def subject_result(subject: str, pairs: list[tuple[bool, bool | None]], *, toler
             verdict = "regressed" if p < ALPHA else "not_conclusive"
         else:
             verdict = "kept"
-        result.update(candidate_correct=cand, candidate_accuracy=cand / n, candidate_low=c_low, candidate_high=c_high,
-                      change=change, lost=lost, gained=gained, p_value=p, exact=lost + gained < EXACT_BELOW, verdict=verdict)
+        result.update(
+            candidate_correct=cand,
+            candidate_accuracy=cand / n,
+            candidate_low=c_low,
+            candidate_high=c_high,
+            change=change,
+            lost=lost,
+            gained=gained,
+            p_value=p,
+            exact=lost + gained < EXACT_BELOW,
+            verdict=verdict,
+        )
     return SubjectResult(**result)
 
 
-def results_by_subject(rows: list[tuple[str, bool, bool | None]], *, tolerance: float) -> tuple[list[SubjectResult], SubjectResult | None]:
+def results_by_subject(
+    rows: list[tuple[str, bool, bool | None]], *, tolerance: float
+) -> tuple[list[SubjectResult], SubjectResult | None]:
     """Per-subject results (in first-seen order) and the overall result, from (subject, baseline, candidate) rows."""
     by_subject: dict[str, list[tuple[bool, bool | None]]] = {}
     for subject, base, cand in rows:

@@ -82,7 +82,9 @@ def general_eval_create(*, workspace: Workspace, name: str, baseline, candidate=
         raise ApplicationError(f"the name is {len(name)} characters; the limit is {NAME_MAX}", where="name")
     models = {f"baseline_{k}": v for k, v in _model_check(baseline, workspace=workspace, where="baseline").items()}
     if candidate is not None:
-        models.update({f"candidate_{k}": v for k, v in _model_check(candidate, workspace=workspace, where="candidate").items()})
+        models.update(
+            {f"candidate_{k}": v for k, v in _model_check(candidate, workspace=workspace, where="candidate").items()}
+        )
     if not isinstance(shots, int) or isinstance(shots, bool) or not 0 <= shots <= SHOTS_LIMIT:
         raise ApplicationError(f"k must be a whole number from 0 to {SHOTS_LIMIT}; got {shots!r}", where="shots")
     if not isinstance(tolerance, int | float) or not 0.0 <= tolerance <= 1.0:
@@ -115,8 +117,15 @@ def general_eval_create(*, workspace: Workspace, name: str, baseline, candidate=
             fewshot[subject] = [_shot_dict(item) for item in dev[:shots]]
 
     with transaction.atomic():
-        general_eval = GeneralEval.objects.create(workspace=workspace, name=name, shots=shots, tolerance=float(tolerance),
-                                                  fewshot=fewshot, created_by=created_by, **models)
+        general_eval = GeneralEval.objects.create(
+            workspace=workspace,
+            name=name,
+            shots=shots,
+            tolerance=float(tolerance),
+            fewshot=fewshot,
+            created_by=created_by,
+            **models,
+        )
         folder = f"{workspace_storage_relative(workspace.pk)}/general_eval/{general_eval.pk}-{secrets.token_hex(4)}"
         stored = []
         for number, entry in enumerate(files):
@@ -163,7 +172,9 @@ def _model_of(general_eval: GeneralEval, slot: str) -> tuple[BaseModel, ModelArt
 
 
 def _item_of(row: GeneralEvalItem) -> ChoiceItem:
-    return ChoiceItem(subject=row.subject, style=row.style, question=row.question, choices=tuple(row.choices), gold=row.gold)
+    return ChoiceItem(
+        subject=row.subject, style=row.style, question=row.question, choices=tuple(row.choices), gold=row.gold
+    )
 
 
 def _slot_score(*, general_eval: GeneralEval, slot: str, done: int, total: int, progress=None) -> int:
@@ -182,8 +193,15 @@ def _slot_score(*, general_eval: GeneralEval, slot: str, done: int, total: int, 
     else:
         model, tokenizer = model_load(base_dir=base_model_directory(base_model),
                                       adapter_dir=model_directory(artifact.path) if artifact is not None else None)
-    shots = {subject: [ChoiceItem(subject=subject, style=s["style"], question=s["question"], choices=tuple(s["choices"]),
-                                  gold=s["gold"]) for s in shot_list] for subject, shot_list in general_eval.fewshot.items()}
+    shots = {
+        subject: [
+            ChoiceItem(
+                subject=subject, style=s["style"], question=s["question"], choices=tuple(s["choices"]), gold=s["gold"]
+            )
+            for s in shot_list
+        ]
+        for subject, shot_list in general_eval.fewshot.items()
+    }
     already = done + general_eval.items.count() - len(rows)
     chunk = 256  # scored and saved in chunks, so a resumed job keeps what is done and the page shows progress
     started = time.perf_counter()
@@ -216,7 +234,9 @@ def general_eval_run(*, general_eval: GeneralEval, progress=None) -> GeneralEval
     if general_eval.status not in (GeneralEval.Status.QUEUED, GeneralEval.Status.RUNNING):
         return general_eval
     with transaction.atomic():
-        GeneralEval.objects.filter(pk=general_eval.pk).update(status=GeneralEval.Status.RUNNING, updated_at=timezone.now())
+        GeneralEval.objects.filter(pk=general_eval.pk).update(
+            status=GeneralEval.Status.RUNNING, updated_at=timezone.now()
+        )
         history_record(actor=None, target=general_eval, verb="started")
     slots = [slot for slot in MODEL_SLOTS if _model_of(general_eval, slot) is not None]
     total = general_eval.items.count() * len(slots)
@@ -227,7 +247,9 @@ def general_eval_run(*, general_eval: GeneralEval, progress=None) -> GeneralEval
         except Exception as error:  # terminal: the reason is shown and the engineer starts a new check
             return general_eval_fail(general_eval=general_eval, reason=f"scoring the {slot} model failed: {error}")
     with transaction.atomic():
-        GeneralEval.objects.filter(pk=general_eval.pk).update(status=GeneralEval.Status.DONE, progress=1.0, updated_at=timezone.now())
+        GeneralEval.objects.filter(pk=general_eval.pk).update(
+            status=GeneralEval.Status.DONE, progress=1.0, updated_at=timezone.now()
+        )
         history_record(actor=None, target=general_eval, verb="done")
     general_eval.refresh_from_db()
     return general_eval

@@ -15,8 +15,16 @@ def _already_voted() -> ApplicationError:
     return ApplicationError("you have already voted on this comparison", where="comparison", code="already_voted")
 
 
-def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "", label: str = "", time_spent_ms: int = 0,
-                simulated_by: str = "") -> Vote:
+def vote_submit(
+    *,
+    comparison: Comparison,
+    rater,
+    choice: str,
+    reason: str = "",
+    label: str = "",
+    time_spent_ms: int = 0,
+    simulated_by: str = "",
+) -> Vote:
     """Record `rater`'s choice (left / right / tie / both_bad) on `comparison` and count it; `label` is empty or one of
     the study's labels. `simulated_by` names the common.simulation rule that chose in place of a person (the demo's
     raters); the results say how many votes a rule cast.
@@ -30,10 +38,18 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
     A comparison may collect more than votes_per_comparison votes when raters race for it; the extra vote is kept.
     """
     if choice not in Vote.Choice.values:
-        raise ApplicationError(f"unknown choice {choice!r}; choose one of {', '.join(Vote.Choice.values)}", where="choice")
-    if not isinstance(time_spent_ms, int) or isinstance(time_spent_ms, bool) or not 0 <= time_spent_ms <= TIME_SPENT_MAX_MS:
-        raise ApplicationError(f"time spent must be between 0 and {TIME_SPENT_MAX_MS} milliseconds; got {time_spent_ms!r}",
-                               where="time_spent_ms")
+        raise ApplicationError(
+            f"unknown choice {choice!r}; choose one of {', '.join(Vote.Choice.values)}", where="choice"
+        )
+    if (
+        not isinstance(time_spent_ms, int)
+        or isinstance(time_spent_ms, bool)
+        or not 0 <= time_spent_ms <= TIME_SPENT_MAX_MS
+    ):
+        raise ApplicationError(
+            f"time spent must be between 0 and {TIME_SPENT_MAX_MS} milliseconds; got {time_spent_ms!r}",
+            where="time_spent_ms",
+        )
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX:
         raise ApplicationError(f"the reason is {len(reason)} characters; the limit is {REASON_MAX}", where="reason")
@@ -44,7 +60,10 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
         raise ApplicationError("this study is not open for votes", where="comparison", code="not_open")
     if comparison.is_identical:
         raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
-    if comparison.repeat_of_id is not None and not Vote.objects.filter(comparison_id=comparison.repeat_of_id, rater=rater).exists():
+    if (
+        comparison.repeat_of_id is not None
+        and not Vote.objects.filter(comparison_id=comparison.repeat_of_id, rater=rater).exists()
+    ):
         # A side-swapped repeat is served only after its original; any other vote on it would not be a repeat.
         raise ApplicationError("this comparison is not open for votes", where="comparison", code="not_open")
     showing = Showing.objects.filter(comparison=comparison, rater=rater).first()
@@ -60,9 +79,18 @@ def vote_submit(*, comparison: Comparison, rater, choice: str, reason: str = "",
                                        time_spent_ms=time_spent_ms, simulated_by=simulated_by)
             Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
             Showing.objects.filter(pk=showing.pk, is_pending=True).update(is_pending=False)
-            history_record(actor=rater, target=vote, verb="voted", after={
-                "comparison": comparison.pk, "choice": stored, "shown_choice": choice, **({"label": label} if label else {}),
-                **({"simulated_by": simulated_by} if simulated_by else {})})
+            history_record(
+                actor=rater,
+                target=vote,
+                verb="voted",
+                after={
+                    "comparison": comparison.pk,
+                    "choice": stored,
+                    "shown_choice": choice,
+                    **({"label": label} if label else {}),
+                    **({"simulated_by": simulated_by} if simulated_by else {}),
+                },
+            )
     except IntegrityError as error:
         # A concurrent second submit by the same rater lost the race to the unique constraint.
         if Vote.objects.filter(comparison=comparison, rater=rater).exists():

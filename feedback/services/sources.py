@@ -29,16 +29,29 @@ def _settings_check(*, pii_kinds, rate_limit_per_minute: int) -> list[str]:
     kinds = list(PII_KINDS) if pii_kinds is None else list(pii_kinds)
     unknown = [kind for kind in kinds if kind not in PII_KINDS]
     if unknown:
-        raise ApplicationError(f"unknown PII kind {unknown[0]!r}; choose from {', '.join(PII_KINDS)}", where="pii_kinds")
+        raise ApplicationError(
+            f"unknown PII kind {unknown[0]!r}; choose from {', '.join(PII_KINDS)}", where="pii_kinds"
+        )
     if not 0 <= rate_limit_per_minute <= RATE_LIMIT_MAX:
-        raise ApplicationError(f"the rate limit is between 0 (none) and {RATE_LIMIT_MAX} events a minute", where="rate_limit_per_minute")
+        raise ApplicationError(
+            f"the rate limit is between 0 (none) and {RATE_LIMIT_MAX} events a minute", where="rate_limit_per_minute"
+        )
     return [kind for kind in PII_KINDS if kind in kinds]
 
 
 @transaction.atomic
-def feedback_source_create(*, workspace: Workspace, name: str, description: str = "", pii_scrub: bool = True,
-                           pii_kinds: list[str] | None = None, rate_limit_per_minute: int = 600_000,
-                           kind: str = FeedbackSource.Kind.APP, simulated_by: str = "", created_by=None) -> FeedbackSource:
+def feedback_source_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    description: str = "",
+    pii_scrub: bool = True,
+    pii_kinds: list[str] | None = None,
+    rate_limit_per_minute: int = 600_000,
+    kind: str = FeedbackSource.Kind.APP,
+    simulated_by: str = "",
+    created_by=None,
+) -> FeedbackSource:
     """Register a production app that sends feedback. The name is unique in the workspace. `simulated_by` names the
     common.simulation rule deciding its events when no people are behind them (the demo's shop app); pages say so."""
     name = " ".join((name or "").split())
@@ -50,13 +63,23 @@ def feedback_source_create(*, workspace: Workspace, name: str, description: str 
     user = created_by if created_by is not None and created_by.is_authenticated else None
     try:
         with transaction.atomic():
-            source = FeedbackSource.objects.create(workspace=workspace, name=name, kind=kind, description=description.strip(),
-                                                   pii_scrub=pii_scrub, pii_kinds=kinds,
-                                                   rate_limit_per_minute=rate_limit_per_minute, simulated_by=simulated_by,
-                                                   created_by=user)
+            source = FeedbackSource.objects.create(
+                workspace=workspace,
+                name=name,
+                kind=kind,
+                description=description.strip(),
+                pii_scrub=pii_scrub,
+                pii_kinds=kinds,
+                rate_limit_per_minute=rate_limit_per_minute,
+                simulated_by=simulated_by,
+                created_by=user,
+            )
     except IntegrityError as exc:
-        raise ApplicationError(f"a feedback source named {name!r} already exists in workspace {workspace.name!r}",
-                               where="name", code="duplicate") from exc
+        raise ApplicationError(
+            f"a feedback source named {name!r} already exists in workspace {workspace.name!r}",
+            where="name",
+            code="duplicate",
+        ) from exc
     history_record(actor=created_by, target=source, verb="created",
                    after={"name": name, "kind": kind, "pii_scrub": pii_scrub, "pii_kinds": kinds,
                           "rate_limit_per_minute": rate_limit_per_minute,
@@ -69,7 +92,11 @@ def feedback_source_settings_update(*, source: FeedbackSource, pii_scrub: bool, 
                                     rate_limit_per_minute: int, updated_by=None) -> FeedbackSource:
     """Change how a source's future events are scrubbed and limited; stored events are never rewritten."""
     kinds = _settings_check(pii_kinds=pii_kinds, rate_limit_per_minute=rate_limit_per_minute)
-    before = {"pii_scrub": source.pii_scrub, "pii_kinds": source.pii_kinds, "rate_limit_per_minute": source.rate_limit_per_minute}
+    before = {
+        "pii_scrub": source.pii_scrub,
+        "pii_kinds": source.pii_kinds,
+        "rate_limit_per_minute": source.rate_limit_per_minute,
+    }
     source.pii_scrub, source.pii_kinds, source.rate_limit_per_minute = pii_scrub, kinds, rate_limit_per_minute
     source.save(update_fields=["pii_scrub", "pii_kinds", "rate_limit_per_minute", "updated_at"])
     history_record(actor=updated_by, target=source, verb="settings_changed", before=before,
@@ -85,8 +112,12 @@ def feedback_token_create(*, source: FeedbackSource, created_by=None) -> tuple[F
                                where="source")
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     user = created_by if created_by is not None and created_by.is_authenticated else None
-    token = FeedbackIngestToken.objects.create(source=source, prefix=key[:12], key_hash=token_hash(key), created_by=user)
-    history_record(actor=created_by, target=source, verb="token_created", after={"token": token.pk, "prefix": token.prefix})
+    token = FeedbackIngestToken.objects.create(
+        source=source, prefix=key[:12], key_hash=token_hash(key), created_by=user
+    )
+    history_record(
+        actor=created_by, target=source, verb="token_created", after={"token": token.pk, "prefix": token.prefix}
+    )
     return token, key
 
 
@@ -97,7 +128,12 @@ def feedback_token_revoke(*, token: FeedbackIngestToken, revoked_by=None) -> Fee
     if locked.revoked_at is None:
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
-        history_record(actor=revoked_by, target=locked.source, verb="token_revoked", after={"token": locked.pk, "prefix": locked.prefix})
+        history_record(
+            actor=revoked_by,
+            target=locked.source,
+            verb="token_revoked",
+            after={"token": locked.pk, "prefix": locked.prefix},
+        )
     return locked
 
 

@@ -55,7 +55,9 @@ DAYS_CHOICES = (7, 30, 90, 365)
 def _workbench_error(request, message: str):
     """An error shown above the candidates, which stay as they are. htmx swaps only 2xx answers, so an htmx request
     gets 200 aimed at the error slot; a plain request gets 400."""
-    response = render(request, "frontend/feedback/_workbench_error.html", {"error": message}, status=200 if request.htmx else 400)
+    response = render(
+        request, "frontend/feedback/_workbench_error.html", {"error": message}, status=200 if request.htmx else 400
+    )
     if request.htmx:
         response["HX-Retarget"] = "#wb-error-slot"
         response["HX-Reswap"] = "innerHTML"
@@ -75,12 +77,16 @@ def _workspace_from(request, *, capability: str):
 
 class SourceForm(forms.Form):
     name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
-    pii_scrub = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Scrub personal data before storage"))
+    pii_scrub = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("Scrub personal data before storage")
+    )
     pii_kinds = forms.MultipleChoiceField(
         required=False, initial=list(PII_KINDS), widget=forms.CheckboxSelectMultiple, label=gettext_lazy("Scrub"),
         choices=[("email", gettext_lazy("e-mail addresses")), ("phone", gettext_lazy("phone numbers")),
                  ("cn_id", gettext_lazy("ID numbers")), ("card", gettext_lazy("card numbers"))])
-    rate_limit_per_minute = forms.IntegerField(min_value=0, initial=600_000, label=gettext_lazy("Events per minute (0: no limit)"))
+    rate_limit_per_minute = forms.IntegerField(
+        min_value=0, initial=600_000, label=gettext_lazy("Events per minute (0: no limit)")
+    )
 
 
 class SourceSettingsForm(forms.Form):
@@ -90,11 +96,20 @@ class SourceSettingsForm(forms.Form):
 
 
 class BuildForm(forms.Form):
-    dataset_name = forms.CharField(max_length=200, label=gettext_lazy("Dataset"),
-                                   help_text=gettext_lazy("A new dataset, or an existing one of the workspace to add to."))
-    since = forms.DateTimeField(required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateTimeField(required=False, label=gettext_lazy("Until (exclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
-    review = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Send conflicting feedback to expert review"))
+    dataset_name = forms.CharField(
+        max_length=200,
+        label=gettext_lazy("Dataset"),
+        help_text=gettext_lazy("A new dataset, or an existing one of the workspace to add to."),
+    )
+    since = forms.DateTimeField(
+        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateTimeField(
+        required=False, label=gettext_lazy("Until (exclusive)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    review = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("Send conflicting feedback to expert review")
+    )
 
 
 def _ingest_url(request) -> str:
@@ -108,12 +123,27 @@ def _charts(data: dict) -> dict:
         by_kind.setdefault(row["kind"], {})[row["day"].isoformat()] = row["events"]
     return {
         "days": days,
-        "volume": [{"kind": kind, "events": [counts.get(day, 0) for day in days]} for kind, counts in sorted(by_kind.items())],
-        "likes": [{"name": f"{row['model']} · {row['prompt_version'] or '—'}", "rate": 100 * row["ratio"],
-                   "low": 100 * row["low"], "high": 100 * row["high"]} for row in data["like_ratio"]],
-        "choices": [{"name": row.model, "rate": 100 * row.win_share, "low": 100 * row.win_low, "high": 100 * row.win_high}
-                    for row in data["support"]],
-        "words": {"volume": _("Events per day"), "likes": _("Share of likes (%)"), "choices": _("Picked when shown (%)")},
+        "volume": [
+            {"kind": kind, "events": [counts.get(day, 0) for day in days]} for kind, counts in sorted(by_kind.items())
+        ],
+        "likes": [
+            {
+                "name": f"{row['model']} · {row['prompt_version'] or '—'}",
+                "rate": 100 * row["ratio"],
+                "low": 100 * row["low"],
+                "high": 100 * row["high"],
+            }
+            for row in data["like_ratio"]
+        ],
+        "choices": [
+            {"name": row.model, "rate": 100 * row.win_share, "low": 100 * row.win_low, "high": 100 * row.win_high}
+            for row in data["support"]
+        ],
+        "words": {
+            "volume": _("Events per day"),
+            "likes": _("Share of likes (%)"),
+            "choices": _("Picked when shown (%)"),
+        },
     }
 
 
@@ -132,11 +162,24 @@ def dashboard_view(request):
     for source in sources:
         source.token_rows = tokens.get(source.pk, [])
         source.simulated_rule = rule_description(source.simulated_by) if source.simulated_by else ""
-    return render(request, "frontend/feedback/dashboard.html", {
-        "workspace": workspace, "workspaces": feedback_workspaces_for(user=request.user), "days": days, "days_choices": DAYS_CHOICES,
-        "data": data, "charts": _charts(data), "sources": sources, "can_manage": can_manage,
-        "source_form": SourceForm(), "build_form": BuildForm(), "pii_kind_choices": SourceForm.base_fields["pii_kinds"].choices, "ingest_url": _ingest_url(request),
-    })
+    return render(
+        request,
+        "frontend/feedback/dashboard.html",
+        {
+            "workspace": workspace,
+            "workspaces": feedback_workspaces_for(user=request.user),
+            "days": days,
+            "days_choices": DAYS_CHOICES,
+            "data": data,
+            "charts": _charts(data),
+            "sources": sources,
+            "can_manage": can_manage,
+            "source_form": SourceForm(),
+            "build_form": BuildForm(),
+            "pii_kind_choices": SourceForm.base_fields["pii_kinds"].choices,
+            "ingest_url": _ingest_url(request),
+        },
+    )
 
 
 def _dashboard_url(workspace) -> str:
@@ -158,9 +201,14 @@ def source_create_view(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            source = feedback_source_create(workspace=workspace, name=data["name"], pii_scrub=data["pii_scrub"],
-                                            pii_kinds=data["pii_kinds"], rate_limit_per_minute=data["rate_limit_per_minute"],
-                                            created_by=request.user)
+            source = feedback_source_create(
+                workspace=workspace,
+                name=data["name"],
+                pii_scrub=data["pii_scrub"],
+                pii_kinds=data["pii_kinds"],
+                rate_limit_per_minute=data["rate_limit_per_minute"],
+                created_by=request.user,
+            )
             _, key = feedback_token_create(source=source, created_by=request.user)
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -194,7 +242,10 @@ def source_settings_view(request, source_id: int):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, _("Settings of “%(name)s” saved; they apply to events sent from now on.") % {"name": source.name})
+            messages.success(
+                request,
+                _("Settings of “%(name)s” saved; they apply to events sent from now on.") % {"name": source.name},
+            )
     else:
         messages.error(request, _("The settings were not saved: the limit must be a whole number, 0 or more."))
     return redirect(_dashboard_url(source.workspace))
@@ -219,8 +270,15 @@ def dataset_build_view(request):
     data = form.cleaned_data
     dataset = dataset_by_name(workspace_name=workspace.name, dataset_name=data["dataset_name"].strip())
     try:
-        export = feedback_dataset_build(workspace=workspace, dataset=dataset, dataset_name=data["dataset_name"], since=data["since"],
-                                        until=data["until"], review=data["review"], created_by=request.user)
+        export = feedback_dataset_build(
+            workspace=workspace,
+            dataset=dataset,
+            dataset_name=data["dataset_name"],
+            since=data["since"],
+            until=data["until"],
+            review=data["review"],
+            created_by=request.user,
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(_dashboard_url(workspace))
@@ -272,14 +330,19 @@ def workbench_pick_view(request, draft_id: int):
     draft = access_workbench_draft(request.user, draft_id)
     try:
         index = int(request.POST.get("index", "")) - 1
-        events = workbench_pick(draft=draft, agent=request.user, index=index, edited_text=request.POST.get("edited_text", ""))
+        events = workbench_pick(
+            draft=draft, agent=request.user, index=index, edited_text=request.POST.get("edited_text", "")
+        )
     except ValueError:
         return _workbench_error(request, _("Pick a candidate first."))
     except ApplicationError as exc:
         return _workbench_error(request, exc.message)
     draft.refresh_from_db()
-    return render(request, "frontend/feedback/_picked.html", {"draft": draft, "edited": any(e.kind == "edit" for e in events),
-                                                              "position": draft.picked_index + 1})
+    return render(
+        request,
+        "frontend/feedback/_picked.html",
+        {"draft": draft, "edited": any(e.kind == "edit" for e in events), "position": draft.picked_index + 1},
+    )
 
 
 urlpatterns = [

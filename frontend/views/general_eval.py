@@ -47,12 +47,28 @@ class GeneralEvalCreateForm(forms.Form):
     test_path = forms.CharField(label=gettext_lazy("Or a test file or folder on the server"), required=False,
                                 help_text=gettext_lazy("Under a model root or this workspace's storage."))
     dev_path = forms.CharField(label=gettext_lazy("Dev file or folder on the server"), required=False)
-    shots = forms.IntegerField(label=gettext_lazy("Examples per question (k-shot)"), min_value=0, max_value=SHOTS_LIMIT, initial=5)
-    tolerance = forms.FloatField(label=gettext_lazy("Tolerance (accuracy points)"), min_value=0, max_value=100, initial=2,
-                                 help_text=gettext_lazy("A significant drop larger than this marks a subject as regressed."))
+    shots = forms.IntegerField(
+        label=gettext_lazy("Examples per question (k-shot)"), min_value=0, max_value=SHOTS_LIMIT, initial=5
+    )
+    tolerance = forms.FloatField(
+        label=gettext_lazy("Tolerance (accuracy points)"),
+        min_value=0,
+        max_value=100,
+        initial=2,
+        help_text=gettext_lazy("A significant drop larger than this marks a subject as regressed."),
+    )
 
-    FIELD_FOR_WHERE = {"name": "name", "baseline": "baseline", "candidate": "candidate", "shots": "shots", "tolerance": "tolerance",
-                       "test_files": "test_files", "dev_files": "dev_files", "test_path": "test_path", "dev_path": "dev_path"}
+    FIELD_FOR_WHERE = {
+        "name": "name",
+        "baseline": "baseline",
+        "candidate": "candidate",
+        "shots": "shots",
+        "tolerance": "tolerance",
+        "test_files": "test_files",
+        "dev_files": "dev_files",
+        "test_path": "test_path",
+        "dev_path": "dev_path",
+    }
 
     def __init__(self, *args, base_models, artifacts, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,17 +97,27 @@ def general_eval_list(request):
     form = None
     if user_can(request.user, "study.manage"):
         base_models, artifacts = study_model_choices(user=request.user)
-        form = GeneralEvalCreateForm(request.POST or None, request.FILES or None, base_models=base_models, artifacts=artifacts)
+        form = GeneralEvalCreateForm(
+            request.POST or None, request.FILES or None, base_models=base_models, artifacts=artifacts
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             baseline = form.models[data["baseline"]]
             candidate = form.models.get(data["candidate"]) if data["candidate"] else None
             try:
                 general_eval = general_eval_create(
-                    workspace=baseline.workspace, name=data["name"], baseline=baseline, candidate=candidate, shots=data["shots"],
-                    tolerance=data["tolerance"] / 100, test_uploads=[(f.name, f.read()) for f in data["test_files"]],
-                    dev_uploads=[(f.name, f.read()) for f in data["dev_files"]], test_path=data["test_path"],
-                    dev_path=data["dev_path"], created_by=request.user)
+                    workspace=baseline.workspace,
+                    name=data["name"],
+                    baseline=baseline,
+                    candidate=candidate,
+                    shots=data["shots"],
+                    tolerance=data["tolerance"] / 100,
+                    test_uploads=[(f.name, f.read()) for f in data["test_files"]],
+                    dev_uploads=[(f.name, f.read()) for f in data["dev_files"]],
+                    test_path=data["test_path"],
+                    dev_path=data["dev_path"],
+                    created_by=request.user,
+                )
             except ApplicationError as error:
                 form.add_service_error(error)
             else:
@@ -116,14 +142,23 @@ def _pct(value) -> str:
 
 def _row(result) -> dict:
     return {
-        "subject": result.subject, "items": result.items,
-        "baseline": _pct(result.baseline_accuracy), "baseline_interval": f"{_pct(result.baseline_low)} – {_pct(result.baseline_high)}",
+        "subject": result.subject,
+        "items": result.items,
+        "baseline": _pct(result.baseline_accuracy),
+        "baseline_interval": f"{_pct(result.baseline_low)} – {_pct(result.baseline_high)}",
         "candidate": _pct(result.candidate_accuracy),
-        "candidate_interval": "" if result.candidate_low is None else f"{_pct(result.candidate_low)} – {_pct(result.candidate_high)}",
+        "candidate_interval": ""
+        if result.candidate_low is None
+        else f"{_pct(result.candidate_low)} – {_pct(result.candidate_high)}",
         "change": "–" if result.change is None else f"{result.change * 100:+.1f}",
-        "lost": result.lost, "gained": result.gained,
-        "p_value": "–" if result.p_value is None else (f"{result.p_value:.3f}" if result.p_value >= 0.001 else "< 0.001"),
-        "exact": result.exact, "verdict": result.verdict, "verdict_label": VERDICTS[result.verdict],
+        "lost": result.lost,
+        "gained": result.gained,
+        "p_value": "–"
+        if result.p_value is None
+        else (f"{result.p_value:.3f}" if result.p_value >= 0.001 else "< 0.001"),
+        "exact": result.exact,
+        "verdict": result.verdict,
+        "verdict_label": VERDICTS[result.verdict],
     }
 
 
@@ -132,9 +167,13 @@ def general_eval_detail(request, general_eval_id: int):
     general_eval = access_general_eval(request.user, general_eval_id)
     report = general_eval_report(general_eval=general_eval)
     context = {
-        "check": general_eval, "report": report, "baseline_label": model_label(general_eval, "baseline"),
-        "candidate_label": model_label(general_eval, "candidate"), "tolerance_points": f"{general_eval.tolerance * 100:g}",
-        "rows": [_row(r) for r in report.subjects], "overall": _row(report.overall) if report.overall else None,
+        "check": general_eval,
+        "report": report,
+        "baseline_label": model_label(general_eval, "baseline"),
+        "candidate_label": model_label(general_eval, "candidate"),
+        "tolerance_points": f"{general_eval.tolerance * 100:g}",
+        "rows": [_row(r) for r in report.subjects],
+        "overall": _row(report.overall) if report.overall else None,
         "in_progress": general_eval.status in ("queued", "running"),
     }
     return render(request, "frontend/general_eval/detail.html", context)

@@ -14,7 +14,9 @@ ALLOWED_REFUSALS = {403, 404}
 
 
 @pytest.fixture
-def every_thing(users, workspace, write_file, import_path, annotation_project, tiny_artifact, open_study, tiny_endpoint):
+def every_thing(
+    users, workspace, write_file, import_path, annotation_project, tiny_artifact, open_study, tiny_endpoint
+):
     """One of each thing a page shows, made by the services a person's clicks would call."""
     from annotation.models import AnnotationProject
     from annotation.services.queue import assignment_claim_next
@@ -32,8 +34,9 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     version = dataset_version_freeze(dataset=dataset, created_by=users["ml_engineer"])
     dedupe = dedupe_run_create(dataset=dataset, created_by=users["ml_engineer"], use_near=False, use_semantic=False,
                                run_in_background=False)
-    augmentation = augmentation_run_create(version=version, methods=["eda"], options={"limit": 2}, created_by=users["ml_engineer"],
-                                           run_in_background=False)
+    augmentation = augmentation_run_create(
+        version=version, methods=["eda"], options={"limit": 2}, created_by=users["ml_engineer"], run_in_background=False
+    )
     dedupe = dedupe_run_execute(run=dedupe)
     augmentation = augmentation_run_execute(run=augmentation)
 
@@ -42,58 +45,131 @@ def every_thing(users, workspace, write_file, import_path, annotation_project, t
     submit_as(users["staff_annotator"], assignment, "billing/refund")
 
     run = tiny_artifact.run
-    metric_points_ingest(run=run, rows=[{"step": step, "epoch": step / 4, "values": {"loss": 3 - step / 4, "learning_rate": 1e-4 / step}}
-                                          for step in (1, 2, 3, 4)])
+    metric_points_ingest(
+        run=run,
+        rows=[
+            {"step": step, "epoch": step / 4, "values": {"loss": 3 - step / 4, "learning_rate": 1e-4 / step}}
+            for step in (1, 2, 3, 4)
+        ],
+    )
 
     source = feedback_source_create(workspace=workspace, name="Shop web", created_by=users["ml_engineer"])
-    feedback_events_ingest(source=source, events=[{
-        "idempotency_key": "every-page-1", "kind": "like", "messages": [{"role": "user", "content": "Where is my parcel?"}],
-        "responses": [{"text": "It ships today.", "model": "support-faq-lora"}]}])
+    feedback_events_ingest(
+        source=source,
+        events=[
+            {
+                "idempotency_key": "every-page-1",
+                "kind": "like",
+                "messages": [{"role": "user", "content": "Where is my parcel?"}],
+                "responses": [{"text": "It ships today.", "model": "support-faq-lora"}],
+            }
+        ],
+    )
     from finetuning.services.files import fine_tuning_file_create
     from finetuning.services.jobs import fine_tuning_job_create
     from finetuning.tests.fixtures import support_rows, training_lines
 
-    training_file = fine_tuning_file_create(workspace=workspace, filename="train.jsonl", data=training_lines(support_rows(4)),
-                                            created_by=users["ml_engineer"])
-    job = fine_tuning_job_create(workspace=workspace, model=run.base_model.name, training_file=training_file, suffix="pages",
-                                 created_by=users["ml_engineer"])
+    training_file = fine_tuning_file_create(
+        workspace=workspace,
+        filename="train.jsonl",
+        data=training_lines(support_rows(4)),
+        created_by=users["ml_engineer"],
+    )
+    job = fine_tuning_job_create(
+        workspace=workspace,
+        model=run.base_model.name,
+        training_file=training_file,
+        suffix="pages",
+        created_by=users["ml_engineer"],
+    )
     from evaluation.services.general_eval import general_eval_create, general_eval_run
 
-    check = general_eval_create(workspace=workspace, name="General check", baseline=run.base_model, candidate=tiny_artifact, shots=1,
-                                test_uploads=[("toys_test.csv", b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\n")],
-                                dev_uploads=[("toys_dev.csv", b"D1,a,b,c,d,C\n")])
+    check = general_eval_create(
+        workspace=workspace,
+        name="General check",
+        baseline=run.base_model,
+        candidate=tiny_artifact,
+        shots=1,
+        test_uploads=[("toys_test.csv", b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\n")],
+        dev_uploads=[("toys_dev.csv", b"D1,a,b,c,d,C\n")],
+    )
     general_eval_run(general_eval=check)
     for role in ROLES:
         api_token_create(user=users[role], name="script")
-    return {"job": job, "general_eval": check,
-            "dataset": dataset, "version": version, "dedupe": dedupe, "augmentation": augmentation, "project": annotation_project,
-            "run": run, "artifact": tiny_artifact, "study": open_study, "endpoint": tiny_endpoint}
+    return {
+        "job": job,
+        "general_eval": check,
+        "dataset": dataset,
+        "version": version,
+        "dedupe": dedupe,
+        "augmentation": augmentation,
+        "project": annotation_project,
+        "run": run,
+        "artifact": tiny_artifact,
+        "study": open_study,
+        "endpoint": tiny_endpoint,
+    }
 
 
 def pages(thing) -> list[str]:
-    dataset, version, project, study, run = thing["dataset"], thing["version"], thing["project"], thing["study"], thing["run"]
+    dataset, version, project, study, run = (
+        thing["dataset"],
+        thing["version"],
+        thing["project"],
+        thing["study"],
+        thing["run"],
+    )
     return [
-        "/", "/account/tokens/", "/api/v1/docs/", "/api/v1/redoc/",
-        "/data/", "/data/sources/", f"/data/datasets/{dataset.pk}/", f"/data/versions/{version.pk}/",
-        f"/data/versions/{version.pk}/card/", f"/dedupe/datasets/{dataset.pk}/", f"/dedupe/runs/{thing['dedupe'].pk}/",
-        f"/augment/datasets/{dataset.pk}/", f"/augment/versions/{version.pk}/new/", f"/augment/runs/{thing['augmentation'].pk}/",
-        f"/augment/runs/{thing['augmentation'].pk}/review/", f"/augment/datasets/{dataset.pk}/mix/",
-        "/annotate/", f"/annotate/projects/{project.pk}/", f"/annotate/projects/{project.pk}/work/",
-        f"/annotate/projects/{project.pk}/dashboard/", f"/annotate/projects/{project.pk}/review/review/",
-        f"/annotate/projects/{project.pk}/review/spot_check/", f"/annotate/projects/{project.pk}/ai/",
-        "/feedback/", "/feedback/workbench/",
-        "/training/", "/training/runs/new/", f"/training/runs/{run.pk}/", f"/training/runs/{run.pk}/retry/",
+        "/",
+        "/account/tokens/",
+        "/api/v1/docs/",
+        "/api/v1/redoc/",
+        "/data/",
+        "/data/sources/",
+        f"/data/datasets/{dataset.pk}/",
+        f"/data/versions/{version.pk}/",
+        f"/data/versions/{version.pk}/card/",
+        f"/dedupe/datasets/{dataset.pk}/",
+        f"/dedupe/runs/{thing['dedupe'].pk}/",
+        f"/augment/datasets/{dataset.pk}/",
+        f"/augment/versions/{version.pk}/new/",
+        f"/augment/runs/{thing['augmentation'].pk}/",
+        f"/augment/runs/{thing['augmentation'].pk}/review/",
+        f"/augment/datasets/{dataset.pk}/mix/",
+        "/annotate/",
+        f"/annotate/projects/{project.pk}/",
+        f"/annotate/projects/{project.pk}/work/",
+        f"/annotate/projects/{project.pk}/dashboard/",
+        f"/annotate/projects/{project.pk}/review/review/",
+        f"/annotate/projects/{project.pk}/review/spot_check/",
+        f"/annotate/projects/{project.pk}/ai/",
+        "/feedback/",
+        "/feedback/workbench/",
+        "/training/",
+        "/training/runs/new/",
+        f"/training/runs/{run.pk}/",
+        f"/training/runs/{run.pk}/retry/",
         f"/training/base-models/{run.base_model_id}/",
         f"/training/runs/compare/?runs={run.pk}",
-        "/fine-tuning/new/", f"/fine-tuning/{thing['job'].public_id}/",
-        "/studies/", f"/studies/{study.pk}/", f"/studies/{study.pk}/report/", f"/studies/{study.pk}/gold/",
-        "/studies/vote/", f"/studies/vote/{study.pk}/",
-        "/general-checks/", f"/general-checks/{thing['general_eval'].pk}/",
-        "/endpoints/", "/endpoints/new/", f"/endpoints/{thing['endpoint'].pk}/edit/",
+        "/fine-tuning/new/",
+        f"/fine-tuning/{thing['job'].public_id}/",
+        "/studies/",
+        f"/studies/{study.pk}/",
+        f"/studies/{study.pk}/report/",
+        f"/studies/{study.pk}/gold/",
+        "/studies/vote/",
+        f"/studies/vote/{study.pk}/",
+        "/general-checks/",
+        f"/general-checks/{thing['general_eval'].pk}/",
+        "/endpoints/",
+        "/endpoints/new/",
+        f"/endpoints/{thing['endpoint'].pk}/edit/",
     ]
 
 
-def visit_all(browser, live_server, username: str, paths: list[str], *, locale: str = "en-US", width: int = 1280) -> list[str]:
+def visit_all(
+    browser, live_server, username: str, paths: list[str], *, locale: str = "en-US", width: int = 1280
+) -> list[str]:
     """Visit `paths` logged in as `username`; return every problem seen, as text."""
     context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
     page = context.new_page()

@@ -173,13 +173,21 @@ def _assistant_spans(
     return full, spans
 
 
-def _marked_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[list[tuple[int, int]]]]:
+def _marked_spans(
+    tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None
+) -> tuple[str, list[list[tuple[int, int]]]]:
     """(the conversation's text, the character spans of the tokens the template's {% generation %} blocks mark, one
     list per stretch of consecutive marked tokens): transformers' assistant mask, exactly as SFTTrainer's
     assistant_only_loss computes it."""
-    encoded = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=plan.chat_template, tokenize=True,
-                                            return_dict=True, return_assistant_tokens_mask=True,
-                                            tokenizer_kwargs={"return_offsets_mapping": True})
+    encoded = tokenizer.apply_chat_template(
+        messages,
+        tools=tools or None,
+        chat_template=plan.chat_template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        tokenizer_kwargs={"return_offsets_mapping": True},
+    )
     text = render(tokenizer, messages, chat_template=plan.chat_template, tools=tools)
     stretches: list[list[tuple[int, int]]] = []
     previous = False
@@ -200,7 +208,9 @@ def _weights_split(messages: list[dict]) -> tuple[list[dict], list[bool]]:
             for message in messages], learned
 
 
-def _turn_spans(tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None) -> tuple[str, list[list[tuple[int, int]]]]:
+def _turn_spans(
+    tokenizer, messages: list[dict], plan: ChatPlan, *, tools=None
+) -> tuple[str, list[list[tuple[int, int]]]]:
     """(the conversation's text, for each assistant turn the character spans assistant-only loss learns of it): the
     plan's {% generation %} stretches, one per turn, or the rendered turns (_assistant_spans)."""
     if plan.masks != MASKS_MARKERS:

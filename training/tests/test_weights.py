@@ -54,7 +54,8 @@ def test_the_turn_of_weight_0_and_nothing_else_is_left_unlearned(chat_model_dirs
     assert weighted["input_ids"] == ids and weight_1 == plain  # the same text; weight 1 is the default
     pairs = enumerate(zip(plain["labels"], weighted["labels"], strict=True))
     changed = [index for index, (before, after) in pairs if before != after]
-    # One stretch of tokens, learned without the weight and not with it: exactly the first turn as the template writes it.
+    # One stretch of tokens, learned without the weight and not with it: exactly the first turn as the template writes
+    # it.
     assert changed == list(range(changed[0], changed[-1] + 1))
     assert [plain["labels"][i] for i in changed] == [ids[i] for i in changed]
     assert [weighted["labels"][i] for i in changed] == [IGNORED] * len(changed)
@@ -74,7 +75,9 @@ def test_weight_0_on_the_final_reply_learns_only_the_earlier_one(chat_model_dirs
 
 @pytest.mark.parametrize("assistant_only_loss", [True, False])
 @pytest.mark.parametrize("name", ["tiny", MISTRAL])
-def test_the_preview_is_what_the_trainer_trains_with_weights(workspace, chat_model_dirs, tmp_path, name, assistant_only_loss):
+def test_the_preview_is_what_the_trainer_trains_with_weights(
+    workspace, chat_model_dirs, tmp_path, name, assistant_only_loss
+):
     from datahub.export import version_export_jsonl
     from training.runner import sft
     from training.services.base_models import base_model_register
@@ -83,10 +86,21 @@ def test_the_preview_is_what_the_trainer_trains_with_weights(workspace, chat_mod
 
     # Six conversations: the first turn of weight 0 in three, the second in one, none in two.
     weights = [(0, None), (None, None), (0, 1), (None, 0), (0, None), (1, 1)]
-    rows = [{"kind": "sft", "messages": conversation(first_weight=first, second_weight=second, system=f"You are agent {i}.")}
-            for i, (first, second) in enumerate(weights)]
+    rows = [
+        {
+            "kind": "sft",
+            "messages": conversation(first_weight=first, second_weight=second, system=f"You are agent {i}."),
+        }
+        for i, (first, second) in enumerate(weights)
+    ]
     version = _frozen_version(workspace, "weighted", rows, validation_every=100)
-    assert [m.get("weight") for m in version.entries.order_by("record_id")[0].record.messages] == [None, None, 0, None, None]
+    assert [m.get("weight") for m in version.entries.order_by("record_id")[0].record.messages] == [
+        None,
+        None,
+        0,
+        None,
+        None,
+    ]
     base_model = base_model_register(workspace=workspace, name=name, path=str(chat_model_dirs(name)))
     values = {"max_length": 512, "assistant_only_loss": assistant_only_loss}
     preview = training_run_preview(base_model=base_model, dataset_version=version, method="sft", examples=100,
@@ -94,7 +108,9 @@ def test_the_preview_is_what_the_trainer_trains_with_weights(workspace, chat_mod
     assert preview["mismatch"] is None and preview["dropped"] == 0 and len(preview["examples"]) == 6
     # A turn of weight 0 is shown read, not learned: the learned text of three examples lacks the first reply, of one
     # the second (the examples come in the preview's own order).
-    learned = ["".join(s["text"] for s in example["segments"] if s["state"] == "trained") for example in preview["examples"]]
+    learned = [
+        "".join(s["text"] for s in example["segments"] if s["state"] == "trained") for example in preview["examples"]
+    ]
     assert [FIRST in text for text in learned].count(False) == 3
     assert [SECOND in text for text in learned].count(False) == 1
     assert all(FIRST in "".join(s["text"] for s in example["segments"]) for example in preview["examples"])

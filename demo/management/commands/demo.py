@@ -1,8 +1,9 @@
 """`manage.py demo`: load the demo workspace, run the whole loop once, then serve the UI with a worker.
 
 import → dedupe → label → export → the base model (the tiny model pretrained on everyday conversation and cached under
-var/cache/, or `--model DIR`) → SFT → blind study voted by a simulated rater → simulated shop feedback → the built-in model
-server as endpoints. The demo data (demo/data/) is a small bilingual customer-service set written for this project.
+var/cache/, or `--model DIR`) → SFT → blind study voted by a simulated rater → simulated shop feedback → the built-in
+model server as endpoints. The demo data (demo/data/) is a small bilingual customer-service set written for this
+project.
 """
 
 import os
@@ -26,13 +27,22 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="run the loop and exit without serving")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address to serve on")
         parser.add_argument("--train-steps", type=int, default=60, help="optimizer steps of the demo SFT run")
-        parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS,
-                            help="pretraining steps of the tiny base model (cached under var/cache/demo-base-model/ by its recipe)")
-        parser.add_argument("--model", type=Path,
-                            help="a local chat model directory to run the loop on instead of the tiny model (`make demo MODEL=...`); "
-                                 "the demo adds it to the model roots for its own processes")
+        parser.add_argument(
+            "--pretrain-steps",
+            type=int,
+            default=PRETRAIN_STEPS,
+            help="pretraining steps of the tiny base model (cached under var/cache/demo-base-model/ by its recipe)",
+        )
+        parser.add_argument(
+            "--model",
+            type=Path,
+            help="a local chat model directory to run the loop on instead of the tiny model (`make demo MODEL=...`); "
+            "the demo adds it to the model roots for its own processes",
+        )
 
-    def handle(self, *args, no_serve: bool, addr: str, train_steps: int, pretrain_steps: int, model: Path | None, **options):
+    def handle(
+        self, *args, no_serve: bool, addr: str, train_steps: int, pretrain_steps: int, model: Path | None, **options
+    ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -27,26 +27,43 @@ def _files(path: str, option: str) -> list[tuple[str, bytes]]:
 
 def _model(workspace: Workspace, name: str, option: str):
     if name.startswith("artifact:"):
-        model = ModelArtifact.objects.filter(workspace=workspace, name=name.removeprefix("artifact:")).select_related("base_model").first()
+        model = (
+            ModelArtifact.objects.filter(workspace=workspace, name=name.removeprefix("artifact:"))
+            .select_related("base_model")
+            .first()
+        )
     else:
         model = BaseModel.objects.filter(workspace=workspace, name=name).first()
     if model is None:
-        raise CommandError(f"{option} {name}: no base model (or, with artifact:NAME, model artifact) of that name in {workspace.name!r}")
+        raise CommandError(
+            f"{option} {name}: no base model (or, with artifact:NAME, model artifact) of that name in "
+            f"{workspace.name!r}"
+        )
     return model
 
 
 def report_json(general_eval: GeneralEval) -> dict:
     report = general_eval_report(general_eval=general_eval)
-    return {"id": general_eval.pk, "name": general_eval.name, "status": general_eval.status, "error": general_eval.error,
-            "baseline": model_ref(general_eval, "baseline"), "candidate": model_ref(general_eval, "candidate"),
-            "shots": general_eval.shots, "tolerance": general_eval.tolerance, "items_per_s": general_eval.items_per_s,
-            "overall": report.overall.as_dict() if report.overall else None,
-            "subjects": [s.as_dict() for s in report.subjects]}
+    return {
+        "id": general_eval.pk,
+        "name": general_eval.name,
+        "status": general_eval.status,
+        "error": general_eval.error,
+        "baseline": model_ref(general_eval, "baseline"),
+        "candidate": model_ref(general_eval, "candidate"),
+        "shots": general_eval.shots,
+        "tolerance": general_eval.tolerance,
+        "items_per_s": general_eval.items_per_s,
+        "overall": report.overall.as_dict() if report.overall else None,
+        "subjects": [s.as_dict() for s in report.subjects],
+    }
 
 
 class Command(BaseCommand):
-    help = ("Score a base model or model artifact (and optionally a candidate) on MMLU/CMMLU/C-Eval-style files the way "
-            "lm-evaluation-harness does, and print accuracy per subject with the paired change as JSON.")
+    help = (
+        "Score a base model or model artifact (and optionally a candidate) on MMLU/CMMLU/C-Eval-style files the way "
+        "lm-evaluation-harness does, and print accuracy per subject with the paired change as JSON."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--report", type=int, help="print the report of this existing check and stop")
@@ -57,8 +74,12 @@ class Command(BaseCommand):
         parser.add_argument("--test", help="a test file, or a folder of them")
         parser.add_argument("--dev", help="a dev file, or a folder of them (the k shots per subject)")
         parser.add_argument("--shots", type=int, default=5, help="k, the number of dev rows shown before each question")
-        parser.add_argument("--tolerance", type=float, default=0.02, help="accuracy drop (0..1) that is a regression when significant")
-        parser.add_argument("--queue", action="store_true", help="leave the scoring to a worker instead of running it here")
+        parser.add_argument(
+            "--tolerance", type=float, default=0.02, help="accuracy drop (0..1) that is a regression when significant"
+        )
+        parser.add_argument(
+            "--queue", action="store_true", help="leave the scoring to a worker instead of running it here"
+        )
 
     def handle(self, *args, **options):
         if options["report"] is not None:
@@ -77,9 +98,15 @@ class Command(BaseCommand):
         candidate = _model(workspace, options["candidate"], "--candidate") if options["candidate"] else None
         try:
             general_eval = general_eval_create(
-                workspace=workspace, name=options["name"], baseline=baseline, candidate=candidate, shots=options["shots"],
-                tolerance=options["tolerance"], test_uploads=_files(options["test"], "--test"),
-                dev_uploads=_files(options["dev"], "--dev") if options["dev"] else [])
+                workspace=workspace,
+                name=options["name"],
+                baseline=baseline,
+                candidate=candidate,
+                shots=options["shots"],
+                tolerance=options["tolerance"],
+                test_uploads=_files(options["test"], "--test"),
+                dev_uploads=_files(options["dev"], "--dev") if options["dev"] else [],
+            )
         except ApplicationError as error:
             raise CommandError(str(error)) from None
         self.stderr.write(f"check {general_eval.pk}: {general_eval.items.count()} questions")

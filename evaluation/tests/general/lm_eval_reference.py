@@ -31,7 +31,11 @@ def _row(item: ChoiceItem) -> dict:
     if item.style == "mmlu":
         return {"question": item.question, "subject": item.subject, "choices": list(item.choices), "answer": item.gold}
     question_key, answer_key = ("Question", "Answer") if item.style == "cmmlu" else ("question", "answer")
-    return {question_key: item.question, **dict(zip(letters, item.choices, strict=True)), answer_key: letters[item.gold]}
+    return {
+        question_key: item.question,
+        **dict(zip(letters, item.choices, strict=True)),
+        answer_key: letters[item.gold],
+    }
 
 
 def lm_eval_task(*, test: list[ChoiceItem], dev: list[ChoiceItem], k: int):

@@ -35,10 +35,18 @@ def upload_files():
     mmlu = SHARED / "hendrycks__test" / "data"
     cmmlu = SHARED / "haonan-li__CMMLU" / "data"
     return {
-        "test_files": [SimpleUploadedFile("marketing_test.csv", _head(mmlu / "test" / "marketing_test.csv", 5)),
-                       SimpleUploadedFile("chinese_food_culture.csv", _head(cmmlu / "test" / "chinese_food_culture.csv", 4, header=True))],
-        "dev_files": [SimpleUploadedFile("marketing_dev.csv", _head(mmlu / "dev" / "marketing_dev.csv", 5)),
-                      SimpleUploadedFile("chinese_food_culture.csv", _head(cmmlu / "dev" / "chinese_food_culture.csv", 5, header=True))],
+        "test_files": [
+            SimpleUploadedFile("marketing_test.csv", _head(mmlu / "test" / "marketing_test.csv", 5)),
+            SimpleUploadedFile(
+                "chinese_food_culture.csv", _head(cmmlu / "test" / "chinese_food_culture.csv", 4, header=True)
+            ),
+        ],
+        "dev_files": [
+            SimpleUploadedFile("marketing_dev.csv", _head(mmlu / "dev" / "marketing_dev.csv", 5)),
+            SimpleUploadedFile(
+                "chinese_food_culture.csv", _head(cmmlu / "dev" / "chinese_food_culture.csv", 5, header=True)
+            ),
+        ],
     }
 
 
@@ -49,9 +57,13 @@ def _body(workspace, baseline, candidate_artifact, files, **more):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_create_run_and_read_a_check_end_to_end(users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files, run_jobs):
+def test_create_run_and_read_a_check_end_to_end(
+    users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files, run_jobs
+):
     client = api_for(users["product_manager"])
-    response = client.post("/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files), format="multipart")
+    response = client.post(
+        "/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files), format="multipart"
+    )
     assert response.status_code == 201, response.json()
     check = GeneralEval.objects.get()
     assert response.json()["status"] == "queued"
@@ -70,7 +82,10 @@ def test_create_run_and_read_a_check_end_to_end(users, api_for, workspace, tiny_
     items = list(GeneralEvalItem.objects.filter(general_eval=check).order_by("order"))
     assert [i.subject for i in items] == ["marketing"] * 5 + ["chinese_food_culture"] * 4
     for item in items:
-        for scores, correct in ((item.baseline_scores, item.baseline_correct), (item.candidate_scores, item.candidate_correct)):
+        for scores, correct in (
+            (item.baseline_scores, item.baseline_correct),
+            (item.candidate_scores, item.candidate_correct),
+        ):
             assert len(scores) == 4 and all(s < 0 for s in scores)
             assert correct == (scores.index(max(scores)) == item.gold)
     assert any(i.baseline_scores != i.candidate_scores for i in items)  # the adapter changes the model
@@ -81,13 +96,16 @@ def test_create_run_and_read_a_check_end_to_end(users, api_for, workspace, tiny_
     assert overall["candidate_correct"] == sum(i.candidate_correct for i in items)
     assert overall["lost"] == sum(i.baseline_correct and not i.candidate_correct for i in items)
     assert overall["verdict"] in ("kept", "not_conclusive", "regressed")
-    assert list(HistoryEvent.objects.filter(target_type="evaluation.generaleval").order_by("pk").values_list("verb", flat=True)) == [
-        "created", "started", "done"]
+    assert list(
+        HistoryEvent.objects.filter(target_type="evaluation.generaleval").order_by("pk").values_list("verb", flat=True)
+    ) == ["created", "started", "done"]
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_the_command_reports_the_same_check(users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files, run_jobs):
+def test_the_command_reports_the_same_check(
+    users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files, run_jobs
+):
     import json
     from io import StringIO
 
@@ -105,15 +123,21 @@ def test_the_command_reports_the_same_check(users, api_for, workspace, tiny_base
 
 @pytest.mark.parametrize("role", ["admin", "product_manager", "ml_engineer", "reviewer", "crowd_annotator", "outsider"])
 def test_create_permissions(role, users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files):
-    response = api_for(users[role]).post("/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files),
-                                         format="multipart")
+    response = api_for(users[role]).post(
+        "/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files), format="multipart"
+    )
     assert response.status_code == (201 if role in ("admin", "product_manager") else 404)
     assert GeneralEval.objects.count() == (1 if role in ("admin", "product_manager") else 0)
 
 
 def test_another_workspace_cannot_read_a_check(users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files):
-    check_id = api_for(users["product_manager"]).post(
-        "/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files), format="multipart").json()["id"]
+    check_id = (
+        api_for(users["product_manager"])
+        .post(
+            "/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files), format="multipart"
+        )
+        .json()["id"]
+    )
     outsider = api_for(users["outsider"])
     assert outsider.get(f"/api/v1/general-evals/{check_id}/").status_code == 404
     assert outsider.get("/api/v1/general-evals/").json()["results"] == []
@@ -121,8 +145,9 @@ def test_another_workspace_cannot_read_a_check(users, api_for, workspace, tiny_b
     assert api_for(users["ml_engineer"]).get(f"/api/v1/general-evals/{check_id}/").status_code == 200
 
 
-def test_a_bad_file_is_refused_naming_line_and_field_and_nothing_is_kept(users, api_for, workspace, tiny_base_model, tiny_artifact,
-                                                                         upload_files):
+def test_a_bad_file_is_refused_naming_line_and_field_and_nothing_is_kept(
+    users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files
+):
     upload_files["test_files"].append(SimpleUploadedFile("world_religions_test.csv", b"Q1,a,b,c,d,A\nQ2,a,b,c,d,F\n"))
     body = _body(workspace, tiny_base_model, tiny_artifact, upload_files)
     response = api_for(users["product_manager"]).post("/api/v1/general-evals/", body, format="multipart")
@@ -133,11 +158,20 @@ def test_a_bad_file_is_refused_naming_line_and_field_and_nothing_is_kept(users, 
     assert not (Path(settings.STORAGE_ROOT) / f"workspaces/{workspace.pk}/general_eval").exists()
 
 
-def test_too_few_dev_rows_for_k_names_the_subject(users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files):
+def test_too_few_dev_rows_for_k_names_the_subject(
+    users, api_for, workspace, tiny_base_model, tiny_artifact, upload_files
+):
     response = api_for(users["product_manager"]).post(
-        "/api/v1/general-evals/", _body(workspace, tiny_base_model, tiny_artifact, upload_files, shots=6), format="multipart")
+        "/api/v1/general-evals/",
+        _body(workspace, tiny_base_model, tiny_artifact, upload_files, shots=6),
+        format="multipart",
+    )
     assert response.status_code == 400
-    assert response.json() == {"detail": "subject 'marketing' has 5 dev rows; 6-shot needs 6", "where": "dev_files", "code": "invalid"}
+    assert response.json() == {
+        "detail": "subject 'marketing' has 5 dev rows; 6-shot needs 6",
+        "where": "dev_files",
+        "code": "invalid",
+    }
 
 
 def test_server_paths_must_be_allowed(users, api_for, workspace, other_workspace, tiny_base_model, settings):
@@ -154,18 +188,30 @@ def test_server_paths_must_be_allowed(users, api_for, workspace, other_workspace
     (outside / "x_test.csv").write_bytes(b"Q1,a,b,c,d,A\n")
     refused = client.post("/api/v1/general-evals/", {**body, "test_path": str(outside)}, format="json")
     assert refused.status_code == 400, refused.json()
-    assert (refused.status_code, refused.json()["where"], refused.json()["code"]) == (400, "test_path", "path_not_allowed")
+    assert (refused.status_code, refused.json()["where"], refused.json()["code"]) == (
+        400,
+        "test_path",
+        "path_not_allowed",
+    )
 
 
-def test_list_costs_the_same_queries_for_one_and_many(users, api_for, workspace, tiny_base_model, tiny_artifact, django_assert_num_queries):
+def test_list_costs_the_same_queries_for_one_and_many(
+    users, api_for, workspace, tiny_base_model, tiny_artifact, django_assert_num_queries
+):
     from evaluation.services.general_eval import general_eval_create
 
     client = api_for(users["product_manager"])
 
     def make(n):
         for _ in range(n):
-            general_eval_create(workspace=workspace, name="c", baseline=tiny_base_model, candidate=tiny_artifact, shots=0,
-                                test_uploads=[("a_test.csv", b"Q,a,b,c,d,A\n")])
+            general_eval_create(
+                workspace=workspace,
+                name="c",
+                baseline=tiny_base_model,
+                candidate=tiny_artifact,
+                shots=0,
+                test_uploads=[("a_test.csv", b"Q,a,b,c,d,A\n")],
+            )
 
     make(1)
     with CaptureQueriesContext(connection) as one:

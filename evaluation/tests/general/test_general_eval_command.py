@@ -14,11 +14,25 @@ def test_the_command_scores_both_models_and_prints_the_report(workspace, tiny_ba
     (tmp_path / "test" / "toys_test.csv").write_bytes(b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\nQ3,a,b,c,d,C\n")
     (tmp_path / "dev" / "toys_dev.csv").write_bytes(b"D1,a,b,c,d,D\n")
     out, err = StringIO(), StringIO()
-    call_command("general_eval", workspace="Acme support", baseline="tiny-chat", candidate=f"artifact:{tiny_artifact.name}",
-                 test=str(tmp_path / "test"), dev=str(tmp_path / "dev"), shots=1, stdout=out, stderr=err)
+    call_command(
+        "general_eval",
+        workspace="Acme support",
+        baseline="tiny-chat",
+        candidate=f"artifact:{tiny_artifact.name}",
+        test=str(tmp_path / "test"),
+        dev=str(tmp_path / "dev"),
+        shots=1,
+        stdout=out,
+        stderr=err,
+    )
     report = json.loads(out.getvalue())
     check = GeneralEval.objects.get()
-    assert (report["id"], report["status"], report["overall"]["items"], report["subjects"][0]["subject"]) == (check.pk, "done", 3, "toys")
+    assert (report["id"], report["status"], report["overall"]["items"], report["subjects"][0]["subject"]) == (
+        check.pk,
+        "done",
+        3,
+        "toys",
+    )
     assert report["overall"]["baseline_correct"] == check.items.filter(baseline_correct=True).count()
     assert "100%" in err.getvalue()
 

@@ -17,11 +17,19 @@ def _login(client, user):
     return client
 
 
-def test_the_form_creates_a_check_and_a_bad_file_names_its_line(client, users, workspace, tiny_base_model, tiny_artifact):
+def test_the_form_creates_a_check_and_a_bad_file_names_its_line(
+    client, users, workspace, tiny_base_model, tiny_artifact
+):
     _login(client, users["product_manager"])
-    form = {"name": "Toys", "baseline": f"base:{tiny_base_model.pk}", "candidate": f"artifact:{tiny_artifact.pk}", "shots": 2,
-            "tolerance": 2, "test_files": [SimpleUploadedFile("toys_test.csv", TEST_CSV)],
-            "dev_files": [SimpleUploadedFile("toys_dev.csv", DEV_CSV)]}
+    form = {
+        "name": "Toys",
+        "baseline": f"base:{tiny_base_model.pk}",
+        "candidate": f"artifact:{tiny_artifact.pk}",
+        "shots": 2,
+        "tolerance": 2,
+        "test_files": [SimpleUploadedFile("toys_test.csv", TEST_CSV)],
+        "dev_files": [SimpleUploadedFile("toys_dev.csv", DEV_CSV)],
+    }
     response = client.post("/general-checks/", form)
     check = GeneralEval.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/general-checks/{check.pk}/"
@@ -37,10 +45,18 @@ def test_the_form_creates_a_check_and_a_bad_file_names_its_line(client, users, w
 
 
 @pytest.mark.slow
-def test_the_result_page_shows_each_subject_with_intervals_and_the_verdict(client, users, workspace, tiny_base_model, tiny_artifact):
-    check = general_eval_create(workspace=workspace, name="Toys", baseline=tiny_base_model, candidate=tiny_artifact, shots=1,
-                                test_uploads=[("toys_test.csv", TEST_CSV), ("cars_test.csv", TEST_CSV)],
-                                dev_uploads=[("toys_dev.csv", DEV_CSV), ("cars_dev.csv", DEV_CSV)])
+def test_the_result_page_shows_each_subject_with_intervals_and_the_verdict(
+    client, users, workspace, tiny_base_model, tiny_artifact
+):
+    check = general_eval_create(
+        workspace=workspace,
+        name="Toys",
+        baseline=tiny_base_model,
+        candidate=tiny_artifact,
+        shots=1,
+        test_uploads=[("toys_test.csv", TEST_CSV), ("cars_test.csv", TEST_CSV)],
+        dev_uploads=[("toys_dev.csv", DEV_CSV), ("cars_dev.csv", DEV_CSV)],
+    )
     general_eval_run(general_eval=check)
     page = _login(client, users["ml_engineer"]).get(f"/general-checks/{check.pk}/").content.decode()
     assert 'id="general-eval-subjects"' in page
@@ -53,19 +69,28 @@ def test_list_page_queries_do_not_grow_with_rows(client, users, workspace, tiny_
 
     def make(n):
         for _ in range(n):
-            general_eval_create(workspace=workspace, name="c", baseline=tiny_base_model, shots=0, test_uploads=[("a_test.csv", TEST_CSV)])
+            general_eval_create(
+                workspace=workspace,
+                name="c",
+                baseline=tiny_base_model,
+                shots=0,
+                test_uploads=[("a_test.csv", TEST_CSV)],
+            )
 
     make(1)
     with CaptureQueriesContext(connection) as one:
         assert client.get("/general-checks/").status_code == 200
     make(9)
     with django_assert_num_queries(len(one.captured_queries)):
-        assert client.get("/general-checks/").content.decode().count('href="/general-checks/') == 10 + 1  # rows + the nav link
+        #rows + the nav link
+        assert client.get("/general-checks/").content.decode().count('href="/general-checks/') == 10 + 1
 
 
 @pytest.mark.parametrize("role", ["reviewer", "crowd_annotator", "outsider"])
 def test_people_without_study_rights_see_neither_page(role, client, users, workspace, tiny_base_model):
-    check = general_eval_create(workspace=workspace, name="c", baseline=tiny_base_model, shots=0, test_uploads=[("a_test.csv", TEST_CSV)])
+    check = general_eval_create(
+        workspace=workspace, name="c", baseline=tiny_base_model, shots=0, test_uploads=[("a_test.csv", TEST_CSV)]
+    )
     _login(client, users[role])
     assert client.get(f"/general-checks/{check.pk}/").status_code == 404
     if role != "outsider":  # the outsider studies in their own workspace: the list opens, empty

@@ -35,7 +35,9 @@ def _model(directory):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(directory)
+    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(
+        directory
+    )
 
 
 def _compare(model, tokenizer, test, dev, k):
@@ -48,7 +50,9 @@ def _compare(model, tokenizer, test, dev, k):
     requests = [ScoreRequest(context=c, continuations=tuple(prompts.continuations(item)), group=item.subject)
                 for c, item in zip(contexts, test, strict=True)]
     ours = np.array(loglikelihoods(model, tokenizer, requests, batch_size=4))
-    reference = np.array(lm_eval_loglikelihoods(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4), instances, 4))
+    reference = np.array(
+        lm_eval_loglikelihoods(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4), instances, 4)
+    )
     assert np.abs(ours - reference).max() < 1e-4
     gold = np.array([item.gold for item in test])
     assert (ours.argmax(1) == gold).tolist() == (reference.argmax(1) == gold).tolist()
@@ -87,6 +91,12 @@ def test_multi_token_continuations_score_like_lm_eval(tiny_model_dir):
     assert len(encode_pair(tokenizer, contexts[0], options[0])[1]) > 3
     requests = [ScoreRequest(context=c, continuations=options, group="g") for c in contexts]
     ours = np.array(loglikelihoods(model, tokenizer, requests, batch_size=3))
-    instances = [Instance(request_type="loglikelihood", doc={}, arguments=(c, o), idx=j) for c in contexts for j, o in enumerate(options)]
-    reference = np.array(lm_eval_loglikelihoods(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=2), instances, len(options)))
+    instances = [
+        Instance(request_type="loglikelihood", doc={}, arguments=(c, o), idx=j)
+        for c in contexts
+        for j, o in enumerate(options)
+    ]
+    reference = np.array(
+        lm_eval_loglikelihoods(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=2), instances, len(options))
+    )
     assert np.abs(ours - reference).max() < 1e-4

@@ -43,5 +43,14 @@ def test_regressed_needs_a_drop_beyond_the_tolerance_and_significance():
 def test_results_by_subject_keeps_first_seen_order_and_an_overall_row():
     rows = [("b", True, True), ("a", False, True), ("b", True, False), ("a", True, True)]
     subjects, overall = results_by_subject(rows, tolerance=0.0)
-    assert [(s.subject, s.items, s.baseline_correct, s.candidate_correct) for s in subjects] == [("b", 2, 2, 1), ("a", 2, 1, 2)]
-    assert (overall.items, overall.baseline_correct, overall.candidate_correct, overall.lost, overall.gained) == (4, 3, 3, 1, 1)
+    assert [(s.subject, s.items, s.baseline_correct, s.candidate_correct) for s in subjects] == [
+        ("b", 2, 2, 1),
+        ("a", 2, 1, 2),
+    ]
+    assert (overall.items, overall.baseline_correct, overall.candidate_correct, overall.lost, overall.gained) == (
+        4,
+        3,
+        3,
+        1,
+        1,
+    )

@@ -67,14 +67,21 @@ def test_creating_a_study_from_the_form(users, workspace, eval_version, tiny_bas
     assert len(callbacks) == 1
 
 
-def test_the_form_shows_the_service_error_on_its_field(users, workspace, eval_version, tiny_base_model, candidate_base_model):
-    train_only = dataset_version_create(dataset=eval_version.dataset, entries=[(eval_version.entries.first().record_id, "train", [])],
-                                        operation=DatasetVersion.Operation.FREEZE)
+def test_the_form_shows_the_service_error_on_its_field(
+    users, workspace, eval_version, tiny_base_model, candidate_base_model
+):
+    train_only = dataset_version_create(
+        dataset=eval_version.dataset,
+        entries=[(eval_version.entries.first().record_id, "train", [])],
+        operation=DatasetVersion.Operation.FREEZE,
+    )
     form = {"name": "Tone study", "dataset_version": str(train_only.pk), "baseline": f"base_model:{tiny_base_model.pk}",
             "candidate": f"base_model:{candidate_base_model.pk}", "votes_per_comparison": "1", "max_prompts": "50"}
     response = _client(users["product_manager"]).post(reverse("evaluation:study-list"), form)
     assert response.status_code == 200
-    assert response.context["form"].errors == {"dataset_version": ["the test split of eval prompts v2 has no records to use as prompts"]}
+    assert response.context["form"].errors == {
+        "dataset_version": ["the test split of eval prompts v2 has no records to use as prompts"]
+    }
     assert Study.objects.count() == 0
 
 
@@ -91,7 +98,9 @@ def test_detail_of_a_generating_study_polls_its_status(users, make_study):
     html = _client(users["product_manager"]).get(reverse("evaluation:study-detail", args=[study.pk])).content.decode()
     assert f'hx-get="{reverse("evaluation:study-status", args=[study.pk])}"' in html
     assert 'hx-trigger="every 2s"' in html
-    partial = _client(users["product_manager"]).get(reverse("evaluation:study-status", args=[study.pk]), HTTP_HX_REQUEST="true")
+    partial = _client(users["product_manager"]).get(
+        reverse("evaluation:study-status", args=[study.pk]), HTTP_HX_REQUEST="true"
+    )
     assert partial.status_code == 200
     assert 'id="study-progress"' in partial.content.decode()
 
@@ -116,7 +125,9 @@ def test_a_rater_may_label_a_vote_from_the_form(users, make_study, answer_studie
     comparison = showing_serve(study=study, rater=rater).comparison
     client.post(url, {"token": comparison.token, "choice": "tie", "label": "facts & figures", "time_spent_ms": "10"})
     second = showing_serve(study=study, rater=rater).comparison
-    response = client.post(url, {"token": second.token, "choice": "tie", "label": "style", "time_spent_ms": "10"}, follow=True)
+    response = client.post(
+        url, {"token": second.token, "choice": "tie", "label": "style", "time_spent_ms": "10"}, follow=True
+    )
     assert "unknown label" in response.content.decode()
     assert list(Vote.objects.values_list("label", flat=True)) == ["facts & figures"]
 
@@ -139,13 +150,21 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
     assert 'id="online-support"' in html and "No best-of-N picks in this period." in html
 
     source = feedback_source_create(workspace=open_study.workspace, name="Shop app", created_by=users["ml_engineer"])
-    picked = {"idempotency_key": "pick-1", "kind": "choice", "occurred_at": timezone.now().isoformat(), "chosen_index": 1,
-              "messages": [{"role": "user", "content": "Where is my parcel?"}],
-              "responses": [{"text": "Soon.", "model": "tiny-chat"}, {"text": "It left today.", "model": "support-tuned"}]}
+    picked = {
+        "idempotency_key": "pick-1",
+        "kind": "choice",
+        "occurred_at": timezone.now().isoformat(),
+        "chosen_index": 1,
+        "messages": [{"role": "user", "content": "Where is my parcel?"}],
+        "responses": [{"text": "Soon.", "model": "tiny-chat"}, {"text": "It left today.", "model": "support-tuned"}],
+    }
     assert feedback_events_ingest(source=source, events=[picked]).count("accepted") == 1
     html = client.get(url).content.decode()
     section = html[html.index('id="online-support"'):]
-    assert "<tr><td>support-tuned</td><td>1</td><td>1</td>\n    <td>100% <span class=\"muted\">[21–100%]</span></td>" in section
+    assert (
+        "<tr><td>support-tuned</td><td>1</td><td>1</td>\n    <td>100% <span class=\"muted\">[21–100%]</span></td>"
+        in section
+    )
     assert "<tr><td>tiny-chat</td><td>1</td><td>0</td>\n    <td>0% <span class=\"muted\">[0–79%]</span></td>" in section
     assert '<p class="figure" id="support-rate">100.0%</p>' in html
     assert '<strong id="support-interval">51.0% – 100.0%</strong>' in html
@@ -169,7 +188,9 @@ def test_the_printable_report_names_the_arms_for_result_readers_only(users, open
 
 
 def test_status_poll_reloads_the_page_once_generation_ends(users, open_study):
-    response = _client(users["product_manager"]).get(reverse("evaluation:study-status", args=[open_study.pk]), HTTP_HX_REQUEST="true")
+    response = _client(users["product_manager"]).get(
+        reverse("evaluation:study-status", args=[open_study.pk]), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert response["HX-Refresh"] == "true"
 
@@ -254,7 +275,9 @@ def test_the_form_proposes_the_newest_trained_model_against_its_base(users, tiny
     assert form["candidate"].value() == f"artifact:{tiny_artifact.pk}"
 
 
-def test_a_manager_marks_a_stale_study_failed_and_retries_it_from_its_page(users, make_study, django_capture_on_commit_callbacks):
+def test_a_manager_marks_a_stale_study_failed_and_retries_it_from_its_page(
+    users, make_study, django_capture_on_commit_callbacks
+):
     from evaluation.services.studies import STALE_AFTER
 
     study = make_study()
@@ -271,19 +294,29 @@ def test_a_manager_marks_a_stale_study_failed_and_retries_it_from_its_page(users
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(reverse("evaluation:study-transition", args=[study.pk, "retry"]))
     assert (Study.objects.get(pk=study.pk).status, len(callbacks)) == ("generating", 1)
-    assert _client(users["ml_engineer"]).post(reverse("evaluation:study-transition", args=[study.pk, "close"])).status_code == 404
+    assert (
+        _client(users["ml_engineer"]).post(reverse("evaluation:study-transition", args=[study.pk, "close"])).status_code
+        == 404
+    )
     assert client.post(reverse("evaluation:study-transition", args=[study.pk, "explode"])).status_code == 404
 
 
-def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, workspace, eval_version, tiny_base_model,
-                                                                     candidate_base_model, other_tiny_model_dir, answer_studies, api_for):
+def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(
+    users, workspace, eval_version, tiny_base_model, candidate_base_model, other_tiny_model_dir, answer_studies, api_for
+):
     from training.services.base_models import base_model_register
 
     third = base_model_register(workspace=workspace, name="tiny-chat-third", path=str(other_tiny_model_dir))
     client = _client(users["product_manager"])
-    form = {"name": "Three ways", "dataset_version": str(eval_version.pk), "baseline": f"base_model:{tiny_base_model.pk}",
-            "candidate": f"base_model:{candidate_base_model.pk}", "more_candidates": [f"base_model:{third.pk}"],
-            "votes_per_comparison": "1", "max_prompts": "4"}
+    form = {
+        "name": "Three ways",
+        "dataset_version": str(eval_version.pk),
+        "baseline": f"base_model:{tiny_base_model.pk}",
+        "candidate": f"base_model:{candidate_base_model.pk}",
+        "more_candidates": [f"base_model:{third.pk}"],
+        "votes_per_comparison": "1",
+        "max_prompts": "4",
+    }
     client.post(reverse("evaluation:study-list"), form)
     study = Study.objects.get()
     assert list(study.arms.order_by("-is_baseline", "name").values_list("name", flat=True)) == [
@@ -307,10 +340,14 @@ def test_a_three_arm_study_from_the_form_is_ranked_by_bradley_terry(users, works
     assert [r["votes"] for r in ranking] == [4, 8, 4]
 
 
-def test_the_form_offers_model_endpoints_as_arms(users, workspace, eval_version, tiny_base_model, django_capture_on_commit_callbacks):
+def test_the_form_offers_model_endpoints_as_arms(
+    users, workspace, eval_version, tiny_base_model, django_capture_on_commit_callbacks
+):
     from llm.services.endpoints import model_endpoint_create
 
-    endpoint = model_endpoint_create(workspace=workspace, name="hosted model", base_url="http://model.invalid/v1", model="m")
+    endpoint = model_endpoint_create(
+        workspace=workspace, name="hosted model", base_url="http://model.invalid/v1", model="m"
+    )
     client = _client(users["product_manager"])
     html = client.get(reverse("evaluation:study-list")).content.decode()
     assert f'<option value="endpoint:{endpoint.pk}">Acme support · hosted model</option>' in html
@@ -318,8 +355,9 @@ def test_the_form_offers_model_endpoints_as_arms(users, workspace, eval_version,
             "candidate": f"endpoint:{endpoint.pk}", "votes_per_comparison": "1", "max_prompts": "2"}
     with django_capture_on_commit_callbacks(execute=False):
         client.post(reverse("evaluation:study-list"), form)
-    assert list(Study.objects.get().arms.order_by("-is_baseline").values_list("name", "base_model_id", "endpoint_id")) == [
-        ("tiny-chat", tiny_base_model.pk, None), ("hosted model", None, endpoint.pk)]
+    assert list(
+        Study.objects.get().arms.order_by("-is_baseline").values_list("name", "base_model_id", "endpoint_id")
+    ) == [("tiny-chat", tiny_base_model.pk, None), ("hosted model", None, endpoint.pk)]
 
 
 def test_creating_a_study_from_an_uploaded_prompt_file(users, tiny_base_model, candidate_base_model, eval_version,
@@ -327,7 +365,9 @@ def test_creating_a_study_from_an_uploaded_prompt_file(users, tiny_base_model, c
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client = _client(users["product_manager"])
-    upload = SimpleUploadedFile("faq.jsonl", b'{"messages": [{"role": "user", "content": "Hello?"}]}\n', "application/jsonl")
+    upload = SimpleUploadedFile(
+        "faq.jsonl", b'{"messages": [{"role": "user", "content": "Hello?"}]}\n', "application/jsonl"
+    )
     form = {"name": "From a file", "dataset_version": str(eval_version.pk), "prompts_file": upload,
             "baseline": f"base_model:{tiny_base_model.pk}",
             "candidate": f"base_model:{candidate_base_model.pk}", "votes_per_comparison": "1", "max_prompts": "5"}
@@ -340,19 +380,25 @@ def test_creating_a_study_from_an_uploaded_prompt_file(users, tiny_base_model, c
     bad = SimpleUploadedFile("bad.jsonl", b"not json\n")
     html = client.post(reverse("evaluation:study-list"), {**form, "prompts_file": bad}).content.decode()
     assert "not JSON: Expecting value" in html
-    neither = client.post(reverse("evaluation:study-list"),
-                          {**{k: v for k, v in form.items() if k != "prompts_file"}, "dataset_version": ""}).content.decode()
+    neither = client.post(
+        reverse("evaluation:study-list"),
+        {**{k: v for k, v in form.items() if k != "prompts_file"}, "dataset_version": ""},
+    ).content.decode()
     assert "give the prompts either as a dataset version or as an upload, not both or neither" in neither
     assert Study.objects.count() == 1
 
 
-def test_the_form_offers_only_versions_with_test_prompts_and_starts_with_one(users, eval_version, sft_version, tiny_base_model):
+def test_the_form_offers_only_versions_with_test_prompts_and_starts_with_one(
+    users, eval_version, sft_version, tiny_base_model
+):
     html = _client(users["product_manager"]).get(reverse("evaluation:study-list")).content.decode()
     assert f'<option value="{eval_version.pk}" selected>Acme support · eval prompts v1 (4 test)</option>' in html
     assert "support v1" not in html  # 10 train and 2 validation prompts, no test: nothing a study could ask
 
 
-def test_the_form_starts_with_the_test_split_the_trained_model_learned_from(users, tiny_artifact, eval_version, workspace):
+def test_the_form_starts_with_the_test_split_the_trained_model_learned_from(
+    users, tiny_artifact, eval_version, workspace
+):
     from datahub.models import Record
     from datahub.services.records import records_bulk_create
 
@@ -361,7 +407,9 @@ def test_the_form_starts_with_the_test_split_the_trained_model_learned_from(user
         {"role": "user", "content": "Held out?"}, {"role": "assistant", "content": "Yes."}]}])
     held_out = Record.objects.filter(dataset=trained_on.dataset).order_by("-pk").first()
     entries = [(e.record_id, e.split, []) for e in trained_on.entries.all()] + [(held_out.pk, "test", [])]
-    newer = dataset_version_create(dataset=trained_on.dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE)
+    newer = dataset_version_create(
+        dataset=trained_on.dataset, entries=entries, operation=DatasetVersion.Operation.FREEZE
+    )
     html = _client(users["product_manager"]).get(reverse("evaluation:study-list")).content.decode()
     # The artifact learned from v1, which has no test split: the newest version with test prompts comes first instead.
     assert f'<option value="{newer.pk}" selected>' in html
@@ -373,7 +421,10 @@ def test_votes_a_rule_cast_are_said_so_with_the_rule_on_the_study_page_and_the_r
     from common.simulation import CLOSER_TO_REFERENCE
     from evaluation.selectors import study_report
 
-    pages = [reverse("evaluation:study-detail", args=[open_study.pk]), reverse("evaluation:study-report", args=[open_study.pk])]
+    pages = [
+        reverse("evaluation:study-detail", args=[open_study.pk]),
+        reverse("evaluation:study-report", args=[open_study.pk]),
+    ]
     for url in pages:
         assert 'id="simulated-votes"' not in _client(users["product_manager"]).get(url).content.decode()
     for rater in ("crowd_annotator", "staff_annotator"):
@@ -394,7 +445,9 @@ def test_the_feedback_dashboard_says_which_sources_are_simulated(users, workspac
 
     shop = feedback_source_create(workspace=workspace, name="Shop (demo)", simulated_by=CLOSER_TO_REFERENCE)
     real = feedback_source_create(workspace=workspace, name="Shop web")
-    html = _client(users["ml_engineer"]).get(f"{reverse('feedback:dashboard')}?workspace={workspace.pk}").content.decode()
+    html = (
+        _client(users["ml_engineer"]).get(f"{reverse('feedback:dashboard')}?workspace={workspace.pk}").content.decode()
+    )
     assert f'id="simulated-source-{shop.pk}"' in html and f'id="simulated-source-{real.pk}"' not in html
     assert "The events of Shop (demo) are simulated, not sent by people." in html
     assert html.count('<span class="badge">simulated</span>') == 1
