@@ -325,7 +325,8 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
     votes = demo_votes_simulate(study=study, rater=people[SIMULATED_RATER])
     report = study_report(study=study)
     rates = ", ".join(
-        f"{row['candidate']} {row['support_rate']:.0%}" for row in report["results"] if row["support_rate"] is not None
+        f"{row.candidate.name} {row.summary.support_rate:.0%}" for row in report.results
+        if row.summary.support_rate is not None
     )
     say(f"study {study.name!r}: the simulated rater (the answer closer to the reference reply) cast {votes} votes; "
         f"support rate {rates or 'not yet'}; each comparison waits for one more vote from a person")

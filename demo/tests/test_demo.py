@@ -93,9 +93,10 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
         expected = closer_to_reference(reference=references[comparison.prompt_id], first=comparison.left_answer.text,
                                        second=comparison.right_answer.text)
         assert vote.choice == {"first": "left", "second": "right", "tie": "tie"}[expected]
-    [result] = study_report(study=study)["results"]
-    assert f"support rate support-faq-tuned {result['support_rate']:.0%}" in printed
-    assert study_report(study=study)["simulated_votes"] == [{"rule": CLOSER_TO_REFERENCE, "votes": len(votes)}]
+    report = study_report(study=study)
+    [result] = report.results
+    assert f"support rate support-faq-tuned {result.summary.support_rate:.0%}" in printed
+    assert [(row["rule"], row["votes"]) for row in report.simulated_votes] == [(CLOSER_TO_REFERENCE, len(votes))]
 
     # The shop's feedback: simulated, and each like, dislike and pick is the rule's verdict on the models' real answers.
     source = FeedbackSource.objects.get(name="Lumen shop app (demo)")

@@ -142,9 +142,9 @@ def test_detail_shows_results_and_arms_to_a_result_reader_at_a_fixed_query_cost(
         vote_as_stored(comparison=comparison, rater=users["crowd_annotator"], choice=side)
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
-    # The same 20 queries with or without votes (the page, counts, results, metrics, judges, rater reliability, the
-    # export permission and the online support rate from production picks).
-    assert len(before) == len(after) == 20
+    # The same 21 queries with or without votes (the page, counts, results, metrics, judges, rater reliability, the
+    # votes a stated rule cast, the export permission and the online support rate from production picks).
+    assert len(before) == len(after) == 21
     html = response.content.decode()
     assert "baseline-arm" in html and "candidate-arm" in html and "tiny-chat-other" in html
     assert 'id="online-support"' in html and "No best-of-N picks in this period." in html
@@ -437,7 +437,8 @@ def test_votes_a_rule_cast_are_said_so_with_the_rule_on_the_study_page_and_the_r
         html = _client(users["product_manager"]).get(url).content.decode()
         assert "2 votes were cast by a simulated rater, not a person." in html
         assert "the answer closer to the team&#x27;s reference reply wins, by ROUGE-L F1" in html
-    assert study_report(study=open_study)["simulated_votes"] == [{"rule": CLOSER_TO_REFERENCE, "votes": 2}]
+    simulated = study_report(study=open_study).simulated_votes
+    assert [(row["rule"], row["votes"]) for row in simulated] == [(CLOSER_TO_REFERENCE, 2)]
 
 
 def test_the_feedback_dashboard_says_which_sources_are_simulated(users, workspace):
