@@ -12,7 +12,8 @@ from accounts.models import Membership, Workspace
 from annotation.models import Annotation, AnnotationProject, AnnotationTask, Review
 from common.simulation import CLOSER_TO_REFERENCE, closer_to_reference, liked_by_reference, picked_by_reference
 from datahub.models import DatasetVersion, Record
-from demo.loop import PRETRAIN_CONVERSATIONS, SIMULATED_RATER, _references, demo_base_model_build
+from demo.base_model import PRETRAIN_CONVERSATIONS, demo_base_model_build
+from demo.loop import SIMULATED_RATER, _references
 from evaluation.models import Answer, Comparison, Study, StudyPrompt, Vote
 from evaluation.selectors import study_report
 from feedback.models import FeedbackEvent, FeedbackSource

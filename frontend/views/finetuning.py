@@ -19,7 +19,7 @@ from finetuning.models import FineTuningJob
 from finetuning.selectors import job_checkpoints, job_events, job_object
 from finetuning.services.files import fine_tuning_file_create, fine_tuning_file_from_version
 from finetuning.services.jobs import BASE_LEARNING_RATE, fine_tuning_job_create
-from frontend.views.training import BaseModelChoiceField, VersionChoiceField
+from frontend.views.training_forms import BaseModelChoiceField, VersionChoiceField
 from training.access import LAUNCH, access_training_workspace
 from training.selectors import base_model_choices, dataset_version_choices, training_workspaces_for
 

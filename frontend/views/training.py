@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
-from datahub.models import Record
+from frontend.views.training_forms import BaseModelForm, RetryForm, RunForm
 from training.access import (
     LAUNCH,
     access_base_model,
@@ -27,17 +27,16 @@ from training.access import (
 )
 from training.models import TrainingRun
 from training.selectors import (
-    base_model_choices,
     base_model_list,
-    dataset_version_choices,
     dataset_version_newest_of_kind,
     model_artifact_list,
     training_run_checkpoints,
     training_run_list,
-    training_runs_compare,
     training_run_log_tail,
+    training_runs_compare,
     training_workspaces_for,
 )
+from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
 from training.services.base_models import base_model_register
 from training.services.chat_templates import (
     WARNING,
@@ -46,174 +45,20 @@ from training.services.chat_templates import (
     model_notes,
     template_facts_load,
 )
+from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.merging import model_artifact_merge_request
-from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
-from training.services.probes import PROBE_LIMIT
-from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
-from training.services.runs import METHOD_RECORD_KIND
-from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
+from training.services.runs import (
+    METHOD_RECORD_KIND,
+    training_run_cancel,
+    training_run_create,
+    training_run_preflight,
+    training_run_retry,
+)
 
 app_name = "training"
 
 RUNS_PER_PAGE = 25
 LIST_LIMIT = 50
-
-
-# ---------------------------------------------------------------- forms
-
-
-class VersionChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, version):
-        label = _("%(workspace)s / %(dataset)s v%(number)s (%(train)s train, %(validation)s validation)") % {
-            "workspace": version.dataset.workspace.name, "dataset": version.dataset.name, "number": version.number,
-            "train": version.counts.get("train", 0), "validation": version.counts.get("validation", 0)}
-        # The kind of records says which method can train on the version, before anyone picks one that cannot.
-        kind = getattr(version, "train_kind", None)
-        return f"{label} · {Record.Kind(kind).label}" if kind in Record.Kind.values else label
-
-
-class BaseModelChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, base_model):
-        return f"{base_model.workspace.name} / {base_model.name}"
-
-
-def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> None:
-    """One field per hyperparameter, with its recommended range as help text. `initial` (a run's values) prefills
-    them; without it, the defaults do, and max_length is left empty for the service to cap at the model's context."""
-    defaults = hyperparameter_defaults()
-    for spec in HYPERPARAMETERS:
-        value = (initial or {}).get(spec.name, defaults[spec.name])
-        if spec.kind is bool:
-            form.fields[spec.name] = forms.BooleanField(
-                label=spec.label, initial=value, required=False, help_text=spec.recommended
-            )
-            continue
-        field_class = forms.IntegerField if spec.kind is int else forms.FloatField
-        if initial is None and spec.name == "max_length":
-            value = None
-        placeholder = (
-            _("%(default)s or the model's context, if shorter") % {"default": defaults[spec.name]}
-            if value is None
-            else ""
-        )
-        form.fields[spec.name] = field_class(
-            label=spec.label, initial=value, min_value=spec.minimum, max_value=spec.maximum, required=False,
-            help_text=spec.recommended, widget=forms.NumberInput(attrs={"step": "any", "placeholder": placeholder}),
-        )
-
-
-class RunForm(forms.Form):
-    """The run's name, model, data and adapter, then one field per hyperparameter with its recommended range."""
-
-    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
-    # No blank choice: with one model or one version (the usual start) it is already chosen.
-    base_model = BaseModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Base model"))
-    dataset_version = VersionChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Dataset version"))
-    method = forms.ChoiceField(
-        choices=TrainingRun.Method.choices,
-        initial=TrainingRun.Method.SFT,
-        label=gettext_lazy("Method"),
-        help_text=gettext_lazy(
-            "SFT learns conversations; DPO learns from chosen/rejected pairs; KTO from "
-            "answers marked liked or disliked. The version's records must be of that kind."
-        ),
-    )
-    adapter = forms.ChoiceField(
-        choices=TrainingRun.Adapter.choices,
-        initial=TrainingRun.Adapter.LORA,
-        label=gettext_lazy("Adapter"),
-        help_text=gettext_lazy(
-            "LoRA: small trainable matrices on every linear layer, base frozen. QLoRA: "
-            "the same on a 4-bit base, for a quarter of the weight memory. Prompt "
-            "tuning: learned virtual tokens only. Full: every weight (most memory)."
-        ),
-    )
-
-    def __init__(self, *args, workspace_ids, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = base_model_choices(workspace_ids=workspace_ids)
-        self.fields["dataset_version"].queryset = dataset_version_choices(workspace_ids=workspace_ids)
-        _hyperparameter_fields_add(self, initial=None)
-
-    override_memory = forms.BooleanField(
-        required=False,
-        label=gettext_lazy("Launch even if the memory estimate exceeds the training device"),
-        help_text=gettext_lazy(
-            "The estimate is conservative; a run that does not fit stops with an out-of-memory error."
-        ),
-    )
-    probe_prompts = forms.CharField(
-        required=False,
-        label=gettext_lazy("Probe prompts"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy(
-            "One prompt per line. The base model answers them before training and the trained model after "
-            "it (greedy, same settings); the answers are shown side by side on the run page."
-        ),
-    )
-    probe_test_count = forms.IntegerField(
-        required=False, min_value=0, max_value=PROBE_LIMIT, initial=0, label=gettext_lazy("Probe with test prompts"),
-        help_text=gettext_lazy("Also probe with the first N prompts of the version's test split."))
-
-    def hyperparameters(self) -> dict:
-        return {
-            spec.name: self.cleaned_data[spec.name]
-            for spec in HYPERPARAMETERS
-            if self.cleaned_data.get(spec.name) is not None
-        }
-
-    def probe_prompts_list(self) -> list[str]:
-        return [line.strip() for line in (self.cleaned_data.get("probe_prompts") or "").splitlines() if line.strip()]
-
-    def hyperparameter_fields(self):
-        return [self[spec.name] for spec in HYPERPARAMETERS]
-
-    def probe_fields(self):
-        return [self["probe_prompts"], self["probe_test_count"]]
-
-    def setup_fields(self):
-        return [self[name] for name in ("name", "base_model", "dataset_version", "method", "adapter")]
-
-
-class RetryForm(forms.Form):
-    """A retry of a finished run: a new name, the run's hyperparameters to edit, and whether to resume."""
-
-    name = forms.CharField(max_length=200, required=False, label=gettext_lazy("Name"),
-                           help_text=gettext_lazy("Left empty: the old name with “(retry)”."))
-    resume = forms.BooleanField(required=False, label=gettext_lazy("Continue from the last checkpoint"))
-    override_memory = RunForm.base_fields["override_memory"]
-
-    def __init__(self, *args, run, **kwargs):
-        super().__init__(*args, **kwargs)
-        _hyperparameter_fields_add(self, initial=run.hyperparameters)
-
-    def hyperparameters(self) -> dict:
-        return {
-            spec.name: self.cleaned_data[spec.name]
-            for spec in HYPERPARAMETERS
-            if self.cleaned_data.get(spec.name) is not None
-        }
-
-    def hyperparameter_fields(self):
-        return [self[spec.name] for spec in HYPERPARAMETERS]
-
-
-class BaseModelForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=None, empty_label=None, label=gettext_lazy("Workspace"))
-    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
-    path = forms.CharField(
-        max_length=500,
-        label=gettext_lazy("Path on the server"),
-        help_text=gettext_lazy(
-            "A model directory with config.json, weights and tokenizer: absolute, under "
-            "one of the model roots the operator allows, or relative to this workspace's "
-            "storage."
-        ),
-    )
-
-    def __init__(self, *args, workspaces, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["workspace"].queryset = workspaces
 
 
 def _add_service_error(form: forms.Form, exc: ApplicationError) -> None:

@@ -17,7 +17,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role, Workspace
-from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, PRETRAIN_STEPS, demo_loop_run, model_roots_allow
+from demo.base_model import PRETRAIN_STEPS, model_roots_allow
+from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, demo_loop_run
 
 
 class Command(BaseCommand):
