@@ -2,7 +2,15 @@
 
 from django.db.models import Count, QuerySet
 
-from augmentation.models import AugmentationCandidate, AugmentationRun, GradingRun, MixRun, RecordGrade, SynonymTable
+from augmentation.models import (
+    AugmentationCandidate,
+    AugmentationRun,
+    GradingRun,
+    JobStatus,
+    MixRun,
+    RecordGrade,
+    SynonymTable,
+)
 
 HISTOGRAM_BINS = 10
 
@@ -40,6 +48,17 @@ def candidate_summary(*, run: AugmentationRun) -> dict:
 
 def mix_runs_of_dataset(*, dataset) -> QuerySet:
     return MixRun.objects.filter(dataset=dataset).select_related("result_version").order_by("-created_at", "-pk")
+
+
+def augmentation_work_under_way(*, dataset, limit: int) -> list[str]:
+    """The dataset's queued or running augmentation and mix runs, in words, for the dataset's in-use check (datahub)."""
+    running = [JobStatus.QUEUED, JobStatus.RUNNING]
+    augmenting = AugmentationRun.objects.filter(version__dataset=dataset, status__in=running)
+    mixing = MixRun.objects.filter(dataset=dataset, status__in=running)
+    return (
+        [f"augmentation run {pk} ({status})" for pk, status in augmenting.values_list("pk", "status")[:limit]]
+        + [f"mix run {pk} ({status})" for pk, status in mixing.values_list("pk", "status")[:limit]]
+    )
 
 
 def grading_runs_of_source(*, source) -> QuerySet:

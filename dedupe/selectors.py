@@ -13,6 +13,13 @@ def dedupe_runs_for_dataset(*, dataset: Dataset) -> QuerySet[DedupeRun]:
             .order_by("-created_at", "-pk"))
 
 
+def dedupe_runs_under_way(*, dataset: Dataset, limit: int) -> list[str]:
+    """The dataset's queued or running dedupe runs, in words, for the dataset's in-use check (datahub)."""
+    under_way = [DedupeRun.Status.QUEUED, DedupeRun.Status.RUNNING]
+    rows = DedupeRun.objects.filter(dataset=dataset, status__in=under_way).values_list("pk", "status")[:limit]
+    return [f"dedupe run {pk} ({status})" for pk, status in rows]
+
+
 def dedupe_run_pairs(
     *, run: DedupeRun, duplicates_only: bool = False, leakage_only: bool = False
 ) -> QuerySet[DedupePair]:

@@ -429,3 +429,9 @@ def _seeded_entries(run: DedupeRun, dropped: set[int], *, seed: int, ratios: dic
              if kept_id is not None and kept_id != record_id]
     keys = group_keys(rows, links)
     return split_entries([pk for pk, _, _ in rows if pk not in dropped], keys, seed=seed, ratios=ratios)
+
+
+def dedupe_runs_of_dataset_delete(*, dataset: Dataset) -> None:
+    """Delete the dataset's dedupe runs with their pairs, clusters and decisions; called by datahub's dataset_delete
+    inside its transaction, after it has checked that none is under way."""
+    DedupeRun.objects.filter(dataset=dataset).delete()

@@ -328,3 +328,13 @@ def augmentation_run_retry(*, run: AugmentationRun, actor=None, run_in_backgroun
 
         transaction.on_commit(lambda: augmentation_run_execute_task.enqueue(run_id=run.pk))
     return run
+
+
+def augmentation_of_dataset_delete(*, dataset) -> None:
+    """Delete the augmentation and mix runs made on the dataset and the grades of its records; called by datahub's
+    dataset_delete inside its transaction, after it has checked that nothing is under way."""
+    from augmentation.models import MixRun, RecordGrade
+
+    AugmentationRun.objects.filter(version__dataset=dataset).delete()
+    MixRun.objects.filter(dataset=dataset).delete()
+    RecordGrade.objects.filter(record__dataset=dataset).delete()

@@ -97,8 +97,8 @@ def dataset_users(*, dataset: Dataset) -> list[str]:
     """What keeps the dataset from being deleted, in words ("training run 'faq-lora' (v2)"): whatever uses one of its
     versions (training runs, model artifacts, studies, annotation projects, another dataset's version derived from
     one), and work still under way on it (an import, a dedupe, augmentation or mix run). Empty: it can go."""
-    from augmentation.models import AugmentationRun, JobStatus, MixRun
-    from dedupe.models import DedupeRun
+    from augmentation.selectors import augmentation_work_under_way
+    from dedupe.selectors import dedupe_runs_under_way
 
     users: list[str] = []
     versions = DatasetVersion.objects.filter(dataset=dataset)
@@ -119,17 +119,9 @@ def dataset_users(*, dataset: Dataset) -> list[str]:
             "file_name", "status"
         )[:USERS_NAMED]
     ]
-    users += [f"dedupe run {pk} ({status})" for pk, status in
-              DedupeRun.objects.filter(dataset=dataset, status__in=under_way).values_list("pk", "status")[:USERS_NAMED]]
-    running = [JobStatus.QUEUED, JobStatus.RUNNING]
-    users += [
-        f"augmentation run {pk} ({status})"
-        for pk, status in AugmentationRun.objects.filter(version__dataset=dataset, status__in=running).values_list(
-            "pk", "status"
-        )[:USERS_NAMED]
-    ]
-    users += [f"mix run {pk} ({status})" for pk, status in
-              MixRun.objects.filter(dataset=dataset, status__in=running).values_list("pk", "status")[:USERS_NAMED]]
+    # Work of the apps built on datahub, asked of each through its own selectors.
+    users += dedupe_runs_under_way(dataset=dataset, limit=USERS_NAMED)
+    users += augmentation_work_under_way(dataset=dataset, limit=USERS_NAMED)
     return users
 
 
@@ -141,8 +133,8 @@ def dataset_delete(*, dataset: Dataset, deleted_by=None, reason: dict | None = N
     trained a model or feeds a study stays. The dataset row is locked first, so nothing new can start on it meanwhile;
     records go in set-based statements, never loaded one by one. The uploaded files go after the commit.
     """
-    from augmentation.models import AugmentationRun, MixRun, RecordGrade
-    from dedupe.models import DedupeRun
+    from augmentation.services.runs import augmentation_of_dataset_delete
+    from dedupe.services import dedupe_runs_of_dataset_delete
 
     locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
     if locked is None:
@@ -153,10 +145,8 @@ def dataset_delete(*, dataset: Dataset, deleted_by=None, reason: dict | None = N
                                where="dataset", code="in_use", extra={"used_by": users})
     counts = {"records": Record.objects.filter(dataset=locked).count(), "versions": locked.versions.count()}
     version_ids = list(locked.versions.values_list("pk", flat=True))
-    AugmentationRun.objects.filter(version_id__in=version_ids).delete()
-    DedupeRun.objects.filter(dataset=locked).delete()
-    MixRun.objects.filter(dataset=locked).delete()
-    RecordGrade.objects.filter(record__dataset=locked).delete()
+    augmentation_of_dataset_delete(dataset=locked)
+    dedupe_runs_of_dataset_delete(dataset=locked)
     _rows_delete(VersionRecord.objects.filter(version_id__in=version_ids))
     DatasetVersion.objects.filter(pk__in=version_ids).update(parent=None)
     DatasetVersion.objects.filter(pk__in=version_ids).delete()
