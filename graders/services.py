@@ -146,3 +146,22 @@ def grader_bench(*, workspace: Workspace, graders: list[Grader], definitions: li
                          "parts": per_grader[index].parts} for per_grader in grades]}
             for index, (answer, item) in enumerate(zip(answers, items))]
     return {"graders": [definition["name"] for definition in all_definitions], "rows": rows}
+
+
+def reward_definitions(*, graders: list[Grader]) -> list[dict]:
+    """The definitions a training run copies to reward its completions: only graders the runner can call on its own
+    (no model judge, no embedding similarity, which need the platform), with distinct names."""
+    from graders.grading.definitions import RUNNER_KINDS
+
+    definitions, names = [], set()
+    for grader in graders:
+        unsupported = sorted(definition_kinds(grader.definition) - set(RUNNER_KINDS))
+        if unsupported:
+            raise ApplicationError(
+                f"grader {grader.name!r} uses {unsupported[0]}, which needs the platform; a training run can reward "
+                f"with {', '.join(RUNNER_KINDS)} graders (text_similarity without cosine)", where="graders")
+        if grader.name in names:
+            raise ApplicationError(f"grader {grader.name!r} is named twice", where="graders")
+        names.add(grader.name)
+        definitions.append(grader.definition)
+    return definitions

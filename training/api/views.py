@@ -44,7 +44,7 @@ def _number_param(request, name: str) -> int | None:
 
 def _hyperparameters_schema() -> dict:
     """The OpenAPI object of a run's hyperparameters, from their one declaration (training.runner.config)."""
-    kinds = {bool: "boolean", int: "integer", float: "number"}
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
     properties = {}
     for spec in hyperparameter_fields():
         meta = spec.metadata
@@ -52,6 +52,8 @@ def _hyperparameters_schema() -> dict:
         properties[spec.name] = {"type": kinds[spec.type], "default": spec.default, "description": described}
         if meta["minimum"] is not None:
             properties[spec.name] |= {"minimum": meta["minimum"], "maximum": meta["maximum"]}
+        if meta.get("choices"):
+            properties[spec.name] |= {"enum": list(meta["choices"])}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 

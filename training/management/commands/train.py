@@ -13,13 +13,17 @@ from training.services.execution import training_run_supervise
 from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.runs import training_run_create
 
+TEXT_SETTINGS = {spec.name for spec in HYPERPARAMETERS if spec.kind is str}
 
-def setting_parse(text: str) -> tuple[str, float | int]:
-    """"learning_rate=5e-5" → ("learning_rate", 5e-05), "packing=true" → ("packing", True); the service checks names
-    and ranges."""
+
+def setting_parse(text: str) -> tuple[str, float | int | str]:
+    """"learning_rate=5e-5" → ("learning_rate", 5e-05), "packing=true" → ("packing", True), "loss_type=dapo" →
+    ("loss_type", "dapo"); the service checks names and ranges."""
     name, separator, value = text.partition("=")
     if not separator or not name.strip():
         raise CommandError(f"--set: expected name=value, not {text!r}")
+    if name.strip() in TEXT_SETTINGS:
+        return name.strip(), value.strip()
     try:
         number = json.loads(value)
     except json.JSONDecodeError as exc:
@@ -33,6 +37,8 @@ def settings_help() -> str:
     for spec in HYPERPARAMETERS:
         if spec.kind is bool:
             allowed = "true or false"
+        elif spec.kind is str:
+            allowed = " or ".join(spec.choices)
         elif spec.kind is int:
             allowed = f"{spec.minimum} to {spec.maximum}"
         else:
