@@ -33,3 +33,13 @@ def grader_bench_workspaces(*, user) -> QuerySet[Workspace]:
     """Workspaces where the user may try graders on the bench."""
     return scope_to_capability(Workspace.objects.all(), user=user, capability=VIEW, workspace_path="pk").order_by(
         "name")
+
+
+def graders_in(*, workspace_ids: list[int]) -> QuerySet[Grader]:
+    """The graders of these workspaces (already permission-scoped by the caller), for a launch form's choice."""
+    return Grader.objects.filter(workspace_id__in=workspace_ids).select_related("workspace").order_by(
+        "workspace__name", "name", "pk")
+
+
+def grader_named(*, workspace: Workspace, name: str) -> Grader | None:
+    return Grader.objects.filter(workspace=workspace, name=name).first()

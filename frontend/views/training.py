@@ -163,6 +163,7 @@ def run_new_view(request):
                 created_by=request.user,
                 probe_prompts=form.probe_prompts_list(),
                 probe_test_count=form.cleaned_data.get("probe_test_count") or 0,
+                graders=list(form.cleaned_data.get("graders") or []),
             )
         except ApplicationError as exc:
             _add_service_error(form, exc)

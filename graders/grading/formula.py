@@ -11,7 +11,7 @@ import math
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": math.floor, "ceil": math.ceil, "exp": math.exp,
              "sqrt": math.sqrt, "log": math.log}
 OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-             ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.BitXor: lambda a, b: a ** b}
+             ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 FORMULA_MAX_CHARS = 1000
 
 
@@ -26,7 +26,8 @@ def formula_parse(text: str) -> ast.Expression:
     if len(text) > FORMULA_MAX_CHARS:
         raise FormulaError(f"the formula is {len(text)} characters; the limit is {FORMULA_MAX_CHARS}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # ^ means power in OpenAI's formulas; as Python's ** it also binds tighter than + and *.
+        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except SyntaxError as error:
         raise FormulaError(f"not a formula: {error.msg} at column {error.offset}") from error
     for node in ast.walk(tree):

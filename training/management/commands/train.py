@@ -10,6 +10,7 @@ from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from training.models import BaseModel, TrainingRun
 from training.services.execution import training_run_supervise
+from graders.selectors import grader_named
 from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.runs import training_run_create
 
@@ -52,7 +53,7 @@ def _flag_for(where: str) -> str:
     if where.startswith("hyperparameters."):
         return "--set " + where.removeprefix("hyperparameters.")
     return {"dataset_version": "--dataset/--version", "base_model": "--base-model", "memory": "--override-memory",
-            "probe_prompts": "--probe", "probe_test_count": "--probe-test"}.get(
+            "probe_prompts": "--probe", "probe_test_count": "--probe-test", "graders": "--grader"}.get(
         where, f"--{where}")
 
 
@@ -69,7 +70,7 @@ def probes_write(out, run: TrainingRun) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Launch a training run (SFT, DPO or KTO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model "
+        "Launch a training run (SFT, DPO, KTO or GRPO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model "
         "on "
         "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
         "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
@@ -95,6 +96,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained"
         )
+        parser.add_argument("--grader", action="append", default=[], metavar="NAME",
+                            help="GRPO: a grader of the workspace (by name) that rewards the answers, repeatable")
         parser.add_argument("--override-memory", action="store_true",
                             help="launch even when the memory estimate exceeds the training device")
         parser.add_argument(
@@ -128,6 +131,12 @@ class Command(BaseCommand):
                 f"in workspace {workspace.name!r}"
             )
         hyperparameters = dict(setting_parse(text) for text in options["set"])
+        graders = []
+        for grader_name in options["grader"]:
+            grader = grader_named(workspace=workspace, name=grader_name)
+            if grader is None:
+                raise CommandError(f"--grader: no grader named {grader_name!r} in workspace {workspace.name!r}")
+            graders.append(grader)
         try:
             with transaction.atomic():
                 run = training_run_create(
@@ -141,6 +150,7 @@ class Command(BaseCommand):
                     override_memory=options["override_memory"],
                     probe_prompts=options["probe"],
                     probe_test_count=options["probe_test"],
+                    graders=graders,
                 )
         except ApplicationError as exc:
             raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
