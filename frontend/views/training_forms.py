@@ -49,8 +49,8 @@ def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> Non
             )
             continue
         if spec.kind is str:
-            form.fields[spec.name] = forms.ChoiceField(
-                label=spec.label, initial=value, required=False, help_text=spec.recommended,
+            form.fields[spec.name] = forms.TypedChoiceField(
+                label=spec.label, initial=value, required=False, help_text=spec.recommended, empty_value=None,
                 choices=[(choice, choice) for choice in spec.choices],
             )
             continue
