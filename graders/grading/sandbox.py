@@ -164,7 +164,8 @@ def _answer(output: bytes) -> tuple[str | None, dict | None]:
     return (None, answer) if isinstance(answer, dict) else ("the grader's process wrote no readable result", None)
 
 
-def python_grade(source: str, sample: dict, item: dict, *, limits: SandboxLimits = SandboxLimits()) -> tuple[float, str]:
+def python_grade(source: str, sample: dict, item: dict, *,
+                 limits: SandboxLimits = SandboxLimits()) -> tuple[float, str]:
     """(score, reason) of one sample; see python_grade_many."""
     return python_grade_many(source, [(sample, item)], limits=limits)[0]
 

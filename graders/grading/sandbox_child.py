@@ -106,7 +106,8 @@ def main() -> None:
         try:
             results.append({"score": _number(grade(sample, item))})
         except BaseException as error:  # noqa: BLE001
-            lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<grader>"]
+            frames = traceback.extract_tb(error.__traceback__)
+            lines = [frame.lineno for frame in frames if frame.filename == "<grader>"]
             where = f" (line {lines[-1]})" if lines else ""
             results.append({"error": f"{type(error).__name__}: {error}{where}"})
     out.write(json.dumps({"results": results}) + "\n")

@@ -74,7 +74,8 @@ def test_bench_scores_saved_and_unsaved_graders_with_reasons(users, api_for, wor
     foreign = grader_create(workspace=other_workspace, name="foreign", definition=CONTAINS)
     client = api_for(users["product_manager"])
     body = {"workspace": workspace.pk, "graders": [saved.pk], "definitions": [
-        {"type": "python", "name": "sneaky", "source": "def grade(sample, item):\n    return len(open('/etc/passwd').read())\n"},
+        {"type": "python", "name": "sneaky",
+         "source": "def grade(sample, item):\n    return len(open('/etc/passwd').read())\n"},
         {"type": "multi", "name": "mix", "calculate_output": "0.5 * c + 0.5 * f", "graders": {
             "c": CONTAINS, "f": {"type": "text_similarity", "evaluation_metric": "fuzzy_match"}}},
     ], "samples": [{"answer": "Your ORDER is on its way", "reference": "order"}, {"answer": "hi", "reference": "hi"}]}
@@ -110,8 +111,9 @@ def test_bench_asks_a_model_judge_through_the_llm_client_and_caches_it(users, ap
     listener = make_listener(answer=judge)
     outbound_allow(listener.address)
     model_endpoint_create(workspace=workspace, name="judge", base_url=f"{listener.url}/v1", model="judge")
-    body = {"workspace": workspace.pk, "definitions": [{"type": "score_model", "name": "rubric", "model": "judge",
-                                                        "input": [{"role": "user", "content": "{{sample.output_text}}"}]}],
+    rubric = {"type": "score_model", "name": "rubric", "model": "judge",
+              "input": [{"role": "user", "content": "{{sample.output_text}}"}]}
+    body = {"workspace": workspace.pk, "definitions": [rubric],
             "samples": [{"answer": "fine", "reference": "fine"}]}
     client = api_for(users["ml_engineer"])
     for _ in range(2):

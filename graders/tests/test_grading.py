@@ -49,8 +49,9 @@ def test_a_judges_score_is_parsed_robustly(reply, expected):
 
 
 def test_score_model_asks_with_the_filled_rubric_and_survives_a_failing_judge():
+    rubric = "A: {{sample.output_text}} R: {{item.reference}}"
     definition = definition_check({"type": "score_model", "name": "judge", "model": "m", "range": [0, 10],
-                                   "input": [{"role": "user", "content": "A: {{sample.output_text}} R: {{item.reference}}"}]})
+                                   "input": [{"role": "user", "content": rubric}]})
     asked = []
 
     def ask(grader, messages):

@@ -51,8 +51,9 @@ def test_errors_are_shown_beside_the_definition(browser, users, workspace):
 @pytest.mark.parametrize("who,status", [("product_manager", 404), ("crowd_annotator", 404), ("outsider", 400)])
 def test_only_launchers_create_graders_in_their_workspace(who, status, browser, users, workspace):
     client = browser(users[who])
+    definition = '{"type": "string_check", "operation": "eq"}'
     response = client.post(reverse("graders:grader-create"), {"workspace": workspace.pk, "name": "x",
-                                                              "definition": '{"type": "string_check", "operation": "eq"}'})
+                                                              "definition": definition})
     assert response.status_code == status  # the outsider may save graders, in their own workspace only
     assert Grader.objects.count() == 0
 

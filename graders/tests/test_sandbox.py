@@ -140,8 +140,9 @@ def test_the_outer_layers_hold_without_the_audit_hook(listening_socket):
         pytest.skip("this kernel gives no network namespace; the audit hook is the network barrier")
     # A plain interpreter under the sandbox's process limits and namespace, without the hook or the dropped root.
     connect = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), "
-                                           "timeout=1)\n    print('connected')\nexcept OSError as e:\n    print(e.errno)"],
+        [sys.executable, "-I", "-S", "-c",
+         f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+         "    print('connected')\nexcept OSError as e:\n    print(e.errno)"],
         capture_output=True, text=True, timeout=30, check=False,
         preexec_fn=_limit_child(SandboxLimits(), "/tmp", network_namespace=True))
     assert connect.stdout.strip() == "101"  # ENETUNREACH: the namespace has no network

@@ -70,10 +70,9 @@ def probes_write(out, run: TrainingRun) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Launch a training run (SFT, DPO, KTO or GRPO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model "
-        "on "
-        "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
-        "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
+        "Launch a training run (SFT, DPO, KTO or GRPO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base "
+        "model on a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process "
+        "with its progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
         "--override-memory."
     )
 
