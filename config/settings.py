@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "finetuning",
     "frontend",
     "demo",
+    "graders",
 ]
 
 MIDDLEWARE = [

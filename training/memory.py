@@ -11,6 +11,9 @@ T = tokens per micro-batch (batch × max length; packing fills every row to max 
     activations  with gradient checkpointing L·T·H·2 + T·(12H + 8M); without ≈ L·T·(12H + 8M)
     logits       T·V·10, or ≈0 with TRL's chunked loss
     DPO / KTO    T counts both sequences of a pair; the reference weights P·2 are added unless PEFT
+    GRPO         T = completions per micro-batch × (prompt + completion length); the reference weights P·2 are added
+                 unless PEFT or β = 0; generating keeps a KV cache of 2·L·K·G·(prompt + completion)·2 bytes for the G
+                 completions sampled at once (TRL: batch × gradient accumulation), counted with the activations
     overhead     runtime context, then × a fragmentation factor
 """
 
@@ -23,7 +26,7 @@ RUNTIME_CONTEXT_GIB = 0.75  # CUDA context, cuBLAS workspaces, the allocator's f
 FRAGMENTATION_FACTOR = 1.10  # the caching allocator never packs perfectly
 PROMPT_TUNING_VIRTUAL_TOKENS = 20
 
-METHODS = ("sft", "dpo", "kto")
+METHODS = ("sft", "dpo", "kto", "grpo")
 ADAPTERS = ("full", "lora", "qlora", "prompt_tuning")
 PREFERENCE_METHODS = ("dpo", "kto")
 
@@ -119,6 +122,9 @@ def memory_estimate(
     optimizer_bytes_per_parameter: float | None = None,
     runtime_context_gib: float = RUNTIME_CONTEXT_GIB,
     fragmentation_factor: float = FRAGMENTATION_FACTOR,
+    completion_length: int = 0,
+    generation_batch: int = 0,
+    kl_reference: bool = True,
 ) -> MemoryEstimate:
     """Peak memory of one device training `shape` with the given method and adapter.
 
@@ -126,7 +132,8 @@ def memory_estimate(
     runner does on a bf16 GPU), False is mixed precision (fp32 master weights, P·6 + P·12).
     `optimizer_bytes_per_parameter` replaces Adam's 8 (or 4) bytes, e.g. 2 for 8-bit Adam. `chunked_logits` is TRL
     1.16's default loss, which never materialises the full logits tensor. Raises ValueError for an unknown method or
-    adapter.
+    adapter. GRPO: `completion_length` tokens generated per completion, `generation_batch` completions generated at
+    once, `kl_reference` whether a reference model is kept (β > 0).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -134,6 +141,8 @@ def memory_estimate(
         raise ValueError(f"unknown adapter {adapter!r}; known: {', '.join(ADAPTERS)}")
     p = shape.parameters
     h, m = shape.hidden, shape.intermediate
+    if method == "grpo":
+        sequence_length += completion_length
     tokens = batch_size * sequence_length * (2 if method in PREFERENCE_METHODS else 1)
 
     if adapter == "full":
@@ -156,7 +165,7 @@ def memory_estimate(
             PROMPT_TUNING_VIRTUAL_TOKENS * h if adapter == "prompt_tuning" else shape.lora_parameters(lora_r)
         )
         trainable = trainable_count * 16
-    if method in PREFERENCE_METHODS and adapter == "full":
+    if adapter == "full" and (method in PREFERENCE_METHODS or (method == "grpo" and kl_reference)):
         # Without an adapter to switch off, the reference model is a second copy of the weights.
         weights += p * 2
 
@@ -164,6 +173,9 @@ def memory_estimate(
         activations = shape.layers * tokens * h * 2 + tokens * (12 * h + 8 * m)
     else:
         activations = shape.layers * tokens * (12 * h + 8 * m)
+    if method == "grpo":
+        # The generations' KV cache: keys and values of every layer for every token, in bf16.
+        activations += 2 * shape.layers * shape.kv_dim * max(generation_batch, batch_size) * sequence_length * 2
     logits = 0 if chunked_logits else tokens * shape.vocab * 10
 
     subtotal = weights + trainable + activations + logits + runtime_context_gib * GIB

@@ -39,6 +39,7 @@ class TrainingRun(TimeStampedModel):
         SFT = "sft", "SFT"
         DPO = "dpo", "DPO"
         KTO = "kto", "KTO"
+        GRPO = "grpo", "GRPO"
 
     class Adapter(models.TextChoices):
         FULL = "full", _("Full")
@@ -85,6 +86,9 @@ class TrainingRun(TimeStampedModel):
                               help_text='the probe set: [{"messages": [...], "prompt", "base": answer or null, '
                                         '"trained": answer or null}]; see training.services.probes')
     probe_error = models.TextField(blank=True, help_text="why the probe set could not be answered, when it could not")
+    reward_graders = models.JSONField(default=list, blank=True,
+                                      help_text="GRPO: the graders' checked definitions, copied when the run was "
+                                                "launched (graders.grading.definitions)")
     warnings = models.JSONField(
         default=list,
         blank=True,

@@ -63,14 +63,23 @@ def training_run_metric_points(*, run: TrainingRun, after_id: int = 0, limit: in
     return list(MetricPoint.objects.filter(run=run, pk__gt=after_id).order_by("pk")[:limit])
 
 
-CHART_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins", "learning_rate")
+CHART_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins", "learning_rate",
+                 # GRPO: the mean reward, the KL to the reference, completion lengths and the share cut at the limit
+                 "reward", "kl", "completions/mean_length", "completions/clipped_ratio")
+
+
+def _grader_reward(name: str) -> bool:
+    """GRPO's reward of one grader, as TRL logs it: rewards/<grader>/mean."""
+    return name.startswith("rewards/") and name.endswith("/mean")
 
 
 def metric_series(points: list[MetricPoint], names: tuple[str, ...] = CHART_METRICS) -> dict[str, dict[str, list]]:
-    """{"loss": {"step": [...], "value": [...]}, ...}: the chart's traces, one per metric present."""
+    """{"loss": {"step": [...], "value": [...]}, ...}: the chart's traces, one per metric present (and each GRPO
+    grader's reward when the chart's metrics are asked for)."""
     series: dict[str, dict[str, list]] = {}
     for point in points:
-        for name in names:
+        graders = sorted(name for name in point.values if _grader_reward(name)) if names is CHART_METRICS else []
+        for name in (*names, *graders):
             value = point.values.get(name)
             if isinstance(value, (int, float)):
                 trace = series.setdefault(name, {"step": [], "value": []})

@@ -163,6 +163,7 @@ def run_new_view(request):
                 created_by=request.user,
                 probe_prompts=form.probe_prompts_list(),
                 probe_test_count=form.cleaned_data.get("probe_test_count") or 0,
+                graders=list(form.cleaned_data.get("graders") or []),
             )
         except ApplicationError as exc:
             _add_service_error(form, exc)
@@ -177,7 +178,9 @@ def _method_and_version_initial(form: RunForm, *, asked_version: str | None, ask
     fit, or the newest version that fits the method asked for (SFT by default), or else the newest version and its
     method."""
     versions = list(form.fields["dataset_version"].queryset)
-    method_of_kind = {kind: method for method, kind in METHOD_RECORD_KIND.items()}
+    method_of_kind = {}
+    for method, kind in METHOD_RECORD_KIND.items():
+        method_of_kind.setdefault(kind, method)  # conversations: SFT, not GRPO, unless asked for
     chosen = next((v for v in versions if str(v.pk) == asked_version), None)
     if chosen is None:
         method = asked_method if asked_method in TrainingRun.Method.values else TrainingRun.Method.SFT
@@ -186,6 +189,8 @@ def _method_and_version_initial(form: RunForm, *, asked_version: str | None, ask
         )
     if chosen is None:
         return {}
+    if asked_method in METHOD_RECORD_KIND and METHOD_RECORD_KIND[asked_method] == chosen.train_kind:
+        return {"dataset_version": chosen.pk, "method": asked_method}
     return {"dataset_version": chosen.pk, "method": method_of_kind.get(chosen.train_kind, TrainingRun.Method.SFT)}
 
 

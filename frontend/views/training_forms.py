@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from datahub.models import Record
+from graders.selectors import graders_in
 from training.models import TrainingRun
 from training.selectors import (
     base_model_choices,
@@ -31,6 +32,11 @@ class BaseModelChoiceField(forms.ModelChoiceField):
         return f"{base_model.workspace.name} / {base_model.name}"
 
 
+class GraderChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, grader):
+        return f"{grader.workspace.name} / {grader.name} ({grader.get_kind_display()})"
+
+
 def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> None:
     """One field per hyperparameter, with its recommended range as help text. `initial` (a run's values) prefills
     them; without it, the defaults do, and max_length is left empty for the service to cap at the model's context."""
@@ -40,6 +46,12 @@ def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> Non
         if spec.kind is bool:
             form.fields[spec.name] = forms.BooleanField(
                 label=spec.label, initial=value, required=False, help_text=spec.recommended
+            )
+            continue
+        if spec.kind is str:
+            form.fields[spec.name] = forms.TypedChoiceField(
+                label=spec.label, initial=value, required=False, help_text=spec.recommended, empty_value=None,
+                choices=[(choice, choice) for choice in spec.choices],
             )
             continue
         field_class = forms.IntegerField if spec.kind is int else forms.FloatField
@@ -69,7 +81,8 @@ class RunForm(forms.Form):
         label=gettext_lazy("Method"),
         help_text=gettext_lazy(
             "SFT learns conversations; DPO learns from chosen/rejected pairs; KTO from "
-            "answers marked liked or disliked. The version's records must be of that kind."
+            "answers marked liked or disliked; GRPO samples answers to conversations' prompts and learns from the "
+            "graders' scores against their last reply. The version's records must be of that kind."
         ),
     )
     adapter = forms.ChoiceField(
@@ -83,8 +96,16 @@ class RunForm(forms.Form):
         ),
     )
 
+    graders = GraderChoiceField(
+        queryset=None, required=False, label=gettext_lazy("Graders (GRPO)"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("Each scores every sampled answer against the record's reference reply; try them on "
+                               "the grader bench first."),
+    )
+
     def __init__(self, *args, workspace_ids, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["graders"].queryset = graders_in(workspace_ids=workspace_ids)
         self.fields["base_model"].queryset = base_model_choices(workspace_ids=workspace_ids)
         self.fields["dataset_version"].queryset = dataset_version_choices(workspace_ids=workspace_ids)
         _hyperparameter_fields_add(self, initial=None)
@@ -126,7 +147,7 @@ class RunForm(forms.Form):
         return [self["probe_prompts"], self["probe_test_count"]]
 
     def setup_fields(self):
-        return [self[name] for name in ("name", "base_model", "dataset_version", "method", "adapter")]
+        return [self[name] for name in ("name", "base_model", "dataset_version", "method", "adapter", "graders")]
 
 
 class RetryForm(forms.Form):

@@ -44,7 +44,7 @@ def _number_param(request, name: str) -> int | None:
 
 def _hyperparameters_schema() -> dict:
     """The OpenAPI object of a run's hyperparameters, from their one declaration (training.runner.config)."""
-    kinds = {bool: "boolean", int: "integer", float: "number"}
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
     properties = {}
     for spec in hyperparameter_fields():
         meta = spec.metadata
@@ -52,6 +52,8 @@ def _hyperparameters_schema() -> dict:
         properties[spec.name] = {"type": kinds[spec.type], "default": spec.default, "description": described}
         if meta["minimum"] is not None:
             properties[spec.name] |= {"minimum": meta["minimum"], "maximum": meta["maximum"]}
+        if meta.get("choices"):
+            properties[spec.name] |= {"enum": list(meta["choices"])}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
@@ -133,6 +135,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
         'in GiB, "device_gib", "device_source", "fits"}'
     )
     memory_override = serializers.BooleanField()
+    reward_graders = serializers.ListField(child=serializers.DictField(),
+                                           help_text="GRPO: the graders' definitions the run was rewarded by")
     warnings = serializers.ListField(
         child=serializers.DictField(),
         help_text='what TRL and the runner warned about the data: [{"source": "trl" | "whetstone", "message"}]',
@@ -161,6 +165,16 @@ def _run_inputs(request, values: dict):
     return workspace, base_model, version
 
 
+def _graders(workspace, ids: list[int]) -> list:
+    """The workspace's graders with these ids; an id outside it is an error naming the field."""
+    from graders.selectors import graders_of
+
+    graders = graders_of(workspace=workspace, ids=ids) if workspace is not None else []
+    if len(graders) != len(set(ids)):
+        raise ApplicationError("unknown grader", where="graders")
+    return graders
+
+
 class TrainingRunsApi(APIView):
     """GET lists runs (?workspace=, ?status=); POST launches one: it is queued and trained by a "gpu" worker."""
 
@@ -183,6 +197,8 @@ class TrainingRunsApi(APIView):
         )
         probe_test_count = serializers.IntegerField(default=0, min_value=0,
                                                     help_text="also probe with the first N prompts of the test split")
+        graders = serializers.ListField(child=serializers.IntegerField(), required=False, default=list,
+                                        help_text="GRPO: ids of the workspace's graders that reward the answers")
 
     OutputSerializer = TrainingRunOutputSerializer
 
@@ -210,6 +226,7 @@ class TrainingRunsApi(APIView):
             created_by=request.user,
             probe_prompts=values["probe_prompts"],
             probe_test_count=values["probe_test_count"],
+            graders=_graders(workspace, values["graders"]),
         )
         return Response(
             self.OutputSerializer(access_training_run(request.user, run.pk)).data, status=status.HTTP_201_CREATED

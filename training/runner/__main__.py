@@ -47,8 +47,10 @@ def run(argv: list[str] | None = None) -> int:
             from training.runner.sft import main
         elif config.method in ("dpo", "kto"):
             from training.runner.preference import main
+        elif config.method == "grpo":
+            from training.runner.grpo import main
         else:
-            raise ValueError(f"unknown method {config.method!r}; use sft, dpo or kto")
+            raise ValueError(f"unknown method {config.method!r}; use sft, dpo, kto or grpo")
         result = main(config, options.data, options.out)
     except Exception as error:
         traceback.print_exc()

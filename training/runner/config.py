@@ -20,11 +20,12 @@ def _(text: str) -> str:
     return text
 
 
-def hyperparameter(default, *, label: str, minimum=None, maximum=None, recommended: str = "", help: str = ""):
+def hyperparameter(default, *, label: str, minimum=None, maximum=None, recommended: str = "", help: str = "",
+                   choices: tuple[str, ...] = ()):
     """A field a user may set: its default, the label a page shows, the allowed range (numbers only, both ends
-    included), the range usually recommended and a line of help."""
+    included) or the allowed choices (texts), the range usually recommended and a line of help."""
     return field(default=default, metadata={"label": label, "minimum": minimum, "maximum": maximum,
-                                            "recommended": recommended, "help": help})
+                                            "recommended": recommended, "help": help, "choices": choices})
 
 
 def hyperparameter_fields() -> list[Field]:
@@ -38,8 +39,8 @@ class RunConfig:
     """Directory of the model to fine-tune: config.json, weights, tokenizer and chat template (loaded offline)."""
 
     method: str = "sft"
-    """Training method: "sft" (conversations), "dpo" (chosen/rejected pairs) or "kto" (completions liked or
-    disliked)."""
+    """Training method: "sft" (conversations), "dpo" (chosen/rejected pairs), "kto" (completions liked or
+    disliked) or "grpo" (prompts with a reference answer, rewarded by graders)."""
 
     adapter: str = "lora"
     """What is trained: "lora" (low-rank adapters on every linear layer, base frozen), "qlora" (the same on a 4-bit NF4
@@ -102,6 +103,35 @@ class RunConfig:
     beta: float = hyperparameter(0.1, label=_("Beta (DPO, KTO)"), minimum=0.001, maximum=10.0,
         recommended=_("0.1 – 0.5"), help=_("How far the tuned model may move from the base; higher keeps it closer."))
     """DPO and KTO: how far the trained model may move from the reference (the base with the adapter switched off)."""
+
+    num_generations: int = hyperparameter(4, label=_("Generations per prompt (GRPO)"), minimum=2, maximum=64,
+        recommended=_("4 – 16"),
+        help=_("Answers sampled per prompt and compared with each other; the batch size times gradient accumulation "
+               "must be a multiple of it."))
+    """GRPO: completions sampled per prompt; each is rewarded relative to its group's mean. The per-device batch size
+    counts completions, so batch size x accumulation must be divisible by it."""
+
+    max_completion_length: int = hyperparameter(128, label=_("Completion length (GRPO)"), minimum=1, maximum=32_768,
+        recommended=_("long enough for a whole answer"), help=_("Tokens generated per answer; longer ones are cut."))
+    """GRPO: tokens generated per completion; a completion cut here counts in completions/clipped_ratio."""
+
+    temperature: float = hyperparameter(1.0, label=_("Sampling temperature (GRPO)"), minimum=0.05, maximum=2.0,
+        recommended=_("0.7 – 1.0"), help=_("Higher gives more varied answers to compare."))
+    """GRPO: sampling temperature of the generations; too low and a group's answers are all alike (no signal)."""
+
+    kl_beta: float = hyperparameter(0.04, label=_("KL β (GRPO)"), minimum=0.0, maximum=1.0,
+        recommended=_("0 – 0.04"),
+        help=_("Penalty on moving away from the base model; 0 skips the reference model and saves memory."))
+    """GRPO: weight of the KL penalty against the reference model (the base with the adapter off). 0 drops it."""
+
+    loss_type: str = hyperparameter("dapo", label=_("Loss (GRPO)"), choices=("dapo", "grpo", "dr_grpo", "bnpo"),
+        recommended=_("dapo (TRL's default)"),
+        help=_("How token losses are averaged: dapo and dr_grpo avoid the length bias of the original grpo."))
+    """GRPO: TRL's loss_type, how per-token losses are aggregated."""
+
+    reward_graders: list = field(default_factory=list)
+    """GRPO: the graders that reward each completion, as checked definitions (graders.grading.definitions), copied
+    into the run when it was launched; each one's mean is logged as rewards/<name>/mean."""
 
     prompt_tuning_virtual_tokens: int = 20
     """Prompt tuning: learned virtual tokens put before every input."""

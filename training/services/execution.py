@@ -184,6 +184,7 @@ def runner_prepare(*, run: TrainingRun, run_dir: Path) -> list[str]:
         adapter=run.adapter,
         resume_from_checkpoint=resume,
         template_date=timezone.localdate(run.created_at).isoformat(),
+        reward_graders=run.reward_graders,
         **run.hyperparameters,
     )
     config.to_json(run_dir / CONFIG_FILE)

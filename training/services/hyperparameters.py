@@ -17,13 +17,14 @@ from training.runner.config import hyperparameter_fields
 @dataclass(frozen=True)
 class Hyperparameter:
     name: str
-    kind: type  # int, float or bool
-    default: float | int | bool
-    minimum: float | int | None  # None for a bool
+    kind: type  # int, float, bool or str (one of `choices`)
+    default: float | int | bool | str
+    minimum: float | int | None  # None for a bool or a text
     maximum: float | int | None
     label: str
     recommended: str = ""
     help: str = ""
+    choices: tuple[str, ...] = ()
 
     @classmethod
     def of_field(cls, spec: Field) -> "Hyperparameter":
@@ -38,6 +39,7 @@ class Hyperparameter:
             label=_(meta["label"]),
             recommended=_(meta["recommended"]) if meta["recommended"] else "",
             help=_(meta["help"]) if meta["help"] else "",
+            choices=tuple(meta.get("choices") or ()),
         )
 
 
@@ -56,6 +58,10 @@ def hyperparameter_defaults(*, base_model: BaseModel | None = None) -> dict:
 
 def _number(spec: Hyperparameter, value):
     where = f"hyperparameters.{spec.name}"
+    if spec.kind is str:
+        if value not in spec.choices:
+            raise ApplicationError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {value!r}", where=where)
+        return value
     if spec.kind is bool:
         if not isinstance(value, bool):
             raise ApplicationError(f"{spec.name} must be true or false, not {value!r}", where=where)

@@ -60,6 +60,10 @@ def training_memory_check(*, base_model: BaseModel, method: str, adapter: str, h
     estimate = memory_estimate(shape=shape, method=method, adapter=adapter, lora_r=hyperparameters["lora_r"],
                                batch_size=hyperparameters["per_device_train_batch_size"],
                                sequence_length=hyperparameters["max_length"], gradient_checkpointing=True,
-                               chunked_logits=True, pure_bf16=True)
+                               chunked_logits=True, pure_bf16=True,
+                               completion_length=hyperparameters["max_completion_length"],
+                               generation_batch=(hyperparameters["per_device_train_batch_size"]
+                                                 * hyperparameters["gradient_accumulation_steps"]),
+                               kl_reference=hyperparameters["kl_beta"] > 0)
     device_gib, source = training_device_memory_gib()
     return MemoryCheck(estimate=estimate, device_gib=device_gib, device_source=source)

@@ -29,7 +29,11 @@ METHOD_RECORD_KIND = {
     TrainingRun.Method.SFT: Record.Kind.SFT,
     TrainingRun.Method.DPO: Record.Kind.PREFERENCE,
     TrainingRun.Method.KTO: Record.Kind.KTO,
+    # GRPO generates its own answers: the prompt is the conversation before the last reply, which is the reference.
+    TrainingRun.Method.GRPO: Record.Kind.SFT,
 }
+# How the launch preview and the text check read a method's rows.
+PREVIEW_METHOD = {TrainingRun.Method.GRPO: TrainingRun.Method.SFT}
 
 
 def _train_split_check(dataset_version: DatasetVersion, method: str) -> None:
@@ -74,12 +78,35 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
             "KTO compares the completions within a batch; the batch size per device must be 2 or more",
             where="hyperparameters.per_device_train_batch_size",
         )
+    if method == TrainingRun.Method.GRPO:
+        completions = clean["per_device_train_batch_size"] * clean["gradient_accumulation_steps"]
+        if completions % clean["num_generations"]:
+            raise ApplicationError(
+                f"GRPO compares the {clean['num_generations']} answers of each prompt within a batch: batch size × "
+                f"gradient accumulation ({completions}) must be a multiple of the generations per prompt",
+                where="hyperparameters.num_generations",
+            )
     if clean["packing"] and method != TrainingRun.Method.SFT:
         raise ApplicationError("packing is for SFT; DPO and KTO keep each pair whole", where="hyperparameters.packing")
     if clean["packing"] and adapter == TrainingRun.Adapter.PROMPT_TUNING:
         raise ApplicationError("packing needs each conversation's own position ids, which prompt tuning ignores",
                                where="hyperparameters.packing")
     return clean
+
+
+def _reward_graders_check(*, method: str, graders: list | None, workspace: Workspace) -> list[dict]:
+    from graders.services import reward_definitions
+
+    graders = list(graders or [])
+    if method != TrainingRun.Method.GRPO:
+        if graders:
+            raise ApplicationError("graders reward GRPO runs only", where="graders")
+        return []
+    if not graders:
+        raise ApplicationError("a GRPO run needs at least one grader to reward its answers", where="graders")
+    if any(grader.workspace_id != workspace.pk for grader in graders):
+        raise ApplicationError("unknown grader", where="graders")
+    return reward_definitions(graders=graders)
 
 
 def training_run_preflight(
@@ -106,7 +133,8 @@ def training_run_preflight(
     )
     memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
     preview = training_run_preview(
-        base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method
+        base_model=base_model, dataset_version=dataset_version, hyperparameters=clean,
+        method=PREVIEW_METHOD.get(method, method),
     )
     return {"hyperparameters": clean, "memory": memory.as_dict(), "preview": preview}
 
@@ -128,8 +156,13 @@ def training_run_create(
     probe_prompts: list[str] | None = None,
     probe_test_count: int = 0,
     probes: list[dict] | None = None,
+    graders: list | None = None,
+    reward_graders: list[dict] | None = None,
 ) -> TrainingRun:
     """Check and queue a run on the "gpu" queue; the job starts after the transaction commits.
+
+    GRPO needs `graders` (graders.models.Grader of the workspace): their definitions are copied into the run and
+    reward its completions; other methods take none. A retry passes its parent's copy as `reward_graders` instead.
 
     The probe set (training.services.probes) is `probe_prompts` typed in plus the first `probe_test_count` prompts of
     the version's test split, or `probes` as they are (a retry repeats its parent's); the job answers it with the base
@@ -156,7 +189,10 @@ def training_run_create(
     )
     # The same rows the preview showed: a chat template that cannot write them consistently is refused here, not
     # discovered by the runner.
-    training_text_check(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean, method=method)
+    training_text_check(base_model=base_model, dataset_version=dataset_version, hyperparameters=clean,
+                        method=PREVIEW_METHOD.get(method, method))
+    if reward_graders is None:
+        reward_graders = _reward_graders_check(method=method, graders=graders, workspace=workspace)
     if probes is None:
         probes = probe_set_build(dataset_version=dataset_version, prompts=probe_prompts, test_count=probe_test_count)
     memory = training_memory_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
@@ -187,6 +223,7 @@ def training_run_create(
         parent=parent,
         resume_from=resume_from,
         probes=probes,
+        reward_graders=reward_graders,
     )
     run.output_dir = f"{workspace_storage_relative(workspace.pk)}/runs/{run.pk}"
     run.save(update_fields=["output_dir", "updated_at"])
@@ -206,6 +243,7 @@ def training_run_create(
             "parent": parent.pk if parent else None,
             "resume_from_step": resume_from.step if resume_from else None,
             "probes": len(probes),
+            "graders": [definition["name"] for definition in reward_graders],
         },
     )
 
@@ -259,6 +297,7 @@ def training_run_retry(*, run: TrainingRun, hyperparameters: dict | None = None,
         parent=run,
         resume_from=checkpoint,
         probes=probe_set_reset(run.probes),
+        reward_graders=run.reward_graders,
     )
 
 

@@ -84,9 +84,65 @@
     Plotly.extendTraces(rateChart, { x: [points.step], y: [points.value] }, [0]);
   }
 
+  // GRPO: rewards (the mean, each grader's, the KL and the clipped share, all between 0 and about 1) on a chart of
+  // their own, and the completion length in tokens on another.
+  const rewardChart = document.getElementById("reward-chart");
+  const lengthChart = document.getElementById("length-chart");
+  const rewardTraces = {};
+  let rewardDrawn = false;
+  let lengthDrawn = false;
+
+  function rewardLabel(name) {
+    const labels = rewardChart.dataset;
+    if (name === "reward") return labels.labelReward;
+    if (name === "kl") return labels.labelKl;
+    if (name === "completions/clipped_ratio") return labels.labelClipped;
+    return `${labels.labelGrader} · ${name.slice("rewards/".length, -"/mean".length)}`;
+  }
+
+  function drawRewards(series) {
+    if (!rewardChart || !Object.keys(series).length) return;
+    if (!rewardDrawn) {
+      rewardChart.textContent = "";
+      Plotly.newPlot(rewardChart, [], {
+        margin: { t: 40, r: 10, b: 40, l: 50 }, height: 320, xaxis: { title: { text: chart.dataset.labelStep } },
+        legend: ABOVE,
+      }, { displayModeBar: false, responsive: true });
+      rewardDrawn = true;
+    }
+    for (const [name, points] of Object.entries(series)) {
+      if (!(name in rewardTraces)) {
+        rewardTraces[name] = Object.keys(rewardTraces).length;
+        Plotly.addTraces(rewardChart, { x: [], y: [], mode: "lines+markers", name: rewardLabel(name) });
+      }
+      Plotly.extendTraces(rewardChart, { x: [points.step], y: [points.value] }, [rewardTraces[name]]);
+    }
+  }
+
+  function drawLength(points) {
+    if (!lengthChart) return;
+    if (!lengthDrawn) {
+      lengthChart.textContent = "";
+      Plotly.newPlot(lengthChart, [{ x: [], y: [], mode: "lines", name: lengthChart.dataset.label }], {
+        margin: { t: 10, r: 10, b: 40, l: 60 }, height: 200, xaxis: { title: { text: chart.dataset.labelStep } },
+        yaxis: { rangemode: "tozero" },
+      }, { displayModeBar: false, responsive: true });
+      lengthDrawn = true;
+    }
+    Plotly.extendTraces(lengthChart, { x: [points.step], y: [points.value] }, [0]);
+  }
+
+  const isReward = (name) => name === "reward" || name === "kl" || name === "completions/clipped_ratio"
+    || (name.startsWith("rewards/") && name.endsWith("/mean"));
+
   function draw(all) {
-    const { learning_rate: rate, ...series } = all;
+    const { learning_rate: rate, "completions/mean_length": length, ...rest } = all;
     if (rate) drawRate(rate);
+    if (length) drawLength(length);
+    const series = {};
+    const rewards = {};
+    for (const [name, points] of Object.entries(rest)) (isReward(name) ? rewards : series)[name] = points;
+    drawRewards(rewards);
     if (!Object.keys(series).length) return;
     if (!drawn) {
       chart.textContent = "";

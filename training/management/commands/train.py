@@ -10,16 +10,21 @@ from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from training.models import BaseModel, TrainingRun
 from training.services.execution import training_run_supervise
+from graders.selectors import grader_named
 from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.runs import training_run_create
 
+TEXT_SETTINGS = {spec.name for spec in HYPERPARAMETERS if spec.kind is str}
 
-def setting_parse(text: str) -> tuple[str, float | int]:
-    """"learning_rate=5e-5" → ("learning_rate", 5e-05), "packing=true" → ("packing", True); the service checks names
-    and ranges."""
+
+def setting_parse(text: str) -> tuple[str, float | int | str]:
+    """"learning_rate=5e-5" → ("learning_rate", 5e-05), "packing=true" → ("packing", True), "loss_type=dapo" →
+    ("loss_type", "dapo"); the service checks names and ranges."""
     name, separator, value = text.partition("=")
     if not separator or not name.strip():
         raise CommandError(f"--set: expected name=value, not {text!r}")
+    if name.strip() in TEXT_SETTINGS:
+        return name.strip(), value.strip()
     try:
         number = json.loads(value)
     except json.JSONDecodeError as exc:
@@ -33,6 +38,8 @@ def settings_help() -> str:
     for spec in HYPERPARAMETERS:
         if spec.kind is bool:
             allowed = "true or false"
+        elif spec.kind is str:
+            allowed = " or ".join(spec.choices)
         elif spec.kind is int:
             allowed = f"{spec.minimum} to {spec.maximum}"
         else:
@@ -46,7 +53,7 @@ def _flag_for(where: str) -> str:
     if where.startswith("hyperparameters."):
         return "--set " + where.removeprefix("hyperparameters.")
     return {"dataset_version": "--dataset/--version", "base_model": "--base-model", "memory": "--override-memory",
-            "probe_prompts": "--probe", "probe_test_count": "--probe-test"}.get(
+            "probe_prompts": "--probe", "probe_test_count": "--probe-test", "graders": "--grader"}.get(
         where, f"--{where}")
 
 
@@ -63,10 +70,9 @@ def probes_write(out, run: TrainingRun) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Launch a training run (SFT, DPO or KTO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base model "
-        "on "
-        "a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process with its "
-        "progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
+        "Launch a training run (SFT, DPO, KTO or GRPO with LoRA, QLoRA, prompt tuning or full fine-tuning) of a base "
+        "model on a frozen dataset version. It is queued for a \"gpu\" worker, or, with --now, trained in this process "
+        "with its progress printed. The memory estimate is printed first; a run that does not fit is refused unless "
         "--override-memory."
     )
 
@@ -89,6 +95,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--adapter", default=TrainingRun.Adapter.LORA, choices=TrainingRun.Adapter.values, help="what is trained"
         )
+        parser.add_argument("--grader", action="append", default=[], metavar="NAME",
+                            help="GRPO: a grader of the workspace (by name) that rewards the answers, repeatable")
         parser.add_argument("--override-memory", action="store_true",
                             help="launch even when the memory estimate exceeds the training device")
         parser.add_argument(
@@ -122,6 +130,12 @@ class Command(BaseCommand):
                 f"in workspace {workspace.name!r}"
             )
         hyperparameters = dict(setting_parse(text) for text in options["set"])
+        graders = []
+        for grader_name in options["grader"]:
+            grader = grader_named(workspace=workspace, name=grader_name)
+            if grader is None:
+                raise CommandError(f"--grader: no grader named {grader_name!r} in workspace {workspace.name!r}")
+            graders.append(grader)
         try:
             with transaction.atomic():
                 run = training_run_create(
@@ -135,6 +149,7 @@ class Command(BaseCommand):
                     override_memory=options["override_memory"],
                     probe_prompts=options["probe"],
                     probe_test_count=options["probe_test"],
+                    graders=graders,
                 )
         except ApplicationError as exc:
             raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc

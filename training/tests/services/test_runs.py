@@ -116,7 +116,8 @@ def test_create_refuses_preference_records_for_sft(workspace, tiny_base_model):
             {"hyperparameters": {"learning_rte": 1e-4}},
             "unknown hyperparameter 'learning_rte'; known: learning_rate, num_train_epochs, "
             "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, "
-            "eval_steps, save_steps, seed, beta, padding_free, packing, assistant_only_loss, keep_system_prompt, keep_reasoning",
+            "eval_steps, save_steps, seed, beta, num_generations, max_completion_length, temperature, kl_beta, "
+            "loss_type, padding_free, packing, assistant_only_loss, keep_system_prompt, keep_reasoning",
             "hyperparameters.learning_rte",
         ),
         (
