@@ -13,4 +13,5 @@ urlpatterns = [
     path("general-checks/", include("frontend.views.general_eval")),
     path("endpoints/", include("frontend.views.llm")),
     path("account/", include("frontend.views.accounts")),
+    path("models/", include("frontend.views.releases")),
 ]

@@ -7,6 +7,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
+from common.errors import ApplicationError
 from common.models import HistoryEvent
 from releases.models import Deployment, Scorecard
 from releases.routing import candidate_answers
@@ -85,3 +86,19 @@ def artifacts_with_latest_scorecard(queryset: QuerySet) -> QuerySet:
     return queryset.annotate(scorecard_id=_latest_scorecard("pk"), scorecard_total=_latest_scorecard("total"),
                              scorecard_ready=_latest_scorecard("is_ready_to_ship"),
                              scorecard_complete=_latest_scorecard("is_complete"))
+
+
+def model_in_workspace(workspace: Workspace, *, base_model_id: int | None, artifact_id: int | None, where: str):
+    """The base model or model artifact of `workspace` a request names by id (None when it names neither); raises
+    ApplicationError(where=`where`) for both or an id not in the workspace."""
+    if base_model_id is not None and artifact_id is not None:
+        raise ApplicationError("name a base model or a model artifact, not both", where=where)
+    if base_model_id is not None:
+        model = BaseModel.objects.filter(workspace=workspace, pk=base_model_id).first()
+    elif artifact_id is not None:
+        model = ModelArtifact.objects.select_related("base_model").filter(workspace=workspace, pk=artifact_id).first()
+    else:
+        return None
+    if model is None:
+        raise ApplicationError("no such model in this workspace", where=where)
+    return model
