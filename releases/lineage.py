@@ -162,6 +162,7 @@ def general_checks_of(*, model) -> list[CheckRow]:
 class Lineage:
     model: BaseModel | ModelArtifact
     kind: str
+    run: object | None = None  # the training run: the artifact's own, or for a merge its adapter's
     sources: list[Source] = field(default_factory=list)
     derived: list[ModelArtifact] = field(default_factory=list)  # merges of an adapter / artifacts of a base model
     studies: list[ModelStudy] = field(default_factory=list)
@@ -175,6 +176,7 @@ def model_lineage(*, model: BaseModel | ModelArtifact) -> Lineage:
     kind = "base_model" if isinstance(model, BaseModel) else "artifact"
     lineage = Lineage(model=model, kind=kind)
     if kind == "artifact":
+        lineage.run = model.run if model.run_id else (model.source.run if model.source_id else None)
         version_id = model.dataset_version_id
         if version_id is not None:
             lineage.sources = list(Source.objects.filter(records__version_entries__version_id=version_id)

@@ -63,3 +63,22 @@ def run_peak_memory(tiny_artifact):
         (directory / RESULT_FILE).write_text(json.dumps({"global_step": 3, "peak_memory_bytes": peak_bytes}))
 
     return write
+
+
+@pytest.fixture
+def make_artifacts(workspace, tiny_base_model, sft_version, tiny_adapter_dir):
+    """n more trained artifacts of tiny-chat on `sft_version`, registered through the training services."""
+    from training.models import TrainingRun
+    from training.services.artifacts import model_artifact_register
+    from training.services.runs import training_run_create, training_run_finish, training_run_start
+
+    def make(n: int) -> list:
+        artifacts = []
+        for i in range(n):
+            run = training_run_start(run=training_run_create(workspace=workspace, name=f"tuned-{i}",
+                                                             base_model=tiny_base_model, dataset_version=sft_version))
+            artifacts.append(model_artifact_register(run=run, path=str(tiny_adapter_dir)))
+            training_run_finish(run=run, status=TrainingRun.Status.SUCCEEDED)
+        return artifacts
+
+    return make
