@@ -19,8 +19,8 @@ STUDY_STATES_WITH_RESULTS = (Study.Status.OPEN, Study.Status.CLOSED)
 PORTABLE_FORMAT_SUFFIXES = {".onnx": "onnx", ".gguf": "gguf"}
 
 
-def ref(kind: str, row) -> dict:
-    return {"kind": kind, "id": row.pk, "name": str(row)}
+def ref(kind: str, row, name: str = "") -> dict:
+    return {"kind": kind, "id": row.pk, "name": name or str(row)}
 
 
 @dataclass

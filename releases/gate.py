@@ -115,7 +115,7 @@ def scorecard_condition(*, candidate) -> Condition:
                  .order_by("-created_at", "-pk").first())
     if scorecard is None:
         return Condition(SCORECARD, MISSING, _("No finished scorecard of the candidate."), None)
-    evidence = ref("scorecard", scorecard)
+    evidence = ref("scorecard", scorecard, _("scorecard of %(model)s") % {"model": candidate.name})
     if not scorecard.is_complete:
         missing = ", ".join(str(DIMENSION_LABELS[d["key"]]) for d in scorecard.dimensions if d["score"] is None)
         return Condition(SCORECARD, MISSING, _("The scorecard is incomplete; missing: %(missing)s.")

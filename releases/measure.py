@@ -82,8 +82,8 @@ def speed_measure(*, candidate, baseline, prompts=SPEED_PROMPTS,
 
 
 def answers_check(model) -> tuple[bool, str]:
-    """Whether `model` loads through the server's engine and answers one greedy prompt (at least one token); and the reply
-    (or the reason it did not)."""
+    """Whether `model` loads through the server's engine and answers one greedy prompt (at least one token); and the
+    reply (or the reason it did not)."""
     try:
         reply = _reply(_loaded(model), ANSWER_CHECK_PROMPT, 16)
     except Exception as error:  # a broken export fails in many ways (missing files, bad config, template errors)

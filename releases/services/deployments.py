@@ -64,8 +64,8 @@ def _band_check(band: float) -> None:
 
 def _locked(deployment: Deployment) -> Deployment:
     return (Deployment.objects.select_for_update(of=("self",))
-            .select_related("workspace", "production_base_model", "production_artifact__base_model", "candidate_base_model",
-                            "candidate_artifact__base_model", "previous_base_model", "previous_artifact")
+            .select_related("workspace", "production_base_model", "production_artifact__base_model",
+                            "candidate_base_model", "candidate_artifact__base_model", "previous_base_model", "previous_artifact")
             .get(pk=deployment.pk))
 
 

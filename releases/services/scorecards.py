@@ -102,7 +102,7 @@ def _speed_and_deployability(scorecard: Scorecard) -> tuple[dict, dict]:
         scoring.SPEED, scoring.speed_score(ratio, p95_ratio),
         {"candidate": candidate.as_dict(), "baseline": baseline.as_dict(), "tokens_per_s_ratio": ratio,
          "p95_ratio": p95_ratio, "measured_at": timezone.now().isoformat(timespec="seconds")},
-        [ref("scorecard", scorecard), ref("base_model", scorecard.baseline)],
+        [ref("scorecard", scorecard, f"scorecard of {artifact.name}"), ref("base_model", scorecard.baseline)],
     )
     return speed, deploy
 

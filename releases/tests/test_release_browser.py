@@ -26,8 +26,8 @@ def _fits(page, width: int) -> bool:
 
 
 def test_a_product_manager_reads_the_scorecard_and_promotes_through_the_gate(
-    page, login, live_server, users, workspace, tiny_base_model, tiny_artifact, voted_study, general_check,  # noqa: F811
-    merged_artifact, run_peak_memory,
+    page, login, live_server, users, workspace, tiny_base_model, tiny_artifact,  # noqa: F811
+    voted_study, general_check, merged_artifact, run_peak_memory,
 ):
     release_policy_set(workspace=workspace, weights={"task": 0.6, "general": 0.1, "speed": 0.1, "resources": 0.1,
                                                      "deployability": 0.1})
