@@ -32,6 +32,11 @@ CAPABILITIES: dict[str, set[str]] = {
     "feedback.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
     "feedback.manage": {R.ADMIN, R.ML_ENGINEER},
     "feedback.pick": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER, R.REVIEWER, R.EXPERT_ANNOTATOR, R.STAFF_ANNOTATOR},
+    # releases: read scorecards and slots / compute scorecards, set candidates, promote through the gate, roll back /
+    # promote past a failing gate with a written reason
+    "release.view": {R.ADMIN, R.ML_ENGINEER, R.PRODUCT_MANAGER},
+    "release.manage": {R.ADMIN, R.PRODUCT_MANAGER},
+    "release.override": {R.ADMIN},
 }
 
 

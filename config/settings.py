@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "feedback",
     "training",
     "evaluation",
+    "releases",
     "llm",
     "finetuning",
     "frontend",

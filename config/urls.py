@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("evaluation.api.urls")),
     path("", include("llm.api.urls")),
     path("", include("graders.api.urls")),
+    path("", include("releases.api.urls")),
     # The schema needs a login (a session or a token: SPECTACULAR_SETTINGS' SERVE_PERMISSIONS); the docs pages are for
     # people, so a visitor who is not logged in is sent to the login page. Swagger UI and Redoc are served from the
     # drf-spectacular-sidecar package: they work offline.

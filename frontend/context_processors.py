@@ -18,6 +18,8 @@ NAV = [
     ("model_endpoints.use", "llm:endpoint-list", _("Endpoints")),
     ("feedback.view", "feedback:dashboard", _("Feedback")),
     ("feedback.pick", "feedback:workbench", _("Best of N")),
+    ("release.view", "releases:registry", _("Models")),
+    ("release.view", "releases:deployment-list", _("Deployments")),
 ]
 
 

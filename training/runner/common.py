@@ -100,6 +100,21 @@ def trainer_arguments(config: RunConfig, out_dir: Path, *, has_validation: bool,
     }
 
 
+def peak_memory() -> dict:
+    """The run's peak memory: resident memory of this process and, on GPUs, what torch allocated at most on any of
+    them; `peak_memory_bytes` is the GPU figure when there is one (what limits the run there), else the resident one.
+    The scorecard's resource dimension reads it (releases.scoring)."""
+    import resource
+    import sys
+
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    gpu = (max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
+           if torch.cuda.is_available() else 0)
+    return {"peak_rss_bytes": rss, "peak_gpu_bytes": gpu, "peak_memory_bytes": gpu or rss}
+
+
 def outcome_save(*, trainer, tokenizer, callback, outcome, config: RunConfig, out_dir: Path) -> dict:
     """Save the trained adapter (or, for full fine-tuning, the whole model) with the tokenizer; write and return
     result.json."""
@@ -116,6 +131,7 @@ def outcome_save(*, trainer, tokenizer, callback, outcome, config: RunConfig, ou
         "artifact_kind": kind,
         "artifact_dir": str(artifact_dir),
         "adapter_dir": str(artifact_dir),
+        **peak_memory(),
     }
     if trainer.is_world_process_zero():
         (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -8,13 +8,13 @@ Model ids are described in training.server.registry.
 
 import json
 import time
-import uuid
 
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.services import api_token_authenticate
 from common.json_limits import MAX_DEPTH, json_too_deep
+from releases.serving import served_model_for_request
 from training.server import engine
 from training.server.registry import served_model_get, served_model_list
 
@@ -186,6 +186,7 @@ def _parse(request) -> dict:
         "stop": _stop(body),
         "stream": stream,
         "include_usage": bool(options.get("include_usage")),
+        "user": body.get("user") if isinstance(body.get("user"), str) else "",
     }
 
 
@@ -199,7 +200,8 @@ def chat_completions(request):
         raise RequestError(405, f"{request.method} is not allowed here; use POST.", code="method_not_allowed")
     user = _user_from(request)
     params = _parse(request)
-    served = served_model_get(user=user, model_id=params["model"])
+    # A model id, or a deployment slot's name: the slot picks the model per end user and records the reply's author.
+    served, reply_id = served_model_for_request(user=user, model=params["model"], end_user=params["user"])
     if served is None:
         raise _unknown_model(params["model"])
     try:
@@ -229,7 +231,7 @@ def chat_completions(request):
         )
     settings = {"ids": ids, "max_tokens": max_tokens, "temperature": params["temperature"], "top_p": params["top_p"],
                 "seed": params["seed"], "stop": params["stop"]}
-    meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": served.id}
+    meta = {"id": reply_id, "created": int(time.time()), "model": served.id}
     if params["stream"]:
         response = StreamingHttpResponse(_events(loaded, settings, meta, params["n"], params["include_usage"]),
                                          content_type="text/event-stream")

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from accounts.access import user_can
 from common.errors import ApplicationError
 from datahub.access import access_version
 from datahub.downloads import export_shape_check, export_split_check, version_hf_response, version_jsonl_response
@@ -18,6 +19,7 @@ from datahub.selectors import (
     version_leakage,
 )
 from datahub.splits import SPLITS
+from releases.lineage import version_models
 from training.selectors import version_card_base_model, version_card_base_models, version_token_lengths
 
 ENTRIES_PER_PAGE = 25
@@ -53,6 +55,9 @@ def version_detail_view(request, version_id: int):
         "exports": exports,
         "total": total,
         "splits": SPLITS,
+        # The models trained on it, with their verdicts and scores (releases.lineage), for those who see models.
+        "trained_models": version_models(version=version)
+        if user_can(request.user, "training.view", version.dataset.workspace) else None,
     }
     return render(request, "frontend/datahub/version_detail.html", context)
 

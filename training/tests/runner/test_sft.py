@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import pytest
 
@@ -74,7 +75,12 @@ def test_sft_trains_lowers_the_loss_and_saves_an_adapter_that_loads(tiny_model_d
     # "all-linear": every projection of attention and MLP, never the output head.
     assert {name.rsplit(".", 1)[-1] for name in tuned.peft_config["default"].target_modules} == {
         "down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"}
-    assert json.loads((out_dir / "result.json").read_text())["global_step"] == 8
+    saved = json.loads((out_dir / "result.json").read_text())
+    assert saved["global_step"] == 8
+    # The peak memory the scorecard's resource dimension reads: on the CPU the process's peak resident memory, which
+    # holds at least the model loaded (more than 1 MB) and stays below what the machine has.
+    assert saved["peak_gpu_bytes"] == 0 and saved["peak_memory_bytes"] == saved["peak_rss_bytes"]
+    assert 1024**2 < saved["peak_memory_bytes"] < os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def test_cancel_file_stops_at_the_next_step_with_a_checkpoint_and_an_adapter(tiny_model_dir, data_dir, tmp_path):
