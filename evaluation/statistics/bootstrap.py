@@ -99,6 +99,7 @@ def macro_f1_from_sums(sums: np.ndarray) -> np.ndarray:
     counts = sums.reshape(sums.shape[0], -1, 3)
     tp, fp, fn = counts[:, :, 0], counts[:, :, 1], counts[:, :, 2]
     denominator = 2 * tp + fp + fn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, np.nan)
-        return np.nan_to_num(np.nanmean(f1, axis=1), nan=0.0)
+    present = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(denominator, dtype=float), where=present)
+    classes = present.sum(axis=1)
+    return np.divide(f1.sum(axis=1), classes, out=np.zeros(len(classes)), where=classes > 0)
