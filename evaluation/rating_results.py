@@ -231,3 +231,16 @@ def rating_item_for_manager(*, study: Study, item_id: int):
     if item is None:
         raise Http404
     return item
+
+
+def rating_counts(*, study: Study) -> dict:
+    """items (regular), gold, repeats and ratings (all) of a rating study, in one query."""
+    from django.db.models import Count, Q, Sum
+    from django.db.models.functions import Coalesce
+
+    from evaluation.models import RatingItem
+
+    return RatingItem.objects.filter(study=study).aggregate(
+        items=Count("pk", filter=Q(gold_scores__isnull=True, repeat_of__isnull=True)),
+        gold=Count("pk", filter=Q(gold_scores__isnull=False, repeat_of__isnull=True)),
+        repeats=Count("pk", filter=Q(repeat_of__isnull=False)), ratings=Coalesce(Sum("rating_count"), 0))
