@@ -161,7 +161,8 @@ def _rater_quality(study: Study, criteria: list[str], rows: list, excluded: set[
         ratings, gold, gold_ok, repeats, repeat_ok = tallies[rater_id]
         agreement = gold_ok / gold if gold else None
         quality.append(RaterQuality(
-            rater_id, names.get(rater_id, ""), ratings, gold, agreement, wilson_interval(gold_ok, gold) if gold else None,
+            rater_id, names.get(rater_id, ""), ratings, gold, agreement,
+            wilson_interval(gold_ok, gold) if gold else None,
             repeats, repeat_ok / repeats if repeats else None,
             agreement is not None and agreement < study.gold_threshold, rater_id in excluded))
     return quality

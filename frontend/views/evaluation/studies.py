@@ -118,7 +118,8 @@ class StudyCreateForm(forms.Form):
     )
     rubric = forms.CharField(
         label=gettext_lazy("Rubric (rating studies)"), required=False, max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": gettext_lazy("helpfulness: does it solve the problem?")}),
+        widget=forms.Textarea(attrs={"rows": 3,
+                                     "placeholder": gettext_lazy("helpfulness: does it solve the problem?")}),
         help_text=gettext_lazy("One criterion a line: a name, optionally followed by a colon and what raters judge. "
                                "Empty: one criterion, overall."),
     )
