@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluation.api import general_views, quality_views, rating_views, views
+from evaluation.api import general_views, quality_views, rating_views, significance_views, views
 
 urlpatterns = [
     path("studies/", views.StudyListCreateApi.as_view(), name="api-study-list"),
@@ -34,6 +34,8 @@ urlpatterns = [
         general_views.GeneralEvalDetailApi.as_view(),
         name="api-general-eval-detail",
     ),
+    path("studies/<int:study_id>/significance/", significance_views.StudySignificanceApi.as_view(),
+         name="api-study-significance"),
     path("studies/<int:study_id>/ratings/", rating_views.StudyRatingResultsApi.as_view(), name="api-study-ratings"),
     path("studies/<int:study_id>/next-rating/", rating_views.StudyNextRatingApi.as_view(),
          name="api-study-next-rating"),
