@@ -112,7 +112,7 @@ class StudyCreateForm(forms.Form):
     )
 
     kind = forms.ChoiceField(
-        label=gettext_lazy("Kind of study"), initial="pairwise",
+        label=gettext_lazy("Kind of study"), initial="pairwise", required=False,
         choices=[("pairwise", gettext_lazy("Pairwise: raters pick the better of two answers")),
                  ("rating", gettext_lazy("Rating: raters score each answer 1–5 on a rubric"))],
     )
@@ -124,7 +124,7 @@ class StudyCreateForm(forms.Form):
                                "Empty: one criterion, overall."),
     )
     significance_level = forms.FloatField(
-        label=gettext_lazy("Significance level"), initial=0.05, min_value=0.001, max_value=0.2,
+        label=gettext_lazy("Significance level"), initial=0.05, min_value=0.001, max_value=0.2, required=False,
         help_text=gettext_lazy("Every comparison between models is called significant at this level."),
     )
 
@@ -233,9 +233,10 @@ class StudyCreateForm(forms.Form):
             name, _colon, description = line.partition(":")
             if name.strip():
                 rubric.append({"name": name.strip(), "description": description.strip()})
-        kind = self.cleaned_data["kind"]
+        kind = self.cleaned_data["kind"] or "pairwise"
+        level = self.cleaned_data["significance_level"]
         return {"kind": kind, "rubric": rubric if kind == "rating" else None,
-                "significance_level": self.cleaned_data["significance_level"]}
+                "significance_level": 0.05 if level is None else level}
 
     def label_list(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data["labels"].split(",") if part.strip()]
