@@ -29,7 +29,7 @@ class MeanIntervalSerializer(serializers.Serializer):
     high = serializers.FloatField(allow_null=True)
 
 
-@extend_schema_serializer(component_name="ArmRating")
+@extend_schema_serializer(component_name="ArmScores")
 class ArmRatingSerializer(serializers.Serializer):
     arm_id = serializers.IntegerField()
     name = serializers.CharField()
