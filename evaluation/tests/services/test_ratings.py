@@ -118,3 +118,24 @@ def test_study_create_checks_the_kind_rubric_and_level(workspace, eval_version, 
 def test_a_rating_study_without_a_rubric_rates_overall(make_study):
     study = make_study(kind="rating")
     assert study.rubric == [{"name": "overall", "description": ""}]
+
+
+def test_uploaded_gold_answers_join_the_queue_as_gold_items(open_rating_study, users):
+    from evaluation.services import study_rating_gold_upload
+
+    items = [{"messages": [{"role": "user", "content": "What is 2 + 2?"}], "answer": "5",
+              "scores": {"helpfulness": 1, "accuracy": 1}},
+             {"messages": [{"role": "user", "content": "Capital of France?"}], "answer": "Paris",
+              "scores": {"helpfulness": 5, "accuracy": 5}}]
+    assert study_rating_gold_upload(study=open_rating_study, items=items, actor=users["product_manager"]) == 2
+    gold = RatingItem.objects.filter(study=open_rating_study, gold_scores__isnull=False).select_related("answer")
+    assert sorted((item.answer.text, item.answer.arm_id, item.prompt.is_gold) for item in gold) == [
+        ("5", None, True), ("Paris", None, True)]
+    orders = list(RatingItem.objects.filter(study=open_rating_study).values_list("order", flat=True))
+    assert sorted(orders) == list(range(10))  # after the eight answers, in a secret order of their own
+    with pytest.raises(ApplicationError) as error:
+        study_rating_gold_upload(study=open_rating_study, items=[{**items[0], "scores": {"helpfulness": 9}}],
+                                 actor=users["product_manager"])
+    assert (error.value.where, error.value.message) == ("gold line 1.scores.helpfulness",
+                                                        "needs a whole score from 1 to 5; got 9")
+    assert RatingItem.objects.filter(study=open_rating_study).count() == 10
