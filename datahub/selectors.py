@@ -481,3 +481,12 @@ def dataset_content_hashes_present(*, dataset_id: int, hashes: list[str]) -> set
     return set(
         Record.objects.filter(dataset_id=dataset_id, content_hash__in=hashes).values_list("content_hash", flat=True)
     )
+
+
+def version_record_labels(*, version_id: int, record_ids) -> dict[int, list[str]]:
+    """Record id → the labels it carries in the version together with the record's own tags, sorted and distinct (what
+    a study's per-label results group its prompts by). One query."""
+    rows = VersionRecord.objects.filter(version_id=version_id, record_id__in=list(record_ids)).values_list(
+        "record_id", "labels", "record__tags")
+    return {record_id: sorted({str(x) for x in (labels or []) + (tags or []) if str(x).strip()})
+            for record_id, labels, tags in rows}

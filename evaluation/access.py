@@ -81,3 +81,19 @@ def access_general_eval(user, general_eval_id, *, capabilities: tuple[str, ...] 
     if general_eval is None:
         raise Http404
     return general_eval
+
+
+def access_rating_item_for_vote(user, token: str):
+    """A rating item, by its token, in a workspace where the user may vote."""
+    from evaluation.models import RatingItem
+
+    item = (
+        scope_to_capability(RatingItem.objects.all(), user=user, capability="study.vote",
+                            workspace_path="study__workspace")
+        .select_related("study")
+        .filter(token=token)
+        .first()
+    )
+    if item is None:
+        raise Http404
+    return item

@@ -52,6 +52,15 @@ class Study(TimeStampedModel):
         default=0.0, help_text="share of comparisons shown again, sides swapped, to the same rater"
     )
     gold_threshold = models.FloatField(default=0.7, help_text="gold accuracy below which a rater's votes are flagged")
+    # A pairwise study shows raters two answers side by side; a rating study shows one answer at a time, scored 1–5 on
+    # each criterion of `rubric` (evaluation/rating_models.py).
+    kind = models.CharField(max_length=16, choices=[("pairwise", _("Pairwise")), ("rating", _("Rating 1–5"))],
+                            default="pairwise")
+    rubric = models.JSONField(default=list, blank=True,
+                              help_text='a rating study\'s criteria: [{"name", "description"}], each scored 1–5')
+    significance_level = models.FloatField(
+        default=0.05, help_text="the level at which every comparison between arms is called significant"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -79,6 +88,11 @@ class Study(TimeStampedModel):
             models.CheckConstraint(
                 condition=models.Q(gold_threshold__gte=0.0, gold_threshold__lte=1.0),
                 name="study_gold_threshold_in_range",
+            ),
+            models.CheckConstraint(condition=models.Q(kind__in=["pairwise", "rating"]), name="study_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(significance_level__gt=0.0, significance_level__lt=0.5),
+                name="study_significance_level_in_range",
             ),
         ]
 
@@ -392,3 +406,6 @@ class GeneralEvalItem(models.Model):  # noqa: DJ008
     class Meta:
         constraints = [models.UniqueConstraint(fields=["general_eval", "order"], name="general_eval_item_order_unique")]
         indexes = [models.Index(fields=["general_eval", "subject"])]
+
+
+from evaluation.rating_models import Rating, RatingItem, RatingShowing  # noqa: E402, F401  (the rating study's rows)

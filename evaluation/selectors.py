@@ -84,10 +84,15 @@ def studies_open_for_rater(*, rater) -> QuerySet:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    from evaluation.rating_queue import items_waiting_for_rater  # a rating study waits with answers to rate
+
+    rating = (items_waiting_for_rater(rater=rater).filter(study=OuterRef("pk")).order_by().values("study")
+              .annotate(n=Count("pk")).values("n"))
     return (
         scope_to_capability(Study.objects.filter(status=Study.Status.OPEN), user=rater, capability="study.vote")
         .select_related("workspace")
-        .annotate(remaining=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)))
+        .annotate(remaining=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0))
+                  + Coalesce(Subquery(rating, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-pk")
     )
 

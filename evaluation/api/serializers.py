@@ -15,6 +15,7 @@ class StudySummarySerializer(serializers.Serializer):
     workspace = serializers.IntegerField(source="workspace_id")
     workspace_name = serializers.CharField(source="workspace.name")
     status = serializers.CharField()
+    kind = serializers.CharField()
     progress = serializers.FloatField()
     created_at = serializers.DateTimeField()
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluation.api import general_views, quality_views, views
+from evaluation.api import general_views, quality_views, rating_views, significance_views, views
 
 urlpatterns = [
     path("studies/", views.StudyListCreateApi.as_view(), name="api-study-list"),
@@ -34,5 +34,15 @@ urlpatterns = [
         general_views.GeneralEvalDetailApi.as_view(),
         name="api-general-eval-detail",
     ),
+    path("studies/<int:study_id>/significance/", significance_views.StudySignificanceApi.as_view(),
+         name="api-study-significance"),
+    path("studies/<int:study_id>/ratings/", rating_views.StudyRatingResultsApi.as_view(), name="api-study-ratings"),
+    path("studies/<int:study_id>/next-rating/", rating_views.StudyNextRatingApi.as_view(),
+         name="api-study-next-rating"),
+    path("studies/<int:study_id>/rating-items/<int:item_id>/gold/", rating_views.RatingItemGoldApi.as_view(),
+         name="api-rating-item-gold"),
+    path("studies/<int:study_id>/rating-gold/", rating_views.StudyRatingGoldUploadApi.as_view(),
+         name="api-study-rating-gold-upload"),
+    path("rating-items/<str:token>/rate/", rating_views.RatingSubmitApi.as_view(), name="api-rating-item-rate"),
     path("comparisons/<str:token>/vote/", views.VoteSubmitApi.as_view(), name="api-comparison-vote"),
 ]

@@ -93,6 +93,10 @@ class StudyCreateApi(APIView):
             default=0.0, help_text="share of comparisons shown again, sides swapped, in [0, 1]"
         )
         gold_threshold = serializers.FloatField(default=0.7, help_text="gold accuracy below which a rater is flagged")
+        kind = serializers.ChoiceField(choices=["pairwise", "rating"], default="pairwise")
+        rubric = serializers.ListField(child=serializers.JSONField(), default=list,
+                                       help_text='a rating study\'s criteria: names or {"name", "description"}')
+        significance_level = serializers.FloatField(default=0.05, help_text="the level of every comparison's test")
 
     @extend_schema(request=InputSerializer, responses={201: StudySummarySerializer})
     def post(self, request):
@@ -165,6 +169,9 @@ class StudyDetailApi(APIView):
         gold_rate = serializers.FloatField()
         repeat_rate = serializers.FloatField()
         gold_threshold = serializers.FloatField()
+        kind = serializers.CharField()
+        rubric = serializers.ListField(child=serializers.DictField())
+        significance_level = serializers.FloatField()
         arms = ArmSerializer(source="arm_rows", many=True)
         counts = StudyCountsSerializer(source="study_counts")
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from evaluation.models import Answer, Arm, Comparison, Study, StudyPrompt
 from evaluation.services.quality import study_repeats_build
+from evaluation.services.ratings import rating_items_build
 from evaluation.services.studies import study_fail, study_open
 
 
@@ -89,6 +90,7 @@ def _same_text(left: str, right: str) -> bool:
 @transaction.atomic
 def study_comparisons_build(*, study: Study) -> int:
     """One comparison per prompt and (baseline, candidate) pair, then open the study. Returns how many were built.
+    A rating study gets its rating items instead (services/ratings.py: rating_items_build).
 
     The stored orientation (which answer is left_answer) and `order` are drawn with `secrets`, never the study's seed,
     so neither can be replayed from public facts; each rater's sides are drawn again when served (services/showings.py).
@@ -97,6 +99,10 @@ def study_comparisons_build(*, study: Study) -> int:
     """
     if study.comparisons.exists():
         return 0
+    if study.kind == "rating":  # one answer at a time: the items are every arm's answers, no pairs
+        built = rating_items_build(study=study)
+        study_open(study=study)
+        return built
     arms = list(study.arms.order_by("pk"))
     baseline = next(arm for arm in arms if arm.is_baseline)
     candidates = [arm for arm in arms if not arm.is_baseline]

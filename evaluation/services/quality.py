@@ -179,7 +179,10 @@ def study_gold_upload(*, study: Study, items: list, actor) -> int:
 @transaction.atomic
 def study_rater_exclude(*, study: Study, rater, actor, reason: str = "") -> RaterExclusion:
     """Leave every vote of `rater` out of the study's results (support rate, Bradley–Terry, export)."""
-    if not Vote.objects.filter(comparison__study=study, rater=rater).exists():
+    from evaluation.models import Rating
+
+    if not (Vote.objects.filter(comparison__study=study, rater=rater).exists()
+            or Rating.objects.filter(item__study=study, rater=rater).exists()):
         raise ApplicationError("this rater has not voted in this study", where="rater")
     exclusion, created = RaterExclusion.objects.get_or_create(
         study=study, rater=rater, defaults={"reason": (reason or "").strip()[:2000], "excluded_by": actor}

@@ -14,6 +14,7 @@ from datahub.splits import SPLITS
 from evaluation.models import Answer, Arm, Study, StudyPrompt
 from evaluation.services.prompt_upload import prompts_check
 from evaluation.services.quality import rate_check
+from evaluation.services.rubric import rubric_check, significance_level_check
 from llm.models import ModelEndpoint
 from training.models import BaseModel, ModelArtifact
 
@@ -123,6 +124,9 @@ def study_create(
     gold_rate: float = 0.0,
     repeat_rate: float = 0.0,
     gold_threshold: float = 0.7,
+    kind: str = "pairwise",
+    rubric: list | None = None,
+    significance_level: float = 0.05,
     created_by=None,
 ) -> Study:
     """Create a study over the prompts of one split of a frozen version, or over uploaded `prompts` (conversations as
@@ -134,6 +138,10 @@ def study_create(
     The prompt of a conversation is everything before its last assistant answer; a preference record's prompt is its
     prompt turns. `labels` are the categories raters may tag a vote with (optional), for the per-label breakdown.
     The study starts in status "generating"; the `study_generate_task` job runs after commit.
+
+    `kind` "rating" makes a blind 1–5 rating study: every arm's answers are rated one at a time on `rubric` (criteria,
+    see services/rubric.py) instead of compared in pairs. `significance_level` is the level at which every comparison
+    between arms (ratings, automatic metrics) is called significant.
     """
     name = (name or "").strip()
     if not name:
@@ -151,6 +159,12 @@ def study_create(
     gold_rate = rate_check(gold_rate, where="gold_rate", upper_inclusive=False)
     repeat_rate = rate_check(repeat_rate, where="repeat_rate")
     gold_threshold = rate_check(gold_threshold, where="gold_threshold")
+    if kind not in ("pairwise", "rating"):
+        raise ApplicationError(f"unknown kind {kind!r}; use pairwise or rating", where="kind")
+    clean_rubric = rubric_check(rubric) if kind == "rating" else []
+    if kind == "pairwise" and rubric:
+        raise ApplicationError("a rubric belongs to a rating study; this one is pairwise", where="rubric")
+    significance_level = significance_level_check(significance_level)
     if dataset_version is not None:
         if dataset_version.dataset.workspace_id != workspace.pk:
             raise ApplicationError(
@@ -189,6 +203,9 @@ def study_create(
         gold_rate=gold_rate,
         repeat_rate=repeat_rate,
         gold_threshold=gold_threshold,
+        kind=kind,
+        rubric=clean_rubric,
+        significance_level=significance_level,
         status=Study.Status.GENERATING,
         progress=0.0,
         created_by=created_by if created_by is not None and created_by.is_authenticated else None,
@@ -214,6 +231,9 @@ def study_create(
             "gold_rate": gold_rate,
             "repeat_rate": repeat_rate,
             "gold_threshold": gold_threshold,
+            "kind": kind,
+            "rubric": [criterion["name"] for criterion in clean_rubric],
+            "significance_level": significance_level,
             "arms": [{"name": a["name"], "is_baseline": a["is_baseline"]} for a in clean_arms],
         },
     )

@@ -1,5 +1,6 @@
 """Print a study's results as JSON, as GET /api/v1/studies/{id}/results/ answers: arms, counts, and per candidate the
-support rate, interval, rates, sign test, verdict."""
+support rate, interval, rates, sign test, verdict. A rating study prints what GET /api/v1/studies/{id}/ratings/
+answers."""
 
 import json
 
@@ -11,7 +12,7 @@ from evaluation.selectors import study_report
 
 
 class Command(BaseCommand):
-    help = "Print the results of a blind pairwise study as JSON."
+    help = "Print the results of a blind pairwise or 1–5 rating study as JSON."
 
     def add_arguments(self, parser):
         parser.add_argument("--study", type=int, required=True, help="the study id")
@@ -26,5 +27,11 @@ class Command(BaseCommand):
             )
         elif study.status == Study.Status.FAILED:
             raise CommandError(f"--study {study.pk}: the study failed: {study.error}")
-        report = StudyReportSerializer(study_report(study=study)).data
+        if study.kind == "rating":
+            from evaluation.api.rating_views import RatingSummarySerializer
+            from evaluation.rating_results import study_rating_summary
+
+            report = RatingSummarySerializer(study_rating_summary(study=study)).data
+        else:
+            report = StudyReportSerializer(study_report(study=study)).data
         self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))

@@ -42,6 +42,7 @@ def test_create_study_permissions(role, users, api_for, workspace, eval_version,
             "workspace": workspace.pk,
             "workspace_name": "Acme support",
             "status": "generating",
+            "kind": "pairwise",
             "progress": 0.0,
             "created_at": response.json()["created_at"],
         }

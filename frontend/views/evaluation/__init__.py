@@ -8,6 +8,7 @@ from django.urls import path
 
 from frontend.views.evaluation.quality import comparison_gold, rater_exclusion, study_gold
 from frontend.views.evaluation.results import study_report_page
+from frontend.views.evaluation.significance import study_significance
 from frontend.views.evaluation.studies import (
     judge_add,
     study_detail,
@@ -26,6 +27,7 @@ urlpatterns = [
     path("<int:study_id>/", study_detail, name="study-detail"),
     path("<int:study_id>/status/", study_status, name="study-status"),
     path("<int:study_id>/report/", study_report_page, name="study-report"),
+    path("<int:study_id>/significance/", study_significance, name="study-significance"),
     path("<int:study_id>/export/", study_export, name="study-export"),
     path("<int:study_id>/judges/", judge_add, name="judge-add"),
     path("<int:study_id>/gold/", study_gold, name="study-gold"),

@@ -17,6 +17,7 @@ from accounts.access import user_can
 from common.errors import ApplicationError
 from evaluation.access import access_study
 from evaluation.models import Study
+from evaluation.rating_results import rating_counts, study_rating_summary
 from evaluation.selectors import (
     study_arms,
     study_counts,
@@ -110,6 +111,23 @@ class StudyCreateForm(forms.Form):
         required=False,
     )
 
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Kind of study"), initial="pairwise", required=False,
+        choices=[("pairwise", gettext_lazy("Pairwise: raters pick the better of two answers")),
+                 ("rating", gettext_lazy("Rating: raters score each answer 1–5 on a rubric"))],
+    )
+    rubric = forms.CharField(
+        label=gettext_lazy("Rubric (rating studies)"), required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3,
+                                     "placeholder": gettext_lazy("helpfulness: does it solve the problem?")}),
+        help_text=gettext_lazy("One criterion a line: a name, optionally followed by a colon and what raters judge. "
+                               "Empty: one criterion, overall."),
+    )
+    significance_level = forms.FloatField(
+        label=gettext_lazy("Significance level"), initial=0.05, min_value=0.001, max_value=0.2, required=False,
+        help_text=gettext_lazy("Every comparison between models is called significant at this level."),
+    )
+
     # The service's `where` → the field that shows the message.
     FIELD_FOR_WHERE = {
         "name": "name",
@@ -125,6 +143,9 @@ class StudyCreateForm(forms.Form):
         "gold_rate": "gold_percent",
         "repeat_rate": "repeat_percent",
         "gold_threshold": "gold_threshold_percent",
+        "kind": "kind",
+        "rubric": "rubric",
+        "significance_level": "significance_level",
     }
 
     def __init__(self, *args, versions, base_models, artifacts, endpoints=(), **kwargs):
@@ -205,12 +226,26 @@ class StudyCreateForm(forms.Form):
         return {key: (default if self.cleaned_data.get(field) is None else self.cleaned_data[field]) / 100
                 for key, (field, default) in percent.items()}
 
+    def kind_settings(self) -> dict:
+        """study_create's kind, rubric (criteria from "name: description" lines) and significance level."""
+        rubric = []
+        for line in self.cleaned_data["rubric"].splitlines():
+            name, _colon, description = line.partition(":")
+            if name.strip():
+                rubric.append({"name": name.strip(), "description": description.strip()})
+        kind = self.cleaned_data["kind"] or "pairwise"
+        level = self.cleaned_data["significance_level"]
+        return {"kind": kind, "rubric": rubric if kind == "rating" else None,
+                "significance_level": 0.05 if level is None else level}
+
     def label_list(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data["labels"].split(",") if part.strip()]
 
     def add_service_error(self, error: ApplicationError) -> None:
         where = error.where.split(".")[0]
-        if where.startswith("labels["):
+        if where.startswith("rubric"):
+            where = "rubric"
+        elif where.startswith("labels["):
             where = "labels"
         elif where.startswith("prompts"):
             where = "prompts"
@@ -252,7 +287,7 @@ def study_list(request):
                     workspace=workspace, name=form.cleaned_data["name"], question=form.cleaned_data["question"],
                     arms=form.arms(), votes_per_comparison=form.cleaned_data["votes_per_comparison"],
                     max_prompts=form.cleaned_data["max_prompts"], labels=form.label_list(), created_by=request.user,
-                    **form.quality_settings(), **source,
+                    **form.quality_settings(), **form.kind_settings(), **source,
                 )
             except ApplicationError as error:
                 form.add_service_error(error)
@@ -276,7 +311,10 @@ def study_detail(request, study_id: int):
         "can_manage": user_can(request.user, "study.manage", study.workspace),
         "is_stale": study_is_stale(study=study),
     }
-    if user_can(request.user, "study.view_results", study.workspace):
+    if study.kind == "rating" and user_can(request.user, "study.view_results", study.workspace):
+        context["rating_summary"] = study_rating_summary(study=study, arms=context["arms"])
+        context["rating_counts"] = rating_counts(study=study)
+    elif user_can(request.user, "study.view_results", study.workspace):
         context |= results_context(study, context["arms"], context["counts"])
         context["can_export"] = user_can(request.user, "data.edit", study.workspace)
     if user_can(request.user, "feedback.view", study.workspace):

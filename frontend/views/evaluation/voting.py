@@ -13,6 +13,7 @@ from common.errors import ApplicationError
 from evaluation.access import access_comparison_for_vote, access_study_for_vote
 from evaluation.selectors import studies_open_for_rater, waiting_count
 from evaluation.services import showing_serve, vote_submit
+from frontend.views.evaluation.rating import rate
 
 
 @login_required
@@ -35,6 +36,8 @@ class VoteForm(forms.Form):
 def vote(request, study_id: int):
     """One comparison at a time; a plain form POST (the keyboard presses the same buttons), then the next one."""
     study = access_study_for_vote(request.user, study_id)
+    if study.kind == "rating":
+        return rate(request, study)
     if request.method == "POST":
         form = VoteForm(request.POST)
         if not form.is_valid():
