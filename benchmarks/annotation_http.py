@@ -41,7 +41,7 @@ from harness import ROOT, database_recreate, free_port, percentile, say_as
 say = say_as("annotation_http")
 HOST = "127.0.0.1"
 # The worker layout README "Running in production" recommends for two cores; see there for why.
-GUNICORN_ARGS = ["--workers", "4", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30"]
+GUNICORN_ARGS = ["--workers", "4", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30", "--preload"]
 SERVER_ENV = {"DEBUG": "0", "SECRET_KEY": "bench-" + "k" * 60, "ALLOWED_HOSTS": HOST, "LOG_LEVEL": "WARNING",
               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
