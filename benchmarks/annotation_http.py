@@ -3,6 +3,7 @@ through the JSON API and through the browser workbench's own requests.
 
     .venv/bin/python benchmarks/annotation_http.py [--n 100000] [--clients 1,10,25,50] [--seconds 30]
                                                     [--fresh-seconds 60] [--baseline-rev REV] [--quick]
+                                                    [--analyze-after-fresh]
 
 For each revision measured (this work tree; with --baseline-rev also REV, checked out in a temporary git worktree and
 measured side by side, phase by phase, against the same load), the benchmark:
@@ -82,7 +83,8 @@ def build(root: str, database_url: str, n: int, annotators: int, overlap: int) -
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            """INSERT INTO datahub_record (dataset_id, kind, messages, content_hash, prompt_hash, tags, origin, created_at)
+            """INSERT INTO datahub_record (dataset_id, kind, messages, content_hash, prompt_hash, tags, origin,
+                                          created_at)
                SELECT %s, 'sft',
                       jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'Question ' || g),
                                         jsonb_build_object('role', 'assistant', 'content', 'Answer ' || g)),
@@ -172,6 +174,12 @@ class Tree:
         with psycopg.connect(self.database_url) as connection:
             return connection.execute(OVER_ASSIGNED_SQL, [self.workload["project_id"]]).fetchone()[0]
 
+    def analyze(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            connection.execute("ANALYZE")
+
     def stop(self) -> None:
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()
@@ -260,7 +268,8 @@ def describe(tree: Tree, figures: dict) -> str:
     kinds = ", ".join(f"{k} p50/p95/p99 {v['p50_ms']}/{v['p95_ms']}/{v['p99_ms']} ms"
                       for k, v in figures.items() if isinstance(v, dict) and "p95_ms" in v)
     return (f"{tree.name:8} {figures['path']:9} {figures['clients']:>2} clients: {figures['annotations_per_s']:6.1f} "
-            f"annotations/s, {figures['errors']} errors, {figures['cpu_ms_per_annotation']} ms CPU/annotation; {kinds}; "
+            f"annotations/s, {figures['errors']} errors, {figures['cpu_ms_per_annotation']} ms CPU/annotation; "
+            f"{kinds}; "
             f"load {figures['load_average_1m']}")
 
 
@@ -306,6 +315,10 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--paths", default="api,workbench")
     parser.add_argument("--baseline-rev", help="also measure this git revision, side by side")
+    parser.add_argument("--analyze-after-fresh", action="store_true",
+                        help="ANALYZE every database after its fresh phase, so the later phases compare the web layer "
+                             "alone (a baseline without ANALYZE after its bulk steps otherwise keeps planning "
+                             "without statistics until autovacuum gets round to it)")
     parser.add_argument("--quick", action="store_true", help="10,000 tasks, 8-second phases, 15 fresh seconds")
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -332,6 +345,8 @@ def main() -> None:
                 fresh[tree.name] = run_phase(tree, path="api", clients=10, seconds=options.fresh_seconds,
                                              client_processes=options.client_processes)
                 say("fresh database: " + describe(tree, fresh[tree.name]))
+            if options.analyze_after_fresh:
+                tree.analyze()
         for index, (clients, path) in enumerate((c, p) for c in client_counts for p in paths):
             # The trees take turns going first, so neither always meets the machine a phase later.
             for tree in trees if index % 2 == 0 else trees[::-1]:
@@ -348,7 +363,8 @@ def main() -> None:
                            capture_output=True)
             shutil.rmtree(trees[1].root.parent, ignore_errors=True)
     empty = {"annotations_per_s": 0.0, "errors": 0}
-    summary = {"benchmark": "annotation_http", "n": options.n, "clients": client_counts, "seconds": options.seconds,
+    summary = {"benchmark": "annotation_http", "n": options.n, "analyze_after_fresh": options.analyze_after_fresh,
+               "clients": client_counts, "seconds": options.seconds,
                "server": "gunicorn " + " ".join(GUNICORN_ARGS), "cpus": os.cpu_count(),
                **flat(phases["current"], fresh.get("current", empty), over["current"])}
     if options.baseline_rev:
