@@ -306,11 +306,11 @@ def baseline_worktree(rev: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000, help="tasks in the project (default 100000)")
+    parser.add_argument("--n", type=int, default=None, help="tasks in the project (default 100000)")
     parser.add_argument("--clients", default="1,10,25,50", help="client counts, comma-separated")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
-    parser.add_argument("--fresh-seconds", type=float, default=60.0,
-                        help="10 API clients right after the build, reported apart")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each phase (default 30)")
+    parser.add_argument("--fresh-seconds", type=float, default=None,
+                        help="10 API clients right after the build, reported apart (default 60; 0: none)")
     parser.add_argument("--overlap", type=int, default=1)
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--paths", default="api,workbench")
@@ -319,16 +319,19 @@ def main() -> None:
                         help="ANALYZE every database after its fresh phase, so the later phases compare the web layer "
                              "alone (a baseline without ANALYZE after its bulk steps otherwise keeps planning "
                              "without statistics until autovacuum gets round to it)")
-    parser.add_argument("--quick", action="store_true", help="10,000 tasks, 8-second phases, 15 fresh seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="by default 10,000 tasks, 8-second phases, 15 fresh seconds")
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--annotators", type=int, default=50, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    # --quick changes the defaults only: what is given on the command line stands.
+    for name, full, quick in (("n", 100_000, 10_000), ("seconds", 30.0, 8.0), ("fresh_seconds", 60.0, 15.0)):
+        if getattr(options, name) is None:
+            setattr(options, name, quick if options.quick else full)
     if options.build_into:
         build(options.build_into, options.database_url, options.n, options.annotators, options.overlap)
         return
-    if options.quick:
-        options.n, options.seconds, options.fresh_seconds = min(options.n, 10_000), 8.0, 15.0
     client_counts = [int(c) for c in options.clients.split(",")]
     paths = options.paths.split(",")
     trees = [Tree("current", ROOT)]
