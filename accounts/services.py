@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Role, Workspace
@@ -83,16 +84,18 @@ def api_token_revoke(*, token: ApiToken, revoked_by=None) -> ApiToken:
 def api_token_authenticate(*, key: str) -> ApiToken | None:
     """The live token with this key, with its user, or None; notes when it was used (at most once a minute).
 
-    One query for a token used within the last minute; a second (an UPDATE) otherwise.
+    One query for a token used within the last minute; a second (an UPDATE) otherwise. The UPDATE is conditional on
+    the stored time, so of many requests arriving together with one token only the first writes the row; the others
+    change nothing and wait on no row lock for long.
     """
-    token = (
-        ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True).first()
-    )
+    live = ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True)
+    token = next(iter(live.order_by()[:1]), None)  # the hash is unique: nothing to order
     if token is None:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= API_TOKEN_USE_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - API_TOKEN_USE_RESOLUTION)
+        ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
 

@@ -38,7 +38,12 @@ def label_schemas_for_user(*, user) -> QuerySet[LabelSchema]:
 
 
 def label_schema_tree(*, schema: LabelSchema) -> list[LabelNode]:
-    """The schema's labels nested, numbered for shortcuts (uses prefetched labels when there are some)."""
+    """The schema's labels nested, numbered for shortcuts (uses prefetched labels when there are some; a published
+    schema's otherwise come from the process's copy, services.annotations.schema_labels: every claim shows them)."""
+    if schema.published_at is not None and "labels" not in getattr(schema, "_prefetched_objects_cache", {}):
+        from annotation.services.annotations import schema_labels
+
+        return label_tree_nested(schema_labels(schema=schema).values(), leaf_only=schema.leaf_only)
     return label_tree_nested(schema.labels.all(), leaf_only=schema.leaf_only)
 
 
@@ -62,8 +67,19 @@ class ProjectProgress:
         return round(100 * self.tasks_done / self.tasks_total) if self.tasks_total else 0
 
 
-def project_progress(*, project: AnnotationProject, annotator=None) -> ProjectProgress:
-    """Counts for one project (two queries); `mine_submitted` counts the annotator's submissions when one is given."""
+def project_progress(*, project: AnnotationProject, annotator=None, leases: bool = True) -> ProjectProgress:
+    """Counts for one project (two queries); `mine_submitted` counts the annotator's submissions when one is given.
+
+    leases=False (the workbench, which shows neither) leaves `active_leases` and `annotations` at 0 and counts only
+    the annotator's own assignments, through their index, instead of every assignment of the project.
+    """
+    if not leases:
+        tasks = project.tasks.aggregate(total=Count("pk"), done=Count("pk", filter=Q(is_complete=True)))
+        mine = Assignment.objects.filter(
+            annotator_id=getattr(annotator, "pk", None), status=Assignment.Status.SUBMITTED, task__project=project
+        ).count() if annotator else 0
+        return ProjectProgress(tasks_total=tasks["total"], tasks_done=tasks["done"], annotations=0, active_leases=0,
+                               mine_submitted=mine)
     tasks = project.tasks.aggregate(
         total=Count("pk"), done=Count("pk", filter=Q(is_complete=True)), annotations=Sum("submitted_count")
     )

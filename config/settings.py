@@ -1,6 +1,7 @@
 """Whetstone settings: one module, driven by environment variables.
 
 DATABASE_URL     database (default: SQLite file under var/ for the quick start)
+DATABASE_CONN_MAX_AGE  seconds a worker keeps its database connection (default 600, 0 under DEBUG)
 SECRET_KEY       Django secret key (a fixed development key when DEBUG is on)
 DEBUG            "1" / "0" (default 1, the quick start)
 ALLOWED_HOSTS    comma-separated host names
@@ -123,7 +124,11 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'whetstone.sqlite3'}",
-        conn_max_age=0,
+        # Persistent connections (README, "Running in production"): a new PostgreSQL connection per request costs
+        # more than the annotation queue's own statements. Off under DEBUG: runserver's thread per request would
+        # leave one connection behind per thread.
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0" if DEBUG else "600")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -3,8 +3,9 @@ import math
 from django.db import transaction
 
 from accounts.models import Workspace
-from annotation.models import AnnotationProject, AnnotationTask, LabelSchema
+from annotation.models import Annotation, AnnotationProject, AnnotationTask, Assignment, LabelSchema
 from annotation.services.annotations import schema_labels
+from common.db import tables_analyze_after_commit
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import DatasetVersion, Record, VersionRecord
@@ -84,6 +85,7 @@ def annotation_project_create(*, workspace: Workspace, name: str, dataset_versio
     if schema.ranking_question:
         after["ranking_items"] = ranked
     history_record(actor=created_by, target=project, verb="created", after=after)
+    tables_analyze_after_commit(AnnotationTask, Assignment, Annotation)
     return project
 
 

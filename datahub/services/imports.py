@@ -22,13 +22,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from common.db import tables_analyze_after_commit
 from common.errors import ApplicationError
 from common.history import history_record
 from common.storage import storage_path, workspace_storage_relative
 from datahub.canonical import MAX_RECORD_CHARS
 from datahub.files import file_rows, jsonl_line_parse, jsonl_raw_lines
 from datahub.formats import AUTO, column_map_check, row_format
-from datahub.models import IMPORT_STALE_AFTER, Dataset, ImportJob, ImportRowError, Source
+from datahub.models import IMPORT_STALE_AFTER, Dataset, ImportJob, ImportRowError, Record, Source
 from datahub.services.import_rows import (
     ChunkParser,
     RowRules,
@@ -207,6 +208,7 @@ def import_job_run(*, job: ImportJob, on_progress: ProgressCallback | None = Non
         mover.abort()
         raise
     search_index_pending(dataset_id=job.dataset_id)
+    tables_analyze_after_commit(Record)
     job.search_pending = False
     if on_progress is not None:
         on_progress(job.processed, job.total)

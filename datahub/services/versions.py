@@ -3,6 +3,7 @@ import hashlib
 from django.db import transaction
 from django.db.models import Max
 
+from common.db import tables_analyze_after_commit
 from common.errors import ApplicationError
 from common.history import history_record
 from datahub.models import Dataset, DatasetVersion, Record, VersionRecord
@@ -53,6 +54,7 @@ def dataset_version_create(*, dataset: Dataset, entries: list[tuple[int, str, li
         verb="frozen",
         after={"number": number, "counts": counts, "operation": operation},
     )
+    tables_analyze_after_commit(VersionRecord)
     return version
 
 

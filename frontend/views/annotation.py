@@ -303,7 +303,7 @@ def _workbench_page(
 ) -> HttpResponse:
     context = {
         "project": project,
-        "progress": project_progress(project=project, annotator=request.user),
+        "progress": project_progress(project=project, annotator=request.user, leases=False),
         "error": error,
         "queue_empty": queue_empty,
     }
@@ -334,7 +334,7 @@ def _workbench_page(
 @require_POST
 def assignment_submit(request, pk: int):
     assignment = access_assignment(request.user, pk)
-    project = access_project(request.user, assignment.task.project_id, capabilities=(WORK,))
+    project = assignment.task.project  # access_assignment checked the annotation.work capability in its workspace
     label_ids = request.POST.getlist("label_ids")
     form = SubmitForm(request.POST)
     if not form.is_valid():
@@ -384,7 +384,7 @@ def ranking_from_places(places: dict[int, int], *, answers: int) -> list[int]:
 @require_POST
 def assignment_skip_view(request, pk: int):
     assignment = access_assignment(request.user, pk)
-    project = access_project(request.user, assignment.task.project_id, capabilities=(WORK,))
+    project = assignment.task.project  # access_assignment checked the annotation.work capability in its workspace
     form = SkipForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:

@@ -1,4 +1,5 @@
 import pytest
+from django.db import connection
 
 from annotation.models import AnnotationProject, AnnotationTask
 from annotation.services import annotation_project_create, label_schema_create
@@ -57,3 +58,27 @@ def test_overlap_bounds(workspace, annotation_version_factory, topic_schema, ove
             overlap=overlap,
         )
     assert str(error.value) == "overlap: overlap must be between 1 and 20"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics are PostgreSQL's")
+def test_the_new_tasks_are_analysed_once_the_project_commits(
+    workspace, users, annotation_version_factory, topic_schema, django_capture_on_commit_callbacks
+):
+    """Planner statistics for the tasks the claim reads exist from the first claim on (not after autovacuum's next
+    pass): ANALYZE runs after commit and counts the new rows."""
+    version = annotation_version_factory(n=7)
+
+    def reltuples() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotation_annotationtask'")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:  # as on a new database: never analysed
+        cursor.execute("UPDATE pg_class SET reltuples = -1 WHERE relname = 'annotation_annotationtask'")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        annotation_project_create(workspace=workspace, name="Topics", dataset_version=version, schema=topic_schema)
+    assert reltuples() == -1
+    for callback in callbacks:
+        callback()
+    assert reltuples() == AnnotationTask.objects.count() == 7
