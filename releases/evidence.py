@@ -10,6 +10,7 @@ from pathlib import Path
 
 from evaluation.general.selectors import general_eval_report
 from evaluation.models import Arm, GeneralEval, Study
+from evaluation.rating_results import study_rating_summary
 from evaluation.selectors import study_results
 from training.models import ModelArtifact
 from training.runner.files import RESULT_FILE
@@ -31,16 +32,25 @@ class Evidence:
 
 def latest_study_against_base(*, artifact: ModelArtifact) -> tuple[Study | None, Arm | None]:
     """The newest open or closed study with an arm answering as `artifact` and a baseline arm of its base model."""
-    arm = (Arm.objects.filter(artifact=artifact, is_baseline=False, study__status__in=STUDY_STATES_WITH_RESULTS,
+    arm = (Arm.objects.filter(artifact=artifact, is_baseline=False, study__kind="pairwise",
+                              study__status__in=STUDY_STATES_WITH_RESULTS,
                               study__arms__is_baseline=True, study__arms__base_model_id=artifact.base_model_id)
            .select_related("study").order_by("-study__created_at", "-study_id").first())
     return (arm.study, arm) if arm is not None else (None, None)
 
 
 def task_rating_study_mean(*, artifact: ModelArtifact) -> tuple[float | None, dict | None]:
-    """The rating study's mean score (1–5) of `artifact`, with a reference to the study; (None, None) until the rating
-    studies (evaluation, branch `ratings`) land: this is where their selector plugs in."""
-    return None, None
+    """The newest open or closed blind rating study's mean score (1–5, the mean of its criteria's means over the
+    prompts) of `artifact`, with a reference to the study; (None, None) without one or before any rating counts."""
+    arm = (Arm.objects.filter(artifact=artifact, study__kind="rating", study__status__in=STUDY_STATES_WITH_RESULTS)
+           .select_related("study").order_by("-study__created_at", "-study_id").first())
+    if arm is None:
+        return None, None
+    rated = next((row for row in study_rating_summary(study=arm.study).arms if row.arm_id == arm.pk), None)
+    means = [criterion.mean for criterion in rated.criteria.values() if criterion.mean is not None] if rated else []
+    if not means:
+        return None, None
+    return sum(means) / len(means), ref("study", arm.study)
 
 
 def task_evidence(*, artifact: ModelArtifact) -> Evidence:
