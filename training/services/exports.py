@@ -34,9 +34,11 @@ VERIFY_TOKENS = 12
 VLLM_DEFAULT_MAX_LORA_RANK = 16  # vLLM refuses adapters of a higher rank unless --max-lora-rank says so
 
 
-def model_export_request(*, artifact: ModelArtifact, format: str, requested_by=None) -> ModelExport:
+def model_export_request(*, artifact: ModelArtifact, format: str, requested_by=None,
+                         enqueue: bool = True) -> ModelExport:
     """Queue an export of `artifact` in `format` (a ModelExport.Format); a failed one is queued again. Raises
-    ApplicationError for an unknown format, a prompt-tuning adapter, or an export already queued or made."""
+    ApplicationError for an unknown format, a prompt-tuning adapter, or an export already queued or made.
+    enqueue=False leaves the running to the caller (the export_model command runs it in its own process)."""
     if format not in ModelExport.Format.values:
         raise ApplicationError(f"unknown export format {format!r}; expected one of "
                                f"{', '.join(ModelExport.Format.values)}", where="format")
@@ -57,10 +59,11 @@ def model_export_request(*, artifact: ModelArtifact, format: str, requested_by=N
             export.save(update_fields=["status", "error", "is_verified", "verification", "updated_at"])
         history_record(actor=requested_by, target=export, verb="export_requested",
                        after={"artifact": artifact.pk, "format": format})
-        from training.tasks import model_export_run_task
+        if enqueue:
+            from training.tasks import model_export_run_task
 
-        export_id = export.pk
-        transaction.on_commit(lambda: model_export_run_task.enqueue(export_id=export_id))
+            export_id = export.pk
+            transaction.on_commit(lambda: model_export_run_task.enqueue(export_id=export_id))
     return export
 
 
