@@ -28,7 +28,8 @@ class Command(BaseCommand):
             raise CommandError(f"export {export.pk} failed: {export.error}")
         check = export.verification
         self.stdout.write(export.command or str(export.path))
-        self.stdout.write(f"check ({check['runtime']}): source {check['source_tokens']}, export {check['export_tokens']}")
+        self.stdout.write(f"check ({check['runtime']}): source {check['source_tokens']}, "
+                          f"export {check['export_tokens']}")
         if not export.is_verified:
             raise CommandError(f"export {export.pk} answers differently from its source model")
         self.stdout.write(f"export {export.pk} verified: the same {len(check['export_tokens'])} tokens")
