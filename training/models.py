@@ -150,3 +150,42 @@ class ModelArtifact(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ModelExport(TimeStampedModel):
+    """A model artifact in a form another runtime loads, made by a job and checked by loading it back: the export
+    answers a fixed prompt greedily and `verification` records its tokens beside the source model's."""
+
+    class Format(models.TextChoices):
+        MERGED_BF16 = "merged_bf16", _("Merged weights (safetensors, bf16)")
+        ONNX = "onnx", _("ONNX for CPU (onnxruntime)")
+        VLLM = "vllm", _("vLLM command")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="model_exports")
+    artifact = models.ForeignKey(ModelArtifact, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    path = models.CharField(max_length=500, blank=True, help_text="relative to the storage root; empty for a command")
+    command = models.TextField(blank=True, help_text="vllm: the command that serves the artifact")
+    is_verified = models.BooleanField(null=True,
+                                      help_text="the export answered as the source model did; null: not checked yet")
+    verification = models.JSONField(default=dict, blank=True,
+                                    help_text="prompt, source_tokens, export_tokens, source_text, export_text, runtime")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "format"], name="model_export_one_per_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} {self.format}"

@@ -3,7 +3,7 @@
 import random
 import statistics
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.http import Http404
 
 from accounts.access import scope_to_capability
@@ -12,7 +12,7 @@ from common.text_similarity import percentile
 from datahub.models import DatasetVersion, VersionRecord
 from datahub.selectors import length_bucket, length_histogram_empty
 from training.access import LAUNCH, VIEW
-from training.models import BaseModel, Checkpoint, MetricPoint, ModelArtifact, TrainingRun
+from training.models import BaseModel, Checkpoint, MetricPoint, ModelArtifact, ModelExport, TrainingRun
 from training.services.execution import LOG_FILE, log_tail, run_directory
 
 METRICS_LIMIT = 5000
@@ -246,3 +246,10 @@ def version_token_lengths(*, version: DatasetVersion, base_model: BaseModel, lim
     for over in result["over"]:
         over["records"] = sum(1 for length in lengths if length > over["max_length"])
     return result
+
+
+def model_export_list(*, artifact: ModelArtifact) -> QuerySet:
+    """The artifact's exports in the order of ModelExport.Format, with who asked for each (one query)."""
+    order = Case(*(When(format=value, then=Value(index)) for index, value in enumerate(ModelExport.Format.values)),
+                 output_field=IntegerField())
+    return ModelExport.objects.filter(artifact=artifact).select_related("requested_by").order_by(order, "pk")

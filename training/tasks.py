@@ -37,3 +37,16 @@ def model_artifact_merge_task(*, artifact_id: int, user_id: int | None = None) -
     except ApplicationError:
         # Terminal, not retryable: merged meanwhile, or not mergeable. The request already said why when it was refused.
         return
+
+
+@task(queue_name="gpu")
+def model_export_run_task(*, export_id: int) -> None:
+    """Make and verify one export (training.services.exports); an export gone or no longer queued is left alone."""
+    from training.models import ModelExport
+    from training.services.exports import model_export_run
+
+    export = ModelExport.objects.select_related("artifact__base_model", "artifact__workspace").filter(
+        pk=export_id).first()
+    if export is None:
+        return
+    model_export_run(export=export)

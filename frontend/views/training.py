@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
+from frontend.views import model_exports
 from frontend.views.training_forms import BaseModelForm, RetryForm, RunForm
 from training.access import (
     LAUNCH,
@@ -394,4 +395,6 @@ urlpatterns = [
     path("runs/<int:run_id>/resume/", run_resume_view, name="run-resume"),
     path("artifacts/<int:artifact_id>/download/", artifact_download_view, name="artifact-download"),
     path("artifacts/<int:artifact_id>/merge/", artifact_merge_view, name="artifact-merge"),
+    path("artifacts/<int:artifact_id>/", model_exports.artifact_detail_view, name="artifact-detail"),
+    path("artifacts/<int:artifact_id>/exports/", model_exports.artifact_export_view, name="artifact-export"),
 ]

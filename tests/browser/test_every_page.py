@@ -151,6 +151,7 @@ def pages(thing) -> list[str]:
         f"/training/runs/{run.pk}/retry/",
         f"/training/base-models/{run.base_model_id}/",
         f"/training/runs/compare/?runs={run.pk}",
+        f"/training/artifacts/{thing['artifact'].pk}/",
         "/fine-tuning/new/",
         f"/fine-tuning/{thing['job'].public_id}/",
         "/studies/",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training.api import views
+from training.api import exports, views
 
 urlpatterns = [
     path("base-models/", views.BaseModelsApi.as_view(), name="api-base-models"),
@@ -22,4 +22,9 @@ urlpatterns = [
         name="api-model-artifact-merge",
     ),
     path("model-artifacts/", views.ModelArtifactsApi.as_view(), name="api-model-artifacts"),
+    path(
+        "model-artifacts/<int:artifact_id>/exports/",
+        exports.ModelExportsApi.as_view(),
+        name="api-model-artifact-exports",
+    ),
 ]

@@ -5,8 +5,11 @@ At most WHETSTONE_SERVER_MAX_MODELS (environment, default 2) stay in memory; the
 A model that fails to load is remembered with its reason: later requests get the same reason at once instead of
 paying for another failed load, and the server keeps serving everything else.
 
-Generation holds one process-wide lock: torch's random generator is global, so two seeded requests running at once
-would change each other's samples; on a CPU a second concurrent generate would only share the same cores anyway.
+Generation is batched (training.server.batching): one batcher per loaded model decodes together the requests that
+arrive within WHETSTONE_SERVER_BATCH_WINDOW_MS (default 5) of each other, at most WHETSTONE_SERVER_MAX_BATCH (default
+16) at once. WHETSTONE_SERVER_BATCHING=off serves one request at a time instead, with transformers' own generate
+behind one process-wide lock (torch's global random generator is what seeds its samples, so two seeded requests must
+not run at once); the benchmark compares the two.
 """
 
 import logging
@@ -35,6 +38,7 @@ class LoadedModel:
     tokenizer: object
     context_length: int
     stop_ids: list[int]
+    batcher: object = None  # a batching.Batcher, unless batching is off
 
     @property
     def has_chat_template(self) -> bool:
@@ -46,6 +50,20 @@ def max_models() -> int:
         return max(1, int(os.environ.get("WHETSTONE_SERVER_MAX_MODELS", "2")))
     except ValueError:
         return 2
+
+
+def batching_settings() -> tuple[bool, float, int]:
+    """(batching on, window in seconds, largest batch), from the environment (serve_models sets it from its options)."""
+    enabled = os.environ.get("WHETSTONE_SERVER_BATCHING", "on").lower() not in ("off", "0", "false")
+    try:
+        window_ms = min(1000.0, max(0.0, float(os.environ.get("WHETSTONE_SERVER_BATCH_WINDOW_MS", "5"))))
+    except ValueError:
+        window_ms = 5.0
+    try:
+        largest = max(1, int(os.environ.get("WHETSTONE_SERVER_MAX_BATCH", "16")))
+    except ValueError:
+        largest = 16
+    return enabled, window_ms / 1000, largest
 
 
 def model_get(*, base_dir: Path, adapter_dir: Path | None) -> LoadedModel:
@@ -65,15 +83,27 @@ def model_get(*, base_dir: Path, adapter_dir: Path | None) -> LoadedModel:
             _failures[key] = reason
             logger.error("model server: %s", reason)
             raise ModelLoadError(reason) from error
+        enabled, window_seconds, largest = batching_settings()
+        if enabled:
+            from training.server.batching import Batcher
+
+            loaded.batcher = Batcher(loaded, window_seconds=window_seconds, max_batch=largest)
         _cache[key] = loaded
         while len(_cache) > max_models():
-            _cache.popitem(last=False)
+            _evict(_cache.popitem(last=False)[1])
         return loaded
+
+
+def _evict(loaded: LoadedModel) -> None:
+    if loaded.batcher is not None:
+        loaded.batcher.close()
 
 
 def cache_clear() -> None:
     """Forget loaded models and remembered failures (tests, and after replacing a model's files)."""
     with _load_lock:
+        for loaded in _cache.values():
+            _evict(loaded)
         _cache.clear()
         _failures.clear()
 
@@ -129,9 +159,27 @@ class Reply:
     finish_reason: str
 
 
-def generate(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperature: float, top_p: float,
-             seed: int | None, stop: list[str], choice: int = 0) -> Reply:
-    """One reply. finish_reason is "stop" (end of turn or a stop string) or "length" (max_tokens reached)."""
+def generate_choices(loaded: LoadedModel, *, n: int = 1, ids: list[int], max_tokens: int, temperature: float,
+                     top_p: float, seed: int | None, stop: list[str]) -> list[Reply]:
+    """`n` replies to one prompt (choice i seeded with seed + i). finish_reason is "stop" (end of turn or a stop
+    string) or "length" (max_tokens reached). Batched, the n choices decode together with whatever else arrived."""
+    settings = {"ids": ids, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop}
+    if loaded.batcher is None:
+        return [_generate_alone(loaded, seed=seed, choice=choice, **settings) for choice in range(n)]
+    from training.server.batching import GenerationRequest
+
+    requests = [loaded.batcher.submit(GenerationRequest(seed=_choice_seed(seed, choice), **settings))
+                for choice in range(n)]
+    return [request.reply.result() for request in requests]
+
+
+def _choice_seed(seed: int | None, choice: int) -> int | None:
+    return seed + choice if seed is not None else None
+
+
+def _generate_alone(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperature: float, top_p: float,
+                    seed: int | None, stop: list[str], choice: int = 0) -> Reply:
+    """One reply with transformers' generate, behind the process-wide lock (batching off)."""
     import torch
 
     with generation_lock, torch.no_grad():
@@ -158,9 +206,42 @@ def generate_stream(loaded: LoadedModel, *, ids: list[int], max_tokens: int, tem
                     seed: int | None, stop: list[str], choice: int = 0):
     """Yield text pieces as they are decoded, then finally a Reply (the whole text, tokens and finish reason).
 
-    Generation runs in its own thread; pieces that might be the start of a stop string are held back until it is
-    clear they are not.
+    Pieces that might be the start of a stop string are held back until it is clear they are not.
     """
+    settings = {"ids": ids, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop}
+    if loaded.batcher is None:
+        yield from _generate_stream_alone(loaded, seed=seed, choice=choice, **settings)
+        return
+    import queue
+
+    from training.server.batching import GenerationRequest
+
+    request = loaded.batcher.submit(
+        GenerationRequest(seed=_choice_seed(seed, choice), new_tokens=queue.Queue(), **settings)
+    )
+    tokens, sent = [], 0
+    hold = max((len(word) for word in stop), default=1) - 1
+    try:
+        while (token := request.new_tokens.get()) is not None:
+            tokens.append(token)
+            text = loaded.tokenizer.decode(tokens, skip_special_tokens=True)
+            cut_text, stopped = truncate_at_stop(text, stop)
+            # A trailing U+FFFD is a character whose bytes are not all decoded yet.
+            safe = len(cut_text) if stopped else max(sent, len(text.rstrip("\ufffd")) - hold)
+            if safe > sent:
+                yield cut_text[sent:safe]
+                sent = safe
+        reply = request.reply.result()
+    finally:
+        request.cancelled = True  # a reader that stopped early frees its row; after the end this changes nothing
+    if len(reply.text) > sent:
+        yield reply.text[sent:]
+    yield reply
+
+
+def _generate_stream_alone(loaded: LoadedModel, *, ids: list[int], max_tokens: int, temperature: float,
+                           top_p: float, seed: int | None, stop: list[str], choice: int = 0):
+    """generate_stream with transformers' generate in its own thread, behind the process-wide lock (batching off)."""
     import torch
     from transformers import TextIteratorStreamer
 

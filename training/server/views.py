@@ -238,7 +238,7 @@ def chat_completions(request):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-    replies = [engine.generate(loaded, choice=choice, **settings) for choice in range(params["n"])]
+    replies = engine.generate_choices(loaded, n=params["n"], **settings)
     completion = sum(reply.completion_tokens for reply in replies)
     return JsonResponse({
         **meta,

@@ -22,8 +22,26 @@ class Command(BaseCommand):
         parser.add_argument("--torch-threads", type=int, default=None,
                             help="CPU threads torch may use per generation (default: torch's own choice). Small models "
                                  "on a busy machine answer far faster with 1.")
+        parser.add_argument("--batch-window-ms", type=float, default=None,
+                            help="how long a request waits for others to the same model to decode with (default 5)")
+        parser.add_argument("--max-batch", type=int, default=None,
+                            help="requests decoded together at most (default 16)")
+        parser.add_argument("--no-batching", action="store_true",
+                            help="one request at a time, with transformers' generate behind one lock (the baseline "
+                                 "the serve_chat benchmark compares batching with)")
 
-    def handle(self, *args, host, port, max_models, torch_threads, **options):
+    def handle(self, *args, host, port, max_models, torch_threads, batch_window_ms, max_batch, no_batching,
+               **options):
+        if batch_window_ms is not None:
+            if not 0 <= batch_window_ms <= 1000:
+                raise CommandError(f"--batch-window-ms: must be between 0 and 1000; got {batch_window_ms:g}")
+            os.environ["WHETSTONE_SERVER_BATCH_WINDOW_MS"] = str(batch_window_ms)
+        if max_batch is not None:
+            if max_batch < 1:
+                raise CommandError(f"--max-batch: must be at least 1; got {max_batch}")
+            os.environ["WHETSTONE_SERVER_MAX_BATCH"] = str(max_batch)
+        if no_batching:
+            os.environ["WHETSTONE_SERVER_BATCHING"] = "off"
         if max_models is not None:
             if max_models < 1:
                 raise CommandError(f"--max-models: must be at least 1; got {max_models}")
