@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_api_tokens'),
-        ('training', '0007_chat_template_facts_and_run_warnings'),
+        ('training', '0008_grpo_method_and_reward_graders'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
