@@ -20,16 +20,18 @@ LIKE_THRESHOLD = 0.25
 RULES = {
     CLOSER_TO_REFERENCE: _(
         "the answer closer to the team's reference reply wins, by ROUGE-L F1 (shared words in order; Chinese counted "
-        "by "
-        "character); a tie when the two differ by less than 0.02. A single answer is liked when its ROUGE-L F1 is at "
-        "least 0.25, else disliked."
+        "by character); a tie when the two differ by less than %(tie_margin)s. A single answer is liked when its "
+        "ROUGE-L F1 is at least %(like_threshold)s, else disliked."
     ),
 }
 
 
 def rule_description(name: str) -> str:
-    """What the rule `name` does, for the pages; a rule this version does not know is shown by its name."""
-    return str(RULES.get(name, name))
+    """What the rule `name` does, for the pages, with the rule's own numbers; a rule this version does not know is
+    shown by its name."""
+    if name not in RULES:
+        return name
+    return str(RULES[name]) % {"tie_margin": TIE_MARGIN, "like_threshold": LIKE_THRESHOLD}
 
 
 def closer_to_reference(*, reference: str, first: str, second: str) -> str:

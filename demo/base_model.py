@@ -24,8 +24,14 @@ DEMO_SHAPE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads":
               "intermediate_size": 384, "max_position_embeddings": 512}
 DEMO_VOCAB = 3000
 PRETRAIN_CONVERSATIONS = 4000
-PRETRAIN_STEPS = 150
+PRETRAIN_STEPS = 400
 PRETRAIN_SETTINGS = {"batch_size": 16, "block_size": 128, "learning_rate": 3e-3, "seed": 0}
+# The demo's fine-tune of the tiny model: every weight (its pretraining never saw the shop's words, whose embeddings a
+# LoRA adapter cannot reach), long enough to learn the shop's replies by heart (about 18 passes over the train split),
+# so its answers are the shop's sentences rather than fragments of them.
+DEMO_TRAIN_STEPS = 250
+TINY_FINE_TUNE = {"learning_rate": 3e-3, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
+                  "logging_steps": 10}
 
 
 def demo_base_model_cache() -> Path:

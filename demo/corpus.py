@@ -1,9 +1,11 @@
 """The demo base model's pretraining text: everyday conversation in English and Chinese, written for this project.
 
-Nothing here is about Lumen Home or customer service: the base model learns to chat in general, so that its answers
-to the support questions are readable but know nothing of the shop; the fine-tune then learns the shop's replies.
-Each conversation is drawn from hand-written questions and replies with a few slots (a city, a dish, a day...), so a
-few thousand of them give the tiny model enough varied, grammatical text to imitate in a few CPU minutes.
+Small talk, cooking, travel, and the everyday errands people ask an assistant about (a parcel, a refund, a password,
+a device that will not connect), always in general terms: nothing here is about Lumen Home, its products or its rules.
+The base model learns to chat, so its answers to the support questions are readable but know nothing of the shop; the
+fine-tune then learns the shop's replies. Each conversation is drawn from hand-written questions and replies with a
+few slots (a city, a dish, a day...), so a few thousand of them give the tiny model enough varied, grammatical text to
+imitate in a few CPU minutes.
 """
 
 import random
@@ -40,6 +42,8 @@ SLOTS = {
         "friend": ["my sister", "my brother", "an old friend", "my neighbour", "my colleague", "my parents"],
         "time": ["seven o'clock", "half past eight", "noon", "six in the evening", "ten at night"],
         "place": ["the park", "the library", "the market", "the museum", "the beach", "the station", "a small cafe"],
+        "item": ["kettle", "pair of headphones", "backpack", "phone case", "coffee machine", "desk chair", "camera"],
+        "weeks": ["two weeks", "ten days", "a month", "three weeks"],
     },
     "zh": {
         "city": ["北京", "上海", "东京", "巴黎", "伦敦", "成都", "杭州", "广州", "西安", "首尔"],
@@ -52,6 +56,8 @@ SLOTS = {
         "friend": ["我姐姐", "我哥哥", "一个老朋友", "我的邻居", "我的同事", "我父母"],
         "time": ["七点", "八点半", "中午", "傍晚六点", "晚上十点"],
         "place": ["公园", "图书馆", "市场", "博物馆", "海边", "车站", "一家小咖啡馆"],
+        "item": ["水壶", "耳机", "背包", "手机壳", "咖啡机", "椅子", "相机"],
+        "weeks": ["两周", "十天", "一个月", "三周"],
     },
 }
 
@@ -190,6 +196,70 @@ TOPICS = {
                 "The moon moves a few centimetres away from the Earth every year.",
             ],
         ),
+        (
+            ["I bought a {item} online. How do I return it?", "Can I send back a {item} I do not like?",
+             "The {item} I ordered is the wrong size. What now?"],
+            [
+                "Most shops take returns within {weeks}. Keep the box and the receipt, and ask the shop for a return "
+                "label.",
+                "Usually yes. Look for the returns page on the shop's website, print the label and drop the parcel "
+                "at the post office.",
+                "Write to the shop with your order number and a photo. They will tell you how to send it back.",
+            ],
+        ),
+        (
+            ["When will my money come back after a return?", "I returned a {item}. Where is my refund?",
+             "How long does a refund take?"],
+            [
+                "Shops usually refund the money within {weeks} after the parcel arrives. Your bank may need a few more "
+                "days.",
+                "Check your email for a message from the shop. If nothing came after {weeks}, write to them with your "
+                "order number.",
+                "It depends on the shop and the bank. Ask the shop when they received the parcel and when they sent "
+                "the money.",
+            ],
+        ),
+        (
+            ["My parcel has not arrived. What should I do?", "Where is my {item}? I ordered it {day}.",
+             "Can I change the address of my order?"],
+            [
+                "Open the tracking link in your order email. If the parcel has not moved for a few days, contact the "
+                "shop.",
+                "Delivery often takes three to five days. If it is late, send the shop your order number and ask "
+                "them to check.",
+                "Ask the shop quickly. An address can usually be changed only before the parcel leaves the "
+                "warehouse.",
+            ],
+        ),
+        (
+            ["I forgot my password. How do I log in?", "How do I change my password in an app?",
+             "My account is locked. What can I do?"],
+            [
+                "Tap Forgot password on the login screen and follow the link in the email you get.",
+                "Open the settings of the app, find Account or Security, and choose Change password.",
+                "Wait a few minutes and try again, or reset your password. Use a password you do not use anywhere "
+                "else.",
+            ],
+        ),
+        (
+            ["My new {item} does not work. What should I do?", "How do I connect a device to Wi-Fi?",
+             "The app cannot find my device."],
+            [
+                "First turn it off and on again. If that does not help, look in the manual for a reset button.",
+                "Keep the device close to the router, open its app and follow the steps. Check that the Wi-Fi password "
+                "is right.",
+                "Make sure Bluetooth and location are on for the app, then restart the device and the phone.",
+            ],
+        ),
+        (
+            ["Is my {item} still under warranty?", "The {item} broke after a year. Can I get it repaired?",
+             "Where do I find the invoice for my order?"],
+            [
+                "Most products have a warranty of one or two years. Keep your receipt, the shop will ask for it.",
+                "Contact the maker with your order number and a short description. They will repair or replace it.",
+                "The invoice is usually in your account under Orders, or attached to the confirmation email.",
+            ],
+        ),
     ],
     "zh": [
         (
@@ -290,6 +360,54 @@ TOPICS = {
                 "蜂蜜不会变质。密封好的蜂蜜可以保存很多年。",
                 "章鱼有三颗心脏，血是蓝色的。",
                 "月球每年都会离地球远几厘米。",
+            ],
+        ),
+        (
+            ["我在网上买了一个{item}，怎么退货？", "不喜欢的{item}可以退吗？", "我买的{item}尺寸不对，怎么办？"],
+            [
+                "大多数商店支持{weeks}内退货。保留包装和收据，联系商店要一个退货单。",
+                "一般可以。在商店网站找到退货页面，打印退货单，把包裹送到快递点。",
+                "把订单号和照片发给商店，他们会告诉您怎么寄回。",
+            ],
+        ),
+        (
+            ["退货以后钱什么时候退回来？", "我退了一个{item}，退款在哪里？", "退款要多久？"],
+            [
+                "商店一般在收到包裹后{weeks}内退款，银行可能还需要几天。",
+                "看一下邮箱里有没有商店的消息。如果{weeks}后还没有，带上订单号联系他们。",
+                "要看商店和银行。问问商店什么时候收到包裹、什么时候退的款。",
+            ],
+        ),
+        (
+            ["我的包裹还没到，怎么办？", "我{day}买的{item}到哪里了？", "订单的地址可以改吗？"],
+            [
+                "打开订单邮件里的物流链接。如果包裹几天都没有动，请联系商店。",
+                "快递一般要三到五天。如果晚了，把订单号发给商店，请他们查一下。",
+                "请尽快联系商店。一般只有在包裹离开仓库之前才能改地址。",
+            ],
+        ),
+        (
+            ["我忘了密码，怎么登录？", "在 App 里怎么改密码？", "我的账户被锁了，怎么办？"],
+            [
+                "在登录页点“忘记密码”，然后按邮件里的链接操作。",
+                "打开 App 的设置，找到“账户”或“安全”，选择“修改密码”。",
+                "等几分钟再试，或者重置密码。请用一个别处没用过的密码。",
+            ],
+        ),
+        (
+            ["我新买的{item}不能用，怎么办？", "设备怎么连接 Wi-Fi？", "App 找不到我的设备。"],
+            [
+                "先关机再开机。如果还不行，看看说明书里的重置按钮。",
+                "让设备靠近路由器，打开它的 App 按步骤操作，检查 Wi-Fi 密码是否正确。",
+                "确认 App 打开了蓝牙和定位，然后重启设备和手机。",
+            ],
+        ),
+        (
+            ["我的{item}还在保修期内吗？", "{item}用了一年坏了，能修吗？", "订单的发票在哪里找？"],
+            [
+                "大多数产品保修一到两年。请保留好收据，商店会要。",
+                "带上订单号和简单的描述联系厂家，他们会维修或者换新。",
+                "发票一般在账户的“订单”里，或者在确认邮件的附件里。",
             ],
         ),
     ],

@@ -37,7 +37,13 @@ from datahub.services.datasets import dataset_create, source_create
 from datahub.services.imports import import_job_create, import_job_run
 from datahub.services.versions import dataset_version_freeze
 from dedupe.services import dedupe_run_apply, dedupe_run_create, dedupe_run_execute
-from demo.base_model import DEMO_DATA, PRETRAIN_STEPS, demo_base_model_register
+from demo.base_model import (
+    DEMO_DATA,
+    DEMO_TRAIN_STEPS,
+    PRETRAIN_STEPS,
+    TINY_FINE_TUNE,
+    demo_base_model_register,
+)
 from evaluation.models import Answer, StudyPrompt
 from evaluation.selectors import study_report
 from evaluation.services.showings import showing_serve
@@ -106,8 +112,8 @@ def demo_people_create(workspace) -> dict:
     return people
 
 
-def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, pretrain_steps: int = PRETRAIN_STEPS,
-                  model_dir: Path | None = None, server: str = "127.0.0.1:8000") -> dict:
+def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = DEMO_TRAIN_STEPS,
+                  pretrain_steps: int = PRETRAIN_STEPS, model_dir: Path | None = None, server: str = "127.0.0.1:8000") -> dict:
     """Create the demo workspace and run the loop once. Returns the objects it made, by name.
 
     `server` is the host:port the built-in model server will answer on (the endpoints point there); the outbound policy
@@ -184,7 +190,10 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = 60, 
             base_model=base_model,
             dataset_version=labelled_version,
             adapter=TrainingRun.Adapter.FULL if tiny else TrainingRun.Adapter.LORA,
-            hyperparameters={"max_steps": train_steps, "learning_rate": 1e-3 if tiny else 2e-4, "logging_steps": 5},
+            hyperparameters=(
+                {"max_steps": train_steps, **TINY_FINE_TUNE} if tiny
+                else {"max_steps": train_steps, "learning_rate": 2e-4, "logging_steps": 5}
+            ),
             created_by=ml,
         )
     run_queued_jobs()

@@ -48,7 +48,7 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     call_command("demo", no_serve=True, addr=addr, train_steps=TRAIN_STEPS, pretrain_steps=PRETRAIN_STEPS, stdout=out)
     printed = out.getvalue()
 
-    assert Record.objects.filter(origin="import", dataset__name="support-faq").count() == 64
+    assert Record.objects.filter(origin="import", dataset__name="support-faq").count() == 128
     assert list(
         DatasetVersion.objects.filter(dataset__name="support-faq").order_by("number").values_list("number", "operation")
     ) == [(1, "dedupe"), (2, "annotation_export")]

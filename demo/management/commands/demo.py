@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role, Workspace
-from demo.base_model import PRETRAIN_STEPS, model_roots_allow
+from demo.base_model import DEMO_TRAIN_STEPS, PRETRAIN_STEPS, model_roots_allow
 from demo.loop import DEMO_PEOPLE, DEMO_WORKSPACE, demo_loop_run
 
 
@@ -27,7 +27,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="run the loop and exit without serving")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address to serve on")
-        parser.add_argument("--train-steps", type=int, default=60, help="optimizer steps of the demo SFT run")
+        parser.add_argument(
+            "--train-steps", type=int, default=DEMO_TRAIN_STEPS, help="optimizer steps of the demo SFT run"
+        )
         parser.add_argument(
             "--pretrain-steps",
             type=int,
