@@ -12,12 +12,15 @@ from evaluation.general.selectors import general_eval_report
 from evaluation.models import Arm, GeneralEval, Study
 from evaluation.rating_results import study_rating_summary
 from evaluation.selectors import study_results
-from training.models import ModelArtifact
+from training.models import ModelArtifact, ModelExport
 from training.runner.files import RESULT_FILE
+from training.selectors import model_export_list
 from training.services.base_models import base_model_directory, model_directory
 
 STUDY_STATES_WITH_RESULTS = (Study.Status.OPEN, Study.Status.CLOSED)
 PORTABLE_FORMAT_SUFFIXES = {".onnx": "onnx", ".gguf": "gguf"}
+# Formats that run without PyTorch and Hugging Face (on CPUs and edge devices): a further point of deployability.
+PORTABLE_FORMATS = ("onnx", "gguf")
 
 
 def ref(kind: str, row, name: str = "") -> dict:
@@ -108,17 +111,19 @@ def merged_export(*, artifact: ModelArtifact) -> ModelArtifact | None:
 
 
 def export_formats(*, artifact: ModelArtifact, merged: ModelArtifact | None) -> list[str]:
-    """The formats the model exists in: "adapter", "merged" (safetensors), and the portable ones found as files beside
-    the merged weights (.onnx, .gguf). When the exports (branch `serving`) land, their selector plugs in here."""
+    """The formats the model exists in: "adapter", "merged" (safetensors), the exports that loaded back and answered
+    as the source model did (training's model exports: "merged_bf16", "onnx", "vllm"), and portable files found beside
+    the merged weights (.onnx, .gguf)."""
     formats = ["adapter"] if artifact.kind == ModelArtifact.Kind.ADAPTER else []
     if merged is not None:
         formats.append("merged")
         directory = model_directory(merged.path)
         if directory.is_dir():
-            found = {PORTABLE_FORMAT_SUFFIXES[p.suffix] for p in directory.rglob("*")
-                     if p.suffix in PORTABLE_FORMAT_SUFFIXES}
-            formats += sorted(found)
-    return formats
+            formats += sorted({PORTABLE_FORMAT_SUFFIXES[p.suffix] for p in directory.rglob("*")
+                               if p.suffix in PORTABLE_FORMAT_SUFFIXES})
+    verified = [export.format for export in model_export_list(artifact=artifact)
+                if export.status == ModelExport.Status.SUCCEEDED and export.is_verified]
+    return formats + sorted(set(verified) - set(formats))
 
 
 def run_peak_memory_bytes(artifact: ModelArtifact) -> int | None:

@@ -15,6 +15,7 @@ from common.errors import ApplicationError
 from common.history import history_record
 from releases import scoring
 from releases.evidence import (
+    PORTABLE_FORMATS,
     export_formats,
     general_evidence,
     merged_export,
@@ -87,7 +88,7 @@ def _speed_and_deployability(scorecard: Scorecard) -> tuple[dict, dict]:
     deploy = _dimension(
         scoring.DEPLOYABILITY,
         scoring.deployability_score(merged_answers=merged_answers, adapter_answers=adapter_answers,
-                                    portable_formats=[f for f in formats if f not in ("adapter", "merged")]),
+                                    portable_formats=[f for f in formats if f in PORTABLE_FORMATS]),
         {"formats": formats, "model_answers": adapter_answers, "model_reply": adapter_reply,
          "merged_answers": merged_answers, "merged_reply": merged_reply},
         [ref("artifact", artifact)] + ([ref("artifact", merged)] if merged is not None and merged != artifact else []),

@@ -24,3 +24,20 @@ def test_the_rating_study_mean_is_the_task_evidence_beside_the_pairwise_study(
     evidence = task_evidence(artifact=tiny_artifact)
     assert evidence.figures["rating_mean"] == 4.5
     assert [r["id"] for r in evidence.refs] == [voted_study.pk, study.pk]
+
+
+def test_verified_exports_count_among_the_formats_and_failed_ones_do_not(tiny_artifact):
+    from releases.evidence import PORTABLE_FORMATS, export_formats
+    from training.models import ModelExport
+
+    def export(format, status, verified):
+        ModelExport.objects.create(workspace=tiny_artifact.workspace, artifact=tiny_artifact, format=format,
+                                   status=status, is_verified=verified)
+
+    assert export_formats(artifact=tiny_artifact, merged=None) == ["adapter"]
+    export("onnx", "failed", None)
+    export("vllm", "succeeded", False)
+    assert export_formats(artifact=tiny_artifact, merged=None) == ["adapter"]
+    ModelExport.objects.filter(format="onnx").update(status="succeeded", is_verified=True)
+    formats = export_formats(artifact=tiny_artifact, merged=None)
+    assert formats == ["adapter", "onnx"] and [f for f in formats if f in PORTABLE_FORMATS] == ["onnx"]
