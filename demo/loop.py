@@ -44,6 +44,7 @@ from demo.base_model import (
     TINY_FINE_TUNE,
     demo_base_model_register,
 )
+from demo.release import demo_release_prepare
 from evaluation.models import Answer, StudyPrompt
 from evaluation.selectors import study_report
 from evaluation.services.showings import showing_serve
@@ -242,9 +243,11 @@ def demo_loop_run(*, say: Callable[[str], None] = print, train_steps: int = DEMO
     pairs = demo_ranking_run(workspace=workspace, people=people)
     say(f"two annotators ranked {pairs.operation_detail['ranked']} sets of reply drafts; exported as "
         f"{pairs.dataset.name} v{pairs.number} with {pairs.operation_detail['pairs']} preference pairs for DPO")
+    release = demo_release_prepare(workspace=workspace, base_model=base_model, run=run, people=people,
+                                   run_jobs=run_queued_jobs, say=say)
     return {"workspace": workspace, "dataset": dataset, "version": version, "labelled_version": labelled_version,
             "project": project, "run": run, "study": study, "report": report, "people": people, "pairs": pairs,
-            "base_model": base_model, "endpoints": endpoints}
+            "base_model": base_model, "endpoints": endpoints, **release}
 
 
 def _demo_label(*, project, schema, annotators) -> tuple[int, int]:

@@ -14,12 +14,13 @@ from common.simulation import CLOSER_TO_REFERENCE, closer_to_reference, liked_by
 from datahub.models import DatasetVersion, Record
 from demo.base_model import PRETRAIN_CONVERSATIONS, demo_base_model_build
 from demo.loop import SIMULATED_RATER, _references
-from evaluation.models import Answer, Comparison, Study, StudyPrompt, Vote
+from evaluation.models import Answer, Comparison, GeneralEval, Study, StudyPrompt, Vote
 from evaluation.selectors import study_report
 from feedback.models import FeedbackEvent, FeedbackSource
 from llm.client import chat_complete
 from llm.models import ModelEndpoint
 from llm.services.endpoints import model_endpoint_test
+from releases.models import Deployment, Scorecard
 from training.models import BaseModel, ModelArtifact, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -134,6 +135,17 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
         assert tested["ok"] and model in tested["models"], tested
         reply = chat_complete(endpoint=endpoint, messages=[{"role": "user", "content": "Hello!"}], max_tokens=8)
         assert reply.text.strip()
+
+    # The release decision is staged, never taken: a general check, a scorecard, the fine-tune a candidate on a slot.
+    check = GeneralEval.objects.get()
+    assert (check.status, check.candidate_artifact_id) == ("done", run.artifact.pk), check.error
+    scorecard = Scorecard.objects.get()
+    assert (scorecard.status, scorecard.artifact_id) == ("done", run.artifact.pk), scorecard.error
+    assert {d["key"] for d in scorecard.dimensions} == {"task", "general", "speed", "resources", "deployability"}
+    slot = Deployment.objects.get()
+    assert (slot.name, slot.production_base_model_id, slot.candidate_artifact_id) == (
+        "support-bot", base_model.pk, run.artifact.pk)
+    assert "slot 'support-bot' answers with the base model" in printed and "the release gate" in printed
 
     assert Membership.objects.count() == 8
     for username in ("admin", "ml", "pm", "reviewer", "expert", "staff", "crowd"):
