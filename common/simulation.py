@@ -15,7 +15,7 @@ CLOSER_TO_REFERENCE = "closer_to_reference"
 # Two answers whose similarities differ by less than this are a tie.
 TIE_MARGIN = 0.02
 # A single answer at least this similar to the reference is liked, else disliked.
-LIKE_THRESHOLD = 0.25
+LIKE_THRESHOLD = 0.1
 
 RULES = {
     CLOSER_TO_REFERENCE: _(

@@ -129,12 +129,12 @@ def test_demo_runs_the_loop_and_prints_a_login_per_role(demo_env, live_server):
     endpoints = {e.model: e for e in ModelEndpoint.objects.all()}
     assert set(endpoints) == {f"{study.workspace_id}/tiny-chat", f"{study.workspace_id}/artifacts/{run.artifact.pk}"}
     for model, endpoint in endpoints.items():
-        #localhost, as the outbound rule names it
         assert endpoint.base_url == f"http://127.0.0.1:{addr.rsplit(':', 1)[1]}/v1"
         tested = model_endpoint_test(endpoint=endpoint)
         assert tested["ok"] and model in tested["models"], tested
         reply = chat_complete(endpoint=endpoint, messages=[{"role": "user", "content": "Hello!"}], max_tokens=8)
-        assert reply.text.strip()
+        # The test's models train for a few steps only: what they say may be spaces, but they say something.
+        assert reply.usage["completion_tokens"] > 0 and reply.text
 
     # The release decision is staged, never taken: a general check, a scorecard, the fine-tune a candidate on a slot.
     check = GeneralEval.objects.get()
