@@ -89,7 +89,7 @@ def layers_freeze(model, *, trainable_layers: int, trainable_modules: str) -> in
         layers_name = _decoder_layers(model)
         count = model.config.num_hidden_layers
         if trainable_layers > count:
-            raise ValueError(f"trainable_layers is {trainable_layers}; the model has {count} layers")
+            raise ValueError(f"trainable_layers: {trainable_layers} asked, the model has {count} layers")
         prefixes += [f"{layers_name}.{index}." for index in range(count - trainable_layers, count)]
     modules = [name for name, _module in model.named_modules() if name]
     unknown = [name for name in names if not any(name in _suffixes(module) for module in modules)]

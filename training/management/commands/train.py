@@ -39,7 +39,7 @@ def settings_help() -> str:
         if spec.kind is bool:
             allowed = "true or false"
         elif spec.kind is str:
-            allowed = " or ".join(spec.choices)
+            allowed = " or ".join(spec.choices) or "a text"
         elif spec.kind is int:
             allowed = f"{spec.minimum} to {spec.maximum}"
         else:

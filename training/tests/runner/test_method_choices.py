@@ -113,7 +113,7 @@ def test_freezing_counts_the_trainable_weights_and_refuses_unknown_modules(tiny_
         "trainable_modules: the model has no module named ffn; its modules are named act_fn, down_proj, embed_tokens, "
         "gate_proj, input_layernorm, k_proj, layers, lm_head, mlp, model, norm, o_proj, post_attention_layernorm, "
         "q_proj, rotary_emb, self_attn, up_proj, v_proj")
-    with pytest.raises(ValueError, match="trainable_layers is 3; the model has 2 layers"):
+    with pytest.raises(ValueError, match="trainable_layers: 3 asked, the model has 2 layers"):
         layers_freeze(model, trainable_layers=3, trainable_modules="")
     with pytest.raises(ValueError, match="no module named vproj"):
         model_prepare(RunConfig(base_model_path=str(tiny_model_dir), lora_target_modules="vproj"))
