@@ -3,7 +3,7 @@
 import random
 import statistics
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.access import scope_to_capability
@@ -246,3 +246,15 @@ def version_token_lengths(*, version: DatasetVersion, base_model: BaseModel, lim
     for over in result["over"]:
         over["records"] = sum(1 for length in lengths if length > over["max_length"])
     return result
+
+
+def version_reasoning_share(*, version: DatasetVersion) -> float:
+    """The share of the version's records whose conversation carries the assistant's reasoning ("reasoning_content",
+    or a <think> block): read as a complex-reasoning goal by training.services.recommendations. Two queries."""
+    entries = VersionRecord.objects.filter(version=version)
+    total = entries.count()
+    if not total:
+        return 0.0
+    reasoning = entries.filter(Q(record__messages__icontains="reasoning_content")
+                               | Q(record__messages__icontains="<think>")).count()
+    return reasoning / total
