@@ -50,8 +50,10 @@ def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> Non
             )
             continue
         if spec.kind is str and not spec.choices:
+            # Left blank, the service's default applies (all-linear for the LoRA targets).
             form.fields[spec.name] = forms.CharField(
                 label=spec.label, initial=value, required=False, help_text=spec.recommended, max_length=TEXT_LIMIT,
+                empty_value=None,
             )
             continue
         if spec.kind is str:
