@@ -15,7 +15,13 @@ from common.api import paginated
 from common.errors import ApplicationError
 from datahub.models import DatasetVersion
 from datahub.access import access_version
-from training.access import LAUNCH, access_base_model, access_model_artifact, access_training_run, access_training_workspace
+from training.access import (
+    LAUNCH,
+    access_base_model,
+    access_model_artifact,
+    access_training_run,
+    access_training_workspace,
+)
 from training.models import BaseModel, TrainingRun
 from training.runner.config import hyperparameter_fields
 from training.selectors import (

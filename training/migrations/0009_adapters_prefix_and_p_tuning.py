@@ -13,6 +13,9 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='trainingrun',
             name='adapter',
-            field=models.CharField(choices=[('full', 'Full'), ('lora', 'LoRA'), ('qlora', 'QLoRA'), ('prompt_tuning', 'Prompt tuning'), ('prefix_tuning', 'Prefix tuning (P-tuning v2)'), ('p_tuning', 'P-tuning')], default='lora', max_length=16),
+            field=models.CharField(
+                choices=[('full', 'Full'), ('lora', 'LoRA'), ('qlora', 'QLoRA'), ('prompt_tuning', 'Prompt tuning'),
+                         ('prefix_tuning', 'Prefix tuning (P-tuning v2)'), ('p_tuning', 'P-tuning')],
+                default='lora', max_length=16),
         ),
     ]

@@ -107,7 +107,8 @@ def training_recommend(*, facts: Facts, goal: str | None = None, chosen: dict | 
     if goal is None:
         goal = "reasoning" if facts.reasoning_share >= REASONING_SHARE else "knowledge"
         goal_reason = (
-            _("%(share)d%% of the records carry the assistant's reasoning") % {"share": round(facts.reasoning_share * 100)}
+            _("%(share)d%% of the records carry the assistant's reasoning")
+            % {"share": round(facts.reasoning_share * 100)}
             if goal == "reasoning"
             else _("read from the data: the replies carry no reasoning; choose style if the data teaches a tone or "
                    "format rather than facts")

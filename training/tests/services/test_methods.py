@@ -45,7 +45,8 @@ def test_settings_that_cannot_train_are_refused_naming_the_field(workspace, tiny
 def test_prefix_and_p_tuning_train_sft_only(workspace, tiny_base_model, preference_version):
     with pytest.raises(ApplicationError) as error:
         _create(workspace, tiny_base_model, preference_version, adapter="p_tuning", method="dpo")
-    assert (error.value.where, str(error.value.message)) == ("adapter", "P-tuning trains SFT runs only; use LoRA for DPO")
+    assert (error.value.where, str(error.value.message)) == (
+        "adapter", "P-tuning trains SFT runs only; use LoRA for DPO")
 
 
 def test_each_setting_is_stored_and_counted_in_the_memory_estimate(workspace, tiny_base_model, sft_version):
