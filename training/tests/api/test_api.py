@@ -366,4 +366,4 @@ def test_recommend_names_a_bad_goal(users, api_for, tiny_base_model, sft_version
     response = api_for(users["ml_engineer"]).get(
         f"/api/v1/training/runs/recommend/?version={sft_version.pk}&base_model={tiny_base_model.pk}&goal=poetry")
     assert response.status_code == 400
-    assert list(response.json()) and "poetry" in str(response.json())
+    assert (response.json()["where"], response.json()["detail"]) == ("goal", '"poetry" is not a valid choice.')
