@@ -5,7 +5,12 @@ Per device, in bytes; H hidden, K = kv_heads·head_dim, M intermediate, L layers
 T = tokens per micro-batch (batch × max length; packing fills every row to max length, so the same):
 
     P_lin = L·(2H² + 2H·K + 3H·M);  P_emb = V·H·(1 if tied else 2);  P_norm ≈ (2L+1)·H
-    P_lora = L·r·[(H+H)·2 + (H+K)·2 + (H+M)·2 + (M+H)]              (all linear layers)
+    P_lora = L·r·[(H+H)·2 + (H+K)·2 + (H+M)·2 + (M+H)]              (all linear layers; attention only: the first two
+             terms; named modules: the terms of the names among q/k/v/o/gate/up/down_proj, all of them if none is)
+             DoRA adds a magnitude per output feature, and rebuilds one adapted weight at a time (in·out·4 bytes, ×2)
+    prompt tuning N·H; P-tuning N·H + 3H² + 3H (peft's MLP encoder, as wide as the model);
+    prefix tuning (P-tuning v2) N·L·2K, with N virtual tokens; prompt and P-tuning make each sequence N tokens longer
+    full, freezing all but the last n layers or named modules: trainable = n·(P_lin/L + 2H) + the named modules
     weights      full mixed precision P·6 | full pure bf16 P·2 | LoRA P·2 | QLoRA P_lin·4.127/8 + (P_emb+P_norm)·2
     trainable    full: grads P·4 + Adam P·8 (pure bf16: P·2 + P·4) | LoRA/QLoRA: P_lora·16
     activations  with gradient checkpointing L·T·H·2 + T·(12H + 8M); without ≈ L·T·(12H + 8M)
@@ -27,7 +32,10 @@ FRAGMENTATION_FACTOR = 1.10  # the caching allocator never packs perfectly
 PROMPT_TUNING_VIRTUAL_TOKENS = 20
 
 METHODS = ("sft", "dpo", "kto", "grpo")
-ADAPTERS = ("full", "lora", "qlora", "prompt_tuning")
+ADAPTERS = ("full", "lora", "qlora", "prompt_tuning", "prefix_tuning", "p_tuning")
+# Each decoder layer's linear modules as Llama, Qwen, Mistral and Gemma name them, by their place in the layer.
+ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 PREFERENCE_METHODS = ("dpo", "kto")
 
 
@@ -81,9 +89,43 @@ class ModelShape:
     def parameters(self) -> int:
         return self.linear_parameters + self.embedding_parameters + self.norm_parameters
 
-    def lora_parameters(self, rank: int) -> int:
+    def linear_modules(self) -> dict[str, tuple[int, int]]:
+        """Each decoder layer's linear modules: name → (in features, out features)."""
         h, k, m = self.hidden, self.kv_dim, self.intermediate
-        return self.layers * rank * ((h + h) * 2 + (h + k) * 2 + (h + m) * 2 + (m + h))
+        return {"q_proj": (h, h), "k_proj": (h, k), "v_proj": (h, k), "o_proj": (h, h),
+                "gate_proj": (h, m), "up_proj": (h, m), "down_proj": (m, h)}
+
+    def lora_modules(self, targets: str = "all-linear") -> list[str]:
+        """The per-layer modules LoRA adapts for `targets` ("all-linear", "attention" or comma-separated names, matched
+        by their last dotted part); names outside the usual seven count as all of them, to stay on the safe side."""
+        if targets == "attention":
+            return list(ATTENTION_MODULES)
+        named = [name.strip().rsplit(".", 1)[-1] for name in targets.split(",")] if targets != "all-linear" else []
+        known = [name for name in self.linear_modules() if name in named]
+        return known or list(self.linear_modules())
+
+    def lora_parameters(self, rank: int, targets: str = "all-linear") -> int:
+        modules = self.linear_modules()
+        return self.layers * rank * sum(sum(modules[name]) for name in self.lora_modules(targets))
+
+    def dora_magnitudes(self, targets: str = "all-linear") -> int:
+        modules = self.linear_modules()
+        return self.layers * sum(modules[name][1] for name in self.lora_modules(targets))
+
+    def named_module_parameters(self, names: str) -> int:
+        """Parameters of the modules named (comma-separated, matched by their last dotted part): the embeddings, the
+        output head, the final norm, and per layer self_attn, mlp, their projections and the two layer norms."""
+        modules = self.linear_modules()
+        per_layer = {name: i * o for name, (i, o) in modules.items()}
+        per_layer |= {"self_attn": sum(per_layer[name] for name in ATTENTION_MODULES),
+                      "mlp": sum(per_layer[name] for name in MLP_MODULES),
+                      "input_layernorm": self.hidden, "post_attention_layernorm": self.hidden}
+        whole = {"embed_tokens": self.vocab * self.hidden, "norm": self.hidden,
+                 "lm_head": 0 if self.tied_embeddings else self.vocab * self.hidden}
+        total = 0
+        for name in {name.strip().rsplit(".", 1)[-1] for name in names.split(",") if name.strip()}:
+            total += per_layer.get(name, 0) * self.layers + whole.get(name, 0)
+        return total
 
 
 @dataclass(frozen=True)
@@ -125,6 +167,11 @@ def memory_estimate(
     completion_length: int = 0,
     generation_batch: int = 0,
     kl_reference: bool = True,
+    lora_targets: str = "all-linear",
+    use_dora: bool = False,
+    virtual_tokens: int = PROMPT_TUNING_VIRTUAL_TOKENS,
+    trainable_layers: int = 0,
+    trainable_modules: str = "",
 ) -> MemoryEstimate:
     """Peak memory of one device training `shape` with the given method and adapter.
 
@@ -133,7 +180,9 @@ def memory_estimate(
     `optimizer_bytes_per_parameter` replaces Adam's 8 (or 4) bytes, e.g. 2 for 8-bit Adam. `chunked_logits` is TRL
     1.16's default loss, which never materialises the full logits tensor. Raises ValueError for an unknown method or
     adapter. GRPO: `completion_length` tokens generated per completion, `generation_batch` completions generated at
-    once, `kl_reference` whether a reference model is kept (β > 0).
+    once, `kl_reference` whether a reference model is kept (β > 0). LoRA: `lora_targets` and `use_dora`; prompt
+    tuning, prefix tuning and P-tuning: `virtual_tokens`; full training: `trainable_layers` and `trainable_modules`
+    (both empty: every weight).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -143,12 +192,19 @@ def memory_estimate(
     h, m = shape.hidden, shape.intermediate
     if method == "grpo":
         sequence_length += completion_length
+    if adapter in ("prompt_tuning", "p_tuning"):
+        sequence_length += virtual_tokens
     tokens = batch_size * sequence_length * (2 if method in PREFERENCE_METHODS else 1)
 
     if adapter == "full":
         weights = p * (2 if pure_bf16 else 6)
         gradient_bytes, adam_bytes = (2, 4) if pure_bf16 else (4, 8)
-        trainable = p * (
+        trained = p
+        if trainable_layers > 0 or trainable_modules.strip():
+            per_layer = shape.linear_parameters // shape.layers + 2 * h
+            trained = min(p, min(trainable_layers, shape.layers) * per_layer
+                          + shape.named_module_parameters(trainable_modules))
+        trainable = trained * (
             gradient_bytes
             + (optimizer_bytes_per_parameter if optimizer_bytes_per_parameter is not None else adam_bytes)
         )
@@ -161,9 +217,15 @@ def memory_estimate(
         else:
             weights = p * 2
         # fp32 weights, gradients and two Adam moments: 16 bytes per trainable parameter.
-        trainable_count = (
-            PROMPT_TUNING_VIRTUAL_TOKENS * h if adapter == "prompt_tuning" else shape.lora_parameters(lora_r)
-        )
+        trainable_count = {
+            "prompt_tuning": virtual_tokens * h,
+            "p_tuning": virtual_tokens * h + 3 * h * h + 3 * h,
+            "prefix_tuning": virtual_tokens * shape.layers * 2 * shape.kv_dim,
+        }.get(adapter)
+        if trainable_count is None:
+            trainable_count = shape.lora_parameters(lora_r, lora_targets)
+            if use_dora:
+                trainable_count += shape.dora_magnitudes(lora_targets)
         trainable = trainable_count * 16
     if adapter == "full" and (method in PREFERENCE_METHODS or (method == "grpo" and kl_reference)):
         # Without an adapter to switch off, the reference model is a second copy of the weights.
@@ -176,6 +238,13 @@ def memory_estimate(
     if method == "grpo":
         # The generations' KV cache: keys and values of every layer for every token, in bf16.
         activations += 2 * shape.layers * shape.kv_dim * max(generation_batch, batch_size) * sequence_length * 2
+    if adapter == "prefix_tuning":
+        # The learned keys and values, handed to every layer as its KV cache, in each sequence of the batch.
+        activations += 2 * shape.layers * shape.kv_dim * virtual_tokens * batch_size * 2
+    if adapter in ("lora", "qlora") and use_dora:
+        # DoRA rebuilds each adapted weight (W + scaled BA, fp32) to take its norm, one module at a time.
+        modules = shape.linear_modules()
+        activations += max(modules[name][0] * modules[name][1] for name in shape.lora_modules(lora_targets)) * 4 * 2
     logits = 0 if chunked_logits else tokens * shape.vocab * 10
 
     subtotal = weights + trainable + activations + logits + runtime_context_gib * GIB

@@ -46,6 +46,8 @@ class TrainingRun(TimeStampedModel):
         LORA = "lora", "LoRA"
         QLORA = "qlora", "QLoRA"
         PROMPT_TUNING = "prompt_tuning", _("Prompt tuning")
+        PREFIX_TUNING = "prefix_tuning", _("Prefix tuning (P-tuning v2)")
+        P_TUNING = "p_tuning", _("P-tuning")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

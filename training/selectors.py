@@ -3,7 +3,7 @@
 import random
 import statistics
 
-from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.http import Http404
 
 from accounts.access import scope_to_capability
@@ -253,3 +253,15 @@ def model_export_list(*, artifact: ModelArtifact) -> QuerySet:
     order = Case(*(When(format=value, then=Value(index)) for index, value in enumerate(ModelExport.Format.values)),
                  output_field=IntegerField())
     return ModelExport.objects.filter(artifact=artifact).select_related("requested_by").order_by(order, "pk")
+
+
+def version_reasoning_share(*, version: DatasetVersion) -> float:
+    """The share of the version's records whose conversation carries the assistant's reasoning ("reasoning_content",
+    or a <think> block): read as a complex-reasoning goal by training.services.recommendations. Two queries."""
+    entries = VersionRecord.objects.filter(version=version)
+    total = entries.count()
+    if not total:
+        return 0.0
+    reasoning = entries.filter(Q(record__messages__icontains="reasoning_content")
+                               | Q(record__messages__icontains="<think>")).count()
+    return reasoning / total

@@ -4,6 +4,8 @@ Forms play the input serializer's part; every change goes through the same servi
 every fetch through training.access, so the pages hold no rules of their own.
 """
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import user_can
 from common.errors import ApplicationError
+from datahub.access import access_version
 from frontend.views import model_exports
 from frontend.views.training_forms import BaseModelForm, RetryForm, RunForm
 from training.access import (
@@ -48,6 +51,7 @@ from training.services.chat_templates import (
 )
 from training.services.hyperparameters import HYPERPARAMETERS
 from training.services.merging import model_artifact_merge_request
+from training.services.recommendations import training_run_recommend
 from training.services.runs import (
     METHOD_RECORD_KIND,
     training_run_cancel,
@@ -231,6 +235,44 @@ def run_preflight_view(request):
     return render(request, "frontend/training/_preflight.html", context)
 
 
+@login_required
+@require_POST
+def run_recommend_view(request):
+    """The run-new page's recommendations, re-rendered by htmx as the model, the version or the goal change: each
+    setting recommended from the data and the model with its reason, and the warnings
+    (training.services.recommendations, the service the API and `train --recommend` call)."""
+    context = {"goals": [(goal, label) for goal, label in GOAL_LABELS], "goal": request.POST.get("goal", "")}
+    base_model_id, version_id = request.POST.get("base_model", ""), request.POST.get("dataset_version", "")
+    if not (base_model_id.isdigit() and version_id.isdigit()):
+        return render(request, "frontend/training/_recommendations.html", context)
+    base_model = access_base_model(request.user, base_model_id)
+    version = access_version(request.user, version_id)
+    chosen = {name: int(request.POST[name]) for name in ("lora_r", "max_length")
+              if request.POST.get(name, "").isdigit()}
+    try:
+        result = training_run_recommend(version=version, base_model=base_model, goal=context["goal"] or None,
+                                        chosen=chosen)
+    except ApplicationError as exc:
+        context["error"] = exc.message
+        return render(request, "frontend/training/_recommendations.html", context)
+    labels = {spec.name: spec.label for spec in HYPERPARAMETERS}
+    labels |= {"goal": _("Goal"), "adapter": _("Adapter")}
+    shown = {"goal": dict(GOAL_LABELS), "adapter": dict(TrainingRun.Adapter.choices)}
+    context["result"] = result
+    context["items"] = [(labels.get(item["name"], item["name"]), shown.get(item["name"], {}).get(item["value"],
+                                                                                                  item["value"]),
+                         item["reason"]) for item in result["items"]]
+    context["apply"] = json.dumps({"adapter": result["adapter"], **result["hyperparameters"]})
+    return render(request, "frontend/training/_recommendations.html", context)
+
+
+GOAL_LABELS = [
+    ("style", gettext_lazy("Style (tone, format)")),
+    ("knowledge", gettext_lazy("Knowledge (a domain)")),
+    ("reasoning", gettext_lazy("Complex reasoning")),
+]
+
+
 MEMORY_PART_LABELS = [
     ("weights", gettext_lazy("Weights")),
     ("trainable", gettext_lazy("Trainable parameters and optimizer")),
@@ -388,6 +430,7 @@ urlpatterns = [
     path("runs/new/", run_new_view, name="run-new"),
     path("runs/compare/", run_compare_view, name="run-compare"),
     path("runs/preflight/", run_preflight_view, name="run-preflight"),
+    path("runs/recommend/", run_recommend_view, name="run-recommend"),
     path("runs/<int:run_id>/", run_detail_view, name="run-detail"),
     path("runs/<int:run_id>/status/", run_status_view, name="run-status"),
     path("runs/<int:run_id>/cancel/", run_cancel_view, name="run-cancel"),

@@ -13,6 +13,7 @@ from training.selectors import (
     base_model_choices,
     dataset_version_choices,
 )
+from training.runner.config import TEXT_LIMIT
 from training.services.hyperparameters import HYPERPARAMETERS, hyperparameter_defaults
 from training.services.probes import PROBE_LIMIT
 
@@ -46,6 +47,13 @@ def _hyperparameter_fields_add(form: forms.Form, *, initial: dict | None) -> Non
         if spec.kind is bool:
             form.fields[spec.name] = forms.BooleanField(
                 label=spec.label, initial=value, required=False, help_text=spec.recommended
+            )
+            continue
+        if spec.kind is str and not spec.choices:
+            # Left blank, the service's default applies (all-linear for the LoRA targets).
+            form.fields[spec.name] = forms.CharField(
+                label=spec.label, initial=value, required=False, help_text=spec.recommended, max_length=TEXT_LIMIT,
+                empty_value=None,
             )
             continue
         if spec.kind is str:
@@ -90,9 +98,11 @@ class RunForm(forms.Form):
         initial=TrainingRun.Adapter.LORA,
         label=gettext_lazy("Adapter"),
         help_text=gettext_lazy(
-            "LoRA: small trainable matrices on every linear layer, base frozen. QLoRA: "
+            "LoRA: small trainable matrices on the chosen linear layers, base frozen. QLoRA: "
             "the same on a 4-bit base, for a quarter of the weight memory. Prompt "
-            "tuning: learned virtual tokens only. Full: every weight (most memory)."
+            "tuning: learned virtual tokens only. Prefix tuning (P-tuning v2): learned keys and values in every "
+            "layer, good for style. P-tuning: virtual tokens from a small trained encoder. Full: every weight, or "
+            "only the last layers or named modules (most memory)."
         ),
     )
 

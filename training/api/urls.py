@@ -6,6 +6,7 @@ urlpatterns = [
     path("base-models/", views.BaseModelsApi.as_view(), name="api-base-models"),
     path("training/runs/", views.TrainingRunsApi.as_view(), name="api-training-runs"),
     path("training/runs/compare/", views.TrainingRunsCompareApi.as_view(), name="api-training-runs-compare"),
+    path("training/runs/recommend/", views.TrainingRunRecommendApi.as_view(), name="api-training-run-recommend"),
     path("training/runs/preflight/", views.TrainingRunPreflightApi.as_view(), name="api-training-run-preflight"),
     path("training/runs/<int:run_id>/", views.TrainingRunDetailApi.as_view(), name="api-training-run"),
     path("training/runs/<int:run_id>/metrics/", views.TrainingRunMetricsApi.as_view(), name="api-training-run-metrics"),

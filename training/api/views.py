@@ -14,7 +14,14 @@ from rest_framework.views import APIView
 from common.api import paginated
 from common.errors import ApplicationError
 from datahub.models import DatasetVersion
-from training.access import LAUNCH, access_model_artifact, access_training_run, access_training_workspace
+from datahub.access import access_version
+from training.access import (
+    LAUNCH,
+    access_base_model,
+    access_model_artifact,
+    access_training_run,
+    access_training_workspace,
+)
 from training.models import BaseModel, TrainingRun
 from training.runner.config import hyperparameter_fields
 from training.selectors import (
@@ -30,6 +37,7 @@ from training.selectors import (
 from training.services.artifacts import model_artifact_zip_name, model_artifact_zip_stream
 from training.services.base_models import base_model_register
 from training.services.merging import model_artifact_merge_request
+from training.services.recommendations import GOALS, training_run_recommend
 from training.services.runs import training_run_cancel, training_run_create, training_run_preflight, training_run_retry
 
 
@@ -262,6 +270,45 @@ class TrainingRunPreflightApi(APIView):
         result = training_run_preflight(workspace=workspace, base_model=base_model, dataset_version=version,
                                         method=values["method"], adapter=values["adapter"],
                                         hyperparameters=values["hyperparameters"])
+        return Response(self.OutputSerializer(result).data)
+
+
+class TrainingRunRecommendApi(APIView):
+    """GET ?version=&base_model= (and optionally goal=style|knowledge|reasoning, lora_r=, max_length= for settings
+    already chosen): the settings recommended from the version's records and token lengths and from the base model
+    and the training device, each with its reason, and warnings (training.services.recommendations). Needs
+    training.view on the model and data.view on the version."""
+
+    class InputSerializer(serializers.Serializer):
+        version = serializers.IntegerField()
+        base_model = serializers.IntegerField()
+        goal = serializers.ChoiceField(choices=GOALS, required=False)
+        lora_r = serializers.IntegerField(required=False, min_value=1)
+        max_length = serializers.IntegerField(required=False, min_value=1)
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            value = serializers.JSONField()
+            reason = serializers.CharField()
+
+        goal = serializers.CharField()
+        adapter = serializers.CharField()
+        hyperparameters = serializers.DictField()
+        items = ItemSerializer(many=True)
+        warnings = serializers.ListField(child=serializers.CharField())
+        facts = serializers.DictField()
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    def get(self, request):
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        base_model = access_base_model(request.user, values["base_model"])
+        version = access_version(request.user, values["version"])
+        chosen = {name: values[name] for name in ("lora_r", "max_length") if name in values}
+        result = training_run_recommend(version=version, base_model=base_model, goal=values.get("goal"),
+                                        chosen=chosen)
         return Response(self.OutputSerializer(result).data)
 
 

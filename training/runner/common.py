@@ -93,8 +93,9 @@ def trainer_arguments(config: RunConfig, out_dir: Path, *, has_validation: bool,
         "data_seed": config.seed,
         "bf16": bf16,
         "use_cpu": not on_gpu,
-        # Checkpointing trades compute for memory; a small model on a CPU has memory to spare.
-        "gradient_checkpointing": on_gpu,
+        # Checkpointing trades compute for memory; a small model on a CPU has memory to spare. Prefix tuning hands its
+        # keys and values to the model as a KV cache, which recomputed layers would extend twice (peft issue #869).
+        "gradient_checkpointing": on_gpu and config.adapter != "prefix_tuning",
         "report_to": "none",
         "disable_tqdm": True,
     }

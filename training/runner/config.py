@@ -23,9 +23,22 @@ def _(text: str) -> str:
 def hyperparameter(default, *, label: str, minimum=None, maximum=None, recommended: str = "", help: str = "",
                    choices: tuple[str, ...] = ()):
     """A field a user may set: its default, the label a page shows, the allowed range (numbers only, both ends
-    included) or the allowed choices (texts), the range usually recommended and a line of help."""
+    included) or the allowed choices (texts; a text without choices is free, up to TEXT_LIMIT characters), the range
+    usually recommended and a line of help."""
     return field(default=default, metadata={"label": label, "minimum": minimum, "maximum": maximum,
                                             "recommended": recommended, "help": help, "choices": choices})
+
+
+TEXT_LIMIT = 500
+ADAPTERS = ("lora", "qlora", "prompt_tuning", "prefix_tuning", "p_tuning", "full")
+# peft's prompt-learning adapters: virtual tokens (or keys and values) before the input, the base model frozen.
+PROMPT_LEARNING_ADAPTERS = ("prompt_tuning", "prefix_tuning", "p_tuning")
+LORA_ADAPTERS = ("lora", "qlora")
+
+
+def names_list(text: str) -> list[str]:
+    """"q_proj, v_proj" → ["q_proj", "v_proj"]: a comma-separated list of module names, in order, without repeats."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
 def hyperparameter_fields() -> list[Field]:
@@ -43,8 +56,10 @@ class RunConfig:
     disliked) or "grpo" (prompts with a reference answer, rewarded by graders)."""
 
     adapter: str = "lora"
-    """What is trained: "lora" (low-rank adapters on every linear layer, base frozen), "qlora" (the same on a 4-bit NF4
-    base, bitsandbytes), "prompt_tuning" (learned virtual tokens before the input) or "full" (every weight)."""
+    """What is trained: "lora" (low-rank adapters on the linear layers lora_target_modules names, base frozen), "qlora"
+    (the same on a 4-bit NF4 base, bitsandbytes), "prompt_tuning" (learned virtual tokens before the input),
+    "prefix_tuning" (P-tuning v2: learned keys and values before the input in every layer), "p_tuning" (virtual tokens
+    made by a small trained encoder) or "full" (every weight, or those freezing leaves trainable)."""
 
     learning_rate: float = hyperparameter(1e-4, label=_("Learning rate"), minimum=1e-7, maximum=1e-2,
         recommended=_("5e-5 – 1e-4 for LoRA"), help=_("Peak learning rate of the linear schedule."))
@@ -73,6 +88,21 @@ class RunConfig:
     lora_alpha: int = hyperparameter(32, label=_("LoRA alpha"), minimum=1, maximum=4096, recommended=_("1 – 2 × rank"),
         help=_("Scaling of the adapter's update."))
     """LoRA scaling numerator (the update is scaled by alpha / r); 1 to 2 times the rank is usual."""
+
+    lora_target_modules: str = hyperparameter(
+        "all-linear", label=_("LoRA target modules"), recommended=_("all-linear"),
+        help=_("all-linear (every linear layer but the output), attention (the attention projections only), or module "
+               "names separated by commas, such as q_proj,v_proj; unknown names are refused."))
+    """Where LoRA goes: "all-linear", "attention" (the linear layers inside each layer's attention block) or module
+    names separated by commas, each checked against the model's own (training.runner.models.lora_targets)."""
+
+    use_dora: bool = hyperparameter(False, label=_("DoRA (LoRA)"), recommended=_("off; on for small ranks"),
+        help=_("Splits each adapted weight into magnitude and direction; closer to full training, slower steps."))
+    """peft's DoRA (weight-decomposed LoRA): a learned magnitude per output feature beside the LoRA direction."""
+
+    use_rslora: bool = hyperparameter(False, label=_("rsLoRA (LoRA)"), recommended=_("on for ranks of 64 and more"),
+        help=_("Scales the update by alpha / √rank instead of alpha / rank, so high ranks keep learning."))
+    """peft's rank-stabilised LoRA: the update is scaled by alpha / sqrt(r)."""
 
     lora_dropout: float = 0.05
     """Dropout on the LoRA input during training."""
@@ -133,8 +163,22 @@ class RunConfig:
     """GRPO: the graders that reward each completion, as checked definitions (graders.grading.definitions), copied
     into the run when it was launched; each one's mean is logged as rewards/<name>/mean."""
 
-    prompt_tuning_virtual_tokens: int = 20
-    """Prompt tuning: learned virtual tokens put before every input."""
+    prompt_tuning_virtual_tokens: int = hyperparameter(
+        20, label=_("Virtual tokens (prompt, prefix, P-tuning)"), minimum=1, maximum=512, recommended=_("10 – 64"),
+        help=_("Learned tokens put before every input; prefix tuning puts them in every layer."))
+    """Prompt tuning, prefix tuning and P-tuning: learned virtual tokens put before every input (prefix tuning: as keys
+    and values in every layer)."""
+
+    trainable_layers: int = hyperparameter(
+        0, label=_("Train only the last N layers (full)"), minimum=0, maximum=1024, recommended=_("0 = every layer"),
+        help=_("Full training with the other layers, the embeddings and the output frozen; less memory."))
+    """Full training: train only the last N decoder layers (with trainable_modules, if named); 0 trains every weight."""
+
+    trainable_modules: str = hyperparameter(
+        "", label=_("Train only these modules (full)"), recommended=_("empty = every module"),
+        help=_("Module names separated by commas, such as lm_head,norm or mlp; everything else is frozen."))
+    """Full training: train only the modules named here (comma-separated; a name matches a module whose dotted path
+    ends with it, or contains it as whole segments), with the last trainable_layers layers, if set."""
 
     padding_free: bool = hyperparameter(True, label=_("Batches without padding (SFT)"), recommended=_("on"),
         help=_("Lays each batch's conversations out without padding, each with its own positions: the same steps "

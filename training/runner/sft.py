@@ -22,7 +22,7 @@ from training.runner.common import (
     run_chat_plan,
     trainer_arguments,
 )
-from training.runner.config import RunConfig
+from training.runner.config import PROMPT_LEARNING_ADAPTERS, RunConfig
 from training.runner.notices import warnings_recorded
 
 
@@ -57,8 +57,8 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
 
     if config.method != "sft":
         raise ValueError(f"method {config.method!r} is not trained by the SFT runner")
-    if config.packing and config.adapter == "prompt_tuning":
-        raise ValueError("packing needs each conversation's own position ids, which prompt tuning ignores")
+    if config.packing and config.adapter in PROMPT_LEARNING_ADAPTERS:
+        raise ValueError(f"packing needs each conversation's own position ids, which {config.adapter} ignores")
     quiet_progress()
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,9 +104,11 @@ def trainer_build(config: RunConfig, data_dir: Path, out_dir: Path, recorder=Non
         callbacks=[callback] if config.stream_metrics else [],
     )
     # Batches without padding (training.runner.batching): the same tokens learned, none computed for nothing.
-    # peft's prompt tuning drops position ids (and puts its virtual tokens before each row), so it keeps padded batches.
+    # peft's prompt learning drops position ids (and puts its virtual tokens, or keys and values, before each row),
+    # so it keeps padded batches.
     trainer_batching(
-        trainer, packing=config.packing, padding_free=config.padding_free and config.adapter != "prompt_tuning"
+        trainer, packing=config.packing,
+        padding_free=config.padding_free and config.adapter not in PROMPT_LEARNING_ADAPTERS,
     )
     return trainer, callback, tokenizer
 

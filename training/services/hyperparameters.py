@@ -11,13 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from common.errors import ApplicationError
 from training.models import BaseModel
-from training.runner.config import hyperparameter_fields
+from training.runner.config import TEXT_LIMIT, hyperparameter_fields
 
 
 @dataclass(frozen=True)
 class Hyperparameter:
     name: str
-    kind: type  # int, float, bool or str (one of `choices`)
+    kind: type  # int, float, bool or str (one of `choices`, or free text when there are none)
     default: float | int | bool | str
     minimum: float | int | None  # None for a bool or a text
     maximum: float | int | None
@@ -58,6 +58,10 @@ def hyperparameter_defaults(*, base_model: BaseModel | None = None) -> dict:
 
 def _number(spec: Hyperparameter, value):
     where = f"hyperparameters.{spec.name}"
+    if spec.kind is str and not spec.choices:
+        if not isinstance(value, str) or len(value) > TEXT_LIMIT:
+            raise ApplicationError(f"{spec.name} must be a text of at most {TEXT_LIMIT} characters", where=where)
+        return value.strip()
     if spec.kind is str:
         if value not in spec.choices:
             raise ApplicationError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {value!r}", where=where)

@@ -64,6 +64,11 @@ def training_memory_check(*, base_model: BaseModel, method: str, adapter: str, h
                                completion_length=hyperparameters["max_completion_length"],
                                generation_batch=(hyperparameters["per_device_train_batch_size"]
                                                  * hyperparameters["gradient_accumulation_steps"]),
-                               kl_reference=hyperparameters["kl_beta"] > 0)
+                               kl_reference=hyperparameters["kl_beta"] > 0,
+                               lora_targets=hyperparameters["lora_target_modules"],
+                               use_dora=hyperparameters["use_dora"],
+                               virtual_tokens=hyperparameters["prompt_tuning_virtual_tokens"],
+                               trainable_layers=hyperparameters["trainable_layers"],
+                               trainable_modules=hyperparameters["trainable_modules"])
     device_gib, source = training_device_memory_gib()
     return MemoryCheck(estimate=estimate, device_gib=device_gib, device_source=source)

@@ -15,8 +15,10 @@ from common.history import history_record
 from common.storage import workspace_storage_relative
 from datahub.models import DatasetVersion, Record, VersionRecord
 from training.models import BaseModel, Checkpoint, TrainingRun
+from training.runner.config import PROMPT_LEARNING_ADAPTERS
 from training.services.hyperparameters import hyperparameters_clean
 from training.services.memory import training_memory_check
+from training.services.methods import adapter_settings_check
 from training.services.preview import training_run_preview, training_text_check
 from training.services.probes import probe_set_build, probe_set_reset
 
@@ -88,9 +90,11 @@ def run_settings_check(*, workspace: Workspace, base_model: BaseModel | None, da
             )
     if clean["packing"] and method != TrainingRun.Method.SFT:
         raise ApplicationError("packing is for SFT; DPO and KTO keep each pair whole", where="hyperparameters.packing")
-    if clean["packing"] and adapter == TrainingRun.Adapter.PROMPT_TUNING:
-        raise ApplicationError("packing needs each conversation's own position ids, which prompt tuning ignores",
-                               where="hyperparameters.packing")
+    if clean["packing"] and adapter in PROMPT_LEARNING_ADAPTERS:
+        raise ApplicationError(
+            f"packing needs each conversation's own position ids, which {TrainingRun.Adapter(adapter).label} ignores",
+            where="hyperparameters.packing")
+    adapter_settings_check(base_model=base_model, method=method, adapter=adapter, hyperparameters=clean)
     return clean
 
 

@@ -25,6 +25,23 @@
     field.closest("tr")?.scrollIntoView({ block: "center" });
   });
 
+  // The launch page's "Use these settings" button (rendered by the recommendations panel): set the adapter and each
+  // recommended hyperparameter, then let the form's change trigger the panels again.
+  document.body.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-apply]");
+    const form = document.getElementById("run-new");
+    if (!button || !form) return;
+    let last = null;
+    for (const [name, value] of Object.entries(JSON.parse(button.dataset.apply))) {
+      const field = form.querySelector(`[name="${name}"]`);
+      if (!field) continue;
+      if (field.type === "checkbox") field.checked = Boolean(value);
+      else field.value = String(value);
+      last = field;
+    }
+    last?.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
   // The compare page: every run's training loss (solid) and validation loss (dotted) on one chart.
   const compare = document.getElementById("compare-chart");
   if (compare) {

@@ -12,6 +12,7 @@ from training.models import BaseModel, TrainingRun
 from training.services.execution import training_run_supervise
 from graders.selectors import grader_named
 from training.services.hyperparameters import HYPERPARAMETERS
+from training.services.recommendations import GOALS, training_run_recommend
 from training.services.runs import training_run_create
 
 TEXT_SETTINGS = {spec.name for spec in HYPERPARAMETERS if spec.kind is str}
@@ -39,7 +40,7 @@ def settings_help() -> str:
         if spec.kind is bool:
             allowed = "true or false"
         elif spec.kind is str:
-            allowed = " or ".join(spec.choices)
+            allowed = " or ".join(spec.choices) or "a text"
         elif spec.kind is int:
             allowed = f"{spec.minimum} to {spec.maximum}"
         else:
@@ -87,7 +88,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--version", required=True, type=int, help="dataset version number")
-        parser.add_argument("--name", required=True, help="run name")
+        parser.add_argument("--name", help="run name (not needed with --recommend)")
         parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=settings_help())
         parser.add_argument(
             "--method", default=TrainingRun.Method.SFT, choices=TrainingRun.Method.values, help="training method"
@@ -111,6 +112,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--now", action="store_true", help="train in this process and wait for the end (no worker needed)"
         )
+        parser.add_argument("--recommend", action="store_true",
+                            help="print the settings recommended for this version and model, each with its reason, "
+                                 "and the warnings, then stop (nothing is launched); --set lora_r and max_length are "
+                                 "checked too")
+        parser.add_argument("--goal", choices=GOALS,
+                            help="with --recommend: what the data teaches (default: read from the data)")
+
+    def _recommend(self, *, version, base_model, goal, chosen) -> None:
+        try:
+            result = training_run_recommend(version=version, base_model=base_model, goal=goal,
+                                            chosen={k: v for k, v in chosen.items() if k in ("lora_r", "max_length")})
+        except ApplicationError as exc:
+            raise CommandError(f"{_flag_for(exc.where)}: {exc.message}") from exc
+        facts = result["facts"]
+        self.stdout.write(f"{base_model.name} on {version}: {facts['records']} train records, {facts['validation']} "
+                          f"validation, p95 {facts['p95']} tokens, {facts['parameters']:,} parameters, "
+                          f"{facts['device_gib']} GiB device")
+        for item in result["items"]:
+            self.stdout.write(f"  {item['name']:<28} {json.dumps(item['value']):<12} {item['reason']}")
+        for warning in result["warnings"]:
+            self.stdout.write(self.style.WARNING(f"warning: {warning}"))
+        flags = " ".join(f"--set {name}={json.dumps(value)}" for name, value in result["hyperparameters"].items())
+        self.stdout.write(f"to launch: --adapter {result['adapter']} {flags}")
 
     def handle(self, *args, **options):
         workspace = workspace_named(options["workspace"])
@@ -130,6 +154,11 @@ class Command(BaseCommand):
                 f"in workspace {workspace.name!r}"
             )
         hyperparameters = dict(setting_parse(text) for text in options["set"])
+        if options["recommend"]:
+            self._recommend(version=version, base_model=base_model, goal=options["goal"], chosen=hyperparameters)
+            return
+        if options["name"] is None:
+            raise CommandError("--name: a run needs a name")
         graders = []
         for grader_name in options["grader"]:
             grader = grader_named(workspace=workspace, name=grader_name)

@@ -343,3 +343,27 @@ def test_merge_request_by_role_queues_the_job(who, users, api_for, tiny_artifact
     else:
         assert response.status_code == (403 if who == "product_manager" else 404)
         assert DBTaskResult.objects.count() == 0
+
+
+@pytest.mark.parametrize("who", ALL)
+def test_recommend_by_role(who, users, api_for, settings, tiny_base_model, sft_version):
+    settings.TRAINING_DEVICE_MEMORY_GB = 24
+    response = api_for(users[who]).get(
+        f"/api/v1/training/runs/recommend/?version={sft_version.pk}&base_model={tiny_base_model.pk}&lora_r=64")
+    if who in VIEWERS:
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["goal"], body["adapter"], body["facts"]["records"]) == ("knowledge", "lora", 10)
+        assert body["hyperparameters"]["lora_r"] == 16
+        assert body["warnings"] == [
+            "10 examples will not teach a model knowledge; the brief suggests 3,000–10,000 for knowledge",
+            "rank 64 is high for 10 records: the adapter can memorise them; 8–16 is enough"]
+    else:
+        assert response.status_code == 404
+
+
+def test_recommend_names_a_bad_goal(users, api_for, tiny_base_model, sft_version):
+    response = api_for(users["ml_engineer"]).get(
+        f"/api/v1/training/runs/recommend/?version={sft_version.pk}&base_model={tiny_base_model.pk}&goal=poetry")
+    assert response.status_code == 400
+    assert (response.json()["where"], response.json()["detail"]) == ("goal", '"poetry" is not a valid choice.')

@@ -83,3 +83,23 @@ def test_train_queues_dpo(tiny_base_model, preference_version):
         method="dpo",
     )
     assert TrainingRun.objects.get().method == "dpo"
+
+
+def test_train_recommend_prints_each_setting_with_its_reason_and_launches_nothing(tiny_base_model, sft_version,
+                                                                                   settings, capsys):
+    settings.TRAINING_DEVICE_MEMORY_GB = 24
+    call_command("train", workspace="Acme support", base_model="tiny-chat", dataset="support", version=1,
+                 recommend=True, goal="style", set=["lora_r=64"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("tiny-chat on support v1: 10 train records, 2 validation, p95 ")
+    assert out[1].split() == ["goal", '"style"', "chosen", "by", "you"]
+    assert out[2].startswith('  adapter                      "prefix_tuning" 10 style examples → P-tuning v2')
+    assert "warning: rank 64 is high for 10 records: the adapter can memorise them; 8–16 is enough" in out
+    assert out[-1].startswith("to launch: --adapter prefix_tuning --set prompt_tuning_virtual_tokens=20 "
+                              "--set learning_rate=0.005 --set num_train_epochs=5.0 ")
+    assert TrainingRun.objects.count() == 0
+
+
+def test_train_without_a_name_or_recommend_names_the_option(tiny_base_model, sft_version):
+    with pytest.raises(CommandError, match="^--name: a run needs a name$"):
+        call_command("train", workspace="Acme support", base_model="tiny-chat", dataset="support", version=1)

@@ -115,9 +115,11 @@ def test_create_refuses_preference_records_for_sft(workspace, tiny_base_model):
         (
             {"hyperparameters": {"learning_rte": 1e-4}},
             "unknown hyperparameter 'learning_rte'; known: learning_rate, num_train_epochs, "
-            "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length, logging_steps, "
+            "max_steps, per_device_train_batch_size, gradient_accumulation_steps, lora_r, lora_alpha, "
+            "lora_target_modules, use_dora, use_rslora, max_length, logging_steps, "
             "eval_steps, save_steps, seed, beta, num_generations, max_completion_length, temperature, kl_beta, "
-            "loss_type, padding_free, packing, assistant_only_loss, keep_system_prompt, keep_reasoning",
+            "loss_type, prompt_tuning_virtual_tokens, trainable_layers, trainable_modules, padding_free, packing, "
+            "assistant_only_loss, keep_system_prompt, keep_reasoning",
             "hyperparameters.learning_rte",
         ),
         (
@@ -205,7 +207,7 @@ def test_create_refuses_packing_with_prompt_tuning(workspace, tiny_base_model, s
     with pytest.raises(ApplicationError) as error:
         create(workspace, tiny_base_model, sft_version, adapter="prompt_tuning", hyperparameters={"packing": True})
     assert (error.value.message, error.value.where) == (
-        "packing needs each conversation's own position ids, which prompt tuning ignores", "hyperparameters.packing")
+        "packing needs each conversation's own position ids, which Prompt tuning ignores", "hyperparameters.packing")
     assert TrainingRun.objects.count() == 0
 
 
