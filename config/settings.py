@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "training",
     "evaluation",
     "releases",
+    "monitoring",
     "llm",
     "finetuning",
     "frontend",
