@@ -14,4 +14,5 @@ urlpatterns = [
     path("endpoints/", include("frontend.views.llm")),
     path("account/", include("frontend.views.accounts")),
     path("models/", include("frontend.views.releases")),
+    path("monitoring/", include("frontend.views.monitoring")),
 ]

@@ -141,3 +141,11 @@ def daily_points(days: dict[date, DayCounts], series: str, day: date) -> dict | 
     if series == "latency_p95":
         return p95_point(counts.latencies)
     return ratio_point(*counts.ratio(series))
+
+
+def distinct_keys(table: dict) -> list[SeriesKey]:
+    """The table's keys without a model's only prompt version, which would repeat its all-versions series."""
+    versions: dict[str, int] = {}
+    for key in table:
+        versions[key.model] = versions.get(key.model, 0) + bool(key.prompt_version)
+    return [key for key in table if not (key.prompt_version and versions[key.model] == 1)]

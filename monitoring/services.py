@@ -23,7 +23,7 @@ from common.history import history_record
 from llm.outbound import OutboundRefused, base_url_check, outbound_client
 from monitoring.drift import Thresholds, drift_verdict, rule_text
 from monitoring.models import AlertDelivery, DriftAlert, MonitoringRule
-from monitoring.series import RATIO_SERIES, slot_daily_counts
+from monitoring.series import RATIO_SERIES, distinct_keys, slot_daily_counts
 from releases.models import Deployment
 
 ALERTED_SERIES = (*RATIO_SERIES, "latency_p95")
@@ -74,13 +74,9 @@ def monitoring_check(*, deployment: Deployment, day: date) -> list[DriftAlert]:
     table = slot_daily_counts(deployment=deployment, since=day - timedelta(days=LOOKBACK_DAYS), until=day)
     open_alerts = {(a.series, a.model_key, a.prompt_version): a
                    for a in DriftAlert.objects.filter(deployment=deployment, closed_on__isnull=True)}
-    versions: dict[str, int] = {}
-    for key in table:
-        versions[key.model] = versions.get(key.model, 0) + bool(key.prompt_version)
     raised = []
-    for key, days in table.items():
-        if key.prompt_version and versions[key.model] == 1:
-            continue  # a model's only prompt version is the all-versions series again: one alert, not two
+    for key in distinct_keys(table):  # a model's only prompt version would raise the same alert twice
+        days = table[key]
         for series in ALERTED_SERIES:
             figures = drift_verdict(days, series, day, thresholds)
             current = open_alerts.get((series, key.model, key.prompt_version))
