@@ -14,9 +14,11 @@ class MonitoringRule(TimeStampedModel):
     the defaults."""
 
     deployment = models.OneToOneField(Deployment, on_delete=models.CASCADE, related_name="monitoring_rule")
-    baseline_days = models.PositiveSmallIntegerField(default=7, help_text="the model's first days that set its baseline")
+    baseline_days = models.PositiveSmallIntegerField(default=7,
+                                                     help_text="the model's first days that set its baseline")
     window_days = models.PositiveSmallIntegerField(default=3, help_text="the recent days compared with the baseline")
-    min_events = models.PositiveIntegerField(default=30, help_text="fewer events than this in either period: no verdict")
+    min_events = models.PositiveIntegerField(default=30,
+                                             help_text="fewer events than this in either period: no verdict")
     latency_factor = models.FloatField(default=1.5, help_text="p95 latency above baseline p95 × this raises an alert")
     email = models.EmailField(blank=True, help_text="who gets alerts by e-mail; empty: none")
     webhook_url = models.URLField(blank=True, help_text="where alerts are POSTed; empty: none")

@@ -15,14 +15,14 @@ from tests.browser.conftest import browser, login, page  # noqa: F401  (fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str) -> None:  # noqa: F811
     folder = os.environ.get("WHETSTONE_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def _fits(page, width: int) -> bool:
+def _fits(page, width: int) -> bool:  # noqa: F811
     return page.evaluate("document.documentElement.scrollWidth") <= width
 
 
