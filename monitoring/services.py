@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import httpx
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -138,7 +139,11 @@ def webhook_signature(secret: str, body: bytes) -> str:
 
 def alert_deliver(*, delivery: AlertDelivery) -> AlertDelivery:
     """One attempt at a delivery. Returns the row; its status says whether another attempt was queued."""
-    if delivery.status != AlertDelivery.Status.PENDING:
+    # Claim the attempt first, so two workers holding the same job never send twice (no lock held over the network).
+    claimed = AlertDelivery.objects.filter(pk=delivery.pk, status=AlertDelivery.Status.PENDING,
+                                           attempts=delivery.attempts).update(attempts=F("attempts") + 1)
+    if not claimed:
+        delivery.refresh_from_db()
         return delivery
     alert = delivery.alert
     delivery.attempts += 1

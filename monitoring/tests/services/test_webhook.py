@@ -58,3 +58,21 @@ def test_a_signed_webhook_is_retried_with_backoff_until_it_is_delivered(ingest_c
         assert (payload["series"], payload["model"], payload["slot"]) == ("like_ratio", "tiny-chat", "support-bot")
         assert payload["figures"]["window_n"] == 40 and payload["figures"]["baseline_n"] == 80
     assert DriftAlert.objects.get().pk == alert.pk
+
+
+@pytest.mark.postgres
+def test_two_workers_holding_the_same_delivery_send_it_once(ingest_client, slot, tiny_base_model, settings):
+    from django.core import mail
+
+    from monitoring.services import alert_deliver
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monitoring_rule_update(deployment=slot, email="pm@example.com", baseline_days=2, window_days=1, min_events=20)
+    for n in range(4):
+        send_day(ingest_client, slot, tiny_base_model, n, likes=30 if n < 3 else 5, dislikes=10 if n < 3 else 35)
+    monitoring_check(deployment=slot, day=day_of(3))
+    first, second = AlertDelivery.objects.get(), AlertDelivery.objects.get()  # two workers' copies of one row
+    assert alert_deliver(delivery=first).status == "delivered"
+    assert (alert_deliver(delivery=second).status, second.attempts) == ("delivered", 1)
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject == "Whetstone drift alert: support-bot"
