@@ -81,3 +81,22 @@ def test_only_release_managers_change_thresholds(client, users, slot):
     outsider = client
     outsider.force_login(users["outsider"])
     assert outsider.get(reverse("monitoring:slot", args=[slot.pk])).status_code == 404
+
+
+def test_check_now_queues_yesterdays_check_for_release_managers_only(client, users, slot,
+                                                                     django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    client.force_login(users["ml_engineer"])
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(reverse("monitoring:slot-check", args=[slot.pk]))
+    assert refused.status_code == 403
+    assert DBTaskResult.objects.count() == 0
+    client.force_login(users["product_manager"])
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = client.post(reverse("monitoring:slot-check", args=[slot.pk]))
+    assert queued.status_code == 302
+    job = DBTaskResult.objects.get()
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert (job.task_path, job.args_kwargs["kwargs"]) == ("monitoring.tasks.monitoring_check_task",
+                                                          {"deployment_id": slot.pk, "day": yesterday})
