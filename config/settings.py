@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "training",
     "evaluation",
     "releases",
+    "monitoring",
     "llm",
     "finetuning",
     "frontend",

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import connection
 from django.db.models import Count, JSONField, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
@@ -172,3 +173,17 @@ def workbench_recent_drafts(*, agent, workspace: Workspace, limit: int = 10) -> 
     return WorkbenchDraft.objects.filter(agent=agent, workspace=workspace, picked_at__isnull=False).order_by(
         "-picked_at"
     )[:limit]
+
+
+def feedback_events_on_replies(*, workspace: Workspace, reply_ids, since=None, until=None) -> list[dict]:
+    """Events whose `metadata.reply_id` is one of `reply_ids` (a list or a subquery of reply ids), in [since, until):
+    the fields monitoring needs, never the texts. One query."""
+    reply_id = KeyTextTransform("reply_id", "metadata")
+    return list(
+        feedback_events_between(workspace, since, until)
+        .annotate(reply_id=reply_id, reply_index=KeyTextTransform("reply_index", "metadata"),
+                  latency_ms=KeyTextTransform("latency_ms", "metadata"))
+        .filter(reply_id__in=reply_ids)
+        .values("reply_id", "kind", "occurred_at", "prompt_version", "chosen_index", "reply_index", "latency_ms")
+        .order_by("occurred_at", "pk")
+    )

@@ -15,4 +15,5 @@ urlpatterns = [
     path("account/", include("frontend.views.accounts")),
     path("graders/", include("frontend.views.graders")),
     path("models/", include("frontend.views.releases")),
+    path("monitoring/", include("frontend.views.monitoring")),
 ]

@@ -3,13 +3,14 @@ registry. Each owns its query shape; list reads cost a fixed number of queries w
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import TruncDay
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
 from common.errors import ApplicationError
 from common.models import HistoryEvent
-from releases.models import Deployment, Scorecard
+from releases.models import Deployment, DeploymentReply, Scorecard
 from releases.routing import candidate_answers
 from releases.services.scorecards import workspace_weights
 from training.models import BaseModel, ModelArtifact
@@ -102,3 +103,41 @@ def model_in_workspace(workspace: Workspace, *, base_model_id: int | None, artif
     if model is None:
         raise ApplicationError("no such model in this workspace", where=where)
     return model
+
+
+def _reply_author(row: dict) -> tuple[str, str]:
+    """(key, label) of the model that wrote a reply: "artifact:<id>" or "base:<id>", and its name."""
+    if row["artifact_id"] is not None:
+        return f"artifact:{row['artifact_id']}", row["artifact__name"]
+    return f"base:{row['base_model_id']}", row["base_model__name"] or ""
+
+
+def deployment_reply_ids(*, deployment: Deployment, since=None, until=None) -> QuerySet:
+    """The ids of the replies the slot served in [since, until), as a subquery (no query of its own)."""
+    replies = DeploymentReply.objects.filter(deployment=deployment)
+    if since is not None:
+        replies = replies.filter(created_at__gte=since)
+    if until is not None:
+        replies = replies.filter(created_at__lt=until)
+    return replies.values("reply_id")
+
+
+def deployment_reply_authors(*, deployment: Deployment, reply_ids) -> dict[str, tuple[str, str]]:
+    """reply id → (model key, model name) for the given replies of the slot. One query."""
+    rows = (DeploymentReply.objects.filter(deployment=deployment, reply_id__in=list(reply_ids))
+            .values("reply_id", "artifact_id", "artifact__name", "base_model_id", "base_model__name"))
+    return {row["reply_id"]: _reply_author(row) for row in rows}
+
+
+def deployment_replies_by_day(*, deployment: Deployment, since=None, until=None) -> list[dict]:
+    """[{"day": date, "model": key, "name": model name, "replies": n}, ...]: the slot's request volume. One query."""
+    rows = (DeploymentReply.objects.filter(pk__in=deployment_reply_ids(deployment=deployment, since=since, until=until)
+                                           .values("pk"))
+            .annotate(day=TruncDay("created_at"))
+            .values("day", "artifact_id", "artifact__name", "base_model_id", "base_model__name")
+            .annotate(replies=Count("pk")).order_by("day"))
+    out = []
+    for row in rows:
+        key, name = _reply_author(row)
+        out.append({"day": row["day"].date(), "model": key, "name": name, "replies": row["replies"]})
+    return out
