@@ -3,7 +3,7 @@ registry. Each owns its query shape; list reads cost a fixed number of queries w
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.access import scope_to_capability
 from accounts.models import Workspace
@@ -102,3 +102,10 @@ def model_in_workspace(workspace: Workspace, *, base_model_id: int | None, artif
     if model is None:
         raise ApplicationError("no such model in this workspace", where=where)
     return model
+
+
+def deployments_with_candidate(*, workspace: Workspace) -> QuerySet:
+    """The workspace's slots that have a candidate (the assist preset compares it with production), by name."""
+    return (Deployment.objects.filter(workspace=workspace)
+            .filter(Q(candidate_base_model__isnull=False) | Q(candidate_artifact__isnull=False))
+            .select_related(*DEPLOYMENT_MODELS).order_by("name"))

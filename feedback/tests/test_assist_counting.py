@@ -18,8 +18,8 @@ CANDIDATE = {"kind": "artifact", "id": 2, "name": "tiny-tuned"}
 def assist_choice(i: int, *, sides: list[str], chosen: int, deployment: int = 7, slot: str = "support-bot",
                   candidate: dict = CANDIDATE, edited: bool = False) -> dict:
     names = {"production": "prod (m1)", "candidate": "cand (m2)"}
-    return make_choice(i, question="Where is my parcel?", answers=[(f"reply {k}", names[s]) for k, s in enumerate(sides)],
-                       chosen=chosen, metadata={"assist": {"deployment": deployment, "slot": slot,
+    answers = [(f"reply {k}", names[side]) for k, side in enumerate(sides)]
+    return make_choice(i, question="Where is my parcel?", answers=answers, chosen=chosen, metadata={"assist": {"deployment": deployment, "slot": slot,
                                                            "production": PRODUCTION, "candidate": candidate},
                                                 "sides": sides, "edited": edited})
 
