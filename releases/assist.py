@@ -9,6 +9,7 @@ The replies come from the workspace's model endpoints that serve the two models 
 """
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from common.errors import ApplicationError
 from feedback.models import WorkbenchDraft
@@ -20,6 +21,7 @@ from training.models import BaseModel
 
 PER_SIDE = 2
 PRODUCTION, CANDIDATE = "production", "candidate"
+SIDE_LABELS = {PRODUCTION: gettext_lazy("production"), CANDIDATE: gettext_lazy("candidate")}
 
 
 def served_model_id(model) -> str:
@@ -34,7 +36,7 @@ def assist_endpoint_for(*, deployment: Deployment, model, side: str) -> ModelEnd
     endpoint = (ModelEndpoint.objects.filter(workspace=deployment.workspace, model=model_id).order_by("pk").first())
     if endpoint is None:
         raise ApplicationError(_("No model endpoint of this workspace serves the %(side)s model %(name)s (model "
-                                 "%(id)s); add one.") % {"side": side, "name": model.name, "id": model_id},
+                                 "%(id)s); add one.") % {"side": SIDE_LABELS[side], "name": model.name, "id": model_id},
                                where=side)
     return endpoint
 

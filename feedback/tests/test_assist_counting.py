@@ -19,9 +19,9 @@ def assist_choice(i: int, *, sides: list[str], chosen: int, deployment: int = 7,
                   candidate: dict = CANDIDATE, edited: bool = False) -> dict:
     names = {"production": "prod (m1)", "candidate": "cand (m2)"}
     answers = [(f"reply {k}", names[side]) for k, side in enumerate(sides)]
-    return make_choice(i, question="Where is my parcel?", answers=answers, chosen=chosen, metadata={"assist": {"deployment": deployment, "slot": slot,
-                                                           "production": PRODUCTION, "candidate": candidate},
-                                                "sides": sides, "edited": edited})
+    metadata = {"assist": {"deployment": deployment, "slot": slot, "production": PRODUCTION, "candidate": candidate},
+                "sides": sides, "edited": edited}
+    return make_choice(i, question="Where is my parcel?", answers=answers, chosen=chosen, metadata=metadata)
 
 
 def test_a_two_plus_two_pick_is_one_comparison(workspace, feedback_source):

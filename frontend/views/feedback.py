@@ -301,11 +301,12 @@ def dataset_build_view(request):
 @login_required
 def workbench_view(request):
     workspace = _workspace_from(request, capability=PICK)
+    slots = list(deployments_with_candidate(workspace=workspace))
+    wanted = request.GET.get("deployment", "")
     return render(request, "frontend/feedback/workbench.html", {
         "workspace": workspace, "workspaces": feedback_workspaces_for(user=request.user, capability=PICK),
         "endpoints": list(workbench_endpoints(workspace=workspace)),
-        "slots": list(deployments_with_candidate(workspace=workspace)),
-        "chosen_slot": request.GET.get("deployment", ""),
+        "slots": slots, "chosen_slot": wanted if any(str(slot.pk) == wanted for slot in slots) else "",
         "recent": list(workbench_recent_drafts(agent=request.user, workspace=workspace)),
     })
 
