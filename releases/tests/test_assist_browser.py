@@ -8,7 +8,6 @@ import pytest
 from feedback.models import FeedbackEvent
 from releases.tests.test_assist import assist_slot  # noqa: F401  (fixture)
 from releases.tests.test_release_browser import _fits, _shot
-from tests.browser.conftest import browser, login, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
