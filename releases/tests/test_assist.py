@@ -6,16 +6,12 @@ feedback dashboard."""
 import pytest
 from django.test import Client
 from django.urls import reverse
-from scipy.stats import binomtest
 
 from feedback.models import FeedbackEvent, WorkbenchDraft
 from feedback.selectors import feedback_support_rates
 from releases.services.deployments import deployment_candidate_set, deployment_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ALPHA = 1e-5  # as tests/security/test_blind_sides.py: a fair implementation fails one run in 100 000 per strategy
-DRAFTS = 40
 
 
 @pytest.fixture
@@ -102,24 +98,6 @@ def test_the_slot_must_have_a_candidate_and_endpoints_for_both_models(assist_slo
     outsider = api_for(users["outsider"]).post(f"/api/v1/deployments/{assist_slot.pk}/assist/", {"message": "Hi"},
                                                format="json")
     assert outsider.status_code == 404 and WorkbenchDraft.objects.count() == 0
-
-
-def test_an_observer_cannot_tell_the_sides_from_order_or_ids(assist_slot, users, api_for):
-    """Forty drafts over the API; for each, the test (reading the database) notes the side of the first reply and of
-    the reply with the smallest id; each observer strategy is a binomial test against a fair coin."""
-    agent = api_for(users["staff_annotator"])
-    first_is_production, smallest_id_is_production, orders = [], [], set()
-    for _ in range(DRAFTS):
-        body = agent.post(f"/api/v1/deployments/{assist_slot.pk}/assist/",
-                          {"message": "Where is my parcel?", "max_tokens": 4}, format="json").json()
-        sides = {c["reply_id"]: c["side"] for c in WorkbenchDraft.objects.get(pk=body["draft"]).candidates}
-        ids = [reply["id"] for reply in body["replies"]]
-        first_is_production.append(sides[ids[0]] == "production")
-        smallest_id_is_production.append(sides[min(ids)] == "production")
-        orders.add(tuple(sides[i] for i in ids))
-    for strategy in (first_is_production, smallest_id_is_production):
-        assert binomtest(sum(strategy), DRAFTS, 0.5).pvalue > ALPHA, strategy
-    assert len(orders) > 1  # the 6 orders of two and two: one order forty times is not shuffling
 
 
 def test_the_workbench_preset_page_and_the_figures_on_both_pages(assist_slot, users, django_assert_num_queries):
