@@ -150,10 +150,14 @@ class WorkbenchDraft(TimeStampedModel):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     messages = models.JSONField()
-    candidates = models.JSONField(help_text='[{"text", "model", "endpoint", "prompt_version"}, ...] in shown order')
+    candidates = models.JSONField(
+        help_text='[{"text", "model", "endpoint", "prompt_version", "reply_id", "side"}, ...] in shown order')
     picked_index = models.SmallIntegerField(null=True, blank=True)
     final_text = models.TextField(blank=True)
     picked_at = models.DateTimeField(null=True, blank=True)
+    event_metadata = models.JSONField(
+        default=dict, blank=True,
+        help_text="added to the choice event's metadata at the pick (the assist preset: the slot and its two models)")
 
     class Meta:
         indexes = [models.Index(fields=["agent", "created_at"])]

@@ -3,6 +3,12 @@
 `feedback_support_rates` is the online support rate other pages can show (the evaluation pages among them): per model,
 how often agents picked its answer among the N shown (win share), and how often it won a head-to-head against a
 different model's answer in the same choice (pairwise support rate, 50% = no preference), each with a Wilson interval.
+
+A pick is one comparison per pair of distinct models shown, whatever the number of answers each had: of four answers,
+two from model A and two from model B, a pick of an A answer is one win of A over B and one loss of B, not two of
+each (the two answers of a side are not independent comparisons; counting them so narrows the interval by about √2).
+`assist_support_rates` is the same rule for the assist preset of a deployment slot (releases.assist): per slot, the
+candidate's share of the picks against the production model, its Wilson interval and the verdict band of studies.
 """
 
 from dataclasses import dataclass
@@ -130,14 +136,13 @@ def feedback_support_rates(*, workspace: Workspace, since=None, until=None) -> l
     tally: dict[str, list[int]] = {}
     for names, chosen_index in _choice_models(workspace, since, until):
         winner = names[chosen_index]
-        for i, name in enumerate(names):
-            counts = tally.setdefault(name, [0, 0, 0, 0])  # shown, chosen, wins, losses
-            counts[0] += 1
-            if i == chosen_index:
-                counts[1] += 1
-                counts[2] += sum(1 for other in names if other != winner)
-            elif name != winner:
-                counts[3] += 1
+        for name in names:
+            tally.setdefault(name, [0, 0, 0, 0])[0] += 1  # shown, chosen, wins, losses
+        tally[winner][1] += 1
+        losers = set(names) - {winner}  # one comparison per distinct other model, however many answers it had
+        tally[winner][2] += len(losers)
+        for name in losers:
+            tally[name][3] += 1
     out = []
     for name, (shown, chosen, wins, losses) in tally.items():
         win_low, win_high = wilson_interval(chosen, shown)
@@ -150,6 +155,59 @@ def feedback_support_rates(*, workspace: Workspace, since=None, until=None) -> l
     return sorted(out, key=lambda row: (-row.win_share, row.model))
 
 
+@dataclass(frozen=True)
+class AssistSupport:
+    """The assist preset of one slot for one (production, candidate) pair: each pick is one comparison."""
+
+    deployment_id: int
+    slot: str
+    production: dict    # {"kind", "id", "name"}
+    candidate: dict
+    picks: int          # comparisons: picks with both sides shown
+    candidate_wins: int
+    edits: int          # of which the agent edited the picked reply (counted for its side all the same)
+    rate: float | None  # the candidate's support rate against production
+    low: float | None
+    high: float | None
+    verdict: object     # evaluation.statistics.support.Verdict
+
+
+def _model_key(ref: dict) -> str:
+    return f"{ref.get('kind')}:{ref.get('id')}"
+
+
+def assist_support_rates(*, workspace: Workspace, since=None, until=None,
+                         deployment_id: int | None = None) -> list[AssistSupport]:
+    """Per slot (and per production/candidate pair the slot had), the candidate's online support rate from the assist
+    preset's picks: a pick of a candidate reply is one win, of a production reply one loss. One query."""
+    from evaluation.statistics.support import verdict_for  # the studies' verdict rule, one home
+
+    events = feedback_events_between(workspace, since, until).filter(kind=FeedbackEvent.Kind.CHOICE,
+                                                                     metadata__has_key="assist")
+    if deployment_id is not None:
+        events = events.filter(metadata__assist__deployment=deployment_id)
+    rows = events.values_list("metadata", "chosen_index").order_by("pk")
+    tally: dict[tuple, list] = {}
+    for metadata, chosen_index in rows:
+        assist, sides = metadata["assist"], metadata.get("sides") or []
+        if not 0 <= chosen_index < len(sides) or not {"production", "candidate"} <= set(sides):
+            continue
+        key = (assist["deployment"], _model_key(assist["production"]), _model_key(assist["candidate"]))
+        counts = tally.setdefault(key, [assist, 0, 0, 0])  # assist, picks, candidate wins, edits
+        counts[1] += 1
+        counts[2] += sides[chosen_index] == "candidate"
+        counts[3] += bool(metadata.get("edited"))
+    out = []
+    for (deployment, _production, _candidate), (assist, picks, wins, edits) in tally.items():
+        low, high = wilson_interval(wins, picks)
+        rate = wins / picks
+        out.append(AssistSupport(deployment_id=deployment, slot=assist.get("slot", ""),
+                                 production=assist["production"], candidate=assist["candidate"], picks=picks,
+                                 candidate_wins=wins, edits=edits, rate=rate, low=low, high=high,
+                                 verdict=verdict_for(rate, low, high, picks)))
+    return sorted(out, key=lambda row: (row.slot, row.deployment_id, -row.picks))
+
+
 def feedback_dashboard(*, workspace: Workspace, days: int = 30) -> dict:
     """Everything the dashboard draws, for the last `days` days."""
     since = timezone.now() - timedelta(days=days)
@@ -160,6 +218,7 @@ def feedback_dashboard(*, workspace: Workspace, days: int = 30) -> dict:
         "total": sum(row["events"] for row in volume),
         "like_ratio": feedback_like_ratio(workspace=workspace, since=since),
         "support": feedback_support_rates(workspace=workspace, since=since),
+        "assist": assist_support_rates(workspace=workspace, since=since),
     }
 
 

@@ -20,3 +20,12 @@ def access_deployment(user, deployment_id, *, capability: str = VIEW) -> Deploym
                                           "candidate_base_model", "candidate_artifact__base_model",
                                           "previous_base_model", "previous_artifact"),
         user=user, pk=deployment_id, view_capability=VIEW, capability=capability)
+
+
+def access_deployment_for_assist(user, deployment_id) -> Deployment:
+    """A slot whose assist workbench the user may use: feedback.pick in its workspace (agents hold it without
+    release.view)."""
+    return fetch_in_workspace(
+        Deployment.objects.select_related("workspace", "production_base_model", "production_artifact__base_model",
+                                          "candidate_base_model", "candidate_artifact__base_model"),
+        user=user, pk=deployment_id, view_capability="feedback.pick", capability="feedback.pick")

@@ -3,7 +3,7 @@ registry. Each owns its query shape; list reads cost a fixed number of queries w
 
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDay
 
 from accounts.access import scope_to_capability
@@ -141,3 +141,10 @@ def deployment_replies_by_day(*, deployment: Deployment, since=None, until=None)
         key, name = _reply_author(row)
         out.append({"day": row["day"].date(), "model": key, "name": name, "replies": row["replies"]})
     return out
+
+
+def deployments_with_candidate(*, workspace: Workspace) -> QuerySet:
+    """The workspace's slots that have a candidate (the assist preset compares it with production), by name."""
+    return (Deployment.objects.filter(workspace=workspace)
+            .filter(Q(candidate_base_model__isnull=False) | Q(candidate_artifact__isnull=False))
+            .select_related(*DEPLOYMENT_MODELS).order_by("name"))

@@ -9,7 +9,7 @@ from feedback.services.sources import (
     feedback_token_revoke,
     feedback_workbench_source,
 )
-from feedback.services.workbench import workbench_draft_create, workbench_pick
+from feedback.services.workbench import workbench_draft_create, workbench_index_of_reply, workbench_pick
 
 __all__ = [
     "feedback_dataset_build",
@@ -20,5 +20,6 @@ __all__ = [
     "feedback_token_revoke",
     "feedback_workbench_source",
     "workbench_draft_create",
+    "workbench_index_of_reply",
     "workbench_pick",
 ]

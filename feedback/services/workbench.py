@@ -1,7 +1,11 @@
 """The best-of-N workbench: ask several endpoints for answers to a customer message, show them shuffled and
-unlabelled, and record the agent's pick (and edit) as feedback events of the workspace's workbench source."""
+unlabelled, and record the agent's pick (and edit) as feedback events of the workspace's workbench source.
 
-import random
+Blinding: the shown order and each candidate's reply id come from `secrets`, so neither tells which endpoint (or,
+for the assist preset of releases.assist, which side of a slot) wrote a candidate.
+"""
+
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connections, transaction
@@ -28,8 +32,9 @@ def _ask(endpoint: ModelEndpoint, messages: list[dict], seeds: range, max_tokens
         requests = [
             {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed} for seed in seeds
         ]
+        # PostgreSQL's jsonb cannot hold U+0000, which a small model may write: the draft keeps the rest of the text.
         return [
-            result.text
+            result.text.replace("\x00", "")
             for result in chat_complete_many(endpoint=endpoint, requests=requests, purpose="feedback workbench")
         ]
     finally:
@@ -47,9 +52,13 @@ def workbench_draft_create(
     per_endpoint: int = 1,
     max_tokens: int = 256,
     temperature: float = 0.7,
+    sides: list[str] | None = None,
+    event_metadata: dict | None = None,
 ) -> WorkbenchDraft:
     """Ask every endpoint (at once) for `per_endpoint` answers and keep them, shuffled, as a draft to pick from.
 
+    `sides` names, per endpoint, the side its answers count for (kept on the server; the choice event's metadata
+    lists them in shown order); `event_metadata` is added to the choice event's metadata at the pick.
     Calls the network, so it must not run inside an open transaction. Endpoints must belong to `workspace`.
     """
     customer_message = (customer_message or "").strip()
@@ -63,6 +72,9 @@ def workbench_draft_create(
         raise ApplicationError("ask each endpoint for 1 to 4 answers", where="per_endpoint")
     if len(endpoints) * per_endpoint < 2 or len(endpoints) * per_endpoint > MAX_CANDIDATES:
         raise ApplicationError(f"choose endpoints for 2 to {MAX_CANDIDATES} candidates", where="endpoints")
+    sides = sides or [""] * len(endpoints)
+    if len(sides) != len(endpoints):
+        raise ApplicationError("name one side per endpoint", where="sides")
     messages = ([{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []) + [
         {"role": "user", "content": customer_message}]
     with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
@@ -78,10 +90,19 @@ def workbench_draft_create(
             raise ApplicationError(str(error), where="endpoints", code="model_call_failed") from error
     close_old_connections()
     candidates = [{"text": text, "model": endpoint.model, "endpoint": endpoint.name, "endpoint_id": endpoint.pk,
-                   "prompt_version": prompt_version.strip()[:200]}
-                  for endpoint, texts in zip(endpoints, answers) for text in texts]
-    random.SystemRandom().shuffle(candidates)
-    return WorkbenchDraft.objects.create(workspace=workspace, agent=agent, messages=messages, candidates=candidates)
+                   "prompt_version": prompt_version.strip()[:200], "reply_id": secrets.token_urlsafe(12), "side": side}
+                  for endpoint, side, texts in zip(endpoints, sides, answers) for text in texts]
+    secrets.SystemRandom().shuffle(candidates)
+    return WorkbenchDraft.objects.create(workspace=workspace, agent=agent, messages=messages, candidates=candidates,
+                                         event_metadata=event_metadata or {})
+
+
+def workbench_index_of_reply(*, draft: WorkbenchDraft, reply_id: str) -> int:
+    """The shown position (0-based) of the candidate with `reply_id`."""
+    for index, candidate in enumerate(draft.candidates):
+        if reply_id and candidate.get("reply_id") == reply_id:
+            return index
+    raise ApplicationError("no reply of this draft has that id", where="reply")
 
 
 def _model_label(candidate: dict) -> str:
@@ -113,7 +134,11 @@ def workbench_pick(*, draft: WorkbenchDraft, agent, index: int, edited_text: str
         {"text": c["text"] or " ", "model": _model_label(c), "prompt_version": c["prompt_version"]}
         for c in draft.candidates
     ]
-    events = [{**common, "idempotency_key": keys[0], "kind": "choice", "responses": responses, "chosen_index": index}]
+    choice = {**common, "idempotency_key": keys[0], "kind": "choice", "responses": responses, "chosen_index": index}
+    if draft.event_metadata:
+        choice["metadata"] = {**draft.event_metadata, "sides": [c.get("side", "") for c in draft.candidates],
+                              "edited": edited}
+    events = [choice]
     if edited:
         events.append(
             {

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import user_can
 from common.errors import ApplicationError
 from evaluation.selectors import study_model_choices
+from feedback.selectors import assist_support_rates
 from releases.access import access_deployment
 from releases.gate import deployment_gate
 from releases.selectors import deployment_history, deployment_list_for_user
@@ -122,7 +123,8 @@ def deployment_detail_view(request, deployment_id: int):
     context = {"deployment": deployment, "gate": deployment_gate(deployment=deployment), "form": form,
                "can_manage": can_manage, "reason_min": REASON_MIN,
                "can_override": user_can(request.user, "release.override", deployment.workspace),
-               "history": deployment_history(deployment=deployment)[:50]}
+               "history": deployment_history(deployment=deployment)[:50],
+               "assist": assist_support_rates(workspace=deployment.workspace, deployment_id=deployment.pk)}
     return render(request, "frontend/releases/deployment_detail.html", context)
 
 

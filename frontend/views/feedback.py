@@ -29,6 +29,9 @@ from feedback.access import (
     access_workbench_draft,
 )
 from feedback.models import PII_KINDS
+from releases.access import access_deployment_for_assist
+from releases.assist import deployment_assist_draft_create
+from releases.selectors import deployments_with_candidate
 from feedback.selectors import (
     feedback_dashboard,
     feedback_source_tokens,
@@ -298,17 +301,36 @@ def dataset_build_view(request):
 @login_required
 def workbench_view(request):
     workspace = _workspace_from(request, capability=PICK)
+    slots = list(deployments_with_candidate(workspace=workspace))
+    wanted = request.GET.get("deployment", "")
     return render(request, "frontend/feedback/workbench.html", {
         "workspace": workspace, "workspaces": feedback_workspaces_for(user=request.user, capability=PICK),
         "endpoints": list(workbench_endpoints(workspace=workspace)),
+        "slots": slots, "chosen_slot": wanted if any(str(slot.pk) == wanted for slot in slots) else "",
         "recent": list(workbench_recent_drafts(agent=request.user, workspace=workspace)),
     })
+
+
+def _assist_draft(request, workspace):
+    """The assist preset: the slot chosen on the form answers with 2 production and 2 candidate replies."""
+    deployment = access_deployment_for_assist(request.user, request.POST.get("deployment"))
+    if deployment.workspace_id != workspace.pk:
+        raise Http404
+    return deployment_assist_draft_create(deployment=deployment, agent=request.user,
+                                          customer_message=request.POST.get("message", ""),
+                                          system_prompt=request.POST.get("system_prompt", ""))
 
 
 @login_required
 @require_POST
 def workbench_candidates_view(request):
     workspace = _workspace_from(request, capability=PICK)
+    if request.POST.get("deployment"):
+        try:
+            draft = _assist_draft(request, workspace)
+        except ApplicationError as exc:
+            return _workbench_error(request, exc.message)
+        return render(request, "frontend/feedback/_candidates.html", {"draft": draft})
     chosen = [pk for pk in request.POST.getlist("endpoints") if pk.isdigit()]
     endpoints = [e for e in workbench_endpoints(workspace=workspace).filter(pk__in=chosen)]
     try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from releases.api import views
+from releases.api import assist, views
 
 urlpatterns = [
     path("scorecards/", views.ScorecardListCreateApi.as_view(), name="api-scorecard-list"),
@@ -14,4 +14,8 @@ urlpatterns = [
          name="api-deployment-promote"),
     path("deployments/<int:deployment_id>/rollback/", views.DeploymentRollbackApi.as_view(),
          name="api-deployment-rollback"),
+    path("deployments/<int:deployment_id>/assist/", assist.AssistDraftApi.as_view(), name="api-deployment-assist"),
+    path("deployments/<int:deployment_id>/assist/support/", assist.AssistSupportApi.as_view(),
+         name="api-deployment-assist-support"),
+    path("assist-drafts/<int:draft_id>/pick/", assist.AssistPickApi.as_view(), name="api-assist-pick"),
 ]

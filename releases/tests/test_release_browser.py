@@ -8,7 +8,6 @@ import pytest
 
 from releases.services.deployments import deployment_candidate_set, deployment_create
 from releases.services.scorecards import release_policy_set, scorecard_compute, scorecard_create
-from tests.browser.conftest import browser, login, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 GB = 1024**3
