@@ -20,6 +20,7 @@ pytest_plugins = [
     "evaluation.tests.fixtures",
     "llm.tests.fixtures",
     "finetuning.tests.fixtures",
+    "tests.browser.fixtures",
 ]
 
 

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from monitoring.services import monitoring_check, monitoring_rule_update
 from monitoring.tests.streams import send_day
-from tests.browser.conftest import browser, login, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 

@@ -12,9 +12,6 @@ import json
 import pytest
 
 from evaluation.tests.fixtures import vote_as_stored
-# The browser fixtures, declared once for this folder: a session-scoped Playwright imported into two test modules
-# would start twice, and the second start fails inside the first one's event loop.
-from tests.browser.conftest import browser, login, page  # noqa: F401
 
 TEST_CSV = b"Q1,a,b,c,d,A\nQ2,a,b,c,d,B\nQ3,a,b,c,d,C\nQ4,a,b,c,d,D\n"
 DEV_CSV = b"D1,a,b,c,d,C\n"

@@ -1,4 +1,5 @@
-"""Browser tests drive Debian's Chromium through Playwright (no browser download)."""
+"""Browser fixtures (a plugin of the root conftest, so every folder shares one Playwright per session): tests drive
+Debian's Chromium through Playwright (no browser download)."""
 
 import os
 import shutil
