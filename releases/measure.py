@@ -42,7 +42,8 @@ def _loaded(model):
 
 def _reply(loaded, messages: list[dict], max_tokens: int):
     ids = engine.prompt_ids(loaded, messages)
-    return engine.generate(loaded, ids=ids, max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0, stop=[])
+    return engine.generate_choices(loaded, n=1, ids=ids, max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0,
+                                   stop=[])[0]
 
 
 @dataclass(frozen=True)
