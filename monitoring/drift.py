@@ -24,14 +24,14 @@ from monitoring.series import P95, DayCounts
 
 DROP_IS_BAD = {"like_ratio": True, "pick_share": True, "edit_rate": False}
 RULE_TEXT = {
-    "like_ratio": _("Wilson 95% upper bound of the last {window} days below the model's lower bound over its first "
-                    "{baseline} days (at least {min_events} likes and dislikes in each)"),
-    "pick_share": _("Wilson 95% upper bound of the last {window} days below the model's lower bound over its first "
-                    "{baseline} days (at least {min_events} picks in each)"),
-    "edit_rate": _("Wilson 95% lower bound of the last {window} days above the model's upper bound over its first "
-                   "{baseline} days (at least {min_events} events in each)"),
-    "latency_p95": _("p95 latency of the last {window} days above {factor} × the model's p95 over its first "
-                     "{baseline} days (at least {min_events} timed replies in each)"),
+    "like_ratio": _("Wilson 95%% upper bound of the last %(window)s days below the model's lower bound over its first "
+                    "%(baseline)s days (at least %(min_events)s likes and dislikes in each)"),
+    "pick_share": _("Wilson 95%% upper bound of the last %(window)s days below the model's lower bound over its first "
+                    "%(baseline)s days (at least %(min_events)s picks in each)"),
+    "edit_rate": _("Wilson 95%% lower bound of the last %(window)s days above the model's upper bound over its first "
+                   "%(baseline)s days (at least %(min_events)s events in each)"),
+    "latency_p95": _("p95 latency of the last %(window)s days above %(factor)s × the model's p95 over its first "
+                     "%(baseline)s days (at least %(min_events)s timed replies in each)"),
 }
 
 
@@ -44,8 +44,8 @@ class Thresholds:
 
 
 def rule_text(series: str, thresholds: Thresholds) -> str:
-    return str(RULE_TEXT[series]).format(window=thresholds.window_days, baseline=thresholds.baseline_days,
-                                         min_events=thresholds.min_events, factor=thresholds.latency_factor)
+    return str(RULE_TEXT[series]) % {"window": thresholds.window_days, "baseline": thresholds.baseline_days,
+                                     "min_events": thresholds.min_events, "factor": thresholds.latency_factor}
 
 
 def _pooled(days: dict[date, DayCounts], first: date, last: date) -> DayCounts:

@@ -46,7 +46,7 @@ class RuleForm(forms.Form):
 def _words() -> dict:
     return {"like_ratio": _("Like ratio"), "pick_share": _("Pick share"), "edit_rate": _("Edit rate"),
             "volume": _("Requests per day"), "latency_p95": _("p95 latency (ms)"),
-            "all_versions": _("all prompt versions"), "interval": _("95% interval")}
+            "all_versions": _("all prompt versions"), "interval": _("95%% interval") % {}}
 
 
 @login_required
