@@ -203,6 +203,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name ("format") get names of their own.
+    "ENUM_NAME_OVERRIDES": {"ModelExportFormatEnum": "training.models.ModelExport.Format",
+                            "ImportFormatEnum": "datahub.models.ImportJob.Format"},
 }
 
 TASKS = {

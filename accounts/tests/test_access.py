@@ -23,6 +23,9 @@ EXPECTED = {
     "feedback.view": {"admin", "ml_engineer", "product_manager"},
     "feedback.manage": {"admin", "ml_engineer"},
     "feedback.pick": {"admin", "ml_engineer", "product_manager", "reviewer", "expert_annotator", "staff_annotator"},
+    "release.view": {"admin", "ml_engineer", "product_manager"},
+    "release.manage": {"admin", "product_manager"},
+    "release.override": {"admin"},
 }
 
 

@@ -32,6 +32,7 @@ def test_every_job_is_named_after_the_service_it_runs_and_takes_ids_as_keywords(
     tasks = _tasks()
     assert sorted(path.rsplit(".", 1)[1] for path in tasks) == [
         "ai_run_execute_task",
+        "alert_deliver_task",
         "augmentation_run_execute_task",
         "dedupe_run_execute_task",
         "general_eval_run_task",
@@ -40,6 +41,9 @@ def test_every_job_is_named_after_the_service_it_runs_and_takes_ids_as_keywords(
         "judge_run_task",
         "mix_run_execute_task",
         "model_artifact_merge_task",
+        "model_export_run_task",
+        "monitoring_check_task",
+        "scorecard_compute_task",
         "study_generate_task",
         "training_run_supervise_task",
     ]
@@ -48,7 +52,8 @@ def test_every_job_is_named_after_the_service_it_runs_and_takes_ids_as_keywords(
         assert task.name.endswith("_task") and f"{service}(" in inspect.getsource(task.func), path
         parameters = inspect.signature(task.func).parameters.values()
         assert [p.name for p in parameters if p.kind != inspect.Parameter.KEYWORD_ONLY] == [], path
-        assert all(p.name.endswith("_id") for p in parameters), path
+        # Ids of rows, and for a job about one day (monitoring_check_task) the day as an ISO date: nothing else.
+        assert all(p.name.endswith("_id") or p.name == "day" for p in parameters), path
 
 
 @pytest.mark.django_db(transaction=True)

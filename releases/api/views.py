@@ -105,11 +105,16 @@ class ReleasePolicyApi(APIView):
     class InputSerializer(serializers.Serializer):
         weights = serializers.DictField(child=serializers.FloatField())
 
+    class OutputSerializer(serializers.Serializer):
+        workspace = serializers.IntegerField()
+        weights = serializers.DictField(child=serializers.FloatField())
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request, workspace_id: int):
         workspace = access_workspace(request.user, workspace_id, capability="release.view")
         return Response({"workspace": workspace.pk, "weights": scorecard_weights(workspace=workspace)})
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def put(self, request, workspace_id: int):
         workspace = access_workspace(request.user, workspace_id, capability=MANAGE)
         serializer = self.InputSerializer(data=request.data)
