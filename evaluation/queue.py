@@ -136,6 +136,11 @@ def comparison_pick_next(*, study: Study, rater) -> Pick | None:
 def votes_counted(*, study: Study) -> QuerySet:
     """The votes the results count: not on a gold comparison, not on a side-swapped repeat (the rater's first vote on
     the original is the one that counts), not by a rater the product manager left out."""
-    excluded = RaterExclusion.objects.filter(study=study).values("rater_id")
-    return Vote.objects.filter(comparison__study=study, comparison__gold_answer__isnull=True,
-                               comparison__repeat_of__isnull=True).exclude(rater_id__in=excluded)
+    return votes_counted_in(study_ids=[study.pk])
+
+
+def votes_counted_in(*, study_ids: list[int]) -> QuerySet:
+    """votes_counted for several studies at once."""
+    excluded = RaterExclusion.objects.filter(study_id=OuterRef("comparison__study_id"), rater_id=OuterRef("rater_id"))
+    return (Vote.objects.filter(comparison__study_id__in=study_ids, comparison__gold_answer__isnull=True,
+                                comparison__repeat_of__isnull=True).exclude(Exists(excluded)))

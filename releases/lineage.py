@@ -9,38 +9,19 @@ queries whatever the number of models and studies.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Length
+from django.db.models import Q, QuerySet
 
 from accounts.access import scope_to_capability
 from datahub.models import DatasetVersion, Source
 from evaluation.general.statistics import results_by_subject
-from evaluation.models import Arm, GeneralEval, GeneralEvalItem, RaterExclusion, Study, Vote
-from evaluation.selectors import CandidateResult, study_results
+from evaluation.models import Arm, GeneralEval, GeneralEvalItem, Study
+from evaluation.selectors import CandidateResult, study_results, study_vote_rows_by_study
 from releases.evidence import STUDY_STATES_WITH_RESULTS
 from releases.models import Deployment, Scorecard
 from releases.selectors import artifacts_with_latest_scorecard
 from training.models import BaseModel, ModelArtifact
 
 VIEW = "training.view"
-
-
-def _vote_rows_by_study(study_ids: list[int]) -> dict[int, list[dict]]:
-    """evaluation.selectors.study_vote_rows for several studies in one query: the votes the results count
-    (evaluation.queue.votes_counted: no gold, no repeats, no excluded rater), grouped by study."""
-    excluded = RaterExclusion.objects.filter(study_id=OuterRef("comparison__study_id"), rater_id=OuterRef("rater_id"))
-    rows = (Vote.objects.filter(comparison__study_id__in=study_ids, comparison__gold_answer__isnull=True,
-                                comparison__repeat_of__isnull=True)
-            .exclude(Exists(excluded))
-            .values("choice", "label", "comparison_id", "comparison__prompt_id", study_id=F("comparison__study_id"),
-                    left_arm=F("comparison__left_answer__arm_id"), right_arm=F("comparison__right_answer__arm_id"),
-                    left_length=Length("comparison__left_answer__text"),
-                    right_length=Length("comparison__right_answer__text"))
-            .order_by("pk"))
-    grouped: dict[int, list[dict]] = defaultdict(list)
-    for row in rows:
-        grouped[row.pop("study_id")].append(row)
-    return grouped
 
 
 @dataclass
@@ -65,7 +46,7 @@ def studies_of_models(*, base_model_ids=(), artifact_ids=()) -> dict[tuple[str, 
     arms_by_study: dict[int, list[Arm]] = defaultdict(list)
     for arm in arms:
         arms_by_study[arm.study_id].append(arm)
-    rows = _vote_rows_by_study(list(arms_by_study))
+    rows = study_vote_rows_by_study(study_ids=list(arms_by_study))
     found: dict[tuple[str, int], list[ModelStudy]] = defaultdict(list)
     wanted = {("base_model", pk) for pk in base_model_ids} | {("artifact", pk) for pk in artifact_ids}
     for study_id, study_arms in arms_by_study.items():

@@ -8,12 +8,10 @@ answers one prompt first, untimed, so loading and the first call's warm-up are n
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from common.text_similarity import percentile
-from training.models import BaseModel, ModelArtifact
 from training.server import engine
-from training.services.base_models import base_model_directory, model_directory
+from training.server.registry import served_directories
 
 SPEED_PROMPTS = [
     [{"role": "user", "content": "Where is my package? It has not arrived yet."}],
@@ -23,16 +21,6 @@ SPEED_PROMPTS = [
 ]
 SPEED_MAX_TOKENS = 32
 ANSWER_CHECK_PROMPT = [{"role": "user", "content": "Hello! Can you help me with my order?"}]
-
-
-def served_directories(model: BaseModel | ModelArtifact) -> tuple[Path, Path | None]:
-    """(base_dir, adapter_dir) the server loads `model` from (training.server.registry's rule: an adapter is applied to
-    its base; merged and full weights stand alone)."""
-    if isinstance(model, BaseModel):
-        return base_model_directory(model), None
-    if model.kind == ModelArtifact.Kind.ADAPTER:
-        return base_model_directory(model.base_model), model_directory(model.path)
-    return model_directory(model.path), None
 
 
 def _loaded(model):

@@ -111,19 +111,26 @@ def _answer_text(value, *, where: str) -> str:
     return text.replace("\x00", "")
 
 
-def gold_items_check(items) -> list[tuple[list[dict], str, str]]:
-    """(prompt messages, better answer, worse answer) of each gold item {"messages": [...], "chosen": ..., "rejected":
-    ...}; an answer is text or {"role": "assistant", "content": text}."""
+def gold_lines(items, *, fields: tuple[str, ...], expected: str):
+    """(where, item, prompt messages) of each uploaded gold item, after the checks every gold upload shares: a
+    non-empty list of at most GOLD_UPLOAD_LIMIT items, each an object with `fields` and a valid conversation."""
     if not isinstance(items, list) or not items:
         raise ApplicationError("no gold items given", where="gold")
     if len(items) > GOLD_UPLOAD_LIMIT:
         raise ApplicationError(f"{len(items)} gold items; the limit is {GOLD_UPLOAD_LIMIT} at a time", where="gold")
-    checked = []
     for line, item in enumerate(items, start=1):
         where = f"gold line {line}"
-        if not isinstance(item, dict) or "chosen" not in item or "rejected" not in item:
-            raise ApplicationError('expected {"messages": [...], "chosen": ..., "rejected": ...}', where=where)
-        messages = _conversation({"messages": item.get("messages")}, line=line)
+        if not isinstance(item, dict) or any(name not in item for name in fields):
+            raise ApplicationError(f"expected {expected}", where=where)
+        yield where, item, _conversation({"messages": item.get("messages")}, line=line)
+
+
+def gold_items_check(items) -> list[tuple[list[dict], str, str]]:
+    """(prompt messages, better answer, worse answer) of each gold item {"messages": [...], "chosen": ..., "rejected":
+    ...}; an answer is text or {"role": "assistant", "content": text}."""
+    checked = []
+    for where, item, messages in gold_lines(items, fields=("chosen", "rejected"),
+                                            expected='{"messages": [...], "chosen": ..., "rejected": ...}'):
         chosen = _answer_text(item["chosen"], where=f"{where}.chosen")
         rejected = _answer_text(item["rejected"], where=f"{where}.rejected")
         if chosen.strip() == rejected.strip():

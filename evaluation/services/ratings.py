@@ -179,24 +179,17 @@ def study_rating_gold_upload(*, study: Study, items: list, actor) -> int:
     """Add uploaded gold items to an open rating study: each {"messages": [...], "answer": text, "scores": {criterion:
     1..5}}. The items' places in the serving order are drawn with `secrets`. Returns how many were added."""
     from evaluation.models import StudyPrompt
-    from evaluation.services.prompt_upload import _conversation
-    from evaluation.services.quality import GOLD_UPLOAD_LIMIT, _answer_text
+    from evaluation.services.quality import _answer_text, gold_lines
 
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.kind != "rating" or study.status != Study.Status.OPEN:
         raise ApplicationError("gold answers are added to an open rating study", where="status", code="not_open")
-    if not isinstance(items, list) or not items:
-        raise ApplicationError("no gold items given", where="gold")
-    if len(items) > GOLD_UPLOAD_LIMIT:
-        raise ApplicationError(f"{len(items)} gold items; the limit is {GOLD_UPLOAD_LIMIT} at a time", where="gold")
-    checked = []
-    for line, item in enumerate(items, start=1):
-        where = f"gold line {line}"
-        if not isinstance(item, dict) or "answer" not in item or "scores" not in item:
-            raise ApplicationError('expected {"messages": [...], "answer": ..., "scores": {...}}', where=where)
-        checked.append((_conversation({"messages": item.get("messages")}, line=line),
-                        _answer_text(item["answer"], where=f"{where}.answer"),
-                        scores_check(item["scores"], rubric=study.rubric, where=f"{where}.scores")))
+    checked = [
+        (messages, _answer_text(item["answer"], where=f"{where}.answer"),
+         scores_check(item["scores"], rubric=study.rubric, where=f"{where}.scores"))
+        for where, item, messages in gold_lines(items, fields=("answer", "scores"),
+                                                expected='{"messages": [...], "answer": ..., "scores": {...}}')
+    ]
     prompt_start = (study.prompts.aggregate(top=Max("order"))["top"] or 0) + 1
     prompts = StudyPrompt.objects.bulk_create([StudyPrompt(study=study, messages=messages, order=prompt_start + i,
                                                            is_gold=True) for i, (messages, _, _) in enumerate(checked)])

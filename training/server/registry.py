@@ -45,17 +45,24 @@ def artifact_model_id(artifact: ModelArtifact) -> str:
     return f"{artifact.workspace_id}/artifacts/{artifact.pk}"
 
 
+def served_directories(model: BaseModel | ModelArtifact) -> tuple[Path, Path | None]:
+    """(base_dir, adapter_dir) the server loads `model` from: an adapter is applied to its base; merged and full
+    weights load on their own, with the tokenizer saved beside them."""
+    if isinstance(model, BaseModel):
+        return base_model_directory(model), None
+    if model.kind == ModelArtifact.Kind.ADAPTER:
+        return base_model_directory(model.base_model), model_directory(model.path)
+    return model_directory(model.path), None
+
+
 def _served_base(base_model: BaseModel) -> ServedModel:
+    base_dir, adapter_dir = served_directories(base_model)
     return ServedModel(id=base_model_id(base_model), created=int(base_model.created_at.timestamp()),
-                       owned_by=base_model.workspace.name, base_dir=base_model_directory(base_model), adapter_dir=None)
+                       owned_by=base_model.workspace.name, base_dir=base_dir, adapter_dir=adapter_dir)
 
 
 def _served_artifact(artifact: ModelArtifact) -> ServedModel:
-    directory = model_directory(artifact.path)
-    if artifact.kind == ModelArtifact.Kind.ADAPTER:
-        base_dir, adapter_dir = base_model_directory(artifact.base_model), directory
-    else:  # merged and full weights load on their own, with the tokenizer saved beside them
-        base_dir, adapter_dir = directory, None
+    base_dir, adapter_dir = served_directories(artifact)
     return ServedModel(id=artifact_model_id(artifact), created=int(artifact.created_at.timestamp()),
                        owned_by=artifact.workspace.name, base_dir=base_dir, adapter_dir=adapter_dir)
 
